@@ -1,0 +1,187 @@
+"""The shape of an operation declaration, and the registry that holds them.
+
+An operation is declared once, as data. The platform implements it, the HTTP client
+calls it, the CLI and the language server expose it, all from the same object.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "CONTEXT_KEY",
+    "CATALOG",
+    "Input",
+    "JobRef",
+    "Operation",
+    "Permission",
+    "ProjectInput",
+    "Role",
+    "ROLE_PERMISSIONS",
+    "declare",
+    "operation",
+]
+
+# Schema key marking a field that clients fill from their context (the current project).
+CONTEXT_KEY = "x-codeforge-context"
+
+_NAME = re.compile(r"^[a-z][a-z_]*\.[a-z][a-z_]*$")
+
+
+class Permission(StrEnum):
+    VIEW = "view"  # read resources of a project
+    EDIT = "edit"  # change resources of a project
+    REVEAL = "reveal"  # read secret values
+    MANAGE = "manage"  # projects, members, tokens of the organization
+    AUDIT = "audit"  # read the audit log
+    OWN = "own"  # grant ownership
+
+
+class Role(StrEnum):
+    VIEWER = "viewer"
+    DEVELOPER = "developer"
+    ADMIN = "admin"
+    OWNER = "owner"
+
+
+_VIEWER = frozenset({Permission.VIEW})
+_DEVELOPER = _VIEWER | {Permission.EDIT, Permission.REVEAL}
+_ADMIN = _DEVELOPER | {Permission.MANAGE, Permission.AUDIT}
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.VIEWER: _VIEWER,
+    Role.DEVELOPER: _DEVELOPER,
+    Role.ADMIN: _ADMIN,
+    Role.OWNER: _ADMIN | {Permission.OWN},
+}
+
+
+class Input(BaseModel):
+    """Base of every operation input: unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ProjectInput(Input):
+    """Input of an operation that acts inside one project of the caller's organization."""
+
+    project: str = Field(
+        description="Project slug; editors and the CLI fill it from codeforge.yaml or the login.",
+        min_length=1,
+        max_length=63,
+        json_schema_extra={CONTEXT_KEY: "project"},
+    )
+
+
+class JobRef(BaseModel):
+    """What a long-running operation returns at once: the job that carries it out."""
+
+    job_id: str
+    operation: str
+    state: str
+    events_url: str
+
+
+In = TypeVar("In", bound=BaseModel)
+Out = TypeVar("Out", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Operation(Generic[In, Out]):
+    """One platform operation, declared as data."""
+
+    name: str  # "<capability>.<verb>", e.g. "databases.branch"
+    title: str  # one line, imperative: "Branch a database"
+    input: type[In]
+    output: type[Out]
+    permission: Permission
+    long_running: bool = False
+    destructive: bool = False  # editors ask for confirmation first
+    # Which input fields name the operation's target, for the audit log ("{project}/{name}").
+    target: str = ""
+    tags: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            raise ValueError(f"operation name {self.name!r} must look like 'capability.verb'")
+
+    @property
+    def capability(self) -> str:
+        return self.name.split(".", 1)[0]
+
+    @property
+    def verb(self) -> str:
+        return self.name.split(".", 1)[1]
+
+    @property
+    def command(self) -> str:
+        """The LSP command that runs this operation."""
+        return f"codeforge.{self.name}"
+
+    @property
+    def path(self) -> str:
+        """The REST route, relative to the API root."""
+        return f"/{self.capability}/{self.verb}"
+
+    @property
+    def lists_resources(self) -> bool:
+        """List operations feed editors' resource trees: verb `list`, output with `items`."""
+        return self.verb == "list" and "items" in self.output.model_fields
+
+    @property
+    def project_scoped(self) -> bool:
+        return "project" in self.input.model_fields
+
+    def describe_target(self, data: BaseModel) -> str:
+        if not self.target:
+            return ""
+        values = data.model_dump()
+        return self.target.format_map({k: values.get(k, "") for k in _fields_of(self.target)})
+
+    def describe(self) -> dict[str, Any]:
+        """The catalog entry editors and `GET /api/v1/catalog` use."""
+        return {
+            "name": self.name,
+            "title": self.title,
+            "capability": self.capability,
+            "command": self.command,
+            "path": self.path,
+            "permission": self.permission.value,
+            "long_running": self.long_running,
+            "destructive": self.destructive,
+            "lists_resources": self.lists_resources,
+            "input_schema": self.input.model_json_schema(),
+            "output_schema": self.output.model_json_schema(),
+        }
+
+
+def _fields_of(template: str) -> list[str]:
+    return re.findall(r"{(\w+)}", template)
+
+
+CATALOG: dict[str, Operation[Any, Any]] = {}
+
+
+def declare(op: Operation[In, Out]) -> Operation[In, Out]:
+    """Add an operation to the catalog; each name is declared exactly once."""
+    if op.name in CATALOG:
+        raise ValueError(f"operation {op.name!r} is declared twice")
+    CATALOG[op.name] = op
+    return op
+
+
+def operation(name: str) -> Operation[Any, Any]:
+    """Look an operation up by name, with an error that lists what exists."""
+    try:
+        return CATALOG[name]
+    except KeyError:
+        from codeforge.catalog.errors import NotFound
+
+        raise NotFound(
+            f"there is no operation {name!r}",
+            fix="run `codeforge catalog` to list the operations this platform has",
+        ) from None

@@ -1,0 +1,178 @@
+"""Errors every layer shares: the platform raises them, HTTP carries them as
+`application/problem+json`, the client raises them again, and the CLI and the language
+server show their message. Each names what was wrong and what to do next."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+__all__ = [
+    "BadInput",
+    "CodeForgeError",
+    "Conflict",
+    "FieldProblem",
+    "NotFound",
+    "PermissionDenied",
+    "PlatformUnavailable",
+    "Unauthenticated",
+    "ExternalFailure",
+    "field_problems",
+]
+
+PROBLEM_TYPE_ROOT = "https://codeforge.dev/problems/"
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    field: str
+    message: str
+    fix: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message, "fix": self.fix}
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message} ({self.fix})"
+
+
+class CodeForgeError(Exception):
+    status = 500
+    slug = "internal"
+    title = "Internal error"
+
+    def __init__(
+        self, detail: str, *, fix: str = "", errors: list[FieldProblem] | None = None
+    ) -> None:
+        self.detail = detail
+        self.fix = fix
+        self.errors = errors or []
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        """One line for a person: what was wrong, then what to do."""
+        parts = [self.detail]
+        parts += [str(e) for e in self.errors]
+        if self.fix:
+            parts.append(f"Fix: {self.fix}")
+        return "; ".join(p for p in parts if p)
+
+    def to_problem(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": PROBLEM_TYPE_ROOT + self.slug,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if self.fix:
+            body["fix"] = self.fix
+        if self.errors:
+            body["errors"] = [e.as_dict() for e in self.errors]
+        return body
+
+    @staticmethod
+    def from_problem(body: dict[str, Any], status: int) -> CodeForgeError:
+        slug = str(body.get("type", "")).removeprefix(PROBLEM_TYPE_ROOT)
+        cls = _BY_SLUG.get(slug, CodeForgeError)
+        errors = [
+            FieldProblem(e.get("field", ""), e.get("message", ""), e.get("fix", ""))
+            for e in body.get("errors", [])
+        ]
+        err = cls(str(body.get("detail") or body.get("title") or "error"), fix=body.get("fix", ""), errors=errors)
+        err.status = status
+        return err
+
+
+class BadInput(CodeForgeError):
+    status = 422
+    slug = "bad-input"
+    title = "Bad input"
+
+    @classmethod
+    def from_validation(cls, exc: ValidationError, *, prefix: str = "") -> BadInput:
+        problems = field_problems(exc.errors(), prefix=prefix)
+        return cls(f"{len(problems)} field(s) need fixing", errors=problems)
+
+
+class Unauthenticated(CodeForgeError):
+    status = 401
+    slug = "unauthenticated"
+    title = "Not signed in"
+
+
+class PermissionDenied(CodeForgeError):
+    status = 403
+    slug = "permission-denied"
+    title = "Permission denied"
+
+
+class NotFound(CodeForgeError):
+    status = 404
+    slug = "not-found"
+    title = "Not found"
+
+
+class Conflict(CodeForgeError):
+    status = 409
+    slug = "conflict"
+    title = "Conflict"
+
+
+class ExternalFailure(CodeForgeError):
+    """A system the platform drives (a database server, Docker, DNS) failed."""
+
+    status = 502
+    slug = "external-failure"
+    title = "External system failed"
+
+
+class PlatformUnavailable(CodeForgeError):
+    status = 503
+    slug = "unavailable"
+    title = "Platform unavailable"
+
+
+_BY_SLUG = {
+    c.slug: c
+    for c in (BadInput, Unauthenticated, PermissionDenied, NotFound, Conflict, ExternalFailure, PlatformUnavailable)
+}
+
+
+def _fix_for(err: dict[str, Any], field: str) -> str:
+    kind = err.get("type", "")
+    ctx = err.get("ctx") or {}
+    if kind == "missing":
+        return f"add `{field}`"
+    if kind == "extra_forbidden":
+        return f"remove `{field}`: this operation does not take it"
+    if kind == "string_pattern_mismatch":
+        return f"use a value matching {ctx.get('pattern')}"
+    if kind == "string_too_short":
+        return f"use at least {ctx.get('min_length')} character(s)"
+    if kind == "string_too_long":
+        return f"use at most {ctx.get('max_length')} character(s)"
+    if kind in ("enum", "literal_error"):
+        return f"use one of {ctx.get('expected')}"
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        return f"give {kind.split('_')[0]} value"
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        limit = ctx.get("ge", ctx.get("gt", ctx.get("le", ctx.get("lt"))))
+        return f"use a number {kind.replace('_', ' ')} {limit}"
+    if kind == "value_error":
+        return "see the message"
+    return "correct the value"
+
+
+def field_problems(errors: list[Any], *, prefix: str = "") -> list[FieldProblem]:
+    """Turn pydantic errors into problems naming the field and the fix; never echo the
+    value given, since it may be a secret."""
+    out = []
+    for err in errors:
+        loc = [str(p) for p in err.get("loc", ()) if p != "body"]
+        field = ".".join([prefix, *loc] if prefix else loc) or "(input)"
+        message = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+        out.append(FieldProblem(field, message, _fix_for(err, field)))
+    return out
