@@ -65,9 +65,7 @@ def _unavailable(base_url: str, exc: Exception) -> PlatformUnavailable:
 
 def _headers(token: str) -> dict[str, str]:
     if not token:
-        raise Unauthenticated(
-            "no API token configured", fix="run `codeforge up` once, or set CODEFORGE_TOKEN"
-        )
+        raise Unauthenticated("no API token configured", fix="run `codeforge up` once, or set CODEFORGE_TOKEN")
     return {"Authorization": f"Bearer {token}"}
 
 

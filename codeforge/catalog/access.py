@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from codeforge.catalog.base import Input, Operation, Permission, Role, declare
 
 __all__ = [
+    "SLUG_PATTERN",
     "AuditList",
     "AuditListInput",
     "AuditRecord",
@@ -18,7 +19,6 @@ __all__ = [
     "Project",
     "ProjectCreateInput",
     "ProjectList",
-    "SLUG_PATTERN",
     "Token",
     "TokenCreateInput",
     "TokenCreated",
@@ -31,6 +31,8 @@ SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 
 
 class Empty(Input):
+    """No input."""
+
     pass
 
 
@@ -83,9 +85,7 @@ class WhoAmI(BaseModel):
 
 class TokenCreateInput(Input):
     name: str = Field(min_length=1, max_length=100, description="What the token is for.")
-    expires_in_days: int | None = Field(
-        default=90, ge=1, le=3650, description="Days until it expires; null for never."
-    )
+    expires_in_days: int | None = Field(default=90, ge=1, le=3650, description="Days until it expires; null for never.")
     username: str | None = Field(
         default=None, description="Member to issue it for (needs manage permission); yourself if empty."
     )
@@ -143,8 +143,13 @@ PROJECTS_CREATE = declare(
 PROJECTS_LIST = declare(Operation("projects.list", "List projects", Empty, ProjectList, Permission.VIEW))
 PROJECTS_DELETE = declare(
     Operation(
-        "projects.delete", "Delete a project and everything in it", ProjectSlugInput, Project,
-        Permission.MANAGE, destructive=True, target="{slug}",
+        "projects.delete",
+        "Delete a project and everything in it",
+        ProjectSlugInput,
+        Project,
+        Permission.MANAGE,
+        destructive=True,
+        target="{slug}",
     )
 )
 MEMBERS_ADD = declare(
@@ -153,7 +158,11 @@ MEMBERS_ADD = declare(
 MEMBERS_LIST = declare(Operation("members.list", "List members", Empty, MemberList, Permission.VIEW))
 MEMBERS_SET_ROLE = declare(
     Operation(
-        "members.set_role", "Change a member's role", MemberSetRoleInput, Member, Permission.MANAGE,
+        "members.set_role",
+        "Change a member's role",
+        MemberSetRoleInput,
+        Member,
+        Permission.MANAGE,
         target="{username}",
     )
 )
@@ -163,8 +172,13 @@ TOKENS_CREATE = declare(
 TOKENS_LIST = declare(Operation("tokens.list", "List API tokens", Empty, TokenList, Permission.VIEW))
 TOKENS_REVOKE = declare(
     Operation(
-        "tokens.revoke", "Revoke an API token", TokenRevokeInput, Token, Permission.VIEW,
-        destructive=True, target="{id}",
+        "tokens.revoke",
+        "Revoke an API token",
+        TokenRevokeInput,
+        Token,
+        Permission.VIEW,
+        destructive=True,
+        target="{id}",
     )
 )
 AUDIT_LIST = declare(Operation("audit.list", "Read the audit log", AuditListInput, AuditList, Permission.AUDIT))

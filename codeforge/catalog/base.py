@@ -14,15 +14,15 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
-    "CONTEXT_KEY",
     "CATALOG",
+    "CONTEXT_KEY",
+    "ROLE_PERMISSIONS",
     "Input",
     "JobRef",
     "Operation",
     "Permission",
     "ProjectInput",
     "Role",
-    "ROLE_PERMISSIONS",
     "declare",
     "operation",
 ]

@@ -10,19 +10,19 @@ from codeforge.catalog.base import Operation, Permission, ProjectInput, declare
 
 __all__ = [
     "ENV_NAME_PATTERN",
-    "EnvImportInput",
-    "EnvImportResult",
-    "EnvList",
-    "EnvNameInput",
-    "EnvSetInput",
-    "EnvValue",
-    "EnvVariable",
-    "EnvUnsetResult",
     "IMPORT",
     "LIST",
     "REVEAL",
     "SET",
     "UNSET",
+    "EnvImportInput",
+    "EnvImportResult",
+    "EnvList",
+    "EnvNameInput",
+    "EnvSetInput",
+    "EnvUnsetResult",
+    "EnvValue",
+    "EnvVariable",
 ]
 
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
@@ -38,9 +38,7 @@ class EnvNameInput(ProjectInput):
 
 class EnvSetInput(EnvNameInput):
     value: str = Field(max_length=65536, description="The value.", json_schema_extra={"format": "password"})
-    secret: bool = Field(
-        default=False, description="Encrypted, never listed, readable only with `env reveal`."
-    )
+    secret: bool = Field(default=False, description="Encrypted, never listed, readable only with `env reveal`.")
 
 
 class EnvListInput(ProjectInput):

@@ -13,12 +13,12 @@ __all__ = [
     "BadInput",
     "CodeForgeError",
     "Conflict",
+    "ExternalFailure",
     "FieldProblem",
     "NotFound",
     "PermissionDenied",
     "PlatformUnavailable",
     "Unauthenticated",
-    "ExternalFailure",
     "field_problems",
 ]
 
@@ -43,9 +43,7 @@ class CodeForgeError(Exception):
     slug = "internal"
     title = "Internal error"
 
-    def __init__(
-        self, detail: str, *, fix: str = "", errors: list[FieldProblem] | None = None
-    ) -> None:
+    def __init__(self, detail: str, *, fix: str = "", errors: list[FieldProblem] | None = None) -> None:
         self.detail = detail
         self.fix = fix
         self.errors = errors or []
@@ -78,8 +76,7 @@ class CodeForgeError(Exception):
         slug = str(body.get("type", "")).removeprefix(PROBLEM_TYPE_ROOT)
         cls = _BY_SLUG.get(slug, CodeForgeError)
         errors = [
-            FieldProblem(e.get("field", ""), e.get("message", ""), e.get("fix", ""))
-            for e in body.get("errors", [])
+            FieldProblem(e.get("field", ""), e.get("message", ""), e.get("fix", "")) for e in body.get("errors", [])
         ]
         err = cls(str(body.get("detail") or body.get("title") or "error"), fix=body.get("fix", ""), errors=errors)
         err.status = status

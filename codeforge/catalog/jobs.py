@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from codeforge.catalog.base import Input, Operation, Permission, declare
 
-__all__ = ["GET", "CANCEL", "LIST", "Job", "JobEvent", "JobIdInput", "JobList", "JobState", "TERMINAL"]
+__all__ = ["CANCEL", "GET", "LIST", "TERMINAL", "Job", "JobEvent", "JobIdInput", "JobList", "JobState"]
 
 
 class JobState(StrEnum):

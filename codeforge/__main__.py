@@ -1,0 +1,3 @@
+from codeforge.cli import main
+
+main()

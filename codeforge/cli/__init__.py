@@ -1,0 +1,72 @@
+"""The `codeforge` command: platform and editor processes, and every catalog operation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from codeforge.catalog import describe_catalog
+from codeforge.cli.operations import add_operation_commands
+from codeforge.cli.render import console
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="codeforge",
+    help="CodeForge: a development platform that lives inside the editor.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Where platform state lives.")] = None,
+) -> None:
+    """Run the platform service (settings from CODEFORGE_* variables)."""
+    from codeforge.cli.serving import run_platform
+
+    run_platform(host=host, port=port, data_dir=data_dir)
+
+
+@app.command()
+def up(
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Where platform state lives.")] = None,
+) -> None:
+    """Run CodeForge for the current folder on embedded defaults."""
+    from codeforge.cli.serving import run_up
+
+    run_up(port=port, data_dir=data_dir, folder=Path.cwd())
+
+
+@app.command()
+def lsp() -> None:
+    """Run the language server over stdio (editors start this)."""
+    from codeforge.lsp.server import serve_stdio
+
+    serve_stdio()
+
+
+@app.command("catalog")
+def show_catalog() -> None:
+    """List every platform operation."""
+    from rich.table import Table
+
+    table = Table("operation", "title", "permission", "job", header_style="bold")
+    for entry in describe_catalog():
+        table.add_row(
+            str(entry["name"]), str(entry["title"]), str(entry["permission"]), "yes" if entry["long_running"] else ""
+        )
+    console.print(table)
+
+
+add_operation_commands(app)
+
+
+def main() -> None:
+    app(prog_name="codeforge")

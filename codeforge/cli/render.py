@@ -1,0 +1,92 @@
+"""How the CLI shows results, errors and jobs: rich tables and progress bars."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from codeforge.catalog.errors import CodeForgeError
+from codeforge.catalog.jobs import JobState
+from codeforge.client import PlatformClient
+
+__all__ = ["console", "err_console", "follow_job", "show_error", "show_result"]
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+def show_result(result: BaseModel | dict[str, Any], *, as_json: bool) -> None:
+    data = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
+    if as_json:
+        console.print_json(json.dumps(data))
+        return
+    items = data.get("items") if isinstance(data, dict) else None
+    if isinstance(items, list):
+        if not items:
+            console.print("[dim](none)[/]")
+            return
+        table = Table(*items[0].keys(), header_style="bold")
+        for item in items:
+            table.add_row(*(_cell(v) for v in item.values()))
+        console.print(table)
+        return
+    table = Table(show_header=False, box=None)
+    for key, value in data.items():
+        table.add_row(f"[bold]{key}[/]", _cell(value))
+    console.print(table)
+
+
+def show_error(err: CodeForgeError) -> None:
+    err_console.print(f"[bold red]Error:[/] {err.detail}")
+    for problem in err.errors:
+        err_console.print(f"  [yellow]{problem.field}[/]: {problem.message} — {problem.fix}")
+    if err.fix:
+        err_console.print(f"[bold]What to do:[/] {err.fix}")
+
+
+def follow_job(client: PlatformClient, job_id: str, title: str) -> dict[str, Any]:
+    """A progress bar fed by the job's events; Ctrl-C cancels the job on the platform."""
+    final: dict[str, Any] = {}
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[message]}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
+    ) as progress:
+        task = progress.add_task(title, total=1.0, message="queued")
+        try:
+            for event in client.events(job_id):
+                if event.kind == "log":
+                    progress.console.print(f"[dim]{event.message}[/]")
+                elif event.kind == "progress":
+                    progress.update(task, completed=event.progress or 0, message=event.message)
+                elif event.kind == "state":
+                    progress.update(task, message=event.message)
+                    if event.state == JobState.SUCCEEDED:
+                        progress.update(task, completed=1.0)
+                        final = event.result or {}
+                    elif event.state in (JobState.FAILED, JobState.CANCELLED):
+                        raise CodeForgeError(
+                            f"job {job_id} {event.state.value}: {event.error or event.message}",
+                            fix="see `codeforge jobs get " + job_id + "`",
+                        )
+        except KeyboardInterrupt:
+            client.cancel(job_id)
+            raise CodeForgeError(f"cancelled job {job_id}", fix="run the operation again when you are ready") from None
+    return final

@@ -1,0 +1,57 @@
+"""One REST route per catalog operation, derived from its declaration."""
+
+# No `from __future__ import annotations` here: FastAPI reads the endpoint's annotations,
+# which name each operation's input model through a closure.
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from codeforge.catalog import CATALOG, JobRef, Operation, describe_catalog
+from codeforge.platform.api.deps import CurrentActor, PlatformDep
+
+__all__ = ["operations_router"]
+
+_PROBLEM = {"content": {"application/problem+json": {}}}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing, unknown, expired or revoked token", **_PROBLEM},
+    403: {"description": "The caller's role does not allow this", **_PROBLEM},
+    404: {"description": "Something named in the input does not exist", **_PROBLEM},
+    422: {"description": "Bad input: each field with what is wrong and the fix", **_PROBLEM},
+}
+
+
+def _endpoint(op: Operation[Any, Any]) -> Any:
+    input_model = op.input
+
+    def endpoint(body: input_model, actor: CurrentActor, platform: PlatformDep) -> BaseModel:  # type: ignore[valid-type]
+        return platform.execute(op, body, actor)
+
+    endpoint.__name__ = op.name.replace(".", "_")
+    endpoint.__doc__ = op.title
+    return endpoint
+
+
+def operations_router() -> APIRouter:
+    router = APIRouter(prefix="/api/v1")
+
+    @router.get("/catalog", summary="The operations with their JSON Schemas", tags=["catalog"])
+    def catalog() -> list[dict[str, Any]]:
+        return describe_catalog()
+
+    for op in sorted(CATALOG.values(), key=lambda o: o.name):
+        router.add_api_route(
+            op.path,
+            _endpoint(op),
+            methods=["POST"],
+            response_model=JobRef if op.long_running else op.output,
+            status_code=202 if op.long_running else 200,
+            summary=op.title,
+            description=f"Operation `{op.name}`; needs permission `{op.permission.value}`."
+            + (" Long-running: returns a job; follow its events." if op.long_running else ""),
+            tags=[op.capability],
+            operation_id=op.name.replace(".", "_"),
+            responses=_ERRORS,
+        )
+    return router

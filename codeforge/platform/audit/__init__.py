@@ -1,0 +1,1 @@
+"""The audit log: who did what, on what, with what outcome, from where."""

@@ -1,0 +1,1 @@
+"""Organizations, members, projects and API tokens."""

@@ -1,0 +1,179 @@
+"""The organization's projects, members and API tokens."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from codeforge.catalog import Permission, Role, access
+from codeforge.catalog.errors import Conflict, NotFound, PermissionDenied
+from codeforge.platform.auth.models import ApiToken, Organization, Project, User
+from codeforge.platform.auth.tokens import issue_token
+from codeforge.platform.context import Context
+from codeforge.platform.db import utcnow
+from codeforge.platform.registry import implements
+
+__all__ = ["create_organization", "find_project"]
+
+
+def create_organization(session: Session, slug: str, owner: str) -> tuple[Organization, User]:
+    """A new organization with its first owner (used by bootstrap and admin tooling)."""
+    if session.scalar(select(Organization).where(Organization.slug == slug)):
+        raise Conflict(f"organization {slug!r} exists already", fix="pick another slug")
+    _ensure_username_free(session, owner)
+    org = Organization(slug=slug)
+    session.add(org)
+    session.flush()
+    user = User(org_id=org.id, username=owner, role=Role.OWNER.value)
+    session.add(user)
+    session.flush()
+    return org, user
+
+
+def find_project(session: Session, org_id: str, slug: str) -> Project:
+    project = session.scalar(select(Project).where(Project.org_id == org_id, Project.slug == slug))
+    if project is None:
+        # The same answer whether the project is elsewhere or nowhere: no probing other orgs.
+        raise NotFound(
+            f"project {slug!r} does not exist in your organization",
+            fix="check codeforge.yaml's `project:` or list projects with `codeforge projects list`",
+        )
+    return project
+
+
+def _ensure_username_free(session: Session, username: str) -> None:
+    if session.scalar(select(User).where(User.username == username)):
+        raise Conflict(f"username {username!r} is taken", fix="pick another username")
+
+
+def _member(ctx: Context, username: str) -> User:
+    user = ctx.session.scalar(select(User).where(User.org_id == ctx.actor.org_id, User.username == username))
+    if user is None:
+        raise NotFound(f"no member {username!r} in your organization", fix="list members with `codeforge members list`")
+    return user
+
+
+def _project_out(p: Project) -> access.Project:
+    return access.Project(slug=p.slug, name=p.name, created_at=p.created_at)
+
+
+def _member_out(u: User) -> access.Member:
+    return access.Member(username=u.username, role=Role(u.role), created_at=u.created_at)
+
+
+def _token_out(t: ApiToken) -> access.Token:
+    return access.Token(
+        id=t.id,
+        name=t.name,
+        username=t.user.username,
+        prefix=t.prefix,
+        created_at=t.created_at,
+        expires_at=t.expires_at,
+        revoked=t.revoked_at is not None,
+        last_used_at=t.last_used_at,
+    )
+
+
+@implements(access.WHOAMI)
+def whoami(ctx: Context, data: access.Empty) -> access.WhoAmI:
+    return access.WhoAmI(
+        username=ctx.actor.username,
+        role=ctx.actor.role,
+        organization=ctx.actor.org_slug,
+        token_name=ctx.actor.token_name,
+        permissions=sorted(p.value for p in ctx.actor.permissions),
+    )
+
+
+@implements(access.PROJECTS_CREATE)
+def create_project(ctx: Context, data: access.ProjectCreateInput) -> access.Project:
+    exists = ctx.session.scalar(select(Project).where(Project.org_id == ctx.actor.org_id, Project.slug == data.slug))
+    if exists:
+        raise Conflict(f"project {data.slug!r} exists already", fix="pick another slug, or use the existing project")
+    project = Project(org_id=ctx.actor.org_id, slug=data.slug, name=data.name or data.slug)
+    ctx.session.add(project)
+    ctx.session.flush()
+    return _project_out(project)
+
+
+@implements(access.PROJECTS_LIST)
+def list_projects(ctx: Context, data: access.Empty) -> access.ProjectList:
+    rows = ctx.session.scalars(select(Project).where(Project.org_id == ctx.actor.org_id).order_by(Project.slug))
+    return access.ProjectList(items=[_project_out(p) for p in rows])
+
+
+@implements(access.PROJECTS_DELETE)
+def delete_project(ctx: Context, data: access.ProjectSlugInput) -> access.Project:
+    project = find_project(ctx.session, ctx.actor.org_id, data.slug)
+    out = _project_out(project)
+    ctx.session.delete(project)
+    return out
+
+
+@implements(access.MEMBERS_ADD)
+def add_member(ctx: Context, data: access.MemberAddInput) -> access.Member:
+    if data.role == Role.OWNER and not ctx.actor.can(Permission.OWN):
+        raise PermissionDenied("only an owner can add another owner", fix="ask an owner, or choose role admin")
+    _ensure_username_free(ctx.session, data.username)
+    user = User(org_id=ctx.actor.org_id, username=data.username, role=data.role.value)
+    ctx.session.add(user)
+    ctx.session.flush()
+    return _member_out(user)
+
+
+@implements(access.MEMBERS_LIST)
+def list_members(ctx: Context, data: access.Empty) -> access.MemberList:
+    rows = ctx.session.scalars(select(User).where(User.org_id == ctx.actor.org_id).order_by(User.username))
+    return access.MemberList(items=[_member_out(u) for u in rows])
+
+
+@implements(access.MEMBERS_SET_ROLE)
+def set_role(ctx: Context, data: access.MemberSetRoleInput) -> access.Member:
+    user = _member(ctx, data.username)
+    touches_owner = Role.OWNER in (data.role, Role(user.role))
+    if touches_owner and not ctx.actor.can(Permission.OWN):
+        raise PermissionDenied("only an owner can grant or take away ownership", fix="ask an owner")
+    if Role(user.role) == Role.OWNER and data.role != Role.OWNER:
+        owners = ctx.session.scalars(
+            select(User).where(User.org_id == ctx.actor.org_id, User.role == Role.OWNER.value)
+        ).all()
+        if len(owners) == 1:
+            raise Conflict("this is the organization's last owner", fix="make someone else owner first")
+    user.role = data.role.value
+    return _member_out(user)
+
+
+@implements(access.TOKENS_CREATE)
+def create_token(ctx: Context, data: access.TokenCreateInput) -> access.TokenCreated:
+    user = ctx.session.get(User, ctx.actor.user_id)
+    if data.username and data.username != ctx.actor.username:
+        if not ctx.actor.can(Permission.MANAGE):
+            raise PermissionDenied(
+                "you can create tokens only for yourself", fix="leave `username` empty, or ask an admin"
+            )
+        user = _member(ctx, data.username)
+    assert user is not None
+    token, raw = issue_token(ctx.session, user, data.name, data.expires_in_days)
+    return access.TokenCreated(id=token.id, name=token.name, token=raw, expires_at=token.expires_at)
+
+
+def _visible_tokens(ctx: Context) -> list[ApiToken]:
+    query = select(ApiToken).join(User).where(User.org_id == ctx.actor.org_id)
+    if not ctx.actor.can(Permission.MANAGE):
+        query = query.where(ApiToken.user_id == ctx.actor.user_id)
+    return list(ctx.session.scalars(query.order_by(ApiToken.created_at)))
+
+
+@implements(access.TOKENS_LIST)
+def list_tokens(ctx: Context, data: access.Empty) -> access.TokenList:
+    return access.TokenList(items=[_token_out(t) for t in _visible_tokens(ctx)])
+
+
+@implements(access.TOKENS_REVOKE)
+def revoke_token(ctx: Context, data: access.TokenRevokeInput) -> access.Token:
+    token = next((t for t in _visible_tokens(ctx) if t.id == data.id), None)
+    if token is None:
+        raise NotFound(f"no token {data.id!r} that you can revoke", fix="list tokens with `codeforge tokens list`")
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+    return _token_out(token)

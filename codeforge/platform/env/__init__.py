@@ -1,0 +1,1 @@
+"""Project environment variables and secrets, encrypted at rest."""

@@ -1,0 +1,167 @@
+"""Environment variables and secrets of a project.
+
+Other capabilities put values here too (a database's connection URL) through
+`put_variable` and `remove_variable`.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+from dotenv.parser import parse_stream
+from sqlalchemy import select
+
+from codeforge.catalog import env
+from codeforge.catalog.errors import BadInput, FieldProblem, NotFound
+from codeforge.platform.auth.models import Project
+from codeforge.platform.context import Context
+from codeforge.platform.db import utcnow
+from codeforge.platform.env.models import EnvVariableRow
+from codeforge.platform.registry import implements
+
+__all__ = ["get_value", "put_variable", "remove_variable"]
+
+_NAME = re.compile(env.ENV_NAME_PATTERN)
+
+
+def _row(ctx: Context, project: Project, name: str) -> EnvVariableRow | None:
+    return ctx.session.scalar(
+        select(EnvVariableRow).where(EnvVariableRow.project_id == project.id, EnvVariableRow.name == name)
+    )
+
+
+def _out(ctx: Context, row: EnvVariableRow) -> env.EnvVariable:
+    return env.EnvVariable(
+        name=row.name,
+        secret=row.secret,
+        value=None if row.secret else ctx.cipher.decrypt(row.value_encrypted),
+        updated_at=row.updated_at,
+        updated_by=row.updated_by,
+    )
+
+
+def _missing(project: Project, name: str) -> NotFound:
+    return NotFound(
+        f"project {project.slug!r} has no variable {name!r}",
+        fix="list them with `codeforge env list`",
+    )
+
+
+def put_variable(ctx: Context, project: Project, name: str, value: str, *, secret: bool) -> EnvVariableRow:
+    row = _row(ctx, project, name)
+    if row is None:
+        row = EnvVariableRow(project_id=project.id, name=name)
+        ctx.session.add(row)
+    row.secret = secret
+    row.value_encrypted = ctx.cipher.encrypt(value)
+    row.updated_at = utcnow()
+    row.updated_by = ctx.actor.username
+    ctx.session.flush()
+    return row
+
+
+def remove_variable(ctx: Context, project: Project, name: str) -> bool:
+    row = _row(ctx, project, name)
+    if row is None:
+        return False
+    ctx.session.delete(row)
+    ctx.session.flush()
+    return True
+
+
+def get_value(ctx: Context, project: Project, name: str) -> str:
+    row = _row(ctx, project, name)
+    if row is None:
+        raise _missing(project, name)
+    return ctx.cipher.decrypt(row.value_encrypted)
+
+
+@implements(env.SET)
+def set_variable(ctx: Context, data: env.EnvSetInput) -> env.EnvVariable:
+    return _out(ctx, put_variable(ctx, ctx.require_project(), data.name, data.value, secret=data.secret))
+
+
+@implements(env.LIST)
+def list_variables(ctx: Context, data: env.EnvListInput) -> env.EnvList:
+    rows = ctx.session.scalars(
+        select(EnvVariableRow)
+        .where(EnvVariableRow.project_id == ctx.require_project().id)
+        .order_by(EnvVariableRow.name)
+    )
+    return env.EnvList(items=[_out(ctx, r) for r in rows])
+
+
+@implements(env.UNSET)
+def unset_variable(ctx: Context, data: env.EnvNameInput) -> env.EnvUnsetResult:
+    project = ctx.require_project()
+    if not remove_variable(ctx, project, data.name):
+        raise _missing(project, data.name)
+    return env.EnvUnsetResult(name=data.name, removed=True)
+
+
+@implements(env.REVEAL)
+def reveal_variable(ctx: Context, data: env.EnvNameInput) -> env.EnvValue:
+    return env.EnvValue(name=data.name, value=get_value(ctx, ctx.require_project(), data.name))
+
+
+def parse_dotenv(content: str) -> list[tuple[str, str]]:
+    """NAME=value pairs of a .env text; every bad line is reported, none is skipped silently."""
+    pairs: list[tuple[str, str]] = []
+    problems: list[FieldProblem] = []
+    for binding in parse_stream(io.StringIO(content)):
+        original = binding.original.string
+        line = binding.original.line + len(original) - len(original.lstrip("\n"))
+        if binding.error:
+            problems.append(FieldProblem(f"content line {line}", "cannot be parsed", "write it as NAME=value"))
+        elif binding.key is None:
+            continue  # comment or blank line
+        elif not _NAME.match(binding.key):
+            problems.append(
+                FieldProblem(f"content line {line}", "is not a valid variable name", "use letters, digits and _")
+            )
+        elif binding.value is None:
+            problems.append(FieldProblem(f"content line {line}", "has no value", f"write it as {binding.key}=value"))
+        else:
+            pairs.append((binding.key, binding.value))
+    if problems:
+        raise BadInput(f"the .env content has {len(problems)} bad line(s); nothing was imported", errors=problems[:20])
+    return pairs
+
+
+@implements(env.IMPORT)
+def import_variables(ctx: Context, data: env.EnvImportInput) -> env.EnvImportResult:
+    """Validates and encrypts entry by entry (reporting progress), then writes all at once:
+    a cancelled or failed import changes nothing."""
+    project = ctx.require_project()
+    job = ctx.job
+    pairs = parse_dotenv(data.content)
+    existing = set(ctx.session.scalars(select(EnvVariableRow.name).where(EnvVariableRow.project_id == project.id)))
+    prepared: dict[str, str] = {}
+    skipped = 0
+    total = len(pairs)
+    for i, (name, value) in enumerate(pairs, start=1):
+        if job:
+            job.check_cancelled()
+        if name in existing and not data.overwrite:
+            skipped += 1
+            continue
+        prepared[name] = ctx.cipher.encrypt(value)
+        if job:
+            job.progress(i / total, f"prepared {name} ({i}/{total})")
+    if job:
+        job.check_cancelled()
+        job.log(f"writing {len(prepared)} variable(s), skipped {skipped}")
+    now = utcnow()
+    rows = {
+        r.name: r for r in ctx.session.scalars(select(EnvVariableRow).where(EnvVariableRow.project_id == project.id))
+    }
+    for name, encrypted in prepared.items():
+        row = rows.get(name) or EnvVariableRow(project_id=project.id, name=name)
+        row.secret = data.secret
+        row.value_encrypted = encrypted
+        row.updated_at = now
+        row.updated_by = ctx.actor.username
+        ctx.session.add(row)
+    ctx.session.flush()
+    return env.EnvImportResult(imported=len(prepared), skipped=skipped, names=sorted(prepared)[:1000])

@@ -1,0 +1,1 @@
+"""Jobs: long operations run in the background with persisted state and an event stream."""

@@ -1,0 +1,146 @@
+"""Fixtures every test folder shares: real platforms on loopback, and `require` for components."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+__all__ = ["RunningPlatform", "free_port", "require", "start_platform"]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def require(component: str, available: bool, reason: str) -> None:
+    """Skip when `component` is absent, unless CODEFORGE_TEST_REQUIRE names it (or says `all`)."""
+    if available:
+        return
+    wanted = {c.strip() for c in os.environ.get("CODEFORGE_TEST_REQUIRE", "").split(",") if c.strip()}
+    if component in wanted or "all" in wanted:
+        pytest.fail(f"{component} is required here but absent: {reason}")
+    pytest.skip(f"{component} absent: {reason}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class RunningPlatform:
+    """A `codeforge serve` process on loopback, with an owner token for project `demo`."""
+
+    data_dir: Path
+    config_dir: Path
+    port: int
+    extra_env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+    project: str = "demo"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Environment for a process (CLI, language server) that should use this platform."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CODEFORGE_")}
+        env.update(
+            CODEFORGE_CONFIG_DIR=str(self.config_dir),
+            CODEFORGE_DATA_DIR=str(self.data_dir),
+            CODEFORGE_PORT=str(self.port),
+            CODEFORGE_BOOTSTRAP="1",
+            CODEFORGE_BOOTSTRAP_PROJECT=self.project,
+            CODEFORGE_INSTANCE_ID=f"test-{self.port}",
+            CODEFORGE_LOG_LEVEL="INFO",
+            PYTHONUNBUFFERED="1",
+        )
+        env.update(self.extra_env)
+        return env
+
+    @property
+    def token(self) -> str:
+        return str(json.loads((self.config_dir / "credentials.json").read_text())["token"])
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "platform.log"
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "codeforge", "serve"], env=self.env, stdout=log, stderr=log, cwd=ROOT
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"platform exited early:\n{self.log_path.read_text()[-4000:]}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"platform did not start:\n{self.log_path.read_text()[-4000:]}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def kill(self) -> None:
+        """Stop it the hard way, as a crash or an OOM kill would."""
+        self.stop(signal.SIGKILL)
+
+    def client(self):  # type: ignore[no-untyped-def]
+        from codeforge.client import PlatformClient
+
+        return PlatformClient(self.url, self.token)
+
+    def logs(self) -> str:
+        return self.log_path.read_text()
+
+
+def start_platform(base: Path, **extra_env: str) -> RunningPlatform:
+    base.mkdir(parents=True, exist_ok=True)
+    running = RunningPlatform(data_dir=base / "data", config_dir=base / "config", port=free_port(), extra_env=extra_env)
+    running.data_dir.mkdir(exist_ok=True)
+    running.start()
+    return running
+
+
+@pytest.fixture(scope="module")
+def live_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlatform]:
+    running = start_platform(tmp_path_factory.mktemp("platform"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def platform_factory(tmp_path: Path) -> Iterator[object]:
+    started: list[RunningPlatform] = []
+
+    def make(**extra_env: str) -> RunningPlatform:
+        running = start_platform(tmp_path / f"p{len(started)}", **extra_env)
+        started.append(running)
+        return running
+
+    yield make
+    for running in started:
+        running.stop()
