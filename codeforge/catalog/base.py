@@ -134,7 +134,10 @@ class Operation(Generic[In, Out]):
 
     @property
     def project_scoped(self) -> bool:
-        return "project" in self.input.model_fields
+        """The input names the project to act in (a context field clients fill)."""
+        info = self.input.model_fields.get("project")
+        extra = info.json_schema_extra if info is not None else None
+        return isinstance(extra, dict) and extra.get(CONTEXT_KEY) == "project"
 
     def describe_target(self, data: BaseModel) -> str:
         if not self.target:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,8 @@ def run_platform(*, host: str | None, port: int | None, data_dir: Path | None) -
 
 def run_up(*, port: int | None, data_dir: Path | None, folder: Path) -> None:
     settings = _settings(port=port, data_dir=data_dir, bootstrap=True, bootstrap_project=current_project(folder))
+    if "CODEFORGE_LOG_LEVEL" not in os.environ:  # a person is watching: the panel, then only problems
+        settings.log_level = "WARNING"
 
     def started(platform: Any) -> None:
         url = settings.resolved_public_url

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Depends, Header
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
@@ -19,22 +19,26 @@ __all__ = ["events_router"]
 _POLL = 1.0  # seconds; events from other replicas arrive at least this often
 
 
+async def visible_job(job_id: str, actor: CurrentActor, platform: PlatformDep) -> str:
+    """Checked before the stream starts, so a refusal is a plain problem response."""
+    row = await run_in_threadpool(platform.jobs.get, job_id)
+    if row is None or row.org_id != actor.org_id:
+        raise NotFound(f"no job {job_id!r} in your organization", fix="list jobs with `codeforge jobs list`")
+    if not actor.can(Permission.VIEW):
+        raise PermissionDenied("your role cannot view jobs", fix="ask an admin for the viewer role")
+    return job_id
+
+
 def events_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1")
 
     @router.get("/jobs/{job_id}/events", response_class=EventSourceResponse, tags=["jobs"])
     async def job_events(
-        job_id: str,
-        actor: CurrentActor,
+        job_id: Annotated[str, Depends(visible_job)],
         platform: PlatformDep,
         last_event_id: Annotated[int, Header()] = 0,
     ) -> AsyncIterator[ServerSentEvent]:
         """Stream a job's events; reconnect with Last-Event-ID to resume."""
-        row = await run_in_threadpool(platform.jobs.get, job_id)
-        if row is None or row.org_id != actor.org_id:
-            raise NotFound(f"no job {job_id!r} in your organization", fix="list jobs with `codeforge jobs list`")
-        if not actor.can(Permission.VIEW):
-            raise PermissionDenied("your role cannot view jobs", fix="ask an admin for the viewer role")
         seq = last_event_id
         while True:
             events = await run_in_threadpool(platform.jobs.events_after, job_id, seq)

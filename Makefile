@@ -1,0 +1,26 @@
+# The two set-up commands of the README: `make up` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+
+.PHONY: up test lint install
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+up: $(VENV)/.installed
+	$(VENV)/bin/codeforge up
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check codeforge tests benchmarks
+	$(VENV)/bin/mypy
+
+test: $(VENV)/.installed
+	bash scripts/install-test-deps.sh
+	$(MAKE) lint
+	$(VENV)/bin/pytest $(PYTEST_ARGS)

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# What the test suite drives besides Python packages: system packages, and the editor
+# extensions' toolchains. Idempotent: a second run installs nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(btrfs-progs pgbouncer chromium ripgrep build-essential pkg-config libkrb5-dev libsecret-1-dev
+          libx11-dev libxkbfile-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "installing system packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+for script in extensions/scripts/install-test-deps.sh tests/platform/databases/setup.sh; do
+  if [[ -f "$script" ]]; then
+    bash "$script"
+  fi
+done

@@ -1,0 +1,102 @@
+"""The `codeforge` command against a real platform: catalog commands, jobs, errors, `up`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import RunningPlatform, free_port
+
+CLI = [sys.executable, "-m", "codeforge"]
+
+
+def run(platform: RunningPlatform, *args: str, stdin: str | None = None, cwd: Path | None = None):  # type: ignore[no-untyped-def]
+    env = platform.env | {"COLUMNS": "200"}
+    return subprocess.run([*CLI, *args], env=env, input=stdin, capture_output=True, text=True, timeout=120, cwd=cwd)
+
+
+def test_set_list_reveal(live_platform: RunningPlatform) -> None:
+    assert run(live_platform, "env", "set", "CLI_VAR", "--value", "hello").returncode == 0
+    secret = run(live_platform, "env", "set", "CLI_SECRET", "--secret", stdin="pssst\n")  # prompted, hidden
+    assert secret.returncode == 0, secret.stderr
+    listed = run(live_platform, "env", "list", "--json")
+    items = {i["name"]: i for i in json.loads(listed.stdout)["items"]}
+    assert items["CLI_VAR"]["value"] == "hello" and items["CLI_SECRET"]["value"] is None
+    assert "pssst" not in listed.stdout
+    assert json.loads(run(live_platform, "env", "reveal", "CLI_SECRET", "--json").stdout)["value"] == "pssst"
+
+
+def test_project_from_codeforge_yaml(live_platform: RunningPlatform, tmp_path: Path) -> None:
+    (tmp_path / "codeforge.yaml").write_text("project: elsewhere\n")
+    result = run(live_platform, "env", "list", cwd=tmp_path)
+    assert result.returncode == 1 and "elsewhere" in result.stderr and "projects list" in result.stderr
+
+
+def test_bad_input_exits_2_with_field_and_fix(live_platform: RunningPlatform) -> None:
+    result = run(live_platform, "env", "set", "9LIVES", "--value", "x")
+    assert result.returncode == 2
+    assert "name" in result.stderr and "Error" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_import_job_with_progress(live_platform: RunningPlatform, tmp_path: Path) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("\n".join(f"IMP_{i}={i}" for i in range(300)))
+    result = run(live_platform, "env", "import", str(dotenv), "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["imported"] == 300
+    assert "Import variables" in result.stderr  # the progress bar's title
+    missing = run(live_platform, "env", "import", str(tmp_path / "absent.env"))
+    assert missing.returncode == 1 and "not a file" in missing.stderr
+
+
+def test_destructive_needs_confirmation(live_platform: RunningPlatform) -> None:
+    run(live_platform, "env", "set", "GONE", "--value", "x")
+    refused = run(live_platform, "env", "unset", "GONE", stdin="n\n")
+    assert refused.returncode != 0
+    assert run(live_platform, "env", "unset", "GONE", "--yes").returncode == 0
+
+
+def test_platform_down_says_what_to_do(live_platform: RunningPlatform) -> None:
+    env = live_platform.env | {"CODEFORGE_URL": f"http://127.0.0.1:{free_port()}"}
+    result = subprocess.run([*CLI, "env", "list"], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "codeforge up" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_up_bootstraps_and_prints_how_to_connect(tmp_path: Path) -> None:
+    folder = tmp_path / "My App"
+    folder.mkdir()
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODEFORGE_")}
+    env |= {"CODEFORGE_CONFIG_DIR": str(tmp_path / "cfg"), "CODEFORGE_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200"}
+    for attempt in range(2):  # the second start finds the owner and keeps the token
+        proc = subprocess.Popen(
+            [*CLI, "up", "--port", str(port)], cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            creds = json.loads((tmp_path / "cfg" / "credentials.json").read_text())
+            assert creds["project"] == "my-app" and creds["token"].startswith("cf_")
+            assert oct((tmp_path / "cfg" / "credentials.json").stat().st_mode)[-3:] == "600"
+            if attempt == 0:
+                first_token = creds["token"]
+            else:
+                assert creds["token"] == first_token
+            listed = subprocess.run([*CLI, "env", "list", "--json"], cwd=folder, env=env, capture_output=True, text=True)
+            assert listed.returncode == 0, listed.stderr
+        finally:
+            proc.terminate()
+            _, err = proc.communicate(timeout=30)
+        assert "CodeForge is running" in err and "Neovim" in err and "my-app" in err
