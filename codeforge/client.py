@@ -31,7 +31,7 @@ def validate_input(op: Operation[Any, Any], data: BaseModel | dict[str, Any]) ->
     try:
         return op.input.model_validate(raw)
     except ValidationError as exc:
-        raise BadInput.from_validation(exc) from None
+        raise BadInput.from_validation(exc, model=op.input) from None
 
 
 def _dump(data: BaseModel) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 __all__ = [
     "BadInput",
@@ -89,8 +89,10 @@ class BadInput(CodeForgeError):
     title = "Bad input"
 
     @classmethod
-    def from_validation(cls, exc: ValidationError, *, prefix: str = "") -> BadInput:
-        problems = field_problems(exc.errors(), prefix=prefix)
+    def from_validation(
+        cls, exc: ValidationError, *, model: type[BaseModel] | None = None, prefix: str = ""
+    ) -> BadInput:
+        problems = field_problems(exc.errors(), model=model, prefix=prefix)
         return cls(f"{len(problems)} field(s) need fixing", errors=problems)
 
 
@@ -138,9 +140,16 @@ _BY_SLUG = {
 }
 
 
-def _fix_for(err: dict[str, Any], field: str) -> str:
+def _described(model: type[BaseModel] | None, loc: list[str]) -> str:
+    info = model.model_fields.get(loc[0]) if model is not None and len(loc) == 1 else None
+    return (info.description or "") if info is not None else ""
+
+
+def _fix_for(err: dict[str, Any], field: str, description: str) -> str:
     kind = err.get("type", "")
     ctx = err.get("ctx") or {}
+    if kind == "string_pattern_mismatch" and description:
+        return description
     if kind == "missing":
         return f"add `{field}`"
     if kind == "extra_forbidden":
@@ -163,13 +172,16 @@ def _fix_for(err: dict[str, Any], field: str) -> str:
     return "correct the value"
 
 
-def field_problems(errors: list[Any], *, prefix: str = "") -> list[FieldProblem]:
+def field_problems(errors: list[Any], *, model: type[BaseModel] | None = None, prefix: str = "") -> list[FieldProblem]:
     """Turn pydantic errors into problems naming the field and the fix; never echo the
-    value given, since it may be a secret."""
+    value given, since it may be a secret. With the input model, a field's own description
+    explains a value of the wrong form better than its regular expression."""
     out = []
     for err in errors:
         loc = [str(p) for p in err.get("loc", ()) if p != "body"]
         field = ".".join([prefix, *loc] if prefix else loc) or "(input)"
         message = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
-        out.append(FieldProblem(field, message, _fix_for(err, field)))
+        if err.get("type") == "string_pattern_mismatch":
+            message = "has the wrong form"
+        out.append(FieldProblem(field, message, _fix_for(err, field, _described(model, loc))))
     return out

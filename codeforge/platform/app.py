@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -43,7 +44,7 @@ def create_app(settings: Settings | None = None, on_started: Callable[[Platform]
     app.include_router(events_router())
 
     @app.middleware("http")
-    async def count_requests(request: Request, call_next):  # type: ignore[no-untyped-def]
+    async def count_requests(request: Request, call_next: Any) -> Response:
         response = await call_next(request)
         platform.metrics.requests.labels(request.method, str(response.status_code)).inc()
         return response

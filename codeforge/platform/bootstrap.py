@@ -42,11 +42,12 @@ def bootstrap(platform: Platform) -> None:
             org, owner = create_organization(session, ORG, s.bootstrap_username)
             log.info("created the first organization and owner", extra={"owner": owner.username})
         else:
-            owner = session.scalars(
+            first_owner = session.scalars(
                 select(User).where(User.org_id == org.id, User.role == Role.OWNER.value).order_by(User.created_at)
             ).first()
-            if owner is None:
+            if first_owner is None:
                 raise RuntimeError(f"organization {ORG!r} has no owner; restore one before `codeforge up`")
+            owner = first_owner
         project = session.scalar(select(Project).where(Project.org_id == org.id, Project.slug == s.bootstrap_project))
         if project is None:
             session.add(Project(org_id=org.id, slug=s.bootstrap_project, name=s.bootstrap_project))

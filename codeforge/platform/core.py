@@ -30,6 +30,10 @@ __all__ = ["Platform"]
 log = logging.getLogger("codeforge.platform")
 
 
+def _project_of(data: BaseModel) -> str:
+    return str(data.model_dump(include={"project"})["project"])
+
+
 class Platform:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -72,7 +76,7 @@ class Platform:
     def _context(self, session: Any, actor: Actor, op: Operation[Any, Any], data: BaseModel) -> Context:
         ctx = Context(session=session, actor=actor, settings=self.settings, cipher=self.cipher, runner=self.runner)
         if op.project_scoped:
-            ctx.project = find_project(session, actor.org_id, data.project)
+            ctx.project = find_project(session, actor.org_id, _project_of(data))
         return ctx
 
     def execute(self, op: Operation[Any, Any], data: BaseModel, actor: Actor) -> BaseModel:
@@ -117,7 +121,7 @@ class Platform:
             )
 
     def _submit(self, op: Operation[Any, Any], data: BaseModel, actor: Actor, target: str) -> JobRef:
-        project = getattr(data, "project", None)
+        project = _project_of(data) if op.project_scoped else None
         if project is not None:  # fail fast on a wrong project, before a job exists
             with self.db.session() as session:
                 find_project(session, actor.org_id, project)

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from codeforge.catalog import CATALOG
 from codeforge.catalog.errors import BadInput, CodeForgeError, field_problems
 
 __all__ = ["install_problem_handlers", "problem_response"]
@@ -29,7 +30,9 @@ async def _codeforge_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    problems = field_problems(list(exc.errors()))
+    path = getattr(request.scope.get("route"), "path", "")
+    op = next((o for o in CATALOG.values() if f"/api/v1{o.path}" == path), None)
+    problems = field_problems(list(exc.errors()), model=op.input if op else None)
     if any(p.field == "(input)" for p in problems):
         problems = [p for p in problems if p.field != "(input)"] or problems
     return problem_response(BadInput(f"{len(problems)} field(s) need fixing", errors=problems))

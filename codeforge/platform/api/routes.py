@@ -13,7 +13,7 @@ from codeforge.platform.api.deps import CurrentActor, PlatformDep
 
 __all__ = ["operations_router"]
 
-_PROBLEM = {"content": {"application/problem+json": {}}}
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing, unknown, expired or revoked token", **_PROBLEM},
     403: {"description": "The caller's role does not allow this", **_PROBLEM},
