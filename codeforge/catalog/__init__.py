@@ -4,7 +4,7 @@ Importable without FastAPI or a database: the platform implements these declarat
 the HTTP client calls them, the CLI and the language server register them.
 """
 
-from codeforge.catalog import access, env, jobs
+from codeforge.catalog import access, env, jobs, panes
 from codeforge.catalog.base import (
     CATALOG,
     CONTEXT_KEY,
@@ -35,6 +35,7 @@ __all__ = [
     "env",
     "jobs",
     "operation",
+    "panes",
 ]
 
 

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from codeforge import __version__
 from codeforge.platform.api.events import events_router
+from codeforge.platform.api.pages import pages_router
 from codeforge.platform.api.problems import install_problem_handlers
 from codeforge.platform.api.routes import operations_router
 from codeforge.platform.core import Platform
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None, on_started: Callable[[Platform]
     install_problem_handlers(app)
     app.include_router(operations_router())
     app.include_router(events_router())
+    app.include_router(pages_router())
 
     @app.middleware("http")
     async def count_requests(request: Request, call_next: Any) -> Response:

@@ -23,9 +23,10 @@ class Cipher:
     def encrypt(self, plain: str) -> str:
         return self._fernet.encrypt(plain.encode()).decode()
 
-    def decrypt(self, token: str) -> str:
+    def decrypt(self, token: str, *, ttl: int | None = None) -> str:
+        """Plain text of a token; with `ttl`, only if it was made in the last `ttl` seconds."""
         try:
-            return self._fernet.decrypt(token.encode()).decode()
+            return self._fernet.decrypt(token.encode(), ttl=ttl).decode()
         except InvalidToken:
             raise CodeForgeError(
                 "a stored secret cannot be decrypted with the current key",

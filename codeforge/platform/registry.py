@@ -55,6 +55,7 @@ def load_capabilities() -> dict[str, Service]:
     """Import every service module and check that each catalog operation has one implementation."""
     load_models()
     _import_all("service")
+    _import_all("panes")
     missing = sorted(set(CATALOG) - set(IMPLEMENTATIONS))
     if missing:
         raise RuntimeError(f"catalog operations without an implementation: {', '.join(missing)}")

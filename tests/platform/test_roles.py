@@ -9,7 +9,7 @@ import pytest
 from codeforge.catalog import CATALOG, ROLE_PERMISSIONS, Role
 from tests.platform.conftest import Org, PlatformUnderTest
 
-CORE = {"auth", "projects", "members", "tokens", "audit", "jobs", "env"}
+CORE = {"auth", "projects", "members", "tokens", "audit", "jobs", "env", "panes"}
 
 
 def samples(org: Org) -> dict[str, dict[str, Any]]:
@@ -37,6 +37,7 @@ def samples(org: Org) -> dict[str, dict[str, Any]]:
         "env.unset": {"project": "demo", "name": "SEED2"},
         "env.reveal": {"project": "demo", "name": "SEED2"},
         "env.import": {"project": "demo", "content": "B=2"},
+        "panes.open": {"project": "demo"},
     }
 
 

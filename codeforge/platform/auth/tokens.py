@@ -15,7 +15,7 @@ from codeforge.platform.auth.models import ApiToken, User
 from codeforge.platform.context import Actor
 from codeforge.platform.db import utcnow
 
-__all__ = ["authenticate", "hash_token", "issue_token"]
+__all__ = ["actor_of", "authenticate", "hash_token", "issue_token"]
 
 PREFIX = "cf_"
 _TOUCH_EVERY = timedelta(seconds=60)  # last_used_at is advisory: don't write on every request
@@ -48,6 +48,12 @@ def authenticate(session: Session, raw: str, source: str) -> Actor:
     token = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(raw)))
     if token is None:
         raise Unauthenticated("the API token is not known to this platform", fix=fix)
+    return actor_of(session, token, source)
+
+
+def actor_of(session: Session, token: ApiToken, source: str) -> Actor:
+    """The actor behind a stored token, if the token is still valid."""
+    fix = "create a token with `codeforge tokens create` (or run `codeforge up` locally) and set CODEFORGE_TOKEN"
     now = utcnow()
     if token.revoked_at is not None:
         raise Unauthenticated(f"the API token {token.name!r} was revoked on {token.revoked_at:%Y-%m-%d}", fix=fix)

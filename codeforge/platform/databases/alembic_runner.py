@@ -44,7 +44,7 @@ def main() -> int:
         with engine.connect() as conn:
             heads = [r[0] for r in conn.execute(sql_text("SELECT version_num FROM alembic_version"))]
         engine.dispose()
-        applied = {r.revision for r in script.iterate_revisions(heads, "base")} if heads else set()
+        applied = {r.revision for r in script.iterate_revisions(tuple(heads), "base")} if heads else set()
         print(json.dumps({"applied": sorted(applied)}))
         return 0
     print(f"unknown action {action!r}", file=sys.stderr)

@@ -4,6 +4,7 @@ leaves something that looks like a backup. Retention by count and age; cron sche
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import os
@@ -138,7 +139,7 @@ class BackupStore:
             tmp_meta.unlink(missing_ok=True)
         return backup
 
-    def list(self, key: str) -> list[BackupFile]:
+    def list(self, key: str) -> builtins.list[BackupFile]:
         """Newest first; only complete backups."""
         folder = self._dir(key)
         out = []
@@ -170,7 +171,7 @@ class BackupStore:
         (folder / backup.file).unlink(missing_ok=True)
 
     def prune(self, key: str, *, keep_last: int | None = None, max_age: timedelta | None = None,
-              now: datetime | None = None) -> list[BackupFile]:
+              now: datetime | None = None) -> builtins.list[BackupFile]:
         """Delete backups beyond the newest `keep_last` and those older than `max_age`."""
         now = now or datetime.now(UTC)
         doomed = []
@@ -181,9 +182,9 @@ class BackupStore:
             self.delete(b)
         return doomed
 
-    def sweep(self) -> list[Path]:
+    def sweep(self) -> builtins.list[Path]:
         """Remove what interrupted backups left: `.partial` files and archives without metadata."""
-        removed: list[Path] = []
+        removed: builtins.list[Path] = []
         if not self.root.is_dir():
             return removed
         for p in self.root.rglob("*"):

@@ -25,7 +25,7 @@ import pymysql.constants.CLIENT
 from codeforge.catalog.errors import BadInput, ExternalFailure, FieldProblem
 from codeforge.platform.databases.engines.common import Connection, tail
 
-__all__ = ["TRACK_TABLE", "Migration", "MigrationSet", "MigrationStatus", "apply", "load_folder", "load_files", "status"]
+__all__ = ["TRACK_TABLE", "Migration", "MigrationSet", "MigrationStatus", "apply", "load_files", "load_folder", "status"]
 
 TRACK_TABLE = "codeforge_migrations"
 _MAX_FILE = 16 * 1024 * 1024

@@ -13,6 +13,7 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import psycopg
@@ -205,7 +206,7 @@ class PgBouncer:
         return out
 
 
-def _rows(conn: psycopg.Connection, query: str) -> list[dict[str, object]]:
+def _rows(conn: psycopg.Connection, query: str) -> list[dict[str, Any]]:
     cur = conn.execute(query)
     names = [d.name for d in cur.description or []]
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]

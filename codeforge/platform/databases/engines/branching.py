@@ -156,7 +156,7 @@ def _online_reflink(parent: LocalCluster, branch: LocalCluster) -> None:
 
 def sweep(branches_dir: Path, known: set[str]) -> list[str]:
     """Stop and delete branch instances that are incomplete or unknown to the platform."""
-    removed = []
+    removed: list[str] = []
     if not branches_dir.is_dir():
         return removed
     for root in sorted(branches_dir.iterdir()):

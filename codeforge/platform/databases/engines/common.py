@@ -127,7 +127,7 @@ def pg_bin_dir(major: int | None = None) -> Path:
     at least the server's version), else the `pgserver` wheel's, else Debian's newest, else PATH."""
     candidates: list[Path] = []
     try:
-        import pgserver  # type: ignore[import-untyped]
+        import pgserver
 
         candidates.append(Path(pgserver.__file__).parent / "pginstall" / "bin")
     except ImportError:

@@ -8,8 +8,9 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
+from typing import IO
 from urllib.parse import unquote, urlsplit
 
 import pymysql
@@ -204,11 +205,10 @@ class MySQLEngine:
                     count += 1
         return count
 
-    def _load(self, source: Path | None, stdin: object, database: str) -> None:
-        with self._defaults_file() as defaults:
+    def _load(self, source: Path | None, stdin: IO[bytes] | None, database: str) -> None:
+        with self._defaults_file() as defaults, (source.open("rb") if source else nullcontext(stdin)) as feed:
             proc = subprocess.run([self._tool("mariadb", "mysql"), f"--defaults-extra-file={defaults}", database],
-                                  stdin=stdin if source is None else source.open("rb"),  # type: ignore[arg-type]
-                                  capture_output=True)
+                                  stdin=feed, capture_output=True)
         if proc.returncode != 0:
             raise ExternalFailure(f"loading into {database!r} failed: {tail(proc.stderr.decode(errors='replace'))}",
                                   fix="verify the backup; it may be damaged")

@@ -1,0 +1,1 @@
+"""Panes: pages the platform serves for editors, rendered from structured content."""

@@ -1,0 +1,88 @@
+"""Opening panes: a signed, short-lived link per user and project, and rendering it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from codeforge.catalog import Permission, panes
+from codeforge.catalog.errors import CodeForgeError, NotFound, PermissionDenied, Unauthenticated
+from codeforge.platform.auth.models import ApiToken
+from codeforge.platform.auth.service import find_project
+from codeforge.platform.auth.tokens import actor_of
+from codeforge.platform.context import Context
+from codeforge.platform.db import utcnow
+from codeforge.platform.panes import overview  # noqa: F401  (registers the overview pane)
+from codeforge.platform.panes.registry import PANES
+from codeforge.platform.panes.render import render_html, render_text
+from codeforge.platform.registry import implements
+
+if TYPE_CHECKING:
+    from codeforge.platform.core import Platform
+
+__all__ = ["Page", "render_page"]
+
+LINK_TTL = timedelta(minutes=30)
+
+
+@dataclass(frozen=True)
+class Page:
+    body: str
+    media_type: str
+    status: int = 200
+
+
+@implements(panes.OPEN)
+def open_pane(ctx: Context, data: panes.PaneOpenInput) -> panes.PaneLink:
+    found = PANES.get(data.pane)
+    if found is None:
+        raise NotFound(f"there is no pane {data.pane!r}", fix=f"use one of: {', '.join(sorted(PANES))}")
+    payload = {"t": ctx.actor.token_id, "p": ctx.require_project().slug, "n": data.pane}
+    signed = ctx.cipher.encrypt(json.dumps(payload))
+    return panes.PaneLink(
+        title=f"{found.title} — {data.project}",
+        url=f"{ctx.settings.resolved_public_url}/panes/{data.pane}?t={signed}",
+        expires_at=utcnow() + LINK_TTL,
+    )
+
+
+def _error_page(err: CodeForgeError, fmt: str) -> Page:
+    if fmt == "text":
+        return Page(err.message, "text/plain; charset=utf-8", err.status)
+    from html import escape
+
+    body = (
+        f"<!doctype html><meta charset=utf-8><title>{escape(err.title)}</title>"
+        f"<body style='font:15px system-ui;margin:40px'><h1>{escape(err.title)}</h1>"
+        f"<p>{escape(err.detail)}</p><p><b>What to do:</b> {escape(err.fix)}</p>"
+    )
+    return Page(body, "text/html; charset=utf-8", err.status)
+
+
+def render_page(platform: Platform, name: str, signed: str, fmt: str, source: str) -> Page:
+    """The page behind a signed link; expired or revoked links explain how to get a new one."""
+    reopen = "open the pane again from the editor (CodeForge: Open a pane) for a fresh link"
+    try:
+        try:
+            payload = json.loads(platform.cipher.decrypt(signed, ttl=int(LINK_TTL.total_seconds())))
+        except (CodeForgeError, ValueError):
+            raise Unauthenticated("this pane link has expired or is not valid", fix=reopen) from None
+        if payload.get("n") != name or name not in PANES:
+            raise NotFound(f"this link is not for pane {name!r}", fix=reopen)
+        with platform.db.session() as session:
+            token = session.get(ApiToken, payload["t"])
+            if token is None:
+                raise Unauthenticated("the token behind this link no longer exists", fix=reopen)
+            actor = actor_of(session, token, source)
+            if not actor.can(Permission.VIEW):
+                raise PermissionDenied("your role cannot view panes", fix="ask an admin for the viewer role")
+            ctx = Context(session=session, actor=actor, settings=platform.settings, cipher=platform.cipher)
+            ctx.project = find_project(session, actor.org_id, payload["p"])
+            content = PANES[name].render(ctx)
+    except CodeForgeError as err:
+        return _error_page(err, fmt)
+    if fmt == "text":
+        return Page(render_text(content), "text/plain; charset=utf-8")
+    return Page(render_html(content), "text/html; charset=utf-8")
