@@ -17,7 +17,7 @@ up: $(VENV)/.installed
 	$(VENV)/bin/codeforge up
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check codeforge tests benchmarks
+	$(VENV)/bin/ruff check codeforge tests $(wildcard benchmarks)
 	$(VENV)/bin/mypy
 
 test: $(VENV)/.installed

@@ -100,3 +100,18 @@ def test_up_bootstraps_and_prints_how_to_connect(tmp_path: Path) -> None:
             proc.terminate()
             _, err = proc.communicate(timeout=30)
         assert "CodeForge is running" in err and "Neovim" in err and "my-app" in err
+
+
+def test_admin_creates_an_isolated_organization(live_platform: RunningPlatform) -> None:
+    created = run(live_platform, "admin", "create-org", "rival", "--owner", "rival-boss", "--project", "their-app")
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip().splitlines()[-1]
+    env = live_platform.env | {"CODEFORGE_TOKEN": token, "CODEFORGE_PROJECT": "demo"}
+    theirs = subprocess.run([*CLI, "projects", "list", "--json"], env=env, capture_output=True, text=True)
+    assert [p["slug"] for p in json.loads(theirs.stdout)["items"]] == ["their-app"]
+    peek = subprocess.run([*CLI, "env", "list"], env=env, capture_output=True, text=True)
+    assert peek.returncode == 1 and "does not exist in your organization" in peek.stderr
+    again = run(live_platform, "admin", "create-org", "rival", "--owner", "someone")
+    assert again.returncode == 1 and "exists already" in again.stderr
+    bad = run(live_platform, "admin", "create-org", "Not A Slug", "--owner", "x")
+    assert bad.returncode == 2 and "not a valid organization slug" in bad.stderr

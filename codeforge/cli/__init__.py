@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from codeforge.catalog import describe_catalog
+from codeforge.cli.admin import admin_app
 from codeforge.cli.operations import add_operation_commands
 from codeforge.cli.render import console
 
@@ -65,6 +66,7 @@ def show_catalog() -> None:
     console.print(table)
 
 
+app.add_typer(admin_app, name="admin")
 add_operation_commands(app)
 
 
