@@ -4,7 +4,7 @@ Importable without FastAPI or a database: the platform implements these declarat
 the HTTP client calls them, the CLI and the language server register them.
 """
 
-from codeforge.catalog import access, env, jobs, panes
+from codeforge.catalog import access, databases, env, jobs, panes
 from codeforge.catalog.base import (
     CATALOG,
     CONTEXT_KEY,
@@ -30,6 +30,7 @@ __all__ = [
     "ProjectInput",
     "Role",
     "access",
+    "databases",
     "declare",
     "describe_catalog",
     "env",

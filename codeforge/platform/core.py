@@ -17,6 +17,7 @@ from codeforge.platform.auth.service import find_project
 from codeforge.platform.auth.tokens import authenticate
 from codeforge.platform.context import Actor, Context
 from codeforge.platform.crypto import Cipher
+from codeforge.platform.databases.backup_service import BackupScheduler
 from codeforge.platform.db import Database
 from codeforge.platform.jobs.runner import JobReporter, JobRunner
 from codeforge.platform.jobs.signals import JobSignals
@@ -44,6 +45,8 @@ class Platform:
         self.runner = JobRunner(self.jobs, settings.job_workers)
         self.metrics = PlatformMetrics()
         self.services = load_capabilities()
+        # Scheduled backups run in every replica; a claim in the database lets one take each.
+        self.backups = BackupScheduler(self.db, settings, self.cipher)
 
     def start(self) -> None:
         self.db.migrate()
@@ -53,8 +56,10 @@ class Platform:
             from codeforge.platform.bootstrap import bootstrap
 
             bootstrap(self)
+        self.backups.start()
 
     def stop(self) -> None:
+        self.backups.stop()
         self.runner.shutdown()
         self.db.dispose()
 

@@ -19,7 +19,14 @@ from urllib.parse import quote
 import psycopg
 
 from codeforge.catalog.errors import ExternalFailure
-from codeforge.platform.databases.engines.common import Connection, os_user, run_tool, scram_sha256_verifier, tail
+from codeforge.platform.databases.engines.common import (
+    Connection,
+    grant_traversal,
+    os_user,
+    run_tool,
+    scram_sha256_verifier,
+    tail,
+)
 
 __all__ = ["ADMIN_USER", "PgBouncer", "PoolEntry", "PoolStats", "find_pgbouncer"]
 
@@ -91,6 +98,7 @@ class PgBouncer:
         user = os_user(self.user_name)
         self.root.mkdir(parents=True, exist_ok=True)
         os.chown(self.root, user.pw_uid, user.pw_gid)
+        grant_traversal(self.root, user.pw_uid)
         dbs = [f"{_quote_ini(e.alias)} = host={_quote_ini(e.host)} port={e.port} dbname={_quote_ini(e.database)} "
                f"pool_size={e.pool_size} pool_mode={_quote_ini(e.pool_mode)}" for e in entries]
         ini = "\n".join([
@@ -145,6 +153,7 @@ class PgBouncer:
         if not self.ini.exists():
             self.configure([])
         user = os_user(self.user_name)
+        grant_traversal(self.root, user.pw_uid)
         run_tool([self.binary, "-d", "-q", str(self.ini)], what="starting PgBouncer failed",
                  fix=f"see {self.logfile}; the port {self.port} may be taken", user=user.pw_uid, group=user.pw_gid)
         deadline = time.monotonic() + timeout

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ from urllib.parse import quote
 
 from codeforge.catalog.errors import ExternalFailure
 from codeforge.platform.databases.engines import cow
-from codeforge.platform.databases.engines.common import os_user, pg_bin_dir, run_tool, tail
+from codeforge.platform.databases.engines.common import grant_traversal, os_user, pg_bin_dir, run_tool, tail
 from codeforge.platform.databases.engines.postgres import PostgresEngine
 
 __all__ = ["ADMIN_ROLE", "ClusterStatus", "LocalCluster", "free_port"]
@@ -43,6 +42,9 @@ BRANCH_SETTINGS = {
     "autovacuum_naptime": "'5min'",
     "jit": "off",
     "huge_pages": "off",
+    # A copy recovers as after a crash, and first syncs its data directory: one syncfs()
+    # instead of an fsync() per file (PostgreSQL 14+; measured 80 -> 40 ms at startup).
+    "recovery_init_sync_method": "syncfs",
 }
 
 
@@ -99,7 +101,7 @@ class LocalCluster:
         made_root = not self.root.exists()
         self.root.mkdir(parents=True, exist_ok=True)
         try:
-            _grant_traversal(self.root, user.pw_uid)
+            grant_traversal(self.root, user.pw_uid)
             if self.data.exists() and not any(self.data.iterdir()):
                 cow.delete_tree(self.data)  # an empty leftover of an interrupted init
             cow.make_directory(self.data)
@@ -181,6 +183,7 @@ class LocalCluster:
         if self._pid() is not None:
             return
         user = os_user(self.user_name)
+        grant_traversal(self.root, user.pw_uid)  # a parent's mode may have changed since init
         opts = " ".join(f"-c {k}={v}" for k, v in self.settings.items())
         self.log.parent.mkdir(exist_ok=True)
         os.chown(self.log.parent, user.pw_uid, user.pw_gid)
@@ -256,21 +259,3 @@ def _alive(pid: int) -> bool:
             return fh.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return False
-
-
-def _grant_traversal(path: Path, uid: int) -> None:
-    """The server's OS user must be able to walk down to its data directory. Where a parent
-    is closed to others, grant that one user search permission (an ACL entry, no listing)."""
-    if os.geteuid() != 0 or uid == 0:
-        return
-    setfacl = shutil.which("setfacl")
-    for parent in reversed(path.resolve().parents):
-        st = parent.stat()
-        if st.st_mode & 0o001 or st.st_uid == uid:
-            continue
-        if not setfacl:
-            raise ExternalFailure(
-                f"the database server's OS user cannot reach {path}: {parent} is closed to other users",
-                fix=f"`chmod o+x {parent}`, install `acl`, or choose a data dir under an open directory",
-            )
-        subprocess.run([setfacl, "-m", f"u:{uid}:x", str(parent)], check=False, capture_output=True)

@@ -26,6 +26,7 @@ __all__ = [
     "Connection",
     "DatabaseSize",
     "check_name",
+    "grant_traversal",
     "new_password",
     "os_user",
     "pg_bin_dir",
@@ -224,3 +225,21 @@ def run_tool(
 def tail(text: str, lines: int = 3) -> str:
     kept = [ln.strip() for ln in text.strip().splitlines() if ln.strip()][-lines:]
     return " / ".join(kept) or "no output"
+
+
+def grant_traversal(path: Path, uid: int) -> None:
+    """The server's OS user must be able to walk down to its data directory. Where a parent
+    is closed to others, grant that one user search permission (an ACL entry, no listing)."""
+    if os.geteuid() != 0 or uid == 0:
+        return
+    setfacl = shutil.which("setfacl")
+    for parent in reversed(path.resolve().parents):
+        st = parent.stat()
+        if st.st_mode & 0o001 or st.st_uid == uid:
+            continue
+        if not setfacl:
+            raise ExternalFailure(
+                f"the database server's OS user cannot reach {path}: {parent} is closed to other users",
+                fix=f"`chmod o+x {parent}`, install `acl`, or choose a data dir under an open directory",
+            )
+        subprocess.run([setfacl, "-m", f"u:{uid}:x", str(parent)], check=False, capture_output=True)

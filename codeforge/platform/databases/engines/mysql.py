@@ -137,9 +137,11 @@ class MySQLEngine:
                     raise NotFound(f"database {name!r} does not exist on {self.where}",
                                    fix="list the engine's databases with `databases list`")
                 cur.execute(f"DROP DATABASE IF EXISTS {_q(name)}")
-                if role:
+                # Grants outlive a dropped database in MySQL: remove them with it.
+                cur.execute("SELECT user, host FROM mysql.db WHERE db = %s", (name,))
+                for user, host in cur.fetchall():
                     with suppress(pymysql.err.MySQLError):
-                        cur.execute(f"REVOKE ALL PRIVILEGES ON {_q(name)}.* FROM %s@'%%'", (role,))
+                        cur.execute(f"REVOKE ALL PRIVILEGES ON {_q(name)}.* FROM %s@%s", (user, host))
             if role and self._user_exists(cur, role):
                 cur.execute("SELECT count(*) FROM mysql.db WHERE user = %s", (role,))
                 row = cur.fetchone()

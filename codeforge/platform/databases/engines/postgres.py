@@ -294,6 +294,13 @@ class PostgresEngine:
         with self.admin() as conn:
             conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(owner)))
 
+    def replace_database(self, source: str, target: str, owner: str) -> None:
+        """Drop `target` (ending its sessions) and rename `source` to it: the last step of a
+        reset or an in-place restore, once the new contents are complete."""
+        with self.admin() as conn:
+            self._drop(conn, target)
+        self._rename_and_lock(source, target, owner)
+
     def _rename_and_lock(self, partial: str, target: str, owner: str) -> None:
         with self.admin() as conn:
             conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(

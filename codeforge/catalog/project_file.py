@@ -1,0 +1,259 @@
+"""`codeforge.yaml`: what a project declares it wants, checked against one pydantic model.
+
+The file sits at the project root and is committed with the code. The language server
+derives its diagnostics, completion and hover from `ProjectFile`'s JSON Schema, and its
+code actions from the sections' plans; the CLI reads the `project:` key for context.
+
+Adding a section for a new capability (databases, pipelines, domains, gpus): add a model
+for its entries, a field on `ProjectFile` with a `description`, and, if the section is
+carried out by operations, a planning function beside `plan_env`. Nothing else reads keys
+by name, so completion, hover and diagnostics follow the model.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from codeforge.catalog.access import SLUG_PATTERN
+from codeforge.catalog.env import ENV_NAME_PATTERN, EnvSetInput, EnvVariable
+from codeforge.catalog.errors import BadInput, FieldProblem
+
+__all__ = [
+    "PROJECT_FILE_NAMES",
+    "EnvEntry",
+    "EnvPlan",
+    "ProjectFile",
+    "ProjectFileError",
+    "find_project_file",
+    "load_project_file",
+    "parse_project_file",
+    "plan_env",
+    "project_file_problems",
+]
+
+# The names a project file may have, first found wins. Only `codeforge.yaml`, as the CLI
+# (codeforge/project.py) finds it: two names would let editor and CLI disagree.
+PROJECT_FILE_NAMES = ("codeforge.yaml",)
+
+_ENV_NAME = re.compile(ENV_NAME_PATTERN)
+
+
+def _scalar_to_str(value: Any) -> Any:
+    """YAML reads `PORT: 8080` as an int and `DEBUG: true` as a bool; environment values
+    are strings, so take them as written. Floats would lose digits (1.10 -> 1.1): those
+    must be quoted, and the string type's error says so."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        raise ValueError("an unquoted decimal loses digits (1.10 becomes 1.1): quote it")
+    return value
+
+
+def _check_env_name(name: str) -> str:
+    if not _ENV_NAME.match(name):
+        raise ValueError(
+            f"`{name}` is not a valid variable name: use letters, digits and underscores, not starting with a digit"
+        )
+    return name
+
+
+class EnvEntry(BaseModel):
+    """One variable: a plain value, or a declaration that the platform must hold it."""
+
+    model_config = ConfigDict(extra="forbid", title="Environment variable")
+
+    value: Annotated[str | None, BeforeValidator(_scalar_to_str)] = Field(
+        default=None,
+        description="The value the code action sets. Leave it out for a variable someone sets on "
+        "the platform (`codeforge env set NAME VALUE`).",
+    )
+    secret: bool = Field(
+        default=False,
+        description="A secret: encrypted on the platform and never listed. Its value never goes in "
+        "this file; set it with `codeforge env set NAME --secret`.",
+    )
+    description: str = Field(default="", description="What the variable is for, shown on hover.")
+
+    @model_validator(mode="after")
+    def _no_committed_secret(self) -> EnvEntry:
+        # codeforge.yaml is committed with the code: a value written here is not a secret.
+        if self.secret and self.value is not None:
+            raise ValueError(
+                "a secret's value must not be written in codeforge.yaml, which is committed: "
+                "remove `value` and set it with `codeforge env set NAME --secret`"
+            )
+        return self
+
+
+def _entry_from_shorthand(value: Any) -> Any:
+    # `NAME: value` is shorthand for `NAME: {value: value}`.
+    if isinstance(value, dict) or value is None:
+        return value if value is not None else {}
+    if isinstance(value, list):
+        raise ValueError("a list is not a value: give a string, or a mapping of value, secret, description")
+    return {"value": _scalar_to_str(value)}
+
+
+EnvName = Annotated[str, AfterValidator(_check_env_name)]
+EnvField = Annotated[EnvEntry, BeforeValidator(_entry_from_shorthand, json_schema_input_type=str | EnvEntry)]
+
+
+class ProjectFile(BaseModel):
+    """The whole of codeforge.yaml."""
+
+    model_config = ConfigDict(extra="forbid", title="codeforge.yaml")
+
+    project: str | None = Field(
+        default=None,
+        pattern=SLUG_PATTERN,
+        description="Slug of the CodeForge project this folder belongs to. Editors and the CLI run "
+        "operations in it; without it they use the login's default project.",
+        # Editors complete the value from this list operation's items' `slug`.
+        json_schema_extra={"x-codeforge-values": "projects.list#slug"},
+    )
+    env: dict[EnvName, EnvField] = Field(
+        default_factory=dict,
+        description="Environment variables of the project, injected into its workspaces, pipelines "
+        "and deployments. `NAME: value`, or `NAME: {value, secret, description}`.",
+        # Editors offer the names the platform already has (env.list's items' `name`).
+        json_schema_extra={"x-codeforge-keys": "env.list#name"},
+    )
+
+
+class ProjectFileError(BadInput):
+    """codeforge.yaml is not valid YAML or does not match the schema."""
+
+    def __init__(self, problems: list[FieldProblem], *, path: str = "codeforge.yaml") -> None:
+        super().__init__(f"{path} needs fixing", errors=problems)
+
+
+def _allowed_keys(model: type[BaseModel]) -> str:
+    return ", ".join(f"`{k}`" for k in model.model_fields)
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel]:
+    # Which model an error's location sits in, for naming the keys it takes.
+    return EnvEntry if len(loc) >= 3 and loc[0] == "env" else ProjectFile
+
+
+def project_file_problems(errors: Iterable[Mapping[str, Any]]) -> list[tuple[tuple[str | int, ...], FieldProblem]]:
+    """Each pydantic error as (location in the YAML document, problem in a person's words).
+
+    The location is the path of keys; a trailing "[key]" means the key itself is wrong,
+    not its value. Pydantic's own words talk about "inputs"; these talk about the file."""
+    out: list[tuple[tuple[str | int, ...], FieldProblem]] = []
+    for err in errors:
+        loc = tuple(err.get("loc", ()))
+        dotted = ".".join(str(p) for p in loc if p != "[key]") or "(file)"
+        kind = str(err.get("type", ""))
+        msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+        if kind == "extra_forbidden":
+            key = str(loc[-1])
+            where = "an env entry" if _model_at(loc) is EnvEntry else "codeforge.yaml"
+            problem = FieldProblem(dotted, f"unknown key `{key}`", f"{where} takes {_allowed_keys(_model_at(loc))}")
+        elif kind == "string_pattern_mismatch" and loc == ("project",):
+            problem = FieldProblem(dotted, "not a project slug", "use lower-case letters, digits and dashes")
+        elif kind in ("dict_type", "model_type", "model_attributes_type"):
+            problem = FieldProblem(dotted, "expected a mapping of `key: value` lines", "indent the entries under it")
+        elif kind == "string_type":
+            problem = FieldProblem(dotted, "expected a string", "quote the value")
+        elif kind == "bool_type" or kind == "bool_parsing":
+            problem = FieldProblem(dotted, "expected true or false", "write `true` or `false`")
+        else:
+            # Our own validators write "what is wrong: what to do".
+            what, _, fix = msg.partition(": ") if kind == "value_error" else (msg, "", "")
+            problem = FieldProblem(dotted, what, fix or "correct the value")
+        out.append((loc, problem))
+    return out
+
+
+def parse_project_file(text: str, *, path: str = "codeforge.yaml") -> ProjectFile:
+    """Parse and check the file's text; raise ProjectFileError naming each problem."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "(file)"
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ProjectFileError(
+            [FieldProblem(where, f"not valid YAML: {problem}", "fix the syntax")], path=path
+        ) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ProjectFileError(
+            [FieldProblem("(file)", "expected a mapping of keys", "start with a line like `project: my-project`")],
+            path=path,
+        )
+    try:
+        return ProjectFile.model_validate(data)
+    except ValidationError as exc:
+        raise ProjectFileError([p for _, p in project_file_problems(exc.errors())], path=path) from None
+
+
+def find_project_file(root: Path) -> Path | None:
+    """The project file directly in `root`, if there is one."""
+    for name in PROJECT_FILE_NAMES:
+        candidate = root / name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_project_file(root: Path) -> ProjectFile | None:
+    """The project file in `root`, parsed; None when there is none."""
+    path = find_project_file(root)
+    if path is None:
+        return None
+    return parse_project_file(path.read_text(encoding="utf-8"), path=str(path))
+
+
+@dataclass
+class EnvPlan:
+    """What carrying out the `env:` section takes, against the platform's current state."""
+
+    to_set: list[EnvSetInput] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    # Secrets on the platform that the file gives a plain value: never downgraded silently.
+    conflicts: list[str] = field(default_factory=list)
+    # Declared without a value (someone sets them on the platform) and not set there.
+    missing: list[str] = field(default_factory=list)
+
+
+def plan_env(project: str, declared: ProjectFile, current: Iterable[EnvVariable]) -> EnvPlan:
+    """Compare the declared variables with `env.list`'s items: set what differs, report
+    declared-only variables that the platform lacks. Plain values only: a secret's value
+    never comes from this file."""
+    existing = {v.name: v for v in current}
+    plan = EnvPlan()
+    for name, entry in declared.env.items():
+        have = existing.get(name)
+        if entry.value is None:
+            if have is None:
+                plan.missing.append(name)
+            continue
+        if have is not None and have.secret:
+            plan.conflicts.append(name)
+            continue
+        if have is not None and have.value == entry.value:
+            plan.unchanged.append(name)
+            continue
+        plan.to_set.append(EnvSetInput(project=project, name=name, value=entry.value, secret=False))
+    return plan

@@ -1,0 +1,128 @@
+"""codeforge.yaml diagnostics: YAML syntax and schema errors at their line and column on
+every change, and, on open and save, a warning for each variable the file declares
+without a value (someone must set it on the platform) that the platform does not have.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+from pygls.workspace import TextDocument
+from pygls.workspace.position_codec import ServerTextPosition, ServerTextRange
+
+from codeforge.catalog import env
+from codeforge.catalog.errors import CodeForgeError
+from codeforge.lsp.project_yaml import Analysis, Span, analyse, is_project_file, locate
+
+if TYPE_CHECKING:
+    from codeforge.lsp.server import CodeForgeLanguageServer
+
+__all__ = ["check_platform", "publish", "register", "to_range"]
+
+log = logging.getLogger(__name__)
+SOURCE = "codeforge"
+
+
+def to_range(doc: TextDocument, span: Span) -> types.Range:
+    """A code-point span as a range in the client's position encoding."""
+    lines = doc.lines
+    last = max(len(lines) - 1, 0)
+
+    def pos(line: int, col: int) -> ServerTextPosition:
+        if line > last:  # past the end (YAML's "stream end"): the end of the last line
+            line, col = last, 1 << 30
+        width = len(lines[line].rstrip("\r\n")) if lines else 0
+        return ServerTextPosition(line, min(col, width))
+
+    start, end = pos(span.line, span.column), pos(span.end_line, span.end_column)
+    if end <= start:
+        end = ServerTextPosition(start.line, start.character + 1)
+    return doc.range_to_client_units(ServerTextRange(start, end))
+
+
+def _platform_warnings(ls: CodeForgeLanguageServer, uri: str, analysis: Analysis) -> list[types.Diagnostic]:
+    missing = ls.missing_env.get(uri, set())
+    if analysis.model is None or not missing:
+        return []
+    doc = ls.workspace.get_text_document(uri)
+    out = []
+    for name, entry in analysis.model.env.items():
+        if entry.value is None and name in missing:
+            how = f"codeforge env set {name} --secret" if entry.secret else f"codeforge env set {name} VALUE"
+            out.append(
+                types.Diagnostic(
+                    range=to_range(doc, locate(analysis.root, ("env", name), key=True)),
+                    message=f"`{name}` is declared here but not set on the platform: set it with `{how}`",
+                    severity=types.DiagnosticSeverity.Warning,
+                    source=SOURCE,
+                )
+            )
+    return out
+
+
+def publish(ls: CodeForgeLanguageServer, uri: str) -> Analysis:
+    """Analyse the document's current text and publish its diagnostics."""
+    doc = ls.workspace.get_text_document(uri)
+    analysis = analyse(doc.source)
+    diagnostics = [
+        types.Diagnostic(
+            range=to_range(doc, p.span),
+            message=p.message,
+            severity=types.DiagnosticSeverity.Warning if p.warning else types.DiagnosticSeverity.Error,
+            source=SOURCE,
+        )
+        for p in analysis.problems
+    ]
+    diagnostics += _platform_warnings(ls, uri, analysis)
+    ls.text_document_publish_diagnostics(
+        types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=doc.version)
+    )
+    return analysis
+
+
+async def check_platform(ls: CodeForgeLanguageServer, uri: str, analysis: Analysis) -> None:
+    """Ask the platform which declared-only variables it lacks (one env.list), then publish
+    again. A platform that cannot be reached adds no warnings: the file is not wrong."""
+    model = analysis.model
+    if model is None or not any(e.value is None for e in model.env.values()):
+        ls.missing_env.pop(uri, None)
+        return
+    try:
+        project = model.project or ls.context_project()
+        if not project:
+            return
+        listed = await ls.platform.call(env.LIST, {"project": project})
+    except CodeForgeError as exc:
+        log.info("not checking codeforge.yaml against the platform: %s", exc.message)
+        return
+    have = {item.name for item in getattr(listed, "items", [])}
+    ls.missing_env[uri] = {n for n, e in model.env.items() if e.value is None and n not in have}
+    publish(ls, uri)
+
+
+def register(ls: CodeForgeLanguageServer) -> None:
+    @ls.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    async def did_open(ls: Any, params: types.DidOpenTextDocumentParams) -> None:
+        if is_project_file(params.text_document.uri):
+            await check_platform(ls, params.text_document.uri, publish(ls, params.text_document.uri))
+
+    @ls.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: Any, params: types.DidChangeTextDocumentParams) -> None:
+        if is_project_file(params.text_document.uri):
+            publish(ls, params.text_document.uri)
+
+    @ls.feature(types.TEXT_DOCUMENT_DID_SAVE, types.SaveOptions(include_text=False))
+    async def did_save(ls: Any, params: types.DidSaveTextDocumentParams) -> None:
+        if is_project_file(params.text_document.uri):
+            ls.projects.forget()
+            await check_platform(ls, params.text_document.uri, publish(ls, params.text_document.uri))
+
+    @ls.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: Any, params: types.DidCloseTextDocumentParams) -> None:
+        if is_project_file(params.text_document.uri):
+            ls.missing_env.pop(params.text_document.uri, None)
+            ls.text_document_publish_diagnostics(
+                types.PublishDiagnosticsParams(uri=params.text_document.uri, diagnostics=[])
+            )

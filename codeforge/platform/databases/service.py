@@ -1,0 +1,434 @@
+"""The databases capability's operations: engines, provisioning, branches, pooling.
+Backups and migrations are in their own modules, imported at the end."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from codeforge.catalog import databases as api
+from codeforge.catalog.errors import BadInput, Conflict, ExternalFailure, FieldProblem, NotFound
+from codeforge.platform.context import Context
+from codeforge.platform.databases import runtime as rt
+from codeforge.platform.databases.engines import branching, cow
+from codeforge.platform.databases.engines.cluster import LocalCluster, free_port
+from codeforge.platform.databases.engines.common import BranchMethod, new_password
+from codeforge.platform.databases.engines.mysql import MySQLEngine
+from codeforge.platform.databases.engines.postgres import PostgresEngine
+from codeforge.platform.databases.models import BackupScheduleRow, DatabaseRow, EngineRow
+from codeforge.platform.databases.pool_service import configure_pool
+from codeforge.platform.env.service import put_variable, remove_variable
+from codeforge.platform.registry import implements
+
+__all__ = ["check_free", "database_info", "finish_new_database", "point_variable"]
+
+
+def _progress(ctx: Context, fraction: float, message: str) -> None:
+    if ctx.job:
+        ctx.job.progress(fraction, message)
+
+
+# -- engines ----------------------------------------------------------------------------------------
+
+def _engine_info(ctx: Context, row: EngineRow) -> api.EngineInfo:
+    running, cow_method = True, None
+    if row.kind == "postgresql-local":
+        status = LocalCluster(Path(row.root), port=row.port, password="").status()
+        running, cow_method = status.running, status.copy_on_write
+    count = ctx.session.scalar(select(func.count()).select_from(DatabaseRow).where(DatabaseRow.engine_id == row.id))
+    return api.EngineInfo(name=row.name, kind=api.EngineKind(row.kind), host=row.host, port=row.port,
+                          version=row.version, default=row.is_default, running=running, copy_on_write=cow_method,
+                          databases=int(count or 0), created_at=row.created_at)
+
+
+def _engine_row(ctx: Context, name: str) -> EngineRow:
+    row = ctx.session.scalar(select(EngineRow).where(EngineRow.org_id == ctx.actor.org_id, EngineRow.name == name))
+    if row is None:
+        raise NotFound(f"there is no database engine {name!r}", fix="list them with `codeforge engines list`")
+    return row
+
+
+_SYSTEM_DIRS = ("/proc", "/sys", "/dev", "/etc", "/usr", "/bin", "/sbin", "/lib", "/lib64", "/boot", "/run")
+
+
+def _checked_data_dir(value: str) -> Path:
+    """A cluster's home is made there and handed to the server's OS user: never a system path."""
+    path = Path(value)
+    resolved = Path(os.path.realpath(path))
+    if not path.is_absolute() or str(resolved) == "/" or any(
+            str(resolved) == d or str(resolved).startswith(d + "/") for d in _SYSTEM_DIRS):
+        raise BadInput(f"{value!r} cannot hold a database cluster", errors=[FieldProblem(
+            "data_dir", "must be an absolute path outside the system's directories",
+            "use a directory such as /var/lib/codeforge or a btrfs mount")])
+    return resolved
+
+
+def register_engine(ctx: Context, data: api.EngineRegisterInput, session: Session | None = None) -> EngineRow:
+    session = session or ctx.session
+    org = ctx.actor.org_id
+    if session.scalar(select(EngineRow).where(EngineRow.org_id == org, EngineRow.name == data.name)):
+        raise Conflict(f"an engine named {data.name!r} exists already", fix="choose another name")
+    row = EngineRow(org_id=org, name=data.name, kind=data.kind.value)
+    if data.kind is api.EngineKind.LOCAL:
+        if data.admin_url:
+            raise BadInput("a local cluster takes no admin URL", errors=[FieldProblem(
+                "admin_url", "not used for postgresql-local", "leave it empty, or use kind postgresql")])
+        root = (_checked_data_dir(data.data_dir) if data.data_dir else rt.databases_root(ctx.settings) / "engines") \
+            / f"{org[:8]}-{data.name}"
+        if root.exists() and any(root.iterdir()):
+            raise Conflict(f"{root} is not empty", fix="choose another data_dir or engine name")
+        password = new_password()
+        cluster = LocalCluster(root, port=free_port(), password=password)
+        _progress(ctx, 0.1, f"initializing a PostgreSQL cluster in {root}")
+        try:
+            cluster.init()
+            _progress(ctx, 0.7, "starting it")
+            cluster.start()
+            row.version = f"PostgreSQL {cluster.engine().server_major()}"
+        except BaseException:
+            cluster.destroy()
+            raise
+        row.host, row.port, row.root = "127.0.0.1", cluster.port, str(root)
+        row.admin_secret_encrypted = ctx.cipher.encrypt(password)
+    else:
+        if not data.admin_url:
+            raise BadInput("an external engine needs its admin URL", errors=[FieldProblem(
+                "admin_url", "missing", "give postgresql://USER:PASSWORD@HOST:PORT/postgres or mysql://…")])
+        engine: PostgresEngine | MySQLEngine
+        if data.kind is api.EngineKind.MYSQL:
+            engine = MySQLEngine(data.admin_url)
+            row.version = engine.server_version()  # also proves the URL works
+        else:
+            if not data.admin_url.startswith(("postgresql://", "postgres://")):
+                raise BadInput("not a PostgreSQL URL", errors=[FieldProblem(
+                    "admin_url", "must start with postgresql://", "use postgresql://USER:PASSWORD@HOST:PORT/db")])
+            engine = PostgresEngine(data.admin_url)
+            row.version = f"PostgreSQL {engine.server_major()}"
+        row.host, row.port = engine.host, engine.port
+        row.admin_secret_encrypted = ctx.cipher.encrypt(data.admin_url)
+    has_default = session.scalar(select(EngineRow).where(EngineRow.org_id == org, EngineRow.is_default))
+    if data.default and has_default is not None:
+        has_default.is_default = False
+    row.is_default = data.default or has_default is None
+    session.add(row)
+    session.flush()
+    return row
+
+
+@implements(api.ENGINE_REGISTER)
+def engines_register(ctx: Context, data: api.EngineRegisterInput) -> api.EngineInfo:
+    return _engine_info(ctx, register_engine(ctx, data))
+
+
+@implements(api.ENGINE_LIST)
+def engines_list(ctx: Context, data: api.EngineListInput) -> api.EngineList:
+    rows = ctx.session.scalars(select(EngineRow).where(EngineRow.org_id == ctx.actor.org_id).order_by(EngineRow.name))
+    return api.EngineList(items=[_engine_info(ctx, r) for r in rows])
+
+
+@implements(api.ENGINE_REMOVE)
+def engines_remove(ctx: Context, data: api.EngineNameInput) -> api.EngineRemoved:
+    row = _engine_row(ctx, data.name)
+    used = ctx.session.scalar(select(func.count()).select_from(DatabaseRow).where(DatabaseRow.engine_id == row.id))
+    if used:
+        raise Conflict(f"engine {data.name!r} still holds {used} database(s)", fix="delete them first")
+    if row.kind == "postgresql-local":
+        LocalCluster(Path(row.root), port=row.port, password="").destroy()
+    ctx.session.delete(row)
+    return api.EngineRemoved(name=data.name, removed=True)
+
+
+def _default_engine(ctx: Context) -> EngineRow:
+    org = ctx.actor.org_id
+    row = ctx.session.scalar(select(EngineRow).where(EngineRow.org_id == org, EngineRow.is_default))
+    if row is None:
+        row = ctx.session.scalar(select(EngineRow).where(EngineRow.org_id == org).order_by(EngineRow.created_at))
+    if row is None:  # the embedded default: a cluster of CodeForge's own, made on first use
+        # Committed at once (the cluster exists on disk from now on), and before the
+        # operation's own unit of work writes anything.
+        with rt.side_session(ctx) as s:
+            made = register_engine(ctx, api.EngineRegisterInput(name="local", default=True), session=s)
+        row = ctx.session.get(EngineRow, made.id)
+        assert row is not None
+    return row
+
+
+# -- databases ------------------------------------------------------------------------------------
+
+def database_info(ctx: Context, row: DatabaseRow, *, size: bool = True) -> api.DatabaseInfo:
+    engine_row = ctx.session.get(EngineRow, row.engine_id)
+    assert engine_row is not None
+    parent = ctx.session.get(DatabaseRow, row.parent_id) if row.parent_id else None
+    kind = "mysql" if engine_row.kind == "mysql" else "postgresql"
+    size_bytes = None
+    if size and row.state == "ready":
+        try:
+            size_bytes = rt.instance_engine(rt.open_engine(ctx, engine_row), row).size(row.physical)
+        except Exception:  # a down server must not break the listing; the size is just unknown
+            size_bytes = None
+    url = f"{kind}://{row.role}:***@{row.host}:{row.port}/{row.physical}"
+    return api.DatabaseInfo(
+        name=row.name, project=ctx.require_project().slug, engine=engine_row.name, kind=kind,
+        parent=parent.name if parent else None, method=row.method, state=row.state, host=row.host, port=row.port,
+        database=row.physical, user=row.role, url=url, env_var=row.env_var, pooled=row.pooled,
+        size_bytes=size_bytes, seconds=row.seconds, created_at=row.created_at, created_by=row.created_by)
+
+
+def check_free(ctx: Context, name: str) -> None:
+    project = ctx.require_project()
+    clash = ctx.session.scalar(select(DatabaseRow).where(DatabaseRow.project_id == project.id,
+                                                         DatabaseRow.name == name))
+    if clash is not None:
+        what = "is being created" if clash.state == "creating" else "exists already"
+        raise Conflict(f"project {project.slug!r} has a database {name!r} that {what}",
+                       fix="choose another name, or delete it first")
+
+
+def point_variable(ctx: Context, row: DatabaseRow, var: str) -> None:
+    """Make project variable `var` hold `row`'s URL; the database that held it lets go."""
+    project = ctx.require_project()
+    for other in ctx.session.scalars(select(DatabaseRow).where(DatabaseRow.project_id == project.id,
+                                                               DatabaseRow.env_var == var)):
+        if other.id != row.id:
+            other.env_var = None
+    engine_row = ctx.session.get(EngineRow, row.engine_id)
+    assert engine_row is not None
+    conn = rt.connection(ctx, rt.open_engine(ctx, engine_row, start=False), row)
+    put_variable(ctx, project, var, conn.url, secret=True)
+    row.env_var = var
+
+
+def finish_new_database(ctx: Context, pending_id: str, **fields: object) -> DatabaseRow:
+    """Turn the durable `creating` row into a ready database inside the operation's unit of work."""
+    row = ctx.session.get(DatabaseRow, pending_id)
+    assert row is not None
+    for key, value in fields.items():
+        setattr(row, key, value)
+    row.state = "ready"
+    ctx.session.flush()
+    return row
+
+
+def _drop_pending(ctx: Context, pending_id: str) -> None:
+    with rt.side_session(ctx) as s:
+        row = s.get(DatabaseRow, pending_id)
+        if row is not None:
+            s.delete(row)
+
+
+@implements(api.CREATE)
+def create_database(ctx: Context, data: api.DatabaseCreateInput) -> api.DatabaseInfo:
+    project = ctx.require_project()
+    rt.sweep(ctx)
+    check_free(ctx, data.name)
+    engine_row = _engine_row(ctx, data.engine) if data.engine else _default_engine(ctx)
+    handle = rt.open_engine(ctx, engine_row)
+    physical, role = rt.physical_names(project.slug, data.name, handle.kind)
+    password = new_password()
+    with rt.side_session(ctx) as s:
+        pending = DatabaseRow(project_id=project.id, engine_id=engine_row.id, name=data.name, physical=physical,
+                              role=role, password_encrypted=ctx.cipher.encrypt(password), host=handle.admin.host,
+                              port=handle.admin.port, created_by=ctx.actor.username)
+        s.add(pending)
+    try:
+        handle.admin.create_database(physical, role, password)
+    except BaseException:
+        _drop_pending(ctx, pending.id)
+        raise
+    row = finish_new_database(ctx, pending.id)
+    point_variable(ctx, row, data.env_var)
+    return database_info(ctx, row)
+
+
+@implements(api.LIST)
+def list_databases(ctx: Context, data: api.DatabaseListInput) -> api.DatabaseList:
+    rt.sweep(ctx)
+    rows = ctx.session.scalars(select(DatabaseRow).where(DatabaseRow.project_id == ctx.require_project().id)
+                               .order_by(DatabaseRow.created_at))
+    return api.DatabaseList(items=[database_info(ctx, r) for r in rows])
+
+
+def _children(ctx: Context, row: DatabaseRow) -> list[DatabaseRow]:
+    return list(ctx.session.scalars(select(DatabaseRow).where(DatabaseRow.parent_id == row.id)))
+
+
+def _remove(ctx: Context, row: DatabaseRow, deleted: list[str]) -> None:
+    for child in _children(ctx, row):
+        _remove(ctx, child, deleted)
+    engine_row = ctx.session.get(EngineRow, row.engine_id)
+    assert engine_row is not None
+    handle = rt.open_engine(ctx, engine_row)
+    if row.instance_dir:
+        LocalCluster(Path(row.instance_dir), port=row.port, password="").destroy()
+    else:
+        shared_role = ctx.session.scalar(select(func.count()).select_from(DatabaseRow).where(
+            DatabaseRow.engine_id == row.engine_id, DatabaseRow.role == row.role, DatabaseRow.id != row.id,
+            DatabaseRow.instance_dir == ""))
+        handle.admin.drop_database(row.physical, None if shared_role else row.role, missing_ok=True)
+    if row.pooled:
+        row.pooled = False
+        configure_pool(ctx)
+    for sched in ctx.session.scalars(select(BackupScheduleRow).where(BackupScheduleRow.database_id == row.id)):
+        ctx.session.delete(sched)
+    ctx.session.delete(row)
+    ctx.session.flush()
+    deleted.append(row.name)
+
+
+@implements(api.DELETE)
+def delete_database(ctx: Context, data: api.DatabaseDeleteInput) -> api.DatabaseDeleted:
+    project = ctx.require_project()
+    row = rt.get_database(ctx, data.name)
+    children = _children(ctx, row)
+    if children and not data.cascade:
+        raise Conflict(f"{data.name!r} has branches: {', '.join(c.name for c in children)}",
+                       fix="delete them first, or delete with cascade=true")
+    var, parent = row.env_var, ctx.session.get(DatabaseRow, row.parent_id) if row.parent_id else None
+    deleted: list[str] = []
+    _remove(ctx, row, deleted)
+    if var:
+        if parent is not None:  # a branch that held the app's URL hands it back to its parent
+            point_variable(ctx, parent, var)
+        else:
+            remove_variable(ctx, project, var)
+    return api.DatabaseDeleted(deleted=deleted, env_var=var)
+
+
+def _choose_method(handle: rt.Handle, src: DatabaseRow, wanted: api.BranchMethodChoice) -> BranchMethod:
+    Choice = api.BranchMethodChoice
+    if handle.kind == "mysql":
+        if wanted in (Choice.AUTO, Choice.DUMP):
+            return BranchMethod.DUMP
+        raise BadInput(f"MySQL branches are made by dump and load, not {wanted.value}",
+                       errors=[FieldProblem("method", "not available on MySQL", "use auto or dump")])
+    cluster = rt.instance_cluster(handle, src)
+    cow_method = cow.clone_method(cluster.data) if cluster is not None else None
+    if src.instance_dir and wanted not in (Choice.AUTO, Choice.COPY_ON_WRITE):
+        raise BadInput("a copy-on-write branch is branched copy-on-write",
+                       errors=[FieldProblem("method", f"{wanted.value} is not available here", "use auto")])
+    if wanted is Choice.COPY_ON_WRITE or (wanted is Choice.AUTO and cow_method):
+        if cow_method is None:
+            where = "an external server" if cluster is None else f"{cluster.data} (no btrfs snapshots or reflinks)"
+            raise BadInput(f"copy-on-write branches are not possible on {where}", errors=[FieldProblem(
+                "method", "copy-on-write unavailable", "use auto or template, or register a local engine whose "
+                "data_dir is on btrfs or XFS with reflink=1")])
+        return cow_method
+    return BranchMethod.DUMP if wanted is Choice.DUMP else BranchMethod.TEMPLATE
+
+
+@implements(api.BRANCH)
+def branch_database(ctx: Context, data: api.BranchInput) -> api.DatabaseInfo:
+    project = ctx.require_project()
+    rt.sweep(ctx)
+    src = rt.get_database(ctx, data.source)
+    check_free(ctx, data.name)
+    engine_row = ctx.session.get(EngineRow, src.engine_id)
+    assert engine_row is not None
+    handle = rt.open_engine(ctx, engine_row)
+    method = _choose_method(handle, src, data.method)
+    pending = DatabaseRow(project_id=project.id, engine_id=engine_row.id, name=data.name, parent_id=src.id,
+                          role=src.role, password_encrypted=src.password_encrypted, method=method.value,
+                          created_by=ctx.actor.username)
+    if method.copy_on_write:
+        pending.id = secrets.token_hex(16)
+        pending.instance_dir = str(handle.branches_dir / pending.id)
+        pending.physical, pending.host, pending.port = src.physical, "127.0.0.1", free_port()
+    else:
+        pending.physical = rt.physical_names(project.slug, data.name, handle.kind)[0]
+        pending.host, pending.port = src.host, src.port
+    with rt.side_session(ctx) as s:
+        s.add(pending)
+    if ctx.job:
+        ctx.job.check_cancelled()
+    _progress(ctx, 0.05, f"branching {data.source} by {method.value}")
+    started = time.perf_counter()
+    try:
+        if method.copy_on_write:
+            parent = rt.instance_cluster(handle, src)
+            assert parent is not None
+            branching.branch_instance(parent, Path(pending.instance_dir), database=src.physical, role=src.role,
+                                      port=pending.port, method=method,
+                                      progress=lambda f, m: _progress(ctx, f, m))
+        elif method is BranchMethod.TEMPLATE:
+            assert isinstance(handle.admin, PostgresEngine)
+            handle.admin.copy_database(src.physical, pending.physical, src.role, force=data.force)
+        else:
+            handle.admin.copy_by_dump(src.physical, pending.physical, src.role)
+    except BaseException:
+        _drop_pending(ctx, pending.id)
+        raise
+    seconds = round(time.perf_counter() - started, 3)
+    # Progress events are written beside this unit of work: report before it writes (SQLite
+    # lets one writer at a time, and this one holds on until the operation ends).
+    _progress(ctx, 0.99, f"branch {data.name} ready ({method.value}, {seconds:.2f} s)")
+    row = finish_new_database(ctx, pending.id, seconds=seconds)
+    if data.env_var:
+        point_variable(ctx, row, data.env_var)
+    return database_info(ctx, row, size=False)  # its parent's size; `list` measures it
+
+
+@implements(api.RESET)
+def reset_branch(ctx: Context, data: api.ResetInput) -> api.DatabaseInfo:
+    row = rt.get_database(ctx, data.name)
+    parent = ctx.session.get(DatabaseRow, row.parent_id) if row.parent_id else None
+    if parent is None or row.method not in {m.value for m in BranchMethod}:
+        raise BadInput(f"{data.name!r} is not a branch", fix="only branches can be reset to their parent")
+    engine_row = ctx.session.get(EngineRow, row.engine_id)
+    assert engine_row is not None
+    handle = rt.open_engine(ctx, engine_row)
+    started = time.perf_counter()
+    _progress(ctx, 0.05, f"resetting {data.name} to {parent.name}")
+    if row.instance_dir:
+        source = rt.instance_cluster(handle, parent)
+        branch = rt.instance_cluster(handle, row, start=False)
+        assert source is not None and branch is not None
+        branching.reset_instance(source, branch, database=parent.physical, role=parent.role)
+    elif isinstance(handle.admin, PostgresEngine):
+        # Copy first, swap after: a failed copy leaves the branch as it was.
+        fresh = f"{row.physical[:50]}_r{secrets.token_hex(3)}"
+        handle.admin.copy_database(parent.physical, fresh, row.role, force=data.force)
+        handle.admin.replace_database(fresh, row.physical, row.role)
+    else:
+        # MySQL cannot rename a database, so there is no swap: drop, then load again.
+        handle.admin.drop_database(row.physical, missing_ok=True)
+        try:
+            handle.admin.copy_by_dump(parent.physical, row.physical, row.role)
+        except ExternalFailure as exc:
+            raise ExternalFailure(f"resetting {data.name!r} failed after its old contents were dropped: "
+                                  f"{exc.detail}", fix="fix the cause and reset it again, or delete it") from None
+    row.seconds = round(time.perf_counter() - started, 3)
+    return database_info(ctx, row, size=False)
+
+
+@implements(api.TREE)
+def database_tree(ctx: Context, data: api.DatabaseListInput) -> api.DatabaseTree:
+    infos = {i.name: i for i in list_databases(ctx, api.DatabaseListInput(project=data.project)).items}
+
+    def node(name: str) -> api.TreeNode:
+        i = infos[name]
+        kids = sorted(n for n, c in infos.items() if c.parent == name)
+        return api.TreeNode(name=name, method=i.method, port=i.port, size_bytes=i.size_bytes,
+                            children=[node(k) for k in kids])
+
+    roots = [node(n) for n, i in infos.items() if i.parent is None or i.parent not in infos]
+    lines: list[str] = []
+
+    def draw(n: api.TreeNode, prefix: str, last: bool, top: bool) -> None:
+        size = f"{n.size_bytes / 1e6:.1f} MB" if n.size_bytes is not None else "size unknown"
+        how = f", {n.method}" if n.method else ""
+        lines.append(f"{'' if top else prefix + ('└─ ' if last else '├─ ')}{n.name} ({size}{how}, port {n.port})")
+        for k, child in enumerate(n.children):
+            draw(child, prefix if top else prefix + ("   " if last else "│  "), k == len(n.children) - 1, False)
+
+    for r in roots:
+        draw(r, "", True, True)
+    return api.DatabaseTree(roots=roots, text="\n".join(lines) or "(no databases)")
+
+
+# Backups, migrations and pooling register their operations on import; so does the pane.
+from codeforge.platform.databases import backup_service, migration_service, pane  # noqa: E402, F401
