@@ -46,11 +46,17 @@ def up(
 
 
 @app.command()
-def lsp() -> None:
+def lsp(
+    url: Annotated[str | None, typer.Option(help="Platform URL (default: the saved login, CODEFORGE_URL).")] = None,
+    token: Annotated[str | None, typer.Option(help="API token (default: the saved login, CODEFORGE_TOKEN).")] = None,
+    project: Annotated[str | None, typer.Option(help="Project (default: codeforge.yaml, the login).")] = None,
+    log_level: Annotated[str, typer.Option(help="Log level of stderr.")] = "WARNING",
+    stdio: Annotated[bool, typer.Option("--stdio", help="Accepted for editors that pass it; stdio is the default.")] = True,
+) -> None:
     """Run the language server over stdio (editors start this)."""
     from codeforge.lsp.server import serve_stdio
 
-    serve_stdio()
+    serve_stdio(url=url, token=token, project=project, log_level=log_level)
 
 
 @app.command("catalog")
