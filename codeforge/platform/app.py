@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from codeforge import __version__
 from codeforge.platform.api.events import events_router
@@ -18,6 +18,27 @@ from codeforge.platform.core import Platform
 from codeforge.platform.settings import Settings
 
 __all__ = ["create_app"]
+
+
+class RequestCounter:
+    """Counts HTTP responses by method and status: plain ASGI, no per-request task or stream
+    (Starlette's @app.middleware("http") adds both)."""
+
+    def __init__(self, app: ASGIApp, platform: Platform) -> None:
+        self.app = app
+        self.requests = platform.metrics.requests
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def counting_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self.requests.labels(scope["method"], str(message["status"])).inc()
+            await send(message)
+
+        await self.app(scope, receive, counting_send)
 
 
 def create_app(settings: Settings | None = None, on_started: Callable[[Platform], None] | None = None) -> FastAPI:
@@ -45,11 +66,7 @@ def create_app(settings: Settings | None = None, on_started: Callable[[Platform]
     app.include_router(events_router())
     app.include_router(pages_router())
 
-    @app.middleware("http")
-    async def count_requests(request: Request, call_next: Any) -> Response:
-        response = await call_next(request)
-        platform.metrics.requests.labels(request.method, str(response.status_code)).inc()
-        return response
+    app.add_middleware(RequestCounter, platform=platform)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
