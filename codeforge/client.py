@@ -114,7 +114,10 @@ class PlatformClient:
                     source.response.read()
                     _check(source.response)
                 for sse in source.iter_sse():
-                    yield _event(sse.data)
+                    # Keep-alive comments (": ping") after an event with an id come out of
+                    # httpx-sse as events with empty data (it keeps the last id): skip them.
+                    if sse.data:
+                        yield _event(sse.data)
         except httpx.TransportError as exc:
             raise _unavailable(self.base_url, exc) from None
 
@@ -167,7 +170,8 @@ class AsyncPlatformClient:
                     await source.response.aread()
                     _check(source.response)
                 async for sse in source.aiter_sse():
-                    yield _event(sse.data)
+                    if sse.data:  # not a keep-alive (see PlatformClient.events)
+                        yield _event(sse.data)
         except httpx.TransportError as exc:
             raise _unavailable(self.base_url, exc) from None
 

@@ -16,6 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from codeforge.client import PlatformClient
+
 __all__ = ["RunningPlatform", "free_port", "require", "start_platform"]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,10 +80,10 @@ class RunningPlatform:
         return self.data_dir / "platform.log"
 
     def start(self) -> None:
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "codeforge", "serve"], env=self.env, stdout=log, stderr=log, cwd=ROOT
-        )
+        with self.log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "codeforge", "serve"], env=self.env, stdout=log, stderr=log, cwd=ROOT
+            )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -108,8 +110,7 @@ class RunningPlatform:
         """Stop it the hard way, as a crash or an OOM kill would."""
         self.stop(signal.SIGKILL)
 
-    def client(self):  # type: ignore[no-untyped-def]
-        from codeforge.client import PlatformClient
+    def client(self) -> PlatformClient:
 
         return PlatformClient(self.url, self.token)
 

@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from codeforge.catalog.access import SLUG_PATTERN
+from codeforge.catalog.databases import DB_NAME_PATTERN, BackupPolicy, DatabaseEntry
 from codeforge.catalog.env import ENV_NAME_PATTERN, EnvSetInput, EnvVariable
 from codeforge.catalog.errors import BadInput, FieldProblem
 
@@ -51,6 +52,7 @@ __all__ = [
 PROJECT_FILE_NAMES = ("codeforge.yaml",)
 
 _ENV_NAME = re.compile(ENV_NAME_PATTERN)
+_DB_NAME = re.compile(DB_NAME_PATTERN)
 
 
 def _scalar_to_str(value: Any) -> Any:
@@ -111,7 +113,23 @@ def _entry_from_shorthand(value: Any) -> Any:
     return {"value": _scalar_to_str(value)}
 
 
+def _check_db_name(name: str) -> str:
+    if not _DB_NAME.match(name):
+        raise ValueError(
+            f"`{name}` is not a valid database name: use up to 40 lower-case letters, digits, `_` and `-`, "
+            "starting with a letter"
+        )
+    return name
+
+
+def _database_from_none(value: Any) -> Any:
+    # `main:` with nothing under it declares a database with every default.
+    return {} if value is None else value
+
+
 EnvName = Annotated[str, AfterValidator(_check_env_name)]
+DatabaseName = Annotated[str, AfterValidator(_check_db_name)]
+DatabaseField = Annotated[DatabaseEntry, BeforeValidator(_database_from_none, json_schema_input_type=DatabaseEntry)]
 EnvField = Annotated[EnvEntry, BeforeValidator(_entry_from_shorthand, json_schema_input_type=str | EnvEntry)]
 
 
@@ -135,6 +153,14 @@ class ProjectFile(BaseModel):
         # Editors offer the names the platform already has (env.list's items' `name`).
         json_schema_extra={"x-codeforge-keys": "env.list#name"},
     )
+    databases: dict[DatabaseName, DatabaseField] = Field(
+        default_factory=dict,
+        description="Databases the project uses, by name: `main: {engine, env, pooled, migrations, backups}`. "
+        "Code actions provision them, branch them for the git branch, back them up and apply their "
+        "migrations.",
+        # Editors offer the names of the project's existing databases (databases.list's items' `name`).
+        json_schema_extra={"x-codeforge-keys": "databases.list#name"},
+    )
 
 
 class ProjectFileError(BadInput):
@@ -150,7 +176,16 @@ def _allowed_keys(model: type[BaseModel]) -> str:
 
 def _model_at(loc: tuple[Any, ...]) -> type[BaseModel]:
     # Which model an error's location sits in, for naming the keys it takes.
-    return EnvEntry if len(loc) >= 3 and loc[0] == "env" else ProjectFile
+    if len(loc) >= 3 and loc[0] == "env":
+        return EnvEntry
+    if len(loc) >= 4 and loc[0] == "databases" and loc[2] == "backups":
+        return BackupPolicy
+    if len(loc) >= 3 and loc[0] == "databases":
+        return DatabaseEntry
+    return ProjectFile
+
+
+_WHERE = {EnvEntry: "an env entry", DatabaseEntry: "a database entry", BackupPolicy: "`backups`"}
 
 
 def project_file_problems(errors: Iterable[Mapping[str, Any]]) -> list[tuple[tuple[str | int, ...], FieldProblem]]:
@@ -166,10 +201,18 @@ def project_file_problems(errors: Iterable[Mapping[str, Any]]) -> list[tuple[tup
         msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
         if kind == "extra_forbidden":
             key = str(loc[-1])
-            where = "an env entry" if _model_at(loc) is EnvEntry else "codeforge.yaml"
+            where = _WHERE.get(_model_at(loc), "codeforge.yaml")
             problem = FieldProblem(dotted, f"unknown key `{key}`", f"{where} takes {_allowed_keys(_model_at(loc))}")
         elif kind == "string_pattern_mismatch" and loc == ("project",):
             problem = FieldProblem(dotted, "not a project slug", "use lower-case letters, digits and dashes")
+        elif kind == "string_pattern_mismatch" and loc[:1] == ("databases",) and loc[-1:] == ("env",):
+            problem = FieldProblem(
+                dotted, "not a variable name", "use letters, digits and underscores, not starting with a digit"
+            )
+        elif kind in ("int_type", "int_parsing", "greater_than_equal", "less_than_equal", "string_too_short",
+                      "string_too_long"):
+            # Pydantic says "Input should be …"; in a file it is the value that should be.
+            problem = FieldProblem(dotted, msg.replace("Input should", "should"), "correct the value")
         elif kind in ("dict_type", "model_type", "model_attributes_type"):
             problem = FieldProblem(dotted, "expected a mapping of `key: value` lines", "indent the entries under it")
         elif kind == "string_type":

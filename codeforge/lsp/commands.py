@@ -19,7 +19,7 @@ from codeforge.catalog.errors import BadInput, CodeForgeError, FieldProblem
 from codeforge.client import validate_input
 from codeforge.lsp.errors import REQUEST_FAILED, lsp_error
 from codeforge.lsp.jobs import follow_job
-from codeforge.lsp.results import show_result
+from codeforge.lsp.results import is_pane, open_pane, show_result
 
 if TYPE_CHECKING:
     from codeforge.lsp.server import CodeForgeLanguageServer
@@ -107,6 +107,9 @@ async def run_operation(ls: CodeForgeLanguageServer, op: Operation[Any, Any], ar
     # returns, so two iterations from now is after it.
     loop = asyncio.get_running_loop()
     loop.call_soon(loop.call_soon, show_result, ls, op, result)
+    if is_pane(op):
+        # A pane link (panes.open): the editor shows the page, after it has the result.
+        loop.call_soon(loop.call_soon, ls.spawn, open_pane(ls, op, result))
     return result
 
 

@@ -7,16 +7,21 @@ and editors keep message history.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcException
 
 from codeforge.catalog import Operation
+from codeforge.catalog.panes import PANE_MARKER
 
 if TYPE_CHECKING:
     from codeforge.lsp.server import CodeForgeLanguageServer
 
-__all__ = ["show_result", "summarize"]
+__all__ = ["is_pane", "open_pane", "show_result", "summarize"]
+
+log = logging.getLogger(__name__)
 
 # Result keys whose values are never shown in a message.
 _HIDDEN = frozenset({"value", "token", "password", "secret_value", "content", "url"})
@@ -53,3 +58,32 @@ def show_result(ls: CodeForgeLanguageServer, op: Operation[Any, Any], result: An
     if mode == "none" or (mode == "changes" and op.verb in _READ_VERBS):
         return
     ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Info, message=summarize(op, result)))
+
+
+# Operation name -> whether its output is a pane link; schemas are made once per operation.
+_PANE_OUTPUTS: dict[str, bool] = {}
+
+
+def is_pane(op: Operation[Any, Any]) -> bool:
+    """Whether the operation answers with a link the editor opens (`x-codeforge-pane`)."""
+    known = _PANE_OUTPUTS.get(op.name)
+    if known is None:
+        known = _PANE_OUTPUTS[op.name] = bool(op.output.model_json_schema().get(PANE_MARKER))
+    return known
+
+
+async def open_pane(ls: CodeForgeLanguageServer, op: Operation[Any, Any], result: Any) -> None:
+    """Ask the editor to show a pane's page (`window/showDocument`, inside the editor).
+
+    A client that refuses or lacks the request leaves the command's result as it was: the
+    link is in it, so the editor can still open it itself."""
+    url = result.get("url") if isinstance(result, dict) else None
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        return
+    try:
+        shown = await ls.window_show_document_async(types.ShowDocumentParams(uri=url, external=False))
+    except JsonRpcException as exc:
+        log.info("%s: the editor did not open the pane: %s", op.command, exc)
+        return
+    if shown is not None and not shown.success:
+        log.info("%s: the editor could not show the pane", op.command)

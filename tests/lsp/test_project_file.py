@@ -49,7 +49,7 @@ async def test_syntax_error_is_at_its_line(lsp: LanguageClient, workspace: Path)
 
 
 async def test_schema_errors_point_at_the_key(lsp: LanguageClient, workspace: Path) -> None:
-    text = "project: demo\nenv:\n  GOOD: 1\n  1BAD: x\ndatabases: {}\n"
+    text = "project: demo\nenv:\n  GOOD: 1\n  1BAD: x\npipelines: {}\n"
     uri = _open(lsp, workspace / "codeforge.yaml", text)
     await wait_until(lambda: uri in lsp.diagnostics)
     by_line = {d.range.start.line: d for d in lsp.diagnostics[uri]}
@@ -57,7 +57,7 @@ async def test_schema_errors_point_at_the_key(lsp: LanguageClient, workspace: Pa
     bad_name, unknown = by_line[3], by_line[4]
     assert "`1BAD` is not a valid variable name" in bad_name.message
     assert (bad_name.range.start.character, bad_name.range.end.character) == (2, 6)
-    assert "unknown key `databases`" in unknown.message and "`project`, `env`" in unknown.message
+    assert "unknown key `pipelines`" in unknown.message and "`project`, `env`, `databases`" in unknown.message
     assert (unknown.range.start.character, unknown.range.end.character) == (0, 9)
 
     lsp.diagnostics.pop(uri)
@@ -90,7 +90,7 @@ async def test_completion_of_keys_and_values(lsp: LanguageClient, workspace: Pat
         assert isinstance(result, types.CompletionList)
         return {item.label for item in result.items}
 
-    assert await labels(1, 0) == set()  # project and env are both there already
+    assert await labels(1, 0) == {"databases"}  # project and env are both there already
     assert await labels(4, 4) == {"value", "secret", "description"}
     _change(lsp, uri, "project: demo\nenv:\n  FOO:\n    secret: \n", 2)
     assert await labels(3, 12) == {"true", "false"}

@@ -2,13 +2,17 @@
 
 Each section the platform can carry out has a `ProjectAction`: a title, a test for
 whether the file asks for anything, and the coroutine that does it through catalog
-operations. Later capabilities (databases: "Provision database `main`") add an entry to
-`ACTIONS`. The action runs as the command `codeforge.projectFile.apply`.
+operations. The action runs as the command `codeforge.projectFile.apply`.
+
+Beside those, `databases:` entries get one action each for a backup and for applying
+their migrations, the file a link to the databases pane, and every file of a git
+repository "Branch database for git branch <name>" (features/databases.py). Pending
+migration diagnostics on a migration file carry a quick fix that applies them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,11 +20,12 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
-from codeforge.catalog import env
+from codeforge.catalog import databases as db
+from codeforge.catalog import env, panes
 from codeforge.catalog.errors import BadInput, CodeForgeError
 from codeforge.catalog.project_file import ProjectFile, ProjectFileError, parse_project_file, plan_env
 from codeforge.lsp.errors import lsp_error
-from codeforge.lsp.features import diagnostics
+from codeforge.lsp.features import databases, diagnostics
 from codeforge.lsp.project_yaml import is_project_file
 
 if TYPE_CHECKING:
@@ -82,20 +87,15 @@ ACTIONS: tuple[ProjectAction, ...] = (
         wanted=lambda model: any(e.value is not None for e in model.env.values()),
         run=_apply_env,
     ),
+    ProjectAction(
+        section="databases",
+        title="Provision databases from codeforge.yaml (create, pool, schedule backups)",
+        wanted=lambda model: bool(model.databases),
+        run=databases.apply_databases,
+    ),
 )
 
-
-def _text(ls: CodeForgeLanguageServer, uri: str) -> str:
-    # The editor's buffer when open (what the user sees), else the file on disk.
-    if uri in ls.workspace.text_documents:
-        return ls.workspace.get_text_document(uri).source
-    path = to_fs_path(uri)
-    if path is None:
-        raise BadInput(f"cannot read {uri}", fix="open codeforge.yaml in the editor first")
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise BadInput(f"cannot read {path} ({type(exc).__name__})", fix="check that the file exists") from None
+_text = databases.document_text
 
 
 async def apply(ls: CodeForgeLanguageServer, args: tuple[Any, ...]) -> dict[str, Any]:
@@ -128,33 +128,89 @@ async def apply(ls: CodeForgeLanguageServer, args: tuple[Any, ...]) -> dict[str,
     return result
 
 
-def code_actions(ls: CodeForgeLanguageServer, params: types.CodeActionParams) -> list[types.CodeAction] | None:
-    uri = params.text_document.uri
-    if not is_project_file(uri):
-        return None
-    only = params.context.only
+def _action(title: str, command: str, argument: dict[str, Any], kind: str = KIND, **extra: Any) -> types.CodeAction:
+    return types.CodeAction(
+        title=title, kind=kind, command=types.Command(title=title, command=command, arguments=[argument]), **extra
+    )
+
+
+def _wants(only: Sequence[Any] | None, kind: str) -> bool:
     # CodeActionKind is a str enum whose str() is "CodeActionKind.Source": compare its value.
-    if only and not any(KIND.startswith(str(getattr(kind, "value", kind))) for kind in only):
-        return None
-    try:
-        model = parse_project_file(ls.workspace.get_text_document(uri).source)
-    except CodeForgeError:
-        return None  # the diagnostics say what to fix first
-    return [
-        types.CodeAction(
-            title=action.title,
-            kind=KIND,
-            command=types.Command(
-                title=action.title, command=APPLY_COMMAND, arguments=[{"uri": uri, "section": action.section}]
-            ),
-        )
+    return not only or any(kind.startswith(str(getattr(k, "value", k))) for k in only)
+
+
+def _project_file_actions(uri: str, model: ProjectFile) -> list[types.CodeAction]:
+    out = [
+        _action(action.title, APPLY_COMMAND, {"uri": uri, "section": action.section})
         for action in ACTIONS
         if action.wanted(model)
     ]
+    for name, entry in model.databases.items():
+        out.append(_action(f"Back up database `{name}`", db.BACKUP_CREATE.command, {"name": name}))
+        if entry.migrations:
+            out.append(
+                _action(
+                    f"Apply migrations to `{name}` ({entry.migrations})",
+                    databases.APPLY_MIGRATIONS_COMMAND,
+                    {"database": name, "uri": uri},
+                )
+            )
+    if model.databases:
+        out.append(_action("Open the databases pane", panes.OPEN.command, {"pane": "databases"}))
+    return out
+
+
+def _migration_fixes(ls: CodeForgeLanguageServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+    """A quick fix on a migration file that has a pending diagnostic."""
+    uri = params.text_document.uri
+    database = ls.migration_files.get(uri)
+    if database is None:
+        return []
+    ours = [d for d in params.context.diagnostics if d.source == diagnostics.SOURCE and d.code == "migration-pending"]
+    return [
+        _action(
+            f"Apply pending migrations to `{database}`",
+            databases.APPLY_MIGRATIONS_COMMAND,
+            {"database": database},
+            kind=types.CodeActionKind.QuickFix.value,
+            diagnostics=ours or None,
+            is_preferred=True,
+        )
+    ]
+
+
+def _git_action(ls: CodeForgeLanguageServer, uri: str) -> list[types.CodeAction]:
+    path = to_fs_path(uri)
+    found = databases.git_branch_action(Path(path)) if path else None
+    if found is None:
+        return []
+    return [
+        _action(f"Branch database for git branch {found.git_branch}", databases.BRANCH_FOR_GIT_COMMAND, {"uri": uri})
+    ]
+
+
+def code_actions(ls: CodeForgeLanguageServer, params: types.CodeActionParams) -> list[types.CodeAction] | None:
+    uri = params.text_document.uri
+    only = params.context.only
+    out: list[types.CodeAction] = []
+    if _wants(only, types.CodeActionKind.QuickFix.value):
+        out += _migration_fixes(ls, params)
+    if not _wants(only, KIND):
+        return out or None
+    if is_project_file(uri):
+        try:
+            model = parse_project_file(ls.workspace.get_text_document(uri).source)
+        except CodeForgeError:
+            return out or None  # the diagnostics say what to fix first
+        out += _project_file_actions(uri, model)
+    out += _git_action(ls, uri)
+    return out or None
 
 
 def register(ls: CodeForgeLanguageServer) -> None:
-    @ls.feature(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(code_action_kinds=[KIND]))
+    kinds = [KIND, types.CodeActionKind.QuickFix.value]
+
+    @ls.feature(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(code_action_kinds=kinds))
     def on_code_action(ls: Any, params: types.CodeActionParams) -> list[types.CodeAction] | None:
         return code_actions(ls, params)
 

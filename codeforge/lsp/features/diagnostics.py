@@ -6,14 +6,17 @@ without a value (someone must set it on the platform) that the platform does not
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
+from pygls.uris import to_fs_path
 from pygls.workspace import TextDocument
 from pygls.workspace.position_codec import ServerTextPosition, ServerTextRange
 
 from codeforge.catalog import env
 from codeforge.catalog.errors import CodeForgeError
+from codeforge.lsp.features import databases
 from codeforge.lsp.project_yaml import Analysis, Span, analyse, is_project_file, locate
 
 if TYPE_CHECKING:
@@ -62,6 +65,23 @@ def _platform_warnings(ls: CodeForgeLanguageServer, uri: str, analysis: Analysis
     return out
 
 
+def _folder_warnings(uri: str, doc: TextDocument, analysis: Analysis) -> list[types.Diagnostic]:
+    # A `migrations:` folder that is not there gives no migration diagnostics: say why.
+    path = to_fs_path(uri)
+    if analysis.model is None or not analysis.model.databases or not path:
+        return []
+    problems = databases.folder_problems(analysis.model, Path(path).parent)
+    return [
+        types.Diagnostic(
+            range=to_range(doc, locate(analysis.root, ("databases", name, "migrations"))),
+            message=message,
+            severity=types.DiagnosticSeverity.Warning,
+            source=SOURCE,
+        )
+        for name, message in problems.items()
+    ]
+
+
 def publish(ls: CodeForgeLanguageServer, uri: str) -> Analysis:
     """Analyse the document's current text and publish its diagnostics."""
     doc = ls.workspace.get_text_document(uri)
@@ -76,6 +96,7 @@ def publish(ls: CodeForgeLanguageServer, uri: str) -> Analysis:
         for p in analysis.problems
     ]
     diagnostics += _platform_warnings(ls, uri, analysis)
+    diagnostics += _folder_warnings(uri, doc, analysis)
     ls.text_document_publish_diagnostics(
         types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=doc.version)
     )
@@ -102,11 +123,19 @@ async def check_platform(ls: CodeForgeLanguageServer, uri: str, analysis: Analys
     publish(ls, uri)
 
 
+async def _migrations(ls: CodeForgeLanguageServer, uri: str) -> None:
+    # Pending migrations are diagnostics on the migration files: refreshed when
+    # codeforge.yaml or one of those files is opened or saved.
+    if is_project_file(uri) or databases.in_migration_folder(ls, uri):
+        await databases.refresh_migrations(ls, uri if is_project_file(uri) else None)
+
+
 def register(ls: CodeForgeLanguageServer) -> None:
     @ls.feature(types.TEXT_DOCUMENT_DID_OPEN)
     async def did_open(ls: Any, params: types.DidOpenTextDocumentParams) -> None:
         if is_project_file(params.text_document.uri):
             await check_platform(ls, params.text_document.uri, publish(ls, params.text_document.uri))
+        await _migrations(ls, params.text_document.uri)
 
     @ls.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: Any, params: types.DidChangeTextDocumentParams) -> None:
@@ -118,6 +147,7 @@ def register(ls: CodeForgeLanguageServer) -> None:
         if is_project_file(params.text_document.uri):
             ls.projects.forget()
             await check_platform(ls, params.text_document.uri, publish(ls, params.text_document.uri))
+        await _migrations(ls, params.text_document.uri)
 
     @ls.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: Any, params: types.DidCloseTextDocumentParams) -> None:

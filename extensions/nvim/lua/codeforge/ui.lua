@@ -1,0 +1,225 @@
+--- Results and panes as text: floating windows for results, scratch buffers for panes.
+local M = {}
+
+--- Keys whose values never appear on screen: editors keep message history.
+-- `url` too: pane links carry a signed token that opens the page without signing in.
+local HIDDEN = { value = true, token = true, password = true, secret_value = true, content = true, url = true }
+local LIST_LIMIT = 200
+
+--- One line summing a result up (secret values left out).
+function M.summarize(result)
+  if type(result) ~= 'table' then
+    return result == nil and 'done' or tostring(result)
+  end
+  if type(result.items) == 'table' then
+    return #result.items .. ' item(s)'
+  end
+  local parts = {}
+  local keys = vim.tbl_keys(result)
+  table.sort(keys)
+  for _, k in ipairs(keys) do
+    local v = result[k]
+    if not HIDDEN[k] and (type(v) == 'string' or type(v) == 'number' or type(v) == 'boolean') and #parts < 4 then
+      parts[#parts + 1] = k .. ': ' .. tostring(v)
+    end
+  end
+  return #parts > 0 and table.concat(parts, ', ') or 'done'
+end
+
+local function scalar(v)
+  if v == vim.NIL or v == nil then
+    return 'null'
+  end
+  return tostring(v)
+end
+
+--- A result as readable lines: lists of items as one row each, objects as `key: value`.
+function M.render(result)
+  local lines = {}
+  local function item_line(item)
+    if type(item) ~= 'table' then
+      return scalar(item)
+    end
+    local label = item.name or item.slug or item.username or item.id or item.operation
+    local facts = {}
+    local keys = vim.tbl_keys(item)
+    table.sort(keys)
+    for _, k in ipairs(keys) do
+      local v = item[k]
+      if v ~= label and type(v) ~= 'table' and not k:match('_at$') then
+        facts[#facts + 1] = k .. '=' .. (HIDDEN[k] and v ~= vim.NIL and '****' or scalar(v))
+      end
+    end
+    return ('%-24s %s'):format(scalar(label), table.concat(facts, '  '))
+  end
+  if type(result) ~= 'table' then
+    return { scalar(result) }
+  end
+  if type(result.items) == 'table' then
+    for i, item in ipairs(result.items) do
+      if i > LIST_LIMIT then
+        lines[#lines + 1] = ('… %d more'):format(#result.items - LIST_LIMIT)
+        break
+      end
+      lines[#lines + 1] = item_line(item)
+    end
+    if #lines == 0 then
+      lines[1] = '(none yet)'
+    end
+    return lines
+  end
+  local keys = vim.tbl_keys(result)
+  table.sort(keys)
+  for _, k in ipairs(keys) do
+    local v = result[k]
+    if type(v) == 'table' and v ~= vim.NIL then
+      local shown = vim.islist(v) and #v > 20 and vim.list_extend(vim.list_slice(v, 1, 20), { ('… %d more'):format(#v - 20) }) or v
+      v = vim.json.encode(shown)
+    end
+    lines[#lines + 1] = ('%s: %s'):format(k, HIDDEN[k] and '(hidden: press y to copy)' or scalar(v))
+  end
+  return lines
+end
+
+local function scratch(name, lines, filetype)
+  local buf = vim.fn.bufnr(name)
+  if buf == -1 then
+    buf = vim.api.nvim_create_buf(false, true)
+    vim.api.nvim_buf_set_name(buf, name)
+  end
+  vim.bo[buf].buftype = 'nofile'
+  vim.bo[buf].bufhidden = 'hide'
+  vim.bo[buf].swapfile = false
+  vim.bo[buf].modifiable = true
+  vim.api.nvim_buf_set_lines(buf, 0, -1, false, lines)
+  vim.bo[buf].modifiable = false
+  if filetype then
+    vim.bo[buf].filetype = filetype
+  end
+  return buf
+end
+
+M.last_float = nil ---@type {buf: integer, win: integer, title: string}|nil
+
+--- Show lines in a floating window that `q` or <Esc> closes.
+function M.float(title, lines, result)
+  local buf = scratch('codeforge://result/' .. title:gsub('%s+', '-'), lines, 'codeforge')
+  local width = math.min(math.max(#title + 4, 40, unpack(vim.tbl_map(vim.fn.strdisplaywidth, lines))), vim.o.columns - 4)
+  local height = math.min(#lines, math.max(3, vim.o.lines - 6))
+  local win = vim.api.nvim_open_win(buf, true, {
+    relative = 'editor',
+    row = math.floor((vim.o.lines - height) / 2) - 1,
+    col = math.floor((vim.o.columns - width) / 2),
+    width = width,
+    height = height,
+    style = 'minimal',
+    border = 'rounded',
+    title = ' ' .. title .. ' ',
+    title_pos = 'center',
+  })
+  for _, key in ipairs({ 'q', '<Esc>' }) do
+    vim.keymap.set('n', key, '<cmd>close<cr>', { buffer = buf, nowait = true, desc = 'Close' })
+  end
+  -- Hidden values (a revealed secret, a new token) are copied, never drawn.
+  vim.keymap.set('n', 'y', function()
+    if type(result) == 'table' then
+      for k, v in pairs(result) do
+        if HIDDEN[k] and type(v) == 'string' then
+          vim.fn.setreg('+', v)
+          vim.fn.setreg('"', v)
+          vim.notify('CodeForge: copied ' .. k)
+        end
+      end
+    end
+  end, { buffer = buf, desc = 'Copy the hidden value' })
+  M.last_float = { buf = buf, win = win, title = title }
+  return buf, win
+end
+
+local function html_to_text(html)
+  local text = html:gsub('<script.-</script>', ''):gsub('<style.-</style>', '')
+  text = text:gsub('<br%s*/?>', '\n'):gsub('</p>', '\n'):gsub('</tr>', '\n'):gsub('</h%d>', '\n'):gsub('</li>', '\n')
+  text = text:gsub('<[^>]+>', ''):gsub('&lt;', '<'):gsub('&gt;', '>'):gsub('&quot;', '"'):gsub('&#39;', "'"):gsub('&amp;', '&')
+  return text
+end
+
+--- The buffer name of a page: its address without the query, which may hold a signed token.
+local function pane_name(url)
+  return 'codeforge://pane/' .. (url:gsub('[?#].*$', ''))
+end
+
+--- Open a platform page (a pane) as text in a scratch buffer, asking the platform for its text
+--- rendering (`format=text`); HTML is reduced to text otherwise. Returns the buffer.
+function M.open_pane(url, on_done)
+  local name = pane_name(url)
+  local fetch = url:find('/panes/', 1, true) and (url .. (url:find('?', 1, true) and '&' or '?') .. 'format=text') or url
+  local buf = scratch(name, { 'loading ' .. (url:gsub('[?#].*$', '')) .. ' …' }, 'codeforge')
+  local win = vim.fn.bufwinid(buf)
+  if win ~= -1 then
+    vim.api.nvim_set_current_win(win)
+  else
+    vim.cmd('tab sbuffer ' .. buf)
+  end
+  vim.system({ 'curl', '-sS', '--max-time', '20', '-H', 'Accept: text/plain, text/html;q=0.9, */*;q=0.5', fetch }, { text = true }, function(out)
+    vim.schedule(function()
+      local lines
+      if out.code ~= 0 then
+        lines = { 'CodeForge: could not load ' .. (url:gsub('[?#].*$', '')), ((out.stderr or ''):gsub('\n', ' ')), 'Check that the platform runs (:CodeForge status), or open it in a browser.' }
+      else
+        local body = out.stdout or ''
+        if body:find('<html', 1, true) or body:find('<!DOCTYPE', 1, true) then
+          body = html_to_text(body)
+        end
+        lines = vim.split(body, '\n', { plain = true })
+      end
+      scratch(name, lines, 'codeforge')
+      if on_done then
+        on_done(buf, out.code == 0)
+      end
+    end)
+  end)
+  return buf
+end
+
+--- window/showDocument: http(s) panes become text buffers; files open in the editor.
+function M.show_document(_, params)
+  local uri = params.uri
+  if params.external then
+    vim.ui.open(uri)
+    return { success = true }
+  end
+  if uri:match('^https?://') then
+    M.open_pane(uri)
+    return { success = true }
+  end
+  local buf = vim.uri_to_bufnr(uri)
+  vim.fn.bufload(buf)
+  vim.api.nvim_win_set_buf(0, buf)
+  if params.selection then
+    local pos = params.selection.start
+    pcall(vim.api.nvim_win_set_cursor, 0, { pos.line + 1, pos.character })
+  end
+  return { success = true }
+end
+
+--- The resource view: one section per list operation, its items below it.
+function M.resources(sections)
+  local lines = {}
+  for _, section in ipairs(sections) do
+    lines[#lines + 1] = ('▾ %s — %s'):format(section.op.capability, section.op.title)
+    if section.error then
+      lines[#lines + 1] = '    ! ' .. section.error
+    else
+      for _, line in ipairs(M.render(section.result)) do
+        lines[#lines + 1] = '    ' .. line
+      end
+    end
+  end
+  local buf = scratch('codeforge://resources', lines, 'codeforge')
+  vim.cmd('botright vsplit')
+  vim.api.nvim_win_set_buf(0, buf)
+  vim.api.nvim_win_set_width(0, math.min(80, math.floor(vim.o.columns / 2)))
+  return buf
+end
+
+return M

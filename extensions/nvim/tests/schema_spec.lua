@@ -1,0 +1,179 @@
+local schema = require('codeforge.schema')
+local fx = dofile(debug.getinfo(1, 'S').source:sub(2):match('(.*/)') .. 'fixtures.lua')
+
+local function field(s, name, order)
+  for _, f in ipairs(schema.prompt_fields(s, order)) do
+    if f.name == name then
+      return f
+    end
+  end
+  error('no prompt for ' .. name)
+end
+
+describe('prompt_fields', function()
+  it('skips context fields and keeps the given order', function()
+    local fields = schema.prompt_fields(fx.ENV_SET, fx.ENV_SET_ORDER)
+    eq({ 'name', 'value', 'secret' }, vim.tbl_map(function(f) return f.name end, fields))
+    eq({ 'string', 'password', 'boolean' }, vim.tbl_map(function(f) return f.kind end, fields))
+    eq({ true, true, false }, vim.tbl_map(function(f) return f.required end, fields))
+  end)
+
+  it('puts required fields first when the order is unknown', function()
+    local fields = schema.prompt_fields(fx.TOKENS_CREATE)
+    eq({ 'name', 'expires_in_days', 'username' }, vim.tbl_map(function(f) return f.name end, fields))
+  end)
+
+  it('resolves $ref enums with sibling defaults', function()
+    local role = field(fx.MEMBERS_ADD, 'role')
+    eq('enum', role.kind)
+    eq({ 'viewer', 'developer', 'admin', 'owner' }, role.enum)
+    eq('developer', role.default)
+    eq('What the member may do.', role.description)
+  end)
+
+  it('unwraps optional anyOf-with-null fields and keeps their limits', function()
+    local days = field(fx.TOKENS_CREATE, 'expires_in_days')
+    eq('integer', days.kind)
+    eq(true, days.nullable)
+    eq({ 1, 3650, 90 }, { days.minimum, days.maximum, days.default })
+    local state = field(fx.JOBS_LIST, 'state')
+    eq('enum', state.kind)
+    eq(true, state.nullable)
+  end)
+
+  it('marks x-codeforge-file fields', function()
+    local content = field(fx.ENV_IMPORT, 'content')
+    eq('file', content.kind)
+    eq('.env', content.file_hint)
+  end)
+
+  it('survives schemas without properties, arrays and objects', function()
+    eq({}, schema.prompt_fields({}))
+    eq({}, schema.prompt_fields({ properties = 'nonsense' }))
+    eq({}, schema.prompt_fields(vim.NIL))
+    local f = schema.prompt_fields({ properties = { tags = { type = 'array' } } })
+    eq({ 'json', 'array' }, { f[1].kind, f[1].json_type })
+    eq({ description = 'x' }, schema.resolve_ref({}, { ['$ref'] = '#/$defs/Missing', description = 'x' }))
+  end)
+end)
+
+describe('parse_text', function()
+  local name = field(fx.ENV_SET, 'name')
+
+  it('accepts a value matching the pattern, trimmed', function()
+    eq({ 'DATABASE_URL', false }, { schema.parse_text(name, '  DATABASE_URL ') })
+  end)
+
+  it('refuses a value breaking the pattern, naming the field and rule', function()
+    local value, omit, err = schema.parse_text(name, '1BAD-NAME')
+    eq(nil, value)
+    eq(false, omit)
+    matches('^name must match %^%[A%-Za%-z_%]', err)
+  end)
+
+  it('refuses empty required fields and omits empty optional ones', function()
+    local _, _, err = schema.parse_text(name, '   ')
+    eq('name is required: type a value (Esc cancels)', err)
+    eq({ nil, true, nil }, { schema.parse_text(field(fx.TOKENS_CREATE, 'username'), '') })
+  end)
+
+  it('counts characters, not bytes', function()
+    local tname = field(fx.TOKENS_CREATE, 'name')
+    eq(nil, select(3, schema.parse_text(tname, string.rep('x', 100))))
+    matches('at most 100 character%(s%); this has 101', select(3, schema.parse_text(tname, string.rep('x', 101))))
+    local short = vim.tbl_extend('force', tname, { max_length = 2 })
+    eq(nil, select(3, schema.parse_text(short, 'éé')))
+  end)
+
+  it('checks integers for form and range', function()
+    local days = field(fx.TOKENS_CREATE, 'expires_in_days')
+    eq({ 30, false }, { schema.parse_text(days, '30') })
+    for bad, why in pairs({ ['3.5'] = 'whole number', ten = 'whole number', ['0'] = 'at least 1', ['3651'] = 'at most 3650', ['1e3'] = 'whole number' }) do
+      matches(why, select(3, schema.parse_text(days, bad)), bad)
+    end
+  end)
+
+  it('checks numbers with exclusive bounds', function()
+    local ratio = { name = 'ratio', kind = 'number', required = true, exclusive_minimum = 0, exclusive_maximum = 1, description = '' }
+    eq({ 0.5, false }, { schema.parse_text(ratio, '0.5') })
+    matches('greater than 0', select(3, schema.parse_text(ratio, '0')))
+    matches('less than 1', select(3, schema.parse_text(ratio, '1')))
+    matches('must be a number', select(3, schema.parse_text(ratio, 'nan')))
+  end)
+
+  it('keeps passwords exactly as typed', function()
+    eq({ '  s3cret ', false }, { schema.parse_text(field(fx.ENV_SET, 'value'), '  s3cret ') })
+  end)
+
+  it('parses JSON fields and refuses the wrong JSON type', function()
+    local tags = { name = 'tags', kind = 'json', json_type = 'array', required = true, description = '' }
+    eq({ { 'a', 'b' }, false }, { schema.parse_text(tags, '["a","b"]') })
+    matches('must be JSON', select(3, schema.parse_text(tags, '[a')))
+    matches('JSON array, not object', select(3, schema.parse_text(tags, '{"a": 1}')))
+  end)
+
+  it('reads booleans and enums, refusing others', function()
+    eq({ true, false }, { schema.parse_text(field(fx.ENV_SET, 'secret'), 'yes') })
+    matches('true or false', select(3, schema.parse_text(field(fx.ENV_SET, 'secret'), 'maybe')))
+    eq({ 'admin', false }, { schema.parse_text(field(fx.MEMBERS_ADD, 'role'), 'admin') })
+    matches('one of: viewer, developer, admin, owner', select(3, schema.parse_text(field(fx.MEMBERS_ADD, 'role'), 'emperor')))
+  end)
+
+  it('does not fail on a pattern Vim cannot read (the server still checks it)', function()
+    local f = { name = 'x', kind = 'string', required = true, pattern = '(?P<name>a)', description = '' }
+    eq({ 'anything', false }, { schema.parse_text(f, 'anything') })
+  end)
+
+  it('treats <, >, = and @ in patterns literally', function()
+    eq(true, schema.matches('^a<b>=c@d$', 'a<b>=c@d'))
+    eq(false, schema.matches('^a<b$', 'ab'))
+    eq(true, schema.matches('^[a-z0-9][a-z0-9._-]{0,62}$', 'ada.l-1'))
+    eq(false, schema.matches('^[a-z0-9][a-z0-9._-]{0,62}$', '-ada'))
+  end)
+end)
+
+describe('choices and hints', function()
+  it('puts the default first and offers (none) for optional enums', function()
+    eq({ 'developer', 'viewer', 'admin', 'owner' }, vim.tbl_map(function(c) return c.label end, schema.choices(field(fx.MEMBERS_ADD, 'role'))))
+    local state = schema.choices(field(fx.JOBS_LIST, 'state'))
+    eq({ '(none)', true }, { state[1].label, state[1].omit })
+    eq({ false, true }, vim.tbl_map(function(c) return c.value end, schema.choices(field(fx.ENV_SET, 'secret'))))
+  end)
+
+  it('pre-fills defaults, never for passwords', function()
+    eq('90', schema.initial_text(field(fx.TOKENS_CREATE, 'expires_in_days')))
+    eq('', schema.initial_text(field(fx.TOKENS_CREATE, 'username')))
+    eq('', schema.initial_text(vim.tbl_extend('force', field(fx.ENV_SET, 'value'), { has_default = true, default = 'x' })))
+  end)
+
+  it('describes a field', function()
+    eq('Days until it expires; null for never. (1..3650; optional, default 90)', schema.describe(field(fx.TOKENS_CREATE, 'expires_in_days')))
+  end)
+
+  it('masks secrets and file contents', function()
+    eq({ name = 'A', value = '****', secret = true }, schema.redact({ name = 'A', value = 'hunter2', secret = true }, fx.ENV_SET))
+    eq({ content = '<4 chars>' }, schema.redact({ content = 'A=1\n' }, fx.ENV_IMPORT))
+  end)
+end)
+
+describe('the live catalog', function()
+  it('renders prompts for every operation the platform declares', function()
+    local path = os.getenv('CODEFORGE_CATALOG_JSON')
+    if not path then
+      skip('CODEFORGE_CATALOG_JSON not set (the pytest wrapper sets it)')
+    end
+    local catalog = vim.json.decode(table.concat(vim.fn.readfile(path), '\n'))
+    assert(#catalog > 0, 'empty catalog')
+    for _, op in ipairs(catalog) do
+      for _, f in ipairs(schema.prompt_fields(op.input_schema)) do
+        local props = op.input_schema.properties
+        assert(not (props[f.name][schema.CONTEXT_KEY]), op.name .. ': context field asked: ' .. f.name)
+        schema.parse_text(f, schema.initial_text(f))
+        schema.describe(f)
+        if f.kind == 'enum' or f.kind == 'boolean' then
+          assert(#schema.choices(f) > 0, op.name .. '.' .. f.name .. ' has no choices')
+        end
+      end
+    end
+  end)
+end)

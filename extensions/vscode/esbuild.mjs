@@ -1,0 +1,15 @@
+// Bundles the extension into one file; `vscode` is provided by the editor at run time.
+import { build } from 'esbuild';
+
+await build({
+  entryPoints: ['src/extension.ts'],
+  bundle: true,
+  outfile: 'dist/extension.js',
+  external: ['vscode'],
+  format: 'cjs',
+  platform: 'node',
+  target: 'node18',
+  sourcemap: true,
+  minify: process.argv.includes('--minify'),
+  logLevel: 'info',
+});

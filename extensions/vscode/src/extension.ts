@@ -1,0 +1,148 @@
+// Entry point: wiring only. Each concern lives in its own module:
+//   session.ts  language client lifetime      operations.ts  catalog commands and prompts
+//   tree.ts     resource view                 status.ts      status bar item
+//   panes.ts    webviews for showDocument     progress.ts    cancellable job progress
+import * as vscode from 'vscode';
+import type { Middleware } from 'vscode-languageclient/node';
+import { Operations } from './operations';
+import { Panes } from './panes';
+import { Session } from './session';
+import { affectsServer, SECTION } from './settings';
+import { StatusItem } from './status';
+import { ResourceTree } from './tree';
+import { VscodePromptUi } from './vscodeUi';
+
+export function activate(context: vscode.ExtensionContext): void {
+  const output = vscode.window.createOutputChannel('CodeForge', { log: true });
+  const trace = vscode.window.createOutputChannel('CodeForge Trace');
+  const panes = new Panes();
+  const status = new StatusItem();
+
+  let operations: Operations | undefined;
+  const middleware: Middleware = {
+    // Catalog commands run by code actions (or any other LSP-side command) go through the same
+    // path as the palette: missing required fields are asked for, results and errors shown.
+    executeCommand: async (command, args, next) => {
+      const op = operations?.byCommand(command);
+      if (!op) {
+        try {
+          return await next(command, args);
+        } catch (error) {
+          operations?.fail(command, error);
+          return undefined;
+        }
+      }
+      const given = args.length === 1 && typeof args[0] === 'object' && args[0] !== null ? (args[0] as Record<string, unknown>) : {};
+      return operations?.run(op, given);
+    },
+    window: {
+      // Panes are web pages: show http(s) ones in a webview unless the server asks for a browser.
+      showDocument: async (params, next) => {
+        const uri = vscode.Uri.parse(params.uri);
+        if ((uri.scheme === 'http' || uri.scheme === 'https') && !params.external) {
+          return { success: await panes.show(uri, params.takeFocus ?? true) };
+        }
+        const result = await next(params, new vscode.CancellationTokenSource().token);
+        return 'success' in result ? result : { success: false };
+      },
+    },
+  };
+
+  const act = (action: string): void => {
+    if (action === 'Open Settings') {
+      void vscode.commands.executeCommand('workbench.action.openSettings', SECTION);
+    } else if (action === 'Show Logs') {
+      output.show(true);
+    } else if (action === 'Restart Server') {
+      void vscode.commands.executeCommand('codeforge.restartServer');
+    }
+  };
+
+  let tree: ResourceTree | undefined;
+  const session = new Session(output, trace, middleware, {
+    connected: () => {
+      void operations?.refresh().then(
+        () => tree?.refresh(),
+        (error: unknown) => output.error(`codeforge/catalog failed: ${String(error)}`),
+      );
+      void status.update(session.client());
+    },
+    disconnected: () => {
+      tree?.refresh();
+      void status.update(undefined);
+    },
+    act,
+  });
+  operations = new Operations(
+    {
+      client: () => session.client(),
+      log: (line) => output.info(line),
+      act,
+      changed: () => {
+        tree?.refresh();
+        void status.update(session.client());
+      },
+      openPane: (url, title) => panes.show(vscode.Uri.parse(url), true, title),
+    },
+    new VscodePromptUi(),
+  );
+  const ops = operations;
+  tree = new ResourceTree(() => session.client(), () => ops.catalog);
+
+  context.subscriptions.push(
+    output,
+    trace,
+    panes,
+    status,
+    session,
+    ops,
+    vscode.window.registerTreeDataProvider('codeforge.resources', tree),
+    vscode.commands.registerCommand('codeforge.runOperation', () => ops.pickAndRun()),
+    vscode.commands.registerCommand('codeforge.refreshResources', async () => {
+      await ops.refresh().catch((error: unknown) => ops.fail('loading the catalog', error));
+      tree?.refresh();
+      await status.update(session.client());
+    }),
+    vscode.commands.registerCommand('codeforge.restartServer', () => session.restart()),
+    vscode.commands.registerCommand('codeforge.showOutput', () => output.show(true)),
+    vscode.commands.registerCommand('codeforge.showStatus', async () => {
+      const current = await status.update(session.client());
+      const summary = current
+        ? `${current.connected ? 'Connected to' : 'Cannot reach'} ${current.platform} as ${current.username ?? '?'} (${current.role ?? '?'}), project ${current.project ?? '(none)'}`
+        : 'The CodeForge language server is not running.';
+      const action = await vscode.window.showInformationMessage(summary, 'Restart Server', 'Open Settings', 'Show Logs');
+      if (action) {
+        act(action);
+      }
+    }),
+    vscode.commands.registerCommand('codeforge.openPane', async (url?: string) => {
+      const base = status.last?.platform;
+      const target =
+        url ??
+        (await vscode.window.showInputBox({
+          title: 'CodeForge: Open Pane',
+          prompt: 'Page of the platform to open (a path such as /panes/jobs, or a full http(s) URL)',
+          value: '/',
+        }));
+      if (!target) {
+        return;
+      }
+      const uri = /^https?:\/\//.test(target) ? target : base ? new URL(target, base).toString() : undefined;
+      if (!uri) {
+        void vscode.window.showErrorMessage('CodeForge: not connected to a platform; start it with `codeforge up` and try again.');
+        return;
+      }
+      await panes.show(vscode.Uri.parse(uri));
+    }),
+    vscode.workspace.onDidChangeConfiguration((event) => {
+      if (affectsServer(event)) {
+        void session.restart();
+      }
+    }),
+  );
+  void session.start();
+}
+
+export function deactivate(): void {
+  // Disposables in context.subscriptions stop the client.
+}

@@ -1,0 +1,187 @@
+// Runs catalog operations: the command palette entries, their prompts, the result and errors.
+// Nothing here knows any single operation; everything comes from `codeforge/catalog`.
+import * as vscode from 'vscode';
+import { ExecuteCommandRequest, type LanguageClient } from 'vscode-languageclient/node';
+import { adviseOnError, isInvalidParams } from './errors';
+import { type Arguments, askField, collectArguments, confirmationText, fieldOfError, type Operation, type PromptUi } from './prompt';
+import { forLog, paneUrl, summarize } from './results';
+import { redact } from './schema';
+
+export const CATALOG_REQUEST = 'codeforge/catalog';
+
+/** Asking for a field again after the server refused it: at most this often per run. */
+const MAX_SERVER_RETRIES = 5;
+
+export interface OperationHost {
+  client(): LanguageClient | undefined;
+  log(line: string): void;
+  /** Runs a button chosen on an error message ("Open Settings", "Show Logs", "Restart Server"). */
+  act(action: string): void;
+  /** Called after every operation that ran, so views can refresh. */
+  changed(op: Operation): void;
+  /** Show a pane (a platform page) in a webview. */
+  openPane(url: string, title?: string): Promise<unknown>;
+}
+
+export class Operations implements vscode.Disposable {
+  private operations: Operation[] = [];
+  private readonly commands: vscode.Disposable[] = [];
+
+  constructor(
+    private readonly host: OperationHost,
+    private readonly ui: PromptUi,
+  ) {}
+
+  get catalog(): readonly Operation[] {
+    return this.operations;
+  }
+
+  find(name: string): Operation | undefined {
+    return this.operations.find((o) => o.name === name);
+  }
+
+  /** Fetch the catalog and (re)register one `codeforge.op.<name>` command per operation. */
+  async refresh(): Promise<readonly Operation[]> {
+    const client = this.host.client();
+    if (!client) {
+      return this.operations;
+    }
+    const response = await client.sendRequest<{ operations: Operation[] }>(CATALOG_REQUEST, {});
+    this.operations = [...(response?.operations ?? [])].sort((a, b) => a.name.localeCompare(b.name));
+    this.disposeCommands();
+    for (const op of this.operations) {
+      // Usable from keybindings and other extensions, e.g. `codeforge.op.env.set`, optionally
+      // with some arguments already given.
+      this.commands.push(vscode.commands.registerCommand(`codeforge.op.${op.name}`, (given?: Arguments) => this.run(op, given)));
+    }
+    return this.operations;
+  }
+
+  /** The "CodeForge: Run Operation…" quick pick: every operation of the catalog. */
+  async pickAndRun(): Promise<unknown> {
+    if (this.operations.length === 0) {
+      try {
+        await this.refresh();
+      } catch (error) {
+        this.fail('loading the catalog', error);
+        return undefined;
+      }
+    }
+    const picked = await vscode.window.showQuickPick(
+      this.operations.map((op) => ({
+        label: op.title,
+        description: op.name,
+        detail: [op.long_running ? 'long-running' : '', op.destructive ? 'destructive' : '', op.permission ? `needs ${op.permission}` : '']
+          .filter(Boolean)
+          .join(' · ') || undefined,
+        op,
+      })),
+      { title: 'CodeForge: Run Operation', placeHolder: 'Operation to run (type to filter)', matchOnDescription: true, ignoreFocusOut: true },
+    );
+    return picked ? this.run(picked.op) : undefined;
+  }
+
+  /** The operation a command id runs, if it is a catalog command. */
+  byCommand(command: string): Operation | undefined {
+    return this.operations.find((o) => o.command === command);
+  }
+
+  /**
+   * Ask for the arguments not `given`, confirm destructive operations, run, show the result or
+   * what went wrong. Code actions and tree items come here too, with some arguments given.
+   */
+  async run(op: Operation, given: Arguments = {}): Promise<unknown> {
+    const args = await collectArguments(this.ui, op, given);
+    if (args === undefined) {
+      this.host.log(`${op.name}: cancelled`);
+      return undefined;
+    }
+    if (op.destructive) {
+      const answer = await vscode.window.showWarningMessage(
+        confirmationText(op, redact(args, op.input_schema)),
+        { modal: true, detail: `Runs ${op.name} on the CodeForge platform.` },
+        'Run',
+      );
+      if (answer !== 'Run') {
+        this.host.log(`${op.name}: not confirmed`);
+        return undefined;
+      }
+    }
+    return this.execute(op, args);
+  }
+
+  /** Send the command; when the platform refuses a field, ask for that field again and retry. */
+  private async execute(op: Operation, initial: Arguments): Promise<unknown> {
+    let args = initial;
+    for (let attempt = 0; ; attempt++) {
+      const client = this.host.client();
+      if (!client) {
+        this.fail(op.title, new Error('the client is not running'));
+        return undefined;
+      }
+      this.host.log(`▶ ${op.name} ${JSON.stringify(redact(args, op.input_schema))}`);
+      try {
+        const result = await client.sendRequest(ExecuteCommandRequest.type, { command: op.command, arguments: [args] });
+        // The whole result goes to the log, secrets masked; "Open Result" shows it unmasked.
+        this.host.log(`✔ ${op.name} ${JSON.stringify(forLog(result), null, 2)}`);
+        this.host.changed(op);
+        const pane = paneUrl(op, result);
+        if (pane) {
+          // Operations whose output is a pane link (x-codeforge-pane) open it.
+          const title = (result as { title?: unknown }).title;
+          await this.host.openPane(pane, typeof title === 'string' ? title : undefined);
+        } else {
+          void this.showResult(op, result);
+        }
+        return result;
+      } catch (error) {
+        const { message, data } = error as { message?: string; data?: unknown };
+        this.host.log(`✖ ${op.name}: ${message ?? String(error)}`);
+        const field = isInvalidParams(error) ? fieldOfError(String(message), op, data) : undefined;
+        if (!field || attempt >= MAX_SERVER_RETRIES) {
+          this.fail(op.title, error);
+          return undefined;
+        }
+        // The platform refused a value the prompts could not check: ask for that field again.
+        const answer = await askField(this.ui, field, `${op.title}: ${field.name} again`, message);
+        if (answer === undefined) {
+          return undefined;
+        }
+        args = { ...args };
+        if (answer.omit) {
+          delete args[field.name];
+        } else {
+          args[field.name] = answer.value;
+        }
+      }
+    }
+  }
+
+  private async showResult(op: Operation, result: unknown): Promise<void> {
+    const choice = await vscode.window.showInformationMessage(`CodeForge: ${op.title} — ${summarize(result)}`, 'Open Result');
+    if (choice === 'Open Result') {
+      const document = await vscode.workspace.openTextDocument({ language: 'json', content: JSON.stringify(result, null, 2) });
+      await vscode.window.showTextDocument(document, { preview: true });
+    }
+  }
+
+  fail(what: string, error: unknown): void {
+    const advice = adviseOnError(what, error);
+    const show = advice.severity === 'info' ? vscode.window.showInformationMessage : vscode.window.showErrorMessage;
+    void show(advice.message, ...advice.actions).then((action) => {
+      if (action) {
+        this.host.act(action);
+      }
+    });
+  }
+
+  private disposeCommands(): void {
+    for (const command of this.commands.splice(0)) {
+      command.dispose();
+    }
+  }
+
+  dispose(): void {
+    this.disposeCommands();
+  }
+}

@@ -1,0 +1,103 @@
+// How results look in notifications and in the resource tree. Free of `vscode` for unit tests.
+
+/** Keys whose values never go into a notification: editors keep message history. */
+// `url` too: pane links carry a signed token that opens the page without signing in.
+const HIDDEN = new Set(['value', 'token', 'password', 'secret_value', 'content', 'url']);
+
+/**
+ * One line summing a result up for a notification; the whole result goes to the output channel.
+ * Values of secret-bearing keys are left out (`env.reveal`'s value, `tokens.create`'s token).
+ */
+export function summarize(result: unknown): string {
+  if (result === null || result === undefined) {
+    return 'done';
+  }
+  if (typeof result !== 'object') {
+    return String(result);
+  }
+  const record = result as Record<string, unknown>;
+  if (Array.isArray(record['items'])) {
+    return `${record['items'].length} item(s)`;
+  }
+  const parts = Object.entries(record)
+    .filter(([k, v]) => !HIDDEN.has(k) && (v === null || ['string', 'number', 'boolean'].includes(typeof v)))
+    .slice(0, 4)
+    .map(([k, v]) => `${k}: ${String(v)}`);
+  return parts.join(', ') || 'done';
+}
+
+/** Keys that name a resource, best first; the first one present labels a tree item. */
+const LABEL_KEYS = ['name', 'slug', 'username', 'title', 'id', 'operation'];
+
+export interface ItemView {
+  label: string;
+  description: string;
+  tooltip: string;
+}
+
+/** A list item as a tree row: its name, then a few short facts, with everything in the tooltip. */
+export function describeItem(item: unknown): ItemView {
+  if (typeof item !== 'object' || item === null) {
+    return { label: String(item), description: '', tooltip: String(item) };
+  }
+  const record = item as Record<string, unknown>;
+  const key = LABEL_KEYS.find((k) => typeof record[k] === 'string' && record[k] !== '');
+  const label = key ? String(record[key]) : JSON.stringify(record).slice(0, 60);
+  const facts = Object.entries(record)
+    .filter(([k, v]) => k !== key && (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean'))
+    // Timestamps and ids make rows noisy; they stay in the tooltip.
+    .filter(([k]) => !/(_at|^id|^time)$/.test(k))
+    .slice(0, 3)
+    .map(([k, v]) => (typeof v === 'boolean' ? (v ? k : '') : `${k}: ${String(v)}`))
+    .filter(Boolean);
+  return { label, description: facts.join(' · '), tooltip: JSON.stringify(record, null, 2) };
+}
+
+/** Group title of a list operation in the tree: "env" → "Env", "members" → "Members". */
+export function groupLabel(capability: string): string {
+  return capability.charAt(0).toUpperCase() + capability.slice(1).replace(/_/g, ' ');
+}
+
+/** A result as it may be logged: values of secret-bearing keys masked, at any depth. */
+export function maskResult(result: unknown): unknown {
+  if (Array.isArray(result)) {
+    return result.map(maskResult);
+  }
+  if (typeof result === 'object' && result !== null) {
+    return Object.fromEntries(
+      Object.entries(result).map(([k, v]) => [k, HIDDEN.has(k) && v !== null && v !== undefined ? '••••' : maskResult(v)]),
+    );
+  }
+  return result;
+}
+
+/** Longest list written to the log in full; a 20 000-name import result would bury the job's lines. */
+const LOG_LIST_LIMIT = 20;
+
+/** A result as the output channel shows it: secrets masked, long lists cut with a count. */
+export function forLog(result: unknown): unknown {
+  const masked = maskResult(result);
+  const cut = (value: unknown): unknown => {
+    if (Array.isArray(value)) {
+      const head = value.slice(0, LOG_LIST_LIMIT).map(cut);
+      return value.length > LOG_LIST_LIMIT ? [...head, `… ${value.length - LOG_LIST_LIMIT} more`] : head;
+    }
+    if (typeof value === 'object' && value !== null) {
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, cut(v)]));
+    }
+    return value;
+  };
+  return cut(masked);
+}
+
+/** Schema key of an output that is a link to a pane (codeforge/catalog/panes.py). */
+export const PANE_KEY = 'x-codeforge-pane';
+
+/** The http(s) URL to open when an operation's output is a pane link; undefined otherwise. */
+export function paneUrl(op: { output_schema?: Record<string, unknown> }, result: unknown): string | undefined {
+  if (op.output_schema?.[PANE_KEY] !== true || typeof result !== 'object' || result === null) {
+    return undefined;
+  }
+  const url = (result as Record<string, unknown>)['url'];
+  return typeof url === 'string' && /^https?:\/\//.test(url) ? url : undefined;
+}

@@ -1,0 +1,215 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { adviseOnError, adviseOnStartFailure, isInvalidParams } from '../src/errors';
+import { collectArguments, confirmationText, fieldOfError, type InputRequest, type PickItem, type PromptUi } from '../src/prompt';
+import { describeItem, forLog, maskResult, paneUrl, summarize } from '../src/results';
+import { ENV_IMPORT, ENV_SET, JOBS_LIST, MEMBERS_ADD, op, TOKENS_CREATE } from './fixtures';
+
+type Answer = string | undefined | { pick: string } | { file: string; content: string };
+
+/**
+ * A UI that answers from a script, like a person typing, and keeps a transcript. Like VS Code's
+ * input box, it calls `validate` on Enter and, when that refuses the text, takes the next answer
+ * from the script without closing the box.
+ */
+class ScriptedUi implements PromptUi {
+  readonly transcript: string[] = [];
+  constructor(private readonly answers: Answer[]) {}
+
+  private next(): Answer {
+    assert.ok(this.answers.length > 0, `the prompts asked more than the script answers:\n${this.transcript.join('\n')}`);
+    return this.answers.shift();
+  }
+
+  async input(request: InputRequest): Promise<string | undefined> {
+    this.transcript.push(`input ${request.title} | ${request.prompt}${request.password ? ' [password]' : ''}${request.value ? ` = ${request.value}` : ''}`);
+    for (;;) {
+      const answer = this.next();
+      if (answer !== undefined && typeof answer !== 'string') {
+        throw new Error(`expected text for ${request.prompt}, script has ${JSON.stringify(answer)}`);
+      }
+      if (answer === undefined) {
+        return undefined;
+      }
+      const error = request.validate(answer);
+      if (!error) {
+        return answer;
+      }
+      this.transcript.push(`refused ${JSON.stringify(answer)}: ${error}`);
+    }
+  }
+
+  async pick(title: string, placeholder: string, items: PickItem[]): Promise<PickItem | undefined> {
+    this.transcript.push(`pick ${title} | ${items.map((i) => i.label).join(',')}`);
+    const answer = this.next();
+    if (answer === undefined) {
+      return undefined;
+    }
+    const label = typeof answer === 'object' && 'pick' in answer ? answer.pick : undefined;
+    const item = items.find((i) => i.label === label);
+    assert.ok(item, `no choice ${JSON.stringify(answer)} in ${placeholder}`);
+    return item;
+  }
+
+  async pickFile(title: string, hint: string): Promise<{ path: string; content: string } | undefined> {
+    this.transcript.push(`file ${title} (${hint})`);
+    const answer = this.next();
+    if (answer === undefined) {
+      return undefined;
+    }
+    assert.ok(typeof answer === 'object' && 'file' in answer, `expected a file, script has ${JSON.stringify(answer)}`);
+    return { path: answer.file, content: answer.content };
+  }
+
+  refused(message: string): void {
+    this.transcript.push(`refused: ${message}`);
+  }
+}
+
+describe('collectArguments', () => {
+  it('asks every non-context field, refusing a wrong entry and asking again', async () => {
+    const ui = new ScriptedUi(['9lives', 'API_KEY', 's3cret', { pick: 'true' }]);
+    const args = await collectArguments(ui, op('env.set', ENV_SET));
+    assert.deepEqual(args, { name: 'API_KEY', value: 's3cret', secret: true });
+    assert.ok(ui.transcript.some((l) => l.startsWith('refused "9lives": name must match')), ui.transcript.join('\n'));
+    assert.ok(ui.transcript.some((l) => l.includes('value') && l.endsWith('[password]')));
+    assert.ok(!ui.transcript.some((l) => l.includes('project')), 'context field was asked');
+  });
+
+  it('keeps given arguments and only asks the rest', async () => {
+    const ui = new ScriptedUi(['v', { pick: 'false' }]);
+    assert.deepEqual(await collectArguments(ui, op('env.set', ENV_SET), { name: 'GIVEN' }), { name: 'GIVEN', value: 'v', secret: false });
+  });
+
+  it('returns undefined when the person cancels half way', async () => {
+    const ui = new ScriptedUi(['OK_NAME', undefined]);
+    assert.equal(await collectArguments(ui, op('env.set', ENV_SET)), undefined);
+  });
+
+  it('leaves out skipped optional fields so the server default applies', async () => {
+    const ui = new ScriptedUi(['ci', '', '']);
+    assert.deepEqual(await collectArguments(ui, op('tokens.create', TOKENS_CREATE)), { name: 'ci' });
+    assert.ok(ui.transcript.some((l) => l.includes('expires_in_days') && l.endsWith('= 90')), 'default not offered');
+  });
+
+  it('re-asks out-of-range and malformed integers', async () => {
+    const ui = new ScriptedUi(['ci', '0', 'soon', '7', '']);
+    assert.deepEqual(await collectArguments(ui, op('tokens.create', TOKENS_CREATE)), { name: 'ci', expires_in_days: 7 });
+    assert.equal(ui.transcript.filter((l) => l.startsWith('refused')).length, 2);
+  });
+
+  it('offers enum values, default first, and (none) for optional ones', async () => {
+    const ui = new ScriptedUi(['', { pick: 'failed' }, '']);
+    // jobs.list's `project` is not a context field there: it is an optional filter.
+    const args = await collectArguments(ui, op('jobs.list', JOBS_LIST));
+    assert.deepEqual(args, { state: 'failed' });
+    const members = new ScriptedUi(['ada', { pick: 'developer' }]);
+    assert.deepEqual(await collectArguments(members, op('members.add', MEMBERS_ADD)), { username: 'ada', role: 'developer' });
+    assert.match(members.transcript[1], /pick .* \| developer,viewer,admin,owner/);
+  });
+
+  it('reads a picked file for x-codeforge-file fields and refuses one over the limit', async () => {
+    const ui = new ScriptedUi([{ file: '/p/big.env', content: 'X='.repeat(30) }, { file: '/p/.env', content: 'A=1\n' }, { pick: 'false' }]);
+    assert.deepEqual(await collectArguments(ui, op('env.import', ENV_IMPORT)), { content: 'A=1\n', secret: false });
+    assert.ok(ui.transcript.some((l) => l.startsWith('refused: /p/big.env: content takes at most 40')), ui.transcript.join('\n'));
+  });
+
+  it('refuses an empty file for a required file field', async () => {
+    const ui = new ScriptedUi([{ file: '/p/empty', content: '' }, undefined]);
+    assert.equal(await collectArguments(ui, op('env.import', ENV_IMPORT)), undefined);
+    assert.ok(ui.transcript.some((l) => l.includes('the chosen file is empty')));
+  });
+
+  it('asks nothing for an operation without prompted fields', async () => {
+    assert.deepEqual(await collectArguments(new ScriptedUi([]), op('env.list', { properties: { project: { type: 'string', 'x-codeforge-context': 'project' } } })), {});
+  });
+});
+
+describe('server errors', () => {
+  const envSet = op('env.set', ENV_SET);
+
+  it('finds the field a platform error names', () => {
+    const message = "1 field(s) need fixing; name: String should match pattern '^[A-Za-z_]' (use a value matching ^[A-Za-z_])";
+    assert.equal(fieldOfError(message, envSet)?.name, 'name');
+    assert.equal(fieldOfError('project: not found', envSet), undefined, 'context fields are not re-asked');
+    assert.equal(fieldOfError('permission denied', envSet), undefined);
+  });
+
+  it('turns errors into advice with actions', () => {
+    assert.equal(isInvalidParams({ code: -32602, message: 'x' }), true);
+    assert.equal(isInvalidParams(new Error('x')), false);
+    const down = adviseOnError('Set a variable', { code: -32603, message: 'cannot reach the platform at http://x (ConnectError); Fix: start it with `codeforge up`' });
+    assert.deepEqual(down.actions, ['Open Settings', 'Show Logs']);
+    assert.match(down.message, /^CodeForge: Set a variable failed: cannot reach/);
+    const stopped = adviseOnError('env.list', new Error('Client is not running and can\'t be stopped'));
+    assert.deepEqual(stopped.actions, ['Restart Server', 'Show Logs']);
+    const denied = adviseOnError('Delete', { message: 'you may not do this: permission denied' });
+    assert.match(denied.message, /Ask an admin/);
+    assert.match(adviseOnError('x', 'weird').message, /failed: weird/);
+    assert.match(adviseOnStartFailure('codeforge', new Error('spawn codeforge ENOENT')).message, /codeforge\.server\.command/);
+  });
+
+  it('confirms destructive operations naming their target', () => {
+    assert.equal(confirmationText(op('env.unset', ENV_SET, { title: 'Remove an environment variable' }), { name: 'OLD' }), 'Remove an environment variable (name=OLD)? This cannot be undone.');
+  });
+});
+
+describe('results', () => {
+  it('sums results up in one line', () => {
+    assert.equal(summarize({ items: [1, 2] }), '2 item(s)');
+    assert.equal(summarize({ name: 'A', secret: false, updated_by: null, nested: {} }), 'name: A, secret: false, updated_by: null');
+    assert.equal(summarize(null), 'done');
+    assert.equal(summarize({}), 'done');
+  });
+
+  it('labels tree items by their name-like key', () => {
+    assert.deepEqual(describeItem({ name: 'API_KEY', secret: true, value: null, updated_at: 't', updated_by: 'ada' }).label, 'API_KEY');
+    assert.equal(describeItem({ name: 'API_KEY', secret: true, updated_by: 'ada', updated_at: 't' }).description, 'secret · updated_by: ada');
+    assert.equal(describeItem({ slug: 'demo', name: '' }).label, 'demo');
+    assert.equal(describeItem(7).label, '7');
+  });
+});
+
+describe('optional enums', () => {
+  it('can be left empty with (none)', async () => {
+    const ui = new ScriptedUi(['', { pick: '(none)' }, '5']);
+    assert.deepEqual(await collectArguments(ui, op('jobs.list', JOBS_LIST)), { limit: 5 });
+  });
+});
+
+describe('secrets in results', () => {
+  it('never shows secret-bearing values in summaries or logs', () => {
+    assert.equal(summarize({ name: 'API_KEY', value: 'hunter2' }), 'name: API_KEY');
+    assert.equal(summarize({ id: 't1', name: 'ci', token: 'cf_secret' }), 'id: t1, name: ci');
+    assert.equal(summarize({ title: 'Overview', url: 'http://x/panes/overview?t=signed' }), 'title: Overview');
+    assert.deepEqual(maskResult({ items: [{ name: 'A', value: 'x' }, { name: 'B', value: null }] }), {
+      items: [{ name: 'A', value: '••••' }, { name: 'B', value: null }],
+    });
+  });
+});
+
+describe('logged results', () => {
+  it('cuts long lists and says how many were left out', () => {
+    const names = Array.from({ length: 25 }, (_, i) => `N${i}`);
+    const logged = forLog({ imported: 25, names }) as { names: string[] };
+    assert.equal(logged.names.length, 21);
+    assert.equal(logged.names[20], '… 5 more');
+  });
+
+  it('reports a cancelled job as information, not as a failure', () => {
+    const advice = adviseOnError('Import variables', { code: -32800, message: 'Import variables: cancelled (job 1)' });
+    assert.equal(advice.severity, 'info');
+    assert.equal(advice.message, 'CodeForge: Import variables: cancelled (job 1)');
+  });
+});
+
+describe('pane links', () => {
+  const paneOp = { output_schema: { 'x-codeforge-pane': true, properties: { url: { type: 'string' } } } };
+  it('opens only http(s) links of pane-marked outputs', () => {
+    assert.equal(paneUrl(paneOp, { title: 'Overview', url: 'http://127.0.0.1:8470/panes/overview?t=x' }), 'http://127.0.0.1:8470/panes/overview?t=x');
+    assert.equal(paneUrl(paneOp, { url: 'file:///etc/passwd' }), undefined);
+    assert.equal(paneUrl(paneOp, { url: 42 }), undefined);
+    assert.equal(paneUrl({ output_schema: {} }, { url: 'http://x/' }), undefined);
+    assert.equal(paneUrl(paneOp, null), undefined);
+  });
+});

@@ -1,0 +1,194 @@
+"""The LSP4IJ template in extensions/jetbrains/codeforge/: its files follow LSP4IJ's template
+format, and `codeforge lsp` started exactly as the template says (command, arguments,
+initialization options, file mapping) serves a JetBrains-like client over stdio."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import shlex
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import pytest_asyncio
+from lsprotocol import types
+from pygls.protocol import JsonRPCResponseMessage
+from pytest_lsp import LanguageClient, client_capabilities, make_test_lsp_client
+
+from codeforge.catalog import describe_catalog
+from tests.conftest import RunningPlatform
+from tests.extensions.conftest import EXTENSIONS, PROJECT_YAML
+
+TEMPLATE = EXTENSIONS / "jetbrains" / "codeforge"
+# LSP4IJ reads these keys (LanguageServerTemplate: id, name, url, programArgs per OS,
+# fileTypeMappings, languageMappings); programArgs is keyed by OS.
+TEMPLATE_KEYS = {"id", "name", "url", "programArgs", "fileTypeMappings", "languageMappings"}
+OS_KEYS = {"default", "windows", "mac", "unix"}
+# Files LSP4IJ loads from a template folder (UserDefinedLanguageServerTemplate.md).
+KNOWN_FILES = {
+    "template.json",
+    "settings.json",
+    "settings.schema.json",
+    "initializationOptions.json",
+    "initializationOptions.schema.json",
+    "clientSettings.json",
+    "installer.json",
+    "README.md",
+}
+
+
+def _json(name: str) -> Any:
+    return json.loads((TEMPLATE / name).read_text())
+
+
+def test_template_folder_has_only_files_lsp4ij_reads() -> None:
+    names = {p.name for p in TEMPLATE.iterdir()}
+    assert "template.json" in names, "LSP4IJ requires template.json"
+    assert names <= KNOWN_FILES, f"unknown files: {names - KNOWN_FILES}"
+    for name in names - {"README.md"}:
+        _json(name)  # each is valid JSON
+
+
+def test_template_descriptor_follows_lsp4ij_format() -> None:
+    template = _json("template.json")
+    assert set(template) <= TEMPLATE_KEYS, set(template) - TEMPLATE_KEYS
+    assert template["id"] == "codeforge" and template["name"] == "CodeForge"
+    args = template["programArgs"]
+    assert isinstance(args, dict) and "default" in args and set(args) <= OS_KEYS, args
+    assert all(isinstance(v, str) and v.split()[-1] == "lsp" for v in args.values()), args
+    mappings = template["fileTypeMappings"]
+    assert mappings, "no file mapping: the server would never start"
+    for mapping in mappings:
+        assert set(mapping) <= {"fileType", "languageId"}, mapping
+        file_type = mapping["fileType"]
+        assert set(file_type) <= {"name", "patterns"} and file_type, file_type
+        assert all(isinstance(p, str) and p for p in file_type.get("patterns", [])), file_type
+        assert isinstance(mapping.get("languageId", ""), str)
+    patterns = [p for m in mappings for p in m["fileType"].get("patterns", [])]
+    assert any(fnmatch.fnmatch("codeforge.yaml", p) for p in patterns), patterns
+    assert not any(fnmatch.fnmatch("docker-compose.yaml", p) for p in patterns), "maps every YAML file"
+
+
+def test_initialization_options_match_their_schema_and_the_server() -> None:
+    from codeforge.lsp.settings import InitOptions
+
+    options = _json("initializationOptions.json")
+    schema = _json("initializationOptions.schema.json")
+    jsonschema.Draft7Validator.check_schema(schema)
+    jsonschema.validate(options, schema)
+    # Every key the template sends is one the server reads (camelCase, as editors send them).
+    server_keys = {field.alias or name for name, field in InitOptions.model_fields.items()}
+    assert set(options) <= server_keys, set(options) - server_keys
+    InitOptions.model_validate(options)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**options, "showResults": "sometimes"}, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**options, "urll": "typo"}, schema)
+
+
+def test_readme_explains_the_import_and_the_missing_native_plugin() -> None:
+    readme = (EXTENSIONS / "jetbrains" / "README.md").read_text()
+    for needed in ("Import from custom template", "LSP4IJ", "codeforge up", "native JetBrains plugin"):
+        assert needed in readme, needed
+
+
+async def _start(env: dict[str, str], workspace: Path) -> LanguageClient:
+    template = _json("template.json")
+    command = shlex.split(template["programArgs"]["default"])
+    client = make_test_lsp_client()
+    # Keep custom responses as the JSON sent (pygls would rename "x-codeforge-..." keys).
+    converter = client.protocol._converter
+    converter.register_structure_hook(JsonRPCResponseMessage, lambda obj, cls: cls(**obj))
+    # lsprotocol would read a CodeAction (whose `command` is an object) as a bare Command.
+    converter.register_structure_hook(
+        types.Command | types.CodeAction,
+        lambda obj, _: converter.structure(
+            obj, types.Command if isinstance(obj.get("command"), str) else types.CodeAction
+        ),
+    )
+    # Like an IDE: the command is looked up on PATH, in the project folder.
+    await client.start_io(*command, env=env, cwd=str(workspace))
+    client.initialize_result = await client.initialize_session(  # type: ignore[attr-defined]
+        types.InitializeParams(
+            capabilities=client_capabilities("visual-studio-code"),
+            root_uri=workspace.as_uri(),
+            workspace_folders=[types.WorkspaceFolder(uri=workspace.as_uri(), name=workspace.name)],
+            initialization_options=_json("initializationOptions.json"),
+        )
+    )
+    return client
+
+
+@pytest_asyncio.fixture
+async def ide(live_platform: RunningPlatform, project_dir: Path) -> AsyncIterator[LanguageClient]:
+    # The environment an IDE gives the server: PATH with codeforge on it, the stored login.
+    env = {**live_platform.env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    client = await _start(env, project_dir)
+    yield client
+    await client.shutdown_session()
+    await client.stop()
+
+
+async def test_template_command_serves_the_project(ide: LanguageClient, project_dir: Path) -> None:
+    # Every catalog operation is a command the IDE can run (code actions run them).
+    provider = ide.initialize_result.capabilities.execute_command_provider  # type: ignore[attr-defined]
+    assert provider is not None
+    assert {op["command"] for op in describe_catalog()} <= set(provider.commands)
+
+    # The empty initialization options fall back to the login `codeforge up` stored.
+    status = await ide.protocol.send_request_async("codeforge/status", {})
+    assert status["connected"] is True and status["project"] == "demo", status
+
+    # codeforge.yaml, mapped by the template as languageId yaml, gets its diagnostics ...
+    uri = (project_dir / "codeforge.yaml").as_uri()
+    language_id = _json("template.json")["fileTypeMappings"][0]["languageId"]
+    ide.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(uri=uri, language_id=language_id, version=1, text=PROJECT_YAML)
+        )
+    )
+    await ide.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    for _ in range(20):
+        if any("not set on the platform" in d.message for d in ide.diagnostics.get(uri, [])):
+            break
+        await ide.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    messages = [d.message for d in ide.diagnostics.get(uri, [])]
+    assert any("`API_KEY` is declared here but not set on the platform" in m for m in messages), messages
+
+    # ... and the code action that carries it out, which the IDE runs as a command.
+    actions = await ide.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=types.Range(start=types.Position(line=0, character=0), end=types.Position(line=0, character=0)),
+            context=types.CodeActionContext(diagnostics=[]),
+        )
+    )
+    assert actions, "no code action for codeforge.yaml"
+    action = actions[0]
+    command = action.command if isinstance(action, types.CodeAction) else action
+    assert command is not None
+    result = await ide.workspace_execute_command_async(
+        types.ExecuteCommandParams(command=command.command, arguments=command.arguments)
+    )
+    assert isinstance(result, dict) and result["set"] == ["LOG_LEVEL"], result
+
+    # Editors ask for source actions by kind (VS Code's "Source Action…" sends only=["source"]).
+    sourced = await ide.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=types.Range(start=types.Position(line=3, character=2), end=types.Position(line=3, character=2)),
+            context=types.CodeActionContext(diagnostics=[], only=[types.CodeActionKind.Source]),
+        )
+    )
+    assert sourced and [a.title for a in sourced] == [a.title for a in actions], sourced
+
+    # A bad argument comes back as an error that names the field and the fix.
+    with pytest.raises(Exception, match=r"; name: .*letters, digits and underscores"):
+        await ide.workspace_execute_command_async(
+            types.ExecuteCommandParams(command="codeforge.env.set", arguments=[{"name": "1BAD", "value": "x"}])
+        )

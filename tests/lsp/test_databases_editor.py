@@ -1,0 +1,342 @@
+"""codeforge.yaml `databases:` in the editor, through the real `codeforge lsp` (pytest-lsp over
+stdio) and a live platform whose default engine is this machine's PostgreSQL (an external
+server): schema diagnostics, provisioning code actions, pending migrations as diagnostics with
+a quick fix, the git-branch action and the databases pane."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pytest_lsp import LanguageClient
+
+from codeforge.catalog import JobRef
+from codeforge.catalog.errors import CodeForgeError
+from codeforge.platform.databases.engines.postgres import PostgresEngine
+from tests.conftest import RunningPlatform
+from tests.lsp.conftest import run, shown, start_client, stop_client, wait_until
+from tests.platform.databases.conftest import EXTERNAL_PG, external_pg
+
+__all__ = ["external_pg"]  # the fixture, imported so that pytest finds it here
+
+ENGINE = "ext"
+
+
+def _call(platform: RunningPlatform, name: str, data: dict[str, Any]) -> Any:
+    """A platform call outside the editor (set-up and clean-up), following a job to its end."""
+    with platform.client() as client:
+        out = client.call(name, data)
+        if isinstance(out, JobRef):
+            for _ in client.events(out.job_id):
+                pass
+            return client.job(out.job_id)
+        return out
+
+
+@pytest.fixture(scope="module")
+def engine(live_platform: RunningPlatform, external_pg: PostgresEngine) -> str:
+    """This machine's PostgreSQL registered as the organization's default engine."""
+    job = _call(live_platform, "engines.register",
+                {"name": ENGINE, "kind": "postgresql", "admin_url": EXTERNAL_PG, "default": True})
+    assert job.state.value == "succeeded", job.error
+    return ENGINE
+
+
+@pytest.fixture
+def dbname(live_platform: RunningPlatform) -> Iterator[str]:
+    """A database name no other run has used on the shared server; deleted afterwards."""
+    name = f"t{secrets.token_hex(4)}"
+    yield name
+    with contextlib.suppress(CodeForgeError):  # never made (a test of bad input)
+        _call(live_platform, "databases.delete", {"project": live_platform.project, "name": name, "cascade": True})
+
+
+@pytest.fixture
+def repo(tmp_path: Path, live_platform: RunningPlatform) -> Path:
+    """A workspace that is a git working tree (HEAD only: the server reads no more)."""
+    folder = tmp_path / "repo"
+    (folder / ".git").mkdir(parents=True)
+    (folder / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (folder / "codeforge.yaml").write_text(f"project: {live_platform.project}\n")
+    return folder
+
+
+@pytest_asyncio.fixture
+async def lsp(live_platform: RunningPlatform, repo: Path) -> AsyncIterator[LanguageClient]:
+    client = await start_client(live_platform.env, repo)
+    yield client
+    await stop_client(client)
+
+
+def _open(client: LanguageClient, path: Path, text: str, language: str = "yaml") -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    uri = path.as_uri()
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(uri=uri, language_id=language, version=1, text=text)
+        )
+    )
+    return uri
+
+
+def _save(client: LanguageClient, uri: str) -> None:
+    client.text_document_did_save(types.DidSaveTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri)))
+
+
+async def _actions(client: LanguageClient, uri: str, diagnostics: list[types.Diagnostic] | None = None,
+                   only: list[str] | None = None) -> dict[str, types.CodeAction]:
+    found = await client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=types.Range(start=types.Position(line=0, character=0), end=types.Position(line=0, character=0)),
+            context=types.CodeActionContext(diagnostics=diagnostics or [], only=only),  # type: ignore[arg-type]
+        )
+    )
+    return {a.title: a for a in found or [] if isinstance(a, types.CodeAction)}
+
+
+async def _do(client: LanguageClient, action: types.CodeAction) -> Any:
+    assert action.command is not None
+    return await run(client, action.command.command, *(action.command.arguments or []))
+
+
+def _names(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {i["name"]: i for i in items}
+
+
+async def test_bad_databases_entries_are_diagnosed_at_their_keys(lsp: LanguageClient, repo: Path) -> None:
+    text = (
+        "project: demo\n"
+        "databases:\n"
+        "  Bad Name: {}\n"                       # 2
+        "  main:\n"
+        "    env: 1X\n"                          # 4
+        "    colour: red\n"                      # 5
+        "    backups:\n"
+        "      cron: '0 3 * * *'\n"
+        "      keep_last: 0\n"                   # 8
+    )
+    uri = _open(lsp, repo / "codeforge.yaml", text)
+    await wait_until(lambda: uri in lsp.diagnostics)
+    by_line = {d.range.start.line: d.message for d in lsp.diagnostics[uri]}
+    assert set(by_line) == {2, 4, 5, 8}
+    assert "`Bad Name` is not a valid database name" in by_line[2]
+    assert "not a variable name" in by_line[4]
+    assert "unknown key `colour`" in by_line[5] and "a database entry takes `engine`, `env`" in by_line[5]
+    assert "should be greater than or equal to 1" in by_line[8]
+    # A broken file offers no provisioning, and applying it anyway names the problems.
+    assert not any(t.startswith("Provision") for t in await _actions(lsp, uri))
+    with pytest.raises(JsonRpcInvalidParams) as info:
+        await run(lsp, "codeforge.projectFile.apply", {"uri": uri, "section": "databases"})
+    assert "databases.main.colour" in info.value.message
+    with pytest.raises(JsonRpcInvalidParams) as unknown:
+        await run(lsp, "codeforge.projectFile.apply", {"uri": uri, "section": "nosuch"})
+    assert "env, databases" in unknown.value.message
+
+
+async def test_completion_and_hover_follow_the_model(lsp: LanguageClient, repo: Path) -> None:
+    uri = _open(lsp, repo / "codeforge.yaml", "project: demo\ndatabases:\n  main:\n    pooled: true\n    \n")
+    result = await lsp.text_document_completion_async(
+        types.CompletionParams(text_document=types.TextDocumentIdentifier(uri=uri),
+                               position=types.Position(line=4, character=4))
+    )
+    assert isinstance(result, types.CompletionList)
+    assert {i.label for i in result.items} == {"engine", "env", "migrations", "backups"}
+    hover = await lsp.text_document_hover_async(
+        types.HoverParams(text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=3, character=5))
+    )
+    assert hover is not None and isinstance(hover.contents, types.MarkupContent)
+    assert "PgBouncer" in hover.contents.value
+
+
+async def test_provision_action_creates_the_database_and_its_variable(
+    lsp: LanguageClient, repo: Path, engine: str, dbname: str, live_platform: RunningPlatform
+) -> None:
+    text = (f"project: demo\ndatabases:\n  {dbname}:\n    engine: {engine}\n    env: SHOP_DB_URL\n"
+            "    backups:\n      cron: '0 3 * * *'\n      keep_last: 3\n")
+    uri = _open(lsp, repo / "codeforge.yaml", text)
+    actions = await _actions(lsp, uri)
+    provision = actions["Provision databases from codeforge.yaml (create, pool, schedule backups)"]
+    assert f"Back up database `{dbname}`" in actions and "Open the databases pane" in actions
+
+    result = await _do(lsp, provision)
+    assert result["created"] == [dbname] and result["scheduled"] == [dbname] and result["conflicts"] == []
+    made = _names((await run(lsp, "codeforge.databases.list", {}))["items"])[dbname]
+    assert made["engine"] == engine and made["env_var"] == "SHOP_DB_URL"
+    variables = _names((await run(lsp, "codeforge.env.list", {}))["items"])
+    assert "SHOP_DB_URL" in variables
+    await shown(lsp, lambda m: f"created {dbname}" in m and f"scheduled {dbname}" in m)
+    # Carried out already: running it again changes nothing.
+    again = await _do(lsp, provision)
+    assert again["created"] == [] and again["scheduled"] == [] and again["unchanged"] == [dbname]
+
+    # The backup action is the catalog command, a job followed with $/progress.
+    lsp.progress_reports.clear()
+    backup = await _do(lsp, actions[f"Back up database `{dbname}`"])
+    assert backup["database"] == dbname and len(backup["sha256"]) == 64
+    assert lsp.progress_reports
+
+
+async def test_provision_on_an_unknown_engine_is_refused(
+    lsp: LanguageClient, repo: Path, engine: str, dbname: str
+) -> None:
+    uri = _open(lsp, repo / "codeforge.yaml", f"project: demo\ndatabases:\n  {dbname}:\n    engine: nosuch\n"
+                                               "    env: NOSUCH_URL\n")
+    with pytest.raises(JsonRpcException) as info:
+        await run(lsp, "codeforge.projectFile.apply", {"uri": uri, "section": "databases"})
+    assert "nosuch" in info.value.message and "engines list" in info.value.message
+    assert dbname not in _names((await run(lsp, "codeforge.databases.list", {}))["items"])
+    assert "NOSUCH_URL" not in _names((await run(lsp, "codeforge.env.list", {}))["items"])
+
+
+async def test_pending_migrations_are_diagnostics_until_applied(
+    lsp: LanguageClient, repo: Path, engine: str, dbname: str
+) -> None:
+    folder = repo / "db" / "migrations"
+    folder.mkdir(parents=True)
+    first, second = folder / "001_users.sql", folder / "002_orders.sql"
+    first.write_text("CREATE TABLE users (id serial PRIMARY KEY, email text NOT NULL);\n")
+    second.write_text("CREATE TABLE orders (id serial PRIMARY KEY, user_id int REFERENCES users);\n")
+    text = f"project: demo\ndatabases:\n  {dbname}:\n    env: MIG_URL\n    migrations: db/migrations\n"
+    (repo / "codeforge.yaml").write_text(text)
+    await run(lsp, "codeforge.databases.create", {"name": dbname, "env_var": "MIG_URL"})
+
+    uri = _open(lsp, repo / "codeforge.yaml", text)  # opening the file asks the platform
+    u1, u2 = first.as_uri(), second.as_uri()
+    await wait_until(lambda: bool(lsp.diagnostics.get(u1)) and bool(lsp.diagnostics.get(u2)))
+    [pending] = lsp.diagnostics[u1]
+    assert pending.severity == types.DiagnosticSeverity.Information
+    assert f"pending: not applied to database `{dbname}`" in pending.message
+
+    # The quick fix on the migration file applies them and clears the diagnostics.
+    fixes = await _actions(lsp, u1, diagnostics=[pending], only=["quickfix"])
+    fix = fixes[f"Apply pending migrations to `{dbname}`"]
+    assert fix.diagnostics and fix.kind == types.CodeActionKind.QuickFix
+    applied = await _do(lsp, fix)
+    assert applied["applied"] == ["001_users.sql", "002_orders.sql"] and applied["pending"] == []
+    await wait_until(lambda: len(lsp.diagnostics[u1]) == 0 and len(lsp.diagnostics[u2]) == 0)
+
+    # A new bad migration: pending once saved; applying it fails with the database's error
+    # and the diagnostic stays.
+    bad = _open(lsp, folder / "003_bad.sql", "CREATE TABLE (;\n", language="sql")
+    _save(lsp, bad)
+    await wait_until(lambda: bool(lsp.diagnostics.get(bad)))
+    actions = await _actions(lsp, uri)
+    with pytest.raises(JsonRpcException) as info:
+        await _do(lsp, actions[f"Apply migrations to `{dbname}` (db/migrations)"])
+    assert "003_bad.sql" in info.value.message
+    assert lsp.diagnostics[bad][0].severity == types.DiagnosticSeverity.Information
+
+    # An applied file edited afterwards is drift: a warning on that file.
+    (folder / "003_bad.sql").unlink()
+    first.write_text("CREATE TABLE users (id bigserial PRIMARY KEY);\n")
+    _save(lsp, uri)
+    await wait_until(lambda: any(d.severity == types.DiagnosticSeverity.Warning for d in lsp.diagnostics.get(u1, [])))
+    assert "changed since it was applied" in lsp.diagnostics[u1][0].message
+
+    with pytest.raises(JsonRpcInvalidParams) as nofolder:
+        await run(lsp, "codeforge.databases.applyMigrations", {"database": "undeclared"})
+    assert "declares no migrations folder" in nofolder.value.message
+
+
+async def test_branch_database_for_the_git_branch(
+    lsp: LanguageClient, repo: Path, engine: str, dbname: str
+) -> None:
+    text = f"project: demo\ndatabases:\n  {dbname}: {{}}\n"
+    uri = _open(lsp, repo / "codeforge.yaml", text)
+    await _do(lsp, (await _actions(lsp, uri))["Provision databases from codeforge.yaml (create, pool, schedule backups)"])
+
+    git_branch = f"feature/Login-{secrets.token_hex(3)}"
+    (repo / ".git" / "HEAD").write_text(f"ref: refs/heads/{git_branch}\n")
+    app = repo / "src" / "app.py"
+    app.parent.mkdir()
+    app.write_text("print('hi')\n")
+    # Offered in any file of the repository, as a source action.
+    actions = await _actions(lsp, app.as_uri(), only=["source"])
+    action = actions[f"Branch database for git branch {git_branch}"]
+    lsp.progress_reports.clear()
+    branch = await _do(lsp, action)
+    expected = git_branch.lower().replace("/", "-")
+    assert branch["name"] == expected and branch["parent"] == dbname and branch["env_var"] == "DATABASE_URL"
+    assert lsp.progress_reports, "the branch job reported $/progress"
+    listed = _names((await run(lsp, "codeforge.databases.list", {}))["items"])
+    assert listed[expected]["env_var"] == "DATABASE_URL" and listed[dbname]["env_var"] is None
+
+    with pytest.raises(JsonRpcInvalidParams) as twice:
+        await _do(lsp, action)
+    assert f"database branch `{expected}` already exists" in twice.value.message
+
+    (repo / ".git" / "HEAD").write_text("3f1c0ffee3f1c0ffee3f1c0ffee3f1c0ffee3f1c\n")
+    assert not any(t.startswith("Branch database") for t in await _actions(lsp, app.as_uri()))
+    with pytest.raises(JsonRpcInvalidParams) as detached:
+        await run(lsp, "codeforge.databases.branchForGit", {"uri": app.as_uri()})
+    assert "HEAD is detached" in detached.value.message
+
+
+async def test_branch_action_outside_a_git_repository(lsp: LanguageClient, tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere" / "notes.txt"
+    outside.parent.mkdir()
+    outside.write_text("x\n")
+    assert await _actions(lsp, outside.as_uri()) == {}
+    with pytest.raises(JsonRpcInvalidParams) as info:
+        await run(lsp, "codeforge.databases.branchForGit", {"uri": outside.as_uri()})
+    assert "not in a git repository" in info.value.message
+    with pytest.raises(JsonRpcInvalidParams):
+        await run(lsp, "codeforge.databases.branchForGit", "not an object")
+
+
+async def test_opening_the_databases_pane_shows_it_in_the_editor(lsp: LanguageClient) -> None:
+    link = await run(lsp, "codeforge.panes.open", {"pane": "databases"})
+    await wait_until(lambda: bool(lsp.shown_documents))
+    [doc] = lsp.shown_documents
+    assert doc.uri == link["url"] and doc.external is False and "/panes/databases?t=" in doc.uri
+    # Other results open nothing, and a bad pane name is refused before anything is shown.
+    await run(lsp, "codeforge.databases.list", {})
+    with pytest.raises(JsonRpcInvalidParams) as info:
+        await run(lsp, "codeforge.panes.open", {"pane": "Not A Pane"})
+    assert "pane" in info.value.message
+    assert len(lsp.shown_documents) == 1
+
+
+async def test_a_missing_migrations_folder_is_a_warning(lsp: LanguageClient, repo: Path) -> None:
+    text = "project: demo\ndatabases:\n  main:\n    migrations: db/nope\n  other:\n    migrations: ../../elsewhere\n"
+    uri = _open(lsp, repo / "codeforge.yaml", text)
+    await wait_until(lambda: len(lsp.diagnostics.get(uri, ())) == 2)
+    by_line = {d.range.start.line: d for d in lsp.diagnostics[uri]}
+    assert "no folder `db/nope`" in by_line[3].message and by_line[3].range.start.character == 16
+    assert "outside the project" in by_line[5].message
+    assert all(d.severity == types.DiagnosticSeverity.Warning for d in by_line.values())
+    with pytest.raises(JsonRpcInvalidParams) as info:
+        await run(lsp, "codeforge.databases.applyMigrations", {"database": "main", "uri": uri})
+    assert "not a folder of *.sql files" in info.value.message
+    (repo / "db" / "nope").mkdir(parents=True)
+    with pytest.raises(JsonRpcInvalidParams) as empty:
+        await run(lsp, "codeforge.databases.applyMigrations", {"database": "main", "uri": uri})
+    assert "has no *.sql files" in empty.value.message
+    with pytest.raises(JsonRpcInvalidParams):
+        await run(lsp, "codeforge.databases.applyMigrations", {"uri": uri})  # no database named
+
+
+def test_git_head_of_a_worktree_and_of_nothing(tmp_path: Path) -> None:
+    from codeforge.lsp.git import read_head
+
+    main = tmp_path / "main"
+    (main / ".git" / "worktrees" / "wt").mkdir(parents=True)
+    (main / ".git" / "worktrees" / "wt" / "HEAD").write_text("ref: refs/heads/fix/Bug_7\n")
+    worktree = tmp_path / "wt"
+    (worktree / "src").mkdir(parents=True)
+    (worktree / ".git").write_text("gitdir: ../main/.git/worktrees/wt\n")
+    head = read_head(worktree / "src")
+    assert head is not None and head.branch == "fix/Bug_7" and head.repo == worktree
+    (worktree / ".git").write_text("garbage\n")
+    assert read_head(worktree / "src") is None
+    (worktree / ".git").unlink()
+    assert read_head(worktree / "src") is None  # pytest's tmp dir is in no repository
