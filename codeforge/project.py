@@ -1,25 +1,15 @@
-"""The current project, as the CLI and the language server see it from a folder."""
+"""The current project, as the CLI sees it from a folder (the language server uses the same
+file model: `codeforge.catalog.project_file`)."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-import yaml
-
+from codeforge.catalog.project_file import find_project_file, parse_project_file
 from codeforge.config import load_client_config
 
-__all__ = ["PROJECT_FILE", "current_project", "find_project_file", "slugify"]
-
-PROJECT_FILE = "codeforge.yaml"
-
-
-def find_project_file(start: Path) -> Path | None:
-    for folder in [start, *start.parents]:
-        candidate = folder / PROJECT_FILE
-        if candidate.is_file():
-            return candidate
-    return None
+__all__ = ["current_project", "slugify"]
 
 
 def slugify(name: str) -> str:
@@ -28,13 +18,13 @@ def slugify(name: str) -> str:
 
 
 def current_project(start: Path) -> str:
-    """codeforge.yaml's `project:`, else the login's project, else the folder's name."""
-    path = find_project_file(start)
-    if path is not None:
-        try:
-            data = yaml.safe_load(path.read_text())
-        except (OSError, yaml.YAMLError):
-            data = None
-        if isinstance(data, dict) and isinstance(data.get("project"), str) and data["project"]:
-            return str(data["project"])
+    """codeforge.yaml's `project:` (in `start` or a folder above), else the login's project,
+    else the folder's name. A broken codeforge.yaml raises ProjectFileError rather than
+    quietly acting on another project."""
+    for folder in [start, *start.parents]:
+        if (path := find_project_file(folder)) is not None:
+            declared = parse_project_file(path.read_text(), path=str(path)).project
+            if declared:
+                return declared
+            break
     return load_client_config().project or slugify(start.resolve().name)

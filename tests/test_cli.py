@@ -38,6 +38,12 @@ def test_project_from_codeforge_yaml(live_platform: RunningPlatform, tmp_path: P
     assert result.returncode == 1 and "elsewhere" in result.stderr and "projects list" in result.stderr
 
 
+def test_broken_codeforge_yaml_is_reported_not_ignored(live_platform: RunningPlatform, tmp_path: Path) -> None:
+    (tmp_path / "codeforge.yaml").write_text("project: [not, a, slug\n")
+    result = run(live_platform, "env", "list", cwd=tmp_path)
+    assert result.returncode == 2 and "codeforge.yaml" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_bad_input_exits_2_with_field_and_fix(live_platform: RunningPlatform) -> None:
     result = run(live_platform, "env", "set", "9LIVES", "--value", "x")
     assert result.returncode == 2

@@ -6,10 +6,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+import typer
 import uvicorn
 from rich.panel import Panel
 
-from codeforge.cli.render import err_console
+from codeforge.catalog.errors import CodeForgeError
+from codeforge.cli.render import err_console, show_error
 from codeforge.platform.logs import configure_logging
 from codeforge.platform.settings import Settings
 from codeforge.project import current_project
@@ -34,7 +36,12 @@ def run_platform(*, host: str | None, port: int | None, data_dir: Path | None) -
 
 
 def run_up(*, port: int | None, data_dir: Path | None, folder: Path) -> None:
-    settings = _settings(port=port, data_dir=data_dir, bootstrap=True, bootstrap_project=current_project(folder))
+    try:
+        project = current_project(folder)
+    except CodeForgeError as err:
+        show_error(err)
+        raise typer.Exit(2) from None
+    settings = _settings(port=port, data_dir=data_dir, bootstrap=True, bootstrap_project=project)
     if "CODEFORGE_LOG_LEVEL" not in os.environ:  # a person is watching: the panel, then only problems
         settings.log_level = "WARNING"
 
