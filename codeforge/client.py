@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from codeforge.catalog import JobRef, Operation, operation
 from codeforge.catalog.errors import BadInput, CodeForgeError, PlatformUnavailable, Unauthenticated
-from codeforge.catalog.jobs import TERMINAL, Job, JobEvent, JobState
+from codeforge.catalog.jobs import TERMINAL, Job, JobEvent
 from codeforge.config import ClientConfig, load_client_config
 
 __all__ = ["AsyncPlatformClient", "PlatformClient", "validate_input"]
@@ -180,7 +180,3 @@ class AsyncPlatformClient:
 
     async def cancel(self, job_id: str) -> Job:
         return Job.model_validate(_check(await self._request("POST", "/jobs/cancel", json={"id": job_id})))
-
-
-def is_terminal(state: JobState | None) -> bool:
-    return state in TERMINAL

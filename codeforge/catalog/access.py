@@ -33,8 +33,6 @@ SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 class Empty(Input):
     """No input."""
 
-    pass
-
 
 class ProjectCreateInput(Input):
     slug: str = Field(pattern=SLUG_PATTERN, description="Lower-case letters, digits and dashes.")

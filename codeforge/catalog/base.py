@@ -7,7 +7,7 @@ calls it, the CLI and the language server expose it, all from the same object.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
@@ -103,7 +103,6 @@ class Operation(Generic[In, Out]):
     destructive: bool = False  # editors ask for confirmation first
     # Which input fields name the operation's target, for the audit log ("{project}/{name}").
     target: str = ""
-    tags: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
