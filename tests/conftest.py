@@ -111,11 +111,33 @@ class RunningPlatform:
         self.stop(signal.SIGKILL)
 
     def client(self) -> PlatformClient:
-
         return PlatformClient(self.url, self.token)
 
     def logs(self) -> str:
         return self.log_path.read_text()
+
+
+def _tail(path: Path, lines: int = 60) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as exc:
+        return f"(unreadable: {exc})"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed test that ran against a platform reports the platform's log and the logs of
+    the PostgreSQL servers it ran: the cause of an end-to-end failure is usually in them, and
+    the temporary directory holding them is gone by the time anyone looks."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    if not report.failed:
+        return
+    for value in getattr(item, "funcargs", {}).values():
+        if isinstance(value, RunningPlatform):
+            report.sections.append(("platform log", _tail(value.log_path)))
+            for log in sorted(value.data_dir.rglob("postgres.log")):
+                report.sections.append((f"PostgreSQL log {log}", _tail(log)))
 
 
 def start_platform(base: Path, **extra_env: str) -> RunningPlatform:

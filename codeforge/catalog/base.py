@@ -157,6 +157,9 @@ class Operation(Generic[In, Out]):
             "destructive": self.destructive,
             "lists_resources": self.lists_resources,
             "input_schema": self.input.model_json_schema(),
+            # Field order as declared: editors ask in this order, and a JSON object decoded
+            # into a Lua table (Neovim) has lost the order of its properties.
+            "input_order": [f.alias or name for name, f in self.input.model_fields.items()],
             "output_schema": self.output.model_json_schema(),
         }
 

@@ -80,10 +80,10 @@ const quickInputBox = quickInput.locator('input.input');
 
 /** Run a command from the command palette (F1), by its title as the palette shows it. */
 async function palette(title) {
-  await page.keyboard.press('Escape');
+  await dismissPopups();
   // Keys typed while a webview (a pane) has focus stay in its iframe: focus the workbench by
   // clicking an empty part of the side bar first.
-  await page.locator('.part.sidebar').click({ position: { x: 150, y: 450 } }).catch(() => undefined);
+  await page.locator('.part.sidebar').click({ position: { x: 150, y: 450 }, timeout: 5_000 }).catch(() => undefined);
   await page.keyboard.press('F1');
   await quickInputBox.waitFor({ state: 'visible' });
   await quickInputBox.fill(`>${title}`);
@@ -97,6 +97,16 @@ async function palette(title) {
 async function focusRow(row) {
   for (let i = 0; i < 20 && !(await row.evaluate((el) => el.classList.contains('focused'))); i++) {
     await page.keyboard.press('ArrowDown');
+  }
+}
+
+/** Close whatever floats over the editor (a menu and its pointer block, an editor message):
+ * Escape closes menus; a click on the pointer block, or in the editor, closes the rest. */
+async function dismissPopups() {
+  await page.keyboard.press('Escape');
+  const block = page.locator('.context-view-pointerBlock');
+  if (await block.isVisible()) {
+    await block.click({ force: true }).catch(() => undefined);
   }
 }
 
@@ -203,18 +213,17 @@ try {
     const action = page.locator('.action-widget .monaco-list-row', { hasText: 'Set environment variables from codeforge.yaml' }).first();
     const none = page.getByText('No source actions available').first();
     // The first request can be cancelled by the editor while the server is still busy with the
-    // file it just opened ("No source actions available"): ask again, as a person would.
-    for (let attempt = 0; attempt < 5; attempt++) {
+    // file it just opened ("No source actions available"), and a late answer can still open the
+    // menu after that message: ask again until the menu shows, as a person would.
+    for (let attempt = 0; attempt < 5 && !(await action.isVisible()); attempt++) {
+      if (attempt > 0) {
+        await dismissPopups();
+        await page.locator('.monaco-editor .view-lines', { hasText: 'API_KEY' }).first().click();
+        await page.waitForTimeout(1_000); // let the server finish with the file before asking again
+      }
       await palette('Source Action...');
       await Promise.race([action.waitFor(), none.waitFor()]);
-      if (await action.isVisible()) {
-        break;
-      }
-      // Escape does not close that message; a click back in the editor does, as it would for a person.
-      await page.keyboard.press('Escape');
-      await page.locator('.monaco-editor .view-lines', { hasText: 'API_KEY' }).first().click();
-      await none.waitFor({ state: 'hidden', timeout: 10_000 }).catch(() => {});
-      await page.waitForTimeout(1_000); // let the server finish with the file before asking again
+      await action.waitFor({ timeout: 3_000 }).catch(() => {});
     }
     await action.waitFor();
     // The menu takes keys, not clicks (a pointer block covers it): move to the action, apply it.

@@ -82,7 +82,7 @@ export function activate(context: vscode.ExtensionContext): void {
         tree?.refresh();
         void status.update(session.client());
       },
-      openPane: (url, title) => panes.show(vscode.Uri.parse(url), true, title),
+      titlePane: (url, title) => panes.title(vscode.Uri.parse(url), title),
     },
     new VscodePromptUi(),
   );

@@ -19,8 +19,8 @@ export interface OperationHost {
   act(action: string): void;
   /** Called after every operation that ran, so views can refresh. */
   changed(op: Operation): void;
-  /** Show a pane (a platform page) in a webview. */
-  openPane(url: string, title?: string): Promise<unknown>;
+  /** The title of a pane the server is about to open (window/showDocument carries none). */
+  titlePane(url: string, title: string): void;
 }
 
 export class Operations implements vscode.Disposable {
@@ -125,11 +125,12 @@ export class Operations implements vscode.Disposable {
         // The whole result goes to the log, secrets masked; "Open Result" shows it unmasked.
         this.host.log(`✔ ${op.name} ${JSON.stringify(forLog(result), null, 2)}`);
         this.host.changed(op);
+        // A pane link (x-codeforge-pane) is opened by the server with window/showDocument
+        // (see extension.ts), after this answer: the page is the result, shown under its title.
         const pane = paneUrl(op, result);
         if (pane) {
-          // Operations whose output is a pane link (x-codeforge-pane) open it.
           const title = (result as { title?: unknown }).title;
-          await this.host.openPane(pane, typeof title === 'string' ? title : undefined);
+          this.host.titlePane(pane, typeof title === 'string' ? title : op.title);
         } else {
           void this.showResult(op, result);
         }

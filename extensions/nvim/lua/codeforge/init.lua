@@ -118,12 +118,9 @@ function M.run_op(client, op, given)
   if result ~= nil then
     M.last_result = { op = op, result = result }
     notify(op.title .. ' — ' .. ui.summarize(result))
-    local pane = type(op.output_schema) == 'table' and op.output_schema[PANE_KEY] == true and type(result) == 'table'
-      and type(result.url) == 'string' and result.url:match('^https?://') and result.url
-    if pane then
-      -- Operations whose output is a pane link open the page as text.
-      ui.open_pane(pane)
-    else
+    -- A pane link is opened by the server (window/showDocument, ui.show_document) once it
+    -- has answered: the page is the result.
+    if not (type(op.output_schema) == 'table' and op.output_schema[PANE_KEY] == true) then
       ui.float(op.title, ui.render(result), result)
     end
   end
@@ -133,7 +130,7 @@ end
 --- `field=value` words from the command line, read by the same rules as the prompts.
 local function given_from(op, words)
   local fields = {}
-  for _, f in ipairs(schema.prompt_fields(op.input_schema)) do
+  for _, f in ipairs(schema.prompt_fields(op.input_schema, op.input_order)) do
     fields[f.name] = f
   end
   local given = {}
@@ -316,7 +313,7 @@ function M.complete(arglead, cmdline)
   else
     for _, op in ipairs(ops) do
       if op.name == words[2] .. '.' .. words[3] then
-        for _, f in ipairs(schema.prompt_fields(op.input_schema)) do
+        for _, f in ipairs(schema.prompt_fields(op.input_schema, op.input_order)) do
           out[#out + 1] = f.name .. '='
         end
       end

@@ -104,7 +104,7 @@ function M.is_context_field(root, property)
 end
 
 --- Property names in declaration order. JSON objects decoded into Lua tables lose their order,
---- so callers pass `order` (the keys as they appear in the JSON text) when they have it;
+--- so callers pass `order` (the catalog entry's `input_order`, declaration order) when they have it;
 --- otherwise required fields come first, then the rest, each alphabetically.
 local function ordered_names(schema, order)
   local props = schema.properties
