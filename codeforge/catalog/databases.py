@@ -434,7 +434,8 @@ class DatabaseEntry(BaseModel):
 
     model_config = ConfigDict(extra="forbid", title="Database")
 
-    engine: str = Field(default="", description="Engine name (`codeforge engines list`); empty: the default.")
+    engine: str = Field(default="", description="Engine name (`codeforge engines list`); empty: the default.",
+                        json_schema_extra={"x-codeforge-values": "engines.list#name"})
     env: str = Field(default="DATABASE_URL", pattern=ENV_NAME_PATTERN,
                      description="Project variable that receives the connection URL.")
     pooled: bool = Field(default=False, description="Route connections through PgBouncer (PostgreSQL).")

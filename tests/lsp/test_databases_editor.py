@@ -157,6 +157,16 @@ async def test_completion_and_hover_follow_the_model(lsp: LanguageClient, repo: 
     assert "PgBouncer" in hover.contents.value
 
 
+async def test_engine_values_come_from_the_platform(lsp: LanguageClient, repo: Path, engine: str) -> None:
+    uri = _open(lsp, repo / "codeforge.yaml", "project: demo\ndatabases:\n  main:\n    engine: \n")
+    result = await lsp.text_document_completion_async(
+        types.CompletionParams(text_document=types.TextDocumentIdentifier(uri=uri),
+                               position=types.Position(line=3, character=12))
+    )
+    assert isinstance(result, types.CompletionList)
+    assert engine in {i.label for i in result.items}
+
+
 async def test_provision_action_creates_the_database_and_its_variable(
     lsp: LanguageClient, repo: Path, engine: str, dbname: str, live_platform: RunningPlatform
 ) -> None:

@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from codeforge.platform.databases.engines.cluster import LocalCluster, free_port
 from codeforge.platform.databases.engines.common import pg_bin_dir
 from codeforge.platform.databases.engines.mysql import MySQLEngine
 from codeforge.platform.databases.engines.postgres import PostgresEngine
-from tests.conftest import require
+from tests.conftest import RunningPlatform, require, start_platform
 
 HERE = Path(__file__).parent
 EXTERNAL_PG = os.environ.get("CODEFORGE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -68,6 +69,28 @@ def stop_servers_under(path: Path) -> None:
         LocalCluster(pid.parent.parent, port=0, password="").stop(mode="immediate")
     for ini in path.rglob("pgbouncer.ini"):
         PgBouncer(ini.parent, port=0, admin_password="").stop()
+
+
+@contextmanager
+def platform_in(work_dir: Path) -> Iterator[RunningPlatform]:
+    """A `codeforge serve` whose own PostgreSQL clusters run as the unprivileged OS user.
+
+    Its data dir is under `work_dir`, not pytest's temporary directory: pytest resets that
+    directory's mode whenever a pytest session starts, which clears the access-list entry that
+    lets the clusters' user reach their data, and they stop with "Permission denied"."""
+    base = work_dir / uniq("platform")
+    running = start_platform(base)
+    try:
+        yield running
+    finally:
+        running.stop()
+        stop_servers_under(base)
+
+
+@pytest.fixture(scope="module")
+def platform(work_dir: Path) -> Iterator[RunningPlatform]:
+    with platform_in(work_dir) as running:
+        yield running
 
 
 def _start_cluster(root: Path) -> LocalCluster:

@@ -17,17 +17,8 @@ from codeforge.catalog.jobs import JobState
 from codeforge.client import PlatformClient
 from codeforge.platform.databases.engines.cluster import free_port
 from codeforge.platform.databases.pooling import find_pgbouncer
-from tests.conftest import RunningPlatform, start_platform
-from tests.platform.databases.conftest import EXTERNAL_MYSQL, stop_servers_under, uniq
-
-
-@pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlatform]:
-    base = tmp_path_factory.mktemp("dbplatform")
-    running = start_platform(base)
-    yield running
-    running.stop()
-    stop_servers_under(base)
+from tests.conftest import RunningPlatform
+from tests.platform.databases.conftest import EXTERNAL_MYSQL, uniq
 
 
 @pytest.fixture(scope="module")

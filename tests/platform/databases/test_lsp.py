@@ -3,7 +3,7 @@ against a real platform: provision, branch (a job with progress), bad input."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -11,18 +11,8 @@ import pytest_asyncio
 from pygls.exceptions import JsonRpcException
 from pytest_lsp import LanguageClient
 
-from tests.conftest import RunningPlatform, start_platform
+from tests.conftest import RunningPlatform
 from tests.lsp.conftest import run, start_client, stop_client
-from tests.platform.databases.conftest import stop_servers_under
-
-
-@pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlatform]:
-    base = tmp_path_factory.mktemp("dblsp")
-    running = start_platform(base)
-    yield running
-    running.stop()
-    stop_servers_under(base)
 
 
 @pytest_asyncio.fixture

@@ -21,17 +21,16 @@ from codeforge.platform.databases.engines.cluster import LocalCluster, free_port
 from codeforge.platform.databases.models import DatabaseRow, EngineRow
 from codeforge.platform.db import Database, utcnow
 from codeforge.platform.settings import Settings
-from tests.conftest import RunningPlatform, start_platform
-from tests.platform.databases.conftest import stop_servers_under
+from tests.conftest import RunningPlatform
+from tests.platform.databases.conftest import platform_in
 from tests.platform.databases.test_api import reveal, run
 
 
 @pytest.fixture
-def platform(tmp_path: Path) -> Iterator[RunningPlatform]:
-    running = start_platform(tmp_path / "p")
-    yield running
-    running.stop()
-    stop_servers_under(tmp_path)
+def platform(work_dir: Path) -> Iterator[RunningPlatform]:
+    """A platform of its own per test: these kill and restart it."""
+    with platform_in(work_dir) as running:
+        yield running
 
 
 def test_killed_mid_branch_is_swept_on_restart(platform: RunningPlatform, btrfs_dir: Path) -> None:
