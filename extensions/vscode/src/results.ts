@@ -101,3 +101,19 @@ export function paneUrl(op: { output_schema?: Record<string, unknown> }, result:
   const url = (result as Record<string, unknown>)['url'];
   return typeof url === 'string' && /^https?:\/\//.test(url) ? url : undefined;
 }
+
+/** A property of a list item, if the item is an object. */
+export function field(item: unknown, key: string): unknown {
+  return typeof item === 'object' && item !== null ? (item as Record<string, unknown>)[key] : undefined;
+}
+
+/** Items of a list whose `parent` is `parent` (a database's branches); with `parent`
+ * undefined, the roots: items whose parent is not in the list. */
+export function childrenOf(items: readonly unknown[], parent?: unknown): unknown[] {
+  if (parent !== undefined) {
+    return items.filter((i) => field(i, 'parent') === parent);
+  }
+  const names = new Set<unknown>(items.map((i) => field(i, 'name')).filter((n) => typeof n === 'string'));
+  return items.filter((i) => !names.has(field(i, 'parent')));
+}
+

@@ -4,10 +4,14 @@ import * as vscode from 'vscode';
 import { ExecuteCommandRequest, type LanguageClient } from 'vscode-languageclient/node';
 import { adviseOnError } from './errors';
 import type { Operation } from './prompt';
-import { describeItem, groupLabel } from './results';
+import { childrenOf, describeItem, field, groupLabel } from './results';
 import { promptFields } from './schema';
 
-type Node = { kind: 'group'; op: Operation } | { kind: 'item'; op: Operation; item: unknown } | { kind: 'note'; text: string; tooltip: string };
+type Node =
+  | { kind: 'group'; op: Operation }
+  // `siblings`: the whole list the item came from, where its children (branches) are found.
+  | { kind: 'item'; op: Operation; item: unknown; siblings: readonly unknown[] }
+  | { kind: 'note'; text: string; tooltip: string };
 
 /** List operations that can run without asking anything (context fields are filled by the server). */
 export function listOperations(catalog: readonly Operation[]): Operation[] {
@@ -44,7 +48,9 @@ export class ResourceTree implements vscode.TreeDataProvider<Node> {
       return item;
     }
     const view = describeItem(node.item);
-    const item = new vscode.TreeItem(view.label, vscode.TreeItemCollapsibleState.None);
+    const name = field(node.item, 'name');
+    const branches = typeof name === 'string' ? childrenOf(node.siblings, name) : [];
+    const item = new vscode.TreeItem(view.label, branches.length ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
     item.description = view.description;
     item.tooltip = new vscode.MarkdownString().appendCodeblock(view.tooltip, 'json');
     item.contextValue = `codeforge.item.${node.op.capability}`;
@@ -61,6 +67,10 @@ export class ResourceTree implements vscode.TreeDataProvider<Node> {
       }
       return groups.map((op) => ({ kind: 'group', op }));
     }
+    if (node.kind === 'item') {
+      const name = field(node.item, 'name');
+      return typeof name === 'string' ? childrenOf(node.siblings, name).map((item) => ({ kind: 'item', op: node.op, item, siblings: node.siblings })) : [];
+    }
     if (node.kind !== 'group' || !client) {
       return [];
     }
@@ -72,7 +82,7 @@ export class ResourceTree implements vscode.TreeDataProvider<Node> {
       if (items.length === 0) {
         return [{ kind: 'note', text: 'none yet', tooltip: `${node.op.name} returned no items` }];
       }
-      return items.map((item) => ({ kind: 'item', op: node.op, item }));
+      return childrenOf(items).map((item) => ({ kind: 'item', op: node.op, item, siblings: items }));
     } catch (error) {
       const advice = adviseOnError(node.op.name, error);
       return [{ kind: 'note', text: advice.message.replace(/^CodeForge: /, ''), tooltip: advice.message }];

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { adviseOnError, adviseOnStartFailure, isInvalidParams } from '../src/errors';
 import { collectArguments, confirmationText, fieldOfError, type InputRequest, type PickItem, type PromptUi } from '../src/prompt';
-import { describeItem, forLog, maskResult, paneUrl, summarize } from '../src/results';
+import { childrenOf, describeItem, forLog, maskResult, paneUrl, summarize } from '../src/results';
 import { ENV_IMPORT, ENV_SET, JOBS_LIST, MEMBERS_ADD, op, TOKENS_CREATE } from './fixtures';
 
 type Answer = string | undefined | { pick: string } | { file: string; content: string };
@@ -211,5 +211,17 @@ describe('pane links', () => {
     assert.equal(paneUrl(paneOp, { url: 42 }), undefined);
     assert.equal(paneUrl({ output_schema: {} }, { url: 'http://x/' }), undefined);
     assert.equal(paneUrl(paneOp, null), undefined);
+  });
+
+  it('nests list items under the item their `parent` names (database branches)', () => {
+    const main = { name: 'main', parent: null };
+    const feature = { name: 'feature-x', parent: 'main' };
+    const fix = { name: 'fix', parent: 'feature-x' };
+    const orphan = { name: 'copy', parent: 'gone' }; // its parent was deleted: shown at the top
+    const items = [fix, main, orphan, feature];
+    assert.deepEqual(childrenOf(items), [main, orphan]);
+    assert.deepEqual(childrenOf(items, 'main'), [feature]);
+    assert.deepEqual(childrenOf(items, 'feature-x'), [fix]);
+    assert.deepEqual(childrenOf(['a', 1, null]), ['a', 1, null]); // not objects: a flat list
   });
 });

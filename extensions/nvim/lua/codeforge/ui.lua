@@ -33,6 +33,38 @@ local function scalar(v)
   return tostring(v)
 end
 
+--- List items in tree order: an item whose `parent` names another item of the list (a
+--- database branch) follows that item, one level deeper. {item, depth} pairs.
+function M.nest(items)
+  local names, children, out = {}, {}, {}
+  for _, item in ipairs(items) do
+    if type(item) == 'table' and type(item.name) == 'string' then
+      names[item.name] = true
+    end
+  end
+  local roots = {}
+  for _, item in ipairs(items) do
+    local parent = type(item) == 'table' and item.parent or nil
+    if type(parent) == 'string' and names[parent] then
+      children[parent] = children[parent] or {}
+      table.insert(children[parent], item)
+    else
+      roots[#roots + 1] = item
+    end
+  end
+  local function walk(item, depth)
+    out[#out + 1] = { item = item, depth = depth }
+    local name = type(item) == 'table' and item.name or nil
+    for _, child in ipairs(name and children[name] or {}) do
+      walk(child, depth + 1)
+    end
+  end
+  for _, item in ipairs(roots) do
+    walk(item, 0)
+  end
+  return out
+end
+
 --- A result as readable lines: lists of items as one row each, objects as `key: value`.
 function M.render(result)
   local lines = {}
@@ -56,12 +88,12 @@ function M.render(result)
     return { scalar(result) }
   end
   if type(result.items) == 'table' then
-    for i, item in ipairs(result.items) do
+    for i, entry in ipairs(M.nest(result.items)) do
       if i > LIST_LIMIT then
         lines[#lines + 1] = ('… %d more'):format(#result.items - LIST_LIMIT)
         break
       end
-      lines[#lines + 1] = item_line(item)
+      lines[#lines + 1] = (entry.depth > 0 and (('   '):rep(entry.depth - 1) .. '└─ ') or '') .. item_line(entry.item)
     end
     if #lines == 0 then
       lines[1] = '(none yet)'
