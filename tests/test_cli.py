@@ -121,3 +121,18 @@ def test_admin_creates_an_isolated_organization(live_platform: RunningPlatform) 
     assert again.returncode == 1 and "exists already" in again.stderr
     bad = run(live_platform, "admin", "create-org", "Not A Slug", "--owner", "x")
     assert bad.returncode == 2 and "not a valid organization slug" in bad.stderr
+
+
+def test_list_tables_keep_to_the_terminal_width(live_platform: RunningPlatform) -> None:
+    long_value = "v" * 100
+    assert run(live_platform, "env", "set", "WIDE_VAR", "--value", long_value).returncode == 0
+    narrow = subprocess.run(
+        [*CLI, "env", "list"], env=live_platform.env | {"COLUMNS": "80"}, capture_output=True, text=True, timeout=120
+    )
+    assert narrow.returncode == 0, narrow.stderr
+    lines = narrow.stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines), narrow.stdout
+    assert any("WIDE_VAR" in line for line in lines)  # the first column always stays, whole
+    assert "not shown: value" in narrow.stdout and "--json" in narrow.stdout
+    wide = run(live_platform, "env", "list")  # 200 columns: everything fits
+    assert long_value in wide.stdout and "not shown" not in wide.stdout

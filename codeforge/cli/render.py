@@ -38,15 +38,43 @@ def show_result(result: BaseModel | dict[str, Any], *, as_json: bool) -> None:
         if not items:
             console.print("[dim](none)[/]")
             return
-        table = Table(*items[0].keys(), header_style="bold")
-        for item in items:
-            table.add_row(*(_cell(v) for v in item.values()))
-        console.print(table)
+        _print_items(items)
+        return
+    if isinstance(data, dict) and isinstance(data.get("text"), str):
+        console.print(data["text"], highlight=False)  # a result drawn as text (a tree) says it best
         return
     table = Table(show_header=False, box=None)
     for key, value in data.items():
         table.add_row(f"[bold]{key}[/]", _cell(value))
     console.print(table)
+
+
+def _fitting_columns(rows: list[dict[str, str]], width: int) -> tuple[list[str], list[str]]:
+    """The columns that fit `width`, in their order, and those with values left out (a column
+    with no value in any row is not shown). The first column always stays."""
+    keys = list(rows[0])
+    filled = [k for k in keys if any(r.get(k, "—") != "—" for r in rows)]
+    shown: list[str] = []
+    used = 1  # the table's left border
+    for key in filled:
+        need = max(len(key), *(len(r.get(key, "")) for r in rows)) + 3  # padding and border
+        if shown and used + need > width:
+            continue
+        shown.append(key)
+        used += need
+    return shown, [k for k in filled if k not in shown]
+
+
+def _print_items(items: list[dict[str, Any]]) -> None:
+    """A table with as many columns as the terminal shows whole; the rest is named below it."""
+    rows = [{k: _cell(v) for k, v in item.items()} for item in items]
+    shown, left_out = _fitting_columns(rows, console.width)
+    table = Table(*shown, header_style="bold")
+    for row in rows:
+        table.add_row(*(row.get(k, "") for k in shown))
+    console.print(table)
+    if left_out:
+        console.print(f"[dim]not shown: {', '.join(left_out)} (--json shows every field)[/]")
 
 
 def show_error(err: CodeForgeError) -> None:

@@ -3,6 +3,8 @@ its pool statistics; without PgBouncer, say so and hand out the direct URL."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit, urlunsplit
+
 from sqlalchemy import select
 
 from codeforge.catalog import databases as api
@@ -61,6 +63,22 @@ def reveal_urls(ctx: Context, data: api.DatabaseNameInput) -> api.DatabaseUrls:
     return _urls(ctx, rt.get_database(ctx, data.name))
 
 
+def _masked(urls: api.DatabaseUrls) -> api.DatabaseUrls:
+    """The URLs with their password as `***`: changing the pooling reveals nothing
+    (`databases reveal` and the project variable hold the real ones)."""
+
+    def mask(url: str | None) -> str | None:
+        if url is None:
+            return None
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=netloc))
+
+    return urls.model_copy(update={"url": mask(urls.url), "pooled_url": mask(urls.pooled_url)})
+
+
 @implements(api.POOL)
 def pool_database(ctx: Context, data: api.PoolInput) -> api.DatabaseUrls:
     row = rt.get_database(ctx, data.name)
@@ -70,7 +88,7 @@ def pool_database(ctx: Context, data: api.PoolInput) -> api.DatabaseUrls:
         raise BadInput("PgBouncer pools PostgreSQL only", fix="connect to MySQL with the direct URL")
     pb = rt.bouncer(ctx.settings, ctx.cipher)
     if not pb.available():
-        return _urls(ctx, row)  # says plainly that there is no pooler, and gives the direct URL
+        return _masked(_urls(ctx, row))  # says plainly that there is no pooler
     row.pooled = data.enabled
     ctx.session.flush()
     configure_pool(ctx)
@@ -81,7 +99,7 @@ def pool_database(ctx: Context, data: api.PoolInput) -> api.DatabaseUrls:
             put_variable(ctx, project, f"{row.env_var}_POOLED", urls.pooled_url, secret=True)
         else:
             remove_variable(ctx, project, f"{row.env_var}_POOLED")
-    return urls
+    return _masked(urls)
 
 
 @implements(api.POOL_STATS)

@@ -128,9 +128,11 @@ def test_embedded_journey(client: PlatformClient, platform: RunningPlatform, tmp
     assert run(client, "migrations.status", {"project": p, "name": "main", "files": files})["drifted"] == ["001_a.sql"]
 
     # Pooling: PgBouncer when installed, else a plain answer and the direct URL.
-    urls = run(client, "databases.pool", {"project": p, "name": "main"})
+    answer = run(client, "databases.pool", {"project": p, "name": "main"})
+    assert ":***@" in answer["url"]  # the answer reveals no password; `databases reveal` does
+    urls = run(client, "databases.reveal", {"project": p, "name": "main"})
     if find_pgbouncer():
-        assert urls["pooled_url"] and urls["pooling"] == "PgBouncer"
+        assert answer["pooling"] == "PgBouncer" and ":***@" in answer["pooled_url"]
         with psycopg.connect(urls["pooled_url"]) as c:
             assert c.execute("SELECT count(*) FROM t").fetchone() == (100,)
         assert reveal(client, p, "DATABASE_URL_POOLED") == urls["pooled_url"]
@@ -144,7 +146,7 @@ def test_embedded_journey(client: PlatformClient, platform: RunningPlatform, tmp
         with pytest.raises(psycopg.OperationalError):
             psycopg.connect(urls["pooled_url"])
     else:
-        assert urls["pooled_url"] is None and "not installed" in urls["pooling"] and urls["url"] == url
+        assert answer["pooled_url"] is None and "not installed" in answer["pooling"] and urls["url"] == url
 
     # Delete removes database, role and variable.
     run(client, "databases.delete", {"project": p, "name": "copy"})
