@@ -132,7 +132,9 @@ def add_operation_commands(app: typer.Typer) -> None:
     for op in CATALOG.values():
         by_capability[op.capability].append(op)
     for capability, ops in sorted(by_capability.items()):
-        group = typer.Typer(help=f"{capability} operations", no_args_is_help=True)
-        for op in sorted(ops, key=lambda o: o.verb):
+        ops.sort(key=lambda o: o.verb)
+        verbs = ", ".join(op.verb.replace("_", "-") for op in ops)
+        group = typer.Typer(help=f"The {capability} operations: {verbs}.", short_help=verbs, no_args_is_help=True)
+        for op in ops:
             group.command(op.verb.replace("_", "-"), help=op.title)(_command(op))
         app.add_typer(group, name=capability)
