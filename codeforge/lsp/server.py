@@ -80,6 +80,8 @@ class CodeForgeLanguageServer(LanguageServer):
         self.job_tokens: dict[str, str] = {}
         # codeforge.yaml uri -> variables it declares without a value that the platform lacks.
         self.missing_env: dict[str, set[str]] = {}
+        # codeforge.yaml uri -> database name -> the engine it names, which the platform lacks.
+        self.unknown_engines: dict[str, dict[str, str]] = {}
         # Migration file uri -> database, for files that have a pending/drifted diagnostic.
         self.migration_files: dict[str, str] = {}
         self._tasks: set[asyncio.Task[Any]] = set()

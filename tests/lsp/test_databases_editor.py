@@ -167,6 +167,29 @@ async def test_engine_values_come_from_the_platform(lsp: LanguageClient, repo: P
     assert engine in {i.label for i in result.items}
 
 
+async def test_an_engine_the_platform_lacks_is_a_warning_until_fixed(
+    lsp: LanguageClient, repo: Path, engine: str
+) -> None:
+    path = repo / "codeforge.yaml"
+    uri = _open(lsp, path, "project: demo\ndatabases:\n  main:\n    engine: nosuch\n  other:\n    engine: " + engine + "\n")
+
+    def engine_warnings() -> list[types.Diagnostic]:
+        return [d for d in lsp.diagnostics.get(uri, []) if "is not registered" in d.message]
+
+    await wait_until(lambda: bool(engine_warnings()))
+    [warning] = engine_warnings()
+    assert warning.range.start.line == 3 and warning.severity == types.DiagnosticSeverity.Warning
+    assert "`nosuch`" in warning.message and "codeforge engines register nosuch" in warning.message
+    # Fixed and saved: the warning goes.
+    fixed = f"project: demo\ndatabases:\n  main:\n    engine: {engine}\n"
+    path.write_text(fixed)
+    lsp.text_document_did_change(types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+        content_changes=[types.TextDocumentContentChangeWholeDocument(text=fixed)]))
+    _save(lsp, uri)
+    await wait_until(lambda: uri in lsp.diagnostics and not engine_warnings())
+
+
 async def test_provision_action_creates_the_database_and_its_variable(
     lsp: LanguageClient, repo: Path, engine: str, dbname: str, live_platform: RunningPlatform
 ) -> None:

@@ -1,6 +1,7 @@
 """codeforge.yaml diagnostics: YAML syntax and schema errors at their line and column on
-every change, and, on open and save, a warning for each variable the file declares
-without a value (someone must set it on the platform) that the platform does not have.
+every change, and, on open and save, what the platform lacks: a warning for each variable
+the file declares without a value (someone must set it on the platform) that the platform
+does not have, and for each database whose `engine:` is not registered.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pygls.uris import to_fs_path
 from pygls.workspace import TextDocument
 from pygls.workspace.position_codec import ServerTextPosition, ServerTextRange
 
+from codeforge.catalog import databases as db
 from codeforge.catalog import env
 from codeforge.catalog.errors import CodeForgeError
 from codeforge.lsp.features import databases
@@ -47,10 +49,22 @@ def to_range(doc: TextDocument, span: Span) -> types.Range:
 
 def _platform_warnings(ls: CodeForgeLanguageServer, uri: str, analysis: Analysis) -> list[types.Diagnostic]:
     missing = ls.missing_env.get(uri, set())
-    if analysis.model is None or not missing:
+    unknown = ls.unknown_engines.get(uri, {})
+    if analysis.model is None or not (missing or unknown):
         return []
     doc = ls.workspace.get_text_document(uri)
     out = []
+    for name, database in analysis.model.databases.items():
+        if database.engine and unknown.get(name) == database.engine:
+            out.append(
+                types.Diagnostic(
+                    range=to_range(doc, locate(analysis.root, ("databases", name, "engine"))),
+                    message=f"engine `{database.engine}` is not registered on the platform: register it with "
+                    f"`codeforge engines register {database.engine} …`, or pick one from `codeforge engines list`",
+                    severity=types.DiagnosticSeverity.Warning,
+                    source=SOURCE,
+                )
+            )
     for name, entry in analysis.model.env.items():
         if entry.value is None and name in missing:
             how = f"codeforge env set {name} --secret" if entry.secret else f"codeforge env set {name} VALUE"
@@ -104,22 +118,28 @@ def publish(ls: CodeForgeLanguageServer, uri: str) -> Analysis:
 
 
 async def check_platform(ls: CodeForgeLanguageServer, uri: str, analysis: Analysis) -> None:
-    """Ask the platform which declared-only variables it lacks (one env.list), then publish
-    again. A platform that cannot be reached adds no warnings: the file is not wrong."""
+    """Ask the platform what the file names that it lacks (variables declared without a
+    value, engines), then publish again. A platform that cannot be reached adds no
+    warnings: the file is not wrong."""
     model = analysis.model
-    if model is None or not any(e.value is None for e in model.env.values()):
-        ls.missing_env.pop(uri, None)
+    wants_env = model is not None and any(e.value is None for e in model.env.values())
+    engines = {name: e.engine for name, e in model.databases.items() if e.engine} if model else {}
+    stale = bool(ls.missing_env.pop(uri, None)) | bool(ls.unknown_engines.pop(uri, None))
+    if model is None or not (wants_env or engines):
+        if stale:
+            publish(ls, uri)
         return
     try:
         project = model.project or ls.context_project()
-        if not project:
-            return
-        listed = await ls.platform.call(env.LIST, {"project": project})
+        if wants_env and project:
+            listed = await ls.platform.call(env.LIST, {"project": project})
+            have = {item.name for item in getattr(listed, "items", [])}
+            ls.missing_env[uri] = {n for n, e in model.env.items() if e.value is None and n not in have}
+        if engines:
+            registered = {e.name for e in getattr(await ls.platform.call(db.ENGINE_LIST, {}), "items", [])}
+            ls.unknown_engines[uri] = {n: e for n, e in engines.items() if e not in registered}
     except CodeForgeError as exc:
         log.info("not checking codeforge.yaml against the platform: %s", exc.message)
-        return
-    have = {item.name for item in getattr(listed, "items", [])}
-    ls.missing_env[uri] = {n for n, e in model.env.items() if e.value is None and n not in have}
     publish(ls, uri)
 
 
@@ -153,6 +173,7 @@ def register(ls: CodeForgeLanguageServer) -> None:
     def did_close(ls: Any, params: types.DidCloseTextDocumentParams) -> None:
         if is_project_file(params.text_document.uri):
             ls.missing_env.pop(params.text_document.uri, None)
+            ls.unknown_engines.pop(params.text_document.uri, None)
             ls.text_document_publish_diagnostics(
                 types.PublishDiagnosticsParams(uri=params.text_document.uri, diagnostics=[])
             )
