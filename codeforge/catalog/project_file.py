@@ -26,6 +26,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -161,6 +162,20 @@ class ProjectFile(BaseModel):
         # Editors offer the names of the project's existing databases (databases.list's items' `name`).
         json_schema_extra={"x-codeforge-keys": "databases.list#name"},
     )
+
+    @field_validator("databases")
+    @classmethod
+    def _one_database_per_variable(cls, databases: dict[str, DatabaseEntry]) -> dict[str, DatabaseEntry]:
+        holders: dict[str, str] = {}
+        for name, entry in databases.items():
+            if entry.env in holders:
+                own = f"{name.upper().replace('-', '_')}_DATABASE_URL"
+                raise ValueError(
+                    f"`{name}` and `{holders[entry.env]}` would both set `{entry.env}`: "
+                    f"give `{name}` a variable of its own (`env: {own}`)"
+                )
+            holders[entry.env] = name
+        return databases
 
 
 class ProjectFileError(BadInput):

@@ -110,9 +110,11 @@ def follow_job(client: PlatformClient, job_id: str, title: str) -> dict[str, Any
                         progress.update(task, completed=1.0)
                         final = event.result or {}
                     elif event.state in (JobState.FAILED, JobState.CANCELLED):
+                        reason = event.error or event.message
                         raise CodeForgeError(
-                            f"job {job_id} {event.state.value}: {event.error or event.message}",
-                            fix="see `codeforge jobs get " + job_id + "`",
+                            f"job {job_id} {event.state.value}: {reason}",
+                            # A platform error already says what to do ("…; Fix: …").
+                            fix="" if "Fix: " in reason else f"see `codeforge jobs get {job_id}`",
                         )
         except KeyboardInterrupt:
             client.cancel(job_id)

@@ -92,14 +92,21 @@ def pool_database(ctx: Context, data: api.PoolInput) -> api.DatabaseUrls:
     row.pooled = data.enabled
     ctx.session.flush()
     configure_pool(ctx)
-    urls = _urls(ctx, row)
     if row.env_var:
-        project = ctx.require_project()
-        if urls.pooled_url:
-            put_variable(ctx, project, f"{row.env_var}_POOLED", urls.pooled_url, secret=True)
-        else:
-            remove_variable(ctx, project, f"{row.env_var}_POOLED")
-    return _masked(urls)
+        sync_pooled_variable(ctx, row, row.env_var)
+    return _masked(_urls(ctx, row))
+
+
+def sync_pooled_variable(ctx: Context, row: DatabaseRow | None, var: str) -> None:
+    """`<var>_POOLED` follows `<var>`: the pooled URL of the database that holds `var` when
+    that one is pooled, otherwise no such variable (an app must not reach one database
+    directly and another through the pool)."""
+    project = ctx.require_project()
+    urls = _urls(ctx, row) if row is not None and row.pooled else None
+    if urls is not None and urls.pooled_url:
+        put_variable(ctx, project, f"{var}_POOLED", urls.pooled_url, secret=True)
+    else:
+        remove_variable(ctx, project, f"{var}_POOLED")
 
 
 @implements(api.POOL_STATS)

@@ -21,8 +21,8 @@ from codeforge.platform.databases.engines.common import BranchMethod, new_passwo
 from codeforge.platform.databases.engines.mysql import MySQLEngine
 from codeforge.platform.databases.engines.postgres import PostgresEngine
 from codeforge.platform.databases.models import BackupScheduleRow, DatabaseRow, EngineRow
-from codeforge.platform.databases.pool_service import configure_pool
-from codeforge.platform.env.service import put_variable, remove_variable
+from codeforge.platform.databases.pool_service import configure_pool, sync_pooled_variable
+from codeforge.platform.env.service import has_variable, put_variable, remove_variable
 from codeforge.platform.registry import implements
 
 __all__ = ["check_free", "database_info", "finish_new_database", "point_variable"]
@@ -189,18 +189,43 @@ def check_free(ctx: Context, name: str) -> None:
                        fix="choose another name, or delete it first")
 
 
+def _holder(ctx: Context, var: str) -> DatabaseRow | None:
+    return ctx.session.scalar(select(DatabaseRow).where(DatabaseRow.project_id == ctx.require_project().id,
+                                                        DatabaseRow.env_var == var))
+
+
+def check_variable(ctx: Context, var: str, name: str, *, take_over: bool) -> None:
+    """Refuse to overwrite a project variable that holds something else: one a person set
+    always, another database's URL unless `take_over` (a branch standing in for its
+    database, as the git-branch action does). Checked before anything is made."""
+    holder = _holder(ctx, var)
+    suggestion = f"{name.upper().replace('-', '_')}_DATABASE_URL"
+    if holder is not None and holder.name != name and not take_over:
+        raise Conflict(
+            f"project variable {var} already holds the URL of database {holder.name!r}",
+            errors=[FieldProblem("env_var", f"{var} is taken by database {holder.name!r}",
+                                 f"give {name!r} a variable of its own, e.g. {suggestion}")],
+            fix=f"pass env_var={suggestion} (CLI: --env-var {suggestion})")
+    if holder is None and has_variable(ctx, ctx.require_project(), var):
+        raise Conflict(
+            f"project variable {var} is already set, and not by a database",
+            errors=[FieldProblem("env_var", f"{var} exists", f"choose another name, e.g. {suggestion}")],
+            fix=f"pass another env_var (e.g. {suggestion}), or `codeforge env unset {var}` first if it can go")
+
+
 def point_variable(ctx: Context, row: DatabaseRow, var: str) -> None:
-    """Make project variable `var` hold `row`'s URL; the database that held it lets go."""
+    """Make project variable `var` (and `<var>_POOLED`) hold `row`'s URL; the database that
+    held it lets go."""
     project = ctx.require_project()
-    for other in ctx.session.scalars(select(DatabaseRow).where(DatabaseRow.project_id == project.id,
-                                                               DatabaseRow.env_var == var)):
-        if other.id != row.id:
-            other.env_var = None
+    holder = _holder(ctx, var)
+    if holder is not None and holder.id != row.id:
+        holder.env_var = None
     engine_row = ctx.session.get(EngineRow, row.engine_id)
     assert engine_row is not None
     conn = rt.connection(ctx, rt.open_engine(ctx, engine_row, start=False), row)
     put_variable(ctx, project, var, conn.url, secret=True)
     row.env_var = var
+    sync_pooled_variable(ctx, row, var)
 
 
 def finish_new_database(ctx: Context, pending_id: str, **fields: object) -> DatabaseRow:
@@ -226,6 +251,7 @@ def create_database(ctx: Context, data: api.DatabaseCreateInput) -> api.Database
     project = ctx.require_project()
     rt.sweep(ctx)
     check_free(ctx, data.name)
+    check_variable(ctx, data.env_var, data.name, take_over=False)
     engine_row = _engine_row(ctx, data.engine) if data.engine else _default_engine(ctx)
     handle = rt.open_engine(ctx, engine_row)
     physical, role = rt.physical_names(project.slug, data.name, handle.kind)
@@ -296,6 +322,7 @@ def delete_database(ctx: Context, data: api.DatabaseDeleteInput) -> api.Database
             point_variable(ctx, parent, var)
         else:
             remove_variable(ctx, project, var)
+            sync_pooled_variable(ctx, None, var)
     return api.DatabaseDeleted(deleted=deleted, env_var=var)
 
 
@@ -327,6 +354,8 @@ def branch_database(ctx: Context, data: api.BranchInput) -> api.DatabaseInfo:
     rt.sweep(ctx)
     src = rt.get_database(ctx, data.source)
     check_free(ctx, data.name)
+    if data.env_var:
+        check_variable(ctx, data.env_var, data.name, take_over=True)
     engine_row = ctx.session.get(EngineRow, src.engine_id)
     assert engine_row is not None
     handle = rt.open_engine(ctx, engine_row)

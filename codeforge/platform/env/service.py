@@ -20,7 +20,7 @@ from codeforge.platform.db import utcnow
 from codeforge.platform.env.models import EnvVariableRow
 from codeforge.platform.registry import implements
 
-__all__ = ["get_value", "put_variable", "remove_variable"]
+__all__ = ["get_value", "has_variable", "put_variable", "remove_variable"]
 
 _NAME = re.compile(env.ENV_NAME_PATTERN)
 
@@ -59,6 +59,10 @@ def put_variable(ctx: Context, project: Project, name: str, value: str, *, secre
     row.updated_by = ctx.actor.username
     ctx.session.flush()
     return row
+
+
+def has_variable(ctx: Context, project: Project, name: str) -> bool:
+    return _row(ctx, project, name) is not None
 
 
 def remove_variable(ctx: Context, project: Project, name: str) -> bool:

@@ -136,6 +136,13 @@ def test_embedded_journey(client: PlatformClient, platform: RunningPlatform, tmp
         with psycopg.connect(urls["pooled_url"]) as c:
             assert c.execute("SELECT count(*) FROM t").fetchone() == (100,)
         assert reveal(client, p, "DATABASE_URL_POOLED") == urls["pooled_url"]
+        # The pooled variable follows DATABASE_URL: to an unpooled branch (none), and back.
+        run(client, "databases.branch", {"project": p, "source": "main", "name": "hotfix", "env_var": "DATABASE_URL",
+                                         "force": True})
+        with pytest.raises(NotFound):
+            reveal(client, p, "DATABASE_URL_POOLED")
+        run(client, "databases.delete", {"project": p, "name": "hotfix"})
+        assert reveal(client, p, "DATABASE_URL_POOLED") == urls["pooled_url"]
         stats = run(client, "databases.pool_stats", {"project": p})
         assert stats["running"] and [s["database"] for s in stats["items"]] == ["main"]
         assert stats["items"][0]["total_transactions"] >= 1
@@ -173,6 +180,19 @@ def test_bad_input_and_faults(client: PlatformClient, platform: RunningPlatform)
         with pytest.raises(CodeForgeError, match="has no database 'nosuch'"):
             run(client, "databases.branch", {"project": p, "source": "nosuch", "name": "x"})
         assert [d["name"] for d in run(client, "databases.list", {"project": p})["items"]] == ["dup"]
+        # A variable that holds something else is not overwritten, and nothing is made.
+        with pytest.raises(Conflict, match="already holds the URL of database 'dup'") as taken:
+            run(client, "databases.create", {"project": p, "name": "second"})
+        assert taken.value.errors[0].field == "env_var" and "SECOND_DATABASE_URL" in taken.value.fix
+        run(client, "env.set", {"project": p, "name": "LEGACY_URL", "value": "postgresql://elsewhere/db"})
+        with pytest.raises(Conflict, match="already set, and not by a database"):
+            run(client, "databases.create", {"project": p, "name": "second", "env_var": "LEGACY_URL"})
+        with pytest.raises(CodeForgeError, match="already set, and not by a database"):
+            run(client, "databases.branch", {"project": p, "source": "dup", "name": "x", "env_var": "LEGACY_URL"})
+        assert reveal(client, p, "LEGACY_URL") == "postgresql://elsewhere/db"
+        assert [d["name"] for d in run(client, "databases.list", {"project": p})["items"]] == ["dup"]
+        run(client, "databases.create", {"project": p, "name": "second", "env_var": "SECOND_DATABASE_URL"})
+        run(client, "databases.delete", {"project": p, "name": "second"})
     finally:
         run(client, "databases.delete", {"project": p, "name": "dup"})
     # Unreachable engine, wrong admin credentials: clear errors, nothing registered.

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from codeforge.catalog import databases as api
 from codeforge.catalog import describe_catalog
+from codeforge.catalog.project_file import ProjectFileError, parse_project_file
 
 
 def _info(name: str, **kw: object) -> api.DatabaseInfo:
@@ -50,6 +51,16 @@ def test_entries_refuse_unknown_keys_and_bad_values() -> None:
         api.DatabaseEntry.model_validate({"env": "1BAD"})
     with pytest.raises(ValidationError):
         api.DatabaseEntry.model_validate({"backups": {"cron": "0 3 * * *", "keep_last": 0}})
+
+
+def test_two_databases_cannot_share_a_variable() -> None:
+    with pytest.raises(ProjectFileError) as err:
+        parse_project_file("databases:\n  main: {}\n  audit-log: {}\n")
+    [problem] = err.value.errors
+    assert problem.field == "databases" and "`audit-log` and `main` would both set `DATABASE_URL`" in str(problem)
+    assert "AUDIT_LOG_DATABASE_URL" in str(problem)
+    both = parse_project_file("databases:\n  main: {}\n  audit-log: {env: AUDIT_URL}\n")
+    assert [e.env for e in both.databases.values()] == ["DATABASE_URL", "AUDIT_URL"]
 
 
 @pytest.mark.parametrize(("git", "name"), [("feature/Login-2", "feature-login-2"), ("main", "main"),
