@@ -80,6 +80,9 @@ async def open_pane(ls: CodeForgeLanguageServer, op: Operation[Any, Any], result
     url = result.get("url") if isinstance(result, dict) else None
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         return
+    window = ls.client_capabilities.window
+    if not (window and window.show_document and window.show_document.support):
+        return  # the client opens the link from the result itself, if at all
     try:
         shown = await ls.window_show_document_async(types.ShowDocumentParams(uri=url, external=False))
     except JsonRpcException as exc:

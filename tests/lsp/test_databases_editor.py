@@ -171,7 +171,8 @@ async def test_an_engine_the_platform_lacks_is_a_warning_until_fixed(
     lsp: LanguageClient, repo: Path, engine: str
 ) -> None:
     path = repo / "codeforge.yaml"
-    uri = _open(lsp, path, "project: demo\ndatabases:\n  main:\n    engine: nosuch\n  other:\n    engine: " + engine + "\n")
+    text = f"project: demo\ndatabases:\n  main:\n    engine: nosuch\n  other:\n    engine: {engine}\n    env: OTHER_URL\n"
+    uri = _open(lsp, path, text)
 
     def engine_warnings() -> list[types.Diagnostic]:
         return [d for d in lsp.diagnostics.get(uri, []) if "is not registered" in d.message]
@@ -340,7 +341,7 @@ async def test_opening_the_databases_pane_shows_it_in_the_editor(lsp: LanguageCl
 
 
 async def test_a_missing_migrations_folder_is_a_warning(lsp: LanguageClient, repo: Path) -> None:
-    text = "project: demo\ndatabases:\n  main:\n    migrations: db/nope\n  other:\n    migrations: ../../elsewhere\n"
+    text = "project: demo\ndatabases:\n  main:\n    migrations: db/nope\n  other:\n    migrations: ../../elsewhere\n    env: OTHER_URL\n"
     uri = _open(lsp, repo / "codeforge.yaml", text)
     await wait_until(lambda: len(lsp.diagnostics.get(uri, ())) == 2)
     by_line = {d.range.start.line: d for d in lsp.diagnostics[uri]}
