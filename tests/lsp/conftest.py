@@ -20,7 +20,10 @@ SERVER = [sys.executable, "-m", "codeforge", "lsp"]
 
 
 async def start_client(
-    env: dict[str, str], workspace: Path, init_options: dict[str, Any] | None = None
+    env: dict[str, str],
+    workspace: Path,
+    init_options: dict[str, Any] | None = None,
+    capabilities: types.ClientCapabilities | None = None,
 ) -> LanguageClient:
     client = make_test_lsp_client()
     # pygls turns responses to custom requests into named tuples, renaming keys such as
@@ -39,7 +42,7 @@ async def start_client(
     await client.start_io(*SERVER, env=env, cwd=str(ROOT))
     result = await client.initialize_session(
         types.InitializeParams(
-            capabilities=client_capabilities("visual-studio-code"),
+            capabilities=capabilities or client_capabilities("visual-studio-code"),
             root_uri=workspace.as_uri(),
             workspace_folders=[types.WorkspaceFolder(uri=workspace.as_uri(), name=workspace.name)],
             initialization_options=init_options,

@@ -5,6 +5,7 @@ a quick fix, the git-branch action and the databases pane."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import secrets
 from collections.abc import AsyncIterator, Iterator
@@ -338,6 +339,18 @@ async def test_opening_the_databases_pane_shows_it_in_the_editor(lsp: LanguageCl
         await run(lsp, "codeforge.panes.open", {"pane": "Not A Pane"})
     assert "pane" in info.value.message
     assert len(lsp.shown_documents) == 1
+
+
+async def test_a_client_without_show_document_gets_the_link_only(live_platform: RunningPlatform, repo: Path) -> None:
+    bare = types.ClientCapabilities(window=types.WindowClientCapabilities(work_done_progress=True))
+    client = await start_client(live_platform.env, repo, capabilities=bare)
+    try:
+        link = await run(client, "codeforge.panes.open", {"pane": "databases"})
+        assert "/panes/databases?t=" in link["url"]
+        await asyncio.sleep(0.5)  # a request would have gone out right after the answer
+        assert client.shown_documents == []
+    finally:
+        await stop_client(client)
 
 
 async def test_a_missing_migrations_folder_is_a_warning(lsp: LanguageClient, repo: Path) -> None:
