@@ -124,6 +124,7 @@ async def check_platform(ls: CodeForgeLanguageServer, uri: str, analysis: Analys
     model = analysis.model
     wants_env = model is not None and any(e.value is None for e in model.env.values())
     engines = {name: e.engine for name, e in model.databases.items() if e.engine} if model else {}
+    # `|`, not `or`: both are dropped.
     stale = bool(ls.missing_env.pop(uri, None)) | bool(ls.unknown_engines.pop(uri, None))
     if model is None or not (wants_env or engines):
         if stale:

@@ -200,7 +200,7 @@ def check_variable(ctx: Context, var: str, name: str, *, take_over: bool) -> Non
     database, as the git-branch action does). Checked before anything is made."""
     holder = _holder(ctx, var)
     suggestion = f"{name.upper().replace('-', '_')}_DATABASE_URL"
-    if holder is not None and holder.name != name and not take_over:
+    if holder is not None and not take_over:
         raise Conflict(
             f"project variable {var} already holds the URL of database {holder.name!r}",
             errors=[FieldProblem("env_var", f"{var} is taken by database {holder.name!r}",
