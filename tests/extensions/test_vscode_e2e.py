@@ -89,6 +89,8 @@ def test_vscode_journey(live_platform: RunningPlatform, project_dir: Path, tmp_p
             ["node", "e2e/journey.mjs"], cwd=VSCODE, env=env, capture_output=True, text=True, timeout=840, check=False
         )
         report = done.stdout + done.stderr
+        artifacts.mkdir(parents=True, exist_ok=True)
+        (artifacts / "journey.log").write_text(report)  # one line per step, beside its screenshots
         if done.returncode != 0:
             pytest.fail(f"journey failed:\n{report[-6000:]}\n{extension_logs(home)}")
     passed = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("ok ")]
