@@ -42,6 +42,7 @@ __all__ = [
     "RESET",
     "REVEAL",
     "TREE",
+    "USE",
     "BackupInfo",
     "BackupPolicy",
     "BranchInput",
@@ -57,6 +58,7 @@ __all__ = [
     "MigrationFileInput",
     "MigrationStatusInfo",
     "ResetInput",
+    "UseInput",
     "branch_name_for",
     "migration_notes",
     "plan_databases",
@@ -163,6 +165,11 @@ class DatabaseListInput(ProjectInput):
 
 class ResetInput(DatabaseNameInput):
     force: bool = Field(default=False, description="TEMPLATE copy only: disconnect sessions on the parent.")
+
+
+class UseInput(DatabaseNameInput):
+    env_var: str = Field(default="DATABASE_URL", pattern=ENV_NAME_PATTERN,
+                         description="Project variable to point at the database (another database gives it up).")
 
 
 class BranchInput(ProjectInput):
@@ -383,6 +390,8 @@ DELETE = _op("databases.delete", "Delete a database or branch", DatabaseDeleteIn
              Permission.EDIT, destructive=True, target="{project}/{name}")
 BRANCH = _op("databases.branch", "Branch a database", BranchInput, DatabaseInfo, Permission.EDIT, long=True,
              target="{project}/{source}->{name}")
+USE = _op("databases.use", "Point a project variable at a database", UseInput, DatabaseInfo, Permission.EDIT,
+          target="{project}/{name}")
 RESET = _op("databases.reset", "Reset a branch to its parent", ResetInput, DatabaseInfo, Permission.EDIT,
             long=True, destructive=True, target="{project}/{name}")
 TREE = _op("databases.tree", "Show the branch tree", DatabaseListInput, DatabaseTree, Permission.VIEW,

@@ -305,9 +305,30 @@ async def test_branch_database_for_the_git_branch(
     listed = _names((await run(lsp, "codeforge.databases.list", {}))["items"])
     assert listed[expected]["env_var"] == "DATABASE_URL" and listed[dbname]["env_var"] is None
 
-    with pytest.raises(JsonRpcInvalidParams) as twice:
-        await _do(lsp, action)
-    assert f"database branch `{expected}` already exists" in twice.value.message
+    # Again on the same git branch: nothing to do. On the git branch the database itself
+    # serves, and back on the feature branch: the variable follows, nothing is copied again.
+    assert (await _do(lsp, action))["name"] == expected
+
+    async def switch_to(git: str) -> dict[str, Any]:
+        (repo / ".git" / "HEAD").write_text(f"ref: refs/heads/{git}\n")
+        result: dict[str, Any] = await run(lsp, "codeforge.databases.branchForGit", {"uri": app.as_uri()})
+        return result
+
+    assert (await switch_to(dbname))["name"] == dbname
+    listed = _names((await run(lsp, "codeforge.databases.list", {}))["items"])
+    assert listed[dbname]["env_var"] == "DATABASE_URL" and listed[expected]["env_var"] is None
+    assert (await switch_to(git_branch))["name"] == expected
+    listed = _names((await run(lsp, "codeforge.databases.list", {}))["items"])
+    assert listed[expected]["env_var"] == "DATABASE_URL" and len(listed) == 2
+    # A database of the same name that is not a branch of this one is not taken for it.
+    stranger = f"x{secrets.token_hex(3)}"
+    await run(lsp, "codeforge.databases.create", {"name": stranger, "env_var": "STRANGER_URL"})
+    try:
+        with pytest.raises(JsonRpcInvalidParams) as unrelated:
+            await switch_to(stranger)
+        assert f"has a database `{stranger}` that is not a branch of `{dbname}`" in unrelated.value.message
+    finally:
+        await run(lsp, "codeforge.databases.delete", {"name": stranger})
 
     (repo / ".git" / "HEAD").write_text("3f1c0ffee3f1c0ffee3f1c0ffee3f1c0ffee3f1c\n")
     assert not any(t.startswith("Branch database") for t in await _actions(lsp, app.as_uri()))

@@ -178,7 +178,11 @@ def _branch_source(model: ProjectFile, listed: list[db.DatabaseInfo]) -> tuple[s
                            next(iter(model.databases.items())))
         return name, entry.env
     roots = [d for d in listed if d.parent is None]
-    holder = next((d for d in roots if d.env_var == "DATABASE_URL"), None)
+    by_name = {d.name: d for d in listed}
+    # The database whose URL the app uses: a branch holding DATABASE_URL stands for its root.
+    holder = next((d for d in listed if d.env_var == "DATABASE_URL"), None)
+    while holder is not None and holder.parent in by_name:
+        holder = by_name[holder.parent]
     if holder is None and len(roots) == 1:
         holder = roots[0]
     if holder is None:
@@ -208,17 +212,34 @@ async def branch_for_git(ls: CodeForgeLanguageServer, arg: dict[str, Any]) -> di
     listed = getattr(await ls.platform.call(db.LIST, {"project": project}), "items", [])
     source, env_var = _branch_source(model, listed)
     name = db.branch_name_for(head.branch)
-    if name == source:
-        raise BadInput(f"git branch `{head.branch}` maps to database `{source}` itself",
-                       fix="switch to a feature branch; on this branch the app uses the database directly")
-    if any(d.name == name for d in listed):
-        raise BadInput(f"database branch `{name}` already exists in project {project}",
-                       fix=f"use it (`codeforge databases reveal {name}`), or delete it "
-                           f"(`codeforge databases delete {name}`) and run the action again")
-    data = db.BranchInput(project=project, source=source, name=name, env_var=env_var)
-    result: dict[str, Any] = await _call(ls, db.BRANCH, data)
-    _info(ls, f"Database branch `{name}` of `{source}` made ({result.get('method')}); {env_var} points at it")
+    existing = next((d for d in listed if d.name == name), None)
+    result: dict[str, Any]
+    if existing is None:
+        data = db.BranchInput(project=project, source=source, name=name, env_var=env_var)
+        result = await _call(ls, db.BRANCH, data)
+        _info(ls, f"Database branch `{name}` of `{source}` made ({result.get('method')}); {env_var} points at it")
+        return result
+    # Back on a git branch that has its database already (or on the one the database itself
+    # serves, e.g. main): point the variable at it again.
+    if name != source and not _descends_from(existing, source, listed):
+        raise BadInput(f"project {project} has a database `{name}` that is not a branch of `{source}`",
+                       fix=f"rename the git branch, or delete or rename database `{name}`")
+    if existing.env_var == env_var:
+        _info(ls, f"{env_var} already points at `{name}` (git branch {head.branch})")
+        return existing.model_dump(mode="json")
+    result = await _call(ls, db.USE, db.UseInput(project=project, name=name, env_var=env_var))
+    _info(ls, f"{env_var} points at `{name}` again (git branch {head.branch})")
     return result
+
+
+def _descends_from(database: db.DatabaseInfo, ancestor: str, listed: list[db.DatabaseInfo]) -> bool:
+    by_name = {d.name: d for d in listed}
+    parent = database.parent
+    for _ in listed:  # bounded: a parent chain is never longer than the list
+        if parent is None or parent == ancestor or parent not in by_name:
+            break
+        parent = by_name[parent].parent
+    return parent == ancestor
 
 
 # -- migrations ---------------------------------------------------------------------------------

@@ -215,11 +215,14 @@ def check_variable(ctx: Context, var: str, name: str, *, take_over: bool) -> Non
 
 def point_variable(ctx: Context, row: DatabaseRow, var: str) -> None:
     """Make project variable `var` (and `<var>_POOLED`) hold `row`'s URL; the database that
-    held it lets go."""
+    held it lets go. A database has one variable: the one it held before is removed."""
     project = ctx.require_project()
     holder = _holder(ctx, var)
     if holder is not None and holder.id != row.id:
         holder.env_var = None
+    if row.env_var and row.env_var != var:
+        remove_variable(ctx, project, row.env_var)
+        sync_pooled_variable(ctx, None, row.env_var)
     engine_row = ctx.session.get(EngineRow, row.engine_id)
     assert engine_row is not None
     conn = rt.connection(ctx, rt.open_engine(ctx, engine_row, start=False), row)
@@ -318,8 +321,8 @@ def delete_database(ctx: Context, data: api.DatabaseDeleteInput) -> api.Database
     deleted: list[str] = []
     _remove(ctx, row, deleted)
     if var:
-        if parent is not None:  # a branch that held the app's URL hands it back to its parent
-            point_variable(ctx, parent, var)
+        if parent is not None and parent.env_var is None:
+            point_variable(ctx, parent, var)  # a branch that held the app's URL hands it back
         else:
             remove_variable(ctx, project, var)
             sync_pooled_variable(ctx, None, var)
@@ -399,6 +402,14 @@ def branch_database(ctx: Context, data: api.BranchInput) -> api.DatabaseInfo:
     if data.env_var:
         point_variable(ctx, row, data.env_var)
     return database_info(ctx, row, size=False)  # its parent's size; `list` measures it
+
+
+@implements(api.USE)
+def use_database(ctx: Context, data: api.UseInput) -> api.DatabaseInfo:
+    row = rt.get_database(ctx, data.name)
+    check_variable(ctx, data.env_var, row.name, take_over=True)
+    point_variable(ctx, row, data.env_var)
+    return database_info(ctx, row, size=False)
 
 
 @implements(api.RESET)

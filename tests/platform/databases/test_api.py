@@ -192,6 +192,16 @@ def test_bad_input_and_faults(client: PlatformClient, platform: RunningPlatform)
         assert reveal(client, p, "LEGACY_URL") == "postgresql://elsewhere/db"
         assert [d["name"] for d in run(client, "databases.list", {"project": p})["items"]] == ["dup"]
         run(client, "databases.create", {"project": p, "name": "second", "env_var": "SECOND_DATABASE_URL"})
+        # `databases.use` moves a variable between databases, never over a person's value.
+        moved = run(client, "databases.use", {"project": p, "name": "second", "env_var": "DATABASE_URL"})
+        assert moved["env_var"] == "DATABASE_URL" and reveal(client, p, "DATABASE_URL").endswith("/" + moved["database"])
+        with pytest.raises(NotFound):  # a database has one variable: its old one went
+            reveal(client, p, "SECOND_DATABASE_URL")
+        with pytest.raises(Conflict, match="already set, and not by a database"):
+            run(client, "databases.use", {"project": p, "name": "dup", "env_var": "LEGACY_URL"})
+        with pytest.raises(NotFound, match="has no database 'nosuch'"):
+            run(client, "databases.use", {"project": p, "name": "nosuch"})
+        run(client, "databases.use", {"project": p, "name": "dup"})
         run(client, "databases.delete", {"project": p, "name": "second"})
     finally:
         run(client, "databases.delete", {"project": p, "name": "dup"})
