@@ -13,6 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import JsonDict
 
 from codeforge.catalog.base import Input, Operation, Permission, ProjectInput, declare
 from codeforge.catalog.env import ENV_NAME_PATTERN
@@ -73,6 +74,11 @@ def _optional(pattern: str) -> str:
 
 
 _DB_NAME = Field(pattern=DB_NAME_PATTERN, description="Database name in the project: a-z, 0-9, _ and -.")
+# An existing database: editors offer the names `databases.list` returns, and the operation
+# on each database in their resource views.
+_DB_VALUES: JsonDict = {"x-codeforge-values": "databases.list#name"}
+_DB_REF = Field(pattern=DB_NAME_PATTERN, description="A database (or branch) of the project.",
+                json_schema_extra=_DB_VALUES)
 _ENV = Field(pattern=ENV_NAME_PATTERN, description="Environment variable that holds the connection URL.")
 
 
@@ -152,7 +158,7 @@ class DatabaseCreateInput(ProjectInput):
 
 
 class DatabaseNameInput(ProjectInput):
-    name: str = _DB_NAME
+    name: str = _DB_REF
 
 
 class DatabaseDeleteInput(DatabaseNameInput):
@@ -173,7 +179,8 @@ class UseInput(DatabaseNameInput):
 
 
 class BranchInput(ProjectInput):
-    source: str = Field(pattern=DB_NAME_PATTERN, description="Database (or branch) to branch from.")
+    source: str = Field(pattern=DB_NAME_PATTERN, description="Database (or branch) to branch from.",
+                        json_schema_extra=_DB_VALUES)
     name: str = Field(pattern=DB_NAME_PATTERN, description="Name of the new branch, e.g. the git branch.")
     method: BranchMethodChoice = Field(default=BranchMethodChoice.AUTO, description="How to copy.")
     force: bool = Field(default=False, description="TEMPLATE copy only: disconnect sessions on the source.")
@@ -264,7 +271,8 @@ class BackupCreateInput(DatabaseNameInput):
 
 
 class BackupListInput(ProjectInput):
-    name: str = Field(default="", pattern=_optional(DB_NAME_PATTERN), description="Only this database's.")
+    name: str = Field(default="", pattern=_optional(DB_NAME_PATTERN), description="Only this database's.",
+                      json_schema_extra=_DB_VALUES)
 
 
 class BackupIdInput(ProjectInput):

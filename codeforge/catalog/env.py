@@ -29,6 +29,8 @@ ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 _NAME = Field(
     pattern=ENV_NAME_PATTERN,
     description="Variable name: letters, digits and underscores, not starting with a digit.",
+    # Editors offer the project's variables, and these operations on each one in their views.
+    json_schema_extra={"x-codeforge-values": "env.list#name"},
 )
 
 

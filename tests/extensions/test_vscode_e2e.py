@@ -42,6 +42,7 @@ STEPS = [
     "job-logs",
     "open-pane",
     "resource-tree",
+    "resource-item-operation",
     "server-restarts-after-crash",
 ]
 

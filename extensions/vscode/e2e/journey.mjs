@@ -395,6 +395,17 @@ try {
     return (await view.locator('.monaco-list-row').allInnerTexts()).slice(0, 8).join(' | ').replace(/\s+/g, ' ');
   });
 
+  await step('resource-item-operation', async () => {
+    // An item's inline action lists the operations that take it (catalog-derived), filled in.
+    const row = page.locator('.sidebar .monaco-list-row', { hasText: 'API_KEY' }).first();
+    await row.hover();
+    await row.locator('.action-label[aria-label*="Run an Operation on This"]').click();
+    await choose('CodeForge: API_KEY', "Reveal a secret's value");
+    const result = toast("Reveal a secret's value — name: API_KEY");
+    await result.waitFor();
+    return (await result.innerText()).replace(/\s+/g, ' ');
+  });
+
   await step('server-restarts-after-crash', async () => {
     await clearNotifications();
     const before = languageServerPids();

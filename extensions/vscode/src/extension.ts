@@ -9,7 +9,7 @@ import { Panes } from './panes';
 import { Session } from './session';
 import { affectsServer, SECTION } from './settings';
 import { StatusItem } from './status';
-import { ResourceTree } from './tree';
+import { type Node, ResourceTree } from './tree';
 import { VscodePromptUi } from './vscodeUi';
 
 export function activate(context: vscode.ExtensionContext): void {
@@ -98,6 +98,7 @@ export function activate(context: vscode.ExtensionContext): void {
     ops,
     vscode.window.registerTreeDataProvider('codeforge.resources', tree),
     vscode.commands.registerCommand('codeforge.runOperation', () => ops.pickAndRun()),
+    vscode.commands.registerCommand('codeforge.runOnItem', (node?: Node) => (node?.kind === 'item' ? ops.runOnItem(node.op, node.item) : undefined)),
     vscode.commands.registerCommand('codeforge.refreshResources', async () => {
       await ops.refresh().catch((error: unknown) => ops.fail('loading the catalog', error));
       tree?.refresh();

@@ -4,7 +4,8 @@ import * as vscode from 'vscode';
 import { ExecuteCommandRequest, type LanguageClient } from 'vscode-languageclient/node';
 import { adviseOnError, isInvalidParams } from './errors';
 import { type Arguments, askField, collectArguments, confirmationText, fieldOfError, type Operation, type PromptUi } from './prompt';
-import { forLog, paneUrl, summarize } from './results';
+import { operationsForItem } from './itemOperations';
+import { describeItem, forLog, paneUrl, summarize } from './results';
 import { redact } from './schema';
 
 export const CATALOG_REQUEST = 'codeforge/catalog';
@@ -55,6 +56,18 @@ export class Operations implements vscode.Disposable {
       this.commands.push(vscode.commands.registerCommand(`codeforge.op.${op.name}`, (given?: Arguments) => this.run(op, given)));
     }
     return this.operations;
+  }
+
+  /** A resource tree item's "Run an Operation on This": the operations that take it. */
+  async runOnItem(listOp: Operation, item: unknown): Promise<unknown> {
+    const label = describeItem(item).label;
+    const choices = operationsForItem(this.operations, listOp, item).map((c) => ({ label: c.op.title, description: c.op.name, c }));
+    if (choices.length === 0) {
+      void vscode.window.showInformationMessage(`CodeForge: no operation takes ${label}.`);
+      return undefined;
+    }
+    const chosen = await vscode.window.showQuickPick(choices, { title: `CodeForge: ${label}`, placeHolder: 'Operation to run on it' });
+    return chosen ? this.run(chosen.c.op, chosen.c.given) : undefined;
   }
 
   /** The "CodeForge: Run Operation…" quick pick: every operation of the catalog. */

@@ -7,7 +7,7 @@ import type { Operation } from './prompt';
 import { childrenOf, describeItem, field, groupLabel } from './results';
 import { promptFields } from './schema';
 
-type Node =
+export type Node =
   | { kind: 'group'; op: Operation }
   // `siblings`: the whole list the item came from, where its children (branches) are found.
   | { kind: 'item'; op: Operation; item: unknown; siblings: readonly unknown[] }
