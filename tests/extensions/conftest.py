@@ -23,6 +23,7 @@ __all__ = [
     "codeforge_bin",
     "env_names",
     "nvim_bin",
+    "nvim_script",
     "run_logged",
 ]
 
@@ -79,6 +80,12 @@ def catalog_json(path: Path) -> Path:
 
     path.write_text(json.dumps(describe_catalog()))
     return path
+
+
+def nvim_script(nvim: Path, script: Path) -> list[str]:
+    """Headless Neovim with no user config, the plugin on 'runtimepath', running a Lua script."""
+    plugin = EXTENSIONS / "nvim"
+    return [str(nvim), "--headless", "-u", "NONE", "-i", "NONE", "-n", "--cmd", f"set rtp^={plugin}", "-l", str(script)]
 
 
 def run_logged(cmd: list[str], *, cwd: Path, env: dict[str, str] | None = None, timeout: float = 600) -> str:

@@ -17,12 +17,12 @@ import jsonschema
 import pytest
 import pytest_asyncio
 from lsprotocol import types
-from pygls.protocol import JsonRPCResponseMessage
-from pytest_lsp import LanguageClient, client_capabilities, make_test_lsp_client
+from pytest_lsp import LanguageClient
 
 from codeforge.catalog import describe_catalog
 from tests.conftest import RunningPlatform
 from tests.extensions.conftest import EXTENSIONS, PROJECT_YAML
+from tests.lsp.conftest import start_client
 
 TEMPLATE = EXTENSIONS / "jetbrains" / "codeforge"
 # LSP4IJ reads these keys (LanguageServerTemplate: id, name, url, programArgs per OS,
@@ -98,30 +98,9 @@ def test_readme_explains_the_import_and_the_missing_native_plugin() -> None:
 
 
 async def _start(env: dict[str, str], workspace: Path) -> LanguageClient:
-    template = _json("template.json")
-    command = shlex.split(template["programArgs"]["default"])
-    client = make_test_lsp_client()
-    # Keep custom responses as the JSON sent (pygls would rename "x-codeforge-..." keys).
-    converter = client.protocol._converter
-    converter.register_structure_hook(JsonRPCResponseMessage, lambda obj, cls: cls(**obj))
-    # lsprotocol would read a CodeAction (whose `command` is an object) as a bare Command.
-    converter.register_structure_hook(
-        types.Command | types.CodeAction,
-        lambda obj, _: converter.structure(
-            obj, types.Command if isinstance(obj.get("command"), str) else types.CodeAction
-        ),
-    )
-    # Like an IDE: the command is looked up on PATH, in the project folder.
-    await client.start_io(*command, env=env, cwd=str(workspace))
-    client.initialize_result = await client.initialize_session(  # type: ignore[attr-defined]
-        types.InitializeParams(
-            capabilities=client_capabilities("visual-studio-code"),
-            root_uri=workspace.as_uri(),
-            workspace_folders=[types.WorkspaceFolder(uri=workspace.as_uri(), name=workspace.name)],
-            initialization_options=_json("initializationOptions.json"),
-        )
-    )
-    return client
+    # Like an IDE: the template's command, looked up on PATH, run in the project folder.
+    command = shlex.split(_json("template.json")["programArgs"]["default"])
+    return await start_client(env, workspace, _json("initializationOptions.json"), command=command, cwd=workspace)
 
 
 @pytest_asyncio.fixture

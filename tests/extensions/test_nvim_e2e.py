@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import RunningPlatform, require
-from tests.extensions.conftest import ARTIFACTS, EXTENSIONS, ROOT, codeforge_bin, env_names, nvim_bin
+from tests.extensions.conftest import ARTIFACTS, EXTENSIONS, ROOT, codeforge_bin, env_names, nvim_bin, nvim_script
 
 pytestmark = pytest.mark.slow
 
@@ -57,19 +57,7 @@ def test_nvim_journey(live_platform: RunningPlatform, project_dir: Path) -> None
         "XDG_DATA_HOME": str(project_dir.parent / "data"),
     }
     done = subprocess.run(
-        [
-            str(nvim),
-            "--headless",
-            "-u",
-            "NONE",
-            "-i",
-            "NONE",
-            "-n",
-            "--cmd",
-            f"set rtp^={NVIM_PLUGIN}",
-            "-l",
-            str(NVIM_PLUGIN / "tests" / "e2e" / "journey.lua"),
-        ],
+        nvim_script(nvim, NVIM_PLUGIN / "tests" / "e2e" / "journey.lua"),
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from tests.conftest import require
-from tests.extensions.conftest import EXTENSIONS, ROOT, catalog_json, nvim_bin, run_logged
+from tests.extensions.conftest import EXTENSIONS, ROOT, catalog_json, nvim_bin, nvim_script, run_logged
 
 NVIM_PLUGIN = EXTENSIONS / "nvim"
 
@@ -18,19 +18,7 @@ def test_lua_unit_tests_pass(tmp_path: Path) -> None:
     assert nvim is not None
     env = {**os.environ, "CODEFORGE_CATALOG_JSON": str(catalog_json(tmp_path / "catalog.json"))}
     output = run_logged(
-        [
-            str(nvim),
-            "--headless",
-            "-u",
-            "NONE",
-            "-i",
-            "NONE",
-            "-n",
-            "--cmd",
-            f"set rtp^={NVIM_PLUGIN}",
-            "-l",
-            str(NVIM_PLUGIN / "tests" / "run.lua"),
-        ],
+        nvim_script(nvim, NVIM_PLUGIN / "tests" / "run.lua"),
         cwd=ROOT,
         env=env,
         timeout=120,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,11 @@ async def start_client(
     workspace: Path,
     init_options: dict[str, Any] | None = None,
     capabilities: types.ClientCapabilities | None = None,
+    command: Sequence[str] = SERVER,
+    cwd: Path = ROOT,
 ) -> LanguageClient:
+    """Start `command` (by default this checkout's `codeforge lsp`, run from the repository so
+    that `-m codeforge` imports it) and initialize it as VS Code would."""
     client = make_test_lsp_client()
     # pygls turns responses to custom requests into named tuples, renaming keys such as
     # "x-codeforge-context"; an editor sees the JSON as sent, so keep it.
@@ -38,8 +42,7 @@ async def start_client(
             obj, types.Command if isinstance(obj.get("command"), str) else types.CodeAction
         ),
     )
-    # cwd: the repository, so `-m codeforge` imports this checkout.
-    await client.start_io(*SERVER, env=env, cwd=str(ROOT))
+    await client.start_io(*command, env=env, cwd=str(cwd))
     result = await client.initialize_session(
         types.InitializeParams(
             capabilities=capabilities or client_capabilities("visual-studio-code"),
