@@ -52,19 +52,11 @@ def first_query(conn: Connection, port: int, database: str) -> None:
 
 
 def load(engine: PostgresEngine, conn: Connection, target_bytes: int) -> int:
-    """Fill table t (with an index) until the database is about `target_bytes`."""
-    with psycopg.connect(conn.url, autocommit=True) as c:
-        c.execute("CREATE TABLE t (g bigint, s text, at timestamptz DEFAULT now())")
-        batch, next_g = 10_000, 1
-        while engine.size(conn.database) < target_bytes * 0.82:  # the index adds the rest
-            c.execute("INSERT INTO t (g, s) SELECT g, md5(g::text) || md5((g * 7)::text) "
-                      "FROM generate_series(%s::bigint, %s::bigint) g", (next_g, next_g + batch - 1))
-            next_g += batch
-            batch = min(batch * 2, 1_000_000)
-        c.execute("CREATE INDEX t_g ON t (g)")
-        c.execute("VACUUM ANALYZE t")
+    """Fill table t (with an index) until the database is about `target_bytes`, then
+    checkpoint: every method starts from the database at rest."""
+    load_url(conn.url, target_bytes)
     with engine.admin() as a:
-        a.execute("CHECKPOINT")  # the database at rest: every method starts from the same state
+        a.execute("CHECKPOINT")
     return engine.size(conn.database)
 
 
@@ -131,7 +123,8 @@ def bench(cluster: LocalCluster, work: Path, sizes: list[int], repeat: int, meth
 
 
 def load_url(url: str, target_bytes: int) -> int:
-    """`load` for a database reached through its own URL (the platform holds the admin)."""
+    """Fill table t (with an index) through the database's own URL until the database is
+    about `target_bytes`; its size."""
     with psycopg.connect(url, autocommit=True) as c:
         def size() -> int:
             row = c.execute("SELECT pg_database_size(current_database())").fetchone()
@@ -139,7 +132,7 @@ def load_url(url: str, target_bytes: int) -> int:
 
         c.execute("CREATE TABLE t (g bigint, s text, at timestamptz DEFAULT now())")
         batch, next_g = 10_000, 1
-        while size() < target_bytes * 0.82:
+        while size() < target_bytes * 0.82:  # the index adds the rest
             c.execute("INSERT INTO t (g, s) SELECT g, md5(g::text) || md5((g * 7)::text) "
                       "FROM generate_series(%s::bigint, %s::bigint) g", (next_g, next_g + batch - 1))
             next_g += batch

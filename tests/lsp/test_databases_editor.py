@@ -8,12 +8,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pytest_lsp import LanguageClient
@@ -69,11 +68,10 @@ def repo(tmp_path: Path, live_platform: RunningPlatform) -> Path:
     return folder
 
 
-@pytest_asyncio.fixture
-async def lsp(live_platform: RunningPlatform, repo: Path) -> AsyncIterator[LanguageClient]:
-    client = await start_client(live_platform.env, repo)
-    yield client
-    await stop_client(client)
+@pytest.fixture
+def workspace(repo: Path) -> Path:
+    """The language server (tests/lsp/conftest.py's `lsp`) opens the git working tree."""
+    return repo
 
 
 def _open(client: LanguageClient, path: Path, text: str, language: str = "yaml") -> str:

@@ -85,11 +85,14 @@ def _backup_row(ctx: Context, backup_id: str) -> BackupRow:
     return row
 
 
-def _source(ctx: Context, backup: BackupRow) -> tuple[DatabaseRow | None, rt.Handle]:
+def _source(ctx: Context, backup: BackupRow) -> tuple[DatabaseRow, rt.Handle]:
+    """The database a backup came from and its engine: restores and verifies run there."""
     db = ctx.session.get(DatabaseRow, backup.database_id) if backup.database_id else None
     if db is None:
-        raise BadInput(f"the database backup {backup.id} came from was deleted",
-                       fix="create a database and restore into it with in_place=true")
+        raise BadInput(f"the database backup {backup.id} came from ({backup.database_name!r}) was deleted, and its "
+                       "role with it: the backup can no longer be restored or verified here",
+                       fix=f"keep a database until its backups are no longer needed; `codeforge backups delete "
+                           f"{backup.id}` removes this one")
     engine_row = ctx.session.get(EngineRow, db.engine_id)
     assert engine_row is not None
     return db, rt.open_engine(ctx, engine_row)
@@ -105,7 +108,6 @@ def restore_backup(ctx: Context, data: api.BackupRestoreInput) -> api.DatabaseIn
     if not path.exists() or not store.checksum_ok(_file(backup)):
         raise BadInput(f"backup {backup.id} is missing or damaged (checksum mismatch)", fix="restore another backup")
     db, handle = _source(ctx, backup)
-    assert db is not None
     if data.in_place:
         if data.confirm != db.name:
             raise BadInput("an in-place restore replaces the database's contents", errors=[FieldProblem(
@@ -153,13 +155,7 @@ def restore_backup(ctx: Context, data: api.BackupRestoreInput) -> api.DatabaseIn
 @implements(api.BACKUP_VERIFY)
 def verify_backup(ctx: Context, data: api.BackupIdInput) -> api.BackupVerifyResult:
     backup = _backup_row(ctx, data.id)
-    db = ctx.session.get(DatabaseRow, backup.database_id) if backup.database_id else None
-    if db is None:
-        raise BadInput(f"the database backup {backup.id} came from was deleted, and with it its engine's role",
-                       fix="restore it in place into another database instead")
-    engine_row = ctx.session.get(EngineRow, db.engine_id)
-    assert engine_row is not None
-    handle = rt.open_engine(ctx, engine_row)
+    db, handle = _source(ctx, backup)
     if ctx.job:
         ctx.job.progress(0.1, "checking the checksum and restoring into a scratch database")
     result = verify(_store(ctx.settings), _file(backup), handle.admin, owner=db.role)

@@ -202,7 +202,14 @@ def test_bad_input_and_faults(client: PlatformClient, platform: RunningPlatform)
         with pytest.raises(NotFound, match="has no database 'nosuch'"):
             run(client, "databases.use", {"project": p, "name": "nosuch"})
         run(client, "databases.use", {"project": p, "name": "dup"})
+        # A backup of a deleted database says plainly that it can no longer be used.
+        orphan = run(client, "backups.create", {"project": p, "name": "second"})
         run(client, "databases.delete", {"project": p, "name": "second"})
+        for op, body in (("backups.verify", {}), ("backups.restore", {"target": "again"})):
+            with pytest.raises(CodeForgeError, match=r"'second'.* was deleted") as gone:
+                run(client, op, {"project": p, "id": orphan["id"], **body})
+            assert f"backups delete {orphan['id']}" in str(gone.value)
+        run(client, "backups.delete", {"project": p, "id": orphan["id"]})
     finally:
         run(client, "databases.delete", {"project": p, "name": "dup"})
     # Unreachable engine, wrong admin credentials: clear errors, nothing registered.
