@@ -1,13 +1,13 @@
 """The current project, as the CLI sees it from a folder (the language server uses the same
-file model: `codeforge.catalog.project_file`)."""
+file model: `codeforge.projectfile`)."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from codeforge.catalog.project_file import find_project_file, parse_project_file
 from codeforge.config import load_client_config
+from codeforge.projectfile import find_project_file, parse_project_file
 
 __all__ = ["current_project", "slugify"]
 

@@ -1,14 +1,30 @@
-"""Every platform operation, declared once as data.
+"""Every platform operation, declared once as data: one module per operation prefix.
 
 Importable without FastAPI or a database: the platform implements these declarations,
-the HTTP client calls them, the CLI and the language server register them.
+the HTTP client calls them, the CLI and the language server register them. Other code
+imports a module under its own name (`from codeforge.catalog import databases`) and names
+an operation by it (`databases.BRANCH`).
 """
 
-from codeforge.catalog import access, databases, env, jobs, panes
+from codeforge.catalog import (
+    audit,
+    auth,
+    backups,
+    databases,
+    engines,
+    env,
+    jobs,
+    members,
+    migrations,
+    panes,
+    projects,
+    tokens,
+)
 from codeforge.catalog.base import (
     CATALOG,
     CONTEXT_KEY,
     ROLE_PERMISSIONS,
+    Empty,
     Input,
     JobRef,
     Operation,
@@ -23,20 +39,28 @@ __all__ = [
     "CATALOG",
     "CONTEXT_KEY",
     "ROLE_PERMISSIONS",
+    "Empty",
     "Input",
     "JobRef",
     "Operation",
     "Permission",
     "ProjectInput",
     "Role",
-    "access",
+    "audit",
+    "auth",
+    "backups",
     "databases",
     "declare",
     "describe_catalog",
+    "engines",
     "env",
     "jobs",
+    "members",
+    "migrations",
     "operation",
     "panes",
+    "projects",
+    "tokens",
 ]
 
 

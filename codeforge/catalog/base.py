@@ -17,6 +17,7 @@ __all__ = [
     "CATALOG",
     "CONTEXT_KEY",
     "ROLE_PERMISSIONS",
+    "Empty",
     "Input",
     "JobRef",
     "Operation",
@@ -25,6 +26,7 @@ __all__ = [
     "Role",
     "declare",
     "operation",
+    "optional_pattern",
 ]
 
 # Schema key marking a field that clients fill from their context (the current project).
@@ -60,10 +62,19 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
 }
 
 
+def optional_pattern(pattern: str) -> str:
+    """The same anchored pattern, or empty (for optional string fields)."""
+    return "^(?:" + pattern[1:-1] + ")?$"
+
+
 class Input(BaseModel):
     """Base of every operation input: unknown fields are an error, not silently dropped."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Empty(Input):
+    """No input."""
 
 
 class ProjectInput(Input):

@@ -24,7 +24,7 @@ def create_org(
     """Create an organization with its first owner, and print the owner's API token once."""
     import re
 
-    from codeforge.catalog.access import SLUG_PATTERN
+    from codeforge.catalog.projects import SLUG_PATTERN
     from codeforge.platform.auth.models import Project
     from codeforge.platform.auth.service import create_organization
     from codeforge.platform.auth.tokens import issue_token

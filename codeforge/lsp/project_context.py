@@ -11,9 +11,9 @@ from pathlib import Path
 
 import yaml
 
-from codeforge.catalog.access import SLUG_PATTERN
 from codeforge.catalog.errors import FieldProblem
-from codeforge.catalog.project_file import PROJECT_FILE_NAMES, ProjectFileError
+from codeforge.catalog.projects import SLUG_PATTERN
+from codeforge.projectfile import PROJECT_FILE_NAMES, ProjectFileError
 
 __all__ = ["ProjectContext"]
 

@@ -18,7 +18,7 @@ import yaml
 from pydantic import ValidationError
 from yaml.nodes import MappingNode, Node, ScalarNode
 
-from codeforge.catalog.project_file import PROJECT_FILE_NAMES, ProjectFile, project_file_problems
+from codeforge.projectfile import PROJECT_FILE_NAMES, ProjectFile, project_file_problems
 
 __all__ = [
     "Analysis",

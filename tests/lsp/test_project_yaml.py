@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from codeforge.catalog.env import EnvVariable
-from codeforge.catalog.project_file import ProjectFile, ProjectFileError, parse_project_file, plan_env
 from codeforge.lsp.project_yaml import analyse, cursor_context, key_at, schema_at
+from codeforge.projectfile import ProjectFile, ProjectFileError, parse_project_file, plan_env
 
 
 def test_shorthand_and_full_entries() -> None:

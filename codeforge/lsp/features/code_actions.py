@@ -20,13 +20,12 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
-from codeforge.catalog import databases as db
-from codeforge.catalog import env, panes
+from codeforge import catalog
 from codeforge.catalog.errors import BadInput, CodeForgeError
-from codeforge.catalog.project_file import ProjectFile, ProjectFileError, parse_project_file, plan_env
 from codeforge.lsp.errors import lsp_error
 from codeforge.lsp.features import databases, diagnostics
 from codeforge.lsp.project_yaml import is_project_file
+from codeforge.projectfile import ProjectFile, ProjectFileError, parse_project_file, plan_env
 
 if TYPE_CHECKING:
     from codeforge.lsp.server import CodeForgeLanguageServer
@@ -50,12 +49,12 @@ def _names(names: list[str]) -> str:
 
 
 async def _apply_env(ls: CodeForgeLanguageServer, uri: str, model: ProjectFile, project: str) -> dict[str, Any]:
-    listed = await ls.platform.call(env.LIST, {"project": project})
+    listed = await ls.platform.call(catalog.env.LIST, {"project": project})
     plan = plan_env(project, model, getattr(listed, "items", []))
     done: list[str] = []
     for data in plan.to_set:
         try:
-            await ls.platform.call(env.SET, data)
+            await ls.platform.call(catalog.env.SET, data)
         except CodeForgeError as exc:
             already = f"set {_names(done)}; " if done else ""
             raise type(exc)(f"{already}{data.name} failed: {exc.detail}", fix=exc.fix, errors=exc.errors) from None
@@ -146,7 +145,7 @@ def _project_file_actions(uri: str, model: ProjectFile) -> list[types.CodeAction
         if action.wanted(model)
     ]
     for name, entry in model.databases.items():
-        out.append(_action(f"Back up database `{name}`", db.BACKUP_CREATE.command, {"name": name}))
+        out.append(_action(f"Back up database `{name}`", catalog.backups.CREATE.command, {"name": name}))
         if entry.migrations:
             out.append(
                 _action(
@@ -156,7 +155,7 @@ def _project_file_actions(uri: str, model: ProjectFile) -> list[types.CodeAction
                 )
             )
     if model.databases:
-        out.append(_action("Open the databases pane", panes.OPEN.command, {"pane": "databases"}))
+        out.append(_action("Open the databases pane", catalog.panes.OPEN.command, {"pane": "databases"}))
     return out
 
 

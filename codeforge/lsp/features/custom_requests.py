@@ -5,7 +5,8 @@ from __future__ import annotations
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from codeforge.catalog import access, describe_catalog
+from codeforge import catalog
+from codeforge.catalog import describe_catalog
 from codeforge.catalog.errors import CodeForgeError
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ async def status(ls: CodeForgeLanguageServer) -> dict[str, Any]:
     except CodeForgeError as exc:  # a broken codeforge.yaml is not a lost connection
         out["project_error"] = exc.message
     try:
-        who = await ls.platform.call(access.WHOAMI, {})
+        who = await ls.platform.call(catalog.auth.WHOAMI, {})
     except CodeForgeError as exc:
         out["error"] = exc.message
         return out

@@ -30,14 +30,15 @@ from pydantic import BaseModel
 from pygls.exceptions import JsonRpcException
 from pygls.uris import from_fs_path, to_fs_path
 
+from codeforge import catalog
 from codeforge.catalog import JobRef, Operation
-from codeforge.catalog import databases as db
 from codeforge.catalog.errors import BadInput, CodeForgeError
-from codeforge.catalog.project_file import ProjectFile, ProjectFileError, parse_project_file
 from codeforge.lsp.errors import lsp_error
 from codeforge.lsp.git import read_head
 from codeforge.lsp.jobs import follow_job
 from codeforge.lsp.project_yaml import is_project_file
+from codeforge.projectfile import ProjectFile, ProjectFileError, parse_project_file
+from codeforge.projectfile import databases as projectfile_databases
 
 if TYPE_CHECKING:
     from codeforge.lsp.server import CodeForgeLanguageServer
@@ -124,14 +125,14 @@ async def apply_databases(ls: CodeForgeLanguageServer, uri: str, model: ProjectF
 
     A database that lives on another engine than the file names is a conflict: moving
     it is not something a code action does silently."""
-    listed = await ls.platform.call(db.LIST, {"project": project})
-    schedules = await ls.platform.call(db.BACKUP_SCHEDULES, {"project": project})
-    plan = db.plan_databases(project, model.databases, getattr(listed, "items", []), getattr(schedules, "items", []))
+    listed = await ls.platform.call(catalog.databases.LIST, {"project": project})
+    schedules = await ls.platform.call(catalog.backups.SCHEDULES, {"project": project})
+    plan = projectfile_databases.plan_databases(project, model.databases, getattr(listed, "items", []), getattr(schedules, "items", []))
     done: dict[str, list[str]] = {"created": [], "pooled": [], "scheduled": []}
     steps: list[tuple[str, Operation[Any, Any], list[Any]]] = [
-        ("created", db.CREATE, list(plan.to_create)),
-        ("pooled", db.POOL, list(plan.to_pool)),
-        ("scheduled", db.BACKUP_SCHEDULE, list(plan.to_schedule)),
+        ("created", catalog.databases.CREATE, list(plan.to_create)),
+        ("pooled", catalog.databases.POOL, list(plan.to_pool)),
+        ("scheduled", catalog.backups.SCHEDULE, list(plan.to_schedule)),
     ]
     for key, op, inputs in steps:
         for data in inputs:
@@ -167,10 +168,10 @@ def git_branch_action(start: Path) -> GitBranchAction | None:
     head = read_head(start)
     if head is None or head.branch is None:
         return None
-    return GitBranchAction(head.branch, db.branch_name_for(head.branch))
+    return GitBranchAction(head.branch, projectfile_databases.branch_name_for(head.branch))
 
 
-def _branch_source(model: ProjectFile, listed: list[db.DatabaseInfo]) -> tuple[str, str]:
+def _branch_source(model: ProjectFile, listed: list[catalog.databases.DatabaseInfo]) -> tuple[str, str]:
     """(database to branch, variable to point at the branch): the codeforge.yaml entry
     holding DATABASE_URL (else its first), else the project's one top-level database."""
     if model.databases:
@@ -209,14 +210,14 @@ async def branch_for_git(ls: CodeForgeLanguageServer, arg: dict[str, Any]) -> di
         raise BadInput("HEAD is detached (a commit is checked out, not a branch)",
                        fix="check out a branch (git switch -c <name>) and run it again")
     model, project, _ = _load(ls, _project_file_uri(ls, uri))
-    listed = getattr(await ls.platform.call(db.LIST, {"project": project}), "items", [])
+    listed = getattr(await ls.platform.call(catalog.databases.LIST, {"project": project}), "items", [])
     source, env_var = _branch_source(model, listed)
-    name = db.branch_name_for(head.branch)
+    name = projectfile_databases.branch_name_for(head.branch)
     existing = next((d for d in listed if d.name == name), None)
     result: dict[str, Any]
     if existing is None:
-        data = db.BranchInput(project=project, source=source, name=name, env_var=env_var)
-        result = await _call(ls, db.BRANCH, data)
+        data = catalog.databases.BranchInput(project=project, source=source, name=name, env_var=env_var)
+        result = await _call(ls, catalog.databases.BRANCH, data)
         _info(ls, f"Database branch `{name}` of `{source}` made ({result.get('method')}); {env_var} points at it")
         return result
     # Back on a git branch that has its database already (or on the one the database itself
@@ -227,12 +228,12 @@ async def branch_for_git(ls: CodeForgeLanguageServer, arg: dict[str, Any]) -> di
     if existing.env_var == env_var:
         _info(ls, f"{env_var} already points at `{name}` (git branch {head.branch})")
         return existing.model_dump(mode="json")
-    result = await _call(ls, db.USE, db.UseInput(project=project, name=name, env_var=env_var))
+    result = await _call(ls, catalog.databases.USE, catalog.databases.UseInput(project=project, name=name, env_var=env_var))
     _info(ls, f"{env_var} points at `{name}` again (git branch {head.branch})")
     return result
 
 
-def _descends_from(database: db.DatabaseInfo, ancestor: str, listed: list[db.DatabaseInfo]) -> bool:
+def _descends_from(database: catalog.databases.DatabaseInfo, ancestor: str, listed: list[catalog.databases.DatabaseInfo]) -> bool:
     by_name = {d.name: d for d in listed}
     parent = database.parent
     for _ in listed:  # bounded: a parent chain is never longer than the list
@@ -305,14 +306,14 @@ async def refresh_migrations(ls: CodeForgeLanguageServer, project_uri: str | Non
     for folder in migration_folders(model, base):
         try:
             files = _files_input(ls, folder)
-            status = await ls.platform.call(db.MIGRATIONS_STATUS,
+            status = await ls.platform.call(catalog.migrations.STATUS,
                                             {"project": project, "name": folder.database, "files": files})
         except CodeForgeError as exc:
             log.info("no migration diagnostics for %s: %s", folder.database, exc.message)
             continue
-        if not isinstance(status, db.MigrationStatusInfo):
+        if not isinstance(status, catalog.migrations.MigrationStatusInfo):
             continue
-        notes = db.migration_notes(status)
+        notes = projectfile_databases.migration_notes(status)
         for path in folder.files:
             note = notes.get(path.name)
             file_uri = str(from_fs_path(str(path)))
@@ -370,7 +371,7 @@ async def apply_migrations(ls: CodeForgeLanguageServer, arg: dict[str, Any]) -> 
                            "`codeforge migrations apply --path`")
     if not folder.files:
         raise BadInput(f"`{entry.migrations}` has no *.sql files", fix="add a migration such as 001_init.sql")
-    result: dict[str, Any] = await _call(ls, db.MIGRATIONS_APPLY,
+    result: dict[str, Any] = await _call(ls, catalog.migrations.APPLY,
                                          {"project": project, "name": database, "files": _files_input(ls, folder)})
     await refresh_migrations(ls, project_uri)
     _info(ls, f"Applied {len(result.get('applied', []))} migration(s) to `{database}`")

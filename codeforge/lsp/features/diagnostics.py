@@ -15,8 +15,7 @@ from pygls.uris import to_fs_path
 from pygls.workspace import TextDocument
 from pygls.workspace.position_codec import ServerTextPosition, ServerTextRange
 
-from codeforge.catalog import databases as db
-from codeforge.catalog import env
+from codeforge import catalog
 from codeforge.catalog.errors import CodeForgeError
 from codeforge.lsp.features import databases
 from codeforge.lsp.project_yaml import Analysis, Span, analyse, is_project_file, locate
@@ -133,11 +132,11 @@ async def check_platform(ls: CodeForgeLanguageServer, uri: str, analysis: Analys
     try:
         project = model.project or ls.context_project()
         if wants_env and project:
-            listed = await ls.platform.call(env.LIST, {"project": project})
+            listed = await ls.platform.call(catalog.env.LIST, {"project": project})
             have = {item.name for item in getattr(listed, "items", [])}
             ls.missing_env[uri] = {n for n, e in model.env.items() if e.value is None and n not in have}
         if engines:
-            registered = {e.name for e in getattr(await ls.platform.call(db.ENGINE_LIST, {}), "items", [])}
+            registered = {e.name for e in getattr(await ls.platform.call(catalog.engines.LIST, {}), "items", [])}
             ls.unknown_engines[uri] = {n: e for n, e in engines.items() if e not in registered}
     except CodeForgeError as exc:
         log.info("not checking codeforge.yaml against the platform: %s", exc.message)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from codeforge.catalog import access
+from codeforge import catalog
 from codeforge.platform.audit.models import AuditEntry
 from codeforge.platform.context import Context
 from codeforge.platform.db import Database
@@ -30,17 +30,17 @@ def record(
         )
 
 
-@implements(access.AUDIT_LIST)
-def list_audit(ctx: Context, data: access.AuditListInput) -> access.AuditList:
+@implements(catalog.audit.LIST)
+def list_audit(ctx: Context, data: catalog.audit.AuditListInput) -> catalog.audit.AuditList:
     query = select(AuditEntry).where(AuditEntry.org_id == ctx.actor.org_id)
     if data.operation:
         query = query.where(AuditEntry.operation == data.operation)
     if data.actor:
         query = query.where(AuditEntry.actor == data.actor)
     rows = ctx.session.scalars(query.order_by(AuditEntry.id.desc()).limit(data.limit))
-    return access.AuditList(
+    return catalog.audit.AuditList(
         items=[
-            access.AuditRecord(
+            catalog.audit.AuditRecord(
                 time=r.time, actor=r.actor, operation=r.operation, target=r.target, outcome=r.outcome, source=r.source
             )
             for r in rows

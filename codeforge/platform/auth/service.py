@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from codeforge.catalog import Permission, Role, access
+from codeforge import catalog
+from codeforge.catalog import Permission, Role
 from codeforge.catalog.errors import Conflict, NotFound, PermissionDenied
 from codeforge.platform.auth.models import ApiToken, Organization, Project, User
 from codeforge.platform.auth.tokens import issue_token
@@ -53,16 +54,16 @@ def _member(ctx: Context, username: str) -> User:
     return user
 
 
-def _project_out(p: Project) -> access.Project:
-    return access.Project(slug=p.slug, name=p.name, created_at=p.created_at)
+def _project_out(p: Project) -> catalog.projects.Project:
+    return catalog.projects.Project(slug=p.slug, name=p.name, created_at=p.created_at)
 
 
-def _member_out(u: User) -> access.Member:
-    return access.Member(username=u.username, role=Role(u.role), created_at=u.created_at)
+def _member_out(u: User) -> catalog.members.Member:
+    return catalog.members.Member(username=u.username, role=Role(u.role), created_at=u.created_at)
 
 
-def _token_out(t: ApiToken) -> access.Token:
-    return access.Token(
+def _token_out(t: ApiToken) -> catalog.tokens.Token:
+    return catalog.tokens.Token(
         id=t.id,
         name=t.name,
         username=t.user.username,
@@ -74,9 +75,9 @@ def _token_out(t: ApiToken) -> access.Token:
     )
 
 
-@implements(access.WHOAMI)
-def whoami(ctx: Context, data: access.Empty) -> access.WhoAmI:
-    return access.WhoAmI(
+@implements(catalog.auth.WHOAMI)
+def whoami(ctx: Context, data: catalog.Empty) -> catalog.auth.WhoAmI:
+    return catalog.auth.WhoAmI(
         username=ctx.actor.username,
         role=ctx.actor.role,
         organization=ctx.actor.org_slug,
@@ -85,8 +86,8 @@ def whoami(ctx: Context, data: access.Empty) -> access.WhoAmI:
     )
 
 
-@implements(access.PROJECTS_CREATE)
-def create_project(ctx: Context, data: access.ProjectCreateInput) -> access.Project:
+@implements(catalog.projects.CREATE)
+def create_project(ctx: Context, data: catalog.projects.ProjectCreateInput) -> catalog.projects.Project:
     exists = ctx.session.scalar(select(Project).where(Project.org_id == ctx.actor.org_id, Project.slug == data.slug))
     if exists:
         raise Conflict(f"project {data.slug!r} exists already", fix="pick another slug, or use the existing project")
@@ -96,22 +97,22 @@ def create_project(ctx: Context, data: access.ProjectCreateInput) -> access.Proj
     return _project_out(project)
 
 
-@implements(access.PROJECTS_LIST)
-def list_projects(ctx: Context, data: access.Empty) -> access.ProjectList:
+@implements(catalog.projects.LIST)
+def list_projects(ctx: Context, data: catalog.Empty) -> catalog.projects.ProjectList:
     rows = ctx.session.scalars(select(Project).where(Project.org_id == ctx.actor.org_id).order_by(Project.slug))
-    return access.ProjectList(items=[_project_out(p) for p in rows])
+    return catalog.projects.ProjectList(items=[_project_out(p) for p in rows])
 
 
-@implements(access.PROJECTS_DELETE)
-def delete_project(ctx: Context, data: access.ProjectSlugInput) -> access.Project:
+@implements(catalog.projects.DELETE)
+def delete_project(ctx: Context, data: catalog.projects.ProjectSlugInput) -> catalog.projects.Project:
     project = find_project(ctx.session, ctx.actor.org_id, data.slug)
     out = _project_out(project)
     ctx.session.delete(project)
     return out
 
 
-@implements(access.MEMBERS_ADD)
-def add_member(ctx: Context, data: access.MemberAddInput) -> access.Member:
+@implements(catalog.members.ADD)
+def add_member(ctx: Context, data: catalog.members.MemberAddInput) -> catalog.members.Member:
     if data.role == Role.OWNER and not ctx.actor.can(Permission.OWN):
         raise PermissionDenied("only an owner can add another owner", fix="ask an owner, or choose role admin")
     _ensure_username_free(ctx.session, data.username)
@@ -121,14 +122,14 @@ def add_member(ctx: Context, data: access.MemberAddInput) -> access.Member:
     return _member_out(user)
 
 
-@implements(access.MEMBERS_LIST)
-def list_members(ctx: Context, data: access.Empty) -> access.MemberList:
+@implements(catalog.members.LIST)
+def list_members(ctx: Context, data: catalog.Empty) -> catalog.members.MemberList:
     rows = ctx.session.scalars(select(User).where(User.org_id == ctx.actor.org_id).order_by(User.username))
-    return access.MemberList(items=[_member_out(u) for u in rows])
+    return catalog.members.MemberList(items=[_member_out(u) for u in rows])
 
 
-@implements(access.MEMBERS_SET_ROLE)
-def set_role(ctx: Context, data: access.MemberSetRoleInput) -> access.Member:
+@implements(catalog.members.SET_ROLE)
+def set_role(ctx: Context, data: catalog.members.MemberSetRoleInput) -> catalog.members.Member:
     user = _member(ctx, data.username)
     touches_owner = Role.OWNER in (data.role, Role(user.role))
     if touches_owner and not ctx.actor.can(Permission.OWN):
@@ -143,8 +144,8 @@ def set_role(ctx: Context, data: access.MemberSetRoleInput) -> access.Member:
     return _member_out(user)
 
 
-@implements(access.TOKENS_CREATE)
-def create_token(ctx: Context, data: access.TokenCreateInput) -> access.TokenCreated:
+@implements(catalog.tokens.CREATE)
+def create_token(ctx: Context, data: catalog.tokens.TokenCreateInput) -> catalog.tokens.TokenCreated:
     user = ctx.session.get(User, ctx.actor.user_id)
     if data.username and data.username != ctx.actor.username:
         if not ctx.actor.can(Permission.MANAGE):
@@ -154,7 +155,7 @@ def create_token(ctx: Context, data: access.TokenCreateInput) -> access.TokenCre
         user = _member(ctx, data.username)
     assert user is not None
     token, raw = issue_token(ctx.session, user, data.name, data.expires_in_days)
-    return access.TokenCreated(id=token.id, name=token.name, token=raw, expires_at=token.expires_at)
+    return catalog.tokens.TokenCreated(id=token.id, name=token.name, token=raw, expires_at=token.expires_at)
 
 
 def _visible_tokens(ctx: Context) -> list[ApiToken]:
@@ -164,13 +165,13 @@ def _visible_tokens(ctx: Context) -> list[ApiToken]:
     return list(ctx.session.scalars(query.order_by(ApiToken.created_at)))
 
 
-@implements(access.TOKENS_LIST)
-def list_tokens(ctx: Context, data: access.Empty) -> access.TokenList:
-    return access.TokenList(items=[_token_out(t) for t in _visible_tokens(ctx)])
+@implements(catalog.tokens.LIST)
+def list_tokens(ctx: Context, data: catalog.Empty) -> catalog.tokens.TokenList:
+    return catalog.tokens.TokenList(items=[_token_out(t) for t in _visible_tokens(ctx)])
 
 
-@implements(access.TOKENS_REVOKE)
-def revoke_token(ctx: Context, data: access.TokenRevokeInput) -> access.Token:
+@implements(catalog.tokens.REVOKE)
+def revoke_token(ctx: Context, data: catalog.tokens.TokenRevokeInput) -> catalog.tokens.Token:
     token = next((t for t in _visible_tokens(ctx) if t.id == data.id), None)
     if token is None:
         raise NotFound(f"no token {data.id!r} that you can revoke", fix="list tokens with `codeforge tokens list`")

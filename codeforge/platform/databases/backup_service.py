@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from codeforge.catalog import databases as api
+from codeforge import catalog
 from codeforge.catalog.errors import BadInput, FieldProblem, NotFound
 from codeforge.platform.context import Context
 from codeforge.platform.crypto import Cipher
@@ -33,8 +33,8 @@ def _store(settings: Settings) -> BackupStore:
     return BackupStore(rt.databases_root(settings) / "backups")
 
 
-def _info(row: BackupRow) -> api.BackupInfo:
-    return api.BackupInfo(id=row.id, database=row.database_name, engine=row.engine_kind, size_bytes=row.size_bytes,
+def _info(row: BackupRow) -> catalog.backups.BackupInfo:
+    return catalog.backups.BackupInfo(id=row.id, database=row.database_name, engine=row.engine_kind, size_bytes=row.size_bytes,
                           sha256=row.sha256, tables=row.tables, seconds=row.seconds, created_at=row.created_at,
                           verified_at=row.verified_at, verified_ok=row.verified_ok)
 
@@ -59,8 +59,8 @@ def _backup(session: Session, settings: Settings, handle: rt.Handle, db: Databas
     return row
 
 
-@implements(api.BACKUP_CREATE)
-def create_backup(ctx: Context, data: api.BackupCreateInput) -> api.BackupInfo:
+@implements(catalog.backups.CREATE)
+def create_backup(ctx: Context, data: catalog.backups.BackupCreateInput) -> catalog.backups.BackupInfo:
     db = rt.get_database(ctx, data.name)
     engine_row = ctx.session.get(EngineRow, db.engine_id)
     assert engine_row is not None
@@ -70,12 +70,12 @@ def create_backup(ctx: Context, data: api.BackupCreateInput) -> api.BackupInfo:
     return _info(row)
 
 
-@implements(api.BACKUP_LIST)
-def list_backups(ctx: Context, data: api.BackupListInput) -> api.BackupList:
+@implements(catalog.backups.LIST)
+def list_backups(ctx: Context, data: catalog.backups.BackupListInput) -> catalog.backups.BackupList:
     q = select(BackupRow).where(BackupRow.project_id == ctx.require_project().id)
     if data.name:
         q = q.where(BackupRow.database_name == data.name)
-    return api.BackupList(items=[_info(r) for r in ctx.session.scalars(q.order_by(BackupRow.created_at.desc()))])
+    return catalog.backups.BackupList(items=[_info(r) for r in ctx.session.scalars(q.order_by(BackupRow.created_at.desc()))])
 
 
 def _backup_row(ctx: Context, backup_id: str) -> BackupRow:
@@ -98,8 +98,8 @@ def _source(ctx: Context, backup: BackupRow) -> tuple[DatabaseRow, rt.Handle]:
     return db, rt.open_engine(ctx, engine_row)
 
 
-@implements(api.BACKUP_RESTORE)
-def restore_backup(ctx: Context, data: api.BackupRestoreInput) -> api.DatabaseInfo:
+@implements(catalog.backups.RESTORE)
+def restore_backup(ctx: Context, data: catalog.backups.BackupRestoreInput) -> catalog.databases.DatabaseInfo:
     from codeforge.platform.databases.service import database_info, finish_new_database
 
     backup = _backup_row(ctx, data.id)
@@ -152,34 +152,34 @@ def restore_backup(ctx: Context, data: api.BackupRestoreInput) -> api.DatabaseIn
     return database_info(ctx, finish_new_database(ctx, pending.id))
 
 
-@implements(api.BACKUP_VERIFY)
-def verify_backup(ctx: Context, data: api.BackupIdInput) -> api.BackupVerifyResult:
+@implements(catalog.backups.VERIFY)
+def verify_backup(ctx: Context, data: catalog.backups.BackupIdInput) -> catalog.backups.BackupVerifyResult:
     backup = _backup_row(ctx, data.id)
     db, handle = _source(ctx, backup)
     if ctx.job:
         ctx.job.progress(0.1, "checking the checksum and restoring into a scratch database")
     result = verify(_store(ctx.settings), _file(backup), handle.admin, owner=db.role)
     backup.verified_at, backup.verified_ok = utcnow(), result.ok
-    return api.BackupVerifyResult(id=backup.id, ok=result.ok, checksum_ok=result.checksum_ok,
+    return catalog.backups.BackupVerifyResult(id=backup.id, ok=result.ok, checksum_ok=result.checksum_ok,
                                   tables_expected=result.tables_expected, tables_restored=result.tables_restored,
                                   seconds=result.seconds, message=result.message)
 
 
-@implements(api.BACKUP_DELETE)
-def delete_backup(ctx: Context, data: api.BackupIdInput) -> api.BackupDeleted:
+@implements(catalog.backups.DELETE)
+def delete_backup(ctx: Context, data: catalog.backups.BackupIdInput) -> catalog.backups.BackupDeleted:
     backup = _backup_row(ctx, data.id)
     _store(ctx.settings).delete(_file(backup))
     ctx.session.delete(backup)
-    return api.BackupDeleted(id=data.id, deleted=True)
+    return catalog.backups.BackupDeleted(id=data.id, deleted=True)
 
 
-def _schedule_info(db: DatabaseRow, s: BackupScheduleRow) -> api.ScheduleInfo:
-    return api.ScheduleInfo(database=db.name, cron=s.cron, keep_last=s.keep_last, max_age_days=s.max_age_days,
+def _schedule_info(db: DatabaseRow, s: BackupScheduleRow) -> catalog.backups.ScheduleInfo:
+    return catalog.backups.ScheduleInfo(database=db.name, cron=s.cron, keep_last=s.keep_last, max_age_days=s.max_age_days,
                             next_run_at=s.next_run_at, last_run_at=s.last_run_at, last_error=s.last_error)
 
 
-@implements(api.BACKUP_SCHEDULE)
-def schedule_backups(ctx: Context, data: api.ScheduleInput) -> api.ScheduleInfo:
+@implements(catalog.backups.SCHEDULE)
+def schedule_backups(ctx: Context, data: catalog.backups.ScheduleInput) -> catalog.backups.ScheduleInfo:
     check_cron(data.cron)
     db = rt.get_database(ctx, data.name)
     row = ctx.session.scalar(select(BackupScheduleRow).where(BackupScheduleRow.database_id == db.id))
@@ -192,21 +192,21 @@ def schedule_backups(ctx: Context, data: api.ScheduleInput) -> api.ScheduleInfo:
     return _schedule_info(db, row)
 
 
-@implements(api.BACKUP_SCHEDULES)
-def list_schedules(ctx: Context, data: api.DatabaseListInput) -> api.ScheduleList:
+@implements(catalog.backups.SCHEDULES)
+def list_schedules(ctx: Context, data: catalog.databases.DatabaseListInput) -> catalog.backups.ScheduleList:
     rows = ctx.session.execute(select(DatabaseRow, BackupScheduleRow).join(
         BackupScheduleRow, BackupScheduleRow.database_id == DatabaseRow.id).where(
         DatabaseRow.project_id == ctx.require_project().id)).all()
-    return api.ScheduleList(items=[_schedule_info(db, s) for db, s in rows])
+    return catalog.backups.ScheduleList(items=[_schedule_info(db, s) for db, s in rows])
 
 
-@implements(api.BACKUP_UNSCHEDULE)
-def unschedule_backups(ctx: Context, data: api.DatabaseNameInput) -> api.ScheduleRemoved:
+@implements(catalog.backups.UNSCHEDULE)
+def unschedule_backups(ctx: Context, data: catalog.databases.DatabaseNameInput) -> catalog.backups.ScheduleRemoved:
     db = rt.get_database(ctx, data.name)
     row = ctx.session.scalar(select(BackupScheduleRow).where(BackupScheduleRow.database_id == db.id))
     if row is not None:
         ctx.session.delete(row)
-    return api.ScheduleRemoved(database=data.name, removed=row is not None)
+    return catalog.backups.ScheduleRemoved(database=data.name, removed=row is not None)
 
 
 def prune(session: Session, settings: Settings, db: DatabaseRow, keep_last: int, max_age: timedelta,

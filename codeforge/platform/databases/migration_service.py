@@ -6,8 +6,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from codeforge import catalog
 from codeforge.catalog import Permission
-from codeforge.catalog import databases as api
 from codeforge.catalog.errors import BadInput, FieldProblem, PermissionDenied
 from codeforge.platform.context import Context
 from codeforge.platform.databases import migrations
@@ -19,7 +19,7 @@ from codeforge.platform.registry import implements
 __all__: list[str] = []
 
 
-def _target(ctx: Context, data: api.MigrationsInput) -> tuple[Connection, migrations.MigrationSet]:
+def _target(ctx: Context, data: catalog.migrations.MigrationsInput) -> tuple[Connection, migrations.MigrationSet]:
     if bool(data.path) == bool(data.files):
         raise BadInput("give the migrations either as `path` or as `files`", errors=[FieldProblem(
             "path", "exactly one of path and files is needed", "send the files (editors do), or a folder path "
@@ -39,17 +39,17 @@ def _target(ctx: Context, data: api.MigrationsInput) -> tuple[Connection, migrat
     return rt.connection(ctx, handle, db), mset
 
 
-@implements(api.MIGRATIONS_STATUS)
-def migrations_status(ctx: Context, data: api.MigrationsInput) -> api.MigrationStatusInfo:
+@implements(catalog.migrations.STATUS)
+def migrations_status(ctx: Context, data: catalog.migrations.MigrationsInput) -> catalog.migrations.MigrationStatusInfo:
     conn, mset = _target(ctx, data)
     st = migrations.status(conn, mset)
-    return api.MigrationStatusInfo(
+    return catalog.migrations.MigrationStatusInfo(
         database=data.name, kind=st.kind, pending=st.pending, drifted=st.drifted, missing=st.missing,
-        applied=[api.AppliedMigration(name=a.name, checksum=a.checksum, applied_at=a.applied_at) for a in st.applied])
+        applied=[catalog.migrations.AppliedMigration(name=a.name, checksum=a.checksum, applied_at=a.applied_at) for a in st.applied])
 
 
-@implements(api.MIGRATIONS_APPLY)
-def migrations_apply(ctx: Context, data: api.MigrationsInput) -> api.MigrationsApplied:
+@implements(catalog.migrations.APPLY)
+def migrations_apply(ctx: Context, data: catalog.migrations.MigrationsInput) -> catalog.migrations.MigrationsApplied:
     conn, mset = _target(ctx, data)
 
     def progress(fraction: float, message: str) -> None:
@@ -58,4 +58,4 @@ def migrations_apply(ctx: Context, data: api.MigrationsInput) -> api.MigrationsA
             ctx.job.progress(fraction, message)
 
     applied = migrations.apply(conn, mset, progress)
-    return api.MigrationsApplied(database=data.name, applied=applied, pending=migrations.status(conn, mset).pending)
+    return catalog.migrations.MigrationsApplied(database=data.name, applied=applied, pending=migrations.status(conn, mset).pending)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from codeforge.catalog import databases as api
+from codeforge import catalog
 from codeforge.platform.context import Context
 from codeforge.platform.databases.models import BackupRow, BackupScheduleRow, DatabaseRow
 from codeforge.platform.panes.content import Bars, PaneContent, Table, Tree
@@ -23,7 +23,7 @@ def databases_pane(ctx: Context) -> PaneContent:
     from codeforge.platform.databases import pool_service, service  # the operations' own views
 
     project = ctx.require_project()
-    listing = service.list_databases(ctx, api.DatabaseListInput(project=project.slug)).items
+    listing = service.list_databases(ctx, catalog.databases.DatabaseListInput(project=project.slug)).items
     by_name = {d.name: d for d in listing}
     nodes: list[tuple[int, str, str]] = []
 
@@ -43,7 +43,7 @@ def databases_pane(ctx: Context) -> PaneContent:
     schedules = ctx.session.execute(select(DatabaseRow.name, BackupScheduleRow).join(
         BackupScheduleRow, BackupScheduleRow.database_id == DatabaseRow.id).where(
         DatabaseRow.project_id == project.id)).all()
-    pools = pool_service.pool_stats(ctx, api.DatabaseListInput(project=project.slug))
+    pools = pool_service.pool_stats(ctx, catalog.databases.DatabaseListInput(project=project.slug))
     return PaneContent(
         title=f"Databases of {project.slug}",
         subtitle=f"{len(listing)} database(s) and branch(es) · {len(backups)} backup(s)",

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import select
 
-from codeforge.catalog import databases as api
+from codeforge import catalog
 from codeforge.catalog.errors import BadInput
 from codeforge.platform.context import Context
 from codeforge.platform.databases import runtime as rt
@@ -44,26 +44,26 @@ def configure_pool(ctx: Context) -> None:
         pb.start()
 
 
-def _urls(ctx: Context, row: DatabaseRow) -> api.DatabaseUrls:
+def _urls(ctx: Context, row: DatabaseRow) -> catalog.databases.DatabaseUrls:
     engine_row = ctx.session.get(EngineRow, row.engine_id)
     assert engine_row is not None
     conn = rt.connection(ctx, rt.open_engine(ctx, engine_row, start=False), row)
     pb = rt.bouncer(ctx.settings, ctx.cipher)
     if not pb.available():
-        return api.DatabaseUrls(name=row.name, url=conn.url, pooled_url=None, pooling=pb.unavailable_reason())
+        return catalog.databases.DatabaseUrls(name=row.name, url=conn.url, pooled_url=None, pooling=pb.unavailable_reason())
     if not row.pooled:
-        return api.DatabaseUrls(name=row.name, url=conn.url, pooled_url=None,
+        return catalog.databases.DatabaseUrls(name=row.name, url=conn.url, pooled_url=None,
                                 pooling="not pooled: run `databases pool` to route it through PgBouncer")
-    return api.DatabaseUrls(name=row.name, url=conn.url, pooled_url=pb.pooled_url(conn, _alias(row)),
+    return catalog.databases.DatabaseUrls(name=row.name, url=conn.url, pooled_url=pb.pooled_url(conn, _alias(row)),
                             pooling="PgBouncer")
 
 
-@implements(api.REVEAL)
-def reveal_urls(ctx: Context, data: api.DatabaseNameInput) -> api.DatabaseUrls:
+@implements(catalog.databases.REVEAL)
+def reveal_urls(ctx: Context, data: catalog.databases.DatabaseNameInput) -> catalog.databases.DatabaseUrls:
     return _urls(ctx, rt.get_database(ctx, data.name))
 
 
-def _masked(urls: api.DatabaseUrls) -> api.DatabaseUrls:
+def _masked(urls: catalog.databases.DatabaseUrls) -> catalog.databases.DatabaseUrls:
     """The URLs with their password as `***`: changing the pooling reveals nothing
     (`databases reveal` and the project variable hold the real ones)."""
 
@@ -79,8 +79,8 @@ def _masked(urls: api.DatabaseUrls) -> api.DatabaseUrls:
     return urls.model_copy(update={"url": mask(urls.url), "pooled_url": mask(urls.pooled_url)})
 
 
-@implements(api.POOL)
-def pool_database(ctx: Context, data: api.PoolInput) -> api.DatabaseUrls:
+@implements(catalog.databases.POOL)
+def pool_database(ctx: Context, data: catalog.databases.PoolInput) -> catalog.databases.DatabaseUrls:
     row = rt.get_database(ctx, data.name)
     engine_row = ctx.session.get(EngineRow, row.engine_id)
     assert engine_row is not None
@@ -109,20 +109,20 @@ def sync_pooled_variable(ctx: Context, row: DatabaseRow | None, var: str) -> Non
         remove_variable(ctx, project, f"{var}_POOLED")
 
 
-@implements(api.POOL_STATS)
-def pool_stats(ctx: Context, data: api.DatabaseListInput) -> api.PoolStats:
+@implements(catalog.databases.POOL_STATS)
+def pool_stats(ctx: Context, data: catalog.databases.DatabaseListInput) -> catalog.databases.PoolStats:
     pb = rt.bouncer(ctx.settings, ctx.cipher)
     if not pb.available():
-        return api.PoolStats(available=False, running=False, message=pb.unavailable_reason(), items=[])
+        return catalog.databases.PoolStats(available=False, running=False, message=pb.unavailable_reason(), items=[])
     rows = ctx.session.scalars(select(DatabaseRow).where(DatabaseRow.project_id == ctx.require_project().id,
                                                          DatabaseRow.pooled))
     names = {_alias(r): r.name for r in rows}
-    items = [api.PoolStat(database=names[s.alias], user=s.user, clients_active=s.clients_active,
+    items = [catalog.databases.PoolStat(database=names[s.alias], user=s.user, clients_active=s.clients_active,
                           clients_waiting=s.clients_waiting, servers_active=s.servers_active,
                           servers_idle=s.servers_idle, pool_mode=s.pool_mode, total_queries=s.total_queries,
                           total_transactions=s.total_transactions, avg_query_us=s.avg_query_us)
              for s in pb.stats() if s.alias in names]
     running = pb.running()
-    return api.PoolStats(available=True, running=running, items=items,
+    return catalog.databases.PoolStats(available=True, running=running, items=items,
                          message=f"PgBouncer on port {pb.port}" if running else "PgBouncer is not running: "
                          "no database is pooled yet (`databases pool`)")

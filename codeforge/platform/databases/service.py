@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from codeforge.catalog import databases as api
+from codeforge import catalog
 from codeforge.catalog.errors import BadInput, Conflict, ExternalFailure, FieldProblem, NotFound
 from codeforge.platform.context import Context
 from codeforge.platform.databases import runtime as rt
@@ -35,13 +35,13 @@ def _progress(ctx: Context, fraction: float, message: str) -> None:
 
 # -- engines ----------------------------------------------------------------------------------------
 
-def _engine_info(ctx: Context, row: EngineRow) -> api.EngineInfo:
+def _engine_info(ctx: Context, row: EngineRow) -> catalog.engines.EngineInfo:
     running, cow_method = True, None
     if row.kind == "postgresql-local":
         status = LocalCluster(Path(row.root), port=row.port, password="").status()
         running, cow_method = status.running, status.copy_on_write
     count = ctx.session.scalar(select(func.count()).select_from(DatabaseRow).where(DatabaseRow.engine_id == row.id))
-    return api.EngineInfo(name=row.name, kind=api.EngineKind(row.kind), host=row.host, port=row.port,
+    return catalog.engines.EngineInfo(name=row.name, kind=catalog.engines.EngineKind(row.kind), host=row.host, port=row.port,
                           version=row.version, default=row.is_default, running=running, copy_on_write=cow_method,
                           databases=int(count or 0), created_at=row.created_at)
 
@@ -68,13 +68,13 @@ def _checked_data_dir(value: str) -> Path:
     return resolved
 
 
-def register_engine(ctx: Context, data: api.EngineRegisterInput, session: Session | None = None) -> EngineRow:
+def register_engine(ctx: Context, data: catalog.engines.EngineRegisterInput, session: Session | None = None) -> EngineRow:
     session = session or ctx.session
     org = ctx.actor.org_id
     if session.scalar(select(EngineRow).where(EngineRow.org_id == org, EngineRow.name == data.name)):
         raise Conflict(f"an engine named {data.name!r} exists already", fix="choose another name")
     row = EngineRow(org_id=org, name=data.name, kind=data.kind.value)
-    if data.kind is api.EngineKind.LOCAL:
+    if data.kind is catalog.engines.EngineKind.LOCAL:
         if data.admin_url:
             raise BadInput("a local cluster takes no admin URL", errors=[FieldProblem(
                 "admin_url", "not used for postgresql-local", "leave it empty, or use kind postgresql")])
@@ -100,7 +100,7 @@ def register_engine(ctx: Context, data: api.EngineRegisterInput, session: Sessio
             raise BadInput("an external engine needs its admin URL", errors=[FieldProblem(
                 "admin_url", "missing", "give postgresql://USER:PASSWORD@HOST:PORT/postgres or mysql://…")])
         engine: PostgresEngine | MySQLEngine
-        if data.kind is api.EngineKind.MYSQL:
+        if data.kind is catalog.engines.EngineKind.MYSQL:
             engine = MySQLEngine(data.admin_url)
             row.version = engine.server_version()  # also proves the URL works
         else:
@@ -120,19 +120,19 @@ def register_engine(ctx: Context, data: api.EngineRegisterInput, session: Sessio
     return row
 
 
-@implements(api.ENGINE_REGISTER)
-def engines_register(ctx: Context, data: api.EngineRegisterInput) -> api.EngineInfo:
+@implements(catalog.engines.REGISTER)
+def engines_register(ctx: Context, data: catalog.engines.EngineRegisterInput) -> catalog.engines.EngineInfo:
     return _engine_info(ctx, register_engine(ctx, data))
 
 
-@implements(api.ENGINE_LIST)
-def engines_list(ctx: Context, data: api.EngineListInput) -> api.EngineList:
+@implements(catalog.engines.LIST)
+def engines_list(ctx: Context, data: catalog.engines.EngineListInput) -> catalog.engines.EngineList:
     rows = ctx.session.scalars(select(EngineRow).where(EngineRow.org_id == ctx.actor.org_id).order_by(EngineRow.name))
-    return api.EngineList(items=[_engine_info(ctx, r) for r in rows])
+    return catalog.engines.EngineList(items=[_engine_info(ctx, r) for r in rows])
 
 
-@implements(api.ENGINE_REMOVE)
-def engines_remove(ctx: Context, data: api.EngineNameInput) -> api.EngineRemoved:
+@implements(catalog.engines.REMOVE)
+def engines_remove(ctx: Context, data: catalog.engines.EngineNameInput) -> catalog.engines.EngineRemoved:
     row = _engine_row(ctx, data.name)
     used = ctx.session.scalar(select(func.count()).select_from(DatabaseRow).where(DatabaseRow.engine_id == row.id))
     if used:
@@ -140,7 +140,7 @@ def engines_remove(ctx: Context, data: api.EngineNameInput) -> api.EngineRemoved
     if row.kind == "postgresql-local":
         LocalCluster(Path(row.root), port=row.port, password="").destroy()
     ctx.session.delete(row)
-    return api.EngineRemoved(name=data.name, removed=True)
+    return catalog.engines.EngineRemoved(name=data.name, removed=True)
 
 
 def _default_engine(ctx: Context) -> EngineRow:
@@ -152,7 +152,7 @@ def _default_engine(ctx: Context) -> EngineRow:
         # Committed at once (the cluster exists on disk from now on), and before the
         # operation's own unit of work writes anything.
         with rt.side_session(ctx) as s:
-            made = register_engine(ctx, api.EngineRegisterInput(name="local", default=True), session=s)
+            made = register_engine(ctx, catalog.engines.EngineRegisterInput(name="local", default=True), session=s)
         row = ctx.session.get(EngineRow, made.id)
         assert row is not None
     return row
@@ -160,7 +160,7 @@ def _default_engine(ctx: Context) -> EngineRow:
 
 # -- databases ------------------------------------------------------------------------------------
 
-def database_info(ctx: Context, row: DatabaseRow, *, size: bool = True) -> api.DatabaseInfo:
+def database_info(ctx: Context, row: DatabaseRow, *, size: bool = True) -> catalog.databases.DatabaseInfo:
     engine_row = ctx.session.get(EngineRow, row.engine_id)
     assert engine_row is not None
     parent = ctx.session.get(DatabaseRow, row.parent_id) if row.parent_id else None
@@ -172,7 +172,7 @@ def database_info(ctx: Context, row: DatabaseRow, *, size: bool = True) -> api.D
         except Exception:  # a down server must not break the listing; the size is just unknown
             size_bytes = None
     url = f"{kind}://{row.role}:***@{row.host}:{row.port}/{row.physical}"
-    return api.DatabaseInfo(
+    return catalog.databases.DatabaseInfo(
         name=row.name, project=ctx.require_project().slug, engine=engine_row.name, kind=kind,
         parent=parent.name if parent else None, method=row.method, state=row.state, host=row.host, port=row.port,
         database=row.physical, user=row.role, url=url, env_var=row.env_var, pooled=row.pooled,
@@ -249,8 +249,8 @@ def _drop_pending(ctx: Context, pending_id: str) -> None:
             s.delete(row)
 
 
-@implements(api.CREATE)
-def create_database(ctx: Context, data: api.DatabaseCreateInput) -> api.DatabaseInfo:
+@implements(catalog.databases.CREATE)
+def create_database(ctx: Context, data: catalog.databases.DatabaseCreateInput) -> catalog.databases.DatabaseInfo:
     project = ctx.require_project()
     rt.sweep(ctx)
     check_free(ctx, data.name)
@@ -274,12 +274,12 @@ def create_database(ctx: Context, data: api.DatabaseCreateInput) -> api.Database
     return database_info(ctx, row)
 
 
-@implements(api.LIST)
-def list_databases(ctx: Context, data: api.DatabaseListInput) -> api.DatabaseList:
+@implements(catalog.databases.LIST)
+def list_databases(ctx: Context, data: catalog.databases.DatabaseListInput) -> catalog.databases.DatabaseList:
     rt.sweep(ctx)
     rows = ctx.session.scalars(select(DatabaseRow).where(DatabaseRow.project_id == ctx.require_project().id)
                                .order_by(DatabaseRow.created_at))
-    return api.DatabaseList(items=[database_info(ctx, r) for r in rows])
+    return catalog.databases.DatabaseList(items=[database_info(ctx, r) for r in rows])
 
 
 def _children(ctx: Context, row: DatabaseRow) -> list[DatabaseRow]:
@@ -309,8 +309,8 @@ def _remove(ctx: Context, row: DatabaseRow, deleted: list[str]) -> None:
     deleted.append(row.name)
 
 
-@implements(api.DELETE)
-def delete_database(ctx: Context, data: api.DatabaseDeleteInput) -> api.DatabaseDeleted:
+@implements(catalog.databases.DELETE)
+def delete_database(ctx: Context, data: catalog.databases.DatabaseDeleteInput) -> catalog.databases.DatabaseDeleted:
     project = ctx.require_project()
     row = rt.get_database(ctx, data.name)
     children = _children(ctx, row)
@@ -326,11 +326,11 @@ def delete_database(ctx: Context, data: api.DatabaseDeleteInput) -> api.Database
         else:
             remove_variable(ctx, project, var)
             sync_pooled_variable(ctx, None, var)
-    return api.DatabaseDeleted(deleted=deleted, env_var=var)
+    return catalog.databases.DatabaseDeleted(deleted=deleted, env_var=var)
 
 
-def _choose_method(handle: rt.Handle, src: DatabaseRow, wanted: api.BranchMethodChoice) -> BranchMethod:
-    Choice = api.BranchMethodChoice
+def _choose_method(handle: rt.Handle, src: DatabaseRow, wanted: catalog.databases.BranchMethodChoice) -> BranchMethod:
+    Choice = catalog.databases.BranchMethodChoice
     if handle.kind == "mysql":
         if wanted in (Choice.AUTO, Choice.DUMP):
             return BranchMethod.DUMP
@@ -351,8 +351,8 @@ def _choose_method(handle: rt.Handle, src: DatabaseRow, wanted: api.BranchMethod
     return BranchMethod.DUMP if wanted is Choice.DUMP else BranchMethod.TEMPLATE
 
 
-@implements(api.BRANCH)
-def branch_database(ctx: Context, data: api.BranchInput) -> api.DatabaseInfo:
+@implements(catalog.databases.BRANCH)
+def branch_database(ctx: Context, data: catalog.databases.BranchInput) -> catalog.databases.DatabaseInfo:
     project = ctx.require_project()
     rt.sweep(ctx)
     src = rt.get_database(ctx, data.source)
@@ -404,16 +404,16 @@ def branch_database(ctx: Context, data: api.BranchInput) -> api.DatabaseInfo:
     return database_info(ctx, row, size=False)  # its parent's size; `list` measures it
 
 
-@implements(api.USE)
-def use_database(ctx: Context, data: api.UseInput) -> api.DatabaseInfo:
+@implements(catalog.databases.USE)
+def use_database(ctx: Context, data: catalog.databases.UseInput) -> catalog.databases.DatabaseInfo:
     row = rt.get_database(ctx, data.name)
     check_variable(ctx, data.env_var, row.name, take_over=True)
     point_variable(ctx, row, data.env_var)
     return database_info(ctx, row, size=False)
 
 
-@implements(api.RESET)
-def reset_branch(ctx: Context, data: api.ResetInput) -> api.DatabaseInfo:
+@implements(catalog.databases.RESET)
+def reset_branch(ctx: Context, data: catalog.databases.ResetInput) -> catalog.databases.DatabaseInfo:
     row = rt.get_database(ctx, data.name)
     parent = ctx.session.get(DatabaseRow, row.parent_id) if row.parent_id else None
     if parent is None or row.method not in {m.value for m in BranchMethod}:
@@ -445,20 +445,20 @@ def reset_branch(ctx: Context, data: api.ResetInput) -> api.DatabaseInfo:
     return database_info(ctx, row, size=False)
 
 
-@implements(api.TREE)
-def database_tree(ctx: Context, data: api.DatabaseListInput) -> api.DatabaseTree:
-    infos = {i.name: i for i in list_databases(ctx, api.DatabaseListInput(project=data.project)).items}
+@implements(catalog.databases.TREE)
+def database_tree(ctx: Context, data: catalog.databases.DatabaseListInput) -> catalog.databases.DatabaseTree:
+    infos = {i.name: i for i in list_databases(ctx, catalog.databases.DatabaseListInput(project=data.project)).items}
 
-    def node(name: str) -> api.TreeNode:
+    def node(name: str) -> catalog.databases.TreeNode:
         i = infos[name]
         kids = sorted(n for n, c in infos.items() if c.parent == name)
-        return api.TreeNode(name=name, method=i.method, port=i.port, size_bytes=i.size_bytes,
+        return catalog.databases.TreeNode(name=name, method=i.method, port=i.port, size_bytes=i.size_bytes,
                             children=[node(k) for k in kids])
 
     roots = [node(n) for n, i in infos.items() if i.parent is None or i.parent not in infos]
     lines: list[str] = []
 
-    def draw(n: api.TreeNode, prefix: str, last: bool, top: bool) -> None:
+    def draw(n: catalog.databases.TreeNode, prefix: str, last: bool, top: bool) -> None:
         size = f"{n.size_bytes / 1e6:.1f} MB" if n.size_bytes is not None else "size unknown"
         how = f", {n.method}" if n.method else ""
         lines.append(f"{'' if top else prefix + ('└─ ' if last else '├─ ')}{n.name} ({size}{how}, port {n.port})")
@@ -467,7 +467,7 @@ def database_tree(ctx: Context, data: api.DatabaseListInput) -> api.DatabaseTree
 
     for r in roots:
         draw(r, "", True, True)
-    return api.DatabaseTree(roots=roots, text="\n".join(lines) or "(no databases)")
+    return catalog.databases.DatabaseTree(roots=roots, text="\n".join(lines) or "(no databases)")
 
 
 # Backups, migrations and pooling register their operations on import; so does the pane.

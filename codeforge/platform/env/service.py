@@ -12,7 +12,7 @@ import re
 from dotenv.parser import parse_stream
 from sqlalchemy import select
 
-from codeforge.catalog import env
+from codeforge import catalog
 from codeforge.catalog.errors import BadInput, FieldProblem, NotFound
 from codeforge.platform.auth.models import Project
 from codeforge.platform.context import Context
@@ -22,7 +22,7 @@ from codeforge.platform.registry import implements
 
 __all__ = ["get_value", "has_variable", "put_variable", "remove_variable"]
 
-_NAME = re.compile(env.ENV_NAME_PATTERN)
+_NAME = re.compile(catalog.env.ENV_NAME_PATTERN)
 
 
 def _row(ctx: Context, project: Project, name: str) -> EnvVariableRow | None:
@@ -31,8 +31,8 @@ def _row(ctx: Context, project: Project, name: str) -> EnvVariableRow | None:
     )
 
 
-def _out(ctx: Context, row: EnvVariableRow) -> env.EnvVariable:
-    return env.EnvVariable(
+def _out(ctx: Context, row: EnvVariableRow) -> catalog.env.EnvVariable:
+    return catalog.env.EnvVariable(
         name=row.name,
         secret=row.secret,
         value=None if row.secret else ctx.cipher.decrypt(row.value_encrypted),
@@ -81,32 +81,32 @@ def get_value(ctx: Context, project: Project, name: str) -> str:
     return ctx.cipher.decrypt(row.value_encrypted)
 
 
-@implements(env.SET)
-def set_variable(ctx: Context, data: env.EnvSetInput) -> env.EnvVariable:
+@implements(catalog.env.SET)
+def set_variable(ctx: Context, data: catalog.env.EnvSetInput) -> catalog.env.EnvVariable:
     return _out(ctx, put_variable(ctx, ctx.require_project(), data.name, data.value, secret=data.secret))
 
 
-@implements(env.LIST)
-def list_variables(ctx: Context, data: env.EnvListInput) -> env.EnvList:
+@implements(catalog.env.LIST)
+def list_variables(ctx: Context, data: catalog.env.EnvListInput) -> catalog.env.EnvList:
     rows = ctx.session.scalars(
         select(EnvVariableRow)
         .where(EnvVariableRow.project_id == ctx.require_project().id)
         .order_by(EnvVariableRow.name)
     )
-    return env.EnvList(items=[_out(ctx, r) for r in rows])
+    return catalog.env.EnvList(items=[_out(ctx, r) for r in rows])
 
 
-@implements(env.UNSET)
-def unset_variable(ctx: Context, data: env.EnvNameInput) -> env.EnvUnsetResult:
+@implements(catalog.env.UNSET)
+def unset_variable(ctx: Context, data: catalog.env.EnvNameInput) -> catalog.env.EnvUnsetResult:
     project = ctx.require_project()
     if not remove_variable(ctx, project, data.name):
         raise _missing(project, data.name)
-    return env.EnvUnsetResult(name=data.name, removed=True)
+    return catalog.env.EnvUnsetResult(name=data.name, removed=True)
 
 
-@implements(env.REVEAL)
-def reveal_variable(ctx: Context, data: env.EnvNameInput) -> env.EnvValue:
-    return env.EnvValue(name=data.name, value=get_value(ctx, ctx.require_project(), data.name))
+@implements(catalog.env.REVEAL)
+def reveal_variable(ctx: Context, data: catalog.env.EnvNameInput) -> catalog.env.EnvValue:
+    return catalog.env.EnvValue(name=data.name, value=get_value(ctx, ctx.require_project(), data.name))
 
 
 def parse_dotenv(content: str) -> list[tuple[str, str]]:
@@ -133,8 +133,8 @@ def parse_dotenv(content: str) -> list[tuple[str, str]]:
     return pairs
 
 
-@implements(env.IMPORT)
-def import_variables(ctx: Context, data: env.EnvImportInput) -> env.EnvImportResult:
+@implements(catalog.env.IMPORT)
+def import_variables(ctx: Context, data: catalog.env.EnvImportInput) -> catalog.env.EnvImportResult:
     """Validates and encrypts entry by entry (reporting progress), then writes all at once:
     a cancelled or failed import changes nothing."""
     project = ctx.require_project()
@@ -168,4 +168,4 @@ def import_variables(ctx: Context, data: env.EnvImportInput) -> env.EnvImportRes
         row.updated_by = ctx.actor.username
         ctx.session.add(row)
     ctx.session.flush()
-    return env.EnvImportResult(imported=len(prepared), skipped=skipped, names=sorted(prepared)[:1000])
+    return catalog.env.EnvImportResult(imported=len(prepared), skipped=skipped, names=sorted(prepared)[:1000])

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from codeforge.catalog import Permission, panes
+from codeforge import catalog
+from codeforge.catalog import Permission
 from codeforge.catalog.errors import CodeForgeError, NotFound, PermissionDenied, Unauthenticated
 from codeforge.platform.auth.models import ApiToken
 from codeforge.platform.auth.service import find_project
@@ -34,14 +35,14 @@ class Page:
     status: int = 200
 
 
-@implements(panes.OPEN)
-def open_pane(ctx: Context, data: panes.PaneOpenInput) -> panes.PaneLink:
+@implements(catalog.panes.OPEN)
+def open_pane(ctx: Context, data: catalog.panes.PaneOpenInput) -> catalog.panes.PaneLink:
     found = PANES.get(data.pane)
     if found is None:
         raise NotFound(f"there is no pane {data.pane!r}", fix=f"use one of: {', '.join(sorted(PANES))}")
     payload = {"t": ctx.actor.token_id, "p": ctx.require_project().slug, "n": data.pane}
     signed = ctx.cipher.encrypt(json.dumps(payload))
-    return panes.PaneLink(
+    return catalog.panes.PaneLink(
         title=f"{found.title} — {data.project}",
         url=f"{ctx.settings.resolved_public_url}/panes/{data.pane}?t={signed}",
         expires_at=utcnow() + LINK_TTL,

@@ -30,10 +30,11 @@ from pydantic import (
     model_validator,
 )
 
-from codeforge.catalog.access import SLUG_PATTERN
-from codeforge.catalog.databases import DB_NAME_PATTERN, BackupPolicy, DatabaseEntry
+from codeforge.catalog.databases import DB_NAME_PATTERN
 from codeforge.catalog.env import ENV_NAME_PATTERN, EnvSetInput, EnvVariable
 from codeforge.catalog.errors import BadInput, FieldProblem
+from codeforge.catalog.projects import SLUG_PATTERN
+from codeforge.projectfile.databases import BackupPolicy, DatabaseEntry
 
 __all__ = [
     "PROJECT_FILE_NAMES",
@@ -224,8 +225,14 @@ def project_file_problems(errors: Iterable[Mapping[str, Any]]) -> list[tuple[tup
             problem = FieldProblem(
                 dotted, "not a variable name", "use letters, digits and underscores, not starting with a digit"
             )
-        elif kind in ("int_type", "int_parsing", "greater_than_equal", "less_than_equal", "string_too_short",
-                      "string_too_long"):
+        elif kind in (
+            "int_type",
+            "int_parsing",
+            "greater_than_equal",
+            "less_than_equal",
+            "string_too_short",
+            "string_too_long",
+        ):
             # Pydantic says "Input should be …"; in a file it is the value that should be.
             problem = FieldProblem(dotted, msg.replace("Input should", "should"), "correct the value")
         elif kind in ("dict_type", "model_type", "model_attributes_type"):
