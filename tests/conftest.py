@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -135,9 +137,22 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return
     for value in getattr(item, "funcargs", {}).values():
         if isinstance(value, RunningPlatform):
-            report.sections.append(("platform log", _tail(value.log_path)))
+            kept = _keep_logs(item, value)
+            report.sections.append((f"platform log (whole: {kept})", _tail(value.log_path)))
             for log in sorted(value.data_dir.rglob("postgres.log")):
                 report.sections.append((f"PostgreSQL log {log}", _tail(log)))
+
+
+def _keep_logs(item: pytest.Item, platform: RunningPlatform) -> Path:
+    """Copy a failed test's platform and PostgreSQL logs under test-artifacts/, which CI prints
+    and keeps: the temporary directory holding them is removed with the test session."""
+    folder = ROOT / "test-artifacts" / "failed" / re.sub(r"[^\w.-]+", "_", item.nodeid)[-120:]
+    folder.mkdir(parents=True, exist_ok=True)
+    for log in [platform.log_path, *platform.data_dir.rglob("*.log")]:
+        if log.is_file():
+            name = "platform.log" if log == platform.log_path else "_".join(log.relative_to(platform.data_dir).parts)
+            shutil.copyfile(log, folder / name)
+    return folder
 
 
 def start_platform(base: Path, **extra_env: str) -> RunningPlatform:
