@@ -39,7 +39,12 @@ class EnvNameInput(ProjectInput):
 
 
 class EnvSetInput(EnvNameInput):
-    value: str = Field(max_length=65536, description="The value.", json_schema_extra={"format": "password"})
+    # Secret only with `secret: true`: editors ask `secret` first and then hide the value, or not.
+    value: str = Field(
+        max_length=65536,
+        description="The value.",
+        json_schema_extra={"format": "password", "x-codeforge-secret-if": "secret"},
+    )
     secret: bool = Field(default=False, description="Encrypted, never listed, readable only with `env reveal`.")
 
 
