@@ -153,7 +153,9 @@ class Operation(Generic[In, Out]):
         if not self.target:
             return ""
         values = data.model_dump()
-        return self.target.format_map({k: values.get(k, "") for k in _fields_of(self.target)})
+        # An optional field left empty leaves no "None" and no dangling separator behind.
+        filled = {k: "" if values.get(k) is None else values[k] for k in _fields_of(self.target)}
+        return self.target.format_map(filled).strip(" /")
 
     def describe(self) -> dict[str, Any]:
         """The catalog entry editors and `GET /api/v1/catalog` use."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from codeforge import catalog
@@ -45,6 +45,20 @@ def find_project(session: Session, org_id: str, slug: str) -> Project:
 def _ensure_username_free(session: Session, username: str) -> None:
     if session.scalar(select(User).where(User.username == username)):
         raise Conflict(f"username {username!r} is taken", fix="pick another username")
+
+
+# viewer < developer < admin < owner: nobody acts on a member above them or grants more than they hold.
+_RANK = {role: rank for rank, role in enumerate(Role)}
+
+
+def _outranks(actor_role: Role, role: Role | str) -> bool:
+    """Whether `role` is above the actor's own."""
+    return _RANK[Role(role)] > _RANK[actor_role]
+
+
+def _reachable_roles(ctx: Context) -> list[str]:
+    """The roles whose members' tokens a manager may see and revoke: up to their own."""
+    return [r.value for r in Role if not _outranks(ctx.actor.role, r)]
 
 
 def _member(ctx: Context, username: str) -> User:
@@ -113,8 +127,11 @@ def delete_project(ctx: Context, data: catalog.projects.ProjectSlugInput) -> cat
 
 @implements(catalog.members.ADD)
 def add_member(ctx: Context, data: catalog.members.MemberAddInput) -> catalog.members.Member:
-    if data.role == Role.OWNER and not ctx.actor.can(Permission.OWN):
-        raise PermissionDenied("only an owner can add another owner", fix="ask an owner, or choose role admin")
+    if _outranks(ctx.actor.role, data.role):
+        raise PermissionDenied(
+            f"your role {ctx.actor.role.value!r} cannot add a member with the higher role {data.role.value!r}",
+            fix=f"choose role {ctx.actor.role.value!r} or lower, or ask an owner",
+        )
     _ensure_username_free(ctx.session, data.username)
     user = User(org_id=ctx.actor.org_id, username=data.username, role=data.role.value)
     ctx.session.add(user)
@@ -131,9 +148,18 @@ def list_members(ctx: Context, data: catalog.Empty) -> catalog.members.MemberLis
 @implements(catalog.members.SET_ROLE)
 def set_role(ctx: Context, data: catalog.members.MemberSetRoleInput) -> catalog.members.Member:
     user = _member(ctx, data.username)
-    touches_owner = Role.OWNER in (data.role, Role(user.role))
-    if touches_owner and not ctx.actor.can(Permission.OWN):
-        raise PermissionDenied("only an owner can grant or take away ownership", fix="ask an owner")
+    if _outranks(ctx.actor.role, user.role):
+        raise PermissionDenied(
+            f"{user.username!r} has the role {user.role!r}, above your {ctx.actor.role.value!r}: "
+            "only an owner changes an owner's role",
+            fix="ask an owner",
+        )
+    if _outranks(ctx.actor.role, data.role):
+        raise PermissionDenied(
+            f"your role {ctx.actor.role.value!r} cannot grant the higher role {data.role.value!r}: "
+            "only an owner grants ownership",
+            fix=f"choose role {ctx.actor.role.value!r} or lower, or ask an owner",
+        )
     if Role(user.role) == Role.OWNER and data.role != Role.OWNER:
         owners = ctx.session.scalars(
             select(User).where(User.org_id == ctx.actor.org_id, User.role == Role.OWNER.value)
@@ -148,11 +174,19 @@ def set_role(ctx: Context, data: catalog.members.MemberSetRoleInput) -> catalog.
 def create_token(ctx: Context, data: catalog.tokens.TokenCreateInput) -> catalog.tokens.TokenCreated:
     user = ctx.session.get(User, ctx.actor.user_id)
     if data.username and data.username != ctx.actor.username:
+        # Acting for someone else is an admin action (audited with the member as its target),
+        # and a token for a higher role would hand the caller that role.
         if not ctx.actor.can(Permission.MANAGE):
             raise PermissionDenied(
                 "you can create tokens only for yourself", fix="leave `username` empty, or ask an admin"
             )
         user = _member(ctx, data.username)
+        if _outranks(ctx.actor.role, user.role):
+            raise PermissionDenied(
+                f"{user.username!r} has the role {user.role!r}, above your {ctx.actor.role.value!r}: "
+                "a token for them would act with more rights than yours",
+                fix=f"ask {user.username!r} to create the token, or ask an owner",
+            )
     assert user is not None
     token, raw = issue_token(ctx.session, user, data.name, data.expires_in_days)
     return catalog.tokens.TokenCreated(id=token.id, name=token.name, token=raw, expires_at=token.expires_at)
@@ -160,7 +194,9 @@ def create_token(ctx: Context, data: catalog.tokens.TokenCreateInput) -> catalog
 
 def _visible_tokens(ctx: Context) -> list[ApiToken]:
     query = select(ApiToken).join(User).where(User.org_id == ctx.actor.org_id)
-    if not ctx.actor.can(Permission.MANAGE):
+    if ctx.actor.can(Permission.MANAGE):
+        query = query.where(or_(ApiToken.user_id == ctx.actor.user_id, User.role.in_(_reachable_roles(ctx))))
+    else:
         query = query.where(ApiToken.user_id == ctx.actor.user_id)
     return list(ctx.session.scalars(query.order_by(ApiToken.created_at)))
 
