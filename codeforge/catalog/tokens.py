@@ -52,7 +52,8 @@ CREATE = declare(
         input=TokenCreateInput,
         output=TokenCreated,
         permission=Permission.VIEW,
-        target="{name}",
+        # For another member the target names them: an admin action the audit log shows.
+        target="{username}/{name}",
     )
 )
 LIST = declare(
