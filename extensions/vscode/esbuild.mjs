@@ -12,4 +12,7 @@ await build({
   sourcemap: true,
   minify: process.argv.includes('--minify'),
   logLevel: 'info',
+  // scripts/install.sh (`make vscode`) names the checkout's `codeforge` here, so the installed
+  // extension finds its language server with no setting; empty for a plain build.
+  define: { __CODEFORGE_INSTALLED_COMMAND__: JSON.stringify(process.env.CODEFORGE_INSTALLED_COMMAND ?? '') },
 });

@@ -16,7 +16,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const output = vscode.window.createOutputChannel('CodeForge', { log: true });
   const trace = vscode.window.createOutputChannel('CodeForge Trace');
   const panes = new Panes();
-  const status = new StatusItem();
+  const status = new StatusItem(() => session.client());
 
   let operations: Operations | undefined;
   const middleware: Middleware = {
@@ -65,11 +65,11 @@ export function activate(context: vscode.ExtensionContext): void {
         () => tree?.refresh(),
         (error: unknown) => output.error(`codeforge/catalog failed: ${String(error)}`),
       );
-      void status.update(session.client());
+      void status.update();
     },
     disconnected: () => {
       tree?.refresh();
-      void status.update(undefined);
+      void status.update();
     },
     act,
   });
@@ -80,9 +80,10 @@ export function activate(context: vscode.ExtensionContext): void {
       act,
       changed: () => {
         tree?.refresh();
-        void status.update(session.client());
+        void status.update();
       },
       titlePane: (url, title) => panes.title(vscode.Uri.parse(url), title),
+      platformDown: () => void status.update(),
     },
     new VscodePromptUi(),
   );
@@ -102,12 +103,12 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.commands.registerCommand('codeforge.refreshResources', async () => {
       await ops.refresh().catch((error: unknown) => ops.fail('loading the catalog', error));
       tree?.refresh();
-      await status.update(session.client());
+      await status.update();
     }),
     vscode.commands.registerCommand('codeforge.restartServer', () => session.restart()),
     vscode.commands.registerCommand('codeforge.showOutput', () => output.show(true)),
     vscode.commands.registerCommand('codeforge.showStatus', async () => {
-      const current = await status.update(session.client());
+      const current = await status.update();
       const summary = current
         ? `${current.connected ? 'Connected to' : 'Cannot reach'} ${current.platform} as ${current.username ?? '?'} (${current.role ?? '?'}), project ${current.project ?? '(none)'}`
         : 'The CodeForge language server is not running.';

@@ -2,11 +2,12 @@
 // Nothing here knows any single operation; everything comes from `codeforge/catalog`.
 import * as vscode from 'vscode';
 import { ExecuteCommandRequest, type LanguageClient } from 'vscode-languageclient/node';
-import { adviseOnError, isInvalidParams } from './errors';
+import { adviseOnError, isInvalidParams, isPlatformDown, shortenIds } from './errors';
 import { type Arguments, askField, collectArguments, confirmationText, fieldOfError, type Operation, type PromptUi } from './prompt';
 import { operationsForItem } from './itemOperations';
 import { describeItem, forLog, paneUrl, summarize } from './results';
 import { redact } from './schema';
+import { isReveal, maskOutput, maskUrlPasswords, secretValues } from './secrets';
 
 export const CATALOG_REQUEST = 'codeforge/catalog';
 
@@ -22,6 +23,8 @@ export interface OperationHost {
   changed(op: Operation): void;
   /** The title of a pane the server is about to open (window/showDocument carries none). */
   titlePane(url: string, title: string): void;
+  /** An operation found the platform unreachable: the status bar should say so now. */
+  platformDown(): void;
 }
 
 export class Operations implements vscode.Disposable {
@@ -135,8 +138,14 @@ export class Operations implements vscode.Disposable {
       this.host.log(`▶ ${op.name} ${JSON.stringify(redact(args, op.input_schema))}`);
       try {
         const result = await client.sendRequest(ExecuteCommandRequest.type, { command: op.command, arguments: [args] });
-        // The whole result goes to the log, secrets masked; "Open Result" shows it unmasked.
-        this.host.log(`✔ ${op.name} ${JSON.stringify(forLog(result), null, 2)}`);
+        // The whole result goes to the log with its secrets masked (from the output schema). A
+        // reveal's result is not logged at all: it exists to show a secret, which is shown only
+        // in a dialog (showSecrets), never where it is kept.
+        this.host.log(
+          isReveal(op)
+            ? `✔ ${op.name}: revealed in a dialog, not logged`
+            : `✔ ${op.name} ${JSON.stringify(forLog(result, op.output_schema), null, 2)}`,
+        );
         this.host.changed(op);
         // A pane link (x-codeforge-pane) is opened by the server with window/showDocument
         // (see extension.ts), after this answer: the page is the result, shown under its title.
@@ -157,7 +166,7 @@ export class Operations implements vscode.Disposable {
           return undefined;
         }
         // The platform refused a value the prompts could not check: ask for that field again.
-        const answer = await askField(this.ui, field, `${op.title}: ${field.name} again`, message);
+        const answer = await askField(this.ui, field, `${op.title}: ${field.name} again`, message, args);
         if (answer === undefined) {
           return undefined;
         }
@@ -172,14 +181,52 @@ export class Operations implements vscode.Disposable {
   }
 
   private async showResult(op: Operation, result: unknown): Promise<void> {
-    const choice = await vscode.window.showInformationMessage(`CodeForge: ${op.title} — ${summarize(result)}`, 'Open Result');
+    const reveal = isReveal(op);
+    const secrets = secretValues(result, op.output_schema, reveal);
+    if (reveal || secrets.length > 0) {
+      await this.showSecrets(op, result, secrets, reveal);
+      return;
+    }
+    const text = shortenIds(`CodeForge: ${op.title} — ${summarize(result, op.output_schema)}`);
+    const choice = await vscode.window.showInformationMessage(text, 'Open Result');
     if (choice === 'Open Result') {
-      const document = await vscode.workspace.openTextDocument({ language: 'json', content: JSON.stringify(result, null, 2) });
+      // Masked like the log: an untitled document is kept by hot exit's backups.
+      const shown = maskOutput(result, op.output_schema);
+      const document = await vscode.workspace.openTextDocument({ language: 'json', content: JSON.stringify(shown, null, 2) });
       await vscode.window.showTextDocument(document, { preview: true });
     }
   }
 
+  /**
+   * A secret the person asked for (a reveal, or a token shown once) goes into a modal dialog
+   * with a copy button per value: it is gone when the dialog closes, and unlike notifications,
+   * the output channel and documents, nothing keeps it. Outside an explicit reveal, passwords in
+   * URLs stay masked even here.
+   */
+  private async showSecrets(op: Operation, result: unknown, secrets: { path: string; value: string }[], reveal: boolean): Promise<void> {
+    const shown = secrets.map((s) => ({ ...s, value: reveal ? s.value : maskUrlPasswords(s.value) }));
+    // The message names what was revealed; the values go only into the dialog's detail.
+    const rest = typeof result === 'object' && result !== null && !Array.isArray(result) ? { ...(result as Record<string, unknown>) } : result;
+    for (const s of secrets) {
+      if (typeof rest === 'object' && rest !== null) {
+        delete (rest as Record<string, unknown>)[s.path.split('.')[0]];
+      }
+    }
+    const summary = summarize(rest, op.output_schema);
+    const detail = shown.length > 0 ? shown.map((s) => `${s.path}: ${s.value}`).join('\n\n') : 'The result holds no value to show.';
+    const buttons = shown.map((s) => `Copy ${s.path}`);
+    const choice = await vscode.window.showInformationMessage(shortenIds(`CodeForge: ${op.title} — ${summary}`), { modal: true, detail }, ...buttons);
+    const copied = shown.find((s) => choice === `Copy ${s.path}`);
+    if (copied) {
+      await vscode.env.clipboard.writeText(copied.value);
+      this.host.log(`${op.name}: ${copied.path} copied to the clipboard`);
+    }
+  }
+
   fail(what: string, error: unknown): void {
+    if (isPlatformDown(error)) {
+      this.host.platformDown();
+    }
     const advice = adviseOnError(what, error);
     const show = advice.severity === 'info' ? vscode.window.showInformationMessage : vscode.window.showErrorMessage;
     void show(advice.message, ...advice.actions).then((action) => {

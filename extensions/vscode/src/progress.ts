@@ -5,6 +5,7 @@
 // `window/workDoneProgress/create` request. It is registered after the built-in features, whose
 // `initialize` runs first on every (re)start, so its handler is the one that stays installed.
 import * as vscode from 'vscode';
+import { shortenIds } from './errors';
 import {
   type BaseLanguageClient,
   type ClientCapabilities,
@@ -56,12 +57,12 @@ export class NotificationProgressFeature implements StaticFeature {
     const report = (value: WorkDoneProgressBegin | WorkDoneProgressReport): void => {
       const increment = value.percentage !== undefined ? Math.max(0, value.percentage - last) : undefined;
       last = value.percentage ?? last;
-      reporter?.report({ message: value.message, increment });
+      reporter?.report({ message: value.message === undefined ? undefined : shortenIds(value.message), increment });
     };
     const subscription = this.client.onProgress(WorkDoneProgress.type, token, (value) => {
       if (value.kind === 'begin') {
         void vscode.window.withProgress(
-          { location: vscode.ProgressLocation.Notification, title: value.title, cancellable: value.cancellable ?? false },
+          { location: vscode.ProgressLocation.Notification, title: shortenIds(value.title), cancellable: value.cancellable ?? false },
           async (progress, cancellation) => {
             reporter = progress;
             report(value);

@@ -2,9 +2,11 @@
 // same loop runs against VS Code's quick input (vscodeUi.ts) and against a scripted UI in tests.
 
 import {
+  askingOrder,
   checkFileContent,
   choices,
   describeField,
+  effectiveField,
   type FieldSpec,
   initialText,
   type JsonSchema,
@@ -108,8 +110,18 @@ async function askFile(ui: PromptUi, field: FieldSpec, title: string, error?: st
   return undefined;
 }
 
-/** Ask for one field; `error` says why an earlier value was refused (by us or by the server). */
-export async function askField(ui: PromptUi, field: FieldSpec, title: string, error?: string): Promise<{ value: unknown; omit: boolean } | undefined> {
+/**
+ * Ask for one field; `error` says why an earlier value was refused (by us or by the server).
+ * `answers` are the arguments so far: they decide whether a conditional secret is hidden.
+ */
+export async function askField(
+  ui: PromptUi,
+  spec: FieldSpec,
+  title: string,
+  error?: string,
+  answers: Arguments = {},
+): Promise<{ value: unknown; omit: boolean } | undefined> {
+  const field = effectiveField(spec, answers);
   if (field.kind === 'boolean' || field.kind === 'enum') {
     if (error) {
       ui.refused(error);
@@ -135,10 +147,10 @@ export async function askField(ui: PromptUi, field: FieldSpec, title: string, er
  */
 export async function collectArguments(ui: PromptUi, op: Operation, given: Arguments = {}): Promise<Arguments | undefined> {
   const args: Arguments = { ...given };
-  const fields = promptFields(op.input_schema).filter((f) => !(f.name in given));
+  const fields = askingOrder(promptFields(op.input_schema)).filter((f) => !(f.name in given));
   for (const [index, field] of fields.entries()) {
     const title = `${op.title} (${index + 1}/${fields.length})`;
-    const answer = await askField(ui, field, title);
+    const answer = await askField(ui, field, title, undefined, args);
     if (answer === undefined) {
       return undefined;
     }

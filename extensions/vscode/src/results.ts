@@ -1,26 +1,28 @@
 // How results look in notifications and in the resource tree. Free of `vscode` for unit tests.
+import type { JsonSchema } from './schema';
+import { MASK, maskOutput, maskUrlPasswords, PANE_KEY } from './secrets';
 
-/** Keys whose values never go into a notification: editors keep message history. */
-// `url` too: pane links carry a signed token that opens the page without signing in.
-const HIDDEN = new Set(['value', 'token', 'password', 'secret_value', 'content', 'url']);
+export { PANE_KEY };
 
 /**
  * One line summing a result up for a notification; the whole result goes to the output channel.
- * Values of secret-bearing keys are left out (`env.reveal`'s value, `tokens.create`'s token).
+ * Secret fields (marked in the operation's output schema) are left out and URL passwords
+ * masked: editors keep a history of notifications.
  */
-export function summarize(result: unknown): string {
+export function summarize(result: unknown, outputSchema?: JsonSchema): string {
   if (result === null || result === undefined) {
     return 'done';
   }
   if (typeof result !== 'object') {
-    return String(result);
+    return maskUrlPasswords(String(result));
   }
   const record = result as Record<string, unknown>;
   if (Array.isArray(record['items'])) {
     return `${record['items'].length} item(s)`;
   }
-  const parts = Object.entries(record)
-    .filter(([k, v]) => !HIDDEN.has(k) && (v === null || ['string', 'number', 'boolean'].includes(typeof v)))
+  const masked = maskOutput(record, outputSchema) as Record<string, unknown>;
+  const parts = Object.entries(masked)
+    .filter(([k, v]) => !(v === MASK && record[k] !== MASK) && (v === null || ['string', 'number', 'boolean'].includes(typeof v)))
     .slice(0, 4)
     .map(([k, v]) => `${k}: ${String(v)}`);
   return parts.join(', ') || 'done';
@@ -58,25 +60,17 @@ export function groupLabel(capability: string): string {
   return capability.charAt(0).toUpperCase() + capability.slice(1).replace(/_/g, ' ');
 }
 
-/** A result as it may be logged: values of secret-bearing keys masked, at any depth. */
-export function maskResult(result: unknown): unknown {
-  if (Array.isArray(result)) {
-    return result.map(maskResult);
-  }
-  if (typeof result === 'object' && result !== null) {
-    return Object.fromEntries(
-      Object.entries(result).map(([k, v]) => [k, HIDDEN.has(k) && v !== null && v !== undefined ? '••••' : maskResult(v)]),
-    );
-  }
-  return result;
+/** A result as it may be logged: secret fields (per the output schema) and URL passwords masked. */
+export function maskResult(result: unknown, outputSchema?: JsonSchema): unknown {
+  return maskOutput(result, outputSchema);
 }
 
 /** Longest list written to the log in full; a 20 000-name import result would bury the job's lines. */
 const LOG_LIST_LIMIT = 20;
 
 /** A result as the output channel shows it: secrets masked, long lists cut with a count. */
-export function forLog(result: unknown): unknown {
-  const masked = maskResult(result);
+export function forLog(result: unknown, outputSchema?: JsonSchema): unknown {
+  const masked = maskResult(result, outputSchema);
   const cut = (value: unknown): unknown => {
     if (Array.isArray(value)) {
       const head = value.slice(0, LOG_LIST_LIMIT).map(cut);
@@ -89,9 +83,6 @@ export function forLog(result: unknown): unknown {
   };
   return cut(masked);
 }
-
-/** Schema key of an output that is a link to a pane (codeforge/catalog/panes.py). */
-export const PANE_KEY = 'x-codeforge-pane';
 
 /** The http(s) URL to open when an operation's output is a pane link; undefined otherwise. */
 export function paneUrl(op: { output_schema?: Record<string, unknown> }, result: unknown): string | undefined {

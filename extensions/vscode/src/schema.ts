@@ -4,6 +4,10 @@
 
 export const CONTEXT_KEY = 'x-codeforge-context';
 export const FILE_KEY = 'x-codeforge-file';
+/** On a password field: the boolean field that says whether it is secret (`env.set`'s `value`
+ * is secret only with `secret: true`), so that boolean is asked first and a plain value is typed
+ * in a plain box. */
+export const SECRET_IF_KEY = 'x-codeforge-secret-if';
 
 export type JsonSchema = { [key: string]: unknown };
 
@@ -32,6 +36,8 @@ export interface FieldSpec {
   fileHint?: string;
   /** For `json` fields: the JSON type the value must have ("array" or "object"). */
   jsonType?: string;
+  /** For `password` fields: the boolean field that decides whether the value is secret. */
+  secretIf?: string;
 }
 
 /** The result of reading typed text: a value to send, "omit" (use the server's default), or an error. */
@@ -154,6 +160,10 @@ export function promptFields(inputSchema: JsonSchema): FieldSpec[] {
     }
     if (kind === 'json' && typeof schema['type'] === 'string') {
       spec.jsonType = schema['type'];
+    }
+    const secretIf = schema[SECRET_IF_KEY] ?? raw[SECRET_IF_KEY];
+    if (kind === 'password' && typeof secretIf === 'string' && secretIf in properties) {
+      spec.secretIf = secretIf;
     }
     fields.push(spec);
   }
@@ -327,6 +337,34 @@ export function choices(field: FieldSpec): { label: string; value: unknown; omit
   return out;
 }
 
+/**
+ * A field as it is asked given the answers so far: a password field whose secrecy depends on a
+ * boolean (`x-codeforge-secret-if`) is a plain string when that boolean is not true.
+ */
+export function effectiveField(field: FieldSpec, answers: Record<string, unknown>): FieldSpec {
+  return field.kind === 'password' && field.secretIf !== undefined && answers[field.secretIf] !== true ? { ...field, kind: 'string' } : field;
+}
+
+/**
+ * The order fields are asked in: declaration order, except that a boolean deciding how another
+ * field is asked (`x-codeforge-secret-if`) comes just before the first field it decides.
+ */
+export function askingOrder(fields: readonly FieldSpec[]): FieldSpec[] {
+  const out: FieldSpec[] = [];
+  for (const field of fields) {
+    if (field.secretIf !== undefined) {
+      const decider = fields.find((f) => f.name === field.secretIf);
+      if (decider && !out.includes(decider)) {
+        out.push(decider);
+      }
+    }
+    if (!out.includes(field)) {
+      out.push(field);
+    }
+  }
+  return out;
+}
+
 /** Field names that hold secrets, for masking arguments in logs. */
 export function secretFields(inputSchema: JsonSchema): Set<string> {
   return new Set(promptFields(inputSchema).filter((f) => f.kind === 'password').map((f) => f.name));
@@ -337,7 +375,8 @@ export function redact(args: Record<string, unknown>, inputSchema: JsonSchema): 
   const fields = new Map(promptFields(inputSchema).map((f) => [f.name, f]));
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(args)) {
-    const kind = fields.get(key)?.kind;
+    const field = fields.get(key);
+    const kind = field ? effectiveField(field, args).kind : undefined;
     out[key] = kind === 'password' ? '••••' : kind === 'file' && typeof value === 'string' ? `<${value.length} chars>` : value;
   }
   return out;

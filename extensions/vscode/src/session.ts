@@ -44,12 +44,16 @@ export class Session implements vscode.Disposable {
         this.events.disconnected();
       }
     });
-    this.log(`starting ${settings.server.command} ${settings.server.args.join(' ')}`);
+    const { located } = settings.server;
+    this.log(`starting ${settings.server.command} ${settings.server.args.join(' ')}${located.found ? '' : ` (not found; looked in: ${located.searched.join('; ')})`}`);
     try {
+      if (!located.found) {
+        throw new Error('not found');
+      }
       await client.start();
     } catch (error) {
       this.events.disconnected();
-      const advice = adviseOnStartFailure(settings.server.command, error);
+      const advice = adviseOnStartFailure(settings.server.command, error, located.searched);
       this.log(advice.message);
       const action = await vscode.window.showErrorMessage(advice.message, ...advice.actions);
       if (action) {

@@ -1,26 +1,31 @@
 // The status bar item: platform, user, project and whether the language server reached them.
+// It asks the server's `codeforge/status` now and then (more often while the platform is down),
+// and at once when an operation found the platform unreachable, so a platform that stopped is
+// shown as down without waiting for the person to run something.
 import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
+import { type PlatformStatus, POLL_DOWN_MS, POLL_UP_MS, statusView } from './statusView';
 
+export type { PlatformStatus };
 export const STATUS_REQUEST = 'codeforge/status';
-
-export interface PlatformStatus {
-  platform: string;
-  connected: boolean;
-  username?: string | null;
-  organization?: string | null;
-  project?: string | null;
-  role?: string | null;
-}
 
 export class StatusItem implements vscode.Disposable {
   private readonly item = vscode.window.createStatusBarItem('codeforge.status', vscode.StatusBarAlignment.Left, 10);
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private disposed = false;
+  private readonly focus: vscode.Disposable;
   last: PlatformStatus | undefined;
 
-  constructor() {
+  constructor(private readonly client: () => LanguageClient | undefined) {
     this.item.name = 'CodeForge';
     this.item.command = 'codeforge.showStatus';
     this.show('$(sync~spin) CodeForge', 'Starting the CodeForge language server…');
+    // Coming back to the window is when a person looks: ask again then.
+    this.focus = vscode.window.onDidChangeWindowState((state) => {
+      if (state.focused) {
+        void this.update();
+      }
+    });
   }
 
   show(text: string, tooltip: string, warning = false): void {
@@ -30,37 +35,40 @@ export class StatusItem implements vscode.Disposable {
     this.item.show();
   }
 
-  async update(client: LanguageClient | undefined): Promise<PlatformStatus | undefined> {
-    if (!client || !client.isRunning()) {
-      this.last = undefined;
-      this.show('$(debug-disconnect) CodeForge: server stopped', 'The CodeForge language server is not running. Click for options.', true);
-      return undefined;
-    }
-    try {
-      const status = await client.sendRequest<PlatformStatus>(STATUS_REQUEST, {});
-      this.last = status;
-      if (status.connected) {
-        const who = [status.username, status.organization].filter(Boolean).join('@');
-        this.show(
-          `$(cloud) CodeForge: ${who || 'signed in'}${status.project ? ` · ${status.project}` : ''}`,
-          `Platform ${status.platform}\nUser ${status.username ?? '?'} (${status.role ?? '?'}) in ${status.organization ?? '?'}\nProject ${status.project ?? '(none)'}`,
-        );
-      } else {
-        this.show(
-          '$(cloud-offline) CodeForge: offline',
-          `Cannot reach the platform at ${status.platform}. Start it with \`codeforge up\` or set "codeforge.platform.url".`,
-          true,
-        );
+  /** Ask the server for the status now, show it, and schedule the next look. */
+  async update(): Promise<PlatformStatus | undefined> {
+    const client = this.client();
+    let status: PlatformStatus | undefined;
+    let error: string | undefined;
+    if (client && client.isRunning()) {
+      try {
+        status = await client.sendRequest<PlatformStatus>(STATUS_REQUEST, {});
+      } catch (failure) {
+        error = failure instanceof Error ? failure.message : String(failure);
       }
-      return status;
-    } catch (error) {
-      this.last = undefined;
-      this.show('$(warning) CodeForge: error', `codeforge/status failed: ${error instanceof Error ? error.message : String(error)}`, true);
-      return undefined;
+    }
+    const view = client && client.isRunning() ? statusView({ running: true, status, error }) : statusView({ running: false });
+    this.last = status;
+    this.show(view.text, view.tooltip, view.warning);
+    this.schedule(status?.connected ? POLL_UP_MS : POLL_DOWN_MS);
+    return status;
+  }
+
+  private schedule(delay: number): void {
+    if (this.timer) {
+      clearTimeout(this.timer);
+    }
+    if (!this.disposed) {
+      this.timer = setTimeout(() => void this.update(), delay);
     }
   }
 
   dispose(): void {
+    this.disposed = true;
+    if (this.timer) {
+      clearTimeout(this.timer);
+    }
+    this.focus.dispose();
     this.item.dispose();
   }
 }

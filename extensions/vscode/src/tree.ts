@@ -6,6 +6,7 @@ import { adviseOnError } from './errors';
 import type { Operation } from './prompt';
 import { childrenOf, describeItem, field, groupLabel } from './results';
 import { promptFields } from './schema';
+import { maskOutput } from './secrets';
 
 export type Node =
   | { kind: 'group'; op: Operation }
@@ -78,7 +79,9 @@ export class ResourceTree implements vscode.TreeDataProvider<Node> {
       const result = (await client.sendRequest(ExecuteCommandRequest.type, { command: node.op.command, arguments: [{}] })) as {
         items?: unknown[];
       } | null;
-      const items = result?.items ?? [];
+      // Rows and tooltips show what the log may show: secret fields and URL passwords masked.
+      const masked = maskOutput(result, node.op.output_schema) as { items?: unknown[] } | null;
+      const items = masked?.items ?? [];
       if (items.length === 0) {
         return [{ kind: 'note', text: 'none yet', tooltip: `${node.op.name} returned no items` }];
       }

@@ -23,7 +23,7 @@ export const ENV_SET: JsonSchema = {
       title: 'Name',
       type: 'string',
     },
-    value: { description: 'The value.', format: 'password', maxLength: 65536, title: 'Value', type: 'string' },
+    value: { description: 'The value.', format: 'password', maxLength: 65536, title: 'Value', type: 'string', 'x-codeforge-secret-if': 'secret' },
     secret: { default: false, description: 'Encrypted, never listed, readable only with `env reveal`.', title: 'Secret', type: 'boolean' },
   },
   required: ['project', 'name', 'value'],
@@ -85,6 +85,73 @@ export const TOKENS_CREATE: JsonSchema = {
   },
   required: ['name'],
   type: 'object',
+};
+
+// Output schemas. Secret output fields carry `x-codeforge-secret: true`.
+const SECRET = { 'x-codeforge-secret': true };
+
+export const ENV_VALUE_OUT: JsonSchema = {
+  properties: { name: { title: 'Name', type: 'string' }, value: { title: 'Value', type: 'string', ...SECRET } },
+  required: ['name', 'value'],
+  title: 'EnvValue',
+  type: 'object',
+};
+
+export const ENV_LIST_OUT: JsonSchema = {
+  $defs: {
+    EnvVariable: {
+      properties: {
+        name: { title: 'Name', type: 'string' },
+        secret: { title: 'Secret', type: 'boolean' },
+        value: { anyOf: [{ type: 'string' }, { type: 'null' }], description: 'The value; null for secrets (use `env reveal`).', title: 'Value' },
+        updated_at: { format: 'date-time', title: 'Updated At', type: 'string' },
+        updated_by: { title: 'Updated By', type: 'string' },
+      },
+      required: ['name', 'secret', 'value', 'updated_at', 'updated_by'],
+      title: 'EnvVariable',
+      type: 'object',
+    },
+  },
+  properties: { items: { items: { $ref: '#/$defs/EnvVariable' }, title: 'Items', type: 'array' } },
+  required: ['items'],
+  title: 'EnvList',
+  type: 'object',
+};
+
+export const DATABASE_URLS_OUT: JsonSchema = {
+  properties: {
+    name: { title: 'Name', type: 'string' },
+    url: { title: 'Url', type: 'string', ...SECRET },
+    pooled_url: { anyOf: [{ type: 'string' }, { type: 'null' }], title: 'Pooled Url', ...SECRET },
+    pooling: { description: 'Why there is no pooled URL, when there is none.', title: 'Pooling', type: 'string' },
+  },
+  required: ['name', 'url', 'pooled_url', 'pooling'],
+  title: 'DatabaseUrls',
+  type: 'object',
+};
+
+export const TOKEN_CREATED_OUT: JsonSchema = {
+  properties: {
+    id: { title: 'Id', type: 'string' },
+    name: { title: 'Name', type: 'string' },
+    token: { description: 'Shown once: store it now, the platform keeps only its hash.', title: 'Token', type: 'string', ...SECRET },
+    expires_at: { anyOf: [{ format: 'date-time', type: 'string' }, { type: 'null' }], title: 'Expires At' },
+  },
+  required: ['id', 'name', 'token', 'expires_at'],
+  title: 'TokenCreated',
+  type: 'object',
+};
+
+export const PANE_LINK_OUT: JsonSchema = {
+  properties: {
+    title: { title: 'Title', type: 'string' },
+    url: { description: 'Signed link, valid until expires_at; add &format=text for plain text.', title: 'Url', type: 'string' },
+    expires_at: { format: 'date-time', title: 'Expires At', type: 'string' },
+  },
+  required: ['title', 'url', 'expires_at'],
+  title: 'PaneLink',
+  type: 'object',
+  'x-codeforge-pane': true,
 };
 
 export function op(name: string, input_schema: JsonSchema, extra: Partial<Operation> = {}): Operation {

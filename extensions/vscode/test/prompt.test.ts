@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { adviseOnError, adviseOnStartFailure, isInvalidParams } from '../src/errors';
+import { adviseOnError, adviseOnStartFailure, isInvalidParams, isPlatformDown, shortenIds } from '../src/errors';
 import { collectArguments, confirmationText, fieldOfError, type InputRequest, type PickItem, type PromptUi } from '../src/prompt';
-import { childrenOf, describeItem, forLog, maskResult, paneUrl, summarize } from '../src/results';
+import { childrenOf, describeItem, forLog, paneUrl, summarize } from '../src/results';
 import { ENV_IMPORT, ENV_SET, JOBS_LIST, MEMBERS_ADD, op, TOKENS_CREATE } from './fixtures';
 
 type Answer = string | undefined | { pick: string } | { file: string; content: string };
@@ -68,17 +68,31 @@ class ScriptedUi implements PromptUi {
 
 describe('collectArguments', () => {
   it('asks every non-context field, refusing a wrong entry and asking again', async () => {
-    const ui = new ScriptedUi(['9lives', 'API_KEY', 's3cret', { pick: 'true' }]);
+    const ui = new ScriptedUi(['9lives', 'API_KEY', { pick: 'true' }, 's3cret']);
     const args = await collectArguments(ui, op('env.set', ENV_SET));
-    assert.deepEqual(args, { name: 'API_KEY', value: 's3cret', secret: true });
+    assert.deepEqual(args, { name: 'API_KEY', secret: true, value: 's3cret' });
     assert.ok(ui.transcript.some((l) => l.startsWith('refused "9lives": name must match')), ui.transcript.join('\n'));
-    assert.ok(ui.transcript.some((l) => l.includes('value') && l.endsWith('[password]')));
     assert.ok(!ui.transcript.some((l) => l.includes('project')), 'context field was asked');
   });
 
+  it('asks whether a value is secret before the value, and hides only a secret one', async () => {
+    const secret = new ScriptedUi(['API_KEY', { pick: 'true' }, 's3cret']);
+    await collectArguments(secret, op('env.set', ENV_SET));
+    assert.deepEqual(
+      secret.transcript.map((l) => l.replace(/ \|.*?(\[password\])?$/, ' $1').trim()),
+      ['input Run env.set (1/3)', 'pick Run env.set (2/3)', 'input Run env.set (3/3) [password]'],
+    );
+    const plain = new ScriptedUi(['LOG_LEVEL', { pick: 'false' }, '  debug ']);
+    assert.deepEqual(await collectArguments(plain, op('env.set', ENV_SET)), { name: 'LOG_LEVEL', secret: false, value: 'debug' });
+    assert.ok(plain.transcript[2].startsWith('input') && !plain.transcript[2].includes('[password]'), plain.transcript.join('\n'));
+  });
+
   it('keeps given arguments and only asks the rest', async () => {
-    const ui = new ScriptedUi(['v', { pick: 'false' }]);
-    assert.deepEqual(await collectArguments(ui, op('env.set', ENV_SET), { name: 'GIVEN' }), { name: 'GIVEN', value: 'v', secret: false });
+    const ui = new ScriptedUi([{ pick: 'false' }, 'v']);
+    assert.deepEqual(await collectArguments(ui, op('env.set', ENV_SET), { name: 'GIVEN' }), { name: 'GIVEN', secret: false, value: 'v' });
+    const secret = new ScriptedUi(['hidden']);
+    assert.deepEqual(await collectArguments(secret, op('env.set', ENV_SET), { name: 'GIVEN', secret: true }), { name: 'GIVEN', secret: true, value: 'hidden' });
+    assert.ok(secret.transcript[0].endsWith('[password]'));
   });
 
   it('returns undefined when the person cancels half way', async () => {
@@ -149,6 +163,36 @@ describe('server errors', () => {
     assert.match(adviseOnStartFailure('codeforge', new Error('spawn codeforge ENOENT')).message, /codeforge\.server\.command/);
   });
 
+  it('says where it looked for codeforge and how to fix it, not `pip install codeforge`', () => {
+    const advice = adviseOnStartFailure('codeforge', new Error('not found'), ['"codeforge.server.command" (not set)', '/w/.venv/bin/codeforge', 'PATH (/usr/bin)']);
+    assert.match(advice.message, /Looked for it in: "codeforge\.server\.command" \(not set\); \/w\/\.venv\/bin\/codeforge; PATH \(\/usr\/bin\)\./);
+    assert.match(advice.message, /make vscode/);
+    assert.doesNotMatch(advice.message, /pip install codeforge/);
+  });
+
+  it('does not repeat what failed, or the product name', () => {
+    const job = 'Import variables from a .env file failed: line 3: no = sign (job 0123456789abcdef0123456789abcdef)';
+    assert.equal(adviseOnError('Import variables from a .env file', { code: -32803, message: job }).message, 'CodeForge: Import variables from a .env file failed: line 3: no = sign (job 01234567)');
+    assert.equal(
+      adviseOnError('Delete a database', { code: -32803, message: 'CodeForge: permission denied: your role cannot delete; Fix: ask an admin' }).message,
+      'CodeForge: Delete a database failed: permission denied: your role cannot delete; Fix: ask an admin',
+    );
+    const cancelled = adviseOnError('Import variables', { code: -32800, message: 'Import variables: cancelled (job 0123456789abcdef0123456789abcdef)' });
+    assert.equal(cancelled.message, 'CodeForge: Import variables: cancelled (job 01234567)');
+    assert.doesNotMatch(adviseOnError('x', 'CodeForge: CodeForge: boom').message, /CodeForge:.*CodeForge:/);
+  });
+
+  it('shortens job ids (32 hex digits, or UUIDs) to 8 characters', () => {
+    assert.equal(shortenIds('job 0123456789abcdef0123456789abcdef queued'), 'job 01234567 queued');
+    assert.equal(shortenIds('job 01234567-89ab-cdef-0123-456789abcdef'), 'job 01234567');
+    assert.equal(shortenIds('port 5432, deadbeef, name abc'), 'port 5432, deadbeef, name abc');
+  });
+
+  it('knows an unreachable platform when it sees one', () => {
+    assert.equal(isPlatformDown({ message: 'cannot reach the platform at http://127.0.0.1:1 (ConnectError); Fix: start it' }), true);
+    assert.equal(isPlatformDown({ message: 'permission denied' }), false);
+  });
+
   it('confirms destructive operations naming their target', () => {
     assert.equal(confirmationText(op('env.unset', ENV_SET, { title: 'Remove an environment variable' }), { name: 'OLD' }), 'Remove an environment variable (name=OLD)? This cannot be undone.');
   });
@@ -177,17 +221,6 @@ describe('optional enums', () => {
   });
 });
 
-describe('secrets in results', () => {
-  it('never shows secret-bearing values in summaries or logs', () => {
-    assert.equal(summarize({ name: 'API_KEY', value: 'hunter2' }), 'name: API_KEY');
-    assert.equal(summarize({ id: 't1', name: 'ci', token: 'cf_secret' }), 'id: t1, name: ci');
-    assert.equal(summarize({ title: 'Overview', url: 'http://x/panes/overview?t=signed' }), 'title: Overview');
-    assert.deepEqual(maskResult({ items: [{ name: 'A', value: 'x' }, { name: 'B', value: null }] }), {
-      items: [{ name: 'A', value: '••••' }, { name: 'B', value: null }],
-    });
-  });
-});
-
 describe('logged results', () => {
   it('cuts long lists and says how many were left out', () => {
     const names = Array.from({ length: 25 }, (_, i) => `N${i}`);
@@ -200,6 +233,7 @@ describe('logged results', () => {
     const advice = adviseOnError('Import variables', { code: -32800, message: 'Import variables: cancelled (job 1)' });
     assert.equal(advice.severity, 'info');
     assert.equal(advice.message, 'CodeForge: Import variables: cancelled (job 1)');
+    assert.equal(adviseOnError('Import', { code: -32800, message: 'stopped' }).message, 'CodeForge: Import: stopped');
   });
 });
 

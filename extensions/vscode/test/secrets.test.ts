@@ -1,0 +1,150 @@
+// Masking from the operation's output schema: what reaches notifications, the output channel
+// (and its log file), documents and tree rows, and what only an explicit reveal's dialog shows.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import type { Operation } from '../src/prompt';
+import { describeItem, forLog, summarize } from '../src/results';
+import { isReveal, isSecretSchema, MASK, maskOutput, maskUrlPasswords, secretValues } from '../src/secrets';
+import { DATABASE_URLS_OUT, ENV_LIST_OUT, ENV_VALUE_OUT, PANE_LINK_OUT, TOKEN_CREATED_OUT } from './fixtures';
+
+const PASSWORD = 'Sup3r-s3cret';
+const URLS = {
+  name: 'main',
+  url: `postgresql://app_main:${PASSWORD}@127.0.0.1:5432/main`,
+  pooled_url: `postgresql://app_main:${PASSWORD}@127.0.0.1:6432/main`,
+  pooling: '',
+};
+
+/** Every string of a value, at any depth. */
+function strings(value: unknown): string[] {
+  if (typeof value === 'string') {
+    return [value];
+  }
+  if (Array.isArray(value)) {
+    return value.flatMap(strings);
+  }
+  if (typeof value === 'object' && value !== null) {
+    return Object.values(value).flatMap(strings);
+  }
+  return [];
+}
+
+describe('URL passwords', () => {
+  it('are masked wherever a URL appears, keeping user, host and database', () => {
+    assert.equal(maskUrlPasswords(URLS.url), `postgresql://app_main:${MASK}@127.0.0.1:5432/main`);
+    assert.equal(maskUrlPasswords(`connect to mysql://root:pw@db:3306/x now`), `connect to mysql://root:${MASK}@db:3306/x now`);
+    // An @ inside the password (unencoded) does not leave its tail behind.
+    assert.equal(maskUrlPasswords('postgres://u:p@ss@h/d'), `postgres://u:${MASK}@h/d`);
+  });
+
+  it('leave URLs without a password, and masked ones, as they are', () => {
+    for (const text of ['http://127.0.0.1:8470/panes/overview?t=x', 'mysql://root@db:3306', `postgresql://u:${MASK}@h/d`, 'plain text: a:b@c']) {
+      assert.equal(maskUrlPasswords(text), text);
+    }
+  });
+
+  it('are masked in unmarked fields too, outside an explicit reveal', () => {
+    const info = { name: 'main', url: URLS.url, note: `was ${URLS.pooled_url}` };
+    const masked = maskOutput(info, { properties: { url: { type: 'string' } } });
+    assert.ok(!strings(masked).some((s) => s.includes(PASSWORD)), JSON.stringify(masked));
+    assert.deepEqual(maskOutput(info, {}, { keepUrlPasswords: true }), info);
+  });
+});
+
+describe('secret fields from the output schema', () => {
+  it('finds the marker through $ref, anyOf and items', () => {
+    assert.equal(isSecretSchema(DATABASE_URLS_OUT, (DATABASE_URLS_OUT.properties as Record<string, unknown>).pooled_url), true);
+    assert.equal(isSecretSchema(DATABASE_URLS_OUT, (DATABASE_URLS_OUT.properties as Record<string, unknown>).pooling), false);
+    const nested = {
+      $defs: { T: { properties: { token: { type: 'string', 'x-codeforge-secret': true } } } },
+      properties: { items: { type: 'array', items: { $ref: '#/$defs/T' } } },
+    };
+    assert.deepEqual(maskOutput({ items: [{ token: 'cf_1', id: 'a' }, { token: null, id: 'b' }] }, nested), {
+      items: [
+        { token: MASK, id: 'a' },
+        { token: null, id: 'b' },
+      ],
+    });
+  });
+
+  it('masks databases.reveal and tokens.create in logs and notifications', () => {
+    const logged = forLog(URLS, DATABASE_URLS_OUT);
+    assert.deepEqual(logged, { name: 'main', url: MASK, pooled_url: MASK, pooling: '' });
+    assert.equal(summarize(URLS, DATABASE_URLS_OUT), 'name: main, pooling: ');
+    const token = { id: 't1', name: 'ci', token: 'cf_abcdef', expires_at: null };
+    assert.equal(summarize(token, TOKEN_CREATED_OUT), 'id: t1, name: ci, expires_at: null');
+    assert.ok(!JSON.stringify(forLog(token, TOKEN_CREATED_OUT)).includes('cf_abcdef'));
+  });
+
+  it('without a schema, still masks the passwords of URLs', () => {
+    assert.ok(!summarize(URLS).includes(PASSWORD));
+    assert.ok(!JSON.stringify(forLog(URLS)).includes(PASSWORD));
+  });
+
+  it('does not mask what is not secret: a plain variable, a name, a content', () => {
+    const listed = {
+      items: [
+        { name: 'LOG_LEVEL', secret: false, value: 'debug', updated_at: 't', updated_by: 'ada' },
+        { name: 'API_KEY', secret: true, value: null, updated_at: 't', updated_by: 'ada' },
+      ],
+    };
+    assert.deepEqual(maskOutput(listed, ENV_LIST_OUT), listed);
+    const row = describeItem((maskOutput(listed, ENV_LIST_OUT) as typeof listed).items[0]);
+    assert.match(row.description, /value: debug/);
+    assert.equal(summarize({ name: 'LOG_LEVEL', secret: false, value: 'debug' }, { properties: {} }), 'name: LOG_LEVEL, secret: false, value: debug');
+    assert.equal(summarize({ name: 'env', content: 'A=1' }, { properties: {} }), 'name: env, content: A=1');
+  });
+
+  it("masks a pane link's signed URL (it opens the page without signing in)", () => {
+    const link = { title: 'Overview', url: 'http://127.0.0.1:8470/panes/overview?t=signed', expires_at: 't' };
+    assert.deepEqual(forLog(link, PANE_LINK_OUT), { ...link, url: MASK });
+    assert.equal(summarize(link, PANE_LINK_OUT), 'title: Overview, expires_at: t');
+  });
+});
+
+describe('what an explicit reveal shows', () => {
+  it('is every marked value, URL passwords included', () => {
+    assert.deepEqual(secretValues(URLS, DATABASE_URLS_OUT, true), [
+      { path: 'url', value: URLS.url },
+      { path: 'pooled_url', value: URLS.pooled_url },
+    ]);
+    assert.deepEqual(secretValues({ name: 'API_KEY', value: 'pk_1' }, ENV_VALUE_OUT, true), [{ path: 'value', value: 'pk_1' }]);
+    // Nothing to show for an empty pooled URL.
+    assert.deepEqual(secretValues({ ...URLS, pooled_url: null }, DATABASE_URLS_OUT, true).map((s) => s.path), ['url']);
+  });
+
+  it('falls back to every string of a reveal whose schema marks nothing', () => {
+    assert.deepEqual(secretValues({ name: 'API_KEY', value: 'pk_1' }, { properties: {} }, true).map((s) => s.path), ['name', 'value']);
+    assert.deepEqual(secretValues({ name: 'API_KEY', value: 'pk_1' }, { properties: {} }, false), []);
+  });
+
+  it('is a reveal only for operations whose permission is reveal', () => {
+    assert.equal(isReveal({ permission: 'reveal' }), true);
+    assert.equal(isReveal({ permission: 'view' }), false);
+    assert.equal(isReveal({}), false);
+  });
+});
+
+describe('the live catalog', () => {
+  const path = process.env.CODEFORGE_CATALOG_JSON;
+  const skip = path ? false : 'CODEFORGE_CATALOG_JSON not set (the pytest wrapper sets it)';
+
+  it('masks a sample of every output schema without throwing, leaving no URL password', { skip }, () => {
+    const catalog = (JSON.parse(readFileSync(path as string, 'utf-8')) as Operation[] | { operations: Operation[] });
+    const operations = Array.isArray(catalog) ? catalog : catalog.operations;
+    assert.ok(operations.length > 10);
+    for (const op of operations) {
+      const schema = op.output_schema ?? {};
+      const properties = (schema.properties ?? {}) as Record<string, unknown>;
+      // A result with a URL password in every declared field, and in one the schema does not know.
+      const sample: Record<string, unknown> = { extra: URLS.url };
+      for (const key of Object.keys(properties)) {
+        sample[key] = URLS.pooled_url;
+      }
+      const masked = maskOutput(sample, schema);
+      assert.ok(!strings(masked).some((s) => s.includes(PASSWORD)), `${op.name}: ${JSON.stringify(masked)}`);
+      assert.ok(!summarize(sample, schema).includes(PASSWORD), op.name);
+    }
+  });
+});
