@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: up test lint install
+.PHONY: up test lint install vscode
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,11 @@ install: $(VENV)/.installed
 
 up: $(VENV)/.installed
 	$(VENV)/bin/codeforge up
+
+# Build the VS Code extension and install it into VS Code / code-server (EDITOR_ARGS, e.g.
+# `--editor code-server`), pointed at this checkout's codeforge.
+vscode: $(VENV)/.installed
+	bash extensions/vscode/scripts/install.sh $(EDITOR_ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check codeforge tests $(wildcard benchmarks)
