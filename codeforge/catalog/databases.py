@@ -10,6 +10,7 @@ from pydantic.json_schema import JsonDict
 
 from codeforge.catalog.base import Operation, Permission, ProjectInput, declare, optional_pattern
 from codeforge.catalog.env import ENV_NAME_PATTERN
+from codeforge.catalog.secrets import SECRET
 
 __all__ = [
     "BRANCH",
@@ -153,8 +154,9 @@ class DatabaseTree(BaseModel):
 
 class DatabaseUrls(BaseModel):
     name: str
-    url: str
-    pooled_url: str | None
+    # Secret: `databases reveal` gives them with their password (`databases pool` masks it).
+    url: str = Field(description="Direct connection URL.", json_schema_extra=SECRET)
+    pooled_url: str | None = Field(description="Connection URL through PgBouncer.", json_schema_extra=SECRET)
     pooling: str = Field(description="Why there is no pooled URL, when there is none.")
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from codeforge.catalog.base import Operation, Permission, ProjectInput, declare
+from codeforge.catalog.secrets import SECRET
 
 __all__ = [
     "ENV_NAME_PATTERN",
@@ -76,7 +77,7 @@ class EnvList(BaseModel):
 
 class EnvValue(BaseModel):
     name: str
-    value: str
+    value: str = Field(description="The variable's value.", json_schema_extra=SECRET)
 
 
 class EnvUnsetResult(BaseModel):

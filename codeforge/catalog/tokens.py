@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from codeforge.catalog.base import Empty, Input, Operation, Permission, declare
+from codeforge.catalog.secrets import SECRET
 
 __all__ = ["CREATE", "LIST", "REVOKE", "Token", "TokenCreateInput", "TokenCreated", "TokenList", "TokenRevokeInput"]
 
@@ -22,7 +23,9 @@ class TokenCreateInput(Input):
 class TokenCreated(BaseModel):
     id: str
     name: str
-    token: str = Field(description="Shown once: store it now, the platform keeps only its hash.")
+    token: str = Field(
+        description="Shown once: store it now, the platform keeps only its hash.", json_schema_extra=SECRET
+    )
     expires_at: datetime | None
 
 

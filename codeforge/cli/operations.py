@@ -94,9 +94,9 @@ def _command(op: Operation[Any, Any]) -> Callable[..., None]:
             with PlatformClient() as client:
                 result = client.call(op, data)
                 if isinstance(result, JobRef):
-                    show_result(follow_job(client, result.job_id, op.title), as_json=as_json)
+                    show_result(follow_job(client, result.job_id, op.title), as_json=as_json, op=op)
                 else:
-                    show_result(result, as_json=as_json)
+                    show_result(result, as_json=as_json, op=op)
         except CodeForgeError as err:
             show_error(err)
             raise typer.Exit(2 if err.status == 422 else 1) from None

@@ -1,4 +1,9 @@
-"""How the CLI shows results, errors and jobs: rich tables and progress bars."""
+"""How the CLI shows results, errors and jobs: rich tables and progress bars.
+
+A terminal keeps its scrollback and its output is often logged, so outside an explicit reveal
+(`env reveal`, `databases reveal`, `tokens create`) a result's secret fields, per the
+operation's output schema, and the password of any URL are masked (codeforge/catalog/secrets.py).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,10 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from codeforge.catalog.base import Operation
 from codeforge.catalog.errors import CodeForgeError
 from codeforge.catalog.jobs import JobState
+from codeforge.catalog.secrets import mask_output, mask_url_passwords, output_schema, reveals
 from codeforge.client import PlatformClient
 
 __all__ = ["console", "err_console", "follow_job", "show_error", "show_result"]
@@ -28,8 +35,14 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def show_result(result: BaseModel | dict[str, Any], *, as_json: bool) -> None:
+def show_result(result: BaseModel | dict[str, Any], *, as_json: bool, op: Operation[Any, Any] | None = None) -> None:
+    """Print a result; `op` is the operation that answered it (its output schema says what is
+    secret). Without it only URL passwords can be recognized, and they are masked."""
     data = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
+    if op is None:
+        data = mask_output(data, {})
+    elif not reveals(op):
+        data = mask_output(data, output_schema(op))
     if as_json:
         console.print_json(json.dumps(data))
         return
@@ -78,9 +91,10 @@ def _print_items(items: list[dict[str, Any]]) -> None:
 
 
 def show_error(err: CodeForgeError) -> None:
-    err_console.print(f"[bold red]Error:[/] {err.detail}")
+    # A driver's message may quote the URL it was given, password included.
+    err_console.print(f"[bold red]Error:[/] {mask_url_passwords(err.detail)}")
     for problem in err.errors:
-        err_console.print(f"  [yellow]{problem.field}[/]: {problem.message} — {problem.fix}")
+        err_console.print(f"  [yellow]{problem.field}[/]: {mask_url_passwords(problem.message)} — {problem.fix}")
     if err.fix:
         err_console.print(f"[bold]What to do:[/] {err.fix}")
 
@@ -101,7 +115,7 @@ def follow_job(client: PlatformClient, job_id: str, title: str) -> dict[str, Any
         try:
             for event in client.events(job_id):
                 if event.kind == "log":
-                    progress.console.print(f"[dim]{event.message}[/]")
+                    progress.console.print(f"[dim]{mask_url_passwords(event.message)}[/]")
                 elif event.kind == "progress":
                     progress.update(task, completed=event.progress or 0, message=event.message)
                 elif event.kind == "state":

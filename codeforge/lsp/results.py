@@ -1,8 +1,9 @@
 """A finished command's one-line summary, shown with `window/showMessage`.
 
-The summary is derived from the result's shape, never from the operation's name, and
-leaves values out: a result may carry a secret (`env.reveal`) or a token (`tokens.create`),
-and editors keep message history.
+The summary is derived from the result's shape, never from the operation's name. Editors keep
+message history, so it leaves out every field the operation's output schema marks secret
+(`env.reveal`'s value, `tokens.create`'s token, `databases.reveal`'s URLs) and masks the
+password of any URL in it (codeforge/catalog/secrets.py), even for an explicit reveal.
 """
 
 from __future__ import annotations
@@ -15,16 +16,15 @@ from pygls.exceptions import JsonRpcException
 
 from codeforge.catalog import Operation
 from codeforge.catalog.panes import PANE_MARKER
+from codeforge.catalog.secrets import mask_output, output_schema
 
 if TYPE_CHECKING:
-    from codeforge.lsp.server import CodeForgeLanguageServer
+    from codeforge.lsp.session import CodeForgeLanguageServer
 
 __all__ = ["is_pane", "open_pane", "show_result", "summarize"]
 
 log = logging.getLogger(__name__)
 
-# Result keys whose values are never shown in a message.
-_HIDDEN = frozenset({"value", "token", "password", "secret_value", "content", "url"})
 _MAX_FIELDS = 4
 # Verbs that only read. The catalog has no read-only flag yet; these verbs are the convention.
 _READ_VERBS = frozenset({"list", "get", "show", "whoami", "reveal", "status"})
@@ -40,10 +40,12 @@ def summarize(op: Operation[Any, Any], result: Any) -> str:
     items = result.get("items")
     if isinstance(items, list):
         return f"{op.title}: {len(items)} item(s)"
+    shown = mask_output(result, output_schema(op), omit=True)
     parts = []
-    for key, value in result.items():
-        # Timestamps are noise in a one-line summary.
-        if key in _HIDDEN or key.endswith("_at") or not _scalar(value):
+    for key, value in shown.items():
+        # Timestamps are noise in a one-line summary; a pane's link carries a signed token
+        # that opens the page without signing in.
+        if key.endswith("_at") or not _scalar(value) or (key == "url" and is_pane(op)):
             continue
         if isinstance(value, list):
             value = len(value)
@@ -60,16 +62,9 @@ def show_result(ls: CodeForgeLanguageServer, op: Operation[Any, Any], result: An
     ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Info, message=summarize(op, result)))
 
 
-# Operation name -> whether its output is a pane link; schemas are made once per operation.
-_PANE_OUTPUTS: dict[str, bool] = {}
-
-
 def is_pane(op: Operation[Any, Any]) -> bool:
     """Whether the operation answers with a link the editor opens (`x-codeforge-pane`)."""
-    known = _PANE_OUTPUTS.get(op.name)
-    if known is None:
-        known = _PANE_OUTPUTS[op.name] = bool(op.output.model_json_schema().get(PANE_MARKER))
-    return known
+    return bool(output_schema(op).get(PANE_MARKER))
 
 
 async def open_pane(ls: CodeForgeLanguageServer, op: Operation[Any, Any], result: Any) -> None:
