@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 __all__ = [
     "CATALOG",
@@ -67,10 +68,30 @@ def optional_pattern(pattern: str) -> str:
     return "^(?:" + pattern[1:-1] + ")?$"
 
 
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple | set | frozenset):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
 class Input(BaseModel):
     """Base of every operation input: unknown fields are an error, not silently dropped."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _refuse_nul(cls, value: Any) -> Any:
+        """No text may hold a NUL character, at any depth (nested models, list items, keys):
+        PostgreSQL cannot store it, file names cannot hold it, and it can cut a value short
+        in C code along the way. Checked raw, before any field's own validation."""
+        if _holds_nul(value):
+            raise PydanticCustomError("nul_character", "contains a NUL character (\\u0000)")
+        return value
 
 
 class Empty(Input):

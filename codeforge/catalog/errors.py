@@ -4,6 +4,7 @@ server show their message. Each names what was wrong and what to do next."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 __all__ = [
     "BadInput",
+    "BadRequest",
     "CodeForgeError",
     "Conflict",
     "ExternalFailure",
@@ -18,11 +20,39 @@ __all__ = [
     "NotFound",
     "PermissionDenied",
     "PlatformUnavailable",
+    "RateLimited",
     "Unauthenticated",
     "field_problems",
+    "scrub_secrets",
 ]
 
 PROBLEM_TYPE_ROOT = "https://codeforge.dev/problems/"
+
+MASK = "***"
+# user:password@ in any URL (drivers echo the URL they could not parse, password and all).
+_URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/?#@\s'\"]*):(?P<secret>[^@\s'\"]*)@")
+# password=… in DSNs and query strings, password: … in driver messages and reprs.
+_KEY_VALUE = re.compile(
+    r"(?P<head>\b(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?token)\b['\"]?\s*[=:]\s*)"
+    r"(?P<secret>'[^']*'|\"[^\"]*\"|[^\s,;&)}\]]+)",
+    re.IGNORECASE,
+)
+_PLACEHOLDERS = frozenset({MASK, "PASSWORD", "PASS", "…", "...", "YES", "NO"})
+
+
+def _mask(match: re.Match[str]) -> str:
+    secret = match["secret"]
+    if secret.strip("'\"") in _PLACEHOLDERS:  # a hint such as USER:PASSWORD@HOST stays readable
+        return match[0]
+    return f"{match['head']}{':' if match.re is _URL_PASSWORD else ''}{MASK}{'@' if match.re is _URL_PASSWORD else ''}"
+
+
+def scrub_secrets(text: str) -> str:
+    """The text with credentials masked: URL passwords and password=… pairs. The one scrubber
+    for error messages, problem bodies, job events and the platform's log lines."""
+    if "://" not in text and not _KEY_VALUE.search(text):
+        return text
+    return _KEY_VALUE.sub(_mask, _URL_PASSWORD.sub(_mask, text))
 
 
 @dataclass(frozen=True)
@@ -44,9 +74,11 @@ class CodeForgeError(Exception):
     title = "Internal error"
 
     def __init__(self, detail: str, *, fix: str = "", errors: list[FieldProblem] | None = None) -> None:
-        self.detail = detail
-        self.fix = fix
-        self.errors = errors or []
+        # Details often carry a driver's message, which may quote a URL with its password:
+        # scrubbed here, once, so no answer, job event or log line built from an error holds it.
+        self.detail = scrub_secrets(detail)
+        self.fix = scrub_secrets(fix)
+        self.errors = [FieldProblem(e.field, scrub_secrets(e.message), scrub_secrets(e.fix)) for e in errors or []]
         super().__init__(self.message)
 
     @property
@@ -96,6 +128,15 @@ class BadInput(CodeForgeError):
         return cls(f"{len(problems)} field(s) need fixing", errors=problems)
 
 
+class BadRequest(CodeForgeError):
+    """A request the HTTP layer cannot take (a header or parameter of the wrong form),
+    before any operation's input is read."""
+
+    status = 400
+    slug = "bad-request"
+    title = "Bad request"
+
+
 class Unauthenticated(CodeForgeError):
     status = 401
     slug = "unauthenticated"
@@ -120,6 +161,20 @@ class Conflict(CodeForgeError):
     title = "Conflict"
 
 
+class RateLimited(CodeForgeError):
+    """Too many failed attempts from one address; `retry_after` says when to try again."""
+
+    status = 429
+    slug = "rate-limited"
+    title = "Too many requests"
+
+    def __init__(
+        self, detail: str, *, fix: str = "", errors: list[FieldProblem] | None = None, retry_after: int = 60
+    ) -> None:
+        super().__init__(detail, fix=fix, errors=errors)
+        self.retry_after = max(1, retry_after)
+
+
 class ExternalFailure(CodeForgeError):
     """A system the platform drives (a database server, Docker, DNS) failed."""
 
@@ -136,7 +191,17 @@ class PlatformUnavailable(CodeForgeError):
 
 _BY_SLUG = {
     c.slug: c
-    for c in (BadInput, Unauthenticated, PermissionDenied, NotFound, Conflict, ExternalFailure, PlatformUnavailable)
+    for c in (
+        BadInput,
+        BadRequest,
+        Unauthenticated,
+        PermissionDenied,
+        NotFound,
+        Conflict,
+        RateLimited,
+        ExternalFailure,
+        PlatformUnavailable,
+    )
 }
 
 
@@ -150,6 +215,8 @@ def _fix_for(err: dict[str, Any], field: str, description: str) -> str:
     ctx = err.get("ctx") or {}
     if kind == "string_pattern_mismatch" and description:
         return description
+    if kind == "nul_character":
+        return "remove the NUL character (\\u0000): no text the platform takes can hold it"
     if kind == "missing":
         return f"add `{field}`"
     if kind == "extra_forbidden":

@@ -24,6 +24,18 @@ class PlatformMetrics:
             "codeforge_http_requests", "HTTP requests", ["method", "status"], registry=self.registry
         )
 
+        self.auth_failures = Counter(
+            "codeforge_auth_failures",
+            "Failed authentications, by reason (missing, unknown, revoked, expired token)",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.auth_rate_limited = Counter(
+            "codeforge_auth_rate_limited",
+            "Requests refused because their address failed to authenticate too often",
+            registry=self.registry,
+        )
+
     def observe(self, operation: str, outcome: str, seconds: float) -> None:
         self.operations.labels(operation, outcome).inc()
         self.latency.labels(operation).observe(seconds)

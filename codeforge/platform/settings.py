@@ -36,6 +36,19 @@ class Settings(BaseSettings):
     bootstrap: bool = Field(default=False, description="On first start, create an owner, a project and a token.")
     bootstrap_project: str = "default"
     bootstrap_username: str = "owner"
+    # Security (docs/architecture.md, "Access to the platform").
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token /metrics requires. Unset: none on loopback; otherwise one generated into "
+        "data_dir/metrics.token.",
+    )
+    metrics_open: bool = Field(default=False, description="Serve /metrics without a token even off loopback.")
+    auth_failures_per_minute: int = Field(
+        default=20, ge=1, le=100000, description="Failed authentications a source address may make per minute."
+    )
+    job_events_poll_seconds: float = Field(
+        default=1.0, gt=0, le=3600, description="How often job event streams read events written by other replicas."
+    )
 
     @property
     def resolved_database_url(self) -> str:

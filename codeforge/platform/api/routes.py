@@ -10,16 +10,12 @@ from pydantic import BaseModel
 
 from codeforge.catalog import CATALOG, JobRef, Operation, describe_catalog
 from codeforge.platform.api.deps import CurrentActor, PlatformDep
+from codeforge.platform.api.problems import problem_responses
 
 __all__ = ["operations_router"]
 
-_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing, unknown, expired or revoked token", **_PROBLEM},
-    403: {"description": "The caller's role does not allow this", **_PROBLEM},
-    404: {"description": "Something named in the input does not exist", **_PROBLEM},
-    422: {"description": "Bad input: each field with what is wrong and the fix", **_PROBLEM},
-}
+# What an operation can answer besides its result: each a problem+json body.
+_ERRORS = problem_responses(400, 401, 403, 404, 409, 422, 429, 500, 502, 503)
 
 
 def _endpoint(op: Operation[Any, Any]) -> Any:
@@ -36,7 +32,9 @@ def _endpoint(op: Operation[Any, Any]) -> Any:
 def operations_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1")
 
-    @router.get("/catalog", summary="The operations with their JSON Schemas", tags=["catalog"])
+    @router.get(
+        "/catalog", summary="The operations with their JSON Schemas", tags=["catalog"], responses=problem_responses(500)
+    )
     def catalog() -> list[dict[str, Any]]:
         return describe_catalog()
 

@@ -15,10 +15,18 @@ from codeforge.platform.auth.models import ApiToken, User
 from codeforge.platform.context import Actor
 from codeforge.platform.db import utcnow
 
-__all__ = ["actor_of", "authenticate", "hash_token", "issue_token"]
+__all__ = ["TokenRefused", "actor_of", "authenticate", "hash_token", "issue_token"]
 
 PREFIX = "cf_"
 _TOUCH_EVERY = timedelta(seconds=60)  # last_used_at is advisory: don't write on every request
+
+
+class TokenRefused(Unauthenticated):
+    """A refused token, with why in one word for metrics and logs: missing, unknown, revoked, expired."""
+
+    def __init__(self, reason: str, detail: str, *, fix: str) -> None:
+        super().__init__(detail, fix=fix)
+        self.reason = reason
 
 
 def hash_token(raw: str) -> str:
@@ -44,10 +52,10 @@ def issue_token(session: Session, user: User, name: str, expires_in_days: int | 
 def authenticate(session: Session, raw: str, source: str) -> Actor:
     fix = "create a token with `codeforge tokens create` (or run `codeforge up` locally) and set CODEFORGE_TOKEN"
     if not raw:
-        raise Unauthenticated("no API token in the request (Authorization: Bearer …)", fix=fix)
+        raise TokenRefused("missing", "no API token in the request (Authorization: Bearer …)", fix=fix)
     token = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(raw)))
     if token is None:
-        raise Unauthenticated("the API token is not known to this platform", fix=fix)
+        raise TokenRefused("unknown", "the API token is not known to this platform", fix=fix)
     return actor_of(session, token, source)
 
 
@@ -56,9 +64,11 @@ def actor_of(session: Session, token: ApiToken, source: str) -> Actor:
     fix = "create a token with `codeforge tokens create` (or run `codeforge up` locally) and set CODEFORGE_TOKEN"
     now = utcnow()
     if token.revoked_at is not None:
-        raise Unauthenticated(f"the API token {token.name!r} was revoked on {token.revoked_at:%Y-%m-%d}", fix=fix)
+        raise TokenRefused(
+            "revoked", f"the API token {token.name!r} was revoked on {token.revoked_at:%Y-%m-%d}", fix=fix
+        )
     if token.expires_at is not None and token.expires_at <= now:
-        raise Unauthenticated(f"the API token {token.name!r} expired on {token.expires_at:%Y-%m-%d}", fix=fix)
+        raise TokenRefused("expired", f"the API token {token.name!r} expired on {token.expires_at:%Y-%m-%d}", fix=fix)
     if token.last_used_at is None or now - token.last_used_at > _TOUCH_EVERY:
         session.execute(update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
     user = token.user

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from codeforge.catalog.errors import scrub_secrets
 from codeforge.catalog.jobs import TERMINAL, Job, JobEvent, JobState
 from codeforge.platform.db import Database, utcnow
 from codeforge.platform.jobs.models import JobEventRow, JobRow
@@ -60,6 +61,7 @@ class JobStore:
 
     def event(self, job_id: str, kind: str, *, progress: float | None = None, message: str = "") -> None:
         """A progress or log event of a running job."""
+        message = scrub_secrets(message)  # a job's log line may quote a URL with its password
         with self.db.session() as s:
             data: dict[str, Any] = {"message": message}
             values: dict[str, Any] = {}
@@ -82,6 +84,7 @@ class JobStore:
         only_from: frozenset[JobState] | None = None,
     ) -> bool:
         """Move a job to `state`; False (and nothing written) if it is not in `only_from`."""
+        message, error = scrub_secrets(message), None if error is None else scrub_secrets(error)
         with self.db.session() as s:
             row = s.get(JobRow, job_id, with_for_update=True)
             if row is None or (only_from is not None and JobState(row.state) not in only_from):
