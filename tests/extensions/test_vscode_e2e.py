@@ -1,12 +1,15 @@
-"""VS Code end to end: the packaged extension in a real VS Code (code-server 4.100.3), driven by
-playwright-core in headless Chromium, against a real `codeforge lsp` and platform.
+"""VS Code end to end: the extension built and installed with the users' command
+(`extensions/vscode/scripts/install.sh`, which `make vscode` runs) into a real VS Code
+(code-server 4.100.3), driven by playwright-core in headless Chromium, against a real
+`codeforge lsp` and platform.
 
 The journey itself is extensions/vscode/e2e/journey.mjs; screenshots of each step go to
-test-artifacts/vscode/.
+test-artifacts/vscode/, with code-server's logs and the platform's log when it fails.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,8 +22,9 @@ from tests.extensions.vscode_harness import (
     VSCODE,
     code_server_bin,
     extension_logs,
+    install_extension,
+    keep_artifacts,
     node_env,
-    package_vsix,
     running_code_server,
 )
 
@@ -33,6 +37,7 @@ STEPS = [
     "apply-code-action",
     "run-operation-wrong-entry-refused",
     "run-operation-result",
+    "operation-without-fields",
     "platform-error",
     "job-progress",
     "job-result",
@@ -43,7 +48,9 @@ STEPS = [
     "open-pane",
     "resource-tree",
     "resource-item-operation",
+    "reveal-leaves-no-trace",
     "server-restarts-after-crash",
+    "status-shows-platform-down",
 ]
 
 
@@ -54,14 +61,40 @@ def _env_file(path: Path, count: int) -> Path:
 
 @pytest.mark.timeout(900)
 def test_vscode_journey(live_platform: RunningPlatform, project_dir: Path, tmp_path: Path) -> None:
+    artifacts = ARTIFACTS / "vscode"
+    shutil.rmtree(artifacts, ignore_errors=True)
+    home = tmp_path / "code-server"
+    home.mkdir()
+    try:
+        _journey(live_platform, project_dir, tmp_path, home, artifacts)
+    except BaseException:
+        keep_artifacts(home, artifacts, live_platform.log_path)
+        raise
+    finally:
+        # The journey's last step stops the platform; the module's other users need it back.
+        if live_platform.process is None or live_platform.process.poll() is not None:
+            live_platform.stop()
+            live_platform.start()
+    # What the journey did reached the platform.
+    names = env_names(live_platform)
+    assert {"LOG_LEVEL", "API_KEY", "IMPORTED_0", "IMPORTED_19999"} <= names
+    assert "IMPORTED_1" not in names, "the confirmed env.unset did not remove it"
+    # The cancelled import wrote nothing.
+    assert "IMPORTED_399999" not in names
+
+
+def _journey(live_platform: RunningPlatform, project_dir: Path, tmp_path: Path, home: Path, artifacts: Path) -> None:
     binary = code_server_bin()
-    vsix = package_vsix()
+    install_extension(binary, home)
     # Big enough that the import job's progress stays on screen for a while, and the cancelled
     # one is still running when Cancel is pressed.
     _env_file(project_dir / "big.env", 20_000)
     _env_file(project_dir / "huge.env", 400_000)
-    artifacts = ARTIFACTS / "vscode"
-    shutil.rmtree(artifacts, ignore_errors=True)
+    # `codeforge` in the project's own virtual environment, where the extension looks first
+    # when "codeforge.server.command" is not set (the extension host's PATH has no venv).
+    venv_bin = project_dir / ".venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    (venv_bin / "codeforge").symlink_to(codeforge_bin())
     settings = {
         "security.workspace.trust.enabled": False,
         "workbench.startupEditor": "none",
@@ -71,13 +104,17 @@ def test_vscode_journey(live_platform: RunningPlatform, project_dir: Path, tmp_p
         "extensions.autoUpdate": False,
         "update.mode": "none",
         # The extension's typed settings, sent to `codeforge lsp` as initializationOptions.
-        "codeforge.server.command": str(codeforge_bin()),
         "codeforge.server.args": ["lsp"],
         "codeforge.platform.url": live_platform.url,
         "codeforge.platform.token": live_platform.token,
     }
-    home = tmp_path / "code-server"
-    with running_code_server(binary, vsix, home, project_dir, live_platform.env, settings) as (url, pid):
+    assert live_platform.process is not None
+    platform_env = {k: v for k, v in live_platform.env.items() if k != "VIRTUAL_ENV"}
+    # No codeforge on the editor's PATH: only the project's .venv can provide it.
+    platform_env["PATH"] = os.pathsep.join(
+        p for p in platform_env.get("PATH", "").split(os.pathsep) if not (Path(p) / "codeforge").exists()
+    )
+    with running_code_server(binary, home, project_dir, platform_env, settings) as (url, pid):
         env = {
             **node_env(),
             "CODE_SERVER_URL": url,
@@ -85,6 +122,8 @@ def test_vscode_journey(live_platform: RunningPlatform, project_dir: Path, tmp_p
             "PROJECT_DIR": str(project_dir),
             "ARTIFACTS_DIR": str(artifacts),
             "BROWSER_PROFILE": str(tmp_path / "chromium"),
+            "LOG_FILES_DIR": str(home / "user-data" / "logs"),
+            "PLATFORM_PID": str(live_platform.process.pid),
         }
         done = subprocess.run(
             ["node", "e2e/journey.mjs"], cwd=VSCODE, env=env, capture_output=True, text=True, timeout=840, check=False
@@ -98,9 +137,6 @@ def test_vscode_journey(live_platform: RunningPlatform, project_dir: Path, tmp_p
     assert passed == STEPS, report
     screenshots = sorted(p.name for p in artifacts.glob("*.png"))
     assert len(screenshots) == len(STEPS), screenshots
-    # What the journey did reached the platform.
-    names = env_names(live_platform)
-    assert {"LOG_LEVEL", "API_KEY", "IMPORTED_0", "IMPORTED_19999"} <= names
-    assert "IMPORTED_1" not in names, "the confirmed env.unset did not remove it"
-    # The cancelled import wrote nothing.
-    assert "IMPORTED_399999" not in names
+    # The language server came from the project's .venv, found without any setting.
+    log = extension_logs(home)
+    assert f"starting {venv_bin / 'codeforge'} lsp" in log, log[-3000:]

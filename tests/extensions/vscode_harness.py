@@ -16,10 +16,21 @@ import httpx
 from tests.conftest import free_port, require
 from tests.extensions.conftest import EXTENSIONS, run_logged
 
-__all__ = ["VSCODE", "code_server_bin", "ensure_npm_deps", "package_vsix", "running_code_server"]
+__all__ = [
+    "VSCODE",
+    "code_server_bin",
+    "ensure_npm_deps",
+    "extension_logs",
+    "install_extension",
+    "keep_artifacts",
+    "node_env",
+    "running_code_server",
+]
 
 VSCODE = EXTENSIONS / "vscode"
 INSTALL_SCRIPT = VSCODE / "scripts" / "install-code-server.sh"
+# The one command users run (`make vscode`): build the extension and install it into an editor.
+USER_INSTALL_SCRIPT = VSCODE / "scripts" / "install.sh"
 
 
 def ensure_npm_deps() -> None:
@@ -29,14 +40,26 @@ def ensure_npm_deps() -> None:
         run_logged(["npm", "ci", "--no-audit", "--no-fund"], cwd=VSCODE)
 
 
-def package_vsix() -> Path:
-    """Type-check, bundle and package the extension: the .vsix a user would install."""
+def code_server_dirs(home: Path) -> tuple[list[str], dict[str, str]]:
+    """code-server's options and environment that keep everything it writes under `home`."""
+    user, extensions, xdg = home / "user-data", home / "extensions", home / "xdg"
+    for path in (user / "User", extensions, xdg):
+        path.mkdir(parents=True, exist_ok=True)
+    config = home / "config.yaml"
+    config.write_text("auth: none\ncert: false\n")
+    # XDG folders keep code-server out of the home folder.
+    env = {"XDG_CONFIG_HOME": str(xdg), "XDG_DATA_HOME": str(xdg)}
+    return ["--config", str(config), "--user-data-dir", str(user), "--extensions-dir", str(extensions)], env
+
+
+def install_extension(binary: Path, home: Path) -> str:
+    """Build and install the extension into code-server with the users' command (install.sh)."""
     ensure_npm_deps()
-    vsix = VSCODE / "codeforge.vsix"
-    vsix.unlink(missing_ok=True)
-    run_logged(["npm", "run", "package"], cwd=VSCODE)
-    assert vsix.is_file(), "vsce did not write codeforge.vsix"
-    return vsix
+    options, xdg = code_server_dirs(home)
+    env = {**node_env(), **xdg}
+    return run_logged(
+        ["bash", str(USER_INSTALL_SCRIPT), "--editor", str(binary), "--", *options], cwd=home, env=env, timeout=600
+    )
 
 
 def code_server_bin() -> Path:
@@ -50,19 +73,13 @@ def code_server_bin() -> Path:
 
 @contextmanager
 def running_code_server(
-    binary: Path, vsix: Path, home: Path, folder: Path, env: dict[str, str], settings: dict[str, object]
+    binary: Path, home: Path, folder: Path, env: dict[str, str], settings: dict[str, object]
 ) -> Iterator[tuple[str, int]]:
-    """code-server with the extension installed, serving `folder`; yields its URL and pid."""
-    user, extensions, xdg = home / "user-data", home / "extensions", home / "xdg"
-    for path in (user / "User", extensions, xdg):
-        path.mkdir(parents=True, exist_ok=True)
-    (user / "User" / "settings.json").write_text(json.dumps(settings, indent=2))
-    config = home / "config.yaml"
-    config.write_text("auth: none\ncert: false\n")
-    # XDG folders keep code-server out of the home folder.
-    env = {**env, "XDG_CONFIG_HOME": str(xdg), "XDG_DATA_HOME": str(xdg)}
-    common = ["--config", str(config), "--user-data-dir", str(user), "--extensions-dir", str(extensions)]
-    run_logged([str(binary), *common, "--install-extension", str(vsix)], cwd=home, env=env, timeout=120)
+    """code-server (the extension installed by `install_extension`) serving `folder`; yields
+    its URL and pid. Its output goes to `home`/code-server.log."""
+    common, xdg = code_server_dirs(home)
+    (home / "user-data" / "User" / "settings.json").write_text(json.dumps(settings, indent=2))
+    env = {**env, **xdg}
     port = free_port()
     log = (home / "code-server.log").open("wb")
     process = subprocess.Popen(
@@ -106,6 +123,19 @@ def running_code_server(
             process.kill()
             process.wait()
         log.close()
+
+
+def keep_artifacts(home: Path, artifacts: Path, platform_log: Path | None) -> None:
+    """After a failure: code-server's log, its log folder (the extension's output channel, the
+    extension host) and the platform's log go beside the screenshots, where CI keeps them."""
+    artifacts.mkdir(parents=True, exist_ok=True)
+    if (home / "code-server.log").exists():
+        shutil.copy2(home / "code-server.log", artifacts / "code-server.log")
+    logs = home / "user-data" / "logs"
+    if logs.is_dir():
+        shutil.copytree(logs, artifacts / "code-server-logs", dirs_exist_ok=True)
+    if platform_log is not None and platform_log.exists():
+        shutil.copy2(platform_log, artifacts / "platform.log")
 
 
 def extension_logs(home: Path) -> str:

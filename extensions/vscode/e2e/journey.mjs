@@ -2,10 +2,12 @@
 // extension installed, in headless Chromium, against a real `codeforge lsp` and platform.
 // tests/extensions/test_vscode_e2e.py starts code-server and the platform, then runs this.
 //
-// Environment: CODE_SERVER_URL, PROJECT_DIR (a folder with codeforge.yaml, .env, big.env),
-// ARTIFACTS_DIR (screenshots go here), BROWSER_PROFILE (an empty folder), CHROMIUM (optional).
+// Environment: CODE_SERVER_URL, CODE_SERVER_PID, PROJECT_DIR (a folder with codeforge.yaml,
+// .env, big.env), ARTIFACTS_DIR (screenshots go here), BROWSER_PROFILE (an empty folder),
+// LOG_FILES_DIR (code-server's logs, the extension's output channel file among them),
+// PLATFORM_PID (the platform, stopped by the last step), CHROMIUM (optional).
 // Exit status 0 when every step saw what it should; each step prints one line.
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
@@ -21,6 +23,10 @@ const PROJECT = env('PROJECT_DIR');
 const ARTIFACTS = env('ARTIFACTS_DIR');
 const PROFILE = env('BROWSER_PROFILE');
 const CODE_SERVER_PID = Number(env('CODE_SERVER_PID'));
+const LOG_FILES_DIR = env('LOG_FILES_DIR');
+const PLATFORM_PID = Number(env('PLATFORM_PID'));
+// The secret the journey sets, reveals, and then looks for everywhere it must not be.
+const SECRET = 'pk_test_123';
 const STEP_TIMEOUT = 60_000;
 mkdirSync(ARTIFACTS, { recursive: true });
 
@@ -177,6 +183,40 @@ function languageServerPids() {
   return pids;
 }
 
+/** Every file under a folder, recursively. */
+function filesUnder(folder) {
+  const out = [];
+  for (const name of readdirSync(folder)) {
+    const path = join(folder, name);
+    if (statSync(path).isDirectory()) {
+      out.push(...filesUnder(path));
+    } else {
+      out.push(path);
+    }
+  }
+  return out;
+}
+
+/** The extension's output channel as written to disk ("CodeForge" log channel). */
+function outputChannelFile() {
+  return filesUnder(LOG_FILES_DIR).find((p) => /[\\/]CodeForge\.log$/.test(p));
+}
+
+/** Wait until a file under the log folder contains `text` (the channel writes asynchronously). */
+async function waitForLog(text) {
+  const deadline = Date.now() + STEP_TIMEOUT;
+  for (;;) {
+    const file = outputChannelFile();
+    if (file && readFileSync(file, 'utf-8').includes(text)) {
+      return file;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`the CodeForge output channel file never showed ${JSON.stringify(text)} (file: ${file ?? 'none'})`);
+    }
+    await page.waitForTimeout(250);
+  }
+}
+
 function toast(text) {
   return page.locator('.notification-toast', { hasText: text }).first();
 }
@@ -248,17 +288,32 @@ try {
 
   await step('run-operation-result', async () => {
     await answer('Set an environment variable or secret (1/3)', 'API_KEY');
-    await quickInput.locator('.quick-input-title', { hasText: '(2/3)' }).waitFor();
+    // Whether it is secret is asked before the value, so only a secret is typed blind.
+    await choose('(2/3)', 'true');
+    await quickInput.locator('.quick-input-title', { hasText: '(3/3)' }).waitFor();
     if ((await quickInputBox.getAttribute('type')) !== 'password') {
       throw new Error('the secret value is not asked for in a password box');
     }
-    await answer('(2/3)', 'pk_test_123');
-    await choose('(3/3)', 'true');
+    await answer('(3/3)', SECRET);
     const result = toast('Set an environment variable or secret — name: API_KEY');
     await result.waitFor();
     const text = (await result.innerText()).replace(/\s+/g, ' ');
-    if (text.includes('pk_test_123')) {
+    if (text.includes(SECRET)) {
       throw new Error('the secret value was shown in a notification');
+    }
+    return text;
+  });
+
+  await step('operation-without-fields', async () => {
+    // env.list asks nothing (its project comes from codeforge.yaml): it runs at once.
+    await clearNotifications();
+    await palette('CodeForge: Run Operation');
+    await choose('CodeForge: Run Operation', 'env.list');
+    const result = toast('List environment variables —');
+    await result.waitFor();
+    const text = (await result.innerText()).replace(/\s+/g, ' ');
+    if (!/\d+ item\(s\)/.test(text)) {
+      throw new Error(`unexpected result: ${text}`);
     }
     return text;
   });
@@ -331,7 +386,12 @@ try {
     await progress.locator('.monaco-button', { hasText: 'Cancel' }).click();
     const cancelled = toast('Import variables from a .env file: cancelled');
     await cancelled.waitFor({ timeout: 120_000 });
-    return (await cancelled.innerText()).replace(/\s+/g, ' ');
+    const text = (await cancelled.innerText()).replace(/\s+/g, ' ');
+    // One "CodeForge:" and a job id cut to 8 characters.
+    if (/CodeForge:.*CodeForge:/.test(text) || /[0-9a-f]{32}/.test(text) || !/job [0-9a-f]{8}\b/.test(text)) {
+      throw new Error(`badly formed cancellation message: ${text}`);
+    }
+    return text;
   });
 
   await step('job-logs', async () => {
@@ -397,13 +457,41 @@ try {
 
   await step('resource-item-operation', async () => {
     // An item's inline action lists the operations that take it (catalog-derived), filled in.
+    // A reveal shows the secret in a modal dialog only, with a copy button.
     const row = page.locator('.sidebar .monaco-list-row', { hasText: 'API_KEY' }).first();
     await row.hover();
     await row.locator('.action-label[aria-label*="Run an Operation on This"]').click();
     await choose('CodeForge: API_KEY', "Reveal a secret's value");
-    const result = toast("Reveal a secret's value — name: API_KEY");
-    await result.waitFor();
-    return (await result.innerText()).replace(/\s+/g, ' ');
+    const dialog = page.locator('.monaco-dialog-box', { hasText: "Reveal a secret's value — name: API_KEY" });
+    await dialog.waitFor();
+    const text = (await dialog.innerText()).replace(/\s+/g, ' ');
+    if (!text.includes(SECRET) || !/Copy value/.test(text)) {
+      throw new Error(`the reveal dialog does not show the secret with a copy button: ${text}`);
+    }
+    return text.replace(SECRET, '<the secret>');
+  });
+
+  await step('reveal-leaves-no-trace', async () => {
+    await page.keyboard.press('Escape');
+    await page.locator('.monaco-dialog-box').waitFor({ state: 'hidden' });
+    // The reveal is in the output channel's file once its line is: look for the secret after.
+    const channel = await waitForLog('env.reveal: revealed in a dialog, not logged');
+    const toasts = (await page.locator('.notification-toast').allInnerTexts()).join('\n');
+    await palette('Notifications: Show Notifications');
+    const center = page.locator('.notifications-center');
+    await center.waitFor();
+    const history = await center.innerText();
+    await palette('Notifications: Hide Notifications');
+    const places = [
+      ['a notification', toasts],
+      ['the notification history', history],
+      ...filesUnder(LOG_FILES_DIR).map((file) => [file, readFileSync(file, 'utf-8')]),
+    ];
+    const leaked = places.filter(([, text]) => text.includes(SECRET)).map(([where]) => where);
+    if (leaked.length > 0) {
+      throw new Error(`the revealed secret is in: ${leaked.join(', ')}`);
+    }
+    return `not in notifications, their history, or ${places.length - 2} log file(s) (output channel: ${channel})`;
   });
 
   await step('server-restarts-after-crash', async () => {
@@ -431,6 +519,16 @@ try {
     }
     await connected.waitFor();
     return `server ${before[0]} killed, restarted as ${after[0]}: ${(await connected.innerText()).split('\n')[0]}`;
+  });
+
+  await step('status-shows-platform-down', async () => {
+    // The platform stops while the editor is open: the status bar says so without any command.
+    await clearNotifications();
+    const status = page.locator('.statusbar-item', { hasText: 'CodeForge:' }).first();
+    await status.filter({ hasText: '· demo' }).waitFor();
+    process.kill(PLATFORM_PID, 'SIGTERM');
+    await status.filter({ hasText: 'platform down' }).waitFor();
+    return (await status.innerText()).trim();
   });
 } catch {
   writeFileSync(join(ARTIFACTS, 'browser-console.log'), consoleLines.join('\n'));

@@ -147,4 +147,17 @@ describe('the live catalog', () => {
       assert.ok(!summarize(sample, schema).includes(PASSWORD), op.name);
     }
   });
+
+  it('marks a secret output field in every reveal operation, so its log line and summary hide it', { skip }, () => {
+    const catalog = JSON.parse(readFileSync(path as string, 'utf-8')) as Operation[] | { operations: Operation[] };
+    const operations = Array.isArray(catalog) ? catalog : catalog.operations;
+    const reveals = operations.filter(isReveal);
+    assert.ok(reveals.some((op) => op.name === 'env.reveal') && reveals.some((op) => op.name === 'databases.reveal'), reveals.map((op) => op.name).join());
+    for (const op of reveals) {
+      const schema = op.output_schema ?? {};
+      const properties = (schema.properties ?? {}) as Record<string, unknown>;
+      const secret = Object.keys(properties).filter((key) => isSecretSchema(schema, properties[key]));
+      assert.ok(secret.length > 0, `${op.name} marks no output field x-codeforge-secret`);
+    }
+  });
 });
