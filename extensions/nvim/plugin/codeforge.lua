@@ -4,11 +4,24 @@ if vim.g.loaded_codeforge or vim.fn.has('nvim-0.11') == 0 then
 end
 vim.g.loaded_codeforge = true
 
+-- `:help codeforge` needs doc/tags. Plugin managers build it (lazy.nvim does, on install and
+-- update), a plain 'runtimepath' entry does not: build it here when it is missing or older
+-- than the help file. Two stat calls at startup; a read-only install is left as it is
+-- (`:helptags ALL` as its owner builds it).
+do
+  local doc = vim.fs.joinpath(vim.fs.dirname(vim.fs.dirname(vim.fn.fnamemodify(debug.getinfo(1, 'S').source:sub(2), ':p'))), 'doc')
+  local help, tags = vim.uv.fs_stat(doc .. '/codeforge.txt'), vim.uv.fs_stat(doc .. '/tags')
+  if help and (not tags or tags.mtime.sec < help.mtime.sec) then
+    pcall(vim.cmd.helptags, vim.fn.fnameescape(doc))
+  end
+end
+
 vim.api.nvim_create_user_command('CodeForge', function(opts)
   require('codeforge').command(opts)
 end, {
   nargs = '*',
-  desc = 'Run a CodeForge platform operation: :CodeForge {capability} {operation} [field=value ...]',
+  bang = true,
+  desc = 'Run a CodeForge platform operation: :CodeForge[!] {capability} {operation} [field=value ...] (! asks optional fields too)',
   complete = function(...)
     return require('codeforge').complete(...)
   end,

@@ -6,7 +6,7 @@ local PROJECT = [[{"description": "Project slug", "maxLength": 63, "minLength": 
 
 M.ENV_SET = vim.json.decode([[{"additionalProperties": false, "properties": {"project": ]] .. PROJECT .. [[,
  "name": {"description": "Variable name: letters, digits and underscores, not starting with a digit.", "pattern": "^[A-Za-z_][A-Za-z0-9_]{0,127}$", "title": "Name", "type": "string"},
- "value": {"description": "The value.", "format": "password", "maxLength": 65536, "title": "Value", "type": "string"},
+ "value": {"description": "The value.", "format": "password", "maxLength": 65536, "title": "Value", "type": "string", "x-codeforge-secret-if": "secret"},
  "secret": {"default": false, "description": "Encrypted, never listed.", "title": "Secret", "type": "boolean"}},
  "required": ["project", "name", "value"], "title": "EnvSetInput", "type": "object"}]])
 M.ENV_SET_ORDER = { 'project', 'name', 'value', 'secret' }

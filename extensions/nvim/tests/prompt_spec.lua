@@ -36,11 +36,11 @@ local function script(answers)
   end
 end
 
-local function collect(op, given, answers)
+local function collect(op, given, answers, opts)
   local transcript, restore = script(answers)
   local result, finished = nil, false
   async.run(function()
-    result = prompt.collect(op, given)
+    result = prompt.collect(op, given, opts)
     finished = true
   end)
   if not finished then
@@ -62,10 +62,12 @@ end
 describe('collect', function()
   it('refuses a wrong entry and asks again, without asking context fields', function()
     local op = fx.op('env.set', fx.ENV_SET, fx.ENV_SET_ORDER)
-    local args, t = collect(op, {}, { '9lives', 'API_KEY', 's3cret', 'true' })
+    local args, t = collect(op, {}, { '9lives', 'API_KEY', 'true', 's3cret' })
     eq({ name = 'API_KEY', value = 's3cret', secret = true }, args)
     has(t, '^notify CodeForge: name must match')
     has(t, '^input Run env.set %(1/3%) name %[name must match')
+    -- `secret` comes before the value it decides about (x-codeforge-secret-if).
+    has(t, '^select Run env.set %(2/3%) secret')
     has(t, 'value .*%[secret%]$')
     for _, line in ipairs(t) do
       assert(not line:find('project'), 'context field asked: ' .. line)
@@ -74,7 +76,36 @@ describe('collect', function()
 
   it('keeps given arguments and asks the rest', function()
     local op = fx.op('env.set', fx.ENV_SET, fx.ENV_SET_ORDER)
-    eq({ name = 'GIVEN', value = 'v', secret = false }, (collect(op, { name = 'GIVEN' }, { 'v', 'false' })))
+    local args, t = collect(op, { name = 'GIVEN' }, { 'false', 'plain' })
+    eq({ name = 'GIVEN', value = 'plain', secret = false }, args)
+    for _, line in ipairs(t) do
+      assert(not line:find('%[secret%]'), 'a value that is not secret is asked as one: ' .. line)
+    end
+  end)
+
+  it('asks nothing when the command line gave every required field', function()
+    local op = fx.op('tokens.create', fx.TOKENS_CREATE, fx.TOKENS_CREATE_ORDER)
+    local args, t = collect(op, { name = 'ci' }, {})
+    eq({ name = 'ci' }, args)
+    eq({}, t)
+    eq({}, (collect(fx.op('jobs.list', fx.JOBS_LIST, fx.JOBS_LIST_ORDER), {}, {})))
+    eq({ limit = 3 }, (collect(fx.op('jobs.list', fx.JOBS_LIST, fx.JOBS_LIST_ORDER), { limit = 3 }, {})))
+  end)
+
+  it('offers the optional fields after the required ones, and asks them when chosen', function()
+    local op = fx.op('tokens.create', fx.TOKENS_CREATE, fx.TOKENS_CREATE_ORDER)
+    local args, t = collect(op, {}, { 'ci', 'Run' })
+    eq({ name = 'ci' }, args)
+    has(t, '^select Run tokens.create: run now, or set optional fields first%? | Run,Set optional fields %(expires_in_days, username%)$')
+    args = collect(op, {}, { 'ci', 'Set optional fields (expires_in_days, username)', '7', 'alice' })
+    eq({ name = 'ci', expires_in_days = 7, username = 'alice' }, args)
+    eq(nil, (collect(op, {}, { 'ci', false })))
+  end)
+
+  it('asks every field with all (:CodeForge!)', function()
+    local op = fx.op('jobs.list', fx.JOBS_LIST, fx.JOBS_LIST_ORDER)
+    local _, t = collect(op, { limit = 9 }, { '', 'failed' }, { all = true })
+    has(t, '^select Run jobs.list %(2/2%) state')
   end)
 
   it('returns nil when cancelled half way', function()
@@ -83,14 +114,14 @@ describe('collect', function()
 
   it('omits skipped optional fields and offers defaults', function()
     local op = fx.op('tokens.create', fx.TOKENS_CREATE, fx.TOKENS_CREATE_ORDER)
-    local args, t = collect(op, {}, { 'ci', '', '' })
+    local args, t = collect(op, {}, { 'ci', '', '' }, { all = true })
     eq({ name = 'ci' }, args)
     has(t, 'expires_in_days.* = 90$')
   end)
 
   it('re-asks out-of-range and malformed integers', function()
     local op = fx.op('tokens.create', fx.TOKENS_CREATE, fx.TOKENS_CREATE_ORDER)
-    local args, t = collect(op, {}, { 'ci', '0', 'soon', '7', '' })
+    local args, t = collect(op, {}, { 'ci', '0', 'soon', '7', '' }, { all = true })
     eq({ name = 'ci', expires_in_days = 7 }, args)
     has(t, 'at least 1')
     has(t, 'whole number')
@@ -98,8 +129,8 @@ describe('collect', function()
 
   it('selects enums, (none) leaving an optional one out', function()
     local op = fx.op('jobs.list', fx.JOBS_LIST, fx.JOBS_LIST_ORDER)
-    eq({ limit = 5 }, (collect(op, {}, { '', '(none)', '5' })))
-    eq({ state = 'failed' }, (collect(op, {}, { '', 'failed', '' })))
+    eq({ limit = 5 }, (collect(op, {}, { '', '(none)', '5' }, { all = true })))
+    eq({ state = 'failed' }, (collect(op, {}, { '', 'failed', '' }, { all = true })))
   end)
 
   it('reads a picked file, refusing a missing one and one over the limit', function()
@@ -108,7 +139,7 @@ describe('collect', function()
     vim.fn.writefile({ 'A=1' }, dir .. '/ok.env')
     vim.fn.writefile({ string.rep('X=1', 30) }, dir .. '/big.env')
     local op = fx.op('env.import', fx.ENV_IMPORT, { 'project', 'content', 'secret' })
-    local args, t = collect(op, {}, { dir .. '/missing.env', dir .. '/big.env', dir .. '/ok.env', 'false' })
+    local args, t = collect(op, {}, { dir .. '/missing.env', dir .. '/big.env', dir .. '/ok.env', 'Set optional fields (secret)', 'false' })
     eq({ content = 'A=1\n', secret = false }, args)
     has(t, 'cannot read .*missing%.env')
     has(t, 'big%.env: content takes at most 40')

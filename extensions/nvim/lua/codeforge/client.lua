@@ -90,7 +90,7 @@ function M.catalog(client, timeout)
   if catalogs[client.id] then
     return catalogs[client.id]
   end
-  local response = client:request_sync('codeforge/catalog', {}, timeout or 3000, 0)
+  local response = client:request_sync('codeforge/catalog', vim.empty_dict(), timeout or 3000, 0)
   local ops = response and response.result and response.result.operations
   if type(ops) == 'table' then
     table.sort(ops, function(a, b)

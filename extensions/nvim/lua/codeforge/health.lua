@@ -39,7 +39,7 @@ function M.check()
   health.ok(('client %d running, root %s'):format(client.id, client.root_dir or '(none)'))
 
   health.start('Platform')
-  local response = client:request_sync('codeforge/status', {}, 5000, 0)
+  local response = client:request_sync('codeforge/status', vim.empty_dict(), 5000, 0)
   local status = response and response.result
   if not status then
     health.error('codeforge/status did not answer: ' .. vim.inspect(response and response.err), { 'Run :CodeForge logs' })

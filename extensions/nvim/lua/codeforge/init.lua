@@ -7,6 +7,7 @@ local prompt = require('codeforge.prompt')
 local schema = require('codeforge.schema')
 local ui = require('codeforge.ui')
 local log = require('codeforge.log')
+local secrets = require('codeforge.secrets')
 require('codeforge.progress')
 
 local M = {}
@@ -14,8 +15,6 @@ local M = {}
 local INVALID_PARAMS = -32602
 local REQUEST_CANCELLED = -32800
 local MAX_SERVER_RETRIES = 5
---- Output schema key of operations that return a link to a pane (codeforge/catalog/panes.py).
-local PANE_KEY = 'x-codeforge-pane'
 
 --- Subcommands that are not catalog capabilities.
 local ACTIONS = {
@@ -43,7 +42,8 @@ end
 --- Say what went wrong and what to do; a cancelled job is information, not an error.
 function M.report_error(what, err)
   local message = type(err) == 'table' and err.message or tostring(err)
-  message = vim.split(message or 'unknown error', '\n')[1]
+  -- A driver's message may quote a URL with its password: notify and the log keep history.
+  message = secrets.mask_url_passwords(vim.split(message or 'unknown error', '\n')[1])
   if type(err) == 'table' and err.code == REQUEST_CANCELLED then
     M.last_error = message
     notify(message:find(what, 1, true) == 1 and message or (what .. ': ' .. message), vim.log.levels.INFO)
@@ -67,6 +67,15 @@ function M.report_error(what, err)
   notify(M.last_error, vim.log.levels.ERROR)
 end
 
+--- The one argument of a catalog command: an object of input fields. An empty Lua table
+--- would be encoded as `[]`, which the server refuses, so no fields is `vim.empty_dict()`.
+function M.arguments(args)
+  if type(args) ~= 'table' or next(args) == nil then
+    return vim.empty_dict()
+  end
+  return args
+end
+
 --- Send the command; when the platform refuses a field, ask for that field again and retry.
 local function execute(client, op, args)
   for attempt = 0, MAX_SERVER_RETRIES do
@@ -79,12 +88,12 @@ local function execute(client, op, args)
         end
       end)
     end
-    local result, err = client_mod.request(client, 'workspace/executeCommand', { command = op.command, arguments = { args } }, nil, hooks)
+    local result, err = client_mod.request(client, 'workspace/executeCommand', { command = op.command, arguments = { M.arguments(args) } }, nil, hooks)
     if forget then
       forget()
     end
     if not err then
-      log.append(('✔ %s %s'):format(op.name, ui.summarize(result)))
+      log.append(('✔ %s %s'):format(op.name, ui.summarize(result, op)))
       return result
     end
     log.append(('✖ %s: %s'):format(op.name, err.message or vim.inspect(err)))
@@ -102,10 +111,11 @@ local function execute(client, op, args)
   end
 end
 
---- Ask for what is not `given`, confirm destructive operations, run, show the result.
+--- Ask for what is not `given` (optional fields only with `opts.all`, :CodeForge!, or when the
+--- person asks for them), confirm destructive operations, run, show the result.
 --- Must run inside a coroutine (codeforge.async.run).
-function M.run_op(client, op, given)
-  local args = prompt.collect(op, given)
+function M.run_op(client, op, given, opts)
+  local args = prompt.collect(op, given, opts)
   if args == nil then
     notify(op.name .. ' cancelled')
     return nil
@@ -117,11 +127,14 @@ function M.run_op(client, op, given)
   local result = execute(client, op, args)
   if result ~= nil then
     M.last_result = { op = op, result = result }
-    notify(op.title .. ' — ' .. ui.summarize(result))
+    -- The summary goes to vim.notify (and :messages), which keep history: never a secret.
+    notify(op.title .. ' — ' .. ui.summarize(result, op))
     -- A pane link is opened by the server (window/showDocument, ui.show_document) once it
     -- has answered: the page is the result.
-    if not (type(op.output_schema) == 'table' and op.output_schema[PANE_KEY] == true) then
-      ui.float(op.title, ui.render(result), result)
+    if not (type(op.output_schema) == 'table' and op.output_schema[ui.PANE_KEY] == true) then
+      -- An explicit reveal shows its secret here, in the float, and nowhere else.
+      local reveal = secrets.reveals(op)
+      ui.float(op.title, ui.render(result, op, { reveal = reveal }), result, { op = op, reveal = reveal })
     end
   end
   return result
@@ -165,7 +178,7 @@ function M.register_commands(client)
 end
 
 local function status(client)
-  local result, err = client_mod.request(client, 'codeforge/status', {})
+  local result, err = client_mod.request(client, 'codeforge/status', vim.empty_dict())
   if err then
     M.report_error('codeforge/status', err)
     return nil
@@ -212,7 +225,7 @@ function M.statusline()
   return ('CodeForge: %s@%s · %s'):format(s.username, s.organization, s.project ~= vim.NIL and s.project or '-')
 end
 
-local function dispatch(words)
+local function dispatch(words, bang)
   local first = words[1]
   if first == 'logs' then
     return log.open()
@@ -258,7 +271,7 @@ local function dispatch(words)
   if not given then
     return M.report_error(op.name, gerr)
   end
-  return M.run_op(client, op, given)
+  return M.run_op(client, op, given, { all = bang })
 end
 
 --- The :CodeForge command.
@@ -281,12 +294,12 @@ function M.command(opts)
       })
       if op then
         M.register_commands(client)
-        M.run_op(client, op, {})
+        M.run_op(client, op, {}, { all = opts.bang })
       end
     end)
     return
   end
-  async.run(dispatch, words)
+  async.run(dispatch, words, opts.bang)
 end
 
 --- Completion: subcommands and capabilities, then the capability's operations, then fields.

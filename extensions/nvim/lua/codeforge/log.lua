@@ -1,5 +1,7 @@
 --- Job logs and everything the language server logs (window/logMessage), kept in a scratch
---- buffer that :CodeForge logs opens.
+--- buffer that :CodeForge logs opens. The log keeps history, so it never holds a URL's password.
+local secrets = require('codeforge.secrets')
+
 local M = {}
 
 M.lines = {}
@@ -22,7 +24,7 @@ end
 function M.append(line)
   local stamp = os.date('%H:%M:%S')
   local new = {}
-  for part in tostring(line):gmatch('[^\n]+') do
+  for part in secrets.mask_url_passwords(tostring(line)):gmatch('[^\n]+') do
     new[#new + 1] = stamp .. ' ' .. part
   end
   vim.list_extend(M.lines, new)
@@ -43,7 +45,7 @@ local LEVELS = { vim.log.levels.ERROR, vim.log.levels.WARN, vim.log.levels.INFO,
 
 --- Server messages go through vim.notify (so notification plugins show them) and the log.
 function M.on_show_message(_, params)
-  local message = params and params.message or ''
+  local message = secrets.mask_url_passwords(params and params.message or '')
   M.append(message)
   vim.notify('CodeForge: ' .. message, LEVELS[params and params.type or 3] or vim.log.levels.INFO)
   return vim.NIL

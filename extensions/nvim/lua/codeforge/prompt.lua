@@ -94,20 +94,76 @@ function M.ask_field(field, title, err)
   return ask_text(field, title, err)
 end
 
---- Ask for every argument not in `given`; context fields are never asked.
+--- Label of the choice, after the required fields, to set the optional ones too.
+M.RUN = 'Run'
+function M.more_label(fields)
+  return 'Set optional fields (' .. table.concat(vim.tbl_map(function(f)
+    return f.name
+  end, fields), ', ') .. ')'
+end
+
+--- Ask for the arguments not in `given`; context fields are never asked. Required fields are
+--- asked; optional ones (their defaults apply otherwise) only with `opts.all` (:CodeForge!), or
+--- when the person chooses to at the end of the required ones. A field whose value is secret
+--- only when a boolean says so (`x-codeforge-secret-if`) has that boolean asked first.
 ---@return table|nil args, nil when the person cancelled
-function M.collect(op, given)
+function M.collect(op, given, opts)
+  opts = opts or {}
   local args = vim.deepcopy(given or {})
-  local fields = vim.tbl_filter(function(f)
-    return args[f.name] == nil
-  end, schema.prompt_fields(op.input_schema, op.input_order))
-  for i, field in ipairs(fields) do
-    local answer = M.ask_field(field, ('%s (%d/%d)'):format(op.title, i, #fields))
-    if answer == nil then
-      return nil
+  local fields = schema.prompt_fields(op.input_schema, op.input_order)
+  local by_name, queue, queued = {}, {}, {}
+  for _, f in ipairs(fields) do
+    by_name[f.name] = f
+  end
+  local function enqueue(f)
+    if queued[f.name] or args[f.name] ~= nil then
+      return
     end
-    if not answer.omit then
-      args[field.name] = answer.value
+    if f.secret_if and by_name[f.secret_if] then
+      enqueue(by_name[f.secret_if])
+    end
+    queued[f.name] = true
+    queue[#queue + 1] = f
+  end
+  for _, f in ipairs(fields) do
+    if opts.all or f.required then
+      enqueue(f)
+    end
+  end
+  local function ask(list)
+    for i, field in ipairs(list) do
+      if field.secret_if then
+        field = vim.tbl_extend('force', field, { kind = args[field.secret_if] == true and 'password' or 'string' })
+      end
+      local answer = M.ask_field(field, ('%s (%d/%d)'):format(op.title, i, #list))
+      if answer == nil then
+        return false
+      end
+      if not answer.omit then
+        args[field.name] = answer.value
+      end
+    end
+    return true
+  end
+  if not ask(queue) then
+    return nil
+  end
+  -- The person is answering prompts: offer the optional fields left, once. A command line
+  -- that gave every required field runs at once.
+  if #queue > 0 and not opts.all then
+    local rest = vim.tbl_filter(function(f)
+      return not queued[f.name] and args[f.name] == nil
+    end, fields)
+    if #rest > 0 then
+      local choice = async.await(vim.ui.select, { M.RUN, M.more_label(rest) }, {
+        prompt = op.title .. ': run now, or set optional fields first?',
+        kind = 'codeforge.more',
+      })
+      if choice == nil then
+        return nil
+      elseif choice ~= M.RUN and not ask(rest) then
+        return nil
+      end
     end
   end
   return args

@@ -5,6 +5,8 @@ local M = {}
 
 M.CONTEXT_KEY = 'x-codeforge-context'
 M.FILE_KEY = 'x-codeforge-file'
+--- A value that is secret only when the named boolean field is true (env.set's value).
+M.SECRET_IF_KEY = 'x-codeforge-secret-if'
 
 local NIL = vim.NIL
 
@@ -172,6 +174,9 @@ function M.prompt_fields(schema, order)
         exclusive_minimum = number_or_nil(base.exclusiveMinimum),
         exclusive_maximum = number_or_nil(base.exclusiveMaximum),
       }
+      if type(base[M.SECRET_IF_KEY]) == 'string' then
+        field.secret_if = base[M.SECRET_IF_KEY]
+      end
       if kind == 'enum' then
         field.enum = is_list(base.enum) and base.enum or { base.const }
       elseif kind == 'file' then

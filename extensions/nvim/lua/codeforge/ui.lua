@@ -1,25 +1,35 @@
 --- Results and panes as text: floating windows for results, scratch buffers for panes.
+local secrets = require('codeforge.secrets')
+
 local M = {}
 
---- Keys whose values never appear on screen: editors keep message history.
--- `url` too: pane links carry a signed token that opens the page without signing in.
-local HIDDEN = { value = true, token = true, password = true, secret_value = true, content = true, url = true }
 local LIST_LIMIT = 200
+--- Output schema key of operations that return a link to a pane (codeforge/catalog/panes.py):
+--- its `url` carries a signed token that opens the page without signing in.
+M.PANE_KEY = 'x-codeforge-pane'
 
---- One line summing a result up (secret values left out).
-function M.summarize(result)
+local function output_schema(op)
+  return type(op) == 'table' and type(op.output_schema) == 'table' and op.output_schema or nil
+end
+
+--- One line summing a result up, for vim.notify and the log (both keep history): secret fields
+--- of the operation's output schema are left out and URL passwords masked, even for a reveal.
+function M.summarize(result, op)
   if type(result) ~= 'table' then
-    return result == nil and 'done' or tostring(result)
+    return result == nil and 'done' or secrets.mask_url_passwords(tostring(result))
   end
   if type(result.items) == 'table' then
     return #result.items .. ' item(s)'
   end
+  local schema = output_schema(op)
+  local shown = secrets.mask(result, schema, { omit = true })
+  local pane = schema and schema[M.PANE_KEY] == true
   local parts = {}
-  local keys = vim.tbl_keys(result)
+  local keys = vim.tbl_keys(shown)
   table.sort(keys)
   for _, k in ipairs(keys) do
-    local v = result[k]
-    if not HIDDEN[k] and (type(v) == 'string' or type(v) == 'number' or type(v) == 'boolean') and #parts < 4 then
+    local v = shown[k]
+    if not (pane and k == 'url') and (type(v) == 'string' or type(v) == 'number' or type(v) == 'boolean') and #parts < 4 then
       parts[#parts + 1] = k .. ': ' .. tostring(v)
     end
   end
@@ -66,7 +76,12 @@ function M.nest(items)
 end
 
 --- A result as readable lines: lists of items as one row each, objects as `key: value`.
-function M.render(result)
+--- `op` (the catalog entry) says what is secret: outside an explicit reveal (`opts.reveal`)
+--- secret fields read "(hidden)" and URL passwords are masked; every other value is shown.
+function M.render(result, op, opts)
+  if not (opts and opts.reveal) then
+    result = secrets.mask(result, output_schema(op))
+  end
   local lines = {}
   local function item_line(item)
     if type(item) ~= 'table' then
@@ -79,7 +94,7 @@ function M.render(result)
     for _, k in ipairs(keys) do
       local v = item[k]
       if v ~= label and type(v) ~= 'table' and not k:match('_at$') then
-        facts[#facts + 1] = k .. '=' .. (HIDDEN[k] and v ~= vim.NIL and '****' or scalar(v))
+        facts[#facts + 1] = k .. '=' .. scalar(v)
       end
     end
     return ('%-24s %s'):format(scalar(label), table.concat(facts, '  '))
@@ -108,7 +123,7 @@ function M.render(result)
       local shown = vim.islist(v) and #v > 20 and vim.list_extend(vim.list_slice(v, 1, 20), { ('… %d more'):format(#v - 20) }) or v
       v = vim.json.encode(shown)
     end
-    lines[#lines + 1] = ('%s: %s'):format(k, HIDDEN[k] and '(hidden: press y to copy)' or scalar(v))
+    lines[#lines + 1] = ('%s: %s'):format(k, v == secrets.MASK and '(hidden)' or scalar(v))
   end
   return lines
 end
@@ -133,8 +148,11 @@ end
 
 M.last_float = nil ---@type {buf: integer, win: integer, title: string}|nil
 
---- Show lines in a floating window that `q` or <Esc> closes.
-function M.float(title, lines, result)
+--- Show lines in a floating window that `q` or <Esc> closes. With `opts.reveal` the float shows
+--- a secret: `y` copies the secret fields of `result` (per `opts.op`'s output schema), and
+--- closing the window wipes its buffer, so the secret stays nowhere.
+function M.float(title, lines, result, opts)
+  opts = opts or {}
   local buf = scratch('codeforge://result/' .. title:gsub('%s+', '-'), lines, 'codeforge')
   local width = math.min(math.max(#title + 4, 40, unpack(vim.tbl_map(vim.fn.strdisplaywidth, lines))), vim.o.columns - 4)
   local height = math.min(#lines, math.max(3, vim.o.lines - 6))
@@ -152,18 +170,18 @@ function M.float(title, lines, result)
   for _, key in ipairs({ 'q', '<Esc>' }) do
     vim.keymap.set('n', key, '<cmd>close<cr>', { buffer = buf, nowait = true, desc = 'Close' })
   end
-  -- Hidden values (a revealed secret, a new token) are copied, never drawn.
-  vim.keymap.set('n', 'y', function()
-    if type(result) == 'table' then
-      for k, v in pairs(result) do
-        if HIDDEN[k] and type(v) == 'string' then
-          vim.fn.setreg('+', v)
-          vim.fn.setreg('"', v)
-          vim.notify('CodeForge: copied ' .. k)
+  if opts.reveal then
+    vim.bo[buf].bufhidden = 'wipe'
+    vim.keymap.set('n', 'y', function()
+      for k in pairs(secrets.secret_keys(result, output_schema(opts.op))) do
+        if type(result[k]) == 'string' then
+          pcall(vim.fn.setreg, '+', result[k])
+          vim.fn.setreg('"', result[k])
+          vim.notify('CodeForge: copied ' .. k) -- the name only: notify keeps history
         end
       end
-    end
-  end, { buffer = buf, desc = 'Copy the hidden value' })
+    end, { buffer = buf, desc = 'Copy the revealed value' })
+  end
   M.last_float = { buf = buf, win = win, title = title }
   return buf, win
 end
@@ -242,7 +260,7 @@ function M.resources(sections)
     if section.error then
       lines[#lines + 1] = '    ! ' .. section.error
     else
-      for _, line in ipairs(M.render(section.result)) do
+      for _, line in ipairs(M.render(section.result, section.op)) do
         lines[#lines + 1] = '    ' .. line
       end
     end

@@ -134,6 +134,43 @@ local function run(command, script)
   vim.cmd(command)
 end
 
+--- Run a command and wait for its result; fails on an error.
+local function run_ok(command, script)
+  run(command, script)
+  wait_for('the result of ' .. command, function()
+    return codeforge.last_result ~= nil or codeforge.last_error ~= nil
+  end)
+  assert(codeforge.last_result, command .. ' failed: ' .. tostring(codeforge.last_error))
+  return codeforge.last_result.result
+end
+
+--- The first line of `text` matching `pattern`.
+local function line_matching(text, pattern)
+  for _, line in ipairs(vim.split(text, '\n', { plain = true })) do
+    if line:find(pattern) then
+      return line
+    end
+  end
+end
+
+--- Every place that keeps history: vim.notify's, :messages, the plugin's log, Neovim's LSP log
+--- file, and every buffer still loaded (a reveal's float is wiped when it closes).
+local function kept_text()
+  local parts = { table.concat(messages, '\n'), vim.fn.execute('messages'), table.concat(require('codeforge.log').lines, '\n') }
+  local lsp_log = vim.lsp.log.get_filename()
+  if vim.uv.fs_stat(lsp_log) then
+    parts[#parts + 1] = table.concat(vim.fn.readfile(lsp_log), '\n')
+  end
+  for _, b in ipairs(vim.api.nvim_list_bufs()) do
+    if vim.api.nvim_buf_is_loaded(b) then
+      parts[#parts + 1] = buffer_text(b)
+    end
+  end
+  return table.concat(parts, '\n')
+end
+
+local SHOP_DB = 'postgresql://shop:hunter2-db@db.internal:5432/shop'
+
 local steps = {
   { 'open-project', function()
     vim.cmd('cd ' .. vim.fn.fnameescape(PROJECT))
@@ -198,7 +235,8 @@ local steps = {
 
   { 'run-operation-wrong-entry-refused', function()
     local from = #messages + 1
-    run('CodeForge env set', { '1BAD-NAME', 'API_KEY', 'pk_test_123', 'true' })
+    -- `secret` is asked before the value it decides about; then no optional field is left.
+    run('CodeForge env set', { '1BAD-NAME', 'API_KEY', 'true', 'pk_test_123' })
     wait_for('the result', function()
       return codeforge.last_result ~= nil or codeforge.last_error ~= nil
     end)
@@ -228,21 +266,88 @@ local steps = {
     vim.cmd('close')
     local from = #messages + 1
     codeforge.last_error = nil
+    local first_asked = #asked + 1
     -- The platform refuses (the project exists): the message says what happened and what to do.
-    run('CodeForge projects create slug=demo', { '' })
+    -- The required slug is given, so the optional name is not asked.
+    run('CodeForge projects create slug=demo')
     wait_for('the error', function()
       return codeforge.last_error ~= nil
     end)
     local shown = find_message('Create a project failed', from)
     assert(shown and shown:find('exists already') and shown:find('Fix: '), 'unhelpful: ' .. tostring(shown))
     assert(not shown:find('Traceback'), shown)
+    assert(#asked < first_asked, 'asked with every required field given: ' .. table.concat(vim.list_slice(asked, first_asked), '\n'))
     return shown
+  end },
+
+  { 'no-fields', function()
+    local first_asked = #asked + 1
+    -- No field to give (the project comes from codeforge.yaml): the argument is still an object.
+    local listed = run_ok('CodeForge env list')
+    local text = buffer_text(0)
+    -- A plain variable's value is shown; a secret's value is not listed at all.
+    assert(line_matching(text, '^LOG_LEVEL%s.*value=debug'), 'the plain value is hidden:\n' .. text)
+    local secret = line_matching(text, '^API_KEY%s')
+    assert(secret and not secret:find('value='), text)
+    assert(not text:find('pk_test_123', 1, true), 'the secret is listed')
+    vim.cmd('close')
+    local projects = run_ok('CodeForge projects list')
+    assert(buffer_text(0):find('demo', 1, true), buffer_text(0))
+    vim.cmd('close')
+    assert(#asked < first_asked, 'asked: ' .. table.concat(vim.list_slice(asked, first_asked), '\n'))
+    return ('env list: %d item(s), projects list: %d item(s), nothing asked'):format(#listed.items, #projects.items)
+  end },
+
+  { 'only-optional-fields', function()
+    local first_asked = #asked + 1
+    local jobs = run_ok('CodeForge jobs list limit=1')
+    assert(#jobs.items <= 1, 'limit ignored')
+    vim.cmd('close')
+    assert(#asked < first_asked, 'asked: ' .. table.concat(vim.list_slice(asked, first_asked), '\n'))
+    -- With ! the optional fields are asked: project (left empty), state, limit.
+    jobs = run_ok('CodeForge! jobs list', { '', '(none)', '2' })
+    vim.cmd('close')
+    local prompts = vim.list_slice(asked, first_asked)
+    assert(#prompts == 3 and prompts[3]:find('limit'), 'optional fields not asked: ' .. table.concat(prompts, '\n'))
+    return ('%d job(s); with !: %s'):format(#jobs.items, table.concat(prompts, ' / '))
+  end },
+
+  { 'all-fields', function()
+    local first_asked = #asked + 1
+    local from = #messages + 1
+    run_ok('CodeForge env set name=SHOP_DB value=' .. SHOP_DB .. ' secret=false')
+    assert(#asked < first_asked, 'asked: ' .. table.concat(vim.list_slice(asked, first_asked), '\n'))
+    local text = buffer_text(0)
+    -- Not a reveal: the value is shown, its URL password masked.
+    local shown = line_matching(text, '^value: ')
+    assert(shown == 'value: postgresql://shop:••••@db.internal:5432/shop', text)
+    assert(not table.concat(vim.list_slice(messages, from), '\n'):find('hunter2', 1, true), 'the password is in a message')
+    vim.cmd('close')
+    return shown
+  end },
+
+  { 'reveal-only-in-float', function()
+    local revealed = run_ok('CodeForge env reveal name=API_KEY')
+    local float = vim.api.nvim_get_current_buf()
+    assert(buffer_text(float):find('value: pk_test_123', 1, true), 'the revealed secret is not in the float:\n' .. buffer_text(float))
+    assert(vim.api.nvim_win_get_config(0).relative ~= '', 'the reveal is not in a float')
+    vim.cmd('close')
+    assert(not vim.api.nvim_buf_is_valid(float), 'the reveal float left its buffer behind')
+    run_ok('CodeForge env reveal name=SHOP_DB')
+    assert(buffer_text(0):find(SHOP_DB, 1, true), 'the revealed URL is not whole in the float:\n' .. buffer_text(0))
+    vim.cmd('close')
+    local kept = kept_text()
+    for _, secret in ipairs({ 'pk_test_123', 'hunter2-db' }) do
+      assert(not kept:find(secret, 1, true), secret .. ' is kept where history is:\n' .. kept:sub(-3000))
+    end
+    assert(find_message('Reveal a secret', 1), 'no summary of the reveal')
+    return ('%s revealed in a float only; messages, :messages, log, LSP log and buffers hold no secret'):format(revealed.name)
   end },
 
   { 'job-progress', function()
     progress.history = {}
-    -- Fields come in schema order: overwrite, then secret.
-    run('CodeForge env import', { PROJECT .. '/big.env', 'true', 'false' })
+    -- With ! every field is asked, in schema order: content, secret, overwrite.
+    run('CodeForge! env import', { PROJECT .. '/big.env', 'true', 'false' })
     wait_for('progress of the import job', function()
       for _, line in ipairs(progress.history) do
         if line:find('Import variables from a .env file%s+%d+%%') then
@@ -281,7 +386,8 @@ local steps = {
     vim.cmd('close') -- the env.unset result
     local from = #messages + 1
     codeforge.last_error = nil
-    run('CodeForge env import', { PROJECT .. '/huge.env', 'false', 'false' })
+    -- Without !: the required file is asked, then the optional field left (secret) is offered.
+    run('CodeForge env import overwrite=false', { PROJECT .. '/huge.env', 'Run' })
     local seen = #progress.history
     wait_for('the second import job to run', function()
       for i = seen + 1, #progress.history do
