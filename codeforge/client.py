@@ -1,13 +1,20 @@
 """Typed HTTP client of the platform, built on the catalog.
 
 The CLI, the language server and the bridge reach platform state only through this.
+
+There is one client, `_Exchanges`: it knows where the platform is, builds each request and
+parses each answer (an operation's output type, a job, a problem as a `CodeForgeError`),
+and does no I/O. `PlatformClient` (blocking, for the CLI and scripts) and
+`AsyncPlatformClient` (for the language server and the bridge) are two thin transports
+that send its requests; a new endpoint is one `_Exchanges` method and one line in each.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, overload
 
 import httpx
 from httpx_sse import aconnect_sse, connect_sse
@@ -21,6 +28,11 @@ from codeforge.config import ClientConfig, load_client_config
 __all__ = ["AsyncPlatformClient", "PlatformClient", "validate_input"]
 
 API = "/api/v1"
+DEFAULT_URL = "http://127.0.0.1:8470"
+
+T = TypeVar("T")
+In = TypeVar("In", bound=BaseModel)
+Out = TypeVar("Out", bound=BaseModel)
 
 
 def validate_input(op: Operation[Any, Any], data: BaseModel | dict[str, Any]) -> BaseModel:
@@ -34,11 +46,8 @@ def validate_input(op: Operation[Any, Any], data: BaseModel | dict[str, Any]) ->
         raise BadInput.from_validation(exc, model=op.input) from None
 
 
-def _dump(data: BaseModel) -> dict[str, Any]:
-    return data.model_dump(mode="json")
-
-
 def _check(response: httpx.Response) -> Any:
+    """The answer's JSON, or the platform's problem as a CodeForgeError."""
     if response.is_success:
         return response.json()
     try:
@@ -50,36 +59,76 @@ def _check(response: httpx.Response) -> Any:
     raise CodeForgeError.from_problem(body, response.status_code)
 
 
-def _parse(op: Operation[Any, Any], status: int, body: Any) -> BaseModel:
-    if op.long_running and status == 202:
-        return JobRef.model_validate(body)
-    return op.output.model_validate(body)
-
-
-def _unavailable(base_url: str, exc: Exception) -> PlatformUnavailable:
-    return PlatformUnavailable(
-        f"cannot reach the platform at {base_url} ({type(exc).__name__})",
-        fix="start it with `codeforge up`, or set CODEFORGE_URL to where it runs",
-    )
-
-
-def _headers(token: str) -> dict[str, str]:
-    if not token:
-        raise Unauthenticated("no API token configured", fix="run `codeforge up` once, or set CODEFORGE_TOKEN")
-    return {"Authorization": f"Bearer {token}"}
-
-
 def _event(sse_data: str) -> JobEvent:
     return JobEvent.model_validate(json.loads(sse_data))
 
 
+@dataclass(frozen=True)
+class _Exchange(Generic[T]):
+    """One request, and how to read its answer."""
+
+    method: str
+    path: str
+    body: Any
+    parse: Callable[[httpx.Response], T]
+
+
+class _Exchanges:
+    """Where the platform is and what to send it: the part both transports share."""
+
+    def __init__(self, url: str | None, token: str | None) -> None:
+        cfg = load_client_config() if url is None or token is None else ClientConfig()
+        self.base_url = (url or cfg.url or DEFAULT_URL).rstrip("/")
+        self.token = token or cfg.token
+
+    def headers(self) -> dict[str, str]:
+        if not self.token:
+            raise Unauthenticated("no API token configured", fix="run `codeforge up` once, or set CODEFORGE_TOKEN")
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def unavailable(self, exc: Exception) -> PlatformUnavailable:
+        return PlatformUnavailable(
+            f"cannot reach the platform at {self.base_url} ({type(exc).__name__})",
+            fix="start it with `codeforge up`, or set CODEFORGE_URL to where it runs",
+        )
+
+    @staticmethod
+    def call(op: Operation[Any, Any] | str, data: BaseModel | dict[str, Any]) -> _Exchange[Any]:
+        resolved: Operation[Any, Any] = operation(op) if isinstance(op, str) else op
+        body = validate_input(resolved, data).model_dump(mode="json")
+
+        def parse(response: httpx.Response) -> Any:
+            answer = _check(response)
+            if resolved.long_running and response.status_code == 202:
+                return JobRef.model_validate(answer)
+            return resolved.output.model_validate(answer)
+
+        return _Exchange("POST", resolved.path, body, parse)
+
+    @staticmethod
+    def catalog() -> _Exchange[list[dict[str, Any]]]:
+        return _Exchange("GET", "/catalog", None, lambda r: list(_check(r)))
+
+    @staticmethod
+    def job(job_id: str) -> _Exchange[Job]:
+        return _Exchange("POST", "/jobs/get", {"id": job_id}, lambda r: Job.model_validate(_check(r)))
+
+    @staticmethod
+    def cancel(job_id: str) -> _Exchange[Job]:
+        return _Exchange("POST", "/jobs/cancel", {"id": job_id}, lambda r: Job.model_validate(_check(r)))
+
+    @staticmethod
+    def events_path(job_id: str) -> str:
+        return f"{API}/jobs/{job_id}/events"
+
+
 class PlatformClient:
-    """Blocking client, for the CLI and scripts."""
+    """Blocking transport, for the CLI and scripts."""
 
     def __init__(self, url: str | None = None, token: str | None = None, *, timeout: float = 30.0) -> None:
-        cfg = load_client_config() if url is None or token is None else ClientConfig()
-        self.base_url = (url or cfg.url or "http://127.0.0.1:8470").rstrip("/")
-        self._http = httpx.Client(base_url=self.base_url, headers=_headers(token or cfg.token), timeout=timeout)
+        self._x = _Exchanges(url, token)
+        self.base_url = self._x.base_url
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
 
     def __enter__(self) -> PlatformClient:
         return self
@@ -90,26 +139,39 @@ class PlatformClient:
     def close(self) -> None:
         self._http.close()
 
-    def _request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+    def _send(self, exchange: _Exchange[T]) -> T:
         try:
-            return self._http.request(method, API + path, **kw)
+            response = self._http.request(
+                exchange.method, API + exchange.path, json=exchange.body, headers=self._x.headers()
+            )
         except httpx.TransportError as exc:
-            raise _unavailable(self.base_url, exc) from None
+            raise self._x.unavailable(exc) from None
+        return exchange.parse(response)
+
+    @overload
+    def call(self, op: Operation[In, Out], data: In | dict[str, Any]) -> Out | JobRef: ...
+    @overload
+    def call(self, op: str, data: BaseModel | dict[str, Any]) -> Any: ...
+    def call(self, op: Operation[Any, Any] | str, data: BaseModel | dict[str, Any]) -> Any:
+        """Run an operation: its output (the operation's output type), or a JobRef for a
+        long-running one. Input is checked against the operation's model before it is sent."""
+        return self._send(self._x.call(op, data))
 
     def catalog(self) -> list[dict[str, Any]]:
-        return list(_check(self._request("GET", "/catalog")))
+        return self._send(self._x.catalog())
 
-    def call(self, op: Operation[Any, Any] | str, data: BaseModel | dict[str, Any]) -> BaseModel:
-        """Run an operation: its output, or a JobRef for a long-running one."""
-        op = operation(op) if isinstance(op, str) else op
-        body = validate_input(op, data)
-        response = self._request("POST", op.path, json=_dump(body))
-        return _parse(op, response.status_code, _check(response))
+    def job(self, job_id: str) -> Job:
+        return self._send(self._x.job(job_id))
+
+    def cancel(self, job_id: str) -> Job:
+        return self._send(self._x.cancel(job_id))
 
     def events(self, job_id: str) -> Iterator[JobEvent]:
         """A job's events from the first; ends when the job has ended."""
         try:
-            with connect_sse(self._http, "GET", f"{API}/jobs/{job_id}/events", timeout=None) as source:
+            with connect_sse(
+                self._http, "GET", self._x.events_path(job_id), headers=self._x.headers(), timeout=None
+            ) as source:
                 if not source.response.is_success:
                     source.response.read()
                     _check(source.response)
@@ -119,13 +181,7 @@ class PlatformClient:
                     if sse.data:
                         yield _event(sse.data)
         except httpx.TransportError as exc:
-            raise _unavailable(self.base_url, exc) from None
-
-    def job(self, job_id: str) -> Job:
-        return Job.model_validate(_check(self._request("POST", "/jobs/get", json={"id": job_id})))
-
-    def cancel(self, job_id: str) -> Job:
-        return Job.model_validate(_check(self._request("POST", "/jobs/cancel", json={"id": job_id})))
+            raise self._x.unavailable(exc) from None
 
     def wait(self, job_id: str) -> Job:
         for event in self.events(job_id):
@@ -135,36 +191,48 @@ class PlatformClient:
 
 
 class AsyncPlatformClient:
-    """Non-blocking client, for the language server and the bridge."""
+    """Non-blocking transport, for the language server and the bridge."""
 
     def __init__(self, url: str | None = None, token: str | None = None, *, timeout: float = 30.0) -> None:
-        cfg = load_client_config() if url is None or token is None else ClientConfig()
-        self.base_url = (url or cfg.url or "http://127.0.0.1:8470").rstrip("/")
-        self._token = token or cfg.token
+        self._x = _Exchanges(url, token)
+        self.base_url = self._x.base_url
         self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout)
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def _request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+    async def _send(self, exchange: _Exchange[T]) -> T:
         try:
-            return await self._http.request(method, API + path, headers=_headers(self._token), **kw)
+            response = await self._http.request(
+                exchange.method, API + exchange.path, json=exchange.body, headers=self._x.headers()
+            )
         except httpx.TransportError as exc:
-            raise _unavailable(self.base_url, exc) from None
+            raise self._x.unavailable(exc) from None
+        return exchange.parse(response)
+
+    @overload
+    async def call(self, op: Operation[In, Out], data: In | dict[str, Any]) -> Out | JobRef: ...
+    @overload
+    async def call(self, op: str, data: BaseModel | dict[str, Any]) -> Any: ...
+    async def call(self, op: Operation[Any, Any] | str, data: BaseModel | dict[str, Any]) -> Any:
+        """Run an operation: its output (the operation's output type), or a JobRef for a
+        long-running one. Input is checked against the operation's model before it is sent."""
+        return await self._send(self._x.call(op, data))
 
     async def catalog(self) -> list[dict[str, Any]]:
-        return list(_check(await self._request("GET", "/catalog")))
+        return await self._send(self._x.catalog())
 
-    async def call(self, op: Operation[Any, Any] | str, data: BaseModel | dict[str, Any]) -> BaseModel:
-        op = operation(op) if isinstance(op, str) else op
-        body = validate_input(op, data)
-        response = await self._request("POST", op.path, json=_dump(body))
-        return _parse(op, response.status_code, _check(response))
+    async def job(self, job_id: str) -> Job:
+        return await self._send(self._x.job(job_id))
+
+    async def cancel(self, job_id: str) -> Job:
+        return await self._send(self._x.cancel(job_id))
 
     async def events(self, job_id: str) -> AsyncIterator[JobEvent]:
+        """A job's events from the first; ends when the job has ended."""
         try:
             async with aconnect_sse(
-                self._http, "GET", f"{API}/jobs/{job_id}/events", headers=_headers(self._token), timeout=None
+                self._http, "GET", self._x.events_path(job_id), headers=self._x.headers(), timeout=None
             ) as source:
                 if not source.response.is_success:
                     await source.response.aread()
@@ -173,10 +241,10 @@ class AsyncPlatformClient:
                     if sse.data:  # not a keep-alive (see PlatformClient.events)
                         yield _event(sse.data)
         except httpx.TransportError as exc:
-            raise _unavailable(self.base_url, exc) from None
+            raise self._x.unavailable(exc) from None
 
-    async def job(self, job_id: str) -> Job:
-        return Job.model_validate(_check(await self._request("POST", "/jobs/get", json={"id": job_id})))
-
-    async def cancel(self, job_id: str) -> Job:
-        return Job.model_validate(_check(await self._request("POST", "/jobs/cancel", json={"id": job_id})))
+    async def wait(self, job_id: str) -> Job:
+        async for event in self.events(job_id):
+            if event.state in TERMINAL:
+                break
+        return await self.job(job_id)

@@ -55,8 +55,9 @@ def lsp(
 ) -> None:
     """Run the language server over stdio (editors start this)."""
     from codeforge.lsp.server import serve_stdio
+    from codeforge.lsp.settings import ServerOptions
 
-    serve_stdio(url=url, token=token, project=project, log_level=log_level)
+    serve_stdio(ServerOptions(url=url, token=token, project=project), log_level=log_level)
 
 
 @app.command("catalog")

@@ -2,6 +2,16 @@
 command, jobs as cancellable progress, and codeforge.yaml diagnostics, completion, hover
 and code actions. `serve_stdio()` runs it over stdin/stdout."""
 
-from codeforge.lsp.server import CodeForgeLanguageServer, build_server, main, run_stdio, serve_stdio
+from codeforge.lsp.server import build_server, main, run_stdio, serve_stdio
+from codeforge.lsp.session import CodeForgeLanguageServer, CodeForgeSession
+from codeforge.lsp.settings import ServerOptions
 
-__all__ = ["CodeForgeLanguageServer", "build_server", "main", "run_stdio", "serve_stdio"]
+__all__ = [
+    "CodeForgeLanguageServer",
+    "CodeForgeSession",
+    "ServerOptions",
+    "build_server",
+    "main",
+    "run_stdio",
+    "serve_stdio",
+]

@@ -1,32 +1,26 @@
 """Every catalog operation as the LSP command `codeforge.<capability>.<verb>`.
 
 Nothing here names an operation: the commands, their argument checks and their context
-filling all come from `codeforge.catalog.CATALOG`.
+filling all come from `codeforge.catalog.CATALOG`. Each is an `LspCommand` (`command.py`),
+so the argument contract and the error mapping are the same as every other command's.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel
-from pygls.exceptions import JsonRpcException
 
 from codeforge.catalog import CATALOG, CONTEXT_KEY, JobRef, Operation
-from codeforge.catalog.errors import BadInput, CodeForgeError, FieldProblem
+from codeforge.catalog.errors import BadInput, FieldProblem
 from codeforge.client import validate_input
-from codeforge.lsp.errors import REQUEST_FAILED, lsp_error
+from codeforge.lsp.command import LspCommand
 from codeforge.lsp.jobs import follow_job
 from codeforge.lsp.results import is_pane, open_pane, show_result
+from codeforge.lsp.session import CodeForgeSession
 
-if TYPE_CHECKING:
-    from codeforge.lsp.server import CodeForgeLanguageServer
-
-__all__ = ["context_fields", "register_catalog_commands", "run_operation"]
-
-log = logging.getLogger(__name__)
+__all__ = ["catalog_commands", "context_fields", "register_catalog_commands", "run_operation"]
 
 
 def context_fields(op: Operation[Any, Any]) -> dict[str, str]:
@@ -39,25 +33,7 @@ def context_fields(op: Operation[Any, Any]) -> dict[str, str]:
     return out
 
 
-def _argument_object(op: Operation[Any, Any], args: Sequence[Any]) -> dict[str, Any]:
-    # The contract: one argument, an object of input fields. No argument means {}.
-    if not args:
-        return {}
-    if len(args) == 1 and isinstance(args[0], dict):
-        return dict(args[0])
-    if len(args) == 1 and args[0] is None:
-        return {}
-    fields = ", ".join(op.input.model_fields) or "no fields"
-    raise BadInput(
-        f"{op.command} takes one argument, an object of its input fields; got {len(args)} "
-        f"argument(s) of type {', '.join(type(a).__name__ for a in args)}",
-        fix=f"pass one object with its fields ({fields})",
-    )
-
-
-def _fill_context(
-    ls: CodeForgeLanguageServer, op: Operation[Any, Any], fields: dict[str, str], data: dict[str, Any]
-) -> None:
+def _fill_context(ls: CodeForgeSession, op: Operation[Any, Any], fields: dict[str, str], data: dict[str, Any]) -> None:
     for name, kind in fields.items():
         if data.get(name) not in (None, ""):
             continue
@@ -77,31 +53,13 @@ def _fill_context(
             )
 
 
-async def run_operation(ls: CodeForgeLanguageServer, op: Operation[Any, Any], args: Sequence[Any]) -> Any:
-    """Check the argument, fill context, call the platform, follow a job to its end; the
-    operation's output as JSON. Every failure becomes an LSP error with a one-line message."""
-    try:
-        data = _argument_object(op, args)
-        _fill_context(ls, op, ls.context_fields[op.name], data)
-        body: BaseModel = validate_input(op, data)
-        out = await ls.platform.call(op, body)
-        if isinstance(out, JobRef):
-            result = await follow_job(ls, op, out)
-        else:
-            result = out.model_dump(mode="json")
-    except CodeForgeError as exc:
-        raise lsp_error(exc) from None
-    except JsonRpcException:
-        raise
-    except Exception as exc:
-        # A bug here or an answer the client could not read: the details go to the log
-        # (stderr), the editor gets one line instead of pygls' traceback.
-        log.exception("%s failed", op.command)
-        raise JsonRpcException(
-            message=f"{op.command} failed inside codeforge lsp ({type(exc).__name__}: {exc}); "
-            "Fix: see the language server's log and report it",
-            code=REQUEST_FAILED,
-        ) from None
+async def run_operation(ls: CodeForgeSession, op: Operation[Any, Any], data: dict[str, Any]) -> Any:
+    """Fill context, check the input, call the platform, follow a job to its end; the
+    operation's output as JSON. The one-object argument and errors are `LspCommand`'s."""
+    _fill_context(ls, op, ls.context_fields[op.name], data)
+    body: BaseModel = validate_input(op, data)
+    out = await ls.platform.call(op, body)
+    result = await follow_job(ls, op, out) if isinstance(out, JobRef) else out.model_dump(mode="json")
     # The summary goes out after the response: the caller waits for the result, not for
     # the message. pygls sends the response one loop iteration after this coroutine
     # returns, so two iterations from now is after it.
@@ -113,18 +71,19 @@ async def run_operation(ls: CodeForgeLanguageServer, op: Operation[Any, Any], ar
     return result
 
 
-def _handler(op: Operation[Any, Any]) -> Any:
-    # pygls passes the server as the first parameter because it is named `ls`, and
-    # hands every argument over unconverted to the `*args` parameter. The annotations
-    # must resolve at run time (pygls reads them with get_type_hints), hence `Any`.
-    async def operation_command(ls: Any, *args: Any) -> Any:
-        return await run_operation(ls, op, args)
+def _command(op: Operation[Any, Any]) -> LspCommand[dict[str, Any]]:
+    async def handler(ls: CodeForgeSession, data: dict[str, Any]) -> Any:
+        return await run_operation(ls, op, data)
 
-    operation_command.__qualname__ = operation_command.__name__ = f"command_{op.name.replace('.', '_')}"
-    return operation_command
+    return LspCommand(op.command, None, handler, tuple(op.input.model_fields))
 
 
-def register_catalog_commands(ls: CodeForgeLanguageServer) -> None:
-    for op in sorted(CATALOG.values(), key=lambda o: o.name):
+def catalog_commands() -> list[LspCommand[dict[str, Any]]]:
+    return [_command(op) for op in sorted(CATALOG.values(), key=lambda o: o.name)]
+
+
+def register_catalog_commands(ls: CodeForgeSession) -> None:
+    for op in CATALOG.values():
         ls.context_fields[op.name] = context_fields(op)
-        ls.command(op.command)(_handler(op))
+    for command in catalog_commands():
+        command.register(ls)

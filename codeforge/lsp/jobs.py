@@ -8,31 +8,35 @@ cancels the job on the platform, and the command answers when the job has ended.
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import AsyncIterator
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any
+from contextlib import asynccontextmanager
+from typing import Any
 
 from lsprotocol import types
+from pydantic import BaseModel
 from pygls.exceptions import JsonRpcException
 
 from codeforge.catalog import JobRef, Operation
 from codeforge.catalog.errors import CodeForgeError
 from codeforge.catalog.jobs import TERMINAL, Job, JobState
 from codeforge.lsp.errors import REQUEST_CANCELLED, REQUEST_FAILED
+from codeforge.lsp.session import CodeForgeSession
 
-if TYPE_CHECKING:
-    from codeforge.lsp.server import CodeForgeLanguageServer
-
-__all__ = ["cancel_job_for_token", "follow_job"]
+__all__ = ["WorkProgress", "call_operation", "cancel_job_for_token", "follow_job", "work_progress"]
 
 log = logging.getLogger(__name__)
 
 
-class _Progress:
-    """Work-done progress for one job; silent where the client does not support it."""
+class WorkProgress:
+    """Work-done progress (a job's, or a code action's of several steps); silent where the
+    client does not support it."""
 
-    def __init__(self, ls: CodeForgeLanguageServer, token: str) -> None:
+    def __init__(self, ls: CodeForgeSession, token: str, *, cancellable: bool = True) -> None:
         self.ls = ls
         self.token = token
+        self.cancellable = cancellable
         window = ls.client_capabilities.window
         self.enabled = bool(window and window.work_done_progress)
         self.percentage = 0
@@ -49,7 +53,7 @@ class _Progress:
             return
         self.ls.work_done_progress.begin(
             self.token,
-            types.WorkDoneProgressBegin(title=title, cancellable=True, message=message, percentage=0),
+            types.WorkDoneProgressBegin(title=title, cancellable=self.cancellable, message=message, percentage=0),
         )
 
     def report(self, fraction: float | None, message: str) -> None:
@@ -70,10 +74,10 @@ class _Progress:
         self.ls.work_done_progress.tokens.pop(self.token, None)
 
 
-async def follow_job(ls: CodeForgeLanguageServer, op: Operation[Any, Any], ref: JobRef) -> dict[str, Any]:
+async def follow_job(ls: CodeForgeSession, op: Operation[Any, Any], ref: JobRef) -> dict[str, Any]:
     """Follow the job to its end; its result, or a CodeForgeError/JsonRpcException."""
     token = f"codeforge/job/{ref.job_id}"
-    progress = _Progress(ls, token)
+    progress = WorkProgress(ls, token)
     ls.job_tokens[token] = ref.job_id
     _cancel_with_request(ls, token)
     try:
@@ -97,6 +101,31 @@ async def follow_job(ls: CodeForgeLanguageServer, op: Operation[Any, Any], ref: 
         ls.job_tokens.pop(token, None)
     progress.end(_end_message(job))
     return _outcome(op, job)
+
+
+@asynccontextmanager
+async def work_progress(ls: CodeForgeSession, title: str, message: str = "") -> AsyncIterator[WorkProgress]:
+    """`$/progress` around work of several steps (a code action that provisions databases):
+    begun before, ended after ("done", or why it failed). Jobs it starts show their own."""
+    progress = WorkProgress(ls, f"codeforge/work/{uuid.uuid4().hex[:12]}", cancellable=False)
+    await progress.begin(title, message)
+    try:
+        yield progress
+    except CodeForgeError as exc:
+        progress.end(f"failed: {exc.detail}")
+        raise
+    except BaseException:
+        progress.end("failed")
+        raise
+    progress.end("done")
+
+
+async def call_operation(ls: CodeForgeSession, op: Operation[Any, Any], data: BaseModel | dict[str, Any]) -> Any:
+    """One operation's output as JSON; a job is followed to its end with `$/progress`."""
+    out = await ls.platform.call(op, data)
+    if isinstance(out, JobRef):
+        return await follow_job(ls, op, out)
+    return out.model_dump(mode="json")
 
 
 def _end_message(job: Job) -> str:
@@ -128,7 +157,7 @@ def _outcome(op: Operation[Any, Any], job: Job) -> dict[str, Any]:
     )
 
 
-def _cancel_with_request(ls: CodeForgeLanguageServer, token: str) -> None:
+def _cancel_with_request(ls: CodeForgeSession, token: str) -> None:
     """A client may cancel the command's request itself (`$/cancelRequest`) rather than its
     progress: pygls then answers RequestCancelled, and the job must stop too.
 
@@ -145,7 +174,7 @@ def _cancel_with_request(ls: CodeForgeLanguageServer, token: str) -> None:
     request.add_done_callback(on_done)
 
 
-async def cancel_job_for_token(ls: CodeForgeLanguageServer, token: str | int) -> None:
+async def cancel_job_for_token(ls: CodeForgeSession, token: str | int) -> None:
     """The editor's cancel: cancel the job behind this progress token on the platform."""
     job_id = ls.job_tokens.get(str(token))
     if job_id is None:

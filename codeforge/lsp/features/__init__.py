@@ -1,25 +1,28 @@
-"""The server's LSP features, one module each; `register_all` wires them to a server."""
+"""The server's LSP features, one module per LSP method (or group of methods); each fans
+out to the capabilities' contributions where the method is about a document.
+`register_all` wires them to a server."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from codeforge.lsp.contributions import Contributions
 from codeforge.lsp.features import (
     code_actions,
     completion,
     custom_requests,
-    databases,
     diagnostics,
+    documents,
     hover,
     progress,
 )
-
-if TYPE_CHECKING:
-    from codeforge.lsp.server import CodeForgeLanguageServer
+from codeforge.lsp.session import CodeForgeSession
 
 __all__ = ["register_all"]
 
 
-def register_all(ls: CodeForgeLanguageServer) -> None:
-    for module in (custom_requests, progress, diagnostics, completion, hover, code_actions, databases):
+def register_all(ls: CodeForgeSession, contributions: Contributions) -> None:
+    # Subscribers and commands first: documents and code actions read the full lists.
+    diagnostics.register(ls, contributions)
+    code_actions.register(ls, contributions)
+    documents.register(ls, contributions)
+    for module in (custom_requests, progress, completion, hover):
         module.register(ls)

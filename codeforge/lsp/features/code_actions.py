@@ -1,218 +1,123 @@
-"""Code actions that carry out what codeforge.yaml declares.
+"""textDocument/codeAction, fanned out to the capabilities' `CodeActionProvider`s, and the
+command `codeforge.projectFile.apply` that carries out a section of codeforge.yaml.
 
-Each section the platform can carry out has a `ProjectAction`: a title, a test for
-whether the file asks for anything, and the coroutine that does it through catalog
-operations. The action runs as the command `codeforge.projectFile.apply`.
-
-Beside those, `databases:` entries get one action each for a backup and for applying
-their migrations, the file a link to the databases pane, and every file of a git
-repository "Branch database for git branch <name>" (features/databases.py). Pending
-migration diagnostics on a migration file carry a quick fix that applies them.
+Each section the platform can carry out is a capability's `ProjectAction`; this module
+offers one source action per section the open file asks for ("Set environment variables
+from codeforge.yaml", "Provision databases from codeforge.yaml …") and runs it with
+`$/progress`. Quick fixes on diagnostics come from the providers (a diagnostic's fix is
+offered with it, `diagnostics=[…]`, so the editor's light bulb shows it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+import contextlib
+import logging
+from typing import Any
 
 from lsprotocol import types
-from pygls.uris import to_fs_path
 
-from codeforge import catalog
 from codeforge.catalog.errors import BadInput, CodeForgeError
-from codeforge.lsp.errors import lsp_error
-from codeforge.lsp.features import databases, diagnostics
+from codeforge.lsp.command import CommandArguments, lsp_command
+from codeforge.lsp.contributions import ApplyContext, CodeActionRequest, Contributions, ProjectAction
+from codeforge.lsp.features import diagnostics
+from codeforge.lsp.jobs import work_progress
 from codeforge.lsp.project_yaml import is_project_file
-from codeforge.projectfile import ProjectFile, ProjectFileError, parse_project_file, plan_env
+from codeforge.lsp.reader import read_model, read_project
+from codeforge.lsp.session import CodeForgeSession
 
-if TYPE_CHECKING:
-    from codeforge.lsp.server import CodeForgeLanguageServer
+__all__ = ["APPLY_COMMAND", "KIND", "QUICKFIX", "ApplyArguments", "action", "apply", "code_actions", "register"]
 
-__all__ = ["ACTIONS", "APPLY_COMMAND", "KIND", "ProjectAction", "apply", "register"]
+log = logging.getLogger(__name__)
 
 APPLY_COMMAND = "codeforge.projectFile.apply"
 KIND = "source.codeforge"
+QUICKFIX = types.CodeActionKind.QuickFix.value
 
 
-@dataclass(frozen=True)
-class ProjectAction:
-    section: str
-    title: str
-    wanted: Callable[[ProjectFile], bool]
-    run: Callable[[CodeForgeLanguageServer, str, ProjectFile, str], Awaitable[dict[str, Any]]]
-
-
-def _names(names: list[str]) -> str:
-    return ", ".join(names)
-
-
-async def _apply_env(ls: CodeForgeLanguageServer, uri: str, model: ProjectFile, project: str) -> dict[str, Any]:
-    listed = await ls.platform.call(catalog.env.LIST, {"project": project})
-    plan = plan_env(project, model, getattr(listed, "items", []))
-    done: list[str] = []
-    for data in plan.to_set:
-        try:
-            await ls.platform.call(catalog.env.SET, data)
-        except CodeForgeError as exc:
-            already = f"set {_names(done)}; " if done else ""
-            raise type(exc)(f"{already}{data.name} failed: {exc.detail}", fix=exc.fix, errors=exc.errors) from None
-        done.append(data.name)
-    ls.missing_env[uri] = set(plan.missing)
-    parts = [f"set {len(done)} variable(s)" + (f" ({_names(done)})" if done else "")]
-    if plan.unchanged:
-        parts.append(f"{len(plan.unchanged)} already up to date")
-    if plan.conflicts:
-        parts.append(f"not changed, secret on the platform: {_names(plan.conflicts)}")
-    if plan.missing:
-        parts.append(f"still to set on the platform: {_names(plan.missing)}")
-    ls.window_show_message(
-        types.ShowMessageParams(type=types.MessageType.Info, message=f"codeforge.yaml ({project}): {'; '.join(parts)}")
-    )
-    return {
-        "project": project,
-        "set": done,
-        "unchanged": plan.unchanged,
-        "conflicts": plan.conflicts,
-        "missing": plan.missing,
-    }
-
-
-ACTIONS: tuple[ProjectAction, ...] = (
-    ProjectAction(
-        section="env",
-        title="Set environment variables from codeforge.yaml",
-        wanted=lambda model: any(e.value is not None for e in model.env.values()),
-        run=_apply_env,
-    ),
-    ProjectAction(
-        section="databases",
-        title="Provision databases from codeforge.yaml (create, pool, schedule backups)",
-        wanted=lambda model: bool(model.databases),
-        run=databases.apply_databases,
-    ),
-)
-
-_text = databases.document_text
-
-
-async def apply(ls: CodeForgeLanguageServer, args: tuple[Any, ...]) -> dict[str, Any]:
-    try:
-        arg = args[0] if len(args) == 1 and isinstance(args[0], dict) else None
-        if arg is None or not isinstance(arg.get("uri"), str):
-            raise BadInput(
-                f"{APPLY_COMMAND} takes one argument {{uri, section}}",
-                fix='pass {"uri": "file:///…/codeforge.yaml", "section": "env"}',
-            )
-        section = arg.get("section", "env")
-        action = next((a for a in ACTIONS if a.section == section), None)
-        if action is None:
-            raise BadInput(
-                f"codeforge.yaml has no action for section {section!r}",
-                fix=f"use one of {', '.join(a.section for a in ACTIONS)}",
-            )
-        uri = arg["uri"]
-        model = parse_project_file(_text(ls, uri), path=Path(to_fs_path(uri) or uri).name)
-        project = model.project or ls.context_project()
-        if not project:
-            raise BadInput("no project to apply codeforge.yaml to", fix="add `project: <slug>` to codeforge.yaml")
-        result = await action.run(ls, uri, model, project)
-    except ProjectFileError as exc:
-        raise lsp_error(exc) from None
-    except CodeForgeError as exc:
-        raise lsp_error(exc) from None
-    if uri in ls.workspace.text_documents:
-        diagnostics.publish(ls, uri)
-    return result
-
-
-def _action(title: str, command: str, argument: dict[str, Any], kind: str = KIND, **extra: Any) -> types.CodeAction:
+def action(title: str, command: str, argument: dict[str, Any], kind: str = KIND, **extra: Any) -> types.CodeAction:
+    """A code action that runs one of the server's commands with one object argument."""
     return types.CodeAction(
         title=title, kind=kind, command=types.Command(title=title, command=command, arguments=[argument]), **extra
     )
 
 
-def _wants(only: Sequence[Any] | None, kind: str) -> bool:
-    # CodeActionKind is a str enum whose str() is "CodeActionKind.Source": compare its value.
-    return not only or any(kind.startswith(str(getattr(k, "value", k))) for k in only)
+class ApplyArguments(CommandArguments):
+    uri: str
+    section: str = "env"
+    name: str | None = None  # one entry of the section only (a quick fix's)
 
 
-def _project_file_actions(uri: str, model: ProjectFile) -> list[types.CodeAction]:
-    out = [
-        _action(action.title, APPLY_COMMAND, {"uri": uri, "section": action.section})
-        for action in ACTIONS
-        if action.wanted(model)
-    ]
-    for name, entry in model.databases.items():
-        out.append(_action(f"Back up database `{name}`", catalog.backups.CREATE.command, {"name": name}))
-        if entry.migrations:
-            out.append(
-                _action(
-                    f"Apply migrations to `{name}` ({entry.migrations})",
-                    databases.APPLY_MIGRATIONS_COMMAND,
-                    {"database": name, "uri": uri},
-                )
-            )
-    if model.databases:
-        out.append(_action("Open the databases pane", catalog.panes.OPEN.command, {"pane": "databases"}))
-    return out
-
-
-def _migration_fixes(ls: CodeForgeLanguageServer, params: types.CodeActionParams) -> list[types.CodeAction]:
-    """A quick fix on a migration file that has a pending diagnostic."""
-    uri = params.text_document.uri
-    database = ls.migration_files.get(uri)
-    if database is None:
-        return []
-    ours = [d for d in params.context.diagnostics if d.source == diagnostics.SOURCE and d.code == "migration-pending"]
-    return [
-        _action(
-            f"Apply pending migrations to `{database}`",
-            databases.APPLY_MIGRATIONS_COMMAND,
-            {"database": database},
-            kind=types.CodeActionKind.QuickFix.value,
-            diagnostics=ours or None,
-            is_preferred=True,
-        )
-    ]
-
-
-def _git_action(ls: CodeForgeLanguageServer, uri: str) -> list[types.CodeAction]:
-    path = to_fs_path(uri)
-    found = databases.git_branch_action(Path(path)) if path else None
+def _action_for(ls: CodeForgeSession, section: str) -> ProjectAction:
+    actions = ls.state(Contributions).project_actions
+    found = next((a for a in actions if a.section == section), None)
     if found is None:
+        raise BadInput(
+            f"codeforge.yaml has no action for section {section!r}",
+            fix=f"use one of {', '.join(a.section for a in actions)}",
+        )
+    return found
+
+
+@lsp_command(APPLY_COMMAND, ApplyArguments)
+async def apply(ls: CodeForgeSession, args: ApplyArguments) -> dict[str, Any]:
+    """Carry out one section of codeforge.yaml (as the editor has it) with `$/progress`;
+    then check the file against the platform again."""
+    project_action = _action_for(ls, args.section)
+    doc = read_project(ls, args.uri)
+    async with work_progress(ls, project_action.title, f"project {doc.project}") as progress:
+
+        def report(message: str, fraction: float | None) -> None:
+            progress.report(fraction, message)
+
+        context = ApplyContext(
+            uri=args.uri,
+            path=doc.path,
+            model=doc.model,
+            project=doc.project,
+            names=frozenset([args.name]) if args.name else None,
+            report=report,
+        )
+        result = await project_action.run(ls, context)
+    await diagnostics.refresh(ls, args.uri)
+    return result
+
+
+def _project_actions(ls: CodeForgeSession, request: CodeActionRequest) -> list[types.CodeAction]:
+    if request.project is None or not request.wants(KIND):
         return []
     return [
-        _action(f"Branch database for git branch {found.git_branch}", databases.BRANCH_FOR_GIT_COMMAND, {"uri": uri})
+        action(a.title, APPLY_COMMAND, {"uri": request.uri, "section": a.section})
+        for a in ls.state(Contributions).project_actions
+        if a.wanted(request.project)
     ]
 
 
-def code_actions(ls: CodeForgeLanguageServer, params: types.CodeActionParams) -> list[types.CodeAction] | None:
+def code_actions(ls: CodeForgeSession, params: types.CodeActionParams) -> list[types.CodeAction] | None:
     uri = params.text_document.uri
-    only = params.context.only
-    out: list[types.CodeAction] = []
-    if _wants(only, types.CodeActionKind.QuickFix.value):
-        out += _migration_fixes(ls, params)
-    if not _wants(only, KIND):
-        return out or None
+    model = None
     if is_project_file(uri):
+        with contextlib.suppress(CodeForgeError):  # the diagnostics say what to fix first
+            model = read_model(ls, uri)
+    request = CodeActionRequest(uri, params, model)
+    out = _project_actions(ls, request)
+    for provider in ls.state(Contributions).code_actions:
+        if not any(request.wants(kind) for kind in provider.kinds):
+            continue
         try:
-            model = parse_project_file(ls.workspace.get_text_document(uri).source)
-        except CodeForgeError:
-            return out or None  # the diagnostics say what to fix first
-        out += _project_file_actions(uri, model)
-    out += _git_action(ls, uri)
+            out += [
+                a
+                for a in provider.provide(ls, request)
+                if a.kind is None or request.wants(str(getattr(a.kind, "value", a.kind)))
+            ]
+        except Exception:
+            log.exception("code actions of %s failed on %s", provider.name, uri)
     return out or None
 
 
-def register(ls: CodeForgeLanguageServer) -> None:
-    kinds = [KIND, types.CodeActionKind.QuickFix.value]
+def register(ls: CodeForgeSession, contributions: Contributions) -> None:
+    contributions.add(apply)
+    kinds = [KIND, *(k for k in contributions.code_action_kinds() if k != KIND)]
 
     @ls.feature(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(code_action_kinds=kinds))
     def on_code_action(ls: Any, params: types.CodeActionParams) -> list[types.CodeAction] | None:
         return code_actions(ls, params)
-
-    @ls.command(APPLY_COMMAND)
-    async def apply_command(ls: Any, *args: Any) -> dict[str, Any]:
-        return await apply(ls, args)

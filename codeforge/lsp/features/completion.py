@@ -7,15 +7,13 @@ existing names."""
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lsprotocol import types
 
 from codeforge.catalog.errors import CodeForgeError
 from codeforge.lsp.project_yaml import cursor_context, is_project_file, resolve_schema, schema_at
-
-if TYPE_CHECKING:
-    from codeforge.lsp.server import CodeForgeLanguageServer
+from codeforge.lsp.session import CodeForgeSession
 
 __all__ = ["complete", "register"]
 
@@ -70,7 +68,7 @@ def _literal_values(schema: dict[str, Any]) -> list[str]:
     return values
 
 
-async def _platform_values(ls: CodeForgeLanguageServer, spec: str) -> list[str]:
+async def _platform_values(ls: CodeForgeSession, spec: str) -> list[str]:
     """`operation#field`: that field of each item the list operation returns, the
     operation's context fields (the project) filled as for a command."""
     operation, _, field = spec.partition("#")
@@ -82,7 +80,7 @@ async def _platform_values(ls: CodeForgeLanguageServer, spec: str) -> list[str]:
     return [str(getattr(item, field, "")) for item in getattr(listed, "items", []) if getattr(item, field, "")]
 
 
-async def complete(ls: CodeForgeLanguageServer, params: types.CompletionParams) -> types.CompletionList | None:
+async def complete(ls: CodeForgeSession, params: types.CompletionParams) -> types.CompletionList | None:
     uri = params.text_document.uri
     if not is_project_file(uri):
         return None
@@ -114,7 +112,7 @@ async def complete(ls: CodeForgeLanguageServer, params: types.CompletionParams) 
     return types.CompletionList(is_incomplete=False, items=items)
 
 
-def register(ls: CodeForgeLanguageServer) -> None:
+def register(ls: CodeForgeSession) -> None:
     @ls.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=[":", " "]))
     async def on_completion(ls: Any, params: types.CompletionParams) -> types.CompletionList | None:
         return await complete(ls, params)

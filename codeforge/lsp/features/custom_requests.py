@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from codeforge import catalog
 from codeforge.catalog import describe_catalog
 from codeforge.catalog.errors import CodeForgeError
-
-if TYPE_CHECKING:
-    from codeforge.lsp.server import CodeForgeLanguageServer
+from codeforge.lsp.session import CodeForgeSession
 
 __all__ = ["CATALOG_REQUEST", "STATUS_REQUEST", "register", "status"]
 
@@ -25,7 +23,7 @@ def _catalog() -> dict[str, Any]:
     return {"operations": describe_catalog()}
 
 
-async def status(ls: CodeForgeLanguageServer) -> dict[str, Any]:
+async def status(ls: CodeForgeSession) -> dict[str, Any]:
     """Who and where the session is; `connected` false with `error` when the platform
     cannot be reached or refuses the token; `project_error` when codeforge.yaml cannot say."""
     out: dict[str, Any] = {
@@ -50,7 +48,7 @@ async def status(ls: CodeForgeLanguageServer) -> dict[str, Any]:
     return out
 
 
-def register(ls: CodeForgeLanguageServer) -> None:
+def register(ls: CodeForgeSession) -> None:
     @ls.feature(CATALOG_REQUEST)
     def on_catalog(ls: Any, params: Any) -> dict[str, Any]:
         return _catalog()

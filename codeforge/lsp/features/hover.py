@@ -3,15 +3,13 @@ what the file declares about it."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lsprotocol import types
 
-from codeforge.lsp.features.diagnostics import to_range
+from codeforge.lsp.positions import to_range
 from codeforge.lsp.project_yaml import analyse, is_project_file, key_at, schema_at
-
-if TYPE_CHECKING:
-    from codeforge.lsp.server import CodeForgeLanguageServer
+from codeforge.lsp.session import CodeForgeSession
 
 __all__ = ["hover", "register"]
 
@@ -31,7 +29,7 @@ def _describe_variable(text: str, name: str) -> list[str]:
     return lines
 
 
-def hover(ls: CodeForgeLanguageServer, params: types.HoverParams) -> types.Hover | None:
+def hover(ls: CodeForgeSession, params: types.HoverParams) -> types.Hover | None:
     uri = params.text_document.uri
     if not is_project_file(uri):
         return None
@@ -58,7 +56,7 @@ def hover(ls: CodeForgeLanguageServer, params: types.HoverParams) -> types.Hover
     )
 
 
-def register(ls: CodeForgeLanguageServer) -> None:
+def register(ls: CodeForgeSession) -> None:
     @ls.feature(types.TEXT_DOCUMENT_HOVER)
     def on_hover(ls: Any, params: types.HoverParams) -> types.Hover | None:
         return hover(ls, params)

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lsprotocol import types
 
 from codeforge.lsp.jobs import cancel_job_for_token
-
-if TYPE_CHECKING:
-    from codeforge.lsp.server import CodeForgeLanguageServer
+from codeforge.lsp.session import CodeForgeSession
 
 __all__ = ["register"]
 
 
-def register(ls: CodeForgeLanguageServer) -> None:
+def register(ls: CodeForgeSession) -> None:
     @ls.feature(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)
     async def on_cancel(ls: Any, params: types.WorkDoneProgressCancelParams) -> None:
         await cancel_job_for_token(ls, params.token)
