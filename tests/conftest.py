@@ -43,7 +43,7 @@ def free_port() -> int:
 
 @dataclass
 class RunningPlatform:
-    """A `codeforge serve` process on loopback, with an owner token for project `demo`."""
+    """A `codeforge up` process on loopback, with an owner token for project `demo`."""
 
     data_dir: Path
     config_dir: Path
@@ -84,7 +84,12 @@ class RunningPlatform:
     def start(self) -> None:
         with self.log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "codeforge", "serve"], env=self.env, stdout=log, stderr=log, cwd=ROOT
+                # `up`: the platform plus the CLI's bootstrap, which saves the owner's login in config_dir.
+                [sys.executable, "-m", "codeforge", "up", "--project", self.project],
+                env=self.env,
+                stdout=log,
+                stderr=log,
+                cwd=ROOT,
             )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -38,11 +38,14 @@ def serve(
 def up(
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Where platform state lives.")] = None,
+    project: Annotated[
+        str | None, typer.Option(help="Project to set up (default: codeforge.yaml's, else the folder's name).")
+    ] = None,
 ) -> None:
-    """Run CodeForge for the current folder on embedded defaults."""
+    """Run CodeForge for the current folder on embedded defaults, and save a login for it."""
     from codeforge.cli.serving import run_up
 
-    run_up(port=port, data_dir=data_dir, folder=Path.cwd())
+    run_up(port=port, data_dir=data_dir, folder=Path.cwd(), project=project)
 
 
 @app.command()
@@ -51,7 +54,9 @@ def lsp(
     token: Annotated[str | None, typer.Option(help="API token (default: the saved login, CODEFORGE_TOKEN).")] = None,
     project: Annotated[str | None, typer.Option(help="Project (default: codeforge.yaml, the login).")] = None,
     log_level: Annotated[str, typer.Option(help="Log level of stderr.")] = "WARNING",
-    stdio: Annotated[bool, typer.Option("--stdio", help="Accepted for editors that pass it; stdio is the default.")] = True,
+    stdio: Annotated[
+        bool, typer.Option("--stdio", help="Accepted for editors that pass it; stdio is the default.")
+    ] = True,
 ) -> None:
     """Run the language server over stdio (editors start this)."""
     from codeforge.lsp.server import serve_stdio

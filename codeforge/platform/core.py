@@ -1,34 +1,57 @@
 """The platform's one way to perform an operation: check permission, resolve the project,
 run the service function in a unit of work (or as a job), audit, log and measure.
-HTTP routes, and nothing else, call it."""
+HTTP routes, and nothing else, call it.
+
+The core knows no capability by name: it runs what the capabilities' manifests declare
+(`registry.py` finds them, `lifecycle.py` starts and stops their background services)."""
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any
 
 from pydantic import BaseModel
 
 from codeforge.catalog import JobRef, Operation
-from codeforge.catalog.errors import CodeForgeError, PermissionDenied
+from codeforge.catalog.errors import CodeForgeError, PermissionDenied, PlatformUnavailable
+from codeforge.catalog.jobs import JobState
 from codeforge.platform.audit.service import record
 from codeforge.platform.auth.service import find_project
 from codeforge.platform.auth.tokens import authenticate
 from codeforge.platform.context import Actor, Context
 from codeforge.platform.crypto import Cipher
-from codeforge.platform.databases.backup_service import BackupScheduler
 from codeforge.platform.db import Database
 from codeforge.platform.jobs.runner import JobReporter, JobRunner
 from codeforge.platform.jobs.signals import JobSignals
 from codeforge.platform.jobs.store import JobStore
+from codeforge.platform.lifecycle import Lifecycle
+from codeforge.platform.manifest import Runtime
 from codeforge.platform.metrics import PlatformMetrics
-from codeforge.platform.registry import load_capabilities
+from codeforge.platform.registry import discover_capabilities, load_capabilities
 from codeforge.platform.settings import Settings
 
-__all__ = ["Platform"]
+__all__ = ["SHUTDOWN_REASON", "Platform", "ShuttingDown"]
 
 log = logging.getLogger("codeforge.platform")
+
+# The final message of a job the platform stopped: what happened and what to do.
+SHUTDOWN_REASON = (
+    "interrupted by shutdown: the platform stopped before this job finished; nothing was kept, run it again"
+)
+
+
+class ShuttingDown(PlatformUnavailable):
+    """An operation that arrives while the platform drains: the answer is 503 with Retry-After."""
+
+    retry_after = 5  # seconds: a restarted platform, or another replica, takes it by then
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the platform is shutting down and takes no new operations",
+            fix="try again in a few seconds, when it (or another replica) is back",
+        )
 
 
 def _project_of(data: BaseModel) -> str:
@@ -44,22 +67,41 @@ class Platform:
         self.jobs = JobStore(self.db, self.signals)
         self.runner = JobRunner(self.jobs, settings.job_workers)
         self.metrics = PlatformMetrics()
-        self.services = load_capabilities()
-        # Scheduled backups run in every replica; a claim in the database lets one take each.
-        self.backups = BackupScheduler(self.db, settings, self.cipher)
+        self.capabilities = discover_capabilities(settings.capability_packages)
+        self.services = load_capabilities(self.capabilities)
+        self.lifecycle = Lifecycle(self.capabilities, Runtime(self.db, settings, self.cipher, self.jobs))
+        self._lock = threading.Lock()
+        self._accepting = True
+        self._drained = False
 
     def start(self) -> None:
         self.db.migrate()
-        if failed := self.jobs.recover(self.settings.resolved_instance_id):
-            log.warning("marked jobs interrupted by a restart as failed", extra={"jobs": failed})
-        if self.settings.bootstrap:
-            from codeforge.platform.bootstrap import bootstrap
+        self.lifecycle.start()  # crash cleanups (interrupted jobs among them), then background services
 
-            bootstrap(self)
-        self.backups.start()
+    @property
+    def accepting(self) -> bool:
+        return self._accepting
+
+    def drain(self, grace: float | None = None) -> list[str]:
+        """Stop taking operations at once (they get 503), give running jobs `grace` seconds
+        (CODEFORGE_SHUTDOWN_GRACE_SECONDS) to finish, then cancel the rest saying why. Returns
+        the interrupted jobs' ids. Called on SIGTERM, and by `stop` if it was not."""
+        with self._lock:
+            self._accepting = False
+            if self._drained:
+                return []
+            self._drained = True
+        seconds = self.settings.shutdown_grace_seconds if grace is None else grace
+        if active := self.runner.active:
+            log.warning("shutting down: no new operations", extra={"jobs": active, "grace_s": seconds})
+        interrupted = self.runner.drain(seconds, SHUTDOWN_REASON)
+        if interrupted:
+            log.warning("jobs interrupted by shutdown", extra={"jobs": interrupted})
+        return interrupted
 
     def stop(self) -> None:
-        self.backups.stop()
+        self.drain()
+        self.lifecycle.stop()
         self.runner.shutdown()
         self.db.dispose()
 
@@ -90,6 +132,8 @@ class Platform:
         started = time.perf_counter()
         outcome = "succeeded"
         try:
+            if not self._accepting:
+                raise ShuttingDown()
             if not actor.can(op.permission):
                 raise PermissionDenied(
                     f"your role {actor.role.value!r} does not allow {op.name} (needs {op.permission.value!r})",
@@ -150,7 +194,11 @@ class Platform:
             finally:
                 self._audit(actor, op, target, f"job {job.id} {outcome if not reporter.cancelled else 'cancelled'}")
 
-        self.runner.submit(job.id, body)
+        try:
+            self.runner.submit(job.id, body)
+        except RuntimeError:  # shutdown began after the check in `execute`
+            self.jobs.transition(job.id, JobState.CANCELLED, message=SHUTDOWN_REASON)
+            raise ShuttingDown() from None
         return JobRef(
             job_id=job.id, operation=op.name, state=job.state.value, events_url=f"/api/v1/jobs/{job.id}/events"
         )

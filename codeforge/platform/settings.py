@@ -33,9 +33,18 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     job_workers: int = Field(default=4, ge=1, le=64)
     instance_id: str = Field(default="", description="Names this replica in job records; defaults to host:port.")
-    bootstrap: bool = Field(default=False, description="On first start, create an owner, a project and a token.")
-    bootstrap_project: str = "default"
-    bootstrap_username: str = "owner"
+    capabilities: str = Field(
+        default="",
+        description="Packages of further capabilities, comma-separated, each with a `capability` manifest "
+        "(capabilities inside codeforge/platform and from `codeforge.capabilities` entry points need no entry).",
+    )
+    shutdown_grace_seconds: float = Field(
+        default=20.0,
+        ge=0,
+        le=3600,
+        description="On SIGTERM, how long running jobs get to finish before they are cancelled "
+        "(orchestrators kill about 30 s after SIGTERM).",
+    )
     # Security (docs/architecture.md, "Access to the platform").
     metrics_token: SecretStr | None = Field(
         default=None,
@@ -49,10 +58,24 @@ class Settings(BaseSettings):
     job_events_poll_seconds: float = Field(
         default=1.0, gt=0, le=3600, description="How often job event streams read events written by other replicas."
     )
+    # Databases: where operations may read or make things on this host (see docs/databases.md).
+    projects_root: Path | None = Field(
+        default=None, description="The projects' folders (`codeforge up`: its folder); migration paths live here."
+    )
+    storage_roots: str = Field(
+        default="", description="More folders (os.pathsep-separated) where engines may keep their data_dir."
+    )
+    databases_supervise_interval: float = Field(
+        default=5.0, gt=0, description="Seconds between checks that the platform's database servers run."
+    )
 
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'codeforge.db'}"
+
+    @property
+    def capability_packages(self) -> list[str]:
+        return [p.strip() for p in self.capabilities.split(",") if p.strip()]
 
     @property
     def resolved_public_url(self) -> str:

@@ -3,6 +3,7 @@ platform restart while a job runs."""
 
 from __future__ import annotations
 
+import signal
 import threading
 
 import httpx
@@ -111,3 +112,36 @@ def test_concurrent_readers_see_the_same_stream(live_platform: RunningPlatform) 
     for t in threads:
         t.join(120)
     assert len(seen) == 3 and seen[0] == seen[1] == seen[2]
+
+
+def test_sigterm_drains_then_interrupts_running_jobs(platform_factory) -> None:  # type: ignore[no-untyped-def]
+    """SIGTERM with a 300,000-line import running and its stream open: new operations get 503
+    with Retry-After at once, the job gets the grace period, then is cancelled saying why, its
+    stream ends, and the process exits (the import alone runs far longer than the timeout)."""
+    running: RunningPlatform = platform_factory(CODEFORGE_SHUTDOWN_GRACE_SECONDS="3")
+    assert running.process is not None
+    content = "\n".join(f"VAR_{i}=value-{i}" for i in range(300_000))
+    auth = {"Authorization": f"Bearer {running.token}"}
+    with running.client() as client:
+        job_id = start_import(client, content)
+        stream = iter(client.events(job_id))
+        next(e for e in stream if e.kind == "progress")
+        running.process.send_signal(signal.SIGTERM)
+        warned = next(e for e in stream if e.kind == "log" and "shutting down" in e.message)
+        refused = httpx.post(f"{running.url}/api/v1/env/list", json={"project": "demo"}, headers=auth)
+        rest = list(stream)  # ends when the job does
+    assert "3 s" in warned.message
+    assert refused.status_code == 503, refused.text
+    assert int(refused.headers["Retry-After"]) > 0
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert "shutting down" in refused.json()["detail"]
+    final = rest[-1]
+    assert final.state == JobState.CANCELLED and "interrupted by shutdown" in final.message
+    running.process.wait(timeout=30)  # exits on its own: grace + cancel, not the import's ~40 s
+    running.process = None
+    running.start()
+    with running.client() as client:
+        job = client.job(job_id)
+        names = {v.name for v in client.call("env.list", {"project": "demo"}).items}  # type: ignore[attr-defined]
+    assert job.state == JobState.CANCELLED and "interrupted by shutdown" in job.message
+    assert not any(n.startswith("VAR_") for n in names), "an interrupted import keeps nothing"

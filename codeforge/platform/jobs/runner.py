@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from codeforge.catalog.errors import CodeForgeError
@@ -65,43 +65,58 @@ class JobReporter:
 
 JobBody = Callable[[JobReporter], dict[str, Any]]
 
+_RUNNING = frozenset({JobState.RUNNING})
+_QUEUED = frozenset({JobState.QUEUED})
+_CANCELLED = "cancelled; nothing was changed"
+# After the grace period, how long cancelled jobs get to undo their work and stop.
+_CANCEL_WAIT = 5.0
+
 
 class JobRunner:
     def __init__(self, store: JobStore, workers: int) -> None:
         self.store = store
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="codeforge-job")
         self._cancels: dict[str, threading.Event] = {}
+        self._futures: dict[str, Future[None]] = {}
+        self._reasons: dict[str, str] = {}  # why a job was cancelled, when not by a person
         self._lock = threading.Lock()
+        self._draining = False
 
     def submit(self, job_id: str, body: JobBody) -> None:
         with self._lock:
+            if self._draining:  # the dispatcher refuses first; this closes the race
+                raise RuntimeError("the job runner is shutting down")
             self._cancels[job_id] = threading.Event()
-        self._pool.submit(self._run, job_id, body)
+            self._futures[job_id] = self._pool.submit(self._run, job_id, body)
 
-    def cancel(self, job_id: str) -> None:
+    def cancel(self, job_id: str, reason: str = "") -> None:
         """Ask a job to stop. Queued jobs stop at once; running ones at their next check."""
         self.store.request_cancel(job_id)
         with self._lock:
             event = self._cancels.get(job_id)
+            if reason:
+                self._reasons[job_id] = reason
         if event:
             event.set()
         self.store.transition(
-            job_id, JobState.CANCELLED, message="cancelled before it started", only_from=frozenset({JobState.QUEUED})
+            job_id, JobState.CANCELLED, message=reason or "cancelled before it started", only_from=_QUEUED
         )
 
     def _run(self, job_id: str, body: JobBody) -> None:
         cancel = self._cancels[job_id]
         try:
-            if not self.store.transition(
-                job_id, JobState.RUNNING, message="running", only_from=frozenset({JobState.QUEUED})
+            if cancel.is_set() or not self.store.transition(
+                job_id, JobState.RUNNING, message="running", only_from=_QUEUED
             ):
                 return  # cancelled while queued
             result = body(JobReporter(self.store, job_id, cancel))
-            self.store.transition(job_id, JobState.SUCCEEDED, message="done", result=result)
+            self.store.transition(job_id, JobState.SUCCEEDED, message="done", result=result, only_from=_RUNNING)
         except JobCancelled:
-            self.store.transition(job_id, JobState.CANCELLED, message="cancelled; nothing was changed")
+            with self._lock:
+                reason = self._reasons.get(job_id, _CANCELLED)
+            self.store.transition(job_id, JobState.CANCELLED, message=reason, only_from=_RUNNING)
         except CodeForgeError as exc:
-            self.store.transition(job_id, JobState.FAILED, message="failed", error=exc.message)
+            self.store.transition(job_id, JobState.FAILED, message="failed", error=exc.message, only_from=_RUNNING)
         except Exception as exc:
             log.exception("job failed", extra={"job_id": job_id})
             self.store.transition(
@@ -109,14 +124,51 @@ class JobRunner:
                 JobState.FAILED,
                 message="failed",
                 error=f"internal error ({type(exc).__name__}); see the platform log",
+                only_from=_RUNNING,
             )
         finally:
             with self._lock:
                 self._cancels.pop(job_id, None)
+                self._futures.pop(job_id, None)
+                self._reasons.pop(job_id, None)
+
+    @property
+    def active(self) -> list[str]:
+        """Ids of the jobs this process has queued or running."""
+        with self._lock:
+            return list(self._futures)
+
+    def drain(self, grace: float, reason: str) -> list[str]:
+        """Take no more jobs; give the running ones `grace` seconds to finish, then cancel the
+        rest with `reason` (their final state says it) and wait a little for them to undo
+        their work. Jobs that still do not stop are marked failed, so no stream waits on
+        them. Returns the ids of the jobs it interrupted."""
+        with self._lock:
+            self._draining = True
+            futures = dict(self._futures)
+        if not futures:
+            return []
+        for job_id in futures:
+            self.store.event(
+                job_id, "log", message=f"the platform is shutting down: {grace:g} s to finish before it is cancelled"
+            )
+        _, pending = wait(futures.values(), timeout=grace)
+        late = [job_id for job_id, future in futures.items() if future in pending]
+        for job_id in late:
+            self.cancel(job_id, reason)
+        _, stuck = wait([futures[j] for j in late], timeout=_CANCEL_WAIT)
+        for job_id in (j for j in late if futures[j] in stuck):
+            log.error("job did not stop when cancelled at shutdown", extra={"job_id": job_id})
+            self.store.transition(
+                job_id, JobState.FAILED, message=reason, error=f"{reason}; it did not stop in time", only_from=_RUNNING
+            )
+        return late
 
     def shutdown(self) -> None:
+        """Stop at once: cancel every job (`drain` first for a graceful stop)."""
         with self._lock:
+            self._draining = True
             events = list(self._cancels.values())
         for event in events:
             event.set()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -15,7 +15,6 @@ from codeforge.platform.auth.service import find_project
 from codeforge.platform.auth.tokens import actor_of
 from codeforge.platform.context import Context
 from codeforge.platform.db import utcnow
-from codeforge.platform.panes import overview  # noqa: F401  (registers the overview pane)
 from codeforge.platform.panes.registry import PANES
 from codeforge.platform.panes.render import render_html, render_text
 from codeforge.platform.registry import implements
