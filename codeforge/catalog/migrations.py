@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from codeforge.catalog.base import Operation, Permission, declare
 from codeforge.catalog.databases import DatabaseNameInput
+from codeforge.catalog.engines import check_host_path
 
 __all__ = ["APPLY", "STATUS", "MigrationFileInput", "MigrationStatusInfo", "MigrationsApplied", "MigrationsInput"]
 
@@ -19,11 +20,19 @@ class MigrationFileInput(BaseModel):
 
 class MigrationsInput(DatabaseNameInput):
     path: str = Field(
-        default="", max_length=1000, description="Folder on the platform host: *.sql files or an Alembic project."
+        default="",
+        max_length=1000,
+        description="Folder on the platform host, inside the project's folder or the platform's data dir "
+        "(relative: to the project's folder): *.sql files or an Alembic project.",
     )
     files: list[MigrationFileInput] = Field(
         default_factory=list, description="The SQL files themselves (editors send these)."
     )
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        return check_host_path(value)
 
 
 class AppliedMigration(BaseModel):

@@ -4,7 +4,6 @@ after confirmation), verify, retention, and cron schedules run by `run_due_backu
 from __future__ import annotations
 
 import logging
-import secrets
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -47,9 +46,10 @@ def _file(row: BackupRow) -> BackupFile:
 
 def _backup(session: Session, settings: Settings, handle: rt.Handle, db: DatabaseRow) -> BackupRow:
     store = _store(settings)
-    store.sweep()
+    key = f"{db.project_id}/{db.name}"
+    store.sweep(key)  # its own database's leftovers only, and only those whose writer is gone
     engine = rt.instance_engine(handle, db)
-    made = store.create(engine, db.physical, key=f"{db.project_id}/{db.name}")
+    made = store.create(engine, db.physical, key=key)
     row = BackupRow(id=made.id, project_id=db.project_id, database_id=db.id, database_name=db.name,
                     engine_kind=made.engine, key=made.key, file=made.file, sha256=made.sha256,
                     size_bytes=made.size_bytes, tables=made.tables, seconds=made.seconds,
@@ -116,9 +116,7 @@ def restore_backup(ctx: Context, data: catalog.backups.BackupRestoreInput) -> ca
         if ctx.job:
             ctx.job.progress(0.1, f"restoring {backup.id} into a fresh copy of {db.name}")
         if isinstance(engine, PostgresEngine):
-            fresh = f"{db.physical[:50]}_r{secrets.token_hex(3)}"
-            engine.restore(path, fresh, db.role)  # complete before the old contents go
-            engine.replace_database(fresh, db.physical, db.role)
+            engine.restore(path, db.physical, db.role, replace=True)  # complete before the old contents go
         else:
             engine.drop_database(db.physical, missing_ok=True)
             engine.restore(path, db.physical, db.role)

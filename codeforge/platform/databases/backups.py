@@ -5,11 +5,15 @@ leaves something that looks like a backup. Retention by count and age; cron sche
 from __future__ import annotations
 
 import builtins
+import errno
+import fcntl
 import hashlib
 import json
 import os
 import secrets
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -87,6 +91,30 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+def _write_failed(database: str, exc: OSError) -> ExternalFailure:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return ExternalFailure(f"writing the backup of {database!r} failed: the disk is full",
+                               fix="free space in the backup directory or delete old backups")
+    return ExternalFailure(f"writing the backup of {database!r} failed: {exc.strerror}",
+                           fix="try again; if it fails again, check the backup directory's permissions")
+
+
+@contextmanager
+def _held(lock: Path, *, wait: bool = True) -> Iterator[bool]:
+    """An flock on `lock` (the kernel drops it when the holder dies): yields False without
+    waiting when `wait` is false and another process holds it."""
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
+
+
 class BackupStore:
     """Backups under `root/<key>/`: `<stamp>-<id>.dump` (or `.sql`) plus `<same>.json`."""
 
@@ -109,34 +137,37 @@ class BackupStore:
         meta = folder / (stem + ".json")
         tmp_data = folder / (stem + ext + PARTIAL_SUFFIX)
         tmp_meta = folder / (stem + ".json" + PARTIAL_SUFFIX)
+        lock = folder / f".{stem}.lock"
         started = time.perf_counter()
-        try:
+        # The lock says "being written": a sweep (of this or another backup, or the
+        # supervisor's) deletes only the leftovers of backups whose writer is gone.
+        with _held(lock):
             try:
-                engine.dump(database, tmp_data)
-                _fsync(tmp_data)
-            except OSError as exc:
-                raise ExternalFailure(f"writing the backup of {database!r} failed: {exc.strerror}",
-                                      fix="free space in the backup directory or delete old backups") from None
-            backup = BackupFile(
-                id=bid, key=key, file=data.name, engine=engine.kind, database=database,
-                sha256=_sha256(tmp_data), size_bytes=tmp_data.stat().st_size,
-                tables=engine.archive_tables(tmp_data), created_at=now.isoformat(),
-                seconds=round(time.perf_counter() - started, 3),
-            )
-            try:
-                tmp_meta.write_text(json.dumps(asdict(backup), indent=1))
-                _fsync(tmp_meta)
-                # Data first: a listing shows a backup only when its metadata exists, and the
-                # metadata is renamed last, so a half-finished pair is never listed.
-                os.replace(tmp_data, data)
-                os.replace(tmp_meta, meta)
-            except OSError as exc:
-                data.unlink(missing_ok=True)
-                raise ExternalFailure(f"writing the backup of {database!r} failed: {exc.strerror}",
-                                      fix="free space in the backup directory or delete old backups") from None
-        finally:
-            tmp_data.unlink(missing_ok=True)
-            tmp_meta.unlink(missing_ok=True)
+                try:
+                    engine.dump(database, tmp_data)
+                    _fsync(tmp_data)
+                except OSError as exc:
+                    raise _write_failed(database, exc) from None
+                backup = BackupFile(
+                    id=bid, key=key, file=data.name, engine=engine.kind, database=database,
+                    sha256=_sha256(tmp_data), size_bytes=tmp_data.stat().st_size,
+                    tables=engine.archive_tables(tmp_data), created_at=now.isoformat(),
+                    seconds=round(time.perf_counter() - started, 3),
+                )
+                try:
+                    tmp_meta.write_text(json.dumps(asdict(backup), indent=1))
+                    _fsync(tmp_meta)
+                    # Data first: a listing shows a backup only when its metadata exists, and the
+                    # metadata is renamed last, so a half-finished pair is never listed.
+                    os.replace(tmp_data, data)
+                    os.replace(tmp_meta, meta)
+                except OSError as exc:
+                    data.unlink(missing_ok=True)
+                    raise _write_failed(database, exc) from None
+            finally:
+                tmp_data.unlink(missing_ok=True)
+                tmp_meta.unlink(missing_ok=True)
+                lock.unlink(missing_ok=True)
         return backup
 
     def list(self, key: str) -> builtins.list[BackupFile]:
@@ -182,18 +213,32 @@ class BackupStore:
             self.delete(b)
         return doomed
 
-    def sweep(self) -> builtins.list[Path]:
-        """Remove what interrupted backups left: `.partial` files and archives without metadata."""
+    def sweep(self, key: str | None = None) -> builtins.list[Path]:
+        """Remove what interrupted backups left (`.partial` files, archives without metadata)
+        in `key`'s folder, or everywhere when no key is given: only those whose writer is
+        gone, never a backup still being written by this or another process."""
         removed: builtins.list[Path] = []
-        if not self.root.is_dir():
+        top = self._dir(key) if key else self.root
+        if not top.is_dir():
             return removed
-        for p in self.root.rglob("*"):
+        for p in sorted(top.rglob("*")):
             if not p.is_file():
                 continue
             orphan = p.suffix in (".dump", ".sql") and not p.with_suffix(".json").exists()
-            if p.name.endswith(PARTIAL_SUFFIX) or orphan:
-                p.unlink(missing_ok=True)
-                removed.append(p)
+            stale_lock = p.name.startswith(".") and p.name.endswith(".lock")
+            if not (p.name.endswith(PARTIAL_SUFFIX) or orphan or stale_lock):
+                continue
+            stem = p.name.lstrip(".").split(".", 1)[0]
+            lock = p.parent / f".{stem}.lock"
+            if not lock.exists() and not p.exists():
+                continue
+            with _held(lock, wait=False) as mine:
+                if not mine:
+                    continue  # being written
+                if p != lock:
+                    p.unlink(missing_ok=True)
+                    removed.append(p)
+                lock.unlink(missing_ok=True)
         return removed
 
 

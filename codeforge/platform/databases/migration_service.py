@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from sqlalchemy import select
 
 from codeforge import catalog
@@ -14,6 +12,7 @@ from codeforge.platform.databases import migrations
 from codeforge.platform.databases import runtime as rt
 from codeforge.platform.databases.engines.common import Connection
 from codeforge.platform.databases.models import EngineRow
+from codeforge.platform.databases.paths import confine, migration_roots
 from codeforge.platform.registry import implements
 
 __all__: list[str] = []
@@ -29,7 +28,9 @@ def _target(ctx: Context, data: catalog.migrations.MigrationsInput) -> tuple[Con
         # there: that is the platform operator's business, not any developer's.
         raise PermissionDenied("reading a migration folder on the platform host needs the admin role",
                                fix="send the migration files instead (`files`), as editors do")
-    mset = (migrations.load_folder(Path(data.path)) if data.path
+    folder = confine(data.path, migration_roots(ctx.settings), field="path",
+                     base=ctx.settings.projects_root) if data.path else None
+    mset = (migrations.load_folder(folder) if folder is not None
             else migrations.load_files([(f.name, f.content) for f in data.files]))
     db = rt.get_database(ctx, data.name)
     engine_row = ctx.session.scalar(select(EngineRow).where(EngineRow.id == db.engine_id))

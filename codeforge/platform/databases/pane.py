@@ -6,7 +6,9 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from codeforge import catalog
+from codeforge.platform.audit.models import AuditEntry
 from codeforge.platform.context import Context
+from codeforge.platform.databases import runtime as rt
 from codeforge.platform.databases.models import BackupRow, BackupScheduleRow, DatabaseRow
 from codeforge.platform.panes.content import Bars, PaneContent, Table, Tree
 from codeforge.platform.panes.registry import pane
@@ -44,6 +46,10 @@ def databases_pane(ctx: Context) -> PaneContent:
         BackupScheduleRow, BackupScheduleRow.database_id == DatabaseRow.id).where(
         DatabaseRow.project_id == project.id)).all()
     pools = pool_service.pool_stats(ctx, catalog.databases.DatabaseListInput(project=project.slug))
+    # What the platform did by itself (restarts, repairs, sweeps): the supervisor's audit records.
+    events = ctx.session.scalars(select(AuditEntry).where(
+        AuditEntry.org_id == ctx.actor.org_id, AuditEntry.actor == rt.SYSTEM_ACTOR,
+        AuditEntry.operation.startswith("databases.")).order_by(AuditEntry.id.desc()).limit(20)).all()
     return PaneContent(
         title=f"Databases of {project.slug}",
         subtitle=f"{len(listing)} database(s) and branch(es) · {len(backups)} backup(s)",
@@ -68,5 +74,9 @@ def databases_pane(ctx: Context) -> PaneContent:
                   [[p.database, str(p.clients_active), str(p.clients_waiting), str(p.servers_active),
                     str(p.servers_idle), str(p.total_queries), f"{p.avg_query_us} µs"] for p in pools.items],
                   empty=pools.message),
+            Table("Server events", ["time", "what", "target", "outcome"],
+                  [[f"{e.time:%Y-%m-%d %H:%M:%S}", e.operation.removeprefix("databases."), e.target, e.outcome]
+                   for e in events],
+                  empty="no restarts, repairs or clean-ups"),
         ],
     )

@@ -3,9 +3,9 @@ Backups and migrations are in their own modules, imported at the end."""
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -21,6 +21,7 @@ from codeforge.platform.databases.engines.common import BranchMethod, new_passwo
 from codeforge.platform.databases.engines.mysql import MySQLEngine
 from codeforge.platform.databases.engines.postgres import PostgresEngine
 from codeforge.platform.databases.models import BackupScheduleRow, DatabaseRow, EngineRow
+from codeforge.platform.databases.paths import confine, data_dir_roots
 from codeforge.platform.databases.pool_service import configure_pool, sync_pooled_variable
 from codeforge.platform.env.service import has_variable, put_variable, remove_variable
 from codeforge.platform.registry import implements
@@ -56,12 +57,11 @@ def _engine_row(ctx: Context, name: str) -> EngineRow:
 _SYSTEM_DIRS = ("/proc", "/sys", "/dev", "/etc", "/usr", "/bin", "/sbin", "/lib", "/lib64", "/boot", "/run")
 
 
-def _checked_data_dir(value: str) -> Path:
-    """A cluster's home is made there and handed to the server's OS user: never a system path."""
-    path = Path(value)
-    resolved = Path(os.path.realpath(path))
-    if not path.is_absolute() or str(resolved) == "/" or any(
-            str(resolved) == d or str(resolved).startswith(d + "/") for d in _SYSTEM_DIRS):
+def _checked_data_dir(ctx: Context, value: str) -> Path:
+    """A cluster's home is made there and handed to the server's OS user: only inside the
+    folders the operator allows (the data dir, the storage roots), never a system path."""
+    resolved = confine(value, data_dir_roots(ctx.settings), field="data_dir")
+    if str(resolved) == "/" or any(str(resolved) == d or str(resolved).startswith(d + "/") for d in _SYSTEM_DIRS):
         raise BadInput(f"{value!r} cannot hold a database cluster", errors=[FieldProblem(
             "data_dir", "must be an absolute path outside the system's directories",
             "use a directory such as /var/lib/codeforge or a btrfs mount")])
@@ -78,7 +78,7 @@ def register_engine(ctx: Context, data: catalog.engines.EngineRegisterInput, ses
         if data.admin_url:
             raise BadInput("a local cluster takes no admin URL", errors=[FieldProblem(
                 "admin_url", "not used for postgresql-local", "leave it empty, or use kind postgresql")])
-        root = (_checked_data_dir(data.data_dir) if data.data_dir else rt.databases_root(ctx.settings) / "engines") \
+        root = (_checked_data_dir(ctx, data.data_dir) if data.data_dir else rt.databases_root(ctx.settings) / "engines") \
             / f"{org[:8]}-{data.name}"
         if root.exists() and any(root.iterdir()):
             raise Conflict(f"{root} is not empty", fix="choose another data_dir or engine name")
@@ -138,7 +138,8 @@ def engines_remove(ctx: Context, data: catalog.engines.EngineNameInput) -> catal
     if used:
         raise Conflict(f"engine {data.name!r} still holds {used} database(s)", fix="delete them first")
     if row.kind == "postgresql-local":
-        LocalCluster(Path(row.root), port=row.port, password="").destroy()
+        with rt.instance_lock(Path(row.root)):  # the supervisor must not start it again meanwhile
+            LocalCluster(Path(row.root), port=row.port, password="").destroy()
     ctx.session.delete(row)
     return catalog.engines.EngineRemoved(name=data.name, removed=True)
 
@@ -252,7 +253,7 @@ def _drop_pending(ctx: Context, pending_id: str) -> None:
 @implements(catalog.databases.CREATE)
 def create_database(ctx: Context, data: catalog.databases.DatabaseCreateInput) -> catalog.databases.DatabaseInfo:
     project = ctx.require_project()
-    rt.sweep(ctx)
+    rt.sweep(ctx, servers=False)
     check_free(ctx, data.name)
     check_variable(ctx, data.env_var, data.name, take_over=False)
     engine_row = _engine_row(ctx, data.engine) if data.engine else _default_engine(ctx)
@@ -276,7 +277,7 @@ def create_database(ctx: Context, data: catalog.databases.DatabaseCreateInput) -
 
 @implements(catalog.databases.LIST)
 def list_databases(ctx: Context, data: catalog.databases.DatabaseListInput) -> catalog.databases.DatabaseList:
-    rt.sweep(ctx)
+    # A read changes nothing: leftovers of killed operations are the supervisor's (supervisor.py).
     rows = ctx.session.scalars(select(DatabaseRow).where(DatabaseRow.project_id == ctx.require_project().id)
                                .order_by(DatabaseRow.created_at))
     return catalog.databases.DatabaseList(items=[database_info(ctx, r) for r in rows])
@@ -286,14 +287,23 @@ def _children(ctx: Context, row: DatabaseRow) -> list[DatabaseRow]:
     return list(ctx.session.scalars(select(DatabaseRow).where(DatabaseRow.parent_id == row.id)))
 
 
-def _remove(ctx: Context, row: DatabaseRow, deleted: list[str]) -> None:
+@dataclass(frozen=True)
+class _Removed:
+    id: str
+    name: str
+    parent_id: str | None
+    env_var: str | None
+
+
+def _remove(ctx: Context, row: DatabaseRow, removed: list[_Removed]) -> None:
     for child in _children(ctx, row):
-        _remove(ctx, child, deleted)
+        _remove(ctx, child, removed)
     engine_row = ctx.session.get(EngineRow, row.engine_id)
     assert engine_row is not None
     handle = rt.open_engine(ctx, engine_row)
     if row.instance_dir:
-        LocalCluster(Path(row.instance_dir), port=row.port, password="").destroy()
+        with rt.instance_lock(Path(row.instance_dir)):
+            LocalCluster(Path(row.instance_dir), port=row.port, password="").destroy()
     else:
         shared_role = ctx.session.scalar(select(func.count()).select_from(DatabaseRow).where(
             DatabaseRow.engine_id == row.engine_id, DatabaseRow.role == row.role, DatabaseRow.id != row.id,
@@ -304,29 +314,44 @@ def _remove(ctx: Context, row: DatabaseRow, deleted: list[str]) -> None:
         configure_pool(ctx)
     for sched in ctx.session.scalars(select(BackupScheduleRow).where(BackupScheduleRow.database_id == row.id)):
         ctx.session.delete(sched)
+    removed.append(_Removed(row.id, row.name, row.parent_id, row.env_var))
     ctx.session.delete(row)
     ctx.session.flush()
-    deleted.append(row.name)
+
+
+def _release_variables(ctx: Context, removed: list[_Removed]) -> None:
+    """Every variable a deleted database or branch held goes with it, or back to its nearest
+    surviving ancestor when that one holds no variable (a branch that held the app's URL
+    hands it back): never a variable pointing at a database that is gone."""
+    project = ctx.require_project()
+    gone = {r.id: r for r in removed}
+    for r in removed:
+        if not r.env_var:
+            continue
+        parent_id = r.parent_id
+        while parent_id in gone:
+            parent_id = gone[parent_id].parent_id
+        parent = ctx.session.get(DatabaseRow, parent_id) if parent_id else None
+        if parent is not None and parent.env_var is None:
+            point_variable(ctx, parent, r.env_var)
+        else:
+            remove_variable(ctx, project, r.env_var)
+            sync_pooled_variable(ctx, None, r.env_var)
 
 
 @implements(catalog.databases.DELETE)
 def delete_database(ctx: Context, data: catalog.databases.DatabaseDeleteInput) -> catalog.databases.DatabaseDeleted:
-    project = ctx.require_project()
     row = rt.get_database(ctx, data.name)
     children = _children(ctx, row)
     if children and not data.cascade:
         raise Conflict(f"{data.name!r} has branches: {', '.join(c.name for c in children)}",
                        fix="delete them first, or delete with cascade=true")
-    var, parent = row.env_var, ctx.session.get(DatabaseRow, row.parent_id) if row.parent_id else None
-    deleted: list[str] = []
-    _remove(ctx, row, deleted)
-    if var:
-        if parent is not None and parent.env_var is None:
-            point_variable(ctx, parent, var)  # a branch that held the app's URL hands it back
-        else:
-            remove_variable(ctx, project, var)
-            sync_pooled_variable(ctx, None, var)
-    return catalog.databases.DatabaseDeleted(deleted=deleted, env_var=var)
+    var = row.env_var
+    removed: list[_Removed] = []
+    _remove(ctx, row, removed)
+    _release_variables(ctx, removed)
+    released = next((r.env_var for r in removed if r.env_var), None)
+    return catalog.databases.DatabaseDeleted(deleted=[r.name for r in removed], env_var=var or released)
 
 
 def _choose_method(handle: rt.Handle, src: DatabaseRow, wanted: catalog.databases.BranchMethodChoice) -> BranchMethod:
@@ -354,7 +379,7 @@ def _choose_method(handle: rt.Handle, src: DatabaseRow, wanted: catalog.database
 @implements(catalog.databases.BRANCH)
 def branch_database(ctx: Context, data: catalog.databases.BranchInput) -> catalog.databases.DatabaseInfo:
     project = ctx.require_project()
-    rt.sweep(ctx)
+    rt.sweep(ctx, servers=False)
     src = rt.get_database(ctx, data.source)
     check_free(ctx, data.name)
     if data.env_var:
@@ -429,10 +454,9 @@ def reset_branch(ctx: Context, data: catalog.databases.ResetInput) -> catalog.da
         assert source is not None and branch is not None
         branching.reset_instance(source, branch, database=parent.physical, role=parent.role)
     elif isinstance(handle.admin, PostgresEngine):
-        # Copy first, swap after: a failed copy leaves the branch as it was.
-        fresh = f"{row.physical[:50]}_r{secrets.token_hex(3)}"
-        handle.admin.copy_database(parent.physical, fresh, row.role, force=data.force)
-        handle.admin.replace_database(fresh, row.physical, row.role)
+        # Copy first (under a temporary name the sweep recognises), swap after: a failed
+        # copy leaves the branch as it was.
+        handle.admin.copy_database(parent.physical, row.physical, row.role, force=data.force, replace=True)
     else:
         # MySQL cannot rename a database, so there is no swap: drop, then load again.
         handle.admin.drop_database(row.physical, missing_ok=True)
@@ -469,6 +493,3 @@ def database_tree(ctx: Context, data: catalog.databases.DatabaseListInput) -> ca
         draw(r, "", True, True)
     return catalog.databases.DatabaseTree(roots=roots, text="\n".join(lines) or "(no databases)")
 
-
-# Backups, migrations and pooling register their operations on import; so does the pane.
-from codeforge.platform.databases import backup_service, migration_service, pane  # noqa: E402, F401

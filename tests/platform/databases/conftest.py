@@ -26,6 +26,12 @@ EXTERNAL_PG = os.environ.get("CODEFORGE_TEST_PG_URL", "postgresql://postgres@127
 EXTERNAL_MYSQL = os.environ.get("CODEFORGE_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306")
 BTRFS_MOUNT = Path(os.environ.get("CODEFORGE_TEST_BTRFS", "/var/tmp/codeforge-btrfs"))
 XFS_MOUNT = Path(os.environ.get("CODEFORGE_TEST_XFS", "/var/tmp/codeforge-xfs"))
+# Test platforms may keep engines' data on the test filesystems, and check often that their
+# database servers run (a supervised restart is awaited, not slept for).
+PLATFORM_ENV = {
+    "CODEFORGE_STORAGE_ROOTS": os.pathsep.join(["/var/tmp", str(BTRFS_MOUNT), str(XFS_MOUNT)]),
+    "CODEFORGE_DATABASES_SUPERVISE_INTERVAL": "0.2",
+}
 
 
 def uniq(prefix: str = "t") -> str:
@@ -79,7 +85,7 @@ def platform_in(work_dir: Path) -> Iterator[RunningPlatform]:
     directory's mode whenever a pytest session starts, which clears the access-list entry that
     lets the clusters' user reach their data, and they stop with "Permission denied"."""
     base = work_dir / uniq("platform")
-    running = start_platform(base)
+    running = start_platform(base, **PLATFORM_ENV)
     try:
         yield running
     finally:
@@ -117,7 +123,7 @@ def local_pg(local_cluster: LocalCluster) -> PostgresEngine:
 @pytest.fixture(scope="session")
 def external_pg() -> PostgresEngine:
     engine = PostgresEngine(EXTERNAL_PG)
-    require("postgres", reachable(engine.host, engine.port), f"no PostgreSQL at {engine.where}")
+    require("postgresql", reachable(engine.host, engine.port), f"no PostgreSQL at {engine.where}")
     return engine
 
 

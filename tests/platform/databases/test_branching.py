@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -15,6 +16,7 @@ from codeforge.catalog.errors import Conflict
 from codeforge.platform.databases.engines import branching, cow
 from codeforge.platform.databases.engines.cluster import LocalCluster
 from codeforge.platform.databases.engines.common import BranchMethod, Connection
+from tests.conftest import require
 from tests.platform.databases.conftest import uniq
 
 
@@ -104,13 +106,31 @@ def test_reset_branch_of_branch_and_delete(btrfs_cluster: LocalCluster, btrfs_di
         a.cluster.destroy()
 
 
-def test_branch_falls_back_cleanly_without_cow(local_cluster: LocalCluster, work_dir: Path) -> None:
-    assert local_cluster.status().copy_on_write is None or local_cluster.status().copy_on_write == "reflink-copy"
-    if cow.clone_method(local_cluster.data) is not None:
-        pytest.skip("the plain work dir supports reflinks here")
-    with pytest.raises(Exception, match=r"not on a filesystem with snapshots or reflinks") as err:
-        branching.branch_instance(local_cluster, work_dir / uniq("x"), database="postgres", role="x")
-    assert "TEMPLATE" in str(err.value)
+def _plain_dir() -> Path | None:
+    """A writable folder on a filesystem without snapshots or reflinks (tmpfs, ext4)."""
+    for base in (Path("/dev/shm"), Path("/var/tmp"), Path("/tmp")):
+        if base.is_dir() and os.access(base, os.W_OK) and cow.filesystem_of(base) != "btrfs" \
+                and not cow.supports_reflink(base):
+            return base
+    return None
+
+
+def test_branch_falls_back_cleanly_without_cow(work_dir: Path) -> None:
+    base = _plain_dir()
+    require("plain-filesystem", base is not None, "no folder on a filesystem without reflinks (tmpfs, ext4)")
+    assert base is not None
+    # The data directory of a cluster on that filesystem: branching it copy-on-write is refused
+    # before anything is made, with what to do instead.
+    root = base / uniq("nocow")
+    (root / "data").mkdir(parents=True)
+    try:
+        parent = LocalCluster(root, port=0, password="")
+        assert cow.clone_method(parent.data) is None
+        with pytest.raises(Exception, match=r"not on a filesystem with snapshots or reflinks") as err:
+            branching.branch_instance(parent, work_dir / uniq("x"), database="postgres", role="x")
+        assert "TEMPLATE" in str(err.value)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 _KILLER = textwrap.dedent("""
@@ -147,10 +167,11 @@ def test_process_killed_mid_branch_leaves_nothing_after_sweep(
     # A finished branch the platform knows about is kept; the interrupted one goes.
     kept = branching.branch_instance(btrfs_cluster, branches / "kept", database="postgres", role="x")
     try:
-        assert branching.sweep(branches, known={"kept", "doomed"}) == ["doomed"]
+        swept = branching.sweep(branches, known={"kept", "doomed"}, ready={"kept"})
+        assert swept.removed == ["doomed"] and swept.to_repair == []
         assert not root.exists() and leftover._pid() is None
         assert kept.cluster.status().running
-        assert branching.sweep(branches, known=set()) == ["kept"]  # unknown to the platform: removed
+        assert branching.sweep(branches, known=set()).removed == ["kept"]  # unknown to the platform: removed
         assert not kept.cluster.root.exists()
     finally:
         kept.cluster.destroy()

@@ -9,17 +9,22 @@ where the data directory is not a subvolume). Either costs the same at 10 MB or 
 The branch instance lets in only the admin and the branched database's role, to that
 database: the other databases the copy holds stay unreachable.
 
-While a branch is being made its directory holds a marker file; `sweep` removes any branch
-directory that still has one (or that the platform no longer knows), so a process killed
-half-way leaves nothing running and nothing on disk.
+While a branch is being made or reset, its directory holds a marker file and the operation
+holds the directory's lock (`instance_lock`, an flock the kernel releases when the process
+dies). A marker whose lock is free was left by a killed process: `sweep` removes such a
+directory when the platform has no ready branch for it (or does not know it at all), and
+reports it for repair when it does (a reset killed half-way: the platform makes it a fresh
+copy of its parent again), so no row is left without its data.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +33,17 @@ from codeforge.platform.databases.engines import cow
 from codeforge.platform.databases.engines.cluster import BRANCH_SETTINGS, LocalCluster, free_port
 from codeforge.platform.databases.engines.common import BranchMethod, os_user
 
-__all__ = ["INCOMPLETE", "BranchInstance", "branch_instance", "reset_instance", "sweep"]
+__all__ = [
+    "INCOMPLETE",
+    "BranchInstance",
+    "Busy",
+    "Swept",
+    "branch_instance",
+    "instance_lock",
+    "repair_instance",
+    "reset_instance",
+    "sweep",
+]
 
 INCOMPLETE = ".codeforge-incomplete"
 # Files of the live postmaster that must not reach the copy: the copy would think its
@@ -47,6 +62,31 @@ class BranchInstance:
 
 def _noop(_f: float, _m: str) -> None:
     pass
+
+
+class Busy(Exception):
+    """Another operation holds the instance's lock."""
+
+
+@contextmanager
+def instance_lock(root: Path, *, wait: bool = True) -> Iterator[None]:
+    """Exclusive use of the server directory `root` (a branch instance or a cluster) while
+    it is made, reset, restarted or deleted: an flock on `.<name>.lock` beside it, released
+    by the kernel when the holder dies. `wait=False` raises `Busy` instead of waiting."""
+    root.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(root.parent / f".{root.name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            raise Busy(str(root)) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _drop_lock_file(root: Path) -> None:
+    (root.parent / f".{root.name}.lock").unlink(missing_ok=True)
 
 
 def branch_instance(
@@ -68,31 +108,42 @@ def branch_instance(
                               fix="use the TEMPLATE copy, or put the data dir on btrfs or XFS with reflink=1")
     if method is BranchMethod.SNAPSHOT and available is not BranchMethod.SNAPSHOT:
         raise ExternalFailure(f"{parent.data} is not a btrfs subvolume", fix="branch with the reflink method")
-    if root.exists():
-        raise Conflict(f"branch directory {root} already exists", fix="choose another branch name")
-    root.mkdir(parents=True)
-    (root / INCOMPLETE).touch()
-    branch = LocalCluster(root, port=port or free_port(), password=parent.password, bin_dir=parent.bin_dir,
-                          user=parent.user_name, settings=BRANCH_SETTINGS)
-    try:
-        _copy(parent, branch, method, progress, (database, role))
-        branch.start()
-        progress(0.95, f"branch instance accepts connections on port {branch.port}")
-    except BaseException:
-        branch.destroy()
-        raise
-    (root / INCOMPLETE).unlink()
+    with instance_lock(root):
+        if root.exists():
+            raise Conflict(f"branch directory {root} already exists", fix="choose another branch name")
+        root.mkdir(parents=True)
+        (root / INCOMPLETE).touch()
+        branch = LocalCluster(root, port=port or free_port(), password=parent.password, bin_dir=parent.bin_dir,
+                              user=parent.user_name, settings=BRANCH_SETTINGS)
+        try:
+            _copy(parent, branch, method, progress, (database, role))
+            branch.start()
+            progress(0.95, f"branch instance accepts connections on port {branch.port}")
+        except BaseException:
+            branch.destroy()
+            raise
+        (root / INCOMPLETE).unlink()
     return BranchInstance(method, branch, time.perf_counter() - started)
 
 
 def reset_instance(parent: LocalCluster, branch: LocalCluster, *, database: str, role: str,
                    progress: Progress = _noop) -> BranchInstance:
     """Throw the branch's changes away: a fresh copy of the parent, on the same port."""
+    with instance_lock(branch.root):
+        return repair_instance(parent, branch, database=database, role=role, progress=progress)
+
+
+def repair_instance(parent: LocalCluster, branch: LocalCluster, *, database: str, role: str,
+                    progress: Progress = _noop) -> BranchInstance:
+    """`reset_instance` for a caller that holds the instance's lock: also what makes a branch
+    whole again after a reset was killed half-way (whatever of it is left, or nothing).
+    On failure the marker stays, so the branch is repaired again rather than deleted."""
     started = time.perf_counter()
     method = cow.clone_method(parent.data)
     if method is None:
         raise ExternalFailure(f"{parent.data} is no longer on a copy-on-write filesystem",
                               fix="delete the branch and branch again")
+    branch.root.mkdir(parents=True, exist_ok=True)
     (branch.root / INCOMPLETE).touch()
     branch.stop()
     cow.delete_tree(branch.data)
@@ -100,7 +151,8 @@ def reset_instance(parent: LocalCluster, branch: LocalCluster, *, database: str,
         _copy(parent, branch, method, progress, (database, role))
         branch.start()
     except BaseException:
-        branch.destroy()
+        branch.stop(mode="immediate")
+        cow.delete_tree(branch.data)
         raise
     (branch.root / INCOMPLETE).unlink()
     return BranchInstance(method, branch, time.perf_counter() - started)
@@ -154,16 +206,35 @@ def _online_reflink(parent: LocalCluster, branch: LocalCluster) -> None:
     cow.reflink_copy(parent.data / "pg_wal", wal)
 
 
-def sweep(branches_dir: Path, known: set[str]) -> list[str]:
-    """Stop and delete branch instances that are incomplete or unknown to the platform."""
-    removed: list[str] = []
+@dataclass(frozen=True)
+class Swept:
+    removed: list[str]  # directories stopped and deleted
+    to_repair: list[str]  # ready branches a killed reset left incomplete
+
+
+def sweep(branches_dir: Path, known: set[str], ready: set[str] | None = None) -> Swept:
+    """Stop and delete branch instances that are unknown to the platform, or incomplete and
+    not ready (a branch killed while being made); report the incomplete ones whose branch is
+    ready (a reset killed half-way) for repair. Directories whose lock is held belong to an
+    operation in progress and are left alone."""
+    ready = known if ready is None else ready
+    out = Swept([], [])
     if not branches_dir.is_dir():
-        return removed
+        return out
     for root in sorted(branches_dir.iterdir()):
-        if not root.is_dir():
+        if not root.is_dir() or root.name.startswith("."):
             continue
-        if root.name in known and not (root / INCOMPLETE).exists():
+        try:
+            with instance_lock(root, wait=False):
+                incomplete = (root / INCOMPLETE).exists()
+                if root.name in known and not incomplete:
+                    continue
+                if root.name in ready:
+                    out.to_repair.append(root.name)
+                    continue
+                LocalCluster(root, port=0, password="").destroy()
+                out.removed.append(root.name)
+            _drop_lock_file(root)
+        except Busy:
             continue
-        LocalCluster(root, port=0, password="").destroy()
-        removed.append(root.name)
-    return removed
+    return out

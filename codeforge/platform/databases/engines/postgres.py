@@ -222,15 +222,17 @@ class PostgresEngine:
             ).fetchone()
         return int(row[0]) if row else 0
 
-    def copy_database(self, source: str, target: str, owner: str, *, force: bool = False) -> None:
+    def copy_database(self, source: str, target: str, owner: str, *, force: bool = False,
+                      replace: bool = False) -> None:
         """`CREATE DATABASE target TEMPLATE source` (FILE_COPY strategy where the server has it).
         PostgreSQL refuses while anyone is connected to the source: with `force` their sessions
         are ended, otherwise the error says so. The copy is made under a temporary name and
-        renamed when complete, so an interrupted copy is recognisable and swept."""
+        renamed when complete, so an interrupted copy is recognisable and swept; with
+        `replace`, the complete copy takes the place of an existing `target` (a reset)."""
         check_name(target)
         partial = self._partial_name(target)
-        with self.admin() as conn:
-            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (target,)).fetchone():
+        with self._claim(partial) as conn:
+            if not replace and conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (target,)).fetchone():
                 raise Conflict(f"database {target!r} already exists on {self.where}", fix="choose another name")
             strategy = sql.SQL(" STRATEGY FILE_COPY") if conn.info.server_version >= 150000 else sql.SQL("")
             stmt = sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {}").format(
@@ -257,6 +259,8 @@ class PostgresEngine:
                                 "(a data dir on btrfs gives copy-on-write branches that need neither)",
                             ) from None
                         time.sleep(0.05 * (attempt + 1))  # an app reconnected in between: try again
+                if replace:
+                    self._drop(conn, target)
                 conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
                     sql.Identifier(partial), sql.Identifier(target)))
                 renamed = True
@@ -266,12 +270,27 @@ class PostgresEngine:
                     self._drop(conn, target if renamed else partial)
                 raise
 
+    @contextmanager
+    def _claim(self, partial: str) -> Iterator[psycopg.Connection]:
+        """An admin connection holding the advisory lock of a temporary copy's name for as
+        long as the copy is being made. The sweep drops a `cfpartial_` database only when it
+        can take that lock: its maker is gone (a killed platform's CREATE DATABASE that
+        commits later leaves it unlocked too), never while a live operation fills it."""
+        with self.admin() as conn:
+            conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (partial,))
+            self._drop(conn, partial)  # a leftover of a killed copy of the same name
+            yield conn
+
     def copy_by_dump(self, source: str, target: str, owner: str) -> None:
         """`pg_dump -Fc | pg_restore` into a new database: works on any server, and is the
         baseline the benchmark compares copy-on-write branches against."""
         check_name(target)
         partial = self._partial_name(target)
-        self._create_empty(partial, owner)
+        with self._claim(partial):
+            self._create_empty(partial, owner)
+            self._fill_by_dump(source, partial, target, owner)
+
+    def _fill_by_dump(self, source: str, partial: str, target: str, owner: str) -> None:
         try:
             dump = subprocess.Popen([str(self.bin_dir / "pg_dump"), "-Fc", "-d", source],
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self._tool_env())
@@ -312,13 +331,22 @@ class PostgresEngine:
         return (PARTIAL_PREFIX + target)[:63]
 
     def sweep_partials(self) -> list[str]:
-        """Drop databases an interrupted copy or restore left under their temporary name."""
+        """Drop databases an interrupted copy or restore left under their temporary name:
+        those whose advisory lock is free (see `_claim`); one being made is left alone."""
+        dropped = []
         with self.admin() as conn:
             names = [r[0] for r in conn.execute(
                 "SELECT datname FROM pg_database WHERE starts_with(datname, %s)", (PARTIAL_PREFIX,)).fetchall()]
             for name in names:
-                self._drop(conn, name)
-        return names
+                got = conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (name,)).fetchone()
+                if not got or not got[0]:
+                    continue  # its maker is alive and still filling it
+                try:
+                    self._drop(conn, name)
+                    dropped.append(name)
+                finally:
+                    conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (name,))
+        return dropped
 
     # -- dump and restore --------------------------------------------------------------------
 
@@ -346,25 +374,31 @@ class PostgresEngine:
         return sum(1 for ln in out.stdout.splitlines() if not ln.startswith(";") and " TABLE " in ln
                    and " TABLE DATA " not in ln)
 
-    def restore(self, path: Path, target: str, owner: str) -> None:
-        """Restore an archive into a new database owned by `owner` (objects too)."""
+    def restore(self, path: Path, target: str, owner: str, *, replace: bool = False) -> None:
+        """Restore an archive into a new database owned by `owner` (objects too); with
+        `replace`, the complete restore then takes the place of `target` (in place)."""
         check_name(target)
-        with self.admin() as conn:
-            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (target,)).fetchone():
-                raise Conflict(f"database {target!r} already exists on {self.where}", fix="choose another name")
+        if not replace:
+            with self.admin() as conn:
+                if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (target,)).fetchone():
+                    raise Conflict(f"database {target!r} already exists on {self.where}", fix="choose another name")
         partial = self._partial_name(target)
-        self._create_empty(partial, owner)
-        try:
-            proc = subprocess.run(
-                [str(self.bin_dir / "pg_restore"), "--no-owner", f"--role={owner}", "--exit-on-error",
-                 "-d", partial, str(path)], capture_output=True, text=True, env=self._tool_env())
-            if proc.returncode != 0:
-                raise ExternalFailure(f"pg_restore into {target!r} failed: {tail(proc.stderr)}",
-                                      fix="verify the backup; it may be damaged or from a newer server")
-            self._rename_and_lock(partial, target, owner)
-        except BaseException:
-            self.drop_database(partial, missing_ok=True)
-            raise
+        with self._claim(partial):
+            self._create_empty(partial, owner)
+            try:
+                proc = subprocess.run(
+                    [str(self.bin_dir / "pg_restore"), "--no-owner", f"--role={owner}", "--exit-on-error",
+                     "-d", partial, str(path)], capture_output=True, text=True, env=self._tool_env())
+                if proc.returncode != 0:
+                    raise ExternalFailure(f"pg_restore into {target!r} failed: {tail(proc.stderr)}",
+                                          fix="verify the backup; it may be damaged or from a newer server")
+                if replace:
+                    with self.admin() as conn:
+                        self._drop(conn, target)
+                self._rename_and_lock(partial, target, owner)
+            except BaseException:
+                self.drop_database(partial, missing_ok=True)
+                raise
 
     def table_count(self, database: str) -> int:
         with self.admin(database) as conn:
