@@ -155,7 +155,7 @@ def bench_api(work: Path, sizes: list[int], repeat: int) -> list[dict[str, objec
                CODEFORGE_LOG_LEVEL="WARNING")
     (work / "platform").mkdir()
     log = (work / "platform.log").open("wb")
-    server = subprocess.Popen([sys.executable, "-m", "codeforge", "serve"], env=env, stdout=log, stderr=log,
+    server = subprocess.Popen([sys.executable, "-m", "codeforge", "up", "--project", "bench"], env=env, stdout=log, stderr=log,
                               cwd=str(ROOT))
     try:
         deadline = time.monotonic() + 60
