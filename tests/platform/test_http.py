@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
 from codeforge.catalog import CATALOG
+from codeforge.platform.app import create_app
+from codeforge.platform.settings import Settings
 from tests.platform.conftest import Org, PlatformUnderTest
 
 
@@ -45,3 +53,45 @@ def test_health_and_metrics(put: PlatformUnderTest, org: Org) -> None:
     assert 'codeforge_operations_total{operation="env.list",outcome="succeeded"}' in metrics
     assert 'codeforge_operations_total{operation="env.set",outcome="denied"}' in metrics
     assert "codeforge_operation_seconds_bucket" in metrics
+
+
+def test_undeclared_method_answers_405_with_allow(put: PlatformUnderTest) -> None:
+    for method, path, allowed in [
+        ("GET", "/api/v1/env/list", "POST"),
+        ("DELETE", "/api/v1/catalog", "GET"),
+        ("POST", "/api/v1/jobs/x/events", "GET"),
+        ("PUT", "/healthz", "GET"),
+    ]:
+        response = put.api.request(method, path)
+        assert response.status_code == 405, (method, path)
+        assert allowed in response.headers["allow"], (method, path, response.headers)
+        assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.fixture
+def slow_poll(tmp_path: Path) -> Iterator[PlatformUnderTest]:
+    """A platform whose streams poll the database once a minute: a stream that missed its
+    wake-up hangs past the test's timeout instead of arriving a second late."""
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=f"sqlite:///{tmp_path / 's.db'}",
+        instance_id="test",
+        job_events_poll_seconds=60,
+    )
+    app = create_app(settings)
+    with TestClient(app) as api:
+        yield PlatformUnderTest(api, app.state.platform)
+
+
+@pytest.mark.timeout(120)
+def test_streams_end_on_the_wake_up_not_the_poll(slow_poll: PlatformUnderTest) -> None:
+    """The stream checked for events, then registered its waiter: an event written in between
+    woke nobody, and the stream reported the job's end a poll later (2-29 % of requests)."""
+    org = slow_poll.new_org("acme")
+    headers = {"Authorization": f"Bearer {org.tokens['owner']}"}
+    for i in range(60):
+        job = org.ok("owner", "env.import", {"project": "demo", "content": f"K{i}=1\nL{i}=2"})
+        # Read while the job runs: each event it writes is a wake-up the stream must not lose.
+        with slow_poll.api.stream("GET", job["events_url"], headers=headers) as response:
+            text = "".join(response.iter_text())
+        assert '"succeeded"' in text, text
