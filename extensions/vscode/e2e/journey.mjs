@@ -481,7 +481,7 @@ try {
     const center = page.locator('.notifications-center');
     await center.waitFor();
     const history = await center.innerText();
-    await palette('Notifications: Hide Notifications');
+    await page.keyboard.press('Escape'); // closes the notification center
     const places = [
       ['a notification', toasts],
       ['the notification history', history],
