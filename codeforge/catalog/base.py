@@ -14,6 +14,8 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
+from codeforge.catalog.prompts import input_fields
+
 __all__ = [
     "CATALOG",
     "CONTEXT_KEY",
@@ -194,6 +196,9 @@ class Operation(Generic[In, Out]):
             # Field order as declared: editors ask in this order, and a JSON object decoded
             # into a Lua table (Neovim) has lost the order of its properties.
             "input_order": [f.alias or name for name, f in self.input.model_fields.items()],
+            # The fields editors ask for, digested from input_schema (catalog/prompts.py), so
+            # an editor renders prompts without interpreting JSON Schema itself.
+            "input_fields": input_fields(self.input),
             "output_schema": self.output.model_json_schema(),
         }
 

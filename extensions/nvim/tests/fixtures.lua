@@ -1,46 +1,51 @@
--- Input schemas exactly as the platform's catalog gives them (pydantic 2 output, from
--- `describe_catalog()`), decoded the way the plugin decodes LSP responses.
+-- Catalog entries' `input_fields` exactly as the server digests them from pydantic's input
+-- schemas (codeforge/catalog/prompts.py; tests/test_catalog_prompts.py checks the digest), decoded
+-- the way the plugin decodes LSP responses: JSON null in an object is nil.
 local M = {}
 
-local PROJECT = [[{"description": "Project slug", "maxLength": 63, "minLength": 1, "title": "Project", "type": "string", "x-codeforge-context": "project"}]]
+local function decode(text)
+  return vim.json.decode(text, { luanil = { object = true } })
+end
 
-M.ENV_SET = vim.json.decode([[{"additionalProperties": false, "properties": {"project": ]] .. PROJECT .. [[,
- "name": {"description": "Variable name: letters, digits and underscores, not starting with a digit.", "pattern": "^[A-Za-z_][A-Za-z0-9_]{0,127}$", "title": "Name", "type": "string"},
- "value": {"description": "The value.", "format": "password", "maxLength": 65536, "title": "Value", "type": "string", "x-codeforge-secret-if": "secret"},
- "secret": {"default": false, "description": "Encrypted, never listed.", "title": "Secret", "type": "boolean"}},
- "required": ["project", "name", "value"], "title": "EnvSetInput", "type": "object"}]])
-M.ENV_SET_ORDER = { 'project', 'name', 'value', 'secret' }
+M.ENV_SET = decode([=[[
+ {"name": "name", "title": "Name", "description": "Variable name: letters, digits and underscores, not starting with a digit.", "kind": "string", "required": true, "nullable": false, "has_default": false, "pattern": "^[A-Za-z_][A-Za-z0-9_]{0,127}$"},
+ {"name": "value", "title": "Value", "description": "The value.", "kind": "password", "required": true, "nullable": false, "has_default": false, "max_length": 65536, "secret_if": "secret"},
+ {"name": "secret", "title": "Secret", "description": "Encrypted, never listed.", "kind": "boolean", "required": false, "nullable": false, "has_default": true, "default": false}
+]]=])
 
-M.ENV_IMPORT = vim.json.decode([[{"properties": {"project": ]] .. PROJECT .. [[,
- "content": {"description": "Text of a .env file.", "maxLength": 40, "title": "Content", "type": "string", "x-codeforge-file": ".env"},
- "secret": {"default": false, "title": "Secret", "type": "boolean"}}, "required": ["project", "content"], "type": "object"}]])
+M.ENV_IMPORT = decode([=[[
+ {"name": "content", "title": "Content", "description": "Text of a .env file.", "kind": "file", "required": true, "nullable": false, "has_default": false, "max_length": 40, "file_hint": ".env"},
+ {"name": "secret", "title": "Secret", "description": "", "kind": "boolean", "required": false, "nullable": false, "has_default": true, "default": false}
+]]=])
 
-M.JOBS_LIST = vim.json.decode([[{"$defs": {"JobState": {"enum": ["queued", "running", "succeeded", "failed", "cancelled"], "title": "JobState", "type": "string"}},
- "properties": {"project": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": null, "title": "Project"},
- "state": {"anyOf": [{"$ref": "#/$defs/JobState"}, {"type": "null"}], "default": null},
- "limit": {"default": 50, "maximum": 500, "minimum": 1, "title": "Limit", "type": "integer"}}, "type": "object"}]])
-M.JOBS_LIST_ORDER = { 'project', 'state', 'limit' }
+M.JOBS_LIST = decode([=[[
+ {"name": "project", "title": "Project", "description": "", "kind": "string", "required": false, "nullable": true, "has_default": true, "default": null},
+ {"name": "state", "title": "JobState", "description": "", "kind": "enum", "required": false, "nullable": true, "has_default": true, "default": null, "enum": ["queued", "running", "succeeded", "failed", "cancelled"]},
+ {"name": "limit", "title": "Limit", "description": "", "kind": "integer", "required": false, "nullable": false, "has_default": true, "default": 50, "minimum": 1, "maximum": 500}
+]]=])
 
-M.MEMBERS_ADD = vim.json.decode([[{"$defs": {"Role": {"enum": ["viewer", "developer", "admin", "owner"], "title": "Role", "type": "string"}},
- "properties": {"username": {"description": "Login name.", "pattern": "^[a-z0-9][a-z0-9._-]{0,62}$", "title": "Username", "type": "string"},
- "role": {"$ref": "#/$defs/Role", "default": "developer", "description": "What the member may do."}}, "required": ["username"], "type": "object"}]])
+M.MEMBERS_ADD = decode([=[[
+ {"name": "username", "title": "Username", "description": "Login name.", "kind": "string", "required": true, "nullable": false, "has_default": false, "pattern": "^[a-z0-9][a-z0-9._-]{0,62}$"},
+ {"name": "role", "title": "Role", "description": "What the member may do.", "kind": "enum", "required": false, "nullable": false, "has_default": true, "default": "developer", "enum": ["viewer", "developer", "admin", "owner"]}
+]]=])
 
-M.TOKENS_CREATE = vim.json.decode([[{"properties": {"name": {"description": "What the token is for.", "maxLength": 100, "minLength": 1, "title": "Name", "type": "string"},
- "expires_in_days": {"anyOf": [{"maximum": 3650, "minimum": 1, "type": "integer"}, {"type": "null"}], "default": 90, "description": "Days until it expires; null for never.", "title": "Expires In Days"},
- "username": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": null, "title": "Username"}}, "required": ["name"], "type": "object"}]])
-M.TOKENS_CREATE_ORDER = { 'name', 'expires_in_days', 'username' }
+M.TOKENS_CREATE = decode([=[[
+ {"name": "name", "title": "Name", "description": "What the token is for.", "kind": "string", "required": true, "nullable": false, "has_default": false, "min_length": 1, "max_length": 100},
+ {"name": "expires_in_days", "title": "Expires In Days", "description": "Days until it expires; null for never.", "kind": "integer", "required": false, "nullable": true, "has_default": true, "default": 90, "minimum": 1, "maximum": 3650},
+ {"name": "username", "title": "Username", "description": "", "kind": "string", "required": false, "nullable": true, "has_default": true, "default": null}
+]]=])
 
-function M.op(name, schema, order, extra)
+function M.op(name, fields, extra)
   return vim.tbl_extend('force', {
     name = name,
     title = 'Run ' .. name,
     capability = vim.split(name, '.', { plain = true })[1],
     command = 'codeforge.' .. name,
+    permission = 'edit',
     long_running = false,
     destructive = false,
     lists_resources = false,
-    input_schema = schema,
-    input_order = order,
+    input_fields = fields,
   }, extra or {})
 end
 

@@ -1,8 +1,8 @@
 local schema = require('codeforge.schema')
 local fx = dofile(debug.getinfo(1, 'S').source:sub(2):match('(.*/)') .. 'fixtures.lua')
 
-local function field(s, name, order)
-  for _, f in ipairs(schema.prompt_fields(s, order)) do
+local function field(fields, name)
+  for _, f in ipairs(schema.prompt_fields(fx.op('op.fixture', fields))) do
     if f.name == name then
       return f
     end
@@ -11,49 +11,30 @@ local function field(s, name, order)
 end
 
 describe('prompt_fields', function()
-  it('skips context fields and keeps the given order', function()
-    local fields = schema.prompt_fields(fx.ENV_SET, fx.ENV_SET_ORDER)
+  it('keeps the fields the server digested, in its order', function()
+    local fields = schema.prompt_fields(fx.op('env.set', fx.ENV_SET))
     eq({ 'name', 'value', 'secret' }, vim.tbl_map(function(f) return f.name end, fields))
     eq({ 'string', 'password', 'boolean' }, vim.tbl_map(function(f) return f.kind end, fields))
     eq({ true, true, false }, vim.tbl_map(function(f) return f.required end, fields))
+    eq('secret', fields[2].secret_if)
   end)
 
-  it('puts required fields first when the order is unknown', function()
-    local fields = schema.prompt_fields(fx.TOKENS_CREATE)
-    eq({ 'name', 'expires_in_days', 'username' }, vim.tbl_map(function(f) return f.name end, fields))
-  end)
-
-  it('resolves $ref enums with sibling defaults', function()
-    local role = field(fx.MEMBERS_ADD, 'role')
-    eq('enum', role.kind)
-    eq({ 'viewer', 'developer', 'admin', 'owner' }, role.enum)
-    eq('developer', role.default)
-    eq('What the member may do.', role.description)
-  end)
-
-  it('unwraps optional anyOf-with-null fields and keeps their limits', function()
-    local days = field(fx.TOKENS_CREATE, 'expires_in_days')
-    eq('integer', days.kind)
-    eq(true, days.nullable)
-    eq({ 1, 3650, 90 }, { days.minimum, days.maximum, days.default })
+  it('reads a null default (nil once decoded) as vim.NIL, and keeps enums and limits', function()
     local state = field(fx.JOBS_LIST, 'state')
-    eq('enum', state.kind)
-    eq(true, state.nullable)
+    eq({ 'enum', true, true }, { state.kind, state.nullable, state.has_default })
+    eq(vim.NIL, state.default)
+    local days = field(fx.TOKENS_CREATE, 'expires_in_days')
+    eq({ 1, 3650, 90 }, { days.minimum, days.maximum, days.default })
+    eq({ 'viewer', 'developer', 'admin', 'owner' }, field(fx.MEMBERS_ADD, 'role').enum)
+    eq({ 'file', '.env' }, { field(fx.ENV_IMPORT, 'content').kind, field(fx.ENV_IMPORT, 'content').file_hint })
   end)
 
-  it('marks x-codeforge-file fields', function()
-    local content = field(fx.ENV_IMPORT, 'content')
-    eq('file', content.kind)
-    eq('.env', content.file_hint)
-  end)
-
-  it('survives schemas without properties, arrays and objects', function()
+  it('survives entries without fields and nulls where a key would be', function()
     eq({}, schema.prompt_fields({}))
-    eq({}, schema.prompt_fields({ properties = 'nonsense' }))
+    eq({}, schema.prompt_fields({ input_fields = 'nonsense' }))
     eq({}, schema.prompt_fields(vim.NIL))
-    local f = schema.prompt_fields({ properties = { tags = { type = 'array' } } })
-    eq({ 'json', 'array' }, { f[1].kind, f[1].json_type })
-    eq({ description = 'x' }, schema.resolve_ref({}, { ['$ref'] = '#/$defs/Missing', description = 'x' }))
+    local f = schema.prompt_fields({ input_fields = { { name = 'tags', kind = 'json', json_type = 'array', pattern = vim.NIL } } })
+    eq({ 'json', 'array', nil, '', false }, { f[1].kind, f[1].json_type, f[1].pattern, f[1].description, f[1].required })
   end)
 end)
 
@@ -151,8 +132,8 @@ describe('choices and hints', function()
   end)
 
   it('masks secrets and file contents', function()
-    eq({ name = 'A', value = '****', secret = true }, schema.redact({ name = 'A', value = 'hunter2', secret = true }, fx.ENV_SET))
-    eq({ content = '<4 chars>' }, schema.redact({ content = 'A=1\n' }, fx.ENV_IMPORT))
+    eq({ name = 'A', value = '****', secret = true }, schema.redact({ name = 'A', value = 'hunter2', secret = true }, fx.op('env.set', fx.ENV_SET)))
+    eq({ content = '<4 chars>' }, schema.redact({ content = 'A=1\n' }, fx.op('env.import', fx.ENV_IMPORT)))
   end)
 end)
 
@@ -162,10 +143,13 @@ describe('the live catalog', function()
     if not path then
       skip('CODEFORGE_CATALOG_JSON not set (the pytest wrapper sets it)')
     end
-    local catalog = vim.json.decode(table.concat(vim.fn.readfile(path), '\n'))
+    -- Decoded as LSP responses are: JSON null in an object is nil.
+    local catalog = vim.json.decode(table.concat(vim.fn.readfile(path), '\n'), { luanil = { object = true } })
     assert(#catalog > 0, 'empty catalog')
+    local asked = 0
     for _, op in ipairs(catalog) do
-      for _, f in ipairs(schema.prompt_fields(op.input_schema)) do
+      for _, f in ipairs(schema.prompt_fields(op)) do
+        asked = asked + 1
         local props = op.input_schema.properties
         assert(not (props[f.name][schema.CONTEXT_KEY]), op.name .. ': context field asked: ' .. f.name)
         schema.parse_text(f, schema.initial_text(f))
@@ -175,5 +159,6 @@ describe('the live catalog', function()
         end
       end
     end
+    assert(asked > 20, 'the catalog has almost no input_fields: ' .. asked)
   end)
 end)

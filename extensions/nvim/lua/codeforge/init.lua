@@ -79,7 +79,7 @@ end
 --- Send the command; when the platform refuses a field, ask for that field again and retry.
 local function execute(client, op, args)
   for attempt = 0, MAX_SERVER_RETRIES do
-    log.append(('▶ %s %s'):format(op.name, vim.json.encode(schema.redact(args, op.input_schema))))
+    log.append(('▶ %s %s'):format(op.name, vim.json.encode(schema.redact(args, op))))
     local hooks, forget = {}, nil
     if op.long_running then
       forget = require('codeforge.progress').expect(op.title, function(message)
@@ -143,7 +143,7 @@ end
 --- `field=value` words from the command line, read by the same rules as the prompts.
 local function given_from(op, words)
   local fields = {}
-  for _, f in ipairs(schema.prompt_fields(op.input_schema, op.input_order)) do
+  for _, f in ipairs(schema.prompt_fields(op)) do
     fields[f.name] = f
   end
   local given = {}
@@ -204,7 +204,7 @@ local function resources(client)
   for _, op in ipairs(client_mod.catalog(client)) do
     local askable = vim.tbl_filter(function(f)
       return f.required
-    end, schema.prompt_fields(op.input_schema))
+    end, schema.prompt_fields(op))
     if op.lists_resources and #askable == 0 then
       local result, err = client_mod.request(client, 'workspace/executeCommand', { command = op.command, arguments = { vim.empty_dict() } })
       sections[#sections + 1] = { op = op, result = result, error = err and err.message or nil }
@@ -326,7 +326,7 @@ function M.complete(arglead, cmdline)
   else
     for _, op in ipairs(ops) do
       if op.name == words[2] .. '.' .. words[3] then
-        for _, f in ipairs(schema.prompt_fields(op.input_schema, op.input_order)) do
+        for _, f in ipairs(schema.prompt_fields(op)) do
           out[#out + 1] = f.name .. '='
         end
       end

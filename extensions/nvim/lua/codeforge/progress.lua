@@ -29,6 +29,7 @@ function M.expect(title, on_cancelled)
 end
 
 local function show(text)
+  text = require('codeforge.secrets').mask_url_passwords(text) -- a job's message may quote a URL
   M.history[#M.history + 1] = text
   require('codeforge.log').append('progress: ' .. text)
   vim.api.nvim_echo({ { 'CodeForge: ', 'Title' }, { text } }, false, {})

@@ -110,7 +110,7 @@ end
 function M.collect(op, given, opts)
   opts = opts or {}
   local args = vim.deepcopy(given or {})
-  local fields = schema.prompt_fields(op.input_schema, op.input_order)
+  local fields = schema.prompt_fields(op)
   local by_name, queue, queued = {}, {}, {}
   for _, f in ipairs(fields) do
     by_name[f.name] = f
@@ -172,7 +172,7 @@ end
 --- The field a platform error is about: `data.errors[].field`, else "field: message" parts.
 function M.field_of_error(op, message, data)
   local fields = {}
-  for _, f in ipairs(schema.prompt_fields(op.input_schema, op.input_order)) do
+  for _, f in ipairs(schema.prompt_fields(op)) do
     fields[f.name] = f
   end
   if type(data) == 'table' and type(data.errors) == 'table' then
@@ -193,7 +193,7 @@ end
 --- Ask before a destructive operation; true when the person said yes.
 function M.confirm(op, args)
   local shown = {}
-  for k, v in pairs(schema.redact(args, op.input_schema)) do
+  for k, v in pairs(schema.redact(args, op)) do
     if type(v) ~= 'table' then
       shown[#shown + 1] = k .. '=' .. tostring(v)
     end

@@ -1,12 +1,9 @@
---- Turns an operation's input JSON Schema (as pydantic writes it into the catalog) into the list
---- of prompts, and checks and converts what a person types. Pure logic, no editor calls, so the
---- unit tests run it directly; it follows the same rules as the VS Code extension's schema.ts.
+--- The prompts of an operation, from the fields the server digests out of its input schema
+--- (`input_fields`), and checking and converting what a person types. Pure logic, no editor
+--- calls, so the unit tests run it directly; the same rules as the VS Code extension's schema.ts.
 local M = {}
 
 M.CONTEXT_KEY = 'x-codeforge-context'
-M.FILE_KEY = 'x-codeforge-file'
---- A value that is secret only when the named boolean field is true (env.set's value).
-M.SECRET_IF_KEY = 'x-codeforge-secret-if'
 
 local NIL = vim.NIL
 
@@ -18,176 +15,39 @@ local function is_list(v)
   return is_table(v) and vim.islist(v)
 end
 
---- Follow a local `$ref` ("#/$defs/Role"); sibling keys of the ref (description, default) win.
-function M.resolve_ref(root, schema)
-  local ref = schema['$ref']
-  if type(ref) ~= 'string' or ref:sub(1, 2) ~= '#/' then
-    return schema
+--- The fields a person is asked for, in declaration order: the catalog entry's `input_fields`,
+--- which the server digests from the input schema (codeforge/catalog/prompts.py), so nothing here
+--- interprets JSON Schema. Context fields (the project) are not among them.
+---@param op table a catalog entry
+---@return table[] field specs (name, kind, required, default, limits, enum, …)
+function M.prompt_fields(op)
+  local fields = is_table(op) and op.input_fields or nil
+  if not is_list(fields) then
+    return {}
   end
-  local node = root
-  for part in ref:sub(3):gmatch('[^/]+') do
-    node = is_table(node) and node[(part:gsub('~1', '/'):gsub('~0', '~'))] or nil
-  end
-  local out = is_table(node) and vim.deepcopy(node) or {}
-  for k, v in pairs(schema) do
-    if k ~= '$ref' then
-      out[k] = v
+  local out = {}
+  for _, f in ipairs(fields) do
+    if is_table(f) and type(f.name) == 'string' then
+      local field = vim.deepcopy(f)
+      field.title = type(f.title) == 'string' and f.title or f.name
+      field.description = type(f.description) == 'string' and f.description or ''
+      field.required = f.required == true
+      field.nullable = f.nullable == true
+      field.has_default = f.has_default == true
+      -- LSP responses decode JSON null in objects as nil; a null default is vim.NIL here, as
+      -- the choices need it.
+      if field.has_default and field.default == nil then
+        field.default = NIL
+      end
+      for _, key in ipairs({ 'pattern', 'min_length', 'max_length', 'minimum', 'maximum', 'exclusive_minimum', 'exclusive_maximum', 'enum', 'file_hint', 'json_type', 'secret_if', 'values' }) do
+        if field[key] == NIL then
+          field[key] = nil
+        end
+      end
+      out[#out + 1] = field
     end
   end
   return out
-end
-
---- `anyOf: [X, {type: null}]` (pydantic's `X | None`) becomes X, remembering null is allowed.
-local function unwrap_nullable(root, schema)
-  local variants = schema.anyOf or schema.oneOf
-  local nullable = schema.type == 'null'
-  local base = M.resolve_ref(root, schema)
-  if is_list(variants) then
-    local others = {}
-    for _, v in ipairs(variants) do
-      if not (is_table(v) and v.type == 'null') then
-        table.insert(others, v)
-      end
-    end
-    nullable = nullable or #others < #variants
-    if #others == 1 and is_table(others[1]) then
-      base = M.resolve_ref(root, others[1])
-      base = vim.deepcopy(base)
-      for k, v in pairs(schema) do
-        if k ~= 'anyOf' and k ~= 'oneOf' then
-          base[k] = v
-        end
-      end
-    end
-  end
-  if is_list(base.type) then
-    local types = {}
-    for _, t in ipairs(base.type) do
-      if t ~= 'null' then
-        table.insert(types, t)
-      end
-    end
-    nullable = nullable or #types < #base.type
-    base = vim.deepcopy(base)
-    base.type = #types == 1 and types[1] or types
-  end
-  return base, nullable
-end
-
-local function number_or_nil(v)
-  return type(v) == 'number' and v == v and v ~= math.huge and v ~= -math.huge and v or nil
-end
-
-local function kind_of(schema)
-  if schema[M.FILE_KEY] ~= nil then
-    return 'file'
-  end
-  if is_list(schema.enum) or schema.const ~= nil then
-    return 'enum'
-  end
-  local t = schema.type
-  if t == 'boolean' or t == 'integer' or t == 'number' then
-    return t
-  end
-  if t == 'string' then
-    return (schema.format == 'password' or schema.writeOnly == true) and 'password' or 'string'
-  end
-  -- Arrays, objects and unions the prompts cannot break down are typed as JSON.
-  return 'json'
-end
-
---- Whether a property is filled from context (the current project) rather than asked for.
-function M.is_context_field(root, property)
-  if property[M.CONTEXT_KEY] ~= nil then
-    return true
-  end
-  local base = unwrap_nullable(root, property)
-  return base[M.CONTEXT_KEY] ~= nil
-end
-
---- Property names in declaration order. JSON objects decoded into Lua tables lose their order,
---- so callers pass `order` (the catalog entry's `input_order`, declaration order) when they have it;
---- otherwise required fields come first, then the rest, each alphabetically.
-local function ordered_names(schema, order)
-  local props = schema.properties
-  local names = {}
-  if is_list(order) then
-    for _, n in ipairs(order) do
-      if props[n] ~= nil then
-        table.insert(names, n)
-      end
-    end
-    return names
-  end
-  local required = {}
-  for _, n in ipairs(is_list(schema.required) and schema.required or {}) do
-    required[n] = true
-  end
-  for n in pairs(props) do
-    table.insert(names, n)
-  end
-  table.sort(names, function(a, b)
-    if (required[a] or false) ~= (required[b] or false) then
-      return required[a] or false
-    end
-    return a < b
-  end)
-  return names
-end
-
---- The fields a person is asked for; context fields are left out (the server fills them).
----@param schema table input JSON Schema
----@param order string[]|nil property names in the order the JSON text gives them
----@return table[] field specs
-function M.prompt_fields(schema, order)
-  if not is_table(schema) or not is_table(schema.properties) then
-    return {}
-  end
-  local required = {}
-  for _, n in ipairs(is_list(schema.required) and schema.required or {}) do
-    required[n] = true
-  end
-  local fields = {}
-  for _, name in ipairs(ordered_names(schema, order)) do
-    local raw = schema.properties[name]
-    if is_table(raw) and not M.is_context_field(schema, raw) then
-      local base, nullable = unwrap_nullable(schema, raw)
-      local kind = kind_of(base)
-      local default = raw.default
-      if default == nil then
-        default = base.default
-      end
-      local field = {
-        name = name,
-        title = type(base.title) == 'string' and base.title or name,
-        description = type(base.description) == 'string' and base.description or '',
-        kind = kind,
-        required = required[name] or false,
-        nullable = nullable,
-        has_default = raw.default ~= nil or base.default ~= nil,
-        default = default,
-        pattern = type(base.pattern) == 'string' and base.pattern or nil,
-        min_length = number_or_nil(base.minLength),
-        max_length = number_or_nil(base.maxLength),
-        minimum = number_or_nil(base.minimum),
-        maximum = number_or_nil(base.maximum),
-        exclusive_minimum = number_or_nil(base.exclusiveMinimum),
-        exclusive_maximum = number_or_nil(base.exclusiveMaximum),
-      }
-      if type(base[M.SECRET_IF_KEY]) == 'string' then
-        field.secret_if = base[M.SECRET_IF_KEY]
-      end
-      if kind == 'enum' then
-        field.enum = is_list(base.enum) and base.enum or { base.const }
-      elseif kind == 'file' then
-        field.file_hint = tostring(base[M.FILE_KEY])
-      elseif kind == 'json' and type(base.type) == 'string' then
-        field.json_type = base.type
-      end
-      table.insert(fields, field)
-    end
-  end
-  return fields
 end
 
 --- Lua patterns are not regular expressions: check a schema's (ECMA/Python) pattern with Vim's
@@ -385,9 +245,9 @@ function M.choices(field)
 end
 
 --- Arguments as they may be shown or logged: secrets and file contents masked.
-function M.redact(args, schema)
+function M.redact(args, op)
   local kinds = {}
-  for _, f in ipairs(M.prompt_fields(schema)) do
+  for _, f in ipairs(M.prompt_fields(op)) do
     kinds[f.name] = f.kind
   end
   local out = {}
