@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 
+from codeforge.cli.editors import VSCODE_INSTALL, editor_setup_lines
 from tests.conftest import RunningPlatform, free_port
 
 CLI = [sys.executable, "-m", "codeforge"]
@@ -79,10 +80,18 @@ def test_up_bootstraps_and_prints_how_to_connect(tmp_path: Path) -> None:
     folder.mkdir()
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CODEFORGE_")}
-    env |= {"CODEFORGE_CONFIG_DIR": str(tmp_path / "cfg"), "CODEFORGE_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200"}
+    env |= {
+        "CODEFORGE_CONFIG_DIR": str(tmp_path / "cfg"),
+        "CODEFORGE_DATA_DIR": str(tmp_path / "data"),
+        "COLUMNS": "200",
+    }
     for attempt in range(2):  # the second start finds the owner and keeps the token
         proc = subprocess.Popen(
-            [*CLI, "up", "--port", str(port)], cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            [*CLI, "up", "--port", str(port)],
+            cwd=folder,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
         )
         try:
@@ -100,12 +109,33 @@ def test_up_bootstraps_and_prints_how_to_connect(tmp_path: Path) -> None:
                 first_token = creds["token"]
             else:
                 assert creds["token"] == first_token
-            listed = subprocess.run([*CLI, "env", "list", "--json"], cwd=folder, env=env, capture_output=True, text=True)
+            listed = subprocess.run(
+                [*CLI, "env", "list", "--json"], cwd=folder, env=env, capture_output=True, text=True
+            )
             assert listed.returncode == 0, listed.stderr
         finally:
             proc.terminate()
             _, err = proc.communicate(timeout=30)
         assert "CodeForge is running" in err and "Neovim" in err and "my-app" in err
+        assert all(line in err for line in editor_setup_lines())
+
+
+def test_banner_and_readmes_agree_on_editor_setup() -> None:
+    """What `codeforge up` prints for each editor is what README.md and the editor's own README say."""
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text()
+    banner = "\n".join(editor_setup_lines())
+    for needle, own_readme in (
+        (VSCODE_INSTALL, "extensions/vscode/README.md"),
+        ("'runtimepath'", "extensions/nvim/README.md"),
+        ("LSP4IJ", "extensions/jetbrains/README.md"),
+        ("codeforge lsp", "extensions/README.md"),
+    ):
+        assert needle in banner and needle in readme, needle
+        assert needle.strip("'") in (root / own_readme).read_text(), (needle, own_readme)
+    assert "extensions/jetbrains/codeforge" in banner and (root / "extensions/jetbrains/codeforge").is_dir()
+    script = root / "extensions/vscode/scripts/install.sh"
+    assert script.is_file() and "vscode:" in (root / "Makefile").read_text(), "the banner's `make vscode` must exist"
 
 
 def test_admin_creates_an_isolated_organization(live_platform: RunningPlatform) -> None:
@@ -136,3 +166,17 @@ def test_list_tables_keep_to_the_terminal_width(live_platform: RunningPlatform) 
     assert "not shown: value" in narrow.stdout and "--json" in narrow.stdout
     wide = run(live_platform, "env", "list")  # 200 columns: everything fits
     assert long_value in wide.stdout and "not shown" not in wide.stdout
+
+
+def test_help_shows_each_fields_type() -> None:
+    """Ints as ints with their range, enums as choices, booleans as flags (not `<str>`)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODEFORGE_")} | {"COLUMNS": "200"}
+    jobs = subprocess.run([*CLI, "jobs", "list", "--help"], env=env, capture_output=True, text=True, timeout=60)
+    assert jobs.returncode == 0, jobs.stderr
+    limit = next(line for line in jobs.stdout.splitlines() if "--limit" in line)
+    assert "<int range> [1<=x<=500]" in limit and "<str>" not in limit
+    assert "queued|running|succeeded|failed|cancelled" in jobs.stdout
+    bad = subprocess.run([*CLI, "jobs", "list", "--limit", "many"], env=env, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "Invalid value for '--limit'" in bad.stderr and "integer" in bad.stderr
+    env_set = subprocess.run([*CLI, "env", "set", "--help"], env=env, capture_output=True, text=True, timeout=60)
+    assert "--secret" in env_set.stdout and "--no-secret" in env_set.stdout

@@ -12,14 +12,15 @@ from collections import defaultdict
 from collections.abc import Callable
 from enum import EnumMeta
 from pathlib import Path
-from typing import Annotated, Any
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import typer
 from pydantic.fields import FieldInfo
 
 from codeforge.catalog import CATALOG, CONTEXT_KEY, JobRef, Operation
 from codeforge.catalog.errors import CodeForgeError
-from codeforge.cli.render import follow_job, show_error, show_result
+from codeforge.cli.render import err_console, follow_job, show_error, show_result
 from codeforge.client import PlatformClient
 from codeforge.project import current_project
 
@@ -31,31 +32,60 @@ def _extra(info: FieldInfo) -> dict[str, Any]:
     return extra if isinstance(extra, dict) else {}
 
 
+def _base_type(info: FieldInfo) -> Any:
+    """The field's type without `| None`: what the command line converts the value to."""
+    annotation = info.annotation
+    if get_origin(annotation) in (Union, UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        annotation = args[0] if len(args) == 1 else str
+    return annotation
+
+
+def _option_type(info: FieldInfo) -> tuple[Any, dict[str, Any]]:
+    """(type, typer options) of a field: ints and floats as such, with the range pydantic
+    checks; enums as choices; a list as a repeatable option; anything else as text."""
+    base = _base_type(info)
+    if isinstance(base, EnumMeta) or base is bool:
+        return base, {}
+    if base in (int, float):
+        bounds: dict[str, Any] = {}
+        step = 1 if base is int else 0  # an open bound of an int is the next int; of a float, left to pydantic
+        for rule in info.metadata:
+            if (low := getattr(rule, "ge", None)) is not None or (
+                step and (low := getattr(rule, "gt", None)) is not None and (low := low + step)
+            ):
+                bounds["min"] = low
+            if (high := getattr(rule, "le", None)) is not None or (
+                step and (high := getattr(rule, "lt", None)) is not None and (high := high - step)
+            ):
+                bounds["max"] = high
+        return base, bounds
+    if get_origin(base) is list and get_args(base) and get_args(base)[0] in (str, int, float):
+        return list[get_args(base)[0]], {}  # type: ignore[misc]
+    return str, {}
+
+
 def _param(name: str, info: FieldInfo) -> inspect.Parameter:
     """The typer parameter a field becomes."""
     flag = "--" + name.replace("_", "-")
     help_text = info.description or ""
     extra = _extra(info)
-    annotation: Any = str
-    enum = next(
-        (a for a in (info.annotation, *getattr(info.annotation, "__args__", ())) if isinstance(a, EnumMeta)), None
-    )
-    if enum is not None:
-        annotation = enum
+    annotation, options = _option_type(info)
     if extra.get("x-codeforge-file"):
         help_text += " (a path, or - for standard input)"
     default: Any = None if info.is_required() else info.default
-    if info.annotation is bool:
+    if annotation is bool:
         spec: Any = typer.Option(f"{flag}/--no-{name.replace('_', '-')}", help=help_text)
-        annotation = bool
+        if default is None:  # `bool | None`: unset unless given
+            annotation = bool | None
     elif info.is_required() and CONTEXT_KEY not in extra:
         if extra.get("format") == "password":  # prompt hidden, rather than on the command line
-            spec = typer.Option(flag, prompt=True, hide_input=True, help=help_text)
+            spec = typer.Option(flag, prompt=True, hide_input=True, help=help_text, **options)
         else:
-            spec = typer.Argument(help=help_text)
+            spec = typer.Argument(help=help_text, **options)
             default = inspect.Parameter.empty
     else:
-        spec = typer.Option(flag, help=help_text)
+        spec = typer.Option(flag, help=help_text, **options)
         annotation = annotation | None
     return inspect.Parameter(
         name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[annotation, spec]
@@ -126,8 +156,26 @@ def _command(op: Operation[Any, Any]) -> Callable[..., None]:
     return run
 
 
+def _load_outside_catalogs() -> None:
+    """Declare the operations of capabilities from outside this package (named in
+    CODEFORGE_CAPABILITIES, or entry points), as the platform does: only their manifests and
+    catalog modules are imported, never their services."""
+    import importlib
+
+    from codeforge.platform.registry import discover_capabilities
+    from codeforge.platform.settings import Settings
+
+    try:
+        for cap in discover_capabilities(Settings().capability_packages):
+            for module in cap.catalog:
+                importlib.import_module(module)
+    except (ImportError, RuntimeError, ValueError) as exc:  # the built-in commands still work
+        err_console.print(f"[yellow]Warning:[/] capabilities from CODEFORGE_CAPABILITIES not loaded: {exc}")
+
+
 def add_operation_commands(app: typer.Typer) -> None:
     """`codeforge <capability> <verb>` for every catalog operation."""
+    _load_outside_catalogs()
     by_capability: dict[str, list[Operation[Any, Any]]] = defaultdict(list)
     for op in CATALOG.values():
         by_capability[op.capability].append(op)
