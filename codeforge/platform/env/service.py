@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import re
+from functools import lru_cache
 
 from dotenv.parser import parse_stream
 from sqlalchemy import select
@@ -16,7 +17,8 @@ from codeforge import catalog
 from codeforge.catalog.errors import BadInput, FieldProblem, NotFound
 from codeforge.platform.auth.models import Project
 from codeforge.platform.context import Context
-from codeforge.platform.db import utcnow
+from codeforge.platform.crypto import Cipher
+from codeforge.platform.db import new_id, upsert, utcnow
 from codeforge.platform.env.models import EnvVariableRow
 from codeforge.platform.registry import implements
 
@@ -31,11 +33,22 @@ def _row(ctx: Context, project: Project, name: str) -> EnvVariableRow | None:
     )
 
 
-def _out(ctx: Context, row: EnvVariableRow) -> catalog.env.EnvVariable:
+@lru_cache(maxsize=8192)
+def _listed_value(cipher: Cipher, token: str) -> str:
+    """The plain text of a non-secret value, remembered: a Fernet decryption (about 25 µs)
+    per variable made env.list of a few dozen variables cost more than everything else in
+    the request together. A token always decrypts to the same text (its IV is random, the
+    text fixed), so the memo is never stale; secret values never go through it."""
+    return cipher.decrypt(token)
+
+
+def _out(ctx: Context, row: EnvVariableRow, plain: str | None = None) -> catalog.env.EnvVariable:
+    if not row.secret and plain is None:
+        plain = _listed_value(ctx.cipher, row.value_encrypted)
     return catalog.env.EnvVariable(
         name=row.name,
         secret=row.secret,
-        value=None if row.secret else ctx.cipher.decrypt(row.value_encrypted),
+        value=None if row.secret else plain,
         updated_at=row.updated_at,
         updated_by=row.updated_by,
     )
@@ -48,17 +61,25 @@ def _missing(project: Project, name: str) -> NotFound:
     )
 
 
+_KEY = ("project_id", "name")
+_UPDATED = ("secret", "value_encrypted", "updated_at", "updated_by")
+
+
 def put_variable(ctx: Context, project: Project, name: str, value: str, *, secret: bool) -> EnvVariableRow:
-    row = _row(ctx, project, name)
-    if row is None:
-        row = EnvVariableRow(project_id=project.id, name=name)
-        ctx.session.add(row)
-    row.secret = secret
-    row.value_encrypted = ctx.cipher.encrypt(value)
-    row.updated_at = utcnow()
-    row.updated_by = ctx.actor.username
-    ctx.session.flush()
-    return row
+    """Create or replace a variable in one statement: of concurrent first writes of one name,
+    each succeeds and the last one wins (select-then-insert made all but one a 500)."""
+    ctx.session.flush()  # pending changes of this unit of work go first, in order
+    row = {
+        "id": new_id(),
+        "project_id": project.id,
+        "name": name,
+        "secret": secret,
+        "value_encrypted": ctx.cipher.encrypt(value),
+        "updated_at": utcnow(),
+        "updated_by": ctx.actor.username,
+    }
+    stmt = upsert(ctx.session, EnvVariableRow, key=_KEY, update=_UPDATED).returning(EnvVariableRow)
+    return ctx.session.scalars(stmt, [row], execution_options={"populate_existing": True}).one()
 
 
 def has_variable(ctx: Context, project: Project, name: str) -> bool:
@@ -83,7 +104,8 @@ def get_value(ctx: Context, project: Project, name: str) -> str:
 
 @implements(catalog.env.SET)
 def set_variable(ctx: Context, data: catalog.env.EnvSetInput) -> catalog.env.EnvVariable:
-    return _out(ctx, put_variable(ctx, ctx.require_project(), data.name, data.value, secret=data.secret))
+    row = put_variable(ctx, ctx.require_project(), data.name, data.value, secret=data.secret)
+    return _out(ctx, row, plain=data.value)
 
 
 @implements(catalog.env.LIST)
@@ -157,15 +179,21 @@ def import_variables(ctx: Context, data: catalog.env.EnvImportInput) -> catalog.
         job.check_cancelled()
         job.log(f"writing {len(prepared)} variable(s), skipped {skipped}")
     now = utcnow()
-    rows = {
-        r.name: r for r in ctx.session.scalars(select(EnvVariableRow).where(EnvVariableRow.project_id == project.id))
-    }
-    for name, encrypted in prepared.items():
-        row = rows.get(name) or EnvVariableRow(project_id=project.id, name=name)
-        row.secret = data.secret
-        row.value_encrypted = encrypted
-        row.updated_at = now
-        row.updated_by = ctx.actor.username
-        ctx.session.add(row)
-    ctx.session.flush()
+    rows = [
+        {
+            "id": new_id(),
+            "project_id": project.id,
+            "name": name,
+            "secret": data.secret,
+            "value_encrypted": encrypted,
+            "updated_at": now,
+            "updated_by": ctx.actor.username,
+        }
+        for name, encrypted in prepared.items()
+    ]
+    if rows:  # one upsert: a variable set meanwhile is replaced (or kept, without overwrite), never a 500
+        ctx.session.flush()
+        ctx.session.execute(
+            upsert(ctx.session, EnvVariableRow, key=_KEY, update=_UPDATED if data.overwrite else ()), rows
+        )
     return catalog.env.EnvImportResult(imported=len(prepared), skipped=skipped, names=sorted(prepared)[:1000])
