@@ -107,7 +107,8 @@ def run_up(*, port: int | None, data_dir: Path | None, folder: Path, project: st
                 f"Login: {saved}\n\n"
                 "[bold]Connect an editor[/] (they find the login above):\n"
                 f"{editors}\n\n"
-                "[bold]From the shell:[/] codeforge env list · codeforge catalog · Ctrl-C stops",
+                "[bold]From the shell:[/] codeforge env list · codeforge catalog\n"
+                f"Ctrl-C stops: running jobs get {settings.shutdown_grace_seconds:g} s to finish (twice: at once)",
                 title="codeforge up",
             ),
             highlight=False,
