@@ -9,14 +9,22 @@ test-artifacts/vscode/, with code-server's logs and the platform's log when it f
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 import shutil
+import socket
 import subprocess
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import RunningPlatform
+from codeforge.catalog.errors import CodeForgeError
+from codeforge.catalog.jobs import Job
+from codeforge.client import JobRef
+from tests.conftest import RunningPlatform, require
 from tests.extensions.conftest import ARTIFACTS, codeforge_bin, env_names
 from tests.extensions.vscode_harness import (
     VSCODE,
@@ -48,10 +56,50 @@ STEPS = [
     "open-pane",
     "resource-tree",
     "resource-item-operation",
+    "databases-reveal",
     "reveal-leaves-no-trace",
     "server-restarts-after-crash",
     "status-shows-platform-down",
 ]
+
+
+# The PostgreSQL server the database tests use (tests/platform/databases/conftest.py).
+EXTERNAL_PG = os.environ.get("CODEFORGE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _call(platform: RunningPlatform, name: str, data: dict[str, Any]) -> Any:
+    """A platform call outside the editor (set-up, clean-up), following a job to its end."""
+    with platform.client() as client:
+        out = client.call(name, data)
+        if isinstance(out, JobRef):
+            for _ in client.events(out.job_id):
+                pass
+            job: Job = client.job(out.job_id)
+            assert job.state.value == "succeeded", f"{name}: {job.error}"
+            return job.result
+        return out.model_dump(mode="json")
+
+
+def _pooled_database(platform: RunningPlatform) -> tuple[str, str]:
+    """A database of the demo project with a pooled URL, as `databases.reveal` shows it with
+    its password (the value VS Code once wrote to notifications and logs); its name and password."""
+    where = urlsplit(EXTERNAL_PG)
+    try:
+        socket.create_connection((where.hostname or "127.0.0.1", where.port or 5432), timeout=2).close()
+        up = True
+    except OSError:
+        up = False
+    require("postgresql", up, f"no PostgreSQL at {where.hostname}:{where.port}")
+    require("pgbouncer", shutil.which("pgbouncer") is not None, "apt-get install -y pgbouncer")
+    _call(platform, "engines.register", {"name": "ext", "kind": "postgresql", "admin_url": EXTERNAL_PG})
+    name = f"vs{secrets.token_hex(4)}"
+    project = platform.project
+    _call(platform, "databases.create", {"project": project, "name": name, "engine": "ext", "env_var": "SHOP_DB_URL"})
+    _call(platform, "databases.pool", {"project": project, "name": name, "enabled": True})
+    urls = _call(platform, "databases.reveal", {"project": project, "name": name})
+    password = urlsplit(urls["pooled_url"] or "").password
+    assert password, f"databases.reveal gave no pooled URL with a password: {urls['pooling']}"
+    return name, password
 
 
 def _env_file(path: Path, count: int) -> Path:
@@ -65,8 +113,9 @@ def test_vscode_journey(live_platform: RunningPlatform, project_dir: Path, tmp_p
     shutil.rmtree(artifacts, ignore_errors=True)
     home = tmp_path / "code-server"
     home.mkdir()
+    database, password = _pooled_database(live_platform)
     try:
-        _journey(live_platform, project_dir, tmp_path, home, artifacts)
+        _journey(live_platform, project_dir, tmp_path, home, artifacts, database, password)
     except BaseException:
         keep_artifacts(home, artifacts, live_platform.log_path)
         raise
@@ -75,6 +124,10 @@ def test_vscode_journey(live_platform: RunningPlatform, project_dir: Path, tmp_p
         if live_platform.process is None or live_platform.process.poll() is not None:
             live_platform.stop()
             live_platform.start()
+        with contextlib.suppress(CodeForgeError):
+            _call(
+                live_platform, "databases.delete", {"project": live_platform.project, "name": database, "cascade": True}
+            )
     # What the journey did reached the platform.
     names = env_names(live_platform)
     assert {"LOG_LEVEL", "API_KEY", "IMPORTED_0", "IMPORTED_19999"} <= names
@@ -83,7 +136,15 @@ def test_vscode_journey(live_platform: RunningPlatform, project_dir: Path, tmp_p
     assert "IMPORTED_399999" not in names
 
 
-def _journey(live_platform: RunningPlatform, project_dir: Path, tmp_path: Path, home: Path, artifacts: Path) -> None:
+def _journey(
+    live_platform: RunningPlatform,
+    project_dir: Path,
+    tmp_path: Path,
+    home: Path,
+    artifacts: Path,
+    database: str,
+    password: str,
+) -> None:
     binary = code_server_bin()
     install_extension(binary, home)
     # Big enough that the import job's progress stays on screen for a while, and the cancelled
@@ -124,6 +185,8 @@ def _journey(live_platform: RunningPlatform, project_dir: Path, tmp_path: Path, 
             "BROWSER_PROFILE": str(tmp_path / "chromium"),
             "LOG_FILES_DIR": str(home / "user-data" / "logs"),
             "PLATFORM_PID": str(live_platform.process.pid),
+            "DATABASE_NAME": database,
+            "DATABASE_PASSWORD": password,
         }
         done = subprocess.run(
             ["node", "e2e/journey.mjs"], cwd=VSCODE, env=env, capture_output=True, text=True, timeout=840, check=False

@@ -5,7 +5,8 @@
 // Environment: CODE_SERVER_URL, CODE_SERVER_PID, PROJECT_DIR (a folder with codeforge.yaml,
 // .env, big.env), ARTIFACTS_DIR (screenshots go here), BROWSER_PROFILE (an empty folder),
 // LOG_FILES_DIR (code-server's logs, the extension's output channel file among them),
-// PLATFORM_PID (the platform, stopped by the last step), CHROMIUM (optional).
+// PLATFORM_PID (the platform, stopped by the last step), DATABASE_NAME and DATABASE_PASSWORD (a
+// pooled database of the project, and the password its revealed URLs carry), CHROMIUM (optional).
 // Exit status 0 when every step saw what it should; each step prints one line.
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -27,6 +28,8 @@ const LOG_FILES_DIR = env('LOG_FILES_DIR');
 const PLATFORM_PID = Number(env('PLATFORM_PID'));
 // The secret the journey sets, reveals, and then looks for everywhere it must not be.
 const SECRET = 'pk_test_123';
+const DATABASE = env('DATABASE_NAME');
+const DATABASE_PASSWORD = env('DATABASE_PASSWORD');
 const STEP_TIMEOUT = 60_000;
 mkdirSync(ARTIFACTS, { recursive: true });
 
@@ -471,11 +474,29 @@ try {
     return text.replace(SECRET, '<the secret>');
   });
 
-  await step('reveal-leaves-no-trace', async () => {
+  await step('databases-reveal', async () => {
+    // The issue's case: databases.reveal's pooled_url carries the database password.
     await page.keyboard.press('Escape');
     await page.locator('.monaco-dialog-box').waitFor({ state: 'hidden' });
-    // The reveal is in the output channel's file once its line is: look for the secret after.
-    const channel = await waitForLog('env.reveal: revealed in a dialog, not logged');
+    await clearNotifications();
+    await palette('CodeForge: Run Operation');
+    await choose('CodeForge: Run Operation', 'databases.reveal');
+    await answer("Show a database's connection URLs (1/1)", DATABASE);
+    const dialog = page.locator('.monaco-dialog-box', { hasText: `name: ${DATABASE}` });
+    await dialog.waitFor();
+    const text = (await dialog.innerText()).replace(/\s+/g, ' ');
+    if (!text.includes(`:${DATABASE_PASSWORD}@`) || !/Copy pooled_url/.test(text)) {
+      throw new Error(`the reveal dialog does not show the pooled URL with its password: ${text.replaceAll(DATABASE_PASSWORD, '<password>')}`);
+    }
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
+    return text.replaceAll(DATABASE_PASSWORD, '<password>');
+  });
+
+  await step('reveal-leaves-no-trace', async () => {
+    // The reveals are in the output channel's file once their lines are: look for the secrets after.
+    await waitForLog('env.reveal: revealed in a dialog, not logged');
+    const channel = await waitForLog('databases.reveal: revealed in a dialog, not logged');
     const toasts = (await page.locator('.notification-toast').allInnerTexts()).join('\n');
     await palette('Notifications: Show Notifications');
     const center = page.locator('.notifications-center');
@@ -487,9 +508,10 @@ try {
       ['the notification history', history],
       ...filesUnder(LOG_FILES_DIR).map((file) => [file, readFileSync(file, 'utf-8')]),
     ];
-    const leaked = places.filter(([, text]) => text.includes(SECRET)).map(([where]) => where);
+    const leaked = places
+      .flatMap(([where, text]) => [SECRET, DATABASE_PASSWORD].filter((secret) => text.includes(secret)).map((secret) => `${where} (${secret === SECRET ? 'env secret' : 'database password'})`));
     if (leaked.length > 0) {
-      throw new Error(`the revealed secret is in: ${leaked.join(', ')}`);
+      throw new Error(`a revealed secret is in: ${leaked.join(', ')}`);
     }
     return `not in notifications, their history, or ${places.length - 2} log file(s) (output channel: ${channel})`;
   });

@@ -75,10 +75,8 @@ export function maskUrlPasswords(text: string): string {
 }
 
 export interface MaskOptions {
-  /** An explicit reveal shown in a transient place: URLs keep their passwords. Secret fields are
-   * masked all the same unless `keepSecretFields`. */
+  /** Leave URL passwords as they are (a value an explicit reveal shows in a transient place). */
   keepUrlPasswords?: boolean;
-  keepSecretFields?: boolean;
 }
 
 /** A result with every secret field (per the output schema) and every URL password masked. */
@@ -99,7 +97,7 @@ export function maskOutput(result: unknown, outputSchema: JsonSchema | undefined
           const child = propertySchema(root, schema, key);
           // A pane link's URL carries a signed token that opens the page without signing in.
           const secret = isSecretSchema(root, child) || (pane && depth === 0 && key === 'url');
-          if (secret && !options.keepSecretFields && v !== null && v !== undefined && v !== '') {
+          if (secret && v !== null && v !== undefined && v !== '') {
             return [key, MASK];
           }
           return [key, walk(v, child, depth + 1)];
