@@ -126,6 +126,9 @@ class DatabaseInfo(BaseModel):
     pooled: bool
     size_bytes: int | None
     seconds: float | None = Field(default=None, description="How long the copy took (branch, reset).")
+    advice: str | None = Field(
+        default=None, description="A branch made by full copy: how to get copy-on-write branches instead."
+    )
     created_at: datetime
     created_by: str
 

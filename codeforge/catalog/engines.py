@@ -131,6 +131,9 @@ class EngineInfo(BaseModel):
     default: bool
     running: bool
     copy_on_write: str | None = Field(description="How branches are copied cheaply here, if at all.")
+    advice: str | None = Field(
+        default=None, description="Where branches are full copies: why, and how to get copy-on-write ones."
+    )
     databases: int
     created_at: datetime
 

@@ -89,7 +89,9 @@ def run_up(*, port: int | None, data_dir: Path | None, folder: Path, project: st
     except CodeForgeError as err:
         show_error(err)
         raise typer.Exit(2) from None
-    settings = _settings(port=port, data_dir=data_dir)
+    # Operations that take a path (migration folders) may read the folder `up` runs for.
+    root = None if "CODEFORGE_PROJECTS_ROOT" in os.environ else folder.resolve()
+    settings = _settings(port=port, data_dir=data_dir, projects_root=root)
     if "CODEFORGE_LOG_LEVEL" not in os.environ:  # a person is watching: the panel, then only problems
         settings.log_level = "WARNING"
 
@@ -100,11 +102,15 @@ def run_up(*, port: int | None, data_dir: Path | None, folder: Path, project: st
         saved = bootstrap(platform, project)
         url = settings.resolved_public_url
         editors = "\n".join(f"  {line}" for line in editor_setup_lines())
+        from codeforge.platform.databases.volume import copy_on_write_advice  # the databases' own line
+
+        advice = copy_on_write_advice(settings.data_dir)
+        databases = f"[yellow]Databases:[/] {advice}\n" if advice else ""
         err_console.print(
             Panel.fit(
                 f"[bold green]CodeForge is running[/] at {url} for project [bold]{project}[/]\n"
                 f"Data: {settings.data_dir}\n"
-                f"Login: {saved}\n\n"
+                f"Login: {saved}\n{databases}\n"
                 "[bold]Connect an editor[/] (they find the login above):\n"
                 f"{editors}\n\n"
                 "[bold]From the shell:[/] codeforge env list · codeforge catalog\n"

@@ -23,6 +23,7 @@ from codeforge.platform.databases.engines.postgres import PostgresEngine
 from codeforge.platform.databases.models import BackupScheduleRow, DatabaseRow, EngineRow
 from codeforge.platform.databases.paths import confine, data_dir_roots
 from codeforge.platform.databases.pool_service import configure_pool, sync_pooled_variable
+from codeforge.platform.databases.volume import copy_on_write_advice
 from codeforge.platform.env.service import has_variable, put_variable, remove_variable
 from codeforge.platform.registry import implements
 
@@ -42,9 +43,11 @@ def _engine_info(ctx: Context, row: EngineRow) -> catalog.engines.EngineInfo:
         status = LocalCluster(Path(row.root), port=row.port, password="").status()
         running, cow_method = status.running, status.copy_on_write
     count = ctx.session.scalar(select(func.count()).select_from(DatabaseRow).where(DatabaseRow.engine_id == row.id))
+    advice = copy_on_write_advice(ctx.settings.data_dir, Path(row.root)) \
+        if row.kind == "postgresql-local" and cow_method is None else None
     return catalog.engines.EngineInfo(name=row.name, kind=catalog.engines.EngineKind(row.kind), host=row.host, port=row.port,
                           version=row.version, default=row.is_default, running=running, copy_on_write=cow_method,
-                          databases=int(count or 0), created_at=row.created_at)
+                          advice=advice, databases=int(count or 0), created_at=row.created_at)
 
 
 def _engine_row(ctx: Context, name: str) -> EngineRow:
@@ -426,7 +429,10 @@ def branch_database(ctx: Context, data: catalog.databases.BranchInput) -> catalo
     row = finish_new_database(ctx, pending.id, seconds=seconds)
     if data.env_var:
         point_variable(ctx, row, data.env_var)
-    return database_info(ctx, row, size=False)  # its parent's size; `list` measures it
+    info = database_info(ctx, row, size=False)  # its parent's size; `list` measures it
+    if method is BranchMethod.TEMPLATE and handle.cluster is not None:
+        info.advice = copy_on_write_advice(ctx.settings.data_dir, handle.cluster.root)
+    return info
 
 
 @implements(catalog.databases.USE)

@@ -221,8 +221,10 @@ def test_bad_input_and_faults(client: PlatformClient, platform: RunningPlatform)
         run(client, "engines.register", {"name": "wrong", "kind": "postgresql",
                                          "admin_url": f"postgresql://codeforge_admin:nope@127.0.0.1:{local['port']}/x"})
     assert "nope" not in str(err2.value)
-    for bad in ("relative/dir", "/etc", "/usr/lib/x", "/"):
-        with pytest.raises(CodeForgeError, match="cannot hold a database cluster"):
+    with pytest.raises(BadInput, match="data_dir: must be an absolute path"):
+        run(client, "engines.register", {"name": "baddir", "data_dir": "relative/dir"})
+    for bad in ("/etc", "/usr/lib/x", "/"):
+        with pytest.raises(CodeForgeError, match="data_dir is outside the folders this platform may use"):
             run(client, "engines.register", {"name": "baddir", "data_dir": bad})
     assert {e["name"] for e in run(client, "engines.list", {})["items"]} == {local["name"]}
 

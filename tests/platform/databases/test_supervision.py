@@ -120,9 +120,17 @@ def test_reset_killed_at_any_point_is_repaired(platform: RunningPlatform, btrfs_
         with psycopg.connect(b_url) as c:
             c.execute("INSERT INTO t VALUES (-1)")  # a change the reset throws away
         platform.kill()
-        env = {**os.environ, "STAGE": stage, "PARENT": engine.root, "PARENT_PORT": str(engine.port),
-               "BRANCH": branch.instance_dir, "BRANCH_PORT": str(branch.port), "PW": password,
-               "DB": main.physical, "ROLE": main.role}
+        env = {
+            **os.environ,
+            "STAGE": stage,
+            "PARENT": engine.root,
+            "PARENT_PORT": str(engine.port),
+            "BRANCH": branch.instance_dir,
+            "BRANCH_PORT": str(branch.port),
+            "PW": password,
+            "DB": main.physical,
+            "ROLE": main.role,
+        }
         proc = subprocess.run([sys.executable, "-c", _RESET_KILLER], env=env, capture_output=True, text=True)
         assert proc.returncode == -9, proc.stderr
         assert (Path(branch.instance_dir) / ".codeforge-incomplete").exists()
@@ -142,8 +150,10 @@ def test_reset_killed_at_any_point_is_repaired(platform: RunningPlatform, btrfs_
 
 # -- item: a TEMPLATE copy that commits after the sweep --------------------------------------------
 
+
 def test_partial_copy_found_later_is_swept_but_one_in_progress_is_not(
-        platform: RunningPlatform, external_pg: PostgresEngine) -> None:
+    platform: RunningPlatform, external_pg: PostgresEngine
+) -> None:
     """A killed platform's CREATE DATABASE … TEMPLATE commits after the restarted process's
     one sweep ran, and stayed until the next restart."""
     with PlatformClient(platform.url, platform.token, timeout=120) as client:
@@ -168,6 +178,7 @@ def test_partial_copy_found_later_is_swept_but_one_in_progress_is_not(
 
 # -- item: servers that stop outside the platform ---------------------------------------------------
 
+
 def test_servers_that_stop_are_restarted_and_recorded(platform: RunningPlatform, btrfs_dir: Path) -> None:
     p = platform.project
     with PlatformClient(platform.url, platform.token, timeout=120) as client:
@@ -182,8 +193,10 @@ def test_servers_that_stop_are_restarted_and_recorded(platform: RunningPlatform,
             engine = s.scalars(select(EngineRow).where(EngineRow.name == "sv")).one()
             branch = s.scalars(select(DatabaseRow).where(DatabaseRow.name == "svc-b")).one()
         db.dispose()
-        for root, target, check_url in ((Path(engine.root), "engine sv", url),
-                                        (Path(branch.instance_dir), "svc-b", b_url)):
+        for root, target, check_url in (
+            (Path(engine.root), "engine sv", url),
+            (Path(branch.instance_dir), "svc-b", b_url),
+        ):
             server = LocalCluster(root, port=0, password="")
             pid = server._pid()
             assert pid is not None
@@ -197,6 +210,7 @@ def test_servers_that_stop_are_restarted_and_recorded(platform: RunningPlatform,
 
 
 # -- item: PgBouncer outlives `codeforge serve` ----------------------------------------------------
+
 
 def test_pgbouncer_is_adopted_by_the_next_platform(platform: RunningPlatform) -> None:
     """The platform's PgBouncer kept running, unmanaged, after `codeforge serve` stopped. It
@@ -221,8 +235,9 @@ def test_pgbouncer_is_adopted_by_the_next_platform(platform: RunningPlatform) ->
             # Adopted: the new process restarts it when it stops.
             os.kill(first, signal.SIGKILL)
             old = first
-            first = wait_for("PgBouncer restarted by the new platform",
-                             lambda: pb._pid() not in (None, old) and pb._pid())
+            first = wait_for(
+                "PgBouncer restarted by the new platform", lambda old=old: pb._pid() not in (None, old) and pb._pid()
+            )  # type: ignore[misc]
             assert count(pooled_url) == 1
             assert any(e["target"] == "PgBouncer" for e in events(client, "databases.restart"))
     # Killed again, and its state says nothing is pooled any more: the next one stops it.
@@ -238,6 +253,7 @@ def test_pgbouncer_is_adopted_by_the_next_platform(platform: RunningPlatform) ->
 
 
 # -- item: concurrent backups -----------------------------------------------------------------------
+
 
 class _Paused:
     """A real pg_dump that stops, its archive still `.partial`, until told to go on."""
