@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from codeforge import __version__
 from codeforge.catalog.errors import Unauthenticated
+from codeforge.catalog.jobs import JobEvent
 from codeforge.platform.api.deps import bearer, check_rate_limit, note_auth_failure
 from codeforge.platform.api.events import events_router
 from codeforge.platform.api.pages import pages_router
@@ -97,7 +98,11 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     """FastAPI's document, plus the problem body every error answer refers to."""
     if app.openapi_schema is None:
         schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-        schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components["Problem"] = PROBLEM_SCHEMA
+        event = JobEvent.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(event.pop("$defs", {}))
+        components["JobEvent"] = event  # the `data` of each event of a job's stream
         app.openapi_schema = schema
     return app.openapi_schema
 

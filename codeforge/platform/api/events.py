@@ -49,10 +49,28 @@ def resume_point(
     return int(value)
 
 
+# Each event of the stream (OpenAPI 3.2 `itemSchema`): `data` is a JobEvent as JSON.
 _EVENT_STREAM: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The job's events, as Server-Sent Events, until the job ends",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        "content": {
+            "text/event-stream": {
+                "itemSchema": {
+                    "type": "object",
+                    "required": ["data"],
+                    "properties": {
+                        "event": {"type": "string", "enum": ["state", "progress", "log"]},
+                        "id": {"type": "string", "pattern": "^[0-9]+$"},
+                        "data": {
+                            "type": "string",
+                            "contentMediaType": "application/json",
+                            "contentSchema": {"$ref": "#/components/schemas/JobEvent"},
+                        },
+                        "retry": {"type": "integer", "minimum": 0},
+                    },
+                }
+            }
+        },
     },
 }
 
