@@ -100,7 +100,9 @@ def instance_cluster(handle: Handle, db: DatabaseRow, *, start: bool = True) -> 
     cluster = LocalCluster(Path(db.instance_dir), port=db.port, password=handle.cluster.password,
                            bin_dir=handle.cluster.bin_dir, settings=BRANCH_SETTINGS)
     if start and not cluster.status().running:
-        cluster.start()
+        with instance_lock(cluster.root):  # not while the supervisor or a reset has it
+            if not cluster.status().running:
+                cluster.start()
     return cluster
 
 
@@ -174,8 +176,7 @@ def record_events(ctx: Context, events: list[Event]) -> None:
 def _undo(ctx: Context, handle: Handle, row: DatabaseRow) -> None:
     with suppress(Exception):
         if row.instance_dir:
-            with instance_lock(Path(row.instance_dir)):
-                LocalCluster(Path(row.instance_dir), port=row.port, password="").destroy()
+            branching.remove_instance(Path(row.instance_dir))
         elif not row.parent_id:
             handle.admin.drop_database(row.physical, row.role, missing_ok=True)
         else:
@@ -284,8 +285,8 @@ def supervise(ctx: Context) -> list[Event]:
 def _revive(cluster: LocalCluster) -> bool:
     """Start a server that should run and does not; False when it runs, is busy (being made,
     reset or deleted), incomplete (the sweep's business) or gone."""
-    if cluster.status().running:
-        return False
+    if not cluster.initialized or cluster.status().running:
+        return False  # gone (deleted meanwhile: no lock file is made for it again), or fine
     try:
         with instance_lock(cluster.root, wait=False):
             if (not cluster.initialized or (cluster.root / branching.INCOMPLETE).exists()

@@ -141,8 +141,7 @@ def engines_remove(ctx: Context, data: catalog.engines.EngineNameInput) -> catal
     if used:
         raise Conflict(f"engine {data.name!r} still holds {used} database(s)", fix="delete them first")
     if row.kind == "postgresql-local":
-        with rt.instance_lock(Path(row.root)):  # the supervisor must not start it again meanwhile
-            LocalCluster(Path(row.root), port=row.port, password="").destroy()
+        branching.remove_instance(Path(row.root))  # locked: the supervisor must not start it meanwhile
     ctx.session.delete(row)
     return catalog.engines.EngineRemoved(name=data.name, removed=True)
 
@@ -305,8 +304,7 @@ def _remove(ctx: Context, row: DatabaseRow, removed: list[_Removed]) -> None:
     assert engine_row is not None
     handle = rt.open_engine(ctx, engine_row)
     if row.instance_dir:
-        with rt.instance_lock(Path(row.instance_dir)):
-            LocalCluster(Path(row.instance_dir), port=row.port, password="").destroy()
+        branching.remove_instance(Path(row.instance_dir))
     else:
         shared_role = ctx.session.scalar(select(func.count()).select_from(DatabaseRow).where(
             DatabaseRow.engine_id == row.engine_id, DatabaseRow.role == row.role, DatabaseRow.id != row.id,

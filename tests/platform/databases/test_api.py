@@ -288,7 +288,7 @@ def test_copy_on_write_branches_through_the_api(client: PlatformClient, platform
     assert values(b_url) == {-99}  # the parent as it is now
     run(client, "databases.delete", {"project": p, "name": "cow", "cascade": True})
     branches = next((btrfs_dir / "api").glob("*-fast")) / "branches"
-    assert list(branches.iterdir()) == []  # branch instances stopped and their snapshots gone
+    assert [p for p in branches.iterdir() if p.is_dir()] == []  # instances stopped and their snapshots gone
     run(client, "engines.remove", {"name": "fast"})
     assert not (btrfs_dir / "api").exists() or not any((btrfs_dir / "api").iterdir())
 

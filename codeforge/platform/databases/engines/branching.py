@@ -19,6 +19,7 @@ copy of its parent again), so no row is left without its data.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
@@ -40,6 +41,7 @@ __all__ = [
     "Swept",
     "branch_instance",
     "instance_lock",
+    "remove_instance",
     "repair_instance",
     "reset_instance",
     "sweep",
@@ -87,6 +89,13 @@ def instance_lock(root: Path, *, wait: bool = True) -> Iterator[None]:
 
 def _drop_lock_file(root: Path) -> None:
     (root.parent / f".{root.name}.lock").unlink(missing_ok=True)
+
+
+def remove_instance(root: Path) -> None:
+    """Stop a server directory's postmaster and delete the directory, and its lock file."""
+    with instance_lock(root):
+        LocalCluster(root, port=0, password="").destroy()
+    _drop_lock_file(root)
 
 
 def branch_instance(
@@ -222,6 +231,12 @@ def sweep(branches_dir: Path, known: set[str], ready: set[str] | None = None) ->
     if not branches_dir.is_dir():
         return out
     for root in sorted(branches_dir.iterdir()):
+        if root.name.startswith(".") and root.name.endswith(".lock"):
+            owner = branches_dir / root.name[1:].removesuffix(".lock")
+            if not owner.exists():  # the lock of a directory deleted meanwhile
+                with contextlib.suppress(Busy), instance_lock(owner, wait=False):
+                    root.unlink(missing_ok=True)
+            continue
         if not root.is_dir() or root.name.startswith("."):
             continue
         try:
