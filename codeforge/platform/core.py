@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
 from codeforge.catalog import JobRef, Operation
 from codeforge.catalog.errors import CodeForgeError, PermissionDenied, PlatformUnavailable
@@ -109,7 +110,9 @@ class Platform:
         with self.db.session() as session:
             return authenticate(session, raw_token, source)
 
-    def _audit(self, actor: Actor, op: Operation[Any, Any], target: str, outcome: str) -> None:
+    def _audit(
+        self, actor: Actor, op: Operation[Any, Any], target: str, outcome: str, session: Session | None = None
+    ) -> None:
         record(
             self.db,
             org_id=actor.org_id,
@@ -118,6 +121,7 @@ class Platform:
             target=target,
             outcome=outcome,
             source=actor.source,
+            session=session,
         )
 
     def _context(self, session: Any, actor: Actor, op: Operation[Any, Any], data: BaseModel) -> Context:
@@ -131,6 +135,7 @@ class Platform:
         target = op.describe_target(data)
         started = time.perf_counter()
         outcome = "succeeded"
+        audited = False
         try:
             if not self._accepting:
                 raise ShuttingDown()
@@ -144,8 +149,11 @@ class Platform:
                 outcome = f"accepted as job {ref.job_id}"
                 return ref
             with self.db.session() as session:
-                result = self.services[op.name](self._context(session, actor, op, data), data)
-            return op.output.model_validate(result)
+                result = op.output.model_validate(self.services[op.name](self._context(session, actor, op, data), data))
+                # A success is audited in its own unit of work: one commit per request, not two.
+                self._audit(actor, op, target, outcome, session)
+            audited = True
+            return result
         except CodeForgeError as exc:
             outcome = f"{'denied' if isinstance(exc, PermissionDenied) else 'failed'}: {exc.title}"
             raise
@@ -155,7 +163,8 @@ class Platform:
             raise
         finally:
             elapsed = time.perf_counter() - started
-            self._audit(actor, op, target, outcome)
+            if not audited:
+                self._audit(actor, op, target, outcome)
             self.metrics.observe(op.name, outcome.split(":")[0].split(" ")[0], elapsed)
             log.info(
                 "operation",

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import insert, select
+from typing import cast
+
+from sqlalchemy import Table, insert, select
+from sqlalchemy.orm import Session
 
 from codeforge import catalog
 from codeforge.platform.audit.models import AuditEntry
@@ -13,15 +16,24 @@ from codeforge.platform.registry import implements
 __all__ = ["record"]
 
 
-_INSERT = insert(AuditEntry)
+_INSERT = insert(cast(Table, AuditEntry.__table__))  # Core: no ORM unit of work
 
 
 def record(
-    db: Database, *, org_id: str | None, actor: str, operation: str, target: str, outcome: str, source: str
+    db: Database,
+    *,
+    org_id: str | None,
+    actor: str,
+    operation: str,
+    target: str,
+    outcome: str,
+    source: str,
+    session: Session | None = None,
 ) -> None:
-    """Write one record in its own transaction, so a failed operation's rollback keeps it.
-    A plain INSERT on a connection: every request writes one, and an ORM unit of work for a
-    row nobody reads back cost as much as the operation it records."""
+    """Write one record: in `session`, the operation's own unit of work, for a success (one
+    commit per request, and the record goes if the commit fails); else in a transaction of
+    its own, so a failed operation's rollback keeps it. A plain INSERT: every request writes
+    one, and an ORM unit of work for a row nobody reads back cost as much as the operation."""
     row = {
         "org_id": org_id,
         "time": utcnow(),
@@ -31,6 +43,9 @@ def record(
         "outcome": outcome[:300],
         "source": source[:100],
     }
+    if session is not None:
+        session.execute(_INSERT, row)
+        return
     with db.engine.begin() as conn:
         conn.execute(_INSERT, row)
 
