@@ -5,7 +5,6 @@ a quick fix, the git-branch action and the databases pane."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import secrets
 from collections.abc import Iterator
@@ -43,8 +42,11 @@ def _call(platform: RunningPlatform, name: str, data: dict[str, Any]) -> Any:
 @pytest.fixture(scope="module")
 def engine(live_platform: RunningPlatform, external_pg: PostgresEngine) -> str:
     """This machine's PostgreSQL registered as the organization's default engine."""
-    job = _call(live_platform, "engines.register",
-                {"name": ENGINE, "kind": "postgresql", "admin_url": EXTERNAL_PG, "default": True})
+    job = _call(
+        live_platform,
+        "engines.register",
+        {"name": ENGINE, "kind": "postgresql", "admin_url": EXTERNAL_PG, "default": True},
+    )
     assert job.state.value == "succeeded", job.error
     return ENGINE
 
@@ -90,8 +92,9 @@ def _save(client: LanguageClient, uri: str) -> None:
     client.text_document_did_save(types.DidSaveTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri)))
 
 
-async def _actions(client: LanguageClient, uri: str, diagnostics: list[types.Diagnostic] | None = None,
-                   only: list[str] | None = None) -> dict[str, types.CodeAction]:
+async def _actions(
+    client: LanguageClient, uri: str, diagnostics: list[types.Diagnostic] | None = None, only: list[str] | None = None
+) -> dict[str, types.CodeAction]:
     found = await client.text_document_code_action_async(
         types.CodeActionParams(
             text_document=types.TextDocumentIdentifier(uri=uri),
@@ -115,13 +118,13 @@ async def test_bad_databases_entries_are_diagnosed_at_their_keys(lsp: LanguageCl
     text = (
         "project: demo\n"
         "databases:\n"
-        "  Bad Name: {}\n"                       # 2
+        "  Bad Name: {}\n"  # 2
         "  main:\n"
-        "    env: 1X\n"                          # 4
-        "    colour: red\n"                      # 5
+        "    env: 1X\n"  # 4
+        "    colour: red\n"  # 5
         "    backups:\n"
         "      cron: '0 3 * * *'\n"
-        "      keep_last: 0\n"                   # 8
+        "      keep_last: 0\n"  # 8
     )
     uri = _open(lsp, repo / "codeforge.yaml", text)
     await wait_until(lambda: uri in lsp.diagnostics)
@@ -144,13 +147,16 @@ async def test_bad_databases_entries_are_diagnosed_at_their_keys(lsp: LanguageCl
 async def test_completion_and_hover_follow_the_model(lsp: LanguageClient, repo: Path) -> None:
     uri = _open(lsp, repo / "codeforge.yaml", "project: demo\ndatabases:\n  main:\n    pooled: true\n    \n")
     result = await lsp.text_document_completion_async(
-        types.CompletionParams(text_document=types.TextDocumentIdentifier(uri=uri),
-                               position=types.Position(line=4, character=4))
+        types.CompletionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=4, character=4)
+        )
     )
     assert isinstance(result, types.CompletionList)
     assert {i.label for i in result.items} == {"engine", "env", "migrations", "backups"}
     hover = await lsp.text_document_hover_async(
-        types.HoverParams(text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=3, character=5))
+        types.HoverParams(
+            text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=3, character=5)
+        )
     )
     assert hover is not None and isinstance(hover.contents, types.MarkupContent)
     assert "PgBouncer" in hover.contents.value
@@ -159,8 +165,9 @@ async def test_completion_and_hover_follow_the_model(lsp: LanguageClient, repo: 
 async def test_engine_values_come_from_the_platform(lsp: LanguageClient, repo: Path, engine: str) -> None:
     uri = _open(lsp, repo / "codeforge.yaml", "project: demo\ndatabases:\n  main:\n    engine: \n")
     result = await lsp.text_document_completion_async(
-        types.CompletionParams(text_document=types.TextDocumentIdentifier(uri=uri),
-                               position=types.Position(line=3, character=12))
+        types.CompletionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=3, character=12)
+        )
     )
     assert isinstance(result, types.CompletionList)
     assert engine in {i.label for i in result.items}
@@ -170,7 +177,9 @@ async def test_an_engine_the_platform_lacks_is_a_warning_until_fixed(
     lsp: LanguageClient, repo: Path, engine: str
 ) -> None:
     path = repo / "codeforge.yaml"
-    text = f"project: demo\ndatabases:\n  main:\n    engine: nosuch\n  other:\n    engine: {engine}\n    env: OTHER_URL\n"
+    text = (
+        f"project: demo\ndatabases:\n  main:\n    engine: nosuch\n  other:\n    engine: {engine}\n    env: OTHER_URL\n"
+    )
     uri = _open(lsp, path, text)
 
     def engine_warnings() -> list[types.Diagnostic]:
@@ -183,9 +192,12 @@ async def test_an_engine_the_platform_lacks_is_a_warning_until_fixed(
     # Fixed and saved: the warning goes.
     fixed = f"project: demo\ndatabases:\n  main:\n    engine: {engine}\n"
     path.write_text(fixed)
-    lsp.text_document_did_change(types.DidChangeTextDocumentParams(
-        text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
-        content_changes=[types.TextDocumentContentChangeWholeDocument(text=fixed)]))
+    lsp.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+            content_changes=[types.TextDocumentContentChangeWholeDocument(text=fixed)],
+        )
+    )
     _save(lsp, uri)
     await wait_until(lambda: uri in lsp.diagnostics and not engine_warnings())
 
@@ -193,8 +205,10 @@ async def test_an_engine_the_platform_lacks_is_a_warning_until_fixed(
 async def test_provision_action_creates_the_database_and_its_variable(
     lsp: LanguageClient, repo: Path, engine: str, dbname: str, live_platform: RunningPlatform
 ) -> None:
-    text = (f"project: demo\ndatabases:\n  {dbname}:\n    engine: {engine}\n    env: SHOP_DB_URL\n"
-            "    backups:\n      cron: '0 3 * * *'\n      keep_last: 3\n")
+    text = (
+        f"project: demo\ndatabases:\n  {dbname}:\n    engine: {engine}\n    env: SHOP_DB_URL\n"
+        "    backups:\n      cron: '0 3 * * *'\n      keep_last: 3\n"
+    )
     uri = _open(lsp, repo / "codeforge.yaml", text)
     actions = await _actions(lsp, uri)
     provision = actions["Provision databases from codeforge.yaml (create, pool, schedule backups)"]
@@ -218,11 +232,70 @@ async def test_provision_action_creates_the_database_and_its_variable(
     assert lsp.progress_reports
 
 
+async def test_a_database_not_provisioned_is_a_warning_with_a_quick_fix(
+    lsp: LanguageClient, repo: Path, engine: str, dbname: str
+) -> None:
+    other = f"{dbname}x"
+    text = (
+        f"project: demo\ndatabases:\n  {dbname}:\n    engine: {engine}\n    env: FIX_DB_URL\n"
+        f"  {other}:\n    engine: nosuch\n    env: OTHER_DB_URL\n"
+    )
+    path = repo / "codeforge.yaml"
+    uri = _open(lsp, path, text)
+
+    def warnings(code: str | None = "database-not-provisioned") -> list[types.Diagnostic]:
+        return [d for d in lsp.diagnostics.get(uri, ()) if d.code == code]
+
+    await wait_until(lambda: bool(warnings()))
+    [missing] = warnings()  # the one on an unknown engine says that instead
+    assert missing.range.start.line == 2 and missing.severity == types.DiagnosticSeverity.Warning
+    assert f"database `{dbname}` is declared here but not provisioned in project demo" in missing.message
+    assert any("engine `nosuch` is not registered" in d.message for d in warnings(None))
+
+    # Ctrl+. on it: the quick fix is attached to the diagnostic, not only a source action.
+    found = await lsp.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=missing.range,
+            context=types.CodeActionContext(diagnostics=[missing]),
+        )
+    )
+    [fix] = [a for a in found or [] if isinstance(a, types.CodeAction) and a.kind == types.CodeActionKind.QuickFix]
+    assert fix.title == f"Provision database `{dbname}`" and list(fix.diagnostics or []) == [missing]
+
+    # Provisioning shows $/progress, like every job, and provisions that database only.
+    lsp.progress_reports.clear()
+    result = await _do(lsp, fix)
+    assert result["created"] == [dbname]
+    [token] = [t for t in lsp.progress_reports if str(t).startswith("codeforge/work/")]
+    begin, *_, end = lsp.progress_reports[token]
+    assert isinstance(begin, types.WorkDoneProgressBegin) and begin.title.startswith("Provision databases")
+    assert isinstance(end, types.WorkDoneProgressEnd) and end.message == "done"
+    assert any(
+        isinstance(r, types.WorkDoneProgressReport) and r.message == f"creating {dbname}"
+        for r in lsp.progress_reports[token]
+    )
+    listed = _names((await run(lsp, "codeforge.databases.list", {}))["items"])
+    assert dbname in listed and other not in listed
+    await wait_until(lambda: not warnings())  # checked again once provisioned
+
+    # A failed provisioning ends its progress with the reason.
+    lsp.progress_reports.clear()
+    with pytest.raises(JsonRpcException):
+        await run(lsp, "codeforge.projectFile.apply", {"uri": uri, "section": "databases", "name": other})
+    [token] = [t for t in lsp.progress_reports if str(t).startswith("codeforge/work/")]
+    end = lsp.progress_reports[token][-1]
+    assert isinstance(end, types.WorkDoneProgressEnd) and end.message is not None and end.message.startswith("failed:")
+
+
 async def test_provision_on_an_unknown_engine_is_refused(
     lsp: LanguageClient, repo: Path, engine: str, dbname: str
 ) -> None:
-    uri = _open(lsp, repo / "codeforge.yaml", f"project: demo\ndatabases:\n  {dbname}:\n    engine: nosuch\n"
-                                               "    env: NOSUCH_URL\n")
+    uri = _open(
+        lsp,
+        repo / "codeforge.yaml",
+        f"project: demo\ndatabases:\n  {dbname}:\n    engine: nosuch\n    env: NOSUCH_URL\n",
+    )
     with pytest.raises(JsonRpcException) as info:
         await run(lsp, "codeforge.projectFile.apply", {"uri": uri, "section": "databases"})
     assert "nosuch" in info.value.message and "engines list" in info.value.message
@@ -280,12 +353,12 @@ async def test_pending_migrations_are_diagnostics_until_applied(
     assert "declares no migrations folder" in nofolder.value.message
 
 
-async def test_branch_database_for_the_git_branch(
-    lsp: LanguageClient, repo: Path, engine: str, dbname: str
-) -> None:
+async def test_branch_database_for_the_git_branch(lsp: LanguageClient, repo: Path, engine: str, dbname: str) -> None:
     text = f"project: demo\ndatabases:\n  {dbname}: {{}}\n"
     uri = _open(lsp, repo / "codeforge.yaml", text)
-    await _do(lsp, (await _actions(lsp, uri))["Provision databases from codeforge.yaml (create, pool, schedule backups)"])
+    await _do(
+        lsp, (await _actions(lsp, uri))["Provision databases from codeforge.yaml (create, pool, schedule backups)"]
+    )
 
     git_branch = f"feature/Login-{secrets.token_hex(3)}"
     (repo / ".git" / "HEAD").write_text(f"ref: refs/heads/{git_branch}\n")
@@ -366,7 +439,10 @@ async def test_a_client_without_show_document_gets_the_link_only(live_platform: 
     try:
         link = await run(client, "codeforge.panes.open", {"pane": "databases"})
         assert "/panes/databases?t=" in link["url"]
-        await asyncio.sleep(0.5)  # a request would have gone out right after the answer
+        # A showDocument request would go out right after the answer, before anything the
+        # server sends for a later command: wait for the summary of one.
+        await run(client, "codeforge.env.list", {})
+        await shown(client, lambda m: m.startswith("List environment variables"))
         assert client.shown_documents == []
     finally:
         await stop_client(client)
@@ -375,8 +451,13 @@ async def test_a_client_without_show_document_gets_the_link_only(live_platform: 
 async def test_a_missing_migrations_folder_is_a_warning(lsp: LanguageClient, repo: Path) -> None:
     text = "project: demo\ndatabases:\n  main:\n    migrations: db/nope\n  other:\n    migrations: ../../elsewhere\n    env: OTHER_URL\n"
     uri = _open(lsp, repo / "codeforge.yaml", text)
-    await wait_until(lambda: len(lsp.diagnostics.get(uri, ())) == 2)
-    by_line = {d.range.start.line: d for d in lsp.diagnostics[uri]}
+
+    def folder_warnings() -> list[types.Diagnostic]:
+        # The databases are not provisioned either: that is another warning, on their names.
+        return [d for d in lsp.diagnostics.get(uri, ()) if d.code != "database-not-provisioned"]
+
+    await wait_until(lambda: len(folder_warnings()) == 2)
+    by_line = {d.range.start.line: d for d in folder_warnings()}
     assert "no folder `db/nope`" in by_line[3].message and by_line[3].range.start.character == 16
     assert "outside the project" in by_line[5].message
     assert all(d.severity == types.DiagnosticSeverity.Warning for d in by_line.values())

@@ -23,6 +23,10 @@ def _open(client: LanguageClient, path: Path, text: str) -> str:
     return uri
 
 
+def _save(client: LanguageClient, uri: str) -> None:
+    client.text_document_did_save(types.DidSaveTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri)))
+
+
 def _change(client: LanguageClient, uri: str, text: str, version: int) -> None:
     client.text_document_did_change(
         types.DidChangeTextDocumentParams(
@@ -74,6 +78,41 @@ async def test_declared_secret_missing_on_the_platform_is_a_warning(lsp: Languag
     assert "`STRIPE_KEY` is declared here but not set on the platform" in warning.message
     assert "codeforge env set STRIPE_KEY --secret" in warning.message
     assert warning.range.start.line == 2
+
+
+async def test_declared_but_not_set_has_a_quick_fix_on_its_diagnostic(lsp: LanguageClient, workspace: Path) -> None:
+    path = workspace / "codeforge.yaml"
+    text = "project: demo\nenv:\n  WEBHOOK_SECRET:\n    secret: true\n  REGION:\n    description: Where it runs\n"
+    uri = _open(lsp, path, text)
+
+    def not_set() -> list[types.Diagnostic]:
+        return [d for d in lsp.diagnostics.get(uri, []) if "not set on the platform" in d.message]
+
+    await wait_until(lambda: len(not_set()) == 2)
+    secret, region = sorted(not_set(), key=lambda d: d.range.start.line)
+    assert secret.code == "env-not-set" and secret.data == {"name": "WEBHOOK_SECRET", "secret": True}
+
+    async def fixes(diagnostic: types.Diagnostic, only: list[str] | None) -> list[types.CodeAction]:
+        # What an editor sends for Ctrl+. on the diagnostic: its range and the diagnostics there.
+        found = await lsp.text_document_code_action_async(
+            types.CodeActionParams(
+                text_document=types.TextDocumentIdentifier(uri=uri),
+                range=diagnostic.range,
+                context=types.CodeActionContext(diagnostics=[diagnostic], only=only),  # type: ignore[arg-type]
+            )
+        )
+        return [a for a in found or [] if isinstance(a, types.CodeAction) and a.kind == types.CodeActionKind.QuickFix]
+
+    [fix] = await fixes(secret, None)
+    assert fix.title == "Set `WEBHOOK_SECRET` on the platform (secret)" and fix.is_preferred
+    assert list(fix.diagnostics or []) == [secret]
+    assert fix.command is not None and fix.command.command == "codeforge.env.set"
+    assert list(fix.command.arguments or []) == [{"name": "WEBHOOK_SECRET", "secret": True}]
+    assert [f.title for f in await fixes(region, ["quickfix"])] == ["Set `REGION` on the platform"]
+    # The editor asks for the value (VS Code prompts for the missing field) and runs it.
+    await run(lsp, fix.command.command, {**fix.command.arguments[0], "value": "whsec-1"})
+    _save(lsp, uri)
+    await wait_until(lambda: [d.data["name"] for d in not_set()] == ["REGION"])
 
 
 async def test_completion_of_keys_and_values(lsp: LanguageClient, workspace: Path) -> None:
