@@ -68,9 +68,18 @@ def _schemathesis(platform: RunningPlatform) -> None:
     Two checks judge pydantic, not the document: its lax coercion (0 is false) and limits a
     JSON Schema cannot state (each path component under 255 bytes)."""
     st = Path(sys.executable).parent / "st"
+    # Most operations act inside a project: name the platform's own most of the time, so the
+    # calls reach the services instead of stopping at "no such project".
+    config = platform.data_dir.parent / "schemathesis.toml"
+    config.write_text(
+        f'[dictionaries.projects]\nvalues = ["{platform.project}"]\n\n'
+        '[parameters]\n"body.project" = { dictionary = "projects", probability = 0.7 }\n'
+    )
     result = subprocess.run(
         [
             str(st),
+            "--config-file",
+            str(config),
             "run",
             f"{platform.url}/openapi.json",
             "--header",
