@@ -9,7 +9,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 from pytest_lsp import LanguageClient
 
-from tests.lsp.conftest import run, shown, wait_until
+from tests.lsp.conftest import request, run, shown, wait_until
 
 
 def _open(client: LanguageClient, path: Path, text: str) -> str:
@@ -196,3 +196,24 @@ async def test_code_action_on_an_invalid_file_is_refused(lsp: LanguageClient, wo
     with pytest.raises(JsonRpcInvalidParams) as info:
         await run(lsp, "codeforge.projectFile.apply", {"uri": uri, "section": "env"})
     assert "env.1BAD" in info.value.message
+
+
+async def test_commands_read_the_open_buffer_not_the_disk(lsp: LanguageClient, workspace: Path) -> None:
+    # The disk says `project: demo` (the fixture's file); the editor holds unsaved edits.
+    await run(lsp, "codeforge.projects.create", {"slug": "from-buffer"})
+    uri = (workspace / "codeforge.yaml").as_uri()
+    text = "project: from-buffer\nenv:\n  UNSAVED: yes\n"
+    lsp.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(uri=uri, language_id="yaml", version=1, text=text)
+        )
+    )
+    status = await request(lsp, "codeforge/status")
+    assert status["project"] == "from-buffer"
+    result = await run(lsp, "codeforge.projectFile.apply", {"uri": uri, "section": "env"})
+    assert result["project"] == "from-buffer" and result["set"] == ["UNSAVED"]
+    assert "UNSAVED" in {i["name"] for i in (await run(lsp, "codeforge.env.list", {}))["items"]}
+    # Closed without saving: the file on disk speaks again.
+    lsp.text_document_did_close(types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri)))
+    await wait_until(lambda: uri in lsp.diagnostics and not lsp.diagnostics[uri])
+    assert (await request(lsp, "codeforge/status"))["project"] == "demo"
