@@ -1,14 +1,16 @@
 """`codeforge lsp`: the assembly of the CodeForge language server (pygls 2).
 
 `build_server()` makes one session (`session.py`), loads the capabilities' editor
-contributions (`capabilities/`), registers the features (`features/`) that fan out to
-them and every command; `serve_stdio()` runs it on stdin/stdout (`transport.py`) and is
+contributions (the modules their manifests name in `editor`, and those in
+`codeforge/lsp/capabilities/`), registers the features (`features/`) that fan out to them
+and every command; `serve_stdio()` runs it on stdin/stdout (`transport.py`) and is
 what the CLI's `codeforge lsp` calls. One server serves one client.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -24,7 +26,28 @@ from codeforge.lsp.session import CodeForgeSession
 from codeforge.lsp.settings import ServerOptions, add_option_flags, options_from_flags
 from codeforge.lsp.transport import CodeForgeProtocol, ExpectedErrors, serve_io
 
-__all__ = ["CodeForgeSession", "build_server", "main", "run_stdio", "serve_stdio"]
+__all__ = ["CodeForgeSession", "build_server", "editor_modules", "main", "run_stdio", "serve_stdio"]
+
+log = logging.getLogger(__name__)
+
+
+def editor_modules() -> list[ModuleType | str]:
+    """Every capability's editor modules: those its manifest names (built in, from
+    CODEFORGE_CAPABILITIES, from entry points; their catalog modules are imported too, so
+    their operations are commands, as in the CLI), then the modules of
+    `codeforge.lsp.capabilities` no manifest named. Only manifests are read, never services."""
+    from codeforge.platform.registry import discover_capabilities
+    from codeforge.platform.settings import Settings
+
+    named: list[str] = []
+    try:
+        for cap in discover_capabilities(Settings().capability_packages):
+            for module in cap.catalog:
+                importlib.import_module(module)
+            named += [m for m in cap.editor if m not in named]
+    except (ImportError, RuntimeError, ValueError) as exc:  # the built-in features still work
+        log.warning("capabilities from CODEFORGE_CAPABILITIES not loaded: %s", exc)
+    return [*named, *(m for m in capabilities.discover() if m.__name__ not in named)]
 
 
 def build_server(
@@ -35,7 +58,7 @@ def build_server(
     `extra_capabilities` are modules with a `contribute(c)` beyond `codeforge.lsp.capabilities`'."""
     ls = CodeForgeSession(options, protocol_cls=CodeForgeProtocol)
     contributions = Contributions()
-    for contribute in capabilities.contributors([*capabilities.discover(), *extra_capabilities]):
+    for contribute in capabilities.contributors([*editor_modules(), *extra_capabilities]):
         contribute(contributions)
     ls.provide(contributions)
 

@@ -12,7 +12,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 from pytest_lsp import LanguageClient
 
 from tests.conftest import RunningPlatform
-from tests.lsp.conftest import run, start_client, stop_client, wait_until
+from tests.lsp.conftest import request, run, start_client, stop_client, wait_until
 
 WITH_FIXTURE = [
     sys.executable,
@@ -130,5 +130,20 @@ async def test_a_capability_module_subscribes_and_contributes(live_platform: Run
         await wait_until(
             lambda: uri in client.diagnostics and not client.diagnostics[uri]
         )  # closed: its diagnostics are cleared
+    finally:
+        await stop_client(client)
+
+
+async def test_capabilities_named_by_manifests_contribute_too(live_platform: RunningPlatform, workspace: Path) -> None:
+    # A capability from outside this package (tests/fixtures/capability_demo, found through
+    # CODEFORGE_CAPABILITIES as the platform and the CLI find it): its manifest names its
+    # catalog, whose operations become commands, and its editor module.
+    env = {**live_platform.env, "CODEFORGE_CAPABILITIES": "tests.fixtures.capability_demo"}
+    client = await start_client(env, workspace)
+    try:
+        provider = client.initialize_result.capabilities.execute_command_provider  # type: ignore[attr-defined]
+        assert "codeforge.greetings.say" in provider.commands and "codeforge.env.set" in provider.commands
+        catalog = await request(client, "codeforge/catalog")
+        assert "greetings.say" in {e["name"] for e in catalog["operations"]}
     finally:
         await stop_client(client)
