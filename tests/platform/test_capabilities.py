@@ -121,6 +121,19 @@ def test_editor_contributions_come_from_the_manifest() -> None:
         importlib.import_module(module)
 
 
+def test_entry_points_name_capabilities(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An installed distribution declares its capability in the `codeforge.capabilities` group."""
+    dist = tmp_path / "codeforge_greetings-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: codeforge-greetings\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(f"[codeforge.capabilities]\ngreetings = {DEMO}.capability\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    found = {c.name: c for c in discover_capabilities()}
+    assert found["greetings"].package == DEMO and "databases" in found
+    with pytest.raises(RuntimeError, match="declared twice"):
+        discover_capabilities([DEMO])
+
+
 def test_unknown_capability_package_is_refused() -> None:
     with pytest.raises(RuntimeError, match="CODEFORGE_CAPABILITIES"):
         discover_capabilities(["tests.fixtures"])
