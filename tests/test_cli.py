@@ -180,3 +180,27 @@ def test_help_shows_each_fields_type() -> None:
     assert bad.returncode == 2 and "Invalid value for '--limit'" in bad.stderr and "integer" in bad.stderr
     env_set = subprocess.run([*CLI, "env", "set", "--help"], env=env, capture_output=True, text=True, timeout=60)
     assert "--secret" in env_set.stdout and "--no-secret" in env_set.stdout
+
+
+def test_serve_writes_no_client_credentials(tmp_path: Path) -> None:
+    """Only `codeforge up` saves a login; the platform service never writes client files."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODEFORGE_")}
+    env |= {
+        "CODEFORGE_CONFIG_DIR": str(tmp_path / "cfg"),
+        "CODEFORGE_DATA_DIR": str(tmp_path / "data"),
+        "CODEFORGE_BOOTSTRAP": "1",  # what made `serve` write them before
+    }
+    proc = subprocess.Popen([*CLI, "serve", "--port", str(port)], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        while True:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert not (tmp_path / "cfg").exists()
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=60)

@@ -183,3 +183,58 @@ def test_a_capability_from_outside_runs_end_to_end(platform_factory) -> None:
 
     running.stop()
     assert (leftovers / "ticker.stopped").exists(), "the lifecycle stops background services with the platform"
+
+
+class _Recorder:
+    """A background service that notes its start and stop; `fail` makes its stop raise."""
+
+    def __init__(self, name: str, log: list[str], fail: bool = False) -> None:
+        self.name, self.log, self.fail = name, log, fail
+
+    def start(self) -> None:
+        self.log.append(f"start {self.name}")
+
+    def stop(self) -> None:
+        self.log.append(f"stop {self.name}")
+        if self.fail:
+            raise RuntimeError("will not stop")
+
+
+def test_lifecycle_cleans_up_first_and_stops_in_reverse(tmp_path: Path) -> None:
+    from codeforge.platform.crypto import Cipher
+    from codeforge.platform.db import Database
+    from codeforge.platform.jobs.signals import JobSignals
+    from codeforge.platform.jobs.store import JobStore
+    from codeforge.platform.lifecycle import Lifecycle
+    from codeforge.platform.manifest import Background, CrashCleanup, Runtime
+    from codeforge.platform.settings import Settings
+
+    log: list[str] = []
+
+    def broken(rt: Runtime) -> list[str]:
+        log.append("cleanup broken")
+        raise RuntimeError("a cleanup that fails must not stop the platform")
+
+    first = Capability(
+        "first",
+        "First",
+        background=(Background("a", lambda rt: _Recorder("a", log, fail=True)),),
+        cleanup=(CrashCleanup("broken", broken),),
+    )
+    second = Capability(
+        "second",
+        "Second",
+        background=(Background("b", lambda rt: _Recorder("b", log)),),
+        cleanup=(CrashCleanup("ok", lambda rt: log.append("cleanup ok") or []),),
+    )
+    settings = Settings(data_dir=tmp_path)
+    db = Database(f"sqlite:///{tmp_path / 'state.db'}")
+    lifecycle = Lifecycle(
+        [first, second], Runtime(db, settings, Cipher(settings.fernet_key()), JobStore(db, JobSignals()))
+    )
+    lifecycle.start()
+    assert log == ["cleanup broken", "cleanup ok", "start a", "start b"]
+    assert lifecycle.running == ["first: a", "second: b"]
+    lifecycle.stop()
+    assert log[-2:] == ["stop b", "stop a"] and lifecycle.running == []
+    db.dispose()
