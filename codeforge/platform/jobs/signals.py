@@ -10,7 +10,7 @@ import asyncio
 import threading
 from collections import defaultdict
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 __all__ = ["JobSignals", "Listener"]
 
@@ -26,10 +26,8 @@ class Listener:
 
     async def wait(self, timeout: float) -> None:
         """Until notified since the last clear(), or `timeout` seconds."""
-        try:
+        with suppress(TimeoutError):
             await asyncio.wait_for(self.event.wait(), timeout)
-        except TimeoutError:
-            pass
 
 
 class JobSignals:
