@@ -23,7 +23,8 @@ log = logging.getLogger("codeforge.auth")
 bearer = HTTPBearer(auto_error=False, description="An API token: `codeforge tokens create` or `codeforge up`.")
 
 
-def get_platform(request: Request) -> Platform:
+async def get_platform(request: Request) -> Platform:
+    # async: a plain function dependency costs a worker-thread round trip per request.
     platform: Platform = request.app.state.platform
     return platform
 
