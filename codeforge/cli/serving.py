@@ -102,15 +102,17 @@ def run_up(*, port: int | None, data_dir: Path | None, folder: Path, project: st
         saved = bootstrap(platform, project)
         url = settings.resolved_public_url
         editors = "\n".join(f"  {line}" for line in editor_setup_lines())
-        from codeforge.platform.databases.volume import copy_on_write_advice  # the databases' own line
-
-        advice = copy_on_write_advice(settings.data_dir)
-        databases = f"[yellow]Databases:[/] {advice}\n" if advice else ""
+        notices = "".join(  # each capability's advice (e.g. databases: how to get copy-on-write branches)
+            f"[yellow]{cap.title}:[/] {text}\n"
+            for cap in platform.capabilities
+            for notice in cap.notices
+            if (text := notice(settings))
+        )
         err_console.print(
             Panel.fit(
                 f"[bold green]CodeForge is running[/] at {url} for project [bold]{project}[/]\n"
                 f"Data: {settings.data_dir}\n"
-                f"Login: {saved}\n{databases}\n"
+                f"Login: {saved}\n{notices}\n"
                 "[bold]Connect an editor[/] (they find the login above):\n"
                 f"{editors}\n\n"
                 "[bold]From the shell:[/] codeforge env list · codeforge catalog\n"

@@ -113,5 +113,7 @@ class Capability:
     cleanup: tuple[CrashCleanup, ...] = ()
     project_section: ProjectSection | None = None
     editor: tuple[str, ...] = ()
+    # Lines for the `codeforge up` banner (advice a person should see at start), or None.
+    notices: tuple[Callable[[Settings], str | None], ...] = ()
     # Filled by the registry: the package the manifest was found in.
     package: str = field(default="", compare=False)

@@ -181,6 +181,8 @@ def test_a_capability_from_outside_runs_end_to_end(platform_factory) -> None:
     assert cli.returncode == 0, cli.stderr
     assert json.loads(cli.stdout)["text"] == "Hello, Linus! (from project demo)"
 
+    assert "Greetings (a test fixture): say hello with `codeforge greetings say NAME`" in running.logs()  # up's banner
+
     running.stop()
     assert (leftovers / "ticker.stopped").exists(), "the lifecycle stops background services with the platform"
 

@@ -3,7 +3,12 @@ schedules, migrations, connection pools, the databases pane and `databases:` in 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from codeforge.platform.manifest import Background, BackgroundService, Capability, ProjectSection, Runtime
+
+if TYPE_CHECKING:
+    from codeforge.platform.settings import Settings
 
 __all__ = ["CAPABILITY"]
 
@@ -21,6 +26,13 @@ def _supervisor(rt: Runtime) -> BackgroundService:
     from codeforge.platform.databases.supervisor import DatabaseSupervisor
 
     return DatabaseSupervisor(rt.db, rt.settings, rt.cipher)
+
+
+def _copy_on_write_advice(settings: Settings) -> str | None:
+    # On ext4 branches are full copies: say how to get copy-on-write ones where a person looks.
+    from codeforge.platform.databases.volume import copy_on_write_advice
+
+    return copy_on_write_advice(settings.data_dir)
 
 
 def _section() -> ProjectSection:
@@ -49,4 +61,5 @@ CAPABILITY = Capability(
     background=(Background("backup scheduler", _backup_scheduler), Background("supervisor", _supervisor)),
     project_section=_section(),
     editor=("codeforge.lsp.capabilities.databases",),
+    notices=(_copy_on_write_advice,),
 )
