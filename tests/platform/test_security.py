@@ -192,3 +192,22 @@ def test_log_filter_scrubs_every_record() -> None:
     line = JsonFormatter().format(record)
     assert "Pw1234" not in line and json.loads(line)["url"] == "postgresql://u:***@h"
     assert "ValueError" in json.loads(line)["exception"]
+
+
+def test_limiter_window_slides() -> None:
+    """The in-process limiter with a clock the test moves: no sleeping."""
+    from codeforge.platform.auth.limits import InProcessAuthLimiter
+
+    now = [1000.0]
+    limiter = InProcessAuthLimiter(3, 60, max_sources=2, clock=lambda: now[0])
+    for _ in range(3):
+        assert limiter.retry_after("10.0.0.1") == 0
+        limiter.failed("10.0.0.1")
+        now[0] += 10
+    assert limiter.retry_after("10.0.0.1") == 30  # the first failure leaves the window at 1060
+    assert limiter.retry_after("10.0.0.2") == 0
+    now[0] = 1060.5
+    assert limiter.retry_after("10.0.0.1") == 0  # one failure fewer in the last minute
+    limiter.failed("10.0.0.2")
+    limiter.failed("10.0.0.3")  # beyond max_sources: the least recent address is forgotten
+    assert limiter.retry_after("10.0.0.1") == 0
