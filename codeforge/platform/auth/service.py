@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from codeforge import catalog
@@ -31,8 +31,13 @@ def create_organization(session: Session, slug: str, owner: str) -> tuple[Organi
     return org, user
 
 
+# Built once: every project-scoped request looks its project up, and building the expression
+# cost more than running it.
+_PROJECT = select(Project).where(Project.org_id == bindparam("org_id"), Project.slug == bindparam("slug"))
+
+
 def find_project(session: Session, org_id: str, slug: str) -> Project:
-    project = session.scalar(select(Project).where(Project.org_id == org_id, Project.slug == slug))
+    project = session.scalar(_PROJECT, {"org_id": org_id, "slug": slug})
     if project is None:
         # The same answer whether the project is elsewhere or nowhere: no probing other orgs.
         raise NotFound(

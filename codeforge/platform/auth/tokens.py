@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from codeforge.catalog import Role
@@ -67,6 +67,7 @@ _BY_HASH = (
     )
     .join(User, User.id == ApiToken.user_id)
     .join(Organization, Organization.id == User.org_id)
+    .where(ApiToken.token_hash == bindparam("token_hash"))  # built once: building costs more than running
 )
 
 
@@ -74,7 +75,7 @@ def authenticate(session: Session, raw: str, source: str) -> Actor:
     fix = "create a token with `codeforge tokens create` (or run `codeforge up` locally) and set CODEFORGE_TOKEN"
     if not raw:
         raise TokenRefused("missing", "no API token in the request (Authorization: Bearer …)", fix=fix)
-    row = session.execute(_BY_HASH.where(ApiToken.token_hash == hash_token(raw))).first()
+    row = session.execute(_BY_HASH, {"token_hash": hash_token(raw)}).first()
     if row is None:
         raise TokenRefused("unknown", "the API token is not known to this platform", fix=fix)
     return _actor(

@@ -11,7 +11,7 @@ import re
 from functools import lru_cache
 
 from dotenv.parser import parse_stream
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from codeforge import catalog
 from codeforge.catalog.errors import BadInput, FieldProblem, NotFound
@@ -27,10 +27,16 @@ __all__ = ["get_value", "has_variable", "put_variable", "remove_variable"]
 _NAME = re.compile(catalog.env.ENV_NAME_PATTERN)
 
 
+# Statements built once, with their values bound per call: building a SQLAlchemy expression
+# costs more than running it on SQLite, and env.list runs on every editor refresh.
+_ONE = select(EnvVariableRow).where(
+    EnvVariableRow.project_id == bindparam("project_id"), EnvVariableRow.name == bindparam("name")
+)
+_ALL = select(EnvVariableRow).where(EnvVariableRow.project_id == bindparam("project_id")).order_by(EnvVariableRow.name)
+
+
 def _row(ctx: Context, project: Project, name: str) -> EnvVariableRow | None:
-    return ctx.session.scalar(
-        select(EnvVariableRow).where(EnvVariableRow.project_id == project.id, EnvVariableRow.name == name)
-    )
+    return ctx.session.scalar(_ONE, {"project_id": project.id, "name": name})
 
 
 @lru_cache(maxsize=8192)
@@ -110,11 +116,7 @@ def set_variable(ctx: Context, data: catalog.env.EnvSetInput) -> catalog.env.Env
 
 @implements(catalog.env.LIST)
 def list_variables(ctx: Context, data: catalog.env.EnvListInput) -> catalog.env.EnvList:
-    rows = ctx.session.scalars(
-        select(EnvVariableRow)
-        .where(EnvVariableRow.project_id == ctx.require_project().id)
-        .order_by(EnvVariableRow.name)
-    )
+    rows = ctx.session.scalars(_ALL, {"project_id": ctx.require_project().id})
     return catalog.env.EnvList(items=[_out(ctx, r) for r in rows])
 
 
