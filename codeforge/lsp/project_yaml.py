@@ -25,6 +25,7 @@ __all__ = [
     "Problem",
     "Span",
     "analyse",
+    "current_model",
     "cursor_context",
     "is_project_file",
     "key_at",
@@ -32,7 +33,24 @@ __all__ = [
     "project_schema",
     "resolve_schema",
     "schema_at",
+    "use_model",
 ]
+
+# codeforge.yaml's model: `ProjectFile`, or the model with the sections of capabilities
+# from outside this package (`codeforge.platform.registry.project_file_model`), which the
+# assembly sets once for the process.
+_model: type[ProjectFile] = ProjectFile
+
+
+def use_model(model: type[ProjectFile]) -> None:
+    """Check and describe codeforge.yaml with this model from now on."""
+    global _model
+    _model = model
+    project_schema.cache_clear()
+
+
+def current_model() -> type[ProjectFile]:
+    return _model
 
 
 @dataclass(frozen=True)
@@ -147,7 +165,7 @@ def analyse(text: str) -> Analysis:
     if root is not None:
         _duplicates(root, result.problems)
     try:
-        result.model = ProjectFile.model_validate(data)
+        result.model = _model.model_validate(data)
     except ValidationError as exc:
         for loc, problem in project_file_problems(exc.errors()):
             span = locate(root, loc, key=problem.message.startswith("unknown key"))
@@ -157,7 +175,7 @@ def analyse(text: str) -> Analysis:
 
 @cache
 def project_schema() -> dict[str, Any]:
-    return ProjectFile.model_json_schema()
+    return _model.model_json_schema()
 
 
 def resolve_schema(schema: dict[str, Any]) -> dict[str, Any]:

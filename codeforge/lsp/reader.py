@@ -10,7 +10,7 @@ from pathlib import Path
 from pygls.uris import from_fs_path, to_fs_path
 
 from codeforge.catalog.errors import BadInput
-from codeforge.lsp.project_yaml import is_project_file
+from codeforge.lsp.project_yaml import current_model, is_project_file
 from codeforge.lsp.session import CodeForgeSession
 from codeforge.projectfile import ProjectFile, parse_project_file
 
@@ -67,7 +67,7 @@ class ProjectDocument:
 
 def read_model(ls: CodeForgeSession, uri: str) -> ProjectFile:
     """The model of the codeforge.yaml at `uri`; ProjectFileError names what to fix."""
-    return parse_project_file(read_text(ls, uri), path=Path(to_fs_path(uri) or uri).name)
+    return parse_project_file(read_text(ls, uri), path=Path(to_fs_path(uri) or uri).name, model=current_model())
 
 
 def read_project(ls: CodeForgeSession, uri: str | None = None) -> ProjectDocument:

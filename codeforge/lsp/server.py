@@ -19,7 +19,7 @@ from typing import Any
 
 from lsprotocol import types
 
-from codeforge.lsp import capabilities, features
+from codeforge.lsp import capabilities, features, project_yaml
 from codeforge.lsp.commands import register_catalog_commands
 from codeforge.lsp.contributions import Contributions
 from codeforge.lsp.session import CodeForgeSession
@@ -34,17 +34,21 @@ log = logging.getLogger(__name__)
 def editor_modules() -> list[ModuleType | str]:
     """Every capability's editor modules: those its manifest names (built in, from
     CODEFORGE_CAPABILITIES, from entry points; their catalog modules are imported too, so
-    their operations are commands, as in the CLI), then the modules of
+    their operations are commands, as in the CLI; their codeforge.yaml sections join the
+    model), then the modules of
     `codeforge.lsp.capabilities` no manifest named. Only manifests are read, never services."""
-    from codeforge.platform.registry import discover_capabilities
+    from codeforge.platform.registry import discover_capabilities, project_file_model
     from codeforge.platform.settings import Settings
 
     named: list[str] = []
     try:
-        for cap in discover_capabilities(Settings().capability_packages):
+        found = discover_capabilities(Settings().capability_packages)
+        for cap in found:
             for module in cap.catalog:
                 importlib.import_module(module)
             named += [m for m in cap.editor if m not in named]
+        # Their codeforge.yaml sections are checked, completed and described like the rest.
+        project_yaml.use_model(project_file_model(found))  # type: ignore[arg-type]
     except (ImportError, RuntimeError, ValueError) as exc:  # the built-in features still work
         log.warning("capabilities from CODEFORGE_CAPABILITIES not loaded: %s", exc)
     return [*named, *(m for m in capabilities.discover() if m.__name__ not in named)]

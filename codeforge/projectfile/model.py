@@ -249,8 +249,11 @@ def project_file_problems(errors: Iterable[Mapping[str, Any]]) -> list[tuple[tup
     return out
 
 
-def parse_project_file(text: str, *, path: str = "codeforge.yaml") -> ProjectFile:
-    """Parse and check the file's text; raise ProjectFileError naming each problem."""
+def parse_project_file(
+    text: str, *, path: str = "codeforge.yaml", model: type[ProjectFile] | None = None
+) -> ProjectFile:
+    """Parse and check the file's text; raise ProjectFileError naming each problem. `model`
+    is ProjectFile with the sections of capabilities from outside this package, if any."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -268,7 +271,7 @@ def parse_project_file(text: str, *, path: str = "codeforge.yaml") -> ProjectFil
             path=path,
         )
     try:
-        return ProjectFile.model_validate(data)
+        return (model or ProjectFile).model_validate(data)
     except ValidationError as exc:
         raise ProjectFileError([p for _, p in project_file_problems(exc.errors())], path=path) from None
 

@@ -145,5 +145,28 @@ async def test_capabilities_named_by_manifests_contribute_too(live_platform: Run
         assert "codeforge.greetings.say" in provider.commands and "codeforge.env.set" in provider.commands
         catalog = await request(client, "codeforge/catalog")
         assert "greetings.say" in {e["name"] for e in catalog["operations"]}
+        # Its codeforge.yaml section is checked, completed and described like the built-in ones.
+        text = "project: demo\nenv:\n  HELLO: 1\ngreetings:\n  greet: [Ada]\n  shout: 1\n  \n"
+        uri = _open(client, workspace / "codeforge.yaml", text)
+        await wait_until(lambda: bool(client.diagnostics.get(uri)))
+        [unknown] = client.diagnostics[uri]
+        assert unknown.range.start.line == 5 and "unknown key `shout`" in unknown.message
+        completion = await client.text_document_completion_async(
+            types.CompletionParams(
+                text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=6, character=2)
+            )
+        )
+        assert isinstance(completion, types.CompletionList) and "loud" in {i.label for i in completion.items}
+        hover = await client.text_document_hover_async(
+            types.HoverParams(
+                text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=4, character=3)
+            )
+        )
+        assert hover is not None and isinstance(hover.contents, types.MarkupContent)
+        assert "Whom to greet" in hover.contents.value
+        _edit(client, uri, 2, (5, 0, 6, 0, ""))
+        await wait_until(lambda: uri in client.diagnostics and not client.diagnostics[uri])
+        applied = await run(client, "codeforge.projectFile.apply", {"uri": uri, "section": "env"})
+        assert applied["set"] == ["HELLO"]
     finally:
         await stop_client(client)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 from lsprotocol import types
@@ -30,6 +31,13 @@ __all__ = ["SOURCE", "is_open", "publish", "refresh", "register", "to_range"]
 
 log = logging.getLogger(__name__)
 SOURCE = DIAGNOSTIC_SOURCE
+
+
+@dataclass
+class _Published:
+    # uri -> (document version, diagnostics) last sent: the same again is not re-sent, so a
+    # check that finds nothing new does not repeat the file's diagnostics.
+    last: dict[str, tuple[int | None, list[types.Diagnostic]]] = field(default_factory=dict)
 
 
 def is_open(ls: CodeForgeSession, uri: str) -> bool:
@@ -59,9 +67,12 @@ def publish(ls: CodeForgeSession, uri: str) -> ProjectFileView:
             diagnostics += check.diagnose(ls, view)
         except Exception:
             log.exception("check %s failed on %s", check.name, uri)
-    ls.text_document_publish_diagnostics(
-        types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=doc.version)
-    )
+    published = ls.state(_Published).last
+    if published.get(uri) != (doc.version, diagnostics):
+        published[uri] = (doc.version, diagnostics)
+        ls.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=doc.version)
+        )
     return view
 
 
@@ -89,6 +100,7 @@ def _forget(ls: CodeForgeSession, uri: str) -> None:
     for check in _checks(ls):
         if check.forget is not None:
             check.forget(ls, uri)
+    ls.state(_Published).last.pop(uri, None)
     ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
 
