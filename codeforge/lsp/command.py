@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
 
@@ -36,7 +36,7 @@ class CommandArguments(BaseModel):
     """Base of a command's argument model: unknown fields are refused, as the catalog's
     input models refuse them."""
 
-    model_config = {"extra": "forbid"}
+    model_config = ConfigDict(extra="forbid")
 
 
 def one_object(command: str, args: Sequence[Any], fields: Sequence[str] = ()) -> dict[str, Any]:
