@@ -14,7 +14,14 @@ from codeforge.platform.auth.tokens import TokenRefused
 from codeforge.platform.context import Actor
 from codeforge.platform.core import Platform
 
-__all__ = ["CurrentActor", "PlatformDep", "check_rate_limit", "client_address", "note_auth_failure"]
+__all__ = [
+    "BearerCredentials",
+    "CurrentActor",
+    "PlatformDep",
+    "check_rate_limit",
+    "client_address",
+    "note_auth_failure",
+]
 
 log = logging.getLogger("codeforge.auth")
 
@@ -77,3 +84,6 @@ def get_actor(
 
 
 CurrentActor = Annotated[Actor, Depends(get_actor)]
+# For a sync route that authenticates itself, calling get_actor in its own worker thread:
+# a sync dependency costs a worker-thread round trip of its own on every request.
+BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
