@@ -26,7 +26,7 @@ from codeforge.platform.api.pages import pages_router
 from codeforge.platform.api.problems import PROBLEM_SCHEMA, install_problem_handlers, problem_responses
 from codeforge.platform.api.routes import operations_router
 from codeforge.platform.auth.limits import InProcessAuthLimiter
-from codeforge.platform.core import Platform
+from codeforge.platform.core import Platform, ShuttingDown
 from codeforge.platform.settings import Settings
 
 __all__ = ["create_app", "metrics_token"]
@@ -138,6 +138,9 @@ def create_app(settings: Settings | None = None, on_started: Callable[[Platform]
 
     @app.get("/healthz", tags=["health"], responses=problem_responses(500, 503))
     def healthz() -> dict[str, str]:
+        # A draining replica says so, so a load balancer stops sending it work.
+        if not platform.accepting:
+            raise ShuttingDown()
         with platform.db.engine.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
         return {"status": "ok", "version": __version__}

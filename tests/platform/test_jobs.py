@@ -129,12 +129,14 @@ def test_sigterm_drains_then_interrupts_running_jobs(platform_factory) -> None: 
         running.process.send_signal(signal.SIGTERM)
         warned = next(e for e in stream if e.kind == "log" and "shutting down" in e.message)
         refused = httpx.post(f"{running.url}/api/v1/env/list", json={"project": "demo"}, headers=auth)
+        health = httpx.get(f"{running.url}/healthz")  # a load balancer stops sending work here
         rest = list(stream)  # ends when the job does
     assert "3 s" in warned.message
     assert refused.status_code == 503, refused.text
     assert int(refused.headers["Retry-After"]) > 0
     assert refused.headers["content-type"].startswith("application/problem+json")
     assert "shutting down" in refused.json()["detail"]
+    assert health.status_code == 503, health.text
     final = rest[-1]
     assert final.state == JobState.CANCELLED and "interrupted by shutdown" in final.message
     running.process.wait(timeout=30)  # exits on its own: grace + cancel, not the import's ~40 s
