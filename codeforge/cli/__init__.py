@@ -48,21 +48,31 @@ def up(
     run_up(port=port, data_dir=data_dir, folder=Path.cwd(), project=project)
 
 
-@app.command()
+def _lsp_help() -> str:
+    from codeforge.lsp.settings import option_flags_help
+
+    return (
+        "Run the language server over stdio (editors start this).\n\n"
+        "Options (the same as the editor's initializationOptions):\n\n" + option_flags_help()
+    )
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True}, help=_lsp_help())
 def lsp(
-    url: Annotated[str | None, typer.Option(help="Platform URL (default: the saved login, CODEFORGE_URL).")] = None,
-    token: Annotated[str | None, typer.Option(help="API token (default: the saved login, CODEFORGE_TOKEN).")] = None,
-    project: Annotated[str | None, typer.Option(help="Project (default: codeforge.yaml, the login).")] = None,
+    ctx: typer.Context,
     log_level: Annotated[str, typer.Option(help="Log level of stderr.")] = "WARNING",
     stdio: Annotated[
         bool, typer.Option("--stdio", help="Accepted for editors that pass it; stdio is the default.")
     ] = True,
 ) -> None:
-    """Run the language server over stdio (editors start this)."""
     from codeforge.lsp.server import serve_stdio
-    from codeforge.lsp.settings import ServerOptions
+    from codeforge.lsp.settings import options_from_flags
 
-    serve_stdio(ServerOptions(url=url, token=token, project=project), log_level=log_level)
+    try:
+        options = options_from_flags(ctx.args, strict=True)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    serve_stdio(options, log_level=log_level)
 
 
 @app.command("catalog")

@@ -28,6 +28,7 @@ __all__ = [
     "ServerSettings",
     "ShowResults",
     "add_option_flags",
+    "option_flags_help",
     "options_from_flags",
     "parse_init_options",
     "resolve_settings",
@@ -106,6 +107,15 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def _flags() -> list[str]:
+    return [_flag(name) for name in ServerOptions.model_fields]
+
+
+def option_flags_help() -> str:
+    """One line per flag, for help texts that are not argparse's."""
+    return "\n\n".join(f"{_flag(name)}: {info.description}" for name, info in ServerOptions.model_fields.items())
+
+
 def add_option_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per option (`--url`, `--show-results`), with the field's description."""
     for name, info in ServerOptions.model_fields.items():
@@ -116,10 +126,18 @@ def add_option_flags(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(_flag(name), dest=name, choices=choices or None, help=info.description)
 
 
-def options_from_flags(args: argparse.Namespace | Sequence[str]) -> ServerOptions:
-    """The options a command line gave (parsed already, or argv to parse)."""
+class _Refuse(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse would exit; the caller reports it
+        raise ValueError(message)
+
+
+def options_from_flags(args: argparse.Namespace | Sequence[str], *, strict: bool = False) -> ServerOptions:
+    """The options a command line gave (parsed already, or argv to parse). `strict` refuses
+    flags that are not options (ValueError) instead of leaving them to another parser."""
     if not isinstance(args, argparse.Namespace):
-        parser = argparse.ArgumentParser(add_help=False)
+        parser = _Refuse(add_help=False, prog="codeforge lsp")
         add_option_flags(parser)
-        args, _ = parser.parse_known_args(list(args))
+        args, rest = parser.parse_known_args(list(args))
+        if strict and rest:
+            raise ValueError(f"unknown option(s): {' '.join(rest)}; the options are {', '.join(_flags())}")
     return ServerOptions(**{name: getattr(args, name, None) for name in ServerOptions.model_fields})

@@ -77,3 +77,22 @@ def test_no_options_resolve_to_the_default_url(tmp_path: Path, monkeypatch: pyte
     for name in ("CODEFORGE_URL", "CODEFORGE_TOKEN", "CODEFORGE_PROJECT"):
         monkeypatch.delenv(name, raising=False)
     assert resolve_settings().url == DEFAULT_URL
+
+
+def test_codeforge_lsp_takes_the_options_flags_and_refuses_others() -> None:
+    """`codeforge lsp` has no option list of its own: its flags are ServerOptions' fields."""
+    from typer.testing import CliRunner
+
+    from codeforge.cli import app
+
+    runner = CliRunner()
+    shown = runner.invoke(app, ["lsp", "--help"])
+    assert shown.exit_code == 0
+    for flag in ("--url", "--token", "--project", "--show-results"):
+        assert flag in shown.output
+    wrong = runner.invoke(app, ["lsp", "--colour", "red"])
+    assert wrong.exit_code == 2
+    assert "unknown option(s): --colour red" in wrong.output
+    bad_choice = runner.invoke(app, ["lsp", "--show-results", "nope"])
+    assert bad_choice.exit_code == 2
+    assert "invalid choice: 'nope'" in bad_choice.output
