@@ -14,7 +14,12 @@ import httpx
 import pytest
 import uvicorn
 
+from codeforge.catalog.jobs import JobState
 from codeforge.platform.app import create_app
+from codeforge.platform.auth.service import create_organization
+from codeforge.platform.db import Database
+from codeforge.platform.jobs.signals import JobSignals
+from codeforge.platform.jobs.store import JobStore
 from codeforge.platform.settings import Settings
 from tests.conftest import RunningPlatform, free_port
 
@@ -176,3 +181,49 @@ def test_an_internal_error_keeps_the_connection(server_with_a_bug: str) -> None:
         assert b"unexpected failure" not in body  # the message of an unexpected error is not the user's
         status, _ = _exchange(sock, "/healthz")  # the same connection still serves
         assert status.endswith(b"200 OK")
+
+
+# --- the end of a job: one writer decides it ------------------------------------------------
+
+
+@pytest.fixture
+def job_store(state_url: str) -> Iterator[JobStore]:
+    db = Database(state_url)
+    db.migrate()
+    yield JobStore(db, JobSignals())
+    db.dispose()
+
+
+def _end_at_once(store: JobStore, job_id: str, states: tuple[JobState, ...]) -> list[JobState]:
+    """Each state from its own thread at the same moment; the ones whose transition won."""
+    barrier = threading.Barrier(len(states))
+    won: list[JobState] = []
+
+    def end(state: JobState) -> None:
+        barrier.wait(timeout=30)
+        if store.transition(job_id, state, only_from=frozenset({JobState.RUNNING})):
+            won.append(state)
+
+    threads = [threading.Thread(target=end, args=(state,)) for state in states]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return won
+
+
+def test_a_job_ends_once_when_finish_and_cancel_race(job_store: JobStore) -> None:
+    """A job that finishes while a shutdown cancels it ends one way, with one final event,
+    however the two writers interleave (select-then-update let both win on SQLite)."""
+    with job_store.db.session() as session:
+        org, _ = create_organization(session, "racing", "racing-owner")
+    ends = (JobState.SUCCEEDED, JobState.CANCELLED)
+    for _ in range(15):
+        job = job_store.create(org_id=org.id, project=None, operation="test.race", created_by="t", instance_id="t")
+        job_store.transition(job.id, JobState.RUNNING)
+        won = _end_at_once(job_store, job.id, ends)
+        assert len(won) == 1, won
+        finals = [e.state for e in job_store.events_after(job.id, 0) if e.state in ends]
+        assert finals == won
+        row = job_store.get(job.id)
+        assert row is not None and row.state == won[0].value

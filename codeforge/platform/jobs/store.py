@@ -85,22 +85,24 @@ class JobStore:
     ) -> bool:
         """Move a job to `state`; False (and nothing written) if it is not in `only_from`."""
         message, error = scrub_secrets(message), None if error is None else scrub_secrets(error)
+        # One conditional UPDATE decides: of two writers ending one job at once (it finishes as
+        # a shutdown cancels it), exactly one wins. Reading the state first let both win on
+        # SQLite, which has no SELECT … FOR UPDATE.
+        values: dict[str, Any] = {"state": state.value, "message": message or state.value}
+        now = utcnow()
+        if state == JobState.RUNNING:
+            values["started_at"] = now
+        if state in TERMINAL:
+            values.update(finished_at=now, result=result, error=error)
+            if state == JobState.SUCCEEDED:
+                values["progress"] = 1.0
+        stmt = update(JobRow).where(JobRow.id == job_id)
+        if only_from is not None:
+            stmt = stmt.where(JobRow.state.in_(sorted(st.value for st in only_from)))
         with self.db.session() as s:
-            row = s.get(JobRow, job_id, with_for_update=True)
-            if row is None or (only_from is not None and JobState(row.state) not in only_from):
+            if s.execute(stmt.values(**values).returning(JobRow.id)).first() is None:
                 return False
-            row.state = state.value
-            row.message = message or state.value
-            now = utcnow()
-            if state == JobState.RUNNING:
-                row.started_at = now
-            if state in TERMINAL:
-                row.finished_at = now
-                row.result = result
-                row.error = error
-                if state == JobState.SUCCEEDED:
-                    row.progress = 1.0
-            data = {"state": state.value, "message": row.message, "result": result, "error": error}
+            data = {"state": state.value, "message": values["message"], "result": result, "error": error}
             self._append(s, job_id, "state", data)
         self.signals.notify(job_id)
         return True
