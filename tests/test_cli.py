@@ -45,6 +45,23 @@ def test_broken_codeforge_yaml_is_reported_not_ignored(live_platform: RunningPla
     assert result.returncode == 2 and "codeforge.yaml" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_codeforge_yaml_section_of_an_outside_capability_is_read(
+    live_platform: RunningPlatform, tmp_path: Path
+) -> None:
+    """A section that a capability from CODEFORGE_CAPABILITIES declares is part of the file's
+    model for the CLI too (as for the language server), not an unknown key."""
+    (tmp_path / "codeforge.yaml").write_text("project: elsewhere\ngreetings: {greet: [ada]}\n")
+    plain = run(live_platform, "env", "list", cwd=tmp_path)
+    assert plain.returncode == 2 and "greetings" in plain.stderr
+    env = live_platform.env | {
+        "COLUMNS": "200",
+        "CODEFORGE_CAPABILITIES": "tests.fixtures.capability_demo",
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+    }
+    extended = subprocess.run([*CLI, "env", "list"], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert extended.returncode == 1 and "elsewhere" in extended.stderr, extended.stderr
+
+
 def test_bad_input_exits_2_with_field_and_fix(live_platform: RunningPlatform) -> None:
     result = run(live_platform, "env", "set", "9LIVES", "--value", "x")
     assert result.returncode == 2
