@@ -1,9 +1,8 @@
 // Operations on one item of the resource tree: those with an input field whose values come from
-// the item's list operation (`x-codeforge-values: "databases.list#name"`), that field filled
+// the item's list operation (the field's `values`: "databases.list#name"), that field filled
 // in from the item. Nothing here names an operation; the catalog says it all.
 import type { Arguments, Operation } from './prompt';
-
-export const VALUES_KEY = 'x-codeforge-values';
+import { promptFields } from './schema';
 
 export interface ItemOperation {
   op: Operation;
@@ -16,19 +15,14 @@ export function operationsForItem(catalog: readonly Operation[], listOp: Operati
   }
   const out: ItemOperation[] = [];
   for (const op of catalog) {
-    const properties = op.input_schema['properties'];
-    if (op.name === listOp.name || typeof properties !== 'object' || properties === null) {
+    if (op.name === listOp.name) {
       continue;
     }
-    for (const [field, schema] of Object.entries(properties as Record<string, unknown>)) {
-      const spec = typeof schema === 'object' && schema !== null ? (schema as Record<string, unknown>)[VALUES_KEY] : undefined;
-      if (typeof spec !== 'string') {
-        continue;
-      }
-      const [source, key = 'name'] = spec.split('#');
+    for (const field of promptFields(op)) {
+      const [source, key = 'name'] = (field.values ?? '').split('#');
       const value = (item as Record<string, unknown>)[key];
       if (source === listOp.name && value !== undefined && value !== null) {
-        out.push({ op, given: { [field]: value } });
+        out.push({ op, given: { [field.name]: value } });
         break;
       }
     }

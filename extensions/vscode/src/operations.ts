@@ -114,7 +114,7 @@ export class Operations implements vscode.Disposable {
     }
     if (op.destructive) {
       const answer = await vscode.window.showWarningMessage(
-        confirmationText(op, redact(args, op.input_schema)),
+        confirmationText(op, redact(args, op)),
         { modal: true, detail: `Runs ${op.name} on the CodeForge platform.` },
         'Run',
       );
@@ -135,7 +135,7 @@ export class Operations implements vscode.Disposable {
         this.fail(op.title, new Error('the client is not running'));
         return undefined;
       }
-      this.host.log(`▶ ${op.name} ${JSON.stringify(redact(args, op.input_schema))}`);
+      this.host.log(`▶ ${op.name} ${JSON.stringify(redact(args, op))}`);
       try {
         const result = await client.sendRequest(ExecuteCommandRequest.type, { command: op.command, arguments: [args] });
         // The whole result goes to the log with its secrets masked (from the output schema). A

@@ -9,10 +9,10 @@ import {
   effectiveField,
   type FieldSpec,
   initialText,
-  type JsonSchema,
   parseText,
   promptFields,
 } from './schema';
+import type { JsonSchema } from './secrets';
 
 export interface InputRequest {
   title: string;
@@ -52,7 +52,8 @@ export interface Operation {
   destructive: boolean;
   lists_resources: boolean;
   permission?: string;
-  input_schema: JsonSchema;
+  /** The fields to ask, digested on the server from the input schema (codeforge/catalog/prompts.py). */
+  input_fields: FieldSpec[];
   output_schema?: JsonSchema;
 }
 
@@ -97,7 +98,7 @@ async function askFile(ui: PromptUi, field: FieldSpec, title: string, error?: st
     ui.refused(error);
   }
   for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
-    const file = await ui.pickFile(`${title}: choose the ${field.fileHint || 'file'} for ${field.name}`, field.fileHint ?? '');
+    const file = await ui.pickFile(`${title}: choose the ${field.file_hint || 'file'} for ${field.name}`, field.file_hint ?? '');
     if (file === undefined) {
       return undefined;
     }
@@ -147,7 +148,7 @@ export async function askField(
  */
 export async function collectArguments(ui: PromptUi, op: Operation, given: Arguments = {}): Promise<Arguments | undefined> {
   const args: Arguments = { ...given };
-  const fields = askingOrder(promptFields(op.input_schema)).filter((f) => !(f.name in given));
+  const fields = askingOrder(promptFields(op)).filter((f) => !(f.name in given));
   for (const [index, field] of fields.entries()) {
     const title = `${op.title} (${index + 1}/${fields.length})`;
     const answer = await askField(ui, field, title, undefined, args);
@@ -167,7 +168,7 @@ export async function collectArguments(ui: PromptUi, op: Operation, given: Argum
  * joined with "; " (codeforge/catalog/errors.py).
  */
 export function fieldOfError(message: string, op: Operation, data?: unknown): FieldSpec | undefined {
-  const fields = promptFields(op.input_schema);
+  const fields = promptFields(op);
   const problems = (data as { errors?: { field?: unknown }[] } | undefined)?.errors;
   if (Array.isArray(problems)) {
     for (const problem of problems) {

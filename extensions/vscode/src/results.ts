@@ -1,6 +1,5 @@
 // How results look in notifications and in the resource tree. Free of `vscode` for unit tests.
-import type { JsonSchema } from './schema';
-import { MASK, maskOutput, maskUrlPasswords, PANE_KEY } from './secrets';
+import { type JsonSchema, MASK, maskOutput, maskUrlPasswords, PANE_KEY } from './secrets';
 
 export { PANE_KEY };
 

@@ -2,7 +2,6 @@
 // list of key names), and how a result is masked before it reaches a place that keeps it:
 // notifications (VS Code keeps their history), the output channel and its log file, documents.
 // Free of `vscode` so the rules are unit tested over fixtures and the live catalog.
-import { type JsonSchema, resolveRef } from './schema';
 
 /** Output fields holding a secret carry this key (codeforge/catalog, like inputs' password format). */
 export const SECRET_KEY = 'x-codeforge-secret';
@@ -12,8 +11,25 @@ export const PANE_KEY = 'x-codeforge-pane';
 export const REVEAL_PERMISSION = 'reveal';
 export const MASK = '••••';
 
+export type JsonSchema = { [key: string]: unknown };
+
 function isObject(value: unknown): value is JsonSchema {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Follow a local `$ref` ("#/$defs/EnvVariable") inside the root schema; unknown refs resolve to
+ * their sibling keys, which win over the target's, as pydantic intends. */
+export function resolveRef(root: JsonSchema, schema: JsonSchema): JsonSchema {
+  const ref = schema['$ref'];
+  if (typeof ref !== 'string' || !ref.startsWith('#/')) {
+    return schema;
+  }
+  let node: unknown = root;
+  for (const part of ref.slice(2).split('/')) {
+    node = isObject(node) ? node[part.replace(/~1/g, '/').replace(/~0/g, '~')] : undefined;
+  }
+  const { $ref: _ignored, ...siblings } = schema;
+  return isObject(node) ? { ...node, ...siblings } : siblings;
 }
 
 /** The schema of a value, with `$ref` followed and `anyOf`/`oneOf` variants merged (pydantic's

@@ -16,7 +16,7 @@ export type Node =
 
 /** List operations that can run without asking anything (context fields are filled by the server). */
 export function listOperations(catalog: readonly Operation[]): Operation[] {
-  return catalog.filter((op) => op.lists_resources && promptFields(op.input_schema).every((f) => !f.required));
+  return catalog.filter((op) => op.lists_resources && promptFields(op).every((f) => !f.required));
 }
 
 export class ResourceTree implements vscode.TreeDataProvider<Node> {

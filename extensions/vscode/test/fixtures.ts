@@ -1,91 +1,60 @@
-// Input schemas exactly as the platform's catalog gives them (pydantic 2 output), copied from
-// `describe_catalog()`; the pytest wrapper also runs these tests over the live catalog
-// (CODEFORGE_CATALOG_JSON) so a schema shape added later is covered too.
+// Catalog entries' `input_fields` exactly as the server digests them from pydantic's input schemas
+// (codeforge/catalog/prompts.py, checked by tests/test_catalog_prompts.py), copied from
+// `describe_catalog()`; env.import keeps two of its fields and a 40-character limit so a test can
+// pass it. The pytest wrapper also runs these tests over the live catalog (CODEFORGE_CATALOG_JSON),
+// so a field shape added later is covered too.
 import type { Operation } from '../src/prompt';
-import type { JsonSchema } from '../src/schema';
+import type { FieldSpec } from '../src/schema';
+import type { JsonSchema } from '../src/secrets';
 
-const PROJECT = {
-  description: 'Project slug; editors and the CLI fill it from codeforge.yaml or the login.',
-  maxLength: 63,
-  minLength: 1,
-  title: 'Project',
-  type: 'string',
-  'x-codeforge-context': 'project',
-};
-
-export const ENV_SET: JsonSchema = {
-  additionalProperties: false,
-  properties: {
-    project: PROJECT,
-    name: {
-      description: 'Variable name: letters, digits and underscores, not starting with a digit.',
-      pattern: '^[A-Za-z_][A-Za-z0-9_]{0,127}$',
-      title: 'Name',
-      type: 'string',
-    },
-    value: { description: 'The value.', format: 'password', maxLength: 65536, title: 'Value', type: 'string', 'x-codeforge-secret-if': 'secret' },
-    secret: { default: false, description: 'Encrypted, never listed, readable only with `env reveal`.', title: 'Secret', type: 'boolean' },
+export const ENV_SET: FieldSpec[] = [
+  {
+    name: 'name',
+    title: 'Name',
+    description: 'Variable name: letters, digits and underscores, not starting with a digit.',
+    kind: 'string',
+    required: true,
+    nullable: false,
+    has_default: false,
+    pattern: '^[A-Za-z_][A-Za-z0-9_]{0,127}$',
+    values: 'env.list#name',
   },
-  required: ['project', 'name', 'value'],
-  title: 'EnvSetInput',
-  type: 'object',
-};
+  { name: 'value', title: 'Value', description: 'The value.', kind: 'password', required: true, nullable: false, has_default: false, max_length: 65536, secret_if: 'secret' },
+  { name: 'secret', title: 'Secret', description: 'Encrypted, never listed, readable only with `env reveal`.', kind: 'boolean', required: false, nullable: false, has_default: true, default: false },
+];
 
-export const ENV_IMPORT: JsonSchema = {
-  additionalProperties: false,
-  properties: {
-    project: PROJECT,
-    content: {
-      description: 'Text of a .env file.',
-      maxLength: 40,
-      title: 'Content',
-      type: 'string',
-      'x-codeforge-file': '.env',
-    },
-    secret: { default: false, title: 'Secret', type: 'boolean' },
-  },
-  required: ['project', 'content'],
-  type: 'object',
-};
+export const ENV_IMPORT: FieldSpec[] = [
+  { name: 'content', title: 'Content', description: 'Text of a .env file.', kind: 'file', required: true, nullable: false, has_default: false, max_length: 40, file_hint: '.env' },
+  { name: 'secret', title: 'Secret', description: '', kind: 'boolean', required: false, nullable: false, has_default: true, default: false },
+];
 
-export const JOBS_LIST: JsonSchema = {
-  $defs: { JobState: { enum: ['queued', 'running', 'succeeded', 'failed', 'cancelled'], title: 'JobState', type: 'string' } },
-  additionalProperties: false,
-  properties: {
-    project: { anyOf: [{ type: 'string' }, { type: 'null' }], default: null, description: "Only this project's jobs.", title: 'Project' },
-    state: { anyOf: [{ $ref: '#/$defs/JobState' }, { type: 'null' }], default: null },
-    limit: { default: 50, maximum: 500, minimum: 1, title: 'Limit', type: 'integer' },
-  },
-  title: 'JobListInput',
-  type: 'object',
-};
+export const JOBS_LIST: FieldSpec[] = [
+  { name: 'project', title: 'Project', description: "Only this project's jobs.", kind: 'string', required: false, nullable: true, has_default: true, default: null },
+  { name: 'state', title: 'JobState', description: '', kind: 'enum', required: false, nullable: true, has_default: true, default: null, enum: ['queued', 'running', 'succeeded', 'failed', 'cancelled'] },
+  { name: 'limit', title: 'Limit', description: '', kind: 'integer', required: false, nullable: false, has_default: true, default: 50, minimum: 1, maximum: 500 },
+];
 
-export const MEMBERS_ADD: JsonSchema = {
-  $defs: { Role: { enum: ['viewer', 'developer', 'admin', 'owner'], title: 'Role', type: 'string' } },
-  additionalProperties: false,
-  properties: {
-    username: { description: 'Login name, unique in the platform.', pattern: '^[a-z0-9][a-z0-9._-]{0,62}$', title: 'Username', type: 'string' },
-    role: { $ref: '#/$defs/Role', default: 'developer', description: 'What the member may do.' },
-  },
-  required: ['username'],
-  type: 'object',
-};
+export const MEMBERS_ADD: FieldSpec[] = [
+  { name: 'username', title: 'Username', description: 'Login name, unique in the platform.', kind: 'string', required: true, nullable: false, has_default: false, pattern: '^[a-z0-9][a-z0-9._-]{0,62}$' },
+  { name: 'role', title: 'Role', description: 'What the member may do.', kind: 'enum', required: false, nullable: false, has_default: true, default: 'developer', enum: ['viewer', 'developer', 'admin', 'owner'] },
+];
 
-export const TOKENS_CREATE: JsonSchema = {
-  additionalProperties: false,
-  properties: {
-    name: { description: 'What the token is for.', maxLength: 100, minLength: 1, title: 'Name', type: 'string' },
-    expires_in_days: {
-      anyOf: [{ maximum: 3650, minimum: 1, type: 'integer' }, { type: 'null' }],
-      default: 90,
-      description: 'Days until it expires; null for never.',
-      title: 'Expires In Days',
-    },
-    username: { anyOf: [{ type: 'string' }, { type: 'null' }], default: null, title: 'Username' },
+export const TOKENS_CREATE: FieldSpec[] = [
+  { name: 'name', title: 'Name', description: 'What the token is for.', kind: 'string', required: true, nullable: false, has_default: false, min_length: 1, max_length: 100 },
+  {
+    name: 'expires_in_days',
+    title: 'Expires In Days',
+    description: 'Days until it expires; null for never.',
+    kind: 'integer',
+    required: false,
+    nullable: true,
+    has_default: true,
+    default: 90,
+    minimum: 1,
+    maximum: 3650,
   },
-  required: ['name'],
-  type: 'object',
-};
+  { name: 'username', title: 'Username', description: '', kind: 'string', required: false, nullable: true, has_default: true, default: null },
+];
 
 // Output schemas. Secret output fields carry `x-codeforge-secret: true`.
 const SECRET = { 'x-codeforge-secret': true };
@@ -154,7 +123,7 @@ export const PANE_LINK_OUT: JsonSchema = {
   'x-codeforge-pane': true,
 };
 
-export function op(name: string, input_schema: JsonSchema, extra: Partial<Operation> = {}): Operation {
+export function op(name: string, input_fields: FieldSpec[], extra: Partial<Operation> = {}): Operation {
   return {
     name,
     title: `Run ${name}`,
@@ -163,7 +132,7 @@ export function op(name: string, input_schema: JsonSchema, extra: Partial<Operat
     long_running: false,
     destructive: false,
     lists_resources: false,
-    input_schema,
+    input_fields,
     ...extra,
   };
 }

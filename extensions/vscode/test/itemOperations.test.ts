@@ -3,14 +3,15 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { operationsForItem } from '../src/itemOperations';
 import type { Operation } from '../src/prompt';
+import type { FieldSpec } from '../src/schema';
 import { op } from './fixtures';
 
-const ref = (spec: string) => ({ type: 'string', 'x-codeforge-values': spec });
-const LIST = op('databases.list', { type: 'object', properties: {} }, { lists_resources: true });
-const DELETE = op('databases.delete', { type: 'object', properties: { name: ref('databases.list#name') }, required: ['name'] });
-const BRANCH = op('databases.branch', { type: 'object', properties: { source: ref('databases.list#name'), name: { type: 'string' } } });
-const REVEAL_ENV = op('env.reveal', { type: 'object', properties: { name: ref('env.list#name') } });
-const PLAIN = op('jobs.list', { type: 'object', properties: { state: { type: 'string' } } });
+const text = (name: string, values?: string): FieldSpec => ({ name, title: name, description: '', kind: 'string', required: true, nullable: false, has_default: false, values });
+const LIST = op('databases.list', [], { lists_resources: true });
+const DELETE = op('databases.delete', [text('name', 'databases.list#name')]);
+const BRANCH = op('databases.branch', [text('name'), text('source', 'databases.list#name')]);
+const REVEAL_ENV = op('env.reveal', [text('name', 'env.list#name')]);
+const PLAIN = op('jobs.list', [text('state')]);
 
 describe('operationsForItem', () => {
   it('offers the operations whose field takes items of that list, the field filled in', () => {

@@ -135,7 +135,7 @@ describe('collectArguments', () => {
   });
 
   it('asks nothing for an operation without prompted fields', async () => {
-    assert.deepEqual(await collectArguments(new ScriptedUi([]), op('env.list', { properties: { project: { type: 'string', 'x-codeforge-context': 'project' } } })), {});
+    assert.deepEqual(await collectArguments(new ScriptedUi([]), op('env.list', [])), {});
   });
 });
 

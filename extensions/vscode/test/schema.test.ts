@@ -1,19 +1,19 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { choices, describeField, type FieldSpec, initialText, parseText, promptFields, redact, resolveRef } from '../src/schema';
+import { askingOrder, choices, describeField, type FieldSpec, initialText, parseText, promptFields, redact } from '../src/schema';
 import { ENV_IMPORT, ENV_SET, JOBS_LIST, MEMBERS_ADD, TOKENS_CREATE } from './fixtures';
 
-function field(schema: Record<string, unknown>, name: string): FieldSpec {
-  const found = promptFields(schema).find((f) => f.name === name);
+function field(fields: FieldSpec[], name: string): FieldSpec {
+  const found = promptFields({ input_fields: fields }).find((f) => f.name === name);
   assert.ok(found, `no prompt for ${name}`);
   return found;
 }
 
 describe('promptFields', () => {
-  it('skips context fields and keeps declaration order', () => {
+  it('renders the catalog entry\'s input_fields in their order', () => {
     assert.deepEqual(
-      promptFields(ENV_SET).map((f) => [f.name, f.kind, f.required]),
+      promptFields({ input_fields: ENV_SET }).map((f) => [f.name, f.kind, f.required]),
       [
         ['name', 'string', true],
         ['value', 'password', true],
@@ -22,41 +22,10 @@ describe('promptFields', () => {
     );
   });
 
-  it('resolves $ref enums with sibling defaults', () => {
-    const role = field(MEMBERS_ADD, 'role');
-    assert.equal(role.kind, 'enum');
-    assert.deepEqual(role.enumValues, ['viewer', 'developer', 'admin', 'owner']);
-    assert.equal(role.default, 'developer');
-    assert.equal(role.description, 'What the member may do.');
-  });
-
-  it('unwraps optional (anyOf with null) fields, keeping their limits', () => {
-    const days = field(TOKENS_CREATE, 'expires_in_days');
-    assert.equal(days.kind, 'integer');
-    assert.equal(days.nullable, true);
-    assert.equal(days.minimum, 1);
-    assert.equal(days.maximum, 3650);
-    assert.equal(days.default, 90);
-    const state = field(JOBS_LIST, 'state');
-    assert.equal(state.kind, 'enum');
-    assert.equal(state.nullable, true);
-  });
-
-  it('marks x-codeforge-file fields as files', () => {
-    const content = field(ENV_IMPORT, 'content');
-    assert.equal(content.kind, 'file');
-    assert.equal(content.fileHint, '.env');
-  });
-
-  it('treats arrays and objects as JSON and survives schemas without properties', () => {
-    const fields = promptFields({ properties: { tags: { type: 'array', items: { type: 'string' } }, meta: { type: 'object' } } });
-    assert.deepEqual(fields.map((f) => [f.kind, f.jsonType]), [['json', 'array'], ['json', 'object']]);
+  it('survives entries without fields, or with malformed ones', () => {
     assert.deepEqual(promptFields({}), []);
-    assert.deepEqual(promptFields({ properties: 'nonsense' }), []);
-  });
-
-  it('resolves an unknown $ref to its siblings instead of throwing', () => {
-    assert.deepEqual(resolveRef({}, { $ref: '#/$defs/Missing', description: 'x' }), { description: 'x' });
+    assert.deepEqual(promptFields({ input_fields: 'nonsense' }), []);
+    assert.deepEqual(promptFields({ input_fields: [null, 7, { kind: 'string' }] }), []);
   });
 });
 
@@ -85,7 +54,7 @@ describe('parseText', () => {
     const tooLong = parseText(tokenName, 'x'.repeat(101));
     assert.equal(tooLong.ok, false);
     assert.match(!tooLong.ok ? tooLong.error : '', /at most 100 character\(s\); this has 101/);
-    assert.equal(parseText({ ...tokenName, maxLength: 2 }, '😀😀').ok, true);
+    assert.equal(parseText({ ...tokenName, max_length: 2 }, '😀😀').ok, true);
   });
 
   it('checks integers: form and range', () => {
@@ -105,7 +74,7 @@ describe('parseText', () => {
   });
 
   it('checks numbers with exclusive bounds', () => {
-    const spec: FieldSpec = { name: 'ratio', title: 'Ratio', description: '', kind: 'number', required: true, nullable: false, hasDefault: false, exclusiveMinimum: 0, exclusiveMaximum: 1 };
+    const spec: FieldSpec = { name: 'ratio', title: 'Ratio', description: '', kind: 'number', required: true, nullable: false, has_default: false, exclusive_minimum: 0, exclusive_maximum: 1 };
     assert.deepEqual(parseText(spec, '0.5'), { ok: true, value: 0.5, omit: false });
     assert.equal(parseText(spec, '0').ok, false);
     assert.equal(parseText(spec, '1').ok, false);
@@ -117,7 +86,7 @@ describe('parseText', () => {
   });
 
   it('parses JSON fields and refuses the wrong JSON type', () => {
-    const tags: FieldSpec = { name: 'tags', title: 'Tags', description: '', kind: 'json', required: true, nullable: false, hasDefault: false, jsonType: 'array' };
+    const tags: FieldSpec = { name: 'tags', title: 'Tags', description: '', kind: 'json', required: true, nullable: false, has_default: false, json_type: 'array' };
     assert.deepEqual(parseText(tags, '["a","b"]'), { ok: true, value: ['a', 'b'], omit: false });
     const notJson = parseText(tags, '[a');
     assert.match(!notJson.ok ? notJson.error : '', /must be JSON/);
@@ -136,7 +105,7 @@ describe('parseText', () => {
   });
 
   it('does not fail on a pattern JavaScript cannot compile (the server still checks it)', () => {
-    const spec: FieldSpec = { name: 'x', title: 'X', description: '', kind: 'string', required: true, nullable: false, hasDefault: false, pattern: '(?P<name>a)' };
+    const spec: FieldSpec = { name: 'x', title: 'X', description: '', kind: 'string', required: true, nullable: false, has_default: false, pattern: '(?P<name>a)' };
     assert.equal(parseText(spec, 'anything').ok, true);
   });
 });
@@ -153,7 +122,7 @@ describe('quick picks and hints', () => {
   it('pre-fills defaults but never for passwords', () => {
     assert.equal(initialText(field(TOKENS_CREATE, 'expires_in_days')), '90');
     assert.equal(initialText(field(TOKENS_CREATE, 'username')), '');
-    assert.equal(initialText({ ...field(ENV_SET, 'value'), hasDefault: true, default: 'x' }), '');
+    assert.equal(initialText({ ...field(ENV_SET, 'value'), has_default: true, default: 'x' }), '');
   });
 
   it('describes the rules of a field', () => {
@@ -161,24 +130,37 @@ describe('quick picks and hints', () => {
   });
 
   it('masks secrets and file contents in logs', () => {
-    assert.deepEqual(redact({ name: 'A', value: 'hunter2', secret: true }, ENV_SET), { name: 'A', value: '••••', secret: true });
-    assert.deepEqual(redact({ content: 'A=1\n' }, ENV_IMPORT), { content: '<4 chars>' });
+    assert.deepEqual(redact({ name: 'A', value: 'hunter2', secret: true }, { input_fields: ENV_SET }), { name: 'A', value: '••••', secret: true });
+    assert.deepEqual(redact({ content: 'A=1\n' }, { input_fields: ENV_IMPORT }), { content: '<4 chars>' });
   });
 });
 
 describe('the live catalog', () => {
   const path = process.env.CODEFORGE_CATALOG_JSON;
+  const KINDS = ['string', 'password', 'integer', 'number', 'boolean', 'enum', 'file', 'json'];
   it('renders prompts for every operation the platform declares', { skip: path ? false : 'CODEFORGE_CATALOG_JSON not set (the pytest wrapper sets it)' }, () => {
-    const catalog = JSON.parse(readFileSync(path as string, 'utf-8')) as { name: string; input_schema: Record<string, unknown> }[];
+    type Entry = { name: string; input_fields: unknown; input_schema: { properties?: Record<string, Record<string, unknown>> } };
+    const catalog = JSON.parse(readFileSync(path as string, 'utf-8')) as Entry[];
     assert.ok(catalog.length > 0);
     for (const entry of catalog) {
-      const fields = promptFields(entry.input_schema);
-      assert.ok(!fields.some((f) => f.name === 'project' && entry.input_schema['properties'] && (entry.input_schema['properties'] as Record<string, Record<string, unknown>>)['project']['x-codeforge-context']), entry.name);
+      const fields = promptFields(entry);
+      assert.ok(Array.isArray(entry.input_fields), `${entry.name} has no input_fields`);
+      assert.equal(fields.length, (entry.input_fields as unknown[]).length, entry.name);
+      const properties = entry.input_schema.properties ?? {};
       for (const f of fields) {
-        assert.notEqual(f.kind, undefined, `${entry.name}.${f.name}`);
-        // Every field can be answered: a parse of its initial text never throws.
-        parseText(f, initialText(f));
+        assert.ok(KINDS.includes(f.kind), `${entry.name}.${f.name}: kind ${f.kind}`);
+        assert.ok(f.name in properties, `${entry.name}.${f.name} is not an input`);
+        // Context fields (the project) are filled by the language server, never asked.
+        assert.equal(properties[f.name]['x-codeforge-context'], undefined, `${entry.name}.${f.name} is a context field`);
+        // Every field can be answered: a parse of its initial text never throws, and a default is accepted.
+        const parsed = parseText(f, initialText(f));
+        if (f.has_default && f.default !== null && f.kind !== 'json' && f.kind !== 'file') {
+          assert.ok(parsed.ok, `${entry.name}.${f.name}: default ${JSON.stringify(f.default)} refused: ${parsed.ok ? '' : parsed.error}`);
+        }
       }
     }
+    // env.set's secret value is asked after the boolean that decides it (the journey checks the boxes).
+    const envSet = catalog.find((e) => e.name === 'env.set') as Entry;
+    assert.deepEqual(askingOrder(promptFields(envSet)).map((f) => f.name), ['name', 'secret', 'value']);
   });
 });

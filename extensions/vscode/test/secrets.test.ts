@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import type { Operation } from '../src/prompt';
 import { describeItem, forLog, summarize } from '../src/results';
-import { isReveal, isSecretSchema, MASK, maskOutput, maskUrlPasswords, secretValues } from '../src/secrets';
+import { isReveal, isSecretSchema, MASK, maskOutput, maskUrlPasswords, resolveRef, secretValues } from '../src/secrets';
 import { DATABASE_URLS_OUT, ENV_LIST_OUT, ENV_VALUE_OUT, PANE_LINK_OUT, TOKEN_CREATED_OUT } from './fixtures';
 
 const PASSWORD = 'Sup3r-s3cret';
@@ -53,6 +53,11 @@ describe('URL passwords', () => {
 });
 
 describe('secret fields from the output schema', () => {
+  it('resolves an unknown $ref to its siblings instead of throwing', () => {
+    assert.deepEqual(resolveRef({}, { $ref: '#/$defs/Missing', description: 'x' }), { description: 'x' });
+  });
+
+
   it('finds the marker through $ref, anyOf and items', () => {
     assert.equal(isSecretSchema(DATABASE_URLS_OUT, (DATABASE_URLS_OUT.properties as Record<string, unknown>).pooled_url), true);
     assert.equal(isSecretSchema(DATABASE_URLS_OUT, (DATABASE_URLS_OUT.properties as Record<string, unknown>).pooling), false);
