@@ -110,3 +110,24 @@ def test_deleting_a_project_removes_its_variables(org: Org) -> None:
     org.ok("admin", "projects.delete", {"slug": "demo"})
     org.ok("admin", "projects.create", {"slug": "demo"})
     assert org.ok("developer", "env.list", {"project": "demo"})["items"] == []
+
+
+def test_list_shows_each_new_value(org: Org) -> None:
+    """Listed values are memoized by ciphertext: a new value is a new ciphertext, never a stale text."""
+    for value in ("one", "two", "one"):
+        org.ok("developer", "env.set", {"project": "demo", "name": "PLAIN", "value": value})
+        items = org.ok("viewer", "env.list", {"project": "demo"})["items"]
+        assert [(i["name"], i["value"]) for i in items] == [("PLAIN", value)]
+    org.ok("developer", "env.set", {"project": "demo", "name": "PLAIN", "value": "hidden", "secret": True})
+    assert org.ok("viewer", "env.list", {"project": "demo"})["items"][0]["value"] is None
+
+
+def test_a_failed_operation_is_audited_and_a_success_once(put: PlatformUnderTest, org: Org) -> None:
+    """A success's record is written in the operation's transaction, a failure's in its own."""
+    org.ok("developer", "env.set", {"project": "demo", "name": "A", "value": "x"})
+    assert org.call("developer", "env.unset", {"project": "demo", "name": "MISSING"}).status_code == 404
+    records = org.ok("admin", "audit.list", {"limit": 1000})["items"]
+    sets = [r for r in records if r["operation"] == "env.set" and r["target"] == "demo/A"]
+    unsets = [r for r in records if r["operation"] == "env.unset"]
+    assert [r["outcome"] for r in sets] == ["succeeded"]
+    assert [r["outcome"] for r in unsets] == ["failed: Not found"]
