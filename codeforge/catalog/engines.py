@@ -53,8 +53,11 @@ def _check_admin_url(url: str, kind: EngineKind) -> None:
     if "\x00" in url:
         raise ValueError("contains a NUL byte")
     schemes = _MYSQL_SCHEMES if kind is EngineKind.MYSQL else _POSTGRES_SCHEMES
-    example = "mysql://USER:PASSWORD@HOST:PORT" if kind is EngineKind.MYSQL else \
-        "postgresql://USER:PASSWORD@HOST:PORT/postgres"
+    example = (
+        "mysql://USER:PASSWORD@HOST:PORT"
+        if kind is EngineKind.MYSQL
+        else "postgresql://USER:PASSWORD@HOST:PORT/postgres"
+    )
     try:
         parts = urlsplit(url)
         port = parts.port  # raises on a port that is not a number in 0..65535

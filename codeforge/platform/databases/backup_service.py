@@ -33,15 +33,33 @@ def _store(settings: Settings) -> BackupStore:
 
 
 def _info(row: BackupRow) -> catalog.backups.BackupInfo:
-    return catalog.backups.BackupInfo(id=row.id, database=row.database_name, engine=row.engine_kind, size_bytes=row.size_bytes,
-                          sha256=row.sha256, tables=row.tables, seconds=row.seconds, created_at=row.created_at,
-                          verified_at=row.verified_at, verified_ok=row.verified_ok)
+    return catalog.backups.BackupInfo(
+        id=row.id,
+        database=row.database_name,
+        engine=row.engine_kind,
+        size_bytes=row.size_bytes,
+        sha256=row.sha256,
+        tables=row.tables,
+        seconds=row.seconds,
+        created_at=row.created_at,
+        verified_at=row.verified_at,
+        verified_ok=row.verified_ok,
+    )
 
 
 def _file(row: BackupRow) -> BackupFile:
-    return BackupFile(id=row.id, key=row.key, file=row.file, engine=row.engine_kind, database=row.database_name,
-                      sha256=row.sha256, size_bytes=row.size_bytes, tables=row.tables,
-                      created_at=row.created_at.isoformat(), seconds=row.seconds)
+    return BackupFile(
+        id=row.id,
+        key=row.key,
+        file=row.file,
+        engine=row.engine_kind,
+        database=row.database_name,
+        sha256=row.sha256,
+        size_bytes=row.size_bytes,
+        tables=row.tables,
+        created_at=row.created_at.isoformat(),
+        seconds=row.seconds,
+    )
 
 
 def _backup(session: Session, settings: Settings, handle: rt.Handle, db: DatabaseRow) -> BackupRow:
@@ -50,10 +68,20 @@ def _backup(session: Session, settings: Settings, handle: rt.Handle, db: Databas
     store.sweep(key)  # its own database's leftovers only, and only those whose writer is gone
     engine = rt.instance_engine(handle, db)
     made = store.create(engine, db.physical, key=key)
-    row = BackupRow(id=made.id, project_id=db.project_id, database_id=db.id, database_name=db.name,
-                    engine_kind=made.engine, key=made.key, file=made.file, sha256=made.sha256,
-                    size_bytes=made.size_bytes, tables=made.tables, seconds=made.seconds,
-                    created_at=made.created)
+    row = BackupRow(
+        id=made.id,
+        project_id=db.project_id,
+        database_id=db.id,
+        database_name=db.name,
+        engine_kind=made.engine,
+        key=made.key,
+        file=made.file,
+        sha256=made.sha256,
+        size_bytes=made.size_bytes,
+        tables=made.tables,
+        seconds=made.seconds,
+        created_at=made.created,
+    )
     session.add(row)
     session.flush()
     return row
@@ -75,7 +103,9 @@ def list_backups(ctx: Context, data: catalog.backups.BackupListInput) -> catalog
     q = select(BackupRow).where(BackupRow.project_id == ctx.require_project().id)
     if data.name:
         q = q.where(BackupRow.database_name == data.name)
-    return catalog.backups.BackupList(items=[_info(r) for r in ctx.session.scalars(q.order_by(BackupRow.created_at.desc()))])
+    return catalog.backups.BackupList(
+        items=[_info(r) for r in ctx.session.scalars(q.order_by(BackupRow.created_at.desc()))]
+    )
 
 
 def _backup_row(ctx: Context, backup_id: str) -> BackupRow:
@@ -89,10 +119,12 @@ def _source(ctx: Context, backup: BackupRow) -> tuple[DatabaseRow, rt.Handle]:
     """The database a backup came from and its engine: restores and verifies run there."""
     db = ctx.session.get(DatabaseRow, backup.database_id) if backup.database_id else None
     if db is None:
-        raise BadInput(f"the database backup {backup.id} came from ({backup.database_name!r}) was deleted, and its "
-                       "role with it: the backup can no longer be restored or verified here",
-                       fix=f"keep a database until its backups are no longer needed; `codeforge backups delete "
-                           f"{backup.id}` removes this one")
+        raise BadInput(
+            f"the database backup {backup.id} came from ({backup.database_name!r}) was deleted, and its "
+            "role with it: the backup can no longer be restored or verified here",
+            fix=f"keep a database until its backups are no longer needed; `codeforge backups delete "
+            f"{backup.id}` removes this one",
+        )
     engine_row = ctx.session.get(EngineRow, db.engine_id)
     assert engine_row is not None
     return db, rt.open_engine(ctx, engine_row)
@@ -110,8 +142,12 @@ def restore_backup(ctx: Context, data: catalog.backups.BackupRestoreInput) -> ca
     db, handle = _source(ctx, backup)
     if data.in_place:
         if data.confirm != db.name:
-            raise BadInput("an in-place restore replaces the database's contents", errors=[FieldProblem(
-                "confirm", "does not match", f"type the database's name ({db.name!r}) to confirm")])
+            raise BadInput(
+                "an in-place restore replaces the database's contents",
+                errors=[
+                    FieldProblem("confirm", "does not match", f"type the database's name ({db.name!r}) to confirm")
+                ],
+            )
         engine = rt.instance_engine(handle, db)
         if ctx.job:
             ctx.job.progress(0.1, f"restoring {backup.id} into a fresh copy of {db.name}")
@@ -129,9 +165,18 @@ def restore_backup(ctx: Context, data: catalog.backups.BackupRestoreInput) -> ca
     physical, role = rt.physical_names(project.slug, target, handle.kind)
     password = new_password()
     with rt.side_session(ctx) as s:
-        pending = DatabaseRow(project_id=project.id, engine_id=handle.row.id, name=target, physical=physical,
-                              role=role, password_encrypted=ctx.cipher.encrypt(password), host=handle.admin.host,
-                              port=handle.admin.port, method="restore", created_by=ctx.actor.username)
+        pending = DatabaseRow(
+            project_id=project.id,
+            engine_id=handle.row.id,
+            name=target,
+            physical=physical,
+            role=role,
+            password_encrypted=ctx.cipher.encrypt(password),
+            host=handle.admin.host,
+            port=handle.admin.port,
+            method="restore",
+            created_by=ctx.actor.username,
+        )
         s.add(pending)
     try:
         # A database of its own, with its own role, like any other the project creates.
@@ -158,9 +203,15 @@ def verify_backup(ctx: Context, data: catalog.backups.BackupIdInput) -> catalog.
         ctx.job.progress(0.1, "checking the checksum and restoring into a scratch database")
     result = verify(_store(ctx.settings), _file(backup), handle.admin, owner=db.role)
     backup.verified_at, backup.verified_ok = utcnow(), result.ok
-    return catalog.backups.BackupVerifyResult(id=backup.id, ok=result.ok, checksum_ok=result.checksum_ok,
-                                  tables_expected=result.tables_expected, tables_restored=result.tables_restored,
-                                  seconds=result.seconds, message=result.message)
+    return catalog.backups.BackupVerifyResult(
+        id=backup.id,
+        ok=result.ok,
+        checksum_ok=result.checksum_ok,
+        tables_expected=result.tables_expected,
+        tables_restored=result.tables_restored,
+        seconds=result.seconds,
+        message=result.message,
+    )
 
 
 @implements(catalog.backups.DELETE)
@@ -172,8 +223,15 @@ def delete_backup(ctx: Context, data: catalog.backups.BackupIdInput) -> catalog.
 
 
 def _schedule_info(db: DatabaseRow, s: BackupScheduleRow) -> catalog.backups.ScheduleInfo:
-    return catalog.backups.ScheduleInfo(database=db.name, cron=s.cron, keep_last=s.keep_last, max_age_days=s.max_age_days,
-                            next_run_at=s.next_run_at, last_run_at=s.last_run_at, last_error=s.last_error)
+    return catalog.backups.ScheduleInfo(
+        database=db.name,
+        cron=s.cron,
+        keep_last=s.keep_last,
+        max_age_days=s.max_age_days,
+        next_run_at=s.next_run_at,
+        last_run_at=s.last_run_at,
+        last_error=s.last_error,
+    )
 
 
 @implements(catalog.backups.SCHEDULE)
@@ -192,9 +250,11 @@ def schedule_backups(ctx: Context, data: catalog.backups.ScheduleInput) -> catal
 
 @implements(catalog.backups.SCHEDULES)
 def list_schedules(ctx: Context, data: catalog.databases.DatabaseListInput) -> catalog.backups.ScheduleList:
-    rows = ctx.session.execute(select(DatabaseRow, BackupScheduleRow).join(
-        BackupScheduleRow, BackupScheduleRow.database_id == DatabaseRow.id).where(
-        DatabaseRow.project_id == ctx.require_project().id)).all()
+    rows = ctx.session.execute(
+        select(DatabaseRow, BackupScheduleRow)
+        .join(BackupScheduleRow, BackupScheduleRow.database_id == DatabaseRow.id)
+        .where(DatabaseRow.project_id == ctx.require_project().id)
+    ).all()
     return catalog.backups.ScheduleList(items=[_schedule_info(db, s) for db, s in rows])
 
 
@@ -207,12 +267,14 @@ def unschedule_backups(ctx: Context, data: catalog.databases.DatabaseNameInput) 
     return catalog.backups.ScheduleRemoved(database=data.name, removed=row is not None)
 
 
-def prune(session: Session, settings: Settings, db: DatabaseRow, keep_last: int, max_age: timedelta,
-          now: datetime) -> int:
+def prune(
+    session: Session, settings: Settings, db: DatabaseRow, keep_last: int, max_age: timedelta, now: datetime
+) -> int:
     """Retention: keep the newest `keep_last`, and none older than `max_age` except the
     newest of all: a database that stopped changing still keeps one backup."""
-    rows = session.scalars(select(BackupRow).where(BackupRow.database_id == db.id)
-                           .order_by(BackupRow.created_at.desc())).all()
+    rows = session.scalars(
+        select(BackupRow).where(BackupRow.database_id == db.id).order_by(BackupRow.created_at.desc())
+    ).all()
     store = _store(settings)
     removed = 0
     for i, row in enumerate(rows):
@@ -234,14 +296,18 @@ def run_due_backups(db: Database, settings: Settings, cipher: Cipher, now: datet
 
     now = now or datetime.now(UTC)
     with db.session() as session:
-        due = [(s.id, s.next_run_at, s.cron) for s in
-               session.scalars(select(BackupScheduleRow).where(BackupScheduleRow.next_run_at <= now))]
+        due = [
+            (s.id, s.next_run_at, s.cron)
+            for s in session.scalars(select(BackupScheduleRow).where(BackupScheduleRow.next_run_at <= now))
+        ]
     ran = 0
     for sched_id, when, cron in due:
         with db.session() as session:
             claimed = session.execute(
-                update(BackupScheduleRow).where(BackupScheduleRow.id == sched_id, BackupScheduleRow.next_run_at == when)
-                .values(next_run_at=next_run(cron, now), last_run_at=now))
+                update(BackupScheduleRow)
+                .where(BackupScheduleRow.id == sched_id, BackupScheduleRow.next_run_at == when)
+                .values(next_run_at=next_run(cron, now), last_run_at=now)
+            )
             if getattr(claimed, "rowcount", 0) != 1:
                 continue  # another replica took it
         error: str | None = None
@@ -252,8 +318,12 @@ def run_due_backups(db: Database, settings: Settings, cipher: Cipher, now: datet
                 engine_row = session.get(EngineRow, database.engine_id) if database else None
                 if sched is None or database is None or engine_row is None:
                     continue
-                ctx = Context(session=session, actor=Actor("", "scheduler", engine_row.org_id, "", Role.ADMIN),
-                              settings=settings, cipher=cipher)
+                ctx = Context(
+                    session=session,
+                    actor=Actor("", "scheduler", engine_row.org_id, "", Role.ADMIN),
+                    settings=settings,
+                    cipher=cipher,
+                )
                 _backup(session, settings, rt.open_engine(ctx, engine_row), database)
                 prune(session, settings, database, sched.keep_last, timedelta(days=sched.max_age_days), now)
         except Exception as exc:  # recorded on the schedule, shown in the pane and `backups schedules`

@@ -93,10 +93,14 @@ def _fsync(path: Path) -> None:
 
 def _write_failed(database: str, exc: OSError) -> ExternalFailure:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return ExternalFailure(f"writing the backup of {database!r} failed: the disk is full",
-                               fix="free space in the backup directory or delete old backups")
-    return ExternalFailure(f"writing the backup of {database!r} failed: {exc.strerror}",
-                           fix="try again; if it fails again, check the backup directory's permissions")
+        return ExternalFailure(
+            f"writing the backup of {database!r} failed: the disk is full",
+            fix="free space in the backup directory or delete old backups",
+        )
+    return ExternalFailure(
+        f"writing the backup of {database!r} failed: {exc.strerror}",
+        fix="try again; if it fails again, check the backup directory's permissions",
+    )
 
 
 @contextmanager
@@ -149,9 +153,15 @@ class BackupStore:
                 except OSError as exc:
                     raise _write_failed(database, exc) from None
                 backup = BackupFile(
-                    id=bid, key=key, file=data.name, engine=engine.kind, database=database,
-                    sha256=_sha256(tmp_data), size_bytes=tmp_data.stat().st_size,
-                    tables=engine.archive_tables(tmp_data), created_at=now.isoformat(),
+                    id=bid,
+                    key=key,
+                    file=data.name,
+                    engine=engine.kind,
+                    database=database,
+                    sha256=_sha256(tmp_data),
+                    size_bytes=tmp_data.stat().st_size,
+                    tables=engine.archive_tables(tmp_data),
+                    created_at=now.isoformat(),
                     seconds=round(time.perf_counter() - started, 3),
                 )
                 try:
@@ -201,8 +211,9 @@ class BackupStore:
         (folder / (Path(backup.file).stem + ".json")).unlink(missing_ok=True)
         (folder / backup.file).unlink(missing_ok=True)
 
-    def prune(self, key: str, *, keep_last: int | None = None, max_age: timedelta | None = None,
-              now: datetime | None = None) -> builtins.list[BackupFile]:
+    def prune(
+        self, key: str, *, keep_last: int | None = None, max_age: timedelta | None = None, now: datetime | None = None
+    ) -> builtins.list[BackupFile]:
         """Delete backups beyond the newest `keep_last` and those older than `max_age`."""
         now = now or datetime.now(UTC)
         doomed = []
@@ -247,15 +258,22 @@ def verify(store: BackupStore, backup: BackupFile, engine: Dumper, owner: str) -
     archive's, and drop the scratch database again."""
     started = time.perf_counter()
     if not store.checksum_ok(backup):
-        return VerifyResult(False, False, backup.tables, 0, round(time.perf_counter() - started, 3),
-                            "checksum mismatch: the file changed since it was written")
+        return VerifyResult(
+            False,
+            False,
+            backup.tables,
+            0,
+            round(time.perf_counter() - started, 3),
+            "checksum mismatch: the file changed since it was written",
+        )
     scratch = check_name(f"cfverify_{secrets.token_hex(4)}")
     try:
         engine.restore(store.path(backup), scratch, owner)
         restored = engine.table_count(scratch)
     except ExternalFailure as exc:
-        return VerifyResult(False, True, backup.tables, 0, round(time.perf_counter() - started, 3),
-                            f"restore failed: {exc.detail}")
+        return VerifyResult(
+            False, True, backup.tables, 0, round(time.perf_counter() - started, 3), f"restore failed: {exc.detail}"
+        )
     finally:
         engine.drop_database(scratch, missing_ok=True)
     ok = restored == backup.tables
@@ -265,8 +283,16 @@ def verify(store: BackupStore, backup: BackupFile, engine: Dumper, owner: str) -
 
 def check_cron(expr: str, field: str = "cron") -> str:
     if not croniter.is_valid(expr):
-        raise BadInput(f"{expr!r} is not a cron expression", errors=[FieldProblem(
-            field, "not a valid cron expression", "use five fields: minute hour day month weekday, e.g. '0 3 * * *'")])
+        raise BadInput(
+            f"{expr!r} is not a cron expression",
+            errors=[
+                FieldProblem(
+                    field,
+                    "not a valid cron expression",
+                    "use five fields: minute hour day month weekday, e.g. '0 3 * * *'",
+                )
+            ],
+        )
     return expr
 
 

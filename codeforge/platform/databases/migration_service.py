@@ -20,18 +20,33 @@ __all__: list[str] = []
 
 def _target(ctx: Context, data: catalog.migrations.MigrationsInput) -> tuple[Connection, migrations.MigrationSet]:
     if bool(data.path) == bool(data.files):
-        raise BadInput("give the migrations either as `path` or as `files`", errors=[FieldProblem(
-            "path", "exactly one of path and files is needed", "send the files (editors do), or a folder path "
-            "on the platform host")])
+        raise BadInput(
+            "give the migrations either as `path` or as `files`",
+            errors=[
+                FieldProblem(
+                    "path",
+                    "exactly one of path and files is needed",
+                    "send the files (editors do), or a folder path on the platform host",
+                )
+            ],
+        )
     if data.path and not ctx.actor.can(Permission.MANAGE):
         # A folder on the platform host is read there, and an Alembic project's env.py runs
         # there: that is the platform operator's business, not any developer's.
-        raise PermissionDenied("reading a migration folder on the platform host needs the admin role",
-                               fix="send the migration files instead (`files`), as editors do")
-    folder = confine(data.path, migration_roots(ctx.settings), field="path",
-                     base=ctx.settings.projects_root) if data.path else None
-    mset = (migrations.load_folder(folder) if folder is not None
-            else migrations.load_files([(f.name, f.content) for f in data.files]))
+        raise PermissionDenied(
+            "reading a migration folder on the platform host needs the admin role",
+            fix="send the migration files instead (`files`), as editors do",
+        )
+    folder = (
+        confine(data.path, migration_roots(ctx.settings), field="path", base=ctx.settings.projects_root)
+        if data.path
+        else None
+    )
+    mset = (
+        migrations.load_folder(folder)
+        if folder is not None
+        else migrations.load_files([(f.name, f.content) for f in data.files])
+    )
     db = rt.get_database(ctx, data.name)
     engine_row = ctx.session.scalar(select(EngineRow).where(EngineRow.id == db.engine_id))
     assert engine_row is not None
@@ -45,8 +60,16 @@ def migrations_status(ctx: Context, data: catalog.migrations.MigrationsInput) ->
     conn, mset = _target(ctx, data)
     st = migrations.status(conn, mset)
     return catalog.migrations.MigrationStatusInfo(
-        database=data.name, kind=st.kind, pending=st.pending, drifted=st.drifted, missing=st.missing,
-        applied=[catalog.migrations.AppliedMigration(name=a.name, checksum=a.checksum, applied_at=a.applied_at) for a in st.applied])
+        database=data.name,
+        kind=st.kind,
+        pending=st.pending,
+        drifted=st.drifted,
+        missing=st.missing,
+        applied=[
+            catalog.migrations.AppliedMigration(name=a.name, checksum=a.checksum, applied_at=a.applied_at)
+            for a in st.applied
+        ],
+    )
 
 
 @implements(catalog.migrations.APPLY)
@@ -59,4 +82,6 @@ def migrations_apply(ctx: Context, data: catalog.migrations.MigrationsInput) -> 
             ctx.job.progress(fraction, message)
 
     applied = migrations.apply(conn, mset, progress)
-    return catalog.migrations.MigrationsApplied(database=data.name, applied=applied, pending=migrations.status(conn, mset).pending)
+    return catalog.migrations.MigrationsApplied(
+        database=data.name, applied=applied, pending=migrations.status(conn, mset).pending
+    )

@@ -25,7 +25,16 @@ import pymysql.constants.CLIENT
 from codeforge.catalog.errors import BadInput, ExternalFailure, FieldProblem
 from codeforge.platform.databases.engines.common import Connection, tail
 
-__all__ = ["TRACK_TABLE", "Migration", "MigrationSet", "MigrationStatus", "apply", "load_files", "load_folder", "status"]
+__all__ = [
+    "TRACK_TABLE",
+    "Migration",
+    "MigrationSet",
+    "MigrationStatus",
+    "apply",
+    "load_files",
+    "load_folder",
+    "status",
+]
 
 TRACK_TABLE = "codeforge_migrations"
 _MAX_FILE = 16 * 1024 * 1024
@@ -72,8 +81,12 @@ def load_files(files: list[tuple[str, str]]) -> MigrationSet:
     out = []
     for name, content in sorted(files):
         if not name.endswith(".sql") or "/" in name or name.startswith("."):
-            raise BadInput(f"{name!r} is not a migration file name", errors=[FieldProblem(
-                "files", "names must be plain *.sql file names", "send only the folder's .sql files")])
+            raise BadInput(
+                f"{name!r} is not a migration file name",
+                errors=[
+                    FieldProblem("files", "names must be plain *.sql file names", "send only the folder's .sql files")
+                ],
+            )
         if name in seen:
             raise BadInput(f"{name!r} is given twice", fix="send each file once")
         seen.add(name)
@@ -84,8 +97,14 @@ def load_files(files: list[tuple[str, str]]) -> MigrationSet:
 def load_folder(folder: Path) -> MigrationSet:
     """A folder of *.sql files, or an Alembic project (alembic.ini, or env.py + versions/)."""
     if not folder.is_dir():
-        raise BadInput(f"migration folder {folder} does not exist", errors=[FieldProblem(
-            "path", "not a directory on the platform host", "give the folder that holds the migrations")])
+        raise BadInput(
+            f"migration folder {folder} does not exist",
+            errors=[
+                FieldProblem(
+                    "path", "not a directory on the platform host", "give the folder that holds the migrations"
+                )
+            ],
+        )
     ini = folder / "alembic.ini"
     if ini.exists() or (folder / "env.py").exists():
         return _alembic_set(folder)
@@ -95,26 +114,44 @@ def load_folder(folder: Path) -> MigrationSet:
             raise BadInput(f"{p.name} is larger than 16 MiB", fix="split it")
         files.append((p.name, p.read_text()))
     if not files:
-        raise BadInput(f"no *.sql files and no Alembic project in {folder}",
-                       fix="add NNN_name.sql files, or point at the folder with alembic.ini")
+        raise BadInput(
+            f"no *.sql files and no Alembic project in {folder}",
+            fix="add NNN_name.sql files, or point at the folder with alembic.ini",
+        )
     return load_files(files)
 
 
 # -- target database access (same DB-API paramstyle on both drivers) ------------------------------
 
+
 @contextmanager
 def _connect(conn: Connection, multi: bool = False) -> Iterator[Any]:
     try:
         if conn.engine == "postgresql":
-            c: Any = psycopg.connect(host=conn.host, port=conn.port, dbname=conn.database, user=conn.user,
-                                     password=conn.password, connect_timeout=5)
+            c: Any = psycopg.connect(
+                host=conn.host,
+                port=conn.port,
+                dbname=conn.database,
+                user=conn.user,
+                password=conn.password,
+                connect_timeout=5,
+            )
         else:
-            c = pymysql.connect(host=conn.host, port=conn.port, database=conn.database, user=conn.user,
-                                password=conn.password, connect_timeout=5, autocommit=False,
-                                client_flag=pymysql.constants.CLIENT.MULTI_STATEMENTS if multi else 0)
+            c = pymysql.connect(
+                host=conn.host,
+                port=conn.port,
+                database=conn.database,
+                user=conn.user,
+                password=conn.password,
+                connect_timeout=5,
+                autocommit=False,
+                client_flag=pymysql.constants.CLIENT.MULTI_STATEMENTS if multi else 0,
+            )
     except (psycopg.OperationalError, pymysql.err.OperationalError) as exc:
-        raise ExternalFailure(f"cannot connect to {conn.redacted_url()}: {tail(str(exc), 1)}",
-                              fix="check that the database exists and its engine is running") from None
+        raise ExternalFailure(
+            f"cannot connect to {conn.redacted_url()}: {tail(str(exc), 1)}",
+            fix="check that the database exists and its engine is running",
+        ) from None
     try:
         yield c
     finally:
@@ -126,7 +163,8 @@ def _ensure_table(c: Any, engine: str) -> None:
     with c.cursor() as cur:
         cur.execute(
             f"CREATE TABLE IF NOT EXISTS {TRACK_TABLE} (name VARCHAR(255) PRIMARY KEY, checksum CHAR(64) NOT NULL, "
-            f"kind VARCHAR(16) NOT NULL, applied_at {ts} NOT NULL, seconds DOUBLE PRECISION NOT NULL)")
+            f"kind VARCHAR(16) NOT NULL, applied_at {ts} NOT NULL, seconds DOUBLE PRECISION NOT NULL)"
+        )
     c.commit()
 
 
@@ -151,8 +189,9 @@ def status(conn: Connection, mset: MigrationSet) -> MigrationStatus:
             st.pending.append(m.name)
         elif rec.checksum != m.checksum:
             st.drifted.append(m.name)
-    st.missing = [a.name for a in applied if a.name not in names and a.name.startswith("alembic:") == (
-        mset.kind == "alembic")]
+    st.missing = [
+        a.name for a in applied if a.name not in names and a.name.startswith("alembic:") == (mset.kind == "alembic")
+    ]
     return st
 
 
@@ -186,8 +225,11 @@ def apply(conn: Connection, mset: MigrationSet, progress: Progress | None = None
                 c.commit()
             except (psycopg.Error, pymysql.err.MySQLError) as exc:
                 c.rollback()
-                partial = " (MySQL commits DDL as it goes: statements before the failing one stay applied)" \
-                    if conn.engine == "mysql" else ""
+                partial = (
+                    " (MySQL commits DDL as it goes: statements before the failing one stay applied)"
+                    if conn.engine == "mysql"
+                    else ""
+                )
                 raise BadInput(
                     f"migration {m.name} failed: {tail(str(exc), 2)}{partial}",
                     fix=f"correct {m.name} and apply again; {len(done)} earlier migration(s) were applied",
@@ -198,11 +240,14 @@ def apply(conn: Connection, mset: MigrationSet, progress: Progress | None = None
 
 def _record(cur: Any, m: Migration, kind: str, seconds: float, engine: str) -> None:
     now = "now()" if engine == "postgresql" else "CURRENT_TIMESTAMP(6)"
-    cur.execute(f"INSERT INTO {TRACK_TABLE} (name, checksum, kind, applied_at, seconds) VALUES (%s, %s, %s, {now}, %s)",
-                (m.name, m.checksum, kind, round(seconds, 4)))
+    cur.execute(
+        f"INSERT INTO {TRACK_TABLE} (name, checksum, kind, applied_at, seconds) VALUES (%s, %s, %s, {now}, %s)",
+        (m.name, m.checksum, kind, round(seconds, 4)),
+    )
 
 
 # -- Alembic: run in a child process (user code: env.py) -------------------------------------------
+
 
 def _sqlalchemy_url(conn: Connection) -> str:
     driver = "postgresql+psycopg" if conn.engine == "postgresql" else "mysql+pymysql"
@@ -213,11 +258,19 @@ def _run_alembic(config: Path, action: str, conn: Connection | None = None) -> d
     env = {**os.environ, "CODEFORGE_ALEMBIC_CONFIG": str(config), "CODEFORGE_ALEMBIC_ACTION": action}
     if conn is not None:
         env["CODEFORGE_ALEMBIC_URL"] = _sqlalchemy_url(conn)
-    proc = subprocess.run([sys.executable, "-m", "codeforge.platform.databases.alembic_runner"],
-                          capture_output=True, text=True, env=env, cwd=str(config.parent), timeout=3600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "codeforge.platform.databases.alembic_runner"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=str(config.parent),
+        timeout=3600,
+    )
     if proc.returncode != 0:
-        raise BadInput(f"alembic {action} failed: {tail(proc.stderr, 3)}",
-                       fix="fix the Alembic project (run `alembic check` locally) and apply again")
+        raise BadInput(
+            f"alembic {action} failed: {tail(proc.stderr, 3)}",
+            fix="fix the Alembic project (run `alembic check` locally) and apply again",
+        )
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     return result
 

@@ -50,12 +50,19 @@ def _urls(ctx: Context, row: DatabaseRow) -> catalog.databases.DatabaseUrls:
     conn = rt.connection(ctx, rt.open_engine(ctx, engine_row, start=False), row)
     pb = rt.bouncer(ctx.settings, ctx.cipher)
     if not pb.available():
-        return catalog.databases.DatabaseUrls(name=row.name, url=conn.url, pooled_url=None, pooling=pb.unavailable_reason())
+        return catalog.databases.DatabaseUrls(
+            name=row.name, url=conn.url, pooled_url=None, pooling=pb.unavailable_reason()
+        )
     if not row.pooled:
-        return catalog.databases.DatabaseUrls(name=row.name, url=conn.url, pooled_url=None,
-                                pooling="not pooled: run `databases pool` to route it through PgBouncer")
-    return catalog.databases.DatabaseUrls(name=row.name, url=conn.url, pooled_url=pb.pooled_url(conn, _alias(row)),
-                            pooling="PgBouncer")
+        return catalog.databases.DatabaseUrls(
+            name=row.name,
+            url=conn.url,
+            pooled_url=None,
+            pooling="not pooled: run `databases pool` to route it through PgBouncer",
+        )
+    return catalog.databases.DatabaseUrls(
+        name=row.name, url=conn.url, pooled_url=pb.pooled_url(conn, _alias(row)), pooling="PgBouncer"
+    )
 
 
 @implements(catalog.databases.REVEAL)
@@ -114,15 +121,32 @@ def pool_stats(ctx: Context, data: catalog.databases.DatabaseListInput) -> catal
     pb = rt.bouncer(ctx.settings, ctx.cipher)
     if not pb.available():
         return catalog.databases.PoolStats(available=False, running=False, message=pb.unavailable_reason(), items=[])
-    rows = ctx.session.scalars(select(DatabaseRow).where(DatabaseRow.project_id == ctx.require_project().id,
-                                                         DatabaseRow.pooled))
+    rows = ctx.session.scalars(
+        select(DatabaseRow).where(DatabaseRow.project_id == ctx.require_project().id, DatabaseRow.pooled)
+    )
     names = {_alias(r): r.name for r in rows}
-    items = [catalog.databases.PoolStat(database=names[s.alias], user=s.user, clients_active=s.clients_active,
-                          clients_waiting=s.clients_waiting, servers_active=s.servers_active,
-                          servers_idle=s.servers_idle, pool_mode=s.pool_mode, total_queries=s.total_queries,
-                          total_transactions=s.total_transactions, avg_query_us=s.avg_query_us)
-             for s in pb.stats() if s.alias in names]
+    items = [
+        catalog.databases.PoolStat(
+            database=names[s.alias],
+            user=s.user,
+            clients_active=s.clients_active,
+            clients_waiting=s.clients_waiting,
+            servers_active=s.servers_active,
+            servers_idle=s.servers_idle,
+            pool_mode=s.pool_mode,
+            total_queries=s.total_queries,
+            total_transactions=s.total_transactions,
+            avg_query_us=s.avg_query_us,
+        )
+        for s in pb.stats()
+        if s.alias in names
+    ]
     running = pb.running()
-    return catalog.databases.PoolStats(available=True, running=running, items=items,
-                         message=f"PgBouncer on port {pb.port}" if running else "PgBouncer is not running: "
-                         "no database is pooled yet (`databases pool`)")
+    return catalog.databases.PoolStats(
+        available=True,
+        running=running,
+        items=items,
+        message=f"PgBouncer on port {pb.port}"
+        if running
+        else "PgBouncer is not running: no database is pooled yet (`databases pool`)",
+    )

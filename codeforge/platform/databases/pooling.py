@@ -71,8 +71,9 @@ def _quote_ini(value: str) -> str:
 
 
 class PgBouncer:
-    def __init__(self, root: Path, *, port: int, admin_password: str, user: str = "codeforge",
-                 binary: str | None = None) -> None:
+    def __init__(
+        self, root: Path, *, port: int, admin_password: str, user: str = "codeforge", binary: str | None = None
+    ) -> None:
         self.root = root
         self.port = port
         self.admin_password = admin_password
@@ -90,8 +91,7 @@ class PgBouncer:
         return "PgBouncer is not installed on the platform host (apt-get install pgbouncer); use the direct URL"
 
     def pooled_url(self, conn: Connection, alias: str) -> str:
-        return (f"postgresql://{quote(conn.user, safe='')}:{quote(conn.password, safe='')}"
-                f"@127.0.0.1:{self.port}/{alias}")
+        return f"postgresql://{quote(conn.user, safe='')}:{quote(conn.password, safe='')}@127.0.0.1:{self.port}/{alias}"
 
     def configure(self, entries: list[PoolEntry]) -> None:
         """Write the configuration (atomically) and reload a running PgBouncer."""
@@ -99,27 +99,34 @@ class PgBouncer:
         self.root.mkdir(parents=True, exist_ok=True)
         os.chown(self.root, user.pw_uid, user.pw_gid)
         grant_traversal(self.root, user.pw_uid)
-        dbs = [f"{_quote_ini(e.alias)} = host={_quote_ini(e.host)} port={e.port} dbname={_quote_ini(e.database)} "
-               f"pool_size={e.pool_size} pool_mode={_quote_ini(e.pool_mode)}" for e in entries]
-        ini = "\n".join([
-            "; written by CodeForge: edits are overwritten",
-            "[databases]", *dbs, "",
-            "[pgbouncer]",
-            "listen_addr = 127.0.0.1",
-            f"listen_port = {self.port}",
-            "unix_socket_dir =",
-            "auth_type = scram-sha-256",
-            f"auth_file = {self.userlist}",
-            f"admin_users = {ADMIN_USER}",
-            f"stats_users = {ADMIN_USER}",
-            "pool_mode = session",
-            "default_pool_size = 20",
-            "max_client_conn = 1000",
-            f"pidfile = {self.pidfile}",
-            f"logfile = {self.logfile}",
-            "ignore_startup_parameters = extra_float_digits,options,search_path",
-            "",
-        ])
+        dbs = [
+            f"{_quote_ini(e.alias)} = host={_quote_ini(e.host)} port={e.port} dbname={_quote_ini(e.database)} "
+            f"pool_size={e.pool_size} pool_mode={_quote_ini(e.pool_mode)}"
+            for e in entries
+        ]
+        ini = "\n".join(
+            [
+                "; written by CodeForge: edits are overwritten",
+                "[databases]",
+                *dbs,
+                "",
+                "[pgbouncer]",
+                "listen_addr = 127.0.0.1",
+                f"listen_port = {self.port}",
+                "unix_socket_dir =",
+                "auth_type = scram-sha-256",
+                f"auth_file = {self.userlist}",
+                f"admin_users = {ADMIN_USER}",
+                f"stats_users = {ADMIN_USER}",
+                "pool_mode = session",
+                "default_pool_size = 20",
+                "max_client_conn = 1000",
+                f"pidfile = {self.pidfile}",
+                f"logfile = {self.logfile}",
+                "ignore_startup_parameters = extra_float_digits,options,search_path",
+                "",
+            ]
+        )
         users = {ADMIN_USER: scram_sha256_verifier(self.admin_password)}
         for e in entries:
             users[e.user] = e.verifier
@@ -154,8 +161,13 @@ class PgBouncer:
             self.configure([])
         user = os_user(self.user_name)
         grant_traversal(self.root, user.pw_uid)
-        run_tool([self.binary, "-d", "-q", str(self.ini)], what="starting PgBouncer failed",
-                 fix=f"see {self.logfile}; the port {self.port} may be taken", user=user.pw_uid, group=user.pw_gid)
+        run_tool(
+            [self.binary, "-d", "-q", str(self.ini)],
+            what="starting PgBouncer failed",
+            fix=f"see {self.logfile}; the port {self.port} may be taken",
+            user=user.pw_uid,
+            group=user.pw_gid,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -191,9 +203,16 @@ class PgBouncer:
 
     def _admin(self) -> psycopg.Connection:
         # The admin console speaks only the simple query protocol: ClientCursor uses it.
-        return psycopg.connect(host="127.0.0.1", port=self.port, dbname="pgbouncer", user=ADMIN_USER,
-                               password=self.admin_password, autocommit=True, connect_timeout=3,
-                               cursor_factory=psycopg.ClientCursor)
+        return psycopg.connect(
+            host="127.0.0.1",
+            port=self.port,
+            dbname="pgbouncer",
+            user=ADMIN_USER,
+            password=self.admin_password,
+            autocommit=True,
+            connect_timeout=3,
+            cursor_factory=psycopg.ClientCursor,
+        )
 
     def stats(self) -> list[PoolStats]:
         if not self.running():
@@ -206,12 +225,20 @@ class PgBouncer:
             if p["database"] == "pgbouncer":
                 continue
             s = stats.get(p["database"], {})
-            out.append(PoolStats(
-                alias=p["database"], user=p["user"], clients_active=int(p.get("cl_active", 0)),
-                clients_waiting=int(p.get("cl_waiting", 0)), servers_active=int(p.get("sv_active", 0)),
-                servers_idle=int(p.get("sv_idle", 0)), pool_mode=str(p.get("pool_mode", "")),
-                total_queries=int(s.get("total_query_count", 0)), total_transactions=int(s.get("total_xact_count", 0)),
-                avg_query_us=int(s.get("avg_query_time", 0))))
+            out.append(
+                PoolStats(
+                    alias=p["database"],
+                    user=p["user"],
+                    clients_active=int(p.get("cl_active", 0)),
+                    clients_waiting=int(p.get("cl_waiting", 0)),
+                    servers_active=int(p.get("sv_active", 0)),
+                    servers_idle=int(p.get("sv_idle", 0)),
+                    pool_mode=str(p.get("pool_mode", "")),
+                    total_queries=int(s.get("total_query_count", 0)),
+                    total_transactions=int(s.get("total_xact_count", 0)),
+                    avg_query_us=int(s.get("avg_query_time", 0)),
+                )
+            )
         return out
 
 

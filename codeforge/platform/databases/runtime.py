@@ -97,8 +97,13 @@ def instance_cluster(handle: Handle, db: DatabaseRow, *, start: bool = True) -> 
     if not db.instance_dir:
         return handle.cluster
     assert handle.cluster is not None
-    cluster = LocalCluster(Path(db.instance_dir), port=db.port, password=handle.cluster.password,
-                           bin_dir=handle.cluster.bin_dir, settings=BRANCH_SETTINGS)
+    cluster = LocalCluster(
+        Path(db.instance_dir),
+        port=db.port,
+        password=handle.cluster.password,
+        bin_dir=handle.cluster.bin_dir,
+        settings=BRANCH_SETTINGS,
+    )
     if start and not cluster.status().running:
         with instance_lock(cluster.root):  # not while the supervisor or a reset has it
             if not cluster.status().running:
@@ -124,17 +129,22 @@ def physical_names(project_slug: str, name: str, kind: str) -> tuple[str, str]:
     digest = hashlib.sha1(base.encode()).hexdigest()[:8]
     db = base if len(base) <= 63 else f"{base[:54]}_{digest}"
     limit = 32 if kind == "mysql" else 63
-    role = base if len(base) <= limit else f"{base[:limit - 9]}_{digest}"
+    role = base if len(base) <= limit else f"{base[: limit - 9]}_{digest}"
     return db, role
 
 
 def get_database(ctx: Context, name: str) -> DatabaseRow:
     project = ctx.require_project()
-    row = ctx.session.scalar(select(DatabaseRow).where(DatabaseRow.project_id == project.id,
-                                                       DatabaseRow.name == name, DatabaseRow.state == "ready"))
+    row = ctx.session.scalar(
+        select(DatabaseRow).where(
+            DatabaseRow.project_id == project.id, DatabaseRow.name == name, DatabaseRow.state == "ready"
+        )
+    )
     if row is None:
-        raise NotFound(f"project {project.slug!r} has no database {name!r}",
-                       fix="list them with `codeforge databases list`, or create it with `databases create`")
+        raise NotFound(
+            f"project {project.slug!r} has no database {name!r}",
+            fix="list them with `codeforge databases list`, or create it with `databases create`",
+        )
     return row
 
 
@@ -166,11 +176,24 @@ def record_events(ctx: Context, events: list[Event]) -> None:
         return
     with side_session(ctx) as s:
         for e in events:
-            s.add(AuditEntry(org_id=ctx.actor.org_id, actor=SYSTEM_ACTOR, operation=e.operation, target=e.target[:300],
-                             outcome=e.outcome[:300], source="supervisor"))
+            s.add(
+                AuditEntry(
+                    org_id=ctx.actor.org_id,
+                    actor=SYSTEM_ACTOR,
+                    operation=e.operation,
+                    target=e.target[:300],
+                    outcome=e.outcome[:300],
+                    source="supervisor",
+                )
+            )
     for e in events:
-        log.warning("%s %s: %s", e.operation, e.target, e.outcome,
-                    extra={"operation": e.operation, "target": e.target, "outcome": e.outcome})
+        log.warning(
+            "%s %s: %s",
+            e.operation,
+            e.target,
+            e.outcome,
+            extra={"operation": e.operation, "target": e.target, "outcome": e.outcome},
+        )
 
 
 def _undo(ctx: Context, handle: Handle, row: DatabaseRow) -> None:
@@ -184,8 +207,11 @@ def _undo(ctx: Context, handle: Handle, row: DatabaseRow) -> None:
 
 
 def _engines(ctx: Context) -> list[EngineRow]:
-    return list(ctx.session.scalars(select(EngineRow).where(EngineRow.org_id == ctx.actor.org_id)
-                                    .order_by(EngineRow.created_at)))
+    return list(
+        ctx.session.scalars(
+            select(EngineRow).where(EngineRow.org_id == ctx.actor.org_id).order_by(EngineRow.created_at)
+        )
+    )
 
 
 def _engine_rows(ctx: Context, engine_row: EngineRow) -> list[DatabaseRow]:
@@ -205,8 +231,11 @@ def sweep(ctx: Context, *, servers: bool = True) -> list[Event]:
     org = ctx.actor.org_id
     events: list[Event] = []
     with side_session(ctx) as s:
-        stale = s.scalars(select(DatabaseRow).join(EngineRow, EngineRow.id == DatabaseRow.engine_id).where(
-            EngineRow.org_id == org, DatabaseRow.state == "creating", DatabaseRow.created_at < PROCESS_STARTED)).all()
+        stale = s.scalars(
+            select(DatabaseRow)
+            .join(EngineRow, EngineRow.id == DatabaseRow.engine_id)
+            .where(EngineRow.org_id == org, DatabaseRow.state == "creating", DatabaseRow.created_at < PROCESS_STARTED)
+        ).all()
         for row in stale:
             engine_row = s.get(EngineRow, row.engine_id)
             if engine_row is not None:
@@ -221,14 +250,24 @@ def sweep(ctx: Context, *, servers: bool = True) -> list[Event]:
                 rows = {r.id: r for r in _engine_rows(ctx, engine_row)}
                 ready = {i for i, r in rows.items() if r.state == "ready" and r.instance_dir}
                 swept = branching.sweep(handle.branches_dir, set(rows), ready)
-                events += [Event("databases.sweep", f"branch instance {name}",
-                                 "deleted: unknown to the platform, or left incomplete by an interrupted branch")
-                           for name in swept.removed]
+                events += [
+                    Event(
+                        "databases.sweep",
+                        f"branch instance {name}",
+                        "deleted: unknown to the platform, or left incomplete by an interrupted branch",
+                    )
+                    for name in swept.removed
+                ]
                 for row_id in swept.to_repair:
                     events += _repair(ctx, handle, rows[row_id], rows)
-            events += [Event("databases.sweep", f"{engine_row.name}/{name}",
-                             "dropped: a copy left incomplete by an interrupted operation")
-                       for name in handle.admin.sweep_partials()]
+            events += [
+                Event(
+                    "databases.sweep",
+                    f"{engine_row.name}/{name}",
+                    "dropped: a copy left incomplete by an interrupted operation",
+                )
+                for name in handle.admin.sweep_partials()
+            ]
         except Exception as exc:  # one engine down must not stop the others' sweep
             log.warning("databases sweep of engine %s failed: %s", engine_row.name, exc)
     record_events(ctx, events)
@@ -251,8 +290,13 @@ def _repair(ctx: Context, handle: Handle, row: DatabaseRow, rows: dict[str, Data
         return []
     except Exception as exc:
         return [Event("databases.repair", row.name, f"failed, retried later: {exc}")]
-    return [Event("databases.repair", row.name,
-                  f"restored as a fresh copy of {parent.name}: an interrupted reset had left it incomplete")]
+    return [
+        Event(
+            "databases.repair",
+            row.name,
+            f"restored as a fresh copy of {parent.name}: an interrupted reset had left it incomplete",
+        )
+    ]
 
 
 def supervise(ctx: Context) -> list[Event]:
@@ -266,16 +310,31 @@ def supervise(ctx: Context) -> list[Event]:
             secret = ctx.cipher.decrypt(engine_row.admin_secret_encrypted)
             cluster = LocalCluster(Path(engine_row.root), port=engine_row.port, password=secret)
             if _revive(cluster):
-                events.append(Event("databases.restart", f"engine {engine_row.name}",
-                                    f"restarted: its PostgreSQL on port {engine_row.port} had stopped"))
+                events.append(
+                    Event(
+                        "databases.restart",
+                        f"engine {engine_row.name}",
+                        f"restarted: its PostgreSQL on port {engine_row.port} had stopped",
+                    )
+                )
             for row in _engine_rows(ctx, engine_row):
                 if row.state != "ready" or not row.instance_dir:
                     continue
-                branch = LocalCluster(Path(row.instance_dir), port=row.port, password=secret,
-                                      bin_dir=cluster.bin_dir, settings=BRANCH_SETTINGS)
+                branch = LocalCluster(
+                    Path(row.instance_dir),
+                    port=row.port,
+                    password=secret,
+                    bin_dir=cluster.bin_dir,
+                    settings=BRANCH_SETTINGS,
+                )
                 if _revive(branch):
-                    events.append(Event("databases.restart", row.name,
-                                        f"restarted: its branch instance on port {row.port} had stopped"))
+                    events.append(
+                        Event(
+                            "databases.restart",
+                            row.name,
+                            f"restarted: its branch instance on port {row.port} had stopped",
+                        )
+                    )
         except Exception as exc:
             events.append(Event("databases.restart", f"engine {engine_row.name}", f"failed, retried later: {exc}"))
     record_events(ctx, events)
@@ -289,8 +348,7 @@ def _revive(cluster: LocalCluster) -> bool:
         return False  # gone (deleted meanwhile: no lock file is made for it again), or fine
     try:
         with instance_lock(cluster.root, wait=False):
-            if (not cluster.initialized or (cluster.root / branching.INCOMPLETE).exists()
-                    or cluster.status().running):
+            if not cluster.initialized or (cluster.root / branching.INCOMPLETE).exists() or cluster.status().running:
                 return False
             cluster.start()
             return True
@@ -299,6 +357,7 @@ def _revive(cluster: LocalCluster) -> bool:
 
 
 # -- the platform's PgBouncer ----------------------------------------------------------------------
+
 
 def bouncer(settings: Settings, cipher: Cipher) -> PgBouncer:
     """One PgBouncer per platform data dir; its port and admin password are kept beside it."""

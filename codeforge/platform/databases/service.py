@@ -37,17 +37,31 @@ def _progress(ctx: Context, fraction: float, message: str) -> None:
 
 # -- engines ----------------------------------------------------------------------------------------
 
+
 def _engine_info(ctx: Context, row: EngineRow) -> catalog.engines.EngineInfo:
     running, cow_method = True, None
     if row.kind == "postgresql-local":
         status = LocalCluster(Path(row.root), port=row.port, password="").status()
         running, cow_method = status.running, status.copy_on_write
     count = ctx.session.scalar(select(func.count()).select_from(DatabaseRow).where(DatabaseRow.engine_id == row.id))
-    advice = copy_on_write_advice(ctx.settings.data_dir, Path(row.root)) \
-        if row.kind == "postgresql-local" and cow_method is None else None
-    return catalog.engines.EngineInfo(name=row.name, kind=catalog.engines.EngineKind(row.kind), host=row.host, port=row.port,
-                          version=row.version, default=row.is_default, running=running, copy_on_write=cow_method,
-                          advice=advice, databases=int(count or 0), created_at=row.created_at)
+    advice = (
+        copy_on_write_advice(ctx.settings.data_dir, Path(row.root))
+        if row.kind == "postgresql-local" and cow_method is None
+        else None
+    )
+    return catalog.engines.EngineInfo(
+        name=row.name,
+        kind=catalog.engines.EngineKind(row.kind),
+        host=row.host,
+        port=row.port,
+        version=row.version,
+        default=row.is_default,
+        running=running,
+        copy_on_write=cow_method,
+        advice=advice,
+        databases=int(count or 0),
+        created_at=row.created_at,
+    )
 
 
 def _engine_row(ctx: Context, name: str) -> EngineRow:
@@ -65,13 +79,22 @@ def _checked_data_dir(ctx: Context, value: str) -> Path:
     folders the operator allows (the data dir, the storage roots), never a system path."""
     resolved = confine(value, data_dir_roots(ctx.settings), field="data_dir")
     if str(resolved) == "/" or any(str(resolved) == d or str(resolved).startswith(d + "/") for d in _SYSTEM_DIRS):
-        raise BadInput(f"{value!r} cannot hold a database cluster", errors=[FieldProblem(
-            "data_dir", "must be an absolute path outside the system's directories",
-            "use a directory such as /var/lib/codeforge or a btrfs mount")])
+        raise BadInput(
+            f"{value!r} cannot hold a database cluster",
+            errors=[
+                FieldProblem(
+                    "data_dir",
+                    "must be an absolute path outside the system's directories",
+                    "use a directory such as /var/lib/codeforge or a btrfs mount",
+                )
+            ],
+        )
     return resolved
 
 
-def register_engine(ctx: Context, data: catalog.engines.EngineRegisterInput, session: Session | None = None) -> EngineRow:
+def register_engine(
+    ctx: Context, data: catalog.engines.EngineRegisterInput, session: Session | None = None
+) -> EngineRow:
     session = session or ctx.session
     org = ctx.actor.org_id
     if session.scalar(select(EngineRow).where(EngineRow.org_id == org, EngineRow.name == data.name)):
@@ -79,10 +102,15 @@ def register_engine(ctx: Context, data: catalog.engines.EngineRegisterInput, ses
     row = EngineRow(org_id=org, name=data.name, kind=data.kind.value)
     if data.kind is catalog.engines.EngineKind.LOCAL:
         if data.admin_url:
-            raise BadInput("a local cluster takes no admin URL", errors=[FieldProblem(
-                "admin_url", "not used for postgresql-local", "leave it empty, or use kind postgresql")])
-        root = (_checked_data_dir(ctx, data.data_dir) if data.data_dir else rt.databases_root(ctx.settings) / "engines") \
-            / f"{org[:8]}-{data.name}"
+            raise BadInput(
+                "a local cluster takes no admin URL",
+                errors=[
+                    FieldProblem("admin_url", "not used for postgresql-local", "leave it empty, or use kind postgresql")
+                ],
+            )
+        root = (
+            _checked_data_dir(ctx, data.data_dir) if data.data_dir else rt.databases_root(ctx.settings) / "engines"
+        ) / f"{org[:8]}-{data.name}"
         if root.exists() and any(root.iterdir()):
             raise Conflict(f"{root} is not empty", fix="choose another data_dir or engine name")
         password = new_password()
@@ -100,16 +128,28 @@ def register_engine(ctx: Context, data: catalog.engines.EngineRegisterInput, ses
         row.admin_secret_encrypted = ctx.cipher.encrypt(password)
     else:
         if not data.admin_url:
-            raise BadInput("an external engine needs its admin URL", errors=[FieldProblem(
-                "admin_url", "missing", "give postgresql://USER:PASSWORD@HOST:PORT/postgres or mysql://…")])
+            raise BadInput(
+                "an external engine needs its admin URL",
+                errors=[
+                    FieldProblem(
+                        "admin_url", "missing", "give postgresql://USER:PASSWORD@HOST:PORT/postgres or mysql://…"
+                    )
+                ],
+            )
         engine: PostgresEngine | MySQLEngine
         if data.kind is catalog.engines.EngineKind.MYSQL:
             engine = MySQLEngine(data.admin_url)
             row.version = engine.server_version()  # also proves the URL works
         else:
             if not data.admin_url.startswith(("postgresql://", "postgres://")):
-                raise BadInput("not a PostgreSQL URL", errors=[FieldProblem(
-                    "admin_url", "must start with postgresql://", "use postgresql://USER:PASSWORD@HOST:PORT/db")])
+                raise BadInput(
+                    "not a PostgreSQL URL",
+                    errors=[
+                        FieldProblem(
+                            "admin_url", "must start with postgresql://", "use postgresql://USER:PASSWORD@HOST:PORT/db"
+                        )
+                    ],
+                )
             engine = PostgresEngine(data.admin_url)
             row.version = f"PostgreSQL {engine.server_major()}"
         row.host, row.port = engine.host, engine.port
@@ -163,6 +203,7 @@ def _default_engine(ctx: Context) -> EngineRow:
 
 # -- databases ------------------------------------------------------------------------------------
 
+
 def database_info(ctx: Context, row: DatabaseRow, *, size: bool = True) -> catalog.databases.DatabaseInfo:
     engine_row = ctx.session.get(EngineRow, row.engine_id)
     assert engine_row is not None
@@ -176,25 +217,44 @@ def database_info(ctx: Context, row: DatabaseRow, *, size: bool = True) -> catal
             size_bytes = None
     url = f"{kind}://{row.role}:***@{row.host}:{row.port}/{row.physical}"
     return catalog.databases.DatabaseInfo(
-        name=row.name, project=ctx.require_project().slug, engine=engine_row.name, kind=kind,
-        parent=parent.name if parent else None, method=row.method, state=row.state, host=row.host, port=row.port,
-        database=row.physical, user=row.role, url=url, env_var=row.env_var, pooled=row.pooled,
-        size_bytes=size_bytes, seconds=row.seconds, created_at=row.created_at, created_by=row.created_by)
+        name=row.name,
+        project=ctx.require_project().slug,
+        engine=engine_row.name,
+        kind=kind,
+        parent=parent.name if parent else None,
+        method=row.method,
+        state=row.state,
+        host=row.host,
+        port=row.port,
+        database=row.physical,
+        user=row.role,
+        url=url,
+        env_var=row.env_var,
+        pooled=row.pooled,
+        size_bytes=size_bytes,
+        seconds=row.seconds,
+        created_at=row.created_at,
+        created_by=row.created_by,
+    )
 
 
 def check_free(ctx: Context, name: str) -> None:
     project = ctx.require_project()
-    clash = ctx.session.scalar(select(DatabaseRow).where(DatabaseRow.project_id == project.id,
-                                                         DatabaseRow.name == name))
+    clash = ctx.session.scalar(
+        select(DatabaseRow).where(DatabaseRow.project_id == project.id, DatabaseRow.name == name)
+    )
     if clash is not None:
         what = "is being created" if clash.state == "creating" else "exists already"
-        raise Conflict(f"project {project.slug!r} has a database {name!r} that {what}",
-                       fix="choose another name, or delete it first")
+        raise Conflict(
+            f"project {project.slug!r} has a database {name!r} that {what}",
+            fix="choose another name, or delete it first",
+        )
 
 
 def _holder(ctx: Context, var: str) -> DatabaseRow | None:
-    return ctx.session.scalar(select(DatabaseRow).where(DatabaseRow.project_id == ctx.require_project().id,
-                                                        DatabaseRow.env_var == var))
+    return ctx.session.scalar(
+        select(DatabaseRow).where(DatabaseRow.project_id == ctx.require_project().id, DatabaseRow.env_var == var)
+    )
 
 
 def check_variable(ctx: Context, var: str, name: str, *, take_over: bool) -> None:
@@ -206,14 +266,21 @@ def check_variable(ctx: Context, var: str, name: str, *, take_over: bool) -> Non
     if holder is not None and not take_over:
         raise Conflict(
             f"project variable {var} already holds the URL of database {holder.name!r}",
-            errors=[FieldProblem("env_var", f"{var} is taken by database {holder.name!r}",
-                                 f"give {name!r} a variable of its own, e.g. {suggestion}")],
-            fix=f"pass env_var={suggestion} (CLI: --env-var {suggestion})")
+            errors=[
+                FieldProblem(
+                    "env_var",
+                    f"{var} is taken by database {holder.name!r}",
+                    f"give {name!r} a variable of its own, e.g. {suggestion}",
+                )
+            ],
+            fix=f"pass env_var={suggestion} (CLI: --env-var {suggestion})",
+        )
     if holder is None and has_variable(ctx, ctx.require_project(), var):
         raise Conflict(
             f"project variable {var} is already set, and not by a database",
             errors=[FieldProblem("env_var", f"{var} exists", f"choose another name, e.g. {suggestion}")],
-            fix=f"pass another env_var (e.g. {suggestion}), or `codeforge env unset {var}` first if it can go")
+            fix=f"pass another env_var (e.g. {suggestion}), or `codeforge env unset {var}` first if it can go",
+        )
 
 
 def point_variable(ctx: Context, row: DatabaseRow, var: str) -> None:
@@ -263,9 +330,17 @@ def create_database(ctx: Context, data: catalog.databases.DatabaseCreateInput) -
     physical, role = rt.physical_names(project.slug, data.name, handle.kind)
     password = new_password()
     with rt.side_session(ctx) as s:
-        pending = DatabaseRow(project_id=project.id, engine_id=engine_row.id, name=data.name, physical=physical,
-                              role=role, password_encrypted=ctx.cipher.encrypt(password), host=handle.admin.host,
-                              port=handle.admin.port, created_by=ctx.actor.username)
+        pending = DatabaseRow(
+            project_id=project.id,
+            engine_id=engine_row.id,
+            name=data.name,
+            physical=physical,
+            role=role,
+            password_encrypted=ctx.cipher.encrypt(password),
+            host=handle.admin.host,
+            port=handle.admin.port,
+            created_by=ctx.actor.username,
+        )
         s.add(pending)
     try:
         handle.admin.create_database(physical, role, password)
@@ -280,8 +355,9 @@ def create_database(ctx: Context, data: catalog.databases.DatabaseCreateInput) -
 @implements(catalog.databases.LIST)
 def list_databases(ctx: Context, data: catalog.databases.DatabaseListInput) -> catalog.databases.DatabaseList:
     # A read changes nothing: leftovers of killed operations are the supervisor's (supervisor.py).
-    rows = ctx.session.scalars(select(DatabaseRow).where(DatabaseRow.project_id == ctx.require_project().id)
-                               .order_by(DatabaseRow.created_at))
+    rows = ctx.session.scalars(
+        select(DatabaseRow).where(DatabaseRow.project_id == ctx.require_project().id).order_by(DatabaseRow.created_at)
+    )
     return catalog.databases.DatabaseList(items=[database_info(ctx, r) for r in rows])
 
 
@@ -306,9 +382,16 @@ def _remove(ctx: Context, row: DatabaseRow, removed: list[_Removed]) -> None:
     if row.instance_dir:
         branching.remove_instance(Path(row.instance_dir))
     else:
-        shared_role = ctx.session.scalar(select(func.count()).select_from(DatabaseRow).where(
-            DatabaseRow.engine_id == row.engine_id, DatabaseRow.role == row.role, DatabaseRow.id != row.id,
-            DatabaseRow.instance_dir == ""))
+        shared_role = ctx.session.scalar(
+            select(func.count())
+            .select_from(DatabaseRow)
+            .where(
+                DatabaseRow.engine_id == row.engine_id,
+                DatabaseRow.role == row.role,
+                DatabaseRow.id != row.id,
+                DatabaseRow.instance_dir == "",
+            )
+        )
         handle.admin.drop_database(row.physical, None if shared_role else row.role, missing_ok=True)
     if row.pooled:
         row.pooled = False
@@ -345,8 +428,10 @@ def delete_database(ctx: Context, data: catalog.databases.DatabaseDeleteInput) -
     row = rt.get_database(ctx, data.name)
     children = _children(ctx, row)
     if children and not data.cascade:
-        raise Conflict(f"{data.name!r} has branches: {', '.join(c.name for c in children)}",
-                       fix="delete them first, or delete with cascade=true")
+        raise Conflict(
+            f"{data.name!r} has branches: {', '.join(c.name for c in children)}",
+            fix="delete them first, or delete with cascade=true",
+        )
     var = row.env_var
     removed: list[_Removed] = []
     _remove(ctx, row, removed)
@@ -360,19 +445,31 @@ def _choose_method(handle: rt.Handle, src: DatabaseRow, wanted: catalog.database
     if handle.kind == "mysql":
         if wanted in (Choice.AUTO, Choice.DUMP):
             return BranchMethod.DUMP
-        raise BadInput(f"MySQL branches are made by dump and load, not {wanted.value}",
-                       errors=[FieldProblem("method", "not available on MySQL", "use auto or dump")])
+        raise BadInput(
+            f"MySQL branches are made by dump and load, not {wanted.value}",
+            errors=[FieldProblem("method", "not available on MySQL", "use auto or dump")],
+        )
     cluster = rt.instance_cluster(handle, src)
     cow_method = cow.clone_method(cluster.data) if cluster is not None else None
     if src.instance_dir and wanted not in (Choice.AUTO, Choice.COPY_ON_WRITE):
-        raise BadInput("a copy-on-write branch is branched copy-on-write",
-                       errors=[FieldProblem("method", f"{wanted.value} is not available here", "use auto")])
+        raise BadInput(
+            "a copy-on-write branch is branched copy-on-write",
+            errors=[FieldProblem("method", f"{wanted.value} is not available here", "use auto")],
+        )
     if wanted is Choice.COPY_ON_WRITE or (wanted is Choice.AUTO and cow_method):
         if cow_method is None:
             where = "an external server" if cluster is None else f"{cluster.data} (no btrfs snapshots or reflinks)"
-            raise BadInput(f"copy-on-write branches are not possible on {where}", errors=[FieldProblem(
-                "method", "copy-on-write unavailable", "use auto or template, or register a local engine whose "
-                "data_dir is on btrfs or XFS with reflink=1")])
+            raise BadInput(
+                f"copy-on-write branches are not possible on {where}",
+                errors=[
+                    FieldProblem(
+                        "method",
+                        "copy-on-write unavailable",
+                        "use auto or template, or register a local engine whose "
+                        "data_dir is on btrfs or XFS with reflink=1",
+                    )
+                ],
+            )
         return cow_method
     return BranchMethod.DUMP if wanted is Choice.DUMP else BranchMethod.TEMPLATE
 
@@ -389,9 +486,16 @@ def branch_database(ctx: Context, data: catalog.databases.BranchInput) -> catalo
     assert engine_row is not None
     handle = rt.open_engine(ctx, engine_row)
     method = _choose_method(handle, src, data.method)
-    pending = DatabaseRow(project_id=project.id, engine_id=engine_row.id, name=data.name, parent_id=src.id,
-                          role=src.role, password_encrypted=src.password_encrypted, method=method.value,
-                          created_by=ctx.actor.username)
+    pending = DatabaseRow(
+        project_id=project.id,
+        engine_id=engine_row.id,
+        name=data.name,
+        parent_id=src.id,
+        role=src.role,
+        password_encrypted=src.password_encrypted,
+        method=method.value,
+        created_by=ctx.actor.username,
+    )
     if method.copy_on_write:
         pending.id = secrets.token_hex(16)
         pending.instance_dir = str(handle.branches_dir / pending.id)
@@ -409,9 +513,15 @@ def branch_database(ctx: Context, data: catalog.databases.BranchInput) -> catalo
         if method.copy_on_write:
             parent = rt.instance_cluster(handle, src)
             assert parent is not None
-            branching.branch_instance(parent, Path(pending.instance_dir), database=src.physical, role=src.role,
-                                      port=pending.port, method=method,
-                                      progress=lambda f, m: _progress(ctx, f, m))
+            branching.branch_instance(
+                parent,
+                Path(pending.instance_dir),
+                database=src.physical,
+                role=src.role,
+                port=pending.port,
+                method=method,
+                progress=lambda f, m: _progress(ctx, f, m),
+            )
         elif method is BranchMethod.TEMPLATE:
             assert isinstance(handle.admin, PostgresEngine)
             handle.admin.copy_database(src.physical, pending.physical, src.role, force=data.force)
@@ -467,8 +577,10 @@ def reset_branch(ctx: Context, data: catalog.databases.ResetInput) -> catalog.da
         try:
             handle.admin.copy_by_dump(parent.physical, row.physical, row.role)
         except ExternalFailure as exc:
-            raise ExternalFailure(f"resetting {data.name!r} failed after its old contents were dropped: "
-                                  f"{exc.detail}", fix="fix the cause and reset it again, or delete it") from None
+            raise ExternalFailure(
+                f"resetting {data.name!r} failed after its old contents were dropped: {exc.detail}",
+                fix="fix the cause and reset it again, or delete it",
+            ) from None
     row.seconds = round(time.perf_counter() - started, 3)
     return database_info(ctx, row, size=False)
 
@@ -480,8 +592,9 @@ def database_tree(ctx: Context, data: catalog.databases.DatabaseListInput) -> ca
     def node(name: str) -> catalog.databases.TreeNode:
         i = infos[name]
         kids = sorted(n for n, c in infos.items() if c.parent == name)
-        return catalog.databases.TreeNode(name=name, method=i.method, port=i.port, size_bytes=i.size_bytes,
-                            children=[node(k) for k in kids])
+        return catalog.databases.TreeNode(
+            name=name, method=i.method, port=i.port, size_bytes=i.size_bytes, children=[node(k) for k in kids]
+        )
 
     roots = [node(n) for n, i in infos.items() if i.parent is None or i.parent not in infos]
     lines: list[str] = []
@@ -496,4 +609,3 @@ def database_tree(ctx: Context, data: catalog.databases.DatabaseListInput) -> ca
     for r in roots:
         draw(r, "", True, True)
     return catalog.databases.DatabaseTree(roots=roots, text="\n".join(lines) or "(no databases)")
-

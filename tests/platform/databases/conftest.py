@@ -131,8 +131,11 @@ def external_pg() -> PostgresEngine:
 def mysql() -> MySQLEngine:
     engine = MySQLEngine(EXTERNAL_MYSQL)
     require("mariadb", reachable(engine.host, engine.port), f"no MySQL/MariaDB at {engine.where}")
-    require("mariadb-client", bool(shutil.which("mariadb-dump") or shutil.which("mysqldump")),
-            "mariadb-dump is not installed (apt-get install mariadb-client)")
+    require(
+        "mariadb-client",
+        bool(shutil.which("mariadb-dump") or shutil.which("mysqldump")),
+        "mariadb-dump is not installed (apt-get install mariadb-client)",
+    )
     return engine
 
 
@@ -159,8 +162,7 @@ def _btrfs_ready() -> bool:
 @pytest.fixture(scope="session")
 def btrfs_dir() -> Iterator[Path]:
     """A fresh directory on a btrfs filesystem (a loop mount made by setup.sh)."""
-    require("btrfs", _btrfs_ready(),
-            f"no btrfs at {BTRFS_MOUNT}: run tests/platform/databases/setup.sh as root")
+    require("btrfs", _btrfs_ready(), f"no btrfs at {BTRFS_MOUNT}: run tests/platform/databases/setup.sh as root")
     path = BTRFS_MOUNT / f"test-{secrets.token_hex(4)}"
     path.mkdir(mode=0o755)
     yield path
@@ -171,8 +173,11 @@ def btrfs_dir() -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def xfs_dir() -> Iterator[Path]:
     """A fresh directory on XFS made with reflink=1 (a loop mount made by setup.sh)."""
-    require("xfs", _mounted(XFS_MOUNT, "xfs") and cow.supports_reflink(XFS_MOUNT),
-            f"no XFS with reflinks at {XFS_MOUNT}: run tests/platform/databases/setup.sh as root")
+    require(
+        "xfs",
+        _mounted(XFS_MOUNT, "xfs") and cow.supports_reflink(XFS_MOUNT),
+        f"no XFS with reflinks at {XFS_MOUNT}: run tests/platform/databases/setup.sh as root",
+    )
     path = XFS_MOUNT / f"test-{secrets.token_hex(4)}"
     path.mkdir(mode=0o755)
     yield path

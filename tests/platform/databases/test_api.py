@@ -73,8 +73,9 @@ def test_embedded_journey(client: PlatformClient, platform: RunningPlatform, tmp
     # An open session: the TEMPLATE copy needs force.
     with psycopg.connect(url), pytest.raises(CodeForgeError, match="open session"):
         run(client, "databases.branch", {"project": p, "source": "main", "name": "feature-x"})
-    br = run(client, "databases.branch",
-             {"project": p, "source": "main", "name": "feature-x", "env_var": "DATABASE_URL"})
+    br = run(
+        client, "databases.branch", {"project": p, "source": "main", "name": "feature-x", "env_var": "DATABASE_URL"}
+    )
     assert br["parent"] == "main" and br["method"] == "template-copy" and br["seconds"] is not None
     branch_url = reveal(client, p, "DATABASE_URL")
     assert branch_url != url
@@ -118,8 +119,10 @@ def test_embedded_journey(client: PlatformClient, platform: RunningPlatform, tmp
     assert run(client, "backups.list", {"project": p})["items"] == []
 
     # Migrations sent as files, as an editor does.
-    files = [{"name": "001_a.sql", "content": "CREATE TABLE a (i int);"},
-             {"name": "002_b.sql", "content": "CREATE TABLE b (i int);"}]
+    files = [
+        {"name": "001_a.sql", "content": "CREATE TABLE a (i int);"},
+        {"name": "002_b.sql", "content": "CREATE TABLE b (i int);"},
+    ]
     st = run(client, "migrations.status", {"project": p, "name": "main", "files": files})
     assert st["pending"] == ["001_a.sql", "002_b.sql"]
     applied = run(client, "migrations.apply", {"project": p, "name": "main", "files": files})
@@ -137,8 +140,11 @@ def test_embedded_journey(client: PlatformClient, platform: RunningPlatform, tmp
             assert c.execute("SELECT count(*) FROM t").fetchone() == (100,)
         assert reveal(client, p, "DATABASE_URL_POOLED") == urls["pooled_url"]
         # The pooled variable follows DATABASE_URL: to an unpooled branch (none), and back.
-        run(client, "databases.branch", {"project": p, "source": "main", "name": "hotfix", "env_var": "DATABASE_URL",
-                                         "force": True})
+        run(
+            client,
+            "databases.branch",
+            {"project": p, "source": "main", "name": "hotfix", "env_var": "DATABASE_URL", "force": True},
+        )
         with pytest.raises(NotFound):
             reveal(client, p, "DATABASE_URL_POOLED")
         run(client, "databases.delete", {"project": p, "name": "hotfix"})
@@ -194,7 +200,9 @@ def test_bad_input_and_faults(client: PlatformClient, platform: RunningPlatform)
         run(client, "databases.create", {"project": p, "name": "second", "env_var": "SECOND_DATABASE_URL"})
         # `databases.use` moves a variable between databases, never over a person's value.
         moved = run(client, "databases.use", {"project": p, "name": "second", "env_var": "DATABASE_URL"})
-        assert moved["env_var"] == "DATABASE_URL" and reveal(client, p, "DATABASE_URL").endswith("/" + moved["database"])
+        assert moved["env_var"] == "DATABASE_URL" and reveal(client, p, "DATABASE_URL").endswith(
+            "/" + moved["database"]
+        )
         with pytest.raises(NotFound):  # a database has one variable: its old one went
             reveal(client, p, "SECOND_DATABASE_URL")
         with pytest.raises(Conflict, match="already set, and not by a database"):
@@ -214,12 +222,26 @@ def test_bad_input_and_faults(client: PlatformClient, platform: RunningPlatform)
         run(client, "databases.delete", {"project": p, "name": "dup"})
     # Unreachable engine, wrong admin credentials: clear errors, nothing registered.
     with pytest.raises(CodeForgeError, match="cannot reach PostgreSQL"):
-        run(client, "engines.register", {"name": "gone", "kind": "postgresql",
-                                         "admin_url": f"postgresql://postgres@127.0.0.1:{free_port()}/postgres"})
+        run(
+            client,
+            "engines.register",
+            {
+                "name": "gone",
+                "kind": "postgresql",
+                "admin_url": f"postgresql://postgres@127.0.0.1:{free_port()}/postgres",
+            },
+        )
     local = next(e for e in run(client, "engines.list", {})["items"] if e["kind"] == "postgresql-local")
     with pytest.raises(CodeForgeError, match="rejected the admin credentials") as err2:
-        run(client, "engines.register", {"name": "wrong", "kind": "postgresql",
-                                         "admin_url": f"postgresql://codeforge_admin:nope@127.0.0.1:{local['port']}/x"})
+        run(
+            client,
+            "engines.register",
+            {
+                "name": "wrong",
+                "kind": "postgresql",
+                "admin_url": f"postgresql://codeforge_admin:nope@127.0.0.1:{local['port']}/x",
+            },
+        )
     assert "nope" not in str(err2.value)
     with pytest.raises(BadInput, match="data_dir: must be an absolute path"):
         run(client, "engines.register", {"name": "baddir", "data_dir": "relative/dir"})
@@ -240,8 +262,12 @@ def test_mysql_engine(client: PlatformClient, platform: RunningPlatform, mysql: 
         url = reveal(client, p, "MYSQL_URL")
         user_pw, _host = url.split("://", 1)[1].split("@")
         user, pw = user_pw.split(":")
-        with pymysql.connect(host="127.0.0.1", port=3306, user=user, password=pw, database=db["database"],
-                             autocommit=True) as c, c.cursor() as cur:
+        with (
+            pymysql.connect(
+                host="127.0.0.1", port=3306, user=user, password=pw, database=db["database"], autocommit=True
+            ) as c,
+            c.cursor() as cur,
+        ):
             cur.execute("CREATE TABLE t (i INT)")
             cur.execute("INSERT INTO t VALUES (1)")
         br = run(client, "databases.branch", {"project": p, "source": shop, "name": shop + "-dev"})
@@ -259,8 +285,9 @@ def test_mysql_engine(client: PlatformClient, platform: RunningPlatform, mysql: 
         run(client, "engines.remove", {"name": name})
 
 
-def test_copy_on_write_branches_through_the_api(client: PlatformClient, platform: RunningPlatform,
-                                                btrfs_dir: Path) -> None:
+def test_copy_on_write_branches_through_the_api(
+    client: PlatformClient, platform: RunningPlatform, btrfs_dir: Path
+) -> None:
     p = platform.project
     engine = run(client, "engines.register", {"name": "fast", "data_dir": str(btrfs_dir / "api")})
     assert engine["copy_on_write"] == "btrfs-snapshot"
@@ -276,6 +303,7 @@ def test_copy_on_write_branches_through_the_api(client: PlatformClient, platform
     b_url = reveal(client, p, "COW_URL")
     with psycopg.connect(b_url) as c:
         c.execute("INSERT INTO t VALUES (0)")
+
     def values(u: str) -> set[int]:
         with psycopg.connect(u) as c:
             return {r[0] for r in c.execute("SELECT i FROM t WHERE i <= 0").fetchall()}
@@ -305,8 +333,11 @@ def test_scheduled_backups_with_retention(client: PlatformClient, platform: Runn
     p = platform.project
     run(client, "databases.create", {"project": p, "name": "nightly", "env_var": "NIGHTLY_URL"})
     try:
-        sched = run(client, "backups.schedule", {"project": p, "name": "nightly", "cron": "*/5 * * * *",
-                                                 "keep_last": 2, "max_age_days": 1})
+        sched = run(
+            client,
+            "backups.schedule",
+            {"project": p, "name": "nightly", "cron": "*/5 * * * *", "keep_last": 2, "max_age_days": 1},
+        )
         settings = Settings(data_dir=platform.data_dir)
         db = Database(settings.resolved_database_url)
         cipher = Cipher(settings.fernet_key())

@@ -38,7 +38,8 @@ def test_backup_restore_verify_postgres(pg: PostgresEngine, pg_db: Connection, t
     assert backup.tables == 2 and backup.size_bytes > 0 and len(backup.sha256) == 64
     assert store.list(key) == [backup] and store.checksum_ok(backup)
     assert sorted(p.name for p in (tmp_path / "backups" / key).iterdir()) == sorted(
-        [backup.file, backup.file.replace(".dump", ".json")])
+        [backup.file, backup.file.replace(".dump", ".json")]
+    )
     target = uniq("restored")
     pg.restore(store.path(backup), target, owner=pg_db.user)
     try:
@@ -73,8 +74,17 @@ def test_retention_by_count_and_age(pg: PostgresEngine, pg_db: Connection, tmp_p
 def test_backup_mysql(mysql: MySQLEngine, tmp_path: Path) -> None:
     conn = mysql.create_database(uniq("bk"))
     try:
-        with pymysql.connect(host=conn.host, port=conn.port, user=conn.user, password=conn.password,
-                             database=conn.database, autocommit=True) as c, c.cursor() as cur:
+        with (
+            pymysql.connect(
+                host=conn.host,
+                port=conn.port,
+                user=conn.user,
+                password=conn.password,
+                database=conn.database,
+                autocommit=True,
+            ) as c,
+            c.cursor() as cur,
+        ):
             cur.execute("CREATE TABLE a (i INT)")
             cur.execute("INSERT INTO a VALUES (1), (2), (3)")
         store = BackupStore(tmp_path)
@@ -85,8 +95,12 @@ def test_backup_mysql(mysql: MySQLEngine, tmp_path: Path) -> None:
         target = uniq("restored")
         mysql.restore(store.path(backup), target, owner=conn.user)
         try:
-            with pymysql.connect(host=conn.host, port=conn.port, user=conn.user, password=conn.password,
-                                 database=target) as c, c.cursor() as cur:
+            with (
+                pymysql.connect(
+                    host=conn.host, port=conn.port, user=conn.user, password=conn.password, database=target
+                ) as c,
+                c.cursor() as cur,
+            ):
                 cur.execute("SELECT count(*) FROM a")
                 assert cur.fetchone() == (3,)
         finally:
@@ -100,8 +114,13 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     """A 512 KiB tmpfs: too small for the backup below."""
     mnt = tmp_path / "tiny"
     mnt.mkdir()
-    ok = os.geteuid() == 0 and subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mnt)], capture_output=True).returncode == 0
+    ok = (
+        os.geteuid() == 0
+        and subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mnt)], capture_output=True
+        ).returncode
+        == 0
+    )
     require("tmpfs-mount", ok, "mounting a small tmpfs needs root")
     yield mnt
     subprocess.run(["umount", str(mnt)], capture_output=True)
@@ -112,8 +131,10 @@ def test_full_disk_leaves_no_half_backup(local_pg: PostgresEngine, tiny_disk: Pa
     try:
         with psycopg.connect(conn.url) as c:
             # Random bytes do not compress: the archive is several MiB.
-            c.execute("CREATE TABLE blob AS SELECT decode(md5(random()::text) || md5(random()::text), 'hex') "
-                      "AS b FROM generate_series(1, 200000)")
+            c.execute(
+                "CREATE TABLE blob AS SELECT decode(md5(random()::text) || md5(random()::text), 'hex') "
+                "AS b FROM generate_series(1, 200000)"
+            )
         store = BackupStore(tiny_disk)
         key = f"demo/{conn.database}"
         with pytest.raises(ExternalFailure) as err:

@@ -21,16 +21,16 @@ from tests.platform.databases.conftest import uniq
 
 
 def _count(conn: Connection, port: int | None = None) -> int:
-    with psycopg.connect(host=conn.host, port=port or conn.port, dbname=conn.database, user=conn.user,
-                         password=conn.password) as c:
+    with psycopg.connect(
+        host=conn.host, port=port or conn.port, dbname=conn.database, user=conn.user, password=conn.password
+    ) as c:
         row = c.execute("SELECT count(*) FROM t").fetchone()
     assert row is not None
     return int(row[0])
 
 
 def _insert(conn: Connection, port: int, value: int) -> None:
-    with psycopg.connect(host=conn.host, port=port, dbname=conn.database, user=conn.user,
-                         password=conn.password) as c:
+    with psycopg.connect(host=conn.host, port=port, dbname=conn.database, user=conn.user, password=conn.password) as c:
         c.execute("INSERT INTO t VALUES (%s)", (value,))
 
 
@@ -52,10 +52,12 @@ def test_branch_is_isolated_and_immediately_usable(
     # An open session on the parent does not stop a copy-on-write branch.
     with psycopg.connect(source.url) as held:
         held.execute("SELECT 1")
-        a = branching.branch_instance(btrfs_cluster, btrfs_dir / uniq("a"), database=source.database,
-                                      role=source.user, method=method)
-    b = branching.branch_instance(btrfs_cluster, btrfs_dir / uniq("b"), database=source.database,
-                                  role=source.user, method=method)
+        a = branching.branch_instance(
+            btrfs_cluster, btrfs_dir / uniq("a"), database=source.database, role=source.user, method=method
+        )
+    b = branching.branch_instance(
+        btrfs_cluster, btrfs_dir / uniq("b"), database=source.database, role=source.user, method=method
+    )
     try:
         assert a.method is method and a.cluster.port != btrfs_cluster.port
         assert _count(source, a.cluster.port) == 1000
@@ -68,12 +70,18 @@ def test_branch_is_isolated_and_immediately_usable(
         # Only the branched database's role gets into the branch instance.
         other = btrfs_cluster.engine().create_database(uniq("other"))
         try:
-            c = branching.branch_instance(btrfs_cluster, btrfs_dir / uniq("c"), database=source.database,
-                                          role=source.user, method=method)
+            c = branching.branch_instance(
+                btrfs_cluster, btrfs_dir / uniq("c"), database=source.database, role=source.user, method=method
+            )
             try:
                 with pytest.raises(psycopg.OperationalError, match=r"no pg_hba\.conf entry"):
-                    psycopg.connect(host=other.host, port=c.cluster.port, dbname=other.database,
-                                    user=other.user, password=other.password)
+                    psycopg.connect(
+                        host=other.host,
+                        port=c.cluster.port,
+                        dbname=other.database,
+                        user=other.user,
+                        password=other.password,
+                    )
             finally:
                 c.cluster.destroy()
         finally:
@@ -85,13 +93,13 @@ def test_branch_is_isolated_and_immediately_usable(
 
 
 def test_reset_branch_of_branch_and_delete(btrfs_cluster: LocalCluster, btrfs_dir: Path, source: Connection) -> None:
-    a = branching.branch_instance(btrfs_cluster, btrfs_dir / uniq("a"), database=source.database,
-                                  role=source.user)
+    a = branching.branch_instance(btrfs_cluster, btrfs_dir / uniq("a"), database=source.database, role=source.user)
     assert a.method is BranchMethod.SNAPSHOT
     try:
         _insert(source, a.cluster.port, -1)
-        child = branching.branch_instance(a.cluster, btrfs_dir / uniq("child"), database=source.database,
-                                          role=source.user)
+        child = branching.branch_instance(
+            a.cluster, btrfs_dir / uniq("child"), database=source.database, role=source.user
+        )
         try:
             assert _count(source, child.cluster.port) == 1001  # a branch of the branch sees its writes
         finally:
@@ -109,8 +117,12 @@ def test_reset_branch_of_branch_and_delete(btrfs_cluster: LocalCluster, btrfs_di
 def _plain_dir() -> Path | None:
     """A writable folder on a filesystem without snapshots or reflinks (tmpfs, ext4)."""
     for base in (Path("/dev/shm"), Path("/var/tmp"), Path("/tmp")):
-        if base.is_dir() and os.access(base, os.W_OK) and cow.filesystem_of(base) != "btrfs" \
-                and not cow.supports_reflink(base):
+        if (
+            base.is_dir()
+            and os.access(base, os.W_OK)
+            and cow.filesystem_of(base) != "btrfs"
+            and not cow.supports_reflink(base)
+        ):
             return base
     return None
 
@@ -157,8 +169,14 @@ def test_process_killed_mid_branch_leaves_nothing_after_sweep(
     branches = btrfs_dir / uniq("branches")
     branches.mkdir()
     root = branches / "doomed"
-    env = {**os.environ, "STAGE": stage, "PARENT": str(btrfs_cluster.root), "PORT": str(btrfs_cluster.port),
-           "PW": btrfs_cluster.password, "ROOT": str(root)}
+    env = {
+        **os.environ,
+        "STAGE": stage,
+        "PARENT": str(btrfs_cluster.root),
+        "PORT": str(btrfs_cluster.port),
+        "PW": btrfs_cluster.password,
+        "ROOT": str(root),
+    }
     proc = subprocess.run([sys.executable, "-c", _KILLER], env=env, capture_output=True, text=True)
     assert proc.returncode == -9, proc.stderr
     assert (root / branching.INCOMPLETE).exists()

@@ -27,15 +27,23 @@ async def lsp(platform: RunningPlatform, tmp_path: Path) -> AsyncIterator[Langua
 
 async def test_provision_branch_and_tree_from_the_editor(lsp: LanguageClient) -> None:
     commands = lsp.initialize_result.capabilities.execute_command_provider.commands  # type: ignore[attr-defined]
-    for name in ("databases.create", "databases.branch", "databases.reset", "backups.create", "migrations.apply",
-                 "databases.pool_stats", "engines.register"):
+    for name in (
+        "databases.create",
+        "databases.branch",
+        "databases.reset",
+        "backups.create",
+        "migrations.apply",
+        "databases.pool_stats",
+        "engines.register",
+    ):
         assert f"codeforge.{name}" in commands
     # The project comes from codeforge.yaml: the command names only the database.
     made = await run(lsp, "codeforge.databases.create", {"name": "app"})
     assert made["name"] == "app" and made["env_var"] == "DATABASE_URL"
     # A long-running branch: progress while it runs, the result when it ends.
-    branch = await run(lsp, "codeforge.databases.branch",
-                       {"source": "app", "name": "feature-login", "env_var": "DATABASE_URL"})
+    branch = await run(
+        lsp, "codeforge.databases.branch", {"source": "app", "name": "feature-login", "env_var": "DATABASE_URL"}
+    )
     assert branch["parent"] == "app" and branch["method"] in ("template-copy", "btrfs-snapshot")
     assert lsp.progress_reports, "the branch job reported $/progress"
     tree = await run(lsp, "codeforge.databases.tree", {})

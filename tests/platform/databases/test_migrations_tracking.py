@@ -33,10 +33,15 @@ def _write(folder: Path, files: dict[str, str]) -> None:
 
 def test_sql_folder_apply_pending_drift(pg_db: Connection, tmp_path: Path) -> None:
     folder = tmp_path / "migrations"
-    _write(folder, {"001_users.sql": "CREATE TABLE users (id int primary key);",
-                    "002_posts.sql": "CREATE TABLE posts (id int, user_id int REFERENCES users);\n"
-                                     "CREATE INDEX ON posts (user_id);",
-                    "README.md": "not a migration"})
+    _write(
+        folder,
+        {
+            "001_users.sql": "CREATE TABLE users (id int primary key);",
+            "002_posts.sql": "CREATE TABLE posts (id int, user_id int REFERENCES users);\n"
+            "CREATE INDEX ON posts (user_id);",
+            "README.md": "not a migration",
+        },
+    )
     mset = migrations.load_folder(folder)
     assert [m.name for m in mset.migrations] == ["001_users.sql", "002_posts.sql"]
     assert migrations.status(pg_db, mset).pending == ["001_users.sql", "002_posts.sql"]
@@ -46,8 +51,10 @@ def test_sql_folder_apply_pending_drift(pg_db: Connection, tmp_path: Path) -> No
     assert all(len(a.checksum) == 64 and a.applied_at for a in st.applied)
     assert migrations.apply(pg_db, mset) == []  # nothing to do twice
     # A new file is pending; an applied file edited afterwards is drift, and blocks applying.
-    _write(folder, {"003_tags.sql": "CREATE TABLE tags (id int);",
-                    "001_users.sql": "CREATE TABLE users (id bigint primary key);"})
+    _write(
+        folder,
+        {"003_tags.sql": "CREATE TABLE tags (id int);", "001_users.sql": "CREATE TABLE users (id bigint primary key);"},
+    )
     mset = migrations.load_folder(folder)
     st = migrations.status(pg_db, mset)
     assert st.pending == ["003_tags.sql"] and st.drifted == ["001_users.sql"]
@@ -60,10 +67,12 @@ def test_sql_folder_apply_pending_drift(pg_db: Connection, tmp_path: Path) -> No
 
 
 def test_failing_migration_rolls_back_and_says_which(pg_db: Connection) -> None:
-    mset = migrations.load_files([
-        ("001_ok.sql", "CREATE TABLE ok (i int);"),
-        ("002_bad.sql", "CREATE TABLE half (i int); SELECT * FROM no_such_table;"),
-    ])
+    mset = migrations.load_files(
+        [
+            ("001_ok.sql", "CREATE TABLE ok (i int);"),
+            ("002_bad.sql", "CREATE TABLE half (i int); SELECT * FROM no_such_table;"),
+        ]
+    )
     with pytest.raises(BadInput, match=r"002_bad\.sql failed") as err:
         migrations.apply(pg_db, mset)
     assert "1 earlier migration" in err.value.fix
@@ -88,7 +97,8 @@ def test_alembic_project(pg_db: Connection, tmp_path: Path) -> None:
     versions = project / "alembic" / "versions"
     versions.mkdir(parents=True)
     (project / "alembic.ini").write_text("[alembic]\nscript_location = alembic\n")
-    (project / "alembic" / "env.py").write_text(textwrap.dedent("""
+    (project / "alembic" / "env.py").write_text(
+        textwrap.dedent("""
         from alembic import context
         from sqlalchemy import create_engine
         url = context.config.get_main_option("sqlalchemy.url")
@@ -97,9 +107,11 @@ def test_alembic_project(pg_db: Connection, tmp_path: Path) -> None:
             context.configure(connection=connection)
             with context.begin_transaction():
                 context.run_migrations()
-    """))
+    """)
+    )
     for rev, down, table in (("a1", None, "one"), ("b2", "a1", "two")):
-        (versions / f"{rev}_{table}.py").write_text(textwrap.dedent(f"""
+        (versions / f"{rev}_{table}.py").write_text(
+            textwrap.dedent(f"""
             from alembic import op
             import sqlalchemy as sa
             revision = {rev!r}
@@ -108,7 +120,8 @@ def test_alembic_project(pg_db: Connection, tmp_path: Path) -> None:
                 op.create_table({table!r}, sa.Column("id", sa.Integer, primary_key=True))
             def downgrade():
                 op.drop_table({table!r})
-        """))
+        """)
+        )
     mset = migrations.load_folder(project)
     assert mset.kind == "alembic" and [m.name for m in mset.migrations] == ["alembic:a1", "alembic:b2"]
     assert migrations.status(pg_db, mset).pending == ["alembic:a1", "alembic:b2"]
@@ -123,11 +136,16 @@ def test_alembic_project(pg_db: Connection, tmp_path: Path) -> None:
 def test_sql_migrations_on_mysql(mysql: MySQLEngine) -> None:
     conn = mysql.create_database(uniq("mig"))
     try:
-        mset = migrations.load_files([("001.sql", "CREATE TABLE a (i INT); CREATE TABLE b (i INT);"),
-                                      ("002.sql", "INSERT INTO a VALUES (1);")])
+        mset = migrations.load_files(
+            [("001.sql", "CREATE TABLE a (i INT); CREATE TABLE b (i INT);"), ("002.sql", "INSERT INTO a VALUES (1);")]
+        )
         assert migrations.apply(conn, mset) == ["001.sql", "002.sql"]
-        with pymysql.connect(host=conn.host, port=conn.port, user=conn.user, password=conn.password,
-                             database=conn.database) as c, c.cursor() as cur:
+        with (
+            pymysql.connect(
+                host=conn.host, port=conn.port, user=conn.user, password=conn.password, database=conn.database
+            ) as c,
+            c.cursor() as cur,
+        ):
             cur.execute("SELECT count(*) FROM a")
             assert cur.fetchone() == (1,)
         assert migrations.status(conn, mset).pending == []

@@ -14,8 +14,9 @@ from tests.platform.databases.conftest import uniq
 
 
 def _connect(c: Connection, database: str | None = None) -> pymysql.connections.Connection:
-    return pymysql.connect(host=c.host, port=c.port, user=c.user, password=c.password,
-                           database=database or c.database, autocommit=True)
+    return pymysql.connect(
+        host=c.host, port=c.port, user=c.user, password=c.password, database=database or c.database, autocommit=True
+    )
 
 
 def test_create_use_list_drop(mysql: MySQLEngine) -> None:

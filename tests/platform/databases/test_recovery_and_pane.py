@@ -48,30 +48,50 @@ def test_killed_mid_branch_is_swept_on_restart(platform: RunningPlatform, btrfs_
     with db.session() as s:
         engine = s.scalars(select(EngineRow)).one()
         main = s.scalars(select(DatabaseRow)).one()
-        cluster = LocalCluster(Path(engine.root), port=engine.port,
-                               password=cipher.decrypt(engine.admin_secret_encrypted))
+        cluster = LocalCluster(
+            Path(engine.root), port=engine.port, password=cipher.decrypt(engine.admin_secret_encrypted)
+        )
         cluster.start()
         row_id = secrets.token_hex(16)
         root = Path(engine.root) / "branches" / row_id
         inst = branching.branch_instance(cluster, root, database=main.physical, role=main.role)
         (root / branching.INCOMPLETE).touch()
-        s.add(DatabaseRow(id=row_id, project_id=main.project_id, engine_id=engine.id, name="half", parent_id=main.id,
-                          physical=main.physical, role=main.role, password_encrypted=main.password_encrypted,
-                          host="127.0.0.1", port=inst.cluster.port, instance_dir=str(root), method="btrfs-snapshot",
-                          state="creating", created_by="owner", created_at=utcnow() - timedelta(minutes=1)))
+        s.add(
+            DatabaseRow(
+                id=row_id,
+                project_id=main.project_id,
+                engine_id=engine.id,
+                name="half",
+                parent_id=main.id,
+                physical=main.physical,
+                role=main.role,
+                password_encrypted=main.password_encrypted,
+                host="127.0.0.1",
+                port=inst.cluster.port,
+                instance_dir=str(root),
+                method="btrfs-snapshot",
+                state="creating",
+                created_by="owner",
+                created_at=utcnow() - timedelta(minutes=1),
+            )
+        )
         with cluster.engine().admin() as conn:
             conn.execute('CREATE DATABASE "cfpartial_demo_half2"')
         # And an instance directory no row knows at all.
-        stray = branching.branch_instance(cluster, Path(engine.root) / "branches" / "stray",
-                                          database=main.physical, role=main.role)
+        stray = branching.branch_instance(
+            cluster, Path(engine.root) / "branches" / "stray", database=main.physical, role=main.role
+        )
     db.dispose()
     assert inst.cluster.status().running and stray.cluster.status().running
     platform.start()
     with PlatformClient(platform.url, platform.token, timeout=120) as client:
         # The supervisor sweeps at once on start (a listing itself changes nothing).
         deadline = time.monotonic() + 90
-        while root.exists() or stray.cluster.root.exists() or "cfpartial_demo_half2" in {
-                d.name for d in cluster.engine().list_databases()}:
+        while (
+            root.exists()
+            or stray.cluster.root.exists()
+            or "cfpartial_demo_half2" in {d.name for d in cluster.engine().list_databases()}
+        ):
             assert time.monotonic() < deadline, "the restarted platform never swept"
             time.sleep(0.05)
         names = [d["name"] for d in run(client, "databases.list", {"project": p})["items"]]

@@ -13,8 +13,7 @@ from tests.platform.databases.conftest import stop_servers_under
 
 
 def _wait(org: Org, who: str, job: dict[str, object]) -> dict[str, object]:
-    response = org.api.get(str(job["events_url"]),
-                           headers={"Authorization": f"Bearer {org.tokens[who]}"})
+    response = org.api.get(str(job["events_url"]), headers={"Authorization": f"Bearer {org.tokens[who]}"})
     events = [json.loads(line[5:]) for line in response.text.splitlines() if line.startswith("data:")]
     return events[-1]
 

@@ -113,8 +113,10 @@ def branch_instance(
     available = cow.clone_method(parent.data)
     method = method or available
     if method is None or not method.copy_on_write:
-        raise ExternalFailure(f"{parent.data} is not on a filesystem with snapshots or reflinks",
-                              fix="use the TEMPLATE copy, or put the data dir on btrfs or XFS with reflink=1")
+        raise ExternalFailure(
+            f"{parent.data} is not on a filesystem with snapshots or reflinks",
+            fix="use the TEMPLATE copy, or put the data dir on btrfs or XFS with reflink=1",
+        )
     if method is BranchMethod.SNAPSHOT and available is not BranchMethod.SNAPSHOT:
         raise ExternalFailure(f"{parent.data} is not a btrfs subvolume", fix="branch with the reflink method")
     with instance_lock(root):
@@ -122,8 +124,14 @@ def branch_instance(
             raise Conflict(f"branch directory {root} already exists", fix="choose another branch name")
         root.mkdir(parents=True)
         (root / INCOMPLETE).touch()
-        branch = LocalCluster(root, port=port or free_port(), password=parent.password, bin_dir=parent.bin_dir,
-                              user=parent.user_name, settings=BRANCH_SETTINGS)
+        branch = LocalCluster(
+            root,
+            port=port or free_port(),
+            password=parent.password,
+            bin_dir=parent.bin_dir,
+            user=parent.user_name,
+            settings=BRANCH_SETTINGS,
+        )
         try:
             _copy(parent, branch, method, progress, (database, role))
             branch.start()
@@ -135,23 +143,26 @@ def branch_instance(
     return BranchInstance(method, branch, time.perf_counter() - started)
 
 
-def reset_instance(parent: LocalCluster, branch: LocalCluster, *, database: str, role: str,
-                   progress: Progress = _noop) -> BranchInstance:
+def reset_instance(
+    parent: LocalCluster, branch: LocalCluster, *, database: str, role: str, progress: Progress = _noop
+) -> BranchInstance:
     """Throw the branch's changes away: a fresh copy of the parent, on the same port."""
     with instance_lock(branch.root):
         return repair_instance(parent, branch, database=database, role=role, progress=progress)
 
 
-def repair_instance(parent: LocalCluster, branch: LocalCluster, *, database: str, role: str,
-                    progress: Progress = _noop) -> BranchInstance:
+def repair_instance(
+    parent: LocalCluster, branch: LocalCluster, *, database: str, role: str, progress: Progress = _noop
+) -> BranchInstance:
     """`reset_instance` for a caller that holds the instance's lock: also what makes a branch
     whole again after a reset was killed half-way (whatever of it is left, or nothing).
     On failure the marker stays, so the branch is repaired again rather than deleted."""
     started = time.perf_counter()
     method = cow.clone_method(parent.data)
     if method is None:
-        raise ExternalFailure(f"{parent.data} is no longer on a copy-on-write filesystem",
-                              fix="delete the branch and branch again")
+        raise ExternalFailure(
+            f"{parent.data} is no longer on a copy-on-write filesystem", fix="delete the branch and branch again"
+        )
     branch.root.mkdir(parents=True, exist_ok=True)
     (branch.root / INCOMPLETE).touch()
     branch.stop()
@@ -167,8 +178,9 @@ def repair_instance(parent: LocalCluster, branch: LocalCluster, *, database: str
     return BranchInstance(method, branch, time.perf_counter() - started)
 
 
-def _copy(parent: LocalCluster, branch: LocalCluster, method: BranchMethod, progress: Progress,
-          only: tuple[str, str]) -> None:
+def _copy(
+    parent: LocalCluster, branch: LocalCluster, method: BranchMethod, progress: Progress, only: tuple[str, str]
+) -> None:
     user = os_user(parent.user_name)
     (branch.root / "log").mkdir(exist_ok=True)
     for p in (branch.root, branch.root / "log"):

@@ -69,8 +69,16 @@ class ClusterStatus:
 class LocalCluster:
     """One postmaster on one data directory: `root/data`, logs in `root/log`."""
 
-    def __init__(self, root: Path, *, port: int, password: str, bin_dir: Path | None = None,
-                 user: str = "codeforge", settings: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        port: int,
+        password: str,
+        bin_dir: Path | None = None,
+        user: str = "codeforge",
+        settings: dict[str, str] | None = None,
+    ) -> None:
         self.root = root
         self.data = root / "data"
         self.log = root / "log" / "postgres.log"
@@ -116,11 +124,23 @@ class LocalCluster:
             os.chown(pwfile, user.pw_uid, user.pw_gid)
             try:
                 run_tool(
-                    [str(self.bin_dir / "initdb"), "-D", str(self.data), "-U", ADMIN_ROLE,
-                     f"--pwfile={pwfile}", "--auth=scram-sha-256", "-E", "UTF8", "--locale=C",
-                     *([] if sync else ["--no-sync"])],
-                    what=f"initdb in {self.data} failed", fix="check that the directory is writable and empty",
-                    user=user.pw_uid, group=user.pw_gid,
+                    [
+                        str(self.bin_dir / "initdb"),
+                        "-D",
+                        str(self.data),
+                        "-U",
+                        ADMIN_ROLE,
+                        f"--pwfile={pwfile}",
+                        "--auth=scram-sha-256",
+                        "-E",
+                        "UTF8",
+                        "--locale=C",
+                        *([] if sync else ["--no-sync"]),
+                    ],
+                    what=f"initdb in {self.data} failed",
+                    fix="check that the directory is writable and empty",
+                    user=user.pw_uid,
+                    group=user.pw_gid,
                 )
             finally:
                 pwfile.unlink(missing_ok=True)
@@ -172,8 +192,9 @@ class LocalCluster:
     def status(self) -> ClusterStatus:
         pid = self._pid()
         method = cow.clone_method(self.data) if self.initialized else None
-        return ClusterStatus(self.initialized, pid is not None, pid, self.port, str(self.data),
-                             method.value if method else None)
+        return ClusterStatus(
+            self.initialized, pid is not None, pid, self.port, str(self.data), method.value if method else None
+        )
 
     def start(self, *, timeout: float = 120.0, poll: float = 0.005) -> None:
         """Start the postmaster (detached: it outlives this process) and return once it accepts
@@ -189,9 +210,14 @@ class LocalCluster:
         os.chown(self.log.parent, user.pw_uid, user.pw_gid)
         # pg_ctl -W forks the postmaster into its own session and returns at once; readiness
         # is polled below at a much finer grain than pg_ctl's own 100 ms wait loop.
-        run_tool([str(self.bin_dir / "pg_ctl"), "start", "-W", "-s", "-D", str(self.data), "-l", str(self.log),
-                  "-o", opts], what=f"starting PostgreSQL on {self.data} failed",
-                 fix=f"see {self.log}", user=user.pw_uid, group=user.pw_gid, timeout=60)
+        run_tool(
+            [str(self.bin_dir / "pg_ctl"), "start", "-W", "-s", "-D", str(self.data), "-l", str(self.log), "-o", opts],
+            what=f"starting PostgreSQL on {self.data} failed",
+            fix=f"see {self.log}",
+            user=user.pw_uid,
+            group=user.pw_gid,
+            timeout=60,
+        )
         deadline = time.monotonic() + timeout
         seen_pid = False
         while time.monotonic() < deadline:
@@ -206,8 +232,10 @@ class LocalCluster:
             time.sleep(poll)
         log = self.log.read_text(errors="replace") if self.log.exists() else ""
         self.stop()
-        raise ExternalFailure(f"PostgreSQL on port {self.port} did not start: {tail(log, 4)}",
-                              fix=f"see {self.log}; the port may be taken by another process")
+        raise ExternalFailure(
+            f"PostgreSQL on port {self.port} did not start: {tail(log, 4)}",
+            fix=f"see {self.log}; the port may be taken by another process",
+        )
 
     def _harden(self) -> None:
         # Once per cluster: `postgres` is CONNECT-able by PUBLIC after initdb; take that away

@@ -38,8 +38,19 @@ __all__ = [
 DB_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 _NAME = re.compile(DB_NAME_PATTERN)
 RESERVED_NAMES = frozenset(
-    {"postgres", "template0", "template1", "mysql", "information_schema", "performance_schema", "sys",
-     "pgbouncer", "public", "root", "admin"}
+    {
+        "postgres",
+        "template0",
+        "template1",
+        "mysql",
+        "information_schema",
+        "performance_schema",
+        "sys",
+        "pgbouncer",
+        "public",
+        "root",
+        "admin",
+    }
 )
 # Artifacts of an operation still in progress carry this prefix until they are complete, so
 # a sweep can tell a half-made database from a user's one after a crash.
@@ -91,8 +102,13 @@ def check_name(value: str, field: str = "name") -> str:
     if not _NAME.match(value):
         raise BadInput(
             f"{value!r} is not a valid database name",
-            errors=[FieldProblem(field, "must match " + DB_NAME_PATTERN,
-                                 "use lower-case letters, digits and underscores, starting with a letter")],
+            errors=[
+                FieldProblem(
+                    field,
+                    "must match " + DB_NAME_PATTERN,
+                    "use lower-case letters, digits and underscores, starting with a letter",
+                )
+            ],
         )
     if value in RESERVED_NAMES or value.startswith(PARTIAL_PREFIX):
         raise BadInput(
@@ -164,8 +180,9 @@ _MAJOR_CACHE: dict[Path, int] = {}
 def _major_of(bin_dir: Path) -> int:
     if bin_dir not in _MAJOR_CACHE:
         try:
-            out = subprocess.run([str(bin_dir / "pg_ctl"), "--version"], capture_output=True, text=True,
-                                 timeout=10).stdout
+            out = subprocess.run(
+                [str(bin_dir / "pg_ctl"), "--version"], capture_output=True, text=True, timeout=10
+            ).stdout
             _MAJOR_CACHE[bin_dir] = int(re.findall(r"(\d+)(?:\.\d+)?", out)[0])
         except (OSError, IndexError, ValueError, subprocess.TimeoutExpired):
             _MAJOR_CACHE[bin_dir] = 0
@@ -188,13 +205,25 @@ def os_user(name: str = "codeforge") -> pwd.struct_passwd:
             fix=f"create one: `useradd --system {name}`, or run CodeForge as a non-root user",
         )
     proc = subprocess.run(
-        [useradd, "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
-         "--shell", "/usr/sbin/nologin", name],
-        capture_output=True, text=True,
+        [
+            useradd,
+            "--system",
+            "--user-group",
+            "--no-create-home",
+            "--home-dir",
+            "/nonexistent",
+            "--shell",
+            "/usr/sbin/nologin",
+            name,
+        ],
+        capture_output=True,
+        text=True,
     )
     if proc.returncode not in (0, 9):  # 9: created meanwhile by another process
-        raise ExternalFailure(f"could not create OS user {name!r}: {proc.stderr.strip()}",
-                              fix=f"create it yourself: `useradd --system {name}`")
+        raise ExternalFailure(
+            f"could not create OS user {name!r}: {proc.stderr.strip()}",
+            fix=f"create it yourself: `useradd --system {name}`",
+        )
     return pwd.getpwnam(name)
 
 
@@ -211,8 +240,9 @@ def run_tool(
     """Run a server tool; on failure raise an error that quotes its last lines of output."""
     full_env = {**os.environ, **(env or {})}
     try:
-        proc = subprocess.run(args, capture_output=True, text=True, env=full_env, timeout=timeout,
-                              user=user, group=group)
+        proc = subprocess.run(
+            args, capture_output=True, text=True, env=full_env, timeout=timeout, user=user, group=group
+        )
     except FileNotFoundError:
         raise ExternalFailure(f"{what}: {args[0]} is not installed", fix=fix) from None
     except subprocess.TimeoutExpired:

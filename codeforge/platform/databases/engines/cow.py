@@ -102,16 +102,19 @@ def snapshot(source: Path, target: Path) -> None:
         raise ExternalFailure("btrfs-progs is not installed", fix="apt-get install btrfs-progs")
     proc = subprocess.run([tool, "subvolume", "snapshot", str(source), str(target)], capture_output=True, text=True)
     if proc.returncode != 0:
-        raise ExternalFailure(f"btrfs snapshot of {source} failed: {tail(proc.stderr)}",
-                              fix="check free space on the btrfs filesystem")
+        raise ExternalFailure(
+            f"btrfs snapshot of {source} failed: {tail(proc.stderr)}", fix="check free space on the btrfs filesystem"
+        )
 
 
 def reflink_copy(source: Path, target: Path) -> None:
     """Clone a directory tree file by file, sharing every data block with the source."""
     proc = subprocess.run(["cp", "-a", "--reflink=always", str(source), str(target)], capture_output=True, text=True)
     if proc.returncode != 0:
-        raise ExternalFailure(f"reflink copy of {source} failed: {tail(proc.stderr)}",
-                              fix="the filesystem must support reflinks (btrfs, XFS made with reflink=1)")
+        raise ExternalFailure(
+            f"reflink copy of {source} failed: {tail(proc.stderr)}",
+            fix="the filesystem must support reflinks (btrfs, XFS made with reflink=1)",
+        )
 
 
 def delete_tree(path: Path) -> None:

@@ -44,8 +44,14 @@ class MySQLEngine:
     def __init__(self, admin_url: str, *, connect_timeout: int = 5) -> None:
         parts = urlsplit(admin_url)
         if parts.scheme not in ("mysql", "mariadb", "mysql+pymysql"):
-            raise BadInput("not a MySQL URL", errors=[FieldProblem(
-                "admin_url", f"scheme {parts.scheme!r} is not mysql://", "use mysql://USER:PASSWORD@HOST:PORT")])
+            raise BadInput(
+                "not a MySQL URL",
+                errors=[
+                    FieldProblem(
+                        "admin_url", f"scheme {parts.scheme!r} is not mysql://", "use mysql://USER:PASSWORD@HOST:PORT"
+                    )
+                ],
+            )
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or 3306
         self.admin_user = unquote(parts.username or "root")
@@ -59,16 +65,27 @@ class MySQLEngine:
     @contextmanager
     def admin(self, database: str | None = None) -> Iterator[pymysql.connections.Connection]:
         try:
-            conn = pymysql.connect(host=self.host, port=self.port, user=self.admin_user,
-                                   password=self.admin_password, database=database, autocommit=True,
-                                   connect_timeout=self.connect_timeout, charset="utf8mb4")
+            conn = pymysql.connect(
+                host=self.host,
+                port=self.port,
+                user=self.admin_user,
+                password=self.admin_password,
+                database=database,
+                autocommit=True,
+                connect_timeout=self.connect_timeout,
+                charset="utf8mb4",
+            )
         except pymysql.err.OperationalError as exc:
             code = exc.args[0] if exc.args else 0
             if code == _ACCESS_DENIED:
-                raise EngineAuthFailed(f"MySQL at {self.where} rejected the admin credentials ({exc.args[1]})",
-                                       fix="check the admin URL's user and password") from None
-            raise EngineUnreachable(f"cannot reach MySQL at {self.where}: {exc.args[-1]}",
-                                    fix="start the server or correct the admin URL's host and port") from None
+                raise EngineAuthFailed(
+                    f"MySQL at {self.where} rejected the admin credentials ({exc.args[1]})",
+                    fix="check the admin URL's user and password",
+                ) from None
+            raise EngineUnreachable(
+                f"cannot reach MySQL at {self.where}: {exc.args[-1]}",
+                fix="start the server or correct the admin URL's host and port",
+            ) from None
         try:
             yield conn
         finally:
@@ -96,19 +113,25 @@ class MySQLEngine:
         check_name(name)
         role = check_name(role or name, "role")
         if len(role) > 32:  # MySQL's limit (MariaDB allows 80): stay portable
-            raise BadInput(f"user name {role!r} is too long for MySQL",
-                           errors=[FieldProblem("name", "at most 32 characters on MySQL", "use a shorter name")])
+            raise BadInput(
+                f"user name {role!r} is too long for MySQL",
+                errors=[FieldProblem("name", "at most 32 characters on MySQL", "use a shorter name")],
+            )
         password = password or new_password()
         made_db = made_user = False
         try:
             with self.admin() as conn, conn.cursor() as cur:
                 cur.execute("SELECT 1 FROM information_schema.schemata WHERE schema_name = %s", (name,))
                 if cur.fetchone():
-                    raise Conflict(f"database {name!r} already exists on {self.where}",
-                                   fix="choose another name, or delete the existing database first")
+                    raise Conflict(
+                        f"database {name!r} already exists on {self.where}",
+                        fix="choose another name, or delete the existing database first",
+                    )
                 if self._user_exists(cur, role):
-                    raise Conflict(f"user {role!r} already exists on {self.where}",
-                                   fix="choose another database name, or drop the user on the server")
+                    raise Conflict(
+                        f"user {role!r} already exists on {self.where}",
+                        fix="choose another database name, or drop the user on the server",
+                    )
                 cur.execute(f"CREATE DATABASE {_q(name)} CHARACTER SET utf8mb4")
                 made_db = True
                 cur.execute("CREATE USER %s@'%%' IDENTIFIED BY %s", (role, password))
@@ -134,8 +157,10 @@ class MySQLEngine:
             if name:
                 cur.execute("SELECT 1 FROM information_schema.schemata WHERE schema_name = %s", (name,))
                 if cur.fetchone() is None and not missing_ok:
-                    raise NotFound(f"database {name!r} does not exist on {self.where}",
-                                   fix="list the engine's databases with `databases list`")
+                    raise NotFound(
+                        f"database {name!r} does not exist on {self.where}",
+                        fix="list the engine's databases with `databases list`",
+                    )
                 cur.execute(f"DROP DATABASE IF EXISTS {_q(name)}")
                 # Grants outlive a dropped database in MySQL: remove them with it.
                 cur.execute("SELECT user, host FROM mysql.db WHERE db = %s", (name,))
@@ -153,7 +178,8 @@ class MySQLEngine:
             cur.execute(
                 "SELECT s.schema_name, COALESCE(SUM(t.data_length + t.index_length), 0) "
                 "FROM information_schema.schemata s LEFT JOIN information_schema.tables t "
-                "ON t.table_schema = s.schema_name GROUP BY s.schema_name ORDER BY s.schema_name")
+                "ON t.table_schema = s.schema_name GROUP BY s.schema_name ORDER BY s.schema_name"
+            )
             rows = cur.fetchall()
         return [DatabaseSize(str(n), "", int(s)) for n, s in rows if n not in _SYSTEM]
 
@@ -161,8 +187,9 @@ class MySQLEngine:
         for db in self.list_databases():
             if db.name == name:
                 return db.size_bytes
-        raise NotFound(f"database {name!r} does not exist on {self.where}",
-                       fix="list the engine's databases with `databases list`")
+        raise NotFound(
+            f"database {name!r} does not exist on {self.where}", fix="list the engine's databases with `databases list`"
+        )
 
     # -- dumps -------------------------------------------------------------------------------
 
@@ -180,24 +207,37 @@ class MySQLEngine:
         fd, path = tempfile.mkstemp(prefix="cf-my-", suffix=".cnf")
         try:
             with os.fdopen(fd, "w") as fh:
-                fh.write(f"[client]\nuser={self.admin_user}\npassword=\"{self.admin_password}\"\n"
-                         f"host={self.host}\nport={self.port}\nprotocol=TCP\n")
+                fh.write(
+                    f'[client]\nuser={self.admin_user}\npassword="{self.admin_password}"\n'
+                    f"host={self.host}\nport={self.port}\nprotocol=TCP\n"
+                )
             yield path
         finally:
             os.unlink(path)
 
     def _dump_args(self, defaults: str, database: str) -> list[str]:
-        return [self._tool("mariadb-dump", "mysqldump"), f"--defaults-extra-file={defaults}",
-                "--single-transaction", "--routines", "--triggers", "--events", "--no-tablespaces", database]
+        return [
+            self._tool("mariadb-dump", "mysqldump"),
+            f"--defaults-extra-file={defaults}",
+            "--single-transaction",
+            "--routines",
+            "--triggers",
+            "--events",
+            "--no-tablespaces",
+            database,
+        ]
 
     def dump(self, database: str, path: Path) -> None:
         with self._defaults_file() as defaults, path.open("wb") as out:
             proc = subprocess.run(self._dump_args(defaults, database), stdout=out, stderr=subprocess.PIPE)
         if proc.returncode != 0:
             err = proc.stderr.decode(errors="replace")
-            raise ExternalFailure(f"mariadb-dump of {database!r} failed: {tail(err)}",
-                                  fix="free space in the backup directory" if "No space" in err or "Errcode: 28" in err
-                                  else "check that the server is up and the database exists")
+            raise ExternalFailure(
+                f"mariadb-dump of {database!r} failed: {tail(err)}",
+                fix="free space in the backup directory"
+                if "No space" in err or "Errcode: 28" in err
+                else "check that the server is up and the database exists",
+            )
 
     def archive_tables(self, path: Path) -> int:
         count = 0
@@ -208,12 +248,17 @@ class MySQLEngine:
         return count
 
     def _load(self, source: Path | None, stdin: IO[bytes] | None, database: str) -> None:
-        with self._defaults_file() as defaults, (source.open("rb") if source else nullcontext(stdin)) as feed:
-            proc = subprocess.run([self._tool("mariadb", "mysql"), f"--defaults-extra-file={defaults}", database],
-                                  stdin=feed, capture_output=True)
+        with self._defaults_file() as defaults, source.open("rb") if source else nullcontext(stdin) as feed:
+            proc = subprocess.run(
+                [self._tool("mariadb", "mysql"), f"--defaults-extra-file={defaults}", database],
+                stdin=feed,
+                capture_output=True,
+            )
         if proc.returncode != 0:
-            raise ExternalFailure(f"loading into {database!r} failed: {tail(proc.stderr.decode(errors='replace'))}",
-                                  fix="verify the backup; it may be damaged")
+            raise ExternalFailure(
+                f"loading into {database!r} failed: {tail(proc.stderr.decode(errors='replace'))}",
+                fix="verify the backup; it may be damaged",
+            )
 
     def restore(self, path: Path, target: str, owner: str) -> None:
         self._fill_new(target, owner, lambda partial: self._load(path, None, partial))
@@ -223,8 +268,9 @@ class MySQLEngine:
 
         def fill(partial: str) -> None:
             with self._defaults_file() as defaults:
-                dump = subprocess.Popen(self._dump_args(defaults, source), stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE)
+                dump = subprocess.Popen(
+                    self._dump_args(defaults, source), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+                )
                 try:
                     self._load(None, dump.stdout, partial)
                 finally:
@@ -233,8 +279,9 @@ class MySQLEngine:
                     err = dump.stderr.read().decode(errors="replace") if dump.stderr else ""
                     code = dump.wait()
                 if code != 0:
-                    raise ExternalFailure(f"mariadb-dump of {source!r} failed: {tail(err)}",
-                                          fix="check that the source database exists")
+                    raise ExternalFailure(
+                        f"mariadb-dump of {source!r} failed: {tail(err)}", fix="check that the source database exists"
+                    )
 
         self._fill_new(target, owner, fill)
 
@@ -258,8 +305,10 @@ class MySQLEngine:
 
     def sweep_partials(self) -> list[str]:
         with self.admin() as conn, conn.cursor() as cur:
-            cur.execute("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE %s",
-                        (PARTIAL_PREFIX.replace("_", "\\_") + "%",))
+            cur.execute(
+                "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE %s",
+                (PARTIAL_PREFIX.replace("_", "\\_") + "%",),
+            )
             names = [str(r[0]) for r in cur.fetchall()]
             for n in names:
                 cur.execute(f"DROP DATABASE IF EXISTS {_q(n)}")

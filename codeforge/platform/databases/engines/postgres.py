@@ -40,8 +40,10 @@ class EngineAuthFailed(ExternalFailure):
 def translate_connect_error(exc: psycopg.OperationalError, where: str, kind: str = "PostgreSQL") -> ExternalFailure:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     lowered = str(exc).lower()
-    if "password authentication failed" in lowered or "no password supplied" in lowered or (
-        "role" in lowered and "does not exist" in lowered
+    if (
+        "password authentication failed" in lowered
+        or "no password supplied" in lowered
+        or ("role" in lowered and "does not exist" in lowered)
     ):
         return EngineAuthFailed(
             f"{kind} at {where} rejected the admin credentials ({text})",
@@ -123,12 +125,12 @@ class PostgresEngine:
 
     def size(self, name: str) -> int:
         with self.admin() as conn:
-            row = conn.execute(
-                "SELECT pg_database_size(oid) FROM pg_database WHERE datname = %s", (name,)
-            ).fetchone()
+            row = conn.execute("SELECT pg_database_size(oid) FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if row is None:
-            raise NotFound(f"database {name!r} does not exist on {self.where}",
-                           fix="list the engine's databases with `databases list`")
+            raise NotFound(
+                f"database {name!r} does not exist on {self.where}",
+                fix="list the engine's databases with `databases list`",
+            )
         return int(row[0])
 
     # -- provisioning ------------------------------------------------------------------------
@@ -143,11 +145,15 @@ class PostgresEngine:
         try:
             with self.admin() as conn:
                 if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-                    raise Conflict(f"database {name!r} already exists on {self.where}",
-                                   fix="choose another name, or delete the existing database first")
+                    raise Conflict(
+                        f"database {name!r} already exists on {self.where}",
+                        fix="choose another name, or delete the existing database first",
+                    )
                 if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
-                    raise Conflict(f"role {role!r} already exists on {self.where}",
-                                   fix="choose another database name, or drop the role on the server")
+                    raise Conflict(
+                        f"role {role!r} already exists on {self.where}",
+                        fix="choose another database name, or drop the role on the server",
+                    )
                 conn.execute(
                     sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {}").format(
                         sql.Identifier(role), sql.Literal(scram_sha256_verifier(password))
@@ -166,8 +172,9 @@ class PostgresEngine:
         # Every database is CONNECT-able by PUBLIC by default: take that away so other
         # projects' roles cannot even open a session on it.
         conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(
-            sql.Identifier(name), sql.Identifier(role)))
+        conn.execute(
+            sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(sql.Identifier(name), sql.Identifier(role))
+        )
 
     def role_verifier(self, role: str) -> str | None:
         """The role's stored SCRAM verifier (PgBouncer's auth file needs the very same one);
@@ -181,8 +188,11 @@ class PostgresEngine:
 
     def set_password(self, role: str, password: str) -> None:
         with self.admin() as conn:
-            conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(
-                sql.Identifier(role), sql.Literal(scram_sha256_verifier(password))))
+            conn.execute(
+                sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                    sql.Identifier(role), sql.Literal(scram_sha256_verifier(password))
+                )
+            )
 
     def _undo(self, name: str | None, role: str | None) -> None:
         with suppress(Exception):
@@ -194,8 +204,10 @@ class PostgresEngine:
             if name:
                 exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
                 if not exists and not missing_ok:
-                    raise NotFound(f"database {name!r} does not exist on {self.where}",
-                                   fix="list the engine's databases with `databases list`")
+                    raise NotFound(
+                        f"database {name!r} does not exist on {self.where}",
+                        fix="list the engine's databases with `databases list`",
+                    )
                 if exists:
                     self._drop(conn, name)
             if role and conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
@@ -222,8 +234,9 @@ class PostgresEngine:
             ).fetchone()
         return int(row[0]) if row else 0
 
-    def copy_database(self, source: str, target: str, owner: str, *, force: bool = False,
-                      replace: bool = False) -> None:
+    def copy_database(
+        self, source: str, target: str, owner: str, *, force: bool = False, replace: bool = False
+    ) -> None:
         """`CREATE DATABASE target TEMPLATE source` (FILE_COPY strategy where the server has it).
         PostgreSQL refuses while anyone is connected to the source: with `force` their sessions
         are ended, otherwise the error says so. The copy is made under a temporary name and
@@ -235,22 +248,29 @@ class PostgresEngine:
             if not replace and conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (target,)).fetchone():
                 raise Conflict(f"database {target!r} already exists on {self.where}", fix="choose another name")
             strategy = sql.SQL(" STRATEGY FILE_COPY") if conn.info.server_version >= 150000 else sql.SQL("")
-            stmt = sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {}").format(
-                sql.Identifier(partial), sql.Identifier(source), sql.Identifier(owner)) + strategy
+            stmt = (
+                sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {}").format(
+                    sql.Identifier(partial), sql.Identifier(source), sql.Identifier(owner)
+                )
+                + strategy
+            )
             renamed = False
             try:
                 for attempt in range(5):
                     if force:
                         conn.execute(
                             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                            "WHERE datname = %s AND pid <> pg_backend_pid()", (source,))
+                            "WHERE datname = %s AND pid <> pg_backend_pid()",
+                            (source,),
+                        )
                     try:
                         conn.execute(stmt)
                         break
                     except psycopg.errors.ObjectInUse:
                         busy = conn.execute(
                             "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                            (source,)).fetchone()
+                            (source,),
+                        ).fetchone()
                         if not force or attempt == 4:
                             raise Conflict(
                                 f"database {source!r} has {busy[0] if busy else 'some'} open session(s); "
@@ -261,8 +281,9 @@ class PostgresEngine:
                         time.sleep(0.05 * (attempt + 1))  # an app reconnected in between: try again
                 if replace:
                     self._drop(conn, target)
-                conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
-                    sql.Identifier(partial), sql.Identifier(target)))
+                conn.execute(
+                    sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(partial), sql.Identifier(target))
+                )
                 renamed = True
                 self._lock_down(conn, target, owner)
             except BaseException:
@@ -292,18 +313,27 @@ class PostgresEngine:
 
     def _fill_by_dump(self, source: str, partial: str, target: str, owner: str) -> None:
         try:
-            dump = subprocess.Popen([str(self.bin_dir / "pg_dump"), "-Fc", "-d", source],
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self._tool_env())
+            dump = subprocess.Popen(
+                [str(self.bin_dir / "pg_dump"), "-Fc", "-d", source],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=self._tool_env(),
+            )
             restore = subprocess.run(
-                [str(self.bin_dir / "pg_restore"), "--no-owner", f"--role={owner}", "--exit-on-error",
-                 "-d", partial], stdin=dump.stdout, capture_output=True, text=True, env=self._tool_env())
+                [str(self.bin_dir / "pg_restore"), "--no-owner", f"--role={owner}", "--exit-on-error", "-d", partial],
+                stdin=dump.stdout,
+                capture_output=True,
+                text=True,
+                env=self._tool_env(),
+            )
             assert dump.stdout is not None
             dump.stdout.close()
             dump_err = dump.stderr.read().decode() if dump.stderr else ""
             if dump.wait() != 0 or restore.returncode != 0:
-                raise ExternalFailure(f"copying {source!r} by dump and restore failed: "
-                                      f"{tail(dump_err + restore.stderr)}",
-                                      fix="check the server log; the source database must be readable")
+                raise ExternalFailure(
+                    f"copying {source!r} by dump and restore failed: {tail(dump_err + restore.stderr)}",
+                    fix="check the server log; the source database must be readable",
+                )
             self._rename_and_lock(partial, target, owner)
         except BaseException:
             self.drop_database(partial, missing_ok=True)
@@ -322,8 +352,9 @@ class PostgresEngine:
 
     def _rename_and_lock(self, partial: str, target: str, owner: str) -> None:
         with self.admin() as conn:
-            conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
-                sql.Identifier(partial), sql.Identifier(target)))
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(partial), sql.Identifier(target))
+            )
             self._lock_down(conn, target, owner)
 
     @staticmethod
@@ -335,8 +366,12 @@ class PostgresEngine:
         those whose advisory lock is free (see `_claim`); one being made is left alone."""
         dropped = []
         with self.admin() as conn:
-            names = [r[0] for r in conn.execute(
-                "SELECT datname FROM pg_database WHERE starts_with(datname, %s)", (PARTIAL_PREFIX,)).fetchall()]
+            names = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT datname FROM pg_database WHERE starts_with(datname, %s)", (PARTIAL_PREFIX,)
+                ).fetchall()
+            ]
             for name in names:
                 got = conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (name,)).fetchone()
                 if not got or not got[0]:
@@ -352,27 +387,48 @@ class PostgresEngine:
 
     def _tool_env(self) -> dict[str, str]:
         # The password travels in the environment, never on a command line others can read.
-        return {**os.environ, "PGHOST": self.host, "PGPORT": str(self.port), "PGUSER": self.admin_user,
-                "PGPASSWORD": self.admin_password, "PGCONNECT_TIMEOUT": str(self.connect_timeout),
-                "PGAPPNAME": "codeforge"}
+        return {
+            **os.environ,
+            "PGHOST": self.host,
+            "PGPORT": str(self.port),
+            "PGUSER": self.admin_user,
+            "PGPASSWORD": self.admin_password,
+            "PGCONNECT_TIMEOUT": str(self.connect_timeout),
+            "PGAPPNAME": "codeforge",
+        }
 
     def dump(self, database: str, path: Path) -> None:
         """A custom-format archive of `database` at `path` (the caller makes it atomic)."""
-        proc = subprocess.run([str(self.bin_dir / "pg_dump"), "-Fc", "-f", str(path), "-d", database],
-                              capture_output=True, text=True, env=self._tool_env())
+        proc = subprocess.run(
+            [str(self.bin_dir / "pg_dump"), "-Fc", "-f", str(path), "-d", database],
+            capture_output=True,
+            text=True,
+            env=self._tool_env(),
+        )
         if proc.returncode != 0:
-            raise ExternalFailure(f"pg_dump of {database!r} failed: {tail(proc.stderr)}",
-                                  fix=_disk_fix(proc.stderr) or "check that the server is up and the database exists")
+            raise ExternalFailure(
+                f"pg_dump of {database!r} failed: {tail(proc.stderr)}",
+                fix=_disk_fix(proc.stderr) or "check that the server is up and the database exists",
+            )
 
     def archive_tables(self, path: Path) -> int:
         """How many tables an archive holds, read from its table of contents."""
-        out = subprocess.run([str(self.bin_dir / "pg_restore"), "--list", str(path)],
-                             capture_output=True, text=True, env=self._tool_env())
+        out = subprocess.run(
+            [str(self.bin_dir / "pg_restore"), "--list", str(path)],
+            capture_output=True,
+            text=True,
+            env=self._tool_env(),
+        )
         if out.returncode != 0:
-            raise ExternalFailure(f"cannot read backup archive {path.name}: {tail(out.stderr)}",
-                                  fix="the file is damaged; restore another backup")
-        return sum(1 for ln in out.stdout.splitlines() if not ln.startswith(";") and " TABLE " in ln
-                   and " TABLE DATA " not in ln)
+            raise ExternalFailure(
+                f"cannot read backup archive {path.name}: {tail(out.stderr)}",
+                fix="the file is damaged; restore another backup",
+            )
+        return sum(
+            1
+            for ln in out.stdout.splitlines()
+            if not ln.startswith(";") and " TABLE " in ln and " TABLE DATA " not in ln
+        )
 
     def restore(self, path: Path, target: str, owner: str, *, replace: bool = False) -> None:
         """Restore an archive into a new database owned by `owner` (objects too); with
@@ -387,11 +443,24 @@ class PostgresEngine:
             self._create_empty(partial, owner)
             try:
                 proc = subprocess.run(
-                    [str(self.bin_dir / "pg_restore"), "--no-owner", f"--role={owner}", "--exit-on-error",
-                     "-d", partial, str(path)], capture_output=True, text=True, env=self._tool_env())
+                    [
+                        str(self.bin_dir / "pg_restore"),
+                        "--no-owner",
+                        f"--role={owner}",
+                        "--exit-on-error",
+                        "-d",
+                        partial,
+                        str(path),
+                    ],
+                    capture_output=True,
+                    text=True,
+                    env=self._tool_env(),
+                )
                 if proc.returncode != 0:
-                    raise ExternalFailure(f"pg_restore into {target!r} failed: {tail(proc.stderr)}",
-                                          fix="verify the backup; it may be damaged or from a newer server")
+                    raise ExternalFailure(
+                        f"pg_restore into {target!r} failed: {tail(proc.stderr)}",
+                        fix="verify the backup; it may be damaged or from a newer server",
+                    )
                 if replace:
                     with self.admin() as conn:
                         self._drop(conn, target)
