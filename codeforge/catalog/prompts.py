@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-__all__ = ["FILE_KEY", "SECRET_IF_KEY", "VALUES_KEY", "digest", "input_fields"]
+__all__ = ["FILE_KEY", "SECRET_IF_KEY", "VALUES_KEY", "digest", "input_fields", "resolve_ref"]
 
 FILE_KEY = "x-codeforge-file"
 SECRET_IF_KEY = "x-codeforge-secret-if"
@@ -44,27 +44,28 @@ _LIMITS = (
 )
 
 
-def _resolve(root: Schema, schema: Schema) -> Schema:
-    """Follow a local `$ref`; the ref's sibling keys (description, default) win."""
+def resolve_ref(root: Schema, schema: Schema) -> Schema:
+    """Follow a local `$ref` (pydantic's `#/$defs/…`); the ref's sibling keys (description,
+    default) win. An unresolvable ref is left as it is."""
     ref = schema.get("$ref")
     if not isinstance(ref, str) or not ref.startswith("#/"):
         return schema
     node: Any = root
     for part in ref[2:].split("/"):
         node = node.get(part.replace("~1", "/").replace("~0", "~")) if isinstance(node, dict) else None
-    return {**(node if isinstance(node, dict) else {}), **{k: v for k, v in schema.items() if k != "$ref"}}
+    return {**node, **{k: v for k, v in schema.items() if k != "$ref"}} if isinstance(node, dict) else schema
 
 
 def _unwrap(root: Schema, schema: Schema) -> tuple[Schema, bool]:
     """`anyOf: [X, {type: null}]` (pydantic's `X | None`) becomes X, and whether null is allowed."""
     variants = schema.get("anyOf") or schema.get("oneOf")
     nullable = schema.get("type") == "null"
-    base = _resolve(root, schema)
+    base = resolve_ref(root, schema)
     if isinstance(variants, list):
         others = [v for v in variants if not (isinstance(v, dict) and v.get("type") == "null")]
         nullable = nullable or len(others) < len(variants)
         if len(others) == 1 and isinstance(others[0], dict):
-            base = {**_resolve(root, others[0]), **{k: v for k, v in schema.items() if k not in ("anyOf", "oneOf")}}
+            base = {**resolve_ref(root, others[0]), **{k: v for k, v in schema.items() if k not in ("anyOf", "oneOf")}}
     types = base.get("type")
     if isinstance(types, list):
         kept = [t for t in types if t != "null"]

@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonDict
 
 from codeforge.catalog.base import Operation, Permission
+from codeforge.catalog.prompts import resolve_ref
 
 __all__ = [
     "MASK",
@@ -53,22 +54,12 @@ def mask_url_passwords(text: str) -> str:
     return _URL_PASSWORD.sub(lambda m: f"{m.group(1)}{MASK}@", text)
 
 
-def _resolve(root: Schema, schema: Schema) -> Schema:
-    ref = schema.get("$ref")
-    if not isinstance(ref, str) or not ref.startswith("#/"):
-        return schema
-    node: Any = root
-    for part in ref[2:].split("/"):
-        node = node.get(part.replace("~1", "/").replace("~0", "~")) if isinstance(node, dict) else None
-    return {**node, **{k: v for k, v in schema.items() if k != "$ref"}} if isinstance(node, dict) else schema
-
-
 def _variants(root: Schema, schema: Any) -> Iterator[Schema]:
     """The schema with `$ref` followed, then each `anyOf`/`oneOf`/`allOf` variant (pydantic's
     `X | None`): a value is secret when any variant says so."""
     if not isinstance(schema, dict):
         return
-    resolved = _resolve(root, schema)
+    resolved = resolve_ref(root, schema)
     yield resolved
     for key in ("anyOf", "oneOf", "allOf"):
         for item in resolved.get(key) or ():
