@@ -82,7 +82,7 @@ def open_engine(ctx: Context, row: EngineRow, *, start: bool = True) -> Handle:
     secret = ctx.cipher.decrypt(row.admin_secret_encrypted)
     if row.kind == "postgresql-local":
         cluster = LocalCluster(Path(row.root), port=row.port, password=secret)
-        if start and not cluster.status().running:
+        if start and cluster.initialized and not cluster.status().running:
             with instance_lock(cluster.root):  # not while it is being removed or restarted
                 if cluster.initialized and not cluster.status().running:
                     cluster.start()  # after a reboot: the platform brings its own clusters back
@@ -247,19 +247,7 @@ def sweep(ctx: Context, *, servers: bool = True) -> list[Event]:
         try:
             handle = open_engine(ctx, engine_row)
             if handle.cluster is not None:
-                rows = {r.id: r for r in _engine_rows(ctx, engine_row)}
-                ready = {i for i, r in rows.items() if r.state == "ready" and r.instance_dir}
-                swept = branching.sweep(handle.branches_dir, set(rows), ready)
-                events += [
-                    Event(
-                        "databases.sweep",
-                        f"branch instance {name}",
-                        "deleted: unknown to the platform, or left incomplete by an interrupted branch",
-                    )
-                    for name in swept.removed
-                ]
-                for row_id in swept.to_repair:
-                    events += _repair(ctx, handle, rows[row_id], rows)
+                events += _sweep_branches(ctx, handle)
             events += [
                 Event(
                     "databases.sweep",
@@ -271,6 +259,32 @@ def sweep(ctx: Context, *, servers: bool = True) -> list[Event]:
         except Exception as exc:  # one engine down must not stop the others' sweep
             log.warning("databases sweep of engine %s failed: %s", engine_row.name, exc)
     record_events(ctx, events)
+    return events
+
+
+def _sweep_branches(ctx: Context, handle: Handle) -> list[Event]:
+    assert handle.cluster is not None
+    events: list[Event] = []
+    if not handle.cluster.initialized:
+        return events  # removed meanwhile
+    try:
+        # Holding the engine's lock: not while `engines.remove` deletes its folder (or it starts).
+        with instance_lock(handle.cluster.root, wait=False):
+            rows = {r.id: r for r in _engine_rows(ctx, handle.row)}
+            ready = {i for i, r in rows.items() if r.state == "ready" and r.instance_dir}
+            swept = branching.sweep(handle.branches_dir, set(rows), ready)
+            events += [
+                Event(
+                    "databases.sweep",
+                    f"branch instance {name}",
+                    "deleted: unknown to the platform, or left incomplete by an interrupted branch",
+                )
+                for name in swept.removed
+            ]
+            for row_id in swept.to_repair:
+                events += _repair(ctx, handle, rows[row_id], rows)
+    except branching.Busy:
+        pass
     return events
 
 

@@ -74,8 +74,13 @@ class Busy(Exception):
 def instance_lock(root: Path, *, wait: bool = True) -> Iterator[None]:
     """Exclusive use of the server directory `root` (a branch instance or a cluster) while
     it is made, reset, restarted or deleted: an flock on `.<name>.lock` beside it, released
-    by the kernel when the holder dies. `wait=False` raises `Busy` instead of waiting."""
-    root.parent.mkdir(parents=True, exist_ok=True)
+    by the kernel when the holder dies. `wait=False` (the supervisor's try) raises `Busy`
+    instead of waiting, and also when the folder holding `root` is gone (being deleted: no
+    lock file may appear in it)."""
+    if wait:
+        root.parent.mkdir(parents=True, exist_ok=True)
+    elif not root.parent.is_dir():
+        raise Busy(str(root))
     fd = os.open(root.parent / f".{root.name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
