@@ -82,9 +82,9 @@ def open_engine(ctx: Context, row: EngineRow, *, start: bool = True) -> Handle:
     secret = ctx.cipher.decrypt(row.admin_secret_encrypted)
     if row.kind == "postgresql-local":
         cluster = LocalCluster(Path(row.root), port=row.port, password=secret)
-        if start and cluster.initialized and not cluster.status().running:
+        if start and cluster.initialized and not cluster.running:
             with instance_lock(cluster.root):  # not while it is being removed or restarted
-                if cluster.initialized and not cluster.status().running:
+                if cluster.initialized and not cluster.running:
                     cluster.start()  # after a reboot: the platform brings its own clusters back
         return Handle(row, cluster.engine(), cluster)
     if row.kind == "mysql":
@@ -104,9 +104,9 @@ def instance_cluster(handle: Handle, db: DatabaseRow, *, start: bool = True) -> 
         bin_dir=handle.cluster.bin_dir,
         settings=BRANCH_SETTINGS,
     )
-    if start and not cluster.status().running:
+    if start and not cluster.running:
         with instance_lock(cluster.root):  # not while the supervisor or a reset has it
-            if not cluster.status().running:
+            if not cluster.running:
                 cluster.start()
     return cluster
 
@@ -358,11 +358,11 @@ def supervise(ctx: Context) -> list[Event]:
 def _revive(cluster: LocalCluster) -> bool:
     """Start a server that should run and does not; False when it runs, is busy (being made,
     reset or deleted), incomplete (the sweep's business) or gone."""
-    if not cluster.initialized or cluster.status().running:
+    if not cluster.initialized or cluster.running:
         return False  # gone (deleted meanwhile: no lock file is made for it again), or fine
     try:
         with instance_lock(cluster.root, wait=False):
-            if not cluster.initialized or (cluster.root / branching.INCOMPLETE).exists() or cluster.status().running:
+            if not cluster.initialized or (cluster.root / branching.INCOMPLETE).exists() or cluster.running:
                 return False
             cluster.start()
             return True

@@ -191,7 +191,7 @@ def _copy(
     for p in (branch.root, branch.root / "log"):
         os.chown(p, user.pw_uid, user.pw_gid)
     (branch.root / ".hardened").touch()  # the copy carries its parent's hardening
-    running = parent.status().running
+    running = parent.running
     if method is BranchMethod.SNAPSHOT:
         if running:
             # Recovery replays the WAL written since the last checkpoint: make that nearly none.

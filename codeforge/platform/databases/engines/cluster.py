@@ -189,6 +189,12 @@ class LocalCluster:
             return False
         return len(lines) >= 8 and lines[7].strip() == "ready"
 
+    @property
+    def running(self) -> bool:
+        """Whether its postmaster runs: cheap (one small file), unlike `status()`, which
+        also probes the filesystem for copy-on-write."""
+        return self._pid() is not None
+
     def status(self) -> ClusterStatus:
         pid = self._pid()
         method = cow.clone_method(self.data) if self.initialized else None
