@@ -111,8 +111,8 @@ def instance_cluster(handle: Handle, db: DatabaseRow, *, start: bool = True) -> 
     return cluster
 
 
-def instance_engine(handle: Handle, db: DatabaseRow) -> Engine:
-    cluster = instance_cluster(handle, db)
+def instance_engine(handle: Handle, db: DatabaseRow, *, start: bool = True) -> Engine:
+    cluster = instance_cluster(handle, db, start=start)
     return cluster.engine() if db.instance_dir and cluster else handle.admin
 
 

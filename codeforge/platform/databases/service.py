@@ -212,7 +212,9 @@ def database_info(ctx: Context, row: DatabaseRow, *, size: bool = True) -> catal
     size_bytes = None
     if size and row.state == "ready":
         try:
-            size_bytes = rt.instance_engine(rt.open_engine(ctx, engine_row), row).size(row.physical)
+            # A read starts nothing: a stopped server is the supervisor's to restart.
+            handle = rt.open_engine(ctx, engine_row, start=False)
+            size_bytes = rt.instance_engine(handle, row, start=False).size(row.physical)
         except Exception:  # a down server must not break the listing; the size is just unknown
             size_bytes = None
     url = f"{kind}://{row.role}:***@{row.host}:{row.port}/{row.physical}"
