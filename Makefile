@@ -23,6 +23,7 @@ vscode: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check codeforge tests $(wildcard benchmarks)
+	$(VENV)/bin/ruff format --check codeforge tests $(wildcard benchmarks)
 	$(VENV)/bin/mypy
 
 test: $(VENV)/.installed

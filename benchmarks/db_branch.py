@@ -46,8 +46,9 @@ REPORTED = (*METHODS, "platform-api")
 
 
 def first_query(conn: Connection, port: int, database: str) -> None:
-    with psycopg.connect(host=conn.host, port=port, dbname=database, user=conn.user, password=conn.password,
-                         connect_timeout=30) as c:
+    with psycopg.connect(
+        host=conn.host, port=port, dbname=database, user=conn.user, password=conn.password, connect_timeout=30
+    ) as c:
         c.execute("SELECT g FROM t LIMIT 1").fetchone()
 
 
@@ -74,8 +75,9 @@ def branch_once(cluster: LocalCluster, work: Path, conn: Connection, method: str
         box: list[branching.BranchInstance] = []
 
         def cow_branch() -> None:
-            inst = branching.branch_instance(cluster, work / "branches" / name, database=conn.database,
-                                             role=conn.user, method=BranchMethod(method))
+            inst = branching.branch_instance(
+                cluster, work / "branches" / name, database=conn.database, role=conn.user, method=BranchMethod(method)
+            )
             box.append(inst)
             first_query(conn, inst.cluster.port, conn.database)
 
@@ -95,8 +97,9 @@ def branch_once(cluster: LocalCluster, work: Path, conn: Connection, method: str
     return seconds
 
 
-def bench(cluster: LocalCluster, work: Path, sizes: list[int], repeat: int, methods: list[str],
-          big_repeat: int) -> list[dict[str, object]]:
+def bench(
+    cluster: LocalCluster, work: Path, sizes: list[int], repeat: int, methods: list[str], big_repeat: int
+) -> list[dict[str, object]]:
     """Load every size first, then interleave sizes run by run, so that both sizes of one
     method see the same machine load (other work on the machine drifts over minutes)."""
     engine = cluster.engine()
@@ -126,6 +129,7 @@ def load_url(url: str, target_bytes: int) -> int:
     """Fill table t (with an index) through the database's own URL until the database is
     about `target_bytes`; its size."""
     with psycopg.connect(url, autocommit=True) as c:
+
         def size() -> int:
             row = c.execute("SELECT pg_database_size(current_database())").fetchone()
             return int(row[0]) if row else 0
@@ -133,8 +137,11 @@ def load_url(url: str, target_bytes: int) -> int:
         c.execute("CREATE TABLE t (g bigint, s text, at timestamptz DEFAULT now())")
         batch, next_g = 10_000, 1
         while size() < target_bytes * 0.82:  # the index adds the rest
-            c.execute("INSERT INTO t (g, s) SELECT g, md5(g::text) || md5((g * 7)::text) "
-                      "FROM generate_series(%s::bigint, %s::bigint) g", (next_g, next_g + batch - 1))
+            c.execute(
+                "INSERT INTO t (g, s) SELECT g, md5(g::text) || md5((g * 7)::text) "
+                "FROM generate_series(%s::bigint, %s::bigint) g",
+                (next_g, next_g + batch - 1),
+            )
             next_g += batch
             batch = min(batch * 2, 1_000_000)
         c.execute("CREATE INDEX t_g ON t (g)")
@@ -150,13 +157,19 @@ def bench_api(work: Path, sizes: list[int], repeat: int) -> list[dict[str, objec
 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CODEFORGE_")}
-    env.update(CODEFORGE_DATA_DIR=str(work / "platform"), CODEFORGE_CONFIG_DIR=str(work / "config"),
-               CODEFORGE_PORT=str(port), CODEFORGE_BOOTSTRAP="1", CODEFORGE_BOOTSTRAP_PROJECT="bench",
-               CODEFORGE_LOG_LEVEL="WARNING")
+    env.update(
+        CODEFORGE_DATA_DIR=str(work / "platform"),
+        CODEFORGE_CONFIG_DIR=str(work / "config"),
+        CODEFORGE_PORT=str(port),
+        CODEFORGE_BOOTSTRAP="1",
+        CODEFORGE_BOOTSTRAP_PROJECT="bench",
+        CODEFORGE_LOG_LEVEL="WARNING",
+    )
     (work / "platform").mkdir()
     log = (work / "platform.log").open("wb")
-    server = subprocess.Popen([sys.executable, "-m", "codeforge", "up", "--project", "bench"], env=env, stdout=log, stderr=log,
-                              cwd=str(ROOT))
+    server = subprocess.Popen(
+        [sys.executable, "-m", "codeforge", "up", "--project", "bench"], env=env, stdout=log, stderr=log, cwd=str(ROOT)
+    )
     try:
         deadline = time.monotonic() + 60
         while not (work / "config" / "credentials.json").exists() or not _healthy(port):
@@ -165,6 +178,7 @@ def bench_api(work: Path, sizes: list[int], repeat: int) -> list[dict[str, objec
             time.sleep(0.1)
         token = json.loads((work / "config" / "credentials.json").read_text())["token"]
         with PlatformClient(f"http://127.0.0.1:{port}", token, timeout=600) as client:
+
             def call(op: str, body: dict[str, object]) -> dict[str, object]:
                 out = client.call(op, body)
                 if isinstance(out, JobRef):
@@ -178,8 +192,7 @@ def bench_api(work: Path, sizes: list[int], repeat: int) -> list[dict[str, objec
             results: list[tuple[int, str, int, list[float]]] = []
             for size_mb in sizes:
                 var = f"S{size_mb}_URL"
-                call("databases.create", {"project": "bench", "name": f"s{size_mb}", "engine": "bench",
-                                          "env_var": var})
+                call("databases.create", {"project": "bench", "name": f"s{size_mb}", "engine": "bench", "env_var": var})
                 url = str(call("env.reveal", {"project": "bench", "name": var})["value"])
                 actual = load_url(url, size_mb * 1024 * 1024)
                 print(f"loaded through the platform: {actual / 1e6:.1f} MB", flush=True)
@@ -193,8 +206,10 @@ def bench_api(work: Path, sizes: list[int], repeat: int) -> list[dict[str, objec
                     with psycopg.connect(branch_url) as c:
                         c.execute("SELECT g FROM t LIMIT 1").fetchone()
                     times.append(time.perf_counter() - started)
-                    print(f"  {size_mb:5d} MB via the platform ({made['method']}) run {i + 1}: "
-                          f"{times[-1]:7.3f} s", flush=True)
+                    print(
+                        f"  {size_mb:5d} MB via the platform ({made['method']}) run {i + 1}: {times[-1]:7.3f} s",
+                        flush=True,
+                    )
                     call("databases.delete", {"project": "bench", "name": name})
             return [{"size_mb": s, "bytes": a, "seconds": {"platform-api": t}} for s, _, a, t in results]
     finally:
@@ -249,15 +264,20 @@ def ensure_btrfs(path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dir", type=Path, default=Path("/var/tmp/codeforge-btrfs"),
-                        help="a directory on btrfs (default: the test loop mount)")
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=Path("/var/tmp/codeforge-btrfs"),
+        help="a directory on btrfs (default: the test loop mount)",
+    )
     parser.add_argument("--sizes", default="10,1024", help="database sizes in MB, comma-separated")
     parser.add_argument("--repeat", type=int, default=5, help="runs per method below 500 MB")
     parser.add_argument("--big-repeat", type=int, default=5, help="runs per method from 500 MB (dump: 1)")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--json", action="store_true", help="also print the raw figures as JSON")
-    parser.add_argument("--api", action="store_true",
-                        help="also branch through a real platform (HTTP, job, events) on its own cluster")
+    parser.add_argument(
+        "--api", action="store_true", help="also branch through a real platform (HTTP, job, events) on its own cluster"
+    )
     args = parser.parse_args()
     ensure_btrfs(args.dir)
     work = args.dir / f"bench-{secrets.token_hex(3)}"

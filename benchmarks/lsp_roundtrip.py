@@ -57,7 +57,9 @@ def own_platform() -> Iterator[tuple[str, str, dict[str, str]]]:
             CODEFORGE_LOG_LEVEL="WARNING",
         )
         log = open(f"{tmp}/platform.log", "wb")  # noqa: SIM115 - closed below
-        proc = subprocess.Popen([sys.executable, "-m", "codeforge", "up", "--project", PROJECT], env=env, cwd=ROOT, stdout=log, stderr=log)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "codeforge", "up", "--project", PROJECT], env=env, cwd=ROOT, stdout=log, stderr=log
+        )
         url = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 60
