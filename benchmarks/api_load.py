@@ -8,8 +8,10 @@ database (resolve the project, upsert or select the rows, Fernet like the platfo
 none of the platform's work: no token, no permission, no audit record, no metrics. Both run
 under uvicorn with the same settings, one process each. Prints throughput and p50/p99 of
 each operation for both, and the platform's share of the minimal app's throughput.
-Targets: the platform's p99 under 100 ms at 50 clients, and its throughput within 2x of
-the minimal app's.
+Then, as the issue measured it (50 clients, about 50 requests a second in all), the same
+clients paced at one request a second each, latency counted from when each request was due.
+Targets: the platform's p99 under 100 ms under that load, and its closed-loop throughput
+within 2x of the minimal app's at 50 clients.
 
     .venv/bin/python -m benchmarks.api_load                        # SQLite and PostgreSQL
     .venv/bin/python -m benchmarks.api_load --backends sqlite --clients 50 --seconds 5
@@ -275,6 +277,7 @@ class Connection:
 class Point:
     target: str
     clients: int
+    rate: float = 0.0  # requests a second per client; 0: closed loop
     seconds: float = 0.0
     set_ms: list[float] = field(default_factory=list)
     list_ms: list[float] = field(default_factory=list)
@@ -296,6 +299,7 @@ class Point:
         return {
             "target": self.target,
             "clients": self.clients,
+            "rate_per_client": self.rate or None,
             "requests": len(every),
             "throughput_rps": round(self.throughput, 1),
             "p50_ms": round(statistics.median(every), 2) if every else None,
@@ -309,9 +313,12 @@ class Point:
         }
 
 
-async def load(server: Server, clients: int, seconds: float, warmup: float) -> Point:
-    """`clients` closed-loop clients for warmup + seconds; only the last `seconds` count."""
-    point = Point(server.name, clients)
+async def load(server: Server, clients: int, seconds: float, warmup: float, rate: float = 0.0) -> Point:
+    """`clients` clients for warmup + seconds; only the last `seconds` count. Closed loop (each
+    sends its next request when the last is answered) unless `rate` is set: then each client
+    sends `rate` requests a second, spread evenly across clients, and a request's latency counts
+    from when it was due (a server that falls behind is charged for the wait it causes)."""
+    point = Point(server.name, clients, rate=rate)
     start = time.perf_counter()
     measure_from = start + warmup
     stop_at = measure_from + seconds
@@ -321,6 +328,13 @@ async def load(server: Server, clients: int, seconds: float, warmup: float) -> P
         i = 0
         try:
             while (now := time.perf_counter()) < stop_at:
+                if rate:
+                    due = start + (i + index / clients) / rate
+                    if due > now:
+                        await asyncio.sleep(due - now)
+                    now = due
+                    if now >= stop_at:
+                        break
                 writing = i % 2 == 0
                 if writing:
                     name = f"LOAD_{(index + i // 2) % NAMES}"
@@ -348,13 +362,21 @@ async def load(server: Server, clients: int, seconds: float, warmup: float) -> P
     return point
 
 
-def run_backend(backend: str, clients: list[int], seconds: float, warmup: float, postgres: str) -> list[Point]:
+def run_backend(
+    backend: str, clients: list[int], seconds: float, warmup: float, postgres: str, paced: tuple[int, float, float]
+) -> tuple[list[Point], list[Point]]:
+    """Closed-loop points for each client count, then the paced point (clients, rate, seconds)."""
     points: list[Point] = []
+    paced_points: list[Point] = []
     with tempfile.TemporaryDirectory(prefix="cf-load-") as tmp, servers(backend, Path(tmp), postgres) as pair:
         for n in clients:
             for server in pair:  # interleaved point by point: both see the same machine load
                 points.append(asyncio.run(load(server, n, seconds, warmup)))
-    return points
+        n, rate, paced_seconds = paced
+        if n:
+            for server in pair:
+                paced_points.append(asyncio.run(load(server, n, paced_seconds, warmup, rate)))
+    return points, paced_points
 
 
 def _postgres_up(url: str) -> bool:
@@ -374,6 +396,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each point")
     parser.add_argument("--backends", default="sqlite,postgresql", help="sqlite, postgresql or both")
     parser.add_argument("--postgres", default=PG_ADMIN, help="admin URL of the PostgreSQL server to use")
+    parser.add_argument(
+        "--paced",
+        default="50,1,10",
+        help="CLIENTS,RATE,SECONDS: clients each sending RATE requests a second, as the issue's load "
+        "(50 clients, about 50 requests a second in all); 0 to skip (default 50,1,10)",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--serve-minimal", metavar="DATABASE_URL", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
@@ -382,22 +410,28 @@ def main() -> None:
         serve_minimal(args.serve_minimal, args.port)
         return
 
-    clients = [int(c) for c in args.clients.split(",")]
+    clients = [int(c) for c in args.clients.split(",") if c.strip()]
+    paced_args = [float(x) for x in args.paced.split(",")] + [0.0, 0.0, 0.0]
+    paced = (int(paced_args[0]), paced_args[1] or 1.0, paced_args[2] or 10.0)
     results: dict[str, list[dict[str, Any]]] = {}
     for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
         if backend == "postgresql" and not _postgres_up(args.postgres):
             print(f"postgresql: skipped, no server at {args.postgres}", file=sys.stderr)
             continue
-        points = run_backend(backend, clients, args.seconds, args.warmup, args.postgres)
-        results[backend] = [p.figures() for p in points]
+        points, paced_points = run_backend(backend, clients, args.seconds, args.warmup, args.postgres, paced)
+        results[backend] = [p.figures() for p in points + paced_points]
         if not args.json:
-            _print(backend, points)
+            if points:
+                _print(backend, points)
+            if paced_points:
+                _print(backend, paced_points)
     if args.json:
         print(json.dumps(results, indent=2))
 
 
 def _print(backend: str, points: list[Point]) -> None:
-    print(f"\n{backend}: env.set + env.list alternating, closed loop, {points[0].seconds:g} s per point")
+    how = f"paced, {points[0].rate:g} requests a second per client" if points[0].rate else "closed loop"
+    print(f"\n{backend}: env.set + env.list alternating, {how}, {points[0].seconds:g} s per point")
     print(
         f"{'clients':>7} {'target':<9} {'req/s':>8} {'set p50':>8} {'set p99':>8} {'list p50':>8} "
         f"{'list p99':>8} {'errors':<12} {'platform/minimal':>16}"

@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from sqlalchemy import distinct, select
+from sqlalchemy import select
 
 from codeforge.catalog import Role
 from codeforge.platform.context import Actor, Context
@@ -76,7 +76,7 @@ class DatabaseSupervisor:
         """One pass; returns what it did."""
         events: list[rt.Event] = []
         with self.db.session() as session:
-            orgs = list(session.scalars(select(distinct(EngineRow.org_id))))
+            orgs = list(session.scalars(select(EngineRow.org_id).distinct()))
         for org in orgs:
             if self._stop.is_set():
                 break
