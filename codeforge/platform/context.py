@@ -30,6 +30,9 @@ class Actor:
     token_id: str = ""
     token_name: str = ""
     source: str = ""  # client address, for the audit log
+    # The token's last_used_at is due a write, left to the caller (`touch_token`): sign-in
+    # inside an operation's unit of work writes nothing before the operation has run.
+    touch_due: bool = False
 
     @property
     def permissions(self) -> frozenset[Permission]:

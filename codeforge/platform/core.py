@@ -10,9 +10,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from codeforge.catalog import JobRef, Operation
@@ -20,10 +24,10 @@ from codeforge.catalog.errors import CodeForgeError, PermissionDenied, PlatformU
 from codeforge.catalog.jobs import JobState
 from codeforge.platform.audit.service import record
 from codeforge.platform.auth.service import find_project
-from codeforge.platform.auth.tokens import authenticate
+from codeforge.platform.auth.tokens import authenticate, touch_token
 from codeforge.platform.context import Actor, Context
 from codeforge.platform.crypto import Cipher
-from codeforge.platform.db import Database
+from codeforge.platform.db import Database, conflict_of
 from codeforge.platform.jobs.runner import JobReporter, JobRunner
 from codeforge.platform.jobs.signals import JobSignals
 from codeforge.platform.jobs.store import JobStore
@@ -33,7 +37,10 @@ from codeforge.platform.metrics import PlatformMetrics
 from codeforge.platform.registry import discover_capabilities, load_capabilities
 from codeforge.platform.settings import Settings
 
-__all__ = ["SHUTDOWN_REASON", "Platform", "ShuttingDown"]
+__all__ = ["SHUTDOWN_REASON", "Platform", "ShuttingDown", "SignIn"]
+
+# Signs a request in within a given unit of work (the HTTP routes' bearer token check).
+SignIn = Callable[[Session], Actor]
 
 log = logging.getLogger("codeforge.platform")
 
@@ -106,9 +113,11 @@ class Platform:
         self.runner.shutdown()
         self.db.dispose()
 
-    def authenticate(self, raw_token: str, source: str) -> Actor:
-        with self.db.session() as session:
-            return authenticate(session, raw_token, source)
+    def authenticate(self, raw_token: str, source: str, session: Session | None = None) -> Actor:
+        if session is not None:  # inside an operation's unit of work: `execute` touches the token
+            return authenticate(session, raw_token, source, defer_touch=True)
+        with self.db.session() as own:
+            return authenticate(own, raw_token, source)
 
     def _audit(
         self, actor: Actor, op: Operation[Any, Any], target: str, outcome: str, session: Session | None = None
@@ -130,8 +139,37 @@ class Platform:
             ctx.project = find_project(session, actor.org_id, _project_of(data))
         return ctx
 
-    def execute(self, op: Operation[Any, Any], data: BaseModel, actor: Actor) -> BaseModel:
-        """Perform `op` for `actor`: its output, or a JobRef for a long-running operation."""
+    def execute(self, op: Operation[Any, Any], data: BaseModel, who: Actor | SignIn) -> BaseModel:
+        """Perform `op` for `who`: its output, or a JobRef for a long-running operation. `who`
+        is the actor, or a function that signs the request in within the operation's unit of
+        work, so a request costs one transaction (sign-in, operation and audit) and not two:
+        on PostgreSQL each is a connection check-out and a BEGIN/COMMIT round trip."""
+        if isinstance(who, Actor):
+            return self._perform(op, data, who, None)
+        if op.long_running or not self._accepting:
+            with self.db.session() as session:
+                actor = who(session)
+                if actor.touch_due:
+                    touch_token(session, actor.token_id)
+            return self._perform(op, data, actor, None)
+        # A failure is audited once the unit has rolled back: it still holds its connection,
+        # and on SQLite the write lock a new transaction would wait for.
+        after: list[Callable[[], None]] = []
+        try:
+            with self.db.session() as session:
+                return self._perform(op, data, who(session), session, after)
+        finally:
+            for audit in after:
+                audit()
+
+    def _perform(
+        self,
+        op: Operation[Any, Any],
+        data: BaseModel,
+        actor: Actor,
+        unit: Session | None,
+        after: list[Callable[[], None]] | None = None,
+    ) -> BaseModel:
         target = op.describe_target(data)
         started = time.perf_counter()
         outcome = "succeeded"
@@ -148,10 +186,17 @@ class Platform:
                 ref = self._submit(op, data, actor, target)
                 outcome = f"accepted as job {ref.job_id}"
                 return ref
-            with self.db.session() as session:
+            with nullcontext(unit) if unit is not None else self.db.session() as session:
                 result = op.output.model_validate(self.services[op.name](self._context(session, actor, op, data), data))
                 # A success is audited in its own unit of work: one commit per request, not two.
                 self._audit(actor, op, target, outcome, session)
+                if actor.touch_due:  # written last: a unit writes nothing before its operation
+                    touch_token(session, actor.token_id)
+                if unit is not None:  # the caller commits: meet a conflict here, while it is counted
+                    try:
+                        session.flush()
+                    except IntegrityError as exc:
+                        raise (conflict_of(exc) or exc) from exc
             audited = True
             return result
         except CodeForgeError as exc:
@@ -164,7 +209,11 @@ class Platform:
         finally:
             elapsed = time.perf_counter() - started
             if not audited:
-                self._audit(actor, op, target, outcome)
+                audit = partial(self._audit, actor, op, target, outcome)
+                if after is not None:
+                    after.append(audit)
+                else:
+                    audit()
             self.metrics.observe(op.name, outcome.split(":")[0].split(" ")[0], elapsed)
             log.info(
                 "operation",

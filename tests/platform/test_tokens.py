@@ -59,3 +59,26 @@ def test_token_expiry_bounds(org: Org) -> None:
         assert response.json()["errors"][0]["field"] == "expires_in_days"
     never = org.ok("owner", "tokens.create", {"name": "ci", "expires_in_days": None})
     assert never["expires_at"] is None
+
+
+def test_last_used_is_written_with_the_operation_and_a_failure_is_still_audited(
+    put: PlatformUnderTest, org: Org
+) -> None:
+    """Sign-in runs in the operation's unit of work and leaves the token's last_used_at to
+    its end: a success writes it; a failure rolls it back and is audited after the unit (on
+    SQLite a failure audited while the unit held the write lock would wait for itself)."""
+    with put.platform.db.session() as s:
+        s.execute(update(ApiToken).values(last_used_at=None))
+    missing = org.call("developer", "env.reveal", {"project": "demo", "name": "NOT_THERE"})
+    assert missing.status_code == 404, missing.text
+    with put.platform.db.session() as s:
+        assert all(t.last_used_at is None for t in s.scalars(select(ApiToken)))
+    listed = org.ok("developer", "env.list", {"project": "demo"})
+    assert listed["items"] == []
+    with put.platform.db.session() as s:
+        used = {t.user.username: t.last_used_at for t in s.scalars(select(ApiToken))}
+    assert used["acme-developer"] is not None and used["acme-owner"] is None
+    outcomes = [
+        (r["operation"], r["outcome"]) for r in org.ok("owner", "audit.list", {"actor": "acme-developer"})["items"]
+    ]
+    assert ("env.reveal", "failed: Not found") in outcomes and ("env.list", "succeeded") in outcomes

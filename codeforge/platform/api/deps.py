@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
 
 from codeforge.catalog.errors import RateLimited
 from codeforge.platform.auth.limits import AuthLimiter
@@ -21,6 +22,7 @@ __all__ = [
     "check_rate_limit",
     "client_address",
     "note_auth_failure",
+    "sign_in",
 ]
 
 log = logging.getLogger("codeforge.auth")
@@ -69,21 +71,32 @@ def note_auth_failure(request: Request, platform: Platform, reason: str) -> None
         _limiter(request).failed(source)
 
 
-def get_actor(
+def sign_in(
     request: Request,
-    platform: PlatformDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    platform: Platform,
+    credentials: HTTPAuthorizationCredentials | None,
+    session: Session | None = None,
 ) -> Actor:
+    """The actor behind the request's bearer token (in `session`, when given), after the
+    address's rate limit; a refusal is counted, logged and limited."""
     check_rate_limit(request, platform)
     token = credentials.credentials.strip() if credentials is not None else ""
     try:
-        return platform.authenticate(token, client_address(request))
+        return platform.authenticate(token, client_address(request), session)
     except TokenRefused as exc:
         note_auth_failure(request, platform, exc.reason)
         raise
 
 
+def get_actor(
+    request: Request,
+    platform: PlatformDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Actor:
+    return sign_in(request, platform, credentials)
+
+
 CurrentActor = Annotated[Actor, Depends(get_actor)]
-# For a sync route that authenticates itself, calling get_actor in its own worker thread:
+# For a sync route that signs in itself (sign_in), in its own worker thread:
 # a sync dependency costs a worker-thread round trip of its own on every request.
 BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]

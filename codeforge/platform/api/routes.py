@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 from codeforge.catalog import CATALOG, JobRef, Operation, describe_catalog
-from codeforge.platform.api.deps import BearerCredentials, PlatformDep, get_actor
+from codeforge.platform.api.deps import BearerCredentials, PlatformDep, sign_in
 from codeforge.platform.api.problems import problem_responses
 
 __all__ = ["operations_router"]
@@ -21,15 +21,15 @@ _ERRORS = problem_responses(400, 401, 403, 404, 409, 422, 429, 500, 502, 503)
 def _endpoint(op: Operation[Any, Any]) -> Any:
     input_model = op.input
 
-    # Authenticates in the operation's worker thread: as a dependency (CurrentActor) it took
-    # a thread round trip of its own on every request.
+    # Authenticates in the operation's worker thread and unit of work: as a dependency
+    # (CurrentActor) it took a thread round trip and a transaction of its own per request.
     def endpoint(
         body: input_model,  # type: ignore[valid-type]
         request: Request,
         platform: PlatformDep,
         credentials: BearerCredentials,
     ) -> BaseModel:
-        return platform.execute(op, body, get_actor(request, platform, credentials))
+        return platform.execute(op, body, lambda session: sign_in(request, platform, credentials, session))
 
     endpoint.__name__ = op.name.replace(".", "_")
     endpoint.__doc__ = op.title

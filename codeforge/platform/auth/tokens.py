@@ -15,7 +15,7 @@ from codeforge.platform.auth.models import ApiToken, Organization, User
 from codeforge.platform.context import Actor
 from codeforge.platform.db import utcnow
 
-__all__ = ["TokenRefused", "actor_of", "authenticate", "hash_token", "issue_token"]
+__all__ = ["TokenRefused", "actor_of", "authenticate", "hash_token", "issue_token", "touch_token"]
 
 PREFIX = "cf_"
 _TOUCH_EVERY = timedelta(seconds=60)  # last_used_at is advisory: don't write on every request
@@ -71,7 +71,13 @@ _BY_HASH = (
 )
 
 
-def authenticate(session: Session, raw: str, source: str) -> Actor:
+def touch_token(session: Session, token_id: str) -> None:
+    session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=utcnow()))
+
+
+def authenticate(session: Session, raw: str, source: str, *, defer_touch: bool = False) -> Actor:
+    """The actor behind a raw token. Its last_used_at is written now, or with `defer_touch`
+    left to the caller (the actor says `touch_due`)."""
     fix = "create a token with `codeforge tokens create` (or run `codeforge up` locally) and set CODEFORGE_TOKEN"
     if not raw:
         raise TokenRefused("missing", "no API token in the request (Authorization: Bearer …)", fix=fix)
@@ -81,6 +87,7 @@ def authenticate(session: Session, raw: str, source: str) -> Actor:
     return _actor(
         session,
         source,
+        defer_touch=defer_touch,
         token_id=row.id,
         name=row.name,
         revoked_at=row.revoked_at,
@@ -117,6 +124,7 @@ def _actor(
     session: Session,
     source: str,
     *,
+    defer_touch: bool = False,
     token_id: str,
     name: str,
     revoked_at: datetime | None,
@@ -134,8 +142,9 @@ def _actor(
         raise TokenRefused("revoked", f"the API token {name!r} was revoked on {revoked_at:%Y-%m-%d}", fix=fix)
     if expires_at is not None and expires_at <= now:
         raise TokenRefused("expired", f"the API token {name!r} expired on {expires_at:%Y-%m-%d}", fix=fix)
-    if last_used_at is None or now - last_used_at > _TOUCH_EVERY:
-        session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
+    touch_due = last_used_at is None or now - last_used_at > _TOUCH_EVERY
+    if touch_due and not defer_touch:
+        touch_token(session, token_id)
     return Actor(
         user_id=user_id,
         username=username,
@@ -145,4 +154,5 @@ def _actor(
         token_id=token_id,
         token_name=name,
         source=source,
+        touch_due=touch_due and defer_touch,
     )
