@@ -175,7 +175,9 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             self.writers = SQLiteWriters(self.engine)
         else:
-            self.engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=30)
+            # Half the server's worker threads (anyio's 40) kept open: a connection beyond the
+            # pool is closed when it is returned, so each request past it paid a new backend.
+            self.engine = create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=20)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def migrate(self) -> None:
