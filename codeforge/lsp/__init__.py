@@ -3,11 +3,10 @@ command, jobs as cancellable progress, and codeforge.yaml diagnostics, completio
 and code actions. `serve_stdio()` runs it over stdin/stdout."""
 
 from codeforge.lsp.server import build_server, main, run_stdio, serve_stdio
-from codeforge.lsp.session import CodeForgeLanguageServer, CodeForgeSession
+from codeforge.lsp.session import CodeForgeSession
 from codeforge.lsp.settings import ServerOptions
 
 __all__ = [
-    "CodeForgeLanguageServer",
     "CodeForgeSession",
     "ServerOptions",
     "build_server",

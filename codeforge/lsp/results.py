@@ -19,7 +19,7 @@ from codeforge.catalog.panes import PANE_MARKER
 from codeforge.catalog.secrets import mask_output, output_schema
 
 if TYPE_CHECKING:
-    from codeforge.lsp.session import CodeForgeLanguageServer
+    from codeforge.lsp.session import CodeForgeSession
 
 __all__ = ["is_pane", "open_pane", "show_result", "summarize"]
 
@@ -55,7 +55,7 @@ def summarize(op: Operation[Any, Any], result: Any) -> str:
     return f"{op.title}: done" + (f" ({', '.join(parts)})" if parts else "")
 
 
-def show_result(ls: CodeForgeLanguageServer, op: Operation[Any, Any], result: Any) -> None:
+def show_result(ls: CodeForgeSession, op: Operation[Any, Any], result: Any) -> None:
     mode = ls.settings.show_results
     if mode == "none" or (mode == "changes" and op.verb in _READ_VERBS):
         return
@@ -67,7 +67,7 @@ def is_pane(op: Operation[Any, Any]) -> bool:
     return bool(output_schema(op).get(PANE_MARKER))
 
 
-async def open_pane(ls: CodeForgeLanguageServer, op: Operation[Any, Any], result: Any) -> None:
+async def open_pane(ls: CodeForgeSession, op: Operation[Any, Any], result: Any) -> None:
     """Ask the editor to show a pane's page (`window/showDocument`, inside the editor).
 
     A client that refuses or lacks the request leaves the command's result as it was: the

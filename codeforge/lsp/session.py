@@ -27,7 +27,7 @@ from codeforge.client import AsyncPlatformClient
 from codeforge.lsp.project_context import ProjectContext
 from codeforge.lsp.settings import ServerOptions, ServerSettings, parse_init_options, resolve_settings
 
-__all__ = ["CodeForgeLanguageServer", "CodeForgeSession"]
+__all__ = ["CodeForgeSession"]
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,3 @@ class CodeForgeSession(LanguageServer):
         if isinstance(error, JsonRpcException):
             return
         super().report_server_error(error, source)
-
-
-# The name the server had before the session was split from the assembly.
-CodeForgeLanguageServer = CodeForgeSession

@@ -23,7 +23,6 @@ from codeforge.config import load_client_config
 
 __all__ = [
     "DEFAULT_URL",
-    "InitOptions",
     "ServerOptions",
     "ServerSettings",
     "ShowResults",
@@ -56,10 +55,6 @@ class ServerOptions(BaseModel):
         default=None, description="Project for context fields; wins over codeforge.yaml and the login."
     )
     show_results: ShowResults | None = Field(default=None, description="Which results to show as messages.")
-
-
-# The name initializationOptions' model had; the same model, not a second one.
-InitOptions = ServerOptions
 
 
 @dataclass(frozen=True)

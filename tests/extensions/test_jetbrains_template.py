@@ -75,16 +75,16 @@ def test_template_descriptor_follows_lsp4ij_format() -> None:
 
 
 def test_initialization_options_match_their_schema_and_the_server() -> None:
-    from codeforge.lsp.settings import InitOptions
+    from codeforge.lsp.settings import ServerOptions
 
     options = _json("initializationOptions.json")
     schema = _json("initializationOptions.schema.json")
     jsonschema.Draft7Validator.check_schema(schema)
     jsonschema.validate(options, schema)
     # Every key the template sends is one the server reads (camelCase, as editors send them).
-    server_keys = {field.alias or name for name, field in InitOptions.model_fields.items()}
+    server_keys = {field.alias or name for name, field in ServerOptions.model_fields.items()}
     assert set(options) <= server_keys, set(options) - server_keys
-    InitOptions.model_validate(options)
+    ServerOptions.model_validate(options)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({**options, "showResults": "sometimes"}, schema)
     with pytest.raises(jsonschema.ValidationError):
