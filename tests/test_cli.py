@@ -153,6 +153,7 @@ def test_banner_and_readmes_agree_on_editor_setup() -> None:
     assert "extensions/jetbrains/codeforge" in banner and (root / "extensions/jetbrains/codeforge").is_dir()
     script = root / "extensions/vscode/scripts/install.sh"
     assert script.is_file() and "vscode:" in (root / "Makefile").read_text(), "the banner's `make vscode` must exist"
+    assert f"`{VSCODE_INSTALL}` in {root}" in banner, "the banner says where to run it"
 
 
 def test_admin_creates_an_isolated_organization(live_platform: RunningPlatform) -> None:

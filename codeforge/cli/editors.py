@@ -18,9 +18,13 @@ def _where(relative: str) -> str:
     return str(path) if path.exists() else f"extensions/{relative} of the CodeForge repository"
 
 
+def _repository() -> str:
+    return str(EXTENSIONS.parent) if EXTENSIONS.exists() else "the CodeForge repository"
+
+
 def editor_setup_lines() -> list[str]:
     return [
-        f"VS Code    run `{VSCODE_INSTALL}` in the CodeForge repository, then open this folder",
+        f"VS Code    run `{VSCODE_INSTALL}` in {_repository()}, then open this folder",
         f"Neovim     add {_where('nvim')} to 'runtimepath' (lazy.nvim: {{ dir = ... }}), open a file here",
         f"JetBrains  import {_where('jetbrains/codeforge')} as an LSP4IJ template (see its README)",
         "Any editor start `codeforge lsp` as a stdio language server",
