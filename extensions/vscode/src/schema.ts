@@ -3,6 +3,8 @@
 // what a person types. Nothing here interprets JSON Schema. Pure logic: no `vscode` import, so the
 // unit tests run it in plain Node and every editor-facing module shares one set of rules.
 
+import { MASK } from './secrets';
+
 /** How a field is asked for. */
 export type FieldKind = 'string' | 'password' | 'integer' | 'number' | 'boolean' | 'enum' | 'file' | 'json';
 
@@ -249,7 +251,7 @@ export function redact(args: Record<string, unknown>, op: { input_fields?: unkno
   for (const [key, value] of Object.entries(args)) {
     const field = fields.get(key);
     const kind = field ? effectiveField(field, args).kind : undefined;
-    out[key] = kind === 'password' ? '••••' : kind === 'file' && typeof value === 'string' ? `<${value.length} chars>` : value;
+    out[key] = kind === 'password' ? MASK : kind === 'file' && typeof value === 'string' ? `<${value.length} chars>` : value;
   }
   return out;
 }
