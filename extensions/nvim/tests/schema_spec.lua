@@ -151,7 +151,7 @@ describe('the live catalog', function()
       for _, f in ipairs(schema.prompt_fields(op)) do
         asked = asked + 1
         local props = op.input_schema.properties
-        assert(not (props[f.name][schema.CONTEXT_KEY]), op.name .. ': context field asked: ' .. f.name)
+        assert(not (props[f.name]['x-codeforge-context']), op.name .. ': context field asked: ' .. f.name)
         schema.parse_text(f, schema.initial_text(f))
         schema.describe(f)
         if f.kind == 'enum' or f.kind == 'boolean' then

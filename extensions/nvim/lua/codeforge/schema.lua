@@ -3,8 +3,6 @@
 --- calls, so the unit tests run it directly; the same rules as the VS Code extension's schema.ts.
 local M = {}
 
-M.CONTEXT_KEY = 'x-codeforge-context'
-
 local NIL = vim.NIL
 
 local function is_table(v)
