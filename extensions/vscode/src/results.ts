@@ -1,8 +1,6 @@
 // How results look in notifications and in the resource tree. Free of `vscode` for unit tests.
 import { type JsonSchema, MASK, maskOutput, maskUrlPasswords, PANE_KEY } from './secrets';
 
-export { PANE_KEY };
-
 /**
  * One line summing a result up for a notification; the whole result goes to the output channel.
  * Secret fields (marked in the operation's output schema) are left out and URL passwords
@@ -59,17 +57,13 @@ export function groupLabel(capability: string): string {
   return capability.charAt(0).toUpperCase() + capability.slice(1).replace(/_/g, ' ');
 }
 
-/** A result as it may be logged: secret fields (per the output schema) and URL passwords masked. */
-export function maskResult(result: unknown, outputSchema?: JsonSchema): unknown {
-  return maskOutput(result, outputSchema);
-}
-
 /** Longest list written to the log in full; a 20 000-name import result would bury the job's lines. */
 const LOG_LIST_LIMIT = 20;
 
 /** A result as the output channel shows it: secrets masked, long lists cut with a count. */
 export function forLog(result: unknown, outputSchema?: JsonSchema): unknown {
-  const masked = maskResult(result, outputSchema);
+  // Secret fields (per the output schema) and URL passwords masked.
+  const masked = maskOutput(result, outputSchema);
   const cut = (value: unknown): unknown => {
     if (Array.isArray(value)) {
       const head = value.slice(0, LOG_LIST_LIMIT).map(cut);
