@@ -1,9 +1,8 @@
 """`codeforge lsp`: the assembly of the CodeForge language server (pygls 2).
 
 `build_server()` makes one session (`session.py`), loads the capabilities' editor
-contributions (the modules their manifests name in `editor`, and those in
-`codeforge/lsp/capabilities/`), registers the features (`features/`) that fan out to them
-and every command; `serve_stdio()` runs it on stdin/stdout (`transport.py`) and is
+contributions (the modules their manifests name in `editor`), registers the features
+(`features/`) that fan out to them and every command; `serve_stdio()` runs it on stdin/stdout (`transport.py`) and is
 what the CLI's `codeforge lsp` calls. One server serves one client.
 """
 
@@ -31,27 +30,26 @@ __all__ = ["CodeForgeSession", "build_server", "editor_modules", "main", "run_st
 log = logging.getLogger(__name__)
 
 
-def editor_modules() -> list[ModuleType | str]:
-    """Every capability's editor modules: those its manifest names (built in, from
-    CODEFORGE_CAPABILITIES, from entry points; their catalog modules are imported too, so
+def editor_modules() -> list[str]:
+    """Every capability's editor modules, as its manifest names them: built in, from
+    CODEFORGE_CAPABILITIES, from entry points. Their catalog modules are imported too, so
     their operations are commands, as in the CLI; their codeforge.yaml sections join the
-    model), then the modules of
-    `codeforge.lsp.capabilities` no manifest named. Only manifests are read, never services."""
+    model. Only manifests are read, never services."""
     from codeforge.platform.registry import discover_capabilities, project_file_model
+    from codeforge.platform.registry import editor_modules as named_in
     from codeforge.platform.settings import Settings
 
-    named: list[str] = []
     try:
         found = discover_capabilities(Settings().capability_packages)
         for cap in found:
             for module in cap.catalog:
                 importlib.import_module(module)
-            named += [m for m in cap.editor if m not in named]
         # Their codeforge.yaml sections are checked, completed and described like the rest.
         project_yaml.use_model(project_file_model(found))  # type: ignore[arg-type]
-    except (ImportError, RuntimeError, ValueError) as exc:  # the built-in features still work
+    except (ImportError, RuntimeError, ValueError) as exc:
         log.warning("capabilities from CODEFORGE_CAPABILITIES not loaded: %s", exc)
-    return [*named, *(m for m in capabilities.discover() if m.__name__ not in named)]
+        found = discover_capabilities()  # the built-in ones' editor features still work
+    return named_in(found)
 
 
 def build_server(
@@ -59,7 +57,7 @@ def build_server(
 ) -> CodeForgeSession:
     """The server with every feature, capability and command registered. `options` are the
     command line's, which the editor's initializationOptions override;
-    `extra_capabilities` are modules with a `contribute(c)` beyond `codeforge.lsp.capabilities`'."""
+    `extra_capabilities` are modules with a `contribute(c)` beyond those the manifests name."""
     ls = CodeForgeSession(options, protocol_cls=CodeForgeProtocol)
     contributions = Contributions()
     for contribute in capabilities.contributors([*editor_modules(), *extra_capabilities]):

@@ -170,3 +170,22 @@ async def test_capabilities_named_by_manifests_contribute_too(live_platform: Run
         assert applied["set"] == ["HELLO"]
     finally:
         await stop_client(client)
+
+
+def test_every_built_in_editor_module_is_named_by_its_manifest() -> None:
+    # The server loads only what manifests name: a module added under
+    # codeforge/lsp/capabilities/ without its manifest's `editor` would never contribute.
+    import pkgutil
+
+    from codeforge.lsp import capabilities
+    from codeforge.lsp.server import editor_modules
+
+    here = {f"{capabilities.__name__}.{info.name}" for info in pkgutil.iter_modules(capabilities.__path__)}
+    assert here and here <= set(editor_modules())
+
+
+def test_a_bad_capability_package_leaves_the_built_in_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    from codeforge.lsp.server import editor_modules
+
+    monkeypatch.setenv("CODEFORGE_CAPABILITIES", "no_such_capability_package")
+    assert "codeforge.lsp.capabilities.databases" in editor_modules()

@@ -1,29 +1,18 @@
-"""Each capability's editor contributions, one module (or package) each.
+"""Each built-in capability's editor contributions, one module (or package) each.
 
-A module here with a `contribute(c: Contributions)` function is found and loaded by the
-server's assembly (`server.py`): adding a capability to the editor adds a module here and
-edits no shared file. `discover()` lists them in name order.
+A module here has a `contribute(c: Contributions)` function, and its capability's manifest
+(`codeforge/platform/<capability>/capability.py`) names it in `editor`: the server's
+assembly (`server.py`) loads what the manifests name, built in or from outside, the same way.
 """
 
 from __future__ import annotations
 
 import importlib
-import pkgutil
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-__all__ = ["contributors", "discover"]
-
-
-def discover() -> list[ModuleType]:
-    """The capability modules of this package that contribute, in name order."""
-    found = []
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        if callable(getattr(module, "contribute", None)):
-            found.append(module)
-    return found
+__all__ = ["contributors"]
 
 
 def contributors(modules: list[ModuleType | str]) -> list[Callable[[Any], None]]:
