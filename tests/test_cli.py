@@ -200,6 +200,18 @@ def test_help_shows_each_fields_type() -> None:
     assert "--secret" in env_set.stdout and "--no-secret" in env_set.stdout
 
 
+def test_commands_start_without_the_language_server() -> None:
+    """Only `codeforge lsp` loads the language server (a quarter of a second of imports);
+    its `--help` still lists the server's options."""
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, codeforge.cli; print('codeforge.lsp' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert loaded.stdout.strip() == "False", loaded.stderr
+
+
 def test_serve_writes_no_client_credentials(tmp_path: Path) -> None:
     """Only `codeforge up` saves a login; the platform service never writes client files."""
     port = free_port()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand
 
 from codeforge.catalog import describe_catalog
 from codeforge.cli.admin import admin_app
@@ -48,16 +49,22 @@ def up(
     run_up(port=port, data_dir=data_dir, folder=Path.cwd(), project=project)
 
 
-def _lsp_help() -> str:
-    from codeforge.lsp.settings import option_flags_help
+class _LspCommand(TyperCommand):
+    """`codeforge lsp --help` lists the server's options, built only when it is asked for:
+    they come from the language server's package, whose import costs a quarter of a second
+    that every other command would pay at start."""
 
-    return (
-        "Run the language server over stdio (editors start this).\n\n"
-        "Options (the same as the editor's initializationOptions):\n\n" + option_flags_help()
-    )
+    def format_help(self, ctx: Any, formatter: Any) -> None:  # typer's own (vendored) click types
+        from codeforge.lsp.settings import option_flags_help
+
+        self.help = (
+            "Run the language server over stdio (editors start this).\n\n"
+            "Options (the same as the editor's initializationOptions):\n\n" + option_flags_help()
+        )
+        super().format_help(ctx, formatter)
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True}, help=_lsp_help())
+@app.command(cls=_LspCommand, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def lsp(
     ctx: typer.Context,
     log_level: Annotated[str, typer.Option(help="Log level of stderr.")] = "WARNING",
@@ -65,6 +72,7 @@ def lsp(
         bool, typer.Option("--stdio", help="Accepted for editors that pass it; stdio is the default.")
     ] = True,
 ) -> None:
+    """Run the language server over stdio (editors start this)."""
     from codeforge.lsp.server import serve_stdio
     from codeforge.lsp.settings import options_from_flags
 
