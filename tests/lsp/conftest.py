@@ -81,6 +81,19 @@ async def run(client: LanguageClient, command: str, *arguments: Any) -> Any:
     )
 
 
+def open_document(client: LanguageClient, path: Path, text: str, language: str = "yaml") -> str:
+    """Write the file and open it in the client with that text (version 1); its URI."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    uri = path.as_uri()
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(uri=uri, language_id=language, version=1, text=text)
+        )
+    )
+    return uri
+
+
 async def request(client: LanguageClient, method: str, params: Any = None) -> Any:
     return await client.protocol.send_request_async(method, params or {})
 

@@ -20,7 +20,7 @@ from codeforge.catalog import JobRef
 from codeforge.catalog.errors import CodeForgeError
 from codeforge.platform.databases.engines.postgres import PostgresEngine
 from tests.conftest import RunningPlatform
-from tests.lsp.conftest import run, shown, start_client, stop_client, wait_until
+from tests.lsp.conftest import open_document, run, shown, start_client, stop_client, wait_until
 from tests.platform.databases.conftest import EXTERNAL_PG, external_pg
 
 __all__ = ["external_pg"]  # the fixture, imported so that pytest finds it here
@@ -76,18 +76,6 @@ def workspace(repo: Path) -> Path:
     return repo
 
 
-def _open(client: LanguageClient, path: Path, text: str, language: str = "yaml") -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    uri = path.as_uri()
-    client.text_document_did_open(
-        types.DidOpenTextDocumentParams(
-            text_document=types.TextDocumentItem(uri=uri, language_id=language, version=1, text=text)
-        )
-    )
-    return uri
-
-
 def _save(client: LanguageClient, uri: str) -> None:
     client.text_document_did_save(types.DidSaveTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri)))
 
@@ -126,7 +114,7 @@ async def test_bad_databases_entries_are_diagnosed_at_their_keys(lsp: LanguageCl
         "      cron: '0 3 * * *'\n"
         "      keep_last: 0\n"  # 8
     )
-    uri = _open(lsp, repo / "codeforge.yaml", text)
+    uri = open_document(lsp, repo / "codeforge.yaml", text)
     await wait_until(lambda: uri in lsp.diagnostics)
     by_line = {d.range.start.line: d.message for d in lsp.diagnostics[uri]}
     assert set(by_line) == {2, 4, 5, 8}
@@ -145,7 +133,7 @@ async def test_bad_databases_entries_are_diagnosed_at_their_keys(lsp: LanguageCl
 
 
 async def test_completion_and_hover_follow_the_model(lsp: LanguageClient, repo: Path) -> None:
-    uri = _open(lsp, repo / "codeforge.yaml", "project: demo\ndatabases:\n  main:\n    pooled: true\n    \n")
+    uri = open_document(lsp, repo / "codeforge.yaml", "project: demo\ndatabases:\n  main:\n    pooled: true\n    \n")
     result = await lsp.text_document_completion_async(
         types.CompletionParams(
             text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=4, character=4)
@@ -163,7 +151,7 @@ async def test_completion_and_hover_follow_the_model(lsp: LanguageClient, repo: 
 
 
 async def test_engine_values_come_from_the_platform(lsp: LanguageClient, repo: Path, engine: str) -> None:
-    uri = _open(lsp, repo / "codeforge.yaml", "project: demo\ndatabases:\n  main:\n    engine: \n")
+    uri = open_document(lsp, repo / "codeforge.yaml", "project: demo\ndatabases:\n  main:\n    engine: \n")
     result = await lsp.text_document_completion_async(
         types.CompletionParams(
             text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=3, character=12)
@@ -180,7 +168,7 @@ async def test_an_engine_the_platform_lacks_is_a_warning_until_fixed(
     text = (
         f"project: demo\ndatabases:\n  main:\n    engine: nosuch\n  other:\n    engine: {engine}\n    env: OTHER_URL\n"
     )
-    uri = _open(lsp, path, text)
+    uri = open_document(lsp, path, text)
 
     def engine_warnings() -> list[types.Diagnostic]:
         return [d for d in lsp.diagnostics.get(uri, []) if "is not registered" in d.message]
@@ -209,7 +197,7 @@ async def test_provision_action_creates_the_database_and_its_variable(
         f"project: demo\ndatabases:\n  {dbname}:\n    engine: {engine}\n    env: SHOP_DB_URL\n"
         "    backups:\n      cron: '0 3 * * *'\n      keep_last: 3\n"
     )
-    uri = _open(lsp, repo / "codeforge.yaml", text)
+    uri = open_document(lsp, repo / "codeforge.yaml", text)
     actions = await _actions(lsp, uri)
     provision = actions["Provision databases from codeforge.yaml (create, pool, schedule backups)"]
     assert f"Back up database `{dbname}`" in actions and "Open the databases pane" in actions
@@ -241,7 +229,7 @@ async def test_a_database_not_provisioned_is_a_warning_with_a_quick_fix(
         f"  {other}:\n    engine: nosuch\n    env: OTHER_DB_URL\n"
     )
     path = repo / "codeforge.yaml"
-    uri = _open(lsp, path, text)
+    uri = open_document(lsp, path, text)
 
     def warnings(code: str | None = "database-not-provisioned") -> list[types.Diagnostic]:
         return [d for d in lsp.diagnostics.get(uri, ()) if d.code == code]
@@ -291,7 +279,7 @@ async def test_a_database_not_provisioned_is_a_warning_with_a_quick_fix(
 async def test_provision_on_an_unknown_engine_is_refused(
     lsp: LanguageClient, repo: Path, engine: str, dbname: str
 ) -> None:
-    uri = _open(
+    uri = open_document(
         lsp,
         repo / "codeforge.yaml",
         f"project: demo\ndatabases:\n  {dbname}:\n    engine: nosuch\n    env: NOSUCH_URL\n",
@@ -315,7 +303,7 @@ async def test_pending_migrations_are_diagnostics_until_applied(
     (repo / "codeforge.yaml").write_text(text)
     await run(lsp, "codeforge.databases.create", {"name": dbname, "env_var": "MIG_URL"})
 
-    uri = _open(lsp, repo / "codeforge.yaml", text)  # opening the file asks the platform
+    uri = open_document(lsp, repo / "codeforge.yaml", text)  # opening the file asks the platform
     u1, u2 = first.as_uri(), second.as_uri()
     await wait_until(lambda: bool(lsp.diagnostics.get(u1)) and bool(lsp.diagnostics.get(u2)))
     [pending] = lsp.diagnostics[u1]
@@ -332,7 +320,7 @@ async def test_pending_migrations_are_diagnostics_until_applied(
 
     # A new bad migration: pending once saved; applying it fails with the database's error
     # and the diagnostic stays.
-    bad = _open(lsp, folder / "003_bad.sql", "CREATE TABLE (;\n", language="sql")
+    bad = open_document(lsp, folder / "003_bad.sql", "CREATE TABLE (;\n", language="sql")
     _save(lsp, bad)
     await wait_until(lambda: bool(lsp.diagnostics.get(bad)))
     actions = await _actions(lsp, uri)
@@ -355,7 +343,7 @@ async def test_pending_migrations_are_diagnostics_until_applied(
 
 async def test_branch_database_for_the_git_branch(lsp: LanguageClient, repo: Path, engine: str, dbname: str) -> None:
     text = f"project: demo\ndatabases:\n  {dbname}: {{}}\n"
-    uri = _open(lsp, repo / "codeforge.yaml", text)
+    uri = open_document(lsp, repo / "codeforge.yaml", text)
     await _do(
         lsp, (await _actions(lsp, uri))["Provision databases from codeforge.yaml (create, pool, schedule backups)"]
     )
@@ -450,7 +438,7 @@ async def test_a_client_without_show_document_gets_the_link_only(live_platform: 
 
 async def test_a_missing_migrations_folder_is_a_warning(lsp: LanguageClient, repo: Path) -> None:
     text = "project: demo\ndatabases:\n  main:\n    migrations: db/nope\n  other:\n    migrations: ../../elsewhere\n    env: OTHER_URL\n"
-    uri = _open(lsp, repo / "codeforge.yaml", text)
+    uri = open_document(lsp, repo / "codeforge.yaml", text)
 
     def folder_warnings() -> list[types.Diagnostic]:
         # The databases are not provisioned either: that is another warning, on their names.

@@ -12,24 +12,13 @@ from pygls.exceptions import JsonRpcInvalidParams
 from pytest_lsp import LanguageClient
 
 from tests.conftest import RunningPlatform
-from tests.lsp.conftest import request, run, start_client, stop_client, wait_until
+from tests.lsp.conftest import open_document, request, run, start_client, stop_client, wait_until
 
 WITH_FIXTURE = [
     sys.executable,
     "-c",
     "from codeforge.lsp.server import serve_stdio; serve_stdio(extra_capabilities=['tests.lsp.fixture_capability'])",
 ]
-
-
-def _open(client: LanguageClient, path: Path, text: str) -> str:
-    path.write_text(text)
-    uri = path.as_uri()
-    client.text_document_did_open(
-        types.DidOpenTextDocumentParams(
-            text_document=types.TextDocumentItem(uri=uri, language_id="yaml", version=1, text=text)
-        )
-    )
-    return uri
 
 
 def _edit(client: LanguageClient, uri: str, version: int, *edits: tuple[int, int, int, int, str]) -> None:
@@ -60,7 +49,7 @@ async def test_the_server_syncs_incrementally(lsp: LanguageClient, workspace: Pa
     assert sync.change == types.TextDocumentSyncKind.Incremental
     assert sync.open_close is True and sync.save is not None
 
-    uri = _open(lsp, workspace / "codeforge.yaml", "project: demo\nenv:\n  GOOD: 1\n")
+    uri = open_document(lsp, workspace / "codeforge.yaml", "project: demo\nenv:\n  GOOD: 1\n")
     await wait_until(lambda: uri in lsp.diagnostics and not lsp.diagnostics[uri])
     # Insert a line: only the edit is sent, and the diagnostic is at the line it made.
     lsp.diagnostics.pop(uri)
@@ -91,7 +80,7 @@ async def test_a_capability_module_subscribes_and_contributes(live_platform: Run
         def seen(fragment: str) -> bool:
             return any(m.message.startswith(f"[fixture] {fragment}") for m in client.log_messages)
 
-        uri = _open(client, workspace / "codeforge.yaml", "project: demo\nenv:\n  A: 1\n")
+        uri = open_document(client, workspace / "codeforge.yaml", "project: demo\nenv:\n  A: 1\n")
         await wait_until(lambda: seen("open lines=3"))
         _edit(client, uri, 2, (3, 0, 3, 0, "  FIXTURE_FLAG: on\n"))
         await wait_until(lambda: seen("change range lines=4"))
@@ -147,7 +136,7 @@ async def test_capabilities_named_by_manifests_contribute_too(live_platform: Run
         assert "greetings.say" in {e["name"] for e in catalog["operations"]}
         # Its codeforge.yaml section is checked, completed and described like the built-in ones.
         text = "project: demo\nenv:\n  HELLO: 1\ngreetings:\n  greet: [Ada]\n  shout: 1\n  \n"
-        uri = _open(client, workspace / "codeforge.yaml", text)
+        uri = open_document(client, workspace / "codeforge.yaml", text)
         await wait_until(lambda: bool(client.diagnostics.get(uri)))
         [unknown] = client.diagnostics[uri]
         assert unknown.range.start.line == 5 and "unknown key `shout`" in unknown.message

@@ -9,18 +9,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 from pytest_lsp import LanguageClient
 
-from tests.lsp.conftest import request, run, shown, wait_until
-
-
-def _open(client: LanguageClient, path: Path, text: str) -> str:
-    path.write_text(text)
-    uri = path.as_uri()
-    client.text_document_did_open(
-        types.DidOpenTextDocumentParams(
-            text_document=types.TextDocumentItem(uri=uri, language_id="yaml", version=1, text=text)
-        )
-    )
-    return uri
+from tests.lsp.conftest import open_document, request, run, shown, wait_until
 
 
 def _save(client: LanguageClient, uri: str) -> None:
@@ -37,7 +26,7 @@ def _change(client: LanguageClient, uri: str, text: str, version: int) -> None:
 
 
 async def test_syntax_error_is_at_its_line(lsp: LanguageClient, workspace: Path) -> None:
-    uri = _open(lsp, workspace / "codeforge.yaml", "project: demo\nenv:\n  A: [1, 2\n")
+    uri = open_document(lsp, workspace / "codeforge.yaml", "project: demo\nenv:\n  A: [1, 2\n")
     await wait_until(lambda: uri in lsp.diagnostics)
     [diag] = lsp.diagnostics[uri]
     assert diag.severity == types.DiagnosticSeverity.Error
@@ -54,7 +43,7 @@ async def test_syntax_error_is_at_its_line(lsp: LanguageClient, workspace: Path)
 
 async def test_schema_errors_point_at_the_key(lsp: LanguageClient, workspace: Path) -> None:
     text = "project: demo\nenv:\n  GOOD: 1\n  1BAD: x\npipelines: {}\n"
-    uri = _open(lsp, workspace / "codeforge.yaml", text)
+    uri = open_document(lsp, workspace / "codeforge.yaml", text)
     await wait_until(lambda: uri in lsp.diagnostics)
     by_line = {d.range.start.line: d for d in lsp.diagnostics[uri]}
     assert set(by_line) == {3, 4}
@@ -72,7 +61,7 @@ async def test_schema_errors_point_at_the_key(lsp: LanguageClient, workspace: Pa
 
 async def test_declared_secret_missing_on_the_platform_is_a_warning(lsp: LanguageClient, workspace: Path) -> None:
     text = "project: demo\nenv:\n  STRIPE_KEY:\n    secret: true\n    description: Payments\n"
-    uri = _open(lsp, workspace / "codeforge.yaml", text)
+    uri = open_document(lsp, workspace / "codeforge.yaml", text)
     await wait_until(lambda: any(d.severity == types.DiagnosticSeverity.Warning for d in lsp.diagnostics.get(uri, [])))
     [warning] = lsp.diagnostics[uri]
     assert "`STRIPE_KEY` is declared here but not set on the platform" in warning.message
@@ -83,7 +72,7 @@ async def test_declared_secret_missing_on_the_platform_is_a_warning(lsp: Languag
 async def test_declared_but_not_set_has_a_quick_fix_on_its_diagnostic(lsp: LanguageClient, workspace: Path) -> None:
     path = workspace / "codeforge.yaml"
     text = "project: demo\nenv:\n  WEBHOOK_SECRET:\n    secret: true\n  REGION:\n    description: Where it runs\n"
-    uri = _open(lsp, path, text)
+    uri = open_document(lsp, path, text)
 
     def not_set() -> list[types.Diagnostic]:
         return [d for d in lsp.diagnostics.get(uri, []) if "not set on the platform" in d.message]
@@ -117,7 +106,7 @@ async def test_declared_but_not_set_has_a_quick_fix_on_its_diagnostic(lsp: Langu
 
 async def test_completion_of_keys_and_values(lsp: LanguageClient, workspace: Path) -> None:
     text = "project: demo\n\nenv:\n  FOO:\n    \n"
-    uri = _open(lsp, workspace / "codeforge.yaml", text)
+    uri = open_document(lsp, workspace / "codeforge.yaml", text)
 
     async def labels(line: int, character: int) -> set[str]:
         result = await lsp.text_document_completion_async(
@@ -143,7 +132,7 @@ async def test_completion_of_keys_and_values(lsp: LanguageClient, workspace: Pat
 
 async def test_hover_shows_the_description(lsp: LanguageClient, workspace: Path) -> None:
     text = "project: demo\nenv:\n  TOKEN:\n    secret: true\n    description: The payments API key\n"
-    uri = _open(lsp, workspace / "codeforge.yaml", text)
+    uri = open_document(lsp, workspace / "codeforge.yaml", text)
 
     async def hover(line: int, character: int) -> str:
         result = await lsp.text_document_hover_async(
@@ -168,7 +157,7 @@ async def test_code_action_sets_the_declared_variables(lsp: LanguageClient, work
         "  MODE:\n    value: production\n    description: How the app runs\n"
         "  LATER:\n    secret: true\n"
     )
-    uri = _open(lsp, workspace / "codeforge.yaml", text)
+    uri = open_document(lsp, workspace / "codeforge.yaml", text)
     actions = await lsp.text_document_code_action_async(
         types.CodeActionParams(
             text_document=types.TextDocumentIdentifier(uri=uri),
@@ -192,7 +181,7 @@ async def test_code_action_sets_the_declared_variables(lsp: LanguageClient, work
 
 
 async def test_code_action_on_an_invalid_file_is_refused(lsp: LanguageClient, workspace: Path) -> None:
-    uri = _open(lsp, workspace / "codeforge.yaml", "project: demo\nenv:\n  1BAD: x\n")
+    uri = open_document(lsp, workspace / "codeforge.yaml", "project: demo\nenv:\n  1BAD: x\n")
     with pytest.raises(JsonRpcInvalidParams) as info:
         await run(lsp, "codeforge.projectFile.apply", {"uri": uri, "section": "env"})
     assert "env.1BAD" in info.value.message
