@@ -90,11 +90,9 @@ def _backup(session: Session, settings: Settings, handle: rt.Handle, db: Databas
 @implements(catalog.backups.CREATE)
 def create_backup(ctx: Context, data: catalog.backups.BackupCreateInput) -> catalog.backups.BackupInfo:
     db = rt.get_database(ctx, data.name)
-    engine_row = ctx.session.get(EngineRow, db.engine_id)
-    assert engine_row is not None
     if ctx.job:
         ctx.job.progress(0.05, f"dumping {data.name}")
-    row = _backup(ctx.session, ctx.settings, rt.open_engine(ctx, engine_row), db)
+    row = _backup(ctx.session, ctx.settings, rt.database_engine(ctx, db), db)
     return _info(row)
 
 
@@ -125,9 +123,7 @@ def _source(ctx: Context, backup: BackupRow) -> tuple[DatabaseRow, rt.Handle]:
             fix=f"keep a database until its backups are no longer needed; `codeforge backups delete "
             f"{backup.id}` removes this one",
         )
-    engine_row = ctx.session.get(EngineRow, db.engine_id)
-    assert engine_row is not None
-    return db, rt.open_engine(ctx, engine_row)
+    return db, rt.database_engine(ctx, db)
 
 
 @implements(catalog.backups.RESTORE)

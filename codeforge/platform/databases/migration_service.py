@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from codeforge import catalog
 from codeforge.catalog import Permission
 from codeforge.catalog.errors import BadInput, FieldProblem, PermissionDenied
@@ -11,7 +9,6 @@ from codeforge.platform.context import Context
 from codeforge.platform.databases import migrations
 from codeforge.platform.databases import runtime as rt
 from codeforge.platform.databases.engines.common import Connection
-from codeforge.platform.databases.models import EngineRow
 from codeforge.platform.databases.paths import confine, migration_roots
 from codeforge.platform.registry import implements
 
@@ -48,9 +45,7 @@ def _target(ctx: Context, data: catalog.migrations.MigrationsInput) -> tuple[Con
         else migrations.load_files([(f.name, f.content) for f in data.files])
     )
     db = rt.get_database(ctx, data.name)
-    engine_row = ctx.session.scalar(select(EngineRow).where(EngineRow.id == db.engine_id))
-    assert engine_row is not None
-    handle = rt.open_engine(ctx, engine_row)
+    handle = rt.database_engine(ctx, db)
     rt.instance_cluster(handle, db)  # a branch instance stopped by a reboot comes back up
     return rt.connection(ctx, handle, db), mset
 

@@ -45,9 +45,7 @@ def configure_pool(ctx: Context) -> None:
 
 
 def _urls(ctx: Context, row: DatabaseRow) -> catalog.databases.DatabaseUrls:
-    engine_row = ctx.session.get(EngineRow, row.engine_id)
-    assert engine_row is not None
-    conn = rt.connection(ctx, rt.open_engine(ctx, engine_row, start=False), row)
+    conn = rt.connection(ctx, rt.database_engine(ctx, row, start=False), row)
     pb = rt.bouncer(ctx.settings, ctx.cipher)
     if not pb.available():
         return catalog.databases.DatabaseUrls(

@@ -37,6 +37,7 @@ __all__ = [
     "Handle",
     "bouncer",
     "connection",
+    "database_engine",
     "databases_root",
     "get_database",
     "instance_cluster",
@@ -90,6 +91,14 @@ def open_engine(ctx: Context, row: EngineRow, *, start: bool = True) -> Handle:
     if row.kind == "mysql":
         return Handle(row, MySQLEngine(secret), None)
     return Handle(row, PostgresEngine(secret), None)
+
+
+def database_engine(ctx: Context, db: DatabaseRow, *, start: bool = True) -> Handle:
+    """The engine a database row lives on, opened (a row's engine cannot be removed while
+    it holds databases)."""
+    row = ctx.session.get(EngineRow, db.engine_id)
+    assert row is not None
+    return open_engine(ctx, row, start=start)
 
 
 def instance_cluster(handle: Handle, db: DatabaseRow, *, start: bool = True) -> LocalCluster | None:

@@ -295,9 +295,7 @@ def point_variable(ctx: Context, row: DatabaseRow, var: str) -> None:
     if row.env_var and row.env_var != var:
         remove_variable(ctx, project, row.env_var)
         sync_pooled_variable(ctx, None, row.env_var)
-    engine_row = ctx.session.get(EngineRow, row.engine_id)
-    assert engine_row is not None
-    conn = rt.connection(ctx, rt.open_engine(ctx, engine_row, start=False), row)
+    conn = rt.connection(ctx, rt.database_engine(ctx, row, start=False), row)
     put_variable(ctx, project, var, conn.url, secret=True)
     row.env_var = var
     sync_pooled_variable(ctx, row, var)
@@ -378,9 +376,7 @@ class _Removed:
 def _remove(ctx: Context, row: DatabaseRow, removed: list[_Removed]) -> None:
     for child in _children(ctx, row):
         _remove(ctx, child, removed)
-    engine_row = ctx.session.get(EngineRow, row.engine_id)
-    assert engine_row is not None
-    handle = rt.open_engine(ctx, engine_row)
+    handle = rt.database_engine(ctx, row)
     if row.instance_dir:
         branching.remove_instance(Path(row.instance_dir))
     else:
@@ -484,13 +480,11 @@ def branch_database(ctx: Context, data: catalog.databases.BranchInput) -> catalo
     check_free(ctx, data.name)
     if data.env_var:
         check_variable(ctx, data.env_var, data.name, take_over=True)
-    engine_row = ctx.session.get(EngineRow, src.engine_id)
-    assert engine_row is not None
-    handle = rt.open_engine(ctx, engine_row)
+    handle = rt.database_engine(ctx, src)
     method = _choose_method(handle, src, data.method)
     pending = DatabaseRow(
         project_id=project.id,
-        engine_id=engine_row.id,
+        engine_id=src.engine_id,
         name=data.name,
         parent_id=src.id,
         role=src.role,
@@ -559,9 +553,7 @@ def reset_branch(ctx: Context, data: catalog.databases.ResetInput) -> catalog.da
     parent = ctx.session.get(DatabaseRow, row.parent_id) if row.parent_id else None
     if parent is None or row.method not in {m.value for m in BranchMethod}:
         raise BadInput(f"{data.name!r} is not a branch", fix="only branches can be reset to their parent")
-    engine_row = ctx.session.get(EngineRow, row.engine_id)
-    assert engine_row is not None
-    handle = rt.open_engine(ctx, engine_row)
+    handle = rt.database_engine(ctx, row)
     started = time.perf_counter()
     _progress(ctx, 0.05, f"resetting {data.name} to {parent.name}")
     if row.instance_dir:
