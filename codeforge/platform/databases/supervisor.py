@@ -34,6 +34,7 @@ from codeforge.platform.crypto import Cipher
 from codeforge.platform.databases import runtime as rt
 from codeforge.platform.databases.backups import BackupStore
 from codeforge.platform.databases.models import DatabaseRow, EngineRow
+from codeforge.platform.databases.pooling import PgBouncer
 from codeforge.platform.db import Database
 from codeforge.platform.settings import Settings
 
@@ -50,6 +51,7 @@ class DatabaseSupervisor:
         self._thread: threading.Thread | None = None
         self._adopted = False
         self._idle_seen = False  # PgBouncer seen running with nothing pooled on the last pass
+        self._bouncer: PgBouncer | None = None  # fixed per data dir: not read again every pass
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="codeforge-databases-supervisor", daemon=True)
@@ -92,9 +94,10 @@ class DatabaseSupervisor:
     def _pgbouncer(self) -> list[rt.Event]:
         from codeforge.platform.databases.pool_service import configure_pool
 
-        pb = rt.bouncer(self.settings, self.cipher)
+        pb = self._bouncer or rt.bouncer(self.settings, self.cipher)
         if not pb.available():
-            return []
+            return []  # looked for again next pass: it may be installed meanwhile
+        self._bouncer = pb
         with self.db.session() as session:
             pooled_orgs = sorted(
                 set(
