@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import IO
 
 import psycopg
 from psycopg import sql
@@ -319,12 +320,8 @@ class PostgresEngine:
                 stderr=subprocess.PIPE,
                 env=self._tool_env(),
             )
-            restore = subprocess.run(
-                [str(self.bin_dir / "pg_restore"), "--no-owner", f"--role={owner}", "--exit-on-error", "-d", partial],
-                stdin=dump.stdout,
-                capture_output=True,
-                text=True,
-                env=self._tool_env(),
+            restore = self._tool(
+                "pg_restore", "--no-owner", f"--role={owner}", "--exit-on-error", "-d", partial, stdin=dump.stdout
             )
             assert dump.stdout is not None
             dump.stdout.close()
@@ -397,14 +394,15 @@ class PostgresEngine:
             "PGAPPNAME": "codeforge",
         }
 
+    def _tool(self, name: str, *args: str, stdin: IO[bytes] | None = None) -> subprocess.CompletedProcess[str]:
+        """Run one of the server's client tools (pg_dump, pg_restore) against it, output captured."""
+        return subprocess.run(
+            [str(self.bin_dir / name), *args], stdin=stdin, capture_output=True, text=True, env=self._tool_env()
+        )
+
     def dump(self, database: str, path: Path) -> None:
         """A custom-format archive of `database` at `path` (the caller makes it atomic)."""
-        proc = subprocess.run(
-            [str(self.bin_dir / "pg_dump"), "-Fc", "-f", str(path), "-d", database],
-            capture_output=True,
-            text=True,
-            env=self._tool_env(),
-        )
+        proc = self._tool("pg_dump", "-Fc", "-f", str(path), "-d", database)
         if proc.returncode != 0:
             raise ExternalFailure(
                 f"pg_dump of {database!r} failed: {tail(proc.stderr)}",
@@ -413,12 +411,7 @@ class PostgresEngine:
 
     def archive_tables(self, path: Path) -> int:
         """How many tables an archive holds, read from its table of contents."""
-        out = subprocess.run(
-            [str(self.bin_dir / "pg_restore"), "--list", str(path)],
-            capture_output=True,
-            text=True,
-            env=self._tool_env(),
-        )
+        out = self._tool("pg_restore", "--list", str(path))
         if out.returncode != 0:
             raise ExternalFailure(
                 f"cannot read backup archive {path.name}: {tail(out.stderr)}",
@@ -442,19 +435,8 @@ class PostgresEngine:
         with self._claim(partial):
             self._create_empty(partial, owner)
             try:
-                proc = subprocess.run(
-                    [
-                        str(self.bin_dir / "pg_restore"),
-                        "--no-owner",
-                        f"--role={owner}",
-                        "--exit-on-error",
-                        "-d",
-                        partial,
-                        str(path),
-                    ],
-                    capture_output=True,
-                    text=True,
-                    env=self._tool_env(),
+                proc = self._tool(
+                    "pg_restore", "--no-owner", f"--role={owner}", "--exit-on-error", "-d", partial, str(path)
                 )
                 if proc.returncode != 0:
                     raise ExternalFailure(
