@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime, timedelta
+from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from codeforge.catalog import Role
@@ -51,10 +52,10 @@ def issue_token(session: Session, user: User, name: str, expires_in_days: int | 
 
 # The token, its member and their organization in one query, as columns: every request
 # authenticates, and loading three ORM objects (joined eager loading) cost as much as the
-# operation the request asked for.
-_BY_HASH = (
+# operation the request asked for. Built once: building costs more than running.
+_SIGN_IN = (
     select(
-        ApiToken.id,
+        ApiToken.id.label("token_id"),
         ApiToken.name,
         ApiToken.revoked_at,
         ApiToken.expires_at,
@@ -67,8 +68,11 @@ _BY_HASH = (
     )
     .join(User, User.id == ApiToken.user_id)
     .join(Organization, Organization.id == User.org_id)
-    .where(ApiToken.token_hash == bindparam("token_hash"))  # built once: building costs more than running
 )
+_BY_HASH = _SIGN_IN.where(ApiToken.token_hash == bindparam("token_hash"))
+_BY_ID = _SIGN_IN.where(ApiToken.id == bindparam("token_id"))
+
+_FIX = "create a token with `codeforge tokens create` (or run `codeforge up` locally) and set CODEFORGE_TOKEN"
 
 
 def touch_token(session: Session, token_id: str) -> None:
@@ -78,81 +82,38 @@ def touch_token(session: Session, token_id: str) -> None:
 def authenticate(session: Session, raw: str, source: str, *, defer_touch: bool = False) -> Actor:
     """The actor behind a raw token. Its last_used_at is written now, or with `defer_touch`
     left to the caller (the actor says `touch_due`)."""
-    fix = "create a token with `codeforge tokens create` (or run `codeforge up` locally) and set CODEFORGE_TOKEN"
     if not raw:
-        raise TokenRefused("missing", "no API token in the request (Authorization: Bearer …)", fix=fix)
+        raise TokenRefused("missing", "no API token in the request (Authorization: Bearer …)", fix=_FIX)
     row = session.execute(_BY_HASH, {"token_hash": hash_token(raw)}).first()
     if row is None:
-        raise TokenRefused("unknown", "the API token is not known to this platform", fix=fix)
-    return _actor(
-        session,
-        source,
-        defer_touch=defer_touch,
-        token_id=row.id,
-        name=row.name,
-        revoked_at=row.revoked_at,
-        expires_at=row.expires_at,
-        last_used_at=row.last_used_at,
+        raise TokenRefused("unknown", "the API token is not known to this platform", fix=_FIX)
+    return _actor(session, row, source, defer_touch=defer_touch)
+
+
+def actor_of(session: Session, token_id: str, source: str) -> Actor | None:
+    """The actor behind a stored token, if the token is still valid; None if it is gone."""
+    row = session.execute(_BY_ID, {"token_id": token_id}).first()
+    return None if row is None else _actor(session, row, source)
+
+
+def _actor(session: Session, row: Row[*tuple[Any, ...]], source: str, *, defer_touch: bool = False) -> Actor:
+    """The actor of a row of `_SIGN_IN`, unless its token is revoked or expired."""
+    now = utcnow()
+    if row.revoked_at is not None:
+        raise TokenRefused("revoked", f"the API token {row.name!r} was revoked on {row.revoked_at:%Y-%m-%d}", fix=_FIX)
+    if row.expires_at is not None and row.expires_at <= now:
+        raise TokenRefused("expired", f"the API token {row.name!r} expired on {row.expires_at:%Y-%m-%d}", fix=_FIX)
+    touch_due = row.last_used_at is None or now - row.last_used_at > _TOUCH_EVERY
+    if touch_due and not defer_touch:
+        touch_token(session, row.token_id)
+    return Actor(
         user_id=row.user_id,
         username=row.username,
         org_id=row.org_id,
         org_slug=row.org_slug,
-        role=row.role,
-    )
-
-
-def actor_of(session: Session, token: ApiToken, source: str) -> Actor:
-    """The actor behind a stored token, if the token is still valid."""
-    user = token.user
-    return _actor(
-        session,
-        source,
-        token_id=token.id,
-        name=token.name,
-        revoked_at=token.revoked_at,
-        expires_at=token.expires_at,
-        last_used_at=token.last_used_at,
-        user_id=user.id,
-        username=user.username,
-        org_id=user.org_id,
-        org_slug=user.org.slug,
-        role=user.role,
-    )
-
-
-def _actor(
-    session: Session,
-    source: str,
-    *,
-    defer_touch: bool = False,
-    token_id: str,
-    name: str,
-    revoked_at: datetime | None,
-    expires_at: datetime | None,
-    last_used_at: datetime | None,
-    user_id: str,
-    username: str,
-    org_id: str,
-    org_slug: str,
-    role: str,
-) -> Actor:
-    fix = "create a token with `codeforge tokens create` (or run `codeforge up` locally) and set CODEFORGE_TOKEN"
-    now = utcnow()
-    if revoked_at is not None:
-        raise TokenRefused("revoked", f"the API token {name!r} was revoked on {revoked_at:%Y-%m-%d}", fix=fix)
-    if expires_at is not None and expires_at <= now:
-        raise TokenRefused("expired", f"the API token {name!r} expired on {expires_at:%Y-%m-%d}", fix=fix)
-    touch_due = last_used_at is None or now - last_used_at > _TOUCH_EVERY
-    if touch_due and not defer_touch:
-        touch_token(session, token_id)
-    return Actor(
-        user_id=user_id,
-        username=username,
-        org_id=org_id,
-        org_slug=org_slug,
-        role=Role(role),
-        token_id=token_id,
-        token_name=name,
+        role=Role(row.role),
+        token_id=row.token_id,
+        token_name=row.name,
         source=source,
         touch_due=touch_due and defer_touch,
     )

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 from codeforge import catalog
 from codeforge.catalog import Permission
 from codeforge.catalog.errors import CodeForgeError, NotFound, PermissionDenied, Unauthenticated
-from codeforge.platform.auth.models import ApiToken
 from codeforge.platform.auth.service import find_project
 from codeforge.platform.auth.tokens import actor_of
 from codeforge.platform.context import Context
@@ -72,10 +71,9 @@ def render_page(platform: Platform, name: str, signed: str, fmt: str, source: st
         if payload.get("n") != name or name not in PANES:
             raise NotFound(f"this link is not for pane {name!r}", fix=reopen)
         with platform.db.session() as session:
-            token = session.get(ApiToken, payload["t"])
-            if token is None:
+            actor = actor_of(session, payload["t"], source)
+            if actor is None:
                 raise Unauthenticated("the token behind this link no longer exists", fix=reopen)
-            actor = actor_of(session, token, source)
             if not actor.can(Permission.VIEW):
                 raise PermissionDenied("your role cannot view panes", fix="ask an admin for the viewer role")
             ctx = Context(session=session, actor=actor, settings=platform.settings, cipher=platform.cipher)
