@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlparse
@@ -136,7 +136,14 @@ def _duplicates(node: Node, out: list[Problem]) -> None:
 
 
 def analyse(text: str) -> Analysis:
-    """Parse and check the text; every problem found, with its span."""
+    """Parse and check the text; every problem found, with its span. A text is parsed once
+    per model: a document version's diagnostics, checks, code actions, hover and commands
+    share the result, which they must not change."""
+    return _analyse(text, _model)
+
+
+@lru_cache(maxsize=16)
+def _analyse(text: str, model: type[ProjectFile]) -> Analysis:
     result = Analysis()
     loader = yaml.SafeLoader(text)
     try:
@@ -165,7 +172,7 @@ def analyse(text: str) -> Analysis:
     if root is not None:
         _duplicates(root, result.problems)
     try:
-        result.model = _model.model_validate(data)
+        result.model = model.model_validate(data)
     except ValidationError as exc:
         for loc, problem in project_file_problems(exc.errors()):
             span = locate(root, loc, key=problem.message.startswith("unknown key"))

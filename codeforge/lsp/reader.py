@@ -1,6 +1,7 @@
 """The one reader of the files a command works on: the editor's buffer when the file is open
 there (what the user sees, saved or not), else the file on disk; and codeforge.yaml read
-through it and parsed by `codeforge.projectfile`'s one parser."""
+through it, its model the one the diagnostics already have for that text
+(`project_yaml.analyse`), its problems named by `codeforge.projectfile`'s parser."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 from pygls.uris import from_fs_path, to_fs_path
 
 from codeforge.catalog.errors import BadInput
-from codeforge.lsp.project_yaml import current_model, is_project_file
+from codeforge.lsp.project_yaml import analyse, current_model, is_project_file
 from codeforge.lsp.session import CodeForgeSession
 from codeforge.projectfile import ProjectFile, parse_project_file
 
@@ -67,7 +68,12 @@ class ProjectDocument:
 
 def read_model(ls: CodeForgeSession, uri: str) -> ProjectFile:
     """The model of the codeforge.yaml at `uri`; ProjectFileError names what to fix."""
-    return parse_project_file(read_text(ls, uri), path=Path(to_fs_path(uri) or uri).name, model=current_model())
+    text = read_text(ls, uri)
+    # The diagnostics have analysed an open document's text already: parsed once a version.
+    model = analyse(text).model
+    if model is not None:
+        return model
+    return parse_project_file(text, path=Path(to_fs_path(uri) or uri).name, model=current_model())
 
 
 def read_project(ls: CodeForgeSession, uri: str | None = None) -> ProjectDocument:

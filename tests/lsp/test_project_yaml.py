@@ -90,6 +90,25 @@ def test_duplicate_keys_are_reported() -> None:
     assert problem.span.line == 2 and "duplicate key `A`" in problem.message
 
 
+def test_a_text_is_analysed_once_per_model() -> None:
+    # Diagnostics, checks, code actions, hover and commands on one document version share
+    # one parse; a model with other capabilities' sections parses again.
+    from pydantic import create_model
+
+    from codeforge.lsp.project_yaml import current_model, use_model
+
+    text = "project: demo\nenv:\n  A: 1\n"
+    first = analyse(text)
+    assert analyse(text) is first and first.model is not None
+    before = current_model()
+    use_model(create_model("ProjectFile", __base__=ProjectFile, extra_section=(dict[str, str], {})))
+    try:
+        assert analyse(text) is not first
+    finally:
+        use_model(before)
+    assert analyse(text) is first
+
+
 def test_cursor_context_while_typing() -> None:
     text = "project: demo\nenv:\n  FOO:\n    sec\n  BAR: 1\n"
     ctx = cursor_context(text, 3, 7)
