@@ -26,10 +26,6 @@ def migration_roots(settings: Settings) -> list[Path]:
     return [r for r in (settings.projects_root, settings.data_dir) if r is not None]
 
 
-def _inside(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip("/") + "/")
-
-
 def confine(value: str, roots: list[Path], *, field: str, base: Path | None = None) -> Path:
     """`value` as a real path (symbolic links resolved) inside one of `roots`, else a 4xx
     naming `field`. The answer is the same whether or not the path exists, so it tells
@@ -42,9 +38,9 @@ def confine(value: str, roots: list[Path], *, field: str, base: Path | None = No
                 errors=[FieldProblem(field, "is relative", "give an absolute path")],
             )
         path = base / path
-    resolved = os.path.realpath(path)
+    resolved = Path(os.path.realpath(path))
     allowed = [os.path.realpath(r) for r in roots]
-    if not any(_inside(resolved, r) for r in allowed):
+    if not any(resolved.is_relative_to(r) for r in allowed):
         raise BadInput(
             f"{field} is outside the folders this platform may use",
             errors=[
@@ -56,4 +52,4 @@ def confine(value: str, roots: list[Path], *, field: str, base: Path | None = No
                 )
             ],
         )
-    return Path(resolved)
+    return resolved

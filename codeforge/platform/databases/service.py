@@ -78,7 +78,7 @@ def _checked_data_dir(ctx: Context, value: str) -> Path:
     """A cluster's home is made there and handed to the server's OS user: only inside the
     folders the operator allows (the data dir, the storage roots), never a system path."""
     resolved = confine(value, data_dir_roots(ctx.settings), field="data_dir")
-    if str(resolved) == "/" or any(str(resolved) == d or str(resolved).startswith(d + "/") for d in _SYSTEM_DIRS):
+    if resolved == Path("/") or any(resolved.is_relative_to(d) for d in _SYSTEM_DIRS):
         raise BadInput(
             f"{value!r} cannot hold a database cluster",
             errors=[
