@@ -15,6 +15,7 @@ from codeforge.catalog.secrets import (
     mask_output,
     mask_url_passwords,
     output_schema,
+    output_secrets,
     reveals,
     secret_fields,
 )
@@ -107,3 +108,22 @@ def test_plain_values_stay_visible_and_nested_url_passwords_are_masked() -> None
     job = {"id": "j", "result": {"url": DB_URL, "nested": [{"dsn": DB_URL}]}, "error": f"could not reach {DB_URL}"}
     text = str(mask_output(job, _schema(catalog.jobs.GET)))
     assert "s3cr3t-pw" not in text and text.count(MASK) == 3
+
+
+def test_catalog_entries_carry_the_secret_paths_and_the_reveal_rule() -> None:
+    entries = {op.name: op.describe() for op in catalog.CATALOG.values()}
+    assert {n: e["output_secrets"] for n, e in entries.items() if e["output_secrets"]} == {
+        "env.reveal": ["value"],
+        "databases.reveal": ["url", "pooled_url"],
+        "databases.pool": ["url", "pooled_url"],
+        "tokens.create": ["token"],
+    }
+    assert all(e["reveals"] is reveals(catalog.CATALOG[n]) for n, e in entries.items())
+    nested = {
+        "$defs": {"T": {"properties": {"token": {SECRET_KEY: True}, "id": {"type": "string"}}}},
+        "properties": {
+            "items": {"type": "array", "items": {"$ref": "#/$defs/T"}},
+            "by_name": {"anyOf": [{"additionalProperties": {"$ref": "#/$defs/T"}}, {"type": "null"}]},
+        },
+    }
+    assert output_secrets(nested) == ["items[].token", "by_name.*.token"]

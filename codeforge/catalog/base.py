@@ -182,6 +182,9 @@ class Operation(Generic[In, Out]):
 
     def describe(self) -> dict[str, Any]:
         """The catalog entry editors and `GET /api/v1/catalog` use."""
+        from codeforge.catalog import secrets  # it imports this module
+
+        output = self.output.model_json_schema()
         return {
             "name": self.name,
             "title": self.title,
@@ -199,7 +202,11 @@ class Operation(Generic[In, Out]):
             # The fields editors ask for, digested from input_schema (catalog/prompts.py), so
             # an editor renders prompts without interpreting JSON Schema itself.
             "input_fields": input_fields(self.input),
-            "output_schema": self.output.model_json_schema(),
+            "output_schema": output,
+            # Where the secrets of a result are and whether the operation exists to show one
+            # (catalog/secrets.py), so editors mask without interpreting JSON Schema themselves.
+            "output_secrets": secrets.output_secrets(output),
+            "reveals": secrets.reveals(self),
         }
 
 

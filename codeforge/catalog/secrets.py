@@ -33,6 +33,7 @@ __all__ = [
     "mask_output",
     "mask_url_passwords",
     "output_schema",
+    "output_secrets",
     "reveals",
     "secret_fields",
 ]
@@ -97,6 +98,32 @@ def secret_fields(schema: Schema) -> list[str]:
     """Top-level properties of an output schema that hold a secret, in declaration order."""
     props = schema.get("properties")
     return [k for k, v in props.items() if is_secret_schema(schema, v)] if isinstance(props, dict) else []
+
+
+def output_secrets(schema: Schema) -> list[str]:
+    """Paths of the secret fields of an output schema, at any depth, in declaration order, for the
+    catalog entry (editors mask by these): `url`, list items as `items[].token`, maps as `a.*`."""
+    out: list[str] = []
+
+    def walk(node: Any, path: str, depth: int) -> None:
+        if depth > 8:
+            return
+        for s in _variants(schema, node):
+            children = list(s["properties"].items()) if isinstance(s.get("properties"), dict) else []
+            if isinstance(s.get("additionalProperties"), dict):
+                children.append(("*", s["additionalProperties"]))
+            for key, child in children:
+                here = f"{path}.{key}" if path else key
+                if is_secret_schema(schema, child):
+                    if here not in out:
+                        out.append(here)
+                else:
+                    walk(child, here, depth + 1)
+            if isinstance(s.get("items"), dict):
+                walk(s["items"], f"{path}[]", depth + 1)
+
+    walk(schema, "", 0)
+    return out
 
 
 def _has_secret(root: Schema, schema: Any, depth: int = 0) -> bool:
