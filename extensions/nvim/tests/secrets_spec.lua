@@ -45,12 +45,22 @@ describe('the live catalog', function()
     end
     table.sort(revealing)
     eq({ 'databases.pool', 'databases.reveal', 'env.reveal', 'tokens.create' }, revealing)
-    eq({ pooled_url = true, url = true }, secrets.secret_keys({ name = 'm', url = 'u', pooled_url = 'p', pooling = 'x' }, op('databases.reveal').output_schema))
-    eq({ token = true }, secrets.secret_keys({ id = 'i', token = 't' }, op('tokens.create').output_schema))
-    -- Inputs still say it with format: password.
-    local set = op('env.set').input_schema
-    assert(secrets.is_secret(set, set.properties.value), 'env.set value is not secret')
-    assert(not secrets.is_secret(set, set.properties.name), 'env.set name is secret')
+    eq({ pooled_url = true, url = true }, secrets.secret_keys({ name = 'm', url = 'u', pooled_url = 'p', pooling = 'x' }, op('databases.reveal')))
+    eq({ token = true }, secrets.secret_keys({ id = 'i', token = 't' }, op('tokens.create')))
+    -- Inputs still say it: the server digests format: password into the field's kind.
+    local kinds = {}
+    for _, f in ipairs(op('env.set').input_fields) do
+      kinds[f.name] = f.kind
+    end
+    assert(kinds.value == 'password', 'env.set value is not secret')
+    assert(kinds.name ~= 'password', 'env.set name is secret')
+  end)
+
+  it('masks the output_secrets paths at any depth: list items and map values', function()
+    local entry = { output_secrets = { 'items[].token', 'by_name.*.token' } }
+    local result = { items = { { id = 'a', token = 'cf_1' }, { id = 'b', token = vim.NIL } }, by_name = { ci = { token = 'cf_2', id = 'c' } } }
+    eq({ items = { { id = 'a', token = MASK }, { id = 'b', token = vim.NIL } }, by_name = { ci = { token = MASK, id = 'c' } } }, secrets.mask(result, entry))
+    eq({ items = { { id = 'a' }, { id = 'b', token = vim.NIL } }, by_name = { ci = { id = 'c' } } }, secrets.mask(result, entry, { omit = true }))
   end)
 
   it('summaries leave secret fields out and mask URL passwords, even for a reveal', function()

@@ -1,17 +1,14 @@
---- Which parts of a result are secret, read from the operation's output schema (never from a
---- list of key names), and masking before a result reaches a place that keeps it (:messages,
---- vim.notify history, the log). Pure logic, unit tested over the live catalog; the same rules
---- as codeforge/catalog/secrets.py and the VS Code extension's secrets.ts:
---- - an output field whose schema has `"x-codeforge-secret": true` holds a secret (inputs say it
----   with `format: password` or `writeOnly`, which count too);
+--- Which parts of a result are secret and masking before a result reaches a place that keeps it
+--- (:messages, vim.notify history, the log). The server says where the secrets are: a catalog
+--- entry's `output_secrets` (paths such as `url`, `items[].token`, `by_name.*.token`) and
+--- `reveals`, both built by codeforge/catalog/secrets.py, which has the rules:
+--- - the paths' fields are masked outside an explicit reveal;
 --- - the password of a URL-shaped string (scheme://user:password@host…) is masked anywhere;
---- - both are shown only by an explicit reveal (permission `reveal`, or an output declaring a
----   secret field, like tokens.create's token, shown once), and then only in a float.
+--- - an explicit reveal (permission `reveal`, or an output declaring a secret field, like
+---   tokens.create's token, shown once) shows them, and then only in a float.
 local M = {}
 
-M.SECRET_KEY = 'x-codeforge-secret'
 M.MASK = '••••'
-local REVEAL_PERMISSION = 'reveal'
 local NIL = vim.NIL
 
 local function is_table(v)
@@ -27,126 +24,42 @@ function M.mask_url_passwords(text)
   return (text:gsub('(%a[%w+.-]*://[^%s:/?#@]*:)([^%s/?#]+)@', '%1' .. M.MASK .. '@'))
 end
 
-local function resolve(root, schema)
-  local ref = schema['$ref']
-  if type(ref) ~= 'string' or ref:sub(1, 2) ~= '#/' then
-    return schema
-  end
-  local node = root
-  for part in ref:sub(3):gmatch('[^/]+') do
-    node = is_table(node) and node[(part:gsub('~1', '/'):gsub('~0', '~'))] or nil
-  end
-  if not is_table(node) then
-    return schema
-  end
-  local out = vim.deepcopy(node)
-  for k, v in pairs(schema) do
-    if k ~= '$ref' then
-      out[k] = v
-    end
-  end
-  return out
-end
-
---- The schema with `$ref` followed, then its anyOf/oneOf/allOf variants (pydantic's `X | None`).
-local function variants(root, schema, out)
-  out = out or {}
-  if not is_table(schema) then
-    return out
-  end
-  local resolved = resolve(root, schema)
-  out[#out + 1] = resolved
-  for _, key in ipairs({ 'anyOf', 'oneOf', 'allOf' }) do
-    if is_table(resolved[key]) then
-      for _, item in ipairs(resolved[key]) do
-        variants(root, item, out)
-      end
-    end
-  end
-  return out
-end
-
---- Whether a (property) schema marks its value as secret.
-function M.is_secret(root, schema)
-  for _, s in ipairs(variants(root, schema)) do
-    if s[M.SECRET_KEY] == true or s.format == 'password' or s.writeOnly == true then
-      return true
-    end
-  end
-  return false
-end
-
-local function property(root, schema, key)
-  local vs = variants(root, schema)
-  for _, s in ipairs(vs) do
-    if is_table(s.properties) and s.properties[key] ~= nil then
-      return s.properties[key]
-    end
-  end
-  for _, s in ipairs(vs) do
-    if is_table(s.additionalProperties) then
-      return s.additionalProperties
-    end
-  end
-end
-
-local function items(root, schema)
-  for _, s in ipairs(variants(root, schema)) do
-    if is_table(s.items) then
-      return s.items
-    end
-  end
-end
-
-local function has_secret(root, schema, depth)
-  if depth > 8 or not is_table(schema) then
-    return false
-  end
-  for _, s in ipairs(variants(root, schema)) do
-    if s[M.SECRET_KEY] == true then
-      return true
-    end
-    if is_table(s.properties) then
-      for _, p in pairs(s.properties) do
-        if has_secret(root, p, depth + 1) then
-          return true
-        end
-      end
-    end
-    if has_secret(root, s.items, depth + 1) then
-      return true
-    end
-  end
-  return false
-end
-
 --- Whether an operation (a catalog entry) exists to show a secret.
 function M.reveals(op)
-  if type(op) ~= 'table' then
-    return false
-  end
-  return op.permission == REVEAL_PERMISSION or has_secret(op.output_schema, op.output_schema, 0)
+  return type(op) == 'table' and op.reveals == true
 end
 
---- Top-level keys of a result that hold a secret, per the output schema.
-function M.secret_keys(result, schema)
+--- The entry's secret paths as lists of segments: `items[].token` → { 'items', '[]', 'token' }.
+local function secret_paths(op)
   local out = {}
-  if is_table(result) and is_table(schema) then
-    for k in pairs(result) do
-      if type(k) == 'string' and M.is_secret(schema, property(schema, schema, k)) then
-        out[k] = true
+  for _, path in ipairs(type(op) == 'table' and is_table(op.output_secrets) and op.output_secrets or {}) do
+    local segments = {}
+    for part in path:gsub('%[%]', '.[]'):gmatch('[^.]+') do
+      segments[#segments + 1] = part
+    end
+    out[#out + 1] = segments
+  end
+  return out
+end
+
+--- Top-level keys of a result that hold a secret, per the catalog entry.
+function M.secret_keys(result, op)
+  local out = {}
+  if is_table(result) then
+    for _, segments in ipairs(secret_paths(op)) do
+      if #segments == 1 and result[segments[1]] ~= nil then
+        out[segments[1]] = true
       end
     end
   end
   return out
 end
 
---- A copy of a result with every secret field (per the output schema) masked, or left out with
---- `opts.omit`, and every URL password masked, at any depth.
-function M.mask(result, schema, opts)
+--- A copy of a result with every secret field (per the catalog entry `op`) masked, or left out
+--- with `opts.omit`, and every URL password masked, at any depth.
+function M.mask(result, op, opts)
   opts = opts or {}
-  local root = is_table(schema) and schema or {}
-  local function walk(value, node)
+  local function walk(value, paths)
     if type(value) == 'string' then
       return M.mask_url_passwords(value)
     end
@@ -154,25 +67,39 @@ function M.mask(result, schema, opts)
       return value
     end
     if vim.islist(value) and (next(value) ~= nil or getmetatable(value) == nil) then
-      local item = items(root, node)
+      local inner = {}
+      for _, p in ipairs(paths) do
+        if p[1] == '[]' and #p > 1 then
+          inner[#inner + 1] = vim.list_slice(p, 2)
+        end
+      end
       return vim.tbl_map(function(v)
-        return walk(v, item)
+        return walk(v, inner)
       end, value)
     end
     local out = {}
     for k, v in pairs(value) do
-      local child = property(root, node, k)
-      if M.is_secret(root, child) and v ~= NIL and v ~= '' then
+      local secret, inner = false, {}
+      for _, p in ipairs(paths) do
+        if p[1] == k or p[1] == '*' then
+          if #p == 1 then
+            secret = true
+          else
+            inner[#inner + 1] = vim.list_slice(p, 2)
+          end
+        end
+      end
+      if secret and v ~= NIL and v ~= '' then
         if not opts.omit then
           out[k] = M.MASK
         end
       else
-        out[k] = walk(v, child)
+        out[k] = walk(v, inner)
       end
     end
     return out
   end
-  return walk(result, root)
+  return walk(result, secret_paths(op))
 end
 
 return M

@@ -8,12 +8,8 @@ local LIST_LIMIT = 200
 --- its `url` carries a signed token that opens the page without signing in.
 M.PANE_KEY = 'x-codeforge-pane'
 
-local function output_schema(op)
-  return type(op) == 'table' and type(op.output_schema) == 'table' and op.output_schema or nil
-end
-
 --- One line summing a result up, for vim.notify and the log (both keep history): secret fields
---- of the operation's output schema are left out and URL passwords masked, even for a reveal.
+--- (the catalog entry's output_secrets) are left out and URL passwords masked, even for a reveal.
 function M.summarize(result, op)
   if type(result) ~= 'table' then
     return result == nil and 'done' or secrets.mask_url_passwords(tostring(result))
@@ -21,9 +17,8 @@ function M.summarize(result, op)
   if type(result.items) == 'table' then
     return #result.items .. ' item(s)'
   end
-  local schema = output_schema(op)
-  local shown = secrets.mask(result, schema, { omit = true })
-  local pane = schema and schema[M.PANE_KEY] == true
+  local shown = secrets.mask(result, op, { omit = true })
+  local pane = type(op) == 'table' and type(op.output_schema) == 'table' and op.output_schema[M.PANE_KEY] == true
   local parts = {}
   local keys = vim.tbl_keys(shown)
   table.sort(keys)
@@ -80,7 +75,7 @@ end
 --- secret fields read "(hidden)" and URL passwords are masked; every other value is shown.
 function M.render(result, op, opts)
   if not (opts and opts.reveal) then
-    result = secrets.mask(result, output_schema(op))
+    result = secrets.mask(result, op)
   end
   local lines = {}
   local function item_line(item)
@@ -173,7 +168,7 @@ function M.float(title, lines, result, opts)
   if opts.reveal then
     vim.bo[buf].bufhidden = 'wipe'
     vim.keymap.set('n', 'y', function()
-      for k in pairs(secrets.secret_keys(result, output_schema(opts.op))) do
+      for k in pairs(secrets.secret_keys(result, opts.op)) do
         if type(result[k]) == 'string' then
           pcall(vim.fn.setreg, '+', result[k])
           vim.fn.setreg('"', result[k])
