@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import builtins
 import errno
-import fcntl
 import hashlib
 import json
 import os
 import secrets
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +19,7 @@ from typing import Protocol
 from croniter import croniter
 
 from codeforge.catalog.errors import BadInput, ExternalFailure, FieldProblem, NotFound
-from codeforge.platform.databases.engines.common import check_name
+from codeforge.platform.databases.engines.common import check_name, file_lock
 
 __all__ = [
     "BackupFile",
@@ -103,22 +100,6 @@ def _write_failed(database: str, exc: OSError) -> ExternalFailure:
     )
 
 
-@contextmanager
-def _held(lock: Path, *, wait: bool = True) -> Iterator[bool]:
-    """An flock on `lock` (the kernel drops it when the holder dies): yields False without
-    waiting when `wait` is false and another process holds it."""
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-    finally:
-        os.close(fd)
-
-
 class BackupStore:
     """Backups under `root/<key>/`: `<stamp>-<id>.dump` (or `.sql`) plus `<same>.json`."""
 
@@ -145,7 +126,7 @@ class BackupStore:
         started = time.perf_counter()
         # The lock says "being written": a sweep (of this or another backup, or the
         # supervisor's) deletes only the leftovers of backups whose writer is gone.
-        with _held(lock):
+        with file_lock(lock):
             try:
                 try:
                     engine.dump(database, tmp_data)
@@ -243,7 +224,7 @@ class BackupStore:
             lock = p.parent / f".{stem}.lock"
             if not lock.exists() and not p.exists():
                 continue
-            with _held(lock, wait=False) as mine:
+            with file_lock(lock, wait=False) as mine:
                 if not mine:
                     continue  # being written
                 if p != lock:

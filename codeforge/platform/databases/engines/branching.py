@@ -20,7 +20,6 @@ copy of its parent again), so no row is left without its data.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import shutil
 import time
@@ -32,7 +31,7 @@ from pathlib import Path
 from codeforge.catalog.errors import Conflict, ExternalFailure
 from codeforge.platform.databases.engines import cow
 from codeforge.platform.databases.engines.cluster import BRANCH_SETTINGS, LocalCluster, free_port
-from codeforge.platform.databases.engines.common import BranchMethod, os_user
+from codeforge.platform.databases.engines.common import BranchMethod, file_lock, os_user
 
 __all__ = [
     "INCOMPLETE",
@@ -81,15 +80,10 @@ def instance_lock(root: Path, *, wait: bool = True) -> Iterator[None]:
         root.parent.mkdir(parents=True, exist_ok=True)
     elif not root.parent.is_dir():
         raise Busy(str(root))
-    fd = os.open(root.parent / f".{root.name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            raise Busy(str(root)) from None
+    with file_lock(root.parent / f".{root.name}.lock", wait=wait) as held:
+        if not held:
+            raise Busy(str(root))
         yield
-    finally:
-        os.close(fd)
 
 
 def _drop_lock_file(root: Path) -> None:

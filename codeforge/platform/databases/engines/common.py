@@ -4,6 +4,7 @@ that runs server processes, and running a tool with a clear error when it fails.
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import hmac
 import os
@@ -12,6 +13,8 @@ import re
 import secrets
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -26,6 +29,7 @@ __all__ = [
     "Connection",
     "DatabaseSize",
     "check_name",
+    "file_lock",
     "grant_traversal",
     "new_password",
     "os_user",
@@ -273,3 +277,19 @@ def grant_traversal(path: Path, uid: int) -> None:
                 fix=f"`chmod o+x {parent}`, install `acl`, or choose a data dir under an open directory",
             )
         subprocess.run([setfacl, "-m", f"u:{uid}:x", str(parent)], check=False, capture_output=True)
+
+
+@contextmanager
+def file_lock(lock: Path, *, wait: bool = True) -> Iterator[bool]:
+    """An flock on `lock` (the kernel drops it when the holder dies): yields False without
+    waiting when `wait` is false and another process holds it."""
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
