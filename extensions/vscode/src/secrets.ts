@@ -7,8 +7,6 @@
 export const SECRET_KEY = 'x-codeforge-secret';
 /** Outputs that are pane links (codeforge/catalog/panes.py): their `url` is a signed link. */
 export const PANE_KEY = 'x-codeforge-pane';
-/** Permission of the operations that exist to show a secret (`env.reveal`, `databases.reveal`). */
-export const REVEAL_PERMISSION = 'reveal';
 export const MASK = '••••';
 
 export type JsonSchema = { [key: string]: unknown };
@@ -168,7 +166,9 @@ export function secretValues(result: unknown, outputSchema: JsonSchema | undefin
   return out;
 }
 
-/** Whether an operation exists to show a secret: it is shown only in a transient place. */
-export function isReveal(op: { permission?: string }): boolean {
-  return op.permission === REVEAL_PERMISSION;
+/** Whether an operation exists to show a secret: it is shown only in a transient place. The
+ * server decides (`reveals` in the catalog entry: permission reveal, or an output declaring a
+ * secret field, like tokens.create's token), the same rule Neovim and the CLI follow. */
+export function isReveal(op: { permission?: string; reveals?: boolean }): boolean {
+  return op.reveals === true;
 }

@@ -124,10 +124,11 @@ describe('what an explicit reveal shows', () => {
     assert.deepEqual(secretValues({ name: 'API_KEY', value: 'pk_1' }, { properties: {} }, false), []);
   });
 
-  it('is a reveal only for operations whose permission is reveal', () => {
-    assert.equal(isReveal({ permission: 'reveal' }), true);
-    assert.equal(isReveal({ permission: 'view' }), false);
+  it('is a reveal only for operations the catalog says reveal (permission reveal, or a secret output)', () => {
+    assert.equal(isReveal({ permission: 'reveal', reveals: true }), true);
+    assert.equal(isReveal({ permission: 'view', reveals: false }), false);
     assert.equal(isReveal({}), false);
+    assert.equal(isReveal({ permission: 'create', reveals: true }), true); // tokens.create, shown once
   });
 });
 
@@ -158,6 +159,7 @@ describe('the live catalog', () => {
     const operations = Array.isArray(catalog) ? catalog : catalog.operations;
     const reveals = operations.filter(isReveal);
     assert.ok(reveals.some((op) => op.name === 'env.reveal') && reveals.some((op) => op.name === 'databases.reveal'), reveals.map((op) => op.name).join());
+    assert.ok(reveals.some((op) => op.name === 'tokens.create'), 'tokens.create shows its token once: a reveal in both editors');
     for (const op of reveals) {
       const schema = op.output_schema ?? {};
       const properties = (schema.properties ?? {}) as Record<string, unknown>;
