@@ -250,6 +250,8 @@ def sweep(branches_dir: Path, known: set[str], ready: set[str] | None = None) ->
             continue
         if not root.is_dir() or root.name.startswith("."):
             continue
+        if root.name in known and not (root / INCOMPLETE).exists():
+            continue  # the common case, every pass: a sound branch needs no lock to be left alone
         try:
             with instance_lock(root, wait=False):
                 incomplete = (root / INCOMPLETE).exists()
