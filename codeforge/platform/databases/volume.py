@@ -40,12 +40,12 @@ def copy_on_write_advice(data_dir: Path, where: Path | None = None) -> str | Non
     probe = where
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
-    if cow.filesystem_of(probe) in ("btrfs",) or (probe.is_dir() and cow.supports_reflink(probe)):
+    fs = cow.filesystem_of(probe)
+    if fs == "btrfs" or (probe.is_dir() and cow.supports_reflink(probe)):
         return None
-    fs = cow.filesystem_of(probe) or "this filesystem"
     command = _COMMAND.format(python=sys.executable, data_dir=data_dir)
     return (
-        f"database branches here are full copies (template-copy, about 1 s per GB) because {where} is on {fs}; "
+        f"database branches here are full copies (template-copy, about 1 s per GB) because {where} is on {fs or 'this filesystem'}; "
         f"for copy-on-write branches (constant time) run `{command}` "
         "(or register an engine whose data_dir is on btrfs or XFS with reflink=1, as the default)"
     )
