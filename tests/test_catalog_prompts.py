@@ -17,7 +17,8 @@ def test_context_fields_are_left_out_and_declaration_order_kept() -> None:
     for op in catalog.CATALOG.values():
         entry = op.describe()
         props = entry["input_schema"].get("properties", {})
-        expected = [n for n in entry["input_order"] if catalog.CONTEXT_KEY not in props[n]]
+        declared = [f.alias or n for n, f in op.input.model_fields.items()]
+        expected = [n for n in declared if catalog.CONTEXT_KEY not in props[n]]
         assert [f["name"] for f in entry["input_fields"]] == expected, op.name
     assert list(_fields(catalog.env.SET)) == ["name", "value", "secret"]
 

@@ -196,11 +196,9 @@ class Operation(Generic[In, Out]):
             "destructive": self.destructive,
             "lists_resources": self.lists_resources,
             "input_schema": self.input.model_json_schema(),
-            # Field order as declared: editors ask in this order, and a JSON object decoded
-            # into a Lua table (Neovim) has lost the order of its properties.
-            "input_order": [f.alias or name for name, f in self.input.model_fields.items()],
-            # The fields editors ask for, digested from input_schema (catalog/prompts.py), so
-            # an editor renders prompts without interpreting JSON Schema itself.
+            # The fields editors ask for, in declaration order, digested from input_schema
+            # (catalog/prompts.py), so an editor renders prompts without interpreting JSON
+            # Schema (a JSON object decoded into a Lua table has lost its properties' order).
             "input_fields": input_fields(self.input),
             "output_schema": output,
             # Where the secrets of a result are and whether the operation exists to show one

@@ -22,7 +22,7 @@ async def test_catalog_lists_every_operation_with_its_schemas(lsp: LanguageClien
     assert env_set["input_schema"]["properties"]["project"]["x-codeforge-context"] == "project"
     assert entries["env.import"]["long_running"] is True
     # Declaration order, which a client decoding JSON into an unordered table (Lua) has lost.
-    assert env_set["input_order"] == ["project", "name", "value", "secret"]
+    assert [f["name"] for f in env_set["input_fields"]] == ["name", "value", "secret"]
 
 
 async def test_status_says_who_and_where(lsp: LanguageClient, live_platform: RunningPlatform) -> None:
