@@ -39,16 +39,15 @@ def _progress(ctx: Context, fraction: float, message: str) -> None:
 
 
 def _engine_info(ctx: Context, row: EngineRow) -> catalog.engines.EngineInfo:
-    running, cow_method = True, None
+    running, cow_method, advice = True, None, None
     if row.kind == "postgresql-local":
         status = LocalCluster(Path(row.root), port=row.port, password="").status()
         running, cow_method = status.running, status.copy_on_write
+        if cow_method is None:
+            # An initialized cluster's status() has just tried a reflink in its folder: not again.
+            reflink = False if status.initialized else None
+            advice = copy_on_write_advice(ctx.settings.data_dir, Path(row.root), reflink=reflink)
     count = ctx.session.scalar(select(func.count()).select_from(DatabaseRow).where(DatabaseRow.engine_id == row.id))
-    advice = (
-        copy_on_write_advice(ctx.settings.data_dir, Path(row.root))
-        if row.kind == "postgresql-local" and cow_method is None
-        else None
-    )
     return catalog.engines.EngineInfo(
         name=row.name,
         kind=catalog.engines.EngineKind(row.kind),

@@ -34,14 +34,17 @@ def engines_dir(data_dir: Path) -> Path:
     return data_dir / "databases" / "engines"
 
 
-def copy_on_write_advice(data_dir: Path, where: Path | None = None) -> str | None:
-    """None where branches are copy-on-write; else one line saying why not and what to do."""
+def copy_on_write_advice(data_dir: Path, where: Path | None = None, *, reflink: bool | None = None) -> str | None:
+    """None where branches are copy-on-write; else one line saying why not and what to do.
+    `reflink`: whether `where` clones files, when the caller has tried already (a try runs `cp`)."""
     where = where or engines_dir(data_dir)
     probe = where
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
     fs = cow.filesystem_of(probe)
-    if fs == "btrfs" or (probe.is_dir() and cow.supports_reflink(probe)):
+    if reflink is None:
+        reflink = probe.is_dir() and cow.supports_reflink(probe)
+    if fs == "btrfs" or reflink:
         return None
     command = _COMMAND.format(python=sys.executable, data_dir=data_dir)
     return (
