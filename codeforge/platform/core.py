@@ -11,7 +11,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from functools import partial
 from typing import Any
 
@@ -139,25 +138,23 @@ class Platform:
             ctx.project = find_project(session, actor.org_id, _project_of(data))
         return ctx
 
-    def execute(self, op: Operation[Any, Any], data: BaseModel, who: Actor | SignIn) -> BaseModel:
-        """Perform `op` for `who`: its output, or a JobRef for a long-running operation. `who`
-        is the actor, or a function that signs the request in within the operation's unit of
-        work, so a request costs one transaction (sign-in, operation and audit) and not two:
-        on PostgreSQL each is a connection check-out and a BEGIN/COMMIT round trip."""
-        if isinstance(who, Actor):
-            return self._perform(op, data, who, None)
-        if op.long_running or not self._accepting:
-            with self.db.session() as session:
-                actor = who(session)
-                if actor.touch_due:
-                    touch_token(session, actor.token_id)
-            return self._perform(op, data, actor, None)
-        # A failure is audited once the unit has rolled back: it still holds its connection,
-        # and on SQLite the write lock a new transaction would wait for.
+    def execute(self, op: Operation[Any, Any], data: BaseModel, sign_in: SignIn) -> BaseModel:
+        """Perform `op` for whoever `sign_in` signs in: its output, or a JobRef for a
+        long-running operation. Sign-in runs within the operation's unit of work, so a request
+        costs one transaction (sign-in, operation and audit) and not two: on PostgreSQL each
+        is a connection check-out and a BEGIN/COMMIT round trip."""
+        # A failure is audited once its unit has rolled back: the unit still holds its
+        # connection, and on SQLite the write lock a new transaction would wait for.
         after: list[Callable[[], None]] = []
         try:
+            if op.long_running or not self._accepting:  # a job writes in units of its own
+                with self.db.session() as session:
+                    actor = sign_in(session)
+                    if actor.touch_due:
+                        touch_token(session, actor.token_id)
+                return self._perform(op, data, actor, None, after)
             with self.db.session() as session:
-                return self._perform(op, data, who(session), session, after)
+                return self._perform(op, data, sign_in(session), session, after)
         finally:
             for audit in after:
                 audit()
@@ -168,8 +165,9 @@ class Platform:
         data: BaseModel,
         actor: Actor,
         unit: Session | None,
-        after: list[Callable[[], None]] | None = None,
+        after: list[Callable[[], None]],
     ) -> BaseModel:
+        """`op` for `actor` in `unit` (None for a job, or while draining: it is refused)."""
         target = op.describe_target(data)
         started = time.perf_counter()
         outcome = "succeeded"
@@ -186,17 +184,16 @@ class Platform:
                 ref = self._submit(op, data, actor, target)
                 outcome = f"accepted as job {ref.job_id}"
                 return ref
-            with nullcontext(unit) if unit is not None else self.db.session() as session:
-                result = op.output.model_validate(self.services[op.name](self._context(session, actor, op, data), data))
-                # A success is audited in its own unit of work: one commit per request, not two.
-                self._audit(actor, op, target, outcome, session)
-                if actor.touch_due:  # written last: a unit writes nothing before its operation
-                    touch_token(session, actor.token_id)
-                if unit is not None:  # the caller commits: meet a conflict here, while it is counted
-                    try:
-                        session.flush()
-                    except IntegrityError as exc:
-                        raise (conflict_of(exc) or exc) from exc
+            assert unit is not None  # draining, the only other way here, was refused above
+            result = op.output.model_validate(self.services[op.name](self._context(unit, actor, op, data), data))
+            # A success is audited in its own unit of work: one commit per request, not two.
+            self._audit(actor, op, target, outcome, unit)
+            if actor.touch_due:  # written last: a unit writes nothing before its operation
+                touch_token(unit, actor.token_id)
+            try:  # the caller commits: meet a conflict here, while it is counted
+                unit.flush()
+            except IntegrityError as exc:
+                raise (conflict_of(exc) or exc) from exc
             audited = True
             return result
         except CodeForgeError as exc:
@@ -209,11 +206,7 @@ class Platform:
         finally:
             elapsed = time.perf_counter() - started
             if not audited:
-                audit = partial(self._audit, actor, op, target, outcome)
-                if after is not None:
-                    after.append(audit)
-                else:
-                    audit()
+                after.append(partial(self._audit, actor, op, target, outcome))
             self.metrics.observe(op.name, outcome.split(":")[0].split(" ")[0], elapsed)
             log.info(
                 "operation",
