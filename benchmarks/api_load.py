@@ -29,7 +29,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,17 +44,13 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 
+from codeforge.platform.databases.engines.cluster import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "demo"
 ORG = "default"  # the organization `codeforge up` creates
 NAMES = 20  # env.set writes one of these names: concurrent writers of one variable collide
 PG_ADMIN = os.environ.get("CODEFORGE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
@@ -113,8 +108,8 @@ def servers(backend: str, tmp: Path, postgres: str) -> Iterator[tuple[Server, Se
         base = postgres.rsplit("/", 1)[0].split("://", 1)[1]
         database_url = baseline_url = f"postgresql+psycopg://{base}/{db_name}"
     key = Fernet.generate_key().decode()
-    platform = Server("platform", _free_port())
-    baseline = Server("minimal", _free_port(), set_path="/set", list_path="/list")
+    platform = Server("platform", free_port())
+    baseline = Server("minimal", free_port(), set_path="/set", list_path="/list")
     env = {k: v for k, v in os.environ.items() if not k.startswith("CODEFORGE_")}
     env.update(
         CODEFORGE_DATA_DIR=str(tmp / "data"),
