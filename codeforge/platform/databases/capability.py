@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from codeforge.platform.manifest import Background, BackgroundService, Capability, ProjectSection, Runtime
+from codeforge.platform.manifest import (
+    Background,
+    BackgroundService,
+    Capability,
+    CrashCleanup,
+    ProjectSection,
+    Runtime,
+)
 
 if TYPE_CHECKING:
     from codeforge.platform.settings import Settings
@@ -26,6 +33,15 @@ def _supervisor(rt: Runtime) -> BackgroundService:
     from codeforge.platform.databases.supervisor import DatabaseSupervisor
 
     return DatabaseSupervisor(rt.db, rt.settings, rt.cipher)
+
+
+def _backup_leftovers(rt: Runtime) -> list[str]:
+    # Files of backups whose writer died (a killed platform, or a job killed on another
+    # replica): a minute late costs nothing, and a pass walks the whole backup root.
+    from codeforge.platform.databases.backups import BackupStore
+    from codeforge.platform.databases.runtime import databases_root
+
+    return [p.name for p in BackupStore(databases_root(rt.settings) / "backups").sweep()]
 
 
 def _copy_on_write_advice(settings: Settings) -> str | None:
@@ -59,6 +75,7 @@ CAPABILITY = Capability(
     services=("service", "pool_service", "backup_service", "migration_service"),
     panes=("pane",),
     background=(Background("backup scheduler", _backup_scheduler), Background("supervisor", _supervisor)),
+    cleanup=(CrashCleanup("backup leftovers", _backup_leftovers, every=60.0),),
     project_section=_section(),
     editor=("codeforge.lsp.capabilities.databases",),
     notices=(_copy_on_write_advice,),

@@ -10,14 +10,14 @@ organization with engines:
   a ready branch whose reset was killed is made a fresh copy of its parent again;
 - `runtime.supervise`: local clusters and branch instances that stopped outside the platform
   (crash, OOM kill, reboot) are started again;
-- backups' leftovers (`*.partial` files of writers that are gone) are removed;
 - PgBouncer is reconciled: it runs exactly when some database is pooled. On its first pass
   a platform adopts the PgBouncer a previous platform process started (its configuration is
   rewritten from the platform's state and reloaded); later, one that stopped is restarted,
   and one that no pooled database needs is stopped.
 
 What it does is recorded as events: the audit log (actor `codeforge`), the platform log and
-the databases pane. Server processes outlive the platform process by design (apps keep
+the databases pane. Backups' leftovers are the capability's crash cleanup (capability.py),
+not this pass's. Server processes outlive the platform process by design (apps keep
 working while it restarts) and are adopted by the next one: see docs/databases.md.
 """
 
@@ -32,7 +32,6 @@ from codeforge.catalog import Role
 from codeforge.platform.context import Actor, Context
 from codeforge.platform.crypto import Cipher
 from codeforge.platform.databases import runtime as rt
-from codeforge.platform.databases.backups import BackupStore
 from codeforge.platform.databases.models import DatabaseRow, EngineRow
 from codeforge.platform.databases.pooling import PgBouncer
 from codeforge.platform.db import Database
@@ -87,8 +86,6 @@ class DatabaseSupervisor:
                 events += rt.supervise(ctx)  # first: the sweep's repairs need their parents up
                 events += rt.sweep(ctx)
         events += self._pgbouncer()
-        for path in BackupStore(rt.databases_root(self.settings) / "backups").sweep():
-            log.warning("removed what an interrupted backup left: %s", path.name)
         return events
 
     def _pgbouncer(self) -> list[rt.Event]:
