@@ -58,18 +58,3 @@ class JobSignals:
                 self._waiters[job_id].discard(entry)
                 if not self._waiters[job_id]:
                     del self._waiters[job_id]
-
-    async def wait(self, job_id: str, timeout: float) -> None:
-        event = asyncio.Event()
-        entry = (asyncio.get_running_loop(), event)
-        with self._lock:
-            self._waiters[job_id].add(entry)
-        try:
-            await asyncio.wait_for(event.wait(), timeout)
-        except TimeoutError:
-            pass
-        finally:
-            with self._lock:
-                self._waiters[job_id].discard(entry)
-                if not self._waiters[job_id]:
-                    del self._waiters[job_id]
