@@ -138,13 +138,13 @@ export class Operations implements vscode.Disposable {
       this.host.log(`▶ ${op.name} ${JSON.stringify(redact(args, op))}`);
       try {
         const result = await client.sendRequest(ExecuteCommandRequest.type, { command: op.command, arguments: [args] });
-        // The whole result goes to the log with its secrets masked (from the output schema). A
+        // The whole result goes to the log with its secrets masked (the catalog's output_secrets). A
         // reveal's result is not logged at all: it exists to show a secret, which is shown only
         // in a dialog (showSecrets), never where it is kept.
         this.host.log(
           isReveal(op)
             ? `✔ ${op.name}: revealed in a dialog, not logged`
-            : `✔ ${op.name} ${JSON.stringify(forLog(result, op.output_schema), null, 2)}`,
+            : `✔ ${op.name} ${JSON.stringify(forLog(result, op), null, 2)}`,
         );
         this.host.changed(op);
         // A pane link (x-codeforge-pane) is opened by the server with window/showDocument
@@ -182,16 +182,16 @@ export class Operations implements vscode.Disposable {
 
   private async showResult(op: Operation, result: unknown): Promise<void> {
     const reveal = isReveal(op);
-    const secrets = secretValues(result, op.output_schema, reveal);
+    const secrets = secretValues(result, op, reveal);
     if (reveal || secrets.length > 0) {
       await this.showSecrets(op, result, secrets, reveal);
       return;
     }
-    const text = shortenIds(`CodeForge: ${op.title} — ${summarize(result, op.output_schema)}`);
+    const text = shortenIds(`CodeForge: ${op.title} — ${summarize(result, op)}`);
     const choice = await vscode.window.showInformationMessage(text, 'Open Result');
     if (choice === 'Open Result') {
       // Masked like the log: an untitled document is kept by hot exit's backups.
-      const shown = maskOutput(result, op.output_schema);
+      const shown = maskOutput(result, op);
       const document = await vscode.workspace.openTextDocument({ language: 'json', content: JSON.stringify(shown, null, 2) });
       await vscode.window.showTextDocument(document, { preview: true });
     }
@@ -212,7 +212,7 @@ export class Operations implements vscode.Disposable {
         delete (rest as Record<string, unknown>)[s.path.split('.')[0]];
       }
     }
-    const summary = summarize(rest, op.output_schema);
+    const summary = summarize(rest, op);
     const detail = shown.length > 0 ? shown.map((s) => `${s.path}: ${s.value}`).join('\n\n') : 'The result holds no value to show.';
     const buttons = shown.map((s) => `Copy ${s.path}`);
     const choice = await vscode.window.showInformationMessage(shortenIds(`CodeForge: ${op.title} — ${summary}`), { modal: true, detail }, ...buttons);

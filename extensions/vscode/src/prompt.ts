@@ -55,6 +55,11 @@ export interface Operation {
   /** The fields to ask, digested on the server from the input schema (codeforge/catalog/prompts.py). */
   input_fields: FieldSpec[];
   output_schema?: JsonSchema;
+  /** Paths of the secret output fields (`url`, `items[].token`, `by_name.*.token`), from
+   * codeforge/catalog/secrets.py: masked everywhere a result is kept. */
+  output_secrets?: string[];
+  /** Whether the operation exists to show a secret (shown only in a modal dialog). */
+  reveals?: boolean;
 }
 
 export type Arguments = Record<string, unknown>;

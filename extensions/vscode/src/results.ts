@@ -1,12 +1,12 @@
 // How results look in notifications and in the resource tree. Free of `vscode` for unit tests.
-import { type JsonSchema, MASK, maskOutput, maskUrlPasswords, PANE_KEY } from './secrets';
+import { MASK, maskOutput, maskUrlPasswords, PANE_KEY, type SecretSource } from './secrets';
 
 /**
  * One line summing a result up for a notification; the whole result goes to the output channel.
- * Secret fields (marked in the operation's output schema) are left out and URL passwords
+ * Secret fields (the operation's `output_secrets`) are left out and URL passwords
  * masked: editors keep a history of notifications.
  */
-export function summarize(result: unknown, outputSchema?: JsonSchema): string {
+export function summarize(result: unknown, op?: SecretSource): string {
   if (result === null || result === undefined) {
     return 'done';
   }
@@ -17,7 +17,7 @@ export function summarize(result: unknown, outputSchema?: JsonSchema): string {
   if (Array.isArray(record['items'])) {
     return `${record['items'].length} item(s)`;
   }
-  const masked = maskOutput(record, outputSchema) as Record<string, unknown>;
+  const masked = maskOutput(record, op) as Record<string, unknown>;
   const parts = Object.entries(masked)
     .filter(([k, v]) => !(v === MASK && record[k] !== MASK) && (v === null || ['string', 'number', 'boolean'].includes(typeof v)))
     .slice(0, 4)
@@ -61,9 +61,8 @@ export function groupLabel(capability: string): string {
 const LOG_LIST_LIMIT = 20;
 
 /** A result as the output channel shows it: secrets masked, long lists cut with a count. */
-export function forLog(result: unknown, outputSchema?: JsonSchema): unknown {
-  // Secret fields (per the output schema) and URL passwords masked.
-  const masked = maskOutput(result, outputSchema);
+export function forLog(result: unknown, op?: SecretSource): unknown {
+  const masked = maskOutput(result, op);
   const cut = (value: unknown): unknown => {
     if (Array.isArray(value)) {
       const head = value.slice(0, LOG_LIST_LIMIT).map(cut);
@@ -78,7 +77,7 @@ export function forLog(result: unknown, outputSchema?: JsonSchema): unknown {
 }
 
 /** The http(s) URL to open when an operation's output is a pane link; undefined otherwise. */
-export function paneUrl(op: { output_schema?: Record<string, unknown> }, result: unknown): string | undefined {
+export function paneUrl(op: SecretSource, result: unknown): string | undefined {
   if (op.output_schema?.[PANE_KEY] !== true || typeof result !== 'object' || result === null) {
     return undefined;
   }

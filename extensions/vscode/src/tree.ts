@@ -80,7 +80,7 @@ export class ResourceTree implements vscode.TreeDataProvider<Node> {
         items?: unknown[];
       } | null;
       // Rows and tooltips show what the log may show: secret fields and URL passwords masked.
-      const masked = maskOutput(result, node.op.output_schema) as { items?: unknown[] } | null;
+      const masked = maskOutput(result, node.op) as { items?: unknown[] } | null;
       const items = masked?.items ?? [];
       if (items.length === 0) {
         return [{ kind: 'note', text: 'none yet', tooltip: `${node.op.name} returned no items` }];

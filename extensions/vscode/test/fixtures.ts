@@ -5,7 +5,8 @@
 // so a field shape added later is covered too.
 import type { Operation } from '../src/prompt';
 import type { FieldSpec } from '../src/schema';
-import type { JsonSchema } from '../src/secrets';
+
+export type SecretEntry = Pick<Operation, 'output_secrets' | 'reveals' | 'output_schema'>;
 
 export const ENV_SET: FieldSpec[] = [
   {
@@ -56,72 +57,14 @@ export const TOKENS_CREATE: FieldSpec[] = [
   { name: 'username', title: 'Username', description: '', kind: 'string', required: false, nullable: true, has_default: true, default: null },
 ];
 
-// Output schemas. Secret output fields carry `x-codeforge-secret: true`.
-const SECRET = { 'x-codeforge-secret': true };
-
-export const ENV_VALUE_OUT: JsonSchema = {
-  properties: { name: { title: 'Name', type: 'string' }, value: { title: 'Value', type: 'string', ...SECRET } },
-  required: ['name', 'value'],
-  title: 'EnvValue',
-  type: 'object',
-};
-
-export const ENV_LIST_OUT: JsonSchema = {
-  $defs: {
-    EnvVariable: {
-      properties: {
-        name: { title: 'Name', type: 'string' },
-        secret: { title: 'Secret', type: 'boolean' },
-        value: { anyOf: [{ type: 'string' }, { type: 'null' }], description: 'The value; null for secrets (use `env reveal`).', title: 'Value' },
-        updated_at: { format: 'date-time', title: 'Updated At', type: 'string' },
-        updated_by: { title: 'Updated By', type: 'string' },
-      },
-      required: ['name', 'secret', 'value', 'updated_at', 'updated_by'],
-      title: 'EnvVariable',
-      type: 'object',
-    },
-  },
-  properties: { items: { items: { $ref: '#/$defs/EnvVariable' }, title: 'Items', type: 'array' } },
-  required: ['items'],
-  title: 'EnvList',
-  type: 'object',
-};
-
-export const DATABASE_URLS_OUT: JsonSchema = {
-  properties: {
-    name: { title: 'Name', type: 'string' },
-    url: { title: 'Url', type: 'string', ...SECRET },
-    pooled_url: { anyOf: [{ type: 'string' }, { type: 'null' }], title: 'Pooled Url', ...SECRET },
-    pooling: { description: 'Why there is no pooled URL, when there is none.', title: 'Pooling', type: 'string' },
-  },
-  required: ['name', 'url', 'pooled_url', 'pooling'],
-  title: 'DatabaseUrls',
-  type: 'object',
-};
-
-export const TOKEN_CREATED_OUT: JsonSchema = {
-  properties: {
-    id: { title: 'Id', type: 'string' },
-    name: { title: 'Name', type: 'string' },
-    token: { description: 'Shown once: store it now, the platform keeps only its hash.', title: 'Token', type: 'string', ...SECRET },
-    expires_at: { anyOf: [{ format: 'date-time', type: 'string' }, { type: 'null' }], title: 'Expires At' },
-  },
-  required: ['id', 'name', 'token', 'expires_at'],
-  title: 'TokenCreated',
-  type: 'object',
-};
-
-export const PANE_LINK_OUT: JsonSchema = {
-  properties: {
-    title: { title: 'Title', type: 'string' },
-    url: { description: 'Signed link, valid until expires_at; add &format=text for plain text.', title: 'Url', type: 'string' },
-    expires_at: { format: 'date-time', title: 'Expires At', type: 'string' },
-  },
-  required: ['title', 'url', 'expires_at'],
-  title: 'PaneLink',
-  type: 'object',
-  'x-codeforge-pane': true,
-};
+// Catalog entries' secret outputs, as `describe_catalog()` builds them (codeforge/catalog/secrets.py):
+// the paths of secret output fields and whether the operation reveals. A pane link is marked in
+// its output schema (codeforge/catalog/panes.py) and lists no secret path.
+export const ENV_REVEAL: SecretEntry = { output_secrets: ['value'], reveals: true };
+export const ENV_LIST: SecretEntry = { output_secrets: [], reveals: false };
+export const DATABASES_REVEAL: SecretEntry = { output_secrets: ['url', 'pooled_url'], reveals: true };
+export const TOKENS_CREATED: SecretEntry = { output_secrets: ['token'], reveals: true };
+export const PANES_OPEN: SecretEntry = { output_secrets: [], reveals: false, output_schema: { 'x-codeforge-pane': true } };
 
 export function op(name: string, input_fields: FieldSpec[], extra: Partial<Operation> = {}): Operation {
   return {
