@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from codeforge.catalog import CATALOG
-from codeforge.catalog.errors import BadInput, BadRequest, CodeForgeError, RateLimited, field_problems, scrub_secrets
+from codeforge.catalog.errors import BadInput, BadRequest, CodeForgeError, RateLimited, field_problems
 
 __all__ = ["PROBLEM", "PROBLEM_SCHEMA", "install_problem_handlers", "problem_response", "problem_responses"]
 
@@ -110,7 +110,8 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     titles = {404: ("Not found", "not-found"), 405: ("Method not allowed", "method-not-allowed")}
-    err = CodeForgeError(scrub_secrets(str(exc.detail)), fix="check the URL and method against GET /openapi.json")
+    # The error scrubs its detail, as every CodeForgeError does (a path may quote a URL).
+    err = CodeForgeError(str(exc.detail), fix="check the URL and method against GET /openapi.json")
     err.status = exc.status_code
     err.title, err.slug = titles.get(exc.status_code, ("HTTP error", "http"))
     # Starlette puts `Allow` on a 405: an answer to a method the path does not take names those it does.
