@@ -14,6 +14,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
+from codeforge.catalog import secrets
 from codeforge.catalog.prompts import input_fields
 
 __all__ = [
@@ -182,8 +183,6 @@ class Operation(Generic[In, Out]):
 
     def describe(self) -> dict[str, Any]:
         """The catalog entry editors and `GET /api/v1/catalog` use."""
-        from codeforge.catalog import secrets  # it imports this module
-
         output = self.output.model_json_schema()
         return {
             "name": self.name,

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 from pydantic.json_schema import JsonDict
 
-from codeforge.catalog.base import Operation, Permission
 from codeforge.catalog.prompts import resolve_ref
 
 __all__ = [
@@ -140,21 +139,32 @@ def _has_secret(root: Schema, schema: Any, depth: int = 0) -> bool:
     return False
 
 
+class _Declared(Protocol):
+    """What these rules read of an operation (base.Operation, which imports this module)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def permission(self) -> str: ...
+    @property
+    def output(self) -> type[BaseModel]: ...
+
+
 # Operation name -> its output schema; pydantic builds a schema on each call.
 _SCHEMAS: dict[str, Schema] = {}
 
 
-def output_schema(op: Operation[Any, Any]) -> Schema:
+def output_schema(op: _Declared) -> Schema:
     known = _SCHEMAS.get(op.name)
     if known is None:
         known = _SCHEMAS[op.name] = op.output.model_json_schema()
     return known
 
 
-def reveals(op: Operation[Any, Any]) -> bool:
+def reveals(op: _Declared) -> bool:
     """Whether the operation exists to show a secret: permission `reveal` (`env.reveal`,
     `databases.reveal`) or an output with a secret field (`tokens.create`'s token, shown once)."""
-    return op.permission is Permission.REVEAL or _has_secret(output_schema(op), output_schema(op))
+    return op.permission == "reveal" or _has_secret(output_schema(op), output_schema(op))
 
 
 def mask_output(result: Any, schema: Schema | type[BaseModel], *, omit: bool = False) -> Any:
