@@ -1,16 +1,6 @@
 """The CodeForge language server (`codeforge lsp`): every catalog operation as an LSP
 command, jobs as cancellable progress, and codeforge.yaml diagnostics, completion, hover
-and code actions. `serve_stdio()` runs it over stdin/stdout."""
+and code actions. `codeforge.lsp.server.serve_stdio()` runs it over stdin/stdout.
 
-from codeforge.lsp.server import build_server, main, run_stdio, serve_stdio
-from codeforge.lsp.session import CodeForgeSession
-from codeforge.lsp.settings import ServerOptions
-
-__all__ = [
-    "CodeForgeSession",
-    "ServerOptions",
-    "build_server",
-    "main",
-    "run_stdio",
-    "serve_stdio",
-]
+Nothing is imported here: a module of this package (`settings`, for the CLI's flags) must not
+cost the whole server's import (about a quarter of a second)."""
