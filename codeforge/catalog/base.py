@@ -138,6 +138,9 @@ class Operation(Generic[In, Out]):
     destructive: bool = False  # editors ask for confirmation first
     # Which input fields name the operation's target, for the audit log ("{project}/{name}").
     target: str = ""
+    # False for a heartbeat a machine calls every few seconds (bridges.report): its successes
+    # leave no audit record, so they do not bury people's actions; refusals and failures do.
+    audit_success: bool = True
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):

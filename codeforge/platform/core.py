@@ -187,7 +187,8 @@ class Platform:
             assert unit is not None  # draining, the only other way here, was refused above
             result = op.output.model_validate(self.services[op.name](self._context(unit, actor, op, data), data))
             # A success is audited in its own unit of work: one commit per request, not two.
-            self._audit(actor, op, target, outcome, unit)
+            if op.audit_success:
+                self._audit(actor, op, target, outcome, unit)
             if actor.touch_due:  # written last: a unit writes nothing before its operation
                 touch_token(unit, actor.token_id)
             try:  # the caller commits: meet a conflict here, while it is counted
