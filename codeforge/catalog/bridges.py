@@ -53,8 +53,11 @@ ListedState = Literal["connected", "reconnecting", "stale"]
 
 
 def _id(what: str, values: str = "") -> Any:
-    extra = {"x-codeforge-values": values} if values else None
-    return Field(pattern=ID_PATTERN, description=f"{what}: {_ID_HELP}.", json_schema_extra=extra)
+    if values:  # editors offer the ids this list operation shows
+        return Field(
+            pattern=ID_PATTERN, description=f"{what}: {_ID_HELP}.", json_schema_extra={"x-codeforge-values": values}
+        )
+    return Field(pattern=ID_PATTERN, description=f"{what}: {_ID_HELP}.")
 
 
 class AttachInput(ProjectInput):
