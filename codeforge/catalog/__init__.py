@@ -19,6 +19,7 @@ from codeforge.catalog import (
     migrations,
     panes,
     projects,
+    sshkeys,
     tokens,
 )
 from codeforge.catalog.base import (
@@ -62,6 +63,7 @@ __all__ = [
     "operation",
     "panes",
     "projects",
+    "sshkeys",
     "tokens",
 ]
 
