@@ -35,6 +35,7 @@ from codeforge.catalog.env import ENV_NAME_PATTERN, EnvSetInput, EnvVariable
 from codeforge.catalog.errors import BadInput, FieldProblem
 from codeforge.catalog.projects import SLUG_PATTERN
 from codeforge.projectfile.databases import BackupPolicy, DatabaseEntry
+from codeforge.projectfile.language_servers import LanguageServerEntry, LanguageServerName
 
 __all__ = [
     "PROJECT_FILE_NAMES",
@@ -163,6 +164,12 @@ class ProjectFile(BaseModel):
         # Editors offer the names of the project's existing databases (databases.list's items' `name`).
         json_schema_extra={"x-codeforge-keys": "databases.list#name"},
     )
+    language_servers: dict[LanguageServerName, LanguageServerEntry] = Field(
+        default_factory=dict,
+        description="Language servers the bridge runs next to the files for `codeforge connect URL --lsp NAME`: "
+        "`name: {command, env}`. `python` (basedpyright), `basedpyright` and `pylsp` are known without "
+        "an entry; an entry of the same name replaces one.",
+    )
 
     @field_validator("databases")
     @classmethod
@@ -198,10 +205,17 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel]:
         return BackupPolicy
     if len(loc) >= 3 and loc[0] == "databases":
         return DatabaseEntry
+    if len(loc) >= 3 and loc[0] == "language_servers":
+        return LanguageServerEntry
     return ProjectFile
 
 
-_WHERE = {EnvEntry: "an env entry", DatabaseEntry: "a database entry", BackupPolicy: "`backups`"}
+_WHERE = {
+    EnvEntry: "an env entry",
+    DatabaseEntry: "a database entry",
+    BackupPolicy: "`backups`",
+    LanguageServerEntry: "a language server entry",
+}
 
 
 def project_file_problems(errors: Iterable[Mapping[str, Any]]) -> list[tuple[tuple[str | int, ...], FieldProblem]]:
@@ -237,6 +251,10 @@ def project_file_problems(errors: Iterable[Mapping[str, Any]]) -> list[tuple[tup
             problem = FieldProblem(dotted, msg.replace("Input should", "should"), "correct the value")
         elif kind in ("dict_type", "model_type", "model_attributes_type"):
             problem = FieldProblem(dotted, "expected a mapping of `key: value` lines", "indent the entries under it")
+        elif kind == "missing":
+            problem = FieldProblem(dotted, f"`{loc[-1]}` is required", f"add `{loc[-1]}:`")
+        elif kind == "list_type":
+            problem = FieldProblem(dotted, "expected a list", "write the items as `[a, b]` or one `- item` a line")
         elif kind == "string_type":
             problem = FieldProblem(dotted, "expected a string", "quote the value")
         elif kind == "bool_type" or kind == "bool_parsing":
