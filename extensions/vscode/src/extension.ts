@@ -2,12 +2,18 @@
 //   session.ts  language client lifetime      operations.ts  catalog commands and prompts
 //   tree.ts     resource view                 status.ts      status bar item
 //   panes.ts    webviews for showDocument     progress.ts    cancellable job progress
+//   remoteUi.ts remote connect, status, conflicts   remoteTerminal.ts / portForwards.ts /
+//   proxiedServers.ts  the bridge's terminals, ports and language servers (rules in remote.ts)
 import * as vscode from 'vscode';
 import type { Middleware } from 'vscode-languageclient/node';
 import { Operations } from './operations';
 import { Panes } from './panes';
+import { PortForwards } from './portForwards';
+import { ProxiedServers } from './proxiedServers';
+import { RemoteTerminalProfile, openRemoteTerminal, TERMINAL_PROFILE_ID } from './remoteTerminal';
+import { connectToRemote, disconnectFromRemote, RemoteStatus } from './remoteUi';
 import { Session } from './session';
-import { affectsServer, SECTION } from './settings';
+import { affectsServer, readSettings, remoteUrlOf, SECTION } from './settings';
 import { StatusItem } from './status';
 import { type Node, ResourceTree } from './tree';
 import { VscodePromptUi } from './vscodeUi';
@@ -17,6 +23,11 @@ export function activate(context: vscode.ExtensionContext): void {
   const trace = vscode.window.createOutputChannel('CodeForge Trace');
   const panes = new Panes();
   const status = new StatusItem(() => session.client());
+  const remoteLog = (line: string): void => output.info(line);
+  const remoteStatus = new RemoteStatus(remoteLog);
+  const forwards = new PortForwards(remoteLog);
+  const proxied = new ProxiedServers(remoteLog);
+  let remoteUrl = remoteUrlOf(readSettings());
 
   let operations: Operations | undefined;
   const middleware: Middleware = {
@@ -60,7 +71,14 @@ export function activate(context: vscode.ExtensionContext): void {
 
   let tree: ResourceTree | undefined;
   const session = new Session(output, trace, middleware, {
+    prepare: (client, settings) => {
+      remoteStatus.prepare(client, remoteUrlOf(settings));
+      if (settings.remote.error) {
+        void vscode.window.showErrorMessage(`CodeForge: "codeforge.remote.url" is not used: ${settings.remote.error}`, 'Open Settings').then((a) => a && act(a));
+      }
+    },
     connected: () => {
+      remoteStatus.started(remoteUrl);
       void operations?.refresh().then(
         () => tree?.refresh(),
         (error: unknown) => output.error(`codeforge/catalog failed: ${String(error)}`),
@@ -95,6 +113,9 @@ export function activate(context: vscode.ExtensionContext): void {
     trace,
     panes,
     status,
+    remoteStatus,
+    forwards,
+    proxied,
     session,
     ops,
     vscode.window.registerTreeDataProvider('codeforge.resources', tree),
@@ -106,6 +127,13 @@ export function activate(context: vscode.ExtensionContext): void {
       await status.update();
     }),
     vscode.commands.registerCommand('codeforge.restartServer', () => session.restart()),
+    vscode.commands.registerCommand('codeforge.connectRemote', () => connectToRemote()),
+    vscode.commands.registerCommand('codeforge.disconnectRemote', () => disconnectFromRemote()),
+    vscode.commands.registerCommand('codeforge.openRemoteTerminal', () => void openRemoteTerminal()),
+    vscode.window.registerTerminalProfileProvider(TERMINAL_PROFILE_ID, new RemoteTerminalProfile()),
+    vscode.commands.registerCommand('codeforge.forwardPort', () => forwards.pickAndForward()),
+    vscode.commands.registerCommand('codeforge.showForwards', () => forwards.showForwards()),
+    vscode.commands.registerCommand('codeforge.stopForward', () => forwards.pickAndStop()),
     vscode.commands.registerCommand('codeforge.showOutput', () => output.show(true)),
     vscode.commands.registerCommand('codeforge.showStatus', async () => {
       const current = await status.update();
@@ -138,11 +166,19 @@ export function activate(context: vscode.ExtensionContext): void {
     }),
     vscode.workspace.onDidChangeConfiguration((event) => {
       if (affectsServer(event)) {
+        const settings = readSettings();
+        if (remoteUrlOf(settings) !== remoteUrl) {
+          // Forwards belong to the bridge they were opened on.
+          forwards.stopAll();
+          remoteUrl = remoteUrlOf(settings);
+        }
         void session.restart();
+        void proxied.start(settings);
       }
     }),
   );
   void session.start();
+  void proxied.start(readSettings());
 }
 
 export function deactivate(): void {

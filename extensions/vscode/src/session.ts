@@ -4,7 +4,7 @@ import * as vscode from 'vscode';
 import { type LanguageClient, type Middleware, State } from 'vscode-languageclient/node';
 import { createClient } from './client';
 import { adviseOnStartFailure } from './errors';
-import { readSettings } from './settings';
+import { readSettings, type Settings } from './settings';
 
 export interface SessionEvents {
   /** The server is running (first start or a restart): reload catalog, status, tree. */
@@ -12,6 +12,8 @@ export interface SessionEvents {
   /** The server stopped (crash before restart, or start failure). */
   disconnected(): void;
   act(action: string): void;
+  /** A new client, before it starts: add notification handlers (remote status, conflicts). */
+  prepare?(client: LanguageClient, settings: Settings): void;
 }
 
 export class Session implements vscode.Disposable {
@@ -37,6 +39,7 @@ export class Session implements vscode.Disposable {
     const settings = readSettings();
     const client = createClient(settings, this.output, this.trace, this.middleware, (line) => this.log(line));
     this.current = client;
+    this.events.prepare?.(client, settings);
     this.stateListener = client.onDidChangeState(({ newState }) => {
       if (newState === State.Running) {
         this.events.connected();

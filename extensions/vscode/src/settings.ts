@@ -1,6 +1,7 @@
 // The extension's typed settings, and the initializationOptions the language server receives.
 import { accessSync, constants, statSync } from 'node:fs';
 import * as vscode from 'vscode';
+import { connectArgs, connectEnv, type ProxiedServer, parseProxiedServers, parseRemoteUrl } from './remote';
 import { type Located, locateServer } from './serverCommand';
 
 // Set by esbuild.mjs from CODEFORGE_INSTALLED_COMMAND: `make vscode` bakes in the `codeforge` of
@@ -24,9 +25,21 @@ export interface InitializationOptions {
   showResults: 'all' | 'changes' | 'none';
 }
 
+/** A remote workspace reached through `codeforge connect` (empty url: a local folder). */
+export interface RemoteSettings {
+  /** The checked bridge URL; '' when none is set or the setting is wrong (see `error`). */
+  url: string;
+  /** Why `codeforge.remote.url` was not used. */
+  error?: string;
+  /** Language servers the bridge runs for the workspace, one LanguageClient each. */
+  servers: ProxiedServer[];
+  problems: string[];
+}
+
 export interface Settings {
   server: ServerSettings;
   init: InitializationOptions;
+  remote: RemoteSettings;
 }
 
 export const SECTION = 'codeforge';
@@ -51,21 +64,40 @@ export function readSettings(): Settings {
     platform: process.platform,
     isExecutable,
   });
+  const token = config.get<string>('platform.token', '').trim();
+  // Only strings can go into a process environment; drop anything else instead of failing.
+  const serverEnv = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => typeof e[1] === 'string'));
+  const typedUrl = config.get<string>('remote.url', '').trim();
+  const checked = typedUrl === '' ? undefined : parseRemoteUrl(typedUrl);
+  const proxied = parseProxiedServers(config.get<unknown>('remote.languageServers', []));
+  const remote: RemoteSettings = { url: checked?.url ?? '', error: checked?.error, servers: proxied.servers, problems: proxied.problems };
+  // A remote URL wins over "codeforge.server.args": one setting is enough to go remote.
+  const args = remote.url ? connectArgs(remote.url, { kind: 'lsp' }) : config.get<string[]>('server.args', ['lsp']).map(String);
   return {
     server: {
       command: located.command,
       located,
-      args: config.get<string[]>('server.args', ['lsp']).map(String),
-      // Only strings can go into a process environment; drop anything else instead of failing.
-      env: Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => typeof e[1] === 'string')),
+      args,
+      // `codeforge connect` takes the token from its environment, never from its command line.
+      env: args[0] === 'connect' ? connectEnv(token, serverEnv) : serverEnv,
     },
     init: {
       url: config.get<string>('platform.url', '').trim(),
-      token: config.get<string>('platform.token', '').trim(),
+      token,
       project: config.get<string>('project', '').trim(),
       showResults: 'none',
     },
+    remote,
   };
+}
+
+/** The bridge URL in use: "codeforge.remote.url", else a `connect URL` in "codeforge.server.args". */
+export function remoteUrlOf(settings: Settings): string {
+  if (settings.remote.url) {
+    return settings.remote.url;
+  }
+  const args = settings.server.args;
+  return args[0] === 'connect' && args[1] && !args[1].startsWith('-') ? args[1] : '';
 }
 
 /** Whether a configuration change needs a new language server process. */

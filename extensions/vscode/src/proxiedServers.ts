@@ -1,0 +1,62 @@
+// The workspace's own language servers (basedpyright, pylsp, …) run by the bridge next to the
+// files: one LanguageClient per name in "codeforge.remote.languageServers", each started as
+// `codeforge connect URL --lsp NAME` for the files of its languages. The bridge rewrites file
+// URIs both ways, so these clients see only this machine's paths.
+import * as vscode from 'vscode';
+import { LanguageClient, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
+import { connectArgs, connectEnv, type ProxiedServer, scrub } from './remote';
+import { remoteUrlOf, type Settings } from './settings';
+
+export class ProxiedServers implements vscode.Disposable {
+  private clients: LanguageClient[] = [];
+
+  constructor(private readonly log: (line: string) => void) {}
+
+  /** Starts the proxied servers the settings name (stopping any from before). */
+  async start(settings: Settings): Promise<void> {
+    await this.stop();
+    const url = remoteUrlOf(settings);
+    for (const problem of settings.remote.problems) {
+      this.log(problem);
+      void vscode.window.showWarningMessage(`CodeForge: ${problem}`);
+    }
+    if (!url || !settings.server.located.found) {
+      return;
+    }
+    await Promise.all(settings.remote.servers.map((server) => this.startOne(settings, url, server)));
+  }
+
+  private async startOne(settings: Settings, url: string, server: ProxiedServer): Promise<void> {
+    const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+    const serverOptions: ServerOptions = {
+      command: settings.server.command,
+      args: connectArgs(url, { kind: 'proxy', name: server.name }),
+      options: { cwd: folder, env: { ...process.env, ...connectEnv(settings.init.token, settings.server.env) } },
+    };
+    const clientOptions: LanguageClientOptions = {
+      documentSelector: server.languages.map((language) => ({ scheme: 'file', language })),
+    };
+    const client = new LanguageClient(`codeforge-${server.name}`, `CodeForge remote: ${server.name}`, serverOptions, clientOptions);
+    this.clients.push(client);
+    this.log(`starting the remote language server ${server.name} for ${server.languages.join(', ')}`);
+    try {
+      await client.start();
+    } catch (error) {
+      const why = scrub(error instanceof Error ? error.message : String(error), [settings.init.token]);
+      this.log(`the remote language server ${server.name} did not start: ${why}`);
+      void vscode.window.showErrorMessage(
+        `CodeForge: the remote language server "${server.name}" did not start: ${why}. Check that the workspace's codeforge.yaml configures it.`,
+      );
+    }
+  }
+
+  async stop(): Promise<void> {
+    const clients = this.clients;
+    this.clients = [];
+    await Promise.all(clients.map((client) => client.stop(5000).catch(() => undefined)));
+  }
+
+  dispose(): void {
+    void this.stop();
+  }
+}
