@@ -95,7 +95,10 @@ class ReportInput(ProjectInput):
     bridge: str = _id("Id of the reporting bridge")
     url: str = Field(default="", max_length=2000, description="Where editors reach the bridge (ws:// or wss://).")
     workspace: str = Field(default="", max_length=4096, description="The folder the bridge serves.")
-    sessions: list[ReportedSession] = Field(default_factory=list, max_length=5000)
+    sessions: list[ReportedSession] = Field(
+        max_length=5000,
+        description="Every session the bridge holds now (JSON): id, username, opened_at, state, channels, resources.",
+    )
 
 
 class CloseRequest(BaseModel):
@@ -118,15 +121,16 @@ class Resource(BaseModel):
 
 
 class BridgeSession(BaseModel):
+    # In the order a table shows them when the terminal is too narrow for all.
     id: str
-    bridge: str
     username: str
     state: ListedState
-    opened_at: datetime
-    last_seen: datetime = Field(description="When the bridge last reported this session.")
-    channels: list[str]
     terminals: list[Resource]
     forwards: list[Resource]
+    bridge: str
+    channels: list[str]
+    opened_at: datetime
+    last_seen: datetime = Field(description="When the bridge last reported this session.")
     closing: bool = Field(default=False, description="A close request waits for the bridge.")
 
 
