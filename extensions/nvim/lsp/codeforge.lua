@@ -2,10 +2,19 @@
 -- Override any field with vim.lsp.config('codeforge', {...}); the plugin enables it unless
 -- vim.g.codeforge_autostart is false. Settings from vim.g.codeforge (see :h codeforge-settings).
 local settings = vim.g.codeforge or {}
+-- A remote workspace from the start (vim.g.codeforge.remote_url): the server through its bridge.
+-- A wrong URL is reported by :checkhealth codeforge and :CodeForge connect; the local server runs.
+local remote = require('codeforge.remote')
+local remote_url = settings.remote_url and remote.parse_url(settings.remote_url) or nil
+if remote_url then
+  remote.url = remote_url
+end
 
 ---@type vim.lsp.Config
 return {
-  cmd = settings.cmd or { 'codeforge', 'lsp' },
+  cmd = remote_url and remote.connect_cmd(remote_url, { kind = 'lsp' }) or settings.cmd or { 'codeforge', 'lsp' },
+  -- `codeforge connect` reads the token from its environment, never from its command line.
+  cmd_env = remote_url and remote.env() or nil,
   -- A CodeForge project is a folder with codeforge.yaml: files in it (agent code actions work in
   -- any file) share one server. Files elsewhere and the plugin's own scratch buffers start none.
   root_dir = function(bufnr, on_dir)
@@ -36,6 +45,13 @@ return {
     end,
     ['window/showMessage'] = function(...)
       return require('codeforge.log').on_show_message(...)
+    end,
+    -- Added to the stream by `codeforge connect` (a remote workspace).
+    ['codeforge/connection'] = function(...)
+      return require('codeforge.remote').on_connection(...)
+    end,
+    ['codeforge/syncStatus'] = function(...)
+      return require('codeforge.remote').on_sync_status(...)
     end,
   },
   on_init = function(client)

@@ -31,6 +31,8 @@ function M.check()
     health.warn('curl not found: panes cannot be shown as text', { 'Install curl, or open panes in a browser' })
   end
 
+  M.check_remote()
+
   local client = require('codeforge.client').get()
   if not client then
     health.warn('no codeforge client is running', { 'Open a file in a folder with codeforge.yaml, or run :CodeForge status' })
@@ -56,6 +58,53 @@ function M.check()
     health.ok(#ops .. ' operations in the catalog')
   else
     health.warn('the catalog is empty')
+  end
+end
+
+--- The remote workspace: the bridge URL in use, the connection, sync, forwards and the proxied
+--- language servers.
+function M.check_remote()
+  local health = vim.health
+  local remote = require('codeforge.remote')
+  health.start('Remote workspace')
+  local configured = (vim.g.codeforge or {}).remote_url
+  if configured and configured ~= '' then
+    local _, err = remote.parse_url(configured)
+    if err then
+      health.error('vim.g.codeforge.remote_url is not used: ' .. err)
+    end
+  end
+  if not remote.url then
+    health.info('not connected to a remote workspace (:CodeForge connect {url} connects)')
+    return
+  end
+  local client = require('codeforge.client').get()
+  local through = client and type(client.config.cmd) == 'table' and vim.tbl_contains(client.config.cmd, remote.url)
+  if not client then
+    health.error('remote workspace ' .. remote.url .. ': the language server is not running', { 'Run :CodeForge connect ' .. remote.url .. ' again, then :CodeForge logs' })
+  elseif not through then
+    health.warn(('remote workspace %s set, but the running server is `%s`'):format(remote.url, table.concat(client.config.cmd, ' ')), { 'Run :CodeForge connect ' .. remote.url })
+  elseif remote.connection == 'reconnecting' then
+    health.warn('remote workspace ' .. remote.url .. ': connection lost, reconnecting')
+  else
+    health.ok(('remote workspace %s: connected through `%s connect` (client %d)'):format(remote.url, remote.program(), client.id))
+  end
+  if remote.sync then
+    local say = remote.sync.error and health.error or health.ok
+    say('sync: ' .. remote.sync.message)
+  end
+  local ports = vim.tbl_keys(remote.forwards)
+  table.sort(ports)
+  for _, port in ipairs(ports) do
+    health.ok(('forward localhost:%d → remote port %d'):format(port, remote.forwards[port].remote))
+  end
+  for name in pairs(remote.servers) do
+    local running = vim.lsp.get_clients({ name = 'codeforge-' .. name })
+    if #running > 0 then
+      health.ok(('remote language server %s: running (client %d)'):format(name, running[1].id))
+    else
+      health.info(('remote language server %s: configured, starts with a %s file'):format(name, table.concat(remote.servers[name], '/')))
+    end
   end
 end
 

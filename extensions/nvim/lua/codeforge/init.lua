@@ -24,12 +24,23 @@ local ACTIONS = {
   cancel = 'Cancel the running job(s)',
   restart = 'Restart the language server',
   pane = 'Open a platform page as text: :CodeForge pane /path',
+  connect = 'Work on a remote workspace: :CodeForge connect wss://host:port',
+  terminal = 'A terminal in the remote workspace',
+  ports = 'List the remote workspace\'s listening ports (and forward one)',
+  forward = 'Forward a remote port here: :CodeForge forward REMOTE[:LOCAL]',
+  unforward = 'Stop a port forward: :CodeForge unforward [LOCAL]',
 }
 
 M.last_result = nil ---@type {op: table, result: any}|nil
 M.last_error = nil ---@type string|nil
 
 --- Optional: settings in Lua instead of vim.g.codeforge. Calling it is never required.
+--- Registers and enables a proxied language server of the remote workspace as
+--- `codeforge-<name>` (vim.lsp.config): `require('codeforge').remote_lsp('python')`.
+function M.remote_lsp(name, opts)
+  return require('codeforge.remote').remote_lsp(name, opts)
+end
+
 function M.setup(opts)
   vim.g.codeforge = vim.tbl_deep_extend('force', vim.g.codeforge or {}, opts or {})
   vim.lsp.config('codeforge', dofile(vim.api.nvim_get_runtime_file('lsp/codeforge.lua', false)[1]))
@@ -215,6 +226,10 @@ end
 
 --- :CodeForge statusline component: "CodeForge: user@org · project" once known.
 function M.statusline()
+  local remote = require('codeforge.remote').statusline()
+  if remote ~= '' then
+    return 'CodeForge: ' .. remote
+  end
   local s = M.status
   if not s then
     return client_mod.get() and 'CodeForge' or ''
@@ -225,9 +240,79 @@ function M.statusline()
   return ('CodeForge: %s@%s · %s'):format(s.username, s.organization, s.project ~= vim.NIL and s.project or '-')
 end
 
+--- The remote subcommands (connect, terminal, ports, forward, unforward); nil when `first` is
+--- none of them. Must run inside a coroutine.
+local function remote_command(first, words)
+  local remote = require('codeforge.remote')
+  if first == 'connect' then
+    if #words > 2 then
+      return M.report_error(':CodeForge connect', 'give one URL, e.g. :CodeForge connect wss://dev.example.com:8471')
+    end
+    local client, err = remote.connect(words[2])
+    if not client then
+      return M.report_error(':CodeForge connect', err)
+    end
+    M.register_commands(client)
+    return notify('connected to the remote workspace at ' .. remote.url)
+  elseif first == 'terminal' then
+    local buf, err = remote.terminal(words[2])
+    if not buf then
+      return M.report_error(':CodeForge terminal', err)
+    end
+    return buf
+  elseif first == 'ports' then
+    local ports, err = remote.ports()
+    if not ports then
+      return M.report_error(':CodeForge ports', err)
+    end
+    if #ports == 0 then
+      return notify('nothing listens in the remote workspace')
+    end
+    local choice = async.await(vim.ui.select, ports, {
+      prompt = 'Forward a remote port',
+      format_item = function(p)
+        return ('%-6d %s %s'):format(p.port, p.address, p.process)
+      end,
+      kind = 'codeforge.port',
+    })
+    if choice then
+      local _, ferr = remote.forward(tostring(choice.port))
+      if ferr then
+        M.report_error(':CodeForge forward', ferr)
+      end
+    end
+    return ports
+  elseif first == 'forward' then
+    if #words == 1 then
+      local active = {}
+      for port, f in pairs(remote.forwards) do
+        active[#active + 1] = ('localhost:%d → remote %d'):format(port, f.remote)
+      end
+      table.sort(active)
+      return notify(#active > 0 and ('forwards: ' .. table.concat(active, ', ')) or 'no port is forwarded: :CodeForge forward REMOTE[:LOCAL]')
+    end
+    local entry, err = remote.forward(words[2])
+    if not entry then
+      return M.report_error(':CodeForge forward', err)
+    end
+    return entry
+  elseif first == 'unforward' then
+    local n, err = remote.unforward(words[2])
+    if not n then
+      return M.report_error(':CodeForge unforward', err)
+    end
+    return notify(('%d forward(s) stopped'):format(n))
+  end
+  return nil
+end
+
+local REMOTE_ACTIONS = { connect = true, terminal = true, ports = true, forward = true, unforward = true }
+
 local function dispatch(words, bang)
   local first = words[1]
-  if first == 'logs' then
+  if REMOTE_ACTIONS[first] then
+    return remote_command(first, words)
+  elseif first == 'logs' then
     return log.open()
   elseif first == 'cancel' then
     local n = require('codeforge.progress').cancel()
@@ -306,8 +391,9 @@ end
 function M.complete(arglead, cmdline)
   local words = vim.split(vim.trim(cmdline), '%s+')
   local n = #words - (arglead ~= '' and 1 or 0) -- words before the one being completed
-  local ops = client_mod.catalog(client_mod.get(), 1500)
   local out = {}
+  -- The catalog is only needed past the remote subcommands (and never blocks `connect <Tab>`).
+  local ops = (n >= 2 and ACTIONS[words[2]]) and {} or client_mod.catalog(client_mod.get(), 1500)
   if n <= 1 then
     local seen = {}
     for _, op in ipairs(ops) do
@@ -317,6 +403,16 @@ function M.complete(arglead, cmdline)
       end
     end
     vim.list_extend(out, vim.tbl_keys(ACTIONS))
+  elseif n == 2 and words[2] == 'connect' then
+    local remote = require('codeforge.remote')
+    local known = remote.url or (vim.g.codeforge or {}).remote_url
+    out = known and { known } or { 'wss://', 'ws://' }
+  elseif n == 2 and (words[2] == 'unforward' or words[2] == 'forward') then
+    if words[2] == 'unforward' then
+      for port in pairs(require('codeforge.remote').forwards) do
+        out[#out + 1] = tostring(port)
+      end
+    end
   elseif n == 2 then
     for _, op in ipairs(ops) do
       if op.capability == words[2] then
