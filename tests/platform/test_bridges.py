@@ -179,6 +179,12 @@ def test_report_then_list(org: Org) -> None:
     assert sessions[theirs]["state"] == "reconnecting" and sessions[theirs]["forwards"] == []
     info = next(b for b in org.ok("viewer", "bridges.list", {"project": "demo"})["bridges"] if b["id"] == bridge)
     assert info["state"] == "live" and info["url"] == "ws://127.0.0.1:9000" and info["workspace"] == "/srv/demo"
+    # Whatever a careless setup put in the bridge's URL, nobody listing it sees a credential.
+    body = {"project": "demo", "bridge": bridge, "url": "wss://bob:pw1@[::1]:9443/b?token=cf_abc#x", "sessions": []}
+    org.ok("developer", "bridges.report", body)
+    shown = org.ok("viewer", "bridges.list", {"project": "demo"})
+    assert next(b for b in shown["bridges"] if b["id"] == bridge)["url"] == "wss://[::1]:9443/b"
+    assert "pw1" not in str(shown) and "cf_abc" not in str(shown)
     # A report replaces the snapshot: what the bridge no longer holds is no longer listed.
     report(org, bridge, session(mine, "acme-developer"))
     assert set(listed(org, bridge)) == {mine} and listed(org, bridge)[mine]["terminals"] == []

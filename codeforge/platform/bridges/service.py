@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import bindparam, delete, select
 
@@ -44,7 +45,19 @@ _PENDING_FOR = _PENDING.where(BridgeCloseRequest.bridge == bindparam("bridge")).
     BridgeCloseRequest.requested_at
 )
 _REPORT_KEY = ("project_id", "bridge")
+_CLOSE_KEY = ("project_id", "bridge", "kind", "target_id")
 _REPORT_UPDATED = ("url", "workspace", "reported_by", "last_seen", "sessions")
+
+
+def _public_url(url: str) -> str:
+    """The bridge's address as everyone may see it: no user, password, query or fragment,
+    where a careless setup could have put a token (editors authenticate with a header)."""
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.hostname:
+        return ""
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def _aware(value: datetime) -> datetime:
@@ -79,7 +92,7 @@ def report(ctx: Context, data: catalog.bridges.ReportInput) -> catalog.bridges.R
         "id": new_id(),
         "project_id": project.id,
         "bridge": data.bridge,
-        "url": data.url,
+        "url": _public_url(data.url),
         "workspace": data.workspace,
         "reported_by": ctx.actor.username,
         "last_seen": utcnow(),
@@ -173,18 +186,18 @@ def close(ctx: Context, data: catalog.bridges.CloseInput) -> catalog.bridges.Clo
             f"this {data.kind} belongs to {found.owner!r}; closing another member's needs 'manage'",
             fix=f"ask {found.owner!r} or an admin of organization {ctx.actor.org_slug!r} to close it",
         )
-    key = {"project_id": project.id, "bridge": found.bridge}
-    waiting = ctx.session.scalars(_PENDING_FOR, key)
-    if not any(w.kind == data.kind and w.target_id == data.id for w in waiting):  # asking twice is fine
-        ctx.session.add(
-            BridgeCloseRequest(
-                project_id=project.id,
-                bridge=found.bridge,
-                kind=data.kind,
-                target_id=data.id,
-                requested_by=ctx.actor.username,
-            )
-        )
+    request = {
+        "id": new_id(),
+        "project_id": project.id,
+        "bridge": found.bridge,
+        "kind": data.kind,
+        "target_id": data.id,
+        "requested_by": ctx.actor.username,
+        "requested_at": utcnow(),
+    }
+    # Asking twice, or two people at once, leaves one request (and no 409).
+    ctx.session.flush()
+    ctx.session.execute(upsert(ctx.session, BridgeCloseRequest, key=_CLOSE_KEY, update=()), [request])
     return catalog.bridges.CloseResult(kind=data.kind, id=data.id, bridge=found.bridge, requested=True)
 
 
