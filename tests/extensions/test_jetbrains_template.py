@@ -25,6 +25,11 @@ from tests.extensions.conftest import EXTENSIONS, PROJECT_YAML
 from tests.lsp.conftest import start_client
 
 TEMPLATE = EXTENSIONS / "jetbrains" / "codeforge"
+# The remote variant: the same server through `codeforge connect URL` to a workspace's bridge.
+REMOTE_TEMPLATE = EXTENSIONS / "jetbrains" / "codeforge-remote"
+TEMPLATES = [TEMPLATE, REMOTE_TEMPLATE]
+# The placeholder a person replaces with the address `codeforge bridge` printed.
+REMOTE_PLACEHOLDER = "wss://BRIDGE-HOST:8471"
 # LSP4IJ reads these keys (LanguageServerTemplate: id, name, url, programArgs per OS,
 # fileTypeMappings, languageMappings); programArgs is keyed by OS.
 TEMPLATE_KEYS = {"id", "name", "url", "programArgs", "fileTypeMappings", "languageMappings"}
@@ -42,25 +47,34 @@ KNOWN_FILES = {
 }
 
 
-def _json(name: str) -> Any:
-    return json.loads((TEMPLATE / name).read_text())
+def _json(name: str, folder: Path = TEMPLATE) -> Any:
+    return json.loads((folder / name).read_text())
 
 
-def test_template_folder_has_only_files_lsp4ij_reads() -> None:
-    names = {p.name for p in TEMPLATE.iterdir()}
+@pytest.mark.parametrize("folder", TEMPLATES, ids=lambda p: p.name)
+def test_template_folder_has_only_files_lsp4ij_reads(folder: Path) -> None:
+    names = {p.name for p in folder.iterdir()}
     assert "template.json" in names, "LSP4IJ requires template.json"
     assert names <= KNOWN_FILES, f"unknown files: {names - KNOWN_FILES}"
     for name in names - {"README.md"}:
-        _json(name)  # each is valid JSON
+        _json(name, folder)  # each is valid JSON
 
 
-def test_template_descriptor_follows_lsp4ij_format() -> None:
-    template = _json("template.json")
+@pytest.mark.parametrize("folder", TEMPLATES, ids=lambda p: p.name)
+def test_template_descriptor_follows_lsp4ij_format(folder: Path) -> None:
+    template = _json("template.json", folder)
     assert set(template) <= TEMPLATE_KEYS, set(template) - TEMPLATE_KEYS
-    assert template["id"] == "codeforge" and template["name"] == "CodeForge"
     args = template["programArgs"]
     assert isinstance(args, dict) and "default" in args and set(args) <= OS_KEYS, args
-    assert all(isinstance(v, str) and v.split()[-1] == "lsp" for v in args.values()), args
+    if folder == TEMPLATE:
+        assert template["id"] == "codeforge" and template["name"] == "CodeForge"
+        assert all(isinstance(v, str) and v.split()[-1] == "lsp" for v in args.values()), args
+    else:
+        # Two templates imported side by side must not share an id.
+        assert template["id"] == "codeforge-remote" and "remote" in template["name"].lower()
+        for command in args.values():
+            words = shlex.split(command)
+            assert words[0] in ("codeforge", "codeforge.exe") and words[1:] == ["connect", REMOTE_PLACEHOLDER], command
     mappings = template["fileTypeMappings"]
     assert mappings, "no file mapping: the server would never start"
     for mapping in mappings:
@@ -74,11 +88,12 @@ def test_template_descriptor_follows_lsp4ij_format() -> None:
     assert not any(fnmatch.fnmatch("docker-compose.yaml", p) for p in patterns), "maps every YAML file"
 
 
-def test_initialization_options_match_their_schema_and_the_server() -> None:
+@pytest.mark.parametrize("folder", TEMPLATES, ids=lambda p: p.name)
+def test_initialization_options_match_their_schema_and_the_server(folder: Path) -> None:
     from codeforge.lsp.settings import ServerOptions
 
-    options = _json("initializationOptions.json")
-    schema = _json("initializationOptions.schema.json")
+    options = _json("initializationOptions.json", folder)
+    schema = _json("initializationOptions.schema.json", folder)
     jsonschema.Draft7Validator.check_schema(schema)
     jsonschema.validate(options, schema)
     # Every key the template sends is one the server reads (camelCase, as editors send them).
@@ -95,6 +110,11 @@ def test_readme_explains_the_import_and_the_missing_native_plugin() -> None:
     readme = (EXTENSIONS / "jetbrains" / "README.md").read_text()
     for needed in ("Import from custom template", "LSP4IJ", "codeforge up", "native JetBrains plugin"):
         assert needed in readme, needed
+    # The remote variant: where the URL goes, where the token must not, and the proxied servers.
+    for needed in ("codeforge-remote/", REMOTE_PLACEHOLDER, "CODEFORGE_TOKEN", "--lsp python", "codeforge ssh-config"):
+        assert needed in readme, needed
+    remote_readme = (REMOTE_TEMPLATE / "README.md").read_text()
+    assert REMOTE_PLACEHOLDER in remote_readme and "codeforge bridge" in remote_readme
 
 
 async def _start(env: dict[str, str], workspace: Path) -> LanguageClient:

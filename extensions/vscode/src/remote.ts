@@ -129,7 +129,8 @@ const LANGUAGE_OF: Record<string, string> = {
   rust: 'rust',
 };
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+// codeforge.yaml's `language_servers` names (codeforge/projectfile/language_servers.py).
+const NAME = /^[a-z][a-z0-9_-]{0,39}$/;
 
 /**
  * `codeforge.remote.languageServers`: names (`"python"`) or objects (`{"name": "pylsp",
@@ -148,7 +149,7 @@ export function parseProxiedServers(setting: unknown): { servers: ProxiedServer[
   for (const entry of setting as unknown[]) {
     const name = typeof entry === 'string' ? entry : typeof entry === 'object' && entry !== null ? (entry as { name?: unknown }).name : undefined;
     if (typeof name !== 'string' || !NAME.test(name)) {
-      problems.push(`"codeforge.remote.languageServers": ${JSON.stringify(entry)} is not a server name (letters, digits, "-", "_", ".")`);
+      problems.push(`"codeforge.remote.languageServers": ${JSON.stringify(entry)} is not a server name (lower-case letters, digits, "-", "_", starting with a letter)`);
       continue;
     }
     if (seen.has(name)) {

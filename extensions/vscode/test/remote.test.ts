@@ -58,8 +58,10 @@ describe('codeforge connect command lines', () => {
 
 describe('proxied language servers', () => {
   it('reads names and objects, with each name\'s usual language', () => {
-    const { servers, problems } = parseProxiedServers(['python', 'pylsp', { name: 'gopls' }, { name: 'custom', languages: ['lua'] }, 'elixir']);
-    assert.deepEqual(problems, []);
+    const { servers, problems } = parseProxiedServers(['python', 'pylsp', { name: 'gopls' }, { name: 'custom', languages: ['lua'] }, 'Python', 'elixir']);
+    // codeforge.yaml's names are lower-case.
+    assert.equal(problems.length, 1);
+    assert.match(problems[0], /"Python" is not a server name \(lower-case/);
     assert.deepEqual(servers, [
       { name: 'python', languages: ['python'] },
       { name: 'pylsp', languages: ['python'] },

@@ -234,8 +234,9 @@ end
 --- name, python for the python servers) and any other vim.lsp.config field.
 function M.remote_lsp(name, opts)
   opts = opts or {}
-  if type(name) ~= 'string' or not name:match('^[%w][%w_.-]*$') then
-    error(('codeforge.remote_lsp: %s is not a server name (letters, digits, "-", "_", ".")'):format(vim.inspect(name)), 2)
+  -- codeforge.yaml's `language_servers` names (codeforge/projectfile/language_servers.py).
+  if type(name) ~= 'string' or not name:match('^%l[%l%d_-]*$') or #name > 40 then
+    error(('codeforge.remote_lsp: %s is not a server name (lower-case letters, digits, "-", "_", starting with a letter)'):format(vim.inspect(name)), 2)
   end
   local url, err = opts.url, nil
   if not url then
