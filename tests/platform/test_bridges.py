@@ -190,6 +190,13 @@ def test_report_then_list(org: Org) -> None:
     assert set(listed(org, bridge)) == {mine} and listed(org, bridge)[mine]["terminals"] == []
 
 
+def test_opened_at_as_unix_time(org: Org) -> None:
+    """The bridge keeps `time.time()`; the report takes it as it is, and lists it in ISO 8601."""
+    bridge, sid, _ = ids()
+    report(org, bridge, {**session(sid, "acme-developer"), "opened_at": 1764450000.5})
+    assert listed(org, bridge)[sid]["opened_at"].startswith("2025-11-29T21:00:00.5")
+
+
 def test_reports_are_not_audited_but_refusals_are(org: Org) -> None:
     bridge, sid, _ = ids()
     for _ in range(3):
