@@ -423,26 +423,25 @@ class LanguageServerProxy:
                     future.set_exception(ConnectionError("the language server stopped"))
             self.waiting.clear()
         what = f"The language server `{self.name}` stopped unexpectedly (exit code {code})"
-        for id_, method in failed_requests.items():
-            await self._to_editor(
-                _error(id_, REQUEST_FAILED, f"{what} while answering `{method}`; it is being restarted: retry"),
-                mapped=True,
-            )
-        await self._forget_old_server()
         now = time.monotonic()
         self.crashes.append(now)
         while self.crashes and now - self.crashes[0] > RESTART_WINDOW:
             self.crashes.popleft()
         if not self.init_answered or len(self.crashes) > MAX_RESTARTS:
-            self.failed = (
-                f"{what} and is not restarted again: "
-                + (
-                    "it did not finish starting"
-                    if not self.init_answered
-                    else f"{len(self.crashes)} crashes in {int(RESTART_WINDOW)} s"
-                )
-                + ". The bridge's log has its output; reconnect to try again."
+            why = (
+                "it did not finish starting"
+                if not self.init_answered
+                else f"{len(self.crashes)} crashes in {int(RESTART_WINDOW)} s"
             )
+            self.failed = (
+                f"{what} and is not restarted again ({why}). The bridge's log has its output; "
+                "fix the server or its settings and reconnect."
+            )
+        for id_, method in failed_requests.items():
+            reason = self.failed or f"{what} while answering `{method}`; it is being restarted: retry"
+            await self._to_editor(_error(id_, REQUEST_FAILED, reason), mapped=True)
+        await self._forget_old_server()
+        if self.failed:
             self.ready.set()  # the editor loop now answers every request with the reason
             await self._tell("failed", self.failed, 1)
             return
