@@ -211,7 +211,6 @@ class LanguageServerProxy:
                 await self._editor_response(message)
                 continue
             mapped = self.uris.to_workspace(message)
-            self._follow(method, mapped)
             if method == "exit":
                 self.stopping = True
                 await self._forward(method, mapped)
@@ -239,7 +238,9 @@ class LanguageServerProxy:
     async def _forward(self, method: str, message: dict[str, Any]) -> None:
         """Write an editor message to the server, waiting while it restarts. A request is
         registered under the same lock a crash takes, so it is either answered by the
-        crash handler or written to the new server, never lost between the two."""
+        crash handler or written to the new server, never lost between the two. Document
+        changes are followed under that lock too: a change is either in the text a replay
+        reopens or sent after it, never both (applied twice) nor neither."""
         while True:
             await self.ready.wait()
             async with self.write_lock:
@@ -249,6 +250,7 @@ class LanguageServerProxy:
                     if "id" in message:
                         await self._to_editor(_error(message["id"], REQUEST_FAILED, self.failed), mapped=True)
                     return
+                self._follow(method, message)
                 if "id" in message:
                     self.pending[message["id"]] = method
                 await self._write_locked(message)

@@ -21,6 +21,7 @@ import pytest_asyncio
 
 from codeforge.bridge import lsp_proxy
 from codeforge.bridge.link import Link, LinkClosed, memory_pair
+from codeforge.bridge.lsp_documents import OpenDocuments, apply_change
 from codeforge.bridge.sessions import ChannelContext, Identity, Session
 from codeforge.client import AsyncPlatformClient
 
@@ -408,3 +409,53 @@ async def test_requests_before_initialize_are_refused(
     await connection.editor.link.close()
     await connection.ended()
     assert not [p for p in connection.servers() if "pylsp" in " ".join(p.cmdline())]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "character", "expected"),
+    [
+        # "a😀b": the emoji is two UTF-16 units, four UTF-8 bytes, one code point.
+        ("utf-16", 3, "a😀Xb"),
+        ("utf-8", 5, "a😀Xb"),
+        ("utf-32", 2, "a😀Xb"),
+    ],
+)
+async def test_document_changes_count_in_the_negotiated_encoding(encoding: str, character: int, expected: str) -> None:
+    at = {"line": 1, "character": character}
+    assert (
+        apply_change("first\na😀b\n", {"range": {"start": at, "end": at}, "text": "X"}, encoding)
+        == f"first\n{expected}\n"
+    )
+
+
+async def test_document_changes_across_line_breaks_and_past_the_end() -> None:
+    text = "one\r\ntwo\rthree\nfour"
+    whole = {"start": {"line": 0, "character": 2}, "end": {"line": 2, "character": 3}}
+    assert apply_change(text, {"range": whole, "text": "-"}) == "on-ee\nfour"
+    beyond = {"start": {"line": 9, "character": 0}, "end": {"line": 9, "character": 0}}
+    assert apply_change(text, {"range": beyond, "text": "!"}) == text + "!"
+    long_column = {"start": {"line": 0, "character": 99}, "end": {"line": 1, "character": 0}}
+    assert apply_change(text, {"range": long_column, "text": " "}) == "one two\rthree\nfour"
+    assert apply_change(text, {"text": "replaced"}) == "replaced"
+    docs = OpenDocuments()
+    docs.follow(
+        "textDocument/didOpen",
+        {"textDocument": {"uri": "file:///w/a.py", "languageId": "python", "version": 1, "text": "x = 1\n"}},
+    )
+    docs.follow(
+        "textDocument/didChange",
+        {"textDocument": {"uri": "file:///w/a.py", "version": 4}, "contentChanges": [{"text": "y = 2\n"}]},
+    )
+    docs.follow(
+        "textDocument/didChange",
+        {"textDocument": {"uri": "file:///w/other.py", "version": 1}, "contentChanges": [{"text": "?"}]},
+    )
+    [reopen] = docs.reopen_messages()
+    assert reopen["params"]["textDocument"] == {
+        "uri": "file:///w/a.py",
+        "languageId": "python",
+        "version": 4,
+        "text": "y = 2\n",
+    }
+    docs.follow("textDocument/didClose", {"textDocument": {"uri": "file:///w/a.py"}})
+    assert docs.reopen_messages() == []
