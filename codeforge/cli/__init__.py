@@ -12,6 +12,7 @@ from codeforge.catalog import describe_catalog
 from codeforge.cli.admin import admin_app
 from codeforge.cli.operations import add_operation_commands
 from codeforge.cli.render import console
+from codeforge.cli.ssh import ssh_config
 
 __all__ = ["app", "main"]
 
@@ -96,6 +97,7 @@ def show_catalog() -> None:
     console.print(table)
 
 
+app.command("ssh-config")(ssh_config)
 app.add_typer(admin_app, name="admin")
 add_operation_commands(app)
 
