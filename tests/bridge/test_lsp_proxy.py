@@ -123,7 +123,11 @@ class Editor:
                 "rootPath": str(self.root),
                 "workspaceFolders": [{"uri": root, "name": self.root.name}],
                 "capabilities": {
-                    "workspace": {"configuration": True, "workspaceFolders": True},
+                    "workspace": {
+                        "configuration": True,
+                        "workspaceFolders": True,
+                        "didChangeWatchedFiles": {"dynamicRegistration": True},
+                    },
                     "textDocument": {"publishDiagnostics": {"relatedInformation": True}},
                     "window": {"workDoneProgress": True},
                 },
@@ -292,6 +296,25 @@ async def test_a_killed_server_is_restarted_with_the_current_text(pyright: Conne
     )
     assert any("three" in d["message"] for d in diagnostics["diagnostics"])
     assert not psutil.pid_exists(node[0].pid) or node[0].status() == "zombie"
+    # What the dead process registered in the editor was unregistered; the ids the editor saw
+    # for each process's requests differ, so a late answer cannot reach the wrong one.
+    registered = [
+        r["id"]
+        for q in editor.server_requests
+        if q["method"] == "client/registerCapability"
+        for r in q["params"]["registrations"]
+    ]
+    unregistered = [
+        u["id"]
+        for q in editor.server_requests
+        if q["method"] == "client/unregisterCapability"
+        for u in q["params"]["unregisterations"]
+    ]
+    assert registered and set(unregistered) <= set(registered) and unregistered, (registered, unregistered)
+    generations = {
+        str(q["id"]).split(":")[0] for q in editor.server_requests if not str(q["id"]).startswith("codeforge/")
+    }
+    assert generations == {"1", "2"}, generations
 
 
 async def test_pylsp_hover_definition_and_clean_exit(folders: tuple[Path, Path], platform: AsyncPlatformClient) -> None:
