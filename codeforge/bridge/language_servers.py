@@ -145,10 +145,11 @@ async def stop_server(process: asyncio.subprocess.Process, *, grace: float = 2.0
             os.killpg(process.pid, signal.SIGTERM)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(process.wait(), grace)
-    # Children the server left behind share its group even after it exited.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
-    if process.returncode is None:
+        # Children the server left behind share its group even after it exited. (A process
+        # that had exited before this call had its group ended by whoever reaped it: its
+        # pid may since name another group, which must not be signalled.)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
         await process.wait()
     if process.stdin is not None:
         process.stdin.close()

@@ -141,7 +141,7 @@ class LanguageServerProxy:
         raw = await self.link.receive()
         try:
             message = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             await self._to_editor(_error(None, PARSE_ERROR, "the message is not JSON"), mapped=True)
             return None
         if not isinstance(message, dict) or not (isinstance(message.get("method"), str) or "id" in message):
@@ -177,7 +177,10 @@ class LanguageServerProxy:
             mapped = self.uris.to_workspace(message)
             # The editor's process id means nothing here (or another process): servers exit
             # when "their client" dies, so give them the bridge's.
-            mapped["params"] = {**mapped.get("params", {}), "processId": os.getpid()}
+            mapped["params"] = {
+                **(mapped["params"] if isinstance(mapped.get("params"), dict) else {}),
+                "processId": os.getpid(),
+            }
             self.init_params = mapped["params"]
             await self._start()
         except LanguageServerError as exc:
@@ -210,7 +213,14 @@ class LanguageServerProxy:
             if not isinstance(method, str):
                 await self._editor_response(message)
                 continue
-            mapped = self.uris.to_workspace(message)
+            try:
+                mapped = self.uris.to_workspace(message)
+            except RecursionError:
+                if "id" in message:
+                    await self._to_editor(
+                        _error(message["id"], INVALID_REQUEST, "the message nests too deeply"), mapped=True
+                    )
+                continue
             if method == "exit":
                 self.stopping = True
                 await self._forward(method, mapped)
@@ -250,7 +260,12 @@ class LanguageServerProxy:
                     if "id" in message:
                         await self._to_editor(_error(message["id"], REQUEST_FAILED, self.failed), mapped=True)
                     return
-                self._follow(method, message)
+                try:
+                    self._follow(method, message)
+                except (TypeError, ValueError, AttributeError) as exc:
+                    # A malformed notification is the server's to reject; the proxy only
+                    # loses track of that document's text (a replay would reopen it stale).
+                    log.warning("cannot follow %s from the editor (%s)", method, exc)
                 if "id" in message:
                     self.pending[message["id"]] = method
                 await self._write_locked(message)
@@ -344,7 +359,10 @@ class LanguageServerProxy:
                     log.warning("language server %s sent a message that is not JSON; dropped", self.name)
                     continue
                 if isinstance(message, dict):
-                    await self._server_message(message, generation)
+                    try:
+                        await self._server_message(message, generation)
+                    except (TypeError, ValueError, AttributeError, RecursionError) as exc:
+                        log.warning("language server %s sent a malformed message, dropped (%s)", self.name, exc)
         except ValueError as exc:
             reason = str(exc)
         except LinkClosed:

@@ -335,6 +335,19 @@ async def test_pylsp_hover_definition_and_clean_exit(folders: tuple[Path, Path],
         "textDocument/references", {**editor.at("main.py", 3, 8), "context": {"includeDeclaration": True}}
     )
     assert {r["uri"] for r in refs["result"]} == {editor.uri("main.py"), editor.uri("lib.py")}
+    # Garbage from the editor is answered or dropped; the session goes on.
+    for bad, code in [("[1, 2]", -32600), ('{"jsonrpc": "2.0"}', -32600), ("[" * 5000 + "]" * 5000, -32700)]:
+        answer_to_bad = asyncio.get_running_loop().create_future()
+        editor.answers[None] = answer_to_bad
+        await editor.send(bad)
+        assert (await asyncio.wait_for(answer_to_bad, GUARD_S))["error"]["code"] == code
+    bad_change = {"range": {"start": {"line": "x"}, "end": None}, "text": "?"}
+    await editor.notify(
+        "textDocument/didChange",
+        {"textDocument": {"uri": editor.uri("main.py"), "version": {}}, "contentChanges": [bad_change]},
+    )
+    hover = await editor.request("textDocument/hover", editor.at("lib.py", 0, 5))
+    assert "greet" in json.dumps(hover), hover
     pylsp = [p for p in connection.servers() if "pylsp" in " ".join(p.cmdline())]
     assert pylsp
     await finish(connection)
