@@ -1,0 +1,279 @@
+"""Changing one side's tree safely: atomic writes, deletes, renames, links, conflict copies.
+
+Every file is written to a temporary file in its own folder (or, for a large file, to a
+partial file in the sync's state folder, which a restarted sync continues) and renamed over
+the destination only once complete and flushed: a full disk or a dropped connection never
+leaves a half-written file in place. Small files are flushed per batch with one `syncfs`
+instead of one `fsync` each (the same durability before the renames, a fraction of the cost).
+Every path is checked by `paths.target_path` first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import hashlib
+import os
+import shutil
+import stat
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from codeforge.bridge.sync.ignore import TEMP_PREFIX
+from codeforge.bridge.sync.paths import PathRefused, link_target_inside, target_path
+from codeforge.bridge.sync.tree import MODE_MASK, Entry, entry_for
+
+__all__ = [
+    "ApplyError",
+    "Staged",
+    "commit",
+    "conflict_name",
+    "delete_path",
+    "finish_partial",
+    "make_dir",
+    "make_link",
+    "move_path",
+    "set_mode",
+    "stage_file",
+    "write_partial",
+]
+
+_syncfs: Callable[[int], int] | None
+try:
+    _syncfs = ctypes.CDLL(None, use_errno=True).syncfs
+except (OSError, AttributeError):  # not Linux: fall back to fsync per file
+    _syncfs = None
+
+
+class ApplyError(Exception):
+    """A change could not be applied here; the message says what and what to do."""
+
+
+def _describe(exc: OSError, rel: str, what: str) -> ApplyError:
+    if exc.errno == errno.ENOSPC:
+        return ApplyError(f"no space left on the device writing {rel}: {what} was not changed; free some space")
+    if exc.errno == errno.EDQUOT:
+        return ApplyError(f"disk quota exceeded writing {rel}: {what} was not changed")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return ApplyError(f"permission denied writing {rel}: {what} was not changed")
+    return ApplyError(f"cannot write {rel}: {exc.strerror or exc}")
+
+
+def _parents(root: Path, path: Path) -> None:
+    """Create missing folders above `path` as real folders (checked: never through links)."""
+    parent = path.parent
+    if parent != root and not parent.is_dir():
+        parent.mkdir(parents=True, exist_ok=True)
+
+
+@dataclass
+class Staged:
+    """A complete temporary file waiting for its rename."""
+
+    rel: str
+    tmp: Path
+    final: Path
+
+
+def stage_file(root: Path, rel: str, data: bytes, mode: int, mtime_ns: int, *, durable: bool = False) -> Staged:
+    final = target_path(root, rel)
+    if final.is_dir() and not final.is_symlink():
+        raise ApplyError(f"cannot write file {rel}: a folder of that name is here")
+    try:
+        _parents(root, final)
+    except OSError as exc:
+        raise _describe(exc, rel, "the file") from None
+    tmp = final.parent / f"{TEMP_PREFIX}{os.getpid()}-{time.monotonic_ns()}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise _describe(exc, rel, "the file") from None
+    try:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        os.fchmod(fd, mode & MODE_MASK)
+        os.utime(fd, ns=(mtime_ns, mtime_ns))
+        if durable or _syncfs is None:
+            os.fsync(fd)
+    except OSError as exc:
+        os.close(fd)
+        _unlink(tmp)
+        raise _describe(exc, rel, "the file") from None
+    os.close(fd)
+    return Staged(rel, tmp, final)
+
+
+def commit(root: Path, staged: list[Staged]) -> dict[str, Entry | ApplyError]:
+    """Flush the staged files (one syncfs) and rename each into place."""
+    results: dict[str, Entry | ApplyError] = {}
+    if staged and _syncfs is not None:
+        fd = os.open(root, os.O_RDONLY)
+        try:
+            _syncfs(fd)
+        finally:
+            os.close(fd)
+    for item in staged:
+        try:
+            if item.final.is_dir() and not item.final.is_symlink():
+                raise ApplyError(f"cannot write file {item.rel}: a folder of that name is here")
+            os.replace(item.tmp, item.final)
+        except (OSError, ApplyError) as exc:
+            _unlink(item.tmp)
+            results[item.rel] = exc if isinstance(exc, ApplyError) else _describe(exc, item.rel, "the file")
+            continue
+        entry = entry_for(item.final, item.rel)
+        results[item.rel] = entry if entry is not None else ApplyError(f"{item.rel} vanished after writing")
+    return results
+
+
+def write_partial(path: Path, offset: int, data: bytes, rel: str) -> None:
+    """Append a chunk at `offset` to a partial large file (dropping anything past it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            os.ftruncate(fd, offset)
+            os.lseek(fd, offset, os.SEEK_SET)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            # Nothing of a large file stays behind when the disk is full: it would keep the space.
+            _unlink(path)
+        raise _describe(exc, rel, "the file") from None
+
+
+def finish_partial(root: Path, partial: Path, rel: str, digest: str, mode: int, mtime_ns: int) -> Entry:
+    """Check a complete partial file's hash, flush it and rename it into place."""
+    final = target_path(root, rel)
+    h = hashlib.blake2b(digest_size=16)
+    with open(partial, "rb") as f:
+        while chunk := f.read(1024 * 1024):
+            h.update(chunk)
+    if h.hexdigest() != digest:
+        _unlink(partial)
+        raise ApplyError(f"{rel} arrived damaged (hash mismatch); it will be sent again")
+    try:
+        _parents(root, final)
+        fd = os.open(partial, os.O_WRONLY)
+        try:
+            os.fchmod(fd, mode & MODE_MASK)
+            os.utime(fd, ns=(mtime_ns, mtime_ns))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.replace(partial, final)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            # The destination is on another file system than the state folder: copy beside it first.
+            tmp = final.parent / f"{TEMP_PREFIX}{os.getpid()}-{time.monotonic_ns()}.tmp"
+            try:
+                shutil.copy2(partial, tmp)
+                os.replace(tmp, final)
+            finally:
+                _unlink(tmp)
+            _unlink(partial)
+    except OSError as exc:
+        raise _describe(exc, rel, "the file") from None
+    entry = entry_for(final, rel)
+    if entry is None:
+        raise ApplyError(f"{rel} vanished after writing")
+    entry.hash = digest
+    return entry
+
+
+def make_link(root: Path, rel: str, target: str) -> Entry:
+    if not link_target_inside(rel, target):
+        raise PathRefused(rel, f"its link target {target!r} points outside the synced folder")
+    final = target_path(root, rel)
+    _parents(root, final)
+    tmp = final.parent / f"{TEMP_PREFIX}{os.getpid()}-{time.monotonic_ns()}.tmp"
+    try:
+        os.symlink(target, tmp)
+        os.replace(tmp, final)
+    except OSError as exc:
+        _unlink(tmp)
+        raise _describe(exc, rel, "the link") from None
+    entry = entry_for(final, rel)
+    assert entry is not None
+    return entry
+
+
+def make_dir(root: Path, rel: str, mode: int) -> Entry:
+    final = target_path(root, rel)
+    try:
+        final.mkdir(parents=True, exist_ok=True)
+        os.chmod(final, (mode & MODE_MASK) | stat.S_IRWXU)  # keep it writable for sync itself
+    except FileExistsError:
+        raise ApplyError(f"cannot make folder {rel}: a file of that name is here") from None
+    except OSError as exc:
+        raise _describe(exc, rel, "the folder") from None
+    entry = entry_for(final, rel)
+    assert entry is not None
+    return entry
+
+
+def delete_path(root: Path, rel: str) -> bool:
+    """Remove a file or link, or a folder if it is empty; False if a folder still has content."""
+    final = target_path(root, rel)
+    try:
+        st = os.lstat(final)
+    except FileNotFoundError:
+        return True
+    try:
+        if stat.S_ISDIR(st.st_mode):
+            os.rmdir(final)
+        else:
+            os.unlink(final)
+    except OSError as exc:
+        if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+            return False
+        if exc.errno == errno.ENOENT:
+            return True
+        raise _describe(exc, rel, "it") from None
+    return True
+
+
+def move_path(root: Path, src: str, dst: str) -> None:
+    source, dest = target_path(root, src), target_path(root, dst)
+    try:
+        _parents(root, dest)
+        os.replace(source, dest)
+    except OSError as exc:
+        raise _describe(exc, dst, "the renamed file") from None
+
+
+def set_mode(root: Path, rel: str, mode: int) -> None:
+    final = target_path(root, rel)
+    try:
+        os.chmod(final, mode & MODE_MASK, follow_symlinks=False)
+    except NotImplementedError:
+        pass
+    except OSError as exc:
+        raise _describe(exc, rel, "its permissions") from None
+
+
+def conflict_name(root: Path, rel: str, side: str) -> str:
+    """`name.conflict-<side>-<UTC time>`, with a counter if that exists already."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    name = f"{rel}.conflict-{side}-{stamp}"
+    counter = 2
+    while os.path.lexists(root / name):
+        name = f"{rel}.conflict-{side}-{stamp}-{counter}"
+        counter += 1
+    return name
+
+
+def _unlink(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)

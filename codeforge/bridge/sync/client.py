@@ -1,0 +1,215 @@
+"""The local half of file sync: `codeforge connect URL --sync DIR [--once]`.
+
+It plans the initial sync from both sides' trees and records (see `plan.py`): what is the
+same on both sides is only recorded, never sent; what changed on one side goes to the other;
+what changed on both is sent so the workspace half keeps both versions. Many small files
+travel per message and large ones in chunks that continue where a dropped sync stopped.
+Progress, conflicts, warnings and errors reach the user as `SyncEvent`s (`connect` turns
+them into editor notifications). With `watch`, local changes are sent as watchfiles reports
+them, until the link closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from codeforge.bridge.link import Dial, Link, LinkClosed
+from codeforge.bridge.sync.ignore import Ignorer
+from codeforge.bridge.sync.peer import Peer
+from codeforge.bridge.sync.plan import Plan, make_plan, read_manifest
+from codeforge.bridge.sync.protocol import PROTOCOL_VERSION, ProtocolError, decode, encode
+from codeforge.bridge.sync.state import SyncState, load_config
+from codeforge.bridge.sync.tree import scan_tree
+from codeforge.bridge.sync.watch import TreeWatcher
+
+__all__ = ["SyncEvent", "SyncEventKind", "run_sync"]
+
+log = logging.getLogger(__name__)
+
+SyncEventKind = Literal["status", "conflict", "warning", "error"]
+STATUS_EVERY = 0.25  # seconds between progress events
+SAVE_EVERY = 2.0
+
+
+@dataclass
+class SyncEvent:
+    """What the user should hear about: progress ("status"), a conflict (both versions kept),
+    a warning (a symbolic link skipped, folders not watched) or an error (a refused path,
+    a full disk). `data` carries the details (paths, counts, bytes)."""
+
+    kind: SyncEventKind
+    message: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class _Progress:
+    def __init__(self, peer: Peer, plan: Plan, on_event: Callable[[SyncEvent], None]) -> None:
+        self.peer, self.plan, self.on_event = peer, plan, on_event
+        self.last = 0.0
+        self.started = time.monotonic()
+
+    def data(self, phase: str) -> dict[str, Any]:
+        s = self.peer.stats
+        return {
+            "phase": phase,
+            "files_total": self.plan.push_files + self.plan.pull_files,
+            "files_done": s.applied_by_peer + s.files_received,
+            "bytes_total": self.plan.push_bytes + self.plan.pull_bytes,
+            "bytes_done": s.bytes_applied_by_peer + s.bytes_received,
+            "bytes_sent": s.bytes_sent,
+            "files_sent": s.files_sent,
+            "unchanged": self.plan.unchanged,
+            "conflicts": self.plan.conflicts,
+            "errors": len(s.errors),
+        }
+
+    def tick(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last < STATUS_EVERY:
+            return
+        self.last = now
+        d = self.data("initial")
+        self.on_event(
+            SyncEvent(
+                "status",
+                f"syncing: {d['files_done']}/{d['files_total']} files, "
+                f"{d['bytes_done'] / 1e6:.1f}/{d['bytes_total'] / 1e6:.1f} MB",
+                d,
+            )
+        )
+
+
+async def run_sync(dial: Dial, local: Path, *, watch: bool, on_event: Callable[[SyncEvent], None]) -> int:
+    """Sync `local` with the workspace: once (`watch=False`) or until the link ends.
+    Returns 0 when everything synced, 1 when some paths failed (each told as an error
+    event), 2 when the sync could not run at all."""
+    root = local.expanduser().resolve()
+    if not root.is_dir():
+        on_event(SyncEvent("error", f"cannot sync {local}: it is not a folder (create it or name another)"))
+        return 2
+
+    def emit(kind: str, message: str, data: dict[str, Any]) -> None:
+        on_event(SyncEvent(kind if kind in ("status", "conflict", "warning", "error") else "status", message, data))  # type: ignore[arg-type]
+
+    config, warnings = load_config(root)
+    for warning in warnings:
+        emit("warning", warning, {})
+    state = SyncState(root, "local")
+    state.load()
+    sync_id = state.new_sync_id()
+    ignorer = Ignorer(root, config.ignore)
+    try:
+        link = await dial("sync", {"sync_id": sync_id})
+    except Exception as exc:  # DialRefused, OSError: the user needs the reason, not a traceback
+        on_event(SyncEvent("error", f"cannot open the sync channel: {exc}"))
+        return 2
+    try:
+        return await _sync(link, root, state, ignorer, config.max_watches, config.rescan_seconds, watch, emit, on_event)
+    except LinkClosed as exc:
+        on_event(SyncEvent("error", f"the sync link closed: {exc.reason or 'closed'}; run the sync again to resume"))
+        return 2
+    except ProtocolError as exc:
+        on_event(SyncEvent("error", f"the workspace spoke an unknown sync protocol: {exc}"))
+        return 2
+    finally:
+        state.save()
+        with contextlib.suppress(Exception):
+            await link.close("sync finished")
+
+
+async def _sync(
+    link: Link,
+    root: Path,
+    state: SyncState,
+    ignorer: Ignorer,
+    max_watches: int | None,
+    rescan_seconds: float,
+    watch: bool,
+    emit: Callable[[str, str, dict[str, Any]], None],
+    on_event: Callable[[SyncEvent], None],
+) -> int:
+    peer = Peer(root, link, side="local", state=state, ignorer=ignorer, emit=emit, resolver=False)
+    await link.send(encode("hello", {"sync_id": state.sync_id, "v": PROTOCOL_VERSION, "partials": state.partials()}))
+    watcher = TreeWatcher(
+        root, ignorer, max_watches=max_watches, rescan_seconds=rescan_seconds, warn=lambda m, d: emit("warning", m, d)
+    )
+    async with peer.lock:
+        scan = await asyncio.to_thread(scan_tree, root, ignorer, state.cache)
+        if watch:
+            watcher.start(scan.folders)  # before planning: a change made meanwhile is reported
+    for warning in scan.warnings:
+        emit("warning", warning, {})
+    message = decode(await link.receive())
+    if message.kind != "manifest":
+        raise ProtocolError(f"expected the workspace's manifest, got {message.kind}")
+    remote, remote_partials = read_manifest(message)
+    peer.peer_partials = remote_partials
+    done = asyncio.Event()
+    peer.after_sync_end = done.set
+    receiver = asyncio.ensure_future(peer.receive_loop())
+    tasks: list[asyncio.Task[Any]] = [receiver]
+    try:
+        plan = await make_plan(peer, scan.entries, remote)
+        progress = _Progress(peer, plan, on_event)
+        peer.after_applied = progress.tick
+        progress.tick(force=True)
+        await plan.execute(peer)
+        await link.send(encode("sync_end", {}))
+        waiter = asyncio.ensure_future(done.wait())
+        finished, _ = await asyncio.wait({waiter, receiver}, return_when=asyncio.FIRST_COMPLETED)
+        if waiter not in finished:
+            waiter.cancel()
+            raise LinkClosed(link.close_reason)
+        await asyncio.to_thread(state.write, state.snapshot())
+        final = progress.data("done")
+        on_event(
+            SyncEvent(
+                "status",
+                f"in sync: {final['files_done']} files transferred, {plan.unchanged} already the same"
+                + (f", {final['errors']} failed" if final["errors"] else ""),
+                final,
+            )
+        )
+        if not watch:
+            return 1 if peer.stats.errors else 0
+        tasks.append(asyncio.ensure_future(_save_loop(state)))
+        await watcher.ready.wait()
+        on_event(SyncEvent("status", "watching for changes", {"phase": "watching"}))
+        async for changes in _until(watcher, receiver):
+            await peer.push(changes)
+        on_event(
+            SyncEvent("warning", f"file sync stopped: {link.close_reason or 'the link closed'}", {"phase": "stopped"})
+        )
+        return 1 if peer.stats.errors else 0
+    finally:
+        await watcher.stop()
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+async def _until(watcher: TreeWatcher, receiver: asyncio.Task[None]) -> Any:
+    """The watcher's batches until the receiving loop ends (the link closed)."""
+    changes = watcher.changes().__aiter__()
+    while True:
+        nxt = asyncio.ensure_future(changes.__anext__())
+        finished, _ = await asyncio.wait({nxt, receiver}, return_when=asyncio.FIRST_COMPLETED)
+        if nxt not in finished:
+            nxt.cancel()
+            return
+        yield nxt.result()
+
+
+async def _save_loop(state: SyncState) -> None:
+    while True:
+        await asyncio.sleep(SAVE_EVERY)
+        if state.dirty:
+            await asyncio.to_thread(state.write, state.snapshot())

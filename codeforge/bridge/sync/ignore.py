@@ -1,0 +1,88 @@
+"""What sync leaves alone: `.git`, its own state, `.gitignore` rules and the configured list.
+
+`.gitignore` files are read at every level (pathspec's git semantics, the deepest file
+deciding last, as git does); the configured patterns (`.codeforge/sync.yaml` `ignore:`) use
+the same syntax relative to the synced folder and decide after every `.gitignore`. A folder
+that is ignored hides everything below it, as in git.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pathspec
+
+from codeforge.bridge.sync.paths import STATE_DIR
+
+__all__ = ["ALWAYS_IGNORED_NAMES", "TEMP_PREFIX", "Ignorer"]
+
+log = logging.getLogger(__name__)
+
+# `.git` holds a repository's internals (lock files, packs, hooks): syncing it would race
+# git itself on both sides, and writing hooks is a way to run code on the other side.
+ALWAYS_IGNORED_NAMES = frozenset({".git"})
+# Sync's own temporary files (a file being written, before its atomic rename).
+TEMP_PREFIX = ".cfsync-"
+
+
+class Ignorer:
+    """Answers `ignored(rel, is_dir)` for one tree; `.gitignore` files are cached until
+    `forget(dir)` is called for their folder (the watcher does when one changes)."""
+
+    def __init__(self, root: Path, patterns: list[str] | None = None) -> None:
+        self.root = root
+        self.extra = pathspec.GitIgnoreSpec.from_lines(patterns or [])
+        self._specs: dict[str, pathspec.GitIgnoreSpec | None] = {}
+
+    def forget(self, folder: str) -> None:
+        self._specs.pop(folder, None)
+
+    def _spec(self, folder: str) -> pathspec.GitIgnoreSpec | None:
+        if folder in self._specs:
+            return self._specs[folder]
+        spec: pathspec.GitIgnoreSpec | None = None
+        path = self.root / folder / ".gitignore" if folder else self.root / ".gitignore"
+        try:
+            spec = pathspec.GitIgnoreSpec.from_lines(path.read_text(encoding="utf-8", errors="replace").splitlines())
+        except FileNotFoundError:
+            spec = None
+        except OSError as exc:
+            log.warning("cannot read %s (%s); its rules are not applied", path, exc)
+        self._specs[folder] = spec
+        return spec
+
+    def _decide(self, rel: str, is_dir: bool) -> bool:
+        """This one path's own decision (its parents are checked by `ignored`)."""
+        name = rel.rsplit("/", 1)[-1]
+        if name in ALWAYS_IGNORED_NAMES or name.startswith(TEMP_PREFIX):
+            return True
+        if rel == STATE_DIR or rel.startswith(STATE_DIR + "/"):
+            return True
+        suffix = "/" if is_dir else ""
+        decision = False
+        parts = rel.split("/")
+        for depth in range(len(parts)):
+            folder = "/".join(parts[:depth])
+            spec = self._spec(folder)
+            if spec is None:
+                continue
+            result = spec.check_file("/".join(parts[depth:]) + suffix)
+            if result.include is not None:
+                decision = result.include
+        result = self.extra.check_file(rel + suffix)
+        if result.include is not None:
+            decision = result.include
+        return decision
+
+    def ignored(self, rel: str, is_dir: bool) -> bool:
+        """Whether `rel` (or a folder above it) is ignored."""
+        parts = rel.split("/")
+        for depth in range(1, len(parts)):
+            if self._decide("/".join(parts[:depth]), True):
+                return True
+        return self._decide(rel, is_dir)
+
+    def ignored_in_scan(self, rel: str, is_dir: bool) -> bool:
+        """Like `ignored`, for a walk that never enters an ignored folder (parents are known good)."""
+        return self._decide(rel, is_dir)

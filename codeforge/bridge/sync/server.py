@@ -1,0 +1,151 @@
+"""The workspace half of file sync (channel `sync`).
+
+On `hello` it starts watching, scans the workspace (hashes cached in its record, so a
+restart does not re-read unchanged files) and answers with its manifest: every path with its
+hash and mode, the last synced state it recorded for this sync pair, and the large files it
+holds partially. The client half plans from that; this half applies what arrives, resolves
+conflicts (keeping both versions) and, once the client's `sync_end` is answered, sends its
+own changes as the watcher reports them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from codeforge.bridge.link import Link, LinkClosed
+from codeforge.bridge.sync.ignore import Ignorer
+from codeforge.bridge.sync.peer import Peer
+from codeforge.bridge.sync.protocol import PROTOCOL_VERSION, ProtocolError, decode, encode, encode_entries
+from codeforge.bridge.sync.state import SyncState, load_config
+from codeforge.bridge.sync.tree import hash_missing, scan_tree
+from codeforge.bridge.sync.watch import TreeWatcher
+
+if TYPE_CHECKING:
+    from codeforge.bridge.sessions import ChannelContext
+
+__all__ = ["serve", "serve_folder"]
+
+log = logging.getLogger(__name__)
+
+_SYNC_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_HEX = re.compile(r"[0-9a-f]{32}")
+SAVE_EVERY = 2.0
+
+
+async def serve(link: Link, ctx: ChannelContext) -> None:
+    await serve_folder(link, ctx.workspace)
+
+
+def _notice(link: Link, kind: str, message: str, data: dict[str, Any]) -> None:
+    with contextlib.suppress(LinkClosed):
+        link.send_nowait(encode("notice", {"kind": kind, "message": message, "data": data}))
+
+
+async def serve_folder(link: Link, workspace: Path) -> None:
+    """Serve one sync link for `workspace` until it closes."""
+    root = workspace.resolve()
+    try:
+        hello = decode(await link.receive())
+    except LinkClosed:
+        return
+    except ProtocolError as exc:
+        await link.close(f"not a sync client: {exc}")
+        return
+    sync_id = str(hello.header.get("sync_id", ""))
+    if hello.kind != "hello" or not _SYNC_ID.fullmatch(sync_id):
+        await link.close("a sync link starts with hello and a sync_id of letters, digits, - and _")
+        return
+    if hello.header.get("v") != PROTOCOL_VERSION:
+        await link.close(
+            f"sync protocol {hello.header.get('v')} is not supported (this bridge speaks {PROTOCOL_VERSION})"
+        )
+        return
+    if not root.is_dir():
+        await link.close(f"the workspace folder {root} does not exist")
+        return
+
+    def emit(kind: str, message: str, data: dict[str, Any]) -> None:
+        _notice(link, kind, message, data)
+
+    config, warnings = load_config(root)
+    for warning in warnings:
+        emit("warning", f"workspace: {warning}", {})
+    state = SyncState(root, f"pair-{sync_id}")
+    state.load()
+    ignorer = Ignorer(root, config.ignore)
+    peer = Peer(root, link, side="workspace", state=state, ignorer=ignorer, emit=emit, resolver=True)
+    partials = hello.header.get("partials") or {}
+    peer.peer_partials = {k: int(v) for k, v in partials.items() if _HEX.fullmatch(str(k))}
+
+    watcher = TreeWatcher(
+        root,
+        ignorer,
+        max_watches=config.max_watches,
+        rescan_seconds=config.rescan_seconds,
+        warn=lambda message, data: emit("warning", f"workspace: {message}", data),
+    )
+    live = asyncio.Event()
+    peer.after_sync_end = live.set
+    tasks: list[asyncio.Task[Any]] = []
+    try:
+        async with peer.lock:
+            scan = await asyncio.to_thread(scan_tree, root, ignorer, state.cache)
+            # The watcher starts before the hashing, so a change made meanwhile is reported.
+            watcher.start(scan.folders)
+            await asyncio.to_thread(hash_missing, root, scan.entries)
+        for warning in scan.warnings:
+            emit("warning", f"workspace: {warning}", {})
+        for rel, entry in scan.entries.items():
+            peer.remember(rel, entry)
+        entries = []
+        for rel in sorted(set(scan.entries) | set(state.base)):
+            e = scan.entries.get(rel)
+            base = state.base.get(rel)
+            entries.append(
+                [
+                    rel,
+                    e.kind if e else None,
+                    e.hash if e else None,
+                    e.mode if e else 0,
+                    e.size if e else 0,
+                    base[0] if base else None,
+                    base[1] if base else 0,
+                ]
+            )
+        await link.send(encode("manifest", {"partials": state.partials()}, encode_entries(entries)))
+        tasks.append(asyncio.ensure_future(_live(peer, watcher, live)))
+        tasks.append(asyncio.ensure_future(_save_loop(state)))
+        await peer.receive_loop()
+    except LinkClosed:
+        pass
+    finally:
+        for task in tasks:
+            task.cancel()
+        await watcher.stop()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        state.save()
+
+
+async def _live(peer: Peer, watcher: TreeWatcher, live: asyncio.Event) -> None:
+    await live.wait()
+    async for changes in watcher.changes():
+        try:
+            await peer.push(changes)
+        except LinkClosed:
+            return
+        except Exception:  # one bad batch must not end the sync: say so and go on
+            log.exception("sync: sending workspace changes failed")
+
+
+async def _save_loop(state: SyncState) -> None:
+    while True:
+        await asyncio.sleep(SAVE_EVERY)
+        if state.dirty:
+            await asyncio.to_thread(state.write, state.snapshot())

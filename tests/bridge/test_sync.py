@@ -1,0 +1,263 @@
+"""File sync: both halves over a memory link, on real folders (see docs/bridge.md, "File sync")."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from codeforge.bridge.sync.protocol import CHUNK_SIZE, SMALL_FILE
+from tests.bridge.sync_helpers import Pair, tree, wait_for, write
+
+LARGE = 3 * CHUNK_SIZE + 12345  # four chunks
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> Pair:
+    local, workspace = tmp_path / "local", tmp_path / "workspace"
+    local.mkdir()
+    workspace.mkdir()
+    return Pair(local, workspace)
+
+
+def fixture_tree(root: Path) -> None:
+    write(root / "README.md", "# demo\n")
+    write(root / "src/app/main.py", "print('hi')\n")
+    write(root / "src/app/run.sh", "#!/bin/sh\necho run\n", mode=0o755)
+    write(root / "assets/logo.bin", bytes(range(256)) * 40)
+    write(root / "data/large.bin", os.urandom(LARGE))
+    write(root / "naïve/日本語 ファイル.txt", "ünïcödé\n")
+    write(root / ".gitignore", "*.log\nbuild/\n")
+    write(root / "debug.log", "ignored by .gitignore\n")
+    write(root / "build/out.o", b"ignored folder")
+    write(root / ".git/HEAD", "ref: refs/heads/main\n")
+    write(root / ".codeforge/sync.yaml", "ignore:\n  - secrets/\n")
+    write(root / "secrets/key.pem", "ignored by sync.yaml")
+    (root / "empty").mkdir()
+    (root / "src/app/link.py").symlink_to("main.py")
+    (root / "outward").symlink_to("/etc/hostname")
+    (root / "climb").symlink_to("../../elsewhere")
+
+
+SYNCED = {
+    "README.md",
+    "src/app/main.py",
+    "src/app/run.sh",
+    "assets/logo.bin",
+    "data/large.bin",
+    "naïve/日本語 ファイル.txt",
+    ".gitignore",
+    ".codeforge/sync.yaml",
+    "src/app/link.py",
+}
+NOT_SYNCED = {"debug.log", "build", "build/out.o", ".git", "secrets", "outward", "climb"}
+
+
+async def test_initial_sync_of_a_fixture_tree_then_nothing_resent(pair: Pair) -> None:
+    fixture_tree(pair.local)
+    first = await pair.once()
+    assert first.rc == 0, first.events
+    local, remote = tree(pair.local), tree(pair.workspace)
+    for rel in SYNCED:
+        assert remote[rel] == local[rel], rel
+    assert "empty" in remote
+    assert not NOT_SYNCED & set(remote), NOT_SYNCED & set(remote)
+    assert remote["src/app/link.py"] == ("link", "main.py")
+    assert stat.S_IMODE(os.stat(pair.workspace / "src/app/run.sh").st_mode) == 0o755
+    warnings = " ".join(e.message for e in first.kinds("warning"))
+    assert "outward -> /etc/hostname points outside" in warnings and "climb" in warnings
+    progress = [e for e in first.kinds("status") if e.data.get("phase") == "initial"]
+    assert progress and progress[0].data["files_total"] == len(SYNCED) - 1  # the link is not a file
+    assert first.final["bytes_done"] == first.final["bytes_total"] >= LARGE
+    # Nothing that arrived is sent again: a second run sends no file content at all.
+    second = await pair.once()
+    assert second.rc == 0 and second.final["bytes_sent"] == 0 and second.final["files_done"] == 0
+    assert second.final["unchanged"] >= len(SYNCED)
+
+
+async def test_workspace_files_come_back_and_renames_move(pair: Pair) -> None:
+    fixture_tree(pair.local)
+    write(pair.workspace / "server/notes.txt", "from the workspace\n")
+    assert (await pair.once()).rc == 0
+    assert (pair.local / "server/notes.txt").read_text() == "from the workspace\n"
+    # Rename and delete locally: the rename is a move on the workspace, no content sent.
+    os.rename(pair.local / "data/large.bin", pair.local / "data/renamed.bin")
+    os.unlink(pair.local / "README.md")
+    run = await pair.once()
+    assert run.rc == 0 and run.final["bytes_sent"] == 0
+    assert not (pair.workspace / "data/large.bin").exists() and not (pair.workspace / "README.md").exists()
+    assert (pair.workspace / "data/renamed.bin").read_bytes() == (pair.local / "data/renamed.bin").read_bytes()
+    # The same in the workspace: the local side moves its copy instead of fetching it.
+    os.rename(pair.workspace / "assets/logo.bin", pair.workspace / "assets/logo2.bin")
+    os.unlink(pair.workspace / "src/app/main.py")
+    run = await pair.once()
+    assert run.rc == 0 and run.final["files_done"] == 0
+    assert not (pair.local / "assets/logo.bin").exists() and (pair.local / "assets/logo2.bin").exists()
+    assert not (pair.local / "src/app/main.py").exists()
+    assert synced_part(pair.local) == tree(pair.workspace)
+
+
+def synced_part(root: Path) -> dict[str, object]:
+    return {k: v for k, v in tree(root).items() if k.split("/")[0] not in NOT_SYNCED}
+
+
+async def test_a_file_changed_on_both_sides_keeps_both(pair: Pair) -> None:
+    write(pair.local / "shared.txt", "base\n")
+    assert (await pair.once()).rc == 0
+    write(pair.local / "shared.txt", "local edit\n")
+    write(pair.workspace / "shared.txt", "workspace edit\n")
+    run = await pair.once()
+    assert run.rc == 0, run.events
+    conflicts = run.kinds("conflict")
+    assert len(conflicts) == 1 and conflicts[0].data["path"] == "shared.txt"
+    copy = conflicts[0].data["copy"]
+    assert copy.startswith("shared.txt.conflict-workspace-")
+    for side in (pair.local, pair.workspace):
+        assert (side / "shared.txt").read_text() == "local edit\n"
+        assert (side / copy).read_text() == "workspace edit\n"
+    # Settled: the next run finds nothing to do.
+    again = await pair.once()
+    assert again.final["bytes_sent"] == 0 and not again.kinds("conflict")
+
+
+async def test_changes_flow_both_ways_while_watching(pair: Pair) -> None:
+    write(pair.local / "a.txt", "one\n")
+    client, server, link, events = await pair.watching()
+    try:
+        await wait_for(lambda: (pair.workspace / "a.txt").exists(), "a.txt in the workspace")
+        write(pair.local / "sub/dir/new.txt", "made locally\n")
+        write(pair.workspace / "from_ws.bin", b"\x00\xff" * 1000)
+        await wait_for(lambda: (pair.workspace / "sub/dir/new.txt").exists(), "a new local file in the workspace")
+        await wait_for(lambda: (pair.local / "from_ws.bin").exists(), "a workspace file locally")
+        assert (pair.local / "from_ws.bin").read_bytes() == b"\x00\xff" * 1000
+        # Edits, a rename, a delete, a mode change, each way.
+        write(pair.workspace / "a.txt", "two\n")
+        await wait_for(lambda: (pair.local / "a.txt").read_text() == "two\n", "the workspace's edit locally")
+        os.rename(pair.local / "sub/dir/new.txt", pair.local / "sub/moved.txt")
+        await wait_for(lambda: (pair.workspace / "sub/moved.txt").exists(), "the local rename in the workspace")
+        assert not (pair.workspace / "sub/dir/new.txt").exists()
+        os.unlink(pair.workspace / "from_ws.bin")
+        await wait_for(lambda: not (pair.local / "from_ws.bin").exists(), "the workspace's delete locally")
+        os.chmod(pair.local / "a.txt", 0o600)
+        await wait_for(
+            lambda: stat.S_IMODE(os.stat(pair.workspace / "a.txt").st_mode) == 0o600, "the mode in the workspace"
+        )
+        # A whole folder renamed locally.
+        write(pair.local / "pkg/one.py", "1\n")
+        write(pair.local / "pkg/two.py", "2\n")
+        await wait_for(lambda: (pair.workspace / "pkg/two.py").exists(), "pkg in the workspace")
+        os.rename(pair.local / "pkg", pair.local / "pkg2")
+        await wait_for(lambda: (pair.workspace / "pkg2/two.py").exists(), "the renamed folder in the workspace")
+        await wait_for(lambda: not (pair.workspace / "pkg").exists(), "the old folder gone")
+        # Echo suppression: what sync wrote is not sent back; the link goes quiet.
+        write(pair.workspace / "echo.txt", "x" * 50_000)
+        await wait_for(lambda: (pair.local / "echo.txt").exists(), "echo.txt locally")
+        sent = link.sent_bytes
+        write(pair.local / "marker.txt", "m")  # something that must go out, after any echo would have
+        await wait_for(lambda: (pair.workspace / "marker.txt").exists(), "marker in the workspace")
+        assert link.sent_bytes - sent < 5_000  # the marker only, not echo.txt's 50 kB
+        assert not [e for e in events if e.kind in ("error", "conflict")], events
+        assert tree(pair.local) == tree(pair.workspace)
+    finally:
+        await link.close()
+        assert await asyncio.wait_for(client, 30) == 0
+        assert events[-1].data.get("phase") == "stopped"
+        await asyncio.wait_for(server, 30)
+
+
+async def test_conflict_while_watching_keeps_both(pair: Pair) -> None:
+    write(pair.local / "doc.txt", "base\n")
+    client, server, link, events = await pair.watching()
+    try:
+        await wait_for(lambda: (pair.workspace / "doc.txt").exists(), "doc.txt in the workspace")
+        # Stop the workspace from hearing about its own change until ours crossed it: edit
+        # both sides at once; whichever order they travel in, both versions must survive.
+        write(pair.workspace / "doc.txt", "workspace\n")
+        write(pair.local / "doc.txt", "local\n")
+
+        def settled() -> bool:
+            names = {p.name for p in pair.workspace.iterdir()}
+            return (
+                names == {p.name for p in pair.local.iterdir()}
+                and (pair.workspace / "doc.txt").read_text() == (pair.local / "doc.txt").read_text()
+            )
+
+        await wait_for(settled, "both sides to agree")
+        contents = {p.read_text() for p in pair.local.glob("doc.txt*")}
+        # Either the local edit won the race to the workspace (a conflict, both kept) or the
+        # workspace's arrived first and was then overwritten by a later local save: in the
+        # second case the local edit was made after the workspace's had arrived, which is
+        # not a conflict. Both versions survive unless the local save saw the workspace's.
+        if any(e.kind == "conflict" for e in events):
+            assert contents == {"local\n", "workspace\n"}
+        else:
+            assert contents <= {"local\n", "workspace\n"}
+    finally:
+        await link.close()
+        await asyncio.wait_for(client, 30)
+        await asyncio.wait_for(server, 30)
+
+
+async def test_killed_mid_sync_resumes_without_resending(pair: Pair) -> None:
+    for i in range(300):
+        write(pair.local / f"many/f{i:03}.txt", f"file {i}\n" * 200)
+    big = os.urandom(LARGE)
+    write(pair.local / "zz/big.bin", big)
+    small_total = sum(p.stat().st_size for p in (pair.local / "many").iterdir())
+
+    def third_chunk(message: object) -> bool:
+        return getattr(message, "kind", "") == "chunk" and message.header["off"] >= 2 * CHUNK_SIZE  # type: ignore[attr-defined]
+
+    first = await pair.once(server_kill_on=third_chunk)
+    assert first.rc == 2 and any("run the sync again" in e.message for e in first.kinds("error"))
+    assert not (pair.workspace / "zz/big.bin").exists()  # no half file in place
+    assert len(list((pair.workspace / "many").iterdir())) == 300  # the small files all arrived
+    second = await pair.once()
+    assert second.rc == 0, second.events
+    # Only the rest of the large file travelled: no small file, not its first two chunks.
+    assert second.final["bytes_sent"] == LARGE - 2 * CHUNK_SIZE
+    assert second.client_sent < LARGE - 2 * CHUNK_SIZE + 100_000 < small_total + LARGE - 2 * CHUNK_SIZE
+    assert (pair.workspace / "zz/big.bin").read_bytes() == big
+    assert not list((pair.workspace / ".codeforge/sync-state/partial").iterdir())
+
+
+async def test_symlinks_never_lead_out(pair: Pair, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    write(outside / "secret.txt", "outside the tree")
+    (pair.local / "linked_dir").symlink_to(outside)
+    (pair.local / "inner").mkdir()
+    (pair.local / "inner/up").symlink_to("../linked_dir/secret.txt")
+    run = await pair.once()
+    assert run.rc == 0
+    assert not (pair.workspace / "linked_dir").exists() and not (pair.workspace / "inner/up").is_symlink()
+    messages = " ".join(e.message for e in run.kinds("warning"))
+    assert "linked_dir" in messages and "inner/up" in messages
+
+
+async def test_unwatchable_tree_says_so_and_rescans(pair: Pair) -> None:
+    for name in ("a/x", "a/y", "b/z", "c"):
+        (pair.local / name).mkdir(parents=True)
+    write(pair.local / ".codeforge/sync.yaml", "max_watches: 2\nrescan_seconds: 0.2\n")
+    client, server, link, events = await pair.watching()
+    try:
+        warning = next(e for e in events if e.kind == "warning" and "not watched" in e.message)
+        assert warning.data["unwatched"] and "rescanned every 0.2 s" in warning.message
+        assert "max_user_watches" in warning.message
+        # A change in every part arrives, watched or not.
+        for name in ("a/x", "a/y", "b/z", "c", ""):
+            write(pair.local / name / "new.txt", name)
+        for name in ("a/x", "a/y", "b/z", "c", ""):
+            target = pair.workspace / name / "new.txt"
+            await wait_for(target.exists, f"{name}/new.txt")
+    finally:
+        await link.close()
+        await asyncio.wait_for(client, 30)
+        await asyncio.wait_for(server, 30)
+
+
+def test_small_and_large_thresholds_are_consistent() -> None:
+    assert SMALL_FILE < CHUNK_SIZE and LARGE > SMALL_FILE
