@@ -1,0 +1,238 @@
+-- The Neovim remote journey: headless Neovim 0.11 on a local folder, a real `codeforge bridge`
+-- serving the workspace (another folder with the same files), everything through `codeforge
+-- connect`. tests/extensions/test_remote_e2e.py starts the platform and the bridge and runs
+--   nvim --headless -u NONE -i NONE -n --cmd 'set rtp^=extensions/nvim' -l remote.lua
+-- with CODEFORGE_BIN, BRIDGE_URL, LOCAL_DIR, WORKSPACE_DIR, ARTIFACTS_DIR (and the token in
+-- CODEFORGE_TOKEN_FOR_TEST). Each step prints "ok NAME — detail" and saves what was on screen.
+local function env(name)
+  local value = os.getenv(name)
+  if not value or value == '' then
+    error(name .. ' is not set: run this through tests/extensions/test_remote_e2e.py')
+  end
+  return value
+end
+
+local LOCAL = env('LOCAL_DIR')
+local WORKSPACE = env('WORKSPACE_DIR')
+local URL = env('BRIDGE_URL')
+local ARTIFACTS = env('ARTIFACTS_DIR')
+local TOKEN = env('CODEFORGE_TOKEN_FOR_TEST')
+local TIMEOUT = 90000
+vim.fn.mkdir(ARTIFACTS, 'p')
+
+-- As a user's init.lua would: the program and the token, no remote URL yet.
+vim.g.codeforge = { cmd = { env('CODEFORGE_BIN'), 'lsp' }, token = TOKEN }
+vim.g.codeforge_autostart = false
+vim.cmd('filetype on')
+vim.cmd('runtime! plugin/codeforge.lua')
+
+local messages = {} ---@type string[]
+vim.notify = function(msg, level)
+  messages[#messages + 1] = ('[%s] %s'):format(level or vim.log.levels.INFO, msg)
+end
+
+local function wait_for(what, cond, timeout)
+  if not vim.wait(timeout or TIMEOUT, cond, 50) then
+    error('timed out waiting for ' .. what)
+  end
+end
+
+local function buffer_text(buf)
+  return table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), '\n')
+end
+
+local step_number, failed = 0, false
+local function step(name, body)
+  step_number = step_number + 1
+  local first = #messages + 1
+  local ok, detail = xpcall(body, debug.traceback)
+  local capture = {
+    ('# step %d: %s (%s)'):format(step_number, name, ok and 'ok' or 'FAILED'),
+    '## current buffer: ' .. vim.api.nvim_buf_get_name(0),
+    buffer_text(0),
+    '## messages',
+    table.concat(vim.list_slice(messages, first), '\n'),
+  }
+  if not ok then
+    local lines = require('codeforge.log').lines
+    capture[#capture + 1] = '## log (last 40 lines)\n' .. table.concat(vim.list_slice(lines, math.max(1, #lines - 39)), '\n')
+    capture[#capture + 1] = '## error\n' .. tostring(detail)
+  end
+  vim.fn.writefile(vim.split(table.concat(capture, '\n'), '\n'), ('%s/%02d-%s.txt'):format(ARTIFACTS, step_number, name))
+  if ok then
+    io.stdout:write(('\nok %s — %s\n'):format(name, (tostring(detail or ''):gsub('\n', ' '))))
+  else
+    io.stdout:write(('\nnot ok %s: %s\n'):format(name, detail))
+    failed = true
+  end
+  return ok
+end
+
+local codeforge = require('codeforge')
+local remote = require('codeforge.remote')
+
+local function find_message(pattern, from)
+  for i = from or 1, #messages do
+    if messages[i]:find(pattern) then
+      return messages[i]
+    end
+  end
+end
+
+--- Position of the first `needle` in buffer `buf` (0-based line and character).
+local function position_of(buf, needle, occurrence)
+  local seen = 0
+  for i, line in ipairs(vim.api.nvim_buf_get_lines(buf, 0, -1, false)) do
+    local col = line:find(needle, 1, true)
+    if col then
+      seen = seen + 1
+      if seen == (occurrence or 1) then
+        return { line = i - 1, character = col - 1 }
+      end
+    end
+  end
+  error(needle .. ' not in ' .. vim.api.nvim_buf_get_name(buf))
+end
+
+local function proxied(name, buf)
+  return vim.lsp.get_clients({ name = 'codeforge-' .. name, bufnr = buf })[1]
+end
+
+local main_buf
+
+local steps = {
+  { 'connect-refuses-bad-url', function()
+    vim.cmd('cd ' .. vim.fn.fnameescape(LOCAL))
+    local before = #messages + 1
+    vim.cmd('CodeForge connect ftp://' .. URL:gsub('^%a+://', ''))
+    local said = find_message('is not a bridge URL scheme', before)
+    assert(said, 'no error for an ftp:// URL: ' .. table.concat(messages, ' | '))
+    vim.cmd('CodeForge connect')
+    assert(find_message('no bridge URL', before), 'no error without a URL')
+    assert(remote.url == nil, 'a refused URL was kept')
+    return said
+  end },
+
+  { 'connect', function()
+    vim.cmd('edit codeforge.yaml')
+    local before = #messages + 1
+    vim.cmd('CodeForge connect ' .. URL)
+    wait_for('connected', function()
+      return find_message('connected to the remote workspace', before) ~= nil or find_message('connect failed', before) ~= nil
+    end)
+    assert(find_message('connected to the remote workspace', before), table.concat(messages, ' | '))
+    local client = require('codeforge.client').get()
+    assert(client and vim.tbl_contains(client.config.cmd, URL), 'the server is not the relay: ' .. vim.inspect(client and client.config.cmd))
+    assert(not vim.tbl_contains(client.config.cmd, TOKEN), 'the token is on the command line')
+    local status = client:request_sync('codeforge/status', vim.empty_dict(), 30000, 0)
+    assert(status and status.result, 'codeforge/status through the bridge: ' .. vim.inspect(status))
+    return ('%s · %s'):format(table.concat(client.config.cmd, ' '), codeforge.statusline())
+  end },
+
+  { 'proxied-diagnostics', function()
+    codeforge.remote_lsp('python') -- basedpyright
+    codeforge.remote_lsp('pylsp')
+    vim.cmd('edit ' .. vim.fn.fnameescape(LOCAL .. '/main.py'))
+    main_buf = vim.api.nvim_get_current_buf()
+    wait_for('both proxied servers to attach', function()
+      local a, b = proxied('python', main_buf), proxied('pylsp', main_buf)
+      return a and a.initialized and b and b.initialized
+    end)
+    local pyright = proxied('python', main_buf)
+    wait_for('a basedpyright diagnostic', function()
+      return #vim.diagnostic.get(main_buf, { namespace = vim.lsp.diagnostic.get_namespace(pyright.id) }) > 0
+    end)
+    local diagnostics = vim.diagnostic.get(main_buf, { namespace = vim.lsp.diagnostic.get_namespace(pyright.id) })
+    local found
+    for _, d in ipairs(diagnostics) do
+      if d.lnum == 2 and d.message:find('str') then
+        found = d
+      end
+    end
+    assert(found, 'no type error on line 3: ' .. vim.inspect(diagnostics))
+    return ('line %d: %s'):format(found.lnum + 1, (found.message:gsub('\n', ' ')))
+  end },
+
+  { 'proxied-hover', function()
+    local shown = {}
+    for _, name in ipairs({ 'python', 'pylsp' }) do
+      local client = proxied(name, main_buf)
+      local params = { textDocument = { uri = vim.uri_from_bufnr(main_buf) }, position = position_of(main_buf, 'greet', 2) }
+      local response = client:request_sync('textDocument/hover', params, 30000, main_buf)
+      assert(response and response.result, name .. ': no hover: ' .. vim.inspect(response))
+      local contents = response.result.contents
+      local text = type(contents) == 'table' and (contents.value or vim.inspect(contents)) or tostring(contents)
+      assert(text:find('greet') or text:find('hi '), name .. ' hover: ' .. text)
+      shown[#shown + 1] = name .. ': ' .. text:gsub('%s+', ' '):sub(1, 80)
+    end
+    return table.concat(shown, ' | ')
+  end },
+
+  { 'proxied-definition-opens-local-file', function()
+    local want = vim.uri_from_fname(LOCAL .. '/lib.py')
+    local location
+    for _, name in ipairs({ 'python', 'pylsp' }) do
+      local client = proxied(name, main_buf)
+      local params = { textDocument = { uri = vim.uri_from_bufnr(main_buf) }, position = position_of(main_buf, 'greet', 2) }
+      local response = client:request_sync('textDocument/definition', params, 30000, main_buf)
+      local result = response and response.result
+      assert(result and result ~= vim.NIL, name .. ': no definition: ' .. vim.inspect(response))
+      local first = vim.islist(result) and result[1] or result
+      local uri = first.uri or first.targetUri
+      assert(uri == want, ('%s: definition at %s, not the local %s'):format(name, uri, want))
+      assert(not uri:find(WORKSPACE, 1, true), name .. ' leaked the workspace path ' .. uri)
+      location = location or first
+    end
+    -- What `gd` does with the answer: open that file here.
+    vim.lsp.util.show_document(location, proxied('python', main_buf).offset_encoding, { focus = true })
+    assert(vim.api.nvim_buf_get_name(0) == LOCAL .. '/lib.py', 'opened ' .. vim.api.nvim_buf_get_name(0))
+    assert(vim.api.nvim_win_get_cursor(0)[1] == 1, 'not on the definition line')
+    return vim.api.nvim_buf_get_name(0)
+  end },
+
+  { 'remote-terminal', function()
+    local buf, err, job = remote.terminal()
+    assert(buf, err)
+    vim.api.nvim_chan_send(job, 'echo remote-$((6*7)) "$PWD"\r')
+    wait_for('the echo in the terminal', function()
+      return buffer_text(buf):find('remote%-42 ' .. vim.pesc(WORKSPACE)) ~= nil
+    end)
+    local line
+    for _, l in ipairs(vim.api.nvim_buf_get_lines(buf, 0, -1, false)) do
+      if l:find('remote-42', 1, true) and not l:find('$((', 1, true) then
+        line = l
+      end
+    end
+    vim.cmd('stopinsert')
+    vim.fn.jobstop(job)
+    return line
+  end },
+
+  { 'checkhealth', function()
+    vim.cmd('checkhealth codeforge')
+    local text = buffer_text(0)
+    assert(text:find('remote workspace ' .. vim.pesc(URL) .. ': connected'), text)
+    assert(text:find('remote language server python: running'), text)
+    assert(not text:find(TOKEN, 1, true), 'checkhealth shows the token')
+    return text:match('remote workspace [^\n]*')
+  end },
+}
+
+for _, s in ipairs(steps) do
+  if not step(s[1], s[2]) then
+    break
+  end
+end
+-- Nothing the journey kept shows the token.
+local kept = table.concat(messages, '\n') .. vim.fn.execute('messages') .. table.concat(require('codeforge.log').lines, '\n')
+if kept:find(TOKEN, 1, true) then
+  io.stdout:write('\nnot ok token-never-shown: the token is in a message or the log\n')
+  failed = true
+end
+for _, client in ipairs(vim.lsp.get_clients()) do
+  client:stop(true)
+end
+vim.wait(3000, function()
+  return #vim.lsp.get_clients() == 0
+end, 50)
+os.exit(failed and 1 or 0)

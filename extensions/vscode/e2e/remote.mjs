@@ -1,0 +1,213 @@
+// The VS Code remote journey: a real VS Code (code-server) with the CodeForge extension on a
+// local folder, connected with "CodeForge: Connect to Remote Workspace" to a real `codeforge
+// bridge` serving the workspace (another folder with the same files). The workspace's own
+// basedpyright and python-lsp-server come through the bridge; the remote terminal runs there.
+// tests/extensions/test_remote_e2e.py starts code-server, the platform and the bridge, then
+// runs this.
+//
+// Environment: CODE_SERVER_URL, LOCAL_DIR, WORKSPACE_DIR, BRIDGE_URL, ARTIFACTS_DIR (screenshots),
+// BROWSER_PROFILE (an empty folder), LOG_FILES_DIR (code-server's logs), SECRET_TOKEN (the token,
+// which must show nowhere), CHROMIUM (optional). Exit status 0 when every step saw what it
+// should; each step prints one line.
+import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const env = (name) => {
+  const value = process.env[name];
+  if (!value) {
+    throw new Error(`${name} is not set: run this through tests/extensions/test_remote_e2e.py`);
+  }
+  return value;
+};
+const URL_BASE = env('CODE_SERVER_URL');
+const LOCAL = env('LOCAL_DIR');
+const WORKSPACE = env('WORKSPACE_DIR');
+const BRIDGE = env('BRIDGE_URL');
+const ARTIFACTS = env('ARTIFACTS_DIR');
+const LOG_FILES_DIR = env('LOG_FILES_DIR');
+const TOKEN = env('SECRET_TOKEN');
+const HOST = new URL(BRIDGE).host;
+const STEP_TIMEOUT = 90_000;
+mkdirSync(ARTIFACTS, { recursive: true });
+
+const context = await chromium.launchPersistentContext(env('BROWSER_PROFILE'), {
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  viewport: { width: 1400, height: 900 },
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+context.setDefaultTimeout(STEP_TIMEOUT);
+const page = context.pages()[0] ?? (await context.newPage());
+
+let stepNumber = 0;
+async function shot(name) {
+  // Let notifications finish sliding in.
+  await page
+    .evaluate(() => Promise.all(document.getAnimations().filter((a) => a.effect?.getComputedTiming().iterations !== Infinity).map((a) => a.finished.catch(() => undefined))))
+    .catch(() => undefined);
+  stepNumber += 1;
+  const path = join(ARTIFACTS, `${String(stepNumber).padStart(2, '0')}-${name}.png`);
+  await page.screenshot({ path });
+  return path;
+}
+
+async function step(name, body) {
+  const started = Date.now();
+  try {
+    const detail = await body();
+    const path = await shot(name);
+    console.log(`ok ${name} (${Date.now() - started} ms) ${path}${detail ? ` — ${String(detail).replace(/\s+/g, ' ')}` : ''}`);
+  } catch (error) {
+    await shot(`${name}-FAILED`).catch(() => undefined);
+    const toasts = await page.locator('.notification-toast').allInnerTexts().catch(() => []);
+    console.log(`# notifications at failure: ${toasts.join(' | ').replace(/\s+/g, ' ')}`);
+    console.log(`not ok ${name}: ${error instanceof Error ? error.message : String(error)}`);
+    throw error;
+  }
+}
+
+const quickInput = page.locator('.quick-input-widget');
+const quickInputBox = quickInput.locator('input.input');
+
+async function focusRow(row) {
+  for (let i = 0; i < 20 && !(await row.evaluate((el) => el.classList.contains('focused'))); i++) {
+    await page.keyboard.press('ArrowDown');
+  }
+}
+
+/** Run a command from the command palette (F1) by its title. */
+async function palette(title) {
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('F1');
+  await quickInputBox.waitFor({ state: 'visible' });
+  await quickInputBox.fill(`>${title}`);
+  const row = quickInput.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
+  await row.waitFor({ state: 'visible' });
+  await focusRow(row);
+  await page.keyboard.press('Enter');
+}
+
+/** Put the cursor on line:column of the active editor ("Go to Line/Column"). */
+async function goTo(line, column) {
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('F1');
+  await quickInputBox.waitFor({ state: 'visible' });
+  await quickInputBox.fill(`:${line}:${column}`);
+  await page.keyboard.press('Enter');
+  await quickInput.waitFor({ state: 'hidden' });
+}
+
+async function openFile(name, marker) {
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('Control+P');
+  await quickInputBox.waitFor({ state: 'visible' });
+  await quickInputBox.fill(name);
+  await quickInput.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor();
+  await page.keyboard.press('Enter');
+  await page.locator('.monaco-editor .view-lines', { hasText: marker }).first().waitFor();
+}
+
+function filesUnder(folder) {
+  return readdirSync(folder).flatMap((name) => {
+    const path = join(folder, name);
+    return statSync(path).isDirectory() ? filesUnder(path) : [path];
+  });
+}
+
+try {
+  await step('open-local-folder', async () => {
+    await page.goto(`${URL_BASE}/?folder=${encodeURIComponent(LOCAL)}`);
+    await page.locator('.monaco-workbench .statusbar').waitFor();
+    // The extension activates on codeforge.yaml and starts the local server first.
+    await page.locator('.statusbar-item', { hasText: 'CodeForge' }).first().waitFor();
+    return page.title();
+  });
+
+  await step('connect-refuses-bad-url', async () => {
+    await palette('CodeForge: Connect to Remote Workspace');
+    await quickInput.locator('.quick-input-title', { hasText: 'Connect to Remote Workspace' }).waitFor();
+    await quickInputBox.fill(`ftp://${HOST}`);
+    await page.keyboard.press('Enter');
+    const refused = quickInput.locator('.quick-input-message', { hasText: 'is not a bridge URL scheme' });
+    await refused.waitFor();
+    return (await refused.innerText()).trim();
+  });
+
+  await step('connect', async () => {
+    await quickInputBox.fill(BRIDGE);
+    await page.keyboard.press('Enter');
+    await quickInput.waitFor({ state: 'hidden' });
+    // The remote item: the bridge's host, connected (no spinner, no "reconnecting").
+    const item = page.locator('.statusbar-item', { hasText: HOST }).first();
+    await item.waitFor();
+    const settings = readFileSync(join(LOCAL, '.vscode', 'settings.json'), 'utf-8');
+    if (!settings.includes(BRIDGE) || settings.includes(TOKEN)) {
+      throw new Error(`the folder's settings do not hold the URL alone: ${settings}`);
+    }
+    const text = (await item.innerText()).trim();
+    if (/reconnecting/.test(text)) {
+      throw new Error(`not connected: ${text}`);
+    }
+    return text;
+  });
+
+  await step('proxied-diagnostics', async () => {
+    await openFile('main.py', 'greet');
+    await palette('View: Focus Problems');
+    // basedpyright's type error on line 3, through the bridge, on the local file.
+    const problem = page.locator('.markers-panel .monaco-list-row', { hasText: 'is not assignable' }).first();
+    await problem.waitFor();
+    return problem.innerText();
+  });
+
+  await step('proxied-hover', async () => {
+    await page.locator('.monaco-editor .view-lines', { hasText: 'greet' }).first().click();
+    await goTo(4, 9);
+    await palette('Show or Focus Hover');
+    const hover = page.locator('.monaco-hover', { hasText: 'greet' }).first();
+    await hover.waitFor();
+    const text = await hover.innerText();
+    if (!text.includes('name: str')) {
+      throw new Error(`the hover does not show greet's signature: ${text}`);
+    }
+    return text.slice(0, 120);
+  });
+
+  await step('proxied-definition-opens-local-file', async () => {
+    await page.keyboard.press('Escape');
+    await palette('Go to Definition');
+    // window.title is ${activeEditorLong}: the full path of the file the definition opened.
+    await page.waitForFunction((path) => document.title.includes(path), join(LOCAL, 'lib.py'));
+    const title = await page.title();
+    if (title.includes(WORKSPACE)) {
+      throw new Error(`the definition opened the workspace's path: ${title}`);
+    }
+    await page.locator('.monaco-editor .view-lines', { hasText: 'def greet' }).first().waitFor();
+    return title;
+  });
+
+  await step('remote-terminal', async () => {
+    await palette('CodeForge: Open Remote Terminal');
+    const terminal = page.locator('.terminal-wrapper.active .xterm').first();
+    await terminal.waitFor();
+    await terminal.click();
+    await page.keyboard.type('echo remote-$((6*7)) "$PWD"');
+    await page.keyboard.press('Enter');
+    const rows = page.locator('.terminal-wrapper.active .xterm-rows');
+    await rows.filter({ hasText: `remote-42 ${WORKSPACE}` }).waitFor();
+    return `remote-42 ${WORKSPACE}`;
+  });
+
+  await step('token-never-shown', async () => {
+    const toasts = (await page.locator('.notification-toast').allInnerTexts()).join('\n');
+    const shown = [toasts, await page.locator('.statusbar').innerText(), ...filesUnder(LOG_FILES_DIR).map((f) => readFileSync(f, 'utf-8'))];
+    const where = shown.findIndex((text) => text.includes(TOKEN));
+    if (where !== -1) {
+      throw new Error(`the token shows in ${where === 0 ? 'a notification' : where === 1 ? 'the status bar' : 'a log file'}`);
+    }
+    return `${shown.length - 2} log files checked`;
+  });
+} finally {
+  await context.close();
+}

