@@ -303,3 +303,26 @@ async def test_keys_cannot_be_read_with_a_revoked_token(bridge: Bridge, revoked_
             await link.receive()
     assert closed.value.reason.startswith(ssh.REFUSED + "cannot read your SSH keys")
     assert revoked_token not in closed.value.reason
+
+
+# The shell traps SIGINT and says so: the exit status and the word prove the signal came.
+_TRAP = "trap 'echo interrupted; exit 3' INT; echo ready; sleep 600 & wait"
+
+
+async def test_ctrl_c_in_a_pty_interrupts_the_foreground_command(bridge: Bridge, keys: Keys, known_hosts: Path) -> None:
+    argv = [*bridge.ssh_options(keys.registered, known_hosts), "-tt", "dev@127.0.0.1", _TRAP]
+    process = await asyncio.create_subprocess_exec(
+        _need("ssh"), *argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert process.stdin and process.stdout
+    seen = b""
+    async with asyncio.timeout(GUARD_S):
+        while b"ready" not in seen:
+            chunk = await process.stdout.read(1024)
+            assert chunk, f"ssh ended early: {seen!r}"
+            seen += chunk
+        process.stdin.write(b"\x03")  # what a person's Ctrl-C sends; the pty makes it SIGINT
+        await process.stdin.drain()
+        rest = await process.stdout.read()
+        returncode = await process.wait()
+    assert (returncode, b"interrupted" in rest) == (3, True), rest
