@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 # Prefix of a link's close reason that `proxy_command` shows the user (ssh prints our stderr).
 REFUSED = "refused: "
 _CHUNK = 65536
+# Close reasons of a tunnel that ended as it should (the SSH connection closed).
+_NORMAL_ENDS = ("", "done", "closed")
 # Never in a workspace's processes: the bridge's own credentials.
 _HIDDEN_ENV = ("CODEFORGE_TOKEN", "CODEFORGE_BRIDGE_TOKEN")
 
@@ -198,7 +200,7 @@ async def proxy_command(dial: Dial) -> int:
     try:
         link = await dial("ssh", {})
     except DialRefused as exc:
-        print(f"codeforge connect --ssh: the bridge refused: {exc.reason}", file=sys.stderr)
+        print(f"codeforge connect --ssh: the bridge refused ({exc.status}): {exc.reason}", file=sys.stderr)
         return 1
     except OSError as exc:
         print(f"codeforge connect --ssh: cannot reach the bridge: {exc}", file=sys.stderr)
@@ -228,11 +230,14 @@ async def proxy_command(dial: Dial) -> int:
     try:
         reason = await downstream()
     finally:
+        ours = up.done()  # we closed the link ourselves: ssh ended the connection
         up.cancel()
         await link.close()
     if reason.startswith(REFUSED):
         print(f"codeforge connect --ssh: {reason.removeprefix(REFUSED)}", file=sys.stderr)
         return 1
+    if not ours and reason not in _NORMAL_ENDS:  # the session ended under us: say why
+        print(f"codeforge connect --ssh: the bridge closed the tunnel: {reason}", file=sys.stderr)
     return 0
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import shutil
 import socket
 import sys
 from pathlib import Path
@@ -37,9 +36,8 @@ def _codeforge_command() -> list[str]:
     """How ssh should start this program: the installed script when it is the one running."""
     script = Path(sys.argv[0])
     if script.name == "codeforge" and script.is_file():
-        return [str(script.resolve())]
-    if found := shutil.which("codeforge"):
-        return [str(Path(found).resolve())]
+        return [str(script.absolute())]
+    # `python -m codeforge`: the same interpreter, whatever `codeforge` PATH may hold.
     return [sys.executable, "-m", "codeforge"]
 
 
@@ -59,7 +57,9 @@ def _register(client: PlatformClient, public: str) -> str:
 
 
 def _discover(client: PlatformClient, only: str | None) -> list[str]:
-    """The URLs of the live bridges of every project (or of one), newest first per project."""
+    """The URLs of the bridges of every project (or of one), most recently seen first. A
+    `stale` bridge is asked too: an idle bridge reports only now and then; `_infos` skips
+    one that does not answer."""
     listed = client.call(projects.LIST, {})
     assert isinstance(listed, projects.ProjectList)
     urls: list[str] = []
@@ -68,8 +68,8 @@ def _discover(client: PlatformClient, only: str | None) -> list[str]:
             continue
         answer = client.call(bridges.LIST, {"project": project.slug})
         assert isinstance(answer, bridges.BridgeList)
-        live = sorted((b for b in answer.bridges if b.state == "live" and b.url), key=lambda b: b.last_seen)
-        urls += [b.url for b in reversed(live)]
+        known = sorted((b for b in answer.bridges if b.url), key=lambda b: b.last_seen, reverse=True)
+        urls += [b.url for b in known]
     return urls
 
 
@@ -81,13 +81,18 @@ async def _infos(urls: list[str], token: str) -> list[tuple[str, SshInfo | str]]
 
     async def one(url: str) -> tuple[str, SshInfo | str]:
         try:
+            connection = connect.Connection(url, token)
+        except ValueError as exc:  # not a ws:// or wss:// URL
+            return url, str(exc)
+        try:
             async with asyncio.timeout(30):
-                async with connect.open_dial(url, token) as dial:
-                    return url, await ssh.fetch_info(dial)
+                return url, await ssh.fetch_info(connection.dial)
         except DialRefused as exc:
             return url, f"refused ({exc.status}): {exc.reason}"
         except (OSError, TimeoutError, LinkClosed, ValueError, KeyError) as exc:
             return url, f"unreachable: {exc or type(exc).__name__}"
+        finally:
+            await connection.close()
 
     return list(await asyncio.gather(*(one(u) for u in urls)))
 
@@ -140,7 +145,7 @@ def _run(urls: list[str], file: Path, only: str | None) -> int:
     console.print(f"SSH key [bold]{key_name}[/] ({identity}) is registered with the platform.")
     if not targets:
         err_console.print(
-            "No live bridge found"
+            "No bridge found"
             + (f" for project {only!r}" if only else "")
             + ": start one with `codeforge bridge FOLDER`, or give its address with --url."
         )

@@ -13,8 +13,11 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +28,9 @@ import pytest
 from codeforge.bridge import ssh
 from codeforge.bridge.link import Link, LinkClosed, memory_pair
 from codeforge.bridge.sessions import ChannelContext, Identity, Sessions
-from codeforge.catalog import sshkeys
+from codeforge.catalog import bridges, sshkeys
 from codeforge.client import AsyncPlatformClient
-from tests.conftest import RunningPlatform, require
+from tests.conftest import ROOT, RunningPlatform, require
 
 GUARD_S = 30.0
 OWNER = Identity("owner", "owner", "demo")
@@ -326,3 +329,151 @@ async def test_ctrl_c_in_a_pty_interrupts_the_foreground_command(bridge: Bridge,
         rest = await process.stdout.read()
         returncode = await process.wait()
     assert (returncode, b"interrupted" in rest) == (3, True), rest
+
+
+# -- the whole journey: a running `codeforge bridge`, `codeforge ssh-config`, OpenSSH -------------
+
+
+@dataclass
+class Journey:
+    """A `codeforge bridge` process on a workspace, and an ssh config ssh-config wrote."""
+
+    platform: RunningPlatform
+    workspace: Path
+    url: str
+    config: Path
+    env: dict[str, str]
+
+
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "codeforge", *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+
+
+def _bridge_listed(platform: RunningPlatform) -> bool:
+    with platform.client() as client:
+        answer = client.call("bridges.list", {"project": platform.project})
+    assert isinstance(answer, bridges.BridgeList)
+    return any(b.url for b in answer.bridges)
+
+
+@pytest.fixture(scope="module")
+def journey(live_platform: RunningPlatform, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Journey]:
+    _need("ssh")
+    base = tmp_path_factory.mktemp("journey")
+    workspace = base / "workspace"
+    workspace.mkdir()
+    env = {**live_platform.env, "CODEFORGE_BRIDGE_STATE_DIR": str(base / "bridge-state"), "HOME": str(base / "home")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "codeforge", "bridge", str(workspace), "--port", "0", "--project", "demo"],
+        env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=(base / "bridge.log").open("wb"), text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout
+        line = process.stdout.readline()  # "codeforge bridge: serving … at ws://…"
+        found = re.search(r" at (wss?://\S+)", line)
+        assert found, f"the bridge said {line!r}; log: {(base / 'bridge.log').read_text()[-2000:]}"
+        config = base / "ssh_config"
+        config.write_text("Host mine\n  User me\n")  # the user's own entry
+        yield Journey(live_platform, workspace, found[1], config, env)
+    finally:
+        process.terminate()
+        process.wait(20)
+
+
+def _ssh_f(journey: Journey, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [_need("ssh"), "-F", str(journey.config), "-o", "BatchMode=yes", *args],
+        env=env or journey.env, capture_output=True, timeout=GUARD_S, cwd=ROOT,
+    )  # fmt: skip
+
+
+def _ssh_config(journey: Journey, *args: str) -> str:
+    done = _cli(journey.env, "ssh-config", "--file", str(journey.config), *args)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_ssh_config_then_ssh_scp_rsync_through_the_bridge(journey: Journey, tmp_path: Path) -> None:
+    assert "codeforge-demo" in _ssh_config(journey, "--url", journey.url)
+    written = journey.config.read_text()
+    assert written.startswith("Host mine\n  User me\n") and f"connect {journey.url} --ssh" in written
+    # While an SSH session is open the bridge reports itself with its URL: found without
+    # --url, and the second run changes nothing (the same key, the same block).
+    held = subprocess.Popen(
+        [_need("ssh"), "-F", str(journey.config), "-o", "BatchMode=yes", "codeforge-demo", "echo up; exec cat"],
+        env=journey.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert held.stdout and held.stdout.readline() == b"up\n"
+        deadline = time.monotonic() + GUARD_S  # a hang guard on the bridge's report, not a timing
+        while not _bridge_listed(journey.platform):
+            assert time.monotonic() < deadline, "the bridge never appeared in bridges.list"
+            time.sleep(0.05)
+        _ssh_config(journey)
+    finally:
+        held.communicate(b"", timeout=GUARD_S)  # EOF: cat ends, the session ends
+    assert held.returncode == 0
+    assert journey.config.read_text() == written
+
+    hi = _ssh_f(journey, "codeforge-demo", "echo hi; pwd")
+    assert hi.returncode == 0, hi.stderr
+    assert hi.stdout.decode().split() == ["hi", str(journey.workspace)]
+
+    (tmp_path / "in.txt").write_text("sent by scp")
+    scp = [_need("scp"), "-F", str(journey.config), "-o", "BatchMode=yes"]
+    sent = subprocess.run(
+        [*scp, str(tmp_path / "in.txt"), "codeforge-demo:in.txt"], env=journey.env, capture_output=True, timeout=GUARD_S
+    )
+    assert sent.returncode == 0, sent.stderr
+    assert (journey.workspace / "in.txt").read_text() == "sent by scp"
+    back = subprocess.run(
+        [*scp, "codeforge-demo:in.txt", str(tmp_path / "back.txt")],
+        env=journey.env,
+        capture_output=True,
+        timeout=GUARD_S,
+    )
+    assert back.returncode == 0 and (tmp_path / "back.txt").read_text() == "sent by scp"
+
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "sub" / "a.txt").write_text("a")
+    (tree / "b.bin").write_bytes(os.urandom(50_000))
+    rsync = subprocess.run(
+        [_need("rsync"), "-a", "-e", f"ssh -F {journey.config} -o BatchMode=yes", f"{tree}/", "codeforge-demo:tree/"],
+        env=journey.env, capture_output=True, timeout=GUARD_S,
+    )  # fmt: skip
+    assert rsync.returncode == 0, rsync.stderr
+    assert (journey.workspace / "tree" / "sub" / "a.txt").read_text() == "a"
+    assert (journey.workspace / "tree" / "b.bin").read_bytes() == (tree / "b.bin").read_bytes()
+
+
+def test_a_revoked_token_is_refused_before_ssh_starts(journey: Journey) -> None:
+    if "codeforge-demo" not in journey.config.read_text():
+        _ssh_config(journey, "--url", journey.url)
+    with journey.platform.client() as client:
+        made = client.call("tokens.create", {"name": "ssh-soon-revoked"})
+        token = made.token
+        assert _ssh_f(journey, "codeforge-demo", "true", env={**journey.env, "CODEFORGE_TOKEN": token}).returncode == 0
+        client.call("tokens.revoke", {"id": made.id})
+    refused = _ssh_f(journey, "codeforge-demo", "touch revoked-was-here", env={**journey.env, "CODEFORGE_TOKEN": token})
+    assert refused.returncode == 255
+    assert b"401" in refused.stderr and token.encode() not in refused.stderr
+    assert not (journey.workspace / "revoked-was-here").exists()
+
+
+def test_a_key_not_registered_is_refused_through_the_bridge(journey: Journey, keys: Keys, tmp_path: Path) -> None:
+    if "codeforge-demo" not in journey.config.read_text():
+        _ssh_config(journey, "--url", journey.url)
+    text = journey.config.read_text()
+    ours = re.search(r'IdentityFile "([^"]+)"', text)
+    assert ours
+    stranger = tmp_path / "config"
+    stranger.write_text(text.replace(ours[1], str(keys.stranger)))
+    refused = subprocess.run(
+        [_need("ssh"), "-F", str(stranger), "-o", "BatchMode=yes", "codeforge-demo", "touch stranger-was-here"],
+        env=journey.env, capture_output=True, timeout=GUARD_S,
+    )  # fmt: skip
+    assert refused.returncode == 255 and b"Permission denied (publickey)" in refused.stderr
+    assert not (journey.workspace / "stranger-was-here").exists()
