@@ -1,0 +1,76 @@
+"""Is this token allowed on this bridge's project? The platform says, through `bridges.attach`.
+
+Every websocket handshake (a new link and every resume) asks, with the connecting token, so
+a revoked token, a token of another organization or a member without write access is
+refused before any data flows, also on a resume. The platform audits each call.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import codeforge.catalog.bridges  # noqa: F401  (declares bridges.attach, which the client calls by name)
+from codeforge.bridge.sessions import Identity
+from codeforge.catalog.errors import CodeForgeError, PlatformUnavailable
+from codeforge.client import AsyncPlatformClient
+
+__all__ = ["Refused", "check_token"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Refused(Exception):
+    """The handshake is refused: `status` (401, 403, 503…) and one line saying why."""
+
+    status: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.reason}"
+
+
+async def check_token(
+    platform_url: str,
+    token: str,
+    *,
+    project: str,
+    bridge: str,
+    session: str,
+    channel: str,
+    client: str,
+) -> tuple[Identity, AsyncPlatformClient]:
+    """Who the token belongs to, and a platform client acting as them (the caller closes
+    it); Refused when the platform says no or cannot answer."""
+    if not token:
+        raise Refused(401, "no token: send `Authorization: Bearer <platform token>` (codeforge connect --token)")
+    platform = AsyncPlatformClient(platform_url, token, timeout=15.0)
+    try:
+        answer = await platform.call(
+            "bridges.attach",
+            {"project": project, "bridge": bridge, "session": session, "channel": channel, "client": client[:200]},
+        )
+    except PlatformUnavailable as exc:
+        await platform.aclose()
+        log.warning("cannot check a token: %s", exc.detail)
+        raise Refused(503, "the bridge cannot reach the platform to check the token; try again shortly") from None
+    except CodeForgeError as exc:
+        await platform.aclose()
+        raise _refusal(exc, project) from None
+    except BaseException:
+        await platform.aclose()
+        raise
+    return Identity(username=answer.username, role=answer.role, organization=answer.organization), platform
+
+
+def _refusal(exc: CodeForgeError, project: str) -> Refused:
+    # The platform's detail is safe to show (it never echoes a token) and says the most.
+    if exc.status == 401:
+        return Refused(401, f"token refused (bad, expired or revoked): {exc.detail}")
+    if exc.status in (403, 404):
+        return Refused(403, f"no access to project {project}: {exc.detail}")
+    if exc.status in (400, 422):
+        return Refused(400, f"bad connection parameters: {exc.message}")
+    log.warning("bridges.attach failed with %s: %s", exc.status, exc.detail)
+    return Refused(502, f"the platform could not check the token ({exc.status}); try again shortly")

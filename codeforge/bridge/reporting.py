@@ -1,0 +1,130 @@
+"""Tells the platform what this bridge holds (`bridges.report`) and applies the close
+requests the answer carries (`bridges.close` made by a person, an editor or the CLI).
+
+It reports every 2 s while sessions exist, at once (after a short batching delay) when
+something changes, and once more after the last session ends, so the platform's list is
+never more than a couple of seconds behind. It uses the bridge's own token, never an
+editor's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import codeforge.catalog.bridges  # noqa: F401  (declares bridges.report, which the client calls by name)
+from codeforge.catalog.errors import CodeForgeError
+from codeforge.client import AsyncPlatformClient
+
+if TYPE_CHECKING:
+    from codeforge.bridge.server import Bridge
+
+__all__ = ["INTERVAL", "Reporter"]
+
+log = logging.getLogger(__name__)
+
+INTERVAL = 2.0
+BATCH = 0.05  # changes this close together go in one report
+REPORTED_KINDS = ("terminal", "forward")
+
+
+class Reporter:
+    def __init__(self, bridge: Bridge, token: str) -> None:
+        self.bridge = bridge
+        self._token = token
+        self._platform: AsyncPlatformClient | None = None
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._failing = False
+        self.reports = 0  # how many reports the platform accepted (tests and logs)
+        bridge.sessions.on_change(self._wake.set)
+
+    def start(self) -> None:
+        self._platform = AsyncPlatformClient(self.bridge.platform_url, self._token, timeout=10.0)
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._platform is not None:
+            # The sessions are gone: say so, briefly, so the list does not wait to go stale.
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2):
+                    await self._platform.call("bridges.report", self.snapshot())
+            await self._platform.aclose()
+
+    def snapshot(self) -> dict[str, Any]:
+        sessions = []
+        for session in list(self.bridge.sessions.by_id.values()):
+            if session.ended:
+                continue
+            sessions.append(
+                {
+                    "id": session.id,
+                    "username": session.user.username,
+                    "opened_at": datetime.fromtimestamp(session.opened_at, UTC).isoformat(),
+                    "state": session.state,
+                    "channels": sorted(set(session.channels.values())),
+                    "resources": [
+                        {"kind": r.kind, "id": r.id, "label": r.label[:500]}
+                        for r in session.resources.values()
+                        if r.kind in REPORTED_KINDS
+                    ],
+                }
+            )
+        return {
+            "project": self.bridge.project,
+            "bridge": self.bridge.bridge_id,
+            "url": self.bridge.url,
+            "workspace": str(self.bridge.workspace),
+            "sessions": sessions,
+        }
+
+    async def _run(self) -> None:
+        had_sessions = False
+        while True:
+            has_sessions = len(self.bridge.sessions) > 0
+            if has_sessions or had_sessions:
+                await self.report_once()
+            had_sessions = has_sessions
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(INTERVAL if has_sessions else None):
+                    await self._wake.wait()
+                await asyncio.sleep(BATCH)
+            self._wake.clear()
+
+    async def report_once(self) -> None:
+        assert self._platform is not None
+        try:
+            answer = await self._platform.call("bridges.report", self.snapshot())
+        except CodeForgeError as exc:
+            # Said once per outage, not every 2 s.
+            if not self._failing:
+                log.warning("cannot report to the platform (sessions stay usable): %s", exc.message)
+            self._failing = True
+            return
+        if self._failing:
+            log.info("reporting to the platform again")
+        self._failing = False
+        self.reports += 1
+        for request in answer.close:
+            await self._apply(request.kind, request.id)
+
+    async def _apply(self, kind: str, id: str) -> None:
+        sessions = self.bridge.sessions
+        if kind == "session":
+            session = sessions.get(id)
+            if session is not None:
+                log.info("closing session %s on request", id)
+                await sessions.end(session, "closed by bridges.close")
+            return
+        for session in list(sessions.by_id.values()):
+            if (kind, id) in session.resources:
+                log.info("closing %s %s on request", kind, id)
+                await sessions.close_resource(session, kind, id)
+                return

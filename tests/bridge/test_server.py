@@ -1,0 +1,163 @@
+"""`codeforge bridge` as a process: the handshake refuses before any data flows (bad, revoked
+or foreign tokens, unknown channels, bad ids, a resume the bridge cannot know), TLS, and a
+clear error for a folder it cannot serve. Real websockets clients against a real platform."""
+
+from __future__ import annotations
+
+import os
+import ssl
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from codeforge.bridge.link import DialRefused, LinkClosed
+from tests.bridge.conftest import BridgeProcess, connected, drop, make_workspace, member_token, self_signed
+from tests.conftest import ROOT, RunningPlatform
+
+
+async def _refusal(url: str, headers: dict[str, str]) -> tuple[int, str]:
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(url, additional_headers=headers, proxy=None):
+            pass
+    response = refused.value.response
+    return response.status_code, (response.body or b"").decode()
+
+
+def _query() -> str:
+    return f"session={uuid.uuid4().hex}&link={uuid.uuid4().hex}"
+
+
+async def test_unknown_channel_is_404_and_names_the_channels(
+    live_bridge: BridgeProcess, live_platform: RunningPlatform
+) -> None:
+    status, body = await _refusal(
+        f"{live_bridge.url}/nope?{_query()}", {"Authorization": f"Bearer {live_platform.token}"}
+    )
+    assert status == 404
+    assert "'nope'" in body and "lsp" in body
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "words"),
+    [
+        ({}, 401, "no token"),
+        ({"Authorization": "Bearer cf_not-a-real-token"}, 401, "token refused"),
+        ({"Authorization": "Basic dXNlcjpwYXNz"}, 401, "no token"),
+    ],
+)
+async def test_a_bad_token_is_refused_before_the_upgrade(
+    live_bridge: BridgeProcess, headers: dict[str, str], status: int, words: str
+) -> None:
+    got, body = await _refusal(f"{live_bridge.url}/lsp?{_query()}", headers)
+    assert got == status and words in body
+    assert "cf_not-a-real-token" not in body and "dXNlcjpwYXNz" not in body
+
+
+async def test_bad_ids_and_received_numbers_are_refused(
+    live_bridge: BridgeProcess, live_platform: RunningPlatform
+) -> None:
+    auth = {"Authorization": f"Bearer {live_platform.token}"}
+    status, body = await _refusal(f"{live_bridge.url}/lsp?session=a%20b&link=x", auth)
+    assert status == 400 and "session" in body
+    status, body = await _refusal(f"{live_bridge.url}/lsp?{_query()}", {**auth, "X-CodeForge-Received": "-3"})
+    assert status == 400 and "X-CodeForge-Received" in body
+
+
+async def test_a_resume_the_bridge_does_not_know_is_410(
+    live_bridge: BridgeProcess, live_platform: RunningPlatform
+) -> None:
+    headers = {"Authorization": f"Bearer {live_platform.token}", "X-CodeForge-Resume": "1", "X-CodeForge-Received": "4"}
+    status, body = await _refusal(f"{live_bridge.url}/lsp?{_query()}", headers)
+    assert status == 410 and "session ended" in body
+
+
+async def test_a_revoked_token_is_refused_and_cannot_resume(
+    live_bridge: BridgeProcess, live_platform: RunningPlatform
+) -> None:
+    with live_platform.client() as platform:
+        created = platform.call("tokens.create", {"name": "laptop", "expires_in_days": 1})
+    token = created.token
+    async with connected(live_bridge.url, token) as connection:
+        link = await connection.dial("lsp", {})
+        with live_platform.client() as platform:
+            platform.call("tokens.revoke", {"id": created.id})
+        # The websocket drops: the resume is checked again, and refused for good.
+        drop(link)
+        with pytest.raises(LinkClosed) as ended:
+            await link.receive()
+        assert ended.value.reason.startswith("401")
+    async with connected(live_bridge.url, token) as connection:
+        with pytest.raises(DialRefused) as refused:
+            await connection.dial("lsp", {})
+    assert refused.value.status == 401 and "revoked" in refused.value.reason
+
+
+async def test_a_token_of_another_organization_is_refused(live_bridge: BridgeProcess, other_org_token: str) -> None:
+    async with connected(live_bridge.url, other_org_token) as connection:
+        with pytest.raises(DialRefused) as refused:
+            await connection.dial("lsp", {})
+    assert refused.value.status == 403
+    assert "organization" in refused.value.reason
+
+
+async def test_a_viewer_is_refused(live_bridge: BridgeProcess, live_platform: RunningPlatform) -> None:
+    token = member_token(live_platform, "vic-viewer", "viewer")
+    async with connected(live_bridge.url, token) as connection:
+        with pytest.raises(DialRefused) as refused:
+            await connection.dial("lsp", {})
+    assert refused.value.status == 403 and "no access" in refused.value.reason
+
+
+def _run_bridge(platform: RunningPlatform, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "codeforge", "bridge", *args, "--url", platform.url, "--port", "0"],
+        env=platform.env, capture_output=True, text=True, cwd=ROOT, timeout=60,
+    )  # fmt: skip
+
+
+def test_a_missing_or_unreadable_folder_is_a_clear_error(live_platform: RunningPlatform, tmp_path: Path) -> None:
+    done = _run_bridge(live_platform, str(tmp_path / "nowhere"), "--project", "demo")
+    assert done.returncode == 2
+    assert "nowhere does not exist" in done.stderr and "Traceback" not in done.stderr
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    done = _run_bridge(live_platform, str(a_file), "--project", "demo")
+    assert done.returncode == 2 and "is not a folder" in done.stderr
+    if os.geteuid() != 0:  # root reads anything
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0)
+        try:
+            done = _run_bridge(live_platform, str(locked), "--project", "demo")
+            assert done.returncode == 2 and "not readable" in done.stderr
+        finally:
+            locked.chmod(0o755)
+    done = _run_bridge(live_platform, str(tmp_path), "--project", "demo", "--cert", str(a_file))
+    assert done.returncode == 2 and "--cert and --key" in done.stderr
+
+
+async def test_tls_with_a_certificate(
+    live_platform: RunningPlatform, tmp_path: Path, bridge_factory: Callable[..., BridgeProcess]
+) -> None:
+    cert, key = self_signed(tmp_path)
+    folder = make_workspace(tmp_path / "ws", live_platform.project)
+    bridge = bridge_factory(folder, args=["--cert", str(cert), "--key", str(key)])
+    assert bridge.url.startswith("wss://")
+    url = f"wss://127.0.0.1:{bridge.port}"
+    trusting = ssl.create_default_context(cafile=str(cert))
+    async with connected(url, live_platform.token, tls=trusting) as connection:
+        link = await connection.dial("lsp", {})
+        assert link.attached
+    # A client that does not trust the certificate never gets to send its token.
+    async with connected(url, live_platform.token, tls=ssl.create_default_context()) as connection:
+        with pytest.raises(ssl.SSLError):
+            await connection.dial("lsp", {})
+    # Plain HTTP is not answered.
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"http://127.0.0.1:{bridge.port}/lsp", timeout=5)
