@@ -76,16 +76,28 @@ class Staged:
     rel: str
     tmp: Path
     final: Path
+    entry: Entry
 
 
-def stage_file(root: Path, rel: str, data: bytes, mode: int, mtime_ns: int, *, durable: bool = False) -> Staged:
-    final = target_path(root, rel)
-    if final.is_dir() and not final.is_symlink():
-        raise ApplyError(f"cannot write file {rel}: a folder of that name is here")
-    try:
-        _parents(root, final)
-    except OSError as exc:
-        raise _describe(exc, rel, "the file") from None
+def stage_file(
+    root: Path,
+    rel: str,
+    data: bytes,
+    mode: int,
+    mtime_ns: int,
+    *,
+    durable: bool = False,
+    known: set[Path] | None = None,
+) -> Staged:
+    """Write `data` to a temporary file beside `rel` (`known`: folders checked already)."""
+    final = target_path(root, rel, known)
+    if known is None or final.parent not in known:
+        try:
+            _parents(root, final)
+        except OSError as exc:
+            raise _describe(exc, rel, "the file") from None
+        if known is not None:
+            known.add(final.parent)
     tmp = final.parent / f"{TEMP_PREFIX}{os.getpid()}-{time.monotonic_ns()}.tmp"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -100,12 +112,13 @@ def stage_file(root: Path, rel: str, data: bytes, mode: int, mtime_ns: int, *, d
         os.utime(fd, ns=(mtime_ns, mtime_ns))
         if durable or _syncfs is None:
             os.fsync(fd)
+        st = os.fstat(fd)  # the inode keeps these through the rename: no stat afterwards
     except OSError as exc:
         os.close(fd)
         _unlink(tmp)
         raise _describe(exc, rel, "the file") from None
     os.close(fd)
-    return Staged(rel, tmp, final)
+    return Staged(rel, tmp, final, Entry("f", mode & MODE_MASK, st.st_size, st.st_mtime_ns, st.st_ino))
 
 
 def commit(root: Path, staged: list[Staged]) -> dict[str, Entry | ApplyError]:
@@ -119,15 +132,15 @@ def commit(root: Path, staged: list[Staged]) -> dict[str, Entry | ApplyError]:
             os.close(fd)
     for item in staged:
         try:
-            if item.final.is_dir() and not item.final.is_symlink():
-                raise ApplyError(f"cannot write file {item.rel}: a folder of that name is here")
             os.replace(item.tmp, item.final)
-        except (OSError, ApplyError) as exc:
+        except OSError as exc:
             _unlink(item.tmp)
-            results[item.rel] = exc if isinstance(exc, ApplyError) else _describe(exc, item.rel, "the file")
+            if exc.errno in (errno.EISDIR, errno.ENOTEMPTY, errno.EEXIST):
+                results[item.rel] = ApplyError(f"cannot write file {item.rel}: a folder of that name is here")
+            else:
+                results[item.rel] = _describe(exc, item.rel, "the file")
             continue
-        entry = entry_for(item.final, item.rel)
-        results[item.rel] = entry if entry is not None else ApplyError(f"{item.rel} vanished after writing")
+        results[item.rel] = item.entry
     return results
 
 

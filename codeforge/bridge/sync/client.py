@@ -147,6 +147,9 @@ async def _sync(
     for warning in scan.warnings:
         emit("warning", warning, {})
     message = decode(await link.receive())
+    while message.kind == "notice":  # a workspace warning may come first
+        peer.on_notice(message)
+        message = decode(await link.receive())
     if message.kind != "manifest":
         raise ProtocolError(f"expected the workspace's manifest, got {message.kind}")
     remote, remote_partials = read_manifest(message)

@@ -47,14 +47,17 @@ def check_rel(rel: object) -> str:
     return rel
 
 
-def target_path(root: Path, rel: object) -> Path:
+def target_path(root: Path, rel: object, known: set[Path] | None = None) -> Path:
     """The absolute path for `rel` under `root`, after checking that no existing parent
-    folder is a symbolic link or a file (writing through one could land outside `root`)."""
+    folder is a symbolic link or a file (writing through one could land outside `root`).
+    `known`: folders already checked in this batch (added to as they are checked)."""
     clean = check_rel(rel)
     parts = clean.split("/")
     current = root
     for part in parts[:-1]:
         current = current / part
+        if known is not None and current in known:
+            continue
         try:
             st = os.lstat(current)
         except FileNotFoundError:
@@ -63,6 +66,8 @@ def target_path(root: Path, rel: object) -> Path:
             raise PathRefused(clean, f"its parent folder {current.relative_to(root)} is a symbolic link")
         if not stat.S_ISDIR(st.st_mode):
             raise PathRefused(clean, f"its parent {current.relative_to(root)} is not a folder")
+        if known is not None:
+            known.add(current)
     return root / clean
 
 

@@ -56,6 +56,18 @@ _HEX = re.compile(r"[0-9a-f]{32}")
 
 
 @dataclass
+class _Job:
+    """One batch of small files: staged temporary files, and what to report once renamed."""
+
+    staged: list[apply.Staged] = field(default_factory=list)
+    meta: dict[str, Held] = field(default_factory=dict)
+    same: dict[str, Held] = field(default_factory=dict)
+    same_sizes: dict[str, tuple[str, int, int]] = field(default_factory=dict)
+    conflicts: list[tuple[str, str]] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
 class Stats:
     files_sent: int = 0
     bytes_sent: int = 0  # file content bytes put on the link
@@ -87,6 +99,11 @@ class Peer:
         # Pushes the receiving loop asks for (wants, conflict copies), sent in order by one task,
         # since a send may wait and the receiving loop must not. None: send `sync_end` here.
         self._out: asyncio.Queue[list[str] | None] = asyncio.Queue()
+        # Staged batches of small files waiting for their flush and renames (see on_files).
+        self._commits: asyncio.Queue[_Job] = asyncio.Queue()
+        self._pending: set[str] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     # -- what this side holds ---------------------------------------------------------------
 
@@ -111,6 +128,20 @@ class Peer:
                 except OSError:
                     return None
                 self.remember(rel, entry)
+        return entry
+
+    def held(self, rel: str) -> Entry | None:
+        """What the disk holds at `rel`, ignore rules aside: what a change would replace."""
+        entry = entry_for(self.root / rel, rel)
+        if entry is not None and entry.kind == "f":
+            known = self.state.cache.get(rel)
+            if known is not None and known.hash and known.same_stat(entry):
+                entry.hash = known.hash
+            else:
+                try:
+                    entry.hash = hash_file(self.root / rel)
+                except OSError:
+                    return None
         return entry
 
     def remember(self, rel: str, entry: Entry | None) -> None:
@@ -190,9 +221,11 @@ class Peer:
         moved: set[str] = set()
         remaining: list[tuple[str, Entry]] = []
         dirs.sort(key=lambda item: item[0].count("/"))
-        for rel, entry in dirs:
-            await self._send("dir", {"p": rel, "m": entry.mode})
-            self.peer[rel] = (DIR_HASH, entry.mode)
+        for start in range(0, len(dirs), BATCH_ITEMS):
+            part = dirs[start : start + BATCH_ITEMS]
+            await self._send("dirs", {"items": [[rel, entry.mode] for rel, entry in part]})
+            for rel, entry in part:
+                self.peer[rel] = (DIR_HASH, entry.mode)
         for rel, entry in files:
             src = by_hash.pop(entry.hash, None) if entry.hash and rel not in self.peer else None
             if src is not None and src not in moved:
@@ -312,7 +345,7 @@ class Peer:
 
     async def receive_loop(self) -> None:
         """Apply what the other side sends until the link closes."""
-        want_task = asyncio.ensure_future(self._want_worker())
+        workers = [asyncio.ensure_future(self._want_worker()), asyncio.ensure_future(self._commit_worker())]
         try:
             async for raw in self.link:
                 try:
@@ -325,6 +358,8 @@ class Peer:
                     self.fail("", f"an unknown sync message kind {message.kind!r}")
                     continue
                 try:
+                    if message.kind not in ("files", "applied", "notice"):
+                        await self.barrier()  # in order: what came before is in place first
                     result = handler(message)
                     if asyncio.iscoroutine(result):
                         await result
@@ -333,7 +368,8 @@ class Peer:
                 except (KeyError, TypeError, ValueError) as exc:
                     self.fail("", f"a malformed {message.kind} message: {exc!r}")
         finally:
-            want_task.cancel()
+            for worker in workers:
+                worker.cancel()
 
     def fail(self, rel: object, message: str) -> None:
         self.stats.errors.append(message)
@@ -347,13 +383,74 @@ class Peer:
             n = int(item["n"])
             work.append((item, message.payload[offset : offset + n]))
             offset += n
-        async with self.lock:
-            applied, conflicts, errors = await asyncio.to_thread(self._apply_files, work)
-        self._after_apply(applied, conflicts, errors)
+        if any(str(item.get("p")) in self._pending for item, _ in work):
+            await self.barrier()  # a path still waiting for its rename: decide after it
+        # Staging (temporary files) runs here while the previous batch is flushed and renamed.
+        job = await asyncio.to_thread(self._stage_files, work)
+        for rel, held in job.same.items():
+            self.synced(rel, held)
+        self._pending.update(job.meta)
+        self._idle.clear()
+        self._commits.put_nowait(job)
 
-    def _decide(self, rel: str, new: str, prev: object) -> str:
-        """ "same" (already there), "apply", or "conflict" (the disk holds something else)."""
-        cur = self.current(rel)
+    async def barrier(self) -> None:
+        """Wait until every staged batch is renamed into place."""
+        while self._pending or not self._commits.empty():
+            self._idle.clear()
+            await self._idle.wait()
+
+    async def _commit_worker(self) -> None:
+        while True:
+            job = await self._commits.get()
+            async with self.lock:
+                results = await asyncio.to_thread(apply.commit, self.root, job.staged)
+            applied = [[rel, h, m, n] for rel, (h, m, n) in job.same_sizes.items()]
+            for rel, result in results.items():
+                if isinstance(result, Exception):
+                    job.errors.append((rel, str(result)))
+                    continue
+                digest, mode = job.meta[rel]
+                result.hash = digest
+                self.remember(rel, result)
+                self.synced(rel, (digest, mode))
+                applied.append([rel, digest, mode, result.size])
+                self.stats.files_received += 1
+                self.stats.bytes_received += result.size
+            self._pending.difference_update(job.meta)
+            if self._commits.empty():
+                self._idle.set()
+            self._after_apply(applied, job.conflicts, job.errors)
+
+    def _stage_files(self, work: list[tuple[dict[str, Any], bytes]]) -> _Job:
+        job = _Job()
+        known: set[Path] = set()
+        for item, data in work:
+            try:
+                rel = check_rel(item["p"])
+                digest, mode = str(item["h"]), int(item["m"])
+                if len(data) != int(item["n"]):
+                    raise apply.ApplyError(f"{rel} arrived truncated")
+                decision = self._decide(rel, digest, item.get("prev"), known)
+                if decision == "same":
+                    job.same[rel] = (digest, mode)
+                    job.same_sizes[rel] = (digest, mode, len(data))
+                    continue
+                if decision == "conflict":
+                    if not self.resolver:
+                        job.conflicts.append((rel, ""))
+                        continue
+                    job.conflicts.append((rel, self._set_aside(rel)))
+                job.staged.append(apply.stage_file(self.root, rel, data, mode, int(item.get("mt") or 0), known=known))
+                job.meta[rel] = (digest, mode)
+            except (PathRefused, apply.ApplyError) as exc:
+                job.errors.append((str(item.get("p")), str(exc)))
+        return job
+
+    def _decide(self, rel: str, new: str, prev: object, known: set[Path] | None = None) -> str:
+        """Whether to apply: "same" (already there), "apply", or "conflict" (the disk holds
+        something else)."""
+        target_path(self.root, rel, known)
+        cur = self.held(rel)
         if cur is not None and cur.hash == new:
             return "same"
         if (cur is None and prev is None) or (cur is not None and cur.hash == prev):
@@ -381,8 +478,8 @@ class Peer:
             try:
                 rel = check_rel(item["p"])
                 digest, mode = str(item["h"]), int(item["m"])
-                if hash_bytes(data) != digest:
-                    raise apply.ApplyError(f"{rel} arrived damaged (hash mismatch)")
+                if len(data) != int(item["n"]):
+                    raise apply.ApplyError(f"{rel} arrived truncated")
                 decision = self._decide(rel, digest, item.get("prev"))
                 if decision == "same":
                     self.synced(rel, (digest, mode))
@@ -490,12 +587,24 @@ class Peer:
         self.synced(rel, (link_hash(target), 0))
         self._after_apply([[rel, link_hash(target), 0, 0]], conflicts, [])
 
-    async def on_dir(self, message: Message) -> None:
-        rel, mode = check_rel(message.header["p"]), int(message.header["m"])
+    async def on_dirs(self, message: Message) -> None:
+        items = [(str(rel), int(mode)) for rel, mode in message.header["items"]]
         async with self.lock:
-            apply.make_dir(self.root, rel, mode)
-        self.synced(rel, (DIR_HASH, mode))
-        self.send_now("applied", {"items": [[rel, DIR_HASH, mode, 0]]})
+            made, errors = await asyncio.to_thread(self._make_dirs, items)
+        for rel, mode in made:
+            self.synced(rel, (DIR_HASH, mode))
+        self._after_apply([[rel, DIR_HASH, mode, 0] for rel, mode in made], [], errors)
+
+    def _make_dirs(self, items: list[tuple[str, int]]) -> tuple[list[tuple[str, int]], list[tuple[str, str]]]:
+        made: list[tuple[str, int]] = []
+        errors: list[tuple[str, str]] = []
+        for rel, mode in items:
+            try:
+                apply.make_dir(self.root, check_rel(rel), mode)
+                made.append((rel, mode))
+            except (PathRefused, apply.ApplyError) as exc:
+                errors.append((rel, str(exc)))
+        return made, errors
 
     async def on_mode(self, message: Message) -> None:
         rel, mode, digest = check_rel(message.header["p"]), int(message.header["m"]), message.header["h"]

@@ -11,7 +11,7 @@ Kinds (see docs/bridge.md, "File sync"):
     files     both {items: [{p, h, m, mt, prev, n}]}   whole small files, payload concatenated
     chunk     both {p, h, m, mt, prev, size, off, last} one piece of a large file at offset `off`
     link      both {p, target, prev}                   a symbolic link (kept as a link)
-    dir       both {p, m}                              a folder
+    dirs      both {items: [[p, m]]}                   folders (parents first)
     delete    both {p, prev}                           remove p if it still is `prev`
     move      both {src, dst, h}                       rename src (still `h`) to dst
     mode      both {p, m, h}                           permission bits only

@@ -69,8 +69,13 @@ async def serve_folder(link: Link, workspace: Path) -> None:
         await link.close(f"the workspace folder {root} does not exist")
         return
 
+    held: list[tuple[str, str, dict[str, Any]]] | None = []  # notices wait for the manifest to go first
+
     def emit(kind: str, message: str, data: dict[str, Any]) -> None:
-        _notice(link, kind, message, data)
+        if held is not None:
+            held.append((kind, message, data))
+        else:
+            _notice(link, kind, message, data)
 
     config, warnings = load_config(root)
     for warning in warnings:
@@ -118,6 +123,9 @@ async def serve_folder(link: Link, workspace: Path) -> None:
                 ]
             )
         await link.send(encode("manifest", {"partials": state.partials()}, encode_entries(entries)))
+        waiting, held = held or [], None
+        for notice in waiting:
+            _notice(link, *notice)
         tasks.append(asyncio.ensure_future(_live(peer, watcher, live)))
         tasks.append(asyncio.ensure_future(_save_loop(state)))
         await peer.receive_loop()

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import watchfiles
 
-from codeforge.bridge.sync.ignore import Ignorer
+from codeforge.bridge.sync.ignore import TEMP_PREFIX, Ignorer
+from codeforge.bridge.sync.paths import STATE_DIR
 
 __all__ = ["FLAT", "GONE", "INOTIFY_LIMIT_FILE", "TreeWatcher", "plan_watches", "watch_budget"]
 
@@ -99,6 +100,7 @@ class TreeWatcher:
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
         self.ready = asyncio.Event()
+        self._prefix = str(root) + os.sep
 
     def start(self, folders: list[str]) -> None:
         budget, source = watch_budget(self.max_watches)
@@ -122,16 +124,15 @@ class TreeWatcher:
             self._tasks.append(asyncio.ensure_future(self._rescan_loop(rescanned, recursive_roots=False)))
 
     def _filter(self, change: watchfiles.Change, path: str) -> bool:
-        try:
-            rel = os.path.relpath(path, self.root)
-        except ValueError:
+        # Called for every event (thousands while a sync writes a tree): cheap checks only;
+        # ignore rules are applied when the batch is compared (`Peer.current`).
+        if not path.startswith(self._prefix):
             return False
-        if rel == "." or rel.startswith(".."):
-            return False
-        rel = rel.replace(os.sep, "/")
-        if rel.endswith("/.gitignore") or rel == ".gitignore":
+        if path.endswith("/.gitignore"):
+            rel = path[len(self._prefix) :]
             self.ignorer.forget(rel.rsplit("/", 1)[0] if "/" in rel else "")
-        return not self.ignorer.ignored(rel, False) or rel.rsplit("/", 1)[-1] == ".gitignore"
+        name = path.rsplit("/", 1)[-1]
+        return not (name.startswith(TEMP_PREFIX) or "/.git/" in path or STATE_DIR in path)
 
     async def _watch(self, paths: list[Path]) -> None:
         try:
@@ -147,8 +148,7 @@ class TreeWatcher:
             )
             async for changes in watcher:
                 self.ready.set()
-                rels = {os.path.relpath(p, self.root).replace(os.sep, "/") for _, p in changes}
-                rels.discard(".")
+                rels = {p[len(self._prefix) :] for _, p in changes if p.startswith(self._prefix)}
                 if rels:
                     self.queue.put_nowait(rels)
         except (OSError, RuntimeError) as exc:
