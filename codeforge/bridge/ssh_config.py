@@ -194,5 +194,9 @@ def read_known_hosts(path: Path) -> dict[str, str]:
 
 
 def write_known_hosts(path: Path, entries: Iterable[HostEntry]) -> None:
-    body = "".join(f"{e.alias} {e.host_key}\n" for e in sorted(entries, key=lambda e: e.alias))
+    """Pin each entry's host key under its alias; other aliases' keys stay (another ssh
+    config file may use them)."""
+    hosts = read_known_hosts(path)
+    hosts.update({e.alias: e.host_key for e in entries})
+    body = "".join(f"{alias} {key}\n" for alias, key in sorted(hosts.items()))
     write_private(path, "# Written by `codeforge ssh-config`: the host keys of CodeForge bridges.\n" + body, 0o644)

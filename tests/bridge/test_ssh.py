@@ -15,8 +15,10 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -477,3 +479,88 @@ def test_a_key_not_registered_is_refused_through_the_bridge(journey: Journey, ke
     )  # fmt: skip
     assert refused.returncode == 255 and b"Permission denied (publickey)" in refused.stderr
     assert not (journey.workspace / "stranger-was-here").exists()
+
+
+def test_sshkeys_from_the_command_line(live_platform: RunningPlatform, keys: Keys) -> None:
+    env = live_platform.env
+    added = _cli(env, "sshkeys", "add", str(keys.stranger.with_suffix(".pub")), "--name", "cli-key")
+    assert added.returncode == 0, added.stderr
+    assert "cli-key" in _cli(env, "sshkeys", "list").stdout
+    # A private key given by mistake: refused, said so, and never echoed back.
+    wrong = _cli(env, "sshkeys", "add", str(keys.stranger))
+    assert wrong.returncode != 0 and "private key" in wrong.stderr and ".pub" in wrong.stderr
+    assert keys.stranger.read_text().splitlines()[1] not in wrong.stderr + wrong.stdout
+    removed = _cli(env, "sshkeys", "remove", "cli-key", "--yes")
+    assert removed.returncode == 0, removed.stderr
+    assert "cli-key" not in _cli(env, "sshkeys", "list").stdout
+
+
+class FlakyProxy:
+    """A TCP relay in front of the bridge whose connections can all be cut at once: a network
+    drop or a laptop's sleep, as the client sees it."""
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.sockets: list[socket.socket] = []
+        self.accepted = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                client, _ = self.listener.accept()
+                upstream = socket.create_connection(("127.0.0.1", self.target))
+                self.sockets += [client, upstream]
+                self.accepted += 1
+                for a, b in ((client, upstream), (upstream, client)):
+                    threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, target: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                target.sendall(data)
+        with contextlib.suppress(OSError):
+            target.shutdown(socket.SHUT_WR)
+
+    def cut(self) -> None:
+        for s in self.sockets:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+        self.sockets.clear()
+
+    def close(self) -> None:
+        self.listener.close()
+        self.cut()
+
+
+def test_an_ssh_session_survives_a_dropped_connection(journey: Journey, tmp_path: Path) -> None:
+    port = int(journey.url.rsplit(":", 1)[1])
+    proxy = FlakyProxy(port)
+    config = tmp_path / "config"
+    done = _cli(journey.env, "ssh-config", "--file", str(config), "--url", f"ws://127.0.0.1:{proxy.port}")
+    assert done.returncode == 0, done.stderr
+    held = subprocess.Popen(
+        [_need("ssh"), "-F", str(config), "-o", "BatchMode=yes", "codeforge-demo", "echo up; exec cat"],
+        env=journey.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert held.stdin and held.stdout
+    try:
+        assert held.stdout.readline() == b"up\n"
+        held.stdin.write(b"before\n")
+        held.stdin.flush()
+        assert held.stdout.readline() == b"before\n"
+        dialled = proxy.accepted
+        proxy.cut()  # every websocket drops; `connect` redials and the link resumes
+        held.stdin.write(b"after\n")
+        held.stdin.flush()
+        assert held.stdout.readline() == b"after\n"
+        assert proxy.accepted > dialled  # it did come back through a new connection
+        _, err = held.communicate(b"", timeout=GUARD_S)
+        assert held.returncode == 0, err
+    finally:
+        held.kill()
+        proxy.close()
