@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncssh
 import pytest
 
 from codeforge.bridge import ssh
@@ -564,3 +565,17 @@ def test_an_ssh_session_survives_a_dropped_connection(journey: Journey, tmp_path
     finally:
         held.kill()
         proxy.close()
+
+
+async def test_a_pty_follows_the_clients_window_size(bridge: Bridge, keys: Keys) -> None:
+    # Host keys are checked with OpenSSH in the tests above; this one is about the pty.
+    async with asyncssh.connect(
+        "127.0.0.1", bridge.port, username="dev", client_keys=[str(keys.registered)], known_hosts=None
+    ) as conn:
+        process = await conn.create_process("stty size; read line; stty size", term_type="xterm", term_size=(80, 24))
+        async with asyncio.timeout(GUARD_S):
+            assert (await process.stdout.readline()).strip() == "24 80"
+            process.change_terminal_size(132, 50)  # arrives before the line below: applied first
+            process.stdin.write("\n")
+            words = (await process.stdout.read()).split()  # the pty's echo of the line, then stty
+    assert words == ["50", "132"]
