@@ -35,6 +35,9 @@ from codeforge.bridge.link import Dial, DialRefused, Link, LinkClosed
 from codeforge.bridge.sessions import ChannelContext
 from codeforge.bridge.ssh_process import run_session
 from codeforge.bridge.ssh_server import host_key, start_server, state_dir
+
+# One way to load a project's variables for every shell the bridge starts.
+from codeforge.bridge.terminal import _project_env as project_env
 from codeforge.catalog import sshkeys
 from codeforge.catalog.errors import CodeForgeError
 
@@ -45,6 +48,7 @@ log = logging.getLogger(__name__)
 # Prefix of a link's close reason that `proxy_command` shows the user (ssh prints our stderr).
 REFUSED = "refused: "
 _CHUNK = 65536
+_PLATFORM_TIMEOUT_S = 15.0
 # Close reasons of a tunnel that ended as it should (the SSH connection closed).
 _NORMAL_ENDS = ("", "done", "closed")
 # Never in a workspace's processes: the bridge's own credentials.
@@ -79,7 +83,8 @@ def _public_line(key: asyncssh.SSHKey) -> str:
 
 async def _authorized_keys(ctx: ChannelContext) -> list[str]:
     """The member's keys, asked with their own token: only they can log in on this tunnel."""
-    answer = await ctx.platform.call(sshkeys.LIST, {})
+    async with asyncio.timeout(_PLATFORM_TIMEOUT_S):
+        answer = await ctx.platform.call(sshkeys.LIST, {})
     if not isinstance(answer, sshkeys.SshKeyList):
         raise TypeError("unexpected answer from sshkeys.list")
     return [k.public_key for k in answer.items]
@@ -92,9 +97,9 @@ def _shell() -> str:
     return shutil.which("bash") or "/bin/sh"
 
 
-def _base_env(ctx: ChannelContext, shell: str) -> dict[str, str]:
+def _base_env(shell: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _HIDDEN_ENV}
-    env.update(SHELL=shell, CODEFORGE_PROJECT=ctx.project)
+    env["SHELL"] = shell
     return env
 
 
@@ -128,20 +133,31 @@ async def serve(link: Link, ctx: ChannelContext) -> None:
     except CodeForgeError as exc:
         await link.close(f"{REFUSED}cannot read your SSH keys from the platform: {exc.message}")
         return
+    except TimeoutError:
+        await link.close(f"{REFUSED}the platform did not list your SSH keys within {_PLATFORM_TIMEOUT_S:.0f} s")
+        return
     if not authorized:
         await link.close(f"{REFUSED}{who} has no SSH keys on the platform: run `codeforge ssh-config`")
         return
     ours, theirs = socket.socketpair()
     shell = _shell()
-    env = _base_env(ctx, shell)
+    base = _base_env(shell)
     sessions: set[asyncio.Task[Any]] = set()
+    loading: asyncio.Future[tuple[dict[str, str], list[str]]] | None = None
 
     async def session(process: asyncssh.SSHServerProcess[bytes]) -> None:
+        nonlocal loading
         task = asyncio.current_task()
         if task is not None:
             sessions.add(task)
         try:
-            await run_session(process, cwd=ctx.workspace, env=env, shell=shell)
+            # The project's variables, as in CodeForge terminals: loaded once per connection,
+            # when its first session starts (a tunnel that only forwards ports asks nothing).
+            if loading is None:
+                loading = asyncio.ensure_future(project_env(ctx))
+            values, notes = await asyncio.shield(loading)
+            env = {**base, **values, "CODEFORGE_PROJECT": ctx.project}
+            await run_session(process, cwd=ctx.workspace, env=env, shell=shell, notes=notes)
         finally:
             sessions.discard(task)
 

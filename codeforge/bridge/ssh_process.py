@@ -244,9 +244,16 @@ def _environment(process: asyncssh.SSHServerProcess[bytes], base: Mapping[str, s
 
 
 async def run_session(
-    process: asyncssh.SSHServerProcess[bytes], *, cwd: Path, env: Mapping[str, str], shell: str
+    process: asyncssh.SSHServerProcess[bytes],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    shell: str,
+    notes: list[str] | tuple[str, ...] = (),
 ) -> None:
-    """Serve one session channel: its shell or command, in `cwd`, to the end."""
+    """Serve one session channel: its shell or command, in `cwd`, to the end. `notes` (what
+    the environment lacks, and why) are shown to a person at an interactive shell only: a
+    command's output stays what the command wrote."""
     if process.subsystem:  # sftp is served by asyncssh before it gets here
         process.stderr.write(f"codeforge: subsystem {process.subsystem!r} is not available\r\n".encode())
         process.exit(1)
@@ -255,6 +262,8 @@ async def run_session(
     # As sshd: the user's shell runs the command line (`-c`), or a login shell without one.
     argv = [shell, "-l"] if command is None else [shell, "-c", command]
     environment = _environment(process, env, cwd)
+    if notes and command is None and process.term_type:
+        process.stdout.write("".join(f"\x1b[33m[codeforge] {n}\x1b[0m\r\n" for n in notes).encode())
     try:
         if process.term_type:
             returncode = await _run_pty(process, argv, cwd, environment)

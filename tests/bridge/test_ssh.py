@@ -579,3 +579,14 @@ async def test_a_pty_follows_the_clients_window_size(bridge: Bridge, keys: Keys)
             process.stdin.write("\n")
             words = (await process.stdout.read()).split()  # the pty's echo of the line, then stty
     assert words == ["50", "132"]
+
+
+async def test_commands_get_the_projects_variables(
+    bridge: Bridge, keys: Keys, known_hosts: Path, live_platform: RunningPlatform
+) -> None:
+    with live_platform.client() as client:
+        client.call("env.set", {"project": "demo", "name": "SSH_PLAIN", "value": "plain-value"})
+        client.call("env.set", {"project": "demo", "name": "SSH_SECRET", "value": "s3cret", "secret": True})
+    rc, out, err = await _ssh(bridge, keys.registered, known_hosts, "echo $SSH_PLAIN $SSH_SECRET $CODEFORGE_PROJECT")
+    assert rc == 0, err
+    assert out.split() == [b"plain-value", b"s3cret", b"demo"]
