@@ -122,7 +122,12 @@ async def _pump_out(reader: asyncio.StreamReader, link: Link) -> None:
 
 
 async def serve(link: Link, ctx: ChannelContext) -> None:
-    key = _host_key(ctx)
+    try:
+        key = _host_key(ctx)
+    except (OSError, asyncssh.KeyImportError) as exc:
+        log.error("ssh: no host key: %s", exc)
+        await link.close(f"{REFUSED}the bridge cannot read or keep its SSH host key ({exc}); see its log")
+        return
     who = ctx.session.user.username
     if ctx.params.get("info") == "1":
         info = {"host_key": _public_line(key), "project": ctx.project, "username": who}

@@ -590,3 +590,15 @@ async def test_commands_get_the_projects_variables(
     rc, out, err = await _ssh(bridge, keys.registered, known_hosts, "echo $SSH_PLAIN $SSH_SECRET $CODEFORGE_PROJECT")
     assert rc == 0, err
     assert out.split() == [b"plain-value", b"s3cret", b"demo"]
+
+
+async def test_an_unusable_host_key_is_a_clear_refusal(bridge: Bridge, monkeypatch: pytest.MonkeyPatch) -> None:
+    broken = bridge.state.parent / "broken-state"
+    broken.mkdir()
+    (broken / "ssh_host_ed25519_key").write_text("not a key")
+    monkeypatch.setenv("CODEFORGE_BRIDGE_STATE_DIR", str(broken))
+    link = bridge.dial({})
+    with pytest.raises(LinkClosed) as closed:
+        async with asyncio.timeout(GUARD_S):
+            await link.receive()
+    assert closed.value.reason.startswith(ssh.REFUSED + "the bridge cannot read or keep its SSH host key")
