@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import socket
 import subprocess
 import sys
@@ -25,9 +26,10 @@ def _listening(port: int) -> bool:
 
 
 @contextmanager
-def running_bridge(platform: RunningPlatform, workspace: Path) -> Iterator[str]:
+def running_bridge(platform: RunningPlatform, workspace: Path, keep_log: Path) -> Iterator[str]:
     """`codeforge bridge WORKSPACE` on loopback, signed in as the platform's owner (its stored
-    login); yields the URL editors give `codeforge connect`."""
+    login); yields the URL editors give `codeforge connect`. Its log is copied to `keep_log`
+    at the end (beside the editors' artifacts)."""
     require(
         "bridge",
         importlib.util.find_spec("codeforge.bridge.server") is not None
@@ -60,3 +62,5 @@ def running_bridge(platform: RunningPlatform, workspace: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        keep_log.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(log_path, keep_log)

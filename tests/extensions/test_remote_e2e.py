@@ -86,7 +86,7 @@ def remote(live_platform: RunningPlatform, tmp_path_factory: pytest.TempPathFact
     workspace.mkdir()
     for name, text in FILES.items():
         (workspace / name).write_text(text)
-    with running_bridge(live_platform, workspace) as url:
+    with running_bridge(live_platform, workspace, ARTIFACTS / "remote-bridge.log") as url:
         yield RemoteWorkspace(url=url, workspace=workspace.resolve(), platform=live_platform)
 
 

@@ -138,9 +138,11 @@ try {
     await quickInputBox.fill(BRIDGE);
     await page.keyboard.press('Enter');
     await quickInput.waitFor({ state: 'hidden' });
-    // The remote item: the bridge's host, connected (no spinner, no "reconnecting").
+    // The remote item: the bridge's host, connected (the remote icon: no spinner, no
+    // "reconnecting"), once the CodeForge language server answered through the bridge.
     const item = page.locator('.statusbar-item', { hasText: HOST }).first();
     await item.waitFor();
+    await page.locator('.statusbar-item', { hasText: HOST }).filter({ has: page.locator('.codicon-remote') }).first().waitFor();
     const settings = readFileSync(join(LOCAL, '.vscode', 'settings.json'), 'utf-8');
     if (!settings.includes(BRIDGE) || settings.includes(TOKEN)) {
       throw new Error(`the folder's settings do not hold the URL alone: ${settings}`);
@@ -191,10 +193,13 @@ try {
     await palette('CodeForge: Open Remote Terminal');
     const terminal = page.locator('.terminal-wrapper.active .xterm').first();
     await terminal.waitFor();
+    const rows = page.locator('.terminal-wrapper.active .xterm-rows');
+    // Type once the terminal has shown something (a person waits for it too): `connect` puts
+    // its tty into raw mode first, which drops what was typed before.
+    await page.waitForFunction(() => (document.querySelector('.terminal-wrapper.active .xterm-rows')?.textContent ?? '').trim() !== '');
     await terminal.click();
     await page.keyboard.type('echo remote-$((6*7)) "$PWD"');
     await page.keyboard.press('Enter');
-    const rows = page.locator('.terminal-wrapper.active .xterm-rows');
     await rows.filter({ hasText: `remote-42 ${WORKSPACE}` }).waitFor();
     return `remote-42 ${WORKSPACE}`;
   });

@@ -145,7 +145,7 @@ local steps = {
     local diagnostics = vim.diagnostic.get(main_buf, { namespace = vim.lsp.diagnostic.get_namespace(pyright.id) })
     local found
     for _, d in ipairs(diagnostics) do
-      if d.lnum == 2 and d.message:find('str') then
+      if d.lnum == 2 and d.message:find('is not assignable', 1, true) then
         found = d
       end
     end
@@ -193,6 +193,11 @@ local steps = {
   { 'remote-terminal', function()
     local buf, err, job = remote.terminal()
     assert(buf, err)
+    -- Type once the terminal has shown something (a person waits for it too): `connect` puts
+    -- the local tty into raw mode first, which drops what was typed before.
+    wait_for('the terminal to start', function()
+      return vim.trim(buffer_text(buf)) ~= ''
+    end)
     vim.api.nvim_chan_send(job, 'echo remote-$((6*7)) "$PWD"\r')
     wait_for('the echo in the terminal', function()
       return buffer_text(buf):find('remote%-42 ' .. vim.pesc(WORKSPACE)) ~= nil
