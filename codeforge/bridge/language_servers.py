@@ -34,6 +34,7 @@ __all__ = [
     "resolve",
     "start_server",
     "stop_server",
+    "wait_exit",
 ]
 
 log = logging.getLogger(__name__)
@@ -138,19 +139,49 @@ async def start_server(command: ServerCommand, workspace: Path) -> asyncio.subpr
         raise LanguageServerError(f"language server `{command.name}` could not start: {exc.strerror or exc}") from None
 
 
+async def wait_exit(process: asyncio.subprocess.Process) -> int:
+    """The exit status once the server's main process has exited. Not `process.wait()`:
+    on Python 3.11 that also waits until every process holding its pipes is gone, and
+    basedpyright's wrapper leaves Node holding them."""
+    if process.returncode is None:
+        try:
+            fd = os.pidfd_open(process.pid)
+        except (AttributeError, OSError):
+            fd = -1  # no pidfd (old kernel) or already reaped: poll the status below
+        if fd >= 0:
+            loop = asyncio.get_running_loop()
+            exited: asyncio.Future[None] = loop.create_future()
+
+            def readable() -> None:
+                if not exited.done():
+                    exited.set_result(None)
+
+            loop.add_reader(fd, readable)
+            try:
+                await exited
+            finally:
+                loop.remove_reader(fd)
+                os.close(fd)
+        # The child watcher records the status just after the exit.
+        while process.returncode is None:
+            await asyncio.sleep(0.01 if fd >= 0 else 0.25)
+    return process.returncode
+
+
 async def stop_server(process: asyncio.subprocess.Process, *, grace: float = 2.0) -> None:
     """Stop the server's whole process group: politely, then for good after `grace`."""
     if process.returncode is None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGTERM)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(process.wait(), grace)
+            await asyncio.wait_for(wait_exit(process), grace)
         # Children the server left behind share its group even after it exited. (A process
         # that had exited before this call had its group ended by whoever reaped it: its
         # pid may since name another group, which must not be signalled.)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)
-        await process.wait()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wait_exit(process), 5.0)
     if process.stdin is not None:
         process.stdin.close()
 

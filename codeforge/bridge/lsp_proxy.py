@@ -44,6 +44,7 @@ from codeforge.bridge.language_servers import (
     resolve,
     start_server,
     stop_server,
+    wait_exit,
 )
 from codeforge.bridge.link import Link, LinkClosed
 from codeforge.bridge.lsp_documents import OpenDocuments
@@ -226,7 +227,7 @@ class LanguageServerProxy:
                 await self._forward(method, mapped)
                 if self.process is not None:
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.process.wait(), 2.0)
+                        await asyncio.wait_for(wait_exit(self.process), 2.0)
                 return
             if self.failed:
                 if "id" in message:
@@ -334,7 +335,7 @@ class LanguageServerProxy:
     async def _reap(self, process: asyncio.subprocess.Process) -> None:
         """When the server's main process exits, end its whole group: a child it leaves
         behind (basedpyright's wrapper runs Node) would hold stdout open and hide the exit."""
-        await process.wait()
+        await wait_exit(process)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)
 
@@ -420,7 +421,7 @@ class LanguageServerProxy:
             if process.returncode is None and reason != "its output ended":
                 process.kill()
         try:
-            code = await asyncio.wait_for(process.wait(), 5.0)
+            code = await asyncio.wait_for(wait_exit(process), 5.0)
         except TimeoutError:
             await stop_server(process, grace=0)
             code = process.returncode if process.returncode is not None else -9

@@ -495,3 +495,34 @@ async def test_document_changes_across_line_breaks_and_past_the_end() -> None:
     }
     docs.follow("textDocument/didClose", {"textDocument": {"uri": "file:///w/a.py"}})
     assert docs.reopen_messages() == []
+
+
+async def test_killing_the_wrapper_not_node_is_noticed(
+    folders: tuple[Path, Path], platform: AsyncPlatformClient
+) -> None:
+    """basedpyright-langserver is a Python wrapper running Node: when only the wrapper dies,
+    Node still holds the pipes, so the exit itself must be noticed and the group ended."""
+    workspace, editor_root = folders
+    others = {p.pid for p in psutil.Process().children(recursive=True)}  # the shared basedpyright
+    connection = await connect(workspace, editor_root, platform, "basedpyright")
+    editor = connection.editor
+    assert "result" in await editor.initialize()
+    await editor.open("lib.py", LIB)
+
+    def generation() -> tuple[psutil.Process, psutil.Process]:
+        servers = [p for p in connection.servers() if p.pid not in others]
+        [node] = [p for p in servers if "langserver.index" in " ".join(p.cmdline())]
+        [wrapper] = [p for p in servers if p.pid == node.ppid()]
+        return wrapper, node
+
+    wrapper, node = generation()
+    before = len(editor.notifications)
+    wrapper.kill()
+    await editor.notification(lsp_proxy.STATE_METHOD, lambda p: p["state"] == "running", after=before)
+    assert not node.is_running() or node.status() == "zombie"
+    _, new_node = generation()
+    assert new_node.pid != node.pid
+    hover = await editor.request("textDocument/hover", editor.at("lib.py", 0, 5))
+    assert "greet" in json.dumps(hover["result"]), hover
+    await finish(connection)
+    assert not new_node.is_running() or new_node.status() == "zombie"
