@@ -32,7 +32,7 @@ from codeforge.bridge import ssh
 from codeforge.bridge.link import Link, LinkClosed, memory_pair
 from codeforge.bridge.sessions import ChannelContext, Identity, Sessions
 from codeforge.catalog import bridges, sshkeys
-from codeforge.client import AsyncPlatformClient
+from codeforge.client import AsyncPlatformClient, PlatformClient
 from tests.conftest import ROOT, RunningPlatform, require
 
 GUARD_S = 30.0
@@ -58,16 +58,22 @@ class Keys:
     folder: Path
     registered: Path  # its .pub is one of the owner's keys on the platform
     stranger: Path  # never registered
+    bob: Path  # registered by bob, another member
+    bob_token: str
 
 
 @pytest.fixture(scope="module")
 def keys(live_platform: RunningPlatform, tmp_path_factory: pytest.TempPathFactory) -> Keys:
     _need("ssh")
     folder = tmp_path_factory.mktemp("ssh-keys")
-    registered, stranger = _keygen(folder / "mine"), _keygen(folder / "stranger")
+    registered, stranger, bob = _keygen(folder / "mine"), _keygen(folder / "stranger"), _keygen(folder / "bob")
     with live_platform.client() as client:
         client.call(sshkeys.ADD, {"public_key": registered.with_suffix(".pub").read_text(), "name": "test-key"})
-    return Keys(folder, registered, stranger)
+        client.call("members.add", {"username": "bob", "role": "developer"})
+        bob_token = client.call("tokens.create", {"name": "bob", "username": "bob"}).token
+    with PlatformClient(live_platform.url, bob_token) as as_bob:
+        as_bob.call(sshkeys.ADD, {"public_key": bob.with_suffix(".pub").read_text()})
+    return Keys(folder, registered, stranger, bob, bob_token)
 
 
 @dataclass
@@ -602,3 +608,14 @@ async def test_an_unusable_host_key_is_a_clear_refusal(bridge: Bridge, monkeypat
         async with asyncio.timeout(GUARD_S):
             await link.receive()
     assert closed.value.reason.startswith(ssh.REFUSED + "the bridge cannot read or keep its SSH host key")
+
+
+async def test_a_tunnel_accepts_only_the_keys_of_its_tokens_member(
+    bridge: Bridge, keys: Keys, known_hosts: Path
+) -> None:
+    bridge.token = keys.bob_token  # the tunnels OpenSSH opens from now on are bob's
+    rc, _, err = await _ssh(bridge, keys.registered, known_hosts, "touch owner-key-on-bobs-tunnel")
+    assert rc == 255 and b"Permission denied (publickey)" in err
+    assert not (bridge.workspace / "owner-key-on-bobs-tunnel").exists()
+    rc, out, err = await _ssh(bridge, keys.bob, known_hosts, "echo bob-is-in")
+    assert (rc, out.strip()) == (0, b"bob-is-in"), err
