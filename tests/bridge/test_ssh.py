@@ -33,7 +33,7 @@ from codeforge.bridge.link import Link, LinkClosed, memory_pair
 from codeforge.bridge.sessions import ChannelContext, Identity, Sessions
 from codeforge.catalog import bridges, sshkeys
 from codeforge.client import AsyncPlatformClient, PlatformClient
-from tests.conftest import ROOT, RunningPlatform, require
+from tests.conftest import ROOT, RunningPlatform, free_port, require
 
 GUARD_S = 30.0
 OWNER = Identity("owner", "owner", "demo")
@@ -619,3 +619,16 @@ async def test_a_tunnel_accepts_only_the_keys_of_its_tokens_member(
     assert not (bridge.workspace / "owner-key-on-bobs-tunnel").exists()
     rc, out, err = await _ssh(bridge, keys.bob, known_hosts, "echo bob-is-in")
     assert (rc, out.strip()) == (0, b"bob-is-in"), err
+
+
+def test_ssh_config_says_what_is_wrong(live_platform: RunningPlatform, tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text("Host mine\n  User me\n")
+    nobody = {**live_platform.env, "CODEFORGE_CONFIG_DIR": str(tmp_path / "empty")}
+    no_login = _cli(nobody, "ssh-config", "--file", str(config))
+    assert no_login.returncode == 1 and "no platform login" in no_login.stderr and "codeforge up" in no_login.stderr
+    bad = _cli(live_platform.env, "ssh-config", "--file", str(config), "--url", "ftp://example.com")
+    assert bad.returncode == 1 and "ftp://example.com" in bad.stderr and "ws://HOST:PORT" in bad.stderr
+    closed = _cli(live_platform.env, "ssh-config", "--file", str(config), "--url", f"ws://127.0.0.1:{free_port()}")
+    assert closed.returncode == 1 and "unreachable" in closed.stderr
+    assert config.read_text() == "Host mine\n  User me\n"  # nothing written when no bridge answered
