@@ -8,10 +8,14 @@ JSON-RPC client on its stdio, and a second organization's token.
     connected(url, token)            async context manager: a Connection, closed after
     ConnectProcess / LspPipe         `codeforge connect URL …` and an LSP client on its stdio
     other_org_token                  an owner token of another organization (module-scoped)
+    TcpProxy(port)                   the network in between: cut() connections, block() an outage
+    drop(link)                       abort a link's websocket (the link resumes on a new one)
+    member_token(platform, user, role), self_signed(folder), make_workspace(folder, project)
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import queue
@@ -35,6 +39,7 @@ __all__ = [
     "BridgeProcess",
     "ConnectProcess",
     "LspPipe",
+    "TcpProxy",
     "connected",
     "drop",
     "make_workspace",
@@ -355,3 +360,67 @@ def self_signed(folder: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
         check=True, capture_output=True, timeout=60,
     )  # fmt: skip
     return cert, key
+
+
+class TcpProxy:
+    """A TCP relay on loopback in its own thread, to stand for the network between editor
+    and bridge: `cut()` aborts every connection through it (no FIN handshake niceties),
+    `block()` refuses new ones until `unblock()` (an outage, a laptop asleep)."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = free_port()
+        self.blocked = False
+        self._loop = asyncio.new_event_loop()
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._server = self._loop.run_until_complete(asyncio.start_server(self._accept, "127.0.0.1", self.port))
+        self._ready.set()
+        self._loop.run_forever()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.blocked:
+            writer.transport.abort()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers |= {writer, up_writer}
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError, ConnectionError):
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            dst.transport.abort()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        self._writers -= {writer, up_writer}
+
+    def cut(self) -> None:
+        def abort() -> None:
+            for writer in list(self._writers):
+                writer.transport.abort()
+
+        self._loop.call_soon_threadsafe(abort)
+
+    def block(self) -> None:
+        self.blocked = True
+        self.cut()
+
+    def unblock(self) -> None:
+        self.blocked = False
+
+    def close(self) -> None:
+        self.cut()
+        self._loop.call_soon_threadsafe(self._server.close)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)

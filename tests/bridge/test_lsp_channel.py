@@ -1,0 +1,92 @@
+"""The CodeForge language server through the bridge: a real `codeforge connect` subprocess
+relaying a raw JSON-RPC client (as an editor is) to a real `codeforge bridge`, against the
+live platform. The editor's folder is not the workspace's: every URI is rewritten."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.bridge.conftest import BridgeProcess, ConnectProcess, LspPipe
+from tests.conftest import RunningPlatform
+
+BAD_YAML = "project: demo\nnot_a_section: 1\n"
+
+
+@pytest.fixture(scope="module")
+def editor_folder(tmp_path_factory: pytest.TempPathFactory, live_platform: RunningPlatform) -> Path:
+    folder = tmp_path_factory.mktemp("laptop") / "shop"
+    folder.mkdir()
+    (folder / "codeforge.yaml").write_text(f"project: {live_platform.project}\n")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def relay(
+    live_bridge: BridgeProcess, live_platform: RunningPlatform, editor_folder: Path
+) -> Iterator[tuple[ConnectProcess, LspPipe]]:
+    process = ConnectProcess(live_bridge.url, live_platform.env, stderr_path=editor_folder.parent / "connect.log")
+    client = process.start()
+    answer = client.initialize(editor_folder, {"url": "http://editor-only:1", "showResults": "none"})
+    assert "result" in answer, answer
+    yield process, client
+    client.request("shutdown")
+    client.notify("exit")
+    assert process.stop() == 0
+
+
+def test_the_session_acts_as_the_user_on_the_bridges_platform(
+    relay: tuple[ConnectProcess, LspPipe], live_platform: RunningPlatform
+) -> None:
+    _, client = relay
+    status = client.request("codeforge/status", {})["result"]
+    # The editor's initializationOptions named its own platform URL: the bridge's wins.
+    assert status["platform"] == live_platform.url
+    assert status["connected"] and status["username"] == "owner" and status["project"] == live_platform.project
+    answer = client.request("workspace/executeCommand", {"command": "codeforge.auth.whoami", "arguments": [{}]})
+    assert "error" not in answer, answer
+
+
+def test_diagnostics_come_back_with_the_editors_uri(
+    relay: tuple[ConnectProcess, LspPipe], editor_folder: Path, bridge_folder: Path
+) -> None:
+    _, client = relay
+    uri = (editor_folder / "codeforge.yaml").as_uri()
+    client.notify(
+        "textDocument/didOpen",
+        {"textDocument": {"uri": uri, "languageId": "yaml", "version": 1, "text": BAD_YAML}},
+    )
+    published = client.wait_notification(
+        "textDocument/publishDiagnostics", lambda p: p["uri"] == uri and p["diagnostics"]
+    )
+    assert "not_a_section" in str(published["diagnostics"])
+    # Nothing the editor sees names the workspace's own folder.
+    assert str(bridge_folder) not in str(client.notifications)
+
+
+def test_an_incremental_change_reaches_the_server(relay: tuple[ConnectProcess, LspPipe], editor_folder: Path) -> None:
+    _, client = relay
+    uri = (editor_folder / "codeforge.yaml").as_uri()
+    client.notify(
+        "textDocument/didChange",
+        {
+            "textDocument": {"uri": uri, "version": 2},
+            "contentChanges": [
+                {"range": {"start": {"line": 1, "character": 0}, "end": {"line": 2, "character": 0}}, "text": ""}
+            ],
+        },
+    )
+    published = client.wait_notification("textDocument/publishDiagnostics", lambda p: p["uri"] == uri)
+    assert published["diagnostics"] == []
+    hover = client.request(
+        "textDocument/hover", {"textDocument": {"uri": uri}, "position": {"line": 0, "character": 2}}
+    )
+    assert "error" not in hover, hover
+
+
+def test_an_unknown_method_is_the_servers_error_not_the_relays(relay: tuple[ConnectProcess, LspPipe]) -> None:
+    _, client = relay
+    answer = client.request("codeforge/noSuchThing", {})
+    assert answer["error"]["code"] == -32601  # method not found, from pygls on the bridge
