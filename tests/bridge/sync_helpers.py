@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -15,7 +16,7 @@ from codeforge.bridge.sync.client import SyncEvent, run_sync
 from codeforge.bridge.sync.protocol import Message, decode
 from codeforge.bridge.sync.server import serve_folder
 
-__all__ = ["Counting", "Pair", "SyncRun", "tree", "wait_for", "write"]
+__all__ = ["Counting", "Pair", "SyncRun", "stop", "tree", "wait_for", "write"]
 
 
 class Counting:
@@ -26,6 +27,8 @@ class Counting:
         self.kill_on = kill_on
         self.sent_bytes = 0
         self.killed = False
+        self.gate = asyncio.Event()  # cleared: what arrives waits (the side is "busy")
+        self.gate.set()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.link, name)
@@ -40,6 +43,7 @@ class Counting:
 
     async def receive(self) -> bytes | str:
         message = await self.link.receive()
+        await self.gate.wait()
         if self.kill_on is not None and not self.killed and self.kill_on(decode(message)):
             self.killed = True
             await self.link.close("killed by the test")
@@ -99,9 +103,17 @@ class Pair:
         return SyncRun(rc, events, client_link.sent_bytes)
 
     async def watching(self) -> tuple[asyncio.Task[int], asyncio.Task[None], Counting, list[SyncEvent]]:
+        client, server, client_link, _, events = await self.watching_both()
+        return client, server, client_link, events
+
+    async def watching_both(
+        self,
+    ) -> tuple[asyncio.Task[int], asyncio.Task[None], Counting, Counting, list[SyncEvent]]:
+        """Both halves watching: (client task, server task, client link, server link, events)."""
         a, b = memory_pair()
         client_link = Counting(a)
-        server = asyncio.ensure_future(serve_folder(b, self.workspace))
+        server_link = Counting(b)
+        server = asyncio.ensure_future(serve_folder(server_link, self.workspace))  # type: ignore[arg-type]
         events: list[SyncEvent] = []
 
         async def dial(channel: str, params: dict[str, str]) -> Link:
@@ -109,7 +121,15 @@ class Pair:
 
         client = asyncio.ensure_future(run_sync(dial, self.local, watch=True, on_event=events.append))
         await wait_for(lambda: any(e.data.get("phase") == "watching" for e in events), "the initial sync")
-        return client, server, client_link, events
+        return client, server, client_link, server_link, events
+
+
+async def stop(client: asyncio.Task[int], server: asyncio.Task[None]) -> None:
+    """Stop a watching client as `connect` does (cancel it); its link closes, so the server ends."""
+    client.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.wait_for(client, 30)
+    await asyncio.wait_for(server, 30)
 
 
 def write(path: Path, data: bytes | str, mode: int | None = None) -> None:

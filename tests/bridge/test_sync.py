@@ -9,8 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from codeforge.bridge.link import Link, memory_pair
+from codeforge.bridge.sync.client import SyncEvent, run_sync
 from codeforge.bridge.sync.protocol import CHUNK_SIZE, SMALL_FILE
-from tests.bridge.sync_helpers import Pair, tree, wait_for, write
+from codeforge.bridge.sync.server import serve_folder
+from tests.bridge.sync_helpers import Counting, Pair, stop, tree, wait_for, write
 
 LARGE = 3 * CHUNK_SIZE + 12345  # four chunks
 
@@ -162,43 +165,34 @@ async def test_changes_flow_both_ways_while_watching(pair: Pair) -> None:
         assert not [e for e in events if e.kind in ("error", "conflict")], events
         assert tree(pair.local) == tree(pair.workspace)
     finally:
-        await link.close()
-        assert await asyncio.wait_for(client, 30) == 0
-        assert events[-1].data.get("phase") == "stopped"
-        await asyncio.wait_for(server, 30)
+        await stop(client, server)
 
 
-async def test_conflict_while_watching_keeps_both(pair: Pair) -> None:
+async def test_edits_crossing_while_watching_keep_both(pair: Pair) -> None:
+    """Both sides change a file before either hears of the other's change: the workspace
+    keeps both versions, the user is told, and both sides end with the same two files."""
     write(pair.local / "doc.txt", "base\n")
-    client, server, link, events = await pair.watching()
+    client, server, client_link, server_link, events = await pair.watching_both()
     try:
-        await wait_for(lambda: (pair.workspace / "doc.txt").exists(), "doc.txt in the workspace")
-        # Stop the workspace from hearing about its own change until ours crossed it: edit
-        # both sides at once; whichever order they travel in, both versions must survive.
-        write(pair.workspace / "doc.txt", "workspace\n")
+        await wait_for((pair.workspace / "doc.txt").exists, "doc.txt in the workspace")
+        server_link.gate.clear()  # the workspace half is busy: what the client sends waits
+        sent = client_link.sent_bytes, server_link.sent_bytes
         write(pair.local / "doc.txt", "local\n")
-
-        def settled() -> bool:
-            names = {p.name for p in pair.workspace.iterdir()}
-            return (
-                names == {p.name for p in pair.local.iterdir()}
-                and (pair.workspace / "doc.txt").read_text() == (pair.local / "doc.txt").read_text()
-            )
-
-        await wait_for(settled, "both sides to agree")
-        contents = {p.read_text() for p in pair.local.glob("doc.txt*")}
-        # Either the local edit won the race to the workspace (a conflict, both kept) or the
-        # workspace's arrived first and was then overwritten by a later local save: in the
-        # second case the local edit was made after the workspace's had arrived, which is
-        # not a conflict. Both versions survive unless the local save saw the workspace's.
-        if any(e.kind == "conflict" for e in events):
-            assert contents == {"local\n", "workspace\n"}
-        else:
-            assert contents <= {"local\n", "workspace\n"}
+        await wait_for(lambda: client_link.sent_bytes > sent[0], "the local edit sent")
+        write(pair.workspace / "doc.txt", "workspace\n")
+        await wait_for(lambda: server_link.sent_bytes > sent[1], "the workspace edit sent")
+        server_link.gate.set()
+        await wait_for(lambda: any(e.kind == "conflict" for e in events), "the conflict event")
+        conflict = next(e for e in events if e.kind == "conflict")
+        copy = conflict.data["copy"]
+        assert copy.startswith("doc.txt.conflict-workspace-") and conflict.data["path"] == "doc.txt"
+        await wait_for((pair.local / copy).exists, "the workspace's version locally")
+        for side in (pair.local, pair.workspace):
+            assert (side / "doc.txt").read_text() == "local\n"
+            assert (side / copy).read_text() == "workspace\n"
+        assert tree(pair.local) == tree(pair.workspace)
     finally:
-        await link.close()
-        await asyncio.wait_for(client, 30)
-        await asyncio.wait_for(server, 30)
+        await stop(client, server)
 
 
 async def test_killed_mid_sync_resumes_without_resending(pair: Pair) -> None:
@@ -242,7 +236,7 @@ async def test_unwatchable_tree_says_so_and_rescans(pair: Pair) -> None:
     for name in ("a/x", "a/y", "b/z", "c"):
         (pair.local / name).mkdir(parents=True)
     write(pair.local / ".codeforge/sync.yaml", "max_watches: 2\nrescan_seconds: 0.2\n")
-    client, server, link, events = await pair.watching()
+    client, server, _, events = await pair.watching()
     try:
         warning = next(e for e in events if e.kind == "warning" and "not watched" in e.message)
         assert warning.data["unwatched"] and "rescanned every 0.2 s" in warning.message
@@ -254,10 +248,45 @@ async def test_unwatchable_tree_says_so_and_rescans(pair: Pair) -> None:
             target = pair.workspace / name / "new.txt"
             await wait_for(target.exists, f"{name}/new.txt")
     finally:
-        await link.close()
-        await asyncio.wait_for(client, 30)
-        await asyncio.wait_for(server, 30)
+        await stop(client, server)
 
 
 def test_small_and_large_thresholds_are_consistent() -> None:
     assert SMALL_FILE < CHUNK_SIZE and LARGE > SMALL_FILE
+
+
+async def test_a_restarted_bridge_is_synced_again_without_resending(pair: Pair) -> None:
+    """The link ends under a watching client (a restarted bridge): it dials again, and the
+    new sync sends only what changed meanwhile, in both directions, with no duplicates."""
+    write(pair.local / "big.txt", "x" * 300_000)
+    servers: list[asyncio.Task[None]] = []
+    links: list[tuple[Counting, Link]] = []
+
+    async def dial(channel: str, params: dict[str, str]) -> Link:
+        a, b = memory_pair()
+        servers.append(asyncio.ensure_future(serve_folder(b, pair.workspace)))
+        links.append((Counting(a), b))
+        return links[-1][0]  # type: ignore[return-value]
+
+    events: list[SyncEvent] = []
+    client = asyncio.ensure_future(run_sync(dial, pair.local, watch=True, on_event=events.append))
+
+    def watching(count: int) -> bool:
+        return sum(1 for e in events if e.data.get("phase") == "watching") >= count
+
+    try:
+        await wait_for(lambda: watching(1), "the first sync")
+        assert links[0][0].sent_bytes > 300_000
+        await links[0][1].close("bridge restarted")  # the workspace end goes away
+        await asyncio.wait_for(servers[0], 30)
+        write(pair.local / "during.txt", "made while the bridge was away")
+        write(pair.workspace / "ws_during.txt", "made in the workspace meanwhile")
+        await wait_for(lambda: watching(2), "the second sync")
+        assert any(e.data.get("phase") == "reconnecting" for e in events)
+        await wait_for((pair.workspace / "during.txt").exists, "the local change in the workspace")
+        await wait_for((pair.local / "ws_during.txt").exists, "the workspace change locally")
+        assert links[1][0].sent_bytes < 20_000  # big.txt was not sent again
+        assert tree(pair.local) == tree(pair.workspace)
+        assert not [e for e in events if e.kind in ("conflict", "error")], events
+    finally:
+        await stop(client, servers[-1])

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from codeforge.bridge.link import Dial, Link, LinkClosed
+from codeforge.bridge.link import Dial, DialRefused, Link, LinkClosed
 from codeforge.bridge.sync.ignore import Ignorer
 from codeforge.bridge.sync.peer import Peer
 from codeforge.bridge.sync.plan import Plan, make_plan, read_manifest
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 SyncEventKind = Literal["status", "conflict", "warning", "error"]
 STATUS_EVERY = 0.25  # seconds between progress events
 SAVE_EVERY = 2.0
+RETRIES = 8  # consecutive failed links while watching before giving up
 
 
 @dataclass
@@ -105,23 +106,56 @@ async def run_sync(dial: Dial, local: Path, *, watch: bool, on_event: Callable[[
     state.load()
     sync_id = state.new_sync_id()
     ignorer = Ignorer(root, config.ignore)
-    try:
-        link = await dial("sync", {"sync_id": sync_id})
-    except Exception as exc:  # DialRefused, OSError: the user needs the reason, not a traceback
-        on_event(SyncEvent("error", f"cannot open the sync channel: {exc}"))
-        return 2
-    try:
-        return await _sync(link, root, state, ignorer, config.max_watches, config.rescan_seconds, watch, emit, on_event)
-    except LinkClosed as exc:
-        on_event(SyncEvent("error", f"the sync link closed: {exc.reason or 'closed'}; run the sync again to resume"))
-        return 2
-    except ProtocolError as exc:
-        on_event(SyncEvent("error", f"the workspace spoke an unknown sync protocol: {exc}"))
-        return 2
-    finally:
-        state.save()
-        with contextlib.suppress(Exception):
-            await link.close("sync finished")
+    failures = 0
+    while True:
+        try:
+            link = await dial("sync", {"sync_id": sync_id})
+        except DialRefused as exc:
+            if exc.status != 410 or not watch or failures >= RETRIES:
+                on_event(SyncEvent("error", f"the bridge refused the sync channel: {exc.status} {exc.reason}"))
+                return 2
+            failures += 1
+            await asyncio.sleep(_backoff(failures))
+            continue
+        except OSError as exc:
+            if not watch or failures >= RETRIES:
+                on_event(SyncEvent("error", f"cannot reach the bridge for file sync: {exc}"))
+                return 2
+            failures += 1
+            await asyncio.sleep(_backoff(failures))
+            continue
+        try:
+            rc = await _sync(
+                link, root, state, ignorer, config.max_watches, config.rescan_seconds, watch, emit, on_event
+            )
+            if rc is not None:
+                return rc
+            reason = link.close_reason or "closed"
+            failures = 0
+        except LinkClosed as exc:
+            reason = exc.reason or link.close_reason or "closed"
+            if not watch:
+                on_event(SyncEvent("error", f"the sync link closed: {reason}; run the sync again to resume"))
+                return 2
+            failures += 1
+        except ProtocolError as exc:
+            on_event(SyncEvent("error", f"the workspace spoke an unknown sync protocol: {exc}"))
+            return 2
+        finally:
+            state.save()
+            with contextlib.suppress(Exception):
+                await link.close("sync finished")
+        # Watching and the link ended under us (a restarted bridge, an ended session): sync
+        # again on a new link; the scan and the records mean nothing that arrived is resent.
+        if failures > RETRIES:
+            on_event(SyncEvent("error", f"file sync stopped: the link keeps closing ({reason})"))
+            return 2
+        on_event(SyncEvent("warning", f"file sync link closed ({reason}); syncing again", {"phase": "reconnecting"}))
+        await asyncio.sleep(_backoff(failures))
+
+
+def _backoff(failures: int) -> float:
+    return float(min(0.2 * 2**failures, 10.0))
 
 
 async def _sync(
@@ -134,7 +168,8 @@ async def _sync(
     watch: bool,
     emit: Callable[[str, str, dict[str, Any]], None],
     on_event: Callable[[SyncEvent], None],
-) -> int:
+) -> int | None:
+    """One link's sync: the result when not watching, None when the link ended while watching."""
     peer = Peer(root, link, side="local", state=state, ignorer=ignorer, emit=emit, resolver=False)
     await link.send(encode("hello", {"sync_id": state.sync_id, "v": PROTOCOL_VERSION, "partials": state.partials()}))
     watcher = TreeWatcher(
@@ -187,10 +222,7 @@ async def _sync(
         on_event(SyncEvent("status", "watching for changes", {"phase": "watching"}))
         async for changes in _until(watcher, receiver):
             await peer.push(changes)
-        on_event(
-            SyncEvent("warning", f"file sync stopped: {link.close_reason or 'the link closed'}", {"phase": "stopped"})
-        )
-        return 1 if peer.stats.errors else 0
+        return None  # the link ended: the caller syncs again on a new one
     finally:
         await watcher.stop()
         for task in tasks:
