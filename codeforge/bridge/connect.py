@@ -204,7 +204,7 @@ class UsageError(Exception):
 
 def _client_half(module: str, function: str, flag: str) -> Callable[..., Awaitable[int]]:
     try:
-        return getattr(importlib.import_module(module), function)  # type: ignore[no-any-return]
+        return getattr(importlib.import_module(module), function)
     except (ImportError, AttributeError) as exc:
         raise UsageError(f"{flag} is not available in this installation ({module}.{function}: {exc})") from None
 
