@@ -202,23 +202,29 @@ async def read_message(reader: asyncio.StreamReader) -> bytes | None:
         except asyncio.IncompleteReadError as exc:
             if not exc.partial:
                 return None
-            raise ValueError("the language server's output ended inside a header") from None
+            raise ValueError("its output ended inside a message header") from None
+        except asyncio.LimitOverrunError:
+            raise ValueError(
+                "it wrote something that is not LSP to its stdout (a server must keep stdout for LSP)"
+            ) from None
         seen += len(line)
         if seen > _MAX_HEADER:
-            raise ValueError("the language server wrote something that is not LSP to its stdout")
+            raise ValueError("it wrote something that is not LSP to its stdout (a server must keep stdout for LSP)")
         text = line.strip()
         if not text:
             if length is None:
                 continue  # tolerate stray blank lines between messages
             break
-        key, _, value = text.partition(b":")
+        key, colon, value = text.partition(b":")
+        if not colon:
+            raise ValueError("it wrote something that is not LSP to its stdout (a server must keep stdout for LSP)")
         if key.strip().lower() == b"content-length":
             try:
                 length = int(value.strip())
             except ValueError:
-                raise ValueError(f"bad Content-Length header {text[:60]!r}") from None
+                raise ValueError(f"it wrote a bad Content-Length header {text[:60]!r}") from None
             if not 0 <= length <= _MAX_BODY:
-                raise ValueError(f"Content-Length {length} out of range")
+                raise ValueError(f"it announced a message of {length} bytes")
     try:
         return await reader.readexactly(length)
     except asyncio.IncompleteReadError:

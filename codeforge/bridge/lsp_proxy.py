@@ -59,6 +59,7 @@ STATE_METHOD = "codeforge/languageServer"
 MAX_RESTARTS = 5  # crashes within RESTART_WINDOW seconds before the proxy gives up
 RESTART_WINDOW = 180.0
 _INTERNAL = "codeforge/"  # prefix of the ids of requests the proxy itself makes
+_EOF = "its output ended"
 
 # JSON-RPC / LSP error codes.
 PARSE_ERROR = -32700
@@ -340,15 +341,22 @@ class LanguageServerProxy:
             os.killpg(process.pid, signal.SIGKILL)
 
     async def _stderr_loop(self, process: asyncio.subprocess.Process) -> None:
+        """Drain the server's stderr into the log (a full pipe would block the server). Read
+        in chunks, not lines: one endless line must not stop the draining."""
         assert process.stderr is not None
-        while line := await process.stderr.readline():
-            text = line.decode("utf-8", "replace").rstrip()
-            self.stderr_tail.append(text)
-            log.debug("[%s %d] %s", self.name, process.pid, text)
+        pending = b""
+        while chunk := await process.stderr.read(65536):
+            *lines, pending = (pending + chunk).split(b"\n")
+            if len(pending) > 65536:
+                lines, pending = [*lines, pending], b""
+            for line in lines:
+                text = line.decode("utf-8", "replace").rstrip()[:2000]
+                self.stderr_tail.append(text)
+                log.debug("[%s %d] %s", self.name, process.pid, text)
 
     async def _server_loop(self, process: asyncio.subprocess.Process, generation: int) -> None:
         assert process.stdout is not None
-        reason = "its output ended"
+        reason = _EOF
         try:
             while True:
                 body = await read_message(process.stdout)
@@ -368,7 +376,8 @@ class LanguageServerProxy:
             reason = str(exc)
         except LinkClosed:
             return
-        await self._server_gone(process, generation, reason)
+        with contextlib.suppress(LinkClosed):  # the editor left meanwhile: run() stops it all
+            await self._server_gone(process, generation, reason)
 
     async def _server_message(self, message: dict[str, Any], generation: int) -> None:
         method = message.get("method")
@@ -418,7 +427,7 @@ class LanguageServerProxy:
     async def _server_gone(self, process: asyncio.subprocess.Process, generation: int, reason: str) -> None:
         """The process stopped: expected (shutdown, link gone) or a crash to recover from."""
         with contextlib.suppress(ProcessLookupError):
-            if process.returncode is None and reason != "its output ended":
+            if process.returncode is None and reason != _EOF:
                 process.kill()
         try:
             code = await asyncio.wait_for(wait_exit(process), 5.0)
@@ -443,7 +452,11 @@ class LanguageServerProxy:
                 if not future.done():
                     future.set_exception(ConnectionError("the language server stopped"))
             self.waiting.clear()
-        what = f"The language server `{self.name}` stopped unexpectedly (exit code {code})"
+        what = (
+            f"The language server `{self.name}` stopped unexpectedly (exit code {code})"
+            if reason == _EOF
+            else f"The language server `{self.name}` was stopped: {reason}"
+        )
         now = time.monotonic()
         self.crashes.append(now)
         while self.crashes and now - self.crashes[0] > RESTART_WINDOW:

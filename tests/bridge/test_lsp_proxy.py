@@ -36,6 +36,8 @@ language_servers:
     command: no-such-language-server-xyz --stdio
   dies:
     command: [python3, -c, "import sys; sys.exit(3)"]
+  chatty:
+    command: [python3, -c, "import time; print('Starting up...', flush=True); time.sleep(120)"]
 """
 
 
@@ -407,6 +409,7 @@ async def test_a_server_that_keeps_crashing_is_given_up(
         ("missing", ["`no-such-language-server-xyz` was not found", "language_servers.missing.command"]),
         (None, ["--lsp NAME"]),
         ("dies", ["stopped unexpectedly (exit code 3)", "did not finish starting"]),
+        ("chatty", ["`chatty` was stopped: it wrote something that is not LSP to its stdout", "did not finish"]),
     ],
 )
 async def test_a_server_that_cannot_run_is_a_clear_initialize_error(
