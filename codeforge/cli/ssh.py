@@ -28,6 +28,7 @@ from codeforge.config import config_dir, credentials_path, load_client_config
 
 if TYPE_CHECKING:
     from codeforge.bridge.ssh import SshInfo
+    from codeforge.bridge.ssh_config import HostEntry
 
 __all__ = ["ssh_config"]
 
@@ -102,7 +103,7 @@ def ssh_config(
         list[str] | None,
         typer.Option(
             "--url",
-            help="A bridge URL (ws:// or wss://); repeatable. Without it: every live bridge the platform knows.",
+            help="A bridge URL (ws:// or wss://); repeatable. Without it: every bridge the platform lists.",
         ),
     ] = None,
     file: Annotated[Path | None, typer.Option(help="The ssh config file to write (default ~/.ssh/config).")] = None,
@@ -119,10 +120,29 @@ def ssh_config(
         raise typer.Exit(code)
 
 
+def _entries(
+    targets: list[str], token: str, previous: dict[str, HostEntry], *, keep_others: bool
+) -> tuple[dict[str, HostEntry], int]:
+    """The entries to write (by alias) and how many bridges could not be asked. A bridge keeps
+    the alias it had; `keep_others` keeps the entries of bridges not asked this time."""
+    from codeforge.bridge.ssh_config import HostEntry, alias_for
+
+    kept = dict(previous) if keep_others else {}
+    alias_of_url = {e.url: e.alias for e in previous.values()}
+    failed = 0
+    for target, info in asyncio.run(_infos(targets, token)):
+        if isinstance(info, str):
+            err_console.print(f"[yellow]Skipped[/] {target}: {info}")
+            failed += 1
+            continue
+        kept = {a: e for a, e in kept.items() if e.url != target}
+        alias = alias_of_url.get(target) or alias_for(info.project, kept)
+        kept[alias] = HostEntry(alias, target, info.username, info.host_key)
+    return kept, failed
+
+
 def _run(urls: list[str], file: Path, only: str | None) -> int:
     from codeforge.bridge.ssh_config import (
-        HostEntry,
-        alias_for,
         ensure_key_pair,
         read_block_entries,
         read_known_hosts,
@@ -144,43 +164,47 @@ def _run(urls: list[str], file: Path, only: str | None) -> int:
         targets = list(dict.fromkeys(urls or _discover(client, only)))
     console.print(f"SSH key [bold]{key_name}[/] ({identity}) is registered with the platform.")
     if not targets:
+        where = f" for project {only!r}" if only else ""
         err_console.print(
-            "No bridge found"
-            + (f" for project {only!r}" if only else "")
-            + ": start one with `codeforge bridge FOLDER`, or give its address with --url."
+            f"No bridge found{where}: start one with `codeforge bridge FOLDER`, or give its address with --url."
         )
         return 1
+    file = file.resolve()  # a symlinked config (dotfiles) is written through, never replaced
     known_path = folder / "known_hosts"
     text = file.read_text() if file.is_file() else ""
-    previous = read_block_entries(text, read_known_hosts(known_path))
-    # Stable aliases: a bridge keeps the name it had; without --url the block is rebuilt whole.
-    kept = dict(previous) if urls else {}
-    alias_of_url = {e.url: e.alias for e in previous.values()}
-    failed = 0
-    for target, info in asyncio.run(_infos(targets, cfg.token)):
-        if isinstance(info, str):
-            err_console.print(f"[yellow]Skipped[/] {target}: {info}")
-            failed += 1
-            continue
-        kept = {a: e for a, e in kept.items() if e.url != target}
-        alias = alias_of_url.get(target) or alias_for(info.project, kept)
-        kept[alias] = HostEntry(alias, target, info.username, info.host_key)
-    if len(kept) == 0:
+    try:
+        previous = read_block_entries(text, read_known_hosts(known_path))
+    except ValueError as exc:  # the block's end marker is gone: nothing is written
+        raise CodeForgeError(
+            f"{file}: {exc}", fix="remove what is left of the CodeForge block, then run again"
+        ) from None
+    entries, failed = _entries(targets, cfg.token, previous, keep_others=bool(urls))
+    if not entries:
         return 1
+    # `connect` must find the same login as this run: a non-default config folder goes along.
     environment = (
         {"CODEFORGE_CONFIG_DIR": str(config_dir().resolve())} if os.environ.get("CODEFORGE_CONFIG_DIR") else {}
     )
     block = render_block(
-        kept.values(), identity=identity, known_hosts=known_path, command=_codeforge_command(), environment=environment
+        entries.values(),
+        identity=identity,
+        known_hosts=known_path,
+        command=_codeforge_command(),
+        environment=environment,
     )
-    write_known_hosts(known_path, kept.values())
-    write_private(file, replace_block(text, block), (file.stat().st_mode & 0o777) if file.exists() else 0o600)
-    for entry in sorted(kept.values(), key=lambda e: e.alias):
+    try:
+        write_known_hosts(known_path, entries.values())
+        write_private(file, replace_block(text, block), (file.stat().st_mode & 0o777) if file.exists() else 0o600)
+    except OSError as exc:
+        raise CodeForgeError(
+            f"cannot write {exc.filename or file}: {exc.strerror or exc}", fix="check its permissions"
+        ) from None
+    for entry in sorted(entries.values(), key=lambda e: e.alias):
         console.print(f"  [bold]{entry.alias}[/]  {entry.url}")
     if not credentials_path().is_file():
         err_console.print(
             f"Note: ssh starts `codeforge connect`, which reads your login from {credentials_path()}; "
             "it is absent, so CODEFORGE_TOKEN must be set where ssh runs."
         )
-    console.print(f"Written to {file}. Try: ssh {min(kept)} (or scp, rsync -e ssh, JetBrains Gateway).")
+    console.print(f"Written to {file}. Try: ssh {min(entries)} (or scp, rsync -e ssh, JetBrains Gateway).")
     return 1 if failed else 0

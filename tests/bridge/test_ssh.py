@@ -31,6 +31,7 @@ import pytest
 from codeforge.bridge import ssh
 from codeforge.bridge.link import Link, LinkClosed, memory_pair
 from codeforge.bridge.sessions import ChannelContext, Identity, Sessions
+from codeforge.bridge.ssh_config import BEGIN
 from codeforge.catalog import bridges, sshkeys
 from codeforge.client import AsyncPlatformClient, PlatformClient
 from tests.conftest import ROOT, RunningPlatform, free_port, require
@@ -632,3 +633,19 @@ def test_ssh_config_says_what_is_wrong(live_platform: RunningPlatform, tmp_path:
     closed = _cli(live_platform.env, "ssh-config", "--file", str(config), "--url", f"ws://127.0.0.1:{free_port()}")
     assert closed.returncode == 1 and "unreachable" in closed.stderr
     assert config.read_text() == "Host mine\n  User me\n"  # nothing written when no bridge answered
+
+
+def test_ssh_config_writes_through_a_symlink_and_refuses_a_broken_block(journey: Journey, tmp_path: Path) -> None:
+    real = tmp_path / "dotfiles" / "ssh_config"
+    real.parent.mkdir()
+    real.write_text("Host mine\n  User me\n")
+    link = tmp_path / "config"
+    link.symlink_to(real)
+    done = _cli(journey.env, "ssh-config", "--file", str(link), "--url", journey.url)
+    assert done.returncode == 0, done.stderr
+    assert link.is_symlink() and "Host codeforge-demo" in real.read_text()
+    broken = "Host mine\n" + BEGIN + "\nHost codeforge-demo\n"  # someone cut the end marker off
+    real.write_text(broken)
+    refused = _cli(journey.env, "ssh-config", "--file", str(link), "--url", journey.url)
+    assert refused.returncode == 1 and "no end marker" in refused.stderr and "remove" in refused.stderr
+    assert real.read_text() == broken
