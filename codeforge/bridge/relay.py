@@ -390,8 +390,8 @@ class LspRelay:
     def _sync_event(self, event: Any) -> None:
         kind, message, data = getattr(event, "kind", ""), getattr(event, "message", ""), getattr(event, "data", {})
         self.notify("codeforge/syncStatus", {"kind": kind, "message": message, **(data or {})})
-        if kind in ("conflict", "error"):
-            self._show(2 if kind == "conflict" else 1, f"CodeForge sync: {message}")
+        if kind in ("conflict", "warning", "error"):  # a person must hear these; progress is status only
+            self._show(1 if kind == "error" else 2, f"CodeForge sync: {message}")
 
 
 async def _stdin_reader(stdin: BinaryIO) -> asyncio.StreamReader:
