@@ -23,6 +23,10 @@ import asyncssh
 __all__ = ["HOST_KEY_FILE", "host_key", "start_server", "state_dir"]
 
 log = logging.getLogger(__name__)
+# asyncssh says a dozen INFO lines per connection and channel; the bridge's own log says who
+# logged in. Its detail stays one setting away (a level set on "asyncssh" is kept).
+if logging.getLogger("asyncssh").level == logging.NOTSET:
+    logging.getLogger("asyncssh").setLevel(logging.WARNING)
 
 HOST_KEY_FILE = "ssh_host_ed25519_key"
 # The SSH handshake and authentication must be over within this long (sshd's LoginGraceTime).
