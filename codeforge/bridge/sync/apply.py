@@ -87,17 +87,18 @@ def stage_file(
     mtime_ns: int,
     *,
     durable: bool = False,
-    known: set[Path] | None = None,
+    known: set[str] | None = None,
 ) -> Staged:
     """Write `data` to a temporary file beside `rel` (`known`: folders checked already)."""
     final = target_path(root, rel, known)
-    if known is None or final.parent not in known:
+    folder = rel.rpartition("/")[0]
+    if folder and (known is None or folder + "/" not in known):
         try:
             _parents(root, final)
         except OSError as exc:
             raise _describe(exc, rel, "the file") from None
         if known is not None:
-            known.add(final.parent)
+            known.add(folder + "/")  # "x/": made; "x" (target_path): checked
     tmp = final.parent / f"{TEMP_PREFIX}{os.getpid()}-{time.monotonic_ns()}.tmp"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

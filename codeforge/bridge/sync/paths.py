@@ -47,28 +47,29 @@ def check_rel(rel: object) -> str:
     return rel
 
 
-def target_path(root: Path, rel: object, known: set[Path] | None = None) -> Path:
+def target_path(root: Path, rel: object, known: set[str] | None = None) -> Path:
     """The absolute path for `rel` under `root`, after checking that no existing parent
     folder is a symbolic link or a file (writing through one could land outside `root`).
-    `known`: folders already checked in this batch (added to as they are checked)."""
+    `known`: parent folders (relative) already checked in this batch, added to as checked."""
     clean = check_rel(rel)
-    parts = clean.split("/")
-    current = root
-    for part in parts[:-1]:
-        current = current / part
-        if known is not None and current in known:
+    base = str(root)
+    end = clean.find("/")
+    while end != -1:
+        parent = clean[:end]
+        end = clean.find("/", end + 1)
+        if known is not None and parent in known:
             continue
         try:
-            st = os.lstat(current)
+            st = os.lstat(f"{base}/{parent}")
         except FileNotFoundError:
             break  # the rest is created by sync as real folders
         if stat.S_ISLNK(st.st_mode):
-            raise PathRefused(clean, f"its parent folder {current.relative_to(root)} is a symbolic link")
+            raise PathRefused(clean, f"its parent folder {parent} is a symbolic link")
         if not stat.S_ISDIR(st.st_mode):
-            raise PathRefused(clean, f"its parent {current.relative_to(root)} is not a folder")
+            raise PathRefused(clean, f"its parent {parent} is not a folder")
         if known is not None:
-            known.add(current)
-    return root / clean
+            known.add(parent)
+    return Path(f"{base}/{clean}")
 
 
 def link_target_inside(rel: str, target: str) -> bool:

@@ -83,6 +83,7 @@ class Peer:
         self, root: Path, link: Link, *, side: str, state: SyncState, ignorer: Ignorer, emit: Emit, resolver: bool
     ) -> None:
         self.root = root
+        self._base = str(root)
         self.link = link
         self.side = side
         self.state = state
@@ -132,14 +133,15 @@ class Peer:
 
     def held(self, rel: str) -> Entry | None:
         """What the disk holds at `rel`, ignore rules aside: what a change would replace."""
-        entry = entry_for(self.root / rel, rel)
+        path = f"{self._base}/{rel}"
+        entry = entry_for(path, rel)
         if entry is not None and entry.kind == "f":
             known = self.state.cache.get(rel)
             if known is not None and known.hash and known.same_stat(entry):
                 entry.hash = known.hash
             else:
                 try:
-                    entry.hash = hash_file(self.root / rel)
+                    entry.hash = hash_file(path)
                 except OSError:
                     return None
         return entry
@@ -181,13 +183,15 @@ class Peer:
                 continue
             entry = self.current(rel)
             found[rel] = entry
-            was_dir = self.peer.get(rel, ("",))[0] == DIR_HASH
-            if (entry is not None and entry.kind == "d") or was_dir:
-                prefix = rel + "/"
-                todo.extend(p for p in self.peer if p.startswith(prefix) and p not in found)
-                if entry is not None and entry.kind == "d":
+            if entry is not None and entry.kind == "d":
+                if rel not in self.peer:
+                    # New here (made, or moved in): what is below it may never be reported.
                     scan = scan_tree(self.root, self.ignorer, self.state.cache, folders=[rel])
                     todo.extend(p for p in scan.entries if p not in found)
+            elif self.peer.get(rel, ("",))[0] == DIR_HASH:
+                # Gone (deleted, or moved away): so is all the other side holds below it.
+                prefix = rel + "/"
+                todo.extend(p for p in self.peer if p.startswith(prefix) and p not in found)
         return found
 
     async def push(self, rels: Iterable[str]) -> None:
@@ -423,7 +427,7 @@ class Peer:
 
     def _stage_files(self, work: list[tuple[dict[str, Any], bytes]]) -> _Job:
         job = _Job()
-        known: set[Path] = set()
+        known: set[str] = set()
         for item, data in work:
             try:
                 rel = check_rel(item["p"])
@@ -446,7 +450,7 @@ class Peer:
                 job.errors.append((str(item.get("p")), str(exc)))
         return job
 
-    def _decide(self, rel: str, new: str, prev: object, known: set[Path] | None = None) -> str:
+    def _decide(self, rel: str, new: str, prev: object, known: set[str] | None = None) -> str:
         """Whether to apply: "same" (already there), "apply", or "conflict" (the disk holds
         something else)."""
         target_path(self.root, rel, known)

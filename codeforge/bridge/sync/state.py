@@ -140,7 +140,7 @@ class SyncState:
         fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".state-")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(data, f, separators=(",", ":"))
+                f.write(json.dumps(data, separators=(",", ":")))  # dumps: the C encoder, dump is not
             os.replace(tmp, self.file)
         except OSError as exc:
             log.warning("cannot save the sync record %s (%s)", self.file, exc)

@@ -44,7 +44,7 @@ def link_hash(target: str) -> str:
     return "l:" + hashlib.blake2b(target.encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
 
 
-def hash_file(path: Path) -> str:
+def hash_file(path: Path | str) -> str:
     h = hashlib.blake2b(digest_size=16)
     with open(path, "rb") as f:
         while chunk := f.read(_READ):
@@ -68,7 +68,7 @@ class Entry:
         return (self.kind, self.size, self.mtime_ns, self.ino) == (other.kind, other.size, other.mtime_ns, other.ino)
 
 
-def entry_for(path: Path, rel: str, st: os.stat_result | None = None) -> Entry | None:
+def entry_for(path: Path | str, rel: str, st: os.stat_result | None = None) -> Entry | None:
     """The entry at `path` (not following links), None if nothing syncable is there."""
     if st is None:
         try:
