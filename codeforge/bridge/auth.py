@@ -8,14 +8,16 @@ refused before any data flows, also on a resume. The platform audits each call.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from collections import deque
+from dataclasses import dataclass, field
 
 import codeforge.catalog.bridges  # noqa: F401  (declares bridges.attach, which the client calls by name)
 from codeforge.bridge.sessions import Identity
 from codeforge.catalog.errors import CodeForgeError, PlatformUnavailable
 from codeforge.client import AsyncPlatformClient
 
-__all__ = ["Refused", "check_token"]
+__all__ = ["FailureLimiter", "Refused", "check_token"]
 
 log = logging.getLogger(__name__)
 
@@ -74,3 +76,42 @@ def _refusal(exc: CodeForgeError, project: str) -> Refused:
         return Refused(400, f"bad connection parameters: {exc.message}")
     log.warning("bridges.attach failed with %s: %s", exc.status, exc.detail)
     return Refused(502, f"the platform could not check the token ({exc.status}); try again shortly")
+
+
+@dataclass
+class FailureLimiter:
+    """Bad tokens are checked with the platform, which rate-limits failed sign-ins *per
+    address*: every check comes from the bridge's address, so a client spraying bad tokens
+    would get the bridge itself blocked (every user's handshake, the bridge's reports). The
+    bridge therefore stops asking after `per_address` failures a minute from one client, and
+    after `overall` failures a minute in all (below the platform's default of 20)."""
+
+    per_address: int = 5
+    overall: int = 15
+    window: float = 60.0
+    _by_address: dict[str, deque[float]] = field(default_factory=dict)
+    _all: deque[float] = field(default_factory=deque)
+
+    def _trim(self, times: deque[float], now: float) -> deque[float]:
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        return times
+
+    def retry_after(self, address: str) -> int:
+        """Seconds until `address` may try a token again; 0: now."""
+        now = time.monotonic()
+        mine = self._trim(self._by_address.get(address, deque()), now)
+        every = self._trim(self._all, now)
+        waits = [
+            times[0] + self.window - now
+            for times, limit in ((mine, self.per_address), (every, self.overall))
+            if len(times) >= limit
+        ]
+        return int(max(waits)) + 1 if waits else 0
+
+    def failed(self, address: str) -> None:
+        now = time.monotonic()
+        if len(self._by_address) > 10_000:  # bounded under a spray from many addresses
+            self._by_address.clear()
+        self._by_address.setdefault(address, deque()).append(now)
+        self._all.append(now)

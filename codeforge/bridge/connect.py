@@ -140,6 +140,9 @@ class Connection:
                     socket, peer_received = await self._open(channel, link, resume=True)
                     break
                 except DialRefused as refused:
+                    if refused.status in (429, 502, 503):
+                        log.info("the bridge cannot take the resume yet (%s); retrying", refused)
+                        continue  # for now: the platform is busy or away
                     self._refused(link, refused)
                     self._set_detached(link, False)
                     return

@@ -86,7 +86,7 @@ class Reporter:
         }
 
     async def _run(self) -> None:
-        had_sessions = False
+        had_sessions = True  # one report at start: the platform lists the bridge before any editor comes
         while True:
             has_sessions = len(self.bridge.sessions) > 0
             if has_sessions or had_sessions:

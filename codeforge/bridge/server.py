@@ -29,7 +29,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-from codeforge.bridge.auth import Refused, check_token
+from codeforge.bridge.auth import FailureLimiter, Refused, check_token
 from codeforge.bridge.channels import CHANNELS, Serve, load_channels
 from codeforge.bridge.link import MAX_MESSAGE, Link, LinkClosed
 from codeforge.bridge.reporting import Reporter
@@ -128,6 +128,7 @@ class Bridge:
         self.sessions = Sessions(grace=grace)
         self.shared: dict[str, Any] = {}
         self.missing_channels: dict[str, str] = {}
+        self.limiter = FailureLimiter()
         self._handshakes: dict[ServerConnection, _Handshake] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._server: Server | None = None
@@ -227,15 +228,23 @@ class Bridge:
         scheme, _, token = headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer":
             token = ""
-        identity, platform = await check_token(
-            self.platform_url,
-            token.strip(),
-            project=self.project,
-            bridge=self.bridge_id,
-            session=session_id,
-            channel=channel,
-            client=_peer(connection),
-        )
+        address = _peer(connection).rpartition(":")[0]
+        if token and (wait := self.limiter.retry_after(address)):
+            raise Refused(429, f"too many refused tokens; retry in {wait} s with a valid one")
+        try:
+            identity, platform = await check_token(
+                self.platform_url,
+                token.strip(),
+                project=self.project,
+                bridge=self.bridge_id,
+                session=session_id,
+                channel=channel,
+                client=_peer(connection),
+            )
+        except Refused as refused:
+            if refused.status == 401 and token:
+                self.limiter.failed(address)
+            raise
         try:
             organization = await self.own_organization()
             if identity.organization != organization:

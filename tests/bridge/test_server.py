@@ -161,3 +161,28 @@ async def test_tls_with_a_certificate(
     # Plain HTTP is not answered.
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"http://127.0.0.1:{bridge.port}/lsp", timeout=5)
+
+
+async def test_a_token_spray_is_cut_off_before_it_gets_the_bridge_blocked(
+    live_platform: RunningPlatform, tmp_path: Path, bridge_factory: Callable[..., BridgeProcess]
+) -> None:
+    # The platform blocks an address after 20 failed sign-ins a minute, and every check
+    # comes from the bridge's address: the bridge stops forwarding bad tokens first.
+    bridge = bridge_factory(make_workspace(tmp_path / "ws", live_platform.project))
+
+    def failures() -> int:
+        return live_platform.logs().count('"path": "/api/v1/bridges/attach"')
+
+    before = failures()
+    statuses = []
+    for i in range(8):
+        status, body = await _refusal(f"{bridge.url}/lsp?{_query()}", {"Authorization": f"Bearer cf_guess-{i}"})
+        statuses.append(status)
+    assert statuses == [401] * 5 + [429] * 3
+    assert "too many refused tokens" in body
+    assert failures() - before == 5  # the platform heard five, far from its own limit
+    # Loopback's standing with the platform is intact: the bridge still reports, people sign in.
+    with live_platform.client() as platform:
+        assert platform.call("auth.whoami", {}).username == "owner"
+        listed = platform.call("bridges.list", {"project": live_platform.project})
+    assert bridge.url in [b.url for b in listed.bridges]
