@@ -19,6 +19,7 @@ import signal
 import socket
 import ssl
 import sys
+import weakref
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
@@ -129,7 +130,8 @@ class Bridge:
         self.shared: dict[str, Any] = {}
         self.missing_channels: dict[str, str] = {}
         self.limiter = FailureLimiter()
-        self._handshakes: dict[ServerConnection, _Handshake] = {}
+        # Weak: a client that vanishes between the check and the upgrade leaves nothing behind.
+        self._handshakes: weakref.WeakKeyDictionary[ServerConnection, _Handshake] = weakref.WeakKeyDictionary()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._server: Server | None = None
         self.url = ""
@@ -204,8 +206,15 @@ class Bridge:
 
     def _process_response(self, connection: ServerConnection, request: Request, response: Response) -> None:
         handshake = self._handshakes.get(connection)
-        if handshake is not None and response.status_code == 101:
+        if handshake is None:
+            return
+        if response.status_code == 101:
             response.headers[RECEIVED] = str(handshake.received)
+        else:  # the upgrade failed after the check: no handler will come for it
+            del self._handshakes[connection]
+            closing = asyncio.ensure_future(handshake.platform.aclose())
+            self._tasks.add(closing)
+            closing.add_done_callback(self._tasks.discard)
 
     async def _check(self, connection: ServerConnection, request: Request) -> _Handshake:
         url = urlsplit(request.path)
@@ -325,6 +334,17 @@ def _peer(connection: ServerConnection) -> str:
     return f"{address[0]}:{address[1]}" if isinstance(address, tuple) else str(address)
 
 
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _default_id(workspace: Path) -> str:
     """Stable across restarts of the same bridge, so the platform lists it as one."""
     digest = hashlib.sha256(f"{socket.gethostname()}:{workspace}".encode()).hexdigest()[:12]
@@ -384,6 +404,13 @@ async def _serve_until_signal(bridge: Bridge, options: BridgeOptions) -> int:
         f"  connect an editor with: codeforge connect {url}",
         flush=True,
     )
+    if bridge.tls is None and not _loopback(options.host):
+        print(
+            f"codeforge bridge: warning: serving {options.host} without TLS: tokens cross the network in clear; "
+            "pass --cert and --key, or put a TLS proxy in front",
+            file=sys.stderr,
+            flush=True,
+        )
     if bridge.missing_channels:
         names = ", ".join(sorted(bridge.missing_channels))
         print(f"codeforge bridge: channels not available: {names} (see the log)", file=sys.stderr, flush=True)
