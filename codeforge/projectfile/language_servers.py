@@ -45,6 +45,16 @@ def _command_from_string(value: Any) -> Any:
     return value
 
 
+def _env_values_as_written(value: Any) -> Any:
+    # YAML reads `LEVEL: 2` as an int and `ON: true` as a bool; the environment takes text.
+    if isinstance(value, dict):
+        return {
+            k: ("true" if v else "false") if isinstance(v, bool) else str(v) if isinstance(v, int) else v
+            for k, v in value.items()
+        }
+    return value
+
+
 def _check_name(name: str) -> str:
     if not _NAME.match(name):
         raise ValueError(
@@ -66,7 +76,7 @@ class LanguageServerEntry(BaseModel):
             "virtual environment, then on PATH; it runs in the workspace folder.",
         )
     )
-    env: dict[str, str] = Field(
+    env: Annotated[dict[str, str], BeforeValidator(_env_values_as_written)] = Field(
         default_factory=dict,
         description="Extra environment variables for the server process.",
     )
