@@ -12,7 +12,7 @@ end
 
 ---@type vim.lsp.Config
 return {
-  cmd = remote_url and remote.connect_cmd(remote_url, { kind = 'lsp' }) or settings.cmd or { 'codeforge', 'lsp' },
+  cmd = remote_url and remote.connect_cmd(remote_url, { kind = 'lsp', sync = remote.sync_folder() }) or settings.cmd or { 'codeforge', 'lsp' },
   -- `codeforge connect` reads the token from its environment, never from its command line.
   cmd_env = remote_url and remote.env() or nil,
   -- A CodeForge project is a folder with codeforge.yaml: files in it (agent code actions work in

@@ -79,7 +79,8 @@ export function scrub(text: string, secrets: readonly string[]): string {
 
 /** The channels of `codeforge connect` (docs/bridge.md, "Client side"). */
 export type Channel =
-  | { kind: 'lsp' }
+  /** `sync`: a local folder kept in two-way sync with the workspace beside the server. */
+  | { kind: 'lsp'; sync?: string }
   | { kind: 'proxy'; name: string }
   | { kind: 'terminal'; attach?: string }
   | { kind: 'ports' }
@@ -90,7 +91,7 @@ export function connectArgs(url: string, channel: Channel): string[] {
   const base = ['connect', url];
   switch (channel.kind) {
     case 'lsp':
-      return base;
+      return channel.sync ? [...base, '--sync', channel.sync] : base;
     case 'proxy':
       return [...base, '--lsp', channel.name];
     case 'terminal':

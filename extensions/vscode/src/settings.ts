@@ -72,7 +72,10 @@ export function readSettings(): Settings {
   const proxied = parseProxiedServers(config.get<unknown>('remote.languageServers', []));
   const remote: RemoteSettings = { url: checked?.url ?? '', error: checked?.error, servers: proxied.servers, problems: proxied.problems };
   // A remote URL wins over "codeforge.server.args": one setting is enough to go remote.
-  const args = remote.url ? connectArgs(remote.url, { kind: 'lsp' }) : config.get<string[]>('server.args', ['lsp']).map(String);
+  // "codeforge.remote.sync" keeps the (first) folder in sync with the workspace beside it.
+  const folder = (vscode.workspace.workspaceFolders ?? []).find((f) => f.uri.scheme === 'file')?.uri.fsPath;
+  const sync = config.get<boolean>('remote.sync', false) && folder ? folder : undefined;
+  const args = remote.url ? connectArgs(remote.url, { kind: 'lsp', sync }) : config.get<string[]>('server.args', ['lsp']).map(String);
   return {
     server: {
       command: located.command,

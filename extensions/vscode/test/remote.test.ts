@@ -46,6 +46,7 @@ describe('codeforge connect command lines', () => {
   it('one per channel, never with the token', () => {
     const url = 'wss://dev.example.com:8471';
     assert.deepEqual(connectArgs(url, { kind: 'lsp' }), ['connect', url]);
+    assert.deepEqual(connectArgs(url, { kind: 'lsp', sync: '/home/ana/shop' }), ['connect', url, '--sync', '/home/ana/shop']);
     assert.deepEqual(connectArgs(url, { kind: 'proxy', name: 'python' }), ['connect', url, '--lsp', 'python']);
     assert.deepEqual(connectArgs(url, { kind: 'terminal' }), ['connect', url, '--terminal']);
     assert.deepEqual(connectArgs(url, { kind: 'terminal', attach: 't1' }), ['connect', url, '--terminal', '--attach', 't1']);
@@ -126,6 +127,13 @@ describe('remote status bar', () => {
     assert.deepEqual(syncing, { message: 'initial sync', done: 120, total: 10000, error: false, busy: true });
     const view = remoteView('dev.example.com:8471', 'connected', syncing);
     assert.equal(view.text, '$(remote) dev.example.com:8471 $(sync~spin) initial sync 120/10000');
+    // The relay's shape: {kind, message, phase, files_done, files_total, ...} (sync/client.py).
+    const relayed = parseSyncStatus({ kind: 'status', message: 'syncing: 3/10 files, 0.1/1.0 MB', phase: 'initial', files_done: 3, files_total: 10 });
+    assert.deepEqual(relayed, { message: 'syncing: 3/10 files, 0.1/1.0 MB', done: 3, total: 10, error: false, busy: true });
+    assert.equal(remoteView('h', 'connected', relayed).text, '$(remote) h $(sync~spin) syncing: 3/10 files, 0.1/1.0 MB');
+    const watching = parseSyncStatus({ kind: 'status', message: 'watching for changes', phase: 'watching' });
+    assert.equal(watching?.busy, false);
+    assert.equal(parseSyncStatus({ kind: 'status', message: 'in sync: 0 files transferred, 3 already the same', phase: 'done', files_done: 0, files_total: 0 })?.busy, false);
     assert.equal(view.warning, false);
     const idle = remoteView('h', 'connected', parseSyncStatus({ message: 'in sync', state: 'idle' }));
     assert.equal(idle.text, '$(remote) h $(check) in sync');
@@ -149,5 +157,13 @@ describe('sync conflicts', () => {
     ]);
     assert.deepEqual(conflictPairs('kept "/w/x.conflict-remote-5"'), [{ file: '/w/x', copy: '/w/x.conflict-remote-5' }]);
     assert.deepEqual(conflictPairs('nothing to see'), []);
+    // As the sync (codeforge/bridge/sync/peer.py) words it, through the relay's showMessage.
+    const said =
+      'CodeForge sync: docs/notes.md changed on both sides: the local version is kept as docs/notes.md, ' +
+      "the workspace's as docs/notes.md.conflict-workspace-20261129T211500Z";
+    assert.deepEqual(conflictPairs(said), [{ file: 'docs/notes.md', copy: 'docs/notes.md.conflict-workspace-20261129T211500Z' }]);
+    assert.deepEqual(conflictPairs('x.conflict-workspace-20261129T211500Z-2.'), [
+      { file: 'x', copy: 'x.conflict-workspace-20261129T211500Z-2' },
+    ]);
   });
 });

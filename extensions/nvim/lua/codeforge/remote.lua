@@ -83,10 +83,13 @@ function M.parse_url(text)
 end
 
 --- The arguments of `codeforge connect` for one channel.
----@param channel {kind: 'lsp'|'proxy'|'terminal'|'ports'|'forward', name?: string, attach?: string, spec?: string}
+--- `sync` (with 'lsp'): a local folder kept in two-way sync with the workspace beside the server.
+---@param channel {kind: 'lsp'|'proxy'|'terminal'|'ports'|'forward', name?: string, attach?: string, spec?: string, sync?: string}
 function M.connect_cmd(url, channel)
   local cmd = { M.program(), 'connect', url }
-  if channel.kind == 'proxy' then
+  if channel.kind == 'lsp' and channel.sync then
+    vim.list_extend(cmd, { '--sync', channel.sync })
+  elseif channel.kind == 'proxy' then
     vim.list_extend(cmd, { '--lsp', channel.name })
   elseif channel.kind == 'terminal' then
     cmd[#cmd + 1] = '--terminal'
@@ -157,6 +160,15 @@ function M.parse_ports(stdout)
     return a.port < b.port
   end)
   return out
+end
+
+--- The folder kept in sync with the workspace when vim.g.codeforge.remote_sync is true: the
+--- codeforge.yaml project of the current buffer, else the current directory.
+function M.sync_folder()
+  if not settings().remote_sync then
+    return nil
+  end
+  return vim.fs.root(0, { 'codeforge.yaml', 'codeforge.yml' }) or vim.uv.cwd()
 end
 
 --- The remote URL in use, or an error saying how to set one.
@@ -284,7 +296,7 @@ function M.connect(text)
     return nil, ('cannot start `%s`: install CodeForge (pip install codeforge) or set vim.g.codeforge = { cmd = { "/path/to/codeforge", "lsp" } }'):format(M.program())
   end
   M.url, M.connection, M.sync = url, nil, nil
-  vim.lsp.config('codeforge', { cmd = M.connect_cmd(url, { kind = 'lsp' }), cmd_env = M.env() })
+  vim.lsp.config('codeforge', { cmd = M.connect_cmd(url, { kind = 'lsp', sync = M.sync_folder() }), cmd_env = M.env() })
   for name, filetypes in pairs(M.servers) do
     M.remote_lsp(name, { filetypes = filetypes })
   end
