@@ -328,9 +328,12 @@ class ConnectProcess:
         return self.stderr_path.read_text(errors="replace") if self.stderr_path else ""
 
 
-def member_token(platform: RunningPlatform, username: str, role: str) -> str:
+def member_token(platform: RunningPlatform, username: str, role: str, *, expired: bool = False) -> str:
     """A token of a new member of the platform's organization with `role` (made through the
-    platform's own token service, as `codeforge admin` does: the API only issues one's own)."""
+    platform's own token service, as `codeforge admin` does: the API only issues one's own);
+    `expired`: one whose expiry has passed."""
+    from datetime import UTC, datetime, timedelta
+
     from sqlalchemy import select
 
     from codeforge.platform.auth.models import User
@@ -345,7 +348,9 @@ def member_token(platform: RunningPlatform, username: str, role: str) -> str:
     try:
         with db.session() as session:
             user = session.scalars(select(User).where(User.username == username)).one()
-            _, raw = issue_token(session, user, "test", 1)
+            token, raw = issue_token(session, user, "test", 1)
+            if expired:
+                token.expires_at = datetime.now(UTC) - timedelta(seconds=1)
     finally:
         db.dispose()
     return raw

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -90,3 +91,57 @@ def test_an_unknown_method_is_the_servers_error_not_the_relays(relay: tuple[Conn
     _, client = relay
     answer = client.request("codeforge/noSuchThing", {})
     assert answer["error"]["code"] == -32601  # method not found, from pygls on the bridge
+
+
+async def test_the_server_sees_the_workspace_and_the_editor_its_own_folder(
+    live_platform: RunningPlatform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In process, to look inside the session's pygls server: it knows the workspace's paths
+    only, while every URI the editor gets back names the editor's folder."""
+    import asyncio
+    import json
+
+    import codeforge.lsp.server as lsp_server
+    from codeforge.bridge import lsp
+    from codeforge.bridge.link import memory_pair
+    from codeforge.bridge.sessions import ChannelContext, Identity, Session
+    from codeforge.client import AsyncPlatformClient
+
+    built: list[Any] = []
+    real_build = lsp_server.build_server
+    monkeypatch.setattr(lsp_server, "build_server", lambda *a, **k: built.append(real_build(*a, **k)) or built[-1])
+    workspace, laptop = tmp_path / "srv" / "ws", tmp_path / "home" / "ana" / "shop"
+    for folder in (workspace, laptop):
+        folder.mkdir(parents=True)
+    platform = AsyncPlatformClient(live_platform.url, live_platform.token)
+    session = Session("s1", Identity("owner", "owner", "default"), live_platform.token, platform)
+    editor, bridge_end = memory_pair()
+    ctx = ChannelContext(session, workspace, live_platform.project, platform, {}, {})
+    served = asyncio.ensure_future(lsp.serve(bridge_end, ctx))
+
+    async def ask(message: dict[str, Any]) -> dict[str, Any]:
+        await editor.send(json.dumps({"jsonrpc": "2.0", **message}))
+        while True:
+            answer = json.loads(await asyncio.wait_for(editor.receive(), 30))
+            if answer.get("id") == message.get("id") and "method" not in answer:
+                return dict(answer)
+
+    try:
+        await ask({"id": 1, "method": "initialize", "params": {"processId": None, "rootUri": laptop.as_uri(), "capabilities": {}}})  # fmt: skip
+        uri = (laptop / "codeforge.yaml").as_uri()
+        await editor.send(json.dumps({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": {"uri": uri, "languageId": "yaml", "version": 1, "text": BAD_YAML}}}))  # fmt: skip
+        published: dict[str, Any] = {}
+        while not published.get("diagnostics"):
+            note = json.loads(await asyncio.wait_for(editor.receive(), 30))
+            if note.get("method") == "textDocument/publishDiagnostics":
+                published = note["params"]
+        server = built[0]
+        assert server.workspace.root_path == str(workspace)
+        assert list(server.workspace.text_documents) == [(workspace / "codeforge.yaml").as_uri()]
+        assert published["uri"] == uri
+        await editor.send(json.dumps({"jsonrpc": "2.0", "method": "exit"}))
+        await asyncio.wait_for(served, 30)  # `exit` ends this session's server, not the process
+        assert bridge_end.closed
+    finally:
+        served.cancel()
+        await platform.aclose()

@@ -107,6 +107,14 @@ async def test_a_token_of_another_organization_is_refused(live_bridge: BridgePro
     assert "organization" in refused.value.reason
 
 
+async def test_an_expired_token_is_refused(live_bridge: BridgeProcess, live_platform: RunningPlatform) -> None:
+    token = member_token(live_platform, "old-timer", "developer", expired=True)
+    async with connected(live_bridge.url, token) as connection:
+        with pytest.raises(DialRefused) as refused:
+            await connection.dial("lsp", {})
+    assert refused.value.status == 401 and "expired" in refused.value.reason
+
+
 async def test_a_viewer_is_refused(live_bridge: BridgeProcess, live_platform: RunningPlatform) -> None:
     token = member_token(live_platform, "vic-viewer", "viewer")
     async with connected(live_bridge.url, token) as connection:
