@@ -116,6 +116,9 @@ async def measure(
             )
             end_rss = process.memory_info().rss
             await asyncio.gather(*(e.connection.close() for e in editors), return_exceptions=True)
+            # Every session ended (its links closed): what the bridge keeps is a leak.
+            await asyncio.sleep(3.0)
+            closed_rss = process.memory_info().rss
         finally:
             bridge.terminate()
             await bridge.wait()
@@ -137,6 +140,7 @@ async def measure(
         "end_rss_mb": end_rss / 2**20,
         "per_session_mb": (open_rss - idle_rss) / sessions / 2**20,
         "per_session_end_mb": (end_rss - idle_rss) / sessions / 2**20,
+        "closed_rss_mb": closed_rss / 2**20,
     }
 
 
@@ -148,6 +152,7 @@ def report(f: dict[str, Any]) -> str:
             f"  latency under load     p50 {f['p50_ms']:.2f} ms   p99 {f['p99_ms']:.2f} ms",
             f"  bridge RSS             idle {f['idle_rss_mb']:.0f} MiB -> {f['open_rss_mb']:.0f} MiB open -> {f['end_rss_mb']:.0f} MiB at the end",
             f"  memory per session     {f['per_session_mb']:.2f} MiB when opened, {f['per_session_end_mb']:.2f} MiB after the run",
+            f"  all sessions closed    {f['closed_rss_mb']:.0f} MiB (Python keeps freed arenas; growth here is not per session)",
         ]
         + [f"  error: {e}" for e in f["first_errors"]]
     )

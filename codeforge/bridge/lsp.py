@@ -95,10 +95,10 @@ async def serve(link: Link, ctx: ChannelContext) -> None:
     finally:
         with contextlib.suppress(Exception):
             await server.close()
-        for task in list(server._tasks):
+        for task in list(server._tasks):  # jobs it followed, checks it started
             task.cancel()
-        with contextlib.suppress(Exception):
-            server.thread_pool.shutdown(wait=False) if server._thread_pool else None
+        if server._thread_pool is not None:  # made only if a handler ran in a thread
+            server._thread_pool.shutdown(wait=False)
         await asyncio.sleep(0)
     if not link.closed:
         with contextlib.suppress(LinkClosed):
