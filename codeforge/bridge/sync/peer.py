@@ -371,6 +371,11 @@ class Peer:
                     self.fail(getattr(exc, "path", ""), str(exc))
                 except (KeyError, TypeError, ValueError) as exc:
                     self.fail("", f"a malformed {message.kind} message: {exc!r}")
+                except LinkClosed:
+                    raise
+                except Exception as exc:  # a bug here must not end the sync: report it, go on
+                    log.exception("sync: handling %s failed", message.kind)
+                    self.fail("", f"handling a {message.kind} message failed: {exc!r} (a bug: please report it)")
         finally:
             for worker in workers:
                 worker.cancel()
