@@ -72,11 +72,12 @@ class RemoteWorkspace:
     workspace: Path
     platform: RunningPlatform
 
-    def local_copy(self, folder: Path) -> Path:
-        """A folder on the editor's side holding the same files (as a finished sync leaves it)."""
+    def local_copy(self, folder: Path, names: tuple[str, ...] = tuple(FILES)) -> Path:
+        """A folder on the editor's side holding the same files (as a finished sync leaves it),
+        or only some of them (the editor's sync brings the rest)."""
         folder.mkdir(parents=True)
-        for name, text in FILES.items():
-            (folder / name).write_text(text)
+        for name in names:
+            (folder / name).write_text(FILES[name])
         return folder
 
 
@@ -139,7 +140,8 @@ def test_vscode_remote_journey(remote: RemoteWorkspace, tmp_path: Path) -> None:
     shutil.rmtree(artifacts, ignore_errors=True)
     home = tmp_path / "code-server"
     home.mkdir()
-    local = remote.local_copy(tmp_path / "shop")
+    # Only codeforge.yaml here: "codeforge.remote.sync" brings the workspace's Python files.
+    local = remote.local_copy(tmp_path / "shop", ("codeforge.yaml",))
     binary = code_server_bin()
     install_extension(binary, home)
     settings = {
@@ -156,6 +158,7 @@ def test_vscode_remote_journey(remote: RemoteWorkspace, tmp_path: Path) -> None:
         "terminal.integrated.gpuAcceleration": "off",
         "codeforge.server.command": str(codeforge_bin()),
         # No token in any setting: `codeforge connect` uses the login `codeforge up` stored.
+        "codeforge.remote.sync": True,
         "codeforge.remote.languageServers": ["python", {"name": "pylsp", "languages": ["python"]}],
     }
     try:
@@ -194,3 +197,7 @@ def test_vscode_remote_journey(remote: RemoteWorkspace, tmp_path: Path) -> None:
     # "Connect to Remote Workspace" stored the URL for this folder, and nothing secret.
     stored = json.loads((local / ".vscode" / "settings.json").read_text())
     assert stored == {"codeforge.remote.url": remote.url}, stored
+    # The sync brought the workspace's files, unchanged, and sent nothing back that was not there.
+    for name, text in FILES.items():
+        assert (local / name).read_text() == text, name
+    assert not list(remote.workspace.glob("*.conflict-*")), list(remote.workspace.iterdir())

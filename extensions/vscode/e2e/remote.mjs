@@ -147,7 +147,11 @@ try {
     if (!settings.includes(BRIDGE) || settings.includes(TOKEN)) {
       throw new Error(`the folder's settings do not hold the URL alone: ${settings}`);
     }
-    const text = (await item.innerText()).trim();
+    // "codeforge.remote.sync" is on: the folder's sync with the workspace reaches its watching
+    // state (the workspace's Python files are here then).
+    const synced = page.locator('.statusbar-item', { hasText: HOST }).filter({ hasText: 'watching for changes' }).first();
+    await synced.waitFor();
+    const text = (await synced.innerText()).trim();
     if (/reconnecting/.test(text)) {
       throw new Error(`not connected: ${text}`);
     }

@@ -3,18 +3,33 @@
 // `codeforge connect URL --lsp NAME` for the files of its languages. The bridge rewrites file
 // URIs both ways, so these clients see only this machine's paths.
 import * as vscode from 'vscode';
-import { LanguageClient, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
+import { LanguageClient, type LanguageClientOptions, type ServerOptions, State } from 'vscode-languageclient/node';
 import { connectArgs, connectEnv, type ProxiedServer, scrub } from './remote';
 import { remoteUrlOf, type Settings } from './settings';
 
+const START_WAIT_MS = 30_000;
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 export class ProxiedServers implements vscode.Disposable {
   private clients: LanguageClient[] = [];
+  // One change at a time: clients of the same name must never run side by side (their
+  // commands, e.g. basedpyright's, would be registered twice).
+  private queue: Promise<void> = Promise.resolve();
 
   constructor(private readonly log: (line: string) => void) {}
 
   /** Starts the proxied servers the settings name (stopping any from before). */
-  async start(settings: Settings): Promise<void> {
-    await this.stop();
+  start(settings: Settings): Promise<void> {
+    const next = this.queue.then(() => this.doStart(settings));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async doStart(settings: Settings): Promise<void> {
+    await this.doStop();
     const url = remoteUrlOf(settings);
     for (const problem of settings.remote.problems) {
       this.log(problem);
@@ -40,7 +55,7 @@ export class ProxiedServers implements vscode.Disposable {
     this.clients.push(client);
     this.log(`starting the remote language server ${server.name} for ${server.languages.join(', ')}`);
     try {
-      await client.start();
+      await Promise.race([client.start(), delay(START_WAIT_MS)]);
     } catch (error) {
       const why = scrub(error instanceof Error ? error.message : String(error), [settings.init.token]);
       this.log(`the remote language server ${server.name} did not start: ${why}`);
@@ -50,13 +65,22 @@ export class ProxiedServers implements vscode.Disposable {
     }
   }
 
-  async stop(): Promise<void> {
+  private async doStop(): Promise<void> {
     const clients = this.clients;
     this.clients = [];
-    await Promise.all(clients.map((client) => client.stop(5000).catch(() => undefined)));
+    await Promise.all(
+      clients.map(async (client) => {
+        if (client.state === State.Starting) {
+          // A starting client cannot be stopped: let its start settle first.
+          await Promise.race([client.start().catch(() => undefined), delay(START_WAIT_MS)]);
+        }
+        await client.stop(5000).catch(() => undefined);
+      }),
+    );
   }
 
   dispose(): void {
-    void this.stop();
+    const next = this.queue.then(() => this.doStop());
+    this.queue = next.catch(() => undefined);
   }
 }
