@@ -63,6 +63,17 @@ def _initialize(message: dict[str, Any], ctx: ChannelContext) -> UriMap:
     return UriMap.from_initialize(params, ctx.workspace)
 
 
+def _forget(protocol: Any) -> None:
+    """pygls caches message types with `lru_cache` on the protocol's methods, keyed by the
+    protocol instance: up to 128 entries that keep ended sessions' servers alive (tens of MB
+    on a busy bridge). The cache is a lookup in a dict; emptying it when a session ends
+    costs the live sessions nothing that matters."""
+    for name in ("get_message_type", "get_result_type"):
+        cached = getattr(type(protocol), name, None)
+        if cached is not None and hasattr(cached, "cache_clear"):
+            cached.cache_clear()
+
+
 async def serve(link: Link, ctx: ChannelContext) -> None:
     from codeforge.lsp.server import build_server  # the language server loads with the first session
     from codeforge.lsp.settings import ServerOptions
@@ -99,6 +110,7 @@ async def serve(link: Link, ctx: ChannelContext) -> None:
             task.cancel()
         if server._thread_pool is not None:  # made only if a handler ran in a thread
             server._thread_pool.shutdown(wait=False)
+        _forget(server.protocol)
         await asyncio.sleep(0)
     if not link.closed:
         with contextlib.suppress(LinkClosed):

@@ -6,14 +6,17 @@ the editor said, with nothing duplicated. Operations list and close what a bridg
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import codeforge.lsp.server as lsp_server
 from codeforge.bridge.channels import CHANNELS
 from codeforge.bridge.connect import Connection
 from codeforge.bridge.link import DialRefused, Link, LinkClosed
@@ -203,9 +206,18 @@ async def _initialize(link: Link, root: Path) -> dict[str, Any]:
 
 
 async def test_after_the_grace_period_the_session_ends_cleanly(
-    bridge: tuple[Bridge, Probe], live_platform: RunningPlatform, editor: Path
+    bridge: tuple[Bridge, Probe], live_platform: RunningPlatform, editor: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     running, probe = bridge
+    servers: list[weakref.ref[Any]] = []
+    real_build = lsp_server.build_server
+
+    def build(*args: Any, **kwargs: Any) -> Any:
+        server = real_build(*args, **kwargs)
+        servers.append(weakref.ref(server))
+        return server
+
+    monkeypatch.setattr(lsp_server, "build_server", build)
     async with connected(running.url, live_platform.token) as connection:
         lsp = await connection.dial("lsp", {})
         assert "capabilities" in (await _initialize(lsp, editor))["result"]
@@ -229,6 +241,9 @@ async def test_after_the_grace_period_the_session_ends_cleanly(
         with pytest.raises(DialRefused) as refused:
             await connection._open("lsp", lsp, resume=True)
         assert refused.value.status == 410
+    # Nothing keeps the ended session's language server alive (pygls' caches did).
+    gc.collect()
+    assert len(servers) == 1 and servers[0]() is None
 
 
 async def test_a_reconnect_within_the_grace_period_keeps_the_session(
