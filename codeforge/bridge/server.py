@@ -372,7 +372,11 @@ def run_bridge(options: BridgeOptions) -> int:
             file=sys.stderr,
         )
         return 2
-    project = options.project or _project_of(workspace)
+    try:
+        project = options.project or _project_of(workspace)
+    except CodeForgeError as exc:  # a broken codeforge.yaml: say so rather than guess a project
+        print(f"codeforge bridge: cannot tell the project: {exc.message}; or pass --project", file=sys.stderr)
+        return 2
     bridge = Bridge(
         workspace,
         project=project,

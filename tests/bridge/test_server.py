@@ -19,7 +19,7 @@ from websockets.exceptions import InvalidStatus
 
 from codeforge.bridge.link import DialRefused, LinkClosed
 from tests.bridge.conftest import BridgeProcess, connected, drop, make_workspace, member_token, self_signed
-from tests.conftest import ROOT, RunningPlatform
+from tests.conftest import ROOT, RunningPlatform, free_port
 
 
 async def _refusal(url: str, headers: dict[str, str]) -> tuple[int, str]:
@@ -194,3 +194,23 @@ async def test_a_token_spray_is_cut_off_before_it_gets_the_bridge_blocked(
         assert platform.call("auth.whoami", {}).username == "owner"
         listed = platform.call("bridges.list", {"project": live_platform.project})
     assert bridge.url in [b.url for b in listed.bridges]
+
+
+async def test_a_platform_that_cannot_be_reached_is_said_not_a_bad_token(
+    live_platform: RunningPlatform, tmp_path: Path, bridge_factory: Callable[..., BridgeProcess]
+) -> None:
+    bridge = bridge_factory(
+        make_workspace(tmp_path / "ws", live_platform.project), args=["--url", f"http://127.0.0.1:{free_port()}"]
+    )
+    async with connected(bridge.url, live_platform.token) as connection:
+        with pytest.raises(DialRefused) as refused:
+            await connection.dial("lsp", {})
+    assert refused.value.status == 503 and "cannot reach the platform" in refused.value.reason
+
+
+def test_a_broken_codeforge_yaml_without_project_is_a_clear_error(
+    live_platform: RunningPlatform, tmp_path: Path
+) -> None:
+    (tmp_path / "codeforge.yaml").write_text("project: [not, a, slug\n")
+    done = _run_bridge(live_platform, str(tmp_path))
+    assert done.returncode == 2 and "cannot tell the project" in done.stderr and "Traceback" not in done.stderr
