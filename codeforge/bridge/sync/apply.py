@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from codeforge.bridge.sync.ignore import TEMP_PREFIX
-from codeforge.bridge.sync.paths import PathRefused, link_target_inside, target_path
+from codeforge.bridge.sync.paths import PathRefused, link_target_inside, target_path, target_str
 from codeforge.bridge.sync.tree import MODE_MASK, Entry, entry_for
 
 __all__ = [
@@ -74,15 +74,15 @@ class Staged:
     """A complete temporary file waiting for its rename."""
 
     rel: str
-    tmp: Path
-    final: Path
+    tmp: str
+    final: str
     entry: Entry
 
 
 def stage_file(
     root: Path,
     rel: str,
-    data: bytes,
+    data: bytes | memoryview,
     mode: int,
     mtime_ns: int,
     *,
@@ -90,16 +90,18 @@ def stage_file(
     known: set[str] | None = None,
 ) -> Staged:
     """Write `data` to a temporary file beside `rel` (`known`: folders checked already)."""
-    final = target_path(root, rel, known)
+    final = target_str(root, rel, known)
     folder = rel.rpartition("/")[0]
     if folder and (known is None or folder + "/" not in known):
         try:
-            _parents(root, final)
+            os.makedirs(final.rpartition("/")[0], exist_ok=True)
+        except FileExistsError:
+            raise ApplyError(f"cannot write {rel}: a file is where its folder {folder} should be") from None
         except OSError as exc:
             raise _describe(exc, rel, "the file") from None
         if known is not None:
-            known.add(folder + "/")  # "x/": made; "x" (target_path): checked
-    tmp = final.parent / f"{TEMP_PREFIX}{os.getpid()}-{time.monotonic_ns()}.tmp"
+            known.add(folder + "/")  # "x/": made; "x" (target_str): checked
+    tmp = f"{final.rpartition('/')[0]}/{TEMP_PREFIX}{os.getpid()}-{time.monotonic_ns()}.tmp"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except OSError as exc:
@@ -145,7 +147,7 @@ def commit(root: Path, staged: list[Staged]) -> dict[str, Entry | ApplyError]:
     return results
 
 
-def write_partial(path: Path, offset: int, data: bytes, rel: str) -> None:
+def write_partial(path: Path, offset: int, data: bytes | memoryview, rel: str) -> None:
     """Append a chunk at `offset` to a partial large file (dropping anything past it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -288,6 +290,6 @@ def conflict_name(root: Path, rel: str, side: str) -> str:
     return name
 
 
-def _unlink(path: Path) -> None:
+def _unlink(path: Path | str) -> None:
     with contextlib.suppress(OSError):
         os.unlink(path)

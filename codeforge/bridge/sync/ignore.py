@@ -34,9 +34,11 @@ class Ignorer:
         self.root = root
         self.extra = pathspec.GitIgnoreSpec.from_lines(patterns or [])
         self._specs: dict[str, pathspec.GitIgnoreSpec | None] = {}
+        self._folders: dict[str, bool] = {}  # folder -> ignored (itself or above), memoized
 
     def forget(self, folder: str) -> None:
         self._specs.pop(folder, None)
+        self._folders.clear()  # a folder's decision may depend on this file
 
     def _spec(self, folder: str) -> pathspec.GitIgnoreSpec | None:
         if folder in self._specs:
@@ -77,11 +79,18 @@ class Ignorer:
 
     def ignored(self, rel: str, is_dir: bool) -> bool:
         """Whether `rel` (or a folder above it) is ignored."""
-        parts = rel.split("/")
-        for depth in range(1, len(parts)):
-            if self._decide("/".join(parts[:depth]), True):
-                return True
+        parent = rel.rpartition("/")[0]
+        if parent and self._folder_ignored(parent):
+            return True
         return self._decide(rel, is_dir)
+
+    def _folder_ignored(self, folder: str) -> bool:
+        known = self._folders.get(folder)
+        if known is None:
+            parent = folder.rpartition("/")[0]
+            known = (bool(parent) and self._folder_ignored(parent)) or self._decide(folder, True)
+            self._folders[folder] = known
+        return known
 
     def ignored_in_scan(self, rel: str, is_dir: bool) -> bool:
         """Like `ignored`, for a walk that never enters an ignored folder (parents are known good)."""

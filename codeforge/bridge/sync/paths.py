@@ -13,7 +13,7 @@ import posixpath
 import stat
 from pathlib import Path
 
-__all__ = ["STATE_DIR", "PathRefused", "check_rel", "link_target_inside", "target_path"]
+__all__ = ["STATE_DIR", "PathRefused", "check_rel", "link_target_inside", "target_path", "target_str"]
 
 # Where each side keeps its record of what was synced, and partial large files; never synced.
 STATE_DIR = ".codeforge/sync-state"
@@ -51,6 +51,11 @@ def target_path(root: Path, rel: object, known: set[str] | None = None) -> Path:
     """The absolute path for `rel` under `root`, after checking that no existing parent
     folder is a symbolic link or a file (writing through one could land outside `root`).
     `known`: parent folders (relative) already checked in this batch, added to as checked."""
+    return Path(target_str(root, rel, known))
+
+
+def target_str(root: Path | str, rel: object, known: set[str] | None = None) -> str:
+    """`target_path` as a string (for the per-file paths, where Path objects cost)."""
     clean = check_rel(rel)
     base = str(root)
     end = clean.find("/")
@@ -69,7 +74,7 @@ def target_path(root: Path, rel: object, known: set[str] | None = None) -> Path:
             raise PathRefused(clean, f"its parent {parent} is not a folder")
         if known is not None:
             known.add(parent)
-    return Path(f"{base}/{clean}")
+    return f"{base}/{clean}"
 
 
 def link_target_inside(rel: str, target: str) -> bool:

@@ -28,7 +28,7 @@ from typing import Any
 from codeforge.bridge.link import Link, LinkClosed
 from codeforge.bridge.sync import apply
 from codeforge.bridge.sync.ignore import Ignorer
-from codeforge.bridge.sync.paths import PathRefused, check_rel, link_target_inside, target_path
+from codeforge.bridge.sync.paths import PathRefused, check_rel, link_target_inside, target_path, target_str
 from codeforge.bridge.sync.protocol import (
     BATCH_BYTES,
     BATCH_ITEMS,
@@ -65,6 +65,14 @@ class _Job:
     same_sizes: dict[str, tuple[str, int, int]] = field(default_factory=dict)
     conflicts: list[tuple[str, str]] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)
+
+    def merge(self, other: _Job) -> None:
+        self.staged += other.staged
+        self.meta |= other.meta
+        self.same |= other.same
+        self.same_sizes |= other.same_sizes
+        self.conflicts += other.conflicts
+        self.errors += other.errors
 
 
 @dataclass
@@ -111,7 +119,7 @@ class Peer:
     def current(self, rel: str) -> Entry | None:
         """What the disk holds at `rel` now (hash filled in), None for nothing syncable."""
         try:
-            path = target_path(self.root, rel)
+            path = target_str(self._base, rel)
         except PathRefused:
             return None
         entry = entry_for(path, rel)
@@ -387,7 +395,7 @@ class Peer:
 
     async def on_files(self, message: Message) -> None:
         offset = 0
-        work: list[tuple[dict[str, Any], bytes]] = []
+        work: list[tuple[dict[str, Any], bytes | memoryview]] = []
         for item in message.header["items"]:
             n = int(item["n"])
             work.append((item, message.payload[offset : offset + n]))
@@ -411,6 +419,10 @@ class Peer:
     async def _commit_worker(self) -> None:
         while True:
             job = await self._commits.get()
+            # Batches staged meanwhile share one flush: fewer syncfs calls, each of which
+            # also holds up file creation while the journal commits.
+            while not self._commits.empty():
+                job.merge(self._commits.get_nowait())
             async with self.lock:
                 results = await asyncio.to_thread(apply.commit, self.root, job.staged)
             applied = [[rel, h, m, n] for rel, (h, m, n) in job.same_sizes.items()]
@@ -430,7 +442,7 @@ class Peer:
                 self._idle.set()
             self._after_apply(applied, job.conflicts, job.errors)
 
-    def _stage_files(self, work: list[tuple[dict[str, Any], bytes]]) -> _Job:
+    def _stage_files(self, work: list[tuple[dict[str, Any], bytes | memoryview]]) -> _Job:
         job = _Job()
         known: set[str] = set()
         for item, data in work:
@@ -458,7 +470,7 @@ class Peer:
     def _decide(self, rel: str, new: str, prev: object, known: set[str] | None = None) -> str:
         """Whether to apply: "same" (already there), "apply", or "conflict" (the disk holds
         something else)."""
-        target_path(self.root, rel, known)
+        target_str(self._base, rel, known)
         cur = self.held(rel)
         if cur is not None and cur.hash == new:
             return "same"
@@ -476,7 +488,7 @@ class Peer:
         return copy
 
     def _apply_files(
-        self, work: list[tuple[dict[str, Any], bytes]]
+        self, work: list[tuple[dict[str, Any], bytes | memoryview]]
     ) -> tuple[list[list[Any]], list[tuple[str, str]], list[tuple[str, str]]]:
         staged: list[apply.Staged] = []
         applied: list[list[Any]] = []

@@ -69,7 +69,7 @@ class Message:
 
     kind: str
     header: dict[str, Any] = field(default_factory=dict)
-    payload: bytes = b""
+    payload: bytes | memoryview = b""  # a view into the link message: no copy of file contents
 
 
 def encode(kind: str, header: dict[str, Any] | None = None, payload: bytes = b"") -> bytes:
@@ -94,7 +94,7 @@ def decode(message: bytes | str) -> Message:
     if not isinstance(header, dict) or not isinstance(header.get("t"), str):
         raise ProtocolError("a sync message's header has no kind")
     kind = header.pop("t")
-    return Message(kind, header, bytes(memoryview(message)[_LEN.size + size :]))
+    return Message(kind, header, memoryview(message)[_LEN.size + size :])
 
 
 def encode_entries(entries: Any) -> bytes:
@@ -102,7 +102,7 @@ def encode_entries(entries: Any) -> bytes:
     return zlib.compress(json.dumps(entries, separators=(",", ":"), ensure_ascii=False).encode(), 1)
 
 
-def decode_entries(payload: bytes) -> Any:
+def decode_entries(payload: bytes | memoryview) -> Any:
     try:
         return json.loads(zlib.decompress(payload))
     except (zlib.error, ValueError) as exc:
