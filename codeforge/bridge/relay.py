@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from codeforge.bridge.connect import Connection
-from codeforge.bridge.link import DialRefused, Link, LinkClosed
+from codeforge.bridge.link import MAX_MESSAGE, DialRefused, Link, LinkClosed
 
 __all__ = ["Documents", "LspRelay", "apply_change", "read_message"]
 
@@ -237,6 +237,9 @@ class LspRelay:
                 continue
             if not isinstance(message, dict):
                 continue
+            if len(body) > MAX_MESSAGE:
+                self._too_large(message, len(body))
+                continue
             if not self._track(message):
                 continue
             link = self._link
@@ -247,6 +250,16 @@ class LspRelay:
                 await link.send(body.decode())
             except LinkClosed:
                 self._queue(message, body)
+
+    def _too_large(self, message: dict[str, Any], size: int) -> None:
+        """A message the link cannot carry (a huge file opened): say so, answer a request."""
+        what = message.get("method") or "a response"
+        text = f"CodeForge: {what} is {size // 2**20} MiB, over the remote link's {MAX_MESSAGE // 2**20} MiB; not sent"
+        self._show(1, text)
+        if "id" in message and "method" in message:
+            self._write(
+                json.dumps({"jsonrpc": "2.0", "id": message["id"], "error": {"code": -32600, "message": text}}).encode()
+            )
 
     def _queue(self, message: dict[str, Any], body: bytes) -> None:
         """Keep what the editor said between sessions for the next one; document changes

@@ -145,3 +145,24 @@ async def test_the_server_sees_the_workspace_and_the_editor_its_own_folder(
     finally:
         served.cancel()
         await platform.aclose()
+
+
+def test_a_document_too_large_for_the_link_is_said_and_the_session_goes_on(
+    relay: tuple[ConnectProcess, LspPipe], editor_folder: Path
+) -> None:
+    _, client = relay
+    huge = "x" * (17 * 2**20)
+    client.notify(
+        "textDocument/didOpen",
+        {
+            "textDocument": {
+                "uri": (editor_folder / "huge.txt").as_uri(),
+                "languageId": "text",
+                "version": 1,
+                "text": huge,
+            }
+        },
+    )
+    shown = client.wait_notification("window/showMessage", lambda p: "remote link" in p["message"])
+    assert "textDocument/didOpen is 17 MiB" in shown["message"]
+    assert client.request("codeforge/status", {})["result"]["connected"]
