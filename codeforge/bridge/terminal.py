@@ -1,0 +1,679 @@
+"""Channel `terminal`: ptys in the workspace that outlive their link, and the client half.
+
+Wire (on one `terminal` link): binary messages are raw terminal bytes both ways; text
+messages are JSON control messages:
+
+- client → bridge: `{"type": "resize", "cols", "rows"}`, `{"type": "signal", "name": "INT"}`
+- bridge → client: `{"type": "hello", "id", "cols", "rows", "attached"}` first, then the
+  scrollback (on attach) and live output, `{"type": "exit", "code"}` when the program ended,
+  `{"type": "error", "message"}` for a refused request.
+
+Link parameters: `cols`, `rows` (the client's size), `command` (a JSON list of strings; the
+user's `$SHELL` or bash when absent) or `attach` (a terminal id: join that terminal).
+
+A terminal lives in a registry shared bridge-wide (`ctx.shared["terminals"]`), not in its
+link, so a dropped or closed link leaves it running with its scrollback; the sessions that
+opened or attached it own it, and it is closed (SIGHUP, then SIGKILL) when the last of them
+ends or when a `bridges.close` operation closes its resource.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import signal
+import struct
+import sys
+import termios
+import tty
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from codeforge.bridge.link import Dial, Link, LinkClosed
+from codeforge.bridge.sessions import ChannelContext
+from codeforge.catalog import env as env_ops
+from codeforge.catalog.errors import CodeForgeError
+
+__all__ = [
+    "SCROLLBACK_BYTES",
+    "SIGNALS",
+    "Terminal",
+    "TerminalRegistry",
+    "connect_terminal",
+    "registry",
+    "serve",
+]
+
+SCROLLBACK_BYTES = 1 << 20
+# A watcher this far behind pauses reading the pty: the program then blocks on its writes, as it
+# would on a slow real terminal, instead of the bridge buffering without bound.
+_HIGH_WATER = 4 << 20
+_INPUT_HIGH_WATER = 1 << 20
+_HANGUP_GRACE_S = 2.0
+_ENV_TIMEOUT_S = 10.0
+SIGNALS: dict[str, signal.Signals] = {
+    name: getattr(signal, f"SIG{name}")
+    for name in ("INT", "QUIT", "TERM", "HUP", "KILL", "TSTP", "CONT", "USR1", "USR2", "WINCH")
+}
+# The bridge's own credentials never reach a user's shell.
+_HIDDEN_ENV = ("CODEFORGE_TOKEN", "CODEFORGE_BRIDGE_TOKEN")
+# Runs in the child between fork and the shell: makes the pty its controlling terminal, which
+# subprocess cannot do (start_new_session only calls setsid), so that Ctrl-C reaches the
+# foreground job and bash has job control. A shim process avoids fork-without-exec in a
+# threaded server (os.forkpty).
+_CTTY_SHIM = (
+    "import fcntl,os,sys,termios\n"
+    "fcntl.ioctl(0,termios.TIOCSCTTY,0)\n"
+    "try:os.execvp(sys.argv[1],sys.argv[1:])\n"
+    "except OSError as e:sys.stderr.write(f'codeforge: cannot run {sys.argv[1]}: {e.strerror}\\r\\n');os._exit(127)"
+)
+
+
+def _size_bytes(cols: int, rows: int) -> bytes:
+    return struct.pack("HHHH", rows, cols, 0, 0)
+
+
+def _exit_code(returncode: int) -> int:
+    """A shell's convention: 128 + N for a program killed by signal N."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def _killpg(group: int, signum: int) -> None:
+    """Signal a terminal's process group. tcgetpgrp answers 0 for a pty whose session ended,
+    and killpg(0) would signal the bridge's own group: only a group of another session."""
+    with contextlib.suppress(OSError):
+        if group > 1 and group != os.getpgrp():
+            os.killpg(group, signum)
+
+
+def _session_processes(sid: int) -> list[int]:
+    """Every process of a terminal's session, including jobs in their own process groups."""
+    found = []
+    for proc in psutil.process_iter():
+        with contextlib.suppress(OSError):
+            if os.getsid(proc.pid) == sid:
+                found.append(proc.pid)
+    return found
+
+
+@dataclass(eq=False)
+class _Watcher:
+    """One link's view of a terminal: what it has yet to send."""
+
+    pending: bytearray
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class Terminal:
+    """A program in a pty, its scrollback, and who watches and owns it."""
+
+    def __init__(self, id: str, owner: tuple[str, str], label: str, process: asyncio.subprocess.Process, master: int):
+        self.id = id
+        self.owner = owner  # (organization, username): only they may attach
+        self.label = label
+        self.cols, self.rows = 80, 24
+        self.scrollback = bytearray()
+        self.exit_code: int | None = None
+        self.exited = asyncio.Event()
+        self._process = process
+        self._master = master
+        self._watchers: set[_Watcher] = set()
+        self._input = bytearray()
+        self._input_drained = asyncio.Event()
+        self._input_drained.set()
+        self._reading = False
+        self._closing: asyncio.Task[None] | None = None
+        # session id -> how to drop this terminal from that session's resources
+        self.sessions: dict[str, Callable[[], None]] = {}
+        self._waiter = asyncio.get_running_loop().create_task(self._wait())
+
+    @classmethod
+    async def start(
+        cls, id: str, *, owner: tuple[str, str], argv: list[str], cwd: Path, env: dict[str, str], cols: int, rows: int
+    ) -> Terminal:
+        master, slave = os.openpty()
+        try:
+            fcntl.ioctl(master, termios.TIOCSWINSZ, _size_bytes(cols, rows))
+            os.set_blocking(master, False)
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-I", "-S", "-c", _CTTY_SHIM, *argv,
+                stdin=slave, stdout=slave, stderr=slave, cwd=cwd, env=env, start_new_session=True,
+            )  # fmt: skip
+        except BaseException:
+            os.close(master)
+            raise
+        finally:
+            os.close(slave)  # the child holds it; ours would keep the pty open after it exits
+        # The label is what `bridges.list` shows: the program's name, never its arguments.
+        terminal = cls(id, owner, Path(argv[0]).name, process, master)
+        terminal.cols, terminal.rows = cols, rows
+        terminal._resume_reading()
+        return terminal
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    # output --------------------------------------------------------------------------------
+
+    def _resume_reading(self) -> None:
+        if not self._reading and self._master >= 0 and self.exit_code is None:
+            asyncio.get_running_loop().add_reader(self._master, self._read)
+            self._reading = True
+
+    def _pause_reading(self) -> None:
+        if self._reading:
+            asyncio.get_running_loop().remove_reader(self._master)
+            self._reading = False
+
+    def _read(self) -> bool:
+        """Read what the pty has; False once nothing more will come (EIO: every slave closed)."""
+        try:
+            data = os.read(self._master, 65536)
+        except BlockingIOError:
+            return True
+        except OSError:
+            self._pause_reading()
+            return False
+        if not data:
+            self._pause_reading()
+            return False
+        self._feed(data)
+        return True
+
+    def _feed(self, data: bytes) -> None:
+        self.scrollback += data
+        if len(self.scrollback) > SCROLLBACK_BYTES:
+            del self.scrollback[: len(self.scrollback) - SCROLLBACK_BYTES]
+        for watcher in self._watchers:
+            watcher.pending += data
+            watcher.wake.set()
+            if len(watcher.pending) > _HIGH_WATER:
+                self._pause_reading()
+
+    def watch(self) -> _Watcher:
+        """A new watcher, starting with the scrollback."""
+        watcher = _Watcher(bytearray(self.scrollback))
+        watcher.wake.set()
+        self._watchers.add(watcher)
+        return watcher
+
+    def unwatch(self, watcher: _Watcher) -> None:
+        self._watchers.discard(watcher)
+        self.drained()
+
+    def drained(self) -> None:
+        """A watcher sent what it had: read again if every watcher is below the high-water mark."""
+        if all(len(w.pending) <= _HIGH_WATER for w in self._watchers):
+            self._resume_reading()
+
+    async def _wait(self) -> None:
+        returncode = await self._process.wait()
+        # The program wrote its last output before it exited: drain what the pty still holds.
+        if self._master >= 0:
+            while self._read() and self._reading:
+                pass
+        self._pause_reading()
+        self.exit_code = _exit_code(returncode)
+        self._close_master()
+        for drop in list(self.sessions.values()):
+            drop()
+        self.exited.set()
+        for watcher in self._watchers:
+            watcher.wake.set()
+
+    # input and control ---------------------------------------------------------------------
+
+    async def write(self, data: bytes) -> None:
+        """Type `data`; waits while the program has not read a backlog of earlier input."""
+        if self.exit_code is not None or self._master < 0:
+            return
+        self._input += data
+        self._flush_input()
+        while len(self._input) > _INPUT_HIGH_WATER and self._master >= 0:
+            self._input_drained.clear()
+            await self._input_drained.wait()
+
+    def _flush_input(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._input and self._master >= 0:
+            try:
+                written = os.write(self._master, self._input)
+            except BlockingIOError:
+                break
+            except OSError:
+                self._input.clear()
+                break
+            del self._input[:written]
+        if self._master < 0:
+            return
+        loop.remove_writer(self._master)
+        if self._input:
+            loop.add_writer(self._master, self._flush_input)
+        if len(self._input) <= _INPUT_HIGH_WATER:
+            self._input_drained.set()
+
+    def resize(self, cols: int, rows: int) -> None:
+        """The kernel sends SIGWINCH to the foreground job when the size changes."""
+        if self._master >= 0:
+            fcntl.ioctl(self._master, termios.TIOCSWINSZ, _size_bytes(cols, rows))
+            self.cols, self.rows = cols, rows
+
+    def signal(self, name: str) -> None:
+        """Send a signal to the foreground job (what Ctrl-C would reach), or the shell."""
+        signum = SIGNALS[name]
+        group = self.pid
+        if self._master >= 0:
+            with contextlib.suppress(OSError):
+                group = os.tcgetpgrp(self._master) or group
+        _killpg(group, signum)
+
+    # closing -------------------------------------------------------------------------------
+
+    def _close_master(self) -> None:
+        if self._master >= 0:
+            loop = asyncio.get_running_loop()
+            loop.remove_writer(self._master)
+            self._pause_reading()
+            os.close(self._master)
+            self._master = -1
+            self._input_drained.set()
+
+    async def close(self) -> None:
+        """SIGHUP to the terminal's jobs, SIGKILL to what is left of its session after a grace."""
+        if self._closing is None:
+            self._closing = asyncio.get_running_loop().create_task(self._close())
+        await asyncio.shield(self._closing)
+
+    async def _close(self) -> None:
+        if self.exit_code is None:
+            groups = {self.pid}
+            if self._master >= 0:
+                with contextlib.suppress(OSError):
+                    groups.add(os.tcgetpgrp(self._master))
+            # A hangup, as when a terminal window closes: without its pty, a shell's read fails
+            # even when the signal arrives where readline defers it until the next key.
+            self._close_master()
+            for group in groups:
+                _killpg(group, signal.SIGHUP)
+                _killpg(group, signal.SIGCONT)  # a stopped job hears the hangup too
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self.exited.wait()), _HANGUP_GRACE_S)
+        for pid in _session_processes(self.pid):
+            if pid != os.getpid():
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+        await asyncio.shield(self._waiter)
+
+
+class TerminalRegistry:
+    """The bridge's terminals by id."""
+
+    def __init__(self) -> None:
+        self.terminals: dict[str, Terminal] = {}
+
+    def adopt(self, terminal: Terminal, ctx: ChannelContext) -> None:
+        """Make `ctx`'s session an owner: the terminal is its resource, and lives until every
+        owning session has ended or an operation closes it."""
+        session = ctx.session
+        if session.id in terminal.sessions:
+            return
+
+        async def release() -> None:
+            terminal.sessions.pop(session.id, None)
+            if not terminal.sessions:
+                self.terminals.pop(terminal.id, None)
+                await terminal.close()
+
+        async def close_resource() -> None:
+            # A session's end closes its resources too: then this session only lets go (a
+            # terminal another session attached lives on); otherwise an operation closed it.
+            if session.ended:
+                await release()
+            else:
+                self.terminals.pop(terminal.id, None)
+                await terminal.close()
+
+        if terminal.exit_code is None:
+            ctx.add_resource("terminal", terminal.id, terminal.label, close_resource)
+        terminal.sessions[session.id] = lambda: ctx.remove_resource("terminal", terminal.id)
+        ctx.on_session_end(release)
+
+    async def close_all(self) -> None:
+        terminals = list(self.terminals.values())
+        self.terminals.clear()
+        await asyncio.gather(*(t.close() for t in terminals))
+
+
+def registry(shared: dict[str, Any]) -> TerminalRegistry:
+    found = shared.setdefault("terminals", TerminalRegistry())
+    assert isinstance(found, TerminalRegistry)
+    return found
+
+
+# environment ------------------------------------------------------------------------------
+
+
+async def _project_env(ctx: ChannelContext) -> tuple[dict[str, str], list[str]]:
+    """The project's variables (secrets revealed as the user, audited by the platform), and
+    notes for the user about what could not be loaded. Never values in the notes."""
+    try:
+        async with asyncio.timeout(_ENV_TIMEOUT_S):
+            listing = await ctx.platform.call(env_ops.LIST, {"project": ctx.project})
+    except CodeForgeError as exc:
+        return {}, [f"project variables not loaded: {exc.message}"]
+    except TimeoutError:
+        return {}, [f"project variables not loaded: the platform did not answer in {_ENV_TIMEOUT_S:.0f} s"]
+    if not isinstance(listing, env_ops.EnvList):
+        return {}, ["project variables not loaded: unexpected answer from env.list"]
+    values = {v.name: v.value for v in listing.items if not v.secret and v.value is not None}
+    secrets = [v.name for v in listing.items if v.secret]
+
+    async def reveal(name: str) -> str:
+        async with asyncio.timeout(_ENV_TIMEOUT_S):
+            answer = await ctx.platform.call(env_ops.REVEAL, {"project": ctx.project, "name": name})
+        if not isinstance(answer, env_ops.EnvValue):
+            raise TypeError("unexpected answer from env.reveal")
+        return answer.value
+
+    notes = []
+    revealed = await asyncio.gather(*(reveal(n) for n in secrets), return_exceptions=True)
+    for name, value in zip(secrets, revealed, strict=True):
+        if isinstance(value, str):
+            values[name] = value
+        else:
+            why = value.message if isinstance(value, CodeForgeError) else str(value) or type(value).__name__
+            notes.append(f"secret {name} not set: {why}")
+    return values, notes
+
+
+def _base_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _HIDDEN_ENV}
+    env.setdefault("TERM", "xterm-256color")
+    return env
+
+
+def _default_shell() -> list[str]:
+    shell = os.environ.get("SHELL") or shutil.which("bash") or "/bin/sh"
+    return [shell]
+
+
+# the channel ------------------------------------------------------------------------------
+
+
+class _Refused(Exception):
+    """A request this channel will not serve; the message goes to the client as-is."""
+
+
+def _int_param(params: dict[str, str], name: str, default: int) -> int:
+    raw = params.get(name)
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= 1000):
+        raise _Refused(f"bad {name} {raw!r}: expected a whole number from 1 to 1000")
+    return int(raw)
+
+
+def _command_param(params: dict[str, str]) -> list[str] | None:
+    raw = params.get("command")
+    if raw is None:
+        return None
+    try:
+        command = json.loads(raw)
+    except ValueError:
+        command = None
+    if not (isinstance(command, list) and command and all(isinstance(a, str) and "\0" not in a for a in command)):
+        raise _Refused('bad command: expected a non-empty JSON list of strings, e.g. ["bash", "-l"]')
+    return command
+
+
+async def _open(ctx: ChannelContext, terminals: TerminalRegistry) -> tuple[Terminal, bool]:
+    """The terminal this link asked for: attached by id, or started; and whether attached."""
+    params = ctx.params
+    cols, rows = _int_param(params, "cols", 80), _int_param(params, "rows", 24)
+    owner = (ctx.session.user.organization, ctx.session.user.username)
+    attach = params.get("attach")
+    if attach is not None:
+        found = terminals.terminals.get(attach)
+        if found is None or found.owner != owner:  # another user's terminal is not even named
+            raise _Refused(f"no terminal {attach!r} on this bridge (it ended, or was never yours)")
+        if found.exit_code is None:
+            found.resize(cols, rows)
+        terminals.adopt(found, ctx)
+        return found, True
+    argv = _command_param(params) or _default_shell()
+    program = ctx.workspace / argv[0] if "/" in argv[0] else shutil.which(argv[0])
+    if program is None or not os.access(program, os.X_OK):
+        raise _Refused(f"cannot start {argv[0]!r}: no such program in the workspace (check the name and PATH)")
+    values, notes = await _project_env(ctx)
+    id = uuid.uuid4().hex[:12]
+    env = {**_base_env(), **values, "CODEFORGE_PROJECT": ctx.project, "CODEFORGE_TERMINAL": id}
+    try:
+        terminal = await Terminal.start(id, owner=owner, argv=argv, cwd=ctx.workspace, env=env, cols=cols, rows=rows)
+    except OSError as exc:
+        raise _Refused(f"cannot start {argv[0]!r} in the workspace: {exc.strerror or exc}") from None
+    if notes:  # the user sees why a variable is missing, in the terminal itself
+        terminal._feed("".join(f"\x1b[33m[codeforge] {note}\x1b[0m\r\n" for note in notes).encode())
+    terminals.terminals[terminal.id] = terminal
+    terminals.adopt(terminal, ctx)
+    return terminal, False
+
+
+async def _control(link: Link, terminal: Terminal, text: str) -> None:
+    try:
+        message = json.loads(text)
+        kind = message["type"]
+    except (ValueError, KeyError, TypeError):
+        await link.send(json.dumps({"type": "error", "message": "bad control message: expected JSON with a type"}))
+        return
+    if kind == "resize":
+        cols, rows = message.get("cols"), message.get("rows")
+        if not all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 1000 for n in (cols, rows)):
+            await link.send(json.dumps({"type": "error", "message": "bad resize: cols and rows must be 1 to 1000"}))
+            return
+        terminal.resize(cols, rows)
+    elif kind == "signal":
+        name = str(message.get("name", "")).upper().removeprefix("SIG")
+        if name not in SIGNALS:
+            allowed = ", ".join(SIGNALS)
+            await link.send(json.dumps({"type": "error", "message": f"bad signal {name!r}: one of {allowed}"}))
+            return
+        terminal.signal(name)
+    else:
+        await link.send(json.dumps({"type": "error", "message": f"unknown control message type {kind!r}"}))
+
+
+async def _pump(link: Link, terminal: Terminal, watcher: _Watcher) -> None:
+    """Send the terminal's output to the link; the exit status once all output is out."""
+    while True:
+        await watcher.wake.wait()
+        watcher.wake.clear()
+        if watcher.pending:
+            chunk = bytes(watcher.pending)
+            watcher.pending.clear()
+            terminal.drained()
+            await link.send(chunk)
+        if terminal.exit_code is not None and not watcher.pending:
+            await link.send(json.dumps({"type": "exit", "code": terminal.exit_code}))
+            return
+
+
+async def serve(link: Link, ctx: ChannelContext) -> None:
+    terminals = registry(ctx.shared)
+    try:
+        terminal, attached = await _open(ctx, terminals)
+    except _Refused as exc:
+        await link.send(json.dumps({"type": "error", "message": str(exc)}))
+        return
+    hello = {"type": "hello", "id": terminal.id, "cols": terminal.cols, "rows": terminal.rows, "attached": attached}
+    await link.send(json.dumps(hello))
+    watcher = terminal.watch()
+    pump = asyncio.create_task(_pump(link, terminal, watcher))
+
+    async def inbound() -> None:
+        async for message in link:
+            if isinstance(message, bytes):
+                await terminal.write(message)
+            else:
+                await _control(link, terminal, message)
+
+    reader = asyncio.create_task(inbound())
+    try:
+        await asyncio.wait({pump, reader}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (pump, reader):
+            if task.done() and not task.cancelled() and not isinstance(task.exception(), LinkClosed):
+                task.result()
+    finally:
+        for task in (pump, reader):
+            task.cancel()
+        await asyncio.gather(pump, reader, return_exceptions=True)
+        terminal.unwatch(watcher)
+
+
+# the client half --------------------------------------------------------------------------
+
+
+def _local_size(fd: int) -> tuple[int, int] | None:
+    try:
+        size = os.get_terminal_size(fd)
+    except OSError:
+        return None
+    return (size.columns, size.lines) if size.columns and size.lines else None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+async def _stdin_to_link(link: Link, fd: int) -> None:
+    """Relay what is typed; at the end of a non-terminal stdin, Ctrl-D (the terminal's EOF)."""
+    loop = asyncio.get_running_loop()
+    chunks: asyncio.Queue[bytes] = asyncio.Queue()
+    polling = False
+
+    def readable() -> None:
+        # Read here, in the callback of the poll that saw data: a read later could block on
+        # readiness already consumed (stdin stays blocking: it may be shared with a shell).
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        chunks.put_nowait(data)
+        if not data or chunks.qsize() > 64:  # at the end, or the link is behind: stop reading
+            pause()
+
+    def pause() -> None:
+        nonlocal polling
+        if polling:
+            loop.remove_reader(fd)
+            polling = False
+
+    pollable = True
+    try:
+        loop.add_reader(fd, readable)
+        polling = True
+    except (PermissionError, ValueError):  # a regular file cannot be polled: read it in a thread
+        pollable = False
+    try:
+        while True:
+            if not pollable:
+                data = await asyncio.to_thread(os.read, fd, 65536)
+            else:
+                data = await chunks.get()
+                if data and not polling and chunks.qsize() < 8:
+                    loop.add_reader(fd, readable)
+                    polling = True
+            if not data:
+                await link.send(b"\x04")
+                return
+            await link.send(data)
+    finally:
+        pause()
+
+
+def _say(fd: int, text: str) -> None:
+    """A line for the user on stderr; `\\r\\n` because the tty may be in raw mode."""
+    with contextlib.suppress(OSError):
+        _write_all(fd, f"\x1b[2m[codeforge] {text}\x1b[0m\r\n".encode() if os.isatty(fd) else f"{text}\n".encode())
+
+
+async def connect_terminal(
+    dial: Dial, attach: str | None, command: list[str] | None, *, stdin: int = 0, stdout: int = 1, stderr: int = 2
+) -> int:
+    """Open (or with `attach`, join) a terminal in the workspace and relay it to this process's
+    stdio until the program exits; returns its exit status (1 when the link is lost first)."""
+    params: dict[str, str] = {}
+    size = _local_size(stdout) or _local_size(stdin)
+    if size:
+        params["cols"], params["rows"] = str(size[0]), str(size[1])
+    if attach is not None:
+        params["attach"] = attach
+    elif command:
+        params["command"] = json.dumps(command)
+    link = await dial("terminal", params)
+    loop = asyncio.get_running_loop()
+    saved = termios.tcgetattr(stdin) if os.isatty(stdin) else None
+    resize_fd = stdout if os.isatty(stdout) else stdin
+    watching_size = False
+    typing: asyncio.Task[None] | None = None
+    terminal_id = attach or ""
+
+    def on_resize() -> None:
+        now = _local_size(resize_fd)
+        if now:
+            message = json.dumps({"type": "resize", "cols": now[0], "rows": now[1]})
+            with contextlib.suppress(LinkClosed):
+                link.send_nowait(message)
+
+    try:
+        first = await link.receive()
+        hello = json.loads(first) if isinstance(first, str) else {}
+        if hello.get("type") != "hello":
+            _say(stderr, f"terminal refused: {hello.get('message', 'unexpected answer from the bridge')}")
+            return 1
+        terminal_id = str(hello["id"])
+        _say(stderr, f"terminal {terminal_id}: reattach with `--terminal --attach {terminal_id}`")
+        if saved is not None:
+            tty.setraw(stdin, termios.TCSANOW)
+        if os.isatty(resize_fd):
+            loop.add_signal_handler(signal.SIGWINCH, on_resize)
+            watching_size = True
+        typing = asyncio.create_task(_stdin_to_link(link, stdin))
+        async for message in link:
+            if isinstance(message, bytes):
+                _write_all(stdout, message)
+                continue
+            control = json.loads(message)
+            if control.get("type") == "exit":
+                return int(control["code"])
+            if control.get("type") == "error":
+                _say(stderr, str(control.get("message")))
+        _say(stderr, f"the link to terminal {terminal_id} closed before it ended")
+        return 1
+    except LinkClosed:
+        _say(stderr, f"the link to terminal {terminal_id or '?'} closed before it ended")
+        return 1
+    finally:
+        if typing is not None:
+            typing.cancel()
+            await asyncio.gather(typing, return_exceptions=True)
+        if watching_size:
+            loop.remove_signal_handler(signal.SIGWINCH)
+        if saved is not None:
+            with contextlib.suppress(termios.error):
+                termios.tcsetattr(stdin, termios.TCSADRAIN, saved)
+        with contextlib.suppress(LinkClosed):
+            await link.close()

@@ -1,0 +1,321 @@
+"""Channel `terminal`: real bash in a real pty, driven through in-process links.
+
+Waits below (`_until`, `Screen.expect`) are hang guards that fail with what was seen, never
+timed assertions: each waits for an outcome, however long it takes within the guard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import os
+import signal
+import struct
+import termios
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from codeforge.bridge import terminal as term
+from codeforge.bridge.link import Link, memory_pair
+from codeforge.bridge.sessions import ChannelContext, Identity, Session, Sessions
+from codeforge.client import AsyncPlatformClient
+from tests.conftest import RunningPlatform, free_port
+
+BASH = ["bash", "--norc", "--noprofile", "-i"]
+GUARD_S = 20.0
+ALICE = Identity("alice", "developer", "acme")
+
+
+async def _until(check: Callable[[], bool], what: str) -> None:
+    async with asyncio.timeout(GUARD_S):
+        while not check():
+            await asyncio.sleep(0.02)
+    assert check(), what
+
+
+@dataclass
+class Bridge:
+    """The bridge's session bookkeeping and channel contexts in-process; links are memory pairs."""
+
+    workspace: Path
+    platform_url: str
+    token: str = "not-a-real-token"
+    project: str = "demo"
+    sessions: Sessions = field(default_factory=lambda: Sessions(grace=60))
+    shared: dict[str, Any] = field(default_factory=dict)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def session(self, user: Identity = ALICE) -> Session:
+        sid = os.urandom(6).hex()
+        return self.sessions.open(sid, user, self.token, AsyncPlatformClient(self.platform_url, self.token))
+
+    async def dial(self, session: Session, params: dict[str, str]) -> Link:
+        client, server = memory_pair(params)
+        server.link_id = client.link_id = os.urandom(6).hex()
+        self.sessions.add_link(session, "terminal", server)
+        ctx = ChannelContext(
+            session, self.workspace, self.project, session.platform, params, self.shared, self.sessions
+        )
+
+        async def run() -> None:
+            await server.wait_attached()  # as the real server does; a memory link attaches in a task
+            try:
+                await term.serve(server, ctx)
+            finally:
+                await server.close()
+
+        self.tasks.append(asyncio.create_task(run()))
+        return client
+
+    def terminal(self, id: str) -> term.Terminal:
+        return term.registry(self.shared).terminals[id]
+
+
+@dataclass
+class Screen:
+    """The client end of one terminal link: what it has shown and which controls came."""
+
+    link: Link
+    out: bytearray = field(default_factory=bytearray)
+    controls: list[dict[str, Any]] = field(default_factory=list)
+
+    async def _take(self) -> None:
+        message = await self.link.receive()
+        if isinstance(message, bytes):
+            self.out += message
+        else:
+            self.controls.append(json.loads(message))
+
+    async def expect(self, needle: str) -> None:
+        try:
+            async with asyncio.timeout(GUARD_S):
+                while needle.encode() not in self.out:
+                    await self._take()
+        except TimeoutError:
+            pytest.fail(f"{needle!r} never appeared; the terminal showed {bytes(self.out[-600:])!r}")
+
+    async def control(self, *kinds: str) -> dict[str, Any]:
+        async with asyncio.timeout(GUARD_S):
+            while not any(c["type"] in kinds for c in self.controls):
+                await self._take()
+        return next(c for c in self.controls if c["type"] in kinds)
+
+    async def type(self, text: str) -> None:
+        await self.link.send(text.encode())
+
+    async def run(self, command: str, needle: str) -> None:
+        await self.type(command + "\r")
+        await self.expect(needle)
+
+
+@pytest.fixture
+async def bridge(tmp_path: Path) -> AsyncIterator[Bridge]:
+    # No platform listens there: terminals must start anyway and say so.
+    b = Bridge(tmp_path, f"http://127.0.0.1:{free_port()}")
+    yield b
+    await b.sessions.end_all("test over")
+    for task in b.tasks:
+        task.cancel()
+    await asyncio.gather(*b.tasks, return_exceptions=True)
+
+
+async def _open(bridge: Bridge, session: Session, **params: str) -> tuple[Screen, dict[str, Any]]:
+    params.setdefault("command", json.dumps(BASH))
+    screen = Screen(await bridge.dial(session, params))
+    hello = await screen.control("hello", "error")
+    return screen, hello
+
+
+async def test_command_output_runs_in_the_workspace_and_says_the_platform_is_unreachable(bridge: Bridge) -> None:
+    (bridge.workspace / "marker.txt").write_text("in-the-workspace")
+    screen, hello = await _open(bridge, bridge.session())
+    assert hello["attached"] is False
+    await screen.run("cat marker.txt; echo sum-$((40+2))", "sum-42")
+    assert b"in-the-workspace" in screen.out
+    assert b"project variables not loaded" in screen.out  # said in the terminal itself
+    await screen.run('echo "tok=${CODEFORGE_TOKEN:-none} id=$CODEFORGE_TERMINAL"', f"tok=none id={hello['id']}")
+
+
+async def test_resize_is_seen_by_stty_and_bad_controls_are_refused(bridge: Bridge) -> None:
+    screen, _ = await _open(bridge, bridge.session(), cols="100", rows="30")
+    await screen.run("stty size", "30 100")
+    await screen.link.send(json.dumps({"type": "resize", "cols": 132, "rows": 43}))
+    await screen.run("stty size", "43 132")
+    await screen.link.send(json.dumps({"type": "resize", "cols": 0, "rows": 43}))
+    await screen.link.send("not json")
+    await screen.link.send(json.dumps({"type": "signal", "name": "BOGUS"}))
+    async with asyncio.timeout(GUARD_S):
+        while len([c for c in screen.controls if c["type"] == "error"]) < 3:
+            await screen._take()
+    errors = [c["message"] for c in screen.controls if c["type"] == "error"]
+    assert "cols and rows must be 1 to 1000" in errors[0]
+    assert "bad control message" in errors[1]
+    assert "bad signal 'BOGUS'" in errors[2]
+    await screen.run("stty size", "43 132")  # still alive and unchanged
+
+
+def _children_named(pid: int, name: str) -> list[psutil.Process]:
+    try:
+        return [p for p in psutil.Process(pid).children(recursive=True) if p.name() == name]
+    except psutil.NoSuchProcess:
+        return []
+
+
+async def test_ctrl_c_interrupts_the_foreground_job_and_the_shell_survives(bridge: Bridge) -> None:
+    screen, hello = await _open(bridge, bridge.session())
+    shell = bridge.terminal(hello["id"]).pid
+    await screen.type("sleep 100\r")
+    await _until(lambda: bool(_children_named(shell, "sleep")), "sleep never started")
+    await screen.type("\x03")  # Ctrl-C, through the pty's line discipline
+    await screen.run("echo status-$?", "status-130")  # 128 + SIGINT: sleep was interrupted
+    await _until(lambda: not _children_named(shell, "sleep"), "sleep survived Ctrl-C")
+    # The explicit signal message reaches the foreground job too.
+    await screen.type("sleep 101\r")
+    await _until(lambda: bool(_children_named(shell, "sleep")), "sleep never started")
+    await screen.link.send(json.dumps({"type": "signal", "name": "INT"}))
+    await screen.run("echo again-$?", "again-130")
+    assert psutil.Process(shell).is_running()
+
+
+async def test_several_terminals_and_exit_codes(bridge: Bridge) -> None:
+    session = bridge.session()
+    (a, hello_a), (b, hello_b) = await asyncio.gather(_open(bridge, session), _open(bridge, session))
+    assert hello_a["id"] != hello_b["id"]
+    await a.run("echo A-$((1+1))", "A-2")
+    await b.run("echo B-$((2+2))", "B-4")
+    assert b"B-4" not in a.out and b"A-2" not in b.out
+    await a.type("exit 7\r")
+    assert (await a.control("exit"))["code"] == 7
+    await b.run("echo still-$((3+3))", "still-6")  # the other one is untouched
+    assert ("terminal", hello_a["id"]) not in session.resources  # an exited terminal is no resource
+    assert ("terminal", hello_b["id"]) in session.resources
+    await b.type("kill -KILL $$\r")
+    assert (await b.control("exit"))["code"] == 128 + signal.SIGKILL
+
+
+async def test_attach_gets_the_scrollback_and_only_the_owner_may(bridge: Bridge) -> None:
+    first = bridge.session()
+    screen, hello = await _open(bridge, first)
+    await screen.run("echo before-$((6*7))", "before-42")
+    # The same user from another session (another editor, or `connect` restarted).
+    again, hello2 = await _open(bridge, bridge.session(), attach=hello["id"], cols="90", rows="20")
+    assert hello2 == {"type": "hello", "id": hello["id"], "cols": 90, "rows": 20, "attached": True}
+    await again.expect("before-42")  # the scrollback came first
+    await again.run("echo after-$((7*7))", "after-49")
+    await screen.expect("after-49")  # both watch the same terminal
+    # Another user is told there is no such terminal, the same as for an unknown id.
+    _, refused = await _open(bridge, bridge.session(Identity("mallory", "developer", "acme")), attach=hello["id"])
+    assert refused["type"] == "error" and "no terminal" in refused["message"]
+    _, unknown = await _open(bridge, first, attach="nope")
+    assert unknown["type"] == "error" and "no terminal 'nope'" in unknown["message"]
+
+
+async def test_a_terminal_outlives_a_dropped_link_and_ends_with_its_last_session(bridge: Bridge) -> None:
+    first = bridge.session()
+    screen, hello = await _open(bridge, first)
+    shell = bridge.terminal(hello["id"]).pid
+    await screen.type("sleep 300 &\r")
+    await _until(lambda: bool(_children_named(shell, "sleep")), "the background job never started")
+    job = _children_named(shell, "sleep")[0].pid
+    # The first session ends (its grace period is over): a second session attached, so it lives.
+    second = bridge.session()
+    again, _ = await _open(bridge, second, attach=hello["id"])
+    await bridge.sessions.end(first, "grace period over")
+    await again.run("echo alive-$((8*8))", "alive-64")
+    # The last owner ends: the shell and its background job are gone.
+    await bridge.sessions.end(second, "grace period over")
+    assert hello["id"] not in term.registry(bridge.shared).terminals
+
+    def gone(pid: int) -> bool:
+        try:
+            return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
+    await _until(lambda: gone(shell) and gone(job), "the terminal's processes survived its session")
+
+
+async def test_closing_the_resource_closes_the_terminal(bridge: Bridge) -> None:
+    session = bridge.session()
+    screen, hello = await _open(bridge, session)
+    await screen.run("echo up-$((1+2))", "up-3")
+    assert await bridge.sessions.close_resource(session, "terminal", hello["id"])
+    assert (await screen.control("exit"))["code"] == 128 + signal.SIGHUP
+
+
+async def test_bad_requests_are_refused(bridge: Bridge) -> None:
+    # A refused link closes, and with it a session that has no other link: one session each.
+    _, hello = await _open(bridge, bridge.session(), command="rm -rf /")
+    assert "bad command" in hello["message"]
+    _, hello = await _open(bridge, bridge.session(), command=json.dumps(["no-such-program-here"]))
+    assert "no such program" in hello["message"]
+    _, hello = await _open(bridge, bridge.session(), cols="٨٠")  # Arabic-Indic digits are not a size
+    assert "bad cols" in hello["message"]
+
+
+async def test_project_variables_and_secrets_reach_the_shell(live_platform: RunningPlatform, tmp_path: Path) -> None:
+    client = live_platform.client()
+    client.call("env.set", {"project": "demo", "name": "GREETING", "value": "hello-from-env"})
+    client.call("env.set", {"project": "demo", "name": "API_KEY", "value": "s3cr3t-value", "secret": True})
+    bridge = Bridge(tmp_path, live_platform.url, token=live_platform.token)
+    try:
+        screen, _ = await _open(bridge, bridge.session(ALICE))
+        await screen.run('echo "[$GREETING] [${#API_KEY}]"', "[hello-from-env] [12]")
+        assert b"not loaded" not in screen.out
+    finally:
+        await bridge.sessions.end_all("test over")
+
+
+def _set_size(fd: int, cols: int, rows: int) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+async def test_client_half_relays_a_local_tty_in_raw_mode_and_returns_the_exit_code(bridge: Bridge) -> None:
+    """`connect_terminal` with a local pty as its stdio, the test playing the user's emulator."""
+    master, slave = os.openpty()
+    _set_size(master, 120, 40)
+    before = termios.tcgetattr(slave)
+    session = bridge.session()
+
+    async def dial(channel: str, params: dict[str, str]) -> Link:
+        assert channel == "terminal"
+        return await bridge.dial(session, params)
+
+    os.set_blocking(master, False)
+    shown = bytearray()
+
+    async def expect(needle: bytes) -> None:
+        async with asyncio.timeout(GUARD_S):
+            while needle not in shown:
+                try:
+                    shown.extend(os.read(master, 65536))
+                except BlockingIOError:
+                    await asyncio.sleep(0.01)
+
+    stderr_r, stderr_w = os.pipe()
+    relay = asyncio.create_task(term.connect_terminal(dial, None, BASH, stdin=slave, stdout=slave, stderr=stderr_w))
+    try:
+        await expect(b"bash-")  # the prompt
+        assert not termios.tcgetattr(slave)[3] & termios.ECHO  # raw: the remote shell echoes
+        os.write(master, b"stty size\r")
+        await expect(b"40 120")
+        (tid,) = term.registry(bridge.shared).terminals
+        _set_size(master, 99, 33)
+        os.kill(os.getpid(), signal.SIGWINCH)
+        await _until(lambda: bridge.terminal(tid).cols == 99, "the resize never reached the bridge")
+        os.write(master, b"stty size; exit 3\r")
+        await expect(b"33 99")
+        assert await asyncio.wait_for(relay, GUARD_S) == 3
+        assert termios.tcgetattr(slave) == before  # the local tty is restored
+        assert f"--attach {tid}".encode() in os.read(stderr_r, 4096)
+    finally:
+        relay.cancel()
+        await asyncio.gather(relay, return_exceptions=True)
+        for fd in (master, slave, stderr_r, stderr_w):
+            os.close(fd)
