@@ -103,11 +103,11 @@ async def measure(
             idle_rss = process.memory_info().rss
 
             editors = [Editor(bridge_url, token, laptop) for _ in range(sessions)]
-            opened: list[str | BaseException] = []
+            opened: list[asyncio.Future[str]] = []
             for editor in editors:  # arrivals spread a little, as people do
-                opened.append(asyncio.ensure_future(editor.open()))  # type: ignore[arg-type]
+                opened.append(asyncio.ensure_future(editor.open()))
                 await asyncio.sleep(RAMP)
-            uris = await asyncio.gather(*opened, return_exceptions=True)  # type: ignore[arg-type]
+            uris = await asyncio.gather(*opened, return_exceptions=True)
             open_errors = [f"{type(u).__name__}: {u}" for u in uris if isinstance(u, BaseException)]
             open_rss = process.memory_info().rss
             until = time.monotonic() + seconds

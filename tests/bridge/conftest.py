@@ -80,11 +80,15 @@ class BridgeProcess:
             self.command(), env=self.platform.env, stdout=subprocess.PIPE, stderr=log, cwd=ROOT
         )
         log.close()
-        assert self.process.stdout is not None
+        stdout = self.process.stdout
+        assert stdout is not None
         lines: queue.Queue[bytes] = queue.Queue()
-        threading.Thread(
-            target=lambda: [lines.put(x) for x in iter(self.process.stdout.readline, b"")], daemon=True
-        ).start()  # type: ignore[union-attr]
+
+        def pump() -> None:
+            for line in iter(stdout.readline, b""):
+                lines.put(line)
+
+        threading.Thread(target=pump, daemon=True).start()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:

@@ -114,7 +114,9 @@ def test_sync_runs_beside_the_language_server_and_reports_in_the_editor(
     local = tmp_path / "local"
     local.mkdir()
     (local / "from-laptop.txt").write_text("hello from the laptop\n")
-    process = ConnectProcess(live_bridge.url, live_platform.env, ["--sync", str(local)], tmp_path / "connect.log")
+    process = ConnectProcess(
+        live_bridge.url, live_platform.env, ["--sync", str(local)], stderr_path=tmp_path / "connect.log"
+    )
     client = process.start()
     try:
         client.initialize(local)

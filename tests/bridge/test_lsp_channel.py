@@ -109,7 +109,12 @@ async def test_the_server_sees_the_workspace_and_the_editor_its_own_folder(
 
     built: list[Any] = []
     real_build = lsp_server.build_server
-    monkeypatch.setattr(lsp_server, "build_server", lambda *a, **k: built.append(real_build(*a, **k)) or built[-1])
+
+    def build(*args: Any, **kwargs: Any) -> Any:
+        built.append(real_build(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(lsp_server, "build_server", build)
     workspace, laptop = tmp_path / "srv" / "ws", tmp_path / "home" / "ana" / "shop"
     for folder in (workspace, laptop):
         folder.mkdir(parents=True)
