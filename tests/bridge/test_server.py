@@ -214,3 +214,13 @@ def test_a_broken_codeforge_yaml_without_project_is_a_clear_error(
     (tmp_path / "codeforge.yaml").write_text("project: [not, a, slug\n")
     done = _run_bridge(live_platform, str(tmp_path))
     assert done.returncode == 2 and "cannot tell the project" in done.stderr and "Traceback" not in done.stderr
+
+
+async def test_the_bridge_logs_no_token(live_bridge: BridgeProcess, live_platform: RunningPlatform) -> None:
+    status, _ = await _refusal(f"{live_bridge.url}/lsp?{_query()}", {"Authorization": "Bearer cf_logged-never-0042"})
+    assert status == 401
+    async with connected(live_bridge.url, live_platform.token) as connection:
+        await connection.dial("lsp", {})
+    logged = live_bridge.log_path.read_text(errors="replace")
+    assert "refused" in logged and "session" in logged  # the log does say what happened
+    assert live_platform.token not in logged and "cf_logged-never-0042" not in logged
