@@ -8,6 +8,7 @@ import fnmatch
 import json
 import os
 import shlex
+import shutil
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,7 +22,8 @@ from pytest_lsp import LanguageClient
 
 from codeforge.catalog import describe_catalog
 from tests.conftest import RunningPlatform
-from tests.extensions.conftest import EXTENSIONS, PROJECT_YAML
+from tests.extensions.conftest import ARTIFACTS, EXTENSIONS, PROJECT_YAML
+from tests.extensions.remote_harness import running_bridge
 from tests.lsp.conftest import start_client
 
 TEMPLATE = EXTENSIONS / "jetbrains" / "codeforge"
@@ -191,3 +193,40 @@ async def test_template_command_serves_the_project(ide: LanguageClient, project_
         await ide.workspace_execute_command_async(
             types.ExecuteCommandParams(command="codeforge.env.set", arguments=[{"name": "1BAD", "value": "x"}])
         )
+
+
+async def test_remote_template_command_serves_through_a_bridge(
+    live_platform: RunningPlatform, project_dir: Path, tmp_path: Path
+) -> None:
+    """The remote variant as an IDE runs it: the template's command with the placeholder
+    replaced by a real bridge's URL, started in the IDE's project folder (a copy of the
+    workspace), serving the workspace's CodeForge language server with this folder's paths."""
+    workspace = tmp_path / "workspace"
+    shutil.copytree(project_dir, workspace)
+    command = shlex.split(_json("template.json", REMOTE_TEMPLATE)["programArgs"]["default"])
+    env = {**live_platform.env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    with running_bridge(live_platform, workspace, ARTIFACTS / "jetbrains-remote-bridge.log") as url:
+        command = [url if word == REMOTE_PLACEHOLDER else word for word in command]
+        assert command[1:] == ["connect", url], command
+        ide = await start_client(
+            env, project_dir, _json("initializationOptions.json", REMOTE_TEMPLATE), command=command, cwd=project_dir
+        )
+        try:
+            status = await ide.protocol.send_request_async("codeforge/status", {})
+            assert status["connected"] is True and status["project"] == "demo", status
+            # codeforge.yaml's diagnostics name the IDE's file, not the workspace's.
+            uri = (project_dir / "codeforge.yaml").as_uri()
+            ide.text_document_did_open(
+                types.DidOpenTextDocumentParams(
+                    text_document=types.TextDocumentItem(uri=uri, language_id="yaml", version=1, text=PROJECT_YAML)
+                )
+            )
+            for _ in range(20):
+                if any("not set on the platform" in d.message for d in ide.diagnostics.get(uri, [])):
+                    break
+                await ide.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+            assert any("not set on the platform" in d.message for d in ide.diagnostics.get(uri, [])), ide.diagnostics
+            assert not any(str(workspace) in u for u in ide.diagnostics), list(ide.diagnostics)
+        finally:
+            await ide.shutdown_session()
+            await ide.stop()
