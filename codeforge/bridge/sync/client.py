@@ -177,8 +177,6 @@ async def _sync(
     )
     async with peer.lock:
         scan = await asyncio.to_thread(scan_tree, root, ignorer, state.cache)
-        if watch:
-            watcher.start(scan.folders)  # before planning: a change made meanwhile is reported
     for warning in scan.warnings:
         emit("warning", warning, {})
     message = decode(await link.receive())
@@ -218,6 +216,7 @@ async def _sync(
         if not watch:
             return 1 if peer.stats.errors else 0
         tasks.append(asyncio.ensure_future(_save_loop(state)))
+        await peer.start_watching(watcher)  # and sends what changed while the initial sync ran
         await watcher.ready.wait()
         on_event(SyncEvent("status", "watching for changes", {"phase": "watching"}))
         async for changes in _until(watcher, receiver):

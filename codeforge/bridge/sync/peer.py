@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -42,8 +43,17 @@ from codeforge.bridge.sync.protocol import (
     encode_entries,
 )
 from codeforge.bridge.sync.state import SyncState
-from codeforge.bridge.sync.tree import DIR_HASH, Entry, entry_for, hash_bytes, hash_file, link_hash, scan_tree
-from codeforge.bridge.sync.watch import FLAT, GONE
+from codeforge.bridge.sync.tree import (
+    DIR_HASH,
+    Entry,
+    entry_for,
+    hash_bytes,
+    hash_file,
+    hash_missing,
+    link_hash,
+    scan_tree,
+)
+from codeforge.bridge.sync.watch import FLAT, GONE, TreeWatcher
 
 __all__ = ["Emit", "Peer", "Stats"]
 
@@ -171,6 +181,24 @@ class Peer:
             self.state.base[rel] = held
         self.state.dirty = True
 
+    async def start_watching(self, watcher: TreeWatcher) -> None:
+        """Watch from now on, then compare the whole tree once with what the other side
+        holds (hashes cached: mostly stat calls), so a change made while the initial sync
+        ran is sent too. Watching starts only now so the sync's own writes are not reported
+        by the thousand while it runs."""
+        async with self.lock:
+            scan = await asyncio.to_thread(scan_tree, self.root, self.ignorer, self.state.cache)
+            watcher.start(scan.folders)
+            found: dict[str, Entry | None] = dict(scan.entries)
+            for rel in self.peer:
+                if rel not in found and not os.path.lexists(f"{self._base}/{rel}"):
+                    found[rel] = None
+            await asyncio.to_thread(hash_missing, self.root, scan.entries)
+        for rel, entry in scan.entries.items():
+            if entry.kind == "f":
+                self.remember(rel, entry)
+        await self.send_changes(found)
+
     # -- sending local changes ----------------------------------------------------------------
 
     def _collect(self, rels: Iterable[str]) -> dict[str, Entry | None]:
@@ -190,6 +218,8 @@ class Peer:
             if rel in found:
                 continue
             entry = self.current(rel)
+            if entry is None and rel in self.peer and os.path.lexists(f"{self._base}/{rel}"):
+                continue  # there but ignored now (or not syncable): leave the other side's copy alone
             found[rel] = entry
             if entry is not None and entry.kind == "d":
                 if rel not in self.peer:

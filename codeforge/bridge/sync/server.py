@@ -100,8 +100,6 @@ async def serve_folder(link: Link, workspace: Path) -> None:
     try:
         async with peer.lock:
             scan = await asyncio.to_thread(scan_tree, root, ignorer, state.cache)
-            # The watcher starts before the hashing, so a change made meanwhile is reported.
-            watcher.start(scan.folders)
             await asyncio.to_thread(hash_missing, root, scan.entries)
         for warning in scan.warnings:
             emit("warning", f"workspace: {warning}", {})
@@ -143,6 +141,7 @@ async def serve_folder(link: Link, workspace: Path) -> None:
 
 async def _live(peer: Peer, watcher: TreeWatcher, live: asyncio.Event) -> None:
     await live.wait()
+    await peer.start_watching(watcher)
     async for changes in watcher.changes():
         try:
             await peer.push(changes)

@@ -143,7 +143,7 @@ class TreeWatcher:
                 debounce=DEBOUNCE_MS,
                 stop_event=self._stop,
                 yield_on_timeout=True,
-                rust_timeout=500,
+                rust_timeout=100,  # also how soon `ready` is known once watching
                 ignore_permission_denied=True,
             )
             async for changes in watcher:
