@@ -290,3 +290,19 @@ async def test_a_restarted_bridge_is_synced_again_without_resending(pair: Pair) 
         assert not [e for e in events if e.kind in ("conflict", "error")], events
     finally:
         await stop(client, servers[-1])
+
+
+async def test_a_synced_file_that_becomes_ignored_is_left_alone(pair: Pair) -> None:
+    write(pair.local / "keep/cache.db", "v1")
+    write(pair.workspace / "ws_only/notes.txt", "n1")
+    assert (await pair.once()).rc == 0
+    # Ignored from now on, on each side: neither side deletes or overwrites the other's copy.
+    write(pair.local / ".gitignore", "keep/\n")
+    write(pair.local / "keep/cache.db", "v2, local only")
+    write(pair.workspace / ".codeforge/sync.yaml", "ignore: [ws_only/]\n")
+    run = await pair.once()
+    assert run.rc == 0, run.events
+    assert (pair.workspace / "keep/cache.db").read_text() == "v1"
+    assert (pair.local / "keep/cache.db").read_text() == "v2, local only"
+    assert (pair.local / "ws_only/notes.txt").read_text() == "n1"
+    assert (pair.workspace / "ws_only/notes.txt").read_text() == "n1"

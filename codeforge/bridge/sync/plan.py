@@ -19,6 +19,7 @@ A delete and a create of the same content on one side is a rename, replayed as a
 from __future__ import annotations
 
 import asyncio
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,6 +124,8 @@ async def make_plan(peer: Peer, local: dict[str, Entry], remote: dict[str, Remot
 
 
 def _plan_one(plan: Plan, peer: Peer, rel: str, loc: Entry | None, r: Remote | None, bl: Held | None) -> None:
+    if (r is not None and r.kind == "i") or (loc is None and os.path.lexists(f"{peer.root}/{rel}")):
+        return  # synced once, ignored now on one side (still there): neither deleted nor sent
     present = r is not None and r.kind is not None
     br = r.base if r is not None else None
     if loc is not None and present:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -112,7 +113,8 @@ async def serve_folder(link: Link, workspace: Path) -> None:
             entries.append(
                 [
                     rel,
-                    e.kind if e else None,
+                    # "i": known from the record, still there but ignored now: to be left alone.
+                    e.kind if e else ("i" if os.path.lexists(root / rel) else None),
                     e.hash if e else None,
                     e.mode if e else 0,
                     e.size if e else 0,
