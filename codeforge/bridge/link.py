@@ -62,6 +62,10 @@ WINDOW_BYTES = 8 * 1024 * 1024
 ACK_EVERY = 32
 ACK_BYTES = 1024 * 1024
 ACK_DELAY = 0.02
+# A strict receiver (the bridge's end) ends a link whose peer sends this far past its window:
+# a well-behaved `send` never gets near it, a client flooding the bridge's memory does.
+STRICT_INBOX_MESSAGES = 8 * WINDOW_MESSAGES
+STRICT_INBOX_BYTES = 4 * (WINDOW_BYTES + MAX_MESSAGE)
 # How long `close()` waits for buffered messages to go out before it sends CLOSE.
 CLOSE_FLUSH = 5.0
 
@@ -110,7 +114,9 @@ def _data_frame(number: int, message: bytes | str) -> bytes:
 class Link:
     """One reliable, ordered, resumable stream of messages (see the module's docstring)."""
 
-    def __init__(self, session_id: str = "", link_id: str = "", params: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, session_id: str = "", link_id: str = "", params: dict[str, str] | None = None, *, strict: bool = False
+    ) -> None:
         self.session_id = session_id
         self.link_id = link_id
         self.params: dict[str, str] = dict(params or {})
@@ -121,6 +127,8 @@ class Link:
         self._written = 0  # the newest number written on the current websocket
         # Arrived, not yet consumed: (number, message).
         self._inbox: deque[tuple[int, bytes | str]] = deque()
+        self._inbox_bytes = 0
+        self._strict = strict  # refuse a peer that floods past its window (see STRICT_INBOX_*)
         self._received = 0  # the newest number that arrived (what a resume reports)
         self._consumed = 0
         self._consumed_bytes = 0  # since the last ACK
@@ -209,6 +217,7 @@ class Link:
                 raise LinkClosed(self.close_reason)
             await self._changed.wait()
         number, message = self._inbox.popleft()
+        self._inbox_bytes -= len(message)
         self._consumed = number
         self._consumed_bytes += len(message)
         self._schedule_ack()
@@ -317,6 +326,8 @@ class Link:
         except LinkError as exc:
             # A peer that breaks the protocol cannot be resumed safely: end the link, saying why.
             log.warning("link %s/%s: %s", self.session_id, self.link_id, exc)
+            self._inbox.clear()  # the link is broken: what waits unread goes (a flood's memory too)
+            self._inbox_bytes = 0
             self._mark_closed(f"protocol error: {exc}")
             with contextlib.suppress(ConnectionClosed, OSError, RuntimeError):
                 await socket.send(bytes([CLOSE]) + self.close_reason.encode())
@@ -349,7 +360,15 @@ class Link:
                     raise LinkError(f"message {number} arrived after {self._received}: one is missing")
                 self._received = number
                 payload = frame[9:]
-                self._inbox.append((number, payload.decode() if kind == DATA_TEXT else bytes(payload)))
+                message = payload.decode() if kind == DATA_TEXT else bytes(payload)
+                self._inbox.append((number, message))
+                self._inbox_bytes += len(message)
+                if self._strict and (
+                    len(self._inbox) > STRICT_INBOX_MESSAGES or self._inbox_bytes > STRICT_INBOX_BYTES
+                ):
+                    raise LinkError(
+                        f"the peer sent {len(self._inbox)} messages past what was read: it ignores the window"
+                    )
                 self._notify()
             elif kind == ACK:
                 self._acknowledged(int.from_bytes(frame[1:9], "big"))

@@ -293,7 +293,8 @@ class Bridge:
             await handshake.platform.aclose()  # the session keeps the client it opened with
         link = session.links.get(handshake.link_id)
         if link is None:
-            link = Link(handshake.session_id, handshake.link_id, handshake.params)
+            # Strict: a client that ignores the window cannot fill the bridge's memory.
+            link = Link(handshake.session_id, handshake.link_id, handshake.params, strict=True)
             self.sessions.add_link(session, handshake.channel, link)
             self._start_channel(CHANNELS[handshake.channel], link, session, handshake)
         self.sessions.websocket_attached(session)

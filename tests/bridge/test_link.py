@@ -209,6 +209,20 @@ async def test_a_peer_that_breaks_the_protocol_ends_the_link(harness: Harness) -
     assert "protocol error" in closed.value.reason and "missing" in closed.value.reason
 
 
+async def test_a_strict_end_refuses_a_peer_that_ignores_the_window(harness: Harness) -> None:
+    harness.server_link._strict = True  # as the bridge makes its links
+    harness.client_link._mark_closed("replaced by a rogue client")  # the well-behaved client leaves
+    # A client that writes frames itself, ignoring the window and every acknowledgement.
+    async with connect(f"ws://127.0.0.1:{harness.port}/", additional_headers={RECEIVED: "0"}, proxy=None) as rogue:
+        for number in range(1, link_module.STRICT_INBOX_MESSAGES + 2):
+            await rogue.send(bytes([link_module.DATA_TEXT]) + number.to_bytes(8, "big") + b"flood")
+    with pytest.raises(LinkClosed) as closed:
+        while True:
+            await asyncio.wait_for(harness.server_link.receive(), 60)
+    assert "ignores the window" in closed.value.reason
+    assert not harness.server_link._inbox  # and its memory is let go
+
+
 async def test_a_resume_point_that_cannot_be_is_refused() -> None:
     link = Link("s", "l")
     a, b = memory_pair()  # any socket will do; the link refuses before using it
