@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from codeforge.bridge.link import memory_pair
-from codeforge.bridge.sync.protocol import PROTOCOL_VERSION, Message, decode, encode
+from codeforge.bridge.link import Link, memory_pair
+from codeforge.bridge.sync.client import SyncEvent, run_sync
+from codeforge.bridge.sync.protocol import PROTOCOL_VERSION, Message, decode, encode, encode_entries
 from codeforge.bridge.sync.server import serve_folder
 from codeforge.bridge.sync.tree import hash_bytes
 from tests.bridge.sync_helpers import Pair, tree, write
@@ -165,3 +166,41 @@ async def test_a_full_disk_leaves_no_half_file_and_says_so(tmp_path: Path, tiny_
     partials = tiny_disk / ".codeforge/sync-state/partial"
     assert not partials.exists() or not list(partials.iterdir())
     assert sum(1 for rel in remote if rel.startswith("batch/s")) < 4
+
+
+async def test_a_hostile_workspace_cannot_write_outside_the_local_folder(tmp_path: Path) -> None:
+    """The local half checks the workspace's paths as strictly as the workspace checks its."""
+    local = tmp_path / "local"
+    local.mkdir()
+    a, b = memory_pair()
+
+    async def hostile() -> None:
+        assert decode(await b.receive()).kind == "hello"
+        good, evil = b"ok", b"pwned"
+        entries = [
+            ["../evil.txt", "f", hash_bytes(evil), 0o644, len(evil), None, 0],
+            ["ok.txt", "f", hash_bytes(good), 0o644, len(good), None, 0],
+        ]
+        await b.send(encode("manifest", {"partials": {}}, encode_entries(entries)))
+        while True:
+            message = decode(await b.receive())
+            if message.kind == "want":
+                await b.send(_files(("ok.txt", good), ("../evil.txt", evil), ("/abs/evil.txt", evil)))
+                await b.send(encode("link", {"p": "up", "target": "../../etc/passwd", "prev": None}))
+            if message.kind == "sync_end":
+                await b.send(encode("sync_end"))
+                return
+
+    server = asyncio.ensure_future(hostile())
+
+    async def dial(channel: str, params: dict[str, str]) -> Link:
+        return a
+
+    events: list[SyncEvent] = []
+    rc = await run_sync(dial, local, watch=False, on_event=events.append)
+    await asyncio.wait_for(server, 30)
+    errors = "\n".join(e.message for e in events if e.kind == "error")
+    assert rc == 1
+    assert "'../evil.txt'" in errors and "'/abs/evil.txt'" in errors and "'up'" in errors, errors
+    assert not (tmp_path / "evil.txt").exists() and not Path("/abs/evil.txt").exists()
+    assert (local / "ok.txt").read_bytes() == b"ok" and not (local / "up").is_symlink()

@@ -141,6 +141,11 @@ async def run_sync(dial: Dial, local: Path, *, watch: bool, on_event: Callable[[
         except ProtocolError as exc:
             on_event(SyncEvent("error", f"the workspace spoke an unknown sync protocol: {exc}"))
             return 2
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            # A folder that vanished, a damaged record: the user needs the reason, not a traceback.
+            log.exception("file sync failed")
+            on_event(SyncEvent("error", f"file sync failed: {exc!r}"))
+            return 2
         finally:
             state.save()
             with contextlib.suppress(Exception):
@@ -185,7 +190,9 @@ async def _sync(
         message = decode(await link.receive())
     if message.kind != "manifest":
         raise ProtocolError(f"expected the workspace's manifest, got {message.kind}")
-    remote, remote_partials = read_manifest(message)
+    remote, remote_partials, refused = read_manifest(message)
+    for text in refused:
+        peer.fail("", text)
     peer.peer_partials = remote_partials
     done = asyncio.Event()
     peer.after_sync_end = done.set

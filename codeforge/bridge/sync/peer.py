@@ -110,6 +110,7 @@ class Peer:
         self.resolver = resolver
         self.peer: dict[str, Held] = {}
         self.peer_partials: dict[str, int] = {}
+        self._unreadable: list[str] = []  # filled by reading threads, told on the event loop
         self.stats = Stats()
         self.lock = asyncio.Lock()  # one writer or reader of this tree's bookkeeping at a time
         self.after_applied: Callable[[], None] | None = None
@@ -327,18 +328,26 @@ class Peer:
             pending = asyncio.ensure_future(asyncio.to_thread(self._read_batch, batch))
         if pending is not None:
             await self._send("files", *(await pending))
+        self._warn_unreadable()
         for rel, entry in large:
             await self._send_large(rel, entry)
+
+    def _warn_unreadable(self) -> None:
+        while self._unreadable:
+            self.emit("warning", self._unreadable.pop(0), {})
 
     def _read_batch(self, batch: list[tuple[str, Entry]]) -> tuple[dict[str, Any], bytes]:
         items: list[dict[str, Any]] = []
         parts: list[bytes] = []
         for rel, entry in batch:
             try:
-                with open(self.root / rel, "rb") as f:
+                with open(f"{self._base}/{rel}", "rb") as f:
                     data = f.read()
-            except OSError:
-                continue  # gone or unreadable: the watcher reports it
+            except FileNotFoundError:
+                continue  # gone meanwhile: the watcher reports it
+            except OSError as exc:
+                self._unreadable.append(f"cannot read {rel} ({exc.strerror}); it is not synced until it can be read")
+                continue
             digest = hash_bytes(data)
             entry.hash, entry.size = digest, len(data)
             self.remember(rel, entry)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from codeforge.bridge.sync import apply
-from codeforge.bridge.sync.paths import check_rel
+from codeforge.bridge.sync.paths import PathRefused, check_rel
 from codeforge.bridge.sync.peer import Held, Peer
 from codeforge.bridge.sync.protocol import SMALL_FILE, Message, decode_entries, encode
 from codeforge.bridge.sync.tree import Entry, hash_missing
@@ -43,12 +43,19 @@ class Remote:
     base: Held | None
 
 
-def read_manifest(message: Message) -> tuple[dict[str, Remote], dict[str, int]]:
+def read_manifest(message: Message) -> tuple[dict[str, Remote], dict[str, int], list[str]]:
+    """The workspace's entries, its partial files, and refusals (paths no side may use)."""
     remote: dict[str, Remote] = {}
+    refused: list[str] = []
     for rel, kind, digest, mode, size, base_h, base_m in decode_entries(message.payload):
-        remote[check_rel(rel)] = Remote(kind, digest, int(mode), int(size), (base_h, int(base_m)) if base_h else None)
+        try:
+            remote[check_rel(rel)] = Remote(
+                kind, digest, int(mode), int(size), (base_h, int(base_m)) if base_h else None
+            )
+        except PathRefused as exc:
+            refused.append(f"the workspace listed a path this side refuses: {exc}")
     partials = {str(k): int(v) for k, v in (message.header.get("partials") or {}).items()}
-    return remote, partials
+    return remote, partials, refused
 
 
 @dataclass
