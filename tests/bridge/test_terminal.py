@@ -13,7 +13,7 @@ import os
 import signal
 import struct
 import termios
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,59 +22,12 @@ import psutil
 import pytest
 
 from codeforge.bridge import terminal as term
-from codeforge.bridge.link import Link, memory_pair
-from codeforge.bridge.sessions import ChannelContext, Identity, Session, Sessions
-from codeforge.client import AsyncPlatformClient
+from codeforge.bridge.link import Link
+from codeforge.bridge.sessions import Identity, Session
+from tests.bridge.channel_harness import ALICE, GUARD_S, ChannelBridge, until
 from tests.conftest import RunningPlatform, free_port
 
 BASH = ["bash", "--norc", "--noprofile", "-i"]
-GUARD_S = 20.0
-ALICE = Identity("alice", "developer", "acme")
-
-
-async def _until(check: Callable[[], bool], what: str) -> None:
-    async with asyncio.timeout(GUARD_S):
-        while not check():
-            await asyncio.sleep(0.02)
-    assert check(), what
-
-
-@dataclass
-class Bridge:
-    """The bridge's session bookkeeping and channel contexts in-process; links are memory pairs."""
-
-    workspace: Path
-    platform_url: str
-    token: str = "not-a-real-token"
-    project: str = "demo"
-    sessions: Sessions = field(default_factory=lambda: Sessions(grace=60))
-    shared: dict[str, Any] = field(default_factory=dict)
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
-
-    def session(self, user: Identity = ALICE) -> Session:
-        sid = os.urandom(6).hex()
-        return self.sessions.open(sid, user, self.token, AsyncPlatformClient(self.platform_url, self.token))
-
-    async def dial(self, session: Session, params: dict[str, str]) -> Link:
-        client, server = memory_pair(params)
-        server.link_id = client.link_id = os.urandom(6).hex()
-        self.sessions.add_link(session, "terminal", server)
-        ctx = ChannelContext(
-            session, self.workspace, self.project, session.platform, params, self.shared, self.sessions
-        )
-
-        async def run() -> None:
-            await server.wait_attached()  # as the real server does; a memory link attaches in a task
-            try:
-                await term.serve(server, ctx)
-            finally:
-                await server.close()
-
-        self.tasks.append(asyncio.create_task(run()))
-        return client
-
-    def terminal(self, id: str) -> term.Terminal:
-        return term.registry(self.shared).terminals[id]
 
 
 @dataclass
@@ -114,20 +67,22 @@ class Screen:
         await self.expect(needle)
 
 
+class Bridge(ChannelBridge):
+    def terminal(self, id: str) -> term.Terminal:
+        return term.registry(self.shared).terminals[id]
+
+
 @pytest.fixture
 async def bridge(tmp_path: Path) -> AsyncIterator[Bridge]:
     # No platform listens there: terminals must start anyway and say so.
     b = Bridge(tmp_path, f"http://127.0.0.1:{free_port()}")
     yield b
-    await b.sessions.end_all("test over")
-    for task in b.tasks:
-        task.cancel()
-    await asyncio.gather(*b.tasks, return_exceptions=True)
+    await b.stop()
 
 
 async def _open(bridge: Bridge, session: Session, **params: str) -> tuple[Screen, dict[str, Any]]:
     params.setdefault("command", json.dumps(BASH))
-    screen = Screen(await bridge.dial(session, params))
+    screen = Screen(await bridge.dial(session, "terminal", params))
     hello = await screen.control("hello", "error")
     return screen, hello
 
@@ -171,13 +126,13 @@ async def test_ctrl_c_interrupts_the_foreground_job_and_the_shell_survives(bridg
     screen, hello = await _open(bridge, bridge.session())
     shell = bridge.terminal(hello["id"]).pid
     await screen.type("sleep 100\r")
-    await _until(lambda: bool(_children_named(shell, "sleep")), "sleep never started")
+    await until(lambda: bool(_children_named(shell, "sleep")), "sleep never started")
     await screen.type("\x03")  # Ctrl-C, through the pty's line discipline
     await screen.run("echo status-$?", "status-130")  # 128 + SIGINT: sleep was interrupted
-    await _until(lambda: not _children_named(shell, "sleep"), "sleep survived Ctrl-C")
+    await until(lambda: not _children_named(shell, "sleep"), "sleep survived Ctrl-C")
     # The explicit signal message reaches the foreground job too.
     await screen.type("sleep 101\r")
-    await _until(lambda: bool(_children_named(shell, "sleep")), "sleep never started")
+    await until(lambda: bool(_children_named(shell, "sleep")), "sleep never started")
     await screen.link.send(json.dumps({"type": "signal", "name": "INT"}))
     await screen.run("echo again-$?", "again-130")
     assert psutil.Process(shell).is_running()
@@ -221,7 +176,7 @@ async def test_a_terminal_outlives_a_dropped_link_and_ends_with_its_last_session
     screen, hello = await _open(bridge, first)
     shell = bridge.terminal(hello["id"]).pid
     await screen.type("sleep 300 &\r")
-    await _until(lambda: bool(_children_named(shell, "sleep")), "the background job never started")
+    await until(lambda: bool(_children_named(shell, "sleep")), "the background job never started")
     job = _children_named(shell, "sleep")[0].pid
     # The first session ends (its grace period is over): a second session attached, so it lives.
     second = bridge.session()
@@ -238,7 +193,7 @@ async def test_a_terminal_outlives_a_dropped_link_and_ends_with_its_last_session
         except psutil.NoSuchProcess:
             return True
 
-    await _until(lambda: gone(shell) and gone(job), "the terminal's processes survived its session")
+    await until(lambda: gone(shell) and gone(job), "the terminal's processes survived its session")
 
 
 async def test_closing_the_resource_closes_the_terminal(bridge: Bridge) -> None:
@@ -269,7 +224,7 @@ async def test_project_variables_and_secrets_reach_the_shell(live_platform: Runn
         await screen.run('echo "[$GREETING] [${#API_KEY}]"', "[hello-from-env] [12]")
         assert b"not loaded" not in screen.out
     finally:
-        await bridge.sessions.end_all("test over")
+        await bridge.stop()
 
 
 def _set_size(fd: int, cols: int, rows: int) -> None:
@@ -283,10 +238,7 @@ async def test_client_half_relays_a_local_tty_in_raw_mode_and_returns_the_exit_c
     before = termios.tcgetattr(slave)
     session = bridge.session()
 
-    async def dial(channel: str, params: dict[str, str]) -> Link:
-        assert channel == "terminal"
-        return await bridge.dial(session, params)
-
+    dial = bridge.dialer(session)
     os.set_blocking(master, False)
     shown = bytearray()
 
@@ -308,7 +260,7 @@ async def test_client_half_relays_a_local_tty_in_raw_mode_and_returns_the_exit_c
         (tid,) = term.registry(bridge.shared).terminals
         _set_size(master, 99, 33)
         os.kill(os.getpid(), signal.SIGWINCH)
-        await _until(lambda: bridge.terminal(tid).cols == 99, "the resize never reached the bridge")
+        await until(lambda: bridge.terminal(tid).cols == 99, "the resize never reached the bridge")
         os.write(master, b"stty size; exit 3\r")
         await expect(b"33 99")
         assert await asyncio.wait_for(relay, GUARD_S) == 3
