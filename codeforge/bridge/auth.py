@@ -7,9 +7,10 @@ refused before any data flows, also on a resume. The platform audits each call.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 import codeforge.catalog.bridges  # noqa: F401  (declares bridges.attach, which the client calls by name)
@@ -84,21 +85,40 @@ class FailureLimiter:
     address*: every check comes from the bridge's address, so a client spraying bad tokens
     would get the bridge itself blocked (every user's handshake, the bridge's reports). The
     bridge therefore stops asking after `per_address` failures a minute from one client, and
-    after `overall` failures a minute in all (below the platform's default of 20)."""
+    after `overall` failures a minute in all (below the platform's default of 20).
+
+    A token the platform accepted lately still gets through (and is still checked, so a
+    revoked one is refused): a spray cannot guess those, and a person behind the same address
+    as a broken script, or who retried with a stale token, is not locked out."""
 
     per_address: int = 5
     overall: int = 15
     window: float = 60.0
     _by_address: dict[str, deque[float]] = field(default_factory=dict)
     _all: deque[float] = field(default_factory=deque)
+    # Digests (never the tokens) of tokens the platform accepted, most recent last.
+    _accepted: OrderedDict[str, None] = field(default_factory=OrderedDict)
 
     def _trim(self, times: deque[float], now: float) -> deque[float]:
         while times and times[0] <= now - self.window:
             times.popleft()
         return times
 
-    def retry_after(self, address: str) -> int:
-        """Seconds until `address` may try a token again; 0: now."""
+    @staticmethod
+    def _digest(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    def accepted(self, token: str) -> None:
+        digest = self._digest(token)
+        self._accepted[digest] = None
+        self._accepted.move_to_end(digest)
+        while len(self._accepted) > 10_000:
+            self._accepted.popitem(last=False)
+
+    def retry_after(self, address: str, token: str = "") -> int:
+        """Seconds until `address` may try `token` again; 0: now."""
+        if token and self._digest(token) in self._accepted:
+            return 0
         now = time.monotonic()
         mine = self._trim(self._by_address.get(address, deque()), now)
         every = self._trim(self._all, now)

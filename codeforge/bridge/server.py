@@ -238,7 +238,8 @@ class Bridge:
         if scheme.lower() != "bearer":
             token = ""
         address = _peer(connection).rpartition(":")[0]
-        if token and (wait := self.limiter.retry_after(address)):
+        token = token.strip()
+        if token and (wait := self.limiter.retry_after(address, token)):
             raise Refused(429, f"too many refused tokens; retry in {wait} s with a valid one")
         try:
             identity, platform = await check_token(
@@ -254,6 +255,7 @@ class Bridge:
             if refused.status == 401 and token:
                 self.limiter.failed(address)
             raise
+        self.limiter.accepted(token)
         try:
             organization = await self.own_organization()
             if identity.organization != organization:

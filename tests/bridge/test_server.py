@@ -181,6 +181,8 @@ async def test_a_token_spray_is_cut_off_before_it_gets_the_bridge_blocked(
     def failures() -> int:
         return live_platform.logs().count('"path": "/api/v1/bridges/attach"')
 
+    async with connected(bridge.url, live_platform.token) as connection:
+        await connection.dial("lsp", {})  # a person at work from this address
     before = failures()
     statuses = []
     for i in range(8):
@@ -189,6 +191,9 @@ async def test_a_token_spray_is_cut_off_before_it_gets_the_bridge_blocked(
     assert statuses == [401] * 5 + [429] * 3
     assert "too many refused tokens" in body
     assert failures() - before == 5  # the platform heard five, far from its own limit
+    # The person who signed in before is not locked out by the spray from their address.
+    async with connected(bridge.url, live_platform.token) as connection:
+        assert (await connection.dial("lsp", {})).attached
     # Loopback's standing with the platform is intact: the bridge still reports, people sign in.
     with live_platform.client() as platform:
         assert platform.call("auth.whoami", {}).username == "owner"
