@@ -48,6 +48,21 @@ except (OSError, AttributeError):  # not Linux: fall back to fsync per file
     _syncfs = None
 
 
+def _umask() -> int:
+    """This process's umask, read without changing it (os.umask would, for all threads)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o777  # unknown: always chmod
+
+
+_UMASK = _umask()
+
+
 class ApplyError(Exception):
     """A change could not be applied here; the message says what and what to do."""
 
@@ -88,9 +103,12 @@ def stage_file(
     *,
     durable: bool = False,
     known: set[str] | None = None,
+    final: str | None = None,
 ) -> Staged:
-    """Write `data` to a temporary file beside `rel` (`known`: folders checked already)."""
-    final = target_str(root, rel, known)
+    """Write `data` to a temporary file beside `rel` (`known`: folders checked already;
+    `final`: `rel`'s path as `target_str` returned it, when the caller checked it)."""
+    if final is None:
+        final = target_str(root, rel, known)
     folder = rel.rpartition("/")[0]
     if folder and (known is None or folder + "/" not in known):
         try:
@@ -103,7 +121,7 @@ def stage_file(
             known.add(folder + "/")  # "x/": made; "x" (target_str): checked
     tmp = f"{final.rpartition('/')[0]}/{TEMP_PREFIX}{os.getpid()}-{time.monotonic_ns()}.tmp"
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode & MODE_MASK)
     except OSError as exc:
         raise _describe(exc, rel, "the file") from None
     try:
@@ -111,7 +129,8 @@ def stage_file(
         while view:
             written = os.write(fd, view)
             view = view[written:]
-        os.fchmod(fd, mode & MODE_MASK)
+        if mode & _UMASK:  # created with mode & ~umask: only then is a chmod needed
+            os.fchmod(fd, mode & MODE_MASK)
         os.utime(fd, ns=(mtime_ns, mtime_ns))
         if durable or _syncfs is None:
             os.fsync(fd)

@@ -490,7 +490,8 @@ class Peer:
                 digest, mode = str(item["h"]), int(item["m"])
                 if len(data) != int(item["n"]):
                     raise apply.ApplyError(f"{rel} arrived truncated")
-                decision = self._decide(rel, digest, item.get("prev"), known)
+                final = target_str(self._base, rel, known)
+                decision = self._decide(rel, digest, item.get("prev"), checked=True)
                 if decision == "same":
                     job.same[rel] = (digest, mode)
                     job.same_sizes[rel] = (digest, mode, len(data))
@@ -500,16 +501,18 @@ class Peer:
                         job.conflicts.append((rel, ""))
                         continue
                     job.conflicts.append((rel, self._set_aside(rel)))
-                job.staged.append(apply.stage_file(self.root, rel, data, mode, int(item.get("mt") or 0), known=known))
+                mtime = int(item.get("mt") or 0)
+                job.staged.append(apply.stage_file(self.root, rel, data, mode, mtime, known=known, final=final))
                 job.meta[rel] = (digest, mode)
             except (PathRefused, apply.ApplyError) as exc:
                 job.errors.append((str(item.get("p")), str(exc)))
         return job
 
-    def _decide(self, rel: str, new: str, prev: object, known: set[str] | None = None) -> str:
+    def _decide(self, rel: str, new: str, prev: object, *, checked: bool = False) -> str:
         """Whether to apply: "same" (already there), "apply", or "conflict" (the disk holds
-        something else)."""
-        target_str(self._base, rel, known)
+        something else). `checked`: the caller ran `target_str` on `rel` already."""
+        if not checked:
+            target_str(self._base, rel)
         cur = self.held(rel)
         if cur is not None and cur.hash == new:
             return "same"
@@ -525,46 +528,6 @@ class Peer:
         apply.move_path(self.root, rel, copy)
         self.remember(rel, None)
         return copy
-
-    def _apply_files(
-        self, work: list[tuple[dict[str, Any], bytes | memoryview]]
-    ) -> tuple[list[list[Any]], list[tuple[str, str]], list[tuple[str, str]]]:
-        staged: list[apply.Staged] = []
-        applied: list[list[Any]] = []
-        conflicts: list[tuple[str, str]] = []  # (path, conflict copy or "" when dropped)
-        errors: list[tuple[str, str]] = []
-        meta: dict[str, tuple[str, int]] = {}
-        for item, data in work:
-            try:
-                rel = check_rel(item["p"])
-                digest, mode = str(item["h"]), int(item["m"])
-                if len(data) != int(item["n"]):
-                    raise apply.ApplyError(f"{rel} arrived truncated")
-                decision = self._decide(rel, digest, item.get("prev"))
-                if decision == "same":
-                    self.synced(rel, (digest, mode))
-                    applied.append([rel, digest, mode, len(data)])
-                    continue
-                if decision == "conflict":
-                    if not self.resolver:
-                        conflicts.append((rel, ""))
-                        continue
-                    conflicts.append((rel, self._set_aside(rel)))
-                staged.append(apply.stage_file(self.root, rel, data, mode, int(item.get("mt") or 0)))
-                meta[rel] = (digest, mode)
-            except (PathRefused, apply.ApplyError) as exc:
-                errors.append((str(item.get("p")), str(exc)))
-        for rel, result in apply.commit(self.root, staged).items():
-            if isinstance(result, Exception):
-                errors.append((rel, str(result)))
-                continue
-            result.hash = meta[rel][0]
-            self.remember(rel, result)
-            self.synced(rel, meta[rel])
-            applied.append([rel, meta[rel][0], meta[rel][1], result.size])
-            self.stats.files_received += 1
-            self.stats.bytes_received += result.size
-        return applied, conflicts, errors
 
     def _after_apply(
         self, applied: list[list[Any]], conflicts: list[tuple[str, str]], errors: list[tuple[str, str]]
