@@ -63,6 +63,9 @@ log = logging.getLogger(__name__)
 Emit = Callable[[str, str, dict[str, Any]], None]
 Held = tuple[str, int]  # (hash, mode)
 _HEX = re.compile(r"[0-9a-f]{32}")
+# Kinds applied only once every staged batch before them is in place (a move or delete may
+# name a file still being written; sync_end answers for everything before it).
+_ORDERED = frozenset({"dirs", "link", "delete", "move", "mode", "agree", "want", "sync_end"})
 
 
 @dataclass
@@ -409,7 +412,9 @@ class Peer:
                     self.fail("", f"an unknown sync message kind {message.kind!r}")
                     continue
                 try:
-                    if message.kind not in ("files", "applied", "notice"):
+                    if message.kind in _ORDERED or (
+                        message.kind == "chunk" and str(message.header.get("p")) in self._pending
+                    ):
                         await self.barrier()  # in order: what came before is in place first
                     result = handler(message)
                     if asyncio.iscoroutine(result):
