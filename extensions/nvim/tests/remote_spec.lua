@@ -98,7 +98,7 @@ describe('ports and forwards', function()
     matches('is not PORT or REMOTE:LOCAL', select(2, remote.parse_forward('1:2:3')))
   end)
 
-  it('reads the port list in either shape, sorted, skipping nonsense', function()
+  it('reads the port list in either shape, workspace ports first, skipping nonsense', function()
     local listed = vim.json.encode({
       { port = 8000, address = '0.0.0.0', process = 'python3 -m http.server', pid = 42 },
       { port = 5432, host = '127.0.0.1', process = { name = 'postgres', pid = 7 } },
@@ -106,9 +106,16 @@ describe('ports and forwards', function()
       'junk',
     })
     eq({
-      { port = 5432, address = '127.0.0.1', process = 'postgres, pid 7' },
-      { port = 8000, address = '0.0.0.0', process = 'python3 -m http.server, pid 42' },
+      { port = 5432, address = '127.0.0.1', process = 'postgres, pid 7', workspace = false },
+      { port = 8000, address = '0.0.0.0', process = 'python3 -m http.server, pid 42', workspace = false },
     }, remote.parse_ports(listed))
+    -- The bridge's own shape (codeforge/bridge/ports.py), nulls included.
+    local bridge = '[{"port": 22, "addresses": ["0.0.0.0", "::"], "pid": null, "process": null, "cmdline": null, "workspace": false},'
+      .. ' {"port": 8000, "addresses": ["127.0.0.1"], "pid": 42, "process": "python3", "cmdline": "python3 -m http.server 8000", "workspace": true}]'
+    eq({
+      { port = 8000, address = '127.0.0.1', process = 'python3 -m http.server 8000, pid 42', workspace = true },
+      { port = 22, address = '0.0.0.0, ::', process = '', workspace = false },
+    }, remote.parse_ports(bridge))
     eq({}, remote.parse_ports('{"ports": []}'))
     matches('not JSON: Traceback', select(2, remote.parse_ports('Traceback (most recent call last)')))
     matches('no `ports` array', select(2, remote.parse_ports('{"nope": 1}')))

@@ -27,6 +27,9 @@ const BRIDGE = env('BRIDGE_URL');
 const ARTIFACTS = env('ARTIFACTS_DIR');
 const LOG_FILES_DIR = env('LOG_FILES_DIR');
 const TOKEN = env('SECRET_TOKEN');
+const HTTP_PORT = env('HTTP_PORT');
+const FORWARD_PORT = env('FORWARD_PORT');
+const SERVED = env('SERVED');
 const HOST = new URL(BRIDGE).host;
 const STEP_TIMEOUT = 90_000;
 mkdirSync(ARTIFACTS, { recursive: true });
@@ -206,6 +209,33 @@ try {
     await page.keyboard.press('Enter');
     await rows.filter({ hasText: `remote-42 ${WORKSPACE}` }).waitFor();
     return `remote-42 ${WORKSPACE}`;
+  });
+
+  await step('forward-port', async () => {
+    await palette('CodeForge: Forward a Remote Port');
+    // The workspace's HTTP server, from `--ports --json`, flagged as the workspace's.
+    const row = quickInput.locator('.quick-input-list .monaco-list-row', { hasText: 'in the workspace' }).filter({ hasText: HTTP_PORT }).first();
+    await row.waitFor();
+    const listed = (await row.innerText()).replace(/\s+/g, ' ');
+    await focusRow(row);
+    await page.keyboard.press('Enter');
+    await quickInput.locator('.quick-input-title', { hasText: 'Forward a Remote Port' }).waitFor();
+    await quickInputBox.fill(`${HTTP_PORT}:${FORWARD_PORT}`);
+    await page.keyboard.press('Enter');
+    const ready = page.locator('.notification-toast', { hasText: `remote port ${HTTP_PORT} is forwarded to localhost:${FORWARD_PORT}` }).first();
+    await ready.waitFor();
+    const body = await (await fetch(`http://127.0.0.1:${FORWARD_PORT}/hello.txt`)).text();
+    if (body !== SERVED) {
+      throw new Error(`through the forward: ${JSON.stringify(body)}`);
+    }
+    await shot('forward-port-open');
+    await palette('CodeForge: Stop Port Forward');
+    const active = quickInput.locator('.quick-input-list .monaco-list-row', { hasText: `localhost:${FORWARD_PORT}` }).first();
+    await active.waitFor();
+    await focusRow(active);
+    await page.keyboard.press('Enter');
+    await page.locator('.notification-toast', { hasText: `stopped forwarding localhost:${FORWARD_PORT}` }).first().waitFor();
+    return `${listed} → ${JSON.stringify(body)}`;
   });
 
   await step('token-never-shown', async () => {

@@ -78,7 +78,7 @@ export class PortForwards implements vscode.Disposable {
     const items: (vscode.QuickPickItem & { port?: number })[] = ports.map((p) => ({
       label: String(p.port),
       description: p.process || undefined,
-      detail: p.address ? `listening on ${p.address}` : undefined,
+      detail: [p.workspace ? 'in the workspace' : 'on the workspace machine', p.address ? `listening on ${p.address}` : ''].filter(Boolean).join(', '),
       port: p.port,
     }));
     items.push({ label: OTHER, description: 'type REMOTE or REMOTE:LOCAL' });
@@ -120,10 +120,23 @@ export class PortForwards implements vscode.Disposable {
     });
     const forward: Forward = { remote: remotePort, local, process: child, tail: [], stopping: false };
     this.forwards.set(local, forward);
+    let ready = false;
     const keep = (chunk: Buffer): void => {
       for (const line of scrub(chunk.toString('utf-8'), [token]).split('\n').filter((l) => l.trim())) {
         this.log(`forward ${remotePort}→${local}: ${line}`);
         forward.tail = [...forward.tail, line].slice(-5);
+        // `connect --forward` says "forwarding 127.0.0.1:LOCAL -> workspace port REMOTE" once
+        // it listens: only then is the port worth opening.
+        if (!ready && /^forwarding 127\.0\.0\.1:\d+/.test(line)) {
+          ready = true;
+          void vscode.window
+            .showInformationMessage(`CodeForge: remote port ${remotePort} is forwarded to localhost:${local}`, 'Open in Browser')
+            .then((action) => {
+              if (action) {
+                void vscode.env.openExternal(vscode.Uri.parse(`http://localhost:${local}/`));
+              }
+            });
+        }
       }
     };
     child.stdout?.on('data', keep);
@@ -136,14 +149,7 @@ export class PortForwards implements vscode.Disposable {
         void vscode.window.showWarningMessage(`CodeForge: the forward of remote port ${remotePort} to localhost:${local} stopped: ${why}`);
       }
     });
-    this.log(`forwarding remote port ${remotePort} to localhost:${local}`);
-    void vscode.window
-      .showInformationMessage(`CodeForge: remote port ${remotePort} is forwarded to localhost:${local}`, 'Open in Browser')
-      .then((action) => {
-        if (action) {
-          void vscode.env.openExternal(vscode.Uri.parse(`http://localhost:${local}/`));
-        }
-      });
+    this.log(`starting the forward of remote port ${remotePort} to localhost:${local}`);
   }
 
   /** "CodeForge: Show Port Forwards": the active ones; choosing one offers to stop or open it. */

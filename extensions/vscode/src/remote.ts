@@ -172,15 +172,25 @@ export function parseProxiedServers(setting: unknown): { servers: ProxiedServer[
 export interface RemotePort {
   port: number;
   address: string;
-  /** The process behind it ("python3 -m http.server", pid), when the bridge could see it. */
+  /** The process behind it ("python3 -m http.server, pid 42"), when the bridge could see it. */
   process: string;
+  /** Its process belongs to the workspace (a terminal's server), not just the machine. */
+  workspace: boolean;
 }
 
 function validPort(value: unknown): value is number {
   return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 65535;
 }
 
-/** The JSON `--ports --json` prints: a list, or an object with a `ports` list. */
+function text(value: unknown): string {
+  return typeof value === 'string' ? value : '';
+}
+
+/**
+ * The JSON `--ports --json` prints (codeforge/bridge/ports.py: a list of `{port, addresses,
+ * pid, process, cmdline, workspace}`; an object with a `ports` list is read too). Workspace
+ * ports first, then by number.
+ */
 export function parsePorts(stdout: string): RemotePort[] {
   let data: unknown;
   try {
@@ -201,21 +211,20 @@ export function parsePorts(stdout: string): RemotePort[] {
     if (!validPort(record.port)) {
       continue;
     }
-    const proc = record.process ?? record.command ?? record.name;
-    const described =
-      typeof proc === 'string'
-        ? proc
-        : typeof proc === 'object' && proc !== null
-          ? String((proc as Record<string, unknown>).name ?? (proc as Record<string, unknown>).command ?? '')
-          : '';
-    const pid = record.pid ?? (typeof proc === 'object' && proc !== null ? (proc as Record<string, unknown>).pid : undefined);
+    const proc = record.process;
+    const inner = typeof proc === 'object' && proc !== null ? (proc as Record<string, unknown>) : {};
+    const command = text(record.cmdline) || text(record.command) || text(inner.command);
+    const name = text(proc) || text(inner.name) || text(record.name);
+    const pid = record.pid ?? inner.pid;
+    const addresses = Array.isArray(record.addresses) ? record.addresses.filter((a): a is string => typeof a === 'string') : [];
     out.push({
       port: record.port,
-      address: typeof record.address === 'string' ? record.address : typeof record.host === 'string' ? record.host : '',
-      process: [described, typeof pid === 'number' ? `pid ${pid}` : ''].filter(Boolean).join(', '),
+      address: addresses.join(', ') || text(record.address) || text(record.host),
+      process: [command || name, typeof pid === 'number' ? `pid ${pid}` : ''].filter(Boolean).join(', '),
+      workspace: record.workspace === true,
     });
   }
-  return out.sort((a, b) => a.port - b.port);
+  return out.sort((a, b) => Number(b.workspace) - Number(a.workspace) || a.port - b.port);
 }
 
 /** `REMOTE[:LOCAL]` as typed; the local port defaults to the remote one. */

@@ -84,7 +84,7 @@ describe('proxied language servers', () => {
 });
 
 describe('ports and forwards', () => {
-  it('reads the port list in either shape, sorted, skipping nonsense', () => {
+  it('reads the port list in either shape, workspace ports first, skipping nonsense', () => {
     const listed = JSON.stringify([
       { port: 8000, address: '0.0.0.0', process: 'python3 -m http.server', pid: 42 },
       { port: 5432, host: '127.0.0.1', process: { name: 'postgres', pid: 7 } },
@@ -92,8 +92,17 @@ describe('ports and forwards', () => {
       'junk',
     ]);
     assert.deepEqual(parsePorts(listed), [
-      { port: 5432, address: '127.0.0.1', process: 'postgres, pid 7' },
-      { port: 8000, address: '0.0.0.0', process: 'python3 -m http.server, pid 42' },
+      { port: 5432, address: '127.0.0.1', process: 'postgres, pid 7', workspace: false },
+      { port: 8000, address: '0.0.0.0', process: 'python3 -m http.server, pid 42', workspace: false },
+    ]);
+    // The bridge's own shape (codeforge/bridge/ports.py).
+    const bridge = JSON.stringify([
+      { port: 22, addresses: ['0.0.0.0', '::'], pid: null, process: null, cmdline: null, workspace: false },
+      { port: 8000, addresses: ['127.0.0.1'], pid: 42, process: 'python3', cmdline: 'python3 -m http.server 8000', workspace: true },
+    ]);
+    assert.deepEqual(parsePorts(bridge), [
+      { port: 8000, address: '127.0.0.1', process: 'python3 -m http.server 8000, pid 42', workspace: true },
+      { port: 22, address: '0.0.0.0, ::', process: '', workspace: false },
     ]);
     assert.deepEqual(parsePorts('{"ports": []}'), []);
     assert.throws(() => parsePorts('Traceback ...'), /not JSON: Traceback/);

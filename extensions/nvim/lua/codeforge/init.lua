@@ -271,14 +271,18 @@ local function remote_command(first, words)
     local choice = async.await(vim.ui.select, ports, {
       prompt = 'Forward a remote port',
       format_item = function(p)
-        return ('%-6d %s %s'):format(p.port, p.address, p.process)
+        return ('%-6d %s%s %s'):format(p.port, p.workspace and '[workspace] ' or '', p.address, p.process)
       end,
       kind = 'codeforge.port',
     })
     if choice then
-      local _, ferr = remote.forward(tostring(choice.port))
-      if ferr then
-        M.report_error(':CodeForge forward', ferr)
+      -- On this machine the same number may be taken: the person chooses, the same by default.
+      local local_port = async.await(vim.ui.input, { prompt = ('Local port for remote port %d: '):format(choice.port), default = tostring(choice.port) })
+      if local_port and vim.trim(local_port) ~= '' then
+        local _, ferr = remote.forward(('%d:%s'):format(choice.port, vim.trim(local_port)))
+        if ferr then
+          M.report_error(':CodeForge forward', ferr)
+        end
       end
     end
     return ports

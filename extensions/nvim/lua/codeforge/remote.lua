@@ -122,10 +122,11 @@ function M.parse_forward(text)
   return { remote = remote, local_port = local_port, spec = ('%d:%d'):format(remote, local_port) }
 end
 
---- The JSON `--ports --json` prints (a list, or {ports = [...]}), sorted by port.
----@return {port: integer, address: string, process: string}[]|nil, string|nil error
+--- The JSON `--ports --json` prints (codeforge/bridge/ports.py: a list of {port, addresses,
+--- pid, process, cmdline, workspace}; {ports = [...]} is read too). Workspace ports first.
+---@return {port: integer, address: string, process: string, workspace: boolean}[]|nil, string|nil error
 function M.parse_ports(stdout)
-  local ok, data = pcall(vim.json.decode, stdout or '')
+  local ok, data = pcall(vim.json.decode, stdout or '', { luanil = { object = true, array = true } })
   if not ok then
     return nil, 'the port list is not JSON: ' .. vim.trim(tostring(stdout or '')):sub(1, 200)
   end
@@ -133,30 +134,39 @@ function M.parse_ports(stdout)
   if type(list) ~= 'table' then
     return nil, 'the port list has no `ports` array'
   end
+  local function text(v)
+    return type(v) == 'string' and v or ''
+  end
   local out = {}
   for _, item in ipairs(list) do
     if type(item) == 'table' and type(item.port) == 'number' and item.port >= 1 and item.port <= 65535 and item.port % 1 == 0 then
-      local proc = item.process or item.command or item.name
-      local pid = item.pid
-      if type(proc) == 'table' then
-        pid = pid or proc.pid
-        proc = proc.name or proc.command
-      end
+      local proc = item.process
+      local inner = type(proc) == 'table' and proc or {}
+      local command = text(item.cmdline) ~= '' and item.cmdline or (text(item.command) ~= '' and item.command or text(inner.command))
+      local name = text(proc) ~= '' and proc or (text(inner.name) ~= '' and inner.name or text(item.name))
+      local pid = item.pid or inner.pid
       local parts = {}
-      if type(proc) == 'string' and proc ~= '' then
-        parts[#parts + 1] = proc
+      if command ~= '' or name ~= '' then
+        parts[#parts + 1] = command ~= '' and command or name
       end
       if type(pid) == 'number' then
         parts[#parts + 1] = 'pid ' .. pid
       end
+      local addresses = type(item.addresses) == 'table' and table.concat(vim.tbl_filter(function(a)
+        return type(a) == 'string'
+      end, item.addresses), ', ') or ''
       out[#out + 1] = {
         port = item.port,
-        address = type(item.address) == 'string' and item.address or (type(item.host) == 'string' and item.host or ''),
+        address = addresses ~= '' and addresses or (text(item.address) ~= '' and item.address or text(item.host)),
         process = table.concat(parts, ', '),
+        workspace = item.workspace == true,
       }
     end
   end
   table.sort(out, function(a, b)
+    if a.workspace ~= b.workspace then
+      return a.workspace
+    end
     return a.port < b.port
   end)
   return out
@@ -360,13 +370,19 @@ function M.forward(text)
     return nil, ('local port %d is already forwarded: :CodeForge unforward %d first, or pick another'):format(spec.local_port, spec.local_port)
   end
   local tail = {}
-  local entry = { remote = spec.remote, local_port = spec.local_port, stopping = false }
+  local entry = { remote = spec.remote, local_port = spec.local_port, stopping = false, ready = false }
   local function keep(_, data)
     for _, line in ipairs(data or {}) do
       if vim.trim(line) ~= '' then
         line = M.scrub(line)
         tail[#tail + 1] = line
         require('codeforge.log').append(('forward %d→%d: %s'):format(spec.remote, spec.local_port, line))
+        -- `connect --forward` says "forwarding 127.0.0.1:LOCAL -> workspace port REMOTE" once
+        -- it listens: only then is the port worth opening.
+        if not entry.ready and line:match('^forwarding 127%.0%.0%.1:%d+') then
+          entry.ready = true
+          notify(('remote port %d is forwarded to localhost:%d'):format(spec.remote, spec.local_port))
+        end
       end
     end
   end
@@ -387,7 +403,6 @@ function M.forward(text)
     return nil, ('cannot start `%s connect`: see :checkhealth codeforge'):format(M.program())
   end
   M.forwards[spec.local_port] = entry
-  notify(('remote port %d is forwarded to localhost:%d'):format(spec.remote, spec.local_port))
   return entry
 end
 

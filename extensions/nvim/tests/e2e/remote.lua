@@ -31,6 +31,30 @@ vim.notify = function(msg, level)
   messages[#messages + 1] = ('[%s] %s'):format(level or vim.log.levels.INFO, msg)
 end
 
+-- The person, as UI plugins hook in: vim.ui.select picks the item whose label matches the next
+-- scripted answer (a Lua pattern), vim.ui.input types the next scripted text.
+local answers, asked = {}, {} ---@type string[], string[]
+vim.ui.select = function(items, opts, on_choice)
+  local labels = vim.tbl_map(opts.format_item or tostring, items)
+  asked[#asked + 1] = 'select: ' .. opts.prompt .. ' | ' .. table.concat(labels, ' | ')
+  local want = table.remove(answers, 1)
+  for i, label in ipairs(labels) do
+    if want and label:find(want) then
+      return vim.schedule(function()
+        on_choice(items[i], i)
+      end)
+    end
+  end
+  error(('no choice matching %s in %s'):format(vim.inspect(want), table.concat(labels, ' | ')))
+end
+vim.ui.input = function(opts, on_confirm)
+  asked[#asked + 1] = 'input: ' .. opts.prompt .. ' [' .. tostring(opts.default) .. ']'
+  local text = table.remove(answers, 1)
+  vim.schedule(function()
+    on_confirm(text)
+  end)
+end
+
 local function wait_for(what, cond, timeout)
   if not vim.wait(timeout or TIMEOUT, cond, 50) then
     error('timed out waiting for ' .. what)
@@ -211,6 +235,26 @@ local steps = {
     vim.cmd('stopinsert')
     vim.fn.jobstop(job)
     return line
+  end },
+
+  { 'ports-and-forward', function()
+    local http, forward, served = env('HTTP_PORT'), env('FORWARD_PORT'), env('SERVED')
+    local before = #messages + 1
+    -- :CodeForge ports lists the workspace's server (flagged as the workspace's); choosing it
+    -- asks for the local port, then forwards it.
+    answers = { '^' .. http .. ' +%[workspace%]', forward }
+    vim.cmd('CodeForge ports')
+    local said = 'remote port ' .. http .. ' is forwarded to localhost:' .. forward
+    wait_for('the forward', function()
+      return find_message(said, before) ~= nil or find_message('stopped', before) ~= nil or find_message('failed', before) ~= nil
+    end)
+    assert(find_message(said, before), table.concat(vim.list_slice(messages, before), ' | '))
+    local fetched = vim.system({ 'curl', '-sS', '--max-time', '20', ('http://127.0.0.1:%s/hello.txt'):format(forward) }, { text = true }):wait()
+    assert(fetched.code == 0 and fetched.stdout == served, 'through the forward: ' .. vim.inspect(fetched))
+    vim.cmd('CodeForge unforward ' .. forward)
+    assert(find_message('1 forward%(s%) stopped', before), table.concat(vim.list_slice(messages, before), ' | '))
+    assert(next(remote.forwards) == nil, 'a forward is still listed')
+    return ('%s; %s'):format(asked[#asked - 1]:sub(1, 120), said)
   end },
 
   { 'checkhealth', function()
