@@ -137,9 +137,11 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.commands.registerCommand('codeforge.showOutput', () => output.show(true)),
     vscode.commands.registerCommand('codeforge.showStatus', async () => {
       const current = await status.update();
-      const summary = current
-        ? `${current.connected ? 'Connected to' : 'Cannot reach'} ${current.platform} as ${current.username ?? '?'} (${current.role ?? '?'}), project ${current.project ?? '(none)'}`
-        : 'The CodeForge language server is not running.';
+      const summary =
+        (remoteUrl ? `Remote workspace ${remoteUrl}. ` : '') +
+        (current
+          ? `${current.connected ? 'Connected to' : 'Cannot reach'} ${current.platform} as ${current.username ?? '?'} (${current.role ?? '?'}), project ${current.project ?? '(none)'}`
+          : 'The CodeForge language server is not running.');
       const action = await vscode.window.showInformationMessage(summary, 'Restart Server', 'Open Settings', 'Show Logs');
       if (action) {
         act(action);
