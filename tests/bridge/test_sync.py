@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import stat
 from pathlib import Path
 
@@ -306,3 +307,23 @@ async def test_a_synced_file_that_becomes_ignored_is_left_alone(pair: Pair) -> N
     assert (pair.local / "keep/cache.db").read_text() == "v2, local only"
     assert (pair.local / "ws_only/notes.txt").read_text() == "n1"
     assert (pair.workspace / "ws_only/notes.txt").read_text() == "n1"
+
+
+async def test_a_new_or_reset_workspace_deletes_nothing_here(pair: Pair) -> None:
+    """A workspace that lost everything (a new container, a reset) is filled again from
+    here; nothing local is deleted because the workspace lacks it."""
+    write(pair.local / "src/main.py", "print(1)\n")
+    write(pair.local / "big.bin", os.urandom(SMALL_FILE + 10))
+    assert (await pair.once()).rc == 0
+    shutil.rmtree(pair.workspace)
+    pair.workspace.mkdir()
+    run = await pair.once()
+    assert run.rc == 0, run.events
+    assert (pair.local / "src/main.py").read_text() == "print(1)\n"
+    assert (pair.workspace / "src/main.py").read_text() == "print(1)\n"
+    assert (pair.workspace / "big.bin").read_bytes() == (pair.local / "big.bin").read_bytes()
+    # And the other way: a local folder emptied with its record is filled from the workspace.
+    shutil.rmtree(pair.local)
+    pair.local.mkdir()
+    assert (await pair.once()).rc == 0
+    assert (pair.local / "src/main.py").read_text() == "print(1)\n"

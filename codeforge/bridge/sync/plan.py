@@ -9,8 +9,8 @@ which is how a restarted sync skips everything that arrived before. Otherwise:
 | changed (or new) | unchanged | send it (`prev` = the base, which the workspace still holds) |
 | unchanged | changed (or new) | ask for it (`want`) |
 | changed | changed | send it: the workspace sees `prev` differ and keeps both versions |
-| unchanged | deleted | delete it here |
-| deleted | unchanged | delete it there |
+| unchanged | deleted | delete it here (only if both records know the path) |
+| deleted | unchanged | delete it there (only if both records know the path) |
 | deleted / changed | changed / deleted | the changed one wins, on both sides |
 
 A delete and a create of the same content on one side is a rename, replayed as a move.
@@ -155,10 +155,12 @@ def _plan_one(plan: Plan, peer: Peer, rel: str, loc: Entry | None, r: Remote | N
         _push(plan, peer, rel, loc, bl)
         return
     if loc is not None:  # the workspace lacks it
-        if (bl is not None or br is not None) and not _changed(loc.hash, bl):
-            plan.local_deletes.append(rel)  # deleted in the workspace, unchanged here
+        # Deleted in the workspace, unchanged here: only if both records say it was synced.
+        # A workspace without a record of it (a new or reset workspace) never had it.
+        if bl is not None and br is not None and not _changed(loc.hash, bl):
+            plan.local_deletes.append(rel)
             return
-        if bl is None and br is None and loc.kind == "f" and loc.hash is None and loc.size <= SMALL_FILE:
+        if br is None and loc.kind == "f" and loc.hash is None and loc.size <= SMALL_FILE:
             peer.peer.pop(rel, None)
             plan.new_unhashed.append(rel)
             plan.push_files += 1
@@ -168,7 +170,7 @@ def _plan_one(plan: Plan, peer: Peer, rel: str, loc: Entry | None, r: Remote | N
         return
     if present:  # this side lacks it
         assert r is not None
-        if bl is not None and not _changed(r.hash, br or bl):
+        if bl is not None and br is not None and not _changed(r.hash, br):
             peer.peer[rel] = (r.hash or "", r.mode)  # deleted here, unchanged there
             plan.found[rel] = None
             return
