@@ -26,7 +26,7 @@ from typing import Any
 from codeforge.bridge.sync import apply
 from codeforge.bridge.sync.paths import PathRefused, check_rel
 from codeforge.bridge.sync.peer import Held, Peer
-from codeforge.bridge.sync.protocol import SMALL_FILE, Message, decode_entries, encode
+from codeforge.bridge.sync.protocol import Message, decode_entries, encode
 from codeforge.bridge.sync.tree import Entry, hash_missing
 
 __all__ = ["Plan", "Remote", "make_plan", "read_manifest"]
@@ -114,13 +114,9 @@ def _changed(entry_hash: str | None, base: Held | None) -> bool:
 
 async def make_plan(peer: Peer, local: dict[str, Entry], remote: dict[str, Remote]) -> Plan:
     base = peer.state.base
-    # Hash what must be compared (and large files, whose hash names their resumable partial);
-    # files new on this side are hashed later, while they are read for sending.
-    needed = [
-        rel
-        for rel, e in local.items()
-        if e.kind == "f" and e.hash is None and (rel in remote or rel in base or e.size > SMALL_FILE)
-    ]
+    # Hash what must be compared; files new on this side are hashed later, when they are
+    # read for sending (a large one just before, its hash naming its resumable partial).
+    needed = [rel for rel, e in local.items() if e.kind == "f" and e.hash is None and (rel in remote or rel in base)]
     async with peer.lock:
         await asyncio.to_thread(hash_missing, peer.root, local, needed)
     plan = Plan()
@@ -160,7 +156,7 @@ def _plan_one(plan: Plan, peer: Peer, rel: str, loc: Entry | None, r: Remote | N
         if bl is not None and br is not None and not _changed(loc.hash, bl):
             plan.local_deletes.append(rel)
             return
-        if br is None and loc.kind == "f" and loc.hash is None and loc.size <= SMALL_FILE:
+        if br is None and loc.kind == "f" and loc.hash is None:
             peer.peer.pop(rel, None)
             plan.new_unhashed.append(rel)
             plan.push_files += 1
