@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,10 @@ log = logging.getLogger(__name__)
 INTERVAL = 2.0
 BATCH = 0.05  # changes this close together go in one report
 REPORTED_KINDS = ("terminal", "forward")
+# The limits of `bridges.report`'s input (codeforge/catalog/bridges.py).
+ID = re.compile(r"^[A-Za-z0-9_.:@+-]{1,128}$")
+MAX_SESSIONS = 5000
+MAX_RESOURCES = 1000
 
 
 class Reporter:
@@ -70,11 +75,12 @@ class Reporter:
                     "opened_at": datetime.fromtimestamp(session.opened_at, UTC).isoformat(),
                     "state": session.state,
                     "channels": sorted(set(session.channels.values())),
+                    # What the operation's input accepts, so one odd resource cannot fail every report.
                     "resources": [
                         {"kind": r.kind, "id": r.id, "label": r.label[:500]}
                         for r in session.resources.values()
-                        if r.kind in REPORTED_KINDS
-                    ],
+                        if r.kind in REPORTED_KINDS and ID.match(r.id)
+                    ][:MAX_RESOURCES],
                 }
             )
         return {
@@ -82,7 +88,7 @@ class Reporter:
             "bridge": self.bridge.bridge_id,
             "url": self.bridge.url,
             "workspace": str(self.bridge.workspace),
-            "sessions": sessions,
+            "sessions": sessions[:MAX_SESSIONS],
         }
 
     async def _run(self) -> None:
