@@ -16,7 +16,7 @@ import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import codeforge.catalog.bridges  # noqa: F401  (declares bridges.report, which the client calls by name)
+from codeforge.catalog.bridges import ID_PATTERN  # importing it declares bridges.report, called by name
 from codeforge.catalog.errors import CodeForgeError
 from codeforge.client import AsyncPlatformClient
 
@@ -31,7 +31,7 @@ INTERVAL = 2.0
 BATCH = 0.05  # changes this close together go in one report
 REPORTED_KINDS = ("terminal", "forward")
 # The limits of `bridges.report`'s input (codeforge/catalog/bridges.py).
-ID = re.compile(r"^[A-Za-z0-9_.:@+-]{1,128}$")
+ID = re.compile(ID_PATTERN)
 MAX_SESSIONS = 5000
 MAX_RESOURCES = 1000
 

@@ -36,6 +36,7 @@ from codeforge.bridge.link import MAX_MESSAGE, Link, LinkClosed
 from codeforge.bridge.reporting import Reporter
 from codeforge.bridge.sessions import ChannelContext, Identity, Session, Sessions
 from codeforge.catalog import auth as _auth_ops  # noqa: F401  (declares auth.whoami, called by name)
+from codeforge.catalog.bridges import ID_PATTERN
 from codeforge.catalog.errors import CodeForgeError
 from codeforge.client import AsyncPlatformClient
 
@@ -43,7 +44,7 @@ __all__ = ["Bridge", "BridgeOptions", "check_folder", "run_bridge"]
 
 log = logging.getLogger(__name__)
 
-ID = re.compile(r"^[A-Za-z0-9_.:@+-]{1,128}$")
+ID = re.compile(ID_PATTERN)  # the ids the platform's bridges.* operations accept
 RECEIVED = "X-CodeForge-Received"
 RESUME = "X-CodeForge-Resume"
 
