@@ -210,6 +210,7 @@ async def test_killed_mid_sync_resumes_without_resending(pair: Pair) -> None:
     assert first.rc == 2 and any("run the sync again" in e.message for e in first.kinds("error"))
     assert not (pair.workspace / "zz/big.bin").exists()  # no half file in place
     assert len(list((pair.workspace / "many").iterdir())) == 300  # the small files all arrived
+    assert not [p for p in pair.workspace.rglob("*") if ".cfsync-" in p.name]
     second = await pair.once()
     assert second.rc == 0, second.events
     # Only the rest of the large file travelled: no small file, not its first two chunks.

@@ -32,12 +32,12 @@ __all__ = [
     "commit",
     "conflict_name",
     "delete_path",
-    "finish_partial",
     "make_dir",
     "make_link",
     "move_path",
     "set_mode",
     "stage_file",
+    "stage_partial",
     "write_partial",
 ]
 
@@ -154,7 +154,19 @@ def commit(root: Path, staged: list[Staged]) -> dict[str, Entry | ApplyError]:
             os.close(fd)
     for item in staged:
         try:
-            os.replace(item.tmp, item.final)
+            try:
+                os.replace(item.tmp, item.final)
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+                # A partial in the state folder, the destination on another file system.
+                beside = f"{item.final.rpartition('/')[0]}/{TEMP_PREFIX}{os.getpid()}-{time.monotonic_ns()}.tmp"
+                try:
+                    shutil.copy2(item.tmp, beside)
+                    os.replace(beside, item.final)
+                finally:
+                    _unlink(beside)
+                _unlink(item.tmp)
         except OSError as exc:
             _unlink(item.tmp)
             if exc.errno in (errno.EISDIR, errno.ENOTEMPTY, errno.EEXIST):
@@ -186,9 +198,9 @@ def write_partial(path: Path, offset: int, data: bytes | memoryview, rel: str) -
         raise _describe(exc, rel, "the file") from None
 
 
-def finish_partial(root: Path, partial: Path, rel: str, digest: str, mode: int, mtime_ns: int) -> Entry:
-    """Check a complete partial file's hash, flush it and rename it into place."""
-    final = target_path(root, rel)
+def stage_partial(root: Path, partial: Path, rel: str, digest: str, mode: int, mtime_ns: int) -> Staged:
+    """Check a complete partial large file's hash and make it ready for `commit`'s rename."""
+    final = target_str(root, rel)
     h = hashlib.blake2b(digest_size=16)
     with open(partial, "rb") as f:
         while chunk := f.read(1024 * 1024):
@@ -197,34 +209,19 @@ def finish_partial(root: Path, partial: Path, rel: str, digest: str, mode: int, 
         _unlink(partial)
         raise ApplyError(f"{rel} arrived damaged (hash mismatch); it will be sent again")
     try:
-        _parents(root, final)
+        os.makedirs(final.rpartition("/")[0], exist_ok=True)
         fd = os.open(partial, os.O_WRONLY)
         try:
             os.fchmod(fd, mode & MODE_MASK)
             os.utime(fd, ns=(mtime_ns, mtime_ns))
-            os.fsync(fd)
+            if _syncfs is None:
+                os.fsync(fd)
+            st = os.fstat(fd)
         finally:
             os.close(fd)
-        try:
-            os.replace(partial, final)
-        except OSError as exc:
-            if exc.errno != errno.EXDEV:
-                raise
-            # The destination is on another file system than the state folder: copy beside it first.
-            tmp = final.parent / f"{TEMP_PREFIX}{os.getpid()}-{time.monotonic_ns()}.tmp"
-            try:
-                shutil.copy2(partial, tmp)
-                os.replace(tmp, final)
-            finally:
-                _unlink(tmp)
-            _unlink(partial)
     except OSError as exc:
         raise _describe(exc, rel, "the file") from None
-    entry = entry_for(final, rel)
-    if entry is None:
-        raise ApplyError(f"{rel} vanished after writing")
-    entry.hash = digest
-    return entry
+    return Staged(rel, str(partial), final, Entry("f", mode & MODE_MASK, st.st_size, st.st_mtime_ns, st.st_ino))
 
 
 def make_link(root: Path, rel: str, target: str) -> Entry:

@@ -429,6 +429,10 @@ class Peer:
                     log.exception("sync: handling %s failed", message.kind)
                     self.fail("", f"handling a {message.kind} message failed: {exc!r} (a bug: please report it)")
         finally:
+            # Staged files are complete: put them in place even though the link ended (the
+            # records then say so, and a restarted sync does not send them again).
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.barrier(), 60)
             for worker in workers:
                 worker.cancel()
 
@@ -570,33 +574,35 @@ class Peer:
             return
         if offset + len(message.payload) != size:
             raise apply.ApplyError(f"{rel}: arrived with the wrong length; it is sent again")
-        async with self.lock:
-            result = await asyncio.to_thread(self._finish_large, rel, digest, int(h["m"]), int(h["mt"]), h["prev"])
-        self._after_apply(*result)
+        # Complete: checked and staged here, renamed by the commit worker with the next flush.
+        job = await asyncio.to_thread(self._stage_large, rel, digest, int(h["m"]), int(h["mt"]), h["prev"])
+        for path, held in job.same.items():
+            self.synced(path, held)
+        self._pending.update(job.meta)
+        self._idle.clear()
+        self._commits.put_nowait(job)
 
-    def _finish_large(
-        self, rel: str, digest: str, mode: int, mtime_ns: int, prev: object
-    ) -> tuple[list[list[Any]], list[tuple[str, str]], list[tuple[str, str]]]:
+    def _stage_large(self, rel: str, digest: str, mode: int, mtime_ns: int, prev: object) -> _Job:
+        job = _Job()
         partial = self.state.partial_path(digest)
-        decision = self._decide(rel, digest, prev)
-        conflicts: list[tuple[str, str]] = []
-        if decision == "same":
-            partial.unlink(missing_ok=True)
-        else:
+        try:
+            decision = self._decide(rel, digest, prev)
+            if decision == "same":
+                partial.unlink(missing_ok=True)
+                job.same[rel] = (digest, mode)
+                job.same_sizes[rel] = (digest, mode, 0)
+                return job
             if decision == "conflict":
                 if not self.resolver:
                     partial.unlink(missing_ok=True)
-                    return [], [(rel, "")], []
-                conflicts.append((rel, self._set_aside(rel)))
-            try:
-                entry = apply.finish_partial(self.root, partial, rel, digest, mode, mtime_ns)
-            except (PathRefused, apply.ApplyError) as exc:
-                return [], conflicts, [(rel, str(exc))]
-            self.remember(rel, entry)
-            self.stats.files_received += 1
-        self.synced(rel, (digest, mode))
-        size = (self.root / rel).stat().st_size if (self.root / rel).exists() else 0
-        return [[rel, digest, mode, size]], conflicts, []
+                    job.conflicts.append((rel, ""))
+                    return job
+                job.conflicts.append((rel, self._set_aside(rel)))
+            job.staged.append(apply.stage_partial(self.root, partial, rel, digest, mode, mtime_ns))
+            job.meta[rel] = (digest, mode)
+        except (PathRefused, apply.ApplyError) as exc:
+            job.errors.append((rel, str(exc)))
+        return job
 
     async def on_link(self, message: Message) -> None:
         h = message.header

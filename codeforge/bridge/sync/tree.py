@@ -8,14 +8,16 @@ re-reading files that did not change since the last scan.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import stat
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from codeforge.bridge.sync.ignore import Ignorer
+from codeforge.bridge.sync.ignore import TEMP_PREFIX, Ignorer
 from codeforge.bridge.sync.paths import link_target_inside
 
 __all__ = [
@@ -31,6 +33,8 @@ __all__ = [
 ]
 
 DIR_HASH = "dir"
+# A sync's temporary file older than this (by ctime) was left by one that died: removed.
+STALE_TEMP = 600.0
 _READ = 1024 * 1024
 # Only permission bits travel: setuid/setgid/sticky from a peer are never applied.
 MODE_MASK = 0o777
@@ -131,6 +135,9 @@ def scan_tree(
                     continue
                 is_dir = stat.S_ISDIR(st.st_mode)
                 if ignorer.ignored_in_scan(rel, is_dir):
+                    if item.name.startswith(TEMP_PREFIX) and time.time() - st.st_ctime > STALE_TEMP:
+                        with contextlib.suppress(OSError):
+                            os.unlink(item.path)  # left by a sync that was killed mid-write
                     continue
                 entry = entry_for(Path(item.path), rel, st)
                 if entry is None:
