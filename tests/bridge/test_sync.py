@@ -32,7 +32,9 @@ def fixture_tree(root: Path) -> None:
     write(root / "src/app/main.py", "print('hi')\n")
     write(root / "src/app/run.sh", "#!/bin/sh\necho run\n", mode=0o755)
     write(root / "assets/logo.bin", bytes(range(256)) * 40)
-    write(root / "data/large.bin", os.urandom(LARGE))
+    large = os.urandom(LARGE)
+    write(root / "data/large.bin", large)
+    write(root / "data/same_content.bin", large)  # two large files with one hash, in flight at once
     write(root / "naïve/日本語 ファイル.txt", "ünïcödé\n")
     write(root / ".gitignore", "*.log\nbuild/\n")
     write(root / "debug.log", "ignored by .gitignore\n")
@@ -52,6 +54,7 @@ SYNCED = {
     "src/app/run.sh",
     "assets/logo.bin",
     "data/large.bin",
+    "data/same_content.bin",
     "naïve/日本語 ファイル.txt",
     ".gitignore",
     ".codeforge/sync.yaml",

@@ -42,7 +42,7 @@ from codeforge.bridge.sync.protocol import (
     encode,
     encode_entries,
 )
-from codeforge.bridge.sync.state import SyncState
+from codeforge.bridge.sync.state import SyncState, partial_key
 from codeforge.bridge.sync.tree import (
     DIR_HASH,
     Entry,
@@ -372,7 +372,7 @@ class Peer:
                 return
             self.remember(rel, entry)
         digest = entry.hash
-        offset = self.peer_partials.pop(digest, 0)
+        offset = self.peer_partials.pop(partial_key(digest, rel), 0)
         if not 0 <= offset <= entry.size:
             offset = 0
         prev = self._prev(rel)
@@ -562,7 +562,7 @@ class Peer:
         rel, digest = check_rel(h["p"]), str(h["h"])
         if not _HEX.fullmatch(digest):
             raise apply.ApplyError(f"{rel}: a chunk with a malformed hash")
-        partial = self.state.partial_path(digest)
+        partial = self.state.partial_path(digest, rel)
         offset, size = int(h["off"]), int(h["size"])
         have = partial.stat().st_size if partial.exists() else 0
         if offset > have:
@@ -584,7 +584,7 @@ class Peer:
 
     def _stage_large(self, rel: str, digest: str, mode: int, mtime_ns: int, prev: object) -> _Job:
         job = _Job()
-        partial = self.state.partial_path(digest)
+        partial = self.state.partial_path(digest, rel)
         try:
             decision = self._decide(rel, digest, prev)
             if decision == "same":

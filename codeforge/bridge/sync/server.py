@@ -22,7 +22,7 @@ from codeforge.bridge.link import Link, LinkClosed
 from codeforge.bridge.sync.ignore import Ignorer
 from codeforge.bridge.sync.peer import Peer
 from codeforge.bridge.sync.protocol import PROTOCOL_VERSION, ProtocolError, decode, encode, encode_entries
-from codeforge.bridge.sync.state import SyncState, load_config
+from codeforge.bridge.sync.state import PARTIAL_KEY, SyncState, load_config
 from codeforge.bridge.sync.tree import hash_missing, scan_tree
 from codeforge.bridge.sync.watch import TreeWatcher
 
@@ -34,7 +34,6 @@ __all__ = ["serve", "serve_folder"]
 log = logging.getLogger(__name__)
 
 _SYNC_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_HEX = re.compile(r"[0-9a-f]{32}")
 SAVE_EVERY = 2.0
 
 
@@ -86,7 +85,7 @@ async def serve_folder(link: Link, workspace: Path) -> None:
     ignorer = Ignorer(root, config.ignore)
     peer = Peer(root, link, side="workspace", state=state, ignorer=ignorer, emit=emit, resolver=True)
     partials = hello.header.get("partials") or {}
-    peer.peer_partials = {k: int(v) for k, v in partials.items() if _HEX.fullmatch(str(k))}
+    peer.peer_partials = {k: int(v) for k, v in partials.items() if PARTIAL_KEY.fullmatch(str(k))}
 
     watcher = TreeWatcher(
         root,

@@ -10,6 +10,7 @@ so a restarted sync continues them at their current length.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -25,12 +26,13 @@ import yaml
 from codeforge.bridge.sync.paths import STATE_DIR
 from codeforge.bridge.sync.tree import Entry
 
-__all__ = ["CONFIG_FILE", "SyncConfig", "SyncState", "load_config"]
+__all__ = ["CONFIG_FILE", "PARTIAL_KEY", "SyncConfig", "SyncState", "load_config", "partial_key"]
 
 log = logging.getLogger(__name__)
 
 CONFIG_FILE = ".codeforge/sync.yaml"
 _HEX = re.compile(r"[0-9a-f]{32}")
+PARTIAL_KEY = re.compile(r"[0-9a-f]{32}-[0-9a-f]{8}")
 
 
 @dataclass
@@ -78,6 +80,12 @@ def load_config(root: Path) -> tuple[SyncConfig, list[str]]:
     if unknown:
         warnings.append(f"{CONFIG_FILE}: unknown settings {', '.join(unknown)} are ignored")
     return config, warnings
+
+
+def partial_key(digest: str, rel: str) -> str:
+    """A partial large file's name: its content hash and its path's (two files with the same
+    content may arrive at once; each resumes its own)."""
+    return f"{digest}-{hashlib.blake2b(rel.encode('utf-8', 'surrogateescape'), digest_size=4).hexdigest()}"
 
 
 class SyncState:
@@ -149,7 +157,7 @@ class SyncState:
             return
 
     def partials(self) -> dict[str, int]:
-        """Partial large files: {hash they will have: bytes already here}."""
+        """Partial large files: {partial_key: bytes already here}."""
         found: dict[str, int] = {}
         try:
             for item in os.scandir(self.partial_dir):
@@ -159,7 +167,7 @@ class SyncState:
             pass
         return found
 
-    def partial_path(self, digest: str) -> Path:
+    def partial_path(self, digest: str, rel: str) -> Path:
         if not _HEX.fullmatch(digest):
             raise ValueError(f"not a content hash: {digest!r}")
-        return self.partial_dir / f"{digest}.part"
+        return self.partial_dir / f"{partial_key(digest, rel)}.part"
