@@ -205,7 +205,8 @@ async def test_remote_template_command_serves_through_a_bridge(
     shutil.copytree(project_dir, workspace)
     command = shlex.split(_json("template.json", REMOTE_TEMPLATE)["programArgs"]["default"])
     env = {**live_platform.env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    with running_bridge(live_platform, workspace, ARTIFACTS / "jetbrains-remote-bridge.log") as url:
+    with running_bridge(live_platform, workspace, ARTIFACTS / "jetbrains-remote-bridge.log") as bridge:
+        url = bridge.url
         command = [url if word == REMOTE_PLACEHOLDER else word for word in command]
         assert command[1:] == ["connect", url], command
         ide = await start_client(

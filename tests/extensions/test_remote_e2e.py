@@ -24,7 +24,7 @@ import pytest
 
 from tests.conftest import RunningPlatform, free_port, require
 from tests.extensions.conftest import ARTIFACTS, EXTENSIONS, ROOT, codeforge_bin, nvim_bin, nvim_script
-from tests.extensions.remote_harness import running_bridge, wait_listening
+from tests.extensions.remote_harness import RunningBridge, running_bridge, wait_listening
 from tests.extensions.vscode_harness import (
     VSCODE,
     code_server_bin,
@@ -53,6 +53,7 @@ NVIM_STEPS = [
     "proxied-definition-opens-local-file",
     "remote-terminal",
     "ports-and-forward",
+    "bridge-restart",
     "checkhealth",
 ]
 VSCODE_STEPS = [
@@ -72,11 +73,15 @@ SERVED = "hello from the workspace\n"
 
 @dataclass
 class RemoteWorkspace:
-    url: str
+    bridge: RunningBridge
     workspace: Path
     platform: RunningPlatform
     # A real HTTP server running in the workspace folder: what the editors list and forward.
     http_port: int
+
+    @property
+    def url(self) -> str:
+        return self.bridge.url
 
     def local_copy(self, folder: Path, names: tuple[str, ...] = tuple(FILES)) -> Path:
         """A folder on the editor's side holding the same files (as a finished sync leaves it),
@@ -106,8 +111,12 @@ def remote(live_platform: RunningPlatform, tmp_path_factory: pytest.TempPathFact
     )
     try:
         wait_listening(http_port, http)
-        with running_bridge(live_platform, workspace, ARTIFACTS / "remote-bridge.log") as url:
-            yield RemoteWorkspace(url=url, workspace=workspace.resolve(), platform=live_platform, http_port=http_port)
+        with running_bridge(
+            live_platform, workspace, ARTIFACTS / "remote-bridge.log", restart_when_killed=True
+        ) as bridge:
+            yield RemoteWorkspace(
+                bridge=bridge, workspace=workspace.resolve(), platform=live_platform, http_port=http_port
+            )
     finally:
         http.terminate()
         http.wait(10)
@@ -141,6 +150,8 @@ def test_nvim_remote_journey(remote: RemoteWorkspace, tmp_path: Path) -> None:
         "HTTP_PORT": str(remote.http_port),
         "FORWARD_PORT": str(free_port()),
         "SERVED": SERVED,
+        # The journey kills the bridge once; the fixture starts it again on the same port.
+        "BRIDGE_PID": str(remote.bridge.pid),
         "XDG_STATE_HOME": str(tmp_path / "state"),
         "XDG_DATA_HOME": str(tmp_path / "data"),
     }
@@ -158,6 +169,7 @@ def test_nvim_remote_journey(remote: RemoteWorkspace, tmp_path: Path) -> None:
     (artifacts / "journey.log").write_text(report)
     passed = [line.split()[1] for line in report.splitlines() if line.startswith("ok ")]
     assert done.returncode == 0 and passed == NVIM_STEPS, report[-6000:]
+    assert remote.bridge.restarts == 1, "the journey's bridge restart did not happen"
 
 
 @pytest.mark.timeout(600)

@@ -257,6 +257,32 @@ local steps = {
     return ('%s; %s'):format(asked[#asked - 1]:sub(1, 120), said)
   end },
 
+  { 'bridge-restart', function()
+    -- The bridge dies (a crash, a redeploy) and its supervisor starts it again: the relay tells
+    -- the editor, opens a new session and replays the open documents; nothing is restarted here.
+    local before = #messages + 1
+    local client = require('codeforge.client').get()
+    vim.uv.kill(tonumber(env('BRIDGE_PID')), 'sigkill')
+    wait_for('the reconnecting notice', function()
+      return find_message('reconnecting', before) ~= nil
+    end)
+    wait_for('the reconnected notice', function()
+      return find_message('reconnected to the workspace', before) ~= nil
+    end)
+    assert(require('codeforge.client').get() == client, 'the CodeForge client was replaced instead of reconnected')
+    local status = client:request_sync('codeforge/status', vim.empty_dict(), 30000, 0)
+    assert(status and status.result, 'codeforge/status after the restart: ' .. vim.inspect(status))
+    -- The proxied server answers again, about the document as the editor has it.
+    local pyright = proxied('python', main_buf)
+    local params = { textDocument = { uri = vim.uri_from_bufnr(main_buf) }, position = position_of(main_buf, 'greet', 2) }
+    local response
+    wait_for('a hover after the restart', function()
+      response = pyright:request_sync('textDocument/hover', params, 10000, main_buf)
+      return response and response.result and response.result ~= vim.NIL
+    end)
+    return table.concat(vim.list_slice(messages, before), ' | ')
+  end },
+
   { 'checkhealth', function()
     vim.cmd('checkhealth codeforge')
     local text = buffer_text(0)
