@@ -21,344 +21,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import json
 import os
 import shutil
 import signal
-import struct
-import sys
 import termios
 import tty
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
-
-import psutil
 
 from codeforge.bridge.link import Dial, Link, LinkClosed
+from codeforge.bridge.ptys import SIGNALS, Terminal, TerminalRegistry, Watcher, registry
 from codeforge.bridge.sessions import ChannelContext
 from codeforge.catalog import env as env_ops
 from codeforge.catalog.errors import CodeForgeError
 
-__all__ = [
-    "SCROLLBACK_BYTES",
-    "SIGNALS",
-    "Terminal",
-    "TerminalRegistry",
-    "connect_terminal",
-    "registry",
-    "serve",
-]
+__all__ = ["connect_terminal", "serve"]
 
-SCROLLBACK_BYTES = 1 << 20
-# A watcher this far behind pauses reading the pty: the program then blocks on its writes, as it
-# would on a slow real terminal, instead of the bridge buffering without bound.
-_HIGH_WATER = 4 << 20
-_INPUT_HIGH_WATER = 1 << 20
-_HANGUP_GRACE_S = 2.0
 _ENV_TIMEOUT_S = 10.0
-SIGNALS: dict[str, signal.Signals] = {
-    name: getattr(signal, f"SIG{name}")
-    for name in ("INT", "QUIT", "TERM", "HUP", "KILL", "TSTP", "CONT", "USR1", "USR2", "WINCH")
-}
 # The bridge's own credentials never reach a user's shell.
 _HIDDEN_ENV = ("CODEFORGE_TOKEN", "CODEFORGE_BRIDGE_TOKEN")
-# Runs in the child between fork and the shell: makes the pty its controlling terminal, which
-# subprocess cannot do (start_new_session only calls setsid), so that Ctrl-C reaches the
-# foreground job and bash has job control. A shim process avoids fork-without-exec in a
-# threaded server (os.forkpty).
-_CTTY_SHIM = (
-    "import fcntl,os,sys,termios\n"
-    "fcntl.ioctl(0,termios.TIOCSCTTY,0)\n"
-    "try:os.execvp(sys.argv[1],sys.argv[1:])\n"
-    "except OSError as e:sys.stderr.write(f'codeforge: cannot run {sys.argv[1]}: {e.strerror}\\r\\n');os._exit(127)"
-)
-
-
-def _size_bytes(cols: int, rows: int) -> bytes:
-    return struct.pack("HHHH", rows, cols, 0, 0)
-
-
-def _exit_code(returncode: int) -> int:
-    """A shell's convention: 128 + N for a program killed by signal N."""
-    return 128 - returncode if returncode < 0 else returncode
-
-
-def _killpg(group: int, signum: int) -> None:
-    """Signal a terminal's process group. tcgetpgrp answers 0 for a pty whose session ended,
-    and killpg(0) would signal the bridge's own group: only a group of another session."""
-    with contextlib.suppress(OSError):
-        if group > 1 and group != os.getpgrp():
-            os.killpg(group, signum)
-
-
-def _session_processes(sid: int) -> list[int]:
-    """Every process of a terminal's session, including jobs in their own process groups."""
-    found = []
-    for proc in psutil.process_iter():
-        with contextlib.suppress(OSError):
-            if os.getsid(proc.pid) == sid:
-                found.append(proc.pid)
-    return found
-
-
-@dataclass(eq=False)
-class _Watcher:
-    """One link's view of a terminal: what it has yet to send."""
-
-    pending: bytearray
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
-
-
-class Terminal:
-    """A program in a pty, its scrollback, and who watches and owns it."""
-
-    def __init__(self, id: str, owner: tuple[str, str], label: str, process: asyncio.subprocess.Process, master: int):
-        self.id = id
-        self.owner = owner  # (organization, username): only they may attach
-        self.label = label
-        self.cols, self.rows = 80, 24
-        self.scrollback = bytearray()
-        self.exit_code: int | None = None
-        self.exited = asyncio.Event()
-        self._process = process
-        self._master = master
-        self._watchers: set[_Watcher] = set()
-        self._input = bytearray()
-        self._input_drained = asyncio.Event()
-        self._input_drained.set()
-        self._reading = False
-        self._closing: asyncio.Task[None] | None = None
-        # session id -> how to drop this terminal from that session's resources
-        self.sessions: dict[str, Callable[[], None]] = {}
-        self._waiter = asyncio.get_running_loop().create_task(self._wait())
-
-    @classmethod
-    async def start(
-        cls, id: str, *, owner: tuple[str, str], argv: list[str], cwd: Path, env: dict[str, str], cols: int, rows: int
-    ) -> Terminal:
-        master, slave = os.openpty()
-        try:
-            fcntl.ioctl(master, termios.TIOCSWINSZ, _size_bytes(cols, rows))
-            os.set_blocking(master, False)
-            process = await asyncio.create_subprocess_exec(
-                sys.executable, "-I", "-S", "-c", _CTTY_SHIM, *argv,
-                stdin=slave, stdout=slave, stderr=slave, cwd=cwd, env=env, start_new_session=True,
-            )  # fmt: skip
-        except BaseException:
-            os.close(master)
-            raise
-        finally:
-            os.close(slave)  # the child holds it; ours would keep the pty open after it exits
-        # The label is what `bridges.list` shows: the program's name, never its arguments.
-        terminal = cls(id, owner, Path(argv[0]).name, process, master)
-        terminal.cols, terminal.rows = cols, rows
-        terminal._resume_reading()
-        return terminal
-
-    @property
-    def pid(self) -> int:
-        return self._process.pid
-
-    # output --------------------------------------------------------------------------------
-
-    def _resume_reading(self) -> None:
-        if not self._reading and self._master >= 0 and self.exit_code is None:
-            asyncio.get_running_loop().add_reader(self._master, self._read)
-            self._reading = True
-
-    def _pause_reading(self) -> None:
-        if self._reading:
-            asyncio.get_running_loop().remove_reader(self._master)
-            self._reading = False
-
-    def _read(self) -> bool:
-        """Read what the pty has; False once nothing more will come (EIO: every slave closed)."""
-        try:
-            data = os.read(self._master, 65536)
-        except BlockingIOError:
-            return True
-        except OSError:
-            self._pause_reading()
-            return False
-        if not data:
-            self._pause_reading()
-            return False
-        self._feed(data)
-        return True
-
-    def _feed(self, data: bytes) -> None:
-        self.scrollback += data
-        if len(self.scrollback) > SCROLLBACK_BYTES:
-            del self.scrollback[: len(self.scrollback) - SCROLLBACK_BYTES]
-        for watcher in self._watchers:
-            watcher.pending += data
-            watcher.wake.set()
-            if len(watcher.pending) > _HIGH_WATER:
-                self._pause_reading()
-
-    def watch(self) -> _Watcher:
-        """A new watcher, starting with the scrollback."""
-        watcher = _Watcher(bytearray(self.scrollback))
-        watcher.wake.set()
-        self._watchers.add(watcher)
-        return watcher
-
-    def unwatch(self, watcher: _Watcher) -> None:
-        self._watchers.discard(watcher)
-        self.drained()
-
-    def drained(self) -> None:
-        """A watcher sent what it had: read again if every watcher is below the high-water mark."""
-        if all(len(w.pending) <= _HIGH_WATER for w in self._watchers):
-            self._resume_reading()
-
-    async def _wait(self) -> None:
-        returncode = await self._process.wait()
-        # The program wrote its last output before it exited: drain what the pty still holds.
-        if self._master >= 0:
-            while self._read() and self._reading:
-                pass
-        self._pause_reading()
-        self.exit_code = _exit_code(returncode)
-        self._close_master()
-        for drop in list(self.sessions.values()):
-            drop()
-        self.exited.set()
-        for watcher in self._watchers:
-            watcher.wake.set()
-
-    # input and control ---------------------------------------------------------------------
-
-    async def write(self, data: bytes) -> None:
-        """Type `data`; waits while the program has not read a backlog of earlier input."""
-        if self.exit_code is not None or self._master < 0:
-            return
-        self._input += data
-        self._flush_input()
-        while len(self._input) > _INPUT_HIGH_WATER and self._master >= 0:
-            self._input_drained.clear()
-            await self._input_drained.wait()
-
-    def _flush_input(self) -> None:
-        loop = asyncio.get_running_loop()
-        while self._input and self._master >= 0:
-            try:
-                written = os.write(self._master, self._input)
-            except BlockingIOError:
-                break
-            except OSError:
-                self._input.clear()
-                break
-            del self._input[:written]
-        if self._master < 0:
-            return
-        loop.remove_writer(self._master)
-        if self._input:
-            loop.add_writer(self._master, self._flush_input)
-        if len(self._input) <= _INPUT_HIGH_WATER:
-            self._input_drained.set()
-
-    def resize(self, cols: int, rows: int) -> None:
-        """The kernel sends SIGWINCH to the foreground job when the size changes."""
-        if self._master >= 0:
-            fcntl.ioctl(self._master, termios.TIOCSWINSZ, _size_bytes(cols, rows))
-            self.cols, self.rows = cols, rows
-
-    def signal(self, name: str) -> None:
-        """Send a signal to the foreground job (what Ctrl-C would reach), or the shell."""
-        signum = SIGNALS[name]
-        group = self.pid
-        if self._master >= 0:
-            with contextlib.suppress(OSError):
-                group = os.tcgetpgrp(self._master) or group
-        _killpg(group, signum)
-
-    # closing -------------------------------------------------------------------------------
-
-    def _close_master(self) -> None:
-        if self._master >= 0:
-            loop = asyncio.get_running_loop()
-            loop.remove_writer(self._master)
-            self._pause_reading()
-            os.close(self._master)
-            self._master = -1
-            self._input_drained.set()
-
-    async def close(self) -> None:
-        """SIGHUP to the terminal's jobs, SIGKILL to what is left of its session after a grace."""
-        if self._closing is None:
-            self._closing = asyncio.get_running_loop().create_task(self._close())
-        await asyncio.shield(self._closing)
-
-    async def _close(self) -> None:
-        if self.exit_code is None:
-            groups = {self.pid}
-            if self._master >= 0:
-                with contextlib.suppress(OSError):
-                    groups.add(os.tcgetpgrp(self._master))
-            # A hangup, as when a terminal window closes: without its pty, a shell's read fails
-            # even when the signal arrives where readline defers it until the next key.
-            self._close_master()
-            for group in groups:
-                _killpg(group, signal.SIGHUP)
-                _killpg(group, signal.SIGCONT)  # a stopped job hears the hangup too
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self.exited.wait()), _HANGUP_GRACE_S)
-        for pid in _session_processes(self.pid):
-            if pid != os.getpid():
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, signal.SIGKILL)
-        await asyncio.shield(self._waiter)
-
-
-class TerminalRegistry:
-    """The bridge's terminals by id."""
-
-    def __init__(self) -> None:
-        self.terminals: dict[str, Terminal] = {}
-
-    def adopt(self, terminal: Terminal, ctx: ChannelContext) -> None:
-        """Make `ctx`'s session an owner: the terminal is its resource, and lives until every
-        owning session has ended or an operation closes it."""
-        session = ctx.session
-        if session.id in terminal.sessions:
-            return
-
-        async def release() -> None:
-            terminal.sessions.pop(session.id, None)
-            if not terminal.sessions:
-                self.terminals.pop(terminal.id, None)
-                await terminal.close()
-
-        async def close_resource() -> None:
-            # A session's end closes its resources too: then this session only lets go (a
-            # terminal another session attached lives on); otherwise an operation closed it.
-            if session.ended:
-                await release()
-            else:
-                self.terminals.pop(terminal.id, None)
-                await terminal.close()
-
-        if terminal.exit_code is None:
-            ctx.add_resource("terminal", terminal.id, terminal.label, close_resource)
-        terminal.sessions[session.id] = lambda: ctx.remove_resource("terminal", terminal.id)
-        ctx.on_session_end(release)
-
-    async def close_all(self) -> None:
-        terminals = list(self.terminals.values())
-        self.terminals.clear()
-        await asyncio.gather(*(t.close() for t in terminals))
-
-
-def registry(shared: dict[str, Any]) -> TerminalRegistry:
-    found = shared.setdefault("terminals", TerminalRegistry())
-    assert isinstance(found, TerminalRegistry)
-    return found
-
 
 # environment ------------------------------------------------------------------------------
 
@@ -462,7 +143,7 @@ async def _open(ctx: ChannelContext, terminals: TerminalRegistry) -> tuple[Termi
     except OSError as exc:
         raise _Refused(f"cannot start {argv[0]!r} in the workspace: {exc.strerror or exc}") from None
     if notes:  # the user sees why a variable is missing, in the terminal itself
-        terminal._feed("".join(f"\x1b[33m[codeforge] {note}\x1b[0m\r\n" for note in notes).encode())
+        terminal.feed("".join(f"\x1b[33m[codeforge] {note}\x1b[0m\r\n" for note in notes).encode())
     terminals.terminals[terminal.id] = terminal
     terminals.adopt(terminal, ctx)
     return terminal, False
@@ -492,7 +173,7 @@ async def _control(link: Link, terminal: Terminal, text: str) -> None:
         await link.send(json.dumps({"type": "error", "message": f"unknown control message type {kind!r}"}))
 
 
-async def _pump(link: Link, terminal: Terminal, watcher: _Watcher) -> None:
+async def _pump(link: Link, terminal: Terminal, watcher: Watcher) -> None:
     """Send the terminal's output to the link; the exit status once all output is out."""
     while True:
         await watcher.wake.wait()

@@ -21,6 +21,7 @@ from typing import Any
 import psutil
 import pytest
 
+from codeforge.bridge import ptys
 from codeforge.bridge import terminal as term
 from codeforge.bridge.link import Link
 from codeforge.bridge.sessions import Identity, Session
@@ -68,8 +69,8 @@ class Screen:
 
 
 class Bridge(ChannelBridge):
-    def terminal(self, id: str) -> term.Terminal:
-        return term.registry(self.shared).terminals[id]
+    def terminal(self, id: str) -> ptys.Terminal:
+        return ptys.registry(self.shared).terminals[id]
 
 
 @pytest.fixture
@@ -154,6 +155,13 @@ async def test_several_terminals_and_exit_codes(bridge: Bridge) -> None:
     assert (await b.control("exit"))["code"] == 128 + signal.SIGKILL
 
 
+async def test_a_program_that_leaves_a_job_holding_the_pty_still_ends(bridge: Bridge) -> None:
+    command = json.dumps(["bash", "-c", "sleep 30 & echo last-words-$((2+3)); exit 4"])
+    screen, _ = await _open(bridge, bridge.session(), command=command)
+    assert (await screen.control("exit"))["code"] == 4
+    assert b"last-words-5" in screen.out  # written just before the exit, still delivered
+
+
 async def test_attach_gets_the_scrollback_and_only_the_owner_may(bridge: Bridge) -> None:
     first = bridge.session()
     screen, hello = await _open(bridge, first)
@@ -185,7 +193,7 @@ async def test_a_terminal_outlives_a_dropped_link_and_ends_with_its_last_session
     await again.run("echo alive-$((8*8))", "alive-64")
     # The last owner ends: the shell and its background job are gone.
     await bridge.sessions.end(second, "grace period over")
-    assert hello["id"] not in term.registry(bridge.shared).terminals
+    assert hello["id"] not in ptys.registry(bridge.shared).terminals
 
     def gone(pid: int) -> bool:
         try:
@@ -257,7 +265,7 @@ async def test_client_half_relays_a_local_tty_in_raw_mode_and_returns_the_exit_c
         assert not termios.tcgetattr(slave)[3] & termios.ECHO  # raw: the remote shell echoes
         os.write(master, b"stty size\r")
         await expect(b"40 120")
-        (tid,) = term.registry(bridge.shared).terminals
+        (tid,) = ptys.registry(bridge.shared).terminals
         _set_size(master, 99, 33)
         os.kill(os.getpid(), signal.SIGWINCH)
         await until(lambda: bridge.terminal(tid).cols == 99, "the resize never reached the bridge")
