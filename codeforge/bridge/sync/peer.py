@@ -242,7 +242,9 @@ class Peer:
             found = await asyncio.to_thread(self._collect, rels)
         await self.send_changes(found)
 
-    async def send_changes(self, found: dict[str, Entry | None], *, new_unhashed: Iterable[str] = ()) -> None:
+    async def send_changes(
+        self, found: dict[str, Entry | None], *, new_unhashed: Iterable[tuple[str, Entry]] = ()
+    ) -> None:
         """Send the differences; paths in `new_unhashed` are files the other side lacks whose
         hash is computed while they are read for sending (one read instead of two)."""
         dirs: list[tuple[str, Entry]] = []
@@ -261,7 +263,7 @@ class Peer:
                     modes.append((rel, entry))
                 continue
             {"d": dirs, "f": files, "l": links}[entry.kind].append((rel, entry))
-        files.extend((rel, self._unhashed(rel)) for rel in new_unhashed)
+        files.extend(new_unhashed)
         # A delete and a create of the same content is a rename: move it there, send nothing.
         by_hash = {self.peer[rel][0]: rel for rel in gone if self.peer[rel][0] not in (DIR_HASH, "")}
         moved: set[str] = set()
@@ -293,10 +295,6 @@ class Peer:
         for rel in sorted((r for r in gone if r not in moved), key=lambda r: -r.count("/")):
             await self._send("delete", {"p": rel, "prev": self._prev(rel)})
             self.peer.pop(rel, None)
-
-    def _unhashed(self, rel: str) -> Entry:
-        entry = entry_for(self.root / rel, rel)
-        return entry if entry is not None else Entry("f", 0o644)
 
     def _prev(self, rel: str) -> str | None:
         held = self.peer.get(rel)

@@ -62,6 +62,7 @@ def read_manifest(message: Message) -> tuple[dict[str, Remote], dict[str, int], 
 class Plan:
     found: dict[str, Entry | None] = field(default_factory=dict)  # what to send (None: delete there)
     new_unhashed: list[str] = field(default_factory=list)
+    local: dict[str, Entry] = field(default_factory=dict)  # this side's scan
     wants: list[list[Any]] = field(default_factory=list)
     local_deletes: list[str] = field(default_factory=list)
     local_moves: list[tuple[str, str, Held]] = field(default_factory=list)
@@ -79,7 +80,7 @@ class Plan:
             await asyncio.to_thread(self._local, peer)
         if self.agree:
             peer.send_agree(self.agree)
-        await peer.send_changes(self.found, new_unhashed=self.new_unhashed)
+        await peer.send_changes(self.found, new_unhashed=[(rel, self.local[rel]) for rel in self.new_unhashed])
         for start in range(0, len(self.wants), WANT_BATCH):
             await peer.link.send(encode("want", {"items": self.wants[start : start + WANT_BATCH]}))
 
@@ -119,7 +120,7 @@ async def make_plan(peer: Peer, local: dict[str, Entry], remote: dict[str, Remot
     needed = [rel for rel, e in local.items() if e.kind == "f" and e.hash is None and (rel in remote or rel in base)]
     async with peer.lock:
         await asyncio.to_thread(hash_missing, peer.root, local, needed)
-    plan = Plan()
+    plan = Plan(local=local)
     for rel in sorted(set(local) | set(remote) | set(base)):
         _plan_one(plan, peer, rel, local.get(rel), remote.get(rel), base.get(rel))
     _renames(plan, peer, local, remote)

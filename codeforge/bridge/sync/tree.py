@@ -139,10 +139,10 @@ def scan_tree(
                         with contextlib.suppress(OSError):
                             os.unlink(item.path)  # left by a sync that was killed mid-write
                     continue
-                entry = entry_for(Path(item.path), rel, st)
+                entry = entry_for(item.path, rel, st)
                 if entry is None:
                     continue
-                if entry.kind == "l" and not _link_ok(real_root, Path(item.path), rel, entry.target):
+                if entry.kind == "l" and not _link_ok(real_root, item.path, rel, entry.target):
                     warnings.append(
                         f"symbolic link {rel} -> {entry.target} points outside the synced folder; it is not synced"
                     )
@@ -157,7 +157,7 @@ def scan_tree(
     return Scan(entries, scanned, warnings)
 
 
-def _link_ok(real_root: str, path: Path, rel: str, target: str) -> bool:
+def _link_ok(real_root: str, path: str, rel: str, target: str) -> bool:
     if not link_target_inside(rel, target):
         return False
     # Textually inside, but a link in between may still lead out: resolve what exists.
