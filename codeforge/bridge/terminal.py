@@ -142,6 +142,9 @@ async def _open(ctx: ChannelContext, terminals: TerminalRegistry) -> tuple[Termi
         terminal = await Terminal.start(id, owner=owner, argv=argv, cwd=ctx.workspace, env=env, cols=cols, rows=rows)
     except OSError as exc:
         raise _Refused(f"cannot start {argv[0]!r} in the workspace: {exc.strerror or exc}") from None
+    if ctx.session.ended:  # it ended while the variables were fetched: nobody would close this one
+        await terminal.close()
+        raise _Refused("the session ended while the terminal started")
     if notes:  # the user sees why a variable is missing, in the terminal itself
         terminal.feed("".join(f"\x1b[33m[codeforge] {note}\x1b[0m\r\n" for note in notes).encode())
     terminals.terminals[terminal.id] = terminal

@@ -95,6 +95,19 @@ def test_a_terminal_keeps_its_scrollback_across_a_killed_connect(
     assert "no terminal '0123456789ab'" in (tmp_path / "late.log").read_text()
 
 
+def test_a_terminal_driven_through_pipes(live_bridge: BridgeProcess, live_platform: RunningPlatform) -> None:
+    """Not a tty on either side (a script, an editor's task runner): input as typed, Ctrl-D
+    at its end, the remote exit status as connect's."""
+    done = subprocess.run(
+        [sys.executable, "-m", "codeforge", "connect", live_bridge.url, "--terminal", "--", *BASH],
+        input="echo piped-$((20+1))\nexit 6\n", env=live_platform.env, capture_output=True, text=True,
+        cwd=ROOT, timeout=GUARD_S,
+    )  # fmt: skip
+    assert done.returncode == 6, done.stderr
+    assert "piped-21" in done.stdout
+    assert "--attach" in done.stderr
+
+
 @pytest.fixture
 def web(live_bridge: BridgeProcess) -> Iterator[int]:
     (live_bridge.folder / "page.html").write_text("<h1>from the workspace</h1>\n")
