@@ -30,6 +30,7 @@ const TOKEN = env('SECRET_TOKEN');
 const HTTP_PORT = env('HTTP_PORT');
 const FORWARD_PORT = env('FORWARD_PORT');
 const SERVED = env('SERVED');
+const BRIDGE_PID = Number(env('BRIDGE_PID'));
 const HOST = new URL(BRIDGE).host;
 const STEP_TIMEOUT = 90_000;
 mkdirSync(ARTIFACTS, { recursive: true });
@@ -236,6 +237,24 @@ try {
     await page.keyboard.press('Enter');
     await page.locator('.notification-toast', { hasText: `stopped forwarding localhost:${FORWARD_PORT}` }).first().waitFor();
     return `${listed} → ${JSON.stringify(body)}`;
+  });
+
+  await step('bridge-restart', async () => {
+    // The bridge dies and its supervisor starts it again: the status bar says so and comes
+    // back, the output channel keeps the story, the proxied diagnostics are there again.
+    process.kill(BRIDGE_PID, 'SIGKILL');
+    const channel = () => filesUnder(LOG_FILES_DIR).filter((f) => /CodeForge\.log$/.test(f)).map((f) => readFileSync(f, 'utf-8')).join('\n');
+    const deadline = Date.now() + STEP_TIMEOUT;
+    while (!/remote connection: reconnecting[\s\S]*remote connection: connected/.test(channel())) {
+      if (Date.now() > deadline) {
+        throw new Error(`the output channel never told reconnecting, then connected:\n${channel().slice(-2000)}`);
+      }
+      await page.waitForTimeout(250);
+    }
+    await page.locator('.statusbar-item', { hasText: HOST }).filter({ has: page.locator('.codicon-remote') }).first().waitFor();
+    await palette('View: Focus Problems');
+    await page.locator('.markers-panel .monaco-list-row', { hasText: 'is not assignable' }).first().waitFor();
+    return channel().split('\n').filter((l) => l.includes('remote connection')).map((l) => l.replace(/^.*remote connection/, 'remote connection')).join(' → ');
   });
 
   await step('token-never-shown', async () => {
