@@ -219,7 +219,10 @@ def _why(port: int, exc: BaseException) -> str:
 
 
 async def _control(link: Link, ctx: ChannelContext, port: int) -> None:
-    local = ctx.params.get("local", "?")
+    try:  # only for the label: which editor port this is, as the client said
+        local = str(parse_port(ctx.params.get("local", ""), allow_zero=True))
+    except ValueError:
+        local = "?"
     owner = (ctx.session.user.organization, ctx.session.user.username)
     forward = _Forward(uuid.uuid4().hex[:12], port, owner, link)
     session = ctx.session

@@ -345,10 +345,11 @@ async def connect_terminal(
                 return int(control["code"])
             if control.get("type") == "error":
                 _say(stderr, str(control.get("message")))
-        _say(stderr, f"the link to terminal {terminal_id} closed before it ended")
-        return 1
-    except LinkClosed:
-        _say(stderr, f"the link to terminal {terminal_id or '?'} closed before it ended")
+        raise LinkClosed(link.close_reason)
+    except LinkClosed as exc:
+        # The session ended (grace period over, closed by an operation) or the bridge stopped.
+        why = exc.reason or link.close_reason or "closed"
+        _say(stderr, f"the link to terminal {terminal_id or '?'} ended before the program did ({why})")
         return 1
     finally:
         if typing is not None:

@@ -279,3 +279,24 @@ async def test_client_half_relays_a_local_tty_in_raw_mode_and_returns_the_exit_c
         await asyncio.gather(relay, return_exceptions=True)
         for fd in (master, slave, stderr_r, stderr_w):
             os.close(fd)
+
+
+async def test_client_half_says_why_when_the_session_ends_under_it(bridge: Bridge) -> None:
+    master, slave = os.openpty()
+    stderr_r, stderr_w = os.pipe()
+    session = bridge.session()
+    relay = asyncio.create_task(
+        term.connect_terminal(bridge.dialer(session), None, BASH, stdin=slave, stdout=slave, stderr=stderr_w)
+    )
+    try:
+        await until(lambda: bool(ptys.registry(bridge.shared).terminals), "the terminal never started")
+        await bridge.sessions.end(session, "grace period over")
+        assert await asyncio.wait_for(relay, GUARD_S) == 1
+        said = os.read(stderr_r, 4096).decode()
+        assert "ended before the program did (session ended: grace period over)" in said
+        assert not ptys.registry(bridge.shared).terminals  # and the terminal is gone
+    finally:
+        relay.cancel()
+        await asyncio.gather(relay, return_exceptions=True)
+        for fd in (master, slave, stderr_r, stderr_w):
+            os.close(fd)
