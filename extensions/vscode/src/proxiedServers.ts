@@ -52,6 +52,10 @@ export class ProxiedServers implements vscode.Disposable {
       documentSelector: server.languages.map((language) => ({ scheme: 'file', language })),
     };
     const client = new LanguageClient(`codeforge-${server.name}`, `CodeForge remote: ${server.name}`, serverOptions, clientOptions);
+    // The relay and the bridge's proxy add these to every proxied stream; the CodeForge client
+    // already shows the connection, and a restarted server comes with a message of its own.
+    client.onNotification('codeforge/connection', (params: { state?: string }) => this.log(`${server.name}: connection ${params?.state ?? '?'}`));
+    client.onNotification('codeforge/languageServer', (params: unknown) => this.log(`${server.name}: ${JSON.stringify(params)}`));
     this.clients.push(client);
     this.log(`starting the remote language server ${server.name} for ${server.languages.join(', ')}`);
     try {
