@@ -103,6 +103,7 @@ class Connection:
                 ssl=self.tls if self.url.startswith("wss:") else None,
                 open_timeout=self.open_timeout,
                 max_size=MAX_MESSAGE + 64,
+                close_timeout=2,  # a closing handshake over a dead network must not hold the exit
                 compression=None,
                 proxy=None,  # a bridge is reached directly (loopback, a tunnel, the workspace's host)
                 user_agent_header="codeforge-connect",

@@ -156,6 +156,7 @@ class Bridge:
             process_response=self._process_response,
             ssl=self.tls,
             max_size=MAX_MESSAGE + 64,
+            close_timeout=2,  # a closing handshake over a dead network must not hold the exit
             compression=None,  # keystrokes and LSP messages are small; deflate costs latency
             server_header=None,
         )

@@ -429,7 +429,12 @@ class TcpProxy:
         self.blocked = False
 
     def close(self) -> None:
-        self.cut()
-        self._loop.call_soon_threadsafe(self._server.close)
+        async def shutdown() -> None:
+            for writer in list(self._writers):
+                writer.transport.abort()
+            self._server.close()
+            await asyncio.sleep(0.01)  # the aborts' callbacks close the sockets on a later turn
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)

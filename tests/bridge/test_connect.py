@@ -9,10 +9,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from codeforge.bridge.connect import normalize_url
+from codeforge.bridge.connect import ConnectOptions, normalize_url, run_connect
 from codeforge.bridge.relay import Documents, apply_change, frame, read_message
 from tests.bridge.conftest import BridgeProcess, ConnectProcess
 from tests.conftest import ROOT, RunningPlatform, free_port
@@ -26,19 +27,28 @@ def _connect(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.Com
 
 
 @pytest.mark.parametrize(
-    ("args", "words"),
+    ("options", "words"),
     [
-        (["ws://127.0.0.1:1", "--attach", "t1"], "--attach goes with --terminal"),
-        (["ws://127.0.0.1:1", "--terminal", "--ports"], "choose one of"),
-        (["ws://127.0.0.1:1", "--ports", "--lsp", "pylsp"], "--lsp relays a language server"),
-        (["ws://127.0.0.1:1", "--once"], "--once goes with --sync"),
-        (["ftp://127.0.0.1:1"], "not a bridge URL"),
-        (["ws://127.0.0.1:1", "--sync", "/no/such/folder"], "not a folder"),
+        ({"attach": "t1"}, "--attach goes with --terminal"),
+        ({"terminal": True, "ports": True}, "choose one of"),
+        ({"ports": True, "lsp": "pylsp"}, "--lsp relays a language server"),
+        ({"once": True}, "--once goes with --sync"),
+        ({"command": ["htop"]}, "goes with --terminal only"),
+        ({"url": "ftp://127.0.0.1:1"}, "not a bridge URL"),
+        ({"sync": Path("/no/such/folder")}, "not a folder"),
     ],
 )
-def test_usage_errors_say_what_to_do(live_platform: RunningPlatform, args: list[str], words: str) -> None:
-    done = _connect(live_platform.env, *args)
-    assert done.returncode == 2 and words in done.stderr and "Traceback" not in done.stderr
+def test_usage_errors_say_what_to_do(options: dict[str, Any], words: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # In process: these are decided before anything is dialled (the CLI's path is checked below).
+    given = {"url": "ws://127.0.0.1:1", "token": "cf_x", **options}
+    assert run_connect(ConnectOptions(**given)) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err and "cf_x" not in err
+
+
+def test_the_command_line_reports_usage_errors(live_platform: RunningPlatform) -> None:
+    done = _connect(live_platform.env, "ws://127.0.0.1:1", "--terminal", "--ports")
+    assert done.returncode == 2 and "choose one of --terminal" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_no_token_anywhere_is_a_clear_error(live_platform: RunningPlatform, tmp_path: Path) -> None:

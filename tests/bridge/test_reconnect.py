@@ -148,6 +148,34 @@ def test_a_restarted_bridge_gets_a_replay_and_nothing_is_duplicated(
         assert process.stop() == 0, process.stderr()
 
 
+def test_back_after_the_grace_period_the_relay_starts_over(
+    bridge_factory: Callable[..., BridgeProcess], live_platform: RunningPlatform, editor: Path, tmp_path: Path
+) -> None:
+    bridge = bridge_factory(make_workspace(tmp_path / "ws", live_platform.project), grace=1.0)
+    network = TcpProxy(bridge.port)
+    process = ConnectProcess(f"ws://127.0.0.1:{network.port}", live_platform.env, stderr_path=tmp_path / "connect.log")
+    client = process.start()
+    try:
+        client.initialize(editor)
+        uri = (editor / "codeforge.yaml").as_uri()
+        _open(client, uri, BAD_YAML)
+        client.wait_notification("textDocument/publishDiagnostics", lambda p: p["uri"] == uri and p["diagnostics"])
+        network.block()
+        client.wait_notification("codeforge/connection", _state("reconnecting"))
+        time.sleep(3)  # past `--grace 1`: the bridge ends the session meanwhile
+        network.unblock()
+        client.wait_notification("codeforge/connection", _state("connected"))
+        # A new session, told the open document again: its diagnostics come again.
+        client.wait_notification("textDocument/publishDiagnostics", lambda p: p["uri"] == uri and p["diagnostics"])
+        assert client.request("codeforge/status", {})["result"]["connected"]
+        assert not client._held
+        client.request("shutdown")
+        client.notify("exit")
+    finally:
+        network.close()
+        assert process.stop() == 0, process.stderr()
+
+
 # -- in process: sessions, grace, resources, operations -------------------------------------
 
 

@@ -18,7 +18,15 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from codeforge.bridge.link import DialRefused, LinkClosed
-from tests.bridge.conftest import BridgeProcess, connected, drop, make_workspace, member_token, self_signed
+from tests.bridge.conftest import (
+    BridgeProcess,
+    ConnectProcess,
+    connected,
+    drop,
+    make_workspace,
+    member_token,
+    self_signed,
+)
 from tests.conftest import ROOT, RunningPlatform, free_port
 
 
@@ -169,6 +177,15 @@ async def test_tls_with_a_certificate(
     # Plain HTTP is not answered.
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"http://127.0.0.1:{bridge.port}/lsp", timeout=5)
+    # `codeforge connect --cafile` trusts it, as an editor would start it.
+    process = ConnectProcess(url, live_platform.env, ["--cafile", str(cert)], stderr_path=tmp_path / "connect.log")
+    client = process.start()
+    try:
+        assert "result" in client.initialize(folder)
+        client.request("shutdown")
+        client.notify("exit")
+    finally:
+        assert process.stop() == 0, process.stderr()
 
 
 async def test_a_token_spray_is_cut_off_before_it_gets_the_bridge_blocked(
