@@ -86,6 +86,7 @@ export function activate(context: vscode.ExtensionContext): void {
       void status.update();
     },
     disconnected: () => {
+      remoteStatus.stopped();
       tree?.refresh();
       void status.update();
     },

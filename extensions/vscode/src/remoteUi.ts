@@ -4,7 +4,7 @@
 import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
 import { parseRemoteUrl, redactUrl, scrub } from './remote';
-import { type ConflictPair, type ConnectionState, conflictPairs, parseConnection, parseSyncStatus, remoteView, type SyncStatus } from './remoteView';
+import { type ConflictPair, conflictPairs, parseConnection, parseSyncStatus, remoteView, type ShownState, type SyncStatus } from './remoteView';
 import { readSettings, remoteUrlOf, SECTION } from './settings';
 import { VscodePromptUi } from './vscodeUi';
 
@@ -51,7 +51,7 @@ export async function disconnectFromRemote(): Promise<void> {
 /** The remote status bar item and the handlers of the relay's notifications. */
 export class RemoteStatus implements vscode.Disposable {
   private readonly item = vscode.window.createStatusBarItem('codeforge.remote', vscode.StatusBarAlignment.Left, 9);
-  private connection: ConnectionState | undefined;
+  private connection: ShownState | undefined;
   private sync: SyncStatus | undefined;
   private host = '';
 
@@ -93,9 +93,15 @@ export class RemoteStatus implements vscode.Disposable {
 
   /** The language server started (a remote one answered): connected unless told otherwise. */
   started(url: string): void {
-    if (url && this.connection === undefined) {
+    if (url && (this.connection === undefined || this.connection === 'stopped')) {
       this.connection = 'connected';
     }
+    this.render();
+  }
+
+  /** The language server stopped or could not start. */
+  stopped(): void {
+    this.connection = 'stopped';
     this.render();
   }
 

@@ -4,6 +4,8 @@
 // Free of `vscode` so it is unit tested; remoteUi.ts puts it on screen.
 
 export type ConnectionState = 'connected' | 'reconnecting';
+/** What the status bar shows: the relay's states, and `stopped` when the server is not running. */
+export type ShownState = ConnectionState | 'stopped';
 
 export interface SyncStatus {
   /** One line, e.g. "initial sync 1200/10000 files" or "in sync". */
@@ -55,8 +57,15 @@ function shorten(text: string, max: number): string {
 }
 
 /** The status bar item of a remote workspace; `host` is the bridge's host (never a token). */
-export function remoteView(host: string, connection: ConnectionState | undefined, sync: SyncStatus | undefined): RemoteView {
+export function remoteView(host: string, connection: ShownState | undefined, sync: SyncStatus | undefined): RemoteView {
   const lines = [`Remote workspace: ${host}`];
+  if (connection === 'stopped') {
+    return {
+      text: `$(debug-disconnect) ${shorten(host, 40)}: not connected`,
+      tooltip: `${lines[0]}\nThe CodeForge language server through this bridge is not running: see the "CodeForge" output, then run "CodeForge: Restart Language Server" or "CodeForge: Connect to Remote Workspace".`,
+      warning: true,
+    };
+  }
   if (connection === 'reconnecting') {
     lines.push('Connection lost: reconnecting. Open files, language servers and terminals are kept while it does.');
   } else {

@@ -150,6 +150,10 @@ describe('remote status bar', () => {
     assert.equal(failed.warning, true);
     assert.match(failed.text, /\$\(error\) disk full/);
     assert.equal(parseSyncStatus('nope'), undefined);
+    const stopped = remoteView('h:1', 'stopped', undefined);
+    assert.equal(stopped.text, '$(debug-disconnect) h:1: not connected');
+    assert.equal(stopped.warning, true);
+    assert.match(stopped.tooltip, /Restart Language Server/);
   });
 });
 
