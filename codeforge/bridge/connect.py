@@ -125,7 +125,7 @@ class Connection:
         while True:
             await link.attach(socket, peer_received)
             if link.closed:
-                self.links.remove(link)
+                self._drop(link)
                 return
             self._set_detached(link, True)
             log.info("link %s (%s) lost its connection; redialling", link.link_id, channel)
@@ -134,8 +134,7 @@ class Connection:
                 await asyncio.sleep(BACKOFF[min(attempt, len(BACKOFF) - 1)])
                 attempt += 1
                 if link.closed:
-                    self.links.remove(link)
-                    self._set_detached(link, False)
+                    self._drop(link)
                     return
                 try:
                     socket, peer_received = await self._open(channel, link, resume=True)
@@ -145,7 +144,7 @@ class Connection:
                         log.info("the bridge cannot take the resume yet (%s); retrying", refused)
                         continue  # for now: the platform is busy or away
                     self._refused(link, refused)
-                    self._set_detached(link, False)
+                    self._drop(link)
                     return
                 except (OSError, TimeoutError) as exc:
                     log.debug("redial of %s failed: %s", channel, exc)
@@ -155,12 +154,17 @@ class Connection:
         """A resume was refused: the link is over; 410 means the whole session is."""
         log.warning("the bridge refused to resume %s: %s", link.link_id, refused)
         link._mark_closed(f"{refused.status}: {refused.reason}")
-        with contextlib.suppress(ValueError):
-            self.links.remove(link)
         if refused.status == 410 and link.session_id == self.session_id:
             self.session_id = uuid.uuid4().hex
             for listener in self.on_session_lost:
                 listener(self.session_id)
+
+    def _drop(self, link: Link) -> None:
+        """The link is over: forget it without announcing "connected" (nothing is; after a
+        410 the LSP relay says what happens next)."""
+        with contextlib.suppress(ValueError):
+            self.links.remove(link)
+        self._detached.discard(link.link_id)
 
     def _set_detached(self, link: Link, detached: bool) -> None:
         before = bool(self._detached)

@@ -173,6 +173,7 @@ class LspRelay:
         self._exit = False
         self._sync_task: asyncio.Task[None] | None = None
         self._session_lost = asyncio.Event()
+        self._state = "connected"
 
     # -- to the editor ----------------------------------------------------------------------
 
@@ -183,13 +184,19 @@ class LspRelay:
     def notify(self, method: str, params: dict[str, Any]) -> None:
         self._write(json.dumps({"jsonrpc": "2.0", "method": method, "params": params}).encode())
 
+    def _connection_state(self, state: str) -> None:
+        """`codeforge/connection` for the editor's status bar, once per change."""
+        if state != self._state:
+            self._state = state
+            self.notify("codeforge/connection", {"state": state})
+
     def _show(self, kind: int, message: str) -> None:
         self.notify("window/showMessage", {"type": kind, "message": message})
 
     # -- running ----------------------------------------------------------------------------
 
     async def run(self) -> int:
-        self.connection.on_state.append(lambda state: self.notify("codeforge/connection", {"state": state}))
+        self.connection.on_state.append(self._connection_state)
         self.connection.on_session_lost.append(lambda _new: self._session_lost.set())
         link = await self.connection.dial(self.channel, self.params)
         self._use(link)
@@ -336,7 +343,7 @@ class LspRelay:
             return False
         self._link = None
         self._ready.clear()
-        self.notify("codeforge/connection", {"state": "reconnecting"})
+        self._connection_state("reconnecting")
         for message_id, method in list(self._pending.items()):
             if method != "initialize" and message_id not in self._queued_ids:
                 self._answer_lost(message_id, method)
@@ -360,7 +367,7 @@ class LspRelay:
         self._queued_ids.clear()
         for body in queued:
             await link.send(body.decode())
-        self.notify("codeforge/connection", {"state": "connected"})
+        self._connection_state("connected")
         log.info("new remote session %s after the bridge restarted", link.session_id)
         return True
 

@@ -142,6 +142,8 @@ def test_a_restarted_bridge_gets_a_replay_and_nothing_is_duplicated(
         )
         assert "error" not in hover
         assert not client._held  # in particular, the replayed initialize's answer never showed
+        # The status bar went reconnecting -> connected once, with no flapping in between.
+        assert [n for n in client.notifications if n["method"] == "codeforge/connection"] == []
         client.request("shutdown")
         client.notify("exit")
     finally:
