@@ -19,18 +19,21 @@ def bridge(
         str | None, typer.Option(help="Project the workspace belongs to (default: codeforge.yaml's, else the login's).")
     ] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on (0: any free one).")] = 8471,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on (0: any free one).")] = 8471,
     cert: Annotated[Path | None, typer.Option(help="TLS certificate (PEM); with --key, serves wss://.")] = None,
     key: Annotated[Path | None, typer.Option(help="TLS private key (PEM).")] = None,
     grace: Annotated[
-        float, typer.Option(help="Seconds a disconnected session waits for its editor to come back.")
+        float, typer.Option(min=0, help="Seconds a disconnected session waits for its editor to come back.")
     ] = 120.0,
     url: Annotated[str | None, typer.Option(help="Platform URL (default: the stored login's).")] = None,
     token: Annotated[
         str | None, typer.Option(help="The bridge's own platform token (default: CODEFORGE_TOKEN or the login's).")
     ] = None,
     bridge_id: Annotated[
-        str | None, typer.Option("--id", help="Bridge id the platform lists (default: from host, folder and port).")
+        str | None,
+        typer.Option(
+            "--id", help="Bridge id the platform lists (default: from the host name and folder, so a restart keeps it)."
+        ),
     ] = None,
     log_level: Annotated[str, typer.Option(help="Log level of stderr.")] = "INFO",
 ) -> None:
