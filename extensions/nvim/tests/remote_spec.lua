@@ -142,6 +142,29 @@ describe(':CodeForge remote subcommands', function()
     end)
   end)
 
+  it('connect says what `codeforge connect` found wrong, and keeps no URL', function()
+    -- A real `codeforge connect` to a port where no bridge listens.
+    local program = os.getenv('CODEFORGE_BIN') or vim.fn.exepath('codeforge')
+    if program == '' then
+      skip('no codeforge program: set CODEFORGE_BIN')
+    end
+    with_settings({ cmd = { program, 'lsp' }, token = TOKEN }, function()
+      local shown = {}
+      local orig = vim.notify
+      vim.notify = function(msg)
+        shown[#shown + 1] = msg
+      end
+      codeforge.command({ fargs = { 'connect', 'ws://127.0.0.1:9' }, bang = false })
+      vim.wait(30000, function()
+        return #shown > 0
+      end)
+      vim.notify = orig
+      matches(':CodeForge connect failed: cannot reach the bridge at ws://127.0.0.1:9', shown[1])
+      assert(not shown[1]:find(TOKEN, 1, true), shown[1])
+      eq(nil, remote.url)
+    end)
+  end)
+
   it('terminal, ports and forward need a remote workspace first', function()
     with_settings({}, function()
       matches(':CodeForge terminal failed: no remote workspace: run :CodeForge connect', run('terminal')[1].msg)

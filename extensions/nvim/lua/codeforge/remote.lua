@@ -294,6 +294,26 @@ function M.remote_lsp(name, opts)
   return id
 end
 
+--- Whether the bridge answers with this token, before the language server is switched over:
+--- a bad address or a refused token is then one clear error (what `codeforge connect` said)
+--- instead of a server that keeps exiting. A quick `--ports` round trip; a bridge without that
+--- channel still counts as reached. Must run inside a coroutine.
+---@return boolean, string|nil error
+function M.check_reachable(url)
+  local done = require('codeforge.async').await(function(cb)
+    vim.system(M.connect_cmd(url, { kind = 'ports' }), { env = M.env(), text = true, timeout = 30000 }, vim.schedule_wrap(cb))
+  end)
+  if done.code == 0 then
+    return true
+  end
+  local lines = vim.split(vim.trim(done.stderr or ''), '\n')
+  local last = lines[#lines] ~= '' and lines[#lines] or ('exit status ' .. done.code)
+  if last:find('unknown channel', 1, true) then
+    return true
+  end
+  return false, M.scrub((last:gsub('^codeforge connect: ', '')))
+end
+
 --- :CodeForge connect {url}: the CodeForge language server through the bridge, and the proxied
 --- servers of vim.g.codeforge.remote_servers. Must run inside a coroutine (codeforge.async.run).
 ---@return vim.lsp.Client|nil, string|nil error
@@ -304,6 +324,10 @@ function M.connect(text)
   end
   if vim.fn.executable(M.program()) == 0 then
     return nil, ('cannot start `%s`: install CodeForge (pip install codeforge) or set vim.g.codeforge = { cmd = { "/path/to/codeforge", "lsp" } }'):format(M.program())
+  end
+  local reached, rerr = M.check_reachable(url)
+  if not reached then
+    return nil, rerr
   end
   M.url, M.connection, M.sync = url, nil, nil
   vim.lsp.config('codeforge', { cmd = M.connect_cmd(url, { kind = 'lsp', sync = M.sync_folder() }), cmd_env = M.env() })
