@@ -12,6 +12,7 @@ import signal
 import struct
 import sys
 import termios
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,14 +65,47 @@ def _killpg(group: int, signum: int) -> None:
             os.killpg(group, signum)
 
 
-def _session_processes(sid: int) -> list[int]:
-    """Every process of a terminal's session, including jobs in their own process groups."""
+def _session_processes(sid: int, leader_reaped: bool) -> list[psutil.Process]:
+    """Every process of a terminal's session but its leader (the program, our child, which
+    asyncio reaps), including jobs in their own process groups.
+    Once the leader is reaped its pid may be reused, by a process that could lead a session of
+    its own: then none of them is the terminal's (the kernel keeps a pid from reuse while a
+    session of that id has members)."""
+    if leader_reaped and psutil.pid_exists(sid):
+        return []
     found = []
     for proc in psutil.process_iter():
-        with contextlib.suppress(OSError):
-            if os.getsid(proc.pid) == sid:
-                found.append(proc.pid)
+        with contextlib.suppress(OSError, psutil.Error):
+            if os.getsid(proc.pid) == sid and proc.pid not in (sid, os.getpid()) and _alive(proc):
+                found.append(proc)
     return found
+
+
+def _hang_up(processes: list[psutil.Process]) -> None:
+    for proc in processes:
+        with contextlib.suppress(psutil.Error):
+            proc.send_signal(signal.SIGHUP)
+            proc.send_signal(signal.SIGCONT)  # a stopped job hears the hangup too
+
+
+def _alive(proc: psutil.Process) -> bool:
+    """Running, not a zombie (an orphan's zombie lingers where init does not reap)."""
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _kill_after(processes: list[psutil.Process], grace: float) -> None:
+    """SIGKILL what of `processes` (none of them our child) is still alive after `grace`."""
+    deadline = time.monotonic() + grace
+    alive = [p for p in processes if _alive(p)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.02)
+        alive = [p for p in alive if _alive(p)]
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
 
 
 @dataclass(eq=False)
@@ -294,12 +328,16 @@ class Terminal:
             for group in groups:
                 _killpg(group, signal.SIGHUP)
                 _killpg(group, signal.SIGCONT)  # a stopped job hears the hangup too
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self.exited.wait()), _HANGUP_GRACE_S)
-        for pid in _session_processes(self.pid):
-            if pid != os.getpid():
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, signal.SIGKILL)
+        # Jobs left in its session (in the background, or in process groups of their own) are
+        # hung up too; whatever is left after the grace, the program included, is killed.
+        leftovers = await asyncio.to_thread(_session_processes, self.pid, self.exit_code is not None)
+        await asyncio.to_thread(_hang_up, leftovers)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self.exited.wait()), _HANGUP_GRACE_S)
+        if self.exit_code is None:
+            with contextlib.suppress(ProcessLookupError):
+                self._process.kill()  # not reaped yet, so still our child: the pid is ours
+        await asyncio.to_thread(_kill_after, leftovers, 0.0 if self.exit_code is None else _HANGUP_GRACE_S)
         await asyncio.shield(self._waiter)
 
 

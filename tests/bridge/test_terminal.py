@@ -212,6 +212,19 @@ async def test_closing_the_resource_closes_the_terminal(bridge: Bridge) -> None:
     assert (await screen.control("exit"))["code"] == 128 + signal.SIGHUP
 
 
+async def test_a_program_that_ignores_the_hangup_is_killed(bridge: Bridge) -> None:
+    session = bridge.session()
+    command = json.dumps(["bash", "-c", "trap '' HUP; sleep 300 & echo deaf-$((4*4)); wait"])
+    screen, hello = await _open(bridge, session, command=command)
+    await screen.expect("deaf-16")
+    shell = bridge.terminal(hello["id"]).pid
+    await until(lambda: bool(_children_named(shell, "sleep")), "the job never started")
+    job = _children_named(shell, "sleep")[0]
+    assert await bridge.sessions.close_resource(session, "terminal", hello["id"])
+    assert (await screen.control("exit"))["code"] == 128 + signal.SIGKILL
+    await until(lambda: not job.is_running() or job.status() == psutil.STATUS_ZOMBIE, "the deaf job survived")
+
+
 async def test_bad_requests_are_refused(bridge: Bridge) -> None:
     # A refused link closes, and with it a session that has no other link: one session each.
     _, hello = await _open(bridge, bridge.session(), command="rm -rf /")
