@@ -11,8 +11,8 @@ import re
 import socket
 import struct
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from codeforge.bridge.link import Dial, DialRefused, Link, LinkClosed
 
@@ -165,15 +165,18 @@ class _LocalForward:
             await asyncio.shield(self.watcher)
 
     async def stop(self) -> None:
-        await self._stop_serving()
-        with contextlib.suppress(LinkClosed):
-            await self.control.close("the editor stopped forwarding")
+        """The user stopped it: no "ended" message, the bridge drops the resource."""
         if self.watcher is not None:
             self.watcher.cancel()
             await asyncio.gather(self.watcher, return_exceptions=True)
+        await self._stop_serving()
+        with contextlib.suppress(LinkClosed):
+            await self.control.close("the editor stopped forwarding")
 
 
-async def _relay_streams(stream: Link, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, say: Any) -> bool:
+async def _relay_streams(
+    stream: Link, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, say: Callable[[str], None]
+) -> bool:
     """Pipe a local connection and its stream link; False when the workspace side failed."""
     outcome = {"clean": True}
 
