@@ -63,6 +63,7 @@ log = logging.getLogger(__name__)
 Emit = Callable[[str, str, dict[str, Any]], None]
 Held = tuple[str, int]  # (hash, mode)
 _HEX = re.compile(r"[0-9a-f]{32}")
+STAGING_QUEUE = 4  # received batches waiting to be written (each up to BATCH_BYTES)
 # Kinds applied only once every staged batch before them is in place (a move or delete may
 # name a file still being written; sync_end answers for everything before it).
 _ORDERED = frozenset({"dirs", "link", "delete", "move", "mode", "agree", "want", "sync_end"})
@@ -78,8 +79,12 @@ class _Job:
     same_sizes: dict[str, tuple[str, int, int]] = field(default_factory=dict)
     conflicts: list[tuple[str, str]] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)
+    names: set[str] = field(default_factory=set)  # every path the batch named
+    count: int = 1  # batches merged into this one
 
     def merge(self, other: _Job) -> None:
+        self.names |= other.names
+        self.count += other.count
         self.staged += other.staged
         self.meta |= other.meta
         self.same |= other.same
@@ -123,8 +128,12 @@ class Peer:
         # since a send may wait and the receiving loop must not. None: send `sync_end` here.
         self._out: asyncio.Queue[list[str] | None] = asyncio.Queue()
         # Staged batches of small files waiting for their flush and renames (see on_files).
+        self._staging: asyncio.Queue[tuple[list[tuple[dict[str, Any], bytes | memoryview]], set[str]]] = asyncio.Queue(
+            maxsize=STAGING_QUEUE
+        )
         self._commits: asyncio.Queue[_Job] = asyncio.Queue()
-        self._pending: set[str] = set()
+        self._pending: set[str] = set()  # paths named by batches not yet in place
+        self._outstanding = 0  # batches received, not yet in place
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -397,7 +406,11 @@ class Peer:
 
     async def receive_loop(self) -> None:
         """Apply what the other side sends until the link closes."""
-        workers = [asyncio.ensure_future(self._want_worker()), asyncio.ensure_future(self._commit_worker())]
+        workers = [
+            asyncio.ensure_future(self._want_worker()),
+            asyncio.ensure_future(self._stage_worker()),
+            asyncio.ensure_future(self._commit_worker()),
+        ]
         try:
             async for raw in self.link:
                 try:
@@ -446,21 +459,37 @@ class Peer:
             n = int(item["n"])
             work.append((item, message.payload[offset : offset + n]))
             offset += n
-        if any(str(item.get("p")) in self._pending for item, _ in work):
-            await self.barrier()  # a path still waiting for its rename: decide after it
-        # Staging (temporary files) runs here while the previous batch is flushed and renamed.
-        job = await asyncio.to_thread(self._stage_files, work)
-        for rel, held in job.same.items():
-            self.synced(rel, held)
-        self._pending.update(job.meta)
+        names = {str(item.get("p")) for item, _ in work}
+        if not names.isdisjoint(self._pending):
+            await self.barrier()  # a path still on its way into place: decide after it
+        # Handed to the staging worker: this loop goes on receiving (so the link acknowledges
+        # and the sender keeps sending) while batches are written, flushed and renamed.
+        self._pending |= names
+        self._outstanding += 1
         self._idle.clear()
-        self._commits.put_nowait(job)
+        await self._staging.put((work, names))
 
     async def barrier(self) -> None:
-        """Wait until every staged batch is renamed into place."""
-        while self._pending or not self._commits.empty():
+        """Wait until every batch received so far is in place."""
+        while self._outstanding:
             self._idle.clear()
             await self._idle.wait()
+
+    async def _stage_worker(self) -> None:
+        while True:
+            work, names = await self._staging.get()
+            job = await asyncio.to_thread(self._stage_files, work)
+            job.names = names
+            for rel, held in job.same.items():
+                self.synced(rel, held)
+            self._commits.put_nowait(job)
+
+    def _queue_job(self, job: _Job) -> None:
+        """A job staged outside the staging worker (a completed large file)."""
+        self._pending |= job.names
+        self._outstanding += 1
+        self._idle.clear()
+        self._commits.put_nowait(job)
 
     async def _commit_worker(self) -> None:
         while True:
@@ -483,8 +512,9 @@ class Peer:
                 applied.append([rel, digest, mode, result.size])
                 self.stats.files_received += 1
                 self.stats.bytes_received += result.size
-            self._pending.difference_update(job.meta)
-            if self._commits.empty():
+            self._pending -= job.names
+            self._outstanding -= job.count
+            if not self._outstanding:
                 self._idle.set()
             self._after_apply(applied, job.conflicts, job.errors)
 
@@ -576,9 +606,8 @@ class Peer:
         job = await asyncio.to_thread(self._stage_large, rel, digest, int(h["m"]), int(h["mt"]), h["prev"])
         for path, held in job.same.items():
             self.synced(path, held)
-        self._pending.update(job.meta)
-        self._idle.clear()
-        self._commits.put_nowait(job)
+        job.names = {rel}
+        self._queue_job(job)
 
     def _stage_large(self, rel: str, digest: str, mode: int, mtime_ns: int, prev: object) -> _Job:
         job = _Job()
