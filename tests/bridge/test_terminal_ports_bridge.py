@@ -4,6 +4,7 @@ terminal). Deadlines below are hang guards, never timed assertions."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -14,11 +15,12 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.bridge.conftest import BridgeProcess
+from tests.bridge.conftest import BridgeProcess, connected, drop
 from tests.conftest import ROOT, RunningPlatform, free_port
 
 GUARD_S = 30.0
@@ -155,3 +157,36 @@ def test_ports_and_a_forward_through_a_real_bridge(
         forward.send_signal(signal.SIGINT)
         code = forward.wait(GUARD_S)
     assert code == 130  # interrupted by the user, as documented
+
+
+async def test_a_terminal_link_resumes_over_a_new_websocket(
+    live_bridge: BridgeProcess, live_platform: RunningPlatform
+) -> None:
+    """A network loss under a terminal: the link resumes; nothing typed or shown is lost."""
+    async with connected(live_bridge.url, live_platform.token) as connection:
+        link = await connection.dial("terminal", {"command": json.dumps(BASH)})
+        shown = bytearray()
+        controls: list[dict[str, Any]] = []
+
+        async def expect(needle: bytes) -> None:
+            async with asyncio.timeout(GUARD_S):
+                while needle not in shown:
+                    message = await link.receive()
+                    if isinstance(message, bytes):
+                        shown.extend(message)
+                    else:
+                        controls.append(json.loads(message))
+
+        await link.send(b"echo one-$((1+1))\r")
+        await expect(b"one-2")
+        drop(link)
+        await link.send(b"echo two-$((2+2))\r")  # typed while the websocket is gone
+        await expect(b"two-4")
+        assert shown.count(b"one-2") == 1  # nothing shown twice after the resume
+        await link.send(b"exit 9\r")
+        async with asyncio.timeout(GUARD_S):
+            while not any(c["type"] == "exit" for c in controls):
+                message = await link.receive()
+                if isinstance(message, str):
+                    controls.append(json.loads(message))
+        assert [c["code"] for c in controls if c["type"] == "exit"] == [9]
