@@ -59,6 +59,7 @@ NVIM_STEPS = [
 VSCODE_STEPS = [
     "open-local-folder",
     "connect-refuses-bad-url",
+    "connect-says-unreachable",
     "connect",
     "proxied-diagnostics",
     "proxied-hover",

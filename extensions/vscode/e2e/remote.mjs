@@ -138,6 +138,18 @@ try {
     return (await refused.innerText()).trim();
   });
 
+  await step('connect-says-unreachable', async () => {
+    // A well-formed address where no bridge listens: checked before it is stored.
+    await quickInputBox.fill('ws://127.0.0.1:9');
+    await page.keyboard.press('Enter');
+    const error = page.locator('.notification-toast', { hasText: 'cannot reach the bridge at ws://127.0.0.1:9' }).first();
+    await error.waitFor();
+    const text = (await error.innerText()).replace(/\s+/g, ' ');
+    await error.locator('.monaco-button', { hasText: 'Try Again' }).click();
+    await quickInput.locator('.quick-input-title', { hasText: 'Connect to Remote Workspace' }).waitFor();
+    return text;
+  });
+
   await step('connect', async () => {
     await quickInputBox.fill(BRIDGE);
     await page.keyboard.press('Enter');

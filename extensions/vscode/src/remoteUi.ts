@@ -1,9 +1,10 @@
 // A remote workspace in VS Code: the "Connect to Remote Workspace" command, the status bar item
 // fed by `codeforge/connection` and `codeforge/syncStatus`, and sync conflicts shown with an
 // action that opens both versions side by side. The rules are in remote.ts and remoteView.ts.
+import { execFile } from 'node:child_process';
 import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
-import { parseRemoteUrl, redactUrl, scrub } from './remote';
+import { connectArgs, connectEnv, parseRemoteUrl, redactUrl, scrub } from './remote';
 import { type ConflictPair, conflictPairs, parseConnection, parseSyncStatus, remoteView, type ShownState, type SyncStatus } from './remoteView';
 import { readSettings, remoteUrlOf, SECTION } from './settings';
 import { VscodePromptUi } from './vscodeUi';
@@ -12,28 +13,68 @@ export const CONNECTION_NOTIFICATION = 'codeforge/connection';
 export const SYNC_NOTIFICATION = 'codeforge/syncStatus';
 const COMPARE = 'Compare Both Versions';
 
-/** Asks for the bridge URL and stores it in "codeforge.remote.url" (the server restarts). */
-export async function connectToRemote(): Promise<void> {
-  const current = readSettings();
-  const url = await new VscodePromptUi().input({
-    title: 'CodeForge: Connect to Remote Workspace',
-    prompt: 'Address of the workspace\'s bridge, as `codeforge bridge` printed it. The token comes from your login (`codeforge up`) or "codeforge.platform.token".',
-    placeholder: 'wss://dev.example.com:8471',
-    value: remoteUrlOf(current),
-    password: false,
-    validate: (text) => parseRemoteUrl(text).error,
+/**
+ * Whether the bridge at `url` answers with this token: one `codeforge connect URL --ports`
+ * round trip. Returns what `codeforge connect` said when it does not (unreachable, refused
+ * token), scrubbed; a bridge without the ports channel still counts as reached.
+ */
+function checkBridge(url: string): Promise<string | undefined> {
+  const settings = readSettings();
+  const token = settings.init.token;
+  return new Promise((resolve) => {
+    execFile(
+      settings.server.command,
+      connectArgs(url, { kind: 'ports' }),
+      { env: { ...process.env, ...connectEnv(token, settings.server.env) }, timeout: 30_000 },
+      (error, _stdout, stderr) => {
+        if (!error) {
+          resolve(undefined);
+          return;
+        }
+        const last = (stderr || error.message).trim().split('\n').pop() ?? '';
+        resolve(last.includes('unknown channel') ? undefined : scrub(last.replace(/^codeforge connect: /, ''), [token]));
+      },
+    );
   });
-  if (url === undefined) {
+}
+
+/** Asks for the bridge URL, checks that it answers, and stores it in "codeforge.remote.url"
+ * (the language server restarts through it). */
+export async function connectToRemote(): Promise<void> {
+  let value = remoteUrlOf(readSettings());
+  for (;;) {
+    const typed = await new VscodePromptUi().input({
+      title: 'CodeForge: Connect to Remote Workspace',
+      prompt: 'Address of the workspace\'s bridge, as `codeforge bridge` printed it. The token comes from your login (`codeforge up`) or "codeforge.platform.token".',
+      placeholder: 'wss://dev.example.com:8471',
+      value,
+      password: false,
+      validate: (text) => parseRemoteUrl(text).error,
+    });
+    const url = typed === undefined ? undefined : parseRemoteUrl(typed).url;
+    if (!url) {
+      return;
+    }
+    value = url;
+    const problem = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `CodeForge: checking the bridge at ${url}` },
+      () => checkBridge(url),
+    );
+    if (problem !== undefined) {
+      const choice = await vscode.window.showErrorMessage(`CodeForge: ${problem}`, 'Try Again', 'Use It Anyway');
+      if (choice === 'Try Again') {
+        continue;
+      }
+      if (choice !== 'Use It Anyway') {
+        return;
+      }
+    }
+    // Per folder when one is open: another project may be local or use another bridge.
+    const target = vscode.workspace.workspaceFolders?.length ? vscode.ConfigurationTarget.Workspace : vscode.ConfigurationTarget.Global;
+    await vscode.workspace.getConfiguration(SECTION).update('remote.url', url, target);
+    void vscode.window.showInformationMessage(`CodeForge: connecting to ${url}`);
     return;
   }
-  const checked = parseRemoteUrl(url);
-  if (!checked.url) {
-    return;
-  }
-  // Per folder when one is open: another project may be local or use another bridge.
-  const target = vscode.workspace.workspaceFolders?.length ? vscode.ConfigurationTarget.Workspace : vscode.ConfigurationTarget.Global;
-  await vscode.workspace.getConfiguration(SECTION).update('remote.url', checked.url, target);
-  void vscode.window.showInformationMessage(`CodeForge: connecting to ${checked.url}`);
 }
 
 /** Back to a local folder: clears "codeforge.remote.url" wherever it was set. */
