@@ -190,3 +190,38 @@ async def test_a_terminal_link_resumes_over_a_new_websocket(
                 if isinstance(message, str):
                     controls.append(json.loads(message))
         assert [c["code"] for c in controls if c["type"] == "exit"] == [9]
+
+
+async def test_terminals_and_forwards_are_listed_and_closed_by_platform_operations(
+    live_bridge: BridgeProcess, live_platform: RunningPlatform, web: int
+) -> None:
+    client = live_platform.client()
+    project = live_platform.project
+
+    async def listed(kind: str, id: str) -> None:
+        async with asyncio.timeout(GUARD_S):
+            while True:
+                answer = await asyncio.to_thread(client.call, "bridges.list", {"project": project})
+                if any(r.id == id for s in answer.items for r in getattr(s, kind)):
+                    return
+                await asyncio.sleep(0.2)
+
+    async with connected(live_bridge.url, live_platform.token) as connection:
+        terminal = await connection.dial("terminal", {"command": json.dumps(BASH)})
+        hello = json.loads(await terminal.receive())
+        control = await connection.dial("forward", {"mode": "control", "port": str(web), "local": "18080"})
+        ready = json.loads(await control.receive())
+        assert ready["type"] == "ready" and ready["listening"] is True
+        await listed("terminals", hello["id"])
+        await listed("forwards", ready["id"])
+        for kind, id in (("terminal", hello["id"]), ("forward", ready["id"])):
+            closed = await asyncio.to_thread(client.call, "bridges.close", {"project": project, "kind": kind, "id": id})
+            assert closed.requested
+        async with asyncio.timeout(GUARD_S):  # applied at the bridge's next report
+            while not isinstance(message := await terminal.receive(), str) or json.loads(message)["type"] != "exit":
+                pass
+            assert json.loads(message)["code"] == 128 + signal.SIGHUP
+            assert json.loads(await control.receive()) == {
+                "type": "closed",
+                "reason": "closed by a bridges.close operation",
+            }
