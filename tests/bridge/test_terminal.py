@@ -149,6 +149,9 @@ async def test_several_terminals_and_exit_codes(bridge: Bridge) -> None:
     await a.type("exit 7\r")
     assert (await a.control("exit"))["code"] == 7
     await b.run("echo still-$((3+3))", "still-6")  # the other one is untouched
+    late, hello_late = await _open(bridge, session, attach=hello_a["id"])  # an ended one: its story
+    assert hello_late["attached"] is True
+    assert (await late.control("exit"))["code"] == 7 and b"A-2" in late.out
     assert ("terminal", hello_a["id"]) not in session.resources  # an exited terminal is no resource
     assert ("terminal", hello_b["id"]) in session.resources
     await b.type("kill -KILL $$\r")
