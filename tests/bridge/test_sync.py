@@ -331,3 +331,26 @@ async def test_a_new_or_reset_workspace_deletes_nothing_here(pair: Pair) -> None
     pair.local.mkdir()
     assert (await pair.once()).rc == 0
     assert (pair.local / "src/main.py").read_text() == "print(1)\n"
+
+
+def test_ignore_rules_nest_like_git_and_bad_settings_are_named(tmp_path: Path) -> None:
+    from codeforge.bridge.sync.ignore import Ignorer
+    from codeforge.bridge.sync.state import load_config
+
+    write(tmp_path / ".gitignore", "*.log\nbuild/\n")
+    write(tmp_path / "sub/.gitignore", "!keep.log\nlocal.txt\n")
+    ignorer = Ignorer(tmp_path, ["secrets/", "*.pem"])
+    assert ignorer.ignored("a.log", False) and not ignorer.ignored("sub/keep.log", False)
+    assert ignorer.ignored("sub/local.txt", False) and not ignorer.ignored("local.txt", False)
+    assert ignorer.ignored("build/x/y.c", False) and ignorer.ignored("x/.git/HEAD", False)
+    assert ignorer.ignored("secrets/k", False) and ignorer.ignored("deep/key.pem", False)
+    assert ignorer.ignored(".codeforge/sync-state/local.json", False)
+    assert not ignorer.ignored(".codeforge/sync.yaml", False) and not ignorer.ignored("src/app.py", False)
+    write(tmp_path / ".codeforge/sync.yaml", "ignore: nope\nmax_watches: -1\nrescan_seconds: 0\ncolour: red\n")
+    config, warnings = load_config(tmp_path)
+    text = "\n".join(warnings)
+    assert "ignore must be a list" in text and "max_watches must be a whole number" in text
+    assert "rescan_seconds must be a positive number" in text and "unknown settings colour" in text
+    assert config.ignore == [] and config.max_watches is None and config.rescan_seconds == 5.0
+    write(tmp_path / ".codeforge/sync.yaml", "ignore: [\n")
+    assert "cannot be read" in load_config(tmp_path)[1][0]
