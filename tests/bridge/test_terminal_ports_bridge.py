@@ -225,3 +225,25 @@ async def test_terminals_and_forwards_are_listed_and_closed_by_platform_operatio
                 "type": "closed",
                 "reason": "closed by a bridges.close operation",
             }
+
+
+async def test_secrets_reach_the_shell_and_never_the_bridge_log(
+    live_bridge: BridgeProcess, live_platform: RunningPlatform
+) -> None:
+    secret = "tr0ub4dor-and-3"
+    client = live_platform.client()
+    await asyncio.to_thread(
+        client.call, "env.set", {"project": live_platform.project, "name": "DB_PASS", "value": secret, "secret": True}
+    )
+    async with connected(live_bridge.url, live_platform.token) as connection:
+        link = await connection.dial("terminal", {"command": json.dumps(BASH), "cols": "100"})
+        shown = bytearray()
+        await link.send(b'[ "$DB_PASS" = "$(printf tr0ub4dor)-and-$((1+2))" ] && echo same-$((5*5))\r')
+        async with asyncio.timeout(GUARD_S):
+            while b"same-25" not in shown:
+                message = await link.receive()
+                if isinstance(message, bytes):
+                    shown.extend(message)
+        await link.send(b"exit\r")
+    assert secret.encode() not in shown  # compared in the shell, never printed
+    assert secret not in live_bridge.log_path.read_text(errors="replace")
