@@ -69,7 +69,12 @@ def test_diagnostics_come_back_with_the_editors_uri(
 
 def test_an_incremental_change_reaches_the_server(relay: tuple[ConnectProcess, LspPipe], editor_folder: Path) -> None:
     _, client = relay
-    uri = (editor_folder / "codeforge.yaml").as_uri()
+    uri = (editor_folder / "svc" / "codeforge.yaml").as_uri()  # its own document: no order between tests
+    client.notify(
+        "textDocument/didOpen",
+        {"textDocument": {"uri": uri, "languageId": "yaml", "version": 1, "text": BAD_YAML}},
+    )
+    client.wait_notification("textDocument/publishDiagnostics", lambda p: p["uri"] == uri and p["diagnostics"])
     client.notify(
         "textDocument/didChange",
         {
