@@ -1,9 +1,9 @@
 """Tells the platform what this bridge holds (`bridges.report`) and applies the close
 requests the answer carries (`bridges.close` made by a person, an editor or the CLI).
 
-It reports every 2 s while sessions exist, at once (after a short batching delay) when
-something changes, and once more after the last session ends, so the platform's list is
-never more than a couple of seconds behind. It uses the bridge's own token, never an
+It reports at start, every 2 s while sessions exist, every 20 s while none do, and at once
+(after a short batching delay) when something changes, so the platform's list is never more
+than a couple of seconds behind and an idle bridge stays listed. It uses the bridge's own token, never an
 editor's.
 """
 
@@ -23,11 +23,12 @@ from codeforge.client import AsyncPlatformClient
 if TYPE_CHECKING:
     from codeforge.bridge.server import Bridge
 
-__all__ = ["INTERVAL", "Reporter"]
+__all__ = ["IDLE_INTERVAL", "INTERVAL", "Reporter"]
 
 log = logging.getLogger(__name__)
 
 INTERVAL = 2.0
+IDLE_INTERVAL = 20.0
 BATCH = 0.05  # changes this close together go in one report
 REPORTED_KINDS = ("terminal", "forward")
 # The limits of `bridges.report`'s input (codeforge/catalog/bridges.py).
@@ -92,14 +93,14 @@ class Reporter:
         }
 
     async def _run(self) -> None:
-        had_sessions = True  # one report at start: the platform lists the bridge before any editor comes
+        # A report at start, on every change, every INTERVAL while sessions exist and every
+        # IDLE_INTERVAL without: the platform lists an idle bridge as live (it calls one
+        # stale after 30 s), so `codeforge ssh-config` finds a bridge nobody has used yet.
         while True:
-            has_sessions = len(self.bridge.sessions) > 0
-            if has_sessions or had_sessions:
-                await self.report_once()
-            had_sessions = has_sessions
+            await self.report_once()
+            busy = len(self.bridge.sessions) > 0
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(INTERVAL if has_sessions else None):
+                async with asyncio.timeout(INTERVAL if busy else IDLE_INTERVAL):
                     await self._wake.wait()
                 await asyncio.sleep(BATCH)
             self._wake.clear()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import hmac
 import logging
 import os
 import re
@@ -19,6 +20,7 @@ import signal
 import socket
 import ssl
 import sys
+import time
 import weakref
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -28,6 +30,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
+from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 
 from codeforge.bridge.auth import FailureLimiter, Refused, check_token
@@ -39,6 +42,7 @@ from codeforge.catalog import auth as _auth_ops  # noqa: F401  (declares auth.wh
 from codeforge.catalog.bridges import ID_PATTERN
 from codeforge.catalog.errors import CodeForgeError
 from codeforge.client import AsyncPlatformClient
+from codeforge.lsp.transport import ExpectedErrors
 
 __all__ = ["Bridge", "BridgeOptions", "check_folder", "run_bridge"]
 
@@ -47,6 +51,7 @@ log = logging.getLogger(__name__)
 ID = re.compile(ID_PATTERN)  # the ids the platform's bridges.* operations accept
 RECEIVED = "X-CodeForge-Received"
 RESUME = "X-CodeForge-Resume"
+RECHECK_AFTER = 30.0  # seconds a new link of a live session goes on its session's token check
 
 
 @dataclass
@@ -104,7 +109,7 @@ class _Handshake:
     peer_received: int
     identity: Identity
     token: str = field(repr=False)
-    platform: AsyncPlatformClient = field(repr=False)
+    platform: AsyncPlatformClient | None = field(repr=False)  # None: the session's token was checked just now
     received: int = 0  # ours, answered in the handshake
 
 
@@ -214,6 +219,8 @@ class Bridge:
             response.headers[RECEIVED] = str(handshake.received)
         else:  # the upgrade failed after the check: no handler will come for it
             del self._handshakes[connection]
+            if handshake.platform is None:
+                return
             closing = asyncio.ensure_future(handshake.platform.aclose())
             self._tasks.add(closing)
             closing.add_done_callback(self._tasks.discard)
@@ -243,6 +250,10 @@ class Bridge:
         token = token.strip()
         if token and (wait := self.limiter.retry_after(address, token)):
             raise Refused(429, f"too many refused tokens; retry in {wait} s with a valid one")
+        resume = headers.get(RESUME) == "1"
+        if (recent := self._recently_checked(session_id, token, resume=resume)) is not None:
+            received = self._resume_point(session_id, link_id, channel, recent.user, resume=False)
+            return _Handshake(channel, session_id, link_id, params, peer_received, recent.user, token, None, received)
         try:
             identity, platform = await check_token(
                 self.platform_url,
@@ -265,13 +276,25 @@ class Bridge:
                     403,
                     f"this token belongs to another organization than the project {self.project} this bridge serves",
                 )
-            received = self._resume_point(session_id, link_id, channel, identity, resume=headers.get(RESUME) == "1")
+            received = self._resume_point(session_id, link_id, channel, identity, resume=resume)
         except Refused:
             await platform.aclose()
             raise
         return _Handshake(
             channel, session_id, link_id, params, peer_received, identity, token.strip(), platform, received
         )
+
+    def _recently_checked(self, session_id: str, token: str, *, resume: bool) -> Session | None:
+        """The live session whose token this is, if the platform accepted it within
+        RECHECK_AFTER seconds. A forward opens one link per TCP connection (a browser, several
+        per page): each would otherwise cost a platform round trip and an audit record. A
+        resume is always checked, so a revoked token never resumes."""
+        session = self.sessions.get(session_id)
+        if resume or session is None or session.ended or not session.attached or not token:
+            return None
+        if not hmac.compare_digest(session.token, token) or time.monotonic() - session.checked_at > RECHECK_AFTER:
+            return None
+        return session
 
     def _resume_point(self, session_id: str, link_id: str, channel: str, identity: Identity, *, resume: bool) -> int:
         session = self.sessions.get(session_id)
@@ -292,8 +315,12 @@ class Bridge:
         handshake = self._handshakes.pop(connection)
         session = self.sessions.get(handshake.session_id)
         if session is None:
+            if handshake.platform is None:  # it ended between the check and now
+                await connection.close(CloseCode.GOING_AWAY, "session ended: open a new one")
+                return
             session = self.sessions.open(handshake.session_id, handshake.identity, handshake.token, handshake.platform)
-        else:
+        elif handshake.platform is not None:
+            session.checked_at = time.monotonic()
             await handshake.platform.aclose()  # the session keeps the client it opened with
         link = session.links.get(handshake.link_id)
         if link is None:
@@ -363,6 +390,12 @@ def run_bridge(options: BridgeOptions) -> int:
     logging.basicConfig(
         stream=sys.stderr, level=options.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
     )
+    # pygls logs every message it sends and receives at INFO and DEBUG: a secret an editor
+    # reveals (env.reveal, tokens.create) would be written to the bridge's log. httpx logs
+    # each platform request's URL at INFO, which says nothing the bridge's own lines don't.
+    for noisy in ("pygls", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.getLogger("pygls.protocol.json_rpc").addFilter(ExpectedErrors())
     try:
         workspace = check_folder(options.folder)
         tls = _tls(options.cert, options.key)

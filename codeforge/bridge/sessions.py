@@ -58,6 +58,7 @@ class Session:
     token: str = field(repr=False)  # the user's platform token: never logged, never reported
     platform: AsyncPlatformClient = field(repr=False)
     opened_at: float = field(default_factory=time.time)
+    checked_at: float = field(default_factory=time.monotonic)  # when the platform last accepted its token
     links: dict[str, Link] = field(default_factory=dict)
     channels: dict[str, str] = field(default_factory=dict)  # link id -> channel
     resources: dict[tuple[str, str], Resource] = field(default_factory=dict)

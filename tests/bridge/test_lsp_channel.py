@@ -176,3 +176,24 @@ def test_a_document_too_large_for_the_link_is_said_and_the_session_goes_on(
     shown = client.wait_notification("window/showMessage", lambda p: "remote link" in p["message"])
     assert "textDocument/didOpen is 17 MiB" in shown["message"]
     assert client.request("codeforge/status", {})["result"]["connected"]
+
+
+def test_a_secret_revealed_through_the_bridge_never_reaches_its_log(
+    relay: tuple[ConnectProcess, LspPipe], live_bridge: BridgeProcess, live_platform: RunningPlatform
+) -> None:
+    """pygls logs every message at INFO; the bridge's default level is INFO, and a revealed
+    secret travels in a response."""
+    secret = "s3cr3t-through-the-bridge-0815"
+    with live_platform.client() as platform:
+        platform.call(
+            "env.set", {"project": live_platform.project, "name": "BRIDGE_SECRET", "value": secret, "secret": True}
+        )
+    _, client = relay
+    answer = client.request(
+        "workspace/executeCommand",
+        {"command": "codeforge.env.reveal", "arguments": [{"project": live_platform.project, "name": "BRIDGE_SECRET"}]},
+    )
+    assert secret in str(answer)  # the editor asked for it and got it
+    logged = live_bridge.log_path.read_text(errors="replace")
+    assert "env.reveal" in logged or "session" in logged  # the log is being written
+    assert secret not in logged

@@ -4,6 +4,7 @@ clear error for a folder it cannot serve. Real websockets clients against a real
 
 from __future__ import annotations
 
+import asyncio
 import os
 import ssl
 import subprocess
@@ -246,3 +247,28 @@ async def test_the_bridge_logs_no_token(live_bridge: BridgeProcess, live_platfor
     logged = live_bridge.log_path.read_text(errors="replace")
     assert "refused" in logged and "session" in logged  # the log does say what happened
     assert live_platform.token not in logged and "cf_logged-never-0042" not in logged
+
+
+async def test_new_links_of_a_live_session_reuse_its_token_check_but_a_resume_does_not(
+    live_bridge: BridgeProcess, live_platform: RunningPlatform
+) -> None:
+    """A forward opens a link per TCP connection: those go on the session's recent check
+    (no platform round trip, no audit record each); a resume is always checked again."""
+
+    def attaches() -> int:
+        with live_platform.client() as platform:
+            return len(platform.call("audit.list", {"operation": "bridges.attach", "limit": 1000}).items)
+
+    before = attaches()
+    async with connected(live_bridge.url, live_platform.token) as connection:
+        first = await connection.dial("lsp", {})
+        for _ in range(3):
+            await connection.dial("ports", {})
+        assert attaches() == before + 1
+        drop(first)  # the resume asks the platform again
+        async with asyncio.timeout(30):
+            while attaches() < before + 2:
+                await asyncio.sleep(0.1)
+        while not first.attached:
+            await asyncio.sleep(0.05)
+        assert attaches() == before + 2
