@@ -30,6 +30,7 @@ CHANNEL_MODULES: dict[str, str] = {
     "ports": "codeforge.bridge.ports:serve_ports",
     "forward": "codeforge.bridge.ports:serve_forward",
     "ssh": "codeforge.bridge.ssh:serve",
+    "dap": "codeforge.bridge.dap:serve",
 }
 
 CHANNELS: dict[str, Serve] = {}
