@@ -32,12 +32,11 @@ from typing import Any
 import asyncssh
 
 from codeforge.bridge.link import Dial, DialRefused, Link, LinkClosed
+
+from codeforge.bridge.project_env import base_env, project_env
 from codeforge.bridge.sessions import ChannelContext
 from codeforge.bridge.ssh_process import run_session
 from codeforge.bridge.ssh_server import host_key, start_server, state_dir
-
-# One way to load a project's variables for every shell the bridge starts.
-from codeforge.bridge.terminal import _project_env as project_env
 from codeforge.catalog import sshkeys
 from codeforge.catalog.errors import CodeForgeError
 
@@ -51,8 +50,6 @@ _CHUNK = 65536
 _PLATFORM_TIMEOUT_S = 15.0
 # Close reasons of a tunnel that ended as it should (the SSH connection closed).
 _NORMAL_ENDS = ("", "done", "closed")
-# Never in a workspace's processes: the bridge's own credentials.
-_HIDDEN_ENV = ("CODEFORGE_TOKEN", "CODEFORGE_BRIDGE_TOKEN")
 
 
 @dataclass(frozen=True)
@@ -98,9 +95,7 @@ def _shell() -> str:
 
 
 def _base_env(shell: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in _HIDDEN_ENV}
-    env["SHELL"] = shell
-    return env
+    return {**base_env(), "SHELL": shell}
 
 
 async def _pump_in(link: Link, writer: asyncio.StreamWriter) -> None:

@@ -30,57 +30,11 @@ import tty
 import uuid
 
 from codeforge.bridge.link import Dial, Link, LinkClosed
+from codeforge.bridge.project_env import base_env, project_env
 from codeforge.bridge.ptys import SIGNALS, Terminal, TerminalRegistry, Watcher, registry
 from codeforge.bridge.sessions import ChannelContext
-from codeforge.catalog import env as env_ops
-from codeforge.catalog.errors import CodeForgeError
 
 __all__ = ["connect_terminal", "serve"]
-
-_ENV_TIMEOUT_S = 10.0
-# The bridge's own credentials never reach a user's shell.
-_HIDDEN_ENV = ("CODEFORGE_TOKEN", "CODEFORGE_BRIDGE_TOKEN")
-
-# environment ------------------------------------------------------------------------------
-
-
-async def _project_env(ctx: ChannelContext) -> tuple[dict[str, str], list[str]]:
-    """The project's variables (secrets revealed as the user, audited by the platform), and
-    notes for the user about what could not be loaded. Never values in the notes."""
-    try:
-        async with asyncio.timeout(_ENV_TIMEOUT_S):
-            listing = await ctx.platform.call(env_ops.LIST, {"project": ctx.project})
-    except CodeForgeError as exc:
-        return {}, [f"project variables not loaded: {exc.message}"]
-    except TimeoutError:
-        return {}, [f"project variables not loaded: the platform did not answer in {_ENV_TIMEOUT_S:.0f} s"]
-    if not isinstance(listing, env_ops.EnvList):
-        return {}, ["project variables not loaded: unexpected answer from env.list"]
-    values = {v.name: v.value for v in listing.items if not v.secret and v.value is not None}
-    secrets = [v.name for v in listing.items if v.secret]
-
-    async def reveal(name: str) -> str:
-        async with asyncio.timeout(_ENV_TIMEOUT_S):
-            answer = await ctx.platform.call(env_ops.REVEAL, {"project": ctx.project, "name": name})
-        if not isinstance(answer, env_ops.EnvValue):
-            raise TypeError("unexpected answer from env.reveal")
-        return answer.value
-
-    notes = []
-    revealed = await asyncio.gather(*(reveal(n) for n in secrets), return_exceptions=True)
-    for name, value in zip(secrets, revealed, strict=True):
-        if isinstance(value, str):
-            values[name] = value
-        else:
-            why = value.message if isinstance(value, CodeForgeError) else str(value) or type(value).__name__
-            notes.append(f"secret {name} not set: {why}")
-    return values, notes
-
-
-def _base_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in _HIDDEN_ENV}
-    env.setdefault("TERM", "xterm-256color")
-    return env
 
 
 def _default_shell() -> list[str]:
@@ -135,9 +89,9 @@ async def _open(ctx: ChannelContext, terminals: TerminalRegistry) -> tuple[Termi
     program = ctx.workspace / argv[0] if "/" in argv[0] else shutil.which(argv[0])
     if program is None or not os.access(program, os.X_OK):
         raise _Refused(f"cannot start {argv[0]!r}: no such program in the workspace (check the name and PATH)")
-    values, notes = await _project_env(ctx)
+    values, notes = await project_env(ctx)
     id = uuid.uuid4().hex[:12]
-    env = {**_base_env(), **values, "CODEFORGE_PROJECT": ctx.project, "CODEFORGE_TERMINAL": id}
+    env = {**base_env(), **values, "CODEFORGE_PROJECT": ctx.project, "CODEFORGE_TERMINAL": id}
     try:
         terminal = await Terminal.start(id, owner=owner, argv=argv, cwd=ctx.workspace, env=env, cols=cols, rows=rows)
     except OSError as exc:
