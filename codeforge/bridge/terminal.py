@@ -261,9 +261,21 @@ async def connect_terminal(
         params["attach"] = attach
     elif command:
         params["command"] = json.dumps(command)
-    link = await dial("terminal", params)
-    loop = asyncio.get_running_loop()
     saved = termios.tcgetattr(stdin) if os.isatty(stdin) else None
+    if saved is not None:
+        # Not echoed here while the bridge answers: what is typed meanwhile reaches the remote
+        # shell, which echoes it, once. Ctrl-C still interrupts a dial that hangs.
+        quiet = termios.tcgetattr(stdin)
+        quiet[3] &= ~termios.ECHO
+        termios.tcsetattr(stdin, termios.TCSANOW, quiet)
+    try:
+        link = await dial("terminal", params)
+    except BaseException:
+        if saved is not None:
+            with contextlib.suppress(termios.error):
+                termios.tcsetattr(stdin, termios.TCSADRAIN, saved)
+        raise
+    loop = asyncio.get_running_loop()
     resize_fd = stdout if os.isatty(stdout) else stdin
     watching_size = False
     typing: asyncio.Task[None] | None = None
