@@ -4,8 +4,11 @@
 //   panes.ts    webviews for showDocument     progress.ts    cancellable job progress
 //   remoteUi.ts remote connect, status, conflicts   remoteTerminal.ts / portForwards.ts /
 //   proxiedServers.ts  the bridge's terminals, ports and language servers (rules in remote.ts)
+//   debugUi.ts  the `codeforge` debug type through `codeforge connect --dap` (rules in debug.ts)
 import * as vscode from 'vscode';
 import type { Middleware } from 'vscode-languageclient/node';
+import { DEBUG_TYPE } from './debug';
+import { CodeforgeDebugAdapters, CodeforgeDebugConfigurations, joinDebugSession, pickDebugSession, startFromLens } from './debugUi';
 import { Operations } from './operations';
 import { Panes } from './panes';
 import { PortForwards } from './portForwards';
@@ -136,6 +139,11 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.commands.registerCommand('codeforge.showForwards', () => forwards.showForwards()),
     vscode.commands.registerCommand('codeforge.stopForward', () => forwards.pickAndStop()),
     vscode.commands.registerCommand('codeforge.showOutput', () => output.show(true)),
+    vscode.debug.registerDebugConfigurationProvider(DEBUG_TYPE, new CodeforgeDebugConfigurations()),
+    vscode.debug.registerDebugAdapterDescriptorFactory(DEBUG_TYPE, new CodeforgeDebugAdapters(remoteLog)),
+    vscode.commands.registerCommand('codeforge.debug.start', (argument?: unknown) => startFromLens(argument)),
+    vscode.commands.registerCommand('codeforge.debug.pickSession', () => pickDebugSession()),
+    vscode.commands.registerCommand('codeforge.debug.join', () => joinDebugSession()),
     vscode.commands.registerCommand('codeforge.showStatus', async () => {
       const current = await status.update();
       const summary =

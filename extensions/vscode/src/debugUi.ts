@@ -1,0 +1,151 @@
+// The `codeforge` debug type in VS Code: configurations (defaults filled, mistakes said before
+// anything starts), the adapter (`codeforge connect URL --dap`, a stdio DAP relay to debugpy in
+// the remote workspace), joining a running session of the workspace, and the client side of the
+// language server's "Debug this test" / "Debug this file" code lenses (`codeforge.debug.start`).
+// The rules live in debug.ts.
+import { execFile } from 'node:child_process';
+import * as vscode from 'vscode';
+import {
+  type CodeforgeDebugConfiguration,
+  DEBUG_TYPE,
+  type DebugContext,
+  dapArgs,
+  INITIAL_CONFIGURATIONS,
+  lensConfiguration,
+  NEEDS_REMOTE,
+  parseDebugSessions,
+  resolveConfiguration,
+} from './debug';
+import { connectEnv, scrub } from './remote';
+import { readSettings, remoteUrlOf } from './settings';
+
+const LIST_TIMEOUT_MS = 30_000;
+
+function context(): DebugContext {
+  const editor = vscode.window.activeTextEditor;
+  const folder = (vscode.workspace.workspaceFolders ?? []).find((f) => f.uri.scheme === 'file')?.uri.fsPath ?? '';
+  const file = editor?.document.uri.scheme === 'file' ? editor.document.uri.fsPath : '';
+  return { folder, activeFile: file, activeLanguage: editor?.document.languageId ?? '' };
+}
+
+/** Refuses to go on (undefined) after telling the person why. */
+function refuse(message: string): undefined {
+  void vscode.window.showErrorMessage(`CodeForge: ${message}`);
+  return undefined;
+}
+
+export class CodeforgeDebugConfigurations implements vscode.DebugConfigurationProvider {
+  provideDebugConfigurations(): vscode.ProviderResult<vscode.DebugConfiguration[]> {
+    return INITIAL_CONFIGURATIONS;
+  }
+
+  // Before variables are substituted: only an empty configuration (F5, no launch.json) is
+  // filled here, so that `${file}` keeps meaning the file that was active.
+  resolveDebugConfiguration(_folder: vscode.WorkspaceFolder | undefined, config: vscode.DebugConfiguration): vscode.ProviderResult<vscode.DebugConfiguration> {
+    if (!config.type && !config.request && !config.name) {
+      const ctx = context();
+      if (ctx.activeLanguage !== 'python') {
+        return refuse('open a Python file to debug it, or add a "codeforge" configuration to launch.json.');
+      }
+      return { type: DEBUG_TYPE, request: 'launch', name: 'CodeForge: Debug the current file', program: '${file}' };
+    }
+    return config;
+  }
+
+  resolveDebugConfigurationWithSubstitutedVariables(
+    _folder: vscode.WorkspaceFolder | undefined,
+    config: vscode.DebugConfiguration,
+  ): vscode.ProviderResult<vscode.DebugConfiguration> {
+    if (!remoteUrlOf(readSettings())) {
+      return refuse(NEEDS_REMOTE);
+    }
+    const resolved = resolveConfiguration(config as Partial<CodeforgeDebugConfiguration>, context());
+    return resolved.config ? (resolved.config as vscode.DebugConfiguration) : refuse(resolved.error);
+  }
+}
+
+export class CodeforgeDebugAdapters implements vscode.DebugAdapterDescriptorFactory {
+  constructor(private readonly log: (line: string) => void) {}
+
+  createDebugAdapterDescriptor(session: vscode.DebugSession): vscode.ProviderResult<vscode.DebugAdapterDescriptor> {
+    const settings = readSettings();
+    const url = remoteUrlOf(settings);
+    if (!url) {
+      throw new Error(NEEDS_REMOTE);
+    }
+    if (!settings.server.located.found) {
+      throw new Error(`Cannot find the \`codeforge\` program (looked in: ${settings.server.located.searched.join('; ')}).`);
+    }
+    const args = dapArgs(url, session.configuration as CodeforgeDebugConfiguration);
+    this.log(`debug: ${settings.server.command} ${args.join(' ')}`);
+    // The token goes to the relay's environment (merged with the extension host's), never its arguments.
+    return new vscode.DebugAdapterExecutable(settings.server.command, args, { env: connectEnv(settings.init.token, settings.server.env) });
+  }
+}
+
+/** The workspace's running debug sessions, from `codeforge connect URL --dap --list`. */
+function listSessions(): Promise<ReturnType<typeof parseDebugSessions>> {
+  const settings = readSettings();
+  const url = remoteUrlOf(settings);
+  if (!url) {
+    return Promise.reject(new Error(NEEDS_REMOTE));
+  }
+  const token = settings.init.token;
+  return new Promise((resolve, reject) => {
+    execFile(
+      settings.server.command,
+      [...dapArgs(url, { request: 'launch' }), '--list'],
+      { env: { ...process.env, ...connectEnv(token, settings.server.env) }, timeout: LIST_TIMEOUT_MS, maxBuffer: 4 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        if (error) {
+          reject(new Error(scrub((stderr || error.message).trim().split('\n').pop() ?? '', [token])));
+          return;
+        }
+        try {
+          resolve(parseDebugSessions(stdout));
+        } catch (failure) {
+          reject(failure instanceof Error ? failure : new Error(String(failure)));
+        }
+      },
+    );
+  });
+}
+
+/** A quick pick over the workspace's debug sessions; the id, or undefined (cancels the launch). */
+export async function pickDebugSession(): Promise<string | undefined> {
+  let sessions;
+  try {
+    sessions = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'CodeForge: listing debug sessions' }, () => listSessions());
+  } catch (error) {
+    return refuse(`could not list the workspace's debug sessions: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  if (sessions.length === 0) {
+    return refuse('no debug session runs in the remote workspace: start one (F5 with a "codeforge" configuration), then join it.');
+  }
+  const picked = await vscode.window.showQuickPick(
+    sessions.map((s) => ({ label: s.label, description: s.id, detail: s.detail || undefined, id: s.id })),
+    { title: 'CodeForge: Join a Debug Session', placeHolder: 'A debug session of the remote workspace' },
+  );
+  return picked?.id;
+}
+
+/** "CodeForge: Join a Debug Session…": attach to one everyone then drives together. */
+export async function joinDebugSession(): Promise<boolean> {
+  const id = await pickDebugSession();
+  if (!id) {
+    return false;
+  }
+  const folder = vscode.workspace.workspaceFolders?.[0];
+  return vscode.debug.startDebugging(folder, { type: DEBUG_TYPE, request: 'attach', name: `CodeForge: debug session ${id}`, join: id });
+}
+
+/** `codeforge.debug.start` (a code lens' command): starts the configuration it carries. */
+export async function startFromLens(argument: unknown): Promise<boolean> {
+  const config = lensConfiguration(argument);
+  if (typeof config === 'string') {
+    refuse(config);
+    return false;
+  }
+  const folder = vscode.workspace.workspaceFolders?.[0];
+  return vscode.debug.startDebugging(folder, config as vscode.DebugConfiguration);
+}

@@ -1,0 +1,108 @@
+// The `codeforge` debug type's rules: the configuration a person or a code lens gets (defaults
+// filled, mistakes refused with what to do), the `codeforge connect --dap` command line (never a
+// token on it) and the workspace's debug sessions as the bridge lists them.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { dapArgs, DEBUG_TYPE, INITIAL_CONFIGURATIONS, lensConfiguration, NEEDS_REMOTE, parseDebugSessions, resolveConfiguration } from '../src/debug';
+
+const FOLDER = '/home/ana/shop';
+const ctx = { folder: FOLDER, activeFile: `${FOLDER}/app/main.py`, activeLanguage: 'python' };
+
+describe('resolving a codeforge debug configuration', () => {
+  it('debugs the current Python file when nothing is configured (F5, no launch.json)', () => {
+    const { config } = resolveConfiguration({}, ctx);
+    assert.equal(config?.type, DEBUG_TYPE);
+    assert.equal(config?.request, 'launch');
+    assert.equal(config?.program, `${FOLDER}/app/main.py`);
+    assert.equal(config?.localRoot, FOLDER);
+    assert.equal(config?.name, 'CodeForge: main.py');
+  });
+
+  it('says to open a Python file when the active one is not Python', () => {
+    assert.match(resolveConfiguration({}, { ...ctx, activeLanguage: 'markdown' }).error ?? '', /Open a Python file/);
+    assert.match(resolveConfiguration({}, { ...ctx, activeFile: '' }).error ?? '', /Open a Python file/);
+  });
+
+  it('needs a folder that stands for the workspace', () => {
+    assert.match(resolveConfiguration({ request: 'launch', program: 'a.py' }, { ...ctx, folder: '' }).error ?? '', /Open the folder/);
+  });
+
+  it('keeps a module launch (a pytest test) and its arguments', () => {
+    const { config } = resolveConfiguration({ request: 'launch', name: 't', module: 'pytest', args: ['tests/test_a.py::test_b', '-x'] }, ctx);
+    assert.deepEqual(config?.args, ['tests/test_a.py::test_b', '-x']);
+    assert.equal(config?.module, 'pytest');
+  });
+
+  it('takes a file: URI or a relative program, and refuses a file outside the folder', () => {
+    assert.equal(resolveConfiguration({ request: 'launch', program: `file://${FOLDER}/a%20b.py` }, ctx).config?.program, `${FOLDER}/a b.py`);
+    assert.equal(resolveConfiguration({ request: 'launch', program: 'scripts/run.py' }, ctx).config?.program, 'scripts/run.py');
+    for (const outside of ['/etc/passwd', `${FOLDER}/../other/x.py`, `${FOLDER}-evil/x.py`]) {
+      assert.match(resolveConfiguration({ request: 'launch', program: outside }, ctx).error ?? '', /outside \/home\/ana\/shop/, outside);
+    }
+  });
+
+  it('refuses launches without or with both of program and module, bad modules and bad args', () => {
+    assert.match(resolveConfiguration({ request: 'launch', name: 'x' }, ctx).error ?? '', /needs "program".*or "module"/);
+    assert.match(resolveConfiguration({ request: 'launch', program: 'a.py', module: 'a' }, ctx).error ?? '', /not both/);
+    assert.match(resolveConfiguration({ request: 'launch', module: 'os; rm -rf' }, ctx).error ?? '', /not a module name/);
+    assert.match(resolveConfiguration({ request: 'launch', module: 'a', args: 'x' as unknown as string[] }, ctx).error ?? '', /"args" must be a list/);
+    assert.match(resolveConfiguration({ request: 'debug' as string, program: 'a.py' }, ctx).error ?? '', /"launch" or "attach"/);
+  });
+
+  it('attaches by joining a session id, a debugpy port or a process id: exactly one', () => {
+    assert.equal(resolveConfiguration({ request: 'attach', join: 'a1b2c3' }, ctx).config?.join, 'a1b2c3');
+    assert.equal(resolveConfiguration({ request: 'attach', connect: { port: 5678 } }, ctx).config?.connect?.port, 5678);
+    assert.equal(resolveConfiguration({ request: 'attach', processId: '4242' }, ctx).config?.processId, '4242');
+    assert.match(resolveConfiguration({ request: 'attach' }, ctx).error ?? '', /one of "join"/);
+    assert.match(resolveConfiguration({ request: 'attach', join: 'a', processId: 1 }, ctx).error ?? '', /one of "join"/);
+    assert.match(resolveConfiguration({ request: 'attach', join: 'no spaces/../x' }, ctx).error ?? '', /not a debug session id/);
+    assert.match(resolveConfiguration({ request: 'attach', connect: { port: 70000 } }, ctx).error ?? '', /connect.port/);
+    assert.match(resolveConfiguration({ request: 'attach', processId: '1; kill' }, ctx).error ?? '', /"processId" must be/);
+  });
+});
+
+describe('the codeforge connect --dap command line', () => {
+  it('maps the local folder and joins by id, never carrying a token', () => {
+    assert.deepEqual(dapArgs('wss://dev:8471', { request: 'launch', localRoot: FOLDER }), ['connect', 'wss://dev:8471', '--dap', '--local-root', FOLDER]);
+    assert.deepEqual(dapArgs('ws://h:1', { request: 'attach', join: 'abc', localRoot: FOLDER }), ['connect', 'ws://h:1', '--dap', '--join', 'abc', '--local-root', FOLDER]);
+    // A launch never joins, even if a stale `join` is left in it.
+    assert.deepEqual(dapArgs('ws://h:1', { request: 'launch', join: 'abc' }), ['connect', 'ws://h:1', '--dap']);
+  });
+
+  it('says that a remote workspace is needed, and how to get one', () => {
+    assert.match(NEEDS_REMOTE, /Connect to Remote Workspace/);
+    assert.match(NEEDS_REMOTE, /codeforge bridge \./);
+  });
+
+  it('offers launch.json configurations that all resolve', () => {
+    for (const config of INITIAL_CONFIGURATIONS) {
+      const substituted = JSON.parse(JSON.stringify(config).replace('${file}', `${FOLDER}/a.py`).replace('${command:codeforge.debug.pickSession}', 'abc'));
+      assert.ok(resolveConfiguration(substituted, ctx).config, config.name);
+    }
+  });
+});
+
+describe('code lenses and the session list', () => {
+  it('turns a lens argument into a codeforge launch', () => {
+    const config = lensConfiguration({ title: 'Debug test_b', module: 'pytest', args: ['tests/test_a.py::test_b'] });
+    assert.equal(typeof config, 'object');
+    assert.deepEqual(config, { title: 'Debug test_b', module: 'pytest', args: ['tests/test_a.py::test_b'], type: DEBUG_TYPE, request: 'launch', name: 'Debug test_b' });
+    assert.equal((lensConfiguration({ type: 'python', program: 'a.py', name: 'x' }) as { type: string }).type, DEBUG_TYPE);
+    for (const bad of [undefined, null, 'a.py', ['a.py'], 3]) {
+      assert.match(lensConfiguration(bad) as string, /takes one launch configuration/);
+    }
+  });
+
+  it('reads the bridge\'s debug sessions, skipping malformed entries', () => {
+    const listed = parseDebugSessions(
+      JSON.stringify({ sessions: [{ id: 'a1', label: 'main.py', state: 'stopped', clients: ['ana', { label: 'bo' }] }, { id: 'bad id!' }, { label: 'no id' }, 'x', { id: 'b2', module: 'pytest' }] }),
+    );
+    assert.deepEqual(listed, [
+      { id: 'a1', label: 'main.py', detail: 'stopped, with ana, bo' },
+      { id: 'b2', label: 'pytest', detail: '' },
+    ]);
+    assert.deepEqual(parseDebugSessions('[]'), []);
+    assert.throws(() => parseDebugSessions('codeforge connect: refused'), /not JSON: codeforge connect: refused/);
+    assert.throws(() => parseDebugSessions('{"x": 1}'), /no `sessions` array/);
+  });
+});
