@@ -25,7 +25,7 @@ from codeforge.bridge.sync.ignore import Ignorer
 from codeforge.bridge.sync.peer import Peer
 from codeforge.bridge.sync.plan import Plan, make_plan, read_manifest
 from codeforge.bridge.sync.protocol import PROTOCOL_VERSION, ProtocolError, decode, encode
-from codeforge.bridge.sync.state import SyncState, load_config
+from codeforge.bridge.sync.state import SyncState, load_config, save_periodically
 from codeforge.bridge.sync.tree import scan_tree
 from codeforge.bridge.sync.watch import TreeWatcher
 
@@ -222,7 +222,7 @@ async def _sync(
         )
         if not watch:
             return 1 if peer.stats.errors else 0
-        tasks.append(asyncio.ensure_future(_save_loop(state)))
+        tasks.append(asyncio.ensure_future(save_periodically(state, SAVE_EVERY)))
         await peer.start_watching(watcher)  # and sends what changed while the initial sync ran
         await watcher.ready.wait()
         on_event(SyncEvent("status", "watching for changes", {"phase": "watching"}))
@@ -247,10 +247,3 @@ async def _until(watcher: TreeWatcher, receiver: asyncio.Task[None]) -> Any:
             nxt.cancel()
             return
         yield nxt.result()
-
-
-async def _save_loop(state: SyncState) -> None:
-    while True:
-        await asyncio.sleep(SAVE_EVERY)
-        if state.dirty:
-            await asyncio.to_thread(state.write, state.snapshot())

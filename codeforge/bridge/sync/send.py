@@ -59,7 +59,8 @@ class Sender(PeerCore):
         for rel in rels:
             if rel.startswith(GONE):  # a rescan: what the other side holds in that folder
                 folder = rel[len(GONE) :]
-                todo.extend(p for p in self.peer if (p.rsplit("/", 1)[0] if "/" in p else "") == folder)
+                # list(): a copy taken at once (this runs in a thread; the loop may change it)
+                todo.extend(p for p in list(self.peer) if (p.rsplit("/", 1)[0] if "/" in p else "") == folder)
             elif rel.startswith(FLAT):  # a rescan walked this folder already: do not expand
                 found[rel[len(FLAT) :]] = self.current(rel[len(FLAT) :])
             else:
@@ -80,7 +81,7 @@ class Sender(PeerCore):
             elif self.peer.get(rel, ("",))[0] == DIR_HASH:
                 # Gone (deleted, or moved away): so is all the other side holds below it.
                 prefix = rel + "/"
-                todo.extend(p for p in self.peer if p.startswith(prefix) and p not in found)
+                todo.extend(p for p in list(self.peer) if p.startswith(prefix) and p not in found)
         return found
 
     async def push(self, rels: Iterable[str]) -> None:
@@ -148,22 +149,22 @@ class Sender(PeerCore):
         large = [(rel, e) for rel, e in files if e.size > SMALL_FILE]
         batch: list[tuple[str, Entry]] = []
         size = 0
-        pending: asyncio.Task[tuple[dict[str, Any], bytes]] | None = None
+        pending: asyncio.Task[tuple[dict[str, Any], bytes, list[tuple[str, Entry]]]] | None = None
         # Read the next batch in a thread while the previous one goes out.
         for rel, entry in small:
             batch.append((rel, entry))
             size += entry.size
             if size >= BATCH_BYTES or len(batch) >= BATCH_ITEMS:
                 if pending is not None:
-                    await self._send("files", *(await pending))
+                    await self._send_batch(await pending)
                 pending = asyncio.ensure_future(asyncio.to_thread(self._read_batch, batch))
                 batch, size = [], 0
         if batch:
             if pending is not None:
-                await self._send("files", *(await pending))
+                await self._send_batch(await pending)
             pending = asyncio.ensure_future(asyncio.to_thread(self._read_batch, batch))
         if pending is not None:
-            await self._send("files", *(await pending))
+            await self._send_batch(await pending)
         self._warn_unreadable()
         for rel, entry in large:
             await self._send_large(rel, entry)
@@ -172,9 +173,19 @@ class Sender(PeerCore):
         while self._unreadable:
             self.emit("warning", self._unreadable.pop(0), {})
 
-    def _read_batch(self, batch: list[tuple[str, Entry]]) -> tuple[dict[str, Any], bytes]:
+    async def _send_batch(self, read: tuple[dict[str, Any], bytes, list[tuple[str, Entry]]]) -> None:
+        header, payload, sent = read
+        # The records change here, on the event loop, not in the reading thread.
+        for rel, entry in sent:
+            self.remember(rel, entry)
+            self.peer[rel] = (entry.hash or "", entry.mode)
+        await self._send("files", header, payload)
+
+    def _read_batch(self, batch: list[tuple[str, Entry]]) -> tuple[dict[str, Any], bytes, list[tuple[str, Entry]]]:
+        """Read and hash a batch (in a thread): the message, and the entries it carries."""
         items: list[dict[str, Any]] = []
         parts: list[bytes] = []
+        sent: list[tuple[str, Entry]] = []
         for rel, entry in batch:
             try:
                 with open(f"{self._base}/{rel}", "rb") as f:
@@ -186,15 +197,14 @@ class Sender(PeerCore):
                 continue
             digest = hash_bytes(data)
             entry.hash, entry.size = digest, len(data)
-            self.remember(rel, entry)
             items.append(
                 {"p": rel, "h": digest, "m": entry.mode, "mt": entry.mtime_ns, "prev": self._prev(rel), "n": len(data)}
             )
-            self.peer[rel] = (digest, entry.mode)
+            sent.append((rel, entry))
             parts.append(data)
             self.stats.files_sent += 1
             self.stats.bytes_sent += len(data)
-        return {"items": items}, b"".join(parts)
+        return {"items": items}, b"".join(parts), sent
 
     async def _send_large(self, rel: str, entry: Entry) -> None:
         path = self.root / rel

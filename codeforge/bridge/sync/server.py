@@ -22,7 +22,7 @@ from codeforge.bridge.link import Link, LinkClosed
 from codeforge.bridge.sync.ignore import Ignorer
 from codeforge.bridge.sync.peer import Peer
 from codeforge.bridge.sync.protocol import PROTOCOL_VERSION, ProtocolError, decode, encode, encode_entries
-from codeforge.bridge.sync.state import PARTIAL_KEY, SyncState, load_config
+from codeforge.bridge.sync.state import PARTIAL_KEY, SyncState, load_config, save_periodically
 from codeforge.bridge.sync.tree import hash_missing, scan_tree
 from codeforge.bridge.sync.watch import TreeWatcher
 
@@ -126,7 +126,7 @@ async def serve_folder(link: Link, workspace: Path) -> None:
         for notice in waiting:
             _notice(link, *notice)
         tasks.append(asyncio.ensure_future(_live(peer, watcher, live)))
-        tasks.append(asyncio.ensure_future(_save_loop(state)))
+        tasks.append(asyncio.ensure_future(save_periodically(state, SAVE_EVERY)))
         await peer.receive_loop()
     except LinkClosed:
         pass
@@ -150,10 +150,3 @@ async def _live(peer: Peer, watcher: TreeWatcher, live: asyncio.Event) -> None:
             return
         except Exception:  # one bad batch must not end the sync: say so and go on
             log.exception("sync: sending workspace changes failed")
-
-
-async def _save_loop(state: SyncState) -> None:
-    while True:
-        await asyncio.sleep(SAVE_EVERY)
-        if state.dirty:
-            await asyncio.to_thread(state.write, state.snapshot())

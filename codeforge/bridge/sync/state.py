@@ -9,6 +9,7 @@ so a restarted sync continues them at their current length.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -26,7 +27,7 @@ import yaml
 from codeforge.bridge.sync.paths import STATE_DIR
 from codeforge.bridge.sync.tree import Entry
 
-__all__ = ["CONFIG_FILE", "PARTIAL_KEY", "SyncConfig", "SyncState", "load_config", "partial_key"]
+__all__ = ["CONFIG_FILE", "PARTIAL_KEY", "SyncConfig", "SyncState", "load_config", "partial_key", "save_periodically"]
 
 log = logging.getLogger(__name__)
 
@@ -124,12 +125,12 @@ class SyncState:
     def snapshot(self) -> dict[str, Any]:
         """The record as data (taken on the event loop, which is the only one changing it)."""
         self.dirty = False
+        # dict() copies at once under the GIL: reading threads may add to the cache meanwhile.
+        base, cache = dict(self.base), dict(self.cache)
         return {
             "sync_id": self.sync_id,
-            "base": {k: list(v) for k, v in self.base.items()},
-            "cache": {
-                k: [e.size, e.mtime_ns, e.ino, e.hash] for k, e in self.cache.items() if e.kind == "f" and e.hash
-            },
+            "base": {k: list(v) for k, v in base.items()},
+            "cache": {k: [e.size, e.mtime_ns, e.ino, e.hash] for k, e in cache.items() if e.kind == "f" and e.hash},
         }
 
     def save(self) -> None:
@@ -171,3 +172,14 @@ class SyncState:
         if not _HEX.fullmatch(digest):
             raise ValueError(f"not a content hash: {digest!r}")
         return self.partial_dir / f"{partial_key(digest, rel)}.part"
+
+
+async def save_periodically(state: SyncState, every: float = 2.0) -> None:
+    """Write the record every `every` seconds while it changed (until cancelled)."""
+    while True:
+        await asyncio.sleep(every)
+        if state.dirty:
+            try:
+                await asyncio.to_thread(state.write, state.snapshot())
+            except Exception:  # the next round tries again; the sync itself goes on
+                log.exception("saving the sync record failed")
