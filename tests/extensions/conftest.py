@@ -74,6 +74,14 @@ def nvim_bin() -> Path | None:
     return Path(found) if found else None
 
 
+def nvim_dap_dir() -> Path | None:
+    """A copy of nvim-dap for the tests only (GPL-3.0, never shipped): `../shared/vendor/nvim-dap`
+    beside the checkout, or NVIM_DAP_DIR."""
+    given = os.environ.get("NVIM_DAP_DIR")
+    candidate = Path(given) if given else ROOT.parent / "shared" / "vendor" / "nvim-dap"
+    return candidate if (candidate / "lua" / "dap.lua").is_file() else None
+
+
 def catalog_json(path: Path) -> Path:
     """Write the live catalog (as `codeforge/catalog` returns it) for the unit tests to walk."""
     from codeforge.catalog import describe_catalog

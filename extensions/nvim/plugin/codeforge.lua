@@ -27,6 +27,18 @@ end, {
   end,
 })
 
+-- The language server's "Debug this test" / "Debug this file" code lenses run this client-side
+-- command with a launch configuration; nvim-dap (when installed) gets the `codeforge` adapter
+-- and configurations once startup is over, so a plugin manager has put it on the path by then.
+vim.lsp.commands['codeforge.debug.start'] = function(command, ctx)
+  require('codeforge.dap').lsp_command(command, ctx)
+end
+vim.schedule(function()
+  if #vim.api.nvim_get_runtime_file('lua/dap/init.lua', false) > 0 then
+    require('codeforge.dap').setup()
+  end
+end)
+
 if vim.g.codeforge_autostart ~= false then
   vim.lsp.enable('codeforge')
 end

@@ -32,6 +32,7 @@ function M.check()
   end
 
   M.check_remote()
+  M.check_debug()
 
   local client = require('codeforge.client').get()
   if not client then
@@ -105,6 +106,31 @@ function M.check_remote()
     else
       health.info(('remote language server %s: configured, starts with a %s file'):format(name, table.concat(remote.servers[name], '/')))
     end
+  end
+end
+
+--- Debugging: nvim-dap installed or not, and the `codeforge` adapter registered with it.
+function M.check_debug()
+  local health = vim.health
+  health.start('Debugging (nvim-dap)')
+  local debug = require('codeforge.dap')
+  local dap = debug.dap()
+  if not dap then
+    health.warn('nvim-dap is not installed: :CodeForge debug and the "Debug this test/file" code lenses need it', {
+      'Install mfussenegger/nvim-dap with your plugin manager',
+    })
+    return
+  end
+  if dap.adapters[debug.TYPE] == nil then
+    debug.setup()
+  end
+  health.ok(('nvim-dap is installed; the `%s` adapter runs `%s connect URL --dap` (%d python configurations)'):format(
+    debug.TYPE,
+    require('codeforge.remote').program(),
+    #(dap.configurations.python or {})
+  ))
+  if not require('codeforge.remote').url then
+    health.info('debug sessions run in the remote workspace: :CodeForge connect {url} first')
   end
 end
 

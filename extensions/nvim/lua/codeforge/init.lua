@@ -29,6 +29,7 @@ local ACTIONS = {
   ports = 'List the remote workspace\'s listening ports (and forward one)',
   forward = 'Forward a remote port here: :CodeForge forward REMOTE[:LOCAL]',
   unforward = 'Stop a port forward: :CodeForge unforward [LOCAL]',
+  debug = 'Debug in the remote workspace (nvim-dap): :CodeForge debug {file|test|module NAME|join [ID]|sessions}',
 }
 
 M.last_result = nil ---@type {op: table, result: any}|nil
@@ -316,6 +317,8 @@ local function dispatch(words, bang)
   local first = words[1]
   if REMOTE_ACTIONS[first] then
     return remote_command(first, words)
+  elseif first == 'debug' then
+    return require('codeforge.dap').command(words)
   elseif first == 'logs' then
     return log.open()
   elseif first == 'cancel' then
@@ -411,6 +414,8 @@ function M.complete(arglead, cmdline)
     local remote = require('codeforge.remote')
     local known = remote.url or (vim.g.codeforge or {}).remote_url
     out = known and { known } or { 'wss://', 'ws://' }
+  elseif n == 2 and words[2] == 'debug' then
+    out = { 'file', 'test', 'module', 'join', 'sessions' }
   elseif n == 2 and (words[2] == 'unforward' or words[2] == 'forward') then
     if words[2] == 'unforward' then
       for port in pairs(require('codeforge.remote').forwards) do

@@ -1,0 +1,175 @@
+-- Debugging with nvim-dap: the `codeforge` adapter and configurations registered with a real
+-- nvim-dap (put on the runtimepath from NVIM_DAP_DIR, never shipped), configurations checked
+-- before anything starts, the `codeforge connect --dap` command line (the token only in its
+-- environment), the test under the cursor, the session list, and the code lens command.
+local debug_mod = require('codeforge.dap')
+local remote = require('codeforge.remote')
+
+local TOKEN = 'cf_5ecret_token_value'
+
+-- What a user's startup does: the plugin file (codeforge.debug.start), no language server.
+local autostart = vim.g.codeforge_autostart
+vim.g.codeforge_autostart = false
+vim.cmd('runtime! plugin/codeforge.lua')
+vim.g.codeforge_autostart = autostart
+local ROOT = '/home/ana/shop'
+
+local function with_dap(body)
+  local dir = os.getenv('NVIM_DAP_DIR')
+  if not dir or dir == '' then
+    skip('NVIM_DAP_DIR is not set (a copy of nvim-dap for tests)')
+  end
+  vim.opt.runtimepath:append(dir)
+  body(require('dap'))
+end
+
+local function captured(body)
+  local shown = {}
+  local orig = vim.notify
+  vim.notify = function(msg, level)
+    shown[#shown + 1] = { msg = msg, level = level }
+  end
+  local ok, err = pcall(body)
+  vim.notify = orig
+  assert(ok, err)
+  return shown
+end
+
+describe('debug configurations', function()
+  it('fills type, request, name and the local root', function()
+    local config = assert(debug_mod.check({ program = ROOT .. '/app.py', localRoot = ROOT }))
+    eq('codeforge', config.type)
+    eq('launch', config.request)
+    eq('CodeForge: debug', config.name)
+    eq(ROOT .. '/app.py', config.program)
+    local lens = assert(debug_mod.check({ title = 'Debug test_b', module = 'pytest', args = { 'tests/test_a.py::test_b' }, localRoot = ROOT }))
+    eq('Debug test_b', lens.name)
+    eq(nil, lens.title)
+  end)
+
+  it('takes a file: URI and a relative program, and refuses files outside the folder', function()
+    eq(ROOT .. '/a b.py', debug_mod.check({ program = 'file://' .. ROOT .. '/a%20b.py', localRoot = ROOT }).program)
+    eq('scripts/run.py', debug_mod.check({ program = 'scripts/run.py', localRoot = ROOT }).program)
+    for _, outside in ipairs({ '/etc/passwd', ROOT .. '/../other/x.py', ROOT .. '-evil/x.py' }) do
+      local config, err = debug_mod.check({ program = outside, localRoot = ROOT })
+      eq(nil, config, outside)
+      matches('is outside /home/ana/shop', err, outside)
+    end
+  end)
+
+  it('refuses bad launches and attaches, saying what to give', function()
+    local cases = {
+      { {}, 'needs "program"' },
+      { { program = 'a.py', module = 'a' }, 'not both' },
+      { { module = 'os; rm -rf /' }, 'is not a module name' },
+      { { module = 'a', args = 'x' }, '"args" must be a list of strings' },
+      { { request = 'debug', program = 'a.py' }, '"request" must be "launch" or "attach"' },
+      { { request = 'attach' }, 'needs one of "join"' },
+      { { request = 'attach', join = 'a', processId = 1 }, 'needs one of "join"' },
+      { { request = 'attach', join = '../x y' }, 'is not a debug session id' },
+    }
+    for _, case in ipairs(cases) do
+      case[1].localRoot = ROOT
+      local config, err = debug_mod.check(case[1])
+      eq(nil, config, vim.inspect(case[1]))
+      matches(vim.pesc(case[2]), err, vim.inspect(case[1]))
+    end
+    eq('a1', debug_mod.check({ request = 'attach', join = 'a1', localRoot = ROOT }).join)
+    eq(5678, debug_mod.check({ request = 'attach', connect = { port = 5678 }, localRoot = ROOT }).connect.port)
+  end)
+
+  it('builds `codeforge connect URL --dap` and passes the token in the environment only', function()
+    eq({ 'connect', 'ws://h:1', '--dap', '--local-root', ROOT }, debug_mod.args('ws://h:1', { request = 'launch', localRoot = ROOT }))
+    eq({ 'connect', 'ws://h:1', '--dap', '--join', 'abc', '--local-root', ROOT }, debug_mod.args('ws://h:1', { request = 'attach', join = 'abc', localRoot = ROOT }))
+    eq({ 'connect', 'ws://h:1', '--dap' }, debug_mod.args('ws://h:1', { request = 'launch', join = 'abc' }))
+    local before = vim.g.codeforge
+    vim.g.codeforge = { token = TOKEN }
+    local env = debug_mod.env()
+    vim.g.codeforge = before
+    assert(vim.tbl_contains(env, 'CODEFORGE_TOKEN=' .. TOKEN), 'the token is not in the environment')
+    assert(vim.tbl_contains(env, 'PATH=' .. vim.env.PATH), 'the environment is not inherited')
+  end)
+
+  it('finds the test under the cursor, in a class too', function()
+    vim.cmd('enew')
+    vim.api.nvim_buf_set_lines(0, 0, -1, false, { 'import x', '', 'def test_one():', '    a = 1', '', 'class TestShop:', '    def test_two(self):', '        pass' })
+    vim.api.nvim_win_set_cursor(0, { 4, 0 })
+    eq('test_one', debug_mod.test_at_cursor())
+    vim.api.nvim_win_set_cursor(0, { 8, 0 })
+    eq('TestShop::test_two', debug_mod.test_at_cursor())
+    vim.api.nvim_win_set_cursor(0, { 1, 0 })
+    eq(nil, debug_mod.test_at_cursor())
+    vim.cmd('bwipeout!')
+  end)
+
+  it('reads the bridge\'s debug sessions, skipping malformed entries', function()
+    local sessions = debug_mod.parse_sessions(vim.json.encode({
+      sessions = { { id = 'a1', label = 'main.py', state = 'stopped', clients = { 'ana', { label = 'bo' } } }, { id = 'bad id!' }, { label = 'no id' }, { id = 'b2', module = 'pytest' } },
+    }))
+    eq({ { id = 'a1', label = 'main.py', detail = 'stopped, with ana, bo' }, { id = 'b2', label = 'pytest', detail = '' } }, sessions)
+    local none, err = debug_mod.parse_sessions('codeforge connect: refused')
+    eq(nil, none)
+    matches('not JSON', err)
+    eq({}, debug_mod.parse_sessions('[]'))
+  end)
+end)
+
+describe('nvim-dap registration', function()
+  it('registers the codeforge adapter and python configurations once', function()
+    with_dap(function(dap)
+      assert(debug_mod.setup(), 'setup found no nvim-dap')
+      assert(debug_mod.setup())
+      eq('function', type(dap.adapters.codeforge))
+      local names = vim.tbl_map(function(c)
+        return c.name
+      end, dap.configurations.python)
+      eq(4, #names, vim.inspect(names))
+      matches('debug this file', names[1])
+      matches('test under the cursor', names[3])
+      matches('join a debug session', names[4])
+    end)
+  end)
+
+  it('the adapter runs `codeforge connect URL --dap` for the remote workspace, or says none is set', function()
+    with_dap(function(dap)
+      debug_mod.setup()
+      local shown = captured(function()
+        dap.adapters.codeforge(function()
+          error('no adapter without a remote workspace')
+        end, { type = 'codeforge', request = 'launch', program = 'a.py' })
+      end)
+      matches('remote workspace: no remote workspace: run :CodeForge connect', shown[1].msg)
+      remote.url = 'ws://127.0.0.1:9'
+      local got
+      dap.adapters.codeforge(function(adapter)
+        got = adapter
+      end, { type = 'codeforge', request = 'attach', join = 'abc', localRoot = ROOT })
+      remote.url = nil
+      eq('executable', got.type)
+      eq({ 'connect', 'ws://127.0.0.1:9', '--dap', '--join', 'abc', '--local-root', ROOT }, got.args)
+      eq(remote.program(), got.command)
+      assert(not vim.tbl_contains(got.args, TOKEN))
+    end)
+  end)
+
+  it('codeforge.debug.start is a client-side LSP command; bad arguments are said', function()
+    assert(type(vim.lsp.commands['codeforge.debug.start']) == 'function', 'the plugin did not register codeforge.debug.start')
+    local shown = captured(function()
+      vim.lsp.commands['codeforge.debug.start']({ command = 'codeforge.debug.start', arguments = { 'main.py' } }, {})
+    end)
+    matches('takes one launch configuration', shown[1].msg)
+    shown = captured(function()
+      vim.lsp.commands['codeforge.debug.start']({ command = 'codeforge.debug.start', arguments = { { program = 'main.py' } } }, {})
+    end)
+    matches('remote workspace', shown[1].msg)
+  end)
+
+  it(':checkhealth codeforge says nvim-dap is installed', function()
+    with_dap(function()
+      vim.cmd('checkhealth codeforge')
+      local text = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\n')
+      vim.cmd('bwipeout!')
+      matches('nvim%-dap is installed; the `codeforge` adapter runs', text)
+    end)
+  end)
+end)
