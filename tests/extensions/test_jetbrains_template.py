@@ -7,6 +7,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import re
 import shlex
 import shutil
 import sys
@@ -117,6 +118,14 @@ def test_readme_explains_the_import_and_the_missing_native_plugin() -> None:
         assert needed in readme, needed
     remote_readme = (REMOTE_TEMPLATE / "README.md").read_text()
     assert REMOTE_PLACEHOLDER in remote_readme and "codeforge bridge" in remote_readme
+    # Debugging: LSP4IJ's DAP run configuration with the same relay every editor uses.
+    dap_command = f"codeforge connect {REMOTE_PLACEHOLDER} --dap --local-root"
+    for needed in ("Debug Adapter Protocol", dap_command, '"request": "launch"', '"request": "attach"', "--join"):
+        assert needed in readme, needed
+    assert dap_command in remote_readme
+    # The DAP parameters shown are valid JSON an IDE can paste.
+    blocks = re.findall(r"```json\n(.*?)```", readme, re.S)
+    assert blocks and all(json.loads(b)["type"] == "codeforge" for b in blocks)
 
 
 async def _start(env: dict[str, str], workspace: Path) -> LanguageClient:
