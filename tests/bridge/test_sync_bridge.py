@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.bridge.conftest import BridgeProcess, ConnectProcess
+from tests.bridge.conftest import BridgeProcess, ConnectProcess, make_workspace
 from tests.conftest import ROOT, RunningPlatform
 
 
@@ -18,6 +18,10 @@ def _eventually(check: Callable[[], bool], what: str, deadline: float = 60.0) ->
         if time.monotonic() > end:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
+
+
+def _names(root: Path) -> list[str]:
+    return sorted(p.name for p in root.iterdir() if p.name != ".codeforge")
 
 
 def test_connect_sync_once_through_a_real_bridge(
@@ -79,5 +83,33 @@ def test_an_editor_hears_sync_status_and_conflicts(
         _eventually((workspace / "live.txt").exists, "a local change in the workspace")
         (workspace / "from_terminal.txt").write_text("made in the workspace\n")
         _eventually((local / "from_terminal.txt").exists, "a workspace change locally")
+    finally:
+        connect.stop()
+
+
+def test_a_restarted_bridge_resyncs_without_loss_or_duplicates(
+    bridge_factory: Callable[..., BridgeProcess], live_platform: RunningPlatform, tmp_path: Path
+) -> None:
+    """The bridge is killed and started again while an editor syncs: changes made on both
+    sides meanwhile arrive, nothing is duplicated or reported as a conflict."""
+    workspace = make_workspace(tmp_path / "ws", live_platform.project)
+    bridge = bridge_factory(workspace)
+    local = tmp_path / "laptop"
+    local.mkdir()
+    (local / "before.txt").write_text("synced before the restart\n")
+    connect = ConnectProcess(bridge.url, live_platform.env, ["--sync", str(local)], stderr_path=tmp_path / "c.log")
+    editor = connect.start()
+    try:
+        editor.initialize(local)
+        editor.wait_notification("codeforge/syncStatus", lambda p: p.get("phase") == "watching")
+        _eventually((workspace / "before.txt").exists, "before.txt in the workspace")
+        bridge.restart(kill=True)
+        (local / "while_down.txt").write_text("made locally while the bridge was down\n")
+        (workspace / "ws_while_down.txt").write_text("made in the workspace meanwhile\n")
+        _eventually((workspace / "while_down.txt").exists, "the local change after the restart", 90)
+        _eventually((local / "ws_while_down.txt").exists, "the workspace change after the restart", 90)
+        assert _names(local) == _names(workspace)
+        assert not [n for n in _names(local) if ".conflict-" in n]
+        assert (local / "before.txt").read_text() == "synced before the restart\n"
     finally:
         connect.stop()
