@@ -19,14 +19,24 @@ import contextlib
 import json
 import logging
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
-from codeforge.bridge.connect import Connection
 from codeforge.bridge.link import MAX_MESSAGE, DialRefused, Link, LinkClosed
 
 __all__ = ["Documents", "LspRelay", "apply_change", "read_message"]
+
+
+class Connection(Protocol):
+    """What the relay needs of `connect.Connection`: dial links, hear about reconnects."""
+
+    on_state: list[Callable[[str], None]]  # "reconnecting" | "connected"
+    on_session_lost: list[Callable[[str], None]]  # the new session id
+
+    async def dial(self, channel: str, params: dict[str, str] | None = None) -> Link: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -393,9 +403,8 @@ class LspRelay:
     # -- sync beside the language server -----------------------------------------------------
 
     async def _run_sync(self, folder: Path) -> None:
-        from codeforge.bridge.connect import _client_half
+        from codeforge.bridge.sync.client import run_sync  # here: an editor without --sync never loads it
 
-        run_sync = _client_half("codeforge.bridge.sync.client", "run_sync", "--sync")
         while True:
             self._session_lost.clear()
             try:

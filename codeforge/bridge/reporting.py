@@ -14,14 +14,13 @@ import contextlib
 import logging
 import re
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
+from codeforge.bridge.sessions import Sessions
 from codeforge.catalog.bridges import ID_PATTERN  # importing it declares bridges.report, called by name
 from codeforge.catalog.errors import CodeForgeError
 from codeforge.client import AsyncPlatformClient
-
-if TYPE_CHECKING:
-    from codeforge.bridge.server import Bridge
 
 __all__ = ["IDLE_INTERVAL", "INTERVAL", "Reporter"]
 
@@ -35,6 +34,17 @@ REPORTED_KINDS = ("terminal", "forward")
 ID = re.compile(ID_PATTERN)
 MAX_SESSIONS = 5000
 MAX_RESOURCES = 1000
+
+
+class Bridge(Protocol):
+    """What a report says of `server.Bridge`."""
+
+    bridge_id: str
+    platform_url: str
+    project: str
+    url: str
+    workspace: Path
+    sessions: Sessions
 
 
 class Reporter:
