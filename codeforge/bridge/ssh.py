@@ -32,7 +32,6 @@ from typing import Any
 import asyncssh
 
 from codeforge.bridge.link import Dial, DialRefused, Link, LinkClosed
-
 from codeforge.bridge.project_env import base_env, project_env
 from codeforge.bridge.sessions import ChannelContext
 from codeforge.bridge.ssh_process import run_session
