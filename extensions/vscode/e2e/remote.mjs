@@ -9,7 +9,7 @@
 // BROWSER_PROFILE (an empty folder), LOG_FILES_DIR (code-server's logs), SECRET_TOKEN (the token,
 // which must show nowhere), CHROMIUM (optional). Exit status 0 when every step saw what it
 // should; each step prints one line.
-import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
@@ -180,7 +180,10 @@ try {
     // basedpyright's type error on line 3, through the bridge, on the local file.
     const problem = page.locator('.markers-panel .monaco-list-row', { hasText: 'is not assignable' }).first();
     await problem.waitFor();
-    return problem.innerText();
+    // pylsp's pyflakes through the same proxy: the unused import on line 5.
+    const flake = page.locator('.markers-panel .monaco-list-row', { hasText: "'json' imported but unused" }).first();
+    await flake.waitFor();
+    return `${await problem.innerText()} | ${await flake.innerText()}`;
   });
 
   await step('proxied-hover', async () => {
@@ -249,6 +252,40 @@ try {
     await page.keyboard.press('Enter');
     await page.locator('.notification-toast', { hasText: `stopped forwarding localhost:${FORWARD_PORT}` }).first().waitFor();
     return `${listed} → ${JSON.stringify(body)}`;
+  });
+
+  await step('debug-breakpoint', async () => {
+    // The `codeforge` debug type: launch.json names it, the adapter is `codeforge connect URL
+    // --dap`, main.py runs under debugpy in the workspace and stops in lib.py (the local file).
+    mkdirSync(join(LOCAL, '.vscode'), { recursive: true });
+    writeFileSync(
+      join(LOCAL, '.vscode', 'launch.json'),
+      JSON.stringify({ version: '0.2.0', configurations: [{ type: 'codeforge', request: 'launch', name: 'CodeForge: main.py', program: '${workspaceFolder}/main.py' }] }, null, 2),
+    );
+    await openFile('lib.py', 'def greet');
+    await page.locator('.monaco-editor .view-lines', { hasText: 'def greet' }).first().click();
+    await goTo(2, 5);
+    await palette('Debug: Toggle Breakpoint');
+    await page.locator('.codicon-debug-breakpoint').first().waitFor();
+    // main.py's tab is open since the diagnostics step.
+    await page.locator('.tabs-container .tab', { hasText: 'main.py' }).first().click();
+    await page.waitForFunction((path) => document.title.includes(path), join(LOCAL, 'main.py'));
+    await palette('View: Show Run and Debug');
+    await palette('Debug: Start Debugging');
+    // Stopped on lib.py line 2: the Variables view shows the local `name`.
+    const variable = page.locator('.debug-pane .monaco-list-row', { hasText: 'name' }).filter({ hasText: "'ana'" }).first();
+    await variable.waitFor();
+    await page.waitForFunction((path) => document.title.includes(path), join(LOCAL, 'lib.py'));
+    const shown = (await variable.innerText()).replace(/\s+/g, ' ');
+    const frame = (await page.locator('.debug-pane .monaco-list-row', { hasText: 'greet' }).first().innerText()).replace(/\s+/g, ' ');
+    if (frame.includes(WORKSPACE)) {
+      throw new Error(`the call stack names the workspace path: ${frame}`);
+    }
+    await shot('debug-stopped');
+    await palette('Debug: Continue');
+    // The program ends: the debug toolbar goes away.
+    await page.locator('.debug-toolbar').waitFor({ state: 'hidden' });
+    return `${shown} | ${frame}`;
   });
 
   await step('bridge-restart', async () => {

@@ -83,6 +83,39 @@ export class CodeforgeDebugAdapters implements vscode.DebugAdapterDescriptorFact
   }
 }
 
+/**
+ * One line per DAP message in the CodeForge output channel (commands, events, failures; never
+ * bodies, which may hold the program's environment): what a person reads when a session ends
+ * early, without a trace setting.
+ */
+export class CodeforgeDebugTrackers implements vscode.DebugAdapterTrackerFactory {
+  constructor(private readonly log: (line: string) => void) {}
+
+  createDebugAdapterTracker(session: vscode.DebugSession): vscode.DebugAdapterTracker {
+    const name = session.name;
+    const log = this.log;
+    return {
+      onWillReceiveMessage(message: { command?: string }) {
+        log(`debug ${name}: → ${message.command ?? '?'}`);
+      },
+      onDidSendMessage(message: { type?: string; command?: string; event?: string; success?: boolean; message?: string; body?: { reason?: string; category?: string; output?: string } }) {
+        if (message.type === 'response') {
+          log(`debug ${name}: ← ${message.command ?? '?'}${message.success === false ? ` failed: ${message.message ?? ''}` : ''}`);
+        } else if (message.type === 'event') {
+          const detail = message.event === 'output' && message.body?.category === 'stderr' ? `: ${String(message.body.output ?? '').slice(0, 300)}` : message.body?.reason ? ` (${message.body.reason})` : '';
+          log(`debug ${name}: ← event ${message.event ?? '?'}${detail}`);
+        }
+      },
+      onError(error: Error) {
+        log(`debug ${name}: adapter error: ${error.message}`);
+      },
+      onExit(code: number | undefined, signal: string | undefined) {
+        log(`debug ${name}: \`codeforge connect --dap\` exited (${code ?? signal ?? '?'})`);
+      },
+    };
+  }
+}
+
 /** The workspace's running debug sessions, from `codeforge connect URL --dap --list`. */
 function listSessions(): Promise<ReturnType<typeof parseDebugSessions>> {
   const settings = readSettings();

@@ -8,7 +8,7 @@
 import * as vscode from 'vscode';
 import type { Middleware } from 'vscode-languageclient/node';
 import { DEBUG_TYPE } from './debug';
-import { CodeforgeDebugAdapters, CodeforgeDebugConfigurations, joinDebugSession, pickDebugSession, startFromLens } from './debugUi';
+import { CodeforgeDebugAdapters, CodeforgeDebugConfigurations, CodeforgeDebugTrackers, joinDebugSession, pickDebugSession, startFromLens } from './debugUi';
 import { Operations } from './operations';
 import { Panes } from './panes';
 import { PortForwards } from './portForwards';
@@ -141,6 +141,7 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.commands.registerCommand('codeforge.showOutput', () => output.show(true)),
     vscode.debug.registerDebugConfigurationProvider(DEBUG_TYPE, new CodeforgeDebugConfigurations()),
     vscode.debug.registerDebugAdapterDescriptorFactory(DEBUG_TYPE, new CodeforgeDebugAdapters(remoteLog)),
+    vscode.debug.registerDebugAdapterTrackerFactory(DEBUG_TYPE, new CodeforgeDebugTrackers(remoteLog)),
     vscode.commands.registerCommand('codeforge.debug.start', (argument?: unknown) => startFromLens(argument)),
     vscode.commands.registerCommand('codeforge.debug.pickSession', () => pickDebugSession()),
     vscode.commands.registerCommand('codeforge.debug.join', () => joinDebugSession()),

@@ -2,8 +2,8 @@
 -- serving the workspace (another folder with the same files), everything through `codeforge
 -- connect`. tests/extensions/test_remote_e2e.py starts the platform and the bridge and runs
 --   nvim --headless -u NONE -i NONE -n --cmd 'set rtp^=extensions/nvim' -l remote.lua
--- with CODEFORGE_BIN, BRIDGE_URL, LOCAL_DIR, WORKSPACE_DIR, ARTIFACTS_DIR (and the token in
--- CODEFORGE_TOKEN_FOR_TEST). Each step prints "ok NAME — detail" and saves what was on screen.
+-- with CODEFORGE_BIN, BRIDGE_URL, LOCAL_DIR, WORKSPACE_DIR, ARTIFACTS_DIR, NVIM_DAP_DIR (a copy of
+-- nvim-dap for tests) and the token in CODEFORGE_TOKEN_FOR_TEST. Each step prints "ok NAME — detail" and saves what was on screen.
 local function env(name)
   local value = os.getenv(name)
   if not value or value == '' then
@@ -174,7 +174,18 @@ local steps = {
       end
     end
     assert(found, 'no type error on line 3: ' .. vim.inspect(diagnostics))
-    return ('line %d: %s'):format(found.lnum + 1, (found.message:gsub('\n', ' ')))
+    -- pylsp's pyflakes, through the same proxy: the unused import on line 5.
+    local pylsp = proxied('pylsp', main_buf)
+    local flake
+    wait_for("pylsp's pyflakes diagnostic", function()
+      for _, d in ipairs(vim.diagnostic.get(main_buf, { namespace = vim.lsp.diagnostic.get_namespace(pylsp.id) })) do
+        if d.lnum == 4 and d.message:find("'json' imported but unused", 1, true) then
+          flake = d
+        end
+      end
+      return flake ~= nil
+    end)
+    return ('line %d: %s | pylsp (%s) line %d: %s'):format(found.lnum + 1, (found.message:gsub('\n', ' ')), tostring(flake.source), flake.lnum + 1, flake.message)
   end },
 
   { 'proxied-hover', function()
@@ -255,6 +266,70 @@ local steps = {
     assert(find_message('1 forward%(s%) stopped', before), table.concat(vim.list_slice(messages, before), ' | '))
     assert(next(remote.forwards) == nil, 'a forward is still listed')
     return ('%s; %s'):format(asked[#asked - 1]:sub(1, 120), said)
+  end },
+
+  { 'debug-breakpoint', function()
+    -- nvim-dap (a test-only copy) with the plugin's `codeforge` adapter: `codeforge connect URL
+    -- --dap` runs main.py under debugpy in the workspace; it stops in lib.py, shown as the local file.
+    vim.opt.runtimepath:append(env('NVIM_DAP_DIR'))
+    assert(require('codeforge.dap').setup(), 'the codeforge adapter was not registered with nvim-dap')
+    local dap = require('dap')
+    local events = {} ---@type string[]
+    local stopped, ended
+    dap.listeners.after.event_stopped['journey'] = function(_, body)
+      stopped = body
+    end
+    for _, event in ipairs({ 'event_terminated', 'event_exited' }) do
+      dap.listeners.after[event]['journey'] = function()
+        ended = true
+        events[#events + 1] = event
+      end
+    end
+    vim.cmd('edit ' .. vim.fn.fnameescape(LOCAL .. '/lib.py'))
+    vim.api.nvim_win_set_cursor(0, { 2, 0 })
+    dap.set_breakpoint()
+    vim.cmd('edit ' .. vim.fn.fnameescape(LOCAL .. '/main.py'))
+    local before = #messages + 1
+    vim.cmd('CodeForge debug file')
+    wait_for('the stop on the breakpoint in lib.py', function()
+      return (stopped ~= nil and dap.session() and dap.session().current_frame ~= nil)
+        or find_message('cannot debug', before) ~= nil
+        or find_message('of adapter `codeforge` exited', before) ~= nil
+    end)
+    assert(stopped, 'no stop: ' .. table.concat(vim.list_slice(messages, before), ' | '))
+    local session = dap.session()
+    local frame = session.current_frame
+    assert(frame.source and frame.source.path == LOCAL .. '/lib.py', 'stopped in ' .. vim.inspect(frame.source))
+    assert(frame.line == 2, 'stopped on line ' .. frame.line)
+    assert(not vim.inspect(frame):find(WORKSPACE, 1, true), 'the frame names the workspace path')
+    local function request(command, args)
+      local done, err, result = false, nil, nil
+      session:request(command, args, function(e, r)
+        done, err, result = true, e, r
+      end)
+      wait_for(command, function()
+        return done
+      end)
+      assert(not err, command .. ': ' .. vim.inspect(err))
+      return result
+    end
+    local scopes = request('scopes', { frameId = frame.id }).scopes
+    local variables = request('variables', { variablesReference = scopes[1].variablesReference }).variables
+    local name
+    for _, v in ipairs(variables) do
+      if v.name == 'name' then
+        name = v
+      end
+    end
+    assert(name and name.value == "'ana'", 'the local variable name: ' .. vim.inspect(variables))
+    local evaluated = request('evaluate', { expression = 'name.upper()', frameId = frame.id, context = 'repl' })
+    assert(evaluated.result == "'ANA'", vim.inspect(evaluated))
+    dap.continue()
+    wait_for('the program to end', function()
+      return ended
+    end)
+    dap.clear_breakpoints()
+    return ('stopped at %s:%d, %s = %s, name.upper() = %s; %s'):format(frame.source.path, frame.line, name.name, name.value, evaluated.result, table.concat(events, ', '))
   end },
 
   { 'bridge-restart', function()
