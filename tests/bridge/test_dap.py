@@ -1,0 +1,216 @@
+"""Channel `dap`: real debugpy behind the proxy, driven by a real DAP client through
+in-process links, from an editor whose folder is not the workspace's path.
+
+Waits are hang guards (tests/bridge/dap_client.py), never timed assertions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from codeforge.bridge import dap
+from codeforge.bridge.sessions import Session
+from tests.bridge import channel_harness
+from tests.bridge.channel_harness import ChannelBridge, until
+from tests.bridge.dap_client import DapTestClient
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+channel_harness.SERVES.setdefault("dap", dap.serve)
+
+EDITOR = "/home/editor/project"  # the editor's folder: not the workspace's path
+PROGRAM = """\
+def compute(items):
+    total = 0
+    data = {"items": items, "nested": {"depth": 2}}
+    for x in items:
+        total += x
+    return total
+
+
+result = compute([1, 2, 3])
+print("result", result)
+"""
+LOOP_LINE = 5
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def bridge(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ChannelBridge]:
+    workspace = tmp_path_factory.mktemp("dap") / "workspace"
+    workspace.mkdir()
+    (workspace / "prog.py").write_text(PROGRAM)
+    b = ChannelBridge(workspace.resolve(), f"http://127.0.0.1:{free_port()}")
+    yield b
+    await b.stop()
+
+
+async def _client(
+    bridge: ChannelBridge, session: Session | None = None, name: str = "a", **params: str
+) -> DapTestClient:
+    params.setdefault("local_root", EDITOR)
+    link = await bridge.dial(session or bridge.session(), "dap", params)
+    client = DapTestClient.over_link(link, name)
+    return client
+
+
+def _launch(**extra: Any) -> dict[str, Any]:
+    return {"program": f"{EDITOR}/prog.py", "justMyCode": True, **extra}
+
+
+async def _stopped_at(client: DapTestClient, reason: str) -> tuple[int, dict[str, Any]]:
+    stop = await client.event("stopped", lambda b: b.get("reason") == reason)
+    frame = await client.top_frame(stop["threadId"])
+    return stop["threadId"], frame
+
+
+async def test_launch_stop_read_nested_evaluate_step_and_run_to_the_end(bridge: ChannelBridge) -> None:
+    client = await _client(bridge)
+    caps = await client.initialize()
+    assert caps["supportsConditionalBreakpoints"] is True
+    announced = await client.event(dap.SESSION_EVENT)
+    started, bps = await client.start(
+        "launch", _launch(), {f"{EDITOR}/prog.py": [{"line": LOOP_LINE, "condition": "x == 2"}]}
+    )
+    assert bps[f"{EDITOR}/prog.py"][0]["verified"] is True
+    assert (await asyncio.wait_for(started, 30))["success"]
+
+    thread, frame = await _stopped_at(client, "breakpoint")
+    assert frame["line"] == LOOP_LINE and frame["source"]["path"] == f"{EDITOR}/prog.py"  # mapped back
+    variables = await client.locals(frame["id"])
+    assert variables["x"]["value"] == "2" and variables["total"]["value"] == "1"  # the condition held
+    data = (await client.ok("variables", {"variablesReference": variables["data"]["variablesReference"]}))["variables"]
+    nested = next(v for v in data if v["name"] == "'nested'")
+    inner = (await client.ok("variables", {"variablesReference": nested["variablesReference"]}))["variables"]
+    assert any(v["name"] == "'depth'" and v["value"] == "2" for v in inner)
+    evaluated = await client.ok(
+        "evaluate", {"expression": "total * 100 + x", "frameId": frame["id"], "context": "repl"}
+    )
+    assert evaluated["result"] == "102"
+    changed = await client.ok(
+        "setVariable",
+        {
+            "variablesReference": (await client.ok("scopes", {"frameId": frame["id"]}))["scopes"][0][
+                "variablesReference"
+            ],
+            "name": "total",
+            "value": "40",
+        },
+    )
+    assert changed["value"] == "40"
+
+    await client.ok("next", {"threadId": thread})
+    _, frame = await _stopped_at(client, "step")
+    assert frame["line"] == LOOP_LINE - 1  # back to the loop's head
+    listing = json.loads(await _list(bridge))
+    assert [s["id"] for s in listing["sessions"]] == [announced["id"]]
+    assert listing["sessions"][0]["state"] == "stopped"
+
+    await client.ok("continue", {"threadId": thread})
+    output = await client.event("output", lambda b: "result" in b.get("output", ""))
+    assert "result 45" in output["output"]  # 40 + 2 + 3: the changed variable was used
+    assert (await client.event("exited"))["exitCode"] == 0
+    await client.event("terminated")
+    await client.ok("disconnect", {})
+    await until(lambda: not bridge.shared["debug_sessions"].by_id, "the debug session ends with its debuggee")
+    await client.close()
+
+
+async def _list(bridge: ChannelBridge) -> str:
+    link = await bridge.dial(bridge.session(), "dap", {"list": "1"})
+    text = await link.receive()
+    assert isinstance(text, str)
+    return text
+
+
+async def test_attach_to_a_running_debugpy_listener(bridge: ChannelBridge, tmp_path: Path) -> None:
+    port = free_port()
+    script = bridge.workspace / "server.py"
+    script.write_text(
+        "import time\n"
+        "print('ready', flush=True)\n"
+        "def tick(n):\n"
+        "    value = {'n': n}\n"
+        "    return value\n"
+        "for i in range(100000):\n"
+        "    tick(i)\n"
+        "    time.sleep(0.05)\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "debugpy", "--listen", f"127.0.0.1:{port}", str(script)],
+        cwd=bridge.workspace, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        client = await _client(bridge)
+        await client.initialize()
+        assert process.stdout is not None
+        assert b"ready" in await asyncio.to_thread(process.stdout.readline)  # debugpy listens before the script runs
+        started, bps = await client.start(
+            "attach", {"connect": {"host": "127.0.0.1", "port": port}},
+            {f"{EDITOR}/server.py": [{"line": 5}]},
+        )  # fmt: skip
+        assert (await asyncio.wait_for(started, 30))["success"]
+        thread, frame = await _stopped_at(client, "breakpoint")
+        assert frame["source"]["path"] == f"{EDITOR}/server.py" and frame["line"] == 5
+        assert "'n'" in (await client.locals(frame["id"]))["value"]["value"]
+        # The last client leaving an attach detaches: the process keeps running.
+        await client.ok("setBreakpoints", {"source": {"path": f"{EDITOR}/server.py"}, "breakpoints": []})
+        await client.ok("disconnect", {})
+        await until(lambda: not bridge.shared["debug_sessions"].by_id, "the debug session ends")
+        assert process.poll() is None
+        await client.close()
+    finally:
+        process.kill()
+        process.wait(10)
+
+
+async def test_paths_outside_the_workspace_and_bad_messages_get_dap_errors(bridge: ChannelBridge) -> None:
+    client = await _client(bridge)
+    await client.initialize()
+    for outside in ("/etc/passwd", f"{EDITOR}/../../etc/passwd", "../outside.py"):
+        answer = await client.request("setBreakpoints", {"source": {"path": outside}, "breakpoints": [{"line": 1}]})
+        assert (not answer["success"] and "outside the workspace" in answer["message"]) or "leaves" in answer["message"]
+    answer = await client.request("launch", _launch(program="/etc/passwd"))
+    assert not answer["success"] and "/etc/passwd" in answer["message"]
+    answer = await client.request("noSuchCommand", {})
+    assert not answer["success"]
+    await client._send({"not": "dap"})  # type: ignore[arg-type]
+    bad = await until_response(client, lambda m: "integer `seq`" in m.get("message", ""))
+    assert bad["success"] is False
+    link = client.link  # type: ignore[attr-defined]
+    await link.send("{not json")
+    await until_response(client, lambda m: "not JSON" in m.get("message", ""))
+    await client.request("arguments", None)
+    answer = await client.request("threads", [1, 2])  # type: ignore[arg-type]
+    assert not answer["success"] and "must be an object" in answer["message"]
+    # The proxy still relays after all that (debugpy answers: nothing is being debugged yet).
+    answer = await client.request("threads")
+    assert answer["command"] == "threads" and "Server is not available" in answer["message"]
+    await client.ok("disconnect", {})
+    await client.close()
+
+
+async def until_response(client: DapTestClient, check: Any) -> dict[str, Any]:
+    found: list[dict[str, Any]] = []
+
+    def seen() -> bool:
+        found[:] = [m for m in client.received if m.get("type") == "response" and check(m)]
+        return bool(found)
+
+    await until(seen, "a matching response")
+    return found[0]
+
+
+async def test_joining_an_unknown_session_is_refused(bridge: ChannelBridge) -> None:
+    client = await _client(bridge, join="nope")
+    answer = await client.request("initialize", {"adapterID": "debugpy"})
+    assert not answer["success"] and "no debug session 'nope'" in answer["message"]
+    await client.close()
