@@ -202,6 +202,9 @@ class ConnectOptions:
     sync: Path | None = None
     once: bool = False
     ssh: bool = False
+    dap: bool = False
+    join: str | None = None
+    local_root: Path | None = None
     cafile: Path | None = None
     log_level: str = "WARNING"
 
@@ -225,11 +228,12 @@ def _mode(options: ConnectOptions) -> str:
             ("ports", options.ports),
             ("forward", bool(options.forward)),
             ("ssh", options.ssh),
+            ("dap", options.dap),
         )
         if on
     ]
     if len(chosen) > 1:
-        raise UsageError(f"choose one of --terminal, --ports, --forward, --ssh (got {', '.join(chosen)})")
+        raise UsageError(f"choose one of --terminal, --ports, --forward, --ssh, --dap (got {', '.join(chosen)})")
     if chosen and options.lsp:
         raise UsageError(f"--lsp relays a language server; it does not go with --{chosen[0]}")
     if chosen and options.sync:
@@ -238,6 +242,8 @@ def _mode(options: ConnectOptions) -> str:
         raise UsageError("--attach goes with --terminal")
     if options.command and not options.terminal:
         raise UsageError(f"a command ({' '.join(options.command)}) goes with --terminal only")
+    if (options.join or options.local_root) and not options.dap:
+        raise UsageError("--join and --local-root go with --dap")
     if options.once and not options.sync:
         raise UsageError("--once goes with --sync")
     if chosen:
@@ -309,6 +315,9 @@ async def _run(connection: Connection, options: ConnectOptions, mode: str) -> in
             return await _client_half("codeforge.bridge.ports", "print_ports", "--ports")(dial, options.as_json)
         if mode == "forward":
             return await _client_half("codeforge.bridge.ports", "forward", "--forward")(dial, options.forward)
+        if mode == "dap":
+            relay_dap = _client_half("codeforge.bridge.dap_relay", "relay_dap", "--dap")
+            return await relay_dap(dial, options.join, options.local_root)
         return await _client_half("codeforge.bridge.ssh", "proxy_command", "--ssh")(dial)
     finally:
         await connection.close()

@@ -77,6 +77,14 @@ def connect(
     ] = None,
     once: Annotated[bool, typer.Option("--once", help="With --sync alone: sync once and exit.")] = False,
     ssh: Annotated[bool, typer.Option("--ssh", help="Be an OpenSSH ProxyCommand into the workspace.")] = False,
+    dap: Annotated[
+        bool, typer.Option("--dap", help="Relay a DAP client (debugger) to debugpy in the workspace.")
+    ] = False,
+    join: Annotated[str | None, typer.Option("--join", help="With --dap: join this running debug session.")] = None,
+    local_root: Annotated[
+        Path | None,
+        typer.Option("--local-root", help="With --dap: the local folder that is the workspace (default: .)."),
+    ] = None,
     cafile: Annotated[
         Path | None, typer.Option(help="CA certificate to trust for wss:// (a self-signed bridge).")
     ] = None,
@@ -99,6 +107,9 @@ def connect(
             sync=sync,
             once=once,
             ssh=ssh,
+            dap=dap,
+            join=join,
+            local_root=local_root,
             cafile=cafile,
             log_level=log_level,
         )
