@@ -172,4 +172,46 @@ describe('nvim-dap registration', function()
       matches('nvim%-dap is installed; the `codeforge` adapter runs', text)
     end)
   end)
+
+  it('tells whoever started a session its id, not those who join it', function()
+    with_dap(function(dap)
+      debug_mod.setup()
+      local listener = dap.listeners.after['event_codeforge/debugSession']['codeforge']
+      local shown = captured(function()
+        listener({ config = { request = 'launch' } }, { id = '7fc4303ca659', label = 'main.py' })
+        listener({ config = { request = 'attach' } }, { id = 'abc' })
+        listener({ config = { request = 'launch' } }, { id = 'bad id!' })
+      end)
+      eq(1, #shown, vim.inspect(shown))
+      matches(':CodeForge debug join 7fc4303ca659', shown[1].msg)
+      eq('abc', debug_mod.last_session)
+    end)
+  end)
+
+  it('asks for the id when the bridge cannot list its sessions, refusing a bad one', function()
+    local orig_sessions, orig_input = debug_mod.sessions, vim.ui.input
+    local answer
+    debug_mod.sessions = function()
+      return nil, 'listing the debug sessions failed: no such option: --list'
+    end
+    vim.ui.input = function(_, on_confirm)
+      on_confirm(answer)
+    end
+    local results = {}
+    local shown = captured(function()
+      for _, typed in ipairs({ ' 7fc4303ca659 ', 'a b/../c', '' }) do
+        answer = typed
+        local co = coroutine.create(function()
+          results[#results + 1] = debug_mod.pick_session() or 'nil'
+        end)
+        assert(coroutine.resume(co))
+      end
+    end)
+    debug_mod.sessions, vim.ui.input = orig_sessions, orig_input
+    local abort = debug_mod.dap() and debug_mod.dap().ABORT or 'nil'
+    eq('7fc4303ca659', results[1])
+    eq(abort, results[2])
+    eq(abort, results[3])
+    matches('is not a debug session id', shown[1].msg)
+  end)
 end)

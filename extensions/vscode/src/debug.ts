@@ -196,6 +196,30 @@ export function parseDebugSessions(stdout: string): DebugSessionInfo[] {
   return out;
 }
 
+/** Checks a debug session id as typed; the problem, or undefined when it is fine. */
+export function checkSessionId(text: string): string | undefined {
+  const id = text.trim();
+  if (id === '') {
+    return 'Type the id of the debug session (whoever started it sees it when it starts).';
+  }
+  return SESSION_ID.test(id) ? undefined : `"${id.slice(0, 40)}" is not a debug session id (letters, digits and _.:@+- only).`;
+}
+
+/**
+ * The bridge's `codeforge/debugSession` event (after `initialize`): the session's id, which
+ * others give to join it. Undefined for anything else.
+ */
+export function sessionAnnouncement(event: string, body: unknown): { id: string; message: string } | undefined {
+  if (event !== 'codeforge/debugSession' || typeof body !== 'object' || body === null) {
+    return undefined;
+  }
+  const id = (body as { id?: unknown }).id;
+  if (typeof id !== 'string' || !SESSION_ID.test(id)) {
+    return undefined;
+  }
+  return { id, message: `Debug session ${id} runs in the remote workspace: others join it with "CodeForge: Join a Debug Session…" and this id.` };
+}
+
 /** Why debugging cannot start without a remote workspace, and what to do. */
 export const NEEDS_REMOTE =
   'Debugging with CodeForge runs the program in the remote workspace, through its bridge: run "CodeForge: Connect to Remote Workspace" first ' +

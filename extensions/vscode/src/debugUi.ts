@@ -12,9 +12,11 @@ import {
   dapArgs,
   INITIAL_CONFIGURATIONS,
   lensConfiguration,
+  checkSessionId,
   NEEDS_REMOTE,
   parseDebugSessions,
   resolveConfiguration,
+  sessionAnnouncement,
 } from './debug';
 import { connectEnv, scrub } from './remote';
 import { readSettings, remoteUrlOf } from './settings';
@@ -144,13 +146,29 @@ function listSessions(): Promise<ReturnType<typeof parseDebugSessions>> {
   });
 }
 
+/** The id typed by the person (when the bridge cannot list its sessions). */
+async function typeSessionId(why: string): Promise<string | undefined> {
+  const id = await vscode.window.showInputBox({
+    title: 'CodeForge: Join a Debug Session',
+    prompt: `Id of the debug session to join (${why})`,
+    placeHolder: 'e.g. 7fc4303ca659',
+    ignoreFocusOut: true,
+    validateInput: checkSessionId,
+  });
+  return id?.trim() || undefined;
+}
+
 /** A quick pick over the workspace's debug sessions; the id, or undefined (cancels the launch). */
 export async function pickDebugSession(): Promise<string | undefined> {
+  if (!remoteUrlOf(readSettings())) {
+    return refuse(NEEDS_REMOTE);
+  }
   let sessions;
   try {
     sessions = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'CodeForge: listing debug sessions' }, () => listSessions());
   } catch (error) {
-    return refuse(`could not list the workspace's debug sessions: ${error instanceof Error ? error.message : String(error)}`);
+    // A bridge (or `codeforge`) that cannot list them: the id is shown to whoever started it.
+    return typeSessionId(`the list is not available: ${error instanceof Error ? error.message : String(error)}`.slice(0, 300));
   }
   if (sessions.length === 0) {
     return refuse('no debug session runs in the remote workspace: start one (F5 with a "codeforge" configuration), then join it.');
@@ -160,6 +178,23 @@ export async function pickDebugSession(): Promise<string | undefined> {
     { title: 'CodeForge: Join a Debug Session', placeHolder: 'A debug session of the remote workspace' },
   );
   return picked?.id;
+}
+
+/** Tells whoever started a session its id, which others need to join it. */
+export function announceSession(event: vscode.DebugSessionCustomEvent, log: (line: string) => void): void {
+  if (event.session.type !== DEBUG_TYPE || event.session.configuration.request === 'attach') {
+    return;
+  }
+  const announced = sessionAnnouncement(event.event, event.body);
+  if (!announced) {
+    return;
+  }
+  log(announced.message);
+  void vscode.window.showInformationMessage(`CodeForge: ${announced.message}`, 'Copy Id').then((action) => {
+    if (action) {
+      void vscode.env.clipboard.writeText(announced.id);
+    }
+  });
 }
 
 /** "CodeForge: Join a Debug Session…": attach to one everyone then drives together. */

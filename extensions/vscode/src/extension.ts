@@ -8,7 +8,7 @@
 import * as vscode from 'vscode';
 import type { Middleware } from 'vscode-languageclient/node';
 import { DEBUG_TYPE } from './debug';
-import { CodeforgeDebugAdapters, CodeforgeDebugConfigurations, CodeforgeDebugTrackers, joinDebugSession, pickDebugSession, startFromLens } from './debugUi';
+import { announceSession, CodeforgeDebugAdapters, CodeforgeDebugConfigurations, CodeforgeDebugTrackers, joinDebugSession, pickDebugSession, startFromLens } from './debugUi';
 import { Operations } from './operations';
 import { Panes } from './panes';
 import { PortForwards } from './portForwards';
@@ -142,6 +142,7 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.debug.registerDebugConfigurationProvider(DEBUG_TYPE, new CodeforgeDebugConfigurations()),
     vscode.debug.registerDebugAdapterDescriptorFactory(DEBUG_TYPE, new CodeforgeDebugAdapters(remoteLog)),
     vscode.debug.registerDebugAdapterTrackerFactory(DEBUG_TYPE, new CodeforgeDebugTrackers(remoteLog)),
+    vscode.debug.onDidReceiveDebugSessionCustomEvent((event) => announceSession(event, remoteLog)),
     vscode.commands.registerCommand('codeforge.debug.start', (argument?: unknown) => startFromLens(argument)),
     vscode.commands.registerCommand('codeforge.debug.pickSession', () => pickDebugSession()),
     vscode.commands.registerCommand('codeforge.debug.join', () => joinDebugSession()),

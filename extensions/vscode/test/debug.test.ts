@@ -3,7 +3,7 @@
 // token on it) and the workspace's debug sessions as the bridge lists them.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { dapArgs, DEBUG_TYPE, INITIAL_CONFIGURATIONS, lensConfiguration, NEEDS_REMOTE, parseDebugSessions, resolveConfiguration } from '../src/debug';
+import { checkSessionId, dapArgs, DEBUG_TYPE, INITIAL_CONFIGURATIONS, lensConfiguration, NEEDS_REMOTE, parseDebugSessions, resolveConfiguration, sessionAnnouncement } from '../src/debug';
 
 const FOLDER = '/home/ana/shop';
 const ctx = { folder: FOLDER, activeFile: `${FOLDER}/app/main.py`, activeLanguage: 'python' };
@@ -104,5 +104,17 @@ describe('code lenses and the session list', () => {
     assert.deepEqual(parseDebugSessions('[]'), []);
     assert.throws(() => parseDebugSessions('codeforge connect: refused'), /not JSON: codeforge connect: refused/);
     assert.throws(() => parseDebugSessions('{"x": 1}'), /no `sessions` array/);
+  });
+
+  it('checks a typed session id and reads the bridge\'s session announcement', () => {
+    assert.equal(checkSessionId(' 7fc4303ca659 '), undefined);
+    assert.match(checkSessionId('') ?? '', /Type the id/);
+    assert.match(checkSessionId('a b/../c') ?? '', /is not a debug session id/);
+    const said = sessionAnnouncement('codeforge/debugSession', { id: '7fc4303ca659', label: 'main.py' });
+    assert.equal(said?.id, '7fc4303ca659');
+    assert.match(said?.message ?? '', /Join a Debug Session/);
+    assert.equal(sessionAnnouncement('output', { id: 'x' }), undefined);
+    assert.equal(sessionAnnouncement('codeforge/debugSession', { id: 'bad id!' }), undefined);
+    assert.equal(sessionAnnouncement('codeforge/debugSession', null), undefined);
   });
 });

@@ -197,8 +197,18 @@ function M.pick_session()
   local abort = dap and dap.ABORT or nil
   local sessions, err = M.sessions()
   if not sessions then
-    notify(err, vim.log.levels.ERROR)
-    return abort
+    -- A bridge (or `codeforge`) that cannot list them: whoever started the session saw its id.
+    require('codeforge.log').append('debug: ' .. err)
+    local typed = require('codeforge.async').await(vim.ui.input, { prompt = 'Id of the debug session to join: ' })
+    typed = typed and vim.trim(typed) or ''
+    if typed == '' then
+      return abort
+    end
+    if not typed:match(SESSION_ID) or #typed > 128 then
+      notify(('%s is not a debug session id'):format(vim.inspect(typed:sub(1, 40))), vim.log.levels.ERROR)
+      return abort
+    end
+    return typed
   end
   if #sessions == 0 then
     notify('no debug session runs in the remote workspace: start one first (:CodeForge debug file)', vim.log.levels.WARN)
@@ -252,8 +262,25 @@ function M.setup()
       table.insert(dap.configurations.python, c)
     end
   end
+  -- The bridge names a new debug session after `initialize`: whoever started it tells others.
+  dap.listeners.after['event_codeforge/debugSession']['codeforge'] = function(session, body)
+    M.on_session(session, body)
+  end
   M.registered = true
   return true
+end
+
+--- `codeforge/debugSession` {id, …}: the id others give to :CodeForge debug join.
+function M.on_session(session, body)
+  local id = type(body) == 'table' and body.id or nil
+  if type(id) ~= 'string' or not id:match(SESSION_ID) then
+    return
+  end
+  M.last_session = id
+  if session and session.config and session.config.request == 'attach' then
+    return
+  end
+  notify(('debug session %s runs in the remote workspace: others join it with :CodeForge debug join %s'):format(id, id))
 end
 
 --- Starts a configuration (a table), after checking it. Returns true when nvim-dap took it.
