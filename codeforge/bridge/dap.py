@@ -73,6 +73,7 @@ async def serve(link: Link, ctx: ChannelContext) -> None:
     registry.contexts[client.id] = ctx
     announced = False
     ended = asyncio.ensure_future(session.wait_ended())
+    receive: asyncio.Future[bytes | str] | None = None
     try:
         while True:
             receive = asyncio.ensure_future(link.receive())
@@ -92,6 +93,10 @@ async def serve(link: Link, ctx: ChannelContext) -> None:
                 )
     finally:
         ended.cancel()
+        if receive is not None:
+            receive.cancel()
+            with contextlib.suppress(asyncio.CancelledError, LinkClosed):
+                await receive
         registry.contexts.pop(client.id, None)
         await session.leave(client)
         if not session.ended:

@@ -153,12 +153,12 @@ async def test_attach_to_a_running_debugpy_listener(bridge: ChannelBridge, tmp_p
         await client.initialize()
         assert process.stdout is not None
         assert b"ready" in await asyncio.to_thread(process.stdout.readline)  # debugpy listens before the script runs
-        started, bps = await client.start(
+        started, _bps = await client.start(
             "attach", {"connect": {"host": "127.0.0.1", "port": port}},
             {f"{EDITOR}/server.py": [{"line": 5}]},
         )  # fmt: skip
         assert (await asyncio.wait_for(started, 30))["success"]
-        thread, frame = await _stopped_at(client, "breakpoint")
+        _thread, frame = await _stopped_at(client, "breakpoint")
         assert frame["source"]["path"] == f"{EDITOR}/server.py" and frame["line"] == 5
         assert "'n'" in (await client.locals(frame["id"]))["value"]["value"]
         # The last client leaving an attach detaches: the process keeps running.
