@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 INTERVAL = 2.0
 IDLE_INTERVAL = 20.0
 BATCH = 0.05  # changes this close together go in one report
-REPORTED_KINDS = ("terminal", "forward")
+REPORTED_KINDS = ("terminal", "forward", "debug")
 # The limits of `bridges.report`'s input (codeforge/catalog/bridges.py).
 ID = re.compile(ID_PATTERN)
 MAX_SESSIONS = 5000

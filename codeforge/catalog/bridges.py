@@ -45,8 +45,8 @@ __all__ = [
 ID_PATTERN = r"^[A-Za-z0-9_.:@+-]{1,128}$"
 _ID_HELP = "letters, digits and _ . : @ + - (at most 128)"
 
-ResourceKind = Literal["terminal", "forward"]
-CloseKind = Literal["session", "terminal", "forward"]
+ResourceKind = Literal["terminal", "forward", "debug"]
+CloseKind = Literal["session", "terminal", "forward", "debug"]
 SessionState = Literal["connected", "reconnecting"]
 # What `bridges.list` shows: a session of a bridge that stopped reporting is `stale`.
 ListedState = Literal["connected", "reconnecting", "stale"]
@@ -65,7 +65,7 @@ class AttachInput(ProjectInput):
     session: str = _id("Id of the editor's session (one per `codeforge connect`)")
     channel: str = Field(
         pattern=r"^[a-z][a-z0-9-]{0,31}$",
-        description="Channel the editor opens: lsp, lsp-proxy, sync, terminal, ports, forward, ssh.",
+        description="Channel the editor opens: lsp, lsp-proxy, sync, terminal, ports, forward, ssh, dap.",
     )
     client: str = Field(default="", max_length=200, description="The editor's client address, for the audit log.")
 
@@ -77,8 +77,8 @@ class Attached(BaseModel):
 
 
 class ReportedResource(Input):
-    kind: ResourceKind = Field(description="terminal or forward.")
-    id: str = _id("Id of the terminal or forward")
+    kind: ResourceKind = Field(description="terminal, forward or debug (a debug session).")
+    id: str = _id("Id of the terminal, forward or debug session")
     label: str = Field(default="", max_length=500, description="What a person sees: the command, the ports.")
 
 
@@ -127,6 +127,7 @@ class BridgeSession(BaseModel):
     state: ListedState
     terminals: list[Resource]
     forwards: list[Resource]
+    debug: list[Resource] = Field(default_factory=list, description="Debug sessions (DAP) this session holds.")
     bridge: str
     channels: list[str]
     opened_at: datetime
@@ -148,8 +149,8 @@ class BridgeList(BaseModel):
 
 
 class CloseInput(ProjectInput):
-    kind: CloseKind = Field(description="What to close: session, terminal or forward.")
-    id: str = _id("Id of the session, terminal or forward", "bridges.list#id")
+    kind: CloseKind = Field(description="What to close: session, terminal, forward or debug.")
+    id: str = _id("Id of the session, terminal, forward or debug session", "bridges.list#id")
 
 
 class CloseResult(BaseModel):

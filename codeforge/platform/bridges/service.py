@@ -149,6 +149,7 @@ def list_sessions(ctx: Context, data: catalog.bridges.BridgeListInput) -> catalo
                     channels=list(s.get("channels", ())),
                     terminals=_resources(s, "terminal", waiting),
                     forwards=_resources(s, "forward", waiting),
+                    debug=_resources(s, "debug", waiting),
                     closing=("session", s["id"]) in waiting,
                 )
             )
