@@ -281,11 +281,15 @@ try {
     if (frame.includes(WORKSPACE)) {
       throw new Error(`the call stack names the workspace path: ${frame}`);
     }
+    // The bridge named the session: its id is what a colleague joins with.
+    const announced = page.locator('.notification-toast', { hasText: 'runs in the remote workspace' }).first();
+    await announced.waitFor();
+    const id = /Debug session (\S+) runs/.exec(await announced.innerText())?.[1];
     await shot('debug-stopped');
     await palette('Debug: Continue');
     // The program ends: the debug toolbar goes away.
     await page.locator('.debug-toolbar').waitFor({ state: 'hidden' });
-    return `${shown} | ${frame}`;
+    return `${shown} | ${frame} | session ${id}`;
   });
 
   await step('bridge-restart', async () => {

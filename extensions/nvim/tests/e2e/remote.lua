@@ -297,6 +297,9 @@ local steps = {
         or find_message('of adapter `codeforge` exited', before) ~= nil
     end)
     assert(stopped, 'no stop: ' .. table.concat(vim.list_slice(messages, before), ' | '))
+    -- The bridge named the session: its id is what a colleague joins with.
+    local announced = find_message('debug session [%w_.:@+-]+ runs in the remote workspace', before)
+    assert(announced, 'the session id was not announced: ' .. table.concat(vim.list_slice(messages, before), ' | '))
     local session = dap.session()
     local frame = session.current_frame
     assert(frame.source and frame.source.path == LOCAL .. '/lib.py', 'stopped in ' .. vim.inspect(frame.source))
@@ -329,7 +332,7 @@ local steps = {
       return ended
     end)
     dap.clear_breakpoints()
-    return ('stopped at %s:%d, %s = %s, name.upper() = %s; %s'):format(frame.source.path, frame.line, name.name, name.value, evaluated.result, table.concat(events, ', '))
+    return ('stopped at %s:%d, %s = %s, name.upper() = %s; %s; %s'):format(frame.source.path, frame.line, name.name, name.value, evaluated.result, table.concat(events, ', '), announced)
   end },
 
   { 'bridge-restart', function()
