@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 import tempfile
@@ -114,10 +115,8 @@ class Debugger:
         await asyncio.wait_for(self.stops.get(), 60)  # the synthesized stop of a late joiner
 
     async def close(self) -> None:
-        try:
+        with contextlib.suppress(TimeoutError, ConnectionError):
             await asyncio.wait_for(self.send("disconnect", {"terminateDebuggee": True}), 10)
-        except (TimeoutError, ConnectionError):
-            pass
         if self.process.stdin is not None:
             self.process.stdin.close()
         try:

@@ -61,7 +61,8 @@ def error_response(request_seq: int, command: str, message: str, *, error_id: in
 
 def _listener(args: dict[str, Any]) -> tuple[str, int] | None:
     """The host and port of an attach to a listening debugpy (`connect` or top-level host/port)."""
-    where = args.get("connect") if isinstance(args.get("connect"), dict) else args
+    connect = args.get("connect")
+    where: dict[str, Any] = connect if isinstance(connect, dict) else args
     port = where.get("port")
     if "processId" in args or not isinstance(port, int | str) or not str(port).isdigit():
         return None
