@@ -102,6 +102,20 @@ describe('debug configurations', function()
     vim.cmd('bwipeout!')
   end)
 
+  it('turns the workspace\'s paths a remote language server names into workspace-relative ones', function()
+    local ws = '/srv/workspaces/shop'
+    local file = debug_mod.from_lens({ type = 'codeforge', request = 'launch', name = 'Debug main.py', program = ws .. '/app/main.py', cwd = ws }, ROOT)
+    eq({ type = 'codeforge', request = 'launch', name = 'Debug main.py', program = 'app/main.py' }, file)
+    assert(debug_mod.check(vim.tbl_extend('force', file, { localRoot = ROOT })))
+    local test = debug_mod.from_lens({ module = 'pytest', args = { 'tests/test_a.py::test_b' }, cwd = ws }, ROOT)
+    eq(nil, test.cwd)
+    local here = debug_mod.from_lens({ program = ROOT .. '/app/main.py', cwd = ROOT }, ROOT)
+    eq(ROOT .. '/app/main.py', here.program)
+    eq(ROOT, here.cwd)
+    local _, err = debug_mod.check(vim.tbl_extend('force', debug_mod.from_lens({ program = '/etc/x.py', cwd = ws }, ROOT), { localRoot = ROOT }))
+    matches('is outside', err)
+  end)
+
   it('reads the bridge\'s debug sessions, skipping malformed entries', function()
     local sessions = debug_mod.parse_sessions(vim.json.encode({
       sessions = { { id = 'a1', label = 'main.py', state = 'stopped', clients = { 'ana', { label = 'bo' } } }, { id = 'bad id!' }, { label = 'no id' }, { id = 'b2', module = 'pytest' } },

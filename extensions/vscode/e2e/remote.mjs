@@ -289,7 +289,15 @@ try {
     await palette('Debug: Continue');
     // The program ends: the debug toolbar goes away.
     await page.locator('.debug-toolbar').waitFor({ state: 'hidden' });
-    return `${shown} | ${frame} | session ${id}`;
+    // Again from the CodeForge language server's "Debug this file" lens on main.py (its
+    // client-side command codeforge.debug.start; the lens names the workspace's paths).
+    await page.locator('.tabs-container .tab', { hasText: 'main.py' }).first().click();
+    await page.waitForFunction((path) => document.title.includes(path), join(LOCAL, 'main.py'));
+    await page.locator('.monaco-editor .codelens-decoration a', { hasText: 'Debug this file' }).first().click();
+    await variable.waitFor();
+    await palette('Debug: Continue');
+    await page.locator('.debug-toolbar').waitFor({ state: 'hidden' });
+    return `${shown} | ${frame} | session ${id} | the lens stopped there too`;
   });
 
   await step('bridge-restart', async () => {

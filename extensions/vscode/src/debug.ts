@@ -146,13 +146,27 @@ export function dapArgs(url: string, config: Pick<CodeforgeDebugConfiguration, '
  * The argument of `codeforge.debug.start` (the language server's "Debug this test" / "Debug this
  * file" code lenses): a launch configuration, maybe without type or name.
  */
-export function lensConfiguration(argument: unknown): Partial<CodeforgeDebugConfiguration> | string {
+export function lensConfiguration(argument: unknown, folder = ''): Partial<CodeforgeDebugConfiguration> | string {
   if (typeof argument !== 'object' || argument === null || Array.isArray(argument)) {
     return 'codeforge.debug.start takes one launch configuration (an object with "program" or "module").';
   }
   const given = argument as Record<string, unknown>;
   const config: Partial<CodeforgeDebugConfiguration> = { ...given, type: DEBUG_TYPE, request: typeof given.request === 'string' ? given.request : 'launch' };
   config.name = typeof given.name === 'string' && given.name ? given.name : typeof given.title === 'string' ? given.title : 'CodeForge: Debug';
+  // A language server running beside the workspace (through the bridge) names the workspace's
+  // own paths, which are not this folder's: the program is then given relative to the
+  // workspace root (`cwd`), and that cwd left to the workspace's default.
+  const cwd = typeof config.cwd === 'string' ? asPath(config.cwd) : '';
+  const foreign = (p: string): boolean => folder !== '' && path.isAbsolute(p) && p !== folder && !isInside(p, folder);
+  if (typeof config.program === 'string') {
+    const program = asPath(config.program);
+    if (foreign(program) && cwd && isInside(program, cwd)) {
+      config.program = path.relative(cwd, program);
+    }
+  }
+  if (cwd && foreign(cwd)) {
+    delete config.cwd;
+  }
   return config;
 }
 

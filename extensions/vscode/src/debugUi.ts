@@ -209,7 +209,7 @@ export async function joinDebugSession(): Promise<boolean> {
 
 /** `codeforge.debug.start` (a code lens' command): starts the configuration it carries. */
 export async function startFromLens(argument: unknown): Promise<boolean> {
-  const config = lensConfiguration(argument);
+  const config = lensConfiguration(argument, context().folder);
   if (typeof config === 'string') {
     refuse(config);
     return false;

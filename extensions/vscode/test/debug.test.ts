@@ -93,6 +93,23 @@ describe('code lenses and the session list', () => {
     }
   });
 
+  it('turns the workspace\'s paths a remote language server names into workspace-relative ones', () => {
+    const WS = '/srv/workspaces/shop';
+    const file = lensConfiguration({ type: 'codeforge', request: 'launch', name: 'Debug main.py', program: `${WS}/app/main.py`, cwd: WS }, FOLDER);
+    assert.deepEqual(file, { type: DEBUG_TYPE, request: 'launch', name: 'Debug main.py', program: 'app/main.py' });
+    assert.ok(resolveConfiguration(file as object, ctx).config);
+    const test = lensConfiguration({ request: 'launch', name: 'Debug test_b', module: 'pytest', args: ['tests/test_a.py::test_b'], cwd: WS }, FOLDER) as { cwd?: string; args: string[] };
+    assert.equal(test.cwd, undefined);
+    assert.deepEqual(test.args, ['tests/test_a.py::test_b']);
+    // A local language server names this folder's paths: kept as they are.
+    const local = lensConfiguration({ program: `${FOLDER}/app/main.py`, cwd: FOLDER }, FOLDER) as { program: string; cwd: string };
+    assert.equal(local.program, `${FOLDER}/app/main.py`);
+    assert.equal(local.cwd, FOLDER);
+    // A path outside both stays absolute, and is refused when resolved.
+    const elsewhere = lensConfiguration({ program: '/etc/x.py', cwd: WS }, FOLDER);
+    assert.match(resolveConfiguration(elsewhere as object, ctx).error ?? '', /outside/);
+  });
+
   it('reads the bridge\'s debug sessions, skipping malformed entries', () => {
     const listed = parseDebugSessions(
       JSON.stringify({ sessions: [{ id: 'a1', label: 'main.py', state: 'stopped', clients: ['ana', { label: 'bo' }] }, { id: 'bad id!' }, { label: 'no id' }, 'x', { id: 'b2', module: 'pytest' }] }),

@@ -303,13 +303,41 @@ function M.start(config)
   return true
 end
 
+local function inside(path, root)
+  local rel = vim.fs.relpath(root, path)
+  return rel ~= nil and rel ~= '.'
+end
+
+--- A code lens' configuration for this editor. A language server running beside the
+--- workspace (through the bridge) names the workspace's own paths, not this folder's: the
+--- program is then given relative to the workspace root (`cwd`), and that cwd left to the
+--- workspace's default.
+function M.from_lens(config, root)
+  config = vim.deepcopy(config)
+  root = vim.fs.normalize(root)
+  local function path(p)
+    return type(p) == 'string' and vim.fs.normalize(p:match('^file:') and vim.uri_to_fname(p) or p) or nil
+  end
+  local function foreign(p)
+    return p:sub(1, 1) == '/' and p ~= root and not inside(p, root)
+  end
+  local cwd, program = path(config.cwd), path(config.program)
+  if program and foreign(program) and cwd and inside(program, cwd) then
+    config.program = vim.fs.relpath(cwd, program)
+  end
+  if cwd and foreign(cwd) then
+    config.cwd = nil
+  end
+  return config
+end
+
 --- vim.lsp.commands['codeforge.debug.start']: a code lens' launch configuration.
 function M.lsp_command(command)
   local config = command.arguments and command.arguments[1]
-  if type(config) ~= 'table' then
+  if type(config) ~= 'table' or vim.islist(config) then
     return notify('codeforge.debug.start takes one launch configuration', vim.log.levels.ERROR)
   end
-  M.start(config)
+  M.start(M.from_lens(config, M.local_root()))
 end
 
 --- :CodeForge debug {file|test|module NAME|join [ID]|sessions}. Coroutine.

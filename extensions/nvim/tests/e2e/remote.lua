@@ -290,7 +290,18 @@ local steps = {
     dap.set_breakpoint()
     vim.cmd('edit ' .. vim.fn.fnameescape(LOCAL .. '/main.py'))
     local before = #messages + 1
-    vim.cmd('CodeForge debug file')
+    -- The CodeForge language server's "Debug this file" lens (through the bridge), run as a
+    -- person would: its client-side command codeforge.debug.start starts nvim-dap.
+    local cf = require('codeforge.client').get()
+    local lenses = cf:request_sync('textDocument/codeLens', { textDocument = { uri = vim.uri_from_bufnr(0) } }, 30000, 0)
+    local lens
+    for _, l in ipairs(lenses and lenses.result or {}) do
+      if l.command and l.command.title == 'Debug this file' then
+        lens = l
+      end
+    end
+    assert(lens, 'no "Debug this file" lens: ' .. vim.inspect(lenses))
+    cf:exec_cmd(lens.command, { bufnr = 0 })
     wait_for('the stop on the breakpoint in lib.py', function()
       return (stopped ~= nil and dap.session() and dap.session().current_frame ~= nil)
         or find_message('cannot debug', before) ~= nil
@@ -332,7 +343,7 @@ local steps = {
       return ended
     end)
     dap.clear_breakpoints()
-    return ('stopped at %s:%d, %s = %s, name.upper() = %s; %s; %s'):format(frame.source.path, frame.line, name.name, name.value, evaluated.result, table.concat(events, ', '), announced)
+    return ('lens %s; stopped at %s:%d, %s = %s, name.upper() = %s; %s; %s'):format(vim.json.encode(lens.command.arguments), frame.source.path, frame.line, name.name, name.value, evaluated.result, table.concat(events, ', '), announced)
   end },
 
   { 'bridge-restart', function()
