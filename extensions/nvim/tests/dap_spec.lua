@@ -116,15 +116,23 @@ describe('debug configurations', function()
     matches('is outside', err)
   end)
 
-  it('reads the bridge\'s debug sessions, skipping malformed entries', function()
-    local sessions = debug_mod.parse_sessions(vim.json.encode({
-      sessions = { { id = 'a1', label = 'main.py', state = 'stopped', clients = { 'ana', { label = 'bo' } } }, { id = 'bad id!' }, { label = 'no id' }, { id = 'b2', module = 'pytest' } },
-    }))
-    eq({ { id = 'a1', label = 'main.py', detail = 'stopped, with ana, bo' }, { id = 'b2', label = 'pytest', detail = '' } }, sessions)
-    local none, err = debug_mod.parse_sessions('codeforge connect: refused')
-    eq(nil, none)
-    matches('not JSON', err)
-    eq({}, debug_mod.parse_sessions('[]'))
+  it('lists the debug sessions of bridges.list, only those of this bridge when it is listed', function()
+    local listed = {
+      items = {
+        { username = 'ana', bridge = 'b1', debug = { { id = 'a1', label = 'main.py' }, { id = 'bad id!' }, { id = 'c3', label = 'x', closing = true } } },
+        { username = 'bo', bridge = 'b2', debug = { { id = 'b2s', label = '' } } },
+        { username = 'cy', bridge = 'b1' },
+        'junk',
+      },
+      bridges = { { id = 'b1', url = 'ws://127.0.0.1:8471/' }, { id = 'b2', url = 'wss://other:8471' } },
+    }
+    eq({ { id = 'a1', label = 'main.py', detail = 'started by ana' } }, debug_mod.bridge_sessions(listed, 'ws://127.0.0.1:8471'))
+    local all = debug_mod.bridge_sessions(listed, 'ws://dev.example.com:8471')
+    eq({ 'a1', 'b2s' }, vim.tbl_map(function(x)
+      return x.id
+    end, all))
+    eq('debug session', all[2].label)
+    eq({}, debug_mod.bridge_sessions(nil, 'ws://h:1'))
   end)
 end)
 
@@ -206,7 +214,7 @@ describe('nvim-dap registration', function()
     local orig_sessions, orig_input = debug_mod.sessions, vim.ui.input
     local answer
     debug_mod.sessions = function()
-      return nil, 'listing the debug sessions failed: no such option: --list'
+      return nil, 'bridges.list failed: the platform is not reachable'
     end
     vim.ui.input = function(_, on_confirm)
       on_confirm(answer)

@@ -178,34 +178,32 @@ export interface DebugSessionInfo {
 }
 
 /**
- * `codeforge connect URL --dap --list` output (the `dap` channel's `{"sessions": [...]}`, or a
- * bare list), each session `{id, label?, state?, clients?|participants?, program?|module?}`.
+ * The debug sessions in `bridges.list`'s answer (`{items: [{username, bridge, debug: [{id,
+ * label, closing}]}], bridges: [{id, url}]}`). When one of the listed bridges is the one at
+ * `url`, only its sessions (a session is joined through the bridge that runs it).
  */
-export function parseDebugSessions(stdout: string): DebugSessionInfo[] {
-  let data: unknown;
-  try {
-    data = JSON.parse(stdout);
-  } catch {
-    throw new Error(`the debug session list is not JSON: ${stdout.trim().slice(0, 200) || '(empty output)'}`);
-  }
-  const list = Array.isArray(data) ? data : typeof data === 'object' && data !== null ? (data as { sessions?: unknown }).sessions : undefined;
-  if (!Array.isArray(list)) {
-    throw new Error('the debug session list has no `sessions` array');
-  }
+export function bridgeDebugSessions(result: unknown, url: string): DebugSessionInfo[] {
+  const record = typeof result === 'object' && result !== null ? (result as { items?: unknown; bridges?: unknown }) : {};
+  const bridges = Array.isArray(record.bridges) ? (record.bridges as { id?: unknown; url?: unknown }[]) : [];
+  const bare = (u: unknown): string => (typeof u === 'string' ? u.replace(/^[a-z]+:\/\//i, '').replace(/\/+$/, '').toLowerCase() : '');
+  const ours = new Set(bridges.filter((b) => bare(b.url) !== '' && bare(b.url) === bare(url)).map((b) => b.id));
   const out: DebugSessionInfo[] = [];
-  for (const item of list as unknown[]) {
-    if (typeof item !== 'object' || item === null) {
+  for (const session of Array.isArray(record.items) ? (record.items as unknown[]) : []) {
+    if (typeof session !== 'object' || session === null) {
       continue;
     }
-    const record = item as Record<string, unknown>;
-    if (typeof record.id !== 'string' || !SESSION_ID.test(record.id)) {
+    const s = session as { username?: unknown; bridge?: unknown; debug?: unknown };
+    if (ours.size > 0 && !ours.has(s.bridge)) {
       continue;
     }
-    const what = [record.label, record.program, record.module].find((v): v is string => typeof v === 'string' && v !== '') ?? 'debug session';
-    const clients = Array.isArray(record.clients) ? record.clients : Array.isArray(record.participants) ? record.participants : undefined;
-    const people = clients?.map((c) => (typeof c === 'string' ? c : typeof c === 'object' && c !== null ? String((c as { label?: unknown; user?: unknown }).label ?? (c as { user?: unknown }).user ?? '') : '')).filter(Boolean);
-    const detail = [typeof record.state === 'string' ? record.state : '', people && people.length > 0 ? `with ${people.join(', ')}` : ''].filter(Boolean).join(', ');
-    out.push({ id: record.id, label: what, detail });
+    for (const item of Array.isArray(s.debug) ? (s.debug as unknown[]) : []) {
+      const d = typeof item === 'object' && item !== null ? (item as { id?: unknown; label?: unknown; closing?: unknown }) : {};
+      if (typeof d.id !== 'string' || !SESSION_ID.test(d.id) || d.closing === true) {
+        continue;
+      }
+      const by = typeof s.username === 'string' ? `started by ${s.username}` : '';
+      out.push({ id: d.id, label: typeof d.label === 'string' && d.label ? d.label : 'debug session', detail: by });
+    }
   }
   return out;
 }

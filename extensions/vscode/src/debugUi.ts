@@ -3,9 +3,10 @@
 // the remote workspace), joining a running session of the workspace, and the client side of the
 // language server's "Debug this test" / "Debug this file" code lenses (`codeforge.debug.start`).
 // The rules live in debug.ts.
-import { execFile } from 'node:child_process';
 import * as vscode from 'vscode';
+import { ExecuteCommandRequest, type LanguageClient } from 'vscode-languageclient/node';
 import {
+  bridgeDebugSessions,
   type CodeforgeDebugConfiguration,
   DEBUG_TYPE,
   type DebugContext,
@@ -14,14 +15,11 @@ import {
   lensConfiguration,
   checkSessionId,
   NEEDS_REMOTE,
-  parseDebugSessions,
   resolveConfiguration,
   sessionAnnouncement,
 } from './debug';
-import { connectEnv, scrub } from './remote';
+import { connectEnv } from './remote';
 import { readSettings, remoteUrlOf } from './settings';
-
-const LIST_TIMEOUT_MS = 30_000;
 
 function context(): DebugContext {
   const editor = vscode.window.activeTextEditor;
@@ -118,32 +116,13 @@ export class CodeforgeDebugTrackers implements vscode.DebugAdapterTrackerFactory
   }
 }
 
-/** The workspace's running debug sessions, from `codeforge connect URL --dap --list`. */
-function listSessions(): Promise<ReturnType<typeof parseDebugSessions>> {
-  const settings = readSettings();
-  const url = remoteUrlOf(settings);
-  if (!url) {
-    return Promise.reject(new Error(NEEDS_REMOTE));
+/** The workspace's running debug sessions, from the platform's `bridges.list` (the language server runs it). */
+async function listSessions(client: LanguageClient | undefined, url: string): Promise<ReturnType<typeof bridgeDebugSessions>> {
+  if (!client) {
+    throw new Error('the CodeForge language server is not running');
   }
-  const token = settings.init.token;
-  return new Promise((resolve, reject) => {
-    execFile(
-      settings.server.command,
-      [...dapArgs(url, { request: 'launch' }), '--list'],
-      { env: { ...process.env, ...connectEnv(token, settings.server.env) }, timeout: LIST_TIMEOUT_MS, maxBuffer: 4 * 1024 * 1024 },
-      (error, stdout, stderr) => {
-        if (error) {
-          reject(new Error(scrub((stderr || error.message).trim().split('\n').pop() ?? '', [token])));
-          return;
-        }
-        try {
-          resolve(parseDebugSessions(stdout));
-        } catch (failure) {
-          reject(failure instanceof Error ? failure : new Error(String(failure)));
-        }
-      },
-    );
-  });
+  const result = await client.sendRequest(ExecuteCommandRequest.type, { command: 'codeforge.bridges.list', arguments: [{}] });
+  return bridgeDebugSessions(result, url);
 }
 
 /** The id typed by the person (when the bridge cannot list its sessions). */
@@ -159,13 +138,14 @@ async function typeSessionId(why: string): Promise<string | undefined> {
 }
 
 /** A quick pick over the workspace's debug sessions; the id, or undefined (cancels the launch). */
-export async function pickDebugSession(): Promise<string | undefined> {
-  if (!remoteUrlOf(readSettings())) {
+export async function pickDebugSession(client: LanguageClient | undefined): Promise<string | undefined> {
+  const url = remoteUrlOf(readSettings());
+  if (!url) {
     return refuse(NEEDS_REMOTE);
   }
   let sessions;
   try {
-    sessions = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'CodeForge: listing debug sessions' }, () => listSessions());
+    sessions = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'CodeForge: listing debug sessions' }, () => listSessions(client, url));
   } catch (error) {
     // A bridge (or `codeforge`) that cannot list them: the id is shown to whoever started it.
     return typeSessionId(`the list is not available: ${error instanceof Error ? error.message : String(error)}`.slice(0, 300));
@@ -198,8 +178,8 @@ export function announceSession(event: vscode.DebugSessionCustomEvent, log: (lin
 }
 
 /** "CodeForge: Join a Debug Session…": attach to one everyone then drives together. */
-export async function joinDebugSession(): Promise<boolean> {
-  const id = await pickDebugSession();
+export async function joinDebugSession(client: LanguageClient | undefined): Promise<boolean> {
+  const id = await pickDebugSession(client);
   if (!id) {
     return false;
   }

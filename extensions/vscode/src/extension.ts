@@ -144,8 +144,8 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.debug.registerDebugAdapterTrackerFactory(DEBUG_TYPE, new CodeforgeDebugTrackers(remoteLog)),
     vscode.debug.onDidReceiveDebugSessionCustomEvent((event) => announceSession(event, remoteLog)),
     vscode.commands.registerCommand('codeforge.debug.start', (argument?: unknown) => startFromLens(argument)),
-    vscode.commands.registerCommand('codeforge.debug.pickSession', () => pickDebugSession()),
-    vscode.commands.registerCommand('codeforge.debug.join', () => joinDebugSession()),
+    vscode.commands.registerCommand('codeforge.debug.pickSession', () => pickDebugSession(session.client())),
+    vscode.commands.registerCommand('codeforge.debug.join', () => joinDebugSession(session.client())),
     vscode.commands.registerCommand('codeforge.showStatus', async () => {
       const current = await status.update();
       const summary =

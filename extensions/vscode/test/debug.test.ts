@@ -3,7 +3,7 @@
 // token on it) and the workspace's debug sessions as the bridge lists them.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { checkSessionId, dapArgs, DEBUG_TYPE, INITIAL_CONFIGURATIONS, lensConfiguration, NEEDS_REMOTE, parseDebugSessions, resolveConfiguration, sessionAnnouncement } from '../src/debug';
+import { bridgeDebugSessions, checkSessionId, dapArgs, DEBUG_TYPE, INITIAL_CONFIGURATIONS, lensConfiguration, NEEDS_REMOTE, resolveConfiguration, sessionAnnouncement } from '../src/debug';
 
 const FOLDER = '/home/ana/shop';
 const ctx = { folder: FOLDER, activeFile: `${FOLDER}/app/main.py`, activeLanguage: 'python' };
@@ -110,17 +110,28 @@ describe('code lenses and the session list', () => {
     assert.match(resolveConfiguration(elsewhere as object, ctx).error ?? '', /outside/);
   });
 
-  it('reads the bridge\'s debug sessions, skipping malformed entries', () => {
-    const listed = parseDebugSessions(
-      JSON.stringify({ sessions: [{ id: 'a1', label: 'main.py', state: 'stopped', clients: ['ana', { label: 'bo' }] }, { id: 'bad id!' }, { label: 'no id' }, 'x', { id: 'b2', module: 'pytest' }] }),
+  it('lists the debug sessions of bridges.list, only those of this bridge when it is listed', () => {
+    const listed = {
+      items: [
+        { username: 'ana', bridge: 'b1', debug: [{ id: 'a1', label: 'main.py' }, { id: 'bad id!' }, { id: 'c3', label: 'x', closing: true }], terminals: [] },
+        { username: 'bo', bridge: 'b2', debug: [{ id: 'b2s', label: '' }] },
+        { username: 'cy', bridge: 'b1' },
+        'junk',
+      ],
+      bridges: [
+        { id: 'b1', url: 'ws://127.0.0.1:8471/' },
+        { id: 'b2', url: 'wss://other:8471' },
+      ],
+    };
+    assert.deepEqual(bridgeDebugSessions(listed, 'ws://127.0.0.1:8471'), [{ id: 'a1', label: 'main.py', detail: 'started by ana' }]);
+    // A bridge the platform knows by another address: every session is offered.
+    assert.deepEqual(
+      bridgeDebugSessions(listed, 'ws://dev.example.com:8471').map((s) => s.id),
+      ['a1', 'b2s'],
     );
-    assert.deepEqual(listed, [
-      { id: 'a1', label: 'main.py', detail: 'stopped, with ana, bo' },
-      { id: 'b2', label: 'pytest', detail: '' },
-    ]);
-    assert.deepEqual(parseDebugSessions('[]'), []);
-    assert.throws(() => parseDebugSessions('codeforge connect: refused'), /not JSON: codeforge connect: refused/);
-    assert.throws(() => parseDebugSessions('{"x": 1}'), /no `sessions` array/);
+    assert.equal(bridgeDebugSessions(listed, 'ws://dev.example.com:8471')[1].label, 'debug session');
+    assert.deepEqual(bridgeDebugSessions(null, 'ws://h:1'), []);
+    assert.deepEqual(bridgeDebugSessions({ items: 'x' }, 'ws://h:1'), []);
   });
 
   it('checks a typed session id and reads the bridge\'s session announcement', () => {

@@ -140,51 +140,54 @@ function M.test_at_cursor(bufnr)
   end
 end
 
---- The workspace's running debug sessions (`codeforge connect URL --dap --list`). Coroutine.
+--- The bridge's running debug sessions, from the platform's `bridges.list` (run by the
+--- CodeForge language server). Coroutine.
 ---@return {id: string, label: string, detail: string}[]|nil, string|nil error
 function M.sessions()
-  local remote = require('codeforge.remote')
-  local url, err = remote.current()
+  local url, err = require('codeforge.remote').current()
   if not url then
     return nil, err
   end
-  local cmd = { remote.program(), 'connect', url, '--dap', '--list' }
-  local done = require('codeforge.async').await(function(cb)
-    vim.system(cmd, { env = remote.env(), text = true, timeout = 30000 }, vim.schedule_wrap(cb))
-  end)
-  if done.code ~= 0 then
-    local lines = vim.split(vim.trim(done.stderr or ''), '\n')
-    return nil, 'listing the debug sessions failed: ' .. remote.scrub(lines[#lines] ~= '' and lines[#lines] or ('exit status ' .. done.code))
+  local client, cerr = require('codeforge.client').ensure()
+  if not client then
+    return nil, cerr
   end
-  return M.parse_sessions(done.stdout)
+  local result, rerr = require('codeforge.client').request(client, 'workspace/executeCommand', { command = 'codeforge.bridges.list', arguments = { vim.empty_dict() } })
+  if rerr then
+    return nil, 'bridges.list failed: ' .. require('codeforge.remote').scrub(type(rerr) == 'table' and rerr.message or tostring(rerr))
+  end
+  return M.bridge_sessions(result, url)
 end
 
---- `--dap --list` output: {"sessions": [{id, label?, state?, clients?}]} or a bare list.
-function M.parse_sessions(stdout)
-  local ok, data = pcall(vim.json.decode, stdout or '', { luanil = { object = true, array = true } })
-  if not ok then
-    return nil, 'the debug session list is not JSON: ' .. vim.trim(tostring(stdout or '')):sub(1, 200)
-  end
-  local list = vim.islist(data) and data or (type(data) == 'table' and data.sessions)
-  if type(list) ~= 'table' then
-    return nil, 'the debug session list has no `sessions` array'
+local function bare(u)
+  return type(u) == 'string' and u:gsub('^%a+://', ''):gsub('/+$', ''):lower() or ''
+end
+
+--- The debug sessions in `bridges.list`'s answer ({items = {{username, bridge, debug = {{id,
+--- label, closing}}}}, bridges = {{id, url}}}); only those of the bridge at `url` when the
+--- platform lists it (a session is joined through the bridge that runs it).
+function M.bridge_sessions(result, url)
+  result = type(result) == 'table' and result or {}
+  local ours = {}
+  local any = false
+  for _, b in ipairs(type(result.bridges) == 'table' and result.bridges or {}) do
+    if type(b) == 'table' and bare(b.url) ~= '' and bare(b.url) == bare(url) then
+      ours[b.id] = true
+      any = true
+    end
   end
   local out = {}
-  for _, item in ipairs(list) do
-    if type(item) == 'table' and type(item.id) == 'string' and item.id:match(SESSION_ID) then
-      local label = item.label or item.program or item.module
-      local people = {}
-      for _, c in ipairs(type(item.clients) == 'table' and item.clients or {}) do
-        people[#people + 1] = type(c) == 'table' and tostring(c.label or c.user or '') or tostring(c)
+  for _, s in ipairs(type(result.items) == 'table' and result.items or {}) do
+    if type(s) == 'table' and (not any or ours[s.bridge]) then
+      for _, d in ipairs(type(s.debug) == 'table' and s.debug or {}) do
+        if type(d) == 'table' and type(d.id) == 'string' and d.id:match(SESSION_ID) and d.closing ~= true then
+          out[#out + 1] = {
+            id = d.id,
+            label = type(d.label) == 'string' and d.label ~= '' and d.label or 'debug session',
+            detail = type(s.username) == 'string' and ('started by ' .. s.username) or '',
+          }
+        end
       end
-      local detail = {}
-      if type(item.state) == 'string' then
-        detail[#detail + 1] = item.state
-      end
-      if #people > 0 then
-        detail[#detail + 1] = 'with ' .. table.concat(people, ', ')
-      end
-      out[#out + 1] = { id = item.id, label = type(label) == 'string' and label or 'debug session', detail = table.concat(detail, ', ') }
     end
   end
   return out

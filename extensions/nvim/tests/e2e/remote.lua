@@ -311,6 +311,22 @@ local steps = {
     -- The bridge named the session: its id is what a colleague joins with.
     local announced = find_message('debug session [%w_.:@+-]+ runs in the remote workspace', before)
     assert(announced, 'the session id was not announced: ' .. table.concat(vim.list_slice(messages, before), ' | '))
+    -- A colleague's `:CodeForge debug join` lists it: bridges.list through the language server.
+    local id = announced:match('debug session ([%w_.:@+-]+) runs')
+    local listed
+    wait_for('the session in bridges.list', function()
+      local done = false
+      require('codeforge.async').run(function()
+        listed = require('codeforge.dap').sessions()
+        done = true
+      end)
+      vim.wait(10000, function()
+        return done
+      end, 20)
+      return vim.iter(listed or {}):any(function(s)
+        return s.id == id
+      end)
+    end)
     local session = dap.session()
     local frame = session.current_frame
     assert(frame.source and frame.source.path == LOCAL .. '/lib.py', 'stopped in ' .. vim.inspect(frame.source))
@@ -343,7 +359,7 @@ local steps = {
       return ended
     end)
     dap.clear_breakpoints()
-    return ('lens %s; stopped at %s:%d, %s = %s, name.upper() = %s; %s; %s'):format(vim.json.encode(lens.command.arguments), frame.source.path, frame.line, name.name, name.value, evaluated.result, table.concat(events, ', '), announced)
+    return ('lens %s; stopped at %s:%d, %s = %s, name.upper() = %s; %s; %s; listed: %s'):format(vim.json.encode(lens.command.arguments), frame.source.path, frame.line, name.name, name.value, evaluated.result, table.concat(events, ', '), announced, vim.inspect(listed))
   end },
 
   { 'bridge-restart', function()
