@@ -514,7 +514,9 @@ class DebugSession:
     async def stop(self) -> None:
         """Stopped by an operation (`bridges.close`) or the owning session's end: the debuggee
         is terminated (launched) or detached from (attached), every client told."""
-        if self.ended:
+        if self.ended:  # ending already: let the adapter's stop finish before the bridge goes on
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._done.wait(), 10)
             return
         if self.adapter is not None and self.started:
             with contextlib.suppress(Exception):

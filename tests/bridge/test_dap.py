@@ -51,6 +51,8 @@ async def bridge(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Chan
     b = ChannelBridge(workspace.resolve(), f"http://127.0.0.1:{free_port()}")
     yield b
     await b.stop()
+    # Every debug session ended with the bridge, its adapter stopped before that returned.
+    assert not b.shared["debug_sessions"].by_id
 
 
 async def _client(
@@ -115,9 +117,9 @@ async def test_launch_stop_read_nested_evaluate_step_and_run_to_the_end(bridge: 
     assert listing["sessions"][0]["state"] == "stopped"
 
     await client.ok("continue", {"threadId": thread})
-    output = await client.event("output", lambda b: "result" in b.get("output", ""))
-    assert "result 45" in output["output"]  # 40 + 2 + 3: the changed variable was used
     assert (await client.event("exited"))["exitCode"] == 0
+    printed = "".join(e["body"].get("output", "") for e in client.events if e.get("event") == "output")
+    assert "result 45" in printed  # 40 + 2 + 3: the changed variable was used
     await client.event("terminated")
     await client.ok("disconnect", {})
     await until(lambda: not bridge.shared["debug_sessions"].by_id, "the debug session ends with its debuggee")
@@ -158,11 +160,14 @@ async def test_attach_to_a_running_debugpy_listener(bridge: ChannelBridge, tmp_p
             {f"{EDITOR}/server.py": [{"line": 5}]},
         )  # fmt: skip
         assert (await asyncio.wait_for(started, 30))["success"]
-        _thread, frame = await _stopped_at(client, "breakpoint")
+        thread, frame = await _stopped_at(client, "breakpoint")
         assert frame["source"]["path"] == f"{EDITOR}/server.py" and frame["line"] == 5
         assert "'n'" in (await client.locals(frame["id"]))["value"]["value"]
-        # The last client leaving an attach detaches: the process keeps running.
+        # Pause a running program, then leave: the last client leaving an attach detaches.
         await client.ok("setBreakpoints", {"source": {"path": f"{EDITOR}/server.py"}, "breakpoints": []})
+        await client.ok("continue", {"threadId": thread})
+        await client.ok("pause", {"threadId": thread})
+        await client.event("stopped", lambda b: b.get("reason") == "pause")
         await client.ok("disconnect", {})
         await until(lambda: not bridge.shared["debug_sessions"].by_id, "the debug session ends")
         assert process.poll() is None
@@ -213,4 +218,28 @@ async def test_joining_an_unknown_session_is_refused(bridge: ChannelBridge) -> N
     client = await _client(bridge, join="nope")
     answer = await client.request("initialize", {"adapterID": "debugpy"})
     assert not answer["success"] and "no debug session 'nope'" in answer["message"]
+    await client.close()
+
+
+async def test_launch_one_pytest_test_as_the_debug_lens_does(bridge: ChannelBridge) -> None:
+    tests = bridge.workspace / "tests"
+    tests.mkdir(exist_ok=True)
+    (tests / "test_math.py").write_text(
+        "def test_sum():\n    numbers = [1, 2, 3]\n    assert sum(numbers) == 6\n\n\ndef test_other():\n    assert False\n"
+    )
+    client = await _client(bridge)
+    await client.initialize()
+    config = {
+        "type": "codeforge", "request": "launch", "name": "Debug test_sum", "module": "pytest",
+        "args": ["tests/test_math.py::test_sum", "-q", "-p", "no:cacheprovider"], "cwd": EDITOR, "justMyCode": False,
+    }  # fmt: skip
+    started, _ = await client.start("launch", config, {f"{EDITOR}/tests/test_math.py": [{"line": 3}]})
+    assert (await started)["success"]
+    thread, frame = await _stopped_at(client, "breakpoint")
+    assert frame["source"]["path"] == f"{EDITOR}/tests/test_math.py"
+    assert (await client.locals(frame["id"]))["numbers"]["value"] == "[1, 2, 3]"
+    await client.ok("continue", {"threadId": thread})
+    assert (await client.event("exited"))["exitCode"] == 0  # only test_sum ran (test_other would fail)
+    await client.event("terminated")
+    await client.ok("disconnect", {})
     await client.close()
