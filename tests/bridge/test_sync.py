@@ -6,6 +6,7 @@ import asyncio
 import os
 import shutil
 import stat
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -346,11 +347,18 @@ def test_ignore_rules_nest_like_git_and_bad_settings_are_named(tmp_path: Path) -
     assert ignorer.ignored("secrets/k", False) and ignorer.ignored("deep/key.pem", False)
     assert ignorer.ignored(".codeforge/sync-state/local.json", False)
     assert not ignorer.ignored(".codeforge/sync.yaml", False) and not ignorer.ignored("src/app.py", False)
-    write(tmp_path / ".codeforge/sync.yaml", "ignore: nope\nmax_watches: -1\nrescan_seconds: 0\ncolour: red\n")
+    write(
+        tmp_path / ".codeforge/sync.yaml",
+        "ignore: nope\nmax_watches: -1\nrescan_seconds: 0\nfsync: sometimes\ncolour: red\n",
+    )
     config, warnings = load_config(tmp_path)
     text = "\n".join(warnings)
     assert "ignore must be a list" in text and "max_watches must be a whole number" in text
     assert "rescan_seconds must be a positive number" in text and "unknown settings colour" in text
+    assert "fsync must be true or false" in text
     assert config.ignore == [] and config.max_watches is None and config.rescan_seconds == 5.0
+    assert config.fsync is False
+    write(tmp_path / ".codeforge/sync.yaml", "fsync: true\n")
+    assert load_config(tmp_path) == (replace(config, fsync=True), [])
     write(tmp_path / ".codeforge/sync.yaml", "ignore: [\n")
     assert "cannot be read" in load_config(tmp_path)[1][0]

@@ -142,8 +142,12 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
-async def test_a_full_disk_leaves_no_half_file_and_says_so(tmp_path: Path, tiny_disk: Path) -> None:
+@pytest.mark.parametrize("fsync", [False, True], ids=["default", "fsync"])
+async def test_a_full_disk_leaves_no_half_file_and_says_so(tmp_path: Path, tiny_disk: Path, fsync: bool) -> None:
     local = tmp_path / "local"
+    if fsync:  # flushed before the renames: the same guarantee, by another path
+        for root in (local, tiny_disk):
+            write(root / ".codeforge/sync.yaml", "fsync: true\n")
     write(local / "ok.txt", "small\n")
     big = os.urandom(3 * 1024 * 1024)
     write(local / "big.bin", big)

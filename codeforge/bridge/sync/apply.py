@@ -2,10 +2,11 @@
 
 Every file is written to a temporary file in its own folder (or, for a large file, to a
 partial file in the sync's state folder, which a restarted sync continues) and renamed over
-the destination only once complete and flushed: a full disk or a dropped connection never
-leaves a half-written file in place. Small files are flushed per batch with one `syncfs`
-instead of one `fsync` each (the same durability before the renames, a fraction of the cost).
-Every path is checked by `paths.target_path` first.
+the destination only once complete: a full disk or a dropped connection never leaves a
+half-written file in place (the write fails before the rename). With `durable` (the `fsync`
+setting) the files are also flushed before their renames, so a power loss cannot leave an
+empty file under the new name either: one `syncfs` per batch instead of one `fsync` each
+(a fraction of the cost). Every path is checked by `paths.target_path` first.
 """
 
 from __future__ import annotations
@@ -132,8 +133,8 @@ def stage_file(
         if mode & _UMASK:  # created with mode & ~umask: only then is a chmod needed
             os.fchmod(fd, mode & MODE_MASK)
         os.utime(fd, ns=(mtime_ns, mtime_ns))
-        if durable or _syncfs is None:
-            os.fsync(fd)
+        if durable and _syncfs is None:
+            os.fsync(fd)  # no syncfs here: each file flushed on its own
         st = os.fstat(fd)  # the inode keeps these through the rename: no stat afterwards
     except OSError as exc:
         os.close(fd)
@@ -143,10 +144,10 @@ def stage_file(
     return Staged(rel, tmp, final, Entry("f", mode & MODE_MASK, st.st_size, st.st_mtime_ns, st.st_ino))
 
 
-def commit(root: Path, staged: list[Staged]) -> dict[str, Entry | ApplyError]:
-    """Flush the staged files (one syncfs) and rename each into place."""
+def commit(root: Path, staged: list[Staged], *, durable: bool = False) -> dict[str, Entry | ApplyError]:
+    """Rename each staged file into place (`durable`: flush them all first, one syncfs)."""
     results: dict[str, Entry | ApplyError] = {}
-    if staged and _syncfs is not None:
+    if durable and staged and _syncfs is not None:
         fd = os.open(root, os.O_RDONLY)
         try:
             _syncfs(fd)
@@ -198,7 +199,9 @@ def write_partial(path: Path, offset: int, data: bytes | memoryview, rel: str) -
         raise _describe(exc, rel, "the file") from None
 
 
-def stage_partial(root: Path, partial: Path, rel: str, digest: str, mode: int, mtime_ns: int) -> Staged:
+def stage_partial(
+    root: Path, partial: Path, rel: str, digest: str, mode: int, mtime_ns: int, *, durable: bool = False
+) -> Staged:
     """Check a complete partial large file's hash and make it ready for `commit`'s rename."""
     final = target_str(root, rel)
     h = hashlib.blake2b(digest_size=16)
@@ -214,7 +217,7 @@ def stage_partial(root: Path, partial: Path, rel: str, digest: str, mode: int, m
         try:
             os.fchmod(fd, mode & MODE_MASK)
             os.utime(fd, ns=(mtime_ns, mtime_ns))
-            if _syncfs is None:
+            if durable and _syncfs is None:
                 os.fsync(fd)
             st = os.fstat(fd)
         finally:

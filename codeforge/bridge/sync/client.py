@@ -25,7 +25,7 @@ from codeforge.bridge.sync.ignore import Ignorer
 from codeforge.bridge.sync.peer import Peer
 from codeforge.bridge.sync.plan import Plan, make_plan, read_manifest
 from codeforge.bridge.sync.protocol import PROTOCOL_VERSION, ProtocolError, decode, encode
-from codeforge.bridge.sync.state import SyncState, load_config, save_periodically
+from codeforge.bridge.sync.state import SyncConfig, SyncState, load_config, save_periodically
 from codeforge.bridge.sync.tree import scan_tree
 from codeforge.bridge.sync.watch import TreeWatcher
 
@@ -125,9 +125,7 @@ async def run_sync(dial: Dial, local: Path, *, watch: bool, on_event: Callable[[
             await asyncio.sleep(_backoff(failures))
             continue
         try:
-            rc = await _sync(
-                link, root, state, ignorer, config.max_watches, config.rescan_seconds, watch, emit, on_event
-            )
+            rc = await _sync(link, root, state, ignorer, config, watch, emit, on_event)
             if rc is not None:
                 return rc
             reason = link.close_reason or "closed"
@@ -168,17 +166,20 @@ async def _sync(
     root: Path,
     state: SyncState,
     ignorer: Ignorer,
-    max_watches: int | None,
-    rescan_seconds: float,
+    config: SyncConfig,
     watch: bool,
     emit: Callable[[str, str, dict[str, Any]], None],
     on_event: Callable[[SyncEvent], None],
 ) -> int | None:
     """One link's sync: the result when not watching, None when the link ended while watching."""
-    peer = Peer(root, link, side="local", state=state, ignorer=ignorer, emit=emit, resolver=False)
+    peer = Peer(root, link, side="local", state=state, ignorer=ignorer, emit=emit, resolver=False, durable=config.fsync)
     await link.send(encode("hello", {"sync_id": state.sync_id, "v": PROTOCOL_VERSION, "partials": state.partials()}))
     watcher = TreeWatcher(
-        root, ignorer, max_watches=max_watches, rescan_seconds=rescan_seconds, warn=lambda m, d: emit("warning", m, d)
+        root,
+        ignorer,
+        max_watches=config.max_watches,
+        rescan_seconds=config.rescan_seconds,
+        warn=lambda m, d: emit("warning", m, d),
     )
     async with peer.lock:
         scan = await asyncio.to_thread(scan_tree, root, ignorer, state.cache)

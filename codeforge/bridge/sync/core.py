@@ -81,9 +81,19 @@ class PeerCore:
     """What both directions share: the tree, the records, the link (see the module docstring)."""
 
     def __init__(
-        self, root: Path, link: Link, *, side: str, state: SyncState, ignorer: Ignorer, emit: Emit, resolver: bool
+        self,
+        root: Path,
+        link: Link,
+        *,
+        side: str,
+        state: SyncState,
+        ignorer: Ignorer,
+        emit: Emit,
+        resolver: bool,
+        durable: bool = False,
     ) -> None:
         self.root = root
+        self.durable = durable  # flush received files before renaming them (`fsync: true`)
         self._base = str(root)
         self.link = link
         self.side = side

@@ -123,12 +123,12 @@ class Peer(Sender):
     async def _commit_worker(self) -> None:
         while True:
             job = await self._commits.get()
-            # Batches staged meanwhile share one flush: fewer syncfs calls, each of which
-            # also holds up file creation while the journal commits.
+            # Batches staged meanwhile share one hand-off (and, with `fsync: true`, one
+            # syncfs, which also holds up file creation while the journal commits).
             while not self._commits.empty():
                 job.merge(self._commits.get_nowait())
             async with self.lock:
-                results = await asyncio.to_thread(apply.commit, self.root, job.staged)
+                results = await asyncio.to_thread(apply.commit, self.root, job.staged, durable=self.durable)
             applied = [[rel, h, m, n] for rel, (h, m, n) in job.same_sizes.items()]
             for rel, result in results.items():
                 if isinstance(result, Exception):
@@ -168,7 +168,9 @@ class Peer(Sender):
                         continue
                     job.conflicts.append((rel, self._set_aside(rel)))
                 mtime = int(item.get("mt") or 0)
-                job.staged.append(apply.stage_file(self.root, rel, data, mode, mtime, known=known, final=final))
+                job.staged.append(
+                    apply.stage_file(self.root, rel, data, mode, mtime, durable=self.durable, known=known, final=final)
+                )
                 job.meta[rel] = (digest, mode)
             except (PathRefused, apply.ApplyError) as exc:
                 job.errors.append((str(item.get("p")), str(exc)))
@@ -254,7 +256,9 @@ class Peer(Sender):
                     job.conflicts.append((rel, ""))
                     return job
                 job.conflicts.append((rel, self._set_aside(rel)))
-            job.staged.append(apply.stage_partial(self.root, partial, rel, digest, mode, mtime_ns))
+            job.staged.append(
+                apply.stage_partial(self.root, partial, rel, digest, mode, mtime_ns, durable=self.durable)
+            )
             job.meta[rel] = (digest, mode)
         except (PathRefused, apply.ApplyError) as exc:
             job.errors.append((rel, str(exc)))

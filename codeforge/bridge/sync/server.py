@@ -83,7 +83,9 @@ async def serve_folder(link: Link, workspace: Path) -> None:
     state = SyncState(root, f"pair-{sync_id}")
     state.load()
     ignorer = Ignorer(root, config.ignore)
-    peer = Peer(root, link, side="workspace", state=state, ignorer=ignorer, emit=emit, resolver=True)
+    peer = Peer(
+        root, link, side="workspace", state=state, ignorer=ignorer, emit=emit, resolver=True, durable=config.fsync
+    )
     partials = hello.header.get("partials") or {}
     peer.peer_partials = {k: int(v) for k, v in partials.items() if PARTIAL_KEY.fullmatch(str(k))}
 

@@ -39,11 +39,14 @@ PARTIAL_KEY = re.compile(r"[0-9a-f]{32}-[0-9a-f]{8}")
 @dataclass
 class SyncConfig:
     """`.codeforge/sync.yaml`: `ignore` (gitignore patterns), `max_watches` (folders to
-    watch at most; the rest is rescanned every `rescan_seconds`)."""
+    watch at most; the rest is rescanned every `rescan_seconds`), `fsync` (flush received
+    files to the disk before they are renamed into place: durable across a power loss or a
+    kernel crash, at a cost; a full disk never leaves a partial file either way)."""
 
     ignore: list[str] = field(default_factory=list)
     max_watches: int | None = None
     rescan_seconds: float = 5.0
+    fsync: bool = False
 
 
 def load_config(root: Path) -> tuple[SyncConfig, list[str]]:
@@ -59,7 +62,7 @@ def load_config(root: Path) -> tuple[SyncConfig, list[str]]:
     if data is None:
         return config, []
     if not isinstance(data, dict):
-        return config, [f"{CONFIG_FILE} must be a mapping (ignore:, max_watches:, rescan_seconds:)"]
+        return config, [f"{CONFIG_FILE} must be a mapping (ignore:, max_watches:, rescan_seconds:, fsync:)"]
     warnings: list[str] = []
     ignore = data.get("ignore", [])
     if isinstance(ignore, list) and all(isinstance(p, str) for p in ignore):
@@ -77,7 +80,12 @@ def load_config(root: Path) -> tuple[SyncConfig, list[str]]:
         config.rescan_seconds = float(rescan)
     else:
         warnings.append(f"{CONFIG_FILE}: rescan_seconds must be a positive number")
-    unknown = sorted(set(data) - {"ignore", "max_watches", "rescan_seconds"})
+    fsync = data.get("fsync", config.fsync)
+    if isinstance(fsync, bool):
+        config.fsync = fsync
+    else:
+        warnings.append(f"{CONFIG_FILE}: fsync must be true or false")
+    unknown = sorted(set(data) - {"ignore", "max_watches", "rescan_seconds", "fsync"})
     if unknown:
         warnings.append(f"{CONFIG_FILE}: unknown settings {', '.join(unknown)} are ignored")
     return config, warnings
