@@ -86,6 +86,8 @@ async def serve(link: Link, ctx: ChannelContext) -> None:
             except LinkClosed:
                 break
             await session.handle(client, raw)
+            if client.left:
+                break  # it disconnected while others stay: its link is done
             if not announced and session.capabilities is not None:
                 announced = True
                 client.deliver(

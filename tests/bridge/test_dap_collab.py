@@ -172,3 +172,45 @@ async def test_a_dead_adapter_tells_every_client_and_ends_the_session(bridge: Ch
     await again.request("disconnect", {})
     await again.close()
     await asyncio.sleep(0)
+
+
+async def test_steps_in_and_out_move_both_the_resource_moves_and_a_participant_terminates(
+    bridge: ChannelBridge,
+) -> None:
+    ana_session = bridge.session(Identity("ana", "developer", "acme"))
+    ben_session = bridge.session(Identity("ben", "developer", "acme"))
+    ana = DapTestClient.over_link(await bridge.dial(ana_session, "dap", {"local_root": ANA}), "ana")
+    await ana.initialize()
+    debug_id = (await ana.event(dap.SESSION_EVENT))["id"]
+    started, _ = await ana.start("launch", {"program": f"{ANA}/prog.py"}, {f"{ANA}/prog.py": [{"line": 8}]})
+    assert (await started)["success"]
+    stop = await ana.event("stopped")
+    ben = DapTestClient.over_link(await bridge.dial(ben_session, "dap", {"local_root": BEN, "join": debug_id}), "ben")
+    await ben.initialize()
+    joined, _ = await ben.start("attach", {})
+    assert (await joined)["success"]
+    await ben.event("stopped")
+
+    await ben.ok("stepIn", {"threadId": stop["threadId"]})
+    for client in (ana, ben):
+        await client.event("stopped", lambda b: b["reason"] == "step")
+    inside = await ana.top_frame(stop["threadId"])
+    assert inside["name"] == "compute" and inside["line"] == 2
+    await ana.ok("stepOut", {"threadId": stop["threadId"]})
+    for client in (ana, ben):
+        await client.event("stopped", lambda b: b["reason"] == "step")
+    assert (await ben.top_frame(stop["threadId"]))["source"]["path"] == f"{BEN}/prog.py"
+
+    # The session is Ana's resource; when she leaves, Ben's session holds it.
+    assert ("debug", debug_id) in ana_session.resources
+    await ana.ok("disconnect", {})
+    await until(lambda: ("debug", debug_id) in ben_session.resources, "the resource moves to Ben's session")
+    assert ("debug", debug_id) not in ana_session.resources
+    # Ben ends the program for everyone left.
+    await ben.ok("terminate", {})
+    await ben.event("terminated")
+    await ben.request("disconnect", {})
+    await until(lambda: debug_id not in bridge.shared["debug_sessions"].by_id, "the session ends")
+    await until(lambda: ("debug", debug_id) not in ben_session.resources, "and is no longer listed")
+    await ana.close()
+    await ben.close()
