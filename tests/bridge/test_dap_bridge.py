@@ -12,6 +12,9 @@ import contextlib
 import sys
 from pathlib import Path
 
+import pytest
+
+from codeforge.bridge.connect import ConnectOptions, UsageError, _mode
 from tests.bridge.conftest import BridgeProcess
 from tests.bridge.dap_client import GUARD_S, DapTestClient
 from tests.conftest import ROOT, RunningPlatform
@@ -72,3 +75,33 @@ async def test_connect_dap_relays_a_debug_session_that_operations_list_and_close
             process.kill()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(process.wait(), 10)
+
+
+async def test_joining_an_unknown_debug_session_through_connect_is_answered_with_the_reason(
+    live_bridge: BridgeProcess, live_platform: RunningPlatform
+) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "codeforge", "connect", live_bridge.url, "--dap", "--join", "nope",
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        env=live_platform.env, cwd=ROOT,
+    )  # fmt: skip
+    assert process.stdout is not None and process.stdin is not None
+    client = DapTestClient.over_streams(process.stdout, process.stdin, "editor")
+    try:
+        answer = await client.request("initialize", {"adapterID": "codeforge"})
+        assert answer["success"] is False and "no debug session 'nope'" in answer["message"]
+    finally:
+        await client.close()
+        process.kill()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(process.wait(), 10)
+
+
+def test_connect_dap_usage_errors() -> None:
+    with pytest.raises(UsageError, match="--join and --local-root go with --dap"):
+        _mode(ConnectOptions(url="ws://h:1", join="abc"))
+    with pytest.raises(UsageError, match="choose one of"):
+        _mode(ConnectOptions(url="ws://h:1", dap=True, ssh=True))
+    with pytest.raises(UsageError, match="--lsp relays a language server"):
+        _mode(ConnectOptions(url="ws://h:1", dap=True, lsp="python"))
+    assert _mode(ConnectOptions(url="ws://h:1", dap=True, join="abc")) == "dap"

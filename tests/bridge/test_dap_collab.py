@@ -214,3 +214,26 @@ async def test_steps_in_and_out_move_both_the_resource_moves_and_a_participant_t
     await until(lambda: ("debug", debug_id) not in ben_session.resources, "and is no longer listed")
     await ana.close()
     await ben.close()
+
+
+async def test_links_that_end_without_disconnect_leave_and_the_last_ends_the_debuggee(bridge: ChannelBridge) -> None:
+    ana = await _client(bridge, ANA, "ana")
+    await ana.initialize()
+    debug_id = (await ana.event(dap.SESSION_EVENT))["id"]
+    started, _ = await ana.start("launch", {"program": f"{ANA}/prog.py"}, {f"{ANA}/prog.py": [{"line": 4}]})
+    assert (await started)["success"]
+    stop = await ana.event("stopped")
+    ben = await _join(bridge, debug_id, BEN, "ben")
+    await ben.event("stopped")
+    await ben.send_raw({"type": "request", "command": "next", "arguments": {"threadId": stop["threadId"]}})
+    await ben.link.close("the editor was killed")  # type: ignore[attr-defined]
+    await ana.event("stopped", lambda b: b["reason"] == "step")  # Ana carries on
+    session = bridge.shared["debug_sessions"].by_id[debug_id]
+    await until(lambda: len(session.clients) == 1, "Ben's client is gone")
+    threads = await ana.ok("threads")
+    assert [t["id"] for t in threads["threads"]] == [stop["threadId"]]
+    await ana.link.close("the editor was killed")  # type: ignore[attr-defined]
+    await until(lambda: session.ended, "the last client's link ending ends the session")
+    assert session.adapter is not None and session.adapter.exited
+    await ana.close()
+    await ben.close()
