@@ -38,6 +38,13 @@ vim.schedule(function()
     require('codeforge.dap').setup()
   end
 end)
+-- nvim-dap loaded later (lazy-loading plugin managers source its plugin file then).
+vim.api.nvim_create_autocmd('SourcePost', {
+  pattern = '*/plugin/dap.lua',
+  callback = function()
+    require('codeforge.dap').setup()
+  end,
+})
 
 if vim.g.codeforge_autostart ~= false then
   vim.lsp.enable('codeforge')

@@ -152,6 +152,14 @@ describe('nvim-dap registration', function()
     end)
   end)
 
+  it('registers when nvim-dap is loaded after startup (a lazy-loading plugin manager)', function()
+    with_dap(function(dap)
+      dap.adapters.codeforge = nil
+      vim.cmd('runtime plugin/dap.lua')
+      eq('function', type(dap.adapters.codeforge))
+    end)
+  end)
+
   it('the adapter runs `codeforge connect URL --dap` for the remote workspace, or says none is set', function()
     with_dap(function(dap)
       debug_mod.setup()

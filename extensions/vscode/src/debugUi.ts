@@ -84,9 +84,9 @@ export class CodeforgeDebugAdapters implements vscode.DebugAdapterDescriptorFact
 }
 
 /**
- * One line per DAP message in the CodeForge output channel (commands, events, failures; never
- * bodies, which may hold the program's environment): what a person reads when a session ends
- * early, without a trace setting.
+ * What a person reads in the CodeForge output when a session ends early, without a trace
+ * setting: the start (launch/attach) and its answer, failed requests, the program's stderr,
+ * its end, and the relay's exit. Never request bodies (they may hold the program's environment).
  */
 export class CodeforgeDebugTrackers implements vscode.DebugAdapterTrackerFactory {
   constructor(private readonly log: (line: string) => void) {}
@@ -94,16 +94,20 @@ export class CodeforgeDebugTrackers implements vscode.DebugAdapterTrackerFactory
   createDebugAdapterTracker(session: vscode.DebugSession): vscode.DebugAdapterTracker {
     const name = session.name;
     const log = this.log;
+    const START = new Set(['launch', 'attach']);
     return {
       onWillReceiveMessage(message: { command?: string }) {
-        log(`debug ${name}: → ${message.command ?? '?'}`);
+        if (START.has(message.command ?? '')) {
+          log(`debug ${name}: → ${message.command}`);
+        }
       },
-      onDidSendMessage(message: { type?: string; command?: string; event?: string; success?: boolean; message?: string; body?: { reason?: string; category?: string; output?: string } }) {
-        if (message.type === 'response') {
+      onDidSendMessage(message: { type?: string; command?: string; event?: string; success?: boolean; message?: string; body?: { reason?: string; category?: string; output?: string; exitCode?: number } }) {
+        if (message.type === 'response' && (message.success === false || START.has(message.command ?? ''))) {
           log(`debug ${name}: ← ${message.command ?? '?'}${message.success === false ? ` failed: ${message.message ?? ''}` : ''}`);
-        } else if (message.type === 'event') {
-          const detail = message.event === 'output' && message.body?.category === 'stderr' ? `: ${String(message.body.output ?? '').slice(0, 300)}` : message.body?.reason ? ` (${message.body.reason})` : '';
-          log(`debug ${name}: ← event ${message.event ?? '?'}${detail}`);
+        } else if (message.type === 'event' && message.event === 'output' && message.body?.category === 'stderr') {
+          log(`debug ${name}: stderr: ${String(message.body.output ?? '').trimEnd().slice(0, 300)}`);
+        } else if (message.type === 'event' && (message.event === 'exited' || message.event === 'terminated')) {
+          log(`debug ${name}: ${message.event}${typeof message.body?.exitCode === 'number' ? ` (exit code ${message.body.exitCode})` : ''}`);
         }
       },
       onError(error: Error) {
