@@ -353,10 +353,10 @@ def test_cli_and_catalog(live_platform: RunningPlatform) -> None:
     text = cli(live_platform, "bridges", "list")
     assert text.returncode == 0 and "cli-s" in text.stdout, text.stderr
     help_text = cli(live_platform, "bridges", "close", "--help")
-    assert help_text.returncode == 0 and "session, terminal or forward" in help_text.stdout
+    assert help_text.returncode == 0 and "session, terminal, forward or debug" in help_text.stdout
     closed = cli(live_platform, "bridges", "close", "terminal", "cli-t", "--yes", "--json")
     assert closed.returncode == 0 and json.loads(closed.stdout)["bridge"] == "cli-bridge", closed.stderr
     wrong = cli(live_platform, "bridges", "close", "window", "cli-t", "--yes")
-    assert wrong.returncode == 2 and "kind" in wrong.stderr and "'session', 'terminal' or 'forward'" in wrong.stderr
+    assert wrong.returncode == 2 and "kind" in wrong.stderr and "'session', 'terminal', 'forward' or 'debug'" in wrong.stderr
     unknown = cli(live_platform, "bridges", "close", "terminal", "nope", "--yes")
     assert unknown.returncode == 1 and "bridges list" in unknown.stderr
