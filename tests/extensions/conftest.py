@@ -75,11 +75,13 @@ def nvim_bin() -> Path | None:
 
 
 def nvim_dap_dir() -> Path | None:
-    """A copy of nvim-dap for the tests only (GPL-3.0, never shipped): `../shared/vendor/nvim-dap`
-    beside the checkout, or NVIM_DAP_DIR."""
+    """A copy of nvim-dap for the tests only (GPL-3.0, never shipped): NVIM_DAP_DIR, else
+    `../shared/vendor/nvim-dap` beside the checkout, else the workplace's shared folder (a CI
+    clone need not sit beside it)."""
     given = os.environ.get("NVIM_DAP_DIR")
-    candidate = Path(given) if given else ROOT.parent / "shared" / "vendor" / "nvim-dap"
-    return candidate if (candidate / "lua" / "dap.lua").is_file() else None
+    shared = [ROOT.parent / "shared", Path("/work/shared")]
+    candidates = [Path(given)] if given else [folder / "vendor" / "nvim-dap" for folder in shared]
+    return next((c for c in candidates if (c / "lua" / "dap.lua").is_file()), None)
 
 
 def catalog_json(path: Path) -> Path:
