@@ -145,7 +145,8 @@ async def run_sync(dial: Dial, local: Path, *, watch: bool, on_event: Callable[[
             on_event(SyncEvent("error", f"file sync failed: {exc!r}"))
             return 2
         finally:
-            state.save()
+            if state.dirty:  # saved already when the sync ended, unless something changed since
+                state.save()
             with contextlib.suppress(Exception):
                 await link.close("sync finished")
         # Watching and the link ended under us (a restarted bridge, an ended session): sync

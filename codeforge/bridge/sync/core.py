@@ -181,7 +181,7 @@ class PeerCore:
         held = self.peer.get(rel)
         return held[0] if held else None
 
-    async def _send(self, kind: str, header: dict[str, Any], payload: bytes = b"") -> None:
+    async def _send(self, kind: str, header: dict[str, Any], payload: bytes | list[bytes] = b"") -> None:
         await self.link.send(encode(kind, header, payload))
 
     def send_now(self, kind: str, header: dict[str, Any], payload: bytes = b"") -> None:

@@ -49,12 +49,14 @@ __all__ = [
 ]
 
 PROTOCOL_VERSION = 1
-# Files up to SMALL_FILE travel whole, many per `files` message (up to BATCH_BYTES / BATCH_ITEMS);
-# larger ones stream in CHUNK_SIZE pieces that a restarted sync resumes at an offset.
-SMALL_FILE = 512 * 1024
+# Files up to SMALL_FILE travel whole, many per `files` message (up to BATCH_BYTES / BATCH_ITEMS,
+# plus the file that crossed it); larger ones stream in CHUNK_SIZE pieces that a restarted sync
+# resumes at an offset. A file that fits in one chunk gains nothing from resuming, so it travels
+# whole: hashed while it is read (no second pass before sending, none after arriving).
+CHUNK_SIZE = 2 * 1024 * 1024
+SMALL_FILE = CHUNK_SIZE
 BATCH_BYTES = 2 * 1024 * 1024
 BATCH_ITEMS = 512
-CHUNK_SIZE = 2 * 1024 * 1024
 
 _LEN = struct.Struct(">I")
 
@@ -72,10 +74,14 @@ class Message:
     payload: bytes | memoryview = b""  # a view into the link message: no copy of file contents
 
 
-def encode(kind: str, header: dict[str, Any] | None = None, payload: bytes = b"") -> bytes:
+def encode(kind: str, header: dict[str, Any] | None = None, payload: bytes | memoryview | list[bytes] = b"") -> bytes:
+    """One message; `payload` may be a list of parts (many files' contents), joined here
+    with the header in one copy."""
     body = dict(header or {})
     body["t"] = kind
     raw = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    if isinstance(payload, list):
+        return b"".join([_LEN.pack(len(raw)), raw, *payload])
     return b"".join((_LEN.pack(len(raw)), raw, payload))
 
 

@@ -149,7 +149,7 @@ class Sender(PeerCore):
         large = [(rel, e) for rel, e in files if e.size > SMALL_FILE]
         batch: list[tuple[str, Entry]] = []
         size = 0
-        pending: asyncio.Task[tuple[dict[str, Any], bytes, list[tuple[str, Entry]]]] | None = None
+        pending: asyncio.Task[tuple[dict[str, Any], list[bytes], list[tuple[str, Entry]]]] | None = None
         # Read the next batch in a thread while the previous one goes out.
         for rel, entry in small:
             batch.append((rel, entry))
@@ -173,38 +173,62 @@ class Sender(PeerCore):
         while self._unreadable:
             self.emit("warning", self._unreadable.pop(0), {})
 
-    async def _send_batch(self, read: tuple[dict[str, Any], bytes, list[tuple[str, Entry]]]) -> None:
-        header, payload, sent = read
+    async def _send_batch(self, read: tuple[dict[str, Any], list[bytes], list[tuple[str, Entry]]]) -> None:
+        header, parts, sent = read
         # The records change here, on the event loop, not in the reading thread.
         for rel, entry in sent:
             self.remember(rel, entry)
             self.peer[rel] = (entry.hash or "", entry.mode)
-        await self._send("files", header, payload)
+        await self._send("files", header, parts)
 
-    def _read_batch(self, batch: list[tuple[str, Entry]]) -> tuple[dict[str, Any], bytes, list[tuple[str, Entry]]]:
-        """Read and hash a batch (in a thread): the message, and the entries it carries."""
+    def _read_batch(
+        self, batch: list[tuple[str, Entry]]
+    ) -> tuple[dict[str, Any], list[bytes], list[tuple[str, Entry]]]:
+        """Read and hash a batch (in a thread): the message's header and contents, and the
+        entries it carries. Each file is read with one `read` of its scanned size and one
+        more byte (a file grown since is read to its end), hashed as read: one pass."""
         items: list[dict[str, Any]] = []
         parts: list[bytes] = []
         sent: list[tuple[str, Entry]] = []
+        base, peer = self._base, self.peer
         for rel, entry in batch:
             try:
-                with open(f"{self._base}/{rel}", "rb") as f:
-                    data = f.read()
+                fd = os.open(f"{base}/{rel}", os.O_RDONLY | os.O_CLOEXEC)
             except FileNotFoundError:
                 continue  # gone meanwhile: the watcher reports it
             except OSError as exc:
                 self._unreadable.append(f"cannot read {rel} ({exc.strerror}); it is not synced until it can be read")
                 continue
+            try:
+                data = os.read(fd, entry.size + 1)
+                if len(data) > entry.size:
+                    more = [data]
+                    while chunk := os.read(fd, 1024 * 1024):
+                        more.append(chunk)
+                    data = b"".join(more)
+            except OSError as exc:
+                self._unreadable.append(f"cannot read {rel} ({exc.strerror}); it is not synced until it can be read")
+                continue
+            finally:
+                os.close(fd)
             digest = hash_bytes(data)
             entry.hash, entry.size = digest, len(data)
+            held = peer.get(rel)
             items.append(
-                {"p": rel, "h": digest, "m": entry.mode, "mt": entry.mtime_ns, "prev": self._prev(rel), "n": len(data)}
+                {
+                    "p": rel,
+                    "h": digest,
+                    "m": entry.mode,
+                    "mt": entry.mtime_ns,
+                    "prev": held[0] if held else None,
+                    "n": len(data),
+                }
             )
             sent.append((rel, entry))
             parts.append(data)
-            self.stats.files_sent += 1
-            self.stats.bytes_sent += len(data)
-        return {"items": items}, b"".join(parts), sent
+        self.stats.files_sent += len(sent)
+        self.stats.bytes_sent += sum(map(len, parts))
+        return {"items": items}, parts, sent
 
     async def _send_large(self, rel: str, entry: Entry) -> None:
         path = self.root / rel
