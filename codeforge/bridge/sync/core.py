@@ -46,7 +46,8 @@ STAGING_QUEUE = 4  # received batches waiting to be written (each up to BATCH_BY
 class Job:
     """One batch of small files: staged temporary files, and what to report once renamed."""
 
-    staged: list[apply.Staged] = field(default_factory=list)
+    staged: list[apply.Staged] = field(default_factory=list)  # written, not yet renamed
+    placed: dict[str, Entry | apply.ApplyError] = field(default_factory=dict)  # renamed already
     meta: dict[str, Held] = field(default_factory=dict)
     same: dict[str, Held] = field(default_factory=dict)
     same_sizes: dict[str, tuple[str, int, int]] = field(default_factory=dict)
@@ -59,6 +60,7 @@ class Job:
         self.names |= other.names
         self.count += other.count
         self.staged += other.staged
+        self.placed |= other.placed
         self.meta |= other.meta
         self.same |= other.same
         self.same_sizes |= other.same_sizes

@@ -107,7 +107,13 @@ class Peer(Sender):
     async def _stage_worker(self) -> None:
         while True:
             work, names = await self._staging.get()
-            job = await asyncio.to_thread(self._stage_files, work)
+            if self.durable:
+                job = await asyncio.to_thread(self._stage_files, work)  # flushed by the commit worker
+            else:
+                # Nothing to flush: each file is renamed into place as soon as the batch is
+                # written, in the same hand-off (under the lock, as every rename is).
+                async with self.lock:
+                    job = await asyncio.to_thread(self._stage_files, work, place=True)
             job.names = names
             for rel, held in job.same.items():
                 self.synced(rel, held)
@@ -127,8 +133,10 @@ class Peer(Sender):
             # syncfs, which also holds up file creation while the journal commits).
             while not self._commits.empty():
                 job.merge(self._commits.get_nowait())
-            async with self.lock:
-                results = await asyncio.to_thread(apply.commit, self.root, job.staged, durable=self.durable)
+            results = job.placed
+            if job.staged:
+                async with self.lock:
+                    results |= await asyncio.to_thread(apply.commit, self.root, job.staged, durable=self.durable)
             applied = [[rel, h, m, n] for rel, (h, m, n) in job.same_sizes.items()]
             for rel, result in results.items():
                 if isinstance(result, Exception):
@@ -147,16 +155,17 @@ class Peer(Sender):
                 self._idle.set()
             self._after_apply(applied, job.conflicts, job.errors)
 
-    def _stage_files(self, work: list[tuple[dict[str, Any], bytes | memoryview]]) -> Job:
+    def _stage_files(self, work: list[tuple[dict[str, Any], bytes | memoryview]], *, place: bool = False) -> Job:
+        """Write a batch to temporary files (in a thread); `place`: rename them into place too."""
         job = Job()
         known: set[str] = set()
         for item, data in work:
             try:
-                rel = check_rel(item["p"])
+                final = target_str(self._base, item["p"], known)  # checks the path first
+                rel = final[len(self._base) + 1 :]
                 digest, mode = str(item["h"]), int(item["m"])
                 if len(data) != int(item["n"]):
                     raise apply.ApplyError(f"{rel} arrived truncated")
-                final = target_str(self._base, rel, known)
                 decision = self._decide(rel, digest, item.get("prev"), checked=True)
                 if decision == "same":
                     job.same[rel] = (digest, mode)
@@ -174,6 +183,9 @@ class Peer(Sender):
                 job.meta[rel] = (digest, mode)
             except (PathRefused, apply.ApplyError) as exc:
                 job.errors.append((str(item.get("p")), str(exc)))
+        if place:
+            job.placed = apply.commit(self.root, job.staged)
+            job.staged = []
         return job
 
     def _decide(self, rel: str, new: str, prev: object, *, checked: bool = False) -> str:
