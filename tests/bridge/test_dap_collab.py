@@ -233,7 +233,7 @@ async def test_links_that_end_without_disconnect_leave_and_the_last_ends_the_deb
     threads = await ana.ok("threads")
     assert [t["id"] for t in threads["threads"]] == [stop["threadId"]]
     await ana.link.close("the editor was killed")  # type: ignore[attr-defined]
-    await until(lambda: session.ended, "the last client's link ending ends the session")
+    await asyncio.wait_for(session.wait_ended(), 30)  # hang guard: the last link's end ends the session
     assert session.adapter is not None and session.adapter.exited
     await ana.close()
     await ben.close()
