@@ -131,8 +131,34 @@ def _new_session(registry: DebugSessions, ctx: ChannelContext) -> DebugSession:
     session = DebugSession(ctx.workspace, label=f"debug session of {ctx.session.user.username}", on_end=ended)
     registry.by_id[session.id] = session
     registry.holders[session.id] = ctx
-    ctx.add_resource("debug", session.id, session.label, session.stop)
+    _hold(registry, session, ctx)
     return session
+
+
+def _hold(registry: DebugSessions, session: DebugSession, ctx: ChannelContext) -> None:
+    """`ctx`'s bridge session holds the debug session as its `debug` resource."""
+
+    async def close() -> None:
+        if ctx.session.ended:
+            # The holder's bridge session ended (grace period, its client gone): the debug
+            # session goes on for participants of other bridge sessions, if any.
+            others = [
+                c
+                for c in session.clients
+                if (other := registry.contexts.get(c.id)) is not None
+                and other.session is not ctx.session
+                and not other.session.ended
+            ]
+            if others:
+                for client in list(session.clients):
+                    if registry.contexts.get(client.id) is ctx or client not in others:
+                        await session.leave(client)
+                _pass_on(registry, session, ctx)
+                return
+        await session.stop()
+
+    registry.holders[session.id] = ctx
+    ctx.add_resource("debug", session.id, session.label, close)
 
 
 def _pass_on(registry: DebugSessions, session: DebugSession, leaving: ChannelContext) -> None:
@@ -144,7 +170,6 @@ def _pass_on(registry: DebugSessions, session: DebugSession, leaving: ChannelCon
     for client in session.clients:
         ctx = registry.contexts.get(client.id)
         if ctx is not None and not ctx.session.ended:
-            registry.holders[session.id] = ctx
-            ctx.add_resource("debug", session.id, session.label, session.stop)
+            _hold(registry, session, ctx)
             return
     registry.holders.pop(session.id, None)

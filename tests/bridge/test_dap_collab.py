@@ -237,3 +237,29 @@ async def test_links_that_end_without_disconnect_leave_and_the_last_ends_the_deb
     assert session.adapter is not None and session.adapter.exited
     await ana.close()
     await ben.close()
+
+
+async def test_the_holders_bridge_session_ending_leaves_the_others_debugging(bridge: ChannelBridge) -> None:
+    ana_session = bridge.session(Identity("ana", "developer", "acme"))
+    ben_session = bridge.session(Identity("ben", "developer", "acme"))
+    ana = DapTestClient.over_link(await bridge.dial(ana_session, "dap", {"local_root": ANA}), "ana")
+    await ana.initialize()
+    debug_id = (await ana.event(dap.SESSION_EVENT))["id"]
+    started, _ = await ana.start("launch", {"program": f"{ANA}/prog.py"}, {f"{ANA}/prog.py": [{"line": 4}]})
+    assert (await started)["success"]
+    stop = await ana.event("stopped")
+    ben = DapTestClient.over_link(await bridge.dial(ben_session, "dap", {"local_root": BEN, "join": debug_id}), "ben")
+    await ben.initialize()
+    joined, _ = await ben.start("attach", {})
+    assert (await joined)["success"]
+    await ben.event("stopped")
+    await bridge.sessions.end(ana_session, "grace period over")  # Ana's laptop never came back
+    assert ("debug", debug_id) in ben_session.resources
+    await ben.ok("next", {"threadId": stop["threadId"]})
+    await ben.event("stopped", lambda b: b["reason"] == "step")
+    # An operation closing it (Ben's session is alive) stops it for everyone.
+    await bridge.sessions.close_resource(ben_session, "debug", debug_id)
+    await ben.event("terminated")
+    assert debug_id not in bridge.shared["debug_sessions"].by_id
+    await ana.close()
+    await ben.close()
