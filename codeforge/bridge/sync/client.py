@@ -26,7 +26,7 @@ from codeforge.bridge.sync.peer import Peer
 from codeforge.bridge.sync.plan import Plan, make_plan, read_manifest
 from codeforge.bridge.sync.protocol import PROTOCOL_VERSION, ProtocolError, decode, encode
 from codeforge.bridge.sync.state import SyncConfig, SyncState, load_config, save_periodically
-from codeforge.bridge.sync.tree import scan_tree
+from codeforge.bridge.sync.tree import Scan, scan_tree
 from codeforge.bridge.sync.watch import TreeWatcher
 
 __all__ = ["SyncEvent", "SyncEventKind", "run_sync"]
@@ -108,6 +108,10 @@ async def run_sync(dial: Dial, local: Path, *, watch: bool, on_event: Callable[[
     ignorer = Ignorer(root, config.ignore)
     failures = 0
     while True:
+        # The local tree is scanned while the link is dialled (a token check with the platform,
+        # a TLS handshake): the plan needs both the scan and the workspace's manifest.
+        scanning = asyncio.ensure_future(asyncio.to_thread(scan_tree, root, ignorer, state.cache))
+        scanning.add_done_callback(_retrieve)
         try:
             link = await dial("sync", {"sync_id": sync_id})
         except DialRefused as exc:
@@ -125,7 +129,7 @@ async def run_sync(dial: Dial, local: Path, *, watch: bool, on_event: Callable[[
             await asyncio.sleep(_backoff(failures))
             continue
         try:
-            rc = await _sync(link, root, state, ignorer, config, watch, emit, on_event)
+            rc = await _sync(link, root, state, ignorer, config, scanning, watch, emit, on_event)
             if rc is not None:
                 return rc
             reason = link.close_reason or "closed"
@@ -158,6 +162,12 @@ async def run_sync(dial: Dial, local: Path, *, watch: bool, on_event: Callable[[
         await asyncio.sleep(_backoff(failures))
 
 
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """A scan whose link was never dialled: its outcome is not needed (nor logged)."""
+    if not future.cancelled():
+        future.exception()
+
+
 def _backoff(failures: int) -> float:
     return float(min(0.2 * 2**failures, 10.0))
 
@@ -168,6 +178,7 @@ async def _sync(
     state: SyncState,
     ignorer: Ignorer,
     config: SyncConfig,
+    scanning: asyncio.Future[Scan],
     watch: bool,
     emit: Callable[[str, str, dict[str, Any]], None],
     on_event: Callable[[SyncEvent], None],
@@ -182,8 +193,7 @@ async def _sync(
         rescan_seconds=config.rescan_seconds,
         warn=lambda m, d: emit("warning", m, d),
     )
-    async with peer.lock:
-        scan = await asyncio.to_thread(scan_tree, root, ignorer, state.cache)
+    scan = await scanning
     for warning in scan.warnings:
         emit("warning", warning, {})
     message = decode(await link.receive())

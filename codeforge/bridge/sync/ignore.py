@@ -33,12 +33,17 @@ class Ignorer:
     def __init__(self, root: Path, patterns: list[str] | None = None) -> None:
         self.root = root
         self.extra = pathspec.GitIgnoreSpec.from_lines(patterns or [])
+        self._has_extra = bool(self.extra.patterns)
         self._specs: dict[str, pathspec.GitIgnoreSpec | None] = {}
         self._folders: dict[str, bool] = {}  # folder -> ignored (itself or above), memoized
+        # folder -> the .gitignore files that apply to its entries, outermost first, each with
+        # how many leading parts of a path to drop (memoized: a scan asks once per entry).
+        self._chains: dict[str, tuple[tuple[int, pathspec.GitIgnoreSpec], ...]] = {}
 
     def forget(self, folder: str) -> None:
         self._specs.pop(folder, None)
         self._folders.clear()  # a folder's decision may depend on this file
+        self._chains.clear()
 
     def _spec(self, folder: str) -> pathspec.GitIgnoreSpec | None:
         if folder in self._specs:
@@ -63,19 +68,28 @@ class Ignorer:
             return True
         suffix = "/" if is_dir else ""
         decision = False
-        parts = rel.split("/")
-        for depth in range(len(parts)):
-            folder = "/".join(parts[:depth])
-            spec = self._spec(folder)
-            if spec is None:
-                continue
-            result = spec.check_file("/".join(parts[depth:]) + suffix)
+        chain = self._chain(rel.rpartition("/")[0])
+        if chain:
+            parts = rel.split("/")
+            for depth, spec in chain:  # deepest last: it has the last word, as in git
+                result = spec.check_file("/".join(parts[depth:]) + suffix)
+                if result.include is not None:
+                    decision = result.include
+        if self._has_extra:
+            result = self.extra.check_file(rel + suffix)
             if result.include is not None:
                 decision = result.include
-        result = self.extra.check_file(rel + suffix)
-        if result.include is not None:
-            decision = result.include
         return decision
+
+    def _chain(self, folder: str) -> tuple[tuple[int, pathspec.GitIgnoreSpec], ...]:
+        chain = self._chains.get(folder)
+        if chain is None:
+            chain = self._chain(folder.rpartition("/")[0]) if folder else ()
+            spec = self._spec(folder)
+            if spec is not None:
+                chain += ((folder.count("/") + 1 if folder else 0, spec),)
+            self._chains[folder] = chain
+        return chain
 
     def ignored(self, rel: str, is_dir: bool) -> bool:
         """Whether `rel` (or a folder above it) is ignored."""
