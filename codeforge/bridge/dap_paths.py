@@ -7,8 +7,8 @@ never as string prefixes.
 
 Towards the workspace a path must land inside it: a path under the editor's root maps to
 the same place under the workspace, a relative one is taken from the workspace root, and
-anything else is refused (`PathRefused`, answered as a DAP error), except a path the proxy
-itself sent out unmapped (the standard library in a stack frame: the editor may ask for
+a path already in the workspace stays, anything else is refused (`PathRefused`, answered
+as a DAP error), except a path the proxy itself sent out unmapped (the standard library in a stack frame: the editor may ask for
 breakpoints there, and it names a file the debuggee already runs).
 """
 
@@ -68,7 +68,9 @@ class PathMap:
         normal = _norm(path)
         if (rel := _under(normal, self.local_root)) is not None:
             return posixpath.join(self.workspace, rel) if rel else self.workspace
-        if normal in self._passed:
+        if _under(normal, self.workspace) is not None or normal in self._passed:
+            # Already a workspace path (a lens of the language server running beside the
+            # workspace names those), or one the proxy sent out unmapped.
             return normal
         raise PathRefused(
             f"{path!r} is outside the workspace: only files under the editor's folder {self.local_root} "

@@ -23,6 +23,8 @@ def test_both_ways_at_any_depth_and_normalised() -> None:
     frames = {"stackFrames": [{"source": {"path": "/srv/work/shop/a.py"}}, {"source": {"path": "/usr/lib/os.py"}}]}
     back = paths.walk_to_editor(frames)
     assert [f["source"]["path"] for f in back["stackFrames"]] == [f"{EDITOR}/a.py", "/usr/lib/os.py"]
+    # A workspace path stays (a lens of the language server beside the workspace names those).
+    assert paths.to_workspace("/srv/work/shop/b.py") == "/srv/work/shop/b.py"
     # A path the proxy sent out unmapped (the standard library) may come back as it is.
     assert paths.to_workspace("/usr/lib/os.py") == "/usr/lib/os.py"
     launch = {"program": "tools/run.py", "cwd": EDITOR, "args": ["--path", "/etc"]}
@@ -35,7 +37,15 @@ def test_both_ways_at_any_depth_and_normalised() -> None:
 
 @pytest.mark.parametrize(
     "path",
-    ["/etc/passwd", f"{EDITOR}/../secrets.txt", "../outside.py", "pkg/../../x.py", f"{EDITOR}-other/a.py", "a\x00b"],
+    [
+        "/etc/passwd",
+        f"{EDITOR}/../secrets.txt",
+        "../outside.py",
+        "pkg/../../x.py",
+        f"{EDITOR}-other/a.py",
+        "/srv/work/shop-2/a.py",
+        "a\x00b",
+    ],
 )
 def test_paths_that_leave_the_workspace_are_refused(path: str) -> None:
     with pytest.raises(PathRefused) as refused:
