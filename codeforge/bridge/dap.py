@@ -22,7 +22,8 @@ import logging
 import uuid
 from typing import Any
 
-from codeforge.bridge.dap_session import DebugSession, error_response
+from codeforge.bridge.dap_protocol import error_response
+from codeforge.bridge.dap_session import DebugSession
 from codeforge.bridge.link import Link, LinkClosed
 from codeforge.bridge.sessions import ChannelContext
 

@@ -29,86 +29,24 @@ import logging
 import posixpath
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from codeforge.bridge.dap_adapter import Adapter, AdapterError
 from codeforge.bridge.dap_paths import LAUNCH_PATH_KEYS, PATH_KEYS, PathMap, PathRefused
+from codeforge.bridge.dap_protocol import (
+    CONTROL,
+    DapClient,
+    Pending,
+    breakpoint_key,
+    error_response,
+    event,
+    listener_address,
+)
 
-__all__ = ["DapClient", "DebugSession", "error_response"]
+__all__ = ["DebugSession"]
 
 log = logging.getLogger(__name__)
-
-CONTROL = frozenset(
-    {"continue", "next", "stepIn", "stepOut", "stepBack", "reverseContinue", "pause", "goto", "restart",
-     "restartFrame", "setVariable", "setExpression", "terminateThreads"}
-)  # fmt: skip
-BP_KEYS = ("line", "column", "condition", "hitCondition", "logMessage")
-
-
-def error_response(request_seq: int, command: str, message: str, *, error_id: int = 1) -> dict[str, Any]:
-    """A DAP error response (the `error` body lets clients show the text as is)."""
-    return {
-        "type": "response",
-        "request_seq": request_seq,
-        "success": False,
-        "command": command,
-        "message": message,
-        "body": {"error": {"id": error_id, "format": message.replace("{", "{{").replace("}", "}}"), "showUser": True}},
-    }
-
-
-def _listener(args: dict[str, Any]) -> tuple[str, int] | None:
-    """The host and port of an attach to a listening debugpy (`connect` or top-level host/port)."""
-    connect = args.get("connect")
-    where: dict[str, Any] = connect if isinstance(connect, dict) else args
-    port = where.get("port")
-    if "processId" in args or not isinstance(port, int | str) or not str(port).isdigit():
-        return None
-    host = where.get("host") or "127.0.0.1"
-    return (str(host), int(port)) if isinstance(host, str) else None
-
-
-def _event(name: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"type": "event", "event": name, "body": body or {}}
-
-
-@dataclass(eq=False)
-class DapClient:
-    """One attached DAP client (an editor): its outgoing numbering, paths and breakpoints."""
-
-    id: str
-    label: str
-    send: Callable[[str], None]  # one DAP message as JSON text
-    paths: PathMap
-    seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-    breakpoints: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # workspace path -> its own
-    reverse: dict[int, int] = field(default_factory=dict)  # our seq to it -> the adapter's seq
-    joined_late: bool = False
-    left: bool = False
-
-    def deliver(self, message: dict[str, Any]) -> None:
-        if self.left:
-            return
-        out = self.paths.walk_to_editor(message)
-        out["seq"] = next(self.seq)
-        try:
-            self.send(json.dumps(out, separators=(",", ":")))
-        except Exception:  # its link ended meanwhile: it is leaving
-            log.debug("client %s could not take a message", self.id)
-
-
-@dataclass
-class _Pending:
-    client: DapClient | None
-    client_seq: int
-    command: str
-    answer: asyncio.Future[dict[str, Any]] | None = None
-
-
-def _key(bp: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple(bp.get(k) for k in BP_KEYS)
 
 
 class DebugSession:
@@ -128,7 +66,7 @@ class DebugSession:
         self.end_reason = ""
         self.on_end = on_end
         self._seq = itertools.count(1)
-        self._pending: dict[int, _Pending] = {}
+        self._pending: dict[int, Pending] = {}
         self._init: asyncio.Future[dict[str, Any]] | None = None
         self._control = asyncio.Lock()
         self._bp_lock = asyncio.Lock()
@@ -263,7 +201,7 @@ class DebugSession:
         if self.started:  # a participant joining: the debuggee runs already
             client.joined_late = True
             client.deliver(self._respond(seq, command, {}))
-            client.deliver(_event("initialized"))
+            client.deliver(event("initialized"))
             return
         if self.capabilities is None:
             raise AdapterError(f"{command} before initialize: send initialize first")
@@ -278,8 +216,8 @@ class DebugSession:
                 mapped["python"] = [str(venv_python)]
             if isinstance(mapped.get("program"), str) and not posixpath.isabs(mapped["program"]):
                 mapped["program"] = client.paths.to_workspace(mapped["program"])
-        elif _listener(mapped) is not None:
-            await self._use_listener(*_listener(mapped))  # type: ignore[misc]
+        elif listener_address(mapped) is not None:
+            await self._use_listener(*listener_address(mapped))  # type: ignore[misc]
         self.started = command
         self._forward(client, seq, command, mapped)
 
@@ -299,14 +237,14 @@ class DebugSession:
     def _catch_up(self, client: DapClient) -> None:
         """What a late joiner missed: everyone's breakpoints and the current stop."""
         for path, results in self._bp_results.items():
-            own = {_key(bp) for bp in client.breakpoints.get(path, [])}
+            own = {breakpoint_key(bp) for bp in client.breakpoints.get(path, [])}
             for key, result in results:
                 if key not in own and result.get("id") is not None:
                     client.deliver(
-                        _event("breakpoint", {"reason": "new", "breakpoint": self._with_source(path, result)})
+                        event("breakpoint", {"reason": "new", "breakpoint": self._with_source(path, result)})
                     )
         if self.stopped is not None:
-            client.deliver(_event("stopped", {**self.stopped, "preserveFocusHint": False}))
+            client.deliver(event("stopped", {**self.stopped, "preserveFocusHint": False}))
 
     # -- breakpoints ------------------------------------------------------------------------
 
@@ -336,7 +274,7 @@ class DebugSession:
             self._answer(client, seq, "setBreakpoints", answer)
             return
         results = dict(self._bp_results.get(path, []))
-        own = [results.get(_key(bp), {"verified": False, "message": "not set"}) for bp in wanted]
+        own = [results.get(breakpoint_key(bp), {"verified": False, "message": "not set"}) for bp in wanted]
         client.deliver(self._respond(seq, "setBreakpoints", {"breakpoints": [self._with_source(path, r) for r in own]}))
 
     async def _sync_breakpoints(self, path: str, changer: DapClient | None, extra: Any = None) -> dict[str, Any]:
@@ -344,7 +282,7 @@ class DebugSession:
         union: dict[tuple[Any, ...], dict[str, Any]] = {}
         for other in self.clients:
             for bp in other.breakpoints.get(path, []):
-                union.setdefault(_key(bp), bp)
+                union.setdefault(breakpoint_key(bp), bp)
         arguments: dict[str, Any] = {
             "source": self._bp_sources.get(path, {"path": path}),
             "breakpoints": list(union.values()),
@@ -363,16 +301,14 @@ class DebugSession:
         for other in self.clients:
             if other is changer:
                 continue
-            own = {_key(bp) for bp in other.breakpoints.get(path, [])}
+            own = {breakpoint_key(bp) for bp in other.breakpoints.get(path, [])}
             for bp_id in before - after:
                 other.deliver(
-                    _event("breakpoint", {"reason": "removed", "breakpoint": {"id": bp_id, "verified": False}})
+                    event("breakpoint", {"reason": "removed", "breakpoint": {"id": bp_id, "verified": False}})
                 )
             for key, result in self._bp_results.get(path, []):
                 if result.get("id") not in before and key not in own:
-                    other.deliver(
-                        _event("breakpoint", {"reason": "new", "breakpoint": self._with_source(path, result)})
-                    )
+                    other.deliver(event("breakpoint", {"reason": "new", "breakpoint": self._with_source(path, result)}))
         return answer
 
     def _with_source(self, path: str, result: dict[str, Any]) -> dict[str, Any]:
@@ -385,7 +321,7 @@ class DebugSession:
             self.adapter = await Adapter.start(self.workspace)
             self._reader = asyncio.ensure_future(self._read_adapter(self.adapter))
 
-    def _send(self, command: str, args: dict[str, Any], pending: _Pending) -> None:
+    def _send(self, command: str, args: dict[str, Any], pending: Pending) -> None:
         if self.adapter is None:
             raise AdapterError("the debug adapter is not running: send initialize first")
         seq = next(self._seq)
@@ -400,11 +336,11 @@ class DebugSession:
             raise
 
     def _forward(self, client: DapClient, seq: int, command: str, args: dict[str, Any]) -> None:
-        self._send(command, args, _Pending(client, seq, command))
+        self._send(command, args, Pending(client, seq, command))
 
     async def _ask(self, command: str, args: dict[str, Any]) -> dict[str, Any]:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._send(command, args, _Pending(None, 0, command, future))
+        self._send(command, args, Pending(None, 0, command, future))
         return await future
 
     def _respond(self, seq: int, command: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -462,8 +398,8 @@ class DebugSession:
             body["seq"] = out_seq
             target.send(json.dumps(body, separators=(",", ":")))
 
-    def _track(self, event: dict[str, Any]) -> None:
-        name, body = event.get("event"), event.get("body") or {}
+    def _track(self, message: dict[str, Any]) -> None:
+        name, body = message.get("event"), message.get("body") or {}
         if name == "stopped":
             self.stopped = dict(body)
         elif name == "continued" or (name == "thread" and body.get("reason") == "exited" and self.stopped
@@ -485,7 +421,7 @@ class DebugSession:
             log.warning("debug session %s: the debug adapter stopped (%s)", self.id, why)
             for client in list(self.clients):
                 client.deliver(
-                    _event(
+                    event(
                         "output",
                         {
                             "category": "important",
@@ -493,7 +429,7 @@ class DebugSession:
                         },
                     )
                 )
-                client.deliver(_event("terminated"))
+                client.deliver(event("terminated"))
         await self.end("the debug adapter exited" if clean else f"the debug adapter stopped ({why})")
 
     async def end(self, reason: str) -> None:
@@ -523,9 +459,9 @@ class DebugSession:
                 await asyncio.wait_for(self._ask("disconnect", {"terminateDebuggee": self.started == "launch"}), 5)
         for client in list(self.clients):
             client.deliver(
-                _event("output", {"category": "important", "output": "CodeForge: the debug session was stopped.\n"})
+                event("output", {"category": "important", "output": "CodeForge: the debug session was stopped.\n"})
             )
-            client.deliver(_event("terminated"))
+            client.deliver(event("terminated"))
         await self.end("stopped")
 
     def _spawn(self, coro: Awaitable[None]) -> None:
