@@ -55,7 +55,11 @@ PROTOCOL_VERSION = 1
 # whole: hashed while it is read (no second pass before sending, none after arriving).
 CHUNK_SIZE = 2 * 1024 * 1024
 SMALL_FILE = CHUNK_SIZE
-BATCH_BYTES = 2 * 1024 * 1024
+# Batches of 512 KiB, not 2 MiB: every layer (this message, the link's frame, the websocket's
+# frame and its mask, the receiver's buffers) allocates a new buffer of the message's size, and
+# glibc serves growing sizes above its mmap threshold with fresh mmaps (a page fault per 4 KiB);
+# at 512 KiB they come from the heap. Measured: the local half's CPU 0.70 -> 0.53 s for 209 MB.
+BATCH_BYTES = 512 * 1024
 BATCH_ITEMS = 512
 
 _LEN = struct.Struct(">I")
