@@ -31,6 +31,18 @@ CONTROL = frozenset(
     {"continue", "next", "stepIn", "stepOut", "stepBack", "reverseContinue", "pause", "goto", "restart",
      "restartFrame", "setVariable", "setExpression", "terminateThreads"}
 )  # fmt: skip
+# Requests the adapter must declare in its capabilities; debugpy never answers one it does not
+# support, which would hold the control queue for everyone: answered with an error instead.
+NEEDS = {
+    "restart": "supportsRestartRequest",
+    "stepBack": "supportsStepBack",
+    "reverseContinue": "supportsStepBack",
+    "restartFrame": "supportsRestartFrame",
+    "terminateThreads": "supportsTerminateThreadsRequest",
+    "goto": "supportsGotoTargetsRequest",
+    "setExpression": "supportsSetExpression",
+    "setVariable": "supportsSetVariable",
+}
 BP_KEYS = ("line", "column", "condition", "hitCondition", "logMessage")
 
 
@@ -91,7 +103,8 @@ class Pending:
     client: DapClient | None
     client_seq: int
     command: str
-    answer: asyncio.Future[dict[str, Any]] | None = None
+    answer: asyncio.Future[dict[str, Any]] | None = None  # the proxy's own question: answered here
+    done: asyncio.Future[None] | None = None  # a control request's answer was delivered (or never will be)
 
 
 def breakpoint_key(bp: dict[str, Any]) -> tuple[Any, ...]:

@@ -36,6 +36,7 @@ from codeforge.bridge.dap_adapter import Adapter, AdapterError
 from codeforge.bridge.dap_paths import LAUNCH_PATH_KEYS, PATH_KEYS, PathMap, PathRefused
 from codeforge.bridge.dap_protocol import (
     CONTROL,
+    NEEDS,
     DapClient,
     Pending,
     breakpoint_key,
@@ -47,6 +48,8 @@ from codeforge.bridge.dap_protocol import (
 __all__ = ["DebugSession"]
 
 log = logging.getLogger(__name__)
+
+CONTROL_WAIT = 10.0  # seconds a control request holds the others back while its answer is awaited
 
 
 class DebugSession:
@@ -169,10 +172,18 @@ class DebugSession:
                 return
             self._disconnect_sent = True
         mapped = client.paths.walk_to_workspace(args)
+        needs = NEEDS.get(command)
+        if needs and not (self.capabilities or {}).get(needs):
+            client.deliver(
+                error_response(seq, command, f"{command} is not supported by this debug adapter (no {needs})")
+            )
+            return
         if command in CONTROL:
-            async with self._control:
-                answer = await self._ask(command, mapped)
-            self._answer(client, seq, command, answer)
+            async with self._control:  # one at a time; a silent adapter holds the others 10 s at most
+                done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                self._send(command, mapped, Pending(client, seq, command, done=done))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(done), CONTROL_WAIT)
             return
         self._forward(client, seq, command, mapped)
 
@@ -379,6 +390,8 @@ class DebugSession:
                     pending.answer.set_result(message)
             elif pending.client is not None:
                 self._answer(pending.client, pending.client_seq, pending.command, message)
+            if pending.done is not None and not pending.done.done():
+                pending.done.set_result(None)
             if pending.command == "disconnect" and pending.client is not None:
                 # The last client disconnected: debugpy's adapter waits for its stdin to end.
                 self._spawn(self.end("its last client disconnected"))
@@ -416,6 +429,8 @@ class DebugSession:
                 pending.client.deliver(
                     error_response(pending.client_seq, pending.command, f"the debug adapter stopped ({why})")
                 )
+            if pending.done is not None and not pending.done.done():
+                pending.done.set_result(None)
         self._pending.clear()
         if not clean:
             log.warning("debug session %s: the debug adapter stopped (%s)", self.id, why)

@@ -244,3 +244,23 @@ async def test_launch_one_pytest_test_as_the_debug_lens_does(bridge: ChannelBrid
     await client.event("terminated")
     await client.ok("disconnect", {})
     await client.close()
+
+
+async def test_requests_the_adapter_does_not_support_are_refused_and_do_not_block_control(
+    bridge: ChannelBridge,
+) -> None:
+    client = await _client(bridge)
+    caps = await client.initialize()
+    assert not caps.get("supportsRestartRequest") and not caps.get("supportsStepBack")  # debugpy 1.8
+    started, _ = await client.start("launch", _launch(), {f"{EDITOR}/prog.py": [{"line": LOOP_LINE}]})
+    assert (await started)["success"]
+    thread, _ = await _stopped_at(client, "breakpoint")
+    for command in ("restart", "stepBack", "reverseContinue"):
+        answer = await client.request(command, {"threadId": thread})
+        assert not answer["success"] and "not supported by this debug adapter" in answer["message"]
+    await client.ok("next", {"threadId": thread})  # control requests still flow
+    await _stopped_at(client, "step")
+    await client.ok("terminate", {})
+    await client.event("terminated")
+    await client.request("disconnect", {})
+    await client.close()
