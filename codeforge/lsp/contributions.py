@@ -38,6 +38,7 @@ __all__ = [
     "ApplyContext",
     "CodeActionProvider",
     "CodeActionRequest",
+    "CodeLensProvider",
     "Contributions",
     "DocumentEvent",
     "DocumentSubscriber",
@@ -159,6 +160,15 @@ class CodeActionProvider:
 
 
 @dataclass(frozen=True)
+class CodeLensProvider:
+    """Code lenses of one document: `provide(session, uri, text)`, an empty list where it has
+    none. `features/code_lens.py` asks every provider and joins what they give."""
+
+    name: str
+    provide: Callable[[CodeForgeSession, str, str], list[types.CodeLens]]
+
+
+@dataclass(frozen=True)
 class ApplyContext:
     """What `codeforge.projectFile.apply` gives a section's action: the file, its model,
     the project, the entry names it was limited to (None: all of them), and `report` for
@@ -189,12 +199,18 @@ class Contributions:
     documents: list[DocumentSubscriber] = field(default_factory=list)
     project_checks: list[ProjectFileCheck] = field(default_factory=list)
     code_actions: list[CodeActionProvider] = field(default_factory=list)
+    code_lenses: list[CodeLensProvider] = field(default_factory=list)
     project_actions: list[ProjectAction] = field(default_factory=list)
     commands: list[LspCommand[Any]] = field(default_factory=list)
 
     def add(
         self,
-        *items: DocumentSubscriber | ProjectFileCheck | CodeActionProvider | ProjectAction | LspCommand[Any],
+        *items: DocumentSubscriber
+        | ProjectFileCheck
+        | CodeActionProvider
+        | CodeLensProvider
+        | ProjectAction
+        | LspCommand[Any],
     ) -> None:
         for item in items:
             if isinstance(item, DocumentSubscriber):
@@ -203,6 +219,8 @@ class Contributions:
                 self.project_checks.append(item)
             elif isinstance(item, CodeActionProvider):
                 self.code_actions.append(item)
+            elif isinstance(item, CodeLensProvider):
+                self.code_lenses.append(item)
             elif isinstance(item, ProjectAction):
                 if any(a.section == item.section for a in self.project_actions):
                     raise ValueError(f"two actions for codeforge.yaml section {item.section!r}")

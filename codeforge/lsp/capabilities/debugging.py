@@ -7,30 +7,20 @@ argument, a launch configuration of the `codeforge` debug type: the editor start
 session through `codeforge connect --dap` with it (the proxy maps the editor's paths to the
 workspace). The server does not register the command: were it in `executeCommandProvider`,
 VS Code would send it here instead of running its own.
-
-The lenses are served by a `textDocument/codeLens` feature this module registers through
-the `LspCommand` hook (`_LensFeature.register`), since the contributions API has no code
-lens kind yet; a `CodeLensProvider` kind there would be the lasting home.
 """
 
 from __future__ import annotations
 
 import ast
-import logging
-from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from lsprotocol import types
-from pygls.lsp.server import LanguageServer
 
-from codeforge.lsp.command import LspCommand
-from codeforge.lsp.contributions import Contributions
+from codeforge.lsp.contributions import CodeLensProvider, Contributions
+from codeforge.lsp.session import CodeForgeSession
 
 __all__ = ["DEBUG_COMMAND", "contribute", "lenses"]
-
-log = logging.getLogger(__name__)
 
 DEBUG_COMMAND = "codeforge.debug.start"
 
@@ -110,25 +100,9 @@ def lenses(uri: str, text: str, root: str | None) -> list[types.CodeLens]:
     return out
 
 
-async def _unused(_ls: Any, _args: Any) -> None:  # the hook's handler: never run as a command
-    return None
-
-
-@dataclass(frozen=True)
-class _LensFeature(LspCommand[Any]):
-    """Registers `textDocument/codeLens` instead of a command (see the module's docstring)."""
-
-    def register(self, server: LanguageServer) -> None:
-        @server.feature(types.TEXT_DOCUMENT_CODE_LENS, types.CodeLensOptions(resolve_provider=False))
-        def on_code_lens(ls: Any, params: types.CodeLensParams) -> list[types.CodeLens] | None:
-            uri = params.text_document.uri
-            try:
-                document = ls.workspace.get_text_document(uri)
-                return lenses(uri, document.source, ls.workspace.root_path) or None
-            except Exception:
-                log.exception("debug lenses failed on %s", uri)
-                return None
+def _provide(ls: CodeForgeSession, uri: str, text: str) -> list[types.CodeLens]:
+    return lenses(uri, text, ls.workspace.root_path)
 
 
 def contribute(c: Contributions) -> None:
-    c.add(_LensFeature("codeforge.debug.lenses", None, _unused))
+    c.add(CodeLensProvider("codeforge.debug.lenses", _provide))

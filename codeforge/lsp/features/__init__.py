@@ -7,6 +7,7 @@ from __future__ import annotations
 from codeforge.lsp.contributions import Contributions
 from codeforge.lsp.features import (
     code_actions,
+    code_lens,
     completion,
     custom_requests,
     diagnostics,
@@ -23,6 +24,7 @@ def register_all(ls: CodeForgeSession, contributions: Contributions) -> None:
     # Subscribers and commands first: documents and code actions read the full lists.
     diagnostics.register(ls, contributions)
     code_actions.register(ls, contributions)
+    code_lens.register(ls, contributions)
     documents.register(ls, contributions)
     for module in (custom_requests, progress, completion, hover):
         module.register(ls)
