@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(btrfs-progs pgbouncer chromium ripgrep rsync openssh-client openssh-server build-essential pkg-config libkrb5-dev libsecret-1-dev
+packages=(btrfs-progs pgbouncer chromium ripgrep rsync openssh-client openssh-server gdb build-essential pkg-config libkrb5-dev libsecret-1-dev
           libx11-dev libxkbfile-dev)
 missing=()
 for p in "${packages[@]}"; do

@@ -264,3 +264,35 @@ async def test_requests_the_adapter_does_not_support_are_refused_and_do_not_bloc
     await client.event("terminated")
     await client.request("disconnect", {})
     await client.close()
+
+
+async def test_attach_to_a_running_process_by_its_id(bridge: ChannelBridge) -> None:
+    """debugpy injects itself into a plain Python process (gdb and ptrace, as root here)."""
+    script = bridge.workspace / "plain.py"
+    script.write_text(
+        "import time\n"
+        "print('ready', flush=True)\n"
+        "def tick(n):\n"
+        "    value = {'n': n}\n"
+        "    return value\n"
+        "for i in range(100000):\n"
+        "    tick(i)\n"
+        "    time.sleep(0.05)\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, str(script)], cwd=bridge.workspace, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    try:
+        assert process.stdout is not None
+        assert b"ready" in await asyncio.to_thread(process.stdout.readline)
+        client = await _client(bridge)
+        await client.initialize()
+        started, _bps = await client.start("attach", {"processId": process.pid}, {f"{EDITOR}/plain.py": [{"line": 5}]})
+        assert (await asyncio.wait_for(started, 60))["success"]
+        _thread, frame = await _stopped_at(client, "breakpoint")
+        assert frame["source"]["path"] == f"{EDITOR}/plain.py" and frame["line"] == 5
+        await client.ok("disconnect", {})
+        await client.close()
+        assert process.poll() is None  # detached: the process goes on
+    finally:
+        process.kill()
