@@ -357,6 +357,10 @@ def test_cli_and_catalog(live_platform: RunningPlatform) -> None:
     closed = cli(live_platform, "bridges", "close", "terminal", "cli-t", "--yes", "--json")
     assert closed.returncode == 0 and json.loads(closed.stdout)["bridge"] == "cli-bridge", closed.stderr
     wrong = cli(live_platform, "bridges", "close", "window", "cli-t", "--yes")
-    assert wrong.returncode == 2 and "kind" in wrong.stderr and "'session', 'terminal', 'forward' or 'debug'" in wrong.stderr
+    assert (
+        wrong.returncode == 2
+        and "kind" in wrong.stderr
+        and "'session', 'terminal', 'forward' or 'debug'" in wrong.stderr
+    )
     unknown = cli(live_platform, "bridges", "close", "terminal", "nope", "--yes")
     assert unknown.returncode == 1 and "bridges list" in unknown.stderr
