@@ -208,3 +208,44 @@ async def test_a_hostile_workspace_cannot_write_outside_the_local_folder(tmp_pat
     assert "'../evil.txt'" in errors and "'/abs/evil.txt'" in errors and "'up'" in errors, errors
     assert not (tmp_path / "evil.txt").exists() and not Path("/abs/evil.txt").exists()
     assert (local / "ok.txt").read_bytes() == b"ok" and not (local / "up").is_symlink()
+
+
+def _chunk(rel: str, digest: str, size: int, offset: int, data: bytes) -> bytes:
+    header = {"p": rel, "h": digest, "m": 0o644, "mt": 0, "prev": None, "size": size, "off": offset}
+    return encode("chunk", header | {"last": offset + len(data) == size}, data)
+
+
+async def test_a_damaged_large_file_is_refused_whether_checked_on_arrival_or_on_resume(tmp_path: Path) -> None:
+    """A large file is checked against its hash as its chunks arrive, or, when it continues a
+    partial file of an earlier link, by reading it: either way a damaged one is not put in place."""
+    from codeforge.bridge.sync.state import partial_key
+
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    good, other = os.urandom(3 * 1024 * 1024), os.urandom(3 * 1024 * 1024)
+    half = len(good) // 2
+    # A partial of each resumed file, as an earlier link left them.
+    partials = workspace / ".codeforge/sync-state/partial"
+    partials.mkdir(parents=True)
+    (partials / f"{partial_key(hash_bytes(good), 'resumed.bin')}.part").write_bytes(good[:half])
+    (partials / f"{partial_key(hash_bytes(good), 'resumed_bad.bin')}.part").write_bytes(other[:half])
+    said = await _exchange(
+        workspace,
+        [
+            # Fresh, in order: one whose content is not what its hash says, one that is.
+            _chunk("fresh_bad.bin", hash_bytes(good), len(good), 0, good[:half]),
+            _chunk("fresh_bad.bin", hash_bytes(good), len(good), half, other[half:]),
+            _chunk("fresh.bin", hash_bytes(good), len(good), 0, good[:half]),
+            _chunk("fresh.bin", hash_bytes(good), len(good), half, good[half:]),
+            # Resumed at the partial's length.
+            _chunk("resumed.bin", hash_bytes(good), len(good), half, good[half:]),
+            _chunk("resumed_bad.bin", hash_bytes(good), len(good), half, good[half:]),
+        ],
+    )
+    errors = "\n".join(m.header["message"] for m in said if m.kind == "notice" and m.header["kind"] == "error")
+    assert "fresh_bad.bin arrived damaged" in errors and "resumed_bad.bin arrived damaged" in errors, errors
+    assert "fresh.bin arrived" not in errors and "resumed.bin arrived" not in errors, errors
+    assert (workspace / "fresh.bin").read_bytes() == good
+    assert (workspace / "resumed.bin").read_bytes() == good
+    assert not (workspace / "fresh_bad.bin").exists() and not (workspace / "resumed_bad.bin").exists()
+    assert not list(partials.iterdir())  # damaged partials are removed, completed ones moved

@@ -200,15 +200,26 @@ def write_partial(path: Path, offset: int, data: bytes | memoryview, rel: str) -
 
 
 def stage_partial(
-    root: Path, partial: Path, rel: str, digest: str, mode: int, mtime_ns: int, *, durable: bool = False
+    root: Path,
+    partial: Path,
+    rel: str,
+    digest: str,
+    mode: int,
+    mtime_ns: int,
+    *,
+    durable: bool = False,
+    content_hash: str | None = None,
 ) -> Staged:
-    """Check a complete partial large file's hash and make it ready for `commit`'s rename."""
+    """Check a complete partial large file's hash (`content_hash`: computed as its chunks
+    were written; else it is read here) and make it ready for `commit`'s rename."""
     final = target_str(root, rel)
-    h = hashlib.blake2b(digest_size=16)
-    with open(partial, "rb") as f:
-        while chunk := f.read(1024 * 1024):
-            h.update(chunk)
-    if h.hexdigest() != digest:
+    if content_hash is None:
+        h = hashlib.blake2b(digest_size=16)
+        with open(partial, "rb") as f:
+            while chunk := f.read(1024 * 1024):
+                h.update(chunk)
+        content_hash = h.hexdigest()
+    if content_hash != digest:
         _unlink(partial)
         raise ApplyError(f"{rel} arrived damaged (hash mismatch); it will be sent again")
     try:

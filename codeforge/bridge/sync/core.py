@@ -123,6 +123,9 @@ class PeerCore:
         self._outstanding = 0  # batches received, not yet in place
         self._idle = asyncio.Event()
         self._idle.set()
+        # Large files arriving in order on this link: the partial's path -> (its length, the
+        # hash of it so far), so a completed file is checked without reading it again.
+        self.hashing: dict[str, tuple[int, Any]] = {}
 
     def current(self, rel: str) -> Entry | None:
         """What the disk holds at `rel` now (hash filled in), None for nothing syncable."""

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import re
+from pathlib import Path
 from typing import Any
 
 from codeforge.bridge.link import LinkClosed
@@ -239,7 +241,7 @@ class Peer(Sender):
         if offset > have:
             raise apply.ApplyError(f"{rel}: a chunk at {offset} but only {have} bytes arrived; it is sent again")
         target_path(self.root, rel)  # refuse early, before any byte is stored
-        await asyncio.to_thread(apply.write_partial, partial, offset, message.payload, rel)
+        await asyncio.to_thread(self._write_chunk, partial, offset, message.payload, rel)
         self.stats.bytes_received += len(message.payload)
         if not h["last"]:
             return
@@ -252,9 +254,25 @@ class Peer(Sender):
         job.names = {rel}
         self._queue_job(job)
 
+    def _write_chunk(self, partial: Path, offset: int, data: bytes | memoryview, rel: str) -> None:
+        """Store a chunk (in a thread) and hash it as it goes by when the file arrived in
+        order from its start on this link; otherwise the completed file is read to check it."""
+        key = str(partial)
+        known = self.hashing.pop(key, None)
+        apply.write_partial(partial, offset, data, rel)
+        if offset == 0:
+            hasher: Any = hashlib.blake2b(digest_size=16)
+        elif known is not None and known[0] == offset:
+            hasher = known[1]
+        else:
+            return  # resumed from an earlier link (or sent again from further back)
+        hasher.update(data)
+        self.hashing[key] = (offset + len(data), hasher)
+
     def _stage_large(self, rel: str, digest: str, mode: int, mtime_ns: int, prev: object) -> Job:
         job = Job()
         partial = self.state.partial_path(digest, rel)
+        hashed = self.hashing.pop(str(partial), None)
         try:
             decision = self._decide(rel, digest, prev)
             if decision == "same":
@@ -269,7 +287,16 @@ class Peer(Sender):
                     return job
                 job.conflicts.append((rel, self._set_aside(rel)))
             job.staged.append(
-                apply.stage_partial(self.root, partial, rel, digest, mode, mtime_ns, durable=self.durable)
+                apply.stage_partial(
+                    self.root,
+                    partial,
+                    rel,
+                    digest,
+                    mode,
+                    mtime_ns,
+                    durable=self.durable,
+                    content_hash=hashed[1].hexdigest() if hashed is not None else None,
+                )
             )
             job.meta[rel] = (digest, mode)
         except (PathRefused, apply.ApplyError) as exc:

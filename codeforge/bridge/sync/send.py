@@ -147,6 +147,10 @@ class Sender(PeerCore):
     async def _send_files(self, files: list[tuple[str, Entry]]) -> None:
         small = [(rel, e) for rel, e in files if e.size <= SMALL_FILE]
         large = [(rel, e) for rel, e in files if e.size > SMALL_FILE]
+        # A large file's hash names its resumable partial, so it is needed before its first
+        # chunk: computed in a thread of its own while the small files go out.
+        unhashed = [(rel, e) for rel, e in large if e.hash is None]
+        hashing = asyncio.ensure_future(asyncio.to_thread(self._hash_large, unhashed)) if unhashed else None
         batch: list[tuple[str, Entry]] = []
         size = 0
         pending: asyncio.Task[tuple[dict[str, Any], list[bytes], list[tuple[str, Entry]]]] | None = None
@@ -166,8 +170,23 @@ class Sender(PeerCore):
         if pending is not None:
             await self._send_batch(await pending)
         self._warn_unreadable()
+        if hashing is not None:
+            for rel, entry in await hashing:
+                self.remember(rel, entry)  # the records change on the event loop
         for rel, entry in large:
             await self._send_large(rel, entry)
+
+    def _hash_large(self, files: list[tuple[str, Entry]]) -> list[tuple[str, Entry]]:
+        """Hash large files (in a thread); those that cannot be read are left unhashed (and
+        `_send_large` tries once more, then skips them)."""
+        hashed: list[tuple[str, Entry]] = []
+        for rel, entry in files:
+            try:
+                entry.hash = hash_file(f"{self._base}/{rel}")
+            except OSError:
+                continue
+            hashed.append((rel, entry))
+        return hashed
 
     def _warn_unreadable(self) -> None:
         while self._unreadable:
