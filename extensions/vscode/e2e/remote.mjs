@@ -80,11 +80,21 @@ async function focusRow(row) {
   }
 }
 
+/** Open the quick input with F1; a workbench starved of CPU (a busy CI machine) can drop the
+ * key, so press it again. */
+async function openQuickInput() {
+  for (let attempt = 1; ; attempt++) {
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('F1');
+    const shown = await quickInputBox.waitFor({ state: 'visible', timeout: 15_000 }).then(() => true, () => false);
+    if (shown) return;
+    if (attempt === 4) throw new Error('the command palette did not open');
+  }
+}
+
 /** Run a command from the command palette (F1) by its title. */
 async function palette(title) {
-  await page.keyboard.press('Escape');
-  await page.keyboard.press('F1');
-  await quickInputBox.waitFor({ state: 'visible' });
+  await openQuickInput();
   await quickInputBox.fill(`>${title}`);
   const row = quickInput.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
   await row.waitFor({ state: 'visible' });
@@ -94,9 +104,7 @@ async function palette(title) {
 
 /** Put the cursor on line:column of the active editor ("Go to Line/Column"). */
 async function goTo(line, column) {
-  await page.keyboard.press('Escape');
-  await page.keyboard.press('F1');
-  await quickInputBox.waitFor({ state: 'visible' });
+  await openQuickInput();
   await quickInputBox.fill(`:${line}:${column}`);
   await page.keyboard.press('Enter');
   await quickInput.waitFor({ state: 'hidden' });
