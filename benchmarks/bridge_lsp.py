@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.lsp_roundtrip import PROJECT, _free_port, _stats, own_platform
-from codeforge.bridge.relay import frame, read_message
+from codeforge.bridge.framing import frame, read_message
 
 ROOT = Path(__file__).resolve().parent.parent
 YAML = f"project: {PROJECT}\nenv:\n  LOG_LEVEL: info\n"
@@ -49,7 +49,7 @@ class Editor:
 
     async def _read(self) -> None:
         assert self.process.stdout is not None
-        while (body := await read_message(self.process.stdout)) is not None:
+        while (body := await read_message(self.process.stdout, limit=1 << 30)) is not None:
             message = json.loads(body)
             if "id" in message and "method" in message:  # the server asks: answer as an editor would
                 items = (message.get("params") or {}).get("items") or []

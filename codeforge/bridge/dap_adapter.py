@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from codeforge.bridge import framing
+
 __all__ = ["Adapter", "AdapterError", "frame", "read_frame"]
 
 log = logging.getLogger(__name__)
@@ -30,34 +32,15 @@ class AdapterError(Exception):
 
 
 def frame(message: dict[str, Any]) -> bytes:
-    body = json.dumps(message, separators=(",", ":")).encode()
-    return b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    return framing.frame(json.dumps(message, separators=(",", ":")).encode())
 
 
 async def read_frame(reader: asyncio.StreamReader) -> bytes | None:
     """One Content-Length framed body; None at the end of the stream."""
-    length = -1
-    while True:
-        line = await reader.readline()
-        if not line:
-            return None
-        line = line.strip()
-        if not line:
-            if length >= 0:
-                break
-            continue
-        name, _, value = line.decode("ascii", errors="replace").partition(":")
-        if name.strip().lower() == "content-length":
-            try:
-                length = int(value.strip())
-            except ValueError:
-                raise AdapterError(f"bad Content-Length header {value.strip()!r}") from None
-            if not 0 <= length <= MAX_FRAME:
-                raise AdapterError(f"a message of {length} bytes is over the limit ({MAX_FRAME})")
     try:
-        return await reader.readexactly(length)
-    except asyncio.IncompleteReadError:
-        return None
+        return await framing.read_message(reader, limit=MAX_FRAME)
+    except framing.FramingError as exc:
+        raise AdapterError(str(exc)) from None
 
 
 class Adapter:

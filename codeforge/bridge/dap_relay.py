@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 from typing import BinaryIO
 
-from codeforge.bridge.dap_adapter import AdapterError, read_frame
+from codeforge.bridge.dap_adapter import MAX_FRAME
+from codeforge.bridge.framing import FramingError, frame, read_message, stdin_reader
 from codeforge.bridge.link import Dial, Link, LinkClosed
 
 __all__ = ["relay_dap"]
@@ -38,7 +39,7 @@ async def relay_dap(
         params["join"] = join
     link = await dial("dap", params)
     out = stdout or sys.stdout.buffer
-    reader = await _stdin_reader(stdin or sys.stdin.buffer)
+    reader = await stdin_reader(stdin or sys.stdin.buffer)
     editor = asyncio.create_task(_from_editor(reader, link))
     bridge = asyncio.create_task(_from_bridge(link, out))
     try:
@@ -60,8 +61,8 @@ async def relay_dap(
 async def _from_editor(reader: asyncio.StreamReader, link: Link) -> None:
     while True:
         try:
-            body = await read_frame(reader)
-        except AdapterError as exc:
+            body = await read_message(reader, limit=MAX_FRAME)
+        except FramingError as exc:
             log.warning("the debugger client sent a bad frame (%s); stopping", exc)
             return
         if body is None:
@@ -86,29 +87,10 @@ async def _from_bridge(link: Link, out: BinaryIO) -> int:
                     )
                 elif parsed.get("event") == "terminated":
                     ended = True
-            out.write(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            out.write(frame(body))
             out.flush()
     except LinkClosed as exc:
         if ended:
             return 0
         print(f"codeforge connect: the debug session's link ended: {exc}", file=sys.stderr, flush=True)
         return 1
-
-
-async def _stdin_reader(stdin: BinaryIO) -> asyncio.StreamReader:
-    """stdin as an asyncio stream (a pipe directly; anything else through a thread)."""
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=1 << 24)
-    try:
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), stdin)
-        return reader
-    except (ValueError, OSError):
-        pass
-
-    def pump() -> None:
-        while chunk := stdin.read1(65536) if hasattr(stdin, "read1") else stdin.read(65536):
-            loop.call_soon_threadsafe(reader.feed_data, chunk)
-        loop.call_soon_threadsafe(reader.feed_eof)
-
-    loop.run_in_executor(None, pump)
-    return reader

@@ -22,6 +22,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from codeforge.bridge import framing
 from codeforge.projectfile import ProjectFile, find_project_file, project_file_problems
 from codeforge.projectfile.language_servers import DEFAULT_LANGUAGE_SERVERS, LanguageServerEntry
 
@@ -29,7 +30,6 @@ __all__ = [
     "LanguageServerError",
     "ServerCommand",
     "configured_servers",
-    "frame",
     "read_message",
     "resolve",
     "start_server",
@@ -42,7 +42,6 @@ log = logging.getLogger(__name__)
 # The bridge's own credentials never reach a language server (its plugins run project code).
 _HIDDEN_ENV = ("CODEFORGE_TOKEN", "CODEFORGE_BRIDGE_TOKEN")
 # A header block longer than this is not LSP: the server is writing something else to stdout.
-_MAX_HEADER = 8192
 _MAX_BODY = 256 * 1024 * 1024
 
 
@@ -186,46 +185,12 @@ async def stop_server(process: asyncio.subprocess.Process, *, grace: float = 2.0
         process.stdin.close()
 
 
-def frame(body: bytes) -> bytes:
-    """One LSP message with its header."""
-    return b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
-
-
 async def read_message(reader: asyncio.StreamReader) -> bytes | None:
     """The next message body from a server's stdout; None at its end. A stream that is not
     LSP raises ValueError (the server is then treated as crashed)."""
-    length: int | None = None
-    seen = 0
-    while True:
-        try:
-            line = await reader.readuntil(b"\n")
-        except asyncio.IncompleteReadError as exc:
-            if not exc.partial:
-                return None
-            raise ValueError("its output ended inside a message header") from None
-        except asyncio.LimitOverrunError:
-            raise ValueError(
-                "it wrote something that is not LSP to its stdout (a server must keep stdout for LSP)"
-            ) from None
-        seen += len(line)
-        if seen > _MAX_HEADER:
-            raise ValueError("it wrote something that is not LSP to its stdout (a server must keep stdout for LSP)")
-        text = line.strip()
-        if not text:
-            if length is None:
-                continue  # tolerate stray blank lines between messages
-            break
-        key, colon, value = text.partition(b":")
-        if not colon:
-            raise ValueError("it wrote something that is not LSP to its stdout (a server must keep stdout for LSP)")
-        if key.strip().lower() == b"content-length":
-            try:
-                length = int(value.strip())
-            except ValueError:
-                raise ValueError(f"it wrote a bad Content-Length header {text[:60]!r}") from None
-            if not 0 <= length <= _MAX_BODY:
-                raise ValueError(f"it announced a message of {length} bytes")
     try:
-        return await reader.readexactly(length)
-    except asyncio.IncompleteReadError:
-        return None
+        return await framing.read_message(reader, limit=_MAX_BODY)
+    except framing.FramingError as exc:
+        raise ValueError(
+            f"it wrote something that is not LSP to its stdout ({exc}): a server must keep stdout for LSP"
+        ) from None

@@ -36,10 +36,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from codeforge.bridge.framing import frame
 from codeforge.bridge.language_servers import (
     LanguageServerError,
     ServerCommand,
-    frame,
     read_message,
     resolve,
     start_server,

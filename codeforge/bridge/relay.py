@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
+from codeforge.bridge.framing import FramingError, frame, read_message, stdin_reader
 from codeforge.bridge.link import MAX_MESSAGE, DialRefused, Link, LinkClosed
 
-__all__ = ["Documents", "LspRelay", "apply_change", "read_message"]
+__all__ = ["Documents", "LspRelay", "apply_change"]
 
 
 class Connection(Protocol):
@@ -42,35 +43,13 @@ log = logging.getLogger(__name__)
 
 CONTENT_MODIFIED = -32801
 REPLAY_ID = "codeforge-replay-"
+# What is read from the editor before it is judged: one over MAX_MESSAGE is refused with a
+# message, not by ending the relay.
+EDITOR_LIMIT = 1 << 30
 DOCUMENT_SYNC = ("textDocument/didOpen", "textDocument/didChange", "textDocument/didClose")
 
 
 # -- framing ------------------------------------------------------------------------------
-
-
-async def read_message(reader: asyncio.StreamReader) -> bytes | None:
-    """One Content-Length framed message's body; None at the end of the stream."""
-    length = -1
-    while True:
-        line = await reader.readline()
-        if not line:
-            return None
-        line = line.strip()
-        if not line:
-            if length >= 0:
-                break
-            continue  # stray blank line between messages
-        name, _, value = line.decode("ascii", errors="replace").partition(":")
-        if name.strip().lower() == "content-length":
-            length = int(value.strip())
-    try:
-        return await reader.readexactly(length)
-    except asyncio.IncompleteReadError:
-        return None
-
-
-def frame(body: bytes) -> bytes:
-    return b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
 
 
 # -- documents ----------------------------------------------------------------------------
@@ -210,7 +189,7 @@ class LspRelay:
         self.connection.on_session_lost.append(lambda _new: self._session_lost.set())
         link = await self.connection.dial(self.channel, self.params)
         self._use(link)
-        reader = await _stdin_reader(self._stdin)
+        reader = await stdin_reader(self._stdin)
         if self.sync_folder is not None:
             self._sync_task = asyncio.create_task(self._run_sync(self.sync_folder))
         editor = asyncio.create_task(self._from_editor(reader))
@@ -244,7 +223,11 @@ class LspRelay:
 
     async def _from_editor(self, reader: asyncio.StreamReader) -> None:
         while not self._exit:
-            body = await read_message(reader)
+            try:
+                body = await read_message(reader, limit=EDITOR_LIMIT)
+            except FramingError as exc:
+                self._show(1, f"CodeForge: the editor's stream is not LSP ({exc}); the connection stops")
+                return
             if body is None:
                 return
             try:
@@ -421,22 +404,3 @@ class LspRelay:
         self.notify("codeforge/syncStatus", {"kind": kind, "message": message, **(data or {})})
         if kind in ("conflict", "warning", "error"):  # a person must hear these; progress is status only
             self._show(1 if kind == "error" else 2, f"CodeForge sync: {message}")
-
-
-async def _stdin_reader(stdin: BinaryIO) -> asyncio.StreamReader:
-    """stdin as an asyncio stream (a pipe directly; anything else through a thread)."""
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=1 << 24)
-    try:
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), stdin)
-        return reader
-    except (ValueError, OSError):
-        pass
-
-    def pump() -> None:
-        while chunk := stdin.read1(65536) if hasattr(stdin, "read1") else stdin.read(65536):
-            loop.call_soon_threadsafe(reader.feed_data, chunk)
-        loop.call_soon_threadsafe(reader.feed_eof)
-
-    loop.run_in_executor(None, pump)
-    return reader

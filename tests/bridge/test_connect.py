@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from codeforge.bridge.connect import ConnectOptions, normalize_url, run_connect
-from codeforge.bridge.relay import Documents, apply_change, frame, read_message
+from codeforge.bridge.framing import FramingError, frame, read_message
+from codeforge.bridge.relay import Documents, apply_change
 from tests.bridge.conftest import BridgeProcess, ConnectProcess
 from tests.conftest import ROOT, RunningPlatform, free_port
 
@@ -84,9 +85,30 @@ async def test_framing_reads_messages_split_anywhere() -> None:
         reader.feed_data(data[i : i + 3])
     reader.feed_data(frame(b'{"b":"\xc3\xa9"}')[-3:])
     reader.feed_eof()
-    assert await read_message(reader) == b'{"a":1}'
-    assert await read_message(reader) == b'{"b":"\xc3\xa9"}'
-    assert await read_message(reader) is None
+    assert await read_message(reader, limit=1 << 20) == b'{"a":1}'
+    assert await read_message(reader, limit=1 << 20) == b'{"b":"\xc3\xa9"}'
+    assert await read_message(reader, limit=1 << 20) is None
+
+
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        (b"hello from print()\n", "not a header line"),
+        (b"Content-Length: twelve\r\n\r\n{}", "bad Content-Length"),
+        (b"Content-Length: 99999999\r\n\r\n{}", "99999999 bytes announced"),
+        (b"X-Padding: " + b"x" * 9000 + b"\r\n", "header"),
+        (b"Content-Length: 2", "ended inside a message header"),
+    ],
+)
+async def test_framing_refuses_what_is_not_framed(data: bytes, words: str) -> None:
+    """The same reader serves the editor's stdio and the servers' and adapters' stdout: what
+    is not Content-Length framed is a FramingError that says what, never another error."""
+    reader = asyncio.StreamReader()
+    reader.feed_data(data)
+    reader.feed_eof()
+    with pytest.raises(FramingError) as refused:
+        await read_message(reader, limit=1 << 20)
+    assert words in str(refused.value)
 
 
 @pytest.mark.parametrize(
