@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from codeforge.bridge import framing
+from codeforge.bridge.project_env import base_env
 
 __all__ = ["Adapter", "AdapterError", "frame", "read_frame"]
 
 log = logging.getLogger(__name__)
 
-_HIDDEN_ENV = ("CODEFORGE_TOKEN", "CODEFORGE_BRIDGE_TOKEN")
 MAX_FRAME = 64 << 20
 
 
@@ -63,7 +63,7 @@ class Adapter:
 
     @classmethod
     async def start(cls, workspace: Path) -> Adapter:
-        env = {k: v for k, v in os.environ.items() if k not in _HIDDEN_ENV}
+        env = base_env()  # the bridge's credentials never reach a debuggee
         try:
             process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "debugpy.adapter",
