@@ -13,7 +13,7 @@ import struct
 import sys
 import termios
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ import psutil
 
 from codeforge.bridge.sessions import ChannelContext
 
-__all__ = ["SCROLLBACK_BYTES", "SIGNALS", "Terminal", "TerminalRegistry", "Watcher", "registry"]
+__all__ = ["SCROLLBACK_BYTES", "SIGNALS", "Terminal", "TerminalRegistry", "Watcher", "registry", "spawn_in_pty"]
 
 SCROLLBACK_BYTES = 1 << 20
 # A watcher this far behind pauses reading the pty: the program then blocks on its writes, as it
@@ -50,6 +50,27 @@ _CTTY_SHIM = (
 
 def _size_bytes(cols: int, rows: int) -> bytes:
     return struct.pack("HHHH", rows, cols, 0, 0)
+
+
+async def spawn_in_pty(
+    argv: list[str], *, cwd: Path, env: Mapping[str, str], cols: int, rows: int
+) -> tuple[asyncio.subprocess.Process, int]:
+    """`argv` in a new pty that is its controlling terminal, in a session of its own; the
+    process and the pty's master end (non-blocking). Terminals and SSH shells start so."""
+    master, slave = os.openpty()
+    try:
+        fcntl.ioctl(master, termios.TIOCSWINSZ, _size_bytes(cols, rows))
+        os.set_blocking(master, False)
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-I", "-S", "-c", _CTTY_SHIM, *argv,
+            stdin=slave, stdout=slave, stderr=slave, cwd=cwd, env=dict(env), start_new_session=True,
+        )  # fmt: skip
+    except BaseException:
+        os.close(master)
+        raise
+    finally:
+        os.close(slave)  # the child holds it; ours would keep the pty open after it exits
+    return process, master
 
 
 def _exit_code(returncode: int) -> int:
@@ -143,19 +164,7 @@ class Terminal:
     async def start(
         cls, id: str, *, owner: tuple[str, str], argv: list[str], cwd: Path, env: dict[str, str], cols: int, rows: int
     ) -> Terminal:
-        master, slave = os.openpty()
-        try:
-            fcntl.ioctl(master, termios.TIOCSWINSZ, _size_bytes(cols, rows))
-            os.set_blocking(master, False)
-            process = await asyncio.create_subprocess_exec(
-                sys.executable, "-I", "-S", "-c", _CTTY_SHIM, *argv,
-                stdin=slave, stdout=slave, stderr=slave, cwd=cwd, env=env, start_new_session=True,
-            )  # fmt: skip
-        except BaseException:
-            os.close(master)
-            raise
-        finally:
-            os.close(slave)  # the child holds it; ours would keep the pty open after it exits
+        process, master = await spawn_in_pty(argv, cwd=cwd, env=env, cols=cols, rows=rows)
         # The label is what `bridges.list` shows: the program's name, never its arguments.
         terminal = cls(id, owner, Path(argv[0]).name, process, master)
         terminal.cols, terminal.rows = cols, rows

@@ -15,7 +15,6 @@ import fcntl
 import os
 import signal
 import struct
-import sys
 import termios
 from collections.abc import Awaitable, Mapping
 from pathlib import Path
@@ -23,19 +22,12 @@ from typing import TypeVar
 
 import asyncssh
 
+from codeforge.bridge.ptys import spawn_in_pty
+
 __all__ = ["run_session"]
 
 T = TypeVar("T")
 
-# Runs between fork and the shell: makes the pty the controlling terminal, so Ctrl-C reaches
-# the foreground job and the shell has job control (subprocess's start_new_session only
-# calls setsid). A shim rather than preexec_fn, which is unsafe in a threaded process.
-_CTTY_SHIM = (
-    "import fcntl,os,sys,termios\n"
-    "fcntl.ioctl(0,termios.TIOCSCTTY,0)\n"
-    "try:os.execvp(sys.argv[1],sys.argv[1:])\n"
-    "except OSError as e:sys.stderr.write(f'codeforge: cannot run {sys.argv[1]}: {e.strerror}\\r\\n');os._exit(127)"
-)
 # Variables a client may pass (`SendEnv`), as Debian's sshd accepts them.
 _ACCEPTED_ENV = ("LANG", "LC_")
 _CHUNK = 65536
@@ -151,19 +143,8 @@ class _Stdin:
 
 
 async def _run_pty(process: asyncssh.SSHServerProcess[bytes], argv: list[str], cwd: Path, env: dict[str, str]) -> int:
-    master, slave = os.openpty()
-    try:
-        fcntl.ioctl(master, termios.TIOCSWINSZ, _winsize(process.term_size))
-        os.set_blocking(master, False)
-        child = await asyncio.create_subprocess_exec(
-            sys.executable, "-I", "-S", "-c", _CTTY_SHIM, *argv,
-            stdin=slave, stdout=slave, stderr=slave, cwd=cwd, env=env, start_new_session=True,
-        )  # fmt: skip
-    except BaseException:
-        os.close(master)
-        raise
-    finally:
-        os.close(slave)  # the child holds it; ours would keep the pty open after the shell exits
+    cols, rows, _, _ = process.term_size
+    child, master = await spawn_in_pty(argv, cwd=cwd, env=env, cols=cols or 80, rows=rows or 24)
     stdin = _Stdin(process, child.pid, master)
 
     async def inbound() -> None:
