@@ -304,7 +304,7 @@ def set_mode(root: Path, rel: str, mode: int) -> None:
     try:
         os.chmod(final, mode & MODE_MASK, follow_symlinks=False)
     except NotImplementedError:
-        pass
+        pass  # a symlink: Linux has no lchmod, and a link's own mode means nothing there
     except OSError as exc:
         raise _describe(exc, rel, "its permissions") from None
 

@@ -138,32 +138,32 @@ class PeerCore:
             return None
         if entry.kind == "l" and not link_target_inside(rel, entry.target):
             return None
-        if entry.kind == "f":
-            known = self.state.cache.get(rel)
-            if known is not None and known.hash and known.same_stat(entry):
-                entry.hash = known.hash
-            else:
-                try:
-                    entry.hash = hash_file(path)
-                except OSError:
-                    return None
-                self.remember(rel, entry)
+        if entry.kind == "f" and not self._hash(rel, path, entry, remember=True):
+            return None
         return entry
 
     def held(self, rel: str) -> Entry | None:
         """What the disk holds at `rel`, ignore rules aside: what a change would replace."""
         path = f"{self._base}/{rel}"
         entry = entry_for(path, rel)
-        if entry is not None and entry.kind == "f":
-            known = self.state.cache.get(rel)
-            if known is not None and known.hash and known.same_stat(entry):
-                entry.hash = known.hash
-            else:
-                try:
-                    entry.hash = hash_file(path)
-                except OSError:
-                    return None
+        if entry is not None and entry.kind == "f" and not self._hash(rel, path, entry, remember=False):
+            return None
         return entry
+
+    def _hash(self, rel: str, path: str, entry: Entry, *, remember: bool) -> bool:
+        """Fill in a file's hash, from the cache while its size and mtime are unchanged;
+        False when it cannot be read. A fresh hash is remembered when asked."""
+        known = self.state.cache.get(rel)
+        if known is not None and known.hash and known.same_stat(entry):
+            entry.hash = known.hash
+            return True
+        try:
+            entry.hash = hash_file(path)
+        except OSError:
+            return False
+        if remember:
+            self.remember(rel, entry)
+        return True
 
     def remember(self, rel: str, entry: Entry | None) -> None:
         if entry is not None and entry.kind == "f" and entry.hash:
