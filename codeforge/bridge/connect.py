@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import ssl
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -213,13 +212,6 @@ class UsageError(Exception):
     pass
 
 
-def _client_half(module: str, function: str, flag: str) -> Callable[..., Awaitable[int]]:
-    try:
-        return getattr(importlib.import_module(module), function)
-    except (ImportError, AttributeError) as exc:
-        raise UsageError(f"{flag} is not available in this installation ({module}.{function}: {exc})") from None
-
-
 def _mode(options: ConnectOptions) -> str:
     chosen = [
         name
@@ -305,20 +297,32 @@ async def _run(connection: Connection, options: ConnectOptions, mode: str) -> in
 
             channel, params = ("lsp-proxy", {"name": options.lsp}) if options.lsp else ("lsp", {})
             return await LspRelay(connection, channel, params, sync_folder=options.sync).run()
+        # Each mode's client half is imported when chosen: `--ssh` as a ProxyCommand, say,
+        # starts with every ssh connection and should not load the language server's code.
         if mode == "sync":
-            run_sync = _client_half("codeforge.bridge.sync.client", "run_sync", "--sync")
+            from codeforge.bridge.sync.client import run_sync
+
+            assert options.sync is not None  # the mode says so
             return await run_sync(dial, options.sync, watch=not options.once, on_event=_print_event)
         if mode == "terminal":
-            connect_terminal = _client_half("codeforge.bridge.terminal", "connect_terminal", "--terminal")
+            from codeforge.bridge.terminal import connect_terminal
+
             return await connect_terminal(dial, options.attach, options.command or None)
         if mode == "ports":
-            return await _client_half("codeforge.bridge.ports", "print_ports", "--ports")(dial, options.as_json)
+            from codeforge.bridge.ports import print_ports
+
+            return await print_ports(dial, options.as_json)
         if mode == "forward":
-            return await _client_half("codeforge.bridge.ports", "forward", "--forward")(dial, options.forward)
+            from codeforge.bridge.ports import forward
+
+            return await forward(dial, options.forward)
         if mode == "dap":
-            relay_dap = _client_half("codeforge.bridge.dap_relay", "relay_dap", "--dap")
+            from codeforge.bridge.dap_relay import relay_dap
+
             return await relay_dap(dial, options.join, options.local_root)
-        return await _client_half("codeforge.bridge.ssh", "proxy_command", "--ssh")(dial)
+        from codeforge.bridge.ssh import proxy_command
+
+        return await proxy_command(dial)
     finally:
         await connection.close()
 
