@@ -17,6 +17,11 @@ if ((${#missing[@]})); then
   apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# Real Yjs clients and the reference y-websocket server (tests/collab, benchmarks/collab.py).
+if [[ ! -d tests/collab/node/node_modules/yjs ]] || [[ tests/collab/node/package-lock.json -nt tests/collab/node/node_modules/.package-lock.json ]]; then
+  npm ci --prefix tests/collab/node --omit=optional --no-audit --no-fund --loglevel=error
+fi
+
 for script in extensions/scripts/install-test-deps.sh tests/platform/databases/setup.sh; do
   if [[ -f "$script" ]]; then
     bash "$script"
