@@ -141,6 +141,11 @@ class Operation(Generic[In, Out]):
     # False for a heartbeat a machine calls every few seconds (bridges.report): its successes
     # leave no audit record, so they do not bury people's actions; refusals and failures do.
     audit_success: bool = True
+    # False for an operation people do not run themselves: a machine calls it (collab.admit, on
+    # every websocket) or a language-server command of its own wraps it. It keeps its route,
+    # its CLI command and its LSP command, but editors' palettes (the catalog they are given)
+    # leave it out.
+    palette: bool = True
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -197,6 +202,7 @@ class Operation(Generic[In, Out]):
             "long_running": self.long_running,
             "destructive": self.destructive,
             "lists_resources": self.lists_resources,
+            "palette": self.palette,
             "input_schema": self.input.model_json_schema(),
             # The fields editors ask for, in declaration order, digested from input_schema
             # (catalog/prompts.py), so an editor renders prompts without interpreting JSON

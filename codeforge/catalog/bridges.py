@@ -169,6 +169,7 @@ ATTACH = declare(
         # A bridge session gives a shell in the workspace: a viewer may not open one.
         permission=Permission.EDIT,
         target="{project}/{session}/{channel}",
+        palette=False,  # the bridge calls it, on every websocket
     )
 )
 REPORT = declare(
@@ -180,6 +181,7 @@ REPORT = declare(
         permission=Permission.EDIT,
         target="{project}/{bridge}",
         audit_success=False,  # every 2 s per bridge: refusals are audited, routine reports not
+        palette=False,
     )
 )
 LIST = declare(

@@ -17,6 +17,7 @@ __all__ = [
     "Conflict",
     "ExternalFailure",
     "FieldProblem",
+    "Gone",
     "NotFound",
     "PermissionDenied",
     "PlatformUnavailable",
@@ -161,6 +162,14 @@ class Conflict(CodeForgeError):
     title = "Conflict"
 
 
+class Gone(CodeForgeError):
+    """Something that existed and is over for good (an ended collaboration session)."""
+
+    status = 410
+    slug = "gone"
+    title = "Gone"
+
+
 class RateLimited(CodeForgeError):
     """Too many failed attempts from one address; `retry_after` says when to try again."""
 
@@ -198,6 +207,7 @@ _BY_SLUG = {
         PermissionDenied,
         NotFound,
         Conflict,
+        Gone,
         RateLimited,
         ExternalFailure,
         PlatformUnavailable,

@@ -16,7 +16,9 @@ from tests.lsp.conftest import request, run, shown, start_client, stop_client
 async def test_catalog_lists_every_operation_with_its_schemas(lsp: LanguageClient) -> None:
     catalog = await request(lsp, "codeforge/catalog")
     entries = {e["name"]: e for e in catalog["operations"]}
-    assert set(entries) == {e["name"] for e in describe_catalog()}
+    # What people run: not bridges.attach, which only a bridge calls.
+    assert set(entries) == {e["name"] for e in describe_catalog() if e["palette"]}
+    assert "bridges.attach" not in entries and "bridges.list" in entries
     env_set = entries["env.set"]
     assert env_set["command"] == "codeforge.env.set" and env_set["long_running"] is False
     assert env_set["input_schema"]["properties"]["project"]["x-codeforge-context"] == "project"

@@ -19,8 +19,9 @@ STATUS_REQUEST = "codeforge/status"
 @cache
 def _catalog() -> dict[str, Any]:
     # The commands this server registered come from the same declarations, so the local
-    # catalog is exactly what it can run; JSON Schemas are built once.
-    return {"operations": describe_catalog()}
+    # catalog is what it can run, less what people do not run themselves (`palette` false: a
+    # machine calls it, or a command of a capability's own wraps it); JSON Schemas are built once.
+    return {"operations": [op for op in describe_catalog() if op["palette"]]}
 
 
 async def status(ls: CodeForgeSession) -> dict[str, Any]:

@@ -50,6 +50,7 @@ _DESCRIPTIONS = {
     404: "Something named in the request does not exist",
     405: "The path does not take this method",
     409: "The request conflicts with the current state",
+    410: "What the request names is over for good (an ended session)",
     422: "Bad input: each field with what is wrong and the fix",
     429: "Too many failed sign-ins from this address: wait Retry-After seconds",
     500: "The platform hit an internal error",

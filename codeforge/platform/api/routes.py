@@ -15,7 +15,7 @@ from codeforge.platform.api.problems import problem_responses
 __all__ = ["operations_router"]
 
 # What an operation can answer besides its result: each a problem+json body.
-_ERRORS = problem_responses(400, 401, 403, 404, 409, 422, 429, 500, 502, 503)
+_ERRORS = problem_responses(400, 401, 403, 404, 409, 410, 422, 429, 500, 502, 503)
 
 
 def _endpoint(op: Operation[Any, Any]) -> Any:
