@@ -5,8 +5,10 @@
 //   remoteUi.ts remote connect, status, conflicts   remoteTerminal.ts / portForwards.ts /
 //   proxiedServers.ts  the bridge's terminals, ports and language servers (rules in remote.ts)
 //   debugUi.ts  the `codeforge` debug type through `codeforge connect --dap` (rules in debug.ts)
+//   collab/     collaboration: session commands, status, presence, conflicts, comments
 import * as vscode from 'vscode';
 import type { Middleware } from 'vscode-languageclient/node';
+import { Collab, isCollabCommand } from './collab';
 import { DEBUG_TYPE } from './debug';
 import { announceSession, CodeforgeDebugAdapters, CodeforgeDebugConfigurations, CodeforgeDebugTrackers, joinDebugSession, pickDebugSession, startFromLens } from './debugUi';
 import { Operations } from './operations';
@@ -31,12 +33,17 @@ export function activate(context: vscode.ExtensionContext): void {
   const forwards = new PortForwards(remoteLog);
   const proxied = new ProxiedServers(remoteLog);
   let remoteUrl = remoteUrlOf(readSettings());
+  const collab = new Collab({ client: () => session.client(), log: remoteLog, me: () => status.last?.username ?? undefined });
 
   let operations: Operations | undefined;
   const middleware: Middleware = {
     // Catalog commands run by code actions (or any other LSP-side command) go through the same
     // path as the palette: missing required fields are asked for, results and errors shown.
     executeCommand: async (command, args, next) => {
+      // The collaboration commands ask for what is missing and show their results themselves.
+      if (isCollabCommand(command)) {
+        return collab.intercept(command, args);
+      }
       const op = operations?.byCommand(command);
       if (!op) {
         try {
@@ -76,6 +83,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const session = new Session(output, trace, middleware, {
     prepare: (client, settings) => {
       remoteStatus.prepare(client, remoteUrlOf(settings));
+      collab.prepare(client);
       if (settings.remote.error) {
         void vscode.window.showErrorMessage(`CodeForge: "codeforge.remote.url" is not used: ${settings.remote.error}`, 'Open Settings').then((a) => a && act(a));
       }
@@ -120,6 +128,7 @@ export function activate(context: vscode.ExtensionContext): void {
     remoteStatus,
     forwards,
     proxied,
+    collab,
     session,
     ops,
     vscode.window.registerTreeDataProvider('codeforge.resources', tree),
