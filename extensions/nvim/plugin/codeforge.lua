@@ -33,6 +33,15 @@ end, {
 vim.lsp.commands['codeforge.debug.start'] = function(command, ctx)
   require('codeforge.dap').lsp_command(command, ctx)
 end
+-- Collaboration (:help codeforge-collab): the server's session state, everyone's cursors,
+-- conflicts and comment threads. Default handlers, so a codeforge client of any configuration
+-- (the local server or `codeforge connect`) gets them.
+for _, kind in ipairs({ 'state', 'presence', 'conflict', 'comments' }) do
+  vim.lsp.handlers['codeforge/collab/' .. kind] = function(_, params, ctx)
+    require('codeforge.collab').handle(kind, params, ctx)
+  end
+end
+
 vim.schedule(function()
   if #vim.api.nvim_get_runtime_file('lua/dap/init.lua', false) > 0 then
     require('codeforge.dap').setup()

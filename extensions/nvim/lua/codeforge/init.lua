@@ -319,6 +319,8 @@ local function dispatch(words, bang)
     return remote_command(first, words)
   elseif first == 'debug' then
     return require('codeforge.dap').command(words)
+  elseif first == 'collab' and require('codeforge.collab.session').owns(words[2]) then
+    return require('codeforge.collab.session').command(words, bang)
   elseif first == 'logs' then
     return log.open()
   elseif first == 'cancel' then
@@ -410,10 +412,16 @@ function M.complete(arglead, cmdline)
       end
     end
     vim.list_extend(out, vim.tbl_keys(ACTIONS))
+    if not seen.collab then
+      out[#out + 1] = 'collab'
+    end
   elseif n == 2 and words[2] == 'connect' then
     local remote = require('codeforge.remote')
     local known = remote.url or (vim.g.codeforge or {}).remote_url
     out = known and { known } or { 'wss://', 'ws://' }
+  elseif words[2] == 'collab' then
+    -- The collaboration subcommands, and the catalog's other collab operations (list, show, …).
+    out = require('codeforge.collab.session').complete(vim.list_slice(words, 1, n), ops)
   elseif n == 2 and words[2] == 'debug' then
     out = { 'file', 'test', 'module', 'join', 'sessions' }
   elseif n == 2 and (words[2] == 'unforward' or words[2] == 'forward') then
