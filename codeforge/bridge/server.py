@@ -126,6 +126,7 @@ class Bridge:
         bridge_id: str = "",
         grace: float = 120.0,
         tls: ssl.SSLContext | None = None,
+        collab_store: Path | None = None,
     ) -> None:
         self.workspace = workspace
         self.project = project
@@ -145,12 +146,16 @@ class Bridge:
         self.organization = ""  # the bridge's own (its token's), learnt from the platform
         self._organization_lock = asyncio.Lock()
         self.reporter = Reporter(self, token)
+        self.collab: Any = None  # bridge.collab.CollabEndpoint: the /collab/ paths, once started
+        self.collab_error = ""
+        self._collab_store = collab_store
 
     # -- lifetime -------------------------------------------------------------------------
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Listen; returns the URL editors connect to."""
         self.missing_channels = load_channels()
+        await self._start_collab()
         with contextlib.suppress(Refused):  # not fatal: asked again at the first handshake
             await self.own_organization()
         self._server = await serve(
@@ -184,6 +189,22 @@ class Bridge:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.collab is not None:  # after the websockets closed: writes the rooms' history
+            await self.collab.stop()
+            self.collab = None
+
+    async def _start_collab(self) -> None:
+        """The collaboration endpoint and its rooms' hub (`shared["collab"]`). Imported here,
+        not at the top: codeforge.collab is the endpoint's dependency only (test_rules)."""
+        from codeforge.bridge.collab import CollabEndpoint
+
+        try:
+            self.collab = await CollabEndpoint.start(self, self._collab_store)
+        except Exception as exc:  # the other channels work without it
+            log.exception("collaboration is not available")
+            self.collab_error = f"{type(exc).__name__}: {exc}"
+            return
+        self.shared["collab"] = self.collab.hub
 
     async def own_organization(self) -> str:
         """The organization of the bridge's own token: a project slug is only unique inside
@@ -204,6 +225,13 @@ class Bridge:
 
     async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         try:
+            if request.path.startswith("/collab/"):  # a Yjs client: bridge.collab checks it
+                if self.collab is None:
+                    raise Refused(
+                        503, f"collaboration is not available on this bridge: {self.collab_error or 'stopped'}"
+                    )
+                await self.collab.check(connection, request, _peer(connection))
+                return None
             self._handshakes[connection] = await self._check(connection, request)
         except Refused as refused:
             log.info("refused %s %s: %s", _peer(connection), urlsplit(request.path).path, refused)
@@ -312,6 +340,9 @@ class Bridge:
     # -- connections ----------------------------------------------------------------------
 
     async def _handle(self, connection: ServerConnection) -> None:
+        if self.collab is not None and self.collab.owns(connection):
+            await self.collab.serve(connection)
+            return
         handshake = self._handshakes.pop(connection)
         session = self.sessions.get(handshake.session_id)
         if session is None:

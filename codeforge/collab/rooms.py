@@ -20,6 +20,7 @@ import time
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from codeforge.collab.access import Access
 from codeforge.collab.room import MARKER, Room
 from codeforge.collab.store import RoomStore
 
@@ -74,6 +75,7 @@ class RoomHub:
         self.store = store
         self.idle_close = idle_close
         self.rooms: dict[str, Room] = {}
+        self.access = Access()  # who may edit, per session: the endpoint and language server share it
         self.mirrors: dict[str, Any] = {}
         self._opening: dict[str, asyncio.Task[Room]] = {}
         self._disk = _disk_module() if workspace is not None else None

@@ -1,5 +1,7 @@
 """`codeforge.bridge` never imports `codeforge.platform` or `codeforge.collab`: it reaches the
-platform through `codeforge.client` only (docs/bridge.md). Checked twice: every import
+platform through `codeforge.client` only (docs/bridge.md). The one exception is the
+collaboration endpoint, `bridge/collab.py`, which hands websockets to `codeforge.collab`'s
+rooms (docs/collab.md); the server imports it only when it starts. Checked twice: every import
 statement in the package's source (including those inside functions), and what importing
 every module of the package really loads, in a fresh interpreter."""
 
@@ -15,6 +17,7 @@ from tests.conftest import ROOT
 
 PACKAGE = ROOT / "codeforge" / "bridge"
 FORBIDDEN = ("codeforge.platform", "codeforge.collab")
+ENDPOINT = PACKAGE / "collab.py"  # may import codeforge.collab, never the platform
 
 
 def _forbidden(name: str) -> bool:
@@ -47,7 +50,7 @@ def test_no_module_of_the_package_names_the_platform_or_collab() -> None:
         f"{path.relative_to(ROOT)}:{line} imports {name}"
         for path in sources
         for line, name in _imports(path)
-        if _forbidden(name)
+        if _forbidden(name) and not (path == ENDPOINT and name.startswith("codeforge.collab"))
     ]
     assert offenders == []
 
@@ -58,6 +61,8 @@ import importlib, json, pkgutil, sys
 import codeforge.bridge as package
 failed = {}
 for info in pkgutil.walk_packages(package.__path__, "codeforge.bridge."):
+    if info.name == "codeforge.bridge.collab":  # the endpoint: checked below
+        continue
     try:
         importlib.import_module(info.name)
     except ImportError as exc:  # a part whose optional dependency is missing says so elsewhere
@@ -70,6 +75,15 @@ print(json.dumps({"loaded": sorted(sys.modules), "failed": failed}))
     assert "codeforge.bridge.server" in result["loaded"] and "codeforge.bridge.connect" in result["loaded"]
     assert [name for name in result["loaded"] if _forbidden(name)] == []
     assert result["failed"] == {}
+
+
+def test_the_collab_endpoint_loads_no_platform() -> None:
+    script = "import json, sys, codeforge.bridge.collab; print(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "codeforge.collab.rooms" in loaded
+    assert [name for name in loaded if name.startswith("codeforge.platform")] == []
 
 
 def test_the_rule_checker_sees_an_offender(tmp_path: Path) -> None:
