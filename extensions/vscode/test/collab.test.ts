@@ -96,7 +96,7 @@ describe('the status bar', () => {
     const state = parseState(STATE);
     assert.ok(state);
     const view = statusView(state);
-    assert.equal(view.text, '$(live-share) Checkout bug · navigator · pair, driver Ana Lima · Following Ana Lima');
+    assert.equal(view.text, '$(live-share) Checkout bug · navigator · pair, driver Ana Lima · Following Ana Lima · 3 people');
     assert.equal(view.readOnly, true);
     assert.match(view.tooltip, /You: navigator — read-only/);
     assert.match(view.tooltip, /Ana Lima \(driver, host\), Bo \(navigator\), Cy \(guest\)/);
@@ -107,7 +107,7 @@ describe('the status bar', () => {
     const free = parseState({ ...STATE, mode: 'free', following: undefined, mayEdit: true, title: '' });
     assert.ok(free);
     const view = statusView(free);
-    assert.equal(view.text, '$(live-share) session 3f2a9c1e · navigator · free');
+    assert.equal(view.text, '$(live-share) session 3f2a9c1e · navigator · free · 3 people');
     assert.equal(view.readOnly, false);
   });
 });

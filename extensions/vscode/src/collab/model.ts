@@ -296,6 +296,7 @@ export function statusView(state: CollabState): CollabStatusView {
   const parts = [`$(live-share) ${title}`, state.role ?? '?'];
   if (state.mode) parts.push(state.mode === 'pair' ? `pair, driver ${nameOf(state, state.driver) ?? '?'}` : 'free');
   if (state.following) parts.push(`Following ${nameOf(state, state.following)}`);
+  parts.push(state.participants.length === 1 ? '1 person' : `${state.participants.length} people`);
   const people = state.participants.map((p) => `${p.name} (${p.role}${p.username === state.host ? ', host' : ''})`).join(', ');
   const tooltip = [
     `CodeForge session "${title}"`,

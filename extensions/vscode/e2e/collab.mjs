@@ -1,0 +1,425 @@
+// The collaboration journey: a real VS Code (code-server) with the CodeForge extension and two
+// headless Neovims with the CodeForge plugin, each on its own folder with the same files, all
+// connected through `codeforge connect` to one real `codeforge bridge`. VS Code starts a session
+// and invites (palette commands); the Neovims join with the links; all three type into one file
+// and must converge; each sees the others' cursors; one leaves; the host ends the session.
+// tests/extensions/test_collab_e2e.py starts everything, then runs this. The Neovims are driven
+// through `nvim --server SOCKET --remote-expr` (tests/extensions/collab_nvim.lua's CollabE2E).
+//
+// Environment: CODE_SERVER_URL, LOCAL_DIR, ARTIFACTS_DIR, BROWSER_PROFILE, LOG_FILES_DIR,
+// SECRET_TOKEN, NVIM_BIN, NVIM_A_SOCKET, NVIM_B_SOCKET, NVIM_A_USER, NVIM_B_USER, NVIM_LOGS,
+// SHARED_FILE, SHARED_TEXT, BRIDGE_HOST. Each step prints one line; exit status 0 when all passed.
+import { execFile } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { chromium } from 'playwright-core';
+
+const run = promisify(execFile);
+const env = (name) => {
+  const value = process.env[name];
+  if (!value) {
+    throw new Error(`${name} is not set: run this through tests/extensions/test_collab_e2e.py`);
+  }
+  return value;
+};
+const URL_BASE = env('CODE_SERVER_URL');
+const LOCAL = env('LOCAL_DIR');
+const ARTIFACTS = env('ARTIFACTS_DIR');
+const LOG_FILES_DIR = env('LOG_FILES_DIR');
+const TOKEN = env('SECRET_TOKEN');
+const NVIM = env('NVIM_BIN');
+const FILE = env('SHARED_FILE');
+const INITIAL = env('SHARED_TEXT');
+const HOST = env('BRIDGE_HOST');
+const STEP_TIMEOUT = 60_000;
+mkdirSync(ARTIFACTS, { recursive: true });
+
+// ---- the Neovims, over RPC ----------------------------------------------------------------
+function neovim(label, socket, username) {
+  const call = async (fn, ...args) => {
+    const request = JSON.stringify({ fn, args }).replace(/'/g, "''");
+    const { stdout } = await run(NVIM, ['--server', socket, '--remote-expr', `v:lua.CollabE2E.call('${request}')`], { timeout: 30_000 });
+    const answer = JSON.parse(stdout);
+    if (!answer.ok) throw new Error(`Neovim ${label}: ${fn} failed: ${answer.error}`);
+    return answer.value;
+  };
+  return {
+    label,
+    username,
+    call,
+    /** Runs a server command in that Neovim and waits for its answer. */
+    async exec(command, argument) {
+      const id = await call('exec', command, argument);
+      const result = await until(`${label}: ${command} to answer`, async () => {
+        const r = await call('result', id);
+        return r && r.done ? r : undefined;
+      });
+      if (result.err) throw new Error(`Neovim ${label}: ${command} failed: ${result.err}`);
+      return result.result;
+    },
+  };
+}
+const nvimA = neovim('A', env('NVIM_A_SOCKET'), env('NVIM_A_USER'));
+const nvimB = neovim('B', env('NVIM_B_SOCKET'), env('NVIM_B_USER'));
+
+/** Polls `probe` until it gives something truthy (no sleeping assertions: a deadline only). */
+async function until(what, probe, timeout = STEP_TIMEOUT) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${last.message ?? last})` : ''}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+// ---- VS Code -------------------------------------------------------------------------------
+const context = await chromium.launchPersistentContext(env('BROWSER_PROFILE'), {
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  viewport: { width: 1400, height: 900 },
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+context.setDefaultTimeout(STEP_TIMEOUT);
+// The journey reads the editor's text and the invitation the extension copied.
+await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: URL_BASE });
+const page = context.pages()[0] ?? (await context.newPage());
+
+let stepNumber = 0;
+async function shot(name) {
+  await page
+    .evaluate(() => Promise.all(document.getAnimations().filter((a) => a.effect?.getComputedTiming().iterations !== Infinity).map((a) => a.finished.catch(() => undefined))))
+    .catch(() => undefined);
+  stepNumber += 1;
+  const path = join(ARTIFACTS, `${String(stepNumber).padStart(2, '0')}-${name}.png`);
+  await page.screenshot({ path });
+  return path;
+}
+
+async function step(name, body) {
+  const started = Date.now();
+  try {
+    const detail = await body();
+    const path = await shot(name);
+    console.log(`ok ${name} (${Date.now() - started} ms) ${path}${detail ? ` — ${String(detail).replace(/\s+/g, ' ')}` : ''}`);
+  } catch (error) {
+    await shot(`${name}-FAILED`).catch(() => undefined);
+    const toasts = await page.locator('.notification-toast').allInnerTexts().catch(() => []);
+    console.log(`# notifications at failure: ${toasts.join(' | ').replace(/\s+/g, ' ')}`);
+    for (const nv of [nvimA, nvimB]) {
+      const said = await nv.call('status').catch((e) => String(e));
+      console.log(`# Neovim ${nv.label}: ${JSON.stringify(said)}`);
+    }
+    console.log(`not ok ${name}: ${error instanceof Error ? error.message : String(error)}`);
+    throw error;
+  }
+}
+
+const quickInput = page.locator('.quick-input-widget');
+const quickInputBox = quickInput.locator('input.input');
+
+async function focusRow(row) {
+  for (let i = 0; i < 20 && !(await row.evaluate((el) => el.classList.contains('focused'))); i++) {
+    await page.keyboard.press('ArrowDown');
+  }
+}
+
+async function openQuickInput() {
+  for (let attempt = 1; ; attempt++) {
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('F1');
+    const shown = await quickInputBox.waitFor({ state: 'visible', timeout: 15_000 }).then(
+      () => true,
+      () => false,
+    );
+    if (shown) return;
+    if (attempt === 4) throw new Error('the command palette did not open');
+  }
+}
+
+async function palette(title) {
+  await openQuickInput();
+  await quickInputBox.fill(`>${title}`);
+  const row = quickInput.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
+  await row.waitFor({ state: 'visible' });
+  await focusRow(row);
+  await page.keyboard.press('Enter');
+}
+
+/** Picks the quick pick row whose label is `label` (the quick pick is open). */
+async function pickRow(label) {
+  const row = quickInput.locator('.quick-input-list .monaco-list-row', { has: page.locator('.label-name', { hasText: new RegExp(`^${label}$`) }) }).first();
+  await row.waitFor({ state: 'visible' });
+  await focusRow(row);
+  await page.keyboard.press('Enter');
+}
+
+async function goTo(line, column) {
+  await openQuickInput();
+  await quickInputBox.fill(`:${line}:${column}`);
+  await page.keyboard.press('Enter');
+  await quickInput.waitFor({ state: 'hidden' });
+}
+
+const editorLines = page.locator('.monaco-editor .view-lines').first();
+
+/** The active editor's whole text, exactly: select all, copy, read the clipboard; then the
+ * cursor goes back to where the journey puts it next. */
+async function vscodeText() {
+  await editorLines.click();
+  await page.keyboard.press('Control+A');
+  await page.keyboard.press('Control+C');
+  const text = await page.evaluate(() => navigator.clipboard.readText());
+  await page.keyboard.press('Control+End');
+  return text.replace(/\r\n/g, '\n');
+}
+
+function filesUnder(folder) {
+  return readdirSync(folder).flatMap((name) => {
+    const path = join(folder, name);
+    return statSync(path).isDirectory() ? filesUnder(path) : [path];
+  });
+}
+
+/** Whether VS Code draws a name label (a decoration's ::after content) for `name`. */
+function labelShown(name) {
+  return page.evaluate((n) => {
+    for (const el of document.querySelectorAll('.monaco-editor .view-lines span')) {
+      const content = getComputedStyle(el, '::after').content;
+      if (content && content !== 'none' && content.includes(n)) return true;
+    }
+    return false;
+  }, name);
+}
+
+/** Lines of a text as the journey edits them (0-based). */
+const withLine = (text, line, suffix) => {
+  const lines = text.split('\n');
+  lines[line] += suffix;
+  return lines.join('\n');
+};
+
+// What each one types: accents, emoji (astral: two UTF-16 units, four UTF-8 bytes), CJK, a
+// combining mark (e + U+0301), a musical symbol, Hangul.
+const VSCODE_TYPES = ' café 👋 ✓';
+const A_TYPES = ' 日本語 🎉 e\u0301';
+const B_TYPES = ' 𝄞 한국어';
+// Then at the same time, on three different lines.
+const VSCODE_AT_ONCE = ' (live 🚀)';
+const A_AT_ONCE = ' — 終わり';
+const B_AT_ONCE = ' ok ✅';
+
+let expected = INITIAL;
+const invitations = [];
+let hostUser;
+
+async function converged(what, wanted) {
+  await until(what, async () => {
+    const [a, b] = await Promise.all([nvimA.call('text', FILE), nvimB.call('text', FILE)]);
+    return a === wanted && b === wanted;
+  });
+  const shown = await vscodeText();
+  if (shown !== wanted) {
+    // VS Code may be a moment behind: the applyEdits are in flight.
+    await until(`VS Code to show ${JSON.stringify(wanted)}`, async () => (await vscodeText()) === wanted);
+  }
+}
+
+try {
+  await step('open', async () => {
+    await Promise.all([nvimA.call('connect'), nvimB.call('connect')]);
+    await page.goto(`${URL_BASE}/?folder=${encodeURIComponent(LOCAL)}`);
+    await page.locator('.monaco-workbench .statusbar').waitFor();
+    // The remote item: connected to the bridge (the remote icon, not reconnecting).
+    await page.locator('.statusbar-item', { hasText: HOST }).filter({ has: page.locator('.codicon-remote') }).first().waitFor();
+    for (const nv of [nvimA, nvimB]) {
+      const status = await until(`Neovim ${nv.label} to connect`, async () => {
+        const s = await nv.call('status');
+        if (s.error) throw new Error(s.error);
+        return s.connected && s.initialized ? s : undefined;
+      });
+      if (!status.connected) throw new Error(`Neovim ${nv.label} did not connect`);
+    }
+    return 'VS Code and both Neovims connected through codeforge connect';
+  });
+
+  await step('start-session', async () => {
+    await palette('CodeForge: Start Collaboration Session');
+    await quickInput.locator('.quick-input-title', { hasText: 'Start a Collaboration Session' }).waitFor();
+    await quickInputBox.fill('Pairing on notes');
+    await page.keyboard.press('Enter');
+    await pickRow('free');
+    const item = page.locator('.statusbar-item', { hasText: 'Pairing on notes' }).first();
+    await item.waitFor();
+    const text = (await item.innerText()).trim();
+    if (!/driver/.test(text) || !/1 person/.test(text)) throw new Error(`the status bar does not show the host as driver, alone: ${text}`);
+    return text;
+  });
+
+  await step('invite', async () => {
+    for (let i = 0; i < 2; i++) {
+      await palette('CodeForge: Invite to Collaboration Session');
+      await pickRow('navigator');
+      const dialog = page.locator('.monaco-dialog-box');
+      await dialog.waitFor();
+      const detail = (await dialog.locator('.dialog-message-detail').innerText()).trim();
+      const link = detail.split('\n')[0].trim();
+      const copied = await page.evaluate(() => navigator.clipboard.readText());
+      if (!link || copied !== link) throw new Error(`the dialog's link and the clipboard differ: ${JSON.stringify([link.length, copied.length])}`);
+      await page.keyboard.press('Escape');
+      await dialog.waitFor({ state: 'hidden' });
+      invitations.push(link);
+    }
+    if (invitations[0] === invitations[1]) throw new Error('two invitations gave the same link');
+    return `two navigator invitations, each copied to the clipboard (${invitations[0].replace(/[^/?#=]{12,}/g, '…')})`;
+  });
+
+  await step('neovims-join', async () => {
+    const joined = [];
+    for (const [nv, link] of [
+      [nvimA, invitations[0]],
+      [nvimB, invitations[1]],
+    ]) {
+      const session = await nv.exec('codeforge.collab.join', { invitation: link });
+      joined.push(session?.id ?? '?');
+      await until(`Neovim ${nv.label}'s session state`, async () => {
+        const state = await nv.call('state_of');
+        return state?.session ? state : undefined;
+      });
+    }
+    await page.locator('.statusbar-item', { hasText: 'Pairing on notes' }).filter({ hasText: '3 people' }).first().waitFor();
+    const state = await nvimA.call('state_of');
+    hostUser = state.host;
+    const names = state.participants.map((p) => `${p.username}:${p.role}`).sort();
+    for (const user of [nvimA.username, nvimB.username]) {
+      if (!names.some((n) => n.startsWith(`${user}:navigator`))) throw new Error(`${user} is not a navigator: ${names}`);
+    }
+    if (!hostUser || !names.some((n) => n.startsWith(`${hostUser}:driver`))) throw new Error(`the host is not the driver: ${JSON.stringify(state)}`);
+    return `session ${String(joined[0]).slice(0, 8)}: ${names.join(', ')}`;
+  });
+
+  await step('open-shared-file', async () => {
+    await Promise.all([nvimA.call('open', FILE), nvimB.call('open', FILE)]);
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('Control+P');
+    await quickInputBox.waitFor({ state: 'visible' });
+    await quickInputBox.fill(FILE);
+    await quickInput.locator('.quick-input-list .monaco-list-row', { hasText: FILE }).first().waitFor();
+    await page.keyboard.press('Enter');
+    await page.locator('.monaco-editor .view-lines', { hasText: 'Shared notes' }).first().waitFor();
+    await converged('everyone to hold the file as it is', expected);
+    return JSON.stringify(expected);
+  });
+
+  await step('co-edit-in-turn', async () => {
+    // VS Code types at the end of line 2 ("vscode:"), key by key.
+    await goTo(2, 8);
+    await page.keyboard.type(VSCODE_TYPES, { delay: 15 });
+    expected = withLine(expected, 1, VSCODE_TYPES);
+    await converged('VS Code’s typing everywhere', expected);
+    await nvimA.call('type_at_end', FILE, 2, A_TYPES);
+    expected = withLine(expected, 2, A_TYPES);
+    await converged('Neovim A’s typing everywhere', expected);
+    await nvimB.call('type_at_end', FILE, 3, B_TYPES);
+    expected = withLine(expected, 3, B_TYPES);
+    await converged('Neovim B’s typing everywhere', expected);
+    return JSON.stringify(expected);
+  });
+
+  await step('co-edit-at-once', async () => {
+    await goTo(1, 15);
+    // VS Code types key by key while both Neovims type too.
+    const typing = page.keyboard.type(VSCODE_AT_ONCE, { delay: 25 });
+    await Promise.all([nvimA.call('type_at_end', FILE, 4, A_AT_ONCE), nvimB.call('type_at_end', FILE, 1, B_AT_ONCE)]);
+    await typing;
+    expected = withLine(withLine(withLine(expected, 0, VSCODE_AT_ONCE), 4, A_AT_ONCE), 1, B_AT_ONCE);
+    await converged('the three at-once edits everywhere', expected);
+    writeFileSync(join(ARTIFACTS, 'final-text.txt'), expected);
+    return JSON.stringify(expected);
+  });
+
+  await step('cursors-everywhere', async () => {
+    // A's cursor on "日本語", B's on "Shared"; VS Code's where it typed last (line 1).
+    await nvimA.call('cursor', FILE, 2, Buffer.byteLength('nvim-a: '));
+    await nvimB.call('cursor', FILE, 0, 2);
+    await goTo(2, 4);
+    for (const nv of [nvimA, nvimB]) {
+      await until(`VS Code to draw ${nv.username}'s cursor with its name`, () => labelShown(nv.username));
+    }
+    const seen = {};
+    for (const [nv, others] of [
+      [nvimA, [hostUser, nvimB.username]],
+      [nvimB, [hostUser, nvimA.username]],
+    ]) {
+      const view = await until(`Neovim ${nv.label} to see ${others.join(' and ')}`, async () => {
+        const s = await nv.call('seen', FILE);
+        const who = s.participants.map((p) => p.username);
+        return others.every((o) => who.includes(o)) && s.participants.every((p) => p.selections.length > 0) ? s : undefined;
+      });
+      seen[nv.label] = `${view.participants.map((p) => `${p.username}@${p.selections[0].head.line}:${p.selections[0].head.character}`).join(' ')} (${view.extmarks.length} extmarks${view.extmarks.length ? `: ${view.extmarks.map((m) => m.text).filter(Boolean).join('|')}` : ''})`;
+      writeFileSync(join(ARTIFACTS, `nvim-${nv.label}-presence.json`), JSON.stringify(view, null, 2));
+    }
+    // VS Code's own cursor as A sees it: line 2 (0-based 1), column 3 (0-based).
+    const hostSeen = (await nvimA.call('seen', FILE)).participants.find((p) => p.username === hostUser);
+    await until('Neovim A to see VS Code’s cursor where it moved', async () => {
+      const p = (await nvimA.call('seen', FILE)).participants.find((q) => q.username === hostUser);
+      return p && p.selections.some((s) => s.head.line === 1 && s.head.character === 3);
+    });
+    return `VS Code draws ${nvimA.username} and ${nvimB.username}; A sees ${seen.A}; B sees ${seen.B}; host first seen at ${JSON.stringify(hostSeen?.selections?.[0]?.head)}`;
+  });
+
+  await step('leaver-disappears', async () => {
+    await nvimB.exec('codeforge.collab.leave', {});
+    await until(`VS Code to remove ${nvimB.username}'s cursor`, async () => !(await labelShown(nvimB.username)));
+    await until(`Neovim A to stop seeing ${nvimB.username}`, async () => !(await nvimA.call('seen', FILE)).participants.some((p) => p.username === nvimB.username));
+    await page.locator('.statusbar-item', { hasText: 'Pairing on notes' }).filter({ hasText: '2 people' }).first().waitFor();
+    if (!(await labelShown(nvimA.username))) throw new Error(`${nvimA.username}'s cursor went too`);
+    return `${nvimB.username} left: gone from VS Code and Neovim A; ${nvimA.username} still shown`;
+  });
+
+  await step('end-session', async () => {
+    await palette('CodeForge: End Collaboration Session');
+    const dialog = page.locator('.monaco-dialog-box');
+    await dialog.waitFor();
+    await dialog.locator('.monaco-button', { hasText: 'End Session' }).click();
+    await page.locator('.statusbar-item', { hasText: 'Pairing on notes' }).first().waitFor({ state: 'hidden' });
+    await until('Neovim A to be out of the session', async () => {
+      const state = await nvimA.call('state_of');
+      return state && !state.session;
+    });
+    await until(`VS Code to remove ${nvimA.username}'s cursor`, async () => !(await labelShown(nvimA.username)));
+    return 'the status item is gone; Neovim A was told the session ended';
+  });
+
+  await step('invitations-never-logged', async () => {
+    const secrets = [TOKEN, ...invitations];
+    // The token inside each link too (its longest run of token-like characters).
+    for (const link of invitations) {
+      const longest = (link.match(/[A-Za-z0-9_-]{16,}/g) ?? []).sort((x, y) => y.length - x.length)[0];
+      if (longest) secrets.push(longest);
+    }
+    const toasts = (await page.locator('.notification-toast').allInnerTexts()).join('\n');
+    const sources = [
+      ['a notification', toasts],
+      ['the status bar', await page.locator('.statusbar').innerText()],
+      ...filesUnder(LOG_FILES_DIR).map((f) => [f, readFileSync(f, 'utf-8')]),
+      ...env('NVIM_LOGS')
+        .split(':')
+        .map((f) => [f, readFileSync(f, 'utf-8')]),
+    ];
+    for (const [where, text] of sources) {
+      if (secrets.some((s) => text.includes(s))) throw new Error(`an invitation or the token shows in ${where}`);
+    }
+    return `${sources.length} places checked for ${secrets.length} secrets`;
+  });
+} finally {
+  await context.close();
+}

