@@ -11,7 +11,8 @@ its providers:
 - `CodeActionProvider`: code actions for a document, quick fixes for its diagnostics
   (`features/code_actions.py`);
 - `ProjectAction`: a section of codeforge.yaml that `codeforge.projectFile.apply` carries out;
-- `LspCommand`: a command of its own (`command.py`'s `@lsp_command`).
+- `LspCommand`: a command of its own (`command.py`'s `@lsp_command`);
+- `Notification`: an editor → server notification of its own (`codeforge/...`).
 
 Adding a capability adds a module there and edits no shared file. Providers are plain
 functions of the session (`ls`); per-session state lives in `ls.state(SomeClass)`.
@@ -43,6 +44,7 @@ __all__ = [
     "DocumentEvent",
     "DocumentSubscriber",
     "EventKind",
+    "Notification",
     "ProjectAction",
     "ProjectFileCheck",
     "ProjectFileView",
@@ -192,6 +194,36 @@ class ProjectAction:
     run: Callable[[CodeForgeSession, ApplyContext], Awaitable[dict[str, Any]]]
 
 
+def _plain(value: Any) -> Any:
+    """pygls hands a notification it has no type for over as named tuples: back to JSON."""
+    if hasattr(value, "_asdict"):
+        return {k: _plain(v) for k, v in value._asdict().items()}
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class Notification:
+    """An editor → server notification `method` of a capability's own: `handle(session,
+    params)` gets the params as plain JSON (a notification has no answer: a handler tells
+    the editor about bad params itself, with a log or show message)."""
+
+    method: str
+    handle: Callable[[CodeForgeSession, Any], Awaitable[None] | None]
+
+    def register(self, server: CodeForgeSession) -> None:
+        handle = self.handle
+
+        def notification(ls: Any, params: Any) -> Any:
+            return handle(ls, _plain(params))
+
+        notification.__qualname__ = notification.__name__ = "notification_" + self.method.replace("/", "_")
+        server.feature(self.method)(notification)
+
+
 @dataclass
 class Contributions:
     """Everything the capabilities contributed, in the order they did."""
@@ -202,6 +234,7 @@ class Contributions:
     code_lenses: list[CodeLensProvider] = field(default_factory=list)
     project_actions: list[ProjectAction] = field(default_factory=list)
     commands: list[LspCommand[Any]] = field(default_factory=list)
+    notifications: list[Notification] = field(default_factory=list)
 
     def add(
         self,
@@ -210,7 +243,8 @@ class Contributions:
         | CodeActionProvider
         | CodeLensProvider
         | ProjectAction
-        | LspCommand[Any],
+        | LspCommand[Any]
+        | Notification,
     ) -> None:
         for item in items:
             if isinstance(item, DocumentSubscriber):
@@ -227,6 +261,10 @@ class Contributions:
                 self.project_actions.append(item)
             elif isinstance(item, LspCommand):
                 self.commands.append(item)
+            elif isinstance(item, Notification):
+                if any(n.method == item.method for n in self.notifications):
+                    raise ValueError(f"two handlers for notification {item.method!r}")
+                self.notifications.append(item)
             else:
                 raise TypeError(f"not an editor contribution: {item!r}")
 

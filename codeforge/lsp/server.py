@@ -76,6 +76,8 @@ def build_server(
     register_catalog_commands(ls)
     for command in contributions.commands:
         command.register(ls)
+    for notification in contributions.notifications:
+        notification.register(ls)
     return ls
 
 
