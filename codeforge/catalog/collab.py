@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from codeforge.catalog.base import Input, Operation, Permission, ProjectInput, declare
 from codeforge.catalog.secrets import SECRET
@@ -293,6 +293,9 @@ class Moved(BaseModel):
 
 
 class Hunk(Input):
+    # A diff line's leading " " and trailing spaces are content.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
     old_start: int = Field(ge=0, le=10_000_000, description="First line of the hunk in the base (as in @@ -a,b).")
     old_lines: int = Field(ge=0, le=10_000_000)
     new_start: int = Field(ge=0, le=10_000_000, description="First line of the hunk in the change (as in @@ +c,d).")

@@ -255,7 +255,7 @@ def field_problems(errors: list[Any], *, model: type[BaseModel] | None = None, p
     explains a value of the wrong form better than its regular expression."""
     out = []
     for err in errors:
-        loc = [str(p) for p in err.get("loc", ()) if p != "body"]
+        loc = [str(p) for p in err.get("loc", ())]
         field = ".".join([prefix, *loc] if prefix else loc) or "(input)"
         message = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
         if err.get("type") == "string_pattern_mismatch":

@@ -95,7 +95,12 @@ async def _codeforge_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = list(exc.errors())
+    # FastAPI locates each error under "body" first: dropped here, and only here, so a field
+    # named `body` (collab.comment's) is still named.
+    errors = [
+        {**e, "loc": tuple(e.get("loc", ()))[1:]} if tuple(e.get("loc", ()))[:1] == ("body",) else e
+        for e in exc.errors()
+    ]
     if any(e.get("type") == "json_invalid" for e in errors):
         return problem_response(
             BadRequest("the request body is not valid JSON", fix="send a JSON object of the operation's input fields")

@@ -1,0 +1,100 @@
+"""What the platform keeps of collaboration: sessions, their participants and invitations,
+comment threads with their comments, and reviews. The documents themselves live in the bridge
+(codeforge/collab/), never here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from codeforge.platform.db import Base, UTCDateTime, new_id, utcnow
+
+__all__ = ["CollabComment", "CollabInvitation", "CollabParticipant", "CollabReview", "CollabSession", "CollabThread"]
+
+
+class CollabSession(Base):
+    __tablename__ = "collab_sessions"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(200), default="")
+    host: Mapped[str] = mapped_column(String(63))
+    mode: Mapped[str] = mapped_column(String(8))
+    driver: Mapped[str] = mapped_column(String(63))
+    state: Mapped[str] = mapped_column(String(8), default="active")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class CollabParticipant(Base):
+    """One member's place in a session. Leaving or being removed keeps the row (with when), so
+    a removed member cannot walk back in with an invitation made before the removal."""
+
+    __tablename__ = "collab_participants"
+    __table_args__ = (UniqueConstraint("session_id", "user_id"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    session_id: Mapped[str] = mapped_column(ForeignKey("collab_sessions.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    username: Mapped[str] = mapped_column(String(63))
+    color: Mapped[str] = mapped_column(String(7))
+    role: Mapped[str] = mapped_column(String(16))
+    host: Mapped[bool] = mapped_column(Boolean, default=False)
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class CollabInvitation(Base):
+    """An invitation: the token is shown once and kept only as its SHA-256."""
+
+    __tablename__ = "collab_invitations"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    session_id: Mapped[str] = mapped_column(ForeignKey("collab_sessions.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[str] = mapped_column(String(63))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class CollabReview(Base):
+    """A review of a change set: the files and hunks as one JSON value, written once."""
+
+    __tablename__ = "collab_reviews"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    base_ref: Mapped[str] = mapped_column(String(256))
+    author: Mapped[str] = mapped_column(String(63))
+    state: Mapped[str] = mapped_column(String(8), default="open")
+    files: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class CollabThread(Base):
+    __tablename__ = "collab_threads"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    # A thread outlives its session (the review comments stay); a review's go with it.
+    session_id: Mapped[str | None] = mapped_column(ForeignKey("collab_sessions.id", ondelete="SET NULL"), index=True)
+    review_id: Mapped[str | None] = mapped_column(ForeignKey("collab_reviews.id", ondelete="CASCADE"), index=True)
+    path: Mapped[str] = mapped_column(Text)
+    line: Mapped[int] = mapped_column(Integer)
+    anchor: Mapped[str] = mapped_column(String(1024), default="")
+    quote: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[str] = mapped_column(String(16), default="open")
+    created_by: Mapped[str] = mapped_column(String(63))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class CollabComment(Base):
+    __tablename__ = "collab_comments"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    thread_id: Mapped[str] = mapped_column(ForeignKey("collab_threads.id", ondelete="CASCADE"), index=True)
+    author: Mapped[str] = mapped_column(String(63))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
