@@ -6,8 +6,10 @@ A state is a JSON object (`None`: the client left):
     {"user": {"name", "color", "id"}, "role", "file", "cursor": {"anchor", "head"},
      "viewport": [first_line, last_line], "talking": bool}
 
-`cursor` holds sticky indexes as JSON (pycrdt's `StickyIndex.to_json()`), so a cursor stays
-on its character while others type; `to_sticky`/`from_sticky` convert from/to byte offsets.
+`cursor` holds Yjs relative positions as JSON (`Y.relativePositionToJSON`'s shape, what
+y-codemirror and y-monaco put there), so a cursor stays on its character while others type;
+`to_sticky`/`from_sticky` convert from/to byte offsets (through relative.py: pycrdt's own
+StickyIndex mixes byte and UTF-16 distances).
 Each state is kept as the JSON text it arrived as: relayed to other clients byte for byte,
 parsed only when someone here reads it.
 """
@@ -22,8 +24,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pycrdt import Assoc, StickyIndex, Text
+from pycrdt import Text
 
+from codeforge.collab import relative
 from codeforge.collab.protocol import AwarenessEntry
 
 if TYPE_CHECKING:
@@ -184,14 +187,16 @@ def presence_state(
     return state
 
 
-def to_sticky(text: Text, offset: int, assoc: Assoc = Assoc.AFTER) -> dict[str, Any]:
-    """A byte offset in `text` as a sticky index (JSON), which follows its character."""
-    return text.sticky_index(offset, assoc).to_json()
+def to_sticky(text: Text, offset: int, assoc: int = relative.AFTER) -> dict[str, Any]:
+    """A byte offset in `text` as a relative position (JSON), which follows its character."""
+    return relative.create(text, offset, assoc).to_json()
 
 
-def from_sticky(text: Text, sticky: dict[str, Any]) -> int | None:
-    """The byte offset a sticky index points at now; None when it is not one of this text's."""
+def from_sticky(text: Text, sticky: Any) -> int | None:
+    """The byte offset a relative position (JSON) points at now (where its character was,
+    if deleted); None when it is malformed or not one of this text's."""
     try:
-        return StickyIndex.from_json(sticky, text).get_index()
-    except Exception:  # pycrdt raises several kinds for an index of another document
+        position = relative.RelativePosition.from_json(sticky)
+    except relative.PositionError:
         return None
+    return relative.resolve(text, position, deleted="collapse")

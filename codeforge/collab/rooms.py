@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import time
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from codeforge.collab.access import Access
+from codeforge.collab.disk import DiskError, DiskMirror, DiskWatcher, FileGone, NotText
 from codeforge.collab.room import MARKER, Room
 from codeforge.collab.store import RoomStore
 
@@ -52,14 +52,6 @@ def check_room_name(name: str) -> str:
     return "/".join(parts)
 
 
-def _disk_module() -> Any:
-    """codeforge.collab.disk (DiskMirror, DiskWatcher) when present in this build."""
-    try:
-        return importlib.import_module("codeforge.collab.disk")
-    except ImportError:
-        return None
-
-
 class RoomHub:
     """See docs/collab.md, "Room API"."""
 
@@ -70,24 +62,27 @@ class RoomHub:
         *,
         idle_close: float = 60.0,
         watch: bool = True,
+        autosave: bool = True,
     ) -> None:
         self.workspace = workspace.resolve() if workspace is not None else None
         self.store = store
         self.idle_close = idle_close
         self.rooms: dict[str, Room] = {}
         self.access = Access()  # who may edit, per session: the endpoint and language server share it
-        self.mirrors: dict[str, Any] = {}
+        self.mirrors: dict[str, DiskMirror] = {}
         self._opening: dict[str, asyncio.Task[Room]] = {}
-        self._disk = _disk_module() if workspace is not None else None
         self._watch = watch
+        self.autosave = autosave
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
+        self._watcher: DiskWatcher | None = None
 
     async def start(self) -> None:
-        """Start the idle reaper and the disk watcher (when the disk mirror is present)."""
+        """Start the idle reaper and, for a workspace, the disk watcher."""
         self._spawn(self._reap())
-        if self._watch and self._disk is not None and hasattr(self._disk, "DiskWatcher"):
-            self._spawn(self._disk.DiskWatcher(self.workspace, self._on_disk_change).run())
+        if self._watch and self.workspace is not None:
+            self._watcher = DiskWatcher(self.workspace, self._on_disk_change)
+            self._spawn(self._watcher.run())
 
     # -- rooms -------------------------------------------------------------------------------
 
@@ -134,30 +129,27 @@ class RoomHub:
                 room = Room(name)
         if not restored:
             room.mark_lifetime()
+        before = room.doc.get_state()
+        if self.workspace is not None:
+            # The file: a new room's content, or a restored room's changes while it was closed.
+            mirror = DiskMirror(room, self.path_of(name), name=name)
+            try:
+                conflict = mirror.load()  # in the loop: pycrdt documents belong to one thread
+            except NotText as exc:
+                room.close()
+                raise RoomPathError(str(exc)) from None
+            if conflict is not None:
+                room.conflicts.append(conflict)
+            self.mirrors[name] = mirror
+            room.on_resolve = mirror.resolve
         if self.store is not None:
-            if not restored:
-                # The new lifetime replaces any old history, starting with its marker.
+            if not restored:  # the new lifetime replaces any old history, starting with this
                 self.store.reset(name, room.lifetime, room.root)
                 self.store.append(name, room.doc.get_update())
+            elif (changes := room.doc.get_update(before)) != b"\x00\x00":
+                self.store.append(name, changes)
             store, room_name = self.store, name
             room.on_update = lambda update: store.append(room_name, update)
-        mirror = None
-        if self.workspace is not None:
-            path = self.path_of(name)
-            if self._disk is not None and hasattr(self._disk, "DiskMirror"):
-                mirror = self._disk.DiskMirror(room, path)
-                load = mirror.load()
-                if asyncio.iscoroutine(load):
-                    await load
-            elif not restored:
-                text = await asyncio.to_thread(_read_text, path)
-                if text:
-                    with room.local("disk") as content:
-                        content.insert(0, text)
-        if mirror is not None:
-            self.mirrors[name] = mirror
-            if hasattr(mirror, "resolve"):
-                room.on_resolve = mirror.resolve
         self.rooms[name] = room
         log.debug("room %s opened (%s, lifetime %s)", name, "store" if restored else "disk", room.lifetime)
         return room
@@ -167,13 +159,16 @@ class RoomHub:
         room = self.rooms.pop(name, None)
         if room is None:
             return
-        room.close(1001, reason)
         mirror = self.mirrors.pop(name, None)
-        if mirror is not None and hasattr(mirror, "close"):
-            with contextlib.suppress(Exception):
-                result = mirror.close()
-                if asyncio.iscoroutine(result):
-                    await result
+        if mirror is not None and self.autosave and mirror.dirty:
+            # Yjs-only rooms have nobody to press save: their edits reach the file when the
+            # room closes (a conflict or a failed save is logged; the store keeps the text).
+            try:
+                if (conflict := await mirror.save()) is not None:
+                    log.warning("room %s closed unsaved: conflict %s with the file", name, conflict.id)
+            except DiskError as exc:
+                log.warning("room %s closed unsaved: %s", name, exc)
+        room.close(1001, reason)
         if self.store is not None and await self.store.flush(timeout=5.0) and self.store.error is None:
             with contextlib.suppress(Exception):
                 await self.store.compact(name)
@@ -181,11 +176,26 @@ class RoomHub:
     def _on_disk_change(self, relpath: str) -> None:
         mirror = self.mirrors.get(relpath)
         room = self.rooms.get(relpath)
-        if mirror is None or room is None:
+        if mirror is None or room is None or room.closed:
             return
-        conflict = mirror.on_disk_change()
+        try:
+            conflict = mirror.on_disk_change()
+        except FileGone:
+            log.info("%s was deleted on disk; its room keeps the text", relpath)
+            return
+        except DiskError as exc:
+            log.warning("%s changed on disk and was not merged: %s", relpath, exc)
+            return
         if conflict is not None:
             room.conflicts.append(conflict)
+
+    async def save(self, name: str) -> Any:
+        """Write room `name`'s text to its file (DiskMirror.save): None, or the Conflict that
+        stopped it. SaveError / FileGone when it could not be written."""
+        mirror = self.mirrors.get(check_room_name(name))
+        if mirror is None:
+            raise KeyError(f"room {name} is not open")
+        return await mirror.save()
 
     # -- presence and health -------------------------------------------------------------------
 
@@ -221,6 +231,8 @@ class RoomHub:
         """Close every room (peers get 1001 and reconnect to the next bridge), write the
         store and close it."""
         self._closed = True
+        if self._watcher is not None:
+            self._watcher.stop()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -241,12 +253,3 @@ class RoomHub:
 def _log_failure(task: asyncio.Task[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("a collaboration task failed", exc_info=task.exception())
-
-
-def _read_text(path: Path) -> str:
-    """The file's text ("" for a new file). Undecodable bytes are kept as U+FFFD rather than
-    refusing the room; the disk mirror decides what saving such a file means."""
-    try:
-        return path.read_bytes().decode("utf-8", errors="replace")
-    except FileNotFoundError:
-        return ""
