@@ -210,8 +210,8 @@ def _read_block(reader: Reader, info: int, client: int, clock: int) -> Block:
             reader.string()
         else:
             reader.varuint(), reader.varuint()
-    if info & 0x20:  # parent sub (a map key)
-        reader.string()
+        if info & 0x20:  # parent sub (a map key): written only with the parent, as Yjs' readItem reads it
+            reader.string()
     if kind == _DELETED:
         return Block(client, clock, reader.varuint(), None, True)
     if kind == _STRING:
