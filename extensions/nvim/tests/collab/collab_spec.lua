@@ -417,6 +417,20 @@ describe(':CodeForge collab', function()
     end
   end)
 
+  it('reads title= up to the next option, and comment text as typed', function()
+    local positional, named = session.parse({ 'title=Pair', 'on', '日本', '🚀', 'mode=pair' }, { 'title', 'mode' })
+    eq({}, positional)
+    eq({ title = 'Pair on 日本 🚀', mode = 'pair' }, named)
+    matches('give the title once', said(run('collab start Big title=x')))
+    -- `x=1` in a comment is its text: what stops it here is the missing server, not an option.
+    open_file()
+    local shown = said(run('collab comment set x=1 here'))
+    assert(not shown:find('unknown option'), shown)
+    matches('cannot start `codeforge`', shown)
+    shown = said(run('collab reply thread=t9 a=b'))
+    assert(not shown:find('unknown option'), shown)
+  end)
+
   it('an empty invitation is refused; a cancelled prompt sends nothing', function()
     local input = vim.ui.input
     vim.ui.input = function(_, on_confirm)

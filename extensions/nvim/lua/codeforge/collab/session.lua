@@ -46,13 +46,21 @@ local function fail(what, message)
   return nil
 end
 
+-- Options whose value is text: the words after `title=` belong to it (`title=Pair on 日本 🚀`),
+-- up to the next option.
+local TEXT_OPTIONS = { title = true }
+
 --- Words after the subcommand: positional words and `key=value` options (only `allowed` keys).
 ---@return string[]|nil positional, table<string, string>|nil named, string|nil error
 local function parse(words, allowed)
   local positional, named = {}, {}
+  local text_key = nil
   for _, word in ipairs(words) do
     local key, value = word:match('^([%a_]+)=(.*)$')
-    if key then
+    if not key and text_key then
+      named[text_key] = named[text_key] == '' and word or (named[text_key] .. ' ' .. word)
+    elseif key then
+      text_key = TEXT_OPTIONS[key] and key or nil
       if not vim.tbl_contains(allowed, key) then
         local keys = #allowed > 0 and ('options: ' .. table.concat(
           vim.tbl_map(function(k)
@@ -69,6 +77,8 @@ local function parse(words, allowed)
   end
   return positional, named
 end
+
+M.parse = parse
 
 local function at_most(positional, n, usage)
   if #positional > n then
@@ -297,7 +307,11 @@ function handlers.start(words, bang)
   if err then
     return fail('collab start', err)
   end
-  local args = { title = named.title or (#positional > 0 and table.concat(positional, ' ') or nil), mode = named.mode }
+  if named.title and #positional > 0 then
+    return fail('collab start', ('give the title once: as words (start My title) or as title=, not both ("%s" and "%s")'):format(table.concat(positional, ' '), named.title))
+  end
+  local title = vim.trim(named.title or table.concat(positional, ' '))
+  local args = { title = title ~= '' and title or nil, mode = named.mode }
   if args.mode then
     local bad = check_in(M.MODES, args.mode, 'mode')
     if bad then
@@ -557,11 +571,9 @@ function handlers.participants(words)
   return show_participants(list, collab.state)
 end
 
+-- A comment's text is taken as typed: `x=1` in it is text, not an option.
 function handlers.comment(words)
-  local positional, _, err = parse(words, {})
-  if err then
-    return fail('collab comment', err)
-  end
+  local positional = words
   local buf, row = here()
   if not buf then
     return fail('collab comment', row)
@@ -580,9 +592,10 @@ function handlers.comment(words)
 end
 
 function handlers.reply(words)
-  local positional, named, err = parse(words, { 'thread' })
-  if err then
-    return fail('collab reply', err)
+  -- `thread=ID` only as the first word; the rest is the reply as typed.
+  local named, positional = {}, words
+  if words[1] and words[1]:match('^thread=') then
+    named.thread, positional = words[1]:sub(8), vim.list_slice(words, 2)
   end
   local id, terr = pick_thread(named)
   if not id then

@@ -1,0 +1,447 @@
+-- The Neovim collaboration journey: two headless Neovim 0.11 editors (ana, the host, and bo),
+-- each on its own local folder, both through `codeforge connect` to one real `codeforge bridge`
+-- and the real platform. This script is a third, bare Neovim that drives the two over RPC
+-- (`--embed`, nvim_exec_lua) the way a person would type: `:CodeForge collab …`, edits,
+-- cursor moves, keys in the conflict tab. tests/extensions/test_nvim_collab.py starts the
+-- platform, the bridge and bo's account and runs
+--   nvim --headless -u NONE -i NONE -n --cmd 'set rtp^=extensions/nvim' -l collab.lua
+-- with CODEFORGE_BIN, BRIDGE_URL, WORKSPACE_DIR, ANA_DIR, BO_DIR, ANA_TOKEN, BO_TOKEN, BO_USER,
+-- ANA_USER, ARTIFACTS_DIR. Each step prints "ok NAME — detail" and saves both editors' screens.
+local function env(name)
+  local value = os.getenv(name)
+  if not value or value == '' then
+    error(name .. ' is not set: run this through tests/extensions/test_nvim_collab.py')
+  end
+  return value
+end
+
+local PLUGIN = vim.fs.dirname(vim.fs.dirname(vim.fs.dirname(vim.fn.fnamemodify(debug.getinfo(1, 'S').source:sub(2), ':p'))))
+local ARTIFACTS = env('ARTIFACTS_DIR')
+local WORKSPACE = env('WORKSPACE_DIR')
+local URL = env('BRIDGE_URL')
+local TIMEOUT = 60000
+vim.fn.mkdir(ARTIFACTS, 'p')
+
+-- What runs in each editor first: the user's settings (program, token), the plugin, and the
+-- person: vim.ui.select / vim.ui.input answer from a script, vim.notify is recorded.
+local SETUP = [[
+local bin, token, dir, name = ...
+-- As a user's init.lua would: the program and the token; the plugin starts the server for a
+-- folder with codeforge.yaml, and :CodeForge connect turns it into the workspace's.
+vim.g.codeforge = { cmd = { bin, 'lsp' }, token = token }
+vim.o.swapfile = false
+vim.o.columns, vim.o.lines = 120, 40
+vim.cmd('filetype on')
+vim.cmd('runtime! plugin/codeforge.lua')
+vim.cmd('cd ' .. vim.fn.fnameescape(dir))
+-- A clipboard provider as a desktop has one: the "+" register works.
+local clip = {}
+vim.g.clipboard = {
+  name = 'journey',
+  copy = { ['+'] = function(lines, regtype) clip['+'] = { lines, regtype } end, ['*'] = function(lines, regtype) clip['*'] = { lines, regtype } end },
+  paste = { ['+'] = function() return clip['+'] or {} end, ['*'] = function() return clip['*'] or {} end },
+}
+_G.J = { name = name, messages = {}, answers = {}, asked = {} }
+vim.notify = function(msg, level)
+  J.messages[#J.messages + 1] = ('[%s] %s'):format(level or vim.log.levels.INFO, msg)
+end
+vim.ui.select = function(items, opts, on_choice)
+  local labels = vim.tbl_map(opts.format_item or tostring, items)
+  J.asked[#J.asked + 1] = 'select: ' .. opts.prompt .. ' | ' .. table.concat(labels, ' | ')
+  local want = table.remove(J.answers, 1)
+  for i, label in ipairs(labels) do
+    if want and label:find(want) then
+      return vim.schedule(function() on_choice(items[i], i) end)
+    end
+  end
+  vim.schedule(function() on_choice(nil) end)
+end
+vim.ui.input = function(opts, on_confirm)
+  J.asked[#J.asked + 1] = 'input: ' .. opts.prompt
+  local text = table.remove(J.answers, 1)
+  vim.schedule(function() on_confirm(text) end)
+end
+function J.said(pattern, from)
+  for i = from or 1, #J.messages do
+    if J.messages[i]:find(pattern) then return J.messages[i] end
+  end
+end
+function J.buf(path)
+  local b = vim.fn.bufnr(path)
+  return b > 0 and b or nil
+end
+function J.text(path)
+  local b = J.buf(path)
+  return b and table.concat(vim.api.nvim_buf_get_lines(b, 0, -1, false), '\n') or nil
+end
+function J.cursors(path)
+  local b = J.buf(path)
+  if not b then return {} end
+  return vim.tbl_map(function(c) return { username = c.username, row = c.row, col = c.col } end, require('codeforge.collab.presence').cursors(b))
+end
+function J.threads(path)
+  local b = J.buf(path)
+  if not b then return {} end
+  return vim.tbl_map(function(t)
+    return { id = t.thread.id, row = t.row, summary = require('codeforge.collab.comments').summary(t.thread) }
+  end, require('codeforge.collab.comments').threads(b))
+end
+function J.attached(path)
+  local client = require('codeforge.client').get()
+  local b = J.buf(path)
+  return client ~= nil and b ~= nil and client.attached_buffers[b] == true
+end
+function J.screen()
+  local out = { '## ' .. name .. ': ' .. vim.api.nvim_buf_get_name(0) .. ' ' .. vim.inspect(vim.api.nvim_win_get_cursor(0)) }
+  vim.list_extend(out, vim.api.nvim_buf_get_lines(0, 0, -1, false))
+  out[#out + 1] = '## statusline: ' .. require('codeforge.collab').status()
+  out[#out + 1] = '## messages'
+  vim.list_extend(out, vim.list_slice(J.messages, math.max(1, #J.messages - 15)))
+  return out
+end
+]]
+
+local function spawn(name, token, dir)
+  local chan = vim.fn.jobstart({ vim.v.progpath, '--embed', '--headless', '-u', 'NONE', '-i', 'NONE', '-n', '--cmd', 'set rtp^=' .. PLUGIN }, {
+    rpc = true,
+    cwd = dir,
+    env = { XDG_STATE_HOME = dir .. '/../state-' .. name, XDG_DATA_HOME = dir .. '/../data-' .. name },
+  })
+  assert(chan > 0, 'could not start Neovim for ' .. name)
+  local editor = { name = name, chan = chan, dir = dir }
+  vim.rpcrequest(chan, 'nvim_exec_lua', SETUP, { env('CODEFORGE_BIN'), token, dir, name })
+  return editor
+end
+
+--- Run Lua in an editor; returns its result (nil for nil, not vim.NIL).
+local function lua(editor, code, ...)
+  local result = vim.rpcrequest(editor.chan, 'nvim_exec_lua', code, { ... })
+  if result == vim.NIL then
+    return nil
+  end
+  return result
+end
+
+local function cmd(editor, command)
+  return lua(editor, 'vim.cmd(...)', command)
+end
+
+local function wait_for(what, cond, timeout)
+  local last_err
+  local ok = vim.wait(timeout or TIMEOUT, function()
+    local fine, result = pcall(cond)
+    last_err = not fine and result or nil
+    return fine and result
+  end, 50)
+  if not ok then
+    error('timed out waiting for ' .. what .. (last_err and (': ' .. tostring(last_err)) or ''), 2)
+  end
+end
+
+local ana = spawn('ana', env('ANA_TOKEN'), env('ANA_DIR'))
+local bo = spawn('bo', env('BO_TOKEN'), env('BO_DIR'))
+local ANA_USER, BO_USER = env('ANA_USER'), env('BO_USER')
+local editors = { ana, bo }
+
+local step_number, failed = 0, false
+local function step(name, body)
+  step_number = step_number + 1
+  local ok, detail = xpcall(body, debug.traceback)
+  local capture = { ('# step %d: %s (%s)'):format(step_number, name, ok and 'ok' or 'FAILED') }
+  for _, editor in ipairs(editors) do
+    local fine, screen = pcall(lua, editor, 'return J.screen()')
+    vim.list_extend(capture, fine and screen or { '## ' .. editor.name .. ': ' .. tostring(screen) })
+    if not ok then
+      local lines = lua(editor, "return require('codeforge.log').lines")
+      capture[#capture + 1] = '## log of ' .. editor.name
+      vim.list_extend(capture, vim.list_slice(lines, math.max(1, #lines - 40)))
+    end
+  end
+  if not ok then
+    capture[#capture + 1] = '## error'
+    vim.list_extend(capture, vim.split(tostring(detail), '\n'))
+  end
+  vim.fn.writefile(capture, ('%s/%02d-%s.txt'):format(ARTIFACTS, step_number, name))
+  if ok then
+    io.stdout:write(('\nok %s — %s\n'):format(name, (tostring(detail or ''):gsub('\n', ' '))))
+  else
+    io.stdout:write(('\nnot ok %s: %s\n'):format(name, detail))
+    failed = true
+  end
+  return ok
+end
+
+local function messages_since(editor, from)
+  return table.concat(vim.list_slice(lua(editor, 'return J.messages'), from), ' | ')
+end
+
+local function mark(editor)
+  return #lua(editor, 'return J.messages') + 1
+end
+
+local function edit(editor, file)
+  cmd(editor, 'edit ' .. vim.fn.fnameescape(editor.dir .. '/' .. file))
+  wait_for(editor.name .. "'s " .. file .. ' to be attached to the server', function()
+    return lua(editor, 'return J.attached(...)', editor.dir .. '/' .. file)
+  end)
+end
+
+local function state(editor)
+  return lua(editor, "local s = require('codeforge.collab').state; return s and vim.json.encode(s) or nil")
+end
+
+local function in_session(editor, id)
+  local s = state(editor)
+  return s and vim.json.decode(s).session == id
+end
+
+local session_id, link
+
+local steps = {
+  { 'connect-both', function()
+    for _, editor in ipairs(editors) do
+      cmd(editor, 'edit codeforge.yaml')
+      cmd(editor, 'CodeForge connect ' .. URL)
+    end
+    for _, editor in ipairs(editors) do
+      wait_for(editor.name .. ' connected', function()
+        return lua(editor, "return J.said('connected to the remote workspace') or J.said('connect failed')")
+      end)
+      assert(lua(editor, "return J.said('connected to the remote workspace')"), messages_since(editor, 1))
+    end
+    -- Outside a session, the statusline component is empty.
+    assert(lua(ana, "return require('codeforge.collab').status()") == '', 'a status outside a session')
+    return 'both through ' .. URL
+  end },
+
+  { 'start-session', function()
+    local from = mark(ana)
+    cmd(ana, 'CodeForge collab start title=Pairing 🚀 mode=free')
+    wait_for('ana in a session', function()
+      return state(ana) ~= nil or lua(ana, "return J.said('failed', ...)", from)
+    end)
+    local s = vim.json.decode(assert(state(ana), messages_since(ana, from)))
+    session_id = s.session
+    assert(s.role == 'driver' and s.host == ANA_USER, 'host and driver: ' .. vim.inspect(s))
+    return lua(ana, "return require('codeforge.collab').status()")
+  end },
+
+  { 'invite-link-in-registers-only', function()
+    local from = mark(ana)
+    lua(ana, "vim.fn.setreg('\"', '') vim.fn.setreg('+', '')")
+    -- No role typed: the person picks one from the list.
+    lua(ana, "J.answers = { '^navigator' }")
+    cmd(ana, 'CodeForge collab invite')
+    wait_for('the invitation link', function()
+      return lua(ana, "return vim.fn.getreg('\"')") ~= '' or lua(ana, "return J.said('failed', ...)", from)
+    end)
+    link = lua(ana, "return vim.fn.getreg('\"')")
+    assert(link ~= '', messages_since(ana, from))
+    assert(lua(ana, "return vim.fn.getreg('+')") == link, 'the + register does not hold the link')
+    -- Shown once (echoed without history): not in :messages, notifications or any log.
+    local history = lua(ana, "return vim.fn.execute('messages')")
+    local notes = messages_since(ana, 1)
+    local log = table.concat(lua(ana, "return require('codeforge.log').lines"), '\n')
+    local lsp_log = lua(ana, "local p = vim.lsp.get_log_path(); return vim.fn.filereadable(p) == 1 and table.concat(vim.fn.readfile(p), '\\n') or ''")
+    for what, text in pairs({ [':messages'] = history, notifications = notes, ['codeforge log'] = log, ['lsp.log'] = lsp_log }) do
+      assert(not text:find(link, 1, true), 'the invitation is in ' .. what)
+    end
+    return ('a %d-character link in the " and + registers; asked: %s'):format(#link, lua(ana, 'return J.asked[#J.asked]'))
+  end },
+
+  { 'join', function()
+    local from = mark(ana)
+    cmd(bo, 'CodeForge collab join ' .. link)
+    wait_for('bo in the session', function()
+      return in_session(bo, session_id)
+    end)
+    wait_for('ana to see bo joined', function()
+      return lua(ana, "return J.said('joined', ...)", from)
+    end)
+    return lua(ana, "return J.said('joined', ...)", from) .. ' · bo: ' .. lua(bo, "return require('codeforge.collab').status()")
+  end },
+
+  { 'co-edit-converges', function()
+    edit(ana, 'main.py')
+    edit(bo, 'main.py')
+    local start = lua(ana, 'return J.text(...)', ana.dir .. '/main.py')
+    wait_for('both to start from the same text', function()
+      return lua(bo, 'return J.text(...)', bo.dir .. '/main.py') == start
+    end)
+    -- At the same time: ana types at the top, bo at the end (in insert mode, as typed).
+    lua(ana, "vim.api.nvim_win_set_cursor(0, { 1, 0 }) vim.api.nvim_feedkeys('Oana 😀 was here\\27', 'nx', false)")
+    lua(bo, "vim.api.nvim_win_set_cursor(0, { vim.api.nvim_buf_line_count(0), 0 }) vim.api.nvim_feedkeys('obo 日本語 too\\27', 'nx', false)")
+    local a, b
+    wait_for('the two buffers to converge', function()
+      a = lua(ana, 'return J.text(...)', ana.dir .. '/main.py')
+      b = lua(bo, 'return J.text(...)', bo.dir .. '/main.py')
+      return a == b and a:find('ana 😀 was here', 1, true) and a:find('bo 日本語 too', 1, true)
+    end)
+    assert(a:find('^ana 😀 was here\n') and a:find('\nbo 日本語 too$'), a)
+    return (a:gsub('\n', ' ⏎ '))
+  end },
+
+  { 'cursors-as-extmarks', function()
+    -- Line 2 is "# 😀 café 日本語": bo's cursor on 日 (after an emoji and an accent), ana's on
+    -- the line below it.
+    local line = lua(bo, 'return vim.api.nvim_buf_get_lines(0, 1, 2, false)[1]')
+    local col = assert(line:find('日', 1, true), line) - 1
+    lua(bo, 'vim.api.nvim_win_set_cursor(0, { 2, ... })', col)
+    lua(ana, 'vim.api.nvim_win_set_cursor(0, { 3, 4 })')
+    local seen_by_ana, seen_by_bo
+    wait_for("ana to see bo's cursor on 日 and bo to see ana's", function()
+      seen_by_ana = lua(ana, 'return J.cursors(...)', ana.dir .. '/main.py')
+      seen_by_bo = lua(bo, 'return J.cursors(...)', bo.dir .. '/main.py')
+      local a, b = seen_by_ana[1], seen_by_bo[1]
+      return a and a.username == BO_USER and a.row == 1 and a.col == col and b and b.username == ANA_USER and b.row == 2 and b.col == 4
+    end)
+    eq(1, #seen_by_ana, 'ana sees only bo')
+    return ('ana sees bo at line 2 byte %d (%q); bo sees ana at 3:4'):format(col, line)
+  end },
+
+  { 'follow-moves-to-driver', function()
+    lua(bo, 'J.answers = { ... }', vim.pesc(ANA_USER))
+    cmd(bo, 'CodeForge collab follow')
+    wait_for('bo following ana', function()
+      return lua(bo, "return require('codeforge.collab').status()"):find('following ' .. vim.pesc(ANA_USER)) ~= nil
+    end)
+    edit(ana, 'lib.py')
+    lua(ana, 'vim.api.nvim_win_set_cursor(0, { 2, 4 })')
+    wait_for("bo taken to ana's file and line", function()
+      return lua(bo, 'return vim.api.nvim_buf_get_name(0)') == bo.dir .. '/lib.py' and lua(bo, 'return vim.api.nvim_win_get_cursor(0)[1]') == 2
+    end)
+    cmd(bo, 'CodeForge collab unfollow')
+    wait_for('bo not following', function()
+      return not lua(bo, "return require('codeforge.collab').status()"):find('following', 1, true)
+    end)
+    return lua(bo, 'return vim.api.nvim_buf_get_name(0)') .. ':2'
+  end },
+
+  { 'conflict-tab-resolves', function()
+    -- Unsaved edits in the room, and another writer changes the same line on disk.
+    cmd(ana, 'buffer ' .. vim.fn.fnameescape(ana.dir .. '/main.py'))
+    local from = mark(ana)
+    lua(ana, "vim.api.nvim_buf_set_lines(0, 3, 4, false, { 'count: int = 3  # ana, unsaved' })")
+    wait_for('bo to have the unsaved edit', function()
+      return (lua(bo, 'return J.text(...)', bo.dir .. '/main.py') or ''):find('# ana, unsaved', 1, true)
+    end)
+    local disk = vim.fn.readfile(WORKSPACE .. '/main.py')
+    for i, l in ipairs(disk) do
+      if l:find('^count') then
+        disk[i] = 'count: int = 4  # from the disk'
+      end
+    end
+    vim.fn.writefile(disk, WORKSPACE .. '/main.py')
+    wait_for('the conflict tab in ana', function()
+      return lua(ana, 'return vim.t.codeforge_conflict') ~= nil
+    end)
+    local sides = lua(ana, [[
+      local out = {}
+      for _, w in ipairs(vim.api.nvim_tabpage_list_wins(0)) do
+        local b = vim.api.nvim_win_get_buf(w)
+        out[#out + 1] = vim.b[b].codeforge_conflict_side .. (vim.wo[w].diff and ' (diff)' or '')
+      end
+      return out]])
+    eq({ 'ours (diff)', 'base (diff)', 'theirs (diff)' }, sides)
+    -- Take theirs: the key in the tab.
+    lua(ana, "vim.api.nvim_feedkeys('ct', 'x', false)")
+    wait_for('the conflict resolved', function()
+      return lua(ana, "return J.said('resolved %(theirs%)', ...)", from) or lua(ana, "return J.said('failed', ...)", from)
+    end)
+    assert(lua(ana, "return J.said('resolved %(theirs%)', ...)", from), messages_since(ana, from))
+    eq(nil, lua(ana, 'return vim.t.codeforge_conflict'), 'the conflict tab is still open')
+    wait_for('both buffers to hold the disk line', function()
+      local a = lua(ana, 'return J.text(...)', ana.dir .. '/main.py')
+      return a and a:find('# from the disk', 1, true) and a == lua(bo, 'return J.text(...)', bo.dir .. '/main.py')
+    end)
+    return sides
+  end },
+
+  { 'comments-stay-on-line', function()
+    lua(ana, 'vim.api.nvim_win_set_cursor(0, { 3, 0 })')
+    cmd(ana, 'CodeForge collab comment Looks good 日本 😀')
+    wait_for("bo to see ana's comment on line 3", function()
+      local t = lua(bo, 'return J.threads(...)', bo.dir .. '/main.py')
+      return t[1] and t[1].row == 2 and t[1].summary:find('Looks good 日本 😀', 1, true)
+    end)
+    -- Two lines added above it, by bo: the thread moves down with its text, in both editors.
+    lua(bo, "vim.api.nvim_buf_set_lines(0, 0, 0, false, { '# one', '# two 😀' })")
+    wait_for('the thread on line 5 in both', function()
+      local a = lua(ana, 'return J.threads(...)', ana.dir .. '/main.py')
+      local b = lua(bo, 'return J.threads(...)', bo.dir .. '/main.py')
+      return a[1] and a[1].row == 4 and b[1] and b[1].row == 4
+    end)
+    -- bo answers from the float of that line.
+    lua(bo, 'vim.api.nvim_win_set_cursor(0, { 5, 0 })')
+    cmd(bo, 'CodeForge collab thread')
+    lua(bo, "J.answers = { 'Agreed 👍' } vim.api.nvim_feedkeys('r', 'x', false)")
+    wait_for("the reply in ana's thread", function()
+      local t = lua(ana, 'return J.threads(...)', ana.dir .. '/main.py')
+      return t[1] and t[1].summary:find('(2)', 1, true)
+    end)
+    return lua(ana, 'return J.threads(...)', ana.dir .. '/main.py')[1].summary
+  end },
+
+  { 'bad-input-refused', function()
+    local said = {}
+    local cases = {
+      { bo, 'CodeForge collab follow nobody', '"nobody" is not in this session' },
+      { bo, 'CodeForge collab follow ' .. BO_USER, 'you cannot follow yourself' },
+      { ana, 'CodeForge collab role ' .. BO_USER .. ' pilot', '"pilot" is not a role' },
+      { bo, 'CodeForge collab join', 'collab join cancelled' },
+      { ana, 'CodeForge collab mode sideways', '"sideways" is not a mode' },
+    }
+    for _, case in ipairs(cases) do
+      local editor, command, expected = case[1], case[2], case[3]
+      local from = mark(editor)
+      cmd(editor, command)
+      wait_for(command .. ' refused', function()
+        return lua(editor, 'return J.said(...)', vim.pesc(expected), from)
+      end)
+      said[#said + 1] = lua(editor, 'return J.said(...)', vim.pesc(expected), from)
+    end
+    -- The server's refusals reach the person too: bo is no host.
+    local from = mark(bo)
+    lua(bo, "J.answers = { '^guest' }")
+    cmd(bo, 'CodeForge collab invite')
+    wait_for("the server's refusal", function()
+      return lua(bo, "return J.said('inviting failed', ...)", from)
+    end)
+    said[#said + 1] = lua(bo, "return J.said('inviting failed', ...)", from)
+    return table.concat(said, ' | ')
+  end },
+
+  { 'leave-clears-presence', function()
+    lua(bo, 'vim.api.nvim_win_set_cursor(0, { 1, 0 })')
+    cmd(bo, 'CodeForge collab leave')
+    wait_for('bo out of the session', function()
+      return state(bo) == nil
+    end)
+    wait_for("bo's cursor gone from ana's buffer", function()
+      return #lua(ana, 'return J.cursors(...)', ana.dir .. '/main.py') == 0
+    end)
+    lua(ana, "J.answers = { '^End the session' }")
+    cmd(ana, 'CodeForge collab end')
+    wait_for('the session over for ana', function()
+      return state(ana) == nil
+    end)
+    return lua(ana, "return J.said('is over')")
+  end },
+}
+
+_G.eq = function(expected, actual, what)
+  if not vim.deep_equal(expected, actual) then
+    error(('%sexpected %s, got %s'):format(what and (what .. ': ') or '', vim.inspect(expected), vim.inspect(actual)), 2)
+  end
+end
+
+for _, s in ipairs(steps) do
+  if not step(s[1], s[2]) then
+    break
+  end
+end
+for _, editor in ipairs(editors) do
+  pcall(lua, editor, "require('codeforge.client').stop()")
+  vim.fn.jobstop(editor.chan)
+end
+os.exit(failed and 1 or 0)
