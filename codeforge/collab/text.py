@@ -45,6 +45,8 @@ Encoding = Literal["utf-8", "utf-16", "utf-32"]
 ENCODINGS: tuple[str, ...] = ("utf-8", "utf-16", "utf-32")
 
 _BREAK = re.compile(r"\r\n|\r|\n")
+# Words, runs of spaces, single other characters: the second pass of a large diff.
+_TOKEN = re.compile(r"\w+|[^\S\r\n]+|\r\n|.", re.DOTALL)
 # Above this many chars times chars, a changed region is replaced by lines rather than refined
 # character by character (difflib's character matching is quadratic in the worst case).
 _CHAR_DIFF_LIMIT = 250_000
@@ -290,25 +292,34 @@ def _line_regions(a: list[str], b: list[str]) -> list[tuple[int, int, int, int]]
     return regions
 
 
-def _char_regions(a: str, b: str) -> list[tuple[int, int, int, int]]:
+def _char_regions(a: str, b: str, *, tokens: bool = False) -> list[tuple[int, int, int, int]]:
     """(a_start, a_end, b_start, b_end) of the changed regions, in characters: lines first,
-    then characters inside each changed group of lines."""
-    # splitlines also splits at \v, \f, \x1c.. and U+2028; that only changes the granularity
-    # of the first pass, never the result (the pieces still add up to the text).
-    a_lines = a.splitlines(keepends=True)
-    b_lines = b.splitlines(keepends=True)
-    a_at = [0, *itertools.accumulate(map(len, a_lines))]
-    b_at = [0, *itertools.accumulate(map(len, b_lines))]
+    then characters inside each changed group of lines. A group too big to compare character
+    by character (a formatter touched every line: no line agrees) is compared by tokens first,
+    so a reformatted file still changes by its spaces, not as one replacement."""
+    if tokens:
+        a_parts, b_parts = _TOKEN.findall(a), _TOKEN.findall(b)
+    else:
+        # splitlines also splits at \v, \f, \x1c.. and U+2028; that only changes the
+        # granularity of this pass, never the result (the pieces still add up to the text).
+        a_parts, b_parts = a.splitlines(keepends=True), b.splitlines(keepends=True)
+    a_at = [0, *itertools.accumulate(map(len, a_parts))]
+    b_at = [0, *itertools.accumulate(map(len, b_parts))]
     regions: list[tuple[int, int, int, int]] = []
-    for i1, i2, j1, j2 in _line_regions(a_lines, b_lines):
+    for i1, i2, j1, j2 in _line_regions(a_parts, b_parts):
         a0, a1, b0, b1 = a_at[i1], a_at[i2], b_at[j1], b_at[j2]
-        if a0 == a1 or b0 == b1 or (a1 - a0) * (b1 - b0) > _CHAR_DIFF_LIMIT:
+        if a0 == a1 or b0 == b1:
             regions.append((a0, a1, b0, b1))
-            continue
-        inner = difflib.SequenceMatcher(None, a[a0:a1], b[b0:b1], autojunk=False)
-        for tag, k1, k2, l1, l2 in inner.get_opcodes():
-            if tag != "equal":
+        elif (a1 - a0) * (b1 - b0) <= _CHAR_DIFF_LIMIT:
+            inner = difflib.SequenceMatcher(None, a[a0:a1], b[b0:b1], autojunk=False)
+            for tag, k1, k2, l1, l2 in inner.get_opcodes():
+                if tag != "equal":
+                    regions.append((a0 + k1, a0 + k2, b0 + l1, b0 + l2))
+        elif not tokens:
+            for k1, k2, l1, l2 in _char_regions(a[a0:a1], b[b0:b1], tokens=True):
                 regions.append((a0 + k1, a0 + k2, b0 + l1, b0 + l2))
+        else:
+            regions.append((a0, a1, b0, b1))
     return regions
 
 
