@@ -341,6 +341,42 @@ def test_admit_and_show_per_role(org: Org) -> None:
     assert "not a participant" in problem(org, "dev3", "collab.show", {"session": c.id}, 403)["detail"]
 
 
+# Who may do what in a pair session whose host (developer) handed the driving to dev2: the
+# admin navigates, the viewer is a guest, the owner (admin+) and dev3 are not in it.
+SESSION_MATRIX: dict[str, set[str]] = {
+    "collab.show": {"developer", "dev2", "admin", "viewer", "owner"},
+    "collab.admit": {"developer", "dev2", "admin", "viewer"},
+    "collab.invite": {"developer"},
+    "collab.set_mode": {"developer"},
+    "collab.set_role": {"developer"},
+    "collab.remove": {"developer"},
+    "collab.handover": {"developer", "dev2"},
+    "collab.end": {"developer", "admin", "owner"},
+    "collab.leave": {"dev2", "admin", "viewer"},
+}
+
+
+@pytest.mark.parametrize("who", ["developer", "dev2", "admin", "viewer", "owner", "dev3"])
+def test_session_role_matrix(org: Org, who: str) -> None:
+    for op, allowed in SESSION_MATRIX.items():
+        c = cast(org, mode="pair")
+        org.ok("developer", "collab.handover", {"session": c.id, "username": u(org, "dev2")})
+        body = {"session": c.id}
+        if op in ("collab.set_role", "collab.remove", "collab.handover"):
+            body["username"] = u(org, "admin")
+        if op == "collab.set_role":
+            body["role"] = "guest"
+        if op == "collab.set_mode":
+            body["mode"] = "free"
+        response = org.call(who, op, body)
+        if who in allowed:
+            assert response.status_code == 200, (op, who, response.text)
+        else:  # the host may not leave (409); everyone else is refused (403)
+            expected = 409 if (op, who) == ("collab.leave", "developer") else 403
+            assert response.status_code == expected, (op, who, response.text)
+            assert response.json()["fix"], (op, who)
+
+
 def test_admit_is_not_audited_but_its_refusals_are(org: Org) -> None:
     c = cast(org)
     before = len(audit(org, "collab.admit"))
