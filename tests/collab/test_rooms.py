@@ -61,7 +61,7 @@ async def test_a_peer_is_sent_step1_and_the_awareness_of_those_present() -> None
 
 async def test_a_peers_update_is_relayed_as_received_and_not_echoed() -> None:
     room = Room("a.py")
-    (a, a_inbox), (b, b_inbox) = peer(room), peer(room, username="bob")
+    (a, a_inbox), (_, b_inbox) = peer(room), peer(room, username="bob")
     _, update = client_update("hello")
     await room.receive(a, protocol.update_message(update))
     await settle()
@@ -143,7 +143,7 @@ async def test_a_guest_syncs_but_its_updates_are_refused_and_it_is_told_once() -
 
 async def test_awareness_is_relayed_and_removed_when_its_peer_leaves() -> None:
     room = Room("a.py")
-    (a, _), (b, b_inbox) = peer(room), peer(room, username="bob")
+    (a, _), (_, b_inbox) = peer(room), peer(room, username="bob")
     changes: list[list[int]] = []
     room.presence.observe(lambda r, clients: changes.append(clients))
     await room.receive(a, protocol.awareness_message([(5, 1, '{"user":{"name":"ada","id":"ada"},"file":"a.py"}')]))
