@@ -217,6 +217,15 @@ describe('session state', function()
     eq('collab: navigator · pair, ana drives · read-only · following ana · 3 people', collab.status())
   end)
 
+  it(':checkhealth codeforge reports the session', function()
+    vim.cmd('checkhealth codeforge')
+    local report = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\n')
+    vim.cmd('tabclose')
+    matches('Collaboration', report)
+    matches('session Pairing 🚀 %(s1%): collab: navigator', report)
+    matches('your cursor goes to the server', report)
+  end)
+
   it('out of the session: no cursor sent, nobody shown, the statusline empty', function()
     local buf = open_file()
     notify_handler('presence', ([[{"uri": "%s", "participants": [{"username": "ana", "color": "#e06c75",

@@ -185,6 +185,30 @@ function M.status()
   return table.concat(parts, ' · ')
 end
 
+--- :checkhealth codeforge: the session, what is shown and sent.
+function M.check_health()
+  local health = vim.health
+  health.start('Collaboration')
+  local s = M.state
+  if not s then
+    health.info('not in a collaboration session (:CodeForge collab start, or join LINK; needs :CodeForge connect)')
+    return
+  end
+  health.ok(('session %s (%s): %s'):format(text(s.title) or text(s.session), text(s.session), M.status()))
+  local cursor = require('codeforge.collab.cursor')
+  if cursor.active() then
+    health.ok(('your cursor goes to the server (%d reports so far)'):format(cursor.sent))
+  else
+    health.warn('your cursor is not being sent', { 'Run :CodeForge collab leave, then join again' })
+  end
+  local shown = vim.tbl_count(require('codeforge.collab.presence').by_uri)
+  health.info(('others\' cursors known in %d file(s)'):format(shown))
+  local conflicts = vim.tbl_count(require('codeforge.collab.conflict').pending)
+  if conflicts > 0 then
+    health.warn(('%d conflict(s) wait for a choice'):format(conflicts), { ':CodeForge collab conflicts' })
+  end
+end
+
 -- Buffers opened after a notification for them arrived get its marks.
 vim.api.nvim_create_autocmd({ 'BufReadPost', 'BufWinEnter' }, {
   group = vim.api.nvim_create_augroup('codeforge.collab', { clear = true }),
