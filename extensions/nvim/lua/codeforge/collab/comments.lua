@@ -35,6 +35,10 @@ function M.summary(thread)
   if text(thread.state) == 'resolved' then
     out = out .. ' ✓ resolved'
   end
+  if thread.detached == true then
+    -- The text it was on is gone: it stays at its last line, and says so.
+    out = out .. ' ⚠ ' .. (text(thread.note) or 'its text was removed')
+  end
   return out
 end
 

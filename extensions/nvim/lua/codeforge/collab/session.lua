@@ -129,8 +129,12 @@ local function pick_participant(given, prompt, what)
   end
   local me = collab.whoami()
   local others = vim.tbl_filter(function(p)
-    return text(p.username) and p.username ~= me
+    return text(p.username) and p.you ~= true and p.username ~= me
   end, list)
+  local mine = vim.tbl_filter(function(p)
+    return p.you == true
+  end, list)[1]
+  me = me or (mine and mine.username)
   local names = vim.tbl_map(function(p)
     return p.username
   end, others)
