@@ -28,8 +28,6 @@ local M = {
   presence = {}, ---@type table<string, table> uri -> last codeforge/collab/presence
   notifications = {}, ---@type table<string, integer> how many of each kind arrived
   results = {}, ---@type table<integer, {done: boolean, result: any, err: any}>
-  connect_error = nil,
-  connected = false,
 }
 _G.CollabE2E = M
 
@@ -65,23 +63,29 @@ local function buffer_of(name)
   return buf
 end
 
---- Connect to the bridge (scheduled: connecting waits for the server, an RPC call must not).
+--- Connect to the bridge as a person would (`:CodeForge connect URL`), scheduled: connecting
+--- waits for the server, and an RPC call must not.
 function M.connect()
   vim.schedule(function()
     vim.cmd('edit codeforge.yaml')
-    local ok, err = pcall(function()
-      local c, cerr = require('codeforge.remote').connect(URL)
-      assert(c, cerr)
-    end)
-    M.connected = ok
-    M.connect_error = not ok and tostring(err) or nil
+    vim.cmd('CodeForge connect ' .. URL)
   end)
   return true
 end
 
 function M.status()
   local c = client()
-  return { connected = M.connected, error = M.connect_error, initialized = c ~= nil and c.initialized == true }
+  local failed
+  for _, message in ipairs(M.messages) do
+    if message:find(':CodeForge connect:', 1, true) then
+      failed = message
+    end
+  end
+  return {
+    connected = require('codeforge.remote').connection == 'connected',
+    error = failed,
+    initialized = c ~= nil and c.initialized == true,
+  }
 end
 
 --- Open a file of the folder and attach the codeforge client to it (didOpen).
