@@ -50,6 +50,8 @@ _TOKEN = re.compile(r"\w+|[^\S\r\n]+|\r\n|.", re.DOTALL)
 # Above this many chars times chars, a changed region is replaced by lines rather than refined
 # character by character (difflib's character matching is quadratic in the worst case).
 _CHAR_DIFF_LIMIT = 250_000
+# How far (in lines, or tokens) a changed region is searched for its end.
+_RESYNC_REACH = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,37 +233,34 @@ def _common_suffix(a: str, b: str, limit: int) -> int:
 def _resync(
     a: list[str], b: list[str], i: int, j: int, where_b: dict[str, list[int]], where_a: dict[str, list[int]]
 ) -> tuple[int, int] | None:
-    """The nearest (x, y) where a[i+x:] and b[j+y:] agree again on the next few lines (so one
-    blank line or lone brace does not count as agreeing), or None. Nearest is the fewest lines
+    """The nearest (x, y) where a[i+x:] and b[j+y:] agree again on the next few parts (so one
+    blank line or lone brace does not count as agreeing), or None. Nearest is the fewest parts
     on the longer side, then the most even: in repetitive text, replacing one line by one line
-    (refined to characters afterwards) beats inserting one and deleting another further on."""
+    (refined to characters afterwards) beats inserting one and deleting another further on.
+    Looks at most _RESYNC_REACH parts ahead: beyond that, the rest is one changed region."""
     n, m = len(a), len(b)
     best: tuple[int, int] | None = None
-
-    def cost(x: int, y: int) -> tuple[int, int]:
-        return max(x, y), abs(x - y)
-
-    def agrees(x: int, y: int) -> bool:
-        run = min(3, n - i - x, m - j - y)
-        return a[i + x : i + x + run] == b[j + y : j + y + run]
-
-    def scan(lines: list[str], at: int, where: dict[str, list[int]], other_at: int, flip: bool) -> None:
-        nonlocal best
-        for x in range(len(lines) - at):
-            if best is not None and x > cost(*best)[0]:
-                return
+    best_cost = (_RESYNC_REACH + 1, 0)
+    for lines, at, where, other_at, flip in ((a, i, where_b, j, False), (b, j, where_a, i, True)):
+        for x in range(min(len(lines) - at, _RESYNC_REACH)):
+            if x > best_cost[0]:
+                break
             found = where.get(lines[at + x])
             if not found:
                 continue
             k = bisect.bisect_left(found, other_at)
             for p in found[k : k + 8]:  # a few nearest occurrences, not every blank line
-                pair = (p - other_at, x) if flip else (x, p - other_at)
-                if (best is None or cost(*pair) < cost(*best)) and agrees(*pair):
-                    best = pair
+                y = p - other_at
+                if y > best_cost[0]:
+                    break  # further occurrences only cost more
+                cost = (x if x > y else y, abs(x - y))
+                if cost >= best_cost:
+                    continue
+                ax, by = (i + y, j + x) if flip else (i + x, j + y)
+                run = min(3, n - ax, m - by)
+                if a[ax : ax + run] == b[by : by + run]:
+                    best, best_cost = ((y, x) if flip else (x, y)), cost
                     break
-
-    scan(a, i, where_b, j, flip=False)
-    scan(b, j, where_a, i, flip=True)
     return best
 
 
