@@ -203,6 +203,7 @@ class ConnectOptions:
     ssh: bool = False
     dap: bool = False
     join: str | None = None
+    collab: str | None = None
     local_root: Path | None = None
     cafile: Path | None = None
     log_level: str = "WARNING"
@@ -236,6 +237,11 @@ def _mode(options: ConnectOptions) -> str:
         raise UsageError(f"a command ({' '.join(options.command)}) goes with --terminal only")
     if (options.join or options.local_root) and not options.dap:
         raise UsageError("--join and --local-root go with --dap")
+    if options.collab is not None and not ((options.terminal and options.attach) or (options.dap and options.join)):
+        raise UsageError(
+            "--collab SESSION goes with --terminal --attach ID or --dap --join ID "
+            "(the host's terminal or debug session in that collaboration session)"
+        )
     if options.once and not options.sync:
         raise UsageError("--once goes with --sync")
     if chosen:
@@ -307,7 +313,7 @@ async def _run(connection: Connection, options: ConnectOptions, mode: str) -> in
         if mode == "terminal":
             from codeforge.bridge.terminal import connect_terminal
 
-            return await connect_terminal(dial, options.attach, options.command or None)
+            return await connect_terminal(dial, options.attach, options.command or None, collab=options.collab)
         if mode == "ports":
             from codeforge.bridge.ports import print_ports
 
@@ -319,7 +325,7 @@ async def _run(connection: Connection, options: ConnectOptions, mode: str) -> in
         if mode == "dap":
             from codeforge.bridge.dap_relay import relay_dap
 
-            return await relay_dap(dial, options.join, options.local_root)
+            return await relay_dap(dial, options.join, options.local_root, collab=options.collab)
         from codeforge.bridge.ssh import proxy_command
 
         return await proxy_command(dial)

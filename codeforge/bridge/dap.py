@@ -22,7 +22,8 @@ import logging
 import uuid
 from typing import Any
 
-from codeforge.bridge.dap_protocol import error_response
+from codeforge.bridge.collab_seat import Seat, SeatRefused, take_seat
+from codeforge.bridge.dap_protocol import error_response, event
 from codeforge.bridge.dap_session import DebugSession
 from codeforge.bridge.link import Link, LinkClosed
 from codeforge.bridge.sessions import ChannelContext
@@ -59,11 +60,19 @@ async def serve(link: Link, ctx: ChannelContext) -> None:
         await link.send(json.dumps({"sessions": registry.describe()}))
         return
     join = ctx.params.get("join")
-    if join:
-        session = registry.by_id.get(join)
-        if session is None or session.ended:
+    seat: Seat | None = None
+    if "collab" in ctx.params:
+        try:
+            session, seat = await _shared(registry, ctx, join)
+        except SeatRefused as exc:
+            await _refuse(link, str(exc))
+            return
+    elif join:
+        found = registry.by_id.get(join)
+        if found is None or found.ended:
             await _refuse(link, f"no debug session {join!r} on this bridge (list them with a `dap?list=1` link)")
             return
+        session = found
     else:
         session = _new_session(registry, ctx)
 
@@ -71,14 +80,25 @@ async def serve(link: Link, ctx: ChannelContext) -> None:
         link.send_nowait(text)
 
     client = session.join(uuid.uuid4().hex[:8], ctx.session.user.username, send, ctx.params.get("local_root"))
+    client.guard = seat
     registry.contexts[client.id] = ctx
     announced = False
     ended = asyncio.ensure_future(session.wait_ended())
+    revoked = (
+        asyncio.ensure_future(seat.ended.wait()) if seat is not None else asyncio.get_running_loop().create_future()
+    )
     receive: asyncio.Future[bytes | str] | None = None
     try:
         while True:
             receive = asyncio.ensure_future(link.receive())
-            await asyncio.wait({receive, ended}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({receive, ended, revoked}, return_when=asyncio.FIRST_COMPLETED)
+            if revoked.done() and seat is not None:
+                # The participant's access ended: they leave the host's debug session (which
+                # goes on for the others) and their editor is told, then the link closes.
+                receive.cancel()
+                client.deliver(event("output", {"category": "important", "output": f"CodeForge: {seat.end_reason}.\n"}))
+                client.deliver(event("terminated"))
+                break
             if not receive.done():
                 receive.cancel()
                 break  # the debug session ended: let what it said last go out, then close
@@ -96,6 +116,9 @@ async def serve(link: Link, ctx: ChannelContext) -> None:
                 )
     finally:
         ended.cancel()
+        revoked.cancel()
+        if seat is not None:
+            seat.release()
         if receive is not None:
             receive.cancel()
             with contextlib.suppress(asyncio.CancelledError, LinkClosed):
@@ -104,6 +127,18 @@ async def serve(link: Link, ctx: ChannelContext) -> None:
         await session.leave(client)
         if not session.ended:
             _pass_on(registry, session, ctx)
+
+
+async def _shared(registry: DebugSessions, ctx: ChannelContext, join: str | None) -> tuple[DebugSession, Seat]:
+    """The collaboration host's debug session `join`, and the participant's seat in it."""
+    if not join:
+        raise SeatRefused("--collab goes with --join ID: the host's debug session (the host's `connect` prints it)")
+    seat = await take_seat(ctx, ctx.params["collab"])
+    session = registry.by_id.get(join)
+    if session is None or session.ended or session.owner != seat.host:
+        seat.release()
+        raise SeatRefused(f"no debug session {join!r} of {seat.host}, the host of collaboration session {seat.session}")
+    return session, seat
 
 
 async def _refuse(link: Link, why: str) -> None:
@@ -129,7 +164,8 @@ def _new_session(registry: DebugSessions, ctx: ChannelContext) -> DebugSession:
         if holder is not None:
             holder.remove_resource("debug", session.id)
 
-    session = DebugSession(ctx.workspace, label=f"debug session of {ctx.session.user.username}", on_end=ended)
+    username = ctx.session.user.username
+    session = DebugSession(ctx.workspace, label=f"debug session of {username}", owner=username, on_end=ended)
     registry.by_id[session.id] = session
     registry.holders[session.id] = ctx
     _hold(registry, session, ctx)

@@ -10,14 +10,16 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from codeforge.bridge.dap_paths import PathMap
 
 __all__ = [
     "BP_KEYS",
     "CONTROL",
+    "GUARDED",
     "DapClient",
+    "Guard",
     "Pending",
     "breakpoint_key",
     "error_response",
@@ -44,6 +46,20 @@ NEEDS = {
     "setVariable": "supportsSetVariable",
 }
 BP_KEYS = ("line", "column", "condition", "hitCondition", "logMessage")
+# What a participant who may not edit (a collaboration guest) is refused: what moves or ends
+# the debuggee, changes what stops it, or runs code in it (an expression can call anything).
+# Reading stays open: threads, stack traces, scopes, variables, sources.
+GUARDED = CONTROL | frozenset(
+    {"setBreakpoints", "setFunctionBreakpoints", "setExceptionBreakpoints", "setDataBreakpoints",
+     "setInstructionBreakpoints", "terminate", "evaluate", "completions", "stepInTargets", "gotoTargets"}
+)  # fmt: skip
+
+
+class Guard(Protocol):
+    """Whether a client may control the debuggee now (collab_seat.Seat)."""
+
+    def may_edit(self) -> bool: ...
+    def why_not(self, what: str) -> str: ...
 
 
 def error_response(request_seq: int, command: str, message: str, *, error_id: int = 1) -> dict[str, Any]:
@@ -86,6 +102,7 @@ class DapClient:
     reverse: dict[int, int] = field(default_factory=dict)  # our seq to it -> the adapter's seq
     joined_late: bool = False
     left: bool = False
+    guard: Guard | None = None  # a collaboration participant's role; None: no restriction
 
     def deliver(self, message: dict[str, Any]) -> None:
         if self.left:

@@ -1,4 +1,4 @@
-"""`codeforge connect URL --dap [--join ID] [--local-root DIR]`: a DAP client's stdio
+"""`codeforge connect URL --dap [--join ID [--collab SESSION]] [--local-root DIR]`: a DAP client's stdio
 (Content-Length framed JSON, as nvim-dap, LSP4IJ and VS Code's executable adapters speak)
 ⇄ one `dap` link (one DAP message per link message).
 
@@ -31,12 +31,17 @@ async def relay_dap(
     join: str | None,
     local_root: Path | None,
     *,
+    collab: str | None = None,
     stdin: BinaryIO | None = None,
     stdout: BinaryIO | None = None,
 ) -> int:
+    """With `collab` (a collaboration session id), `join` names the session host's debug
+    session, and what the participant's role does not allow is answered with an error."""
     params = {"local_root": str((local_root or Path.cwd()).resolve())}
     if join:
         params["join"] = join
+    if collab:
+        params["collab"] = collab
     link = await dial("dap", params)
     out = stdout or sys.stdout.buffer
     reader = await stdin_reader(stdin or sys.stdin.buffer)

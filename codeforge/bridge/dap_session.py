@@ -36,6 +36,7 @@ from codeforge.bridge.dap_adapter import Adapter, AdapterError
 from codeforge.bridge.dap_paths import LAUNCH_PATH_KEYS, PATH_KEYS, PathMap, PathRefused
 from codeforge.bridge.dap_protocol import (
     CONTROL,
+    GUARDED,
     NEEDS,
     DapClient,
     Pending,
@@ -55,10 +56,18 @@ CONTROL_WAIT = 10.0  # seconds a control request holds the others back while its
 class DebugSession:
     """debugpy's adapter and the clients attached to it."""
 
-    def __init__(self, workspace: Path, *, label: str = "", on_end: Callable[[], Awaitable[None]] | None = None):
+    def __init__(
+        self,
+        workspace: Path,
+        *,
+        label: str = "",
+        owner: str = "",
+        on_end: Callable[[], Awaitable[None]] | None = None,
+    ):
         self.id = uuid.uuid4().hex[:12]
         self.workspace = workspace
         self.label = label or "debug session"
+        self.owner = owner  # the username that started it: a collaboration host shares theirs
         self.clients: list[DapClient] = []
         self.adapter: Adapter | None = None
         self.capabilities: dict[str, Any] | None = None
@@ -152,6 +161,15 @@ class DebugSession:
             client.deliver(error_response(seq, command, f"{command}: {exc}"))
 
     async def _request(self, client: DapClient, seq: int, command: str, args: dict[str, Any]) -> None:
+        starts = command in ("launch", "attach") and not self.started  # a watcher cannot start it
+        if client.guard is not None and (command in GUARDED or starts) and not client.guard.may_edit():
+            if command == "setBreakpoints" and not args.get("breakpoints") and not args.get("lines"):
+                # None asked for and none held (a watcher holds none): nothing changes. Editors
+                # send this for every file they know when they attach; no error for it.
+                client.deliver(self._respond(seq, command, {"breakpoints": []}))
+                return
+            client.deliver(error_response(seq, command, client.guard.why_not(command), error_id=3))
+            return
         if command == "initialize":
             client.deliver(self._respond(seq, command, await self._initialize(args)))
             return

@@ -28,7 +28,9 @@ import signal
 import termios
 import tty
 import uuid
+from typing import Any
 
+from codeforge.bridge.collab_seat import Seat, SeatRefused, take_seat
 from codeforge.bridge.link import Dial, Link, LinkClosed
 from codeforge.bridge.project_env import base_env, project_env
 from codeforge.bridge.ptys import SIGNALS, Terminal, TerminalRegistry, Watcher, registry
@@ -71,6 +73,25 @@ def _command_param(params: dict[str, str]) -> list[str] | None:
     return command
 
 
+async def _open_shared(ctx: ChannelContext, terminals: TerminalRegistry, attach: str | None) -> tuple[Terminal, Seat]:
+    """A collaboration participant attaching to the session host's terminal. Its bridge
+    session does not own the terminal (the host's sessions do): it only watches and, while
+    its role allows, types."""
+    if attach is None:
+        raise _Refused("--collab goes with --attach ID: the host's terminal to join (the host's `connect` prints it)")
+    try:
+        seat = await take_seat(ctx, ctx.params["collab"])
+    except SeatRefused as exc:
+        raise _Refused(str(exc)) from None
+    found = terminals.terminals.get(attach)
+    if found is None or found.owner != (ctx.session.user.organization, seat.host):
+        seat.release()
+        raise _Refused(f"no terminal {attach!r} of {seat.host}, the host of collaboration session {seat.session}")
+    if found.exit_code is None and seat.may_edit():
+        found.resize(_int_param(ctx.params, "cols", found.cols), _int_param(ctx.params, "rows", found.rows))
+    return found, seat
+
+
 async def _open(ctx: ChannelContext, terminals: TerminalRegistry) -> tuple[Terminal, bool]:
     """The terminal this link asked for: attached by id, or started; and whether attached."""
     params = ctx.params
@@ -106,12 +127,16 @@ async def _open(ctx: ChannelContext, terminals: TerminalRegistry) -> tuple[Termi
     return terminal, False
 
 
-async def _control(link: Link, terminal: Terminal, text: str) -> None:
+async def _control(link: Link, terminal: Terminal, text: str, seat: Seat | None) -> None:
     try:
         message = json.loads(text)
         kind = message["type"]
     except (ValueError, KeyError, TypeError):
         await link.send(json.dumps({"type": "error", "message": "bad control message: expected JSON with a type"}))
+        return
+    if seat is not None and not seat.may_edit() and kind in ("resize", "signal"):
+        if kind == "signal":  # a watcher's window size is its own business: no message for it
+            await link.send(json.dumps({"type": "error", "message": seat.why_not("sending a signal")}))
         return
     if kind == "resize":
         cols, rows = message.get("cols"), message.get("rows")
@@ -147,34 +172,63 @@ async def _pump(link: Link, terminal: Terminal, watcher: Watcher) -> None:
 
 async def serve(link: Link, ctx: ChannelContext) -> None:
     terminals = registry(ctx.shared)
+    seat: Seat | None = None
     try:
-        terminal, attached = await _open(ctx, terminals)
+        if "collab" in ctx.params:
+            terminal, seat = await _open_shared(ctx, terminals, ctx.params.get("attach"))
+            attached = True
+        else:
+            terminal, attached = await _open(ctx, terminals)
     except _Refused as exc:
         await link.send(json.dumps({"type": "error", "message": str(exc)}))
         return
-    hello = {"type": "hello", "id": terminal.id, "cols": terminal.cols, "rows": terminal.rows, "attached": attached}
+    hello: dict[str, object] = {
+        "type": "hello", "id": terminal.id, "cols": terminal.cols, "rows": terminal.rows, "attached": attached,
+    }  # fmt: skip
+    if seat is not None:
+        hello.update(collab=seat.session, role=seat.role, readOnly=not seat.may_edit())
     await link.send(json.dumps(hello))
     watcher = terminal.watch()
     pump = asyncio.create_task(_pump(link, terminal, watcher))
+    told = False  # a refused typist hears why once per refusal spell, not once per key
 
     async def inbound() -> None:
+        nonlocal told
         async for message in link:
             if isinstance(message, bytes):
+                if seat is not None and not seat.may_edit():
+                    if not told:
+                        await link.send(json.dumps({"type": "error", "message": seat.why_not("typing")}))
+                    told = True
+                    continue
+                told = False
                 await terminal.write(message)
             else:
-                await _control(link, terminal, message)
+                await _control(link, terminal, message, seat)
 
     reader = asyncio.create_task(inbound())
+    waits: set[asyncio.Future[Any]] = {pump, reader}
+    ended = asyncio.ensure_future(seat.ended.wait()) if seat is not None else None
+    if ended is not None:
+        waits.add(ended)
     try:
-        await asyncio.wait({pump, reader}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         for task in (pump, reader):
             if task.done() and not task.cancelled() and not isinstance(task.exception(), LinkClosed):
                 task.result()
+        if seat is not None and seat.ended.is_set():
+            # The participant's access ended (removed, or the session is over): their view of
+            # the host's terminal closes; the terminal goes on for its owner.
+            with contextlib.suppress(LinkClosed):
+                await link.send(json.dumps({"type": "error", "message": f"terminal closed: {seat.end_reason}"}))
+                await link.close(seat.end_reason)
     finally:
-        for task in (pump, reader):
-            task.cancel()
-        await asyncio.gather(pump, reader, return_exceptions=True)
+        for waiting in waits:
+            waiting.cancel()
+        await asyncio.gather(*waits, return_exceptions=True)
         terminal.unwatch(watcher)
+        if seat is not None:
+            seat.release()
 
 
 # the client half --------------------------------------------------------------------------
@@ -249,14 +303,24 @@ def _say(fd: int, text: str) -> None:
 
 
 async def connect_terminal(
-    dial: Dial, attach: str | None, command: list[str] | None, *, stdin: int = 0, stdout: int = 1, stderr: int = 2
+    dial: Dial,
+    attach: str | None,
+    command: list[str] | None,
+    *,
+    collab: str | None = None,
+    stdin: int = 0,
+    stdout: int = 1,
+    stderr: int = 2,
 ) -> int:
     """Open (or with `attach`, join) a terminal in the workspace and relay it to this process's
-    stdio until the program exits; returns its exit status (1 when the link is lost first)."""
+    stdio until the program exits; returns its exit status (1 when the link is lost first).
+    With `collab` (a collaboration session id), `attach` names the session host's terminal."""
     params: dict[str, str] = {}
     size = _local_size(stdout) or _local_size(stdin)
     if size:
         params["cols"], params["rows"] = str(size[0]), str(size[1])
+    if collab is not None:
+        params["collab"] = collab
     if attach is not None:
         params["attach"] = attach
     elif command:
@@ -295,7 +359,11 @@ async def connect_terminal(
             _say(stderr, f"terminal refused: {hello.get('message', 'unexpected answer from the bridge')}")
             return 1
         terminal_id = str(hello["id"])
-        _say(stderr, f"terminal {terminal_id}: reattach with `--terminal --attach {terminal_id}`")
+        if collab is not None:
+            access = "read-only: output only" if hello.get("readOnly") else "read-write"
+            _say(stderr, f"terminal {terminal_id} of collaboration session {collab}: {hello.get('role')}, {access}")
+        else:
+            _say(stderr, f"terminal {terminal_id}: reattach with `--terminal --attach {terminal_id}`")
         if saved is not None:
             tty.setraw(stdin, termios.TCSANOW)
         if os.isatty(resize_fd):

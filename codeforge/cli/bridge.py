@@ -81,6 +81,13 @@ def connect(
         bool, typer.Option("--dap", help="Relay a DAP client (debugger) to debugpy in the workspace.")
     ] = False,
     join: Annotated[str | None, typer.Option("--join", help="With --dap: join this running debug session.")] = None,
+    collab: Annotated[
+        str | None,
+        typer.Option(
+            "--collab",
+            help="With --terminal --attach or --dap --join: the host's, as a participant of this collaboration session.",
+        ),
+    ] = None,
     local_root: Annotated[
         Path | None,
         typer.Option("--local-root", help="With --dap: the local folder that is the workspace (default: .)."),
@@ -109,6 +116,7 @@ def connect(
             ssh=ssh,
             dap=dap,
             join=join,
+            collab=collab,
             local_root=local_root,
             cafile=cafile,
             log_level=log_level,

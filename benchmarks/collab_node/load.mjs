@@ -1,0 +1,193 @@
+// The load generator of benchmarks/collab.py: N real Yjs clients (yjs 13 + y-websocket's
+// WebsocketProvider over `ws`) in this one process, typing into one room at a fixed rate per
+// client, step after step. Run by benchmarks/collab.py (pinned to other cores than the server).
+//
+//   node benchmarks/collab_node/load.mjs --url ws://127.0.0.1:PORT --room NAME --clients N \
+//        --steps 10:10,20:3,40:3 [--drain 5] [--seed 1]
+//
+// A step is RATE:SECONDS: every client inserts one character at a random place RATE times a
+// second for SECONDS. An edit is identified by its sender's client id and clock; a receiver
+// has it once its document's state for that sender passed the clock. Its latency is the time
+// from the edit (in the sender's document, before the provider sends it) until the last of
+// the other N-1 clients has it. All clients live in one process, so one clock times both ends.
+// After a step the generator waits (at most --drain seconds) until every document holds
+// every edit, then reports the step as one JSON line on stdout:
+//   {"event": "step", "rate", "seconds", "sent", "target", "p50", "p99", "max", "firstQuarterP50",
+//    "lastQuarterP50", "undelivered", "drainMs", "loopLagMs", "cpuMs"}
+// Progress lines ("event": "ready" / "start" / "end") let the caller sample the server's CPU at
+// the edges of each step. The last line is {"event": "done", "converged", "textLength"}.
+import { performance } from 'node:perf_hooks'
+import { fileURLToPath } from 'node:url'
+import path from 'node:path'
+
+// The packages installed for the collaboration tests (ESM ignores NODE_PATH): one copy of
+// yjs for this script and the provider, or Yjs refuses documents built by "another" copy.
+const here = path.dirname(fileURLToPath(import.meta.url))
+const modules = path.resolve(here, '../../tests/collab/node/node_modules')
+const Y = await import(path.join(modules, 'yjs/dist/yjs.mjs'))
+const { WebsocketProvider } = await import(path.join(modules, 'y-websocket/src/y-websocket.js'))
+const WebSocket = (await import(path.join(modules, 'ws/wrapper.mjs'))).default
+
+function option (name, fallback) {
+  const at = process.argv.indexOf('--' + name)
+  if (at < 0) {
+    if (fallback === undefined) throw new Error(`--${name} is required`)
+    return fallback
+  }
+  return process.argv[at + 1]
+}
+
+const url = option('url')
+const room = option('room')
+const count = Number(option('clients'))
+const steps = option('steps').split(',').map(s => {
+  const [rate, seconds] = s.split(':').map(Number)
+  if (!(rate > 0 && seconds > 0)) throw new Error(`bad step ${s}: RATE:SECONDS`)
+  return { rate, seconds }
+})
+const drainSeconds = Number(option('drain', '5'))
+let seed = Number(option('seed', '1'))
+const random = () => { // mulberry32: the same edits for every server
+  seed |= 0; seed = seed + 0x6D2B79F5 | 0
+  let t = Math.imul(seed ^ seed >>> 15, 1 | seed)
+  t = t + Math.imul(t ^ t >>> 7, 61 | t) ^ t
+  return ((t ^ t >>> 14) >>> 0) / 4294967296
+}
+const say = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
+const sleep = (ms) => new Promise(resolve => setTimeout(resolve, ms))
+
+// clients ----------------------------------------------------------------------------------
+// The first client opens the room alone; the others join once it is synced (plain
+// pycrdt-websocket leaves clients hanging when many open a room at the same moment, and the
+// benchmark measures typing, not that).
+const clients = []
+async function allSynced (upTo) {
+  const started = performance.now()
+  while (!clients.slice(0, upTo).every(c => c.synced)) {
+    if (performance.now() - started > 30000) {
+      say({ event: 'error', message: `only ${clients.filter(c => c.synced).length} of ${upTo} clients synced in 30 s` })
+      process.exit(1)
+    }
+    await sleep(10)
+  }
+}
+for (let i = 0; i < count; i++) {
+  if (i === 1) await allSynced(1)
+  const doc = new Y.Doc()
+  const provider = new WebsocketProvider(url, room, doc, { WebSocketPolyfill: WebSocket, disableBc: true })
+  provider.awareness.setLocalStateField('user', { name: `bench-${i}`, color: '#30bced' })
+  const client = { i, doc, provider, text: doc.getText('content'), edits: [], ptr: null, synced: false }
+  provider.on('sync', (synced) => { if (synced) client.synced = true })
+  clients.push(client)
+}
+await allSynced(count)
+
+// arrival tracking: edits[s] is sender s's edits in order; ptr[s] the first this receiver lacks.
+for (const receiver of clients) {
+  receiver.ptr = new Array(count).fill(0)
+  receiver.doc.on('update', (_update, origin) => {
+    if (origin !== receiver.provider) return // its own edit
+    const now = performance.now()
+    const store = receiver.doc.store
+    for (const sender of clients) {
+      if (sender === receiver) continue
+      const edits = sender.edits
+      let p = receiver.ptr[sender.i]
+      if (p >= edits.length) continue
+      const state = Y.getState(store, sender.doc.clientID)
+      while (p < edits.length && edits[p].clock < state) {
+        const edit = edits[p]
+        edit.remaining--
+        if (edit.remaining === 0) edit.latency = now - edit.t
+        p++
+      }
+      receiver.ptr[sender.i] = p
+    }
+  })
+}
+say({ event: 'ready', clients: count })
+
+function percentile (sorted, q) {
+  if (sorted.length === 0) return null
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]
+}
+
+function type (client) {
+  const text = client.text
+  const at = Math.floor(random() * (text.length + 1))
+  const clock = Y.getState(client.doc.store, client.doc.clientID)
+  const t = performance.now()
+  client.edits.push({ clock, t, remaining: count - 1, latency: null })
+  text.insert(at, String.fromCharCode(97 + Math.floor(random() * 26)))
+}
+
+async function runStep ({ rate, seconds }) {
+  const firstEdit = clients.map(c => c.edits.length)
+  const cpu0 = process.cpuUsage()
+  say({ event: 'start', rate, seconds })
+  const t0 = performance.now()
+  const period = 1000 / rate
+  // Every client on its own phase; one scheduler tick (1 ms) types whatever is due, so a busy
+  // event loop shows as lag and fewer edits, not as a burst.
+  const due = clients.map(() => t0 + random() * period)
+  let lag = 0
+  let sent = 0
+  while (performance.now() - t0 < seconds * 1000) {
+    const now = performance.now()
+    for (const c of clients) {
+      if (due[c.i] <= now) {
+        lag = Math.max(lag, now - due[c.i])
+        type(c)
+        sent++
+        due[c.i] += period
+        if (due[c.i] < now - period) due[c.i] = now + period // too far behind: skip, do not burst
+      }
+    }
+    await sleep(1)
+  }
+  say({ event: 'end', rate })
+  // drain: every edit of the step at every client
+  const drainStart = performance.now()
+  const stepEdits = () => clients.flatMap(c => c.edits.slice(firstEdit[c.i]))
+  while (stepEdits().some(e => e.remaining > 0) && performance.now() - drainStart < drainSeconds * 1000) {
+    await sleep(5)
+  }
+  const drainMs = performance.now() - drainStart
+  const edits = stepEdits().sort((a, b) => a.t - b.t)
+  const delivered = edits.filter(e => e.remaining === 0)
+  const latencies = delivered.map(e => e.latency).sort((a, b) => a - b)
+  const quarter = Math.max(1, Math.floor(edits.length / 4))
+  const p50of = (part) => percentile(part.map(e => (e.latency ?? Infinity)).sort((a, b) => a - b), 0.5)
+  const cpu = process.cpuUsage(cpu0)
+  const result = {
+    event: 'step',
+    rate,
+    seconds,
+    sent,
+    target: rate * seconds * count,
+    p50: percentile(latencies, 0.5),
+    p99: percentile(latencies, 0.99),
+    max: latencies.length ? latencies[latencies.length - 1] : null,
+    firstQuarterP50: p50of(edits.slice(0, quarter)),
+    lastQuarterP50: p50of(edits.slice(-quarter)),
+    undelivered: edits.length - delivered.length,
+    drainMs,
+    loopLagMs: lag,
+    cpuMs: (cpu.user + cpu.system) / 1000
+  }
+  say(result)
+  return result
+}
+
+for (const step of steps) {
+  const result = await runStep(step)
+  if (result.undelivered > 0) break // the backlog did not drain: higher rates would not either
+}
+// convergence: every client's text the same (after a last short drain)
+const wait = performance.now()
+const texts = () => clients.map(c => c.text.toString())
+while (new Set(texts()).size > 1 && performance.now() - wait < drainSeconds * 1000) await sleep(20)
+const final = texts()
+say({ event: 'done', converged: new Set(final).size === 1, textLength: final[0].length })
+for (const c of clients) c.provider.destroy()
+setTimeout(() => process.exit(0), 200)
