@@ -186,10 +186,7 @@ def _digest(text: str) -> str:
 def read_text(path: Path, name: str) -> str:
     """The file's text, or FileGone / NotText / DiskError naming what is wrong."""
     try:
-        st = os.stat(path)
-        if not stat.S_ISREG(st.st_mode):
-            raise FileGone(f"{name} is no longer a regular file on disk")
-        data = path.read_bytes()
+        data = _read_settled(path, name)
     except (FileNotFoundError, NotADirectoryError):
         raise FileGone(f"{name} was deleted on disk") from None
     except IsADirectoryError:
@@ -205,6 +202,24 @@ def read_text(path: Path, name: str) -> str:
         raise NotText(
             f"{name} is not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}): it is not shared as text"
         ) from None
+
+
+def _read_settled(path: Path, name: str) -> bytes:
+    """The file's bytes, read again while another program is still writing it (its size or
+    mtime moved during the read), so a half-written file is not merged as an edit."""
+    if not stat.S_ISREG(os.stat(path).st_mode):  # before opening: a FIFO would block the open
+        raise FileGone(f"{name} is no longer a regular file on disk")
+    with open(path, "rb") as f:
+        for _ in range(5):
+            before = os.fstat(f.fileno())
+            f.seek(0)
+            data = f.read()
+            after = os.fstat(f.fileno())
+            settled = (before.st_size, before.st_mtime_ns) == (after.st_size, after.st_mtime_ns)
+            if settled and len(data) == after.st_size:
+                return data
+            time.sleep(0.005)
+    return data
 
 
 def _write_atomic(path: Path, data: bytes, mode: int, owner: tuple[int, int] | None) -> None:

@@ -350,6 +350,15 @@ async def test_a_deleted_file_is_reported_not_emptied(tmp_path: Path) -> None:
     assert not path.exists()
     assert await mirror.save(recreate=True) is None
     assert path.read_text() == LINES
+    # Replaced by a FIFO (reading would block the whole bridge) or a folder: not a file now.
+    path.unlink()
+    os.mkfifo(path)
+    with pytest.raises(FileGone, match="no longer a regular file"):
+        mirror.on_disk_change()
+    path.unlink()
+    path.mkdir()
+    assert mirror.on_disk_change() is None  # already reported gone
+    assert str(room.text) == LINES
 
 
 async def test_a_file_made_binary_is_refused_and_the_document_kept(tmp_path: Path) -> None:
