@@ -72,13 +72,15 @@ def store_path(bridge_id: str) -> Path:
 
 
 class RedactTokens(logging.Filter):
-    """Drops `token=…` from log records (websockets logs request lines at debug level)."""
+    """Drops tokens from log records: websockets logs every request line and header at
+    debug level (`?token=…` of browsers, `Authorization: Bearer …` of every client)."""
 
-    PATTERN = re.compile(r"(token=)[^&\s]*", re.IGNORECASE)
+    PATTERN = re.compile(r"(token=|authorization:\s*\S+\s+)[^&\s]+", re.IGNORECASE)
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if "token=" in message.lower():
+        lowered = message.lower()
+        if "token=" in lowered or "authorization:" in lowered:
             record.msg, record.args = self.PATTERN.sub(r"\1<redacted>", message), ()
         return True
 
@@ -221,6 +223,29 @@ class CollabEndpoint:
         limiter: FailureLimiter = self.bridge.limiter
         if token and (wait := limiter.retry_after(address, token)):
             raise Refused(429, f"too many refused tokens; retry in {wait} s with a valid one")
+        platform, username = await self._authenticate(token, session, peer_address, address)
+        try:
+            state, admitted = await self._admit(platform, session)
+            if username is not None and admitted != username:
+                raise Refused(403, "the platform admitted another user than the token's")
+            if state.project and state.project != self.bridge.project:
+                raise Refused(
+                    403, f"session {session} is on project {state.project}; this bridge serves {self.bridge.project}"
+                )
+            room = await self._room(raw_name)
+        except BaseException:
+            await platform.aclose()
+            raise
+        self._admitted[connection] = _Admitted(session, admitted, room, params.get("lifetime"), platform)
+
+    async def _authenticate(
+        self, token: str, session: str, peer_address: str, address: str
+    ) -> tuple[AsyncPlatformClient, str | None]:
+        """A platform client acting as the token's user, and the user (None: collab.admit
+        will say). `bridges.attach` (audited) needs edit access to the project; a read-only
+        guest may be an organization viewer, so on its 403 the token is still accepted when
+        it belongs to the bridge's organization, and `collab.admit` decides."""
+        limiter: FailureLimiter = self.bridge.limiter
         try:
             identity, platform = await check_token(
                 self.bridge.platform_url,
@@ -234,21 +259,31 @@ class CollabEndpoint:
         except Refused as refused:
             if refused.status == 401 and token:
                 limiter.failed(address)
-            raise
+            if refused.status != 403:
+                raise
+            platform = AsyncPlatformClient(self.bridge.platform_url, token, timeout=15.0)
+            try:
+                whoami = await platform.call("auth.whoami", {})
+                organization = whoami.organization
+            except PlatformUnavailable:
+                await platform.aclose()
+                raise Refused(503, "the bridge cannot reach the platform; try again shortly") from None
+            except CodeForgeError:
+                await platform.aclose()
+                raise refused from None
+            if organization != await self.bridge.own_organization():
+                await platform.aclose()
+                raise refused from None
+            limiter.accepted(token)
+            return platform, None
         limiter.accepted(token)
-        try:
-            if identity.organization != await self.bridge.own_organization():
-                raise Refused(403, f"this token belongs to another organization than project {self.bridge.project}")
-            state = await self._admit(platform, session)
-            if state.participant(identity.username) is None:
-                raise Refused(403, f"{identity.username} is not a participant of session {session}")
-            room = await self._room(raw_name)
-        except BaseException:
+        if identity.organization != await self.bridge.own_organization():
             await platform.aclose()
-            raise
-        self._admitted[connection] = _Admitted(session, identity.username, room, params.get("lifetime"), platform)
+            raise Refused(403, f"this token belongs to another organization than project {self.bridge.project}")
+        return platform, identity.username
 
-    async def _admit(self, platform: AsyncPlatformClient, session: str) -> SessionState:
+    async def _admit(self, platform: AsyncPlatformClient, session: str) -> tuple[SessionState, str]:
+        """The session as the platform knows it now (Access updated), and who was admitted."""
         try:
             answer = await platform.call("collab.admit", {"session": session})
         except PlatformUnavailable:
@@ -262,7 +297,7 @@ class CollabEndpoint:
             raise Refused(502, f"the platform could not admit you ({exc.status}); try again shortly") from None
         state = SessionState.from_json(answer.session.model_dump(mode="json"))
         self.access.update(state)
-        return state
+        return state, str(answer.participant.username)
 
     async def _room(self, raw_name: str) -> Room:
         name = unquote(raw_name, errors="strict")

@@ -40,7 +40,7 @@ from tests.conftest import ROOT, require
 NODE_DIR = ROOT / "tests" / "collab" / "node"
 
 
-async def eventually(check: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
+async def eventually(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
     """Poll `check` until it returns something truthy (sync or async); AssertionError naming
     `what` after `timeout` (a bound for a broken run, not a timed assertion)."""
     deadline = asyncio.get_running_loop().time() + timeout
