@@ -157,7 +157,7 @@ class NodeClient:
                 None,
             )
 
-        return await eventually(found, f"a {kind} event {match or ''} from the Yjs client")  # type: ignore[no-any-return]
+        return await eventually(found, f"a {kind} event {match or ''} from the Yjs client")
 
     async def close(self) -> None:
         if self.process.returncode is None:
