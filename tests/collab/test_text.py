@@ -15,6 +15,7 @@ from codeforge.collab.text import (
     Lines,
     apply,
     apply_to_ytext,
+    coarsen,
     delta_to_edits,
     diff,
     edit_from_lsp,
@@ -251,3 +252,23 @@ def test_lsp_edits_never_point_between_cr_and_lf() -> None:
     assert [(e.start_line, e.start_character, e.end_line, e.end_character, e.new_text) for e in edits] == [
         (0, 0, 1, 1, "xy")
     ]
+
+
+def test_many_edits_reach_a_pycrdt_text_joined_and_in_bounded_time() -> None:
+    """pycrdt walks the text's blocks to find an index: 100,000 small edits (a formatter
+    touching every line of 850 KiB) took 96 s one by one. Over the limit they are joined."""
+    old = "".join(f"def f{i}( a,b ):\n    return a+b  # f{i}\n\n" for i in range(5000))
+    new = "".join(f"def f{i}(a, b):\n    return a + b  # f{i}\n\n" for i in range(5000))
+    edits = diff(old, new)
+    assert len(edits) == 25_000
+    joined = coarsen(old, edits, 2000)
+    assert len(joined) == 2000 and apply(old, joined) == new
+    doc = Doc()
+    ytext = doc.get("content", type=Text)
+    ytext += old
+    started = time.perf_counter()
+    with doc.transaction():
+        apply_to_ytext(ytext, edits)
+    print(f"\n25,000 edits applied to a pycrdt Text as {len(joined)}: {(time.perf_counter() - started) * 1000:.0f} ms")
+    assert str(ytext) == new
+    assert coarsen(old, edits[:5], 2000) == edits[:5]
