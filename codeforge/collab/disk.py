@@ -293,15 +293,19 @@ class DiskMirror:
         """Bring a just-opened room in step with the file. An empty, never-mirrored document
         is filled from it; a document restored from the store takes the file's change as a
         diff when it had no unsaved edits, keeps its edits when the file did not change, and
-        raises a Conflict when both moved on. A missing file is a new one (`on_disk` False)."""
+        returns a Conflict when both moved on. A missing file is a new one (`on_disk` False),
+        unless the document was mirrored before: then it was deleted while the room was
+        closed, and `save()` will not quietly bring it back."""
+        ours = str(self.room.text)
+        recorded = self._record(self.room.text).get("base")
         try:
             theirs = read_text(self.path, self.name)
         except FileGone:
             self.on_disk = False
+            if recorded is not None:
+                self.base = ours if recorded == _digest(ours) else ""
             return None
         self.on_disk = True
-        ours = str(self.room.text)
-        recorded = self._record(self.room.text).get("base")
         if ours == theirs:
             self._set_base(theirs)
             return None

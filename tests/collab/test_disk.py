@@ -361,6 +361,20 @@ async def test_a_deleted_file_is_reported_not_emptied(tmp_path: Path) -> None:
     assert str(room.text) == LINES
 
 
+async def test_a_file_deleted_while_the_room_was_closed_is_not_brought_back(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text(LINES)
+    room, _ = opened(path)
+    path.unlink()  # git checkout of a branch without it, while the bridge was down
+    again = restarted(room)
+    mirror = DiskMirror(again, path)
+    assert mirror.load() is None and not mirror.on_disk
+    assert str(again.text) == LINES
+    with pytest.raises(FileGone, match="save with recreate"):
+        await mirror.save()
+    assert not path.exists()
+
+
 async def test_a_file_made_binary_is_refused_and_the_document_kept(tmp_path: Path) -> None:
     path = tmp_path / "notes.txt"
     path.write_text(LINES)
