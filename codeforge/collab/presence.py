@@ -22,21 +22,23 @@ import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pycrdt import Text
 
 from codeforge.collab import relative
 from codeforge.collab.protocol import AwarenessEntry
 
-if TYPE_CHECKING:
-    from codeforge.collab.room import Room
-
 __all__ = ["Presence", "from_sticky", "presence_state", "to_sticky"]
 
 log = logging.getLogger(__name__)
 
-PresenceCallback = Callable[["Room", list[int]], None]
+
+class _Room(Protocol):  # room.py's Room (not imported: room.py imports this module)
+    name: str
+
+
+PresenceCallback = Callable[[Any, list[int]], None]  # (the Room, changed client ids)
 
 
 @dataclass(slots=True)
@@ -52,7 +54,7 @@ class Presence:
     """A room's awareness. `changed` (set by the room) is told the client ids whose entries
     must go out to the peers."""
 
-    def __init__(self, room: Room, changed: Callable[[list[int]], None]) -> None:
+    def __init__(self, room: _Room, changed: Callable[[list[int]], None]) -> None:
         self._room = room
         self._changed = changed
         self._entries: dict[int, _Entry] = {}
