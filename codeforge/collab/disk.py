@@ -445,7 +445,8 @@ class DiskWatcher:
     """One watcher per hub over the whole workspace. Calls `on_change(relative posix path)`
     for every changed, created or deleted file, once per batch of changes (watchfiles groups
     a burst: a formatter's write-and-rename is one call). `.git/` and `.codeforge/` and
-    temporary files of saves and file sync are not reported."""
+    temporary files of saves and file sync are not reported. When the system refuses more
+    inotify watches (a huge tree, or file sync holding the budget), it polls instead."""
 
     def __init__(
         self,
@@ -454,11 +455,15 @@ class DiskWatcher:
         *,
         step_ms: int = 50,
         debounce_ms: int = 400,
+        polling: bool = False,
+        poll_ms: int = 500,
     ) -> None:
         self.workspace = Path(workspace).resolve()
         self.on_change = on_change
         self.step_ms = step_ms
         self.debounce_ms = debounce_ms
+        self.polling = polling
+        self.poll_ms = poll_ms
         self._stop = asyncio.Event()
 
     def relative(self, path: str) -> str | None:
@@ -475,10 +480,26 @@ class DiskWatcher:
         return rel
 
     def _filter(self, change: watchfiles.Change, path: str) -> bool:
-        return self.relative(path) is not None
+        # Folders are not rooms (polling reports a folder whose entries changed).
+        return self.relative(path) is not None and not os.path.isdir(path)
 
     async def run(self) -> None:
         """Watch until `stop()`. A failing callback is logged; the watcher carries on."""
+        while not self._stop.is_set():
+            try:
+                await self._watch()
+                return
+            except FileNotFoundError:
+                raise  # no workspace: nothing to fall back to
+            except OSError as exc:
+                if self.polling:
+                    raise
+                # inotify's per-user watch limit (ENOSPC) or instance limit (EMFILE): a poll
+                # every poll_ms still sees every other writer, a little later.
+                log.warning("watching %s failed (%s): polling every %d ms instead", self.workspace, exc, self.poll_ms)
+                self.polling = True
+
+    async def _watch(self) -> None:
         async for changes in watchfiles.awatch(
             self.workspace,
             watch_filter=self._filter,
@@ -486,6 +507,8 @@ class DiskWatcher:
             debounce=self.debounce_ms,
             stop_event=self._stop,
             ignore_permission_denied=True,
+            force_polling=self.polling,
+            poll_delay_ms=self.poll_ms,
         ):
             for rel in sorted({r for _, p in changes if (r := self.relative(p)) is not None}):
                 try:

@@ -74,7 +74,9 @@ async def settle(clients: list[RoomClient]) -> None:
 
 
 @contextlib.asynccontextmanager
-async def watching(workspace: Path, on_change: Callable[[str], None]) -> AsyncIterator[DiskWatcher]:
+async def watching(
+    workspace: Path, on_change: Callable[[str], None], *, polling: bool = False
+) -> AsyncIterator[DiskWatcher]:
     """A running DiskWatcher over `workspace`, returned once it demonstrably reports changes
     (a probe file is rewritten until one is seen: watchfiles has no 'ready' signal)."""
     seen = asyncio.Event()
@@ -85,7 +87,7 @@ async def watching(workspace: Path, on_change: Callable[[str], None]) -> AsyncIt
         else:
             on_change(rel)
 
-    watcher = DiskWatcher(workspace, relay, step_ms=20, debounce_ms=200)
+    watcher = DiskWatcher(workspace, relay, step_ms=20, debounce_ms=200, polling=polling, poll_ms=50)
     task = asyncio.create_task(watcher.run())
     try:
         for n in itertools.count():
