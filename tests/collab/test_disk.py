@@ -137,12 +137,14 @@ async def test_an_external_write_while_three_clients_type_loses_nothing(tmp_path
     content in room'): a file rewritten by another program replaced the live document and
     everything typed since the last save was lost. Three clients type concurrently through
     the room while another program rewrites the file; the real watcher reports it."""
+    # Multi-byte text everywhere, so byte offsets (pycrdt), characters and UTF-16 all differ.
+    initial = "".join(f"line {i}: 中文 value = {i} 😀\n" for i in range(40))
     path = tmp_path / "notes.txt"
-    path.write_text(LINES)
+    path.write_text(initial)
     room, mirror = opened(path)
     clients = [RoomClient(room, f"user{i}") for i in range(3)]
     await settle(clients)
-    assert all(str(c.text) == LINES for c in clients)
+    assert all(str(c.text) == initial for c in clients)
     results: list[Conflict | None] = []
     merged = asyncio.Event()
 
@@ -156,7 +158,7 @@ async def test_an_external_write_while_three_clients_type_loses_nothing(tmp_path
     async with watching(tmp_path, on_change):
         for round_ in range(40):
             for n, client in enumerate(clients):
-                token = f"<{n}.{round_}>"
+                token = f"<{n}é{round_}👍>"
                 current = str(client.text)
                 line = rng.randrange(40)  # a line start: tokens never split each other
                 with client.doc.transaction():
@@ -167,7 +169,7 @@ async def test_an_external_write_while_three_clients_type_loses_nothing(tmp_path
             if round_ == 15:
                 # Another program (a formatter, an agent) rewrites the file in place.
                 on_disk = path.read_text()
-                path.write_text(on_disk.replace("value = 7\n", "value = 700\n") + "# appended by a tool\n")
+                path.write_text(on_disk.replace("value = 7 😀\n", "value = 7̂00 😀\n") + "# appended by a tool 🛠\n")
             await asyncio.sleep(0.01)  # let the watcher's report in between keystrokes
         await asyncio.wait_for(merged.wait(), 30)
         await settle(clients)
@@ -175,7 +177,7 @@ async def test_an_external_write_while_three_clients_type_loses_nothing(tmp_path
         assert all(str(c.text) == final for c in clients)
         for token in typed:
             assert final.count(token) == 1, token
-        assert "value = 700\n" in final and final.count("# appended by a tool\n") == 1
+        assert "value = 7̂00 😀\n" in final and final.count("# appended by a tool 🛠\n") == 1
         assert results and all(r is None for r in results)  # merged, no conflict needed
         assert mirror.dirty  # the typing is not on disk yet
         # The save, and its echo through the watcher, change nothing in the document.
