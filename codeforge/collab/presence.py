@@ -148,6 +148,13 @@ class Presence:
         if removed:
             self._emit(removed)
 
+    def expire(self, before: float) -> list[int]:
+        """Remove peers' states not renewed since `before` (monotonic): y-protocols clients
+        renew every 15 s, so one silent for 30 s is gone (a frozen tab, a half-open socket)."""
+        stale = [c for c, e in self._entries.items() if e.owner is not None and e.text != "null" and e.updated < before]
+        self.remove(stale)
+        return stale
+
     def forget(self) -> None:
         """Drop entries of clients that left (kept until then so a late, older update of a
         client that left is recognised as old)."""

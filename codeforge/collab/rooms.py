@@ -28,6 +28,7 @@ __all__ = ["RoomHub", "RoomPathError", "check_room_name"]
 
 log = logging.getLogger(__name__)
 
+AWARENESS_TIMEOUT = 30.0  # seconds a peer's awareness state lives without renewal (y-protocols')
 HIDDEN = (".git", ".codeforge")  # never shared: repository internals, the bridge's own state
 
 
@@ -223,6 +224,8 @@ class RoomHub:
         while True:
             await asyncio.sleep(interval)
             now = time.monotonic()
+            for room in list(self.rooms.values()):
+                room.presence.expire(now - AWARENESS_TIMEOUT)
             for name, room in list(self.rooms.items()):
                 if room.idle and room.idle_since is not None and now - room.idle_since >= self.idle_close:
                     await self.close_room(name, "closed while idle")

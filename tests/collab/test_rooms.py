@@ -82,7 +82,7 @@ async def test_updates_of_one_loop_turn_go_out_merged_once_as_the_same_bytes() -
     await room.receive(b, protocol.update_message(second))
     await settle()
     assert len(sent) == 3 and sent[0] is sent[1] is sent[2]  # encoded once, written three times
-    merged = Doc()
+    merged: Doc = Doc()
     merged.apply_update(protocol.parse(sent[0]).payload)
     assert str(merged.get("content", type=Text)) == "one two"
     assert len(watchers) == 3
@@ -97,7 +97,7 @@ async def test_local_edits_reach_peers_and_observers_see_every_origin() -> None:
         text.insert(0, "from the editor")
     await settle()
     [update] = inbox.messages(protocol.SYNC, protocol.UPDATE)
-    copy = Doc()
+    copy: Doc = Doc()
     copy.apply_update(update.payload)
     assert str(copy.get("content", type=Text)) == "from the editor"
     _, theirs = client_update("yjs: ")
@@ -112,7 +112,11 @@ async def test_local_edits_reach_peers_and_observers_see_every_origin() -> None:
 async def test_a_broken_observer_does_not_stop_a_peers_edit() -> None:
     room = Room("a.py")
     a, _ = peer(room)
-    room.observe(lambda *_: 1 / 0)
+
+    def broken(*_: Any) -> None:
+        raise RuntimeError("an observer's bug")
+
+    room.observe(broken)
     _, update = client_update("still applied")
     await room.receive(a, protocol.update_message(update))
     assert str(room.text) == "still applied"
@@ -126,7 +130,7 @@ async def test_a_guest_syncs_but_its_updates_are_refused_and_it_is_told_once() -
     other, other_inbox = peer(room, username="bob")
     await room.receive(guest, protocol.step1(Doc().get_state()))
     [step2] = guest_inbox.messages(protocol.SYNC, protocol.STEP2)
-    copy = Doc()
+    copy: Doc = Doc()
     copy.apply_update(step2.payload)
     assert str(copy.get("content", type=Text)) == "shared"  # it may read
     doc, update = client_update("vandal", doc=copy)
@@ -159,6 +163,21 @@ async def test_awareness_is_relayed_and_removed_when_its_peer_leaves() -> None:
     assert changes == [[5], [5]]
 
 
+async def test_peer_states_not_renewed_expire_and_local_ones_stay() -> None:
+    room = Room("a.py")
+    a, _ = peer(room)
+    _, b_inbox = peer(room, username="bob")
+    await room.receive(a, protocol.awareness_message([(5, 0, '{"user":{"name":"ada"}}')]))
+    local = room.presence.new_client()
+    room.presence.set(local, {"user": {"name": "nvim"}})
+    cutoff = room.presence.updated(5)
+    assert room.presence.expire(before=cutoff) == []  # renewed at the cutoff: kept
+    assert room.presence.expire(before=cutoff + 1) == [5]
+    await settle()
+    assert (5, 1, "null") in protocol.decode_awareness(b_inbox.messages(protocol.AWARENESS)[-1].payload)
+    assert list(room.presence.states) == [local]
+
+
 async def test_query_awareness_and_local_participants() -> None:
     room = Room("a.py")
     a, inbox = peer(room)
@@ -183,7 +202,7 @@ async def test_a_client_of_an_earlier_lifetime_is_stale() -> None:
     old.mark_lifetime()
     with old.local() as text:
         text.insert(0, "old lifetime")
-    client = Doc()
+    client: Doc = Doc()
     client.apply_update(old.doc.get_update())
     rebuilt = Room("a.py")
     rebuilt.mark_lifetime()
@@ -196,7 +215,7 @@ async def test_a_client_of_an_earlier_lifetime_is_stale() -> None:
         await rebuilt.receive(a, protocol.step1(client.get_state()))
     assert str(rebuilt.text) == "old lifetime"
     # A client of this lifetime, even with edits the room has not seen, is not stale.
-    same = Doc()
+    same: Doc = Doc()
     same.apply_update(rebuilt.doc.get_update())
     client_update("mine ", doc=same)
     b, b_inbox = peer(rebuilt, username="bob")
@@ -255,7 +274,7 @@ async def test_idle_rooms_close_and_reopen_with_their_lifetime(tmp_path: Path) -
         room = await hub.open("a.py")
         release = room.hold()
         a, _ = peer(room)
-        synced = Doc()
+        synced: Doc = Doc()
         synced.apply_update(room.doc.get_update())
         _, update = client_update("# typed\n", doc=synced)
         await room.receive(a, protocol.update_message(update))
