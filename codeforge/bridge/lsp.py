@@ -63,6 +63,30 @@ def _initialize(message: dict[str, Any], ctx: ChannelContext) -> UriMap:
     return UriMap.from_initialize(params, ctx.workspace)
 
 
+def _hand_collab(server: Any, ctx: ChannelContext, message: dict[str, Any]) -> None:
+    """Collaboration (`codeforge/lsp/capabilities/collab/`) runs only where the bridge has a
+    room hub (`shared["collab"]`): the session gets it, its access registry and who the user
+    is. `collabSession` in initializationOptions names a session to rejoin (the relay of
+    `codeforge connect` puts it there when it replays to a restarted bridge)."""
+    hub = ctx.shared.get("collab")
+    if hub is None:
+        return
+    from codeforge.lsp.capabilities.collab.state import CollabHost
+
+    options = message.get("params", {}).get("initializationOptions")
+    rejoin = options.get("collabSession") if isinstance(options, dict) else None
+    server.provide(
+        CollabHost(
+            hub=hub,
+            access=getattr(hub, "access", None),
+            username=ctx.session.user.username,
+            organization=ctx.session.user.organization,
+            workspace=ctx.workspace,
+            rejoin=rejoin if isinstance(rejoin, str) and rejoin else None,
+        )
+    )
+
+
 def _forget(protocol: Any) -> None:
     """pygls caches message types with `lru_cache` on the protocol's methods, keyed by the
     protocol instance: up to 128 entries that keep ended sessions' servers alive (tens of MB
@@ -97,6 +121,7 @@ async def serve(link: Link, ctx: ChannelContext) -> None:
                 break
             if method == "initialize" and writer.uris is None:
                 writer.uris = _initialize(message, ctx)
+                _hand_collab(server, ctx, message)
             if writer.uris is not None and not writer.uris.identity:
                 message = writer.uris.to_workspace(message)
             try:

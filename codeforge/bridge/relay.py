@@ -163,6 +163,9 @@ class LspRelay:
         self._sync_task: asyncio.Task[None] | None = None
         self._session_lost = asyncio.Event()
         self._state = "connected"
+        # The collaboration session the editor is in (the last codeforge/collab/state the
+        # server sent): a replay to a restarted bridge names it so the new session rejoins.
+        self._collab_session: str | None = None
 
     # -- to the editor ----------------------------------------------------------------------
 
@@ -314,6 +317,9 @@ class LspRelay:
                 self._write(body)
 
     def _from_server_message(self, message: dict[str, Any]) -> bool:
+        if message.get("method") == "codeforge/collab/state" and isinstance(message.get("params"), dict):
+            session = message["params"].get("session")
+            self._collab_session = session if isinstance(session, str) else None
         if "method" in message:
             if "id" in message:
                 self._server_requests.add(message["id"])
@@ -377,6 +383,14 @@ class LspRelay:
             return
         self._replays += 1
         replay = dict(self._initialize, id=f"{REPLAY_ID}{self._replays}")
+        if self._collab_session is not None:
+            params = dict(replay.get("params") or {})
+            options = params.get("initializationOptions")
+            params["initializationOptions"] = {
+                **(options if isinstance(options, dict) else {}),
+                "collabSession": self._collab_session,
+            }
+            replay["params"] = params
         messages: list[dict[str, Any]] = [replay]
         messages += [m for m in (self._initialized, self._configuration) if m is not None]
         messages += self.documents.did_open_all()

@@ -86,4 +86,5 @@ def register_catalog_commands(ls: CodeForgeSession) -> None:
     for op in CATALOG.values():
         ls.context_fields[op.name] = context_fields(op)
     for command in catalog_commands():
-        command.register(ls)
+        if command.name not in ls.protocol.fm.commands:  # a capability's own command of that name wraps it
+            command.register(ls)

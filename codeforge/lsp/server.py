@@ -73,9 +73,11 @@ def build_server(
         await ls.close()
 
     features.register_all(ls, contributions)
-    register_catalog_commands(ls)
+    # A capability's own command wraps the catalog operation of the same name
+    # (`codeforge.collab.start` fills the session's context): it is registered first and wins.
     for command in contributions.commands:
         command.register(ls)
+    register_catalog_commands(ls)
     for notification in contributions.notifications:
         notification.register(ls)
     return ls

@@ -15,4 +15,5 @@ CAPABILITY = Capability(
     catalog=("codeforge.catalog.collab",),
     models=("models",),
     services=("sessions", "threads", "reviews"),
+    editor=("codeforge.lsp.capabilities.collab",),
 )

@@ -1,0 +1,516 @@
+"""Document sync between one editor and the rooms: the editor's edits into the room's CRDT
+document, everyone else's back to the editor as `workspace/applyEdit`.
+
+Two copies of a document meet here: the editor's text (`DocSync.text`, exactly as the editor
+said it: every didChange is applied to it in the negotiated position encoding) and the
+room's. While they are equal (`in_sync`) an editor's change goes into the room at the same
+byte offsets. When the room has changes the editor has not got yet, an editor's change is
+moved onto the room's text through the minimal diff between the two (a change inside a
+region someone else replaced lands at the end of that region), so nothing lands at the
+wrong place and nothing is typed twice.
+
+Remote changes reach the editor one `applyEdit` at a time per document: a versioned
+`TextDocumentEdit` at the editor's current version, made from the diff between its text and
+the room's. While it is in flight, the editor's didChanges are held (kept out of the room):
+
+- when the editor's text becomes the edit's expected text, the changes up to there were the
+  edit's echo (never applied to the room again) and the ones after it are the user's;
+- when the editor refuses the edit (the user typed: the version moved on), the held changes
+  are all the user's: they go into the room and a new edit is computed from the room's text,
+  so a buffer that fell behind resynchronises instead of diverging;
+- when the editor says it applied the edit but its text never became the expected one (an
+  editor that merged the echo and further typing into one change, or one that skipped an
+  edit for an older version yet answered `applied`), the user's own changes are the diff
+  from whichever of the before/after texts is nearer, and the next edit repairs the rest.
+
+Joining a room: when others are in it already their text wins (the editor gets an
+applyEdit); otherwise the editor's text goes into the room as a minimal diff. A guest's
+changes are refused: not applied, the editor is told (a warning naming the role) and its
+buffer is put back to the room's text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls.uris import to_fs_path
+
+from codeforge.collab.presence import presence_state
+from codeforge.collab.rooms import RoomPathError, check_room_name
+from codeforge.collab.text import Edit, Encoding, apply, apply_to_ytext, diff, edit_from_lsp, to_lsp_edits
+from codeforge.lsp.capabilities.collab.state import (
+    HOOKS,
+    CollabHost,
+    CollabState,
+    DocSync,
+    PendingEdit,
+    collab_state,
+)
+from codeforge.lsp.contributions import Contributions, DocumentEvent, DocumentSubscriber
+from codeforge.lsp.session import CodeForgeSession
+
+__all__ = [
+    "contribute",
+    "encoding_of",
+    "flush",
+    "join_all",
+    "join_document",
+    "leave_all",
+    "leave_document",
+    "map_edit",
+    "room_name",
+]
+
+log = logging.getLogger(__name__)
+
+
+# -- pure helpers -----------------------------------------------------------------------------
+
+
+def encoding_of(ls: CodeForgeSession) -> Encoding:
+    """The position encoding the session negotiated (LSP's default: UTF-16)."""
+    try:
+        negotiated = ls.workspace.position_encoding
+    except RuntimeError:  # not initialized
+        return "utf-16"
+    value = str(getattr(negotiated, "value", negotiated) or "utf-16")
+    return value if value in ("utf-8", "utf-32") else "utf-16"  # type: ignore[return-value]
+
+
+def room_name(host: CollabHost, uri: str) -> str | None:
+    """The room of a document: its path relative to the workspace (posix); None for a
+    document that is not a shareable file of the workspace."""
+    if host.workspace is None or not uri.startswith("file:"):
+        return None
+    path = to_fs_path(uri)
+    if not path:
+        return None
+    try:
+        relative = Path(path).resolve().relative_to(host.workspace.resolve())
+        return check_room_name(relative.as_posix())
+    except (ValueError, RoomPathError):
+        return None
+
+
+def _change_edit(text: str, change: Any, encoding: Encoding) -> Edit:
+    """One didChange content change as a byte-offset edit of `text`."""
+    rng = getattr(change, "range", None)
+    if rng is None:  # a whole-document change
+        return Edit(0, len(text.encode()), change.text)
+    return edit_from_lsp(
+        text, (rng.start.line, rng.start.character), (rng.end.line, rng.end.character), change.text, encoding
+    )
+
+
+def map_edit(edit: Edit, lag: list[Edit]) -> Edit:
+    """`edit` (offsets of the editor's text) moved onto the room's text, where `lag` is the
+    diff from the editor's text to the room's. Before a lag region nothing moves; after it,
+    offsets shift by its growth; inside a region another participant replaced, the offset
+    goes to that region's end (their text stays, this edit comes after it)."""
+    if not lag:
+        return edit
+
+    def point(offset: int) -> int:
+        shift = 0
+        for region in lag:
+            grows = len(region.text.encode()) - (region.end - region.start)
+            if region.end <= offset:
+                shift += grows
+            elif region.start < offset:
+                return region.start + shift + len(region.text.encode())
+            else:
+                break
+        return offset + shift
+
+    start = point(edit.start)
+    return Edit(start, max(start, point(edit.end)), edit.text)
+
+
+def _cost(edits: list[Edit]) -> int:
+    return sum(e.end - e.start + len(e.text.encode()) for e in edits)
+
+
+# -- into the room ----------------------------------------------------------------------------
+
+
+def _may_edit(ls: CodeForgeSession, state: CollabState) -> bool:
+    host = ls.state(CollabHost)
+    return bool(
+        state.session is not None and host.access is not None and host.access.may_edit(state.session.id, host.username)
+    )
+
+
+def _refuse(ls: CodeForgeSession, state: CollabState, doc: DocSync) -> None:
+    """A change the user may not make: not applied; the editor is told once per episode
+    and gets its buffer back (the next flush sends the room's text)."""
+    doc.in_sync = False
+    if not doc.refused_told:
+        doc.refused_told = True
+        role = state.participant.role if state.participant is not None else "not a participant"
+        why = "a guest (read only)" if role == "guest" else f"{role}, and only the driver edits in pair mode"
+        if state.session is not None and state.session.state != "active":
+            why = "in a session that ended"
+        ls.window_show_message(
+            types.ShowMessageParams(
+                type=types.MessageType.Warning,
+                message=f"CodeForge: your edit of {doc.name} was not applied: you are {why}; "
+                "the text is put back to the session's",
+            )
+        )
+    _schedule_flush(ls, state, doc)
+
+
+def _ship(ls: CodeForgeSession, state: CollabState, doc: DocSync, source: str, edits: list[Edit]) -> None:
+    """Put the user's `edits` (offsets of `source`, ascending, not overlapping) into the
+    room, moved onto its current text; refused for a user who may not edit."""
+    room = doc.room
+    if not edits or room is None:
+        return
+    if not _may_edit(ls, state):
+        _refuse(ls, state, doc)
+        return
+    with room.local(state.origin) as text:
+        current = str(text) if not doc.in_sync else source
+        lag = diff(source, current) if current != source else []
+        apply_to_ytext(text, [map_edit(e, lag) for e in edits])
+
+
+def _push(ls: CodeForgeSession, state: CollabState, doc: DocSync, changes: list[Any], encoding: Encoding) -> None:
+    """The user's didChange content changes, in order, into the room (no edit in flight)."""
+    room = doc.room
+    if room is None:
+        for change in changes:
+            doc.text = apply(doc.text, [_change_edit(doc.text, change, encoding)])
+        return
+    allowed = _may_edit(ls, state)
+    if not allowed:
+        for change in changes:
+            doc.text = apply(doc.text, [_change_edit(doc.text, change, encoding)])
+        _refuse(ls, state, doc)
+        return
+    with room.local(state.origin) as text:
+        for change in changes:
+            edit = _change_edit(doc.text, change, encoding)
+            if doc.in_sync:
+                apply_to_ytext(text, [edit])
+            else:
+                current = str(text)
+                apply_to_ytext(text, [map_edit(edit, diff(doc.text, current) if current != doc.text else [])])
+            doc.text = apply(doc.text, [edit])
+
+
+def did_change(ls: CodeForgeSession, event: DocumentEvent) -> None:
+    state = collab_state(ls)
+    doc = state.documents.get(event.uri)
+    if doc is None or doc.closed:
+        return
+    params: types.DidChangeTextDocumentParams = event.params
+    encoding = encoding_of(ls)
+    doc.version = params.text_document.version
+    changes = list(params.content_changes)
+    while changes and doc.pending is not None:
+        pending = doc.pending
+        change = changes.pop(0)
+        doc.text = apply(doc.text, [_change_edit(doc.text, change, encoding)])
+        pending.held.append(change)
+        if doc.text == pending.expected:  # the echo of our edit: never into the room again
+            doc.pending = None
+            doc.in_sync = not doc.dirty
+            if doc.in_sync:
+                doc.refused_told = False
+    if changes:
+        _push(ls, state, doc, changes, encoding)
+    waiting = doc.pending
+    if waiting is not None and waiting.answered and waiting.held:
+        _settle_applied(ls, state, doc, waiting)
+    elif doc.pending is None and doc.dirty:
+        _schedule_flush(ls, state, doc)
+    HOOKS.run(HOOKS.document_changed, ls, state, doc)
+
+
+def _release_held(ls: CodeForgeSession, state: CollabState, doc: DocSync, pending: PendingEdit) -> None:
+    """The editor refused the edit: every held change was the user's, made on `base`."""
+    encoding = encoding_of(ls)
+    text = pending.base
+    edits_by_step: list[tuple[str, Edit]] = []
+    for change in pending.held:
+        edit = _change_edit(text, change, encoding)
+        edits_by_step.append((text, edit))
+        text = apply(text, [edit])
+    doc.in_sync = False
+    for source, edit in edits_by_step:
+        _ship(ls, state, doc, source, [edit])
+        if doc.in_sync is False and not _may_edit(ls, state):
+            break
+
+
+def _settle_applied(ls: CodeForgeSession, state: CollabState, doc: DocSync, pending: PendingEdit) -> None:
+    """The editor said it applied the edit, yet its text never became the expected one:
+    the user's changes are the diff from the nearer of the texts before and after."""
+    doc.pending = None
+    doc.in_sync = False
+    after, before = diff(pending.expected, doc.text), diff(pending.base, doc.text)
+    source, edits = (pending.expected, after) if _cost(after) <= _cost(before) else (pending.base, before)
+    _ship(ls, state, doc, source, edits)
+    _schedule_flush(ls, state, doc)
+
+
+def _answered(ls: CodeForgeSession, state: CollabState, doc: DocSync, pending: PendingEdit, future: Any) -> None:
+    """The editor's answer to our applyEdit (runs as the response is read, in order with
+    the editor's notifications)."""
+    if doc.pending is not pending or doc.closed:
+        return  # already settled by its echo
+    try:
+        result = future.result()
+        applied = bool(getattr(result, "applied", False))
+    except Exception as exc:  # an error response: not applied
+        log.info("the editor refused an edit of %s: %s", doc.name, exc)
+        applied = False
+    if not applied:
+        doc.pending = None
+        _release_held(ls, state, doc, pending)
+        _schedule_flush(ls, state, doc)
+        return
+    pending.answered = True
+    if pending.held:
+        _settle_applied(ls, state, doc, pending)
+
+
+# -- out to the editor --------------------------------------------------------------------------
+
+
+def _on_room_change(ls: CodeForgeSession, state: CollabState, doc: DocSync, origin: Any) -> None:
+    if origin is state.origin or doc.closed:
+        return
+    doc.dirty = True
+    doc.in_sync = False
+    _schedule_flush(ls, state, doc)
+
+
+def _schedule_flush(ls: CodeForgeSession, state: CollabState, doc: DocSync) -> None:
+    if doc.flush_due or doc.closed:
+        return
+    doc.flush_due = True
+    try:
+        asyncio.get_running_loop().call_soon(flush, ls, state, doc)
+    except RuntimeError:
+        doc.flush_due = False
+
+
+def flush(ls: CodeForgeSession, state: CollabState, doc: DocSync) -> None:
+    """Send the editor what the room has and it lacks, unless an edit is in flight (its
+    settling flushes again)."""
+    doc.flush_due = False
+    room = doc.room
+    if doc.closed or room is None or doc.pending is not None:
+        return
+    try:
+        target = str(room.text)
+    except Exception:  # the room went away under us
+        log.info("room %s is gone; %s leaves it", doc.name, doc.uri)
+        return
+    doc.dirty = False
+    if target == doc.text:
+        doc.in_sync = True
+        doc.refused_told = False
+        return
+    doc.in_sync = False
+    encoding = encoding_of(ls)
+    edits = [
+        types.TextEdit(
+            range=types.Range(
+                types.Position(e.start_line, e.start_character), types.Position(e.end_line, e.end_character)
+            ),
+            new_text=e.new_text,
+        )
+        for e in to_lsp_edits(doc.text, diff(doc.text, target), encoding)
+    ]
+    pending = doc.pending = PendingEdit(version=doc.version, base=doc.text, expected=target)
+    params = types.ApplyWorkspaceEditParams(
+        edit=types.WorkspaceEdit(
+            document_changes=[
+                types.TextDocumentEdit(
+                    text_document=types.OptionalVersionedTextDocumentIdentifier(uri=doc.uri, version=doc.version),
+                    edits=edits,
+                )
+            ]
+        ),
+        label="CodeForge collaboration",
+    )
+    future = ls.workspace_apply_edit(params)
+    future.add_done_callback(lambda f: _answered(ls, state, doc, pending, f))
+
+
+# -- joining and leaving ------------------------------------------------------------------------
+
+
+def join_document(ls: CodeForgeSession, state: CollabState, uri: str, text: str, version: int) -> Any:
+    """Bring an open document into its room (see the module's docstring for whose text
+    wins). The document is tracked from now on, so the editor's changes made while its room
+    opens are in its text when it joins; returns the joining's awaitable (None: nothing to do)."""
+    host = ls.state(CollabHost)
+    if state.session is None or host.hub is None or uri in state.documents:
+        return None
+    name = room_name(host, uri)
+    if name is None:
+        return None
+    doc = DocSync(uri=uri, name=name, text=text, version=version)
+    state.documents[uri] = doc
+    return _connect(ls, state, host, doc)
+
+
+async def _connect(ls: CodeForgeSession, state: CollabState, host: CollabHost, doc: DocSync) -> None:
+    try:
+        await _join_room(ls, state, host, doc)
+    finally:
+        doc.ready.set()
+
+
+async def _join_room(ls: CodeForgeSession, state: CollabState, host: CollabHost, doc: DocSync) -> None:
+    assert host.hub is not None
+    name, uri = doc.name, doc.uri
+    generation = state.generation
+    try:
+        room = await host.hub.open(name)
+    except Exception as exc:
+        log.warning("could not open room %s: %s", name, exc)
+        if state.documents.get(uri) is doc:
+            state.documents.pop(uri, None)
+        return
+    if doc.closed or state.generation != generation or state.documents.get(uri) is not doc:
+        return
+    others = bool(room.peers) or room.holds > 0
+    doc.room = room
+    doc.release.append(room.hold())
+    doc.client_id = room.presence.new_client()
+    participant = state.participant
+    room.presence.set(
+        doc.client_id,
+        presence_state(
+            name=participant.name if participant else host.username,
+            color=participant.color if participant else "",
+            user_id=host.username,
+            role=participant.role if participant else "guest",
+            file=name,
+        ),
+    )
+    client_id = doc.client_id
+    doc.release.append(lambda: _forget_presence(room, client_id))
+    doc.release.append(room.observe(lambda _room, _event, origin: _on_room_change(ls, state, doc, origin)))
+    current = str(room.text)
+    if others or doc.text == current or not _may_edit(ls, state):
+        doc.in_sync = doc.text == current
+        _schedule_flush(ls, state, doc)
+    else:
+        with room.local(state.origin) as content:
+            apply_to_ytext(content, diff(current, doc.text))
+        doc.in_sync = True
+    HOOKS.run(HOOKS.document_joined, ls, state, doc)
+
+
+def _forget_presence(room: Any, client_id: int) -> None:
+    with contextlib.suppress(Exception):
+        room.presence.set(client_id, None)
+
+
+def leave_document(ls: CodeForgeSession, state: CollabState, uri: str) -> None:
+    doc = state.documents.pop(uri, None)
+    if doc is None:
+        return
+    if doc.room is not None:
+        HOOKS.run(HOOKS.document_left, ls, state, doc)
+    doc.closed = True
+    doc.pending = None
+    doc.ready.set()
+    for release in reversed(doc.release):
+        try:
+            release()
+        except Exception:
+            log.exception("leaving room %s", doc.name)
+    doc.release.clear()
+
+
+async def join_all(ls: CodeForgeSession, state: CollabState) -> None:
+    """Every document the editor has open joins its room."""
+    try:
+        documents = dict(ls.workspace.text_documents)
+    except RuntimeError:
+        return
+    joining = [join_document(ls, state, uri, doc.source, doc.version or 0) for uri, doc in documents.items()]
+    await asyncio.gather(*(j for j in joining if j is not None))
+
+
+def leave_all(ls: CodeForgeSession, state: CollabState) -> None:
+    for uri in list(state.documents):
+        leave_document(ls, state, uri)
+
+
+# -- the subscriber -----------------------------------------------------------------------------
+
+
+def _did_open(ls: CodeForgeSession, event: DocumentEvent) -> Any:
+    state = collab_state(ls)
+    if state.session is None:
+        return None  # sessions.py rejoins a remembered session on open, then joins every document
+    document = event.params.text_document
+    return join_document(ls, state, document.uri, document.text, document.version)
+
+
+def _did_close(ls: CodeForgeSession, event: DocumentEvent) -> None:
+    leave_document(ls, collab_state(ls), event.uri)
+
+
+async def _did_save(ls: CodeForgeSession, event: DocumentEvent) -> None:
+    state = collab_state(ls)
+    doc = state.documents.get(event.uri)
+    hub = ls.state(CollabHost).hub
+    if doc is None or hub is None:
+        return
+    await doc.ready.wait()  # a save right after opening: once the room is joined
+    if doc.room is None or doc.closed:
+        return
+    mirror = hub.mirrors.get(doc.name)
+    save = getattr(mirror, "save", None)
+    if save is None:
+        return
+    try:
+        out = save()
+        if inspect.isawaitable(out):
+            out = await out
+    except Exception as exc:  # disk.SaveError, FileGone (deleted on disk), a room that closed
+        ls.window_show_message(
+            types.ShowMessageParams(
+                type=types.MessageType.Error, message=f"CodeForge: {doc.name} was not saved in the workspace: {exc}"
+            )
+        )
+        return
+    if out is not None:  # a conflict with a change on disk: nothing was written
+        from codeforge.lsp.capabilities.collab.conflicts import check  # conflicts imports this module
+
+        check(ls, state)
+
+
+def _handle(ls: CodeForgeSession, event: DocumentEvent) -> Any:
+    if event.kind == "change":
+        return did_change(ls, event)
+    if event.kind == "open":
+        return _did_open(ls, event)
+    if event.kind == "close":
+        return _did_close(ls, event)
+    return _did_save(ls, event)
+
+
+def contribute(c: Contributions) -> None:
+    c.add(
+        DocumentSubscriber(
+            "collab-documents",
+            _handle,
+            wants=lambda ls, uri: ls.state(CollabHost).hub is not None,
+        )
+    )

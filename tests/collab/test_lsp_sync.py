@@ -1,0 +1,267 @@
+"""LSP editors co-edit through the language server the bridge runs per editor link: a real
+`codeforge bridge` process, the real platform, `codeforge connect` relays and an editor-like
+client on each (tests/collab/lsp_helpers.py). No room is mocked.
+
+Each test starts its own collaboration session (alice is host) on its own file of the
+module's bridge workspace, so rooms never mix between tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.bridge.conftest import BridgeProcess, member_token
+from tests.collab.conftest import NodeClient, eventually
+from tests.collab.lsp_helpers import Editor, converge
+from tests.conftest import RunningPlatform
+
+
+@pytest.fixture(scope="module")
+def tokens(live_platform: RunningPlatform) -> dict[str, str]:
+    return {
+        "alice": live_platform.token,  # the platform's owner (the stored login)
+        "bob": member_token(live_platform, "bob", "developer"),
+        "carol": member_token(live_platform, "carol", "developer"),
+    }
+
+
+class Team:
+    """Editors of one test, stopped after it (the session ended first, by its host)."""
+
+    def __init__(self, bridge: BridgeProcess, platform: RunningPlatform, tokens: dict[str, str], logs: Path) -> None:
+        self.bridge, self.platform, self.tokens, self.logs = bridge, platform, tokens, logs
+        self.editors: list[Editor] = []
+        self.host: Editor | None = None
+        self.session_id = ""
+
+    def editor(self, user: str, encoding: str = "utf-16") -> Editor:
+        editor = Editor.start(
+            self.bridge.url,
+            self.platform.env,
+            self.bridge.folder,
+            encoding=encoding,
+            token=None if user == "alice" else self.tokens[user],
+            name=user,
+            log=self.logs / f"connect-{user}-{len(self.editors)}.log",
+        )
+        self.editors.append(editor)
+        return editor
+
+    def session(self, role: str = "navigator", *others: str, encodings: dict[str, str] | None = None) -> list[Editor]:
+        """alice starts a session; each of `others` joins with an invitation of `role`."""
+        encodings = encodings or {}
+        alice = self.host = self.editor("alice", encodings.get("alice", "utf-16"))
+        started = alice.command("codeforge.collab.start", {"title": "pairing"})
+        self.session_id = str(started["id"])
+        state = alice.notification("codeforge/collab/state", lambda p: p.get("session") == started["id"])
+        assert state["role"] == "driver" and state["mayEdit"] is True
+        team = [alice]
+        for user in others:
+            invitation = alice.command("codeforge.collab.invite", {"role": role})
+            editor = self.editor(user, encodings.get(user, "utf-16"))
+            joined = editor.command("codeforge.collab.join", {"invitation": invitation["token"]})
+            assert joined["id"] == started["id"]
+            editor.notification("codeforge/collab/state", lambda p: p.get("role") == role)
+            team.append(editor)
+        return team
+
+    def stop(self) -> None:
+        if self.host is not None:
+            self.host.command("codeforge.collab.end", {}, raw=True)
+        for editor in self.editors:
+            editor.stop()
+
+
+@pytest.fixture
+def team(
+    live_bridge: BridgeProcess, live_platform: RunningPlatform, tokens: dict[str, str], tmp_path: Path
+) -> Iterator[Team]:
+    made = Team(live_bridge, live_platform, tokens, tmp_path)
+    yield made
+    made.stop()
+
+
+def _file(bridge: BridgeProcess, name: str, text: str) -> Path:
+    path = bridge.folder / name
+    path.write_text(text)
+    return path
+
+
+def test_two_editors_co_edit_one_file_and_converge(team: Team) -> None:
+    path = _file(team.bridge, "co_edit.py", "def greet(name):\n    return 'hi ' + name\n")
+    alice, bob = team.session("navigator", "bob")
+    a, b = alice.open(path), bob.open(path)
+    original = path.read_text()
+    assert converge([(alice, a), (bob, b)]) == original  # joining added nothing
+    # Both type at once, without waiting for each other.
+    alice.insert(a, 0, "# alice\n")
+    bob.type_at_end(b, "# bob\n")
+    alice.type_at_end(a, "print(greet('x'))\n")
+    bob.insert(b, original.index("return"), "name = name.strip()\n    ")
+    final = converge([(alice, a), (bob, b)])
+    assert final == (
+        "# alice\ndef greet(name):\n    name = name.strip()\n    return 'hi ' + name\n# bob\nprint(greet('x'))\n"
+    ) or final == (
+        "# alice\ndef greet(name):\n    name = name.strip()\n    return 'hi ' + name\nprint(greet('x'))\n# bob\n"
+    )
+    for line in ("# alice\n", "# bob\n", "print(greet('x'))\n", "name = name.strip()"):
+        assert final.count(line) == 1
+    # A save writes the room's text into the workspace, atomically, through its disk mirror.
+    alice.save(a)
+    alice.wait(lambda: path.read_text() == final, "the save to reach the workspace file")
+
+
+def test_emoji_cjk_and_combining_marks_land_exactly_from_utf16_and_utf8_editors(team: Team) -> None:
+    text = "a😀b 漢字 e\u0301x\n🎉🎉\n"
+    path = _file(team.bridge, "unicode.txt", text)
+    alice, bob = team.session("navigator", "bob", encodings={"alice": "utf-16", "bob": "utf-8"})
+    a, b = alice.open(path), bob.open(path)
+    assert converge([(alice, a), (bob, b)]) == text
+    # alice (UTF-16): after 😀 (a surrogate pair), between the two 🎉.
+    alice.insert(a, text.index("b"), "1")
+    bob.pump()
+    # bob (UTF-8): after 漢 (3 bytes), after the combining acute (2 bytes).
+    bob.insert(b, bob.texts[b].index("字"), "2")
+    bob.insert(b, bob.texts[b].index("x"), "3")
+    alice.insert(a, alice.texts[a].index("🎉") + 1, "4")
+    expected = "a😀1b 漢2字 e\u03013x\n🎉4🎉\n"
+    assert converge([(alice, a), (bob, b)]) == expected
+    # Deletions of whole astral and combined characters, from both sides.
+    alice.replace(a, alice.texts[a].index("😀"), alice.texts[a].index("😀") + 1, "")
+    converge([(alice, a), (bob, b)])
+    start = bob.texts[b].index("e\u0301")
+    bob.replace(b, start, start + 2, "é")
+    assert converge([(alice, a), (bob, b)]) == "a1b 漢2字 é3x\n🎉4🎉\n"
+
+
+def test_an_edit_in_flight_while_the_user_types_is_recomputed_not_duplicated(team: Team) -> None:
+    path = _file(team.bridge, "race.py", "one\ntwo\nthree\n")
+    alice, bob = team.session("navigator", "bob")
+    a, b = alice.open(path), bob.open(path)
+    converge([(alice, a), (bob, b)])
+    bob.hold_edits = True
+    alice.insert(a, 0, "X")
+    bob.wait(lambda: bool(bob.held), "alice's edit to reach bob")
+    bob.type_at_end(b, "Y")  # the version moves on under the applyEdit
+    bob.hold_edits = False
+    bob.release()  # refused (version mismatch): the server computes it again
+    assert bob.edits_refused == 1
+    final = converge([(alice, a), (bob, b)])
+    assert final == "Xone\ntwo\nthree\nY"
+    assert bob.edits_applied >= 1
+
+
+def test_an_editor_that_reports_the_echo_and_its_typing_in_one_change(team: Team) -> None:
+    """What a debounced editor (Neovim) does: the edit is applied, the answer goes out, and
+    one later didChange carries both the edit and what the user typed since."""
+    path = _file(team.bridge, "debounced.py", "alpha\nbeta\n")
+    alice, bob = team.session("navigator", "bob")
+    a, b = alice.open(path), bob.open(path)
+    converge([(alice, a), (bob, b)])
+    bob.hold_edits = True
+    alice.insert(a, len("alpha"), "!")
+    bob.wait(lambda: bool(bob.held), "alice's edit to reach bob")
+    (message,) = bob.held
+    bob.held.clear()
+    bob.hold_edits = False
+    before = bob.texts[b]
+    bob.apply_locally(message)
+    bob.pipe.send({"id": message["id"], "result": {"applied": True}})
+    bob.texts[b] = bob.texts[b] + "gamma\n"  # typed before the debounced report
+    after = bob.texts[b]
+    bob.texts[b] = before
+    bob.send_changes(b, [(0, len(before), after)])  # one whole-range change, as a diff of lines would be
+    assert converge([(alice, a), (bob, b)]) == "alpha!\nbeta\ngamma\n"
+
+
+def test_a_read_only_guest_is_refused_and_put_back(team: Team) -> None:
+    path = _file(team.bridge, "guarded.py", "x = 1\n")
+    alice, carol = team.session("guest", "carol")
+    a, c = alice.open(path), carol.open(path)
+    converge([(alice, a), (carol, c)])
+    carol.type_at_end(c, "import os\n")
+    warning = carol.notification("window/showMessage", lambda p: "guest" in p["message"])
+    assert warning["type"] == 2 and "guarded.py" in warning["message"]
+    assert converge([(alice, a), (carol, c)]) == "x = 1\n"  # her buffer is put back
+    # She still sees everyone else's edits.
+    alice.type_at_end(a, "y = 2\n")
+    assert converge([(alice, a), (carol, c)]) == "x = 1\ny = 2\n"
+    # Made a navigator, she edits at once (the bridge's registry is updated by the command).
+    alice.command("codeforge.collab.setRole", {"username": "carol", "role": "navigator"})
+    carol.notification("codeforge/collab/state", lambda p: p.get("role") == "navigator" and p["mayEdit"])
+    carol.type_at_end(c, "z = 3\n")
+    assert converge([(alice, a), (carol, c)]) == "x = 1\ny = 2\nz = 3\n"
+
+
+def test_pair_mode_only_the_driver_edits_until_the_hand_over(team: Team) -> None:
+    path = _file(team.bridge, "pair.py", "")
+    alice, bob = team.session("navigator", "bob")
+    a, b = alice.open(path), bob.open(path)
+    alice.command("codeforge.collab.setMode", {"mode": "pair"})
+    bob.notification("codeforge/collab/state", lambda p: p.get("mode") == "pair" and not p["mayEdit"])
+    bob.type_at_end(b, "bob was here\n")
+    assert "only the driver" in bob.notification("window/showMessage")["message"]
+    assert converge([(alice, a), (bob, b)]) == ""
+    alice.command("codeforge.collab.handover", {"username": "bob"})
+    bob.notification("codeforge/collab/state", lambda p: p.get("driver") == "bob" and p["mayEdit"])
+    bob.type_at_end(b, "bob drives\n")
+    alice.type_at_end(a, "alice may not\n")
+    assert converge([(alice, a), (bob, b)]) == "bob drives\n"
+
+
+def test_a_document_opened_later_joins_and_the_room_text_wins(team: Team) -> None:
+    path = _file(team.bridge, "later.py", "base\n")
+    alice, bob = team.session("navigator", "bob")
+    a = alice.open(path)
+    alice.type_at_end(a, "from alice\n")  # typed while her document is still joining its room
+    alice.save(a)  # saved from the room: so it is in the room before bob comes
+    alice.wait(lambda: path.read_text() == "base\nfrom alice\n", "alice's text in the room")
+    # bob opens it from a stale copy: the room (alice is in it) wins, nothing is appended twice.
+    b = bob.open(path, text="base\nstale line\n")
+    assert converge([(alice, a), (bob, b)]) == "base\nfrom alice\n"
+    bob.close(b)
+    alice.type_at_end(a, "after bob left\n")
+    alice.pump(0.3)
+    assert b not in bob.texts
+
+
+def test_the_session_ending_takes_everyone_out(team: Team) -> None:
+    path = _file(team.bridge, "ending.py", "")
+    alice, bob = team.session("navigator", "bob")
+    a, b = alice.open(path), bob.open(path)
+    alice.command("codeforge.collab.end", {})
+    team.host = None
+    bob.notification("codeforge/collab/state", lambda p: p.get("session") is None)
+    assert any("ended" in m for m in bob.messages_shown())
+    # Out of the session, edits stay local: alice's typing no longer reaches bob.
+    alice.type_at_end(a, "solo\n")
+    bob.pump(0.3)
+    assert bob.texts[b] == ""
+
+
+async def test_a_yjs_client_joins_the_room_of_lsp_editors(team: Team) -> None:
+    path = _file(team.bridge, "yjs.md", "# notes\n")
+    alice, bob = await asyncio.to_thread(team.session, "navigator", "bob")
+    state_id = team.session_id
+    a, b = alice.open(path), bob.open(path)
+    await asyncio.to_thread(converge, [(alice, a), (bob, b)])
+    base = team.bridge.url.replace("ws://", "ws://", 1).rstrip("/")
+    node = await NodeClient.start(f"{base}/collab/{state_id}", "yjs.md", team.tokens["alice"])
+    try:
+        await node.event("synced")
+        assert await node.text() == "# notes\n"
+        await node.command("append", text="from yjs 🎉\n")
+        alice.insert(a, 0, "<!-- lsp -->\n")
+        expected = "<!-- lsp -->\n# notes\nfrom yjs 🎉\n"
+        assert await asyncio.to_thread(converge, [(alice, a), (bob, b)]) == expected
+
+        async def node_has_it() -> bool:
+            return await node.text() == expected
+
+        await eventually(node_has_it, "the Yjs client to converge with the editors")
+    finally:
+        await node.close()
