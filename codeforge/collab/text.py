@@ -482,9 +482,13 @@ def apply_to_ytext(ytext: Any, edits: Iterable[Edit], *, limit: int | None = Non
     every line) took 96 s one by one. So edits beyond `limit` (default: what fits in about
     0.3 s for this text's size, 100 to 2000) are joined, the closest first (`coarsen`):
     still local changes, in bounded time."""
-    if limit is None:
-        limit = max(100, min(YTEXT_EDIT_LIMIT, _YTEXT_BYTE_BUDGET // max(1, len(ytext))))
-    for edit in sorted(coarsen(str(ytext), list(edits), limit), key=lambda e: e.start, reverse=True):
+    edits = list(edits)
+    # The text is read only when there are many edits: a keystroke must not copy 5 MB.
+    if len(edits) > (100 if limit is None else limit):
+        if limit is None:
+            limit = max(100, min(YTEXT_EDIT_LIMIT, _YTEXT_BYTE_BUDGET // max(1, len(ytext))))
+        edits = coarsen(str(ytext), edits, limit)
+    for edit in sorted(edits, key=lambda e: e.start, reverse=True):
         if edit.end > edit.start:
             del ytext[edit.start : edit.end]
         if edit.text:
