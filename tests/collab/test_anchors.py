@@ -196,6 +196,7 @@ def test_a_document_with_other_roots_still_resolves() -> None:
     doc["codeforge"] = Map({"lifetime": "abc"})
     text += "中文 line\nsecond\n"
     doc["codeforge"]["more"] = "x😀y"
+    doc["codeforge"]["lifetime"] = "def"  # an overwritten key: a map item with a left origin
     text.insert(0, "top\n")
     s = str(text)
     made = anchor(text, _offset(s, s.index("second")))

@@ -6,7 +6,9 @@
 // Commands: {"op": "insert", "index", "text"} | {"op": "append", "text"} | {"op": "delete", "index", "length"} |
 // {"op": "text"} | {"op": "type", "text", "every"} (one character per edit at the end) |
 // {"op": "awareness", "state"} | {"op": "states"} | {"op": "disconnect"} | {"op": "connect"} |
-// {"op": "fresh"} (discard the document, as an app does on close 4409, and reconnect) | {"op": "exit"}
+// {"op": "fresh"} (discard the document, as an app does on close 4409, and reconnect) | {"op": "exit"} |
+// {"op": "cursor", "index", "name", "color"} (awareness as y-codemirror sets it: user and a cursor of Yjs
+// relative positions at that UTF-16 index) | {"op": "cursors"} (every other client's cursor head as an index)
 // Events: {"event": "status"|"synced"|"denied"|"closed"|"error", ...}; answers: {"answer": op, ...}.
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
@@ -83,6 +85,22 @@ for await (const line of lines) {
     case 'states':
       out({ answer: 'states', states: Object.fromEntries(provider.awareness.getStates()) , self: doc.clientID })
       break
+    case 'cursor': {
+      const at = Y.relativePositionToJSON(Y.createRelativePositionFromTypeIndex(text(), command.index))
+      provider.awareness.setLocalState({ user: { name: command.name, color: command.color }, cursor: { anchor: at, head: at } })
+      out({ answer: 'cursor', client: doc.clientID })
+      break
+    }
+    case 'cursors': {
+      const cursors = {}
+      for (const [client, state] of provider.awareness.getStates()) {
+        if (client === doc.clientID || !state.cursor) continue
+        const head = Y.createAbsolutePositionFromRelativePosition(Y.createRelativePositionFromJSON(state.cursor.head), doc)
+        cursors[state.user?.id ?? state.user?.name ?? client] = head === null ? null : head.index
+      }
+      out({ answer: 'cursors', cursors })
+      break
+    }
     case 'disconnect':
       provider.disconnect()
       out({ answer: 'disconnect' })

@@ -16,6 +16,11 @@ joins its room (a late joiner sees who is there at once), on every change of the
 presence or text (coalesced over a few milliseconds), and with an empty list when the
 document leaves its room. Yjs clients' states (`user {name, color}`, `cursor {anchor, head}`
 as `Y.relativePositionToJSON`) are shown the same way.
+
+Leaving: leaving the session takes the states out with the documents (`document_left`); a
+dropped link, which the bridge holds open a while for the editor to resume, takes them out
+at once (and puts them back if it resumes); the end of the language-server session takes
+them out for good.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ __all__ = [
     "CursorParams",
     "contribute",
     "cursor_offsets",
+    "editor_attached",
     "on_cursor",
     "participants",
     "send_presence",
@@ -53,6 +59,7 @@ CURSOR = "codeforge/collab/cursor"
 PRESENCE = "codeforge/collab/presence"
 # Changes within this many seconds go out as one notification per document.
 COALESCE = 0.03
+LINK_POLL = 0.2  # seconds between looks at whether the editor's link is attached
 MAX_SELECTIONS = 100
 
 
@@ -87,6 +94,9 @@ class PresenceView:
     sent per document, and which documents have a send due."""
 
     active: DocSync | None = None
+    waiting: dict[str, CursorParams] = field(default_factory=dict)  # cursors of documents joining
+    hidden: dict[str, Any] = field(default_factory=dict)  # states taken out while the link is down
+    watch: asyncio.Task[Any] | None = None
     sent: dict[str, Any] = field(default_factory=dict)
     due: set[str] = field(default_factory=set)
 
@@ -129,10 +139,20 @@ def on_cursor(ls: CodeForgeSession, params: Any) -> None:
     state = collab_state(ls)
     view = ls.state(PresenceView)
     doc = state.documents.get(cursor.uri)
+    if doc is not None and doc.room is None and not doc.closed:
+        view.waiting[doc.uri] = cursor  # still joining its room: set once it has
+        return
     if doc is None or doc.room is None or doc.closed:
         # A file outside the session (not shared, or not open): the cursor left the old one.
         _clear_active(view)
         return
+    _set_cursor(ls, state, view, doc, cursor)
+
+
+def _set_cursor(
+    ls: CodeForgeSession, state: CollabState, view: PresenceView, doc: DocSync, cursor: CursorParams
+) -> None:
+    assert doc.room is not None
     if view.active is not None and view.active is not doc:
         _clear_active(view)
     view.active = doc
@@ -269,10 +289,63 @@ def _send_due(ls: CodeForgeSession, doc: DocSync) -> None:
             log.exception("presence of %s could not be sent", doc.uri)
 
 
+# -- the editor's link ---------------------------------------------------------------------------
+
+
+def editor_attached(ls: CodeForgeSession) -> bool | None:
+    """Whether the editor is connected now: the bridge's link under this session (its pygls
+    writer holds it) is attached; None where the session has no link (stdio)."""
+    link = getattr(getattr(ls.protocol, "writer", None), "link", None)
+    if link is None:
+        return None
+    return bool(getattr(link, "attached", False)) and not bool(getattr(link, "closed", False))
+
+
+def _hide(ls: CodeForgeSession) -> None:
+    """The editor is gone (its link dropped, or the session ended): its states leave every
+    room now, kept to be put back if the link resumes."""
+    view = ls.state(PresenceView)
+    for doc in list(collab_state(ls).documents.values()):
+        room = doc.room
+        if room is None or doc.closed or doc.uri in view.hidden:
+            continue
+        view.hidden[doc.uri] = room.presence.state(doc.client_id)
+        room.presence.set(doc.client_id, None)
+
+
+def _unhide(ls: CodeForgeSession) -> None:
+    view = ls.state(PresenceView)
+    hidden, view.hidden = view.hidden, {}
+    for uri, awareness in hidden.items():
+        doc = collab_state(ls).documents.get(uri)
+        if doc is not None and doc.room is not None and not doc.closed and awareness is not None:
+            doc.room.presence.set(doc.client_id, awareness)
+
+
+async def _watch_link(ls: CodeForgeSession) -> None:
+    """A dropped link is held open for a while for the editor to resume it; its cursors
+    must not stay on everyone's screens meanwhile. When the session ends (the bridge cancels
+    its tasks) they go for good."""
+    try:
+        while True:
+            attached = editor_attached(ls)
+            view = ls.state(PresenceView)
+            if attached is False and not view.hidden:
+                _hide(ls)
+            elif attached and view.hidden:
+                _unhide(ls)
+            await asyncio.sleep(LINK_POLL)
+    finally:
+        _hide(ls)
+
+
 def _joined(ls: CodeForgeSession, state: CollabState, doc: DocSync) -> None:
     room = doc.room
     if room is None:
         return
+    view = ls.state(PresenceView)
+    if view.watch is None and editor_attached(ls) is not None:
+        view.watch = ls.spawn(_watch_link(ls))
     doc.release.append(room.presence.observe(lambda _room, _clients: _schedule(ls, doc)))
 
     def text_changed(_room: Any, _event: Any, _origin: Any) -> None:
@@ -281,12 +354,17 @@ def _joined(ls: CodeForgeSession, state: CollabState, doc: DocSync) -> None:
 
     doc.release.append(room.observe(text_changed))
     send_presence(ls, doc, force=True)  # who is there already, at once
+    waiting = view.waiting.pop(doc.uri, None)
+    if waiting is not None:  # the editor put its cursor there while the document was joining
+        _set_cursor(ls, state, view, doc, waiting)
 
 
 def _left(ls: CodeForgeSession, state: CollabState, doc: DocSync) -> None:
     view = ls.state(PresenceView)
     if view.active is doc:
         _clear_active(view)
+    view.waiting.pop(doc.uri, None)
+    view.hidden.pop(doc.uri, None)
     view.due.discard(doc.uri)
     if view.sent.pop(doc.uri, None) is not None:
         ls.protocol.notify(PRESENCE, {"uri": doc.uri, "participants": []})
