@@ -334,10 +334,12 @@ class DiskMirror:
             self.on_disk = False
             raise
         self.on_disk = True
-        if theirs == self.base:  # our own save's echo, or a touch
-            return None
         if any(c.theirs == theirs for c in self.conflicts.values()):
             return None  # already waiting for a person
+        # Any open conflict was about a file content that is gone now: it is moot.
+        self._drop_conflicts()
+        if theirs == self.base:  # our own save's echo, or a touch
+            return None
         ours = str(self.room.text)
         # A file that did not exist when the room opened started empty: typing into the new
         # document and another writer creating the file meanwhile is a conflict, not a replace.
@@ -353,6 +355,16 @@ class DiskMirror:
             return self._conflict(base, ours, theirs)
         self._set_base(theirs, edits)
         return None
+
+    def _drop_conflicts(self) -> None:
+        if not self.conflicts:
+            return
+        listed = getattr(self.room, "conflicts", None)
+        for conflict in self.conflicts.values():
+            log.info("conflict %s on %s is moot: the file changed again", conflict.id, self.name)
+            if isinstance(listed, list) and conflict in listed:
+                listed.remove(conflict)
+        self.conflicts.clear()
 
     def _conflict(self, base: str, ours: str, theirs: str) -> Conflict:
         conflict = Conflict(uuid.uuid4().hex, self.name, base, ours, theirs)

@@ -247,6 +247,23 @@ async def test_a_change_overlapping_unsaved_edits_is_a_conflict_and_the_document
         conflict.choose("mine")  # type: ignore[arg-type]
 
 
+async def test_a_conflict_whose_file_content_is_gone_is_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text(LINES)
+    room, mirror = opened(path)
+    with room.local("lsp") as text:
+        text.insert(0, "# ours\n")
+    path.write_text("# theirs\n" + LINES)
+    conflict = mirror.on_disk_change()
+    assert conflict is not None
+    room.conflicts.append(conflict)  # as RoomHub does
+    path.write_text(LINES)  # the other program reverted its change
+    assert mirror.on_disk_change() is None
+    assert mirror.conflicts == {} and room.conflicts == []
+    assert await mirror.save() is None  # saving is no longer held up
+    assert path.read_text() == "# ours\n" + LINES
+
+
 def test_merge_by_regions() -> None:
     base = "alpha\nbeta\ngamma\n"
     # Separate regions merge; ours first where both insert at one point with the same text.
