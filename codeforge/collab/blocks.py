@@ -12,7 +12,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 
-__all__ = ["Block", "DecodeError", "DocState", "Reader", "read_update"]
+__all__ = ["Block", "DecodeError", "DocState", "Reader", "read_update", "utf16_units"]
 
 
 class DecodeError(ValueError):
@@ -21,13 +21,13 @@ class DecodeError(ValueError):
 
 @dataclass(frozen=True)
 class Block:
-    """One block: `content` is its text for a string block, None for anything else (a
-    deleted block's text is gone: `deleted` says so)."""
+    """One block: `content` is its text (UTF-8, as encoded) for a string block, None for
+    anything else (a deleted block's text is gone: `deleted` says so)."""
 
     client: int
     clock: int
     length: int
-    content: str | None
+    content: bytes | None
     deleted: bool
 
 
@@ -68,6 +68,11 @@ class DocState:
             for b in blocks
             if b.content is not None and not b.deleted and not self.is_deleted(b.client, b.clock)
         ]
+
+
+def utf16_units(raw: bytes) -> int:
+    """How many UTF-16 code units (Yjs' clock units for text) the UTF-8 `raw` holds."""
+    return len(raw.decode(errors="replace").encode("utf-16-le")) // 2
 
 
 class Reader:
@@ -215,9 +220,8 @@ def _read_block(reader: Reader, info: int, client: int, clock: int) -> Block:
     if kind == _DELETED:
         return Block(client, clock, reader.varuint(), None, True)
     if kind == _STRING:
-        text = reader.string()
-        units = len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
-        return Block(client, clock, units, text, False)
+        raw = reader.take(reader.varuint())
+        return Block(client, clock, utf16_units(raw), raw, False)
     if kind == _JSON:
         count = reader.varuint()
         for _ in range(count):

@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 from pycrdt import Assoc, Doc, StickyIndex, Text
 
-from codeforge.collab.blocks import Block, DecodeError, DocState, Reader, read_update
+from codeforge.collab.blocks import Block, DecodeError, DocState, Reader, read_update, utf16_units
 
 __all__ = [
     "AFTER",
@@ -155,12 +155,12 @@ def create(text: Text, offset: int, assoc: int = AFTER, *, root: str = ROOT) -> 
         # Yjs sticks to the last code unit before the position: the second half of a
         # surrogate pair after an emoji.
         block, start = state.block_at(text, _char_start(data, offset - 1))
-        units = _utf16_units(data[start:offset].decode()) - 1
+        units = utf16_units(data[start:offset]) - 1
         return RelativePosition(item=(block.client, block.clock + units), assoc=assoc)
     if offset == len(data):
         return RelativePosition(tname=root, assoc=assoc)
     block, start = state.block_at(text, offset)
-    units = _utf16_units(data[start:offset].decode())
+    units = utf16_units(data[start:offset])
     return RelativePosition(item=(block.client, block.clock + units), assoc=assoc)
 
 
@@ -192,11 +192,7 @@ def resolve(
     if start is None:
         return None
     assert block.content is not None
-    chars = _chars_for_units(block.content, clock - block.clock)
-    offset = start + len(block.content[:chars].encode())
-    if position.assoc < 0 and chars < len(block.content):
-        offset += len(block.content[chars].encode())
-    return offset
+    return start + _bytes_for_units(block.content, clock - block.clock, after=position.assoc < 0)
 
 
 # -- the document's blocks --------------------------------------------------------------------
@@ -227,8 +223,7 @@ class _State:
         found = _pycrdt_offset(text, block.client, block.clock)
         if found is not None and not (block.deleted or allow_deleted):
             assert block.content is not None
-            expected = block.content.encode()
-            if self.data[found : found + len(expected)] != expected:
+            if self.data[found : found + len(block.content)] != block.content:
                 found = None
         self.starts[key] = found
         return found
@@ -245,7 +240,7 @@ class _State:
                 if block.deleted or block.content is None or block.clock > clock:
                     continue
                 distance = clock - block.clock
-                if distance >= len(block.content.encode()):
+                if distance >= len(block.content):
                     continue
                 start = self.start_of(text, block)
                 if start is not None and start + distance == offset:
@@ -255,7 +250,7 @@ class _State:
         for block in self.doc.live_text_blocks():
             start = self.start_of(text, block)
             assert block.content is not None
-            if start is not None and start <= offset < start + len(block.content.encode()):
+            if start is not None and start <= offset < start + len(block.content):
                 return block, start
         raise RuntimeError(f"no block of the document holds byte {offset}")
 
@@ -265,11 +260,13 @@ _cache: weakref.WeakKeyDictionary[Doc, tuple[tuple[bytes, int], _State]] = weakr
 
 def _state(text: Text) -> _State:
     doc = text.doc
-    data = str(text).encode()
-    key = (doc.get_state(), len(data))  # a deletion leaves the state vector as it was
+    # pycrdt's len() of a Text is its length in bytes, without copying it; a deletion leaves
+    # the state vector as it was but shortens the text.
+    key = (doc.get_state(), len(text))
     cached = _cache.get(doc)
     if cached is not None and cached[0] == key:
         return cached[1]
+    data = str(text).encode()
     try:
         decoded = read_update(doc.get_update())
     except DecodeError as exc:  # our reader and pycrdt disagree: a bug to see, not to hide
@@ -318,20 +315,17 @@ def _char_start(data: bytes, offset: int) -> int:
     return offset
 
 
-def _utf16_units(text: str) -> int:
-    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
-
-
-def _chars_for_units(text: str, units: int) -> int:
-    """How many characters of `text` its first `units` UTF-16 code units hold (a unit inside
-    a surrogate pair counts as the start of that character)."""
-    count = 0
-    for index, ch in enumerate(text):
-        width = 2 if ord(ch) > 0xFFFF else 1
-        if count + width > units:
-            return index
-        count += width
-    return len(text)
+def _bytes_for_units(raw: bytes, units: int, *, after: bool = False) -> int:
+    """The byte length of the first `units` UTF-16 code units of the UTF-8 `raw` (a unit
+    inside a surrogate pair counts as the start of its character); with `after`, through the
+    end of the character at `units` (a BEFORE position stands after it)."""
+    wide = raw.decode(errors="replace").encode("utf-16-le")
+    cut = min(units * 2, len(wide))
+    if 0 < cut < len(wide) and 0xDC <= wide[cut + 1] <= 0xDF:  # cut before a low surrogate
+        cut -= 2
+    if after and cut < len(wide):
+        cut += 4 if 0xD8 <= wide[cut + 1] <= 0xDB else 2
+    return len(wide[:cut].decode("utf-16-le", errors="replace").encode())
 
 
 def _varuint(value: int) -> bytes:
