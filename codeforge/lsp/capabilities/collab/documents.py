@@ -360,7 +360,7 @@ def join_document(ls: CodeForgeSession, state: CollabState, uri: str, text: str,
     name = room_name(host, uri)
     if name is None:
         return None
-    doc = DocSync(uri=uri, name=name, text=text, version=version)
+    doc = DocSync(uri=uri, name=name, text=text, version=version, opened=text)
     state.documents[uri] = doc
     return _connect(ls, state, host, doc)
 
@@ -406,6 +406,10 @@ async def _join_room(ls: CodeForgeSession, state: CollabState, host: CollabHost,
     current = str(room.text)
     if others or doc.text == current or not _may_edit(ls, state):
         doc.in_sync = doc.text == current
+        if others and doc.text != doc.opened:
+            # Typed while the room opened: those edits are the user's and go in; the rest
+            # of the editor's text (a stale copy) gives way to the room's.
+            _ship(ls, state, doc, doc.opened, diff(doc.opened, doc.text))
         _schedule_flush(ls, state, doc)
     else:
         with room.local(state.origin) as content:

@@ -123,6 +123,7 @@ class DocSync:
     flush_due: bool = False
     release: list[Callable[[], None]] = field(default_factory=list)
     closed: bool = False
+    opened: str = ""  # the text when it came to the session (typing since then is the user's)
     ready: asyncio.Event = field(default_factory=asyncio.Event)  # set once joined (or given up)
 
 
