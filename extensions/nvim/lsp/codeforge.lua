@@ -43,6 +43,11 @@ return {
     ['window/logMessage'] = function(...)
       return require('codeforge.log').on_log_message(...)
     end,
+    -- Neovim's own, with insertions at the end of a buffer written so it applies them
+    -- exactly (collaborators' edits come this way).
+    ['workspace/applyEdit'] = function(...)
+      return require('codeforge.collab.edits').apply_edit(...)
+    end,
     ['window/showMessage'] = function(...)
       return require('codeforge.log').on_show_message(...)
     end,

@@ -190,6 +190,80 @@ describe('presence', function()
   end)
 end)
 
+describe('remote edits at the end of a buffer', function()
+  local edits = require('codeforge.collab.edits')
+  local function insert_at(line, character, text)
+    return { range = { start = { line = line, character = character }, ['end'] = { line = line, character = character } }, newText = text }
+  end
+  local function applied(lines, edit)
+    local buf = vim.api.nvim_create_buf(true, false)
+    vim.api.nvim_buf_set_lines(buf, 0, -1, false, lines)
+    local list = { edit }
+    local fixed = edits.fix_end_insertions(buf, list, 'utf-16')
+    vim.lsp.util.apply_text_edits(list, buf, 'utf-16')
+    local out = vim.api.nvim_buf_get_lines(buf, 0, -1, false)
+    vim.api.nvim_buf_delete(buf, { force = true })
+    return out, fixed
+  end
+
+  it('apply an insertion after the final newline exactly (Neovim alone adds a line)', function()
+    -- "a\n😀b\n" + "c 日本\n" at (2, 0) is "a\n😀b\nc 日本\n".
+    eq({ { 'a', '😀b', 'c 日本' }, 1 }, { applied({ 'a', '😀b' }, insert_at(2, 0, 'c 日本\n')) })
+    eq({ { 'a', 'b', '' }, 1 }, { applied({ 'a', 'b' }, insert_at(2, 0, '\n')) })
+    -- Neovim's own handling, which the rewrite avoids: one line too many.
+    local buf = vim.api.nvim_create_buf(true, false)
+    vim.api.nvim_buf_set_lines(buf, 0, -1, false, { 'a', 'b' })
+    vim.lsp.util.apply_text_edits({ insert_at(2, 0, 'c\n') }, buf, 'utf-16')
+    eq({ 'a', 'b', 'c', '' }, vim.api.nvim_buf_get_lines(buf, 0, -1, false))
+  end)
+
+  it('leave every other edit alone', function()
+    eq({ { 'x', 'a', 'b' }, 0 }, { applied({ 'a', 'b' }, insert_at(0, 0, 'x\n')) })
+    eq({ { 'a', 'bz' }, 0 }, { applied({ 'a', 'b' }, insert_at(1, 1, 'z')) })
+    eq({ { 'a', 'b', 'c' }, 0 }, { applied({ 'a', 'b' }, insert_at(1, 1, '\nc')) })
+    local replace = { range = { start = { line = 1, character = 0 }, ['end'] = { line = 2, character = 0 } }, newText = 'x\n' }
+    eq({ { 'a', 'x' }, 0 }, { applied({ 'a', 'b' }, replace) })
+  end)
+
+  it('rewrite TextDocumentEdits and changes of a workspace edit, for the server\'s handler', function()
+    local buf = open_file()
+    local count = vim.api.nvim_buf_line_count(buf)
+    local edit = {
+      documentChanges = { { textDocument = { uri = URI, version = vim.NIL }, edits = { insert_at(count, 0, 'tail\n') } } },
+      changes = { [URI] = { insert_at(count, 0, 'more\n') } },
+    }
+    eq(2, edits.fix_workspace_edit(edit, 'utf-16'))
+    eq({ line = count - 1, character = vim.str_utfindex(LINES[#LINES], 'utf-16') }, edit.documentChanges[1].edits[1].range.start)
+    eq('\ntail', edit.documentChanges[1].edits[1].newText)
+    eq(0, edits.fix_workspace_edit(nil))
+    eq(0, edits.fix_workspace_edit({ documentChanges = { 'junk', { textDocument = {} } } }))
+  end)
+end)
+
+describe('remote edits made for another version', function()
+  local edits = require('codeforge.collab.edits')
+  it('are refused, version 0 included (Neovim applies those at moved positions)', function()
+    local buf = open_file()
+    local version = vim.b[buf].changedtick
+    vim.lsp.util.buf_versions[buf] = version
+    local function edit_for(v)
+      return { documentChanges = { { textDocument = { uri = URI, version = v }, edits = { { range = { start = { line = 0, character = 0 }, ['end'] = { line = 0, character = 0 } }, newText = 'x' } } } } }
+    end
+    eq({ URI, 0, version }, { edits.stale(edit_for(0)) })
+    eq({ URI, version - 1, version }, { edits.stale(edit_for(version - 1)) })
+    eq(nil, edits.stale(edit_for(version)))
+    eq(nil, edits.stale(edit_for(vim.NIL)), 'no version: nothing to check')
+    local answer = edits.apply_edit(nil, { edit = edit_for(0) }, {})
+    eq(false, answer.applied)
+    matches('is at version %d+, the edit was made for version 0', answer.failureReason)
+    eq(LINES[1], vim.api.nvim_buf_get_lines(buf, 0, 1, false)[1], 'the refused edit was applied')
+    answer = edits.apply_edit(nil, { edit = edit_for(version) }, {})
+    eq(true, answer.applied)
+    eq('x' .. LINES[1], vim.api.nvim_buf_get_lines(buf, 0, 1, false)[1])
+    vim.cmd('edit!')
+  end)
+end)
+
 describe('session state', function()
   local STATE = [[{"session": "s1", "title": "Pairing 🚀", "role": "navigator", "mode": "pair", "driver": "ana",
     "host": "ana", "mayEdit": false, "following": null,

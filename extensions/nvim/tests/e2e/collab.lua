@@ -61,6 +61,11 @@ vim.ui.input = function(opts, on_confirm)
   local text = table.remove(J.answers, 1)
   vim.schedule(function() on_confirm(text) end)
 end
+-- Keys as typed: <Esc> and friends, and text whose UTF-8 has byte 0x80 (😀 does) escaped, or
+-- Neovim would read that byte as the start of a special key.
+function J.type(keys)
+  vim.api.nvim_feedkeys(vim.keycode(keys), 'nx', false)
+end
 function J.said(pattern, from)
   for i = from or 1, #J.messages do
     if J.messages[i]:find(pattern) then return J.messages[i] end
@@ -200,7 +205,12 @@ local session_id, link
 local steps = {
   { 'connect-both', function()
     for _, editor in ipairs(editors) do
+      -- The file opens and the plugin starts the local server, as it does for a person; then
+      -- :CodeForge connect turns it into the workspace's.
       cmd(editor, 'edit codeforge.yaml')
+      wait_for(editor.name .. "'s local server", function()
+        return lua(editor, "local c = require('codeforge.client').get(); return c ~= nil and c.initialized")
+      end)
       cmd(editor, 'CodeForge connect ' .. URL)
     end
     for _, editor in ipairs(editors) do
@@ -208,6 +218,8 @@ local steps = {
         return lua(editor, "return J.said('connected to the remote workspace') or J.said('connect failed')")
       end)
       assert(lua(editor, "return J.said('connected to the remote workspace')"), messages_since(editor, 1))
+      local command = lua(editor, "return require('codeforge.client').get().config.cmd")
+      assert(vim.tbl_contains(command, URL), editor.name .. "'s server is not the workspace's: " .. table.concat(command, ' '))
     end
     -- Outside a session, the statusline component is empty.
     assert(lua(ana, "return require('codeforge.collab').status()") == '', 'a status outside a session')
@@ -220,7 +232,9 @@ local steps = {
     wait_for('ana in a session', function()
       return state(ana) ~= nil or lua(ana, "return J.said('failed', ...)", from)
     end)
-    local s = vim.json.decode(assert(state(ana), messages_since(ana, from)))
+    local raw = state(ana)
+    assert(raw, messages_since(ana, from))
+    local s = vim.json.decode(raw)
     session_id = s.session
     assert(s.role == 'driver' and s.host == ANA_USER, 'host and driver: ' .. vim.inspect(s))
     return lua(ana, "return require('codeforge.collab').status()")
@@ -269,15 +283,20 @@ local steps = {
       return lua(bo, 'return J.text(...)', bo.dir .. '/main.py') == start
     end)
     -- At the same time: ana types at the top, bo at the end (in insert mode, as typed).
-    lua(ana, "vim.api.nvim_win_set_cursor(0, { 1, 0 }) vim.api.nvim_feedkeys('Oana 😀 was here\\27', 'nx', false)")
-    lua(bo, "vim.api.nvim_win_set_cursor(0, { vim.api.nvim_buf_line_count(0), 0 }) vim.api.nvim_feedkeys('obo 日本語 too\\27', 'nx', false)")
+    lua(ana, "vim.api.nvim_win_set_cursor(0, { 1, 0 }) J.type('Oana 😀 was here<Esc>')")
+    lua(bo, "vim.api.nvim_win_set_cursor(0, { vim.api.nvim_buf_line_count(0), 0 }) J.type('obo 日本語 too<Esc>')")
     local a, b
     wait_for('the two buffers to converge', function()
       a = lua(ana, 'return J.text(...)', ana.dir .. '/main.py')
       b = lua(bo, 'return J.text(...)', bo.dir .. '/main.py')
       return a == b and a:find('ana 😀 was here', 1, true) and a:find('bo 日本語 too', 1, true)
     end)
+    -- Each line once, where it was typed: nothing lost, nothing doubled.
     assert(a:find('^ana 😀 was here\n') and a:find('\nbo 日本語 too$'), a)
+    for _, typed in ipairs({ 'ana 😀 was here', 'bo 日本語 too' }) do
+      local _, times = a:gsub(vim.pesc(typed), '')
+      eq(1, times, typed .. ' in\n' .. a)
+    end
     return (a:gsub('\n', ' ⏎ '))
   end },
 
@@ -344,7 +363,7 @@ local steps = {
       return out]])
     eq({ 'ours (diff)', 'base (diff)', 'theirs (diff)' }, sides)
     -- Take theirs: the key in the tab.
-    lua(ana, "vim.api.nvim_feedkeys('ct', 'x', false)")
+    lua(ana, "J.type('ct')")
     wait_for('the conflict resolved', function()
       return lua(ana, "return J.said('resolved %(theirs%)', ...)", from) or lua(ana, "return J.said('failed', ...)", from)
     end)
@@ -374,7 +393,7 @@ local steps = {
     -- bo answers from the float of that line.
     lua(bo, 'vim.api.nvim_win_set_cursor(0, { 5, 0 })')
     cmd(bo, 'CodeForge collab thread')
-    lua(bo, "J.answers = { 'Agreed 👍' } vim.api.nvim_feedkeys('r', 'x', false)")
+    lua(bo, "J.answers = { 'Agreed 👍' } J.type('r')")
     wait_for("the reply in ana's thread", function()
       local t = lua(ana, 'return J.threads(...)', ana.dir .. '/main.py')
       return t[1] and t[1].summary:find('(2)', 1, true)
