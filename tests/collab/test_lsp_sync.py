@@ -9,6 +9,7 @@ module's bridge workspace, so rooms never mix between tests.
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -265,3 +266,39 @@ async def test_a_yjs_client_joins_the_room_of_lsp_editors(team: Team) -> None:
         await eventually(node_has_it, "the Yjs client to converge with the editors")
     finally:
         await node.close()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_concurrent_typing_with_edits_in_flight_converges_exactly(team: Team, seed: int) -> None:
+    """Both editors insert lines at random places without waiting for each other, and now and
+    then hold the applyEdits they get while typing on (so they are refused and recomputed).
+    Every line typed is there exactly once, and the original lines keep their order."""
+    rng = random.Random(seed)
+    original = [f"line {i} · ü 😀\n" for i in range(8)]
+    path = _file(team.bridge, f"random{seed}.txt", "".join(original))
+    alice, bob = team.session("navigator", "bob", encodings={"alice": "utf-16", "bob": "utf-8"})
+    a, b = alice.open(path), bob.open(path)
+    converge([(alice, a), (bob, b)])
+    typed: list[str] = []
+    for step in range(40):
+        editor, uri = rng.choice([(alice, a), (bob, b)])
+        if rng.random() < 0.2:
+            editor.hold_edits = not editor.hold_edits
+            if not editor.hold_edits:
+                editor.release()
+        text = editor.texts[uri]
+        starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
+        line = f"{editor.name} {step} 漢字🎉\n"
+        typed.append(line)
+        editor.insert(uri, rng.choice(starts), line)
+        for other in (alice, bob):
+            other.pump(rng.choice([0.0, 0.01, 0.03]))
+    for editor in (alice, bob):
+        editor.hold_edits = False
+        editor.release()
+    final = converge([(alice, a), (bob, b)])
+    lines = final.splitlines(keepends=True)
+    for line in typed:
+        assert lines.count(line) == 1, (line, final)
+    assert [x for x in lines if x in original] == original
+    assert len(lines) == len(original) + len(typed)
