@@ -26,6 +26,8 @@ local M = {
   messages = {}, ---@type string[]
   state = nil, ---@type table|nil last codeforge/collab/state
   presence = {}, ---@type table<string, table> uri -> last codeforge/collab/presence
+  comments = {}, ---@type table<string, table> uri -> last codeforge/collab/comments
+  conflicts = {}, ---@type table[] every codeforge/collab/conflict
   notifications = {}, ---@type table<string, integer> how many of each kind arrived
   results = {}, ---@type table<integer, {done: boolean, result: any, err: any}>
 }
@@ -46,6 +48,10 @@ for _, kind in ipairs({ 'state', 'presence', 'conflict', 'comments' }) do
       M.state = params
     elseif kind == 'presence' and params and params.uri then
       M.presence[params.uri] = params
+    elseif kind == 'comments' and params and params.uri then
+      M.comments[params.uri] = params
+    elseif kind == 'conflict' then
+      M.conflicts[#M.conflicts + 1] = params
     end
     if plugin then
       return plugin(err, params, ctx, config)
@@ -166,6 +172,23 @@ function M.seen(name)
     end
   end
   return { uri = uri, participants = people, extmarks = marks }
+end
+
+--- The comment threads of a document, as the server last sent them.
+function M.threads(name)
+  return (M.comments[vim.uri_from_bufnr(buffer_of(name))] or {}).threads or {}
+end
+
+--- The conflicts the server told of (ids and files).
+function M.conflicts_seen()
+  return vim.tbl_map(function(c)
+    return { id = c.id, uri = c.uri }
+  end, M.conflicts)
+end
+
+--- Which file the current window shows (follow mode moves it).
+function M.current()
+  return vim.api.nvim_buf_get_name(0)
 end
 
 --- A call from the journey: JSON {fn, args} in, JSON {ok, value | error} out.

@@ -6,7 +6,10 @@ server. VS Code starts a session and invites; the Neovims join with the invitati
 type into one file (emoji, CJK, a combining mark, astral characters), one after the other and at
 the same time, and must end with the same, expected text; each sees the others' cursors (VS
 Code's decorations in a screenshot, the Neovims' presence notifications and extmarks over RPC);
-a participant who leaves disappears; ending the session ends everyone's. The invitations never
+VS Code follows a Neovim across files; a review comment made in VS Code is answered in Neovim
+and resolved in VS Code; a write to the file on the bridge's disk that clashes with the
+session's unsaved edits opens VS Code's three-way view, whose choice reaches everyone; a
+participant who leaves disappears; ending the session ends everyone's. The invitations never
 reach a log.
 
 The journey itself is extensions/vscode/e2e/collab.mjs (it drives the Neovims too, through
@@ -56,6 +59,9 @@ STEPS = [
     "co-edit-in-turn",
     "co-edit-at-once",
     "cursors-everywhere",
+    "follow",
+    "comments",
+    "conflict",
     "leaver-disappears",
     "end-session",
     "invitations-never-logged",
@@ -101,6 +107,9 @@ def test_collab_journey(live_platform: RunningPlatform, tmp_path: Path) -> None:
             "extensions.autoUpdate": False,
             "update.mode": "none",
             "editor.minimap.enabled": False,
+            "editor.stickyScroll.enabled": False,
+            # A resolved thread stays open, so the journey reopens it from the same widget.
+            "comments.collapseOnResolve": False,
             "codeforge.server.command": str(codeforge_bin()),
             # No token in any setting: `codeforge connect` uses the login `codeforge up` stored.
             "codeforge.remote.url": bridge.url,
@@ -143,6 +152,7 @@ def test_collab_journey(live_platform: RunningPlatform, tmp_path: Path) -> None:
                         "SHARED_FILE": SHARED,
                         "SHARED_TEXT": FILES[SHARED],
                         "BRIDGE_HOST": bridge.url.split("://", 1)[1],
+                        "WORKSPACE_DIR": str(workspace),
                     }
                     done = subprocess.run(
                         ["node", "e2e/collab.mjs"],
@@ -171,7 +181,7 @@ def test_collab_journey(live_platform: RunningPlatform, tmp_path: Path) -> None:
                 raise
     passed = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("ok ")]
     assert passed == STEPS, report
-    # A screenshot per step, and the cursors of both Neovims in VS Code.
+    # A screenshot per step and one of the three-way view; the cursors of both Neovims in VS Code.
     shots = sorted(p.name for p in artifacts.glob("*.png"))
-    assert len(shots) == len(STEPS), shots
+    assert len(shots) == len(STEPS) + 1, shots
     assert any("cursors-everywhere" in name for name in shots), shots

@@ -8,9 +8,10 @@
 //
 // Environment: CODE_SERVER_URL, LOCAL_DIR, ARTIFACTS_DIR, BROWSER_PROFILE, LOG_FILES_DIR,
 // SECRET_TOKEN, NVIM_BIN, NVIM_A_SOCKET, NVIM_B_SOCKET, NVIM_A_USER, NVIM_B_USER, NVIM_LOGS,
-// SHARED_FILE, SHARED_TEXT, BRIDGE_HOST. Each step prints one line; exit status 0 when all passed.
+// SHARED_FILE, SHARED_TEXT, BRIDGE_HOST, WORKSPACE_DIR (the bridge's folder: the conflict step
+// writes the file there, as another program would). Each step prints one line; exit status 0 when all passed.
 import { execFile } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { chromium } from 'playwright-core';
@@ -32,6 +33,7 @@ const NVIM = env('NVIM_BIN');
 const FILE = env('SHARED_FILE');
 const INITIAL = env('SHARED_TEXT');
 const HOST = env('BRIDGE_HOST');
+const WORKSPACE = env('WORKSPACE_DIR');
 const STEP_TIMEOUT = 60_000;
 mkdirSync(ARTIFACTS, { recursive: true });
 
@@ -169,12 +171,13 @@ async function goTo(line, column) {
   await quickInput.waitFor({ state: 'hidden' });
 }
 
-const editorLines = page.locator('.monaco-editor .view-lines').first();
 
 /** The active editor's whole text, exactly: select all, copy, read the clipboard; then the
  * cursor goes back to where the journey puts it next. */
 async function vscodeText() {
-  await editorLines.click();
+  // Ctrl+1 focuses the document itself (a click might land in a comment widget's reply box).
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('Control+1');
   await page.keyboard.press('Control+A');
   await page.keyboard.press('Control+C');
   const text = await page.evaluate(() => navigator.clipboard.readText());
@@ -222,14 +225,21 @@ const invitations = [];
 let hostUser;
 
 async function converged(what, wanted) {
-  await until(what, async () => {
-    const [a, b] = await Promise.all([nvimA.call('text', FILE), nvimB.call('text', FILE)]);
-    return a === wanted && b === wanted;
-  });
-  const shown = await vscodeText();
-  if (shown !== wanted) {
+  try {
+    await until(what, async () => {
+      const [a, b] = await Promise.all([nvimA.call('text', FILE), nvimB.call('text', FILE)]);
+      return a === wanted && b === wanted;
+    });
     // VS Code may be a moment behind: the applyEdits are in flight.
     await until(`VS Code to show ${JSON.stringify(wanted)}`, async () => (await vscodeText()) === wanted);
+  } catch (error) {
+    const held = {
+      expected: wanted,
+      'Neovim A': await nvimA.call('text', FILE).catch(String),
+      'Neovim B': await nvimB.call('text', FILE).catch(String),
+      'VS Code': await vscodeText().catch(String),
+    };
+    throw new Error(`${error.message}; what each holds: ${JSON.stringify(held)}`);
   }
 }
 
@@ -374,6 +384,80 @@ try {
       return p && p.selections.some((s) => s.head.line === 1 && s.head.character === 3);
     });
     return `VS Code draws ${nvimA.username} and ${nvimB.username}; A sees ${seen.A}; B sees ${seen.B}; host first seen at ${JSON.stringify(hostSeen?.selections?.[0]?.head)}`;
+  });
+
+  await step('follow', async () => {
+    await palette('CodeForge: Follow a Participant');
+    await pickRow(nvimA.username);
+    await page.locator('.statusbar-item', { hasText: `Following ${nvimA.username}` }).first().waitFor();
+    // A goes to another file: VS Code goes with them (window/showDocument from the server).
+    await nvimA.call('open', 'codeforge.yaml');
+    await nvimA.call('cursor', 'codeforge.yaml', 0, 3);
+    await page.locator('.tabs-container .tab.active', { hasText: 'codeforge.yaml' }).waitFor();
+    const title = await page.title();
+    // And back: following again brings VS Code to the shared file.
+    await nvimA.call('open', FILE);
+    await nvimA.call('cursor', FILE, 2, Buffer.byteLength('nvim-a: '));
+    await page.locator('.tabs-container .tab.active', { hasText: FILE }).waitFor();
+    await palette('CodeForge: Follow a Participant');
+    await pickRow('Stop following');
+    await page.locator('.statusbar-item', { hasText: 'Pairing on notes' }).filter({ hasNotText: 'Following' }).first().waitFor();
+    return `VS Code followed ${nvimA.username} to codeforge.yaml (${title}) and back, then stopped`;
+  });
+
+  await step('comments', async () => {
+    await goTo(3, 1);
+    await palette('CodeForge: Add Review Comment');
+    await quickInput.locator('.quick-input-title', { hasText: 'Comment' }).waitFor();
+    const question = 'Is 日本語 right here? 🤔';
+    await quickInputBox.fill(question);
+    await page.keyboard.press('Enter');
+    // The thread in VS Code's comments UI, on line 3, and in Neovim A from the server.
+    const widget = page.locator('.review-widget', { hasText: question }).first();
+    await widget.waitFor();
+    const thread = await until('Neovim A to get the thread', async () => (await nvimA.call('threads', FILE)).find((t) => t.comments?.[0]?.body === question));
+    if (thread.line !== 2) throw new Error(`the thread is on line ${thread.line + 1}, not 3`);
+    // A replies from Neovim; the reply shows in VS Code's thread.
+    const answer = 'Yes — 正しい ✅';
+    await nvimA.exec('codeforge.collab.reply', { thread: thread.id, body: answer });
+    await page.locator('.review-widget', { hasText: answer }).first().waitFor();
+    // Resolved from the thread's title bar in VS Code: Neovim A hears of it.
+    await widget.locator('.action-label[aria-label="Resolve"]').first().click();
+    await until('Neovim A to see the thread resolved', async () => (await nvimA.call('threads', FILE)).find((t) => t.id === thread.id && t.state === 'resolved'));
+    // And reopened from there (the widget stays open: "comments.collapseOnResolve" is off).
+    await widget.locator('.action-label[aria-label="Reopen"]').first().click();
+    await until('Neovim A to see the thread open again', async () => (await nvimA.call('threads', FILE)).find((t) => t.id === thread.id && t.state === 'open'));
+    await widget.locator('.action-label[aria-label="Resolve"]').first().waitFor();
+    await page.keyboard.press('Escape');
+    return `thread ${String(thread.id).slice(0, 8)} on line 3: asked in VS Code, answered in Neovim, resolved and reopened in VS Code`;
+  });
+
+  await step('conflict', async () => {
+    // Another program rewrites line 2 on the bridge's disk while the session's edits there are
+    // unsaved: the server cannot merge that, and VS Code shows the three-way view.
+    // First an edit of line 2 that is not saved (in the room, not on disk)…
+    await goTo(2, 200);
+    await page.keyboard.type(' ✎', { delay: 15 });
+    expected = withLine(expected, 1, ' ✎');
+    await converged('the unsaved edit everywhere', expected);
+    // …then the other program's version of the same line.
+    const onDisk = readFileSync(join(WORKSPACE, FILE), 'utf-8');
+    if (onDisk.includes('✎')) throw new Error('the edit reached the disk without a save');
+    const theirs = onDisk.replace(/^vscode:.*$/m, 'vscode: rewritten on disk');
+    writeFileSync(join(WORKSPACE, `.${FILE}.tmp`), theirs);
+    renameSync(join(WORKSPACE, `.${FILE}.tmp`), join(WORKSPACE, FILE));
+    const toast = page.locator('.notification-toast', { hasText: 'changed on disk while it had unsaved edits' }).first();
+    await toast.waitFor();
+    await page.locator('.tabs-container .tab.active', { hasText: '(conflict)' }).waitFor();
+    await page.locator('.monaco-diff-editor').first().waitFor();
+    await shot('conflict-view');
+    await toast.locator('.monaco-button', { hasText: 'Accept Theirs' }).click();
+    // The choice went to the room for everyone: all three hold the disk's version.
+    await page.locator('.tabs-container .tab', { hasText: '(conflict)' }).waitFor({ state: 'hidden' });
+    const merged = theirs;
+    await converged('everyone to hold the version on disk', merged);
+    expected = merged;
+    return JSON.stringify(merged);
   });
 
   await step('leaver-disappears', async () => {
