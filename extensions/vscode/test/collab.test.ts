@@ -24,6 +24,7 @@ import {
   sameCursor,
   scrubSecrets,
   statusView,
+  threadLabel,
   Throttle,
   type Timers,
   withAlpha,
@@ -186,6 +187,21 @@ describe('conflicts and comments', () => {
       { id: '7', line: 0, state: 'open', review: undefined, comments: [] },
     ]);
     assert.equal(parseComments({ uri: 'file:///w/a.py', threads: 'x' }), undefined);
+  });
+
+  it('a detached thread says why; a review thread names its review', () => {
+    const parsed = parseComments({
+      uri: 'file:///w/a.py',
+      threads: [
+        { id: 't1', line: 2, detached: true, note: 'the commented text was deleted', comments: [] },
+        { id: 't2', line: 3, review: 'abcdef0123456789', comments: [] },
+        { id: 't3', line: 4, detached: 'yes', comments: [] },
+      ],
+    });
+    assert.ok(parsed);
+    assert.equal(threadLabel(parsed.threads[0]), 'the commented text was deleted');
+    assert.equal(threadLabel(parsed.threads[1]), 'Review abcdef01');
+    assert.equal(threadLabel(parsed.threads[2]), undefined);
   });
 });
 

@@ -3,7 +3,7 @@
 // reopen mapped to the server's commands, and a new thread from the gutter's '+' sent as
 // `codeforge.collab.comment`.
 import * as vscode from 'vscode';
-import { type Comments, type Thread } from './model';
+import { type Comments, type Thread, threadLabel } from './model';
 
 export const CONTROLLER_ID = 'codeforge.collab';
 
@@ -79,7 +79,7 @@ export class CommentsView implements vscode.Disposable {
       thread.range = range;
       thread.comments = comments;
     }
-    thread.label = t.review ? `Review ${t.review.slice(0, 8)}` : undefined;
+    thread.label = threadLabel(t);
     thread.state = t.state === 'resolved' ? vscode.CommentThreadState.Resolved : vscode.CommentThreadState.Unresolved;
     thread.contextValue = t.state;
     thread.canReply = true;

@@ -118,6 +118,9 @@ export interface Thread {
   line: number;
   state: 'open' | 'resolved';
   review?: string;
+  /** The anchored text was deleted: the thread stays at its last known line, saying so. */
+  detached?: boolean;
+  note?: string;
   comments: ThreadComment[];
 }
 
@@ -265,7 +268,10 @@ function thread(value: unknown): Thread | undefined {
       comments.push({ author: str(c.author) ?? '?', body: c.body, createdAt: str(c.createdAt) ?? '' });
     }
   }
-  return { id, line, state: value.state === 'resolved' ? 'resolved' : 'open', review: str(value.review), comments };
+  const thread: Thread = { id, line, state: value.state === 'resolved' ? 'resolved' : 'open', review: str(value.review), comments };
+  if (value.detached === true) thread.detached = true;
+  if (str(value.note)) thread.note = str(value.note);
+  return thread;
 }
 
 /** `codeforge/collab/comments`: the threads of one document at their current lines. */
@@ -519,6 +525,12 @@ export function presenceMarks(p: PresenceParticipant): PresenceMarks {
     }
   }
   return { selections, carets };
+}
+
+/** The thread's label in the comments UI: its review, and why it is detached when it is. */
+export function threadLabel(t: Thread): string | undefined {
+  const parts = [t.review ? `Review ${t.review.slice(0, 8)}` : undefined, t.detached ? (t.note ?? 'its text was deleted') : undefined].filter(Boolean);
+  return parts.length ? parts.join(' · ') : undefined;
 }
 
 /** The name label: the display name, and the role when it matters (a read-only guest). */
