@@ -286,8 +286,7 @@ describe('session state', function()
     collab.on_state(next_state)
     vim.notify = orig
     matches('in collaboration session Pairing 🚀 as navigator', shown[1])
-    matches('陳 %(cy%) joined', shown[2])
-    matches('following ana', shown[2])
+    eq('CodeForge: 陳 (cy) joined', shown[2], 'following is said by the follow command, not twice')
     eq('collab: navigator · pair, ana drives · read-only · following ana · 3 people', collab.status())
   end)
 
@@ -463,6 +462,23 @@ describe('conflicts', function()
     conflict.close('c1')
     conflict.pending = {}
     matches('no conflict is waiting', said(run('collab conflicts')))
+  end)
+
+  it('a conflict someone else resolved closes its tab', function()
+    open_file()
+    local tabs = #vim.api.nvim_list_tabpages()
+    local shown = {}
+    local orig = vim.notify
+    vim.notify = function(msg)
+      shown[#shown + 1] = msg
+    end
+    notify_handler('conflict', CONFLICT:format(URI):gsub('"c1"', '"c2"'))
+    eq(tabs + 1, #vim.api.nvim_list_tabpages())
+    notify_handler('conflict', ('{"id": "c2", "uri": "%s", "resolved": "theirs"}'):format(URI))
+    vim.notify = orig
+    eq(tabs, #vim.api.nvim_list_tabpages())
+    eq(nil, conflict.pending.c2)
+    matches('conflict in .*app.py resolved %(resolved by someone else%)', shown[#shown])
   end)
 end)
 

@@ -63,8 +63,8 @@ vim.ui.input = function(opts, on_confirm)
 end
 -- Keys as typed: <Esc> and friends, and text whose UTF-8 has byte 0x80 (😀 does) escaped, or
 -- Neovim would read that byte as the start of a special key.
-function J.type(keys)
-  vim.api.nvim_feedkeys(vim.keycode(keys), 'nx', false)
+function J.type(keys, remap)
+  vim.api.nvim_feedkeys(vim.keycode(keys), remap and 'mx' or 'nx', false)
 end
 function J.said(pattern, from)
   for i = from or 1, #J.messages do
@@ -363,7 +363,7 @@ local steps = {
       return out]])
     eq({ 'ours (diff)', 'base (diff)', 'theirs (diff)' }, sides)
     -- Take theirs: the key in the tab.
-    lua(ana, "J.type('ct')")
+    lua(ana, "J.type('ct', true)")
     wait_for('the conflict resolved', function()
       return lua(ana, "return J.said('resolved %(theirs%)', ...)", from) or lua(ana, "return J.said('failed', ...)", from)
     end)
@@ -373,7 +373,18 @@ local steps = {
       local a = lua(ana, 'return J.text(...)', ana.dir .. '/main.py')
       return a and a:find('# from the disk', 1, true) and a == lua(bo, 'return J.text(...)', bo.dir .. '/main.py')
     end)
-    return sides
+    -- bo may have been shown the same conflict: answering it finds it resolved, and its tab closes.
+    local told_bo = lua(bo, "return next(require('codeforge.collab.conflict').pending)")
+    if told_bo then
+      local bo_from = mark(bo)
+      lua(bo, "require('codeforge.collab.conflict').open(...)", told_bo)
+      cmd(bo, 'CodeForge collab conflicts ours')
+      wait_for("bo's tab closed", function()
+        return lua(bo, "return J.said('already resolved by someone else', ...)", bo_from) ~= nil
+      end)
+      eq(nil, lua(bo, 'return vim.t.codeforge_conflict'))
+    end
+    return table.concat(sides, ' | ') .. (told_bo and '; bo told it was resolved already' or '')
   end },
 
   { 'comments-stay-on-line', function()
@@ -384,6 +395,7 @@ local steps = {
       return t[1] and t[1].row == 2 and t[1].summary:find('Looks good 日本 😀', 1, true)
     end)
     -- Two lines added above it, by bo: the thread moves down with its text, in both editors.
+    cmd(bo, 'buffer ' .. vim.fn.fnameescape(bo.dir .. '/main.py'))
     lua(bo, "vim.api.nvim_buf_set_lines(0, 0, 0, false, { '# one', '# two 😀' })")
     wait_for('the thread on line 5 in both', function()
       local a = lua(ana, 'return J.threads(...)', ana.dir .. '/main.py')
@@ -393,7 +405,7 @@ local steps = {
     -- bo answers from the float of that line.
     lua(bo, 'vim.api.nvim_win_set_cursor(0, { 5, 0 })')
     cmd(bo, 'CodeForge collab thread')
-    lua(bo, "J.answers = { 'Agreed 👍' } J.type('r')")
+    lua(bo, "J.answers = { 'Agreed 👍' } J.type('r', true)")
     wait_for("the reply in ana's thread", function()
       local t = lua(ana, 'return J.threads(...)', ana.dir .. '/main.py')
       return t[1] and t[1].summary:find('(2)', 1, true)

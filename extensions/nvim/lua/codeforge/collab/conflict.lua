@@ -38,6 +38,10 @@ function M.on_conflict(params)
   if type(params) ~= 'table' or not text(params.id) or type(params.uri) ~= 'string' then
     return
   end
+  if params.resolved ~= nil and params.resolved ~= vim.NIL and params.resolved ~= false then
+    -- Someone resolved it (a server that says so): this view is done.
+    return M.done(text(params.id), 'resolved by someone else')
+  end
   local conflict = { id = text(params.id), uri = params.uri, base = text(params.base) or '', ours = text(params.ours) or '', theirs = text(params.theirs) or '' }
   M.pending[conflict.id] = conflict
   require('codeforge.collab').notify(
@@ -136,13 +140,27 @@ function M.accept(choice, id)
   end
   local result, err = collab.execute('resolveConflict', args)
   if err then
+    local message = tostring(err.message or '')
+    if message:lower():find('no such conflict') or message:lower():find('not found') or message:lower():find('already resolved') then
+      -- Another participant chose first: the room has their choice.
+      M.done(id, 'already resolved by someone else')
+      return nil, message
+    end
     require('codeforge').report_error('resolving the conflict in ' .. M.file_of(conflict), err)
-    return nil, err.message
+    return nil, message
   end
+  M.done(id, choice)
+  return result
+end
+
+--- Conflict `id` is over (`how`: the choice, or who made it): forget it and close its tab.
+function M.done(id, how)
+  local conflict = M.pending[id]
   M.pending[id] = nil
   M.close(id)
-  collab.notify(('conflict in %s resolved (%s)'):format(M.file_of(conflict), choice))
-  return result
+  if conflict then
+    require('codeforge.collab').notify(('conflict in %s resolved (%s)'):format(M.file_of(conflict), how))
+  end
 end
 
 return M

@@ -106,9 +106,8 @@ local function changes(before, after)
   if text(before.driver) ~= text(after.driver) and text(after.driver) then
     said[#said + 1] = 'the driver is now ' .. text(after.driver)
   end
-  if text(before.following) ~= text(after.following) then
-    said[#said + 1] = text(after.following) and ('following ' .. text(after.following)) or 'not following anyone'
-  end
+  -- Following changes are said by :CodeForge collab follow / unfollow; one the server makes
+  -- (the followed person left) is said by "… left".
   table.sort(said)
   return said
 end
