@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,8 +36,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from codeforge.collab.presence import presence_state
 from codeforge.collab.relative import PositionError, RelativePosition, create, resolve
-from codeforge.collab.text import Encoding, to_offset, to_position
-from codeforge.lsp.capabilities.collab.documents import encoding_of
+from codeforge.collab.text import Edit, Encoding, diff, to_offset, to_position
+from codeforge.lsp.capabilities.collab.documents import encoding_of, map_edit
 from codeforge.lsp.capabilities.collab.state import HOOKS, CollabHost, CollabState, DocSync, collab_state
 from codeforge.lsp.contributions import Contributions, Notification
 from codeforge.lsp.session import CodeForgeSession
@@ -159,13 +160,13 @@ def _set_cursor(
     room = doc.room
     encoding = encoding_of(ls)
     awareness = _state_for(ls, state, doc)
-    size = len(str(room.text).encode())
+    onto_room = _mapper(doc.text, str(room.text))
     positions = []
     for anchor, head in cursor_offsets(doc.text, cursor.selections, encoding):
         positions.append(
             {
-                "anchor": create(room.text, min(anchor, size)).to_json(),
-                "head": create(room.text, min(head, size)).to_json(),
+                "anchor": create(room.text, onto_room(anchor)).to_json(),
+                "head": create(room.text, onto_room(head)).to_json(),
             }
         )
     if positions:
@@ -190,7 +191,18 @@ def _warn(ls: CodeForgeSession, message: str) -> None:
 # -- room → editor ------------------------------------------------------------------------------
 
 
-def _point(room_text: Any, editor_text: str, data: Any, encoding: Encoding) -> dict[str, int] | None:
+def _mapper(source: str, target: str) -> Callable[[int], int]:
+    """Byte offsets of `source` moved onto `target` (the editor's text and the room's differ
+    while an edit is on its way: the same place, across what one has and the other lacks)."""
+    if source == target:
+        return lambda offset: offset
+    lag = diff(source, target)
+    return lambda offset: map_edit(Edit(offset, offset, ""), lag).start
+
+
+def _point(
+    room_text: Any, editor_text: str, data: Any, encoding: Encoding, onto_editor: Callable[[int], int]
+) -> dict[str, int] | None:
     try:
         position = RelativePosition.from_json(data)
     except PositionError:
@@ -198,12 +210,18 @@ def _point(room_text: Any, editor_text: str, data: Any, encoding: Encoding) -> d
     offset = resolve(room_text, position, deleted="collapse")
     if offset is None:
         return None
-    line, character = to_position(editor_text, offset, encoding)
+    line, character = to_position(editor_text, onto_editor(offset), encoding)
     return {"line": line, "character": character}
 
 
 def participant_of(
-    state: CollabState, client: int, awareness: dict[str, Any], room_text: Any, editor_text: str, encoding: Encoding
+    state: CollabState,
+    client: int,
+    awareness: dict[str, Any],
+    room_text: Any,
+    editor_text: str,
+    encoding: Encoding,
+    onto_editor: Callable[[int], int] = lambda offset: offset,
 ) -> dict[str, Any]:
     """One awareness state as the editor shows it."""
     found = awareness.get("user")
@@ -218,8 +236,8 @@ def participant_of(
     for selection in selections[:MAX_SELECTIONS]:
         if not isinstance(selection, dict):
             continue
-        anchor = _point(room_text, editor_text, selection.get("anchor"), encoding)
-        head = _point(room_text, editor_text, selection.get("head"), encoding)
+        anchor = _point(room_text, editor_text, selection.get("anchor"), encoding, onto_editor)
+        head = _point(room_text, editor_text, selection.get("head"), encoding, onto_editor)
         if anchor is not None and head is not None:
             shown.append({"anchor": anchor, "head": head})
     out: dict[str, Any] = {
@@ -245,12 +263,14 @@ def participants(ls: CodeForgeSession, state: CollabState, doc: DocSync) -> list
     if room is None or doc.closed:
         return []
     encoding = encoding_of(ls)
+    others = [(c, a) for c, a in sorted(room.presence.states.items()) if c != doc.client_id and isinstance(a, dict)]
+    if not others:
+        return []
+    onto_editor = _mapper(str(room.text), doc.text)
     out = []
-    for client, awareness in sorted(room.presence.states.items()):
-        if client == doc.client_id or not isinstance(awareness, dict):
-            continue
+    for client, awareness in others:
         try:
-            out.append(participant_of(state, client, awareness, room.text, doc.text, encoding))
+            out.append(participant_of(state, client, awareness, room.text, doc.text, encoding, onto_editor))
         except Exception:  # one client's odd state must not hide the others
             log.exception("presence of client %s in %s could not be shown", client, doc.name)
     return out
