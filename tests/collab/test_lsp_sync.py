@@ -302,3 +302,26 @@ def test_random_concurrent_typing_with_edits_in_flight_converges_exactly(team: T
         assert lines.count(line) == 1, (line, final)
     assert [x for x in lines if x in original] == original
     assert len(lines) == len(original) + len(typed)
+
+
+def test_a_disk_change_over_unsaved_edits_is_a_conflict_the_editor_resolves(team: Team) -> None:
+    path = _file(team.bridge, "conflicted.py", "x = 1\ny = 1\n")
+    alice, bob = team.session("navigator", "bob")
+    a, b = alice.open(path), bob.open(path)
+    converge([(alice, a), (bob, b)])
+    alice.replace(a, 4, 5, "2")  # unsaved: x = 2
+    converge([(alice, a), (bob, b)])
+    path.write_text("x = 3\ny = 1\n")  # another writer (a formatter, git) changes the same line
+    conflict = alice.notification("codeforge/collab/conflict", lambda p: p["uri"] == a)
+    assert (conflict["base"], conflict["ours"], conflict["theirs"]) == (
+        "x = 1\ny = 1\n",
+        "x = 2\ny = 1\n",
+        "x = 3\ny = 1\n",
+    )
+    assert bob.notification("codeforge/collab/conflict")["id"] == conflict["id"]  # everyone in the room hears it
+    assert alice.texts[a] == "x = 2\ny = 1\n"  # nothing merged by itself
+    resolved = alice.command("codeforge.collab.resolveConflict", {"id": conflict["id"], "choice": "theirs"})
+    assert resolved == {"resolved": conflict["id"], "uri": a}
+    assert converge([(alice, a), (bob, b)]) == "x = 3\ny = 1\n"  # the choice, for everyone
+    again = alice.command("codeforge.collab.resolveConflict", {"id": conflict["id"], "choice": "ours"}, raw=True)
+    assert "no open conflict" in again["error"]["message"]

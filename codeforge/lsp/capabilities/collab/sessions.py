@@ -19,6 +19,7 @@ whose text equals it adds nothing (its text goes in as a minimal diff, empty her
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any, Literal
 
@@ -163,10 +164,27 @@ def leave_session(ls: CodeForgeSession, reason: str | None = None) -> None:
 
 
 def _start_ticker(ls: CodeForgeSession, state: CollabState) -> None:
+    if state.ticker is None:
+        state.ticker = ls.spawn(_in_session(ls, state))
+
+
+async def _in_session(ls: CodeForgeSession, state: CollabState) -> None:
+    """Runs while this editor is in a session: looks for conflicts. The bridge cancels a
+    language-server session's tasks when the session ends (the editor went for good): then
+    its documents let their rooms go (holds, awareness, observers) and the registry forgets
+    its listener; a `leave_session` has done that already and cancelled this task itself."""
     from codeforge.lsp.capabilities.collab.conflicts import watch  # conflicts imports this package's core only
 
-    if state.ticker is None:
-        state.ticker = ls.spawn(watch(ls, state))
+    this = asyncio.current_task()
+    try:
+        await watch(ls, state)
+    finally:
+        if state.ticker is this and state.session is not None:
+            state.ticker = None
+            documents.leave_all(ls, state)
+            if state.unsubscribe is not None:
+                state.unsubscribe()
+                state.unsubscribe = None
 
 
 async def ensure_rejoined(ls: CodeForgeSession) -> None:
