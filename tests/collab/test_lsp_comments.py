@@ -122,6 +122,26 @@ def test_reply_resolve_and_reopen_reach_every_editor(team: Team) -> None:
     alice.notification(COMMENTS, _thread(thread, state="open"))
 
 
+def test_a_comment_made_outside_a_session_shows_on_its_line_in_one(team: Team) -> None:
+    path = _file(team.bridge, "comments_solo.py")
+    solo = team.editor("bob")  # in no session: the thread is anchored in the file's room all the same
+    s = solo.open(path)
+    made = solo.command("codeforge.collab.comment", {"uri": s, "line": 2, "body": "solo note"})
+    assert made["session"] is None and made["anchor"] and made["quote"] == "e\u0301 combining"
+    missing = solo.command(
+        "codeforge.collab.comment",
+        {"uri": s.replace("comments_solo", "no_such_file"), "line": 0, "body": "x"},
+        raw=True,
+    )
+    assert "not a file in the workspace" in missing["error"]["message"]
+    (alice,) = team.session("navigator")
+    a = alice.open(path)
+    converge([(alice, a)])
+    alice.notification(COMMENTS, _thread(made["id"], line=2, anchored=True))
+    alice.insert(a, 0, "# header 🎉\n")
+    alice.notification(COMMENTS, _thread(made["id"], line=3, anchored=True))
+
+
 def test_bad_input_for_every_comment_command(team: Team) -> None:
     path = _file(team.bridge, "comments_bad.py")
     (alice,) = team.session("navigator")

@@ -290,6 +290,8 @@ def test_follow_refuses_yourself_strangers_bad_input_and_no_session(team: Team) 
     for bad in ({"username": ""}, {"username": 5}, {"who": "bob"}, ["bob"]):
         answer = alice.command("codeforge.collab.follow", bad, raw=True)
         assert answer["error"]["code"] == -32602, answer
+    answer = alice.command("codeforge.collab.participants", {"who": "bob"}, raw=True)
+    assert answer["error"]["code"] == -32602 and "who" in answer["error"]["message"]
     bob.command("codeforge.collab.leave", {})
     for command in ("codeforge.collab.follow", "codeforge.collab.participants"):
         answer = bob.command(command, {"username": "bob"} if command.endswith("follow") else {}, raw=True)

@@ -119,17 +119,19 @@ def _changed(hub: Any, name: str) -> None:
 # -- lines --------------------------------------------------------------------------------------
 
 
-def _line_of(doc: DocSync, offset: int) -> int:
-    """The line of the room's byte `offset` in the editor's text (moved across what the
-    editor has not got yet)."""
+def _line_finder(doc: DocSync) -> Callable[[int], int]:
+    """The line, in the editor's text, of a byte offset of the room's text (moved across
+    what the editor has not got yet); worked out once for all of a document's threads."""
     assert doc.room is not None
     room_text = str(doc.room.text)
-    if room_text != doc.text:  # the editor lags: map the offset back onto its text
-        offset = map_edit(Edit(offset, offset, ""), diff(room_text, doc.text)).start
-    return Lines(doc.text).position(offset, encoding="utf-8")[0]
+    lines = Lines(doc.text)
+    if room_text == doc.text:
+        return lambda offset: lines.position(offset, encoding="utf-8")[0]
+    lag = diff(room_text, doc.text)  # the editor lags: map offsets back onto its text
+    return lambda offset: lines.position(map_edit(Edit(offset, offset, ""), lag).start, encoding="utf-8")[0]
 
 
-def _place(doc: DocSync, tracked: Tracked) -> None:
+def _place(doc: DocSync, tracked: Tracked, line_of: Callable[[int], int]) -> None:
     if tracked.position is None or doc.room is None:
         return
     offset = resolve(doc.room.text, tracked.position, deleted="none")
@@ -137,7 +139,7 @@ def _place(doc: DocSync, tracked: Tracked) -> None:
         tracked.detached = True  # stays at tracked.line, the last known
         return
     tracked.detached = False
-    tracked.line = _line_of(doc, offset)
+    tracked.line = line_of(offset)
 
 
 def thread_view(tracked: Tracked) -> dict[str, Any]:
@@ -172,8 +174,10 @@ def _track(data: dict[str, Any]) -> Tracked:
 def _publish(ls: CodeForgeSession, doc: DocSync, threads: DocThreads, *, force: bool = False) -> None:
     if doc.closed:
         return
-    for tracked in threads.threads.values():
-        _place(doc, tracked)
+    if threads.threads and doc.room is not None:
+        line_of = _line_finder(doc)
+        for tracked in threads.threads.values():
+            _place(doc, tracked, line_of)
     ordered = sorted(threads.threads.values(), key=lambda t: (t.line, t.data.get("created_at") or ""))
     payload = {"uri": doc.uri, "threads": [thread_view(t) for t in ordered]}
     if force or payload != threads.sent:
@@ -349,9 +353,11 @@ async def _room_and_text(ls: CodeForgeSession, host: CollabHost, uri: str) -> tu
             f"{uri} is not a file of the workspace",
             fix="comment on a file under the workspace folder (not .git/ or .codeforge/)",
         )
+    path = to_fs_path(uri)
+    if not path or not Path(path).is_file():
+        raise BadInput(f"{name} is not a file in the workspace", fix="save the file first, then comment on it")
     assert host.hub is not None
     room = await host.hub.open(name)
-    path = to_fs_path(uri)
     text = ls.open_text(Path(path)) if path else None
     return room, text if text is not None else str(room.text), None, name
 
