@@ -72,6 +72,8 @@ STEPS = [
     "conflict-tab-resolves",
     "comments-stay-on-line",
     "bad-input-refused",
+    "pair-mode-handover",
+    "guest-edits-refused",
     "leave-clears-presence",
 ]
 

@@ -227,7 +227,7 @@ function M.open_pane(url, on_done)
 end
 
 --- window/showDocument: http(s) panes become text buffers; files open in the editor.
-function M.show_document(_, params)
+function M.show_document(_, params, ctx)
   local uri = params.uri
   if params.external then
     vim.ui.open(uri)
@@ -241,8 +241,11 @@ function M.show_document(_, params)
   vim.fn.bufload(buf)
   vim.api.nvim_win_set_buf(0, buf)
   if params.selection then
-    local pos = params.selection.start
-    pcall(vim.api.nvim_win_set_cursor, 0, { pos.line + 1, pos.character })
+    -- The character is in the client's position encoding (a collaborator followed onto a
+    -- line with emoji or CJK lands on the same character).
+    local client = ctx and ctx.client_id and vim.lsp.get_client_by_id(ctx.client_id)
+    local row, col = require('codeforge.collab.positions').to_byte(buf, params.selection.start, client and client.offset_encoding or 'utf-16')
+    pcall(vim.api.nvim_win_set_cursor, 0, { row + 1, col })
   end
   return { success = true }
 end

@@ -264,6 +264,16 @@ describe('remote edits made for another version', function()
   end)
 end)
 
+describe('follow (window/showDocument)', function()
+  it("puts the cursor on the leader's character, in the client's encoding", function()
+    vim.cmd('enew')
+    -- Line 1 is "# 😀 café 日本語": UTF-16 character 10 is 日 (byte 13).
+    require('codeforge.ui').show_document(nil, { uri = URI, takeFocus = true, selection = { start = { line = 0, character = 10 }, ['end'] = { line = 0, character = 10 } } }, {})
+    eq(FILE, vim.api.nvim_buf_get_name(0))
+    eq({ 1, 13 }, vim.api.nvim_win_get_cursor(0))
+  end)
+end)
+
 describe('session state', function()
   local STATE = [[{"session": "s1", "title": "Pairing 🚀", "role": "navigator", "mode": "pair", "driver": "ana",
     "host": "ana", "mayEdit": false, "following": null,

@@ -30,7 +30,7 @@ local bin, token, dir, name = ...
 -- folder with codeforge.yaml, and :CodeForge connect turns it into the workspace's.
 vim.g.codeforge = { cmd = { bin, 'lsp' }, token = token }
 vim.o.swapfile = false
-vim.o.columns, vim.o.lines = 120, 40
+vim.o.columns, vim.o.lines = 100, 16
 vim.cmd('filetype on')
 vim.cmd('runtime! plugin/codeforge.lua')
 vim.cmd('cd ' .. vim.fn.fnameescape(dir))
@@ -96,9 +96,24 @@ function J.attached(path)
   local b = J.buf(path)
   return client ~= nil and b ~= nil and client.attached_buffers[b] == true
 end
+-- What the screen shows (Neovim keeps its grid without a UI): text, virtual text included.
+function J.grid()
+  vim.cmd('redraw!')
+  local rows = {}
+  for row = 1, vim.o.lines do
+    local cells = {}
+    for col = 1, vim.o.columns do
+      cells[#cells + 1] = vim.fn.screenstring(row, col)
+    end
+    rows[#rows + 1] = (table.concat(cells):gsub('%s+$', ''))
+  end
+  return rows
+end
 function J.screen()
   local out = { '## ' .. name .. ': ' .. vim.api.nvim_buf_get_name(0) .. ' ' .. vim.inspect(vim.api.nvim_win_get_cursor(0)) }
-  vim.list_extend(out, vim.api.nvim_buf_get_lines(0, 0, -1, false))
+  vim.list_extend(out, J.grid())
+  out[#out + 1] = '## cursors shown: ' .. vim.inspect(J.cursors(vim.api.nvim_buf_get_name(0)), { newline = ' ', indent = '' })
+  out[#out + 1] = '## threads shown: ' .. vim.inspect(J.threads(vim.api.nvim_buf_get_name(0)), { newline = ' ', indent = '' })
   out[#out + 1] = '## statusline: ' .. require('codeforge.collab').status()
   out[#out + 1] = '## messages'
   vim.list_extend(out, vim.list_slice(J.messages, math.max(1, #J.messages - 15)))
@@ -440,6 +455,38 @@ local steps = {
     end)
     said[#said + 1] = lua(bo, "return J.said('inviting failed', ...)", from)
     return table.concat(said, ' | ')
+  end },
+
+  { 'pair-mode-handover', function()
+    cmd(ana, 'CodeForge collab mode pair')
+    wait_for('pair mode in both', function()
+      return lua(ana, "return require('codeforge.collab').status()"):find('pair, ' .. vim.pesc(ANA_USER) .. ' drives')
+        and lua(bo, "return require('codeforge.collab').status()"):find('pair, ' .. vim.pesc(ANA_USER) .. ' drives')
+    end)
+    -- No name typed: ana picks bo from the participants.
+    lua(ana, 'J.answers = { ... }', vim.pesc(BO_USER))
+    cmd(ana, 'CodeForge collab handover')
+    wait_for('bo driving', function()
+      local s = state(bo)
+      return s and vim.json.decode(s).driver == BO_USER and vim.json.decode(s).role == 'driver'
+    end)
+    return lua(bo, "return require('codeforge.collab').status()") .. ' · asked ana: ' .. lua(ana, 'return J.asked[#J.asked]')
+  end },
+
+  { 'guest-edits-refused', function()
+    cmd(ana, 'CodeForge collab role ' .. BO_USER .. ' guest')
+    wait_for('bo a guest', function()
+      return lua(bo, "return require('codeforge.collab').status()"):find('read-only', 1, true)
+    end)
+    local before = lua(ana, 'return J.text(...)', ana.dir .. '/main.py')
+    local from = mark(bo)
+    cmd(bo, 'buffer ' .. vim.fn.fnameescape(bo.dir .. '/main.py'))
+    lua(bo, "vim.api.nvim_win_set_cursor(0, { 1, 0 }) J.type('Oguest typing 日本<Esc>')")
+    wait_for("bo told, and bo's buffer back to the room's text", function()
+      return lua(bo, "return J.said('guest', ...)", from) and lua(bo, 'return J.text(...)', bo.dir .. '/main.py') == before
+    end)
+    eq(before, lua(ana, 'return J.text(...)', ana.dir .. '/main.py'), "the guest's text reached ana")
+    return lua(bo, "return J.said('guest', ...)", from)
   end },
 
   { 'leave-clears-presence', function()
