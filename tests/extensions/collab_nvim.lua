@@ -186,6 +186,11 @@ function M.conflicts_seen()
   end, M.conflicts)
 end
 
+--- What Neovim told the person (vim.notify, which the server's window/showMessage goes to).
+function M.said()
+  return M.messages
+end
+
 --- Which file the current window shows (follow mode moves it).
 function M.current()
   return vim.api.nvim_buf_get_name(0)

@@ -6,7 +6,8 @@ server. VS Code starts a session and invites; the Neovims join with the invitati
 type into one file (emoji, CJK, a combining mark, astral characters), one after the other and at
 the same time, and must end with the same, expected text; each sees the others' cursors (VS
 Code's decorations in a screenshot, the Neovims' presence notifications and extmarks over RPC);
-VS Code follows a Neovim across files; a review comment made in VS Code is answered in Neovim
+VS Code follows a Neovim across files; switches to pair mode and hands the keyboard over and
+back; makes a Neovim a read-only guest, whose typing is refused and put back; a review comment made in VS Code is answered in Neovim
 and resolved in VS Code; a write to the file on the bridge's disk that clashes with the
 session's unsaved edits opens VS Code's three-way view, whose choice reaches everyone; a
 participant who leaves disappears; ending the session ends everyone's. The invitations never
@@ -61,6 +62,8 @@ STEPS = [
     "cursors-everywhere",
     "follow",
     "comments",
+    "pair-mode-handover",
+    "guest-refused",
     "conflict",
     "leaver-disappears",
     "end-session",

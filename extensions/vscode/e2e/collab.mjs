@@ -158,7 +158,7 @@ async function palette(title) {
 
 /** Picks the quick pick row whose label is `label` (the quick pick is open). */
 async function pickRow(label) {
-  const row = quickInput.locator('.quick-input-list .monaco-list-row', { has: page.locator('.label-name', { hasText: new RegExp(`^${label}$`) }) }).first();
+  const row = quickInput.locator('.quick-input-list .monaco-list-row', { has: page.locator('.label-name', { hasText: new RegExp(`^${label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) }) }).first();
   await row.waitFor({ state: 'visible' });
   await focusRow(row);
   await page.keyboard.press('Enter');
@@ -430,6 +430,43 @@ try {
     await widget.locator('.action-label[aria-label="Resolve"]').first().waitFor();
     await page.keyboard.press('Escape');
     return `thread ${String(thread.id).slice(0, 8)} on line 3: asked in VS Code, answered in Neovim, resolved and reopened in VS Code`;
+  });
+
+  await step('pair-mode-handover', async () => {
+    await palette('CodeForge: Set Collaboration Mode');
+    await pickRow('pair');
+    const item = page.locator('.statusbar-item', { hasText: 'Pairing on notes' }).first();
+    await page.locator('.statusbar-item', { hasText: `pair, driver ${hostUser}` }).first().waitFor();
+    await palette('CodeForge: Hand Over the Keyboard');
+    await pickRow(nvimA.username);
+    await page.locator('.statusbar-item', { hasText: `pair, driver ${nvimA.username}` }).first().waitFor();
+    await until(`Neovim A to drive`, async () => (await nvimA.call('state_of'))?.driver === nvimA.username);
+    const handed = (await item.innerText()).trim();
+    // Back to free mode, the host driving again.
+    await palette('CodeForge: Hand Over the Keyboard');
+    await pickRow(`${hostUser} (you)`);
+    await page.locator('.statusbar-item', { hasText: `pair, driver ${hostUser}` }).first().waitFor();
+    await palette('CodeForge: Set Collaboration Mode');
+    await pickRow('free');
+    await page.locator('.statusbar-item', { hasText: 'Pairing on notes' }).filter({ hasText: '· free ·' }).first().waitFor();
+    return `${handed}; back to free mode`;
+  });
+
+  await step('guest-refused', async () => {
+    await palette("CodeForge: Set a Participant's Role");
+    await pickRow(nvimB.username);
+    await pickRow('guest');
+    await until('Neovim B to be a guest', async () => (await nvimB.call('state_of'))?.role === 'guest');
+    const before = (await nvimB.call('said')).length;
+    await nvimB.call('type_at_end', FILE, 3, ' not allowed');
+    // Refused by the server: B's buffer is put back and B is told, naming the role.
+    await converged('the guest’s buffer to be put back', expected);
+    const told = await until('Neovim B to be told', async () => (await nvimB.call('said')).slice(before).find((m) => /guest/i.test(m)));
+    await palette("CodeForge: Set a Participant's Role");
+    await pickRow(nvimB.username);
+    await pickRow('navigator');
+    await until('Neovim B to be a navigator again', async () => (await nvimB.call('state_of'))?.role === 'navigator');
+    return told;
   });
 
   await step('conflict', async () => {

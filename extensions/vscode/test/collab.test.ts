@@ -241,7 +241,10 @@ describe('palette commands', () => {
     const follow = participantChoices(state, 'follow', 'bo');
     assert.deepEqual(follow.map((c) => c.username), [null, 'ana', 'cy']);
     assert.match(follow[1].description, /ana · driver · driving · host/);
+    // Ana drives: she may hand over to Bo (not to the guest); Bo, not driving, may take it.
     assert.deepEqual(participantChoices(state, 'handover', 'ana').map((c) => c.username), ['bo']);
+    const handover = participantChoices(state, 'handover', 'bo');
+    assert.deepEqual(handover.map((c) => [c.username, c.label]), [['bo', 'Bo (you)']]);
     assert.deepEqual(participantChoices(state, 'setRole', 'ana').map((c) => c.username), ['bo', 'cy']);
     assert.deepEqual(participantChoices(OUT_OF_SESSION, 'follow', 'ana'), []);
   });

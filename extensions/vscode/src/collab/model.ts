@@ -424,11 +424,16 @@ export interface ParticipantChoice {
   username: string | null;
 }
 
-/** The quick pick of participants for follow / hand over / set role (never yourself). */
+/**
+ * The quick pick of participants: whom to follow or whose role to set (never yourself), whom to
+ * hand the keyboard to (anyone but the driver and guests: the host may take it back).
+ */
 export function participantChoices(state: CollabState, purpose: 'follow' | 'handover' | 'setRole', me: string | undefined): ParticipantChoice[] {
-  const others = state.participants.filter((p) => p.username !== me && (purpose !== 'handover' || p.role !== 'guest'));
-  const choices: ParticipantChoice[] = others.map((p) => ({
-    label: p.name,
+  const candidates = state.participants.filter((p) =>
+    purpose === 'handover' ? p.username !== state.driver && p.role !== 'guest' : p.username !== me,
+  );
+  const choices: ParticipantChoice[] = candidates.map((p) => ({
+    label: p.username === me ? `${p.name} (you)` : p.name,
     description: `${p.username} · ${p.role}${p.username === state.driver ? ' · driving' : ''}${p.username === state.host ? ' · host' : ''}`,
     username: p.username,
   }));
