@@ -1,23 +1,22 @@
---- `:CodeForge collab {sub} …`: sessions, following, roles, comments, reviews and conflicts.
+--- `:CodeForge collab {sub} …`: sessions, following, roles, reviews and conflicts (comments in
+--- threads.lua, argument reading and prompts in args.lua, what is shown in views.lua).
 --- Every argument is optional where typing it is: what is missing is asked with vim.ui.select /
 --- vim.ui.input (`:CodeForge! collab start` asks the optional title and mode too); a wrong one
 --- is refused with what to type instead. Runs inside a coroutine (codeforge.async.run).
+local input = require('codeforge.collab.args')
 local async = require('codeforge.async')
 local collab = require('codeforge.collab')
+local threads = require('codeforge.collab.threads')
+local views = require('codeforge.collab.views')
 
 local M = {}
 
 local text = collab.text
+local parse, at_most, check_in, select = input.parse, input.at_most, input.check_in, input.select
 
-M.ROLES = { 'navigator', 'driver', 'guest' }
-M.MODES = { 'free', 'pair' }
-M.CHOICES = { 'ours', 'theirs', 'both', 'text' }
-local ROLE_HELP = {
-  navigator = 'edits in free mode, watches in pair mode',
-  driver = 'edits; in pair mode the one who types',
-  guest = 'read-only: sees everything, edits nothing',
-}
-local MODE_HELP = { free = 'everyone with an editing role types', pair = 'only the driver types; hand over explicitly' }
+M.ROLES, M.MODES, M.CHOICES = input.ROLES, input.MODES, input.CHOICES
+M.parse = input.parse
+M.from_float = threads.from_float
 
 --- Subcommand -> what it does (completion and the no-argument menu).
 M.SUBCOMMANDS = {
@@ -46,62 +45,6 @@ local function fail(what, message)
   return nil
 end
 
--- Options whose value is text: the words after `title=` belong to it (`title=Pair on 日本 🚀`),
--- up to the next option.
-local TEXT_OPTIONS = { title = true }
-
---- Words after the subcommand: positional words and `key=value` options (only `allowed` keys).
----@return string[]|nil positional, table<string, string>|nil named, string|nil error
-local function parse(words, allowed)
-  local positional, named = {}, {}
-  local text_key = nil
-  for _, word in ipairs(words) do
-    local key, value = word:match('^([%a_]+)=(.*)$')
-    if not key and text_key then
-      named[text_key] = named[text_key] == '' and word or (named[text_key] .. ' ' .. word)
-    elseif key then
-      text_key = TEXT_OPTIONS[key] and key or nil
-      if not vim.tbl_contains(allowed, key) then
-        local keys = #allowed > 0 and ('options: ' .. table.concat(
-          vim.tbl_map(function(k)
-            return k .. '='
-          end, allowed),
-          ', '
-        )) or 'it takes no options'
-        return nil, nil, ('unknown option "%s=": %s'):format(key, keys)
-      end
-      named[key] = value
-    else
-      positional[#positional + 1] = word
-    end
-  end
-  return positional, named
-end
-
-M.parse = parse
-
-local function at_most(positional, n, usage)
-  if #positional > n then
-    return ('too many arguments (%s): %s'):format(table.concat(vim.list_slice(positional, n + 1), ' '), usage)
-  end
-end
-
-local function select(items, prompt, format)
-  return async.await(vim.ui.select, items, { prompt = prompt, format_item = format, kind = 'codeforge.collab' })
-end
-
-local function choose_role(prompt)
-  return select(M.ROLES, prompt, function(r)
-    return ('%-9s — %s'):format(r, ROLE_HELP[r])
-  end)
-end
-
-local function check_in(list, value, what)
-  if not vim.tbl_contains(list, value) then
-    return ('"%s" is not a %s: use %s'):format(value, what, table.concat(list, ', '))
-  end
-end
-
 --- The session's participants with their file and line (the server's `participants`).
 local function participants()
   local result, err = collab.execute('participants', {})
@@ -110,14 +53,6 @@ local function participants()
   end
   local list = type(result) == 'table' and (vim.islist(result) and result or result.participants) or nil
   return type(list) == 'table' and list or {}
-end
-
-local function where(p)
-  local file = text(p.file) or text(p.path) or (text(p.uri) and vim.fn.fnamemodify(vim.uri_to_fname(p.uri), ':~:.'))
-  if not file then
-    return ''
-  end
-  return file .. (tonumber(p.line) and (':' .. (tonumber(p.line) + 1)) or '')
 end
 
 --- A participant other than us, named on the command line or chosen from a list.
@@ -151,160 +86,18 @@ local function pick_participant(given, prompt, what)
     return nil, 'nobody else is in the session yet: :CodeForge collab invite'
   end
   local choice = select(others, prompt, function(p)
-    return ('%-28s %-9s %s'):format(collab.display(p), text(p.role) or '', where(p))
+    return ('%-28s %-9s %s'):format(collab.display(p), text(p.role) or '', views.where(p))
   end)
   return choice and choice.username or nil
 end
 
-local function secret_input(prompt)
-  local info = debug.getinfo(vim.ui.input, 'S')
-  -- Neovim's own vim.ui.input echoes what is typed and keeps it in the input history; an
-  -- invitation token is a secret, so it is read with inputsecret() unless a UI plugin replaced it.
-  if info and info.source:match('vim/ui%.lua$') then
-    local ok, value = pcall(vim.fn.inputsecret, prompt)
-    return ok and value or nil
-  end
-  return async.await(vim.ui.input, { prompt = prompt, secret = true })
-end
-
---- The file buffer and 0-based cursor row a comment command works on.
-local function here()
-  local buf = vim.api.nvim_get_current_buf()
-  if vim.bo[buf].buftype ~= '' or vim.api.nvim_buf_get_name(buf) == '' then
-    return nil, 'comments go on a file of the workspace: move to its window first'
-  end
-  return buf, vim.api.nvim_win_get_cursor(0)[1] - 1
-end
-
---- The thread a reply/resolve/reopen is about: `thread=ID`, else the one on the cursor line
---- (chosen from a list when there are several).
-local function pick_thread(named)
-  local comments = require('codeforge.collab.comments')
-  if named.thread then
-    if not named.thread:match('^%S+$') then
-      return nil, 'thread= needs a thread id'
-    end
-    return named.thread
-  end
-  local buf, row = here()
-  if not buf then
-    return nil, row
-  end
-  local threads = comments.at(buf, row)
-  if #threads == 0 then
-    return nil, ('no comment thread on line %d: :CodeForge collab comment starts one'):format(row + 1)
-  end
-  if #threads == 1 then
-    return text(threads[1].id)
-  end
-  local choice = select(threads, 'Which thread', comments.summary)
-  return choice and text(choice.id) or nil
-end
-
-local function body_of(positional, prompt)
-  local body = table.concat(positional, ' ')
-  if vim.trim(body) == '' then
-    body = async.await(vim.ui.input, { prompt = prompt })
-    if body == nil then
-      return nil
-    end
-  end
-  if vim.trim(body) == '' then
-    return nil, 'an empty comment is not sent: type some text'
-  end
-  return body
-end
-
-local function thread_command(name, thread_id, body)
-  local args = { thread = thread_id, body = body }
-  local result, err = collab.execute(name, args)
-  if err then
-    return fail(('%s thread %s'):format(name, thread_id), err)
-  end
-  local comments = require('codeforge.collab.comments')
-  local _, uri = comments.find(thread_id)
-  if uri then
-    comments.update(uri, result)
-  end
-  collab.notify(('%s: thread %s'):format(({ reply = 'replied', resolve = 'resolved', reopen = 'reopened' })[name], thread_id))
-  return result
-end
-
---- Runs a thread command from the float's keys (r, x, o).
-function M.from_float(name, thread)
-  async.run(function()
-    local id = text(thread.id)
-    if name == 'reply' then
-      local body, err = body_of({}, 'Reply: ')
-      if not body then
-        return err and fail('reply', err)
-      end
-      return thread_command('reply', id, body)
-    end
-    return thread_command(name, id)
-  end)
-end
-
-local function show_participants(list, state)
-  local lines = {}
-  for _, p in ipairs(list) do
-    local marks = (text(p.username) == text(state and state.driver) and '▶ ' or '  ') .. (p.host == true and '★ ' or '  ')
-    lines[#lines + 1] = ('%s%-28s %-9s %s'):format(marks, collab.display(p), text(p.role) or '', where(p))
-  end
-  if #lines == 0 then
-    lines = { 'nobody is in the session' }
-  end
-  lines[#lines + 1] = ''
-  lines[#lines + 1] = '▶ driver  ★ host'
-  require('codeforge.ui').float('Collaboration: participants', lines, list)
-  return list
-end
-
-local function show_review(review)
-  local lines = {
-    ('# review %s: %s (against %s, by %s)'):format(text(review.id) or '?', text(review.title) or '', text(review.base_ref) or '?', text(review.author) or '?'),
-  }
-  local targets = {} ---@type table<integer, {path: string, line: integer}>
-  for _, file in ipairs(type(review.files) == 'table' and review.files or {}) do
-    lines[#lines + 1] = ('diff --git a/%s b/%s'):format(text(file.path), text(file.path))
-    for _, h in ipairs(type(file.hunks) == 'table' and file.hunks or {}) do
-      lines[#lines + 1] = ('@@ -%d,%d +%d,%d @@'):format(h.old_start or 0, h.old_lines or 0, h.new_start or 0, h.new_lines or 0)
-      targets[#lines] = { path = text(file.path), line = tonumber(h.new_start) or 1 }
-      local new_line = tonumber(h.new_start) or 1
-      for _, l in ipairs(type(h.lines) == 'table' and h.lines or vim.split(text(h.lines) or '', '\n', { plain = true })) do
-        lines[#lines + 1] = tostring(l)
-        if not tostring(l):match('^%-') then
-          targets[#lines] = { path = text(file.path), line = new_line }
-          new_line = new_line + 1
-        end
-      end
-    end
-  end
-  if #lines == 1 then
-    lines[#lines + 1] = 'no changes against ' .. (text(review.base_ref) or 'the ref')
-  end
-  vim.cmd('tabnew')
-  local buf = vim.api.nvim_get_current_buf()
-  vim.bo[buf].buftype = 'nofile'
-  vim.bo[buf].bufhidden = 'wipe'
-  vim.bo[buf].swapfile = false
-  vim.api.nvim_buf_set_lines(buf, 0, -1, false, lines)
-  vim.bo[buf].filetype = 'diff'
-  vim.bo[buf].modifiable = false
-  pcall(vim.api.nvim_buf_set_name, buf, 'codeforge://review/' .. (text(review.id) or 'new'))
-  local root = vim.fs.root(0, { 'codeforge.yaml', 'codeforge.yml', '.git' }) or vim.uv.cwd()
-  -- <CR> on a hunk line opens that line of the file, where comments go (:CodeForge collab comment).
-  vim.keymap.set('n', '<CR>', function()
-    local target = targets[vim.api.nvim_win_get_cursor(0)[1]]
-    if target then
-      vim.cmd('edit ' .. vim.fn.fnameescape(vim.fs.joinpath(root, target.path)))
-      pcall(vim.api.nvim_win_set_cursor, 0, { target.line, 0 })
-    end
-  end, { buffer = buf, desc = 'CodeForge: open this line of the file' })
-  return review
-end
-
-local handlers = {}
+local handlers = {
+  comment = threads.comment,
+  thread = threads.thread,
+  reply = threads.reply,
+  resolve = threads.resolve,
+  reopen = threads.reopen,
+}
 
 function handlers.start(words, bang)
   local positional, named, err = parse(words, { 'mode', 'title' })
@@ -331,9 +124,7 @@ function handlers.start(words, bang)
       args.title = vim.trim(title) ~= '' and vim.trim(title) or nil
     end
     if not args.mode then
-      args.mode = select(M.MODES, 'Mode', function(m)
-        return ('%-4s — %s'):format(m, MODE_HELP[m])
-      end)
+      args.mode = input.choose_mode('Mode')
       if not args.mode then
         return collab.notify('collab start cancelled')
       end
@@ -360,7 +151,7 @@ function handlers.invite(words)
       return fail('collab invite', bad)
     end
   else
-    role = choose_role('Invite as')
+    role = input.choose_role('Invite as')
     if not role then
       return collab.notify('collab invite cancelled')
     end
@@ -406,7 +197,7 @@ function handlers.join(words)
   end
   local invitation = positional[1]
   if not invitation then
-    invitation = secret_input('Invitation link or token: ')
+    invitation = input.secret_input('Invitation link or token: ')
     if invitation == nil then
       return collab.notify('collab join cancelled')
     end
@@ -517,9 +308,7 @@ function handlers.mode(words)
       return fail('collab mode', bad)
     end
   else
-    mode = select(M.MODES, 'Mode', function(m)
-      return ('%-4s — %s'):format(m, MODE_HELP[m])
-    end)
+    mode = input.choose_mode('Mode')
     if not mode then
       return collab.notify('collab mode cancelled')
     end
@@ -551,7 +340,7 @@ function handlers.role(words)
   if not username then
     return collab.notify('collab role cancelled')
   end
-  role = role or choose_role('New role of ' .. username)
+  role = role or input.choose_role('New role of ' .. username)
   if not role then
     return collab.notify('collab role cancelled')
   end
@@ -572,78 +361,7 @@ function handlers.participants(words)
   if not list then
     return fail('listing participants', lerr)
   end
-  return show_participants(list, collab.state)
-end
-
--- A comment's text is taken as typed: `x=1` in it is text, not an option.
-function handlers.comment(words)
-  local positional = words
-  local buf, row = here()
-  if not buf then
-    return fail('collab comment', row)
-  end
-  local body, berr = body_of(positional, ('Comment on line %d: '):format(row + 1))
-  if not body then
-    return berr and fail('collab comment', berr) or collab.notify('comment not sent')
-  end
-  local uri = vim.uri_from_bufnr(buf)
-  local thread, rerr = collab.execute('comment', { uri = uri, line = row, body = body })
-  if rerr then
-    return fail('commenting', rerr)
-  end
-  require('codeforge.collab.comments').update(uri, thread)
-  return thread
-end
-
-function handlers.reply(words)
-  -- `thread=ID` only as the first word; the rest is the reply as typed.
-  local named, positional = {}, words
-  if words[1] and words[1]:match('^thread=') then
-    named.thread, positional = words[1]:sub(8), vim.list_slice(words, 2)
-  end
-  local id, terr = pick_thread(named)
-  if not id then
-    return terr and fail('collab reply', terr) or collab.notify('reply not sent')
-  end
-  local body, berr = body_of(positional, 'Reply: ')
-  if not body then
-    return berr and fail('collab reply', berr) or collab.notify('reply not sent')
-  end
-  return thread_command('reply', id, body)
-end
-
-local function state_change(name)
-  return function(words)
-    local positional, named, err = parse(words, { 'thread' })
-    err = err or at_most(positional or {}, 0, name .. ' [thread=ID]')
-    if err then
-      return fail('collab ' .. name, err)
-    end
-    local id, terr = pick_thread(named)
-    if not id then
-      return terr and fail('collab ' .. name, terr) or nil
-    end
-    return thread_command(name, id)
-  end
-end
-handlers.resolve = state_change('resolve')
-handlers.reopen = state_change('reopen')
-
-function handlers.thread(words)
-  local positional, named, err = parse(words, { 'thread' })
-  err = err or at_most(positional or {}, 0, 'thread [thread=ID]')
-  if err then
-    return fail('collab thread', err)
-  end
-  local id, terr = pick_thread(named)
-  if not id then
-    return terr and fail('collab thread', terr) or nil
-  end
-  local thread = require('codeforge.collab.comments').find(id)
-  if not thread then
-    return fail('collab thread', ('no thread %s in the open files'):format(id))
-  end
-  return require('codeforge.collab.comments').show(thread, M.from_float)
+  return views.participants(list, collab.state)
 end
 
 function handlers.review(words)
@@ -660,7 +378,7 @@ function handlers.review(words)
   if rerr then
     return fail('reviewing against ' .. ref, rerr)
   end
-  return show_review(type(review) == 'table' and review or {})
+  return views.review(type(review) == 'table' and review or {})
 end
 
 function handlers.conflicts(words)
