@@ -43,7 +43,8 @@ from pygls.uris import to_fs_path
 
 from codeforge.collab.presence import presence_state
 from codeforge.collab.rooms import RoomPathError, check_room_name
-from codeforge.collab.text import Edit, Encoding, apply, apply_to_ytext, diff, edit_from_lsp, to_lsp_edits
+from codeforge.collab.text import Edit, Encoding, apply_to_ytext, diff
+from codeforge.lsp.capabilities.collab.positions import START, Anchor, change_span, lsp_edits, splice
 from codeforge.lsp.capabilities.collab.state import (
     HOOKS,
     CollabHost,
@@ -98,14 +99,23 @@ def room_name(host: CollabHost, uri: str) -> str | None:
         return None
 
 
-def _change_edit(text: str, change: Any, encoding: Encoding) -> Edit:
-    """One didChange content change as a byte-offset edit of `text`."""
-    rng = getattr(change, "range", None)
-    if rng is None:  # a whole-document change
-        return Edit(0, len(text.encode()), change.text)
-    return edit_from_lsp(
-        text, (rng.start.line, rng.start.character), (rng.end.line, rng.end.character), change.text, encoding
-    )
+def _advance(doc: DocSync, change: Any, encoding: Encoding) -> Edit:
+    """Apply one didChange content change to the editor's text (`doc.text`); its byte-offset
+    edit of the text before it."""
+    span, anchor = change_span(doc.text, doc.anchor, change, encoding)
+    doc.text, doc.anchor = splice(doc.text, anchor, span)
+    return span.edit
+
+
+def _replay(text: str, changes: list[Any], encoding: Encoding) -> list[tuple[str, Edit]]:
+    """Content changes applied in order from `text`: (the text each found, its edit)."""
+    steps: list[tuple[str, Edit]] = []
+    anchor: Anchor = START
+    for change in changes:
+        span, anchor = change_span(text, anchor, change, encoding)
+        steps.append((text, span.edit))
+        text, anchor = splice(text, anchor, span)
+    return steps
 
 
 def map_edit(edit: Edit, lag: list[Edit]) -> Edit:
@@ -186,23 +196,23 @@ def _push(ls: CodeForgeSession, state: CollabState, doc: DocSync, changes: list[
     room = doc.room
     if room is None:
         for change in changes:
-            doc.text = apply(doc.text, [_change_edit(doc.text, change, encoding)])
+            _advance(doc, change, encoding)
         return
     allowed = _may_edit(ls, state)
     if not allowed:
         for change in changes:
-            doc.text = apply(doc.text, [_change_edit(doc.text, change, encoding)])
+            _advance(doc, change, encoding)
         _refuse(ls, state, doc)
         return
     with room.local(state.origin) as text:
         for change in changes:
-            edit = _change_edit(doc.text, change, encoding)
+            before = doc.text
+            edit = _advance(doc, change, encoding)
             if doc.in_sync:
                 apply_to_ytext(text, [edit])
             else:
                 current = str(text)
-                apply_to_ytext(text, [map_edit(edit, diff(doc.text, current) if current != doc.text else [])])
-            doc.text = apply(doc.text, [edit])
+                apply_to_ytext(text, [map_edit(edit, diff(before, current) if current != before else [])])
 
 
 def did_change(ls: CodeForgeSession, event: DocumentEvent) -> None:
@@ -217,7 +227,7 @@ def did_change(ls: CodeForgeSession, event: DocumentEvent) -> None:
     while changes and doc.pending is not None:
         pending = doc.pending
         change = changes.pop(0)
-        doc.text = apply(doc.text, [_change_edit(doc.text, change, encoding)])
+        _advance(doc, change, encoding)
         pending.held.append(change)
         if doc.text == pending.expected:  # the echo of our edit: never into the room again
             doc.pending = None
@@ -236,15 +246,8 @@ def did_change(ls: CodeForgeSession, event: DocumentEvent) -> None:
 
 def _release_held(ls: CodeForgeSession, state: CollabState, doc: DocSync, pending: PendingEdit) -> None:
     """The editor refused the edit: every held change was the user's, made on `base`."""
-    encoding = encoding_of(ls)
-    text = pending.base
-    edits_by_step: list[tuple[str, Edit]] = []
-    for change in pending.held:
-        edit = _change_edit(text, change, encoding)
-        edits_by_step.append((text, edit))
-        text = apply(text, [edit])
     doc.in_sync = False
-    for source, edit in edits_by_step:
+    for source, edit in _replay(pending.base, pending.held, encoding_of(ls)):
         _ship(ls, state, doc, source, [edit])
         if doc.in_sync is False and not _may_edit(ls, state):
             break
@@ -323,13 +326,8 @@ def flush(ls: CodeForgeSession, state: CollabState, doc: DocSync) -> None:
     doc.in_sync = False
     encoding = encoding_of(ls)
     edits = [
-        types.TextEdit(
-            range=types.Range(
-                types.Position(e.start_line, e.start_character), types.Position(e.end_line, e.end_character)
-            ),
-            new_text=e.new_text,
-        )
-        for e in to_lsp_edits(doc.text, diff(doc.text, target), encoding)
+        types.TextEdit(range=types.Range(types.Position(a, b), types.Position(c, d)), new_text=new)
+        for a, b, c, d, new in lsp_edits(doc.text, diff(doc.text, target), encoding)
     ]
     pending = doc.pending = PendingEdit(version=doc.version, base=doc.text, expected=target)
     params = types.ApplyWorkspaceEditParams(

@@ -124,6 +124,7 @@ class DocSync:
     release: list[Callable[[], None]] = field(default_factory=list)
     closed: bool = False
     opened: str = ""  # the text when it came to the session (typing since then is the user's)
+    anchor: tuple[int, int, int] = (0, 0, 0)  # a line start of `text` (positions.py): line, char, byte
     ready: asyncio.Event = field(default_factory=asyncio.Event)  # set once joined (or given up)
 
 
