@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from codeforge.lsp.capabilities.collab.follow import SAME_LINE_EVERY, due
 from tests.bridge.conftest import BridgeProcess, member_token
 from tests.collab.conftest import NodeClient, eventually
 from tests.collab.lsp_helpers import Editor, converge, position_of
@@ -296,3 +297,14 @@ def test_follow_refuses_yourself_strangers_bad_input_and_no_session(team: Team) 
     for command in ("codeforge.collab.follow", "codeforge.collab.participants"):
         answer = bob.command(command, {"username": "bob"} if command.endswith("follow") else {}, raw=True)
         assert "no collaboration session" in answer["error"]["message"]
+
+
+def test_follow_moves_at_once_to_a_new_file_or_line_and_along_a_line_at_a_pace() -> None:
+    here = ("a.py", 3, 4)
+    assert due(None, 0.0, here, 100.0)  # the first place: at once
+    assert not due(here, 100.0, here, 500.0)  # where the follower already is
+    assert not due(here, 100.0, None, 500.0)  # the followed participant is nowhere
+    assert due(here, 100.0, ("a.py", 4, 4), 100.01)  # another line: at once
+    assert due(here, 100.0, ("b.py", 3, 4), 100.01)  # another file: at once
+    assert not due(here, 100.0, ("a.py", 3, 5), 100.0 + SAME_LINE_EVERY / 2)  # typing along the line
+    assert due(here, 100.0, ("a.py", 3, 9), 100.0 + SAME_LINE_EVERY)

@@ -31,12 +31,13 @@ from codeforge.collab.access import SessionState
 from codeforge.collab.relative import PositionError, RelativePosition, resolve
 from codeforge.collab.text import Encoding, to_position
 from codeforge.lsp.capabilities.collab.documents import encoding_of
+from codeforge.lsp.capabilities.collab.presence import mapper
 from codeforge.lsp.capabilities.collab.state import HOOKS, CollabHost, CollabState, active_host, collab_state
 from codeforge.lsp.command import CommandArguments, lsp_command
 from codeforge.lsp.contributions import Contributions
 from codeforge.lsp.session import CodeForgeSession
 
-__all__ = ["COMMANDS", "contribute", "follow", "list_participants", "where"]
+__all__ = ["COMMANDS", "contribute", "due", "follow", "list_participants", "where"]
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,8 @@ def where(ls: CodeForgeSession, username: str) -> tuple[str, int, int] | None:
         offset = None
     if offset is None:
         return (name, 0, 0)
+    if doc is not None and text != str(room.text):  # an edit on its way to this editor
+        offset = mapper(str(room.text), text)(offset)
     line, character = to_position(text, offset, encoding)
     return (name, line, character)
 
@@ -122,16 +125,22 @@ def _show(ls: CodeForgeSession, target: tuple[str, int, int]) -> None:
     ls.window_show_document(params).add_done_callback(answered)
 
 
+def due(shown: tuple[str, int, int] | None, shown_at: float, target: tuple[str, int, int] | None, now: float) -> bool:
+    """Whether the follower is moved to `target`: a new file or line at once; a move along
+    the line shown last at most every SAME_LINE_EVERY seconds (typing is not a flood)."""
+    if target is None or target == shown:
+        return False
+    if shown is not None and shown[:2] == target[:2]:
+        return now - shown_at >= SAME_LINE_EVERY
+    return True
+
+
 def _tick(ls: CodeForgeSession, view: FollowView, username: str) -> None:
     target = where(ls, username)
-    if target is None or target == view.shown:
-        return
     now = time.monotonic()
-    moved_along_line = view.shown is not None and view.shown[:2] == target[:2]
-    if moved_along_line and now - view.shown_at < SAME_LINE_EVERY:
-        return
-    view.shown, view.shown_at = target, now
-    _show(ls, target)
+    if target is not None and due(view.shown, view.shown_at, target, now):
+        view.shown, view.shown_at = target, now
+        _show(ls, target)
 
 
 async def _watch(ls: CodeForgeSession, username: str, generation: int) -> None:

@@ -49,6 +49,7 @@ __all__ = [
     "contribute",
     "cursor_offsets",
     "editor_attached",
+    "mapper",
     "on_cursor",
     "participants",
     "send_presence",
@@ -160,7 +161,7 @@ def _set_cursor(
     room = doc.room
     encoding = encoding_of(ls)
     awareness = _state_for(ls, state, doc)
-    onto_room = _mapper(doc.text, str(room.text))
+    onto_room = mapper(doc.text, str(room.text))
     positions = []
     for anchor, head in cursor_offsets(doc.text, cursor.selections, encoding):
         positions.append(
@@ -191,7 +192,7 @@ def _warn(ls: CodeForgeSession, message: str) -> None:
 # -- room → editor ------------------------------------------------------------------------------
 
 
-def _mapper(source: str, target: str) -> Callable[[int], int]:
+def mapper(source: str, target: str) -> Callable[[int], int]:
     """Byte offsets of `source` moved onto `target` (the editor's text and the room's differ
     while an edit is on its way: the same place, across what one has and the other lacks)."""
     if source == target:
@@ -266,7 +267,7 @@ def participants(ls: CodeForgeSession, state: CollabState, doc: DocSync) -> list
     others = [(c, a) for c, a in sorted(room.presence.states.items()) if c != doc.client_id and isinstance(a, dict)]
     if not others:
         return []
-    onto_editor = _mapper(str(room.text), doc.text)
+    onto_editor = mapper(str(room.text), doc.text)
     out = []
     for client, awareness in others:
         try:

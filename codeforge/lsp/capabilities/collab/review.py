@@ -2,7 +2,8 @@
 
 The change set is `git diff <ref>` of the workspace (tracked files, staged or not) plus the
 files git does not track yet and does not ignore (as new files), read by running git (the
-workspace's own, so its config, attributes and ignores apply). It goes to the platform as
+workspace's own, so its config, attributes and ignores apply). It is the files as saved:
+text typed in a session and not saved yet is not in it. It goes to the platform as
 `collab.review_create {title, base_ref, files: [{path, hunks: [{old_start, old_lines,
 new_start, new_lines, lines}]}]}` and the review comes back. Comments on its lines are
 threads with the review's id (`codeforge.collab.comment {uri, line, body, review}`), shown on
