@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from codeforge.lsp.capabilities.collab.follow import SAME_LINE_EVERY, due
-from tests.bridge.conftest import BridgeProcess, member_token
+from tests.bridge.conftest import BridgeProcess, TcpProxy, member_token
 from tests.collab.conftest import NodeClient, eventually
 from tests.collab.lsp_helpers import Editor, converge, position_of
 from tests.collab.test_lsp_sync import Team
@@ -152,6 +152,35 @@ def test_a_late_joiner_sees_everyone_at_once_and_a_leaver_disappears(team: Team)
     assert bob.process.process is not None
     bob.process.process.kill()
     alice.notification(PRESENCE, lambda p: not _someone("bob")(p))
+
+
+def test_a_dropped_link_hides_the_cursor_until_it_resumes(team: Team, tmp_path: Path) -> None:
+    path = _file(team.bridge, "presence_resume.py")
+    (alice,) = team.session("navigator")
+    network = TcpProxy(team.bridge.port)
+    try:
+        bob = Editor.start(
+            f"ws://127.0.0.1:{network.port}",
+            team.platform.env,
+            team.bridge.folder,
+            token=team.tokens["bob"],
+            name="bob",
+            log=tmp_path / "connect-bob.log",
+        )
+        team.editors.append(bob)
+        invitation = alice.command("codeforge.collab.invite", {"role": "navigator"})
+        bob.command("codeforge.collab.join", {"invitation": invitation["token"]})
+        a, b = alice.open(path), bob.open(path)
+        converge([(alice, a), (bob, b)])
+        target = TEXT.index("target")
+        _cursor(bob, b, target)
+        alice.notification(PRESENCE, _someone("bob", [_selection(alice, a, target)]))
+        network.block()  # the network goes away; the bridge holds bob's link for him to resume
+        alice.notification(PRESENCE, lambda p: not _someone("bob")(p) and p["uri"] == a)
+        network.unblock()  # his relay reconnects: the link resumes, his cursor is back where it was
+        alice.notification(PRESENCE, _someone("bob", [_selection(alice, a, target)]))
+    finally:
+        network.close()
 
 
 def test_moving_to_another_file_clears_the_old_one(team: Team) -> None:
