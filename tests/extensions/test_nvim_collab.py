@@ -71,6 +71,7 @@ STEPS = [
     "follow-moves-to-driver",
     "conflict-tab-resolves",
     "comments-stay-on-line",
+    "review-with-comment",
     "bad-input-refused",
     "pair-mode-handover",
     "guest-edits-refused",
@@ -90,6 +91,21 @@ def _folder(path: Path) -> Path:
     return path.resolve()
 
 
+def _git_repository(folder: Path) -> Path:
+    """The workspace as a project is: its files committed (a review compares with HEAD)."""
+    require("git", shutil.which("git") is not None, "apt-get install -y git (reviews diff against a ref)")
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+    }
+    for command in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "start"]):
+        subprocess.run(["git", *command], cwd=folder, env=env, check=True, capture_output=True)
+    return folder
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(400)
 def test_two_neovims_collaborate(live_platform: RunningPlatform, tmp_path: Path) -> None:
@@ -99,7 +115,7 @@ def test_two_neovims_collaborate(live_platform: RunningPlatform, tmp_path: Path)
         (ROOT / "codeforge" / "lsp" / "capabilities" / "collab" / "__init__.py").is_file(),
         "codeforge/lsp/capabilities/collab is not built yet",
     )
-    workspace = _folder(tmp_path / "workspace")
+    workspace = _git_repository(_folder(tmp_path / "workspace"))
     ana_dir, bo_dir = _folder(tmp_path / "ana" / "shop"), _folder(tmp_path / "bo" / "shop")
     owner, bo_token = _owner(live_platform), member_token(live_platform, "bo-collab", "developer")
     artifacts = ARTIFACTS / "nvim-collab"

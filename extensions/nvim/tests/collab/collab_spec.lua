@@ -51,6 +51,8 @@ vim.fn.mkdir(dir, 'p')
 local FILE = dir .. '/app.py'
 local LINES = { '# 😀 café 日本語', 'x = "日本語テキスト"', 'plain line', 'last' }
 vim.fn.writefile(LINES, FILE)
+-- A project folder: a review's paths are relative to it.
+vim.fn.writefile({ 'project: demo' }, dir .. '/codeforge.yaml')
 local URI = vim.uri_from_fname(FILE)
 
 local function open_file()
@@ -489,6 +491,30 @@ describe('conflicts', function()
     eq(tabs, #vim.api.nvim_list_tabpages())
     eq(nil, conflict.pending.c2)
     matches('conflict in .*app.py resolved %(resolved by someone else%)', shown[#shown])
+  end)
+end)
+
+describe('review view', function()
+  local views = require('codeforge.collab.views')
+  it('shows the hunks as a diff; its lines stand for the file lines, headers and removals for none', function()
+    open_file()
+    local review = decode([[{"id": "r1", "title": "Before merge 🚀", "base_ref": "HEAD", "author": "ana", "state": "open",
+      "files": [{"path": "app.py", "hunks": [{"old_start": 2, "old_lines": 1, "new_start": 2, "new_lines": 2,
+        "lines": ["-x = 1", "+x = \"日本語テキスト\"", "+plain line"]}]}]}]])
+    eq(review, views.review(review))
+    local buf = vim.api.nvim_get_current_buf()
+    eq({ '# review r1: Before merge 🚀 (against HEAD, by ana)', 'diff --git a/app.py b/app.py', '@@ -2,1 +2,2 @@', '-x = 1', '+x = "日本語テキスト"', '+plain line' }, vim.api.nvim_buf_get_lines(buf, 0, -1, false))
+    eq('diff', vim.bo[buf].filetype)
+    eq(nil, views.review_target(buf, 1), 'the title line')
+    eq(nil, views.review_target(buf, 4), 'a removed line')
+    eq({ uri = URI, line = 1, review = 'r1' }, views.review_target(buf, 5))
+    eq({ uri = URI, line = 2, review = 'r1' }, views.review_target(buf, 6))
+    vim.api.nvim_win_set_cursor(0, { 2, 0 })
+    matches('line 2 of the review is no line of a file', said(run('collab comment nice')))
+    vim.api.nvim_win_set_cursor(0, { 6, 0 })
+    vim.api.nvim_feedkeys(vim.keycode('<CR>'), 'mx', false)
+    eq({ FILE, 3 }, { vim.api.nvim_buf_get_name(0), vim.api.nvim_win_get_cursor(0)[1] })
+    vim.cmd('tabclose')
   end)
 end)
 

@@ -428,6 +428,46 @@ local steps = {
     return lua(ana, 'return J.threads(...)', ana.dir .. '/main.py')[1].summary
   end },
 
+  { 'review-with-comment', function()
+    -- A review is of the files as saved: ana saves (the session's text goes to the workspace's
+    -- file), then reviews the change against HEAD.
+    cmd(ana, 'buffer ' .. vim.fn.fnameescape(ana.dir .. '/main.py'))
+    cmd(ana, 'write')
+    wait_for("the workspace's main.py to be the session's text", function()
+      return table.concat(vim.fn.readfile(WORKSPACE .. '/main.py'), '\n') == lua(ana, 'return J.text(...)', ana.dir .. '/main.py')
+    end)
+    local from = mark(ana)
+    cmd(ana, 'CodeForge collab review title=Before merge 🚀')
+    wait_for('the review tab', function()
+      return lua(ana, 'return vim.api.nvim_buf_get_name(0)'):find('^codeforge://review/') or lua(ana, "return J.said('failed', ...)", from)
+    end)
+    local lines = lua(ana, 'return vim.api.nvim_buf_get_lines(0, 0, -1, false)')
+    assert(vim.tbl_contains(lines, 'diff --git a/main.py b/main.py'), messages_since(ana, from) .. '\n' .. table.concat(lines, '\n'))
+    local added
+    for i, l in ipairs(lines) do
+      if l:find('^%+count: int = 4') then
+        added = i
+      end
+    end
+    assert(added, 'no added line in the review: ' .. table.concat(lines, '\n'))
+    -- A comment on that diff line lands on the file's line, in the review.
+    lua(ana, 'vim.api.nvim_win_set_cursor(0, { ..., 0 })', added)
+    cmd(ana, 'CodeForge collab comment Why 4? 日本')
+    local row = lua(bo, "for i, l in ipairs(vim.api.nvim_buf_get_lines(vim.fn.bufnr(...), 0, -1, false)) do if l:find('^count') then return i - 1 end end", bo.dir .. '/main.py')
+    wait_for("bo to see the review's comment on the count line", function()
+      for _, t in ipairs(lua(bo, 'return J.threads(...)', bo.dir .. '/main.py')) do
+        if t.summary:find('Why 4? 日本', 1, true) and t.row == row then
+          return true
+        end
+      end
+    end)
+    -- <CR> on the diff line opens the file there.
+    lua(ana, "J.type('<CR>', true)")
+    eq(ana.dir .. '/main.py', lua(ana, 'return vim.api.nvim_buf_get_name(0)'))
+    eq(row + 1, lua(ana, 'return vim.api.nvim_win_get_cursor(0)[1]'))
+    return ('review tab: %d lines; comment on main.py:%d'):format(#lines, row + 1)
+  end },
+
   { 'bad-input-refused', function()
     local said = {}
     local cases = {

@@ -80,16 +80,28 @@ end
 -- A comment's text is taken as typed: `x=1` in it is text, not an option.
 function M.comment(words)
   local positional = words
-  local buf, row = here()
-  if not buf then
-    return fail('collab comment', row)
+  local current = vim.api.nvim_get_current_buf()
+  local where
+  if require('codeforge.collab.views').reviews[current] then
+    -- In a review's tab: on the file line this diff line stands for, as part of the review.
+    local lnum = vim.api.nvim_win_get_cursor(0)[1]
+    where = require('codeforge.collab.views').review_target(current, lnum)
+    if not where then
+      return fail('collab comment', ('line %d of the review is no line of a file: put the cursor on a + or unchanged line of a hunk'):format(lnum))
+    end
+  else
+    local buf, row = here()
+    if not buf then
+      return fail('collab comment', row)
+    end
+    where = { uri = vim.uri_from_bufnr(buf), line = row }
   end
-  local body, berr = input.body_of(positional, ('Comment on line %d: '):format(row + 1))
+  local body, berr = input.body_of(positional, ('Comment on line %d: '):format(where.line + 1))
   if not body then
     return berr and fail('collab comment', berr) or collab.notify('comment not sent')
   end
-  local uri = vim.uri_from_bufnr(buf)
-  local thread, rerr = collab.execute('comment', { uri = uri, line = row, body = body })
+  local uri = where.uri
+  local thread, rerr = collab.execute('comment', { uri = uri, line = where.line, body = body, review = where.review })
   if rerr then
     return fail('commenting', rerr)
   end

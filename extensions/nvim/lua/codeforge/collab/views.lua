@@ -31,6 +31,19 @@ function M.participants(list, state)
   return list
 end
 
+M.reviews = {} ---@type table<integer, {id: string|nil, root: string, targets: table<integer, {path: string, line: integer}>}>
+
+--- The file line a line of a review buffer stands for: {uri, line (0-based), review}, or nil
+--- (a header, a removed line, or not a review buffer).
+function M.review_target(buf, lnum)
+  local review = M.reviews[buf]
+  local target = review and review.targets[lnum]
+  if not target then
+    return nil
+  end
+  return { uri = vim.uri_from_fname(vim.fs.joinpath(review.root, target.path)), line = target.line - 1, review = review.id }
+end
+
 --- A review (`codeforge.collab.review`'s answer) in a new tab, as a diff.
 function M.review(review)
   local lines = {
@@ -55,6 +68,8 @@ function M.review(review)
   if #lines == 1 then
     lines[#lines + 1] = 'no changes against ' .. (text(review.base_ref) or 'the ref')
   end
+  -- The project of the buffer the review was asked from: the files' paths are relative to it.
+  local root = vim.fs.root(0, { 'codeforge.yaml', 'codeforge.yml', '.git' }) or vim.uv.cwd()
   vim.cmd('tabnew')
   local buf = vim.api.nvim_get_current_buf()
   vim.bo[buf].buftype = 'nofile'
@@ -64,8 +79,16 @@ function M.review(review)
   vim.bo[buf].filetype = 'diff'
   vim.bo[buf].modifiable = false
   pcall(vim.api.nvim_buf_set_name, buf, 'codeforge://review/' .. (text(review.id) or 'new'))
-  local root = vim.fs.root(0, { 'codeforge.yaml', 'codeforge.yml', '.git' }) or vim.uv.cwd()
-  -- <CR> on a hunk line opens that line of the file, where comments go (:CodeForge collab comment).
+  M.reviews[buf] = { id = text(review.id), root = root, targets = targets }
+  vim.api.nvim_create_autocmd('BufWipeout', {
+    buffer = buf,
+    once = true,
+    callback = function()
+      M.reviews[buf] = nil
+    end,
+  })
+  -- <CR> on a hunk line opens that line of the file; `:CodeForge collab comment` there
+  -- comments on it as part of the review.
   vim.keymap.set('n', '<CR>', function()
     local target = targets[vim.api.nvim_win_get_cursor(0)[1]]
     if target then
