@@ -428,8 +428,21 @@ try {
     await widget.locator('.action-label[aria-label="Reopen"]').first().click();
     await until('Neovim A to see the thread open again', async () => (await nvimA.call('threads', FILE)).find((t) => t.id === thread.id && t.state === 'open'));
     await widget.locator('.action-label[aria-label="Resolve"]').first().waitFor();
+    // A second thread as the gutter's '+' makes one: an empty thread at the cursor, whose
+    // first comment goes with the widget's "Comment" button (codeforge.collabUi.reply).
+    await goTo(4, 1);
+    await palette('Comments: Add Comment on Current Selection');
+    const note = 'Nice 한국어 👍';
+    const form = page.locator('.review-widget', { hasText: 'Start discussion' }).last();
+    await form.waitFor();
+    await form.locator('.comment-form .monaco-editor').first().click();
+    await page.keyboard.type(note);
+    await form.locator('.monaco-button', { hasText: /^Comment$/ }).first().click();
+    await page.locator('.review-widget', { hasText: note }).first().waitFor();
+    const second = await until('Neovim A to get the second thread', async () => (await nvimA.call('threads', FILE)).find((t) => t.comments?.[0]?.body === note));
+    if (second.line !== 3) throw new Error(`the second thread is on line ${second.line + 1}, not 4`);
     await page.keyboard.press('Escape');
-    return `thread ${String(thread.id).slice(0, 8)} on line 3: asked in VS Code, answered in Neovim, resolved and reopened in VS Code`;
+    return `thread ${String(thread.id).slice(0, 8)} on line 3: asked in VS Code, answered in Neovim, resolved and reopened in VS Code; a second one from the comment widget on line 4`;
   });
 
   await step('pair-mode-handover', async () => {
