@@ -81,6 +81,7 @@ class Editor:
         token: str | None = None,
         name: str = "editor",
         log: Path | None = None,
+        apply_edit: bool = True,
     ) -> Editor:
         env = dict(env)
         if token is not None:
@@ -96,7 +97,7 @@ class Editor:
                 "capabilities": {
                     "general": {"positionEncodings": [encoding]},
                     "window": {"workDoneProgress": False},
-                    "workspace": {"applyEdit": True, "workspaceEdit": {"documentChanges": True}},
+                    "workspace": {"applyEdit": apply_edit, "workspaceEdit": {"documentChanges": True}},
                 },
                 "initializationOptions": {"showResults": "none"},
             },

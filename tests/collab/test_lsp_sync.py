@@ -39,7 +39,7 @@ class Team:
         self.host: Editor | None = None
         self.session_id = ""
 
-    def editor(self, user: str, encoding: str = "utf-16") -> Editor:
+    def editor(self, user: str, encoding: str = "utf-16", *, apply_edit: bool = True) -> Editor:
         editor = Editor.start(
             self.bridge.url,
             self.platform.env,
@@ -48,6 +48,7 @@ class Team:
             token=None if user == "alice" else self.tokens[user],
             name=user,
             log=self.logs / f"connect-{user}-{len(self.editors)}.log",
+            apply_edit=apply_edit,
         )
         self.editors.append(editor)
         return editor
@@ -325,3 +326,19 @@ def test_a_disk_change_over_unsaved_edits_is_a_conflict_the_editor_resolves(team
     assert converge([(alice, a), (bob, b)]) == "x = 3\ny = 1\n"  # the choice, for everyone
     again = alice.command("codeforge.collab.resolveConflict", {"id": conflict["id"], "choice": "ours"}, raw=True)
     assert "no open conflict" in again["error"]["message"]
+
+
+def test_an_editor_that_cannot_apply_edits_is_told_and_stays_out(team: Team) -> None:
+    path = _file(team.bridge, "no_apply.py", "v = 1\n")
+    (alice,) = team.session("navigator")
+    invitation = alice.command("codeforge.collab.invite", {})
+    bob = team.editor("bob", apply_edit=False)
+    bob.command("codeforge.collab.join", {"invitation": invitation["token"]})
+    a, b = alice.open(path), bob.open(path)
+    told = bob.notification("window/showMessage", lambda p: "workspace/applyEdit" in p["message"])
+    assert told["type"] == 1 and "cannot co-edit" in told["message"]
+    bob.type_at_end(b, "bob's own\n")  # stays his: not in the room
+    alice.type_at_end(a, "w = 2\n")
+    alice.save(a)
+    alice.wait(lambda: path.read_text() == "v = 1\nw = 2\n", "alice's save")
+    assert bob.texts[b] == "v = 1\nbob's own\n" and not bob.pipe.server_requests

@@ -35,6 +35,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ from lsprotocol import types
 from pygls.uris import to_fs_path
 
 from codeforge.collab.presence import presence_state
+from codeforge.collab.room import Room
 from codeforge.collab.rooms import RoomPathError, check_room_name
 from codeforge.collab.text import Edit, Encoding, apply_to_ytext, diff
 from codeforge.lsp.capabilities.collab.positions import START, Anchor, change_span, lsp_edits, splice
@@ -66,6 +68,7 @@ __all__ = [
     "leave_document",
     "map_edit",
     "room_name",
+    "room_text",
 ]
 
 log = logging.getLogger(__name__)
@@ -144,6 +147,31 @@ def map_edit(edit: Edit, lag: list[Edit]) -> Edit:
 
 def _cost(edits: list[Edit]) -> int:
     return sum(e.end - e.start + len(e.text.encode()) for e in edits)
+
+
+class _RoomText:
+    """A room's text as a `str`, read once per change for every editor in the room (reading
+    5 MB costs 5-8 ms). Invalidated by the room's observer, which runs as each transaction
+    commits; so read it only outside a transaction on the room."""
+
+    def __init__(self, room: Room) -> None:
+        self.text: str | None = None
+        room.observe(self._changed)  # lives as long as the room
+
+    def _changed(self, _room: Any, _event: Any, _origin: Any) -> None:
+        self.text = None
+
+
+_ROOM_TEXTS: weakref.WeakKeyDictionary[Room, _RoomText] = weakref.WeakKeyDictionary()
+
+
+def room_text(room: Room) -> str:
+    cache = _ROOM_TEXTS.get(room)
+    if cache is None:
+        cache = _ROOM_TEXTS[room] = _RoomText(room)
+    if cache.text is None:
+        cache.text = str(room.text)
+    return cache.text
 
 
 # -- into the room ----------------------------------------------------------------------------
@@ -314,7 +342,7 @@ def flush(ls: CodeForgeSession, state: CollabState, doc: DocSync) -> None:
     if doc.closed or room is None or doc.pending is not None:
         return
     try:
-        target = str(room.text)
+        target = room_text(room)
     except Exception:  # the room went away under us
         log.info("room %s is gone; %s leaves it", doc.name, doc.uri)
         return
@@ -348,6 +376,11 @@ def flush(ls: CodeForgeSession, state: CollabState, doc: DocSync) -> None:
 # -- joining and leaving ------------------------------------------------------------------------
 
 
+def _applies_edits(ls: CodeForgeSession) -> bool:
+    workspace = getattr(getattr(ls, "client_capabilities", None), "workspace", None)
+    return bool(getattr(workspace, "apply_edit", False))
+
+
 def join_document(ls: CodeForgeSession, state: CollabState, uri: str, text: str, version: int) -> Any:
     """Bring an open document into its room (see the module's docstring for whose text
     wins). The document is tracked from now on, so the editor's changes made while its room
@@ -357,6 +390,17 @@ def join_document(ls: CodeForgeSession, state: CollabState, uri: str, text: str,
         return None
     name = room_name(host, uri)
     if name is None:
+        return None
+    if not _applies_edits(ls):
+        if "no-apply-edit" not in state.warned:
+            state.warned.add("no-apply-edit")
+            ls.window_show_message(
+                types.ShowMessageParams(
+                    type=types.MessageType.Error,
+                    message="CodeForge: this editor does not take edits from the server (workspace/applyEdit), "
+                    "so it cannot co-edit: its documents stay out of the session's rooms",
+                )
+            )
         return None
     doc = DocSync(uri=uri, name=name, text=text, version=version, opened=text)
     state.documents[uri] = doc
@@ -401,7 +445,7 @@ async def _join_room(ls: CodeForgeSession, state: CollabState, host: CollabHost,
     client_id = doc.client_id
     doc.release.append(lambda: _forget_presence(room, client_id))
     doc.release.append(room.observe(lambda _room, _event, origin: _on_room_change(ls, state, doc, origin)))
-    current = str(room.text)
+    current = room_text(room)
     if others or doc.text == current or not _may_edit(ls, state):
         doc.in_sync = doc.text == current
         if others and doc.text != doc.opened:

@@ -140,6 +140,7 @@ class CollabState:
     rejoin_tried: bool = False
     last_sent: dict[str, Any] | None = None  # the last codeforge/collab/state (not sent twice)
     conflicts_told: set[str] = field(default_factory=set)  # conflict ids already shown
+    warned: set[str] = field(default_factory=set)  # one-time warnings already shown
     ticker: Any = None  # the task that looks for conflicts while in a session
     unsubscribe: Callable[[], None] | None = None  # from the Access registry's on_change
 
