@@ -4,9 +4,11 @@
     python -m benchmarks.collab_servers codeforge --port P   # CodeForge's rooms (codeforge.collab)
     python -m benchmarks.collab_servers pycrdt --port P      # plain pycrdt-websocket 0.16.5
 
-`codeforge` serves the same room code the bridge's `/collab/…` endpoint uses (`RoomHub.open`,
-`room.connect`, `room.receive`, `room.disconnect`), behind a bare websockets server: no platform,
-no token check (those run once per connection, not per edit). The room name is the URL path.
+`codeforge` serves the code the bridge's `/collab/…` endpoint runs for every connection
+(`codeforge.bridge.collab.serve_peer`: `room.connect`, `room.receive`, `room.disconnect`) on
+a `RoomHub` with its `RoomStore` and workspace folder, behind a bare websockets server: no
+platform, no token check (those run once per connection, not per edit). The room name is the
+URL path.
 Both print `listening PORT` once they accept connections.
 """
 
@@ -35,38 +37,29 @@ def _room_name(connection: ServerConnection) -> str:
 
 
 async def serve_codeforge(port: int, state: Path) -> None:
-    from codeforge.collab.rooms import RoomHub
-    from codeforge.collab.store import RoomStore
+    # The endpoint's own per-connection code (codeforge.bridge.collab.serve_peer) on the
+    # bridge's rooms: a hub over a workspace folder with its store, as `codeforge bridge` starts.
+    from codeforge.bridge.collab import serve_peer
+    from codeforge.collab import RoomHub, RoomStore
 
+    workspace = state / "workspace"
+    workspace.mkdir()
     store = RoomStore(state / "collab.sqlite")
-    hub = RoomHub(store=store, workspace=state / "workspace")
+    await store.start()
+    hub = RoomHub(workspace, store)
+    await hub.start()
 
     async def handler(connection: ServerConnection) -> None:
         room = await hub.open(_room_name(connection))
+        await serve_peer(connection, room, username="bench", may_edit=lambda: True)
 
-        def send(message: bytes) -> None:
-            # The room writes the same bytes to every peer; a closed socket is the room's
-            # disconnect below, not an error here.
-            with contextlib.suppress(ConnectionClosed):
-                connection.protocol.send_binary(message)
-                connection.send_data()
-
-        peer = room.connect(send, username="bench", may_edit=lambda: True)
-        try:
-            async for message in connection:
-                if isinstance(message, bytes):
-                    await room.receive(peer, message)
-        except ConnectionClosed:
-            pass
-        finally:
-            room.disconnect(peer)
-
-    async with serve(handler, "127.0.0.1", port, compression=None, max_size=2**24):
-        print(f"listening {port}", flush=True)
-        try:
+    try:
+        async with serve(handler, "127.0.0.1", port, compression=None, max_size=2**24):
+            print(f"listening {port}", flush=True)
             await asyncio.Future()
-        finally:
-            await hub.close()
+    finally:
+        await hub.close()
+        await store.close()
 
 
 # plain pycrdt-websocket --------------------------------------------------------------------

@@ -22,6 +22,7 @@ import pytest
 
 from codeforge.bridge import ptys
 from codeforge.bridge import terminal as term
+from codeforge.bridge.connect import ConnectOptions, UsageError, _mode
 from codeforge.bridge.link import LinkClosed
 from codeforge.bridge.sessions import Identity, Session
 from codeforge.collab import Participant, RoomHub, SessionState
@@ -229,3 +230,20 @@ async def test_the_client_half_says_the_role_and_why_the_link_ended(shared: Shar
         await asyncio.gather(relay, return_exceptions=True)
         for fd in (stdin_r, stdin_w, out_r, out_w, err_r, err_w):
             os.close(fd)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"terminal": True, "collab": SID},  # no --attach: which of the host's terminals?
+        {"dap": True, "collab": SID},  # no --join
+        {"collab": SID},  # the language server: no seat to take
+        {"ports": True, "collab": SID},
+    ],
+)
+def test_connect_says_where_collab_goes(options: dict[str, Any]) -> None:
+    with pytest.raises(UsageError, match="--collab SESSION goes with --terminal --attach ID or --dap --join ID"):
+        _mode(ConnectOptions(url="ws://127.0.0.1:1", **options))
+    attached = {**options, "attach": "abc"} if options.get("terminal") else {**options, "join": "abc"}
+    if options.get("terminal") or options.get("dap"):
+        assert _mode(ConnectOptions(url="ws://127.0.0.1:1", **attached)) in ("terminal", "dap")
