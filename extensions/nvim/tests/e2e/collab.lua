@@ -287,7 +287,17 @@ local steps = {
     wait_for('ana to see bo joined', function()
       return lua(ana, "return J.said('joined', ...)", from)
     end)
-    return lua(ana, "return J.said('joined', ...)", from) .. ' · bo: ' .. lua(bo, "return require('codeforge.collab').status()")
+    -- Who is here: a float in bo's editor, the host starred.
+    cmd(bo, 'CodeForge collab participants')
+    local shown
+    wait_for('the participants float', function()
+      shown = lua(bo, "return vim.api.nvim_win_get_config(0).relative ~= '' and vim.api.nvim_buf_get_lines(0, 0, -1, false) or nil")
+      return shown ~= nil
+    end)
+    local text = table.concat(shown, '\n')
+    assert(text:find('★ ' .. vim.pesc(ANA_USER)) and text:find(vim.pesc(BO_USER) .. '.*navigator'), text)
+    cmd(bo, 'close')
+    return lua(ana, "return J.said('joined', ...)", from) .. ' · bo: ' .. lua(bo, "return require('codeforge.collab').status()") .. ' · ' .. (text:gsub('\n', ' | '))
   end },
 
   { 'co-edit-converges', function()
@@ -343,6 +353,12 @@ local steps = {
     lua(ana, 'vim.api.nvim_win_set_cursor(0, { 2, 4 })')
     wait_for("bo taken to ana's file and line", function()
       return lua(bo, 'return vim.api.nvim_buf_get_name(0)') == bo.dir .. '/lib.py' and lua(bo, 'return vim.api.nvim_win_get_cursor(0)[1]') == 2
+    end)
+    -- bo opened lib.py after ana was there: ana's cursor is shown at once (a late joiner of
+    -- the document sees who is in it).
+    wait_for("ana's cursor in bo's lib.py", function()
+      local seen = lua(bo, 'return J.cursors(...)', bo.dir .. '/lib.py')
+      return seen[1] and seen[1].username == ANA_USER and seen[1].row == 1 and seen[1].col == 4
     end)
     cmd(bo, 'CodeForge collab unfollow')
     wait_for('bo not following', function()

@@ -81,7 +81,9 @@ function M.stale(edit)
     local doc = type(change) == 'table' and change.textDocument
     if type(doc) == 'table' and type(doc.version) == 'number' and type(doc.uri) == 'string' then
       local ok, buf = pcall(vim.uri_to_bufnr, doc.uri)
-      local current = ok and vim.lsp.util.buf_versions[buf] or nil
+      -- What the client sent last as the buffer's version (0.11: util.buf_versions).
+      local versions = vim.lsp.util.buf_versions
+      local current = ok and (versions and versions[buf] or (vim.api.nvim_buf_is_loaded(buf) and vim.b[buf].changedtick)) or nil
       if current and current ~= doc.version then
         return doc.uri, doc.version, current
       end
