@@ -113,6 +113,9 @@ def test_collab_journey(live_platform: RunningPlatform, tmp_path: Path) -> None:
             "editor.stickyScroll.enabled": False,
             # A resolved thread stays open, so the journey reopens it from the same widget.
             "comments.collapseOnResolve": False,
+            # Desktop VS Code's default (code-server's web build saves after a second): the
+            # conflict step needs edits that stay unsaved until the file changes on disk.
+            "files.autoSave": "off",
             "codeforge.server.command": str(codeforge_bin()),
             # No token in any setting: `codeforge connect` uses the login `codeforge up` stored.
             "codeforge.remote.url": bridge.url,

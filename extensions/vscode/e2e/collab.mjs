@@ -442,6 +442,9 @@ try {
     const second = await until('Neovim A to get the second thread', async () => (await nvimA.call('threads', FILE)).find((t) => t.comments?.[0]?.body === note));
     if (second.line !== 3) throw new Error(`the second thread is on line ${second.line + 1}, not 4`);
     await page.keyboard.press('Escape');
+    // The threads fold away, so every line is on screen again for the cursors' steps.
+    await palette('Comments: Collapse All Comments');
+    await page.locator('.review-widget').first().waitFor({ state: 'hidden' });
     return `thread ${String(thread.id).slice(0, 8)} on line 3: asked in VS Code, answered in Neovim, resolved and reopened in VS Code; a second one from the comment widget on line 4`;
   });
 
@@ -511,6 +514,13 @@ try {
   });
 
   await step('leaver-disappears', async () => {
+    // Both cursors on screen first: their absence afterwards then means something.
+    await goTo(1, 1);
+    await nvimA.call('cursor', FILE, 2, 2);
+    await nvimB.call('cursor', FILE, 0, 2);
+    for (const nv of [nvimA, nvimB]) {
+      await until(`VS Code to draw ${nv.username}'s cursor before the leave`, () => labelShown(nv.username));
+    }
     await nvimB.exec('codeforge.collab.leave', {});
     await until(`VS Code to remove ${nvimB.username}'s cursor`, async () => !(await labelShown(nvimB.username)));
     await until(`Neovim A to stop seeing ${nvimB.username}`, async () => !(await nvimA.call('seen', FILE)).participants.some((p) => p.username === nvimB.username));
@@ -520,6 +530,7 @@ try {
   });
 
   await step('end-session', async () => {
+    await until(`VS Code to draw ${nvimA.username}'s cursor before the end`, () => labelShown(nvimA.username));
     await palette('CodeForge: End Collaboration Session');
     const dialog = page.locator('.monaco-dialog-box');
     await dialog.waitFor();
