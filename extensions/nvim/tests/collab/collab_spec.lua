@@ -251,8 +251,8 @@ describe('remote edits made for another version', function()
     local function edit_for(v)
       return { documentChanges = { { textDocument = { uri = URI, version = v }, edits = { { range = { start = { line = 0, character = 0 }, ['end'] = { line = 0, character = 0 } }, newText = 'x' } } } } }
     end
-    eq({ URI, 0, version }, { edits.stale(edit_for(0)) })
-    eq({ URI, version - 1, version }, { edits.stale(edit_for(version - 1)) })
+    eq({ URI, 0, version, buf }, { edits.stale(edit_for(0)) })
+    eq({ URI, version - 1, version, buf }, { edits.stale(edit_for(version - 1)) })
     eq(nil, edits.stale(edit_for(version)))
     eq(nil, edits.stale(edit_for(vim.NIL)), 'no version: nothing to check')
     local answer = edits.apply_edit(nil, { edit = edit_for(0) }, {})

@@ -85,7 +85,7 @@ function M.stale(edit)
       local versions = vim.lsp.util.buf_versions
       local current = ok and (versions and versions[buf] or (vim.api.nvim_buf_is_loaded(buf) and vim.b[buf].changedtick)) or nil
       if current and current ~= doc.version then
-        return doc.uri, doc.version, current
+        return doc.uri, doc.version, current, buf
       end
     end
   end
@@ -98,11 +98,18 @@ function M.apply_edit(_, params, ctx)
   if type(params) ~= 'table' or type(params.edit) ~= 'table' then
     return { applied = false, failureReason = 'workspace/applyEdit without an edit' }
   end
-  local uri, version, current = M.stale(params.edit)
+  local client = ctx and ctx.client_id and vim.lsp.get_client_by_id(ctx.client_id)
+  local uri, version, current, buf = M.stale(params.edit)
   if uri then
+    -- What was typed goes out first (Neovim holds didChange back up to 150 ms): the server
+    -- reads our changes, then the refusal, and recomputes the edit from both.
+    if client then
+      pcall(function()
+        require('vim.lsp._changetracking').flush(client, buf)
+      end)
+    end
     return { applied = false, failureReason = ('%s is at version %d, the edit was made for version %d'):format(uri, current, version) }
   end
-  local client = ctx and ctx.client_id and vim.lsp.get_client_by_id(ctx.client_id)
   local encoding = client and client.offset_encoding or 'utf-16'
   M.fix_workspace_edit(params.edit, encoding)
   -- Neovim's handler, less its print of the label: a collaborator's every keystroke would
