@@ -64,6 +64,7 @@ end
 
 --- The notification for window `win`, or nil when its buffer is not the server's.
 function M.params(win)
+  win = win == 0 and vim.api.nvim_get_current_win() or win
   if not vim.api.nvim_win_is_valid(win) then
     return nil
   end
@@ -75,15 +76,15 @@ function M.params(win)
   local encoding = client.offset_encoding or 'utf-16'
   local first, last_line = vim.fn.line('w0', win) - 1, vim.fn.line('w$', win) - 1
   local last_text = vim.api.nvim_buf_get_lines(buf, last_line, last_line + 1, false)[1] or ''
-  return {
+  local params = {
     uri = vim.uri_from_bufnr(buf),
     selections = { M.selection(win, encoding) },
     visibleRange = {
       start = { line = first, character = 0 },
       ['end'] = { line = last_line, character = vim.str_utfindex(last_text, encoding, #last_text, false) },
     },
-  },
-    client
+  }
+  return params, client
 end
 
 --- Send where the cursor of `win` (default: the current window) is now, unless unchanged.
