@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -26,6 +27,13 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 __all__ = ["main"]
+
+
+async def _until_terminated() -> None:
+    """Serve until SIGTERM (the benchmark's stop), then return so the rooms close cleanly."""
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    await stop.wait()
 
 
 def _room_name(connection: ServerConnection) -> str:
@@ -56,7 +64,7 @@ async def serve_codeforge(port: int, state: Path) -> None:
     try:
         async with serve(handler, "127.0.0.1", port, compression=None, max_size=2**24):
             print(f"listening {port}", flush=True)
-            await asyncio.Future()
+            await _until_terminated()
     finally:
         await hub.close()
         await store.close()
@@ -100,7 +108,7 @@ async def serve_pycrdt(port: int) -> None:
 
         async with serve(handler, "127.0.0.1", port, compression=None, max_size=2**24):
             print(f"listening {port}", flush=True)
-            await asyncio.Future()
+            await _until_terminated()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,12 +123,6 @@ def main(argv: list[str] | None = None) -> int:
 
         profiler = cProfile.Profile()
         profiler.enable()
-    import signal
-
-    def stop(*_: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
     try:
         with tempfile.TemporaryDirectory(prefix="collab-bench-") as state:
             if args.server == "codeforge":
