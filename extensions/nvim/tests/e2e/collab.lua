@@ -445,7 +445,21 @@ local steps = {
       local t = lua(ana, 'return J.threads(...)', ana.dir .. '/main.py')
       return t[1] and t[1].summary:find('(2)', 1, true)
     end)
-    return lua(ana, 'return J.threads(...)', ana.dir .. '/main.py')[1].summary
+    -- ana resolves it from the float (x); bo sees it resolved; bo reopens it by command.
+    lua(ana, 'vim.api.nvim_win_set_cursor(0, { 5, 0 })')
+    cmd(ana, 'CodeForge collab thread')
+    lua(ana, "J.type('x', true)")
+    wait_for('the thread resolved for bo', function()
+      local t = lua(bo, 'return J.threads(...)', bo.dir .. '/main.py')
+      return t[1] and t[1].summary:find('✓ resolved', 1, true)
+    end)
+    local resolved = lua(bo, 'return J.threads(...)', bo.dir .. '/main.py')[1].summary
+    cmd(bo, 'CodeForge collab reopen')
+    wait_for('the thread open again for ana', function()
+      local t = lua(ana, 'return J.threads(...)', ana.dir .. '/main.py')
+      return t[1] and not t[1].summary:find('resolved', 1, true)
+    end)
+    return resolved .. ' → reopened'
   end },
 
   { 'review-with-comment', function()
