@@ -595,6 +595,17 @@ describe(':CodeForge collab', function()
     matches('collab mode cancelled', said(run('collab mode')))
     eq({ 'free', 'pair' }, offered)
     matches('the session goes on', said(run('collab end')))
+    -- :CodeForge! collab start asks the optional title, then the mode.
+    local asked = {}
+    vim.ui.input = function(opts, on_confirm)
+      asked[#asked + 1] = opts.prompt
+      on_confirm('Revue 日本 🚀')
+    end
+    offered = nil
+    matches('collab start cancelled', said(run('collab start', true)))
+    eq({ 'Session title (empty: none): ' }, asked)
+    eq({ 'free', 'pair' }, offered, 'then the modes')
+    vim.ui.input = input
     eq('', said(errors(run('collab'))), 'cancelling the menu of subcommands')
     vim.ui.select = select
     eq(buf, vim.api.nvim_get_current_buf())
