@@ -43,8 +43,8 @@ return {
     ['window/logMessage'] = function(...)
       return require('codeforge.log').on_log_message(...)
     end,
-    -- Neovim's own, with insertions at the end of a buffer written so it applies them
-    -- exactly (collaborators' edits come this way).
+    -- Collaborators' edits come this way: refused when made for another version of the
+    -- buffer (the server sends them again), insertions at its end applied exactly.
     ['workspace/applyEdit'] = function(...)
       return require('codeforge.collab.edits').apply_edit(...)
     end,
