@@ -151,6 +151,20 @@ function M.cursor(name, line, col)
   return true
 end
 
+--- Select `count` characters to the right of (line, col) in visual mode, as a person would
+--- with `v` and `l` (the keys go through the input queue, so Neovim stays in visual mode).
+function M.select(name, line, col, count)
+  M.cursor(name, line, col)
+  vim.api.nvim_input('v' .. string.rep('l', count - 1))
+  return true
+end
+
+--- Back to normal mode.
+function M.escape()
+  vim.api.nvim_input('<Esc>')
+  return true
+end
+
 --- Who this Neovim sees in a document: from the presence notifications, and from the plugin's
 --- extmarks (every namespace: whatever the plugin draws with a name in its virtual text).
 function M.seen(name)

@@ -358,12 +358,19 @@ try {
 
   await step('cursors-everywhere', async () => {
     // A's cursor on "日本語", B's on "Shared"; VS Code's where it typed last (line 1).
+    // A's cursor on "日本語"; B selects "Shared" (visual mode); VS Code's at line 2, column 4.
     await nvimA.call('cursor', FILE, 2, Buffer.byteLength('nvim-a: '));
-    await nvimB.call('cursor', FILE, 0, 2);
+    await nvimB.call('select', FILE, 0, 2, 'Shared'.length);
     await goTo(2, 4);
     for (const nv of [nvimA, nvimB]) {
       await until(`VS Code to draw ${nv.username}'s cursor with its name`, () => labelShown(nv.username));
     }
+    // B's selection: a background in B's colour, a quarter opaque, over "Shared".
+    const colorOfB = (await nvimA.call('state_of')).participants.find((p) => p.username === nvimB.username)?.color ?? '';
+    const rgba = `rgba(${[1, 3, 5].map((i) => Number.parseInt(colorOfB.slice(i, i + 2), 16)).join(', ')}, 0.25)`;
+    await until(`VS Code to draw ${nvimB.username}'s selection in ${rgba}`, () =>
+      page.evaluate((want) => [...document.querySelectorAll('.monaco-editor .view-overlays div, .monaco-editor .view-lines span')].some((el) => getComputedStyle(el).backgroundColor === want), rgba),
+    );
     const seen = {};
     for (const [nv, others] of [
       [nvimA, [hostUser, nvimB.username]],
@@ -372,7 +379,10 @@ try {
       const view = await until(`Neovim ${nv.label} to see ${others.join(' and ')}`, async () => {
         const s = await nv.call('seen', FILE);
         const who = s.participants.map((p) => p.username);
-        return others.every((o) => who.includes(o)) && s.participants.every((p) => p.selections.length > 0) ? s : undefined;
+        const everyone = others.every((o) => who.includes(o)) && s.participants.every((p) => p.selections.length > 0);
+        // A sees B's selection as a range, not a caret.
+        const bSelects = nv !== nvimA || s.participants.some((p) => p.username === nvimB.username && p.selections.some((x) => x.anchor.character !== x.head.character));
+        return everyone && bSelects ? s : undefined;
       });
       seen[nv.label] = `${view.participants.map((p) => `${p.username}@${p.selections[0].head.line}:${p.selections[0].head.character}`).join(' ')} (${view.extmarks.length} extmarks${view.extmarks.length ? `: ${view.extmarks.map((m) => m.text).filter(Boolean).join('|')}` : ''})`;
       writeFileSync(join(ARTIFACTS, `nvim-${nv.label}-presence.json`), JSON.stringify(view, null, 2));
@@ -383,7 +393,8 @@ try {
       const p = (await nvimA.call('seen', FILE)).participants.find((q) => q.username === hostUser);
       return p && p.selections.some((s) => s.head.line === 1 && s.head.character === 3);
     });
-    return `VS Code draws ${nvimA.username} and ${nvimB.username}; A sees ${seen.A}; B sees ${seen.B}; host first seen at ${JSON.stringify(hostSeen?.selections?.[0]?.head)}`;
+    await nvimB.call('escape');
+    return `VS Code draws ${nvimA.username} and ${nvimB.username} (B's selection in ${rgba}); A sees ${seen.A}; B sees ${seen.B}; host first seen at ${JSON.stringify(hostSeen?.selections?.[0]?.head)}`;
   });
 
   await step('follow', async () => {
