@@ -65,6 +65,8 @@ class Editor:
     texts: dict[str, str] = field(default_factory=dict)
     versions: dict[str, int] = field(default_factory=dict)
     hold_edits: bool = False
+    refuse_edits: bool = False  # answer every applyEdit `applied: false` (a read-only buffer)
+    edit_requests: int = 0
     held: list[dict[str, Any]] = field(default_factory=list)
     edits_applied: int = 0
     edits_refused: int = 0
@@ -150,7 +152,11 @@ class Editor:
     def _handle(self, message: dict[str, Any]) -> None:
         if "method" in message and "id" in message:
             if message["method"] == "workspace/applyEdit":
-                if self.hold_edits:
+                self.edit_requests += 1
+                if self.refuse_edits:
+                    self.edits_refused += 1
+                    self.pipe.send({"id": message["id"], "result": {"applied": False, "failureReason": "read-only"}})
+                elif self.hold_edits:
                     self.held.append(message)
                 else:
                     self.answer_edit(message)

@@ -342,3 +342,44 @@ def test_an_editor_that_cannot_apply_edits_is_told_and_stays_out(team: Team) -> 
     alice.save(a)
     alice.wait(lambda: path.read_text() == "v = 1\nw = 2\n", "alice's save")
     assert bob.texts[b] == "v = 1\nbob's own\n" and not bob.pipe.server_requests
+
+
+def test_an_editor_refusing_for_no_version_change_is_not_asked_in_a_loop(team: Team) -> None:
+    path = _file(team.bridge, "refusing.py", "")
+    alice, bob = team.session("navigator", "bob")
+    a, b = alice.open(path), bob.open(path)
+    converge([(alice, a), (bob, b)])
+    bob.refuse_edits = True
+    for i in range(3):
+        alice.type_at_end(a, f"{i}\n")
+        bob.wait(lambda i=i: bob.edit_requests >= i + 1, "alice's change to be offered")
+    bob.pump(0.5)
+    assert bob.edit_requests <= 4  # one per change on the other side, not a loop
+    told = [m for m in bob.messages_shown() if "did not take the session's changes" in m]
+    assert len(told) == 1 and "read-only" in told[0]
+    bob.refuse_edits = False
+    alice.type_at_end(a, "3\n")
+    assert converge([(alice, a), (bob, b)]) == "0\n1\n2\n3\n"
+
+
+def test_an_external_write_while_three_editors_type_loses_nothing(team: Team) -> None:
+    original = "".join(f"# {i}\n" for i in range(20))
+    path = _file(team.bridge, "external.py", original)
+    alice, bob, carol = team.session("navigator", "bob", "carol", encodings={"carol": "utf-8"})
+    a, b, c = alice.open(path), bob.open(path), carol.open(path)
+    everyone = [(alice, a), (bob, b), (carol, c)]
+    converge(everyone)  # the room was read from the file: that is its disk mirror's base
+    for i in range(5):  # unsaved typing at the top, from all three
+        for editor, uri in everyone:
+            editor.insert(uri, 0, f"{editor.name} {i} ✓\n")
+            editor.pump(0.01)
+    # Another writer (a formatter, an agent) appends at the end of the file meanwhile.
+    path.write_text(original + "# appended by a tool 🎉\n")
+    alice.wait(lambda: alice.texts[a].endswith("# appended by a tool 🎉\n"), "the file's change in the room")
+    final = converge(everyone)
+    lines = final.splitlines(keepends=True)
+    for editor, _uri in everyone:
+        for i in range(5):
+            assert lines.count(f"{editor.name} {i} ✓\n") == 1, final
+    assert final.endswith(original + "# appended by a tool 🎉\n")
+    assert len(lines) == 15 + 21

@@ -297,16 +297,33 @@ def _answered(ls: CodeForgeSession, state: CollabState, doc: DocSync, pending: P
     the editor's notifications)."""
     if doc.pending is not pending or doc.closed:
         return  # already settled by its echo
+    reason = ""
     try:
         result = future.result()
         applied = bool(getattr(result, "applied", False))
+        reason = str(getattr(result, "failure_reason", None) or "")
     except Exception as exc:  # an error response: not applied
-        log.info("the editor refused an edit of %s: %s", doc.name, exc)
-        applied = False
+        applied, reason = False, str(exc)
     if not applied:
         doc.pending = None
         _release_held(ls, state, doc, pending)
-        _schedule_flush(ls, state, doc)
+        if pending.held or doc.dirty:
+            _schedule_flush(ls, state, doc)
+        else:
+            # Refused with nothing typed meanwhile: not a race but the editor's choice (a
+            # read-only buffer, a client that answers null). Asking again at once would
+            # loop; the next change on either side tries again.
+            log.info("the editor refused an edit of %s for no version change: %s", doc.name, reason or "no reason")
+            if f"refused:{doc.uri}" not in state.warned:
+                state.warned.add(f"refused:{doc.uri}")
+                ls.window_show_message(
+                    types.ShowMessageParams(
+                        type=types.MessageType.Warning,
+                        message=f"CodeForge: the editor did not take the session's changes to {doc.name}"
+                        + (f" ({reason})" if reason else "")
+                        + "; they are sent again with the next change",
+                    )
+                )
         return
     pending.answered = True
     if pending.held:
