@@ -9,6 +9,7 @@ module's bridge workspace, so rooms never mix between tests.
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -352,7 +353,7 @@ def test_an_editor_refusing_for_no_version_change_is_not_asked_in_a_loop(team: T
     bob.refuse_edits = True
     for i in range(3):
         alice.type_at_end(a, f"{i}\n")
-        bob.wait(lambda i=i: bob.edit_requests >= i + 1, "alice's change to be offered")
+        bob.wait(functools.partial(lambda n: bob.edit_requests >= n, i + 1), "alice's change to be offered")
     bob.pump(0.5)
     assert bob.edit_requests <= 4  # one per change on the other side, not a loop
     told = [m for m in bob.messages_shown() if "did not take the session's changes" in m]
