@@ -195,3 +195,32 @@ def test_outside_a_bridge_the_commands_say_to_connect_first(live_platform: Runni
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_changes_made_on_the_platform_directly_reach_the_editors(
+    live_bridge: BridgeProcess,
+    live_platform: RunningPlatform,
+    dave_token: str,
+    editors: list[Editor],
+    tmp_path: Path,
+) -> None:
+    """The CLI (`codeforge collab set-role`, `end`) talks to the platform, not to the bridge:
+    the language server asks the platform again every few seconds."""
+    alice = _editor(editors, live_bridge, live_platform, tmp_path, "alice", None)
+    started = alice.command("codeforge.collab.start", {})
+    invitation = alice.command("codeforge.collab.invite", {})
+    dave = _editor(editors, live_bridge, live_platform, tmp_path, "dave", dave_token)
+    dave.command("codeforge.collab.join", {"invitation": invitation["token"]})
+    path = live_bridge.folder / "platform_side.py"
+    path.write_text("")
+    a, d = alice.open(path), dave.open(path)
+    with live_platform.client() as platform:
+        platform.call("collab.set_role", {"session": started["id"], "username": "dave", "role": "guest"})
+    dave.notification("codeforge/collab/state", lambda p: p.get("role") == "guest" and p["mayEdit"] is False)
+    dave.type_at_end(d, "refused\n")
+    assert converge([(alice, a), (dave, d)]) == ""
+    with live_platform.client() as platform:
+        platform.call("collab.end", {"session": started["id"]})
+    for editor in (alice, dave):
+        assert editor.notification("codeforge/collab/state", lambda p: p.get("session") is None) == {"session": None}
+        assert any("ended" in m for m in editor.messages_shown())

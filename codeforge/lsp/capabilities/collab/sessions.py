@@ -20,6 +20,7 @@ whose text equals it adds nothing (its text goes in as a minimal diff, empty her
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from typing import Any, Literal
 
@@ -28,7 +29,7 @@ from pydantic import ConfigDict, Field
 
 from codeforge.catalog import collab as ops
 from codeforge.catalog.base import Operation
-from codeforge.catalog.errors import CodeForgeError, Conflict
+from codeforge.catalog.errors import CodeForgeError, Conflict, Gone, PermissionDenied
 from codeforge.collab.access import SessionState
 from codeforge.lsp.capabilities.collab import documents
 from codeforge.lsp.capabilities.collab.state import HOOKS, CollabHost, CollabState, active_host, collab_state
@@ -47,6 +48,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+READMIT = 3.0  # seconds between asking the platform again about the session (see _readmit)
 
 Role = Literal["driver", "navigator", "guest"]
 Mode = Literal["free", "pair"]
@@ -169,15 +172,16 @@ def _start_ticker(ls: CodeForgeSession, state: CollabState) -> None:
 
 
 async def _in_session(ls: CodeForgeSession, state: CollabState) -> None:
-    """Runs while this editor is in a session: looks for conflicts. The bridge cancels a
-    language-server session's tasks when the session ends (the editor went for good): then
-    its documents let their rooms go (holds, awareness, observers) and the registry forgets
-    its listener; a `leave_session` has done that already and cancelled this task itself."""
+    """Runs while this editor is in a session: looks for conflicts, and asks the platform
+    again who takes part (`_readmit`). The bridge cancels a language-server session's tasks
+    when the session ends (the editor went for good): then its documents let their rooms go
+    (holds, awareness, observers) and the registry forgets its listener; a `leave_session`
+    has done that already and cancelled this task itself."""
     from codeforge.lsp.capabilities.collab.conflicts import watch  # conflicts imports this package's core only
 
     this = asyncio.current_task()
     try:
-        await watch(ls, state)
+        await asyncio.gather(watch(ls, state), _readmit(ls, state))
     finally:
         if state.ticker is this and state.session is not None:
             state.ticker = None
@@ -185,6 +189,36 @@ async def _in_session(ls: CodeForgeSession, state: CollabState) -> None:
             if state.unsubscribe is not None:
                 state.unsubscribe()
                 state.unsubscribe = None
+
+
+async def _readmit(ls: CodeForgeSession, state: CollabState) -> None:
+    """Every READMIT seconds, `collab.admit` as this editor's user, into the bridge's registry:
+    a change made on the platform directly (the CLI's `collab end`, `set-role`, `remove`)
+    reaches the editors on this bridge even when no Yjs client of the session is connected
+    (the endpoint re-admits only its own peers). Not audited by the platform."""
+    host = active_host(ls)
+    assert host.access is not None
+    while True:
+        await asyncio.sleep(READMIT)
+        session = state.session
+        if session is None:
+            return
+        try:
+            admitted = await ls.platform.call(ops.ADMIT, {"session": session.id})
+        except Gone:
+            host.access.end(session.id)
+            continue
+        except PermissionDenied:  # no longer a participant
+            known = host.access.state(session.id)
+            if known is not None:
+                kept = tuple(p for p in known.participants if p.username != host.username)
+                host.access.update(dataclasses.replace(known, participants=kept))
+            continue
+        except CodeForgeError as exc:  # the platform away for a moment: ask again later
+            log.info("could not ask the platform about session %s: %s", session.id, exc.message)
+            continue
+        if isinstance(admitted, ops.Admitted) and state.session is not None and state.session.id == session.id:
+            host.access.update(SessionState.from_json(admitted.session.model_dump(mode="json")))
 
 
 async def ensure_rejoined(ls: CodeForgeSession) -> None:
