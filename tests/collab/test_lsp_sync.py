@@ -384,3 +384,46 @@ def test_an_external_write_while_three_editors_type_loses_nothing(team: Team) ->
             assert lines.count(f"{editor.name} {i} ✓\n") == 1, final
     assert final.endswith(original + "# appended by a tool 🎉\n")
     assert len(lines) == 15 + 21
+
+
+async def test_a_yjs_client_and_lsp_editors_typing_at_once_converge_exactly(team: Team) -> None:
+    original = "".join(f"§ {i} 😀\n" for i in range(6))
+    path = _file(team.bridge, "mixed.md", original)
+    alice, bob = await asyncio.to_thread(
+        team.session, "navigator", "bob", encodings={"alice": "utf-16", "bob": "utf-8"}
+    )
+    a, b = alice.open(path), bob.open(path)
+    await asyncio.to_thread(converge, [(alice, a), (bob, b)])
+    node = await NodeClient.start(f"{team.bridge.url}/collab/{team.session_id}", "mixed.md", team.tokens["alice"])
+    rng = random.Random(7)
+    typed: list[str] = []
+
+    def lsp_step(step: int) -> None:
+        for editor, uri in ((alice, a), (bob, b)):
+            text = editor.texts[uri]
+            starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
+            line = f"{editor.name} {step} 漢🎉\n"
+            typed.append(line)
+            editor.insert(uri, rng.choice(starts), line)
+            editor.pump(0.01)
+
+    try:
+        await node.event("synced")
+        for step in range(12):
+            line = f"yjs {step} é\n"
+            typed.append(line)
+            await node.command("insert", index=0, text=line)
+            await asyncio.to_thread(lsp_step, step)
+        final = await asyncio.to_thread(converge, [(alice, a), (bob, b)])
+
+        async def node_agrees() -> bool:
+            return await node.text() == final
+
+        await eventually(node_agrees, "the Yjs client to have the editors' text")
+    finally:
+        await node.close()
+    lines = final.splitlines(keepends=True)
+    for line in typed:
+        assert lines.count(line) == 1, (line, final)
+    assert [x for x in lines if x.startswith("§")] == original.splitlines(keepends=True)
+    assert len(lines) == 6 + len(typed)
