@@ -66,6 +66,7 @@ class Editor:
     versions: dict[str, int] = field(default_factory=dict)
     hold_edits: bool = False
     refuse_edits: bool = False  # answer every applyEdit `applied: false` (a read-only buffer)
+    skip_edits: int = 0  # answer this many `applied: true` without applying them (Neovim, stale)
     edit_requests: int = 0
     held: list[dict[str, Any]] = field(default_factory=list)
     edits_applied: int = 0
@@ -153,7 +154,10 @@ class Editor:
         if "method" in message and "id" in message:
             if message["method"] == "workspace/applyEdit":
                 self.edit_requests += 1
-                if self.refuse_edits:
+                if self.skip_edits:
+                    self.skip_edits -= 1
+                    self.pipe.send({"id": message["id"], "result": {"applied": True}})
+                elif self.refuse_edits:
                     self.edits_refused += 1
                     self.pipe.send({"id": message["id"], "result": {"applied": False, "failureReason": "read-only"}})
                 elif self.hold_edits:

@@ -427,3 +427,17 @@ async def test_a_yjs_client_and_lsp_editors_typing_at_once_converge_exactly(team
         assert lines.count(line) == 1, (line, final)
     assert [x for x in lines if x.startswith("§")] == original.splitlines(keepends=True)
     assert len(lines) == 6 + len(typed)
+
+
+def test_an_edit_said_applied_but_never_reported_is_sent_again(team: Team) -> None:
+    """Neovim 0.11 answers `applied: true` for an edit it skipped (made for an older version)."""
+    path = _file(team.bridge, "skipped.py", "s = 1\n")
+    alice, bob = team.session("navigator", "bob")
+    a, b = alice.open(path), bob.open(path)
+    converge([(alice, a), (bob, b)])
+    bob.skip_edits = 1
+    alice.type_at_end(a, "t = 2\n")
+    bob.wait(lambda: bob.edit_requests == 1 and not bob.skip_edits, "the edit bob skips")
+    assert bob.texts[b] == "s = 1\n"
+    assert converge([(alice, a), (bob, b)]) == "s = 1\nt = 2\n"  # sent again after a while
+    assert bob.edit_requests == 2

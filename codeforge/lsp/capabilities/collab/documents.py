@@ -73,6 +73,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+# Seconds an editor that answered `applied: true` has to report the edit's didChange.
+ECHO_WAIT = 5.0
+
 
 # -- pure helpers -----------------------------------------------------------------------------
 
@@ -328,6 +331,21 @@ def _answered(ls: CodeForgeSession, state: CollabState, doc: DocSync, pending: P
     pending.answered = True
     if pending.held:
         _settle_applied(ls, state, doc, pending)
+        return
+    # Applied, and its didChange still to come (an editor that reports changes debounced).
+    # One that never reports it did not apply it after all: after a while the edit is
+    # taken as not applied and the difference is sent again.
+    with contextlib.suppress(RuntimeError):
+        asyncio.get_running_loop().call_later(ECHO_WAIT, _echo_overdue, ls, state, doc, pending)
+
+
+def _echo_overdue(ls: CodeForgeSession, state: CollabState, doc: DocSync, pending: PendingEdit) -> None:
+    if doc.pending is not pending or doc.closed or pending.held:
+        return
+    log.info("the editor said it applied an edit of %s but never reported it; sending the difference again", doc.name)
+    doc.pending = None
+    doc.in_sync = False
+    _schedule_flush(ls, state, doc)
 
 
 # -- out to the editor --------------------------------------------------------------------------
