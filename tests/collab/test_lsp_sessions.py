@@ -83,8 +83,9 @@ def test_bad_input_gets_a_clear_error(
     state = alice.notification("codeforge/collab/state", lambda p: p.get("session") == started["id"])
     assert state["title"] == "合作 🎉 naïve" and state["host"] == "owner" and state["mayEdit"] is True
     # In a session: starting another is refused; a participant that is not one is the platform's error.
-    error = _error(alice.command("codeforge.collab.start", {}, raw=True))
-    assert "already" in error["message"] and "codeforge.collab.leave" in error["data"]["fix"]
+    for command, argument in (("codeforge.collab.start", {}), ("codeforge.collab.join", {"invitation": "x"})):
+        error = _error(alice.command(command, argument, raw=True))
+        assert "already" in error["message"] and "codeforge.collab.leave" in error["data"]["fix"], command
     error = _error(alice.command("codeforge.collab.handover", {"username": "nobody"}, raw=True))
     assert error["code"] == REQUEST_FAILED and "nobody" in error["message"]
     error = _error(alice.command("codeforge.collab.resolveConflict", {"id": "f" * 32, "choice": "ours"}, raw=True))

@@ -288,6 +288,18 @@ def _session_id(ls: CodeForgeSession) -> str:
     return session.id
 
 
+def _not_in_one(ls: CodeForgeSession) -> None:
+    """One session per editor at a time: joining or starting another leaves nothing behind
+    on the platform unsaid."""
+    active_host(ls)
+    state = collab_state(ls)
+    if state.session is not None:
+        raise Conflict(
+            f"this editor is in collaboration session {state.session.id} already",
+            fix="leave it first (codeforge.collab.leave), or end it (codeforge.collab.end)",
+        )
+
+
 async def _call(ls: CodeForgeSession, operation: Operation[Any, Any], data: dict[str, Any]) -> dict[str, Any]:
     out = await ls.platform.call(operation, data)
     result: dict[str, Any] = out.model_dump(mode="json")
@@ -304,13 +316,7 @@ def _apply(ls: CodeForgeSession, session: dict[str, Any]) -> dict[str, Any]:
 
 @lsp_command("codeforge.collab.start", StartArguments)
 async def start(ls: CodeForgeSession, args: StartArguments) -> dict[str, Any]:
-    active_host(ls)
-    state = collab_state(ls)
-    if state.session is not None:
-        raise Conflict(
-            f"this editor is in collaboration session {state.session.id} already",
-            fix="leave it first (codeforge.collab.leave), or end it (codeforge.collab.end)",
-        )
+    _not_in_one(ls)
     data: dict[str, Any] = {"title": args.title, "mode": args.mode}
     if project := ls.context_project():
         data["project"] = project
@@ -321,11 +327,8 @@ async def start(ls: CodeForgeSession, args: StartArguments) -> dict[str, Any]:
 
 @lsp_command("codeforge.collab.join", JoinArguments)
 async def join(ls: CodeForgeSession, args: JoinArguments) -> dict[str, Any]:
-    active_host(ls)
-    state = collab_state(ls)
+    _not_in_one(ls)
     session = await _call(ls, ops.JOIN, {"invitation": args.invitation.strip()})
-    if state.session is not None and state.session.id != session["id"]:
-        leave_session(ls)
     await enter(ls, session)
     return session
 
