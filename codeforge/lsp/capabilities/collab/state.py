@@ -19,6 +19,10 @@ Shape (keep it stable: the sibling modules read and write these fields):
         .documents: dict[uri, DocSync]   every open document of the editor in the session
         .origin: SessionOrigin           the origin of this session's room transactions
         .generation: int                 bumped at every join/leave (stale tasks check it)
+        .unsubscribe                     from Access.on_change while in a session
+        .ticker                          the task running while in a session (conflicts,
+                                         re-admission; its end releases the rooms)
+        .rejoin_tried, .last_sent, .conflicts_told, .warned   bookkeeping (once-only things)
     DocSync (one open document in a room)
         .uri, .name                      the editor's URI (workspace side) and the room name
         .room: Room | None               None while joining
@@ -28,8 +32,18 @@ Shape (keep it stable: the sibling modules read and write these fields):
         .pending: PendingEdit | None     the one workspace/applyEdit in flight
         .in_sync: bool                   `text` is known to equal the room's text
         .dirty: bool                     the room changed since the last applyEdit was made
-        .release: list[callable]         what leaving the room undoes (observers, hold)
+        .anchor: (line, char, byte)      a line start of `text` (positions.py), moved with it;
+                                         reset it to (0, 0, 0) if `text` is replaced
+        .opened: str                     the text when it came to the session
+        .refused_told, .flush_due        bookkeeping
+        .release: list[callable]         what leaving the room undoes (observers, hold,
+                                         awareness); sibling modules append their own
+        .closed: bool                    left its room (late callbacks do nothing)
         .ready: asyncio.Event            set once the room is joined (or joining gave up)
+    PendingEdit (the applyEdit in flight)
+        .version, .base, .expected       the editor's version and text when sent, the text after
+        .held: list                      the editor's content changes since (not in the room yet)
+        .answered: bool | None           the editor's answer, when it came
 
 `HOOKS` lets sibling modules hear of documents joining and leaving a room and of session
 changes without this package's core knowing them; each hook gets `(ls, state, doc)` or
