@@ -44,7 +44,7 @@ describe('the live catalog', function()
       end
     end
     table.sort(revealing)
-    eq({ 'databases.pool', 'databases.reveal', 'env.reveal', 'tokens.create' }, revealing)
+    eq({ 'collab.invite', 'databases.pool', 'databases.reveal', 'env.reveal', 'tokens.create' }, revealing)
     eq({ pooled_url = true, url = true }, secrets.secret_keys({ name = 'm', url = 'u', pooled_url = 'p', pooling = 'x' }, op('databases.reveal')))
     eq({ token = true }, secrets.secret_keys({ id = 'i', token = 't' }, op('tokens.create')))
     -- Inputs still say it: the server digests format: password into the field's kind.
