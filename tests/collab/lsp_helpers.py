@@ -248,6 +248,15 @@ class Editor:
             {"textDocument": {"uri": uri, "version": self.versions[uri]}, "contentChanges": content},
         )
 
+    def send_full(self, uri: str, text: str) -> None:
+        """A whole-document didChange (no range), as an editor that syncs in full sends."""
+        self.texts[uri] = text
+        self.versions[uri] += 1
+        self.notify(
+            "textDocument/didChange",
+            {"textDocument": {"uri": uri, "version": self.versions[uri]}, "contentChanges": [{"text": text}]},
+        )
+
     # -- workspace/applyEdit ------------------------------------------------------------------
 
     def _edits_of(self, message: dict[str, Any]) -> tuple[str, int | None, list[dict[str, Any]]]:

@@ -441,3 +441,17 @@ def test_an_edit_said_applied_but_never_reported_is_sent_again(team: Team) -> No
     assert bob.texts[b] == "s = 1\n"
     assert converge([(alice, a), (bob, b)]) == "s = 1\nt = 2\n"  # sent again after a while
     assert bob.edit_requests == 2
+
+
+def test_a_whole_document_change_goes_in_as_a_diff_keeping_others_concurrent_edits(team: Team) -> None:
+    path = _file(team.bridge, "full.txt", "0123456789\n")
+    alice, bob = team.session("navigator", "bob")
+    a, b = alice.open(path), bob.open(path)
+    converge([(alice, a), (bob, b)])
+    bob.hold_edits = True
+    alice.insert(a, 5, "A")
+    bob.wait(lambda: bool(bob.held), "alice's edit to reach bob")
+    bob.send_full(b, "X0123456789\n")  # made without alice's A: a whole replace would drop it
+    bob.hold_edits = False
+    bob.release()
+    assert converge([(alice, a), (bob, b)]) == "X01234A56789\n"

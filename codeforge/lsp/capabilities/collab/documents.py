@@ -105,21 +105,30 @@ def room_name(host: CollabHost, uri: str) -> str | None:
         return None
 
 
-def _advance(doc: DocSync, change: Any, encoding: Encoding) -> Edit:
+def _advance(doc: DocSync, change: Any, encoding: Encoding) -> list[Edit]:
     """Apply one didChange content change to the editor's text (`doc.text`); its byte-offset
-    edit of the text before it."""
+    edits of the text before it. A whole-document change (an editor syncing in full) is
+    turned into the minimal diff, so the rest of the document keeps its CRDT identity
+    (cursors and comment anchors on it, others' concurrent edits around it)."""
+    if getattr(change, "range", None) is None:
+        before, doc.text, doc.anchor = doc.text, change.text, START
+        return diff(before, doc.text)
     span, anchor = change_span(doc.text, doc.anchor, change, encoding)
     doc.text, doc.anchor = splice(doc.text, anchor, span)
-    return span.edit
+    return [span.edit]
 
 
-def _replay(text: str, changes: list[Any], encoding: Encoding) -> list[tuple[str, Edit]]:
-    """Content changes applied in order from `text`: (the text each found, its edit)."""
-    steps: list[tuple[str, Edit]] = []
+def _replay(text: str, changes: list[Any], encoding: Encoding) -> list[tuple[str, list[Edit]]]:
+    """Content changes applied in order from `text`: (the text each found, its edits)."""
+    steps: list[tuple[str, list[Edit]]] = []
     anchor: Anchor = START
     for change in changes:
+        if getattr(change, "range", None) is None:
+            steps.append((text, diff(text, change.text)))
+            text, anchor = change.text, START
+            continue
         span, anchor = change_span(text, anchor, change, encoding)
-        steps.append((text, span.edit))
+        steps.append((text, [span.edit]))
         text, anchor = splice(text, anchor, span)
     return steps
 
@@ -238,12 +247,13 @@ def _push(ls: CodeForgeSession, state: CollabState, doc: DocSync, changes: list[
     with room.local(state.origin) as text:
         for change in changes:
             before = doc.text
-            edit = _advance(doc, change, encoding)
+            edits = _advance(doc, change, encoding)
             if doc.in_sync:
-                apply_to_ytext(text, [edit])
+                apply_to_ytext(text, edits)
             else:
                 current = str(text)
-                apply_to_ytext(text, [map_edit(edit, diff(before, current) if current != before else [])])
+                lag = diff(before, current) if current != before else []
+                apply_to_ytext(text, [map_edit(e, lag) for e in edits])
 
 
 def did_change(ls: CodeForgeSession, event: DocumentEvent) -> None:
@@ -278,8 +288,8 @@ def did_change(ls: CodeForgeSession, event: DocumentEvent) -> None:
 def _release_held(ls: CodeForgeSession, state: CollabState, doc: DocSync, pending: PendingEdit) -> None:
     """The editor refused the edit: every held change was the user's, made on `base`."""
     doc.in_sync = False
-    for source, edit in _replay(pending.base, pending.held, encoding_of(ls)):
-        _ship(ls, state, doc, source, [edit])
+    for source, edits in _replay(pending.base, pending.held, encoding_of(ls)):
+        _ship(ls, state, doc, source, edits)
         if doc.in_sync is False and not _may_edit(ls, state):
             break
 
