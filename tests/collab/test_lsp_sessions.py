@@ -225,3 +225,31 @@ def test_changes_made_on_the_platform_directly_reach_the_editors(
     for editor in (alice, dave):
         assert editor.notification("codeforge/collab/state", lambda p: p.get("session") is None) == {"session": None}
         assert any("ended" in m for m in editor.messages_shown())
+
+
+def test_a_session_that_ended_while_the_bridge_was_down_is_not_rejoined(
+    bridge_factory: Callable[..., BridgeProcess],
+    live_platform: RunningPlatform,
+    editors: list[Editor],
+    tmp_path: Path,
+) -> None:
+    folder = make_workspace(tmp_path / "ended" / "workspace", live_platform.project)
+    bridge = bridge_factory(folder)
+    path = folder / "ended.py"
+    path.write_text("kept = True\n")
+    alice = _editor(editors, bridge, live_platform, tmp_path, "alice", None)
+    started = alice.command("codeforge.collab.start", {})
+    a = alice.open(path)
+    alice.notification("codeforge/collab/state", lambda p: p.get("session") == started["id"])
+    bridge.stop(kill=True)
+    with live_platform.client() as platform:
+        platform.call("collab.end", {"session": started["id"]})
+    alice.pipe.notifications.clear()
+    bridge.start()
+    alice.notification("codeforge/connection", lambda p: p == {"state": "connected"}, timeout=90)
+    assert alice.notification("codeforge/collab/state", timeout=90) == {"session": None}
+    told = [m for m in alice.messages_shown() if "not back in the collaboration session" in m]
+    assert len(told) == 1 and "ended" in told[0], alice.messages_shown()
+    alice.type_at_end(a, "solo = True\n")  # the editor goes on alone
+    alice.pump(0.3)
+    assert alice.texts[a] == "kept = True\nsolo = True\n" and not alice.pipe.server_requests

@@ -29,7 +29,7 @@ from pydantic import ConfigDict, Field
 
 from codeforge.catalog import collab as ops
 from codeforge.catalog.base import Operation
-from codeforge.catalog.errors import CodeForgeError, Conflict, Gone, PermissionDenied
+from codeforge.catalog.errors import CodeForgeError, Conflict, Gone, PermissionDenied, PlatformUnavailable
 from codeforge.collab.access import SessionState
 from codeforge.lsp.capabilities.collab import documents
 from codeforge.lsp.capabilities.collab.state import HOOKS, CollabHost, CollabState, active_host, collab_state
@@ -50,6 +50,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 READMIT = 3.0  # seconds between asking the platform again about the session (see _readmit)
+REJOIN_PATIENCE = 16.0  # a rejoin waits for an unreachable platform 1+2+4+8+16 s at most
 
 Role = Literal["driver", "navigator", "guest"]
 Mode = Literal["free", "pair"]
@@ -228,12 +229,25 @@ async def ensure_rejoined(ls: CodeForgeSession) -> None:
     if not host.rejoin or state.rejoin_tried or host.hub is None:
         return
     state.rejoin_tried = True
-    try:
-        admitted = await ls.platform.call(ops.ADMIT, {"session": host.rejoin})
-    except CodeForgeError as exc:
-        log.info("not rejoining collaboration session %s: %s", host.rejoin, exc.message)
+    delay = 1.0
+    while True:
+        try:
+            admitted = await ls.platform.call(ops.ADMIT, {"session": host.rejoin})
+            break
+        except PlatformUnavailable as exc:  # the platform restarting too: a few more tries
+            if state.session is not None:
+                return  # the user started or joined one meanwhile
+            if delay > REJOIN_PATIENCE:
+                failure = exc.message
+            else:
+                await asyncio.sleep(delay)
+                delay *= 2
+                continue
+        except CodeForgeError as exc:
+            failure = exc.message
+        log.info("not rejoining collaboration session %s: %s", host.rejoin, failure)
         notify_state(ls)
-        _tell(ls, types.MessageType.Warning, f"not back in the collaboration session: {exc.message}")
+        _tell(ls, types.MessageType.Warning, f"not back in the collaboration session: {failure}")
         return
     if state.session is None and isinstance(admitted, ops.Admitted):  # not started/joined another meanwhile
         await enter(ls, admitted.session.model_dump(mode="json"))
