@@ -218,8 +218,14 @@ async def _readmit(ls: CodeForgeSession, state: CollabState) -> None:
         except CodeForgeError as exc:  # the platform away for a moment: ask again later
             log.info("could not ask the platform about session %s: %s", session.id, exc.message)
             continue
+        except Exception:  # a bug here must not end the session's task (that lets the rooms go)
+            log.exception("asking the platform about session %s", session.id)
+            continue
         if isinstance(admitted, ops.Admitted) and state.session is not None and state.session.id == session.id:
-            host.access.update(SessionState.from_json(admitted.session.model_dump(mode="json")))
+            try:
+                host.access.update(SessionState.from_json(admitted.session.model_dump(mode="json")))
+            except ValueError:  # a session this bridge cannot read (newer platform): keep what it has
+                log.exception("the platform's session %s could not be read", session.id)
 
 
 async def ensure_rejoined(ls: CodeForgeSession) -> None:
