@@ -455,3 +455,26 @@ def test_a_whole_document_change_goes_in_as_a_diff_keeping_others_concurrent_edi
     bob.hold_edits = False
     bob.release()
     assert converge([(alice, a), (bob, b)]) == "X01234A56789\n"
+
+
+def test_a_malformed_change_stays_out_of_the_room(team: Team) -> None:
+    path = _file(team.bridge, "malformed.py", "first\nsecond\n")
+    alice, bob = team.session("navigator", "bob")
+    a, b = alice.open(path), bob.open(path)
+    converge([(alice, a), (bob, b)])
+    bob.versions[b] += 1
+    bob.notify(  # a range whose end is before its start
+        "textDocument/didChange",
+        {
+            "textDocument": {"uri": b, "version": bob.versions[b]},
+            "contentChanges": [
+                {"range": {"start": {"line": 1, "character": 3}, "end": {"line": 0, "character": 1}}, "text": "ZZ"}
+            ],
+        },
+    )
+    alice.type_at_end(a, "third\n")
+    alice.save(a)
+    alice.wait(lambda: path.read_text() == "first\nsecond\nthird\n", "alice's text, without bob's bad change, saved")
+    assert "ZZ" not in alice.texts[a]
+    answer = bob.command("codeforge.collab.setMode", {"mode": "pair"}, raw=True)  # bob's session still answers
+    assert answer["error"]["code"] == -32803 and "host" in answer["error"]["message"]

@@ -261,7 +261,24 @@ def did_change(ls: CodeForgeSession, event: DocumentEvent) -> None:
     doc = state.documents.get(event.uri)
     if doc is None or doc.closed:
         return
-    params: types.DidChangeTextDocumentParams = event.params
+    try:
+        _did_change(ls, state, doc, event.params)
+    except Exception:
+        # A change that could not be followed (a range that does not fit the text): the
+        # editor's text is taken from the workspace's copy and the room's is sent to it,
+        # rather than carrying on from a text that is not the editor's.
+        log.exception("a change of %s could not be followed; resynchronising it", doc.name)
+        with contextlib.suppress(Exception):
+            doc.text = ls.workspace.get_text_document(doc.uri).source
+        doc.anchor = START
+        doc.pending = None
+        doc.in_sync = False
+        _schedule_flush(ls, state, doc)
+
+
+def _did_change(
+    ls: CodeForgeSession, state: CollabState, doc: DocSync, params: types.DidChangeTextDocumentParams
+) -> None:
     encoding = encoding_of(ls)
     doc.version = params.text_document.version
     changes = list(params.content_changes)
