@@ -226,7 +226,7 @@ class CollabEndpoint:
         platform, username = await self._authenticate(token, session, peer_address, address)
         try:
             state, admitted = await self._admit(platform, session)
-            if username is not None and admitted != username:
+            if admitted != username:
                 raise Refused(403, "the platform admitted another user than the token's")
             if state.project and state.project != self.bridge.project:
                 raise Refused(
@@ -240,11 +240,10 @@ class CollabEndpoint:
 
     async def _authenticate(
         self, token: str, session: str, peer_address: str, address: str
-    ) -> tuple[AsyncPlatformClient, str | None]:
-        """A platform client acting as the token's user, and the user (None: collab.admit
-        will say). `bridges.attach` (audited) needs edit access to the project; a read-only
-        guest may be an organization viewer, so on its 403 the token is still accepted when
-        it belongs to the bridge's organization, and `collab.admit` decides."""
+    ) -> tuple[AsyncPlatformClient, str]:
+        """A platform client acting as the token's user, and the user. `bridges.attach`
+        (audited) lets an organization viewer open the collab channel (a read-only guest);
+        `collab.admit` then decides on the session."""
         limiter: FailureLimiter = self.bridge.limiter
         try:
             identity, platform = await check_token(
@@ -259,23 +258,7 @@ class CollabEndpoint:
         except Refused as refused:
             if refused.status == 401 and token:
                 limiter.failed(address)
-            if refused.status != 403:
-                raise
-            platform = AsyncPlatformClient(self.bridge.platform_url, token, timeout=15.0)
-            try:
-                whoami = await platform.call("auth.whoami", {})
-                organization = whoami.organization
-            except PlatformUnavailable:
-                await platform.aclose()
-                raise Refused(503, "the bridge cannot reach the platform; try again shortly") from None
-            except CodeForgeError:
-                await platform.aclose()
-                raise refused from None
-            if organization != await self.bridge.own_organization():
-                await platform.aclose()
-                raise refused from None
-            limiter.accepted(token)
-            return platform, None
+            raise
         limiter.accepted(token)
         if identity.organization != await self.bridge.own_organization():
             await platform.aclose()

@@ -21,6 +21,7 @@ __all__ = [
     "CLOSE",
     "ID_PATTERN",
     "LIST",
+    "READ_ONLY_CHANNELS",
     "REPORT",
     "AttachInput",
     "Attached",
@@ -44,6 +45,10 @@ __all__ = [
 # nothing a shell, a URL query or a log line would have to quote.
 ID_PATTERN = r"^[A-Za-z0-9_.:@+-]{1,128}$"
 _ID_HELP = "letters, digits and _ . : @ + - (at most 128)"
+
+# The channels an organization viewer may open: the language server (whose edits reach the
+# workspace only through a collaboration room, where a guest's are refused) and the rooms.
+READ_ONLY_CHANNELS = frozenset({"lsp", "collab"})
 
 ResourceKind = Literal["terminal", "forward", "debug"]
 CloseKind = Literal["session", "terminal", "forward", "debug"]
@@ -166,8 +171,9 @@ ATTACH = declare(
         title="Check an editor may open a bridge session",
         input=AttachInput,
         output=Attached,
-        # A bridge session gives a shell in the workspace: a viewer may not open one.
-        permission=Permission.EDIT,
+        # A viewer may open only READ_ONLY_CHANNELS (a read-only guest of a collaboration
+        # session); the operation refuses the rest, which give a shell in the workspace.
+        permission=Permission.VIEW,
         target="{project}/{session}/{channel}",
         palette=False,  # the bridge calls it, on every websocket
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 import uuid
@@ -94,11 +95,21 @@ class Room:
 
     # -- content -----------------------------------------------------------------------------
 
-    def mark_lifetime(self) -> None:
-        """Write this lifetime's marker (a new room, built from disk or empty)."""
-        with self.doc.transaction(origin="lifetime"):
-            self.doc[MARKER] = Map({"lifetime": self.lifetime})
-        self.root = self.doc.client_id
+    def seed(self, content: str) -> None:
+        """Start a lifetime from `content` (the file's text; "" for a new file). Its marker and
+        its text are written by a client id derived from the room's name and that content, so
+        two lifetimes seeded from the same file hold the very same items: a client that kept
+        its copy through a crash that lost the store's last writes merges back into the new
+        lifetime without duplicating the file, and brings those writes back. A copy seeded
+        from other content lacks this root and is stale (4409)."""
+        digest = hashlib.sha256(f"{self.name}\0{content}".encode()).digest()
+        self.lifetime = digest[:16].hex()
+        self.root = int.from_bytes(digest[:4], "big") & 0x7FFFFFFF or 1  # Yjs ids are uint32
+        seeded: Doc[Any] = Doc(client_id=self.root)
+        seeded[MARKER] = Map({"lifetime": self.lifetime})
+        if content:
+            seeded.get(CONTENT, type=Text).insert(0, content)
+        self.doc.apply_update(seeded.get_update())
 
     @contextlib.contextmanager
     def local(self, origin: Any = "local") -> Iterator[Text]:

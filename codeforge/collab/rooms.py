@@ -7,7 +7,8 @@ a half-built one handed out (pycrdt-websocket 0.16.5 left clients hanging there)
 
 A room comes back from the store with its lifetime, so reconnecting clients merge into the
 same history. Only when the store has no history (new file, store lost) is it built from
-the file on disk, with a new lifetime (see room.py's stale-client check).
+the file on disk: a lifetime seeded from the file's text (`Room.seed`), the same one again
+for the same text, so copies of it merge back and copies of another are stale.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from codeforge.collab.access import Access
-from codeforge.collab.disk import DiskError, DiskMirror, DiskWatcher, FileGone, NotText
+from codeforge.collab.disk import DiskError, DiskMirror, DiskWatcher, FileGone, NotText, read_text
 from codeforge.collab.room import MARKER, Room
 from codeforge.collab.store import RoomStore
 
@@ -129,7 +130,7 @@ class RoomHub:
             elif record is not None:
                 room = Room(name)
         if not restored:
-            room.mark_lifetime()
+            room.seed(self._seed_text(name))
         before = room.doc.get_state()
         if self.workspace is not None:
             # The file: a new room's content, or a restored room's changes while it was closed.
@@ -154,6 +155,16 @@ class RoomHub:
         self.rooms[name] = room
         log.debug("room %s opened (%s, lifetime %s)", name, "store" if restored else "disk", room.lifetime)
         return room
+
+    def _seed_text(self, name: str) -> str:
+        """The file's text a new lifetime starts from ("" when there is none: the mirror then
+        says what is wrong with it)."""
+        if self.workspace is None:
+            return ""
+        try:
+            return read_text(self.path_of(name), name)
+        except DiskError:
+            return ""
 
     async def close_room(self, name: str, reason: str = "the room closed") -> None:
         """Close a room: peers are told, its history written, its rows compacted."""

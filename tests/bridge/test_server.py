@@ -124,12 +124,13 @@ async def test_an_expired_token_is_refused(live_bridge: BridgeProcess, live_plat
     assert refused.value.status == 401 and "expired" in refused.value.reason
 
 
-async def test_a_viewer_is_refused(live_bridge: BridgeProcess, live_platform: RunningPlatform) -> None:
+async def test_a_viewer_gets_no_terminal(live_bridge: BridgeProcess, live_platform: RunningPlatform) -> None:
     token = member_token(live_platform, "vic-viewer", "viewer")
     async with connected(live_bridge.url, token) as connection:
         with pytest.raises(DialRefused) as refused:
-            await connection.dial("lsp", {})
-    assert refused.value.status == 403 and "no access" in refused.value.reason
+            await connection.dial("terminal", {})
+        assert refused.value.status == 403 and "no access" in refused.value.reason
+        await connection.dial("lsp", {})  # reads: a read-only guest co-edits nothing
 
 
 def _run_bridge(platform: RunningPlatform, *args: str) -> subprocess.CompletedProcess[str]:

@@ -199,21 +199,19 @@ async def test_query_awareness_and_local_participants() -> None:
 
 async def test_a_client_of_an_earlier_lifetime_is_stale() -> None:
     old = Room("a.py")
-    old.mark_lifetime()
+    old.seed("version one\n")
     with old.local() as text:
-        text.insert(0, "old lifetime")
+        text.insert(0, "old lifetime ")
     client: Doc = Doc()
     client.apply_update(old.doc.get_update())
-    rebuilt = Room("a.py")
-    rebuilt.mark_lifetime()
-    with rebuilt.local() as text:
-        text.insert(0, "old lifetime")
+    rebuilt = Room("a.py")  # the store was lost and the file changed meanwhile
+    rebuilt.seed("old lifetime version one\n")
     with pytest.raises(StaleClient):
         rebuilt.connect(Inbox(), username="ada", may_edit=lambda: True, lifetime=old.lifetime)
     a, _ = peer(rebuilt)
     with pytest.raises(StaleClient):
         await rebuilt.receive(a, protocol.step1(client.get_state()))
-    assert str(rebuilt.text) == "old lifetime"
+    assert str(rebuilt.text) == "old lifetime version one\n"
     # A client of this lifetime, even with edits the room has not seen, is not stale.
     same: Doc = Doc()
     same.apply_update(rebuilt.doc.get_update())
@@ -222,6 +220,24 @@ async def test_a_client_of_an_earlier_lifetime_is_stale() -> None:
     await rebuilt.receive(b, protocol.step1(same.get_state()))
     assert b_inbox.messages(protocol.SYNC, protocol.STEP2)
     await rebuilt.receive(b, protocol.step1(Doc().get_state()))  # a fresh client
+
+
+async def test_a_lifetime_seeded_again_from_the_same_file_takes_old_copies_back() -> None:
+    """The bridge was killed before the store wrote the last edits: the room is seeded again
+    from the unchanged file, and a client's copy brings those edits back, the file once."""
+    old = Room("a.py")
+    old.seed("def f():\n    pass\n")
+    client: Doc = Doc()
+    client.apply_update(old.doc.get_update())
+    client.get("content", type=Text).insert(0, "# lost by the store\n")
+    rebuilt = Room("a.py")
+    rebuilt.seed("def f():\n    pass\n")
+    assert rebuilt.lifetime == old.lifetime
+    a, a_inbox = peer(rebuilt)
+    await rebuilt.receive(a, protocol.step1(client.get_state()))
+    await rebuilt.receive(a, protocol.step2(client.get_update(rebuilt.doc.get_state())))
+    assert str(rebuilt.text) == "# lost by the store\ndef f():\n    pass\n"
+    assert a_inbox.messages(protocol.SYNC, protocol.STEP2)
 
 
 @pytest.mark.parametrize(

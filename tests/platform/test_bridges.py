@@ -96,8 +96,8 @@ def listed(org: Org, bridge: str, who: str = "viewer") -> dict[str, dict[str, An
     return {s["id"]: s for s in items if s["bridge"] == bridge}
 
 
-def attach_body(bridge: str, sid: str, project: str = "demo") -> dict[str, str]:
-    return {"project": project, "bridge": bridge, "session": sid, "channel": "lsp", "client": "127.0.0.1"}
+def attach_body(bridge: str, sid: str, project: str = "demo", channel: str = "lsp") -> dict[str, str]:
+    return {"project": project, "bridge": bridge, "session": sid, "channel": channel, "client": "127.0.0.1"}
 
 
 def audit(org: Org, operation: str) -> list[dict[str, Any]]:
@@ -116,12 +116,21 @@ def test_attach_allowed_with_write(org: Org, role: str) -> None:
     assert entry["actor"] == f"acme-{role}" and entry["outcome"] == "succeeded"
 
 
-def test_attach_refused_to_a_viewer_and_audited(org: Org) -> None:
+@pytest.mark.parametrize("channel", ["terminal", "sync", "ssh", "dap", "forward", "lsp-proxy"])
+def test_a_viewer_is_refused_the_channels_that_act_on_the_workspace(org: Org, channel: str) -> None:
     bridge, sid, _ = ids()
-    refused = org.call("viewer", "bridges.attach", attach_body(bridge, sid))
+    refused = org.call("viewer", "bridges.attach", attach_body(bridge, sid, channel=channel))
     assert refused.status_code == 403 and "edit" in refused.json()["detail"]
-    entry = next(e for e in audit(org, "bridges.attach") if e["target"] == f"demo/{sid}/lsp")
+    entry = next(e for e in audit(org, "bridges.attach") if e["target"] == f"demo/{sid}/{channel}")
     assert entry["actor"] == "acme-viewer" and entry["outcome"].startswith("denied")
+
+
+@pytest.mark.parametrize("channel", ["lsp", "collab"])
+def test_a_viewer_opens_the_language_server_and_rooms(org: Org, channel: str) -> None:
+    """A read-only guest of a collaboration session is an organization viewer: it reads."""
+    bridge, sid, _ = ids()
+    attached = org.ok("viewer", "bridges.attach", attach_body(bridge, sid, channel=channel))
+    assert attached["role"] == "viewer"
 
 
 def test_attach_from_another_organization_is_a_missing_project(org: Org, other: Org) -> None:

@@ -67,8 +67,16 @@ def _aware(value: datetime) -> datetime:
 @implements(catalog.bridges.ATTACH)
 def attach(ctx: Context, data: catalog.bridges.AttachInput) -> catalog.bridges.Attached:
     """The dispatcher has already refused a bad token (401), a project outside the caller's
-    organization (404, as for a missing one) and a role without `edit` (403)."""
+    organization (404, as for a missing one) and a role without `view` (403); a role
+    without `edit` opens only the read-only channels."""
     project = ctx.require_project()
+    if data.channel not in catalog.bridges.READ_ONLY_CHANNELS and not ctx.actor.can(Permission.EDIT):
+        only = " and ".join(sorted(catalog.bridges.READ_ONLY_CHANNELS))
+        raise PermissionDenied(
+            f"a {ctx.actor.role.value} has no access to the bridge's {data.channel} channel (it needs edit; "
+            f"a viewer opens only {only})",
+            fix="ask an admin for the developer role, or join a collaboration session as a guest",
+        )
     report = ctx.session.scalar(_ONE_BRIDGE, {"project_id": project.id, "bridge": data.bridge})
     for session in report.sessions if report is not None else ():
         # A session id is not a secret (it is in URLs and lists): resuming one must not let
