@@ -478,3 +478,22 @@ def test_a_malformed_change_stays_out_of_the_room(team: Team) -> None:
     assert "ZZ" not in alice.texts[a]
     answer = bob.command("codeforge.collab.setMode", {"mode": "pair"}, raw=True)  # bob's session still answers
     assert answer["error"]["code"] == -32803 and "host" in answer["error"]["message"]
+
+
+def test_an_edit_refused_before_the_typing_that_caused_it_is_reported(team: Team) -> None:
+    """An editor that answers `applied: false` first and reports the user's typing after
+    (Neovim's debounced changes): the server sends the edit again once the typing arrives."""
+    path = _file(team.bridge, "answer_first.py", "p = 1\n")
+    alice, bob = team.session("navigator", "bob")
+    a, b = alice.open(path), bob.open(path)
+    converge([(alice, a), (bob, b)])
+    bob.hold_edits = True
+    alice.type_at_end(a, "q = 2\n")
+    bob.wait(lambda: bool(bob.held), "alice's edit to reach bob")
+    (message,) = bob.held
+    bob.held.clear()
+    bob.hold_edits = False
+    bob.pipe.send({"id": message["id"], "result": {"applied": False, "failureReason": "buffer changed"}})
+    bob.insert(b, 0, "# bob\n")  # the typing that made the version move on, reported late
+    assert converge([(alice, a), (bob, b)]) == "# bob\np = 1\nq = 2\n"  # nothing else typed
+    assert not [m for m in bob.messages_shown() if "did not take" in m]  # a race, not a refusal

@@ -297,8 +297,8 @@ def _did_change(
     waiting = doc.pending
     if waiting is not None and waiting.answered and waiting.held:
         _settle_applied(ls, state, doc, waiting)
-    elif doc.pending is None and doc.dirty:
-        _schedule_flush(ls, state, doc)
+    elif doc.pending is None and (doc.dirty or not doc.in_sync):
+        _schedule_flush(ls, state, doc)  # (not in sync: an edit refused before this change came)
     HOOKS.run(HOOKS.document_changed, ls, state, doc)
 
 
@@ -338,13 +338,17 @@ def _answered(ls: CodeForgeSession, state: CollabState, doc: DocSync, pending: P
         doc.pending = None
         _release_held(ls, state, doc, pending)
         if pending.held or doc.dirty:
+            doc.bare_refusals = 0
             _schedule_flush(ls, state, doc)
         else:
-            # Refused with nothing typed meanwhile: not a race but the editor's choice (a
-            # read-only buffer, a client that answers null). Asking again at once would
-            # loop; the next change on either side tries again.
+            # Refused with nothing typed meanwhile. Either the user's typing is still on its
+            # way (an editor that answers before it reports its changes: their didChange
+            # flushes again, `in_sync` being false), or it is the editor's choice (a
+            # read-only buffer, a client that answers null): asking again at once would
+            # loop, so the next change on either side tries again; told the second time.
+            doc.bare_refusals += 1
             log.info("the editor refused an edit of %s for no version change: %s", doc.name, reason or "no reason")
-            if f"refused:{doc.uri}" not in state.warned:
+            if doc.bare_refusals >= 2 and f"refused:{doc.uri}" not in state.warned:
                 state.warned.add(f"refused:{doc.uri}")
                 ls.window_show_message(
                     types.ShowMessageParams(
@@ -356,6 +360,7 @@ def _answered(ls: CodeForgeSession, state: CollabState, doc: DocSync, pending: P
                 )
         return
     pending.answered = True
+    doc.bare_refusals = 0
     if pending.held:
         _settle_applied(ls, state, doc, pending)
         return

@@ -35,7 +35,7 @@ Shape (keep it stable: the sibling modules read and write these fields):
         .anchor: (line, char, byte)      a line start of `text` (positions.py), moved with it;
                                          reset it to (0, 0, 0) if `text` is replaced
         .opened: str                     the text when it came to the session
-        .refused_told, .flush_due        bookkeeping
+        .refused_told, .flush_due, .bare_refusals   bookkeeping
         .release: list[callable]         what leaving the room undoes (observers, hold,
                                          awareness); sibling modules append their own
         .closed: bool                    left its room (late callbacks do nothing)
@@ -135,6 +135,7 @@ class DocSync:
     dirty: bool = False  # the room changed (someone else) since the last applyEdit was made
     refused_told: bool = False  # a refused edit was shown; again only after a resync
     flush_due: bool = False
+    bare_refusals: int = 0  # applyEdits refused in a row with nothing typed meanwhile
     release: list[Callable[[], None]] = field(default_factory=list)
     closed: bool = False
     opened: str = ""  # the text when it came to the session (typing since then is the user's)
