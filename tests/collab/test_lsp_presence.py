@@ -175,6 +175,9 @@ def test_a_dropped_link_hides_the_cursor_until_it_resumes(team: Team, tmp_path: 
         target = TEXT.index("target")
         _cursor(bob, b, target)
         alice.notification(PRESENCE, _someone("bob", [_selection(alice, a, target)]))
+        # Only what comes from now on counts: an older notification (before bob's cursor was
+        # set) would pass the next check without the drop having been seen.
+        alice.pipe.notifications[:] = [n for n in alice.pipe.notifications if n.get("method") != PRESENCE]
         network.block()  # the network goes away; the bridge holds bob's link for him to resume
         alice.notification(PRESENCE, lambda p: not _someone("bob")(p) and p["uri"] == a)
         network.unblock()  # his relay reconnects: the link resumes, his cursor is back where it was
