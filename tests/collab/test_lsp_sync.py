@@ -181,6 +181,30 @@ def test_an_editor_that_reports_the_echo_and_its_typing_in_one_change(team: Team
     assert converge([(alice, a), (bob, b)]) == "alpha!\nbeta\ngamma\n"
 
 
+def test_typing_then_the_answer_then_the_echo_puts_nothing_in_twice(team: Team) -> None:
+    """The order the cross-editor journey caught (Neovim: its typing flushed, then its answer,
+    then its debounced report of the edit): the answer must not settle the edit before its
+    echo, or the echo is taken for typing and the remote text goes into the room twice."""
+    path = _file(team.bridge, "answer_first.py", "title\nend\n")
+    alice, bob = team.session("navigator", "bob")
+    a, b = alice.open(path), bob.open(path)
+    converge([(alice, a), (bob, b)])
+    bob.hold_edits = True
+    alice.insert(a, len("title\nend"), " — 終わり")
+    bob.wait(lambda: bool(bob.held), "alice's edit to reach bob")
+    (message,) = bob.held
+    bob.held.clear()
+    bob.hold_edits = False
+    bob.insert(b, len("title"), " (live 🚀)")  # typed before the edit was applied
+    before = bob.texts[b]
+    echo = bob.apply_locally(message)
+    bob.pipe.send({"id": message["id"], "result": {"applied": True}})  # the answer first
+    bob.pump(0.3)
+    bob.texts[b] = before
+    bob.send_changes(b, echo)  # then the report of the edit
+    assert converge([(alice, a), (bob, b)]) == "title (live 🚀)\nend — 終わり\n"
+
+
 def test_a_read_only_guest_is_refused_and_put_back(team: Team) -> None:
     path = _file(team.bridge, "guarded.py", "x = 1\n")
     alice, carol = team.session("guest", "carol")

@@ -13,15 +13,21 @@ Remote changes reach the editor one `applyEdit` at a time per document: a versio
 `TextDocumentEdit` at the editor's current version, made from the diff between its text and
 the room's. While it is in flight, the editor's didChanges are held (kept out of the room):
 
+- a run of content changes with exactly the edit's ranges and texts is its echo (never
+  applied to the room again): the held changes before it were the user's, typed before the
+  editor applied the edit (an editor that answers before it reports its changes, or that
+  checked the version before the user typed, applies it anyway), and go into the room; the
+  ones after it are the user's too;
 - when the editor's text becomes the edit's expected text, the changes up to there were the
-  edit's echo (never applied to the room again) and the ones after it are the user's;
+  edit's echo and the ones after it are the user's;
 - when the editor refuses the edit (the user typed: the version moved on), the held changes
   are all the user's: they go into the room and a new edit is computed from the room's text,
   so a buffer that fell behind resynchronises instead of diverging;
-- when the editor says it applied the edit but its text never became the expected one (an
-  editor that merged the echo and further typing into one change, or one that skipped an
-  edit for an older version yet answered `applied`), the user's own changes are the diff
-  from whichever of the before/after texts is nearer, and the next edit repairs the rest.
+- when the editor says it applied the edit but no echo came within ECHO_WAIT (one that
+  skipped an edit for an older version yet answered `applied`, or that reported the echo in
+  another shape), the user's own changes are the diff from whichever of the before/after
+  texts is nearer, and the next edit repairs the rest. Settling before the echo came would
+  take the echo, when it comes, for typing: the remote text twice.
 
 Joining a room: when others are in it already their text wins (the editor gets an
 applyEdit); otherwise the editor's text goes into the room as a minimal diff. A guest's
@@ -284,6 +290,17 @@ def _did_change(
     changes = list(params.content_changes)
     while changes and doc.pending is not None:
         pending = doc.pending
+        echo = _echo_at(pending, changes)
+        if echo is not None:  # typing first (held with the rest before the echo), then the echo
+            start, end = echo
+            for change in changes[:start]:
+                _advance(doc, change, encoding)
+                pending.held.append(change)
+            for change in changes[start:end]:
+                _advance(doc, change, encoding)
+            changes = changes[end:]
+            _echoed(ls, state, doc, pending)
+            break
         change = changes.pop(0)
         _advance(doc, change, encoding)
         pending.held.append(change)
@@ -294,12 +311,46 @@ def _did_change(
                 doc.refused_told = False
     if changes:
         _push(ls, state, doc, changes, encoding)
-    waiting = doc.pending
-    if waiting is not None and waiting.answered and waiting.held:
-        _settle_applied(ls, state, doc, waiting)
-    elif doc.pending is None and (doc.dirty or not doc.in_sync):
+    if doc.pending is None and (doc.dirty or not doc.in_sync):
         _schedule_flush(ls, state, doc)  # (not in sync: an edit refused before this change came)
     HOOKS.run(HOOKS.document_changed, ls, state, doc)
+
+
+def _change_key(change: Any) -> tuple[int, int, int, int, str] | None:
+    span = getattr(change, "range", None)
+    if span is None:
+        return None
+    return (span.start.line, span.start.character, span.end.line, span.end.character, change.text)
+
+
+def _echo_at(pending: PendingEdit, changes: list[Any]) -> tuple[int, int] | None:
+    """Where in `changes` the run that is the pending edit's echo lies (start, end), if
+    there: as many changes as the edit had, with its ranges and texts (in any order: VS Code
+    reports them last first)."""
+    size = len(pending.sent)
+    if not size or len(changes) < size:
+        return None
+    keys = [_change_key(c) for c in changes]
+    for start in range(len(keys) - size + 1):
+        run = keys[start : start + size]
+        if None not in run and tuple(sorted(run)) == pending.sent:  # type: ignore[type-var]
+            return start, start + size
+    return None
+
+
+def _echoed(ls: CodeForgeSession, state: CollabState, doc: DocSync, pending: PendingEdit) -> None:
+    """The editor reported the pending edit: what it held before the echo was the user's
+    typing, made on `base`; it goes into the room now."""
+    doc.pending = None
+    if pending.held:
+        doc.in_sync = False
+        for source, edits in _replay(pending.base, pending.held, encoding_of(ls)):
+            _ship(ls, state, doc, source, edits)
+        _schedule_flush(ls, state, doc)  # the editor's text and the room's may still differ
+        return
+    doc.in_sync = not doc.dirty
+    if doc.in_sync:
+        doc.refused_told = False
 
 
 def _release_held(ls: CodeForgeSession, state: CollabState, doc: DocSync, pending: PendingEdit) -> None:
@@ -361,18 +412,19 @@ def _answered(ls: CodeForgeSession, state: CollabState, doc: DocSync, pending: P
         return
     pending.answered = True
     doc.bare_refusals = 0
-    if pending.held:
-        _settle_applied(ls, state, doc, pending)
-        return
-    # Applied, and its didChange still to come (an editor that reports changes debounced).
-    # One that never reports it did not apply it after all: after a while the edit is
-    # taken as not applied and the difference is sent again.
+    # Applied, and its echo still to come (an editor that reports changes debounced, after
+    # its answer). One that never reports it in a shape recognised here: after a while the
+    # user's changes are worked out from the texts, and the difference is sent again.
     with contextlib.suppress(RuntimeError):
         asyncio.get_running_loop().call_later(ECHO_WAIT, _echo_overdue, ls, state, doc, pending)
 
 
 def _echo_overdue(ls: CodeForgeSession, state: CollabState, doc: DocSync, pending: PendingEdit) -> None:
-    if doc.pending is not pending or doc.closed or pending.held:
+    if doc.pending is not pending or doc.closed:
+        return
+    if pending.held:
+        log.info("the editor applied an edit of %s but its echo was not recognised; settling by the texts", doc.name)
+        _settle_applied(ls, state, doc, pending)
         return
     log.info("the editor said it applied an edit of %s but never reported it; sending the difference again", doc.name)
     doc.pending = None
@@ -420,11 +472,12 @@ def flush(ls: CodeForgeSession, state: CollabState, doc: DocSync) -> None:
         return
     doc.in_sync = False
     encoding = encoding_of(ls)
+    sent = lsp_edits(doc.text, diff(doc.text, target), encoding)
     edits = [
         types.TextEdit(range=types.Range(types.Position(a, b), types.Position(c, d)), new_text=new)
-        for a, b, c, d, new in lsp_edits(doc.text, diff(doc.text, target), encoding)
+        for a, b, c, d, new in sent
     ]
-    pending = doc.pending = PendingEdit(version=doc.version, base=doc.text, expected=target)
+    pending = doc.pending = PendingEdit(version=doc.version, base=doc.text, expected=target, sent=tuple(sorted(sent)))
     params = types.ApplyWorkspaceEditParams(
         edit=types.WorkspaceEdit(
             document_changes=[

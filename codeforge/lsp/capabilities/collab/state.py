@@ -120,6 +120,10 @@ class PendingEdit:
     expected: str
     held: list[Any] = field(default_factory=list)  # content changes, in order
     answered: bool | None = None  # None: no answer yet; True applied; False refused
+    # The edit as sent: (start line, start character, end line, end character, new text) of
+    # each TextEdit, sorted. The editor reports it back as content changes with the same
+    # ranges and texts, which is how its echo is told apart from typing around it.
+    sent: tuple[tuple[int, int, int, int, str], ...] = ()
 
 
 @dataclass(eq=False)
