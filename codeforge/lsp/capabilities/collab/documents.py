@@ -639,8 +639,8 @@ async def _did_save(ls: CodeForgeSession, event: DocumentEvent) -> None:
     if doc is None or hub is None:
         return
     await doc.ready.wait()  # a save right after opening: once the room is joined
-    if doc.room is None or doc.closed:
-        return
+    if doc.room is None or doc.closed or not _may_edit(ls, state):
+        return  # a guest's save writes nothing in the workspace (its editor saves its own copy)
     mirror = hub.mirrors.get(doc.name)
     save = getattr(mirror, "save", None)
     if save is None:

@@ -47,7 +47,9 @@ local LEVELS = { vim.log.levels.ERROR, vim.log.levels.WARN, vim.log.levels.INFO,
 function M.on_show_message(_, params)
   local message = secrets.mask_url_passwords(params and params.message or '')
   M.append(message)
-  vim.notify('CodeForge: ' .. message, LEVELS[params and params.type or 3] or vim.log.levels.INFO)
+  -- Some of the server's messages name it already (those a VS Code notification shows alone).
+  local shown = message:find('^CodeForge: ') and message or ('CodeForge: ' .. message)
+  vim.notify(shown, LEVELS[params and params.type or 3] or vim.log.levels.INFO)
   return vim.NIL
 end
 
