@@ -34,6 +34,7 @@ def test_secret_output_fields_are_marked_in_the_catalog() -> None:
         "databases.reveal": ["url", "pooled_url"],
         "databases.pool": ["url", "pooled_url"],  # the same model; the platform masks these
         "tokens.create": ["token"],
+        "collab.invite": ["token", "link"],  # the invitation, shown once (the link holds it)
     }
     entry = catalog.databases.REVEAL.describe()["output_schema"]["properties"]["pooled_url"]
     assert entry[SECRET_KEY] is True
@@ -51,6 +52,7 @@ def test_explicit_reveals_are_the_reveal_permission_and_secret_outputs() -> None
         "databases.reveal",
         "databases.pool",
         "tokens.create",
+        "collab.invite",
     }
 
 
@@ -117,6 +119,7 @@ def test_catalog_entries_carry_the_secret_paths_and_the_reveal_rule() -> None:
         "databases.reveal": ["url", "pooled_url"],
         "databases.pool": ["url", "pooled_url"],
         "tokens.create": ["token"],
+        "collab.invite": ["token", "link"],
     }
     assert all(e["reveals"] is reveals(catalog.CATALOG[n]) for n, e in entries.items())
     nested = {
