@@ -438,22 +438,33 @@ local steps = {
       return a[1] and a[1].row == 4 and b[1] and b[1].row == 4
     end)
     -- bo answers from the float of that line.
-    lua(bo, 'vim.api.nvim_win_set_cursor(0, { 5, 0 })')
+    -- On the thread's line as bo shows it now (the anchors were checked above).
+    lua(bo, 'vim.api.nvim_win_set_cursor(0, { J.threads(...)[1].row + 1, 0 })', bo.dir .. '/main.py')
     cmd(bo, 'CodeForge collab thread')
+    -- The float opens once the thread is found: a key typed before would go to the file.
+    wait_for('the thread float for bo', function()
+      return lua(bo, 'return vim.b.codeforge_thread ~= nil')
+    end)
     lua(bo, "J.answers = { 'Agreed 👍' } J.type('r', true)")
     wait_for("the reply in ana's thread", function()
       local t = lua(ana, 'return J.threads(...)', ana.dir .. '/main.py')
       return t[1] and t[1].summary:find('(2)', 1, true)
     end)
     -- ana resolves it from the float (x); bo sees it resolved; bo reopens it by command.
-    lua(ana, 'vim.api.nvim_win_set_cursor(0, { 5, 0 })')
+    -- On the thread's line as ana shows it now (the anchors were checked above).
+    lua(ana, 'vim.api.nvim_win_set_cursor(0, { J.threads(...)[1].row + 1, 0 })', ana.dir .. '/main.py')
     cmd(ana, 'CodeForge collab thread')
+    -- The float opens once the thread is found: a key typed before would go to the file.
+    wait_for('the thread float for ana', function()
+      return lua(ana, 'return vim.b.codeforge_thread ~= nil')
+    end)
     lua(ana, "J.type('x', true)")
     wait_for('the thread resolved for bo', function()
       local t = lua(bo, 'return J.threads(...)', bo.dir .. '/main.py')
       return t[1] and t[1].summary:find('✓ resolved', 1, true)
     end)
     local resolved = lua(bo, 'return J.threads(...)', bo.dir .. '/main.py')[1].summary
+    lua(bo, 'vim.api.nvim_win_set_cursor(0, { J.threads(...)[1].row + 1, 0 })', bo.dir .. '/main.py')
     cmd(bo, 'CodeForge collab reopen')
     wait_for('the thread open again for ana', function()
       local t = lua(ana, 'return J.threads(...)', ana.dir .. '/main.py')
