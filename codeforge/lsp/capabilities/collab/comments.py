@@ -39,7 +39,7 @@ from codeforge.catalog.errors import BadInput, CodeForgeError
 from codeforge.collab.comments import anchor
 from codeforge.collab.relative import PositionError, RelativePosition, resolve
 from codeforge.collab.text import Edit, Lines, diff
-from codeforge.lsp.capabilities.collab.documents import map_edit, room_name
+from codeforge.lsp.capabilities.collab.documents import map_edit, room_name, room_text
 from codeforge.lsp.capabilities.collab.state import HOOKS, CollabHost, CollabState, DocSync, active_host, collab_state
 from codeforge.lsp.command import CommandArguments, lsp_command
 from codeforge.lsp.contributions import Contributions
@@ -123,11 +123,11 @@ def _line_finder(doc: DocSync) -> Callable[[int], int]:
     """The line, in the editor's text, of a byte offset of the room's text (moved across
     what the editor has not got yet); worked out once for all of a document's threads."""
     assert doc.room is not None
-    room_text = str(doc.room.text)
+    shared = room_text(doc.room)
     lines = Lines(doc.text)
-    if room_text == doc.text:
+    if shared == doc.text:
         return lambda offset: lines.position(offset, encoding="utf-8")[0]
-    lag = diff(room_text, doc.text)  # the editor lags: map offsets back onto its text
+    lag = diff(shared, doc.text)  # the editor lags: map offsets back onto its text
     return lambda offset: lines.position(map_edit(Edit(offset, offset, ""), lag).start, encoding="utf-8")[0]
 
 
@@ -374,9 +374,9 @@ async def comment(ls: CodeForgeSession, args: CommentArguments) -> dict[str, Any
             fix=f"pass a line from 0 to {len(lines.starts) - 1}",
         )
     offset = lines.offset(args.line, 0, "utf-8")
-    room_text = str(room.text)
-    if room_text != text:  # the editor lags behind the room: the same place in the room's text
-        offset = map_edit(Edit(offset, offset, ""), diff(text, room_text)).start
+    shared = room_text(room)
+    if shared != text:  # the editor lags behind the room: the same place in the room's text
+        offset = map_edit(Edit(offset, offset, ""), diff(text, shared)).start
     quote = text[lines.starts[args.line] : lines.ends[args.line]][:QUOTE_MAX]
     data: dict[str, Any] = {
         "project": _project(ls, state),

@@ -30,7 +30,7 @@ from codeforge.catalog.errors import BadInput, Conflict
 from codeforge.collab.access import SessionState
 from codeforge.collab.relative import PositionError, RelativePosition, resolve
 from codeforge.collab.text import Encoding, to_position
-from codeforge.lsp.capabilities.collab.documents import encoding_of
+from codeforge.lsp.capabilities.collab.documents import encoding_of, room_text
 from codeforge.lsp.capabilities.collab.presence import mapper
 from codeforge.lsp.capabilities.collab.state import HOOKS, CollabHost, CollabState, active_host, collab_state
 from codeforge.lsp.command import CommandArguments, lsp_command
@@ -86,7 +86,8 @@ def where(ls: CodeForgeSession, username: str) -> tuple[str, int, int] | None:
         return None
     state = collab_state(ls)
     doc = next((d for d in state.documents.values() if d.name == name and not d.closed), None)
-    text = doc.text if doc is not None else str(room.text)
+    shared = room_text(room)
+    text = doc.text if doc is not None else shared
     encoding: Encoding = encoding_of(ls)
     cursor = awareness.get("cursor")
     if not isinstance(cursor, dict):
@@ -97,8 +98,8 @@ def where(ls: CodeForgeSession, username: str) -> tuple[str, int, int] | None:
         offset = None
     if offset is None:
         return (name, 0, 0)
-    if doc is not None and text != str(room.text):  # an edit on its way to this editor
-        offset = mapper(str(room.text), text)(offset)
+    if doc is not None and text != shared:  # an edit on its way to this editor
+        offset = mapper(shared, text)(offset)
     line, character = to_position(text, offset, encoding)
     return (name, line, character)
 

@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from codeforge.collab.presence import presence_state
 from codeforge.collab.relative import PositionError, RelativePosition, create, resolve
 from codeforge.collab.text import Edit, Encoding, diff, to_offset, to_position
-from codeforge.lsp.capabilities.collab.documents import encoding_of, map_edit
+from codeforge.lsp.capabilities.collab.documents import encoding_of, map_edit, room_text
 from codeforge.lsp.capabilities.collab.state import HOOKS, CollabHost, CollabState, DocSync, collab_state
 from codeforge.lsp.contributions import Contributions, Notification
 from codeforge.lsp.session import CodeForgeSession
@@ -161,7 +161,7 @@ def _set_cursor(
     room = doc.room
     encoding = encoding_of(ls)
     awareness = _state_for(ls, state, doc)
-    onto_room = mapper(doc.text, str(room.text))
+    onto_room = mapper(doc.text, room_text(room))
     positions = []
     for anchor, head in cursor_offsets(doc.text, cursor.selections, encoding):
         positions.append(
@@ -267,7 +267,7 @@ def participants(ls: CodeForgeSession, state: CollabState, doc: DocSync) -> list
     others = [(c, a) for c, a in sorted(room.presence.states.items()) if c != doc.client_id and isinstance(a, dict)]
     if not others:
         return []
-    onto_editor = mapper(str(room.text), doc.text)
+    onto_editor = mapper(room_text(room), doc.text)
     out = []
     for client, awareness in others:
         try:

@@ -68,7 +68,7 @@ function M.open(id)
   tab = vim.api.nvim_get_current_tabpage()
   vim.t.codeforge_conflict = id
   M.tabs[id] = tab
-  local placeholder = vim.api.nvim_get_current_buf()
+  local placeholder = vim.api.nvim_get_current_buf() -- the empty buffer :tabnew made, deleted below
   for i, side in ipairs(SIDES) do
     if i > 1 then
       vim.cmd('rightbelow vsplit')
