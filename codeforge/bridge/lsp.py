@@ -65,8 +65,8 @@ def _initialize(message: dict[str, Any], ctx: ChannelContext) -> UriMap:
 
 def _hand_collab(server: Any, ctx: ChannelContext, message: dict[str, Any]) -> None:
     """Collaboration (`codeforge/lsp/capabilities/collab/`) runs only where the bridge has a
-    room hub (`shared["collab"]`): the session gets it, its access registry and who the user
-    is. `collabSession` in initializationOptions names a session to rejoin (the relay of
+    room hub (`shared["collab"]`): the session gets it, its access registry, the calls'
+    server (`shared["calls"]`, docs/voice.md) and who the user is. `collabSession` in initializationOptions names a session to rejoin (the relay of
     `codeforge connect` puts it there when it replays to a restarted bridge)."""
     hub = ctx.shared.get("collab")
     if hub is None:
@@ -83,6 +83,7 @@ def _hand_collab(server: Any, ctx: ChannelContext, message: dict[str, Any]) -> N
             organization=ctx.session.user.organization,
             workspace=ctx.workspace,
             rejoin=rejoin if isinstance(rejoin, str) and rejoin else None,
+            calls=ctx.shared.get("calls"),
         )
     )
 

@@ -8,6 +8,7 @@ Shape (keep it stable: the sibling modules read and write these fields):
         .access: Access | None           the bridge's registry of sessions and roles
         .username, .organization: str    who the editor's user is (the link's token)
         .workspace: Path | None          the served folder (room names are relative to it)
+        .calls: CallServer | None        the bridge's calls (voice and video, docs/voice.md)
         .rejoin: str | None              collab session to rejoin (initializationOptions
                                          `collabSession`, which the relay of `codeforge
                                          connect` fills when it replays after a restart)
@@ -96,6 +97,7 @@ class CollabHost:
     organization: str = ""
     workspace: Path | None = None
     rejoin: str | None = None
+    calls: Any = None  # codeforge.collab.rtc.CallServer of the bridge (docs/voice.md), or None
 
 
 class SessionOrigin:
