@@ -10,7 +10,7 @@ This module only wires the parts together; each part is a sibling module with it
 
 from __future__ import annotations
 
-from codeforge.lsp.capabilities.collab import comments, conflicts, documents, follow, presence, review, sessions
+from codeforge.lsp.capabilities.collab import call, comments, conflicts, documents, follow, presence, review, sessions
 from codeforge.lsp.contributions import Contributions
 
 __all__ = ["contribute"]
@@ -24,3 +24,4 @@ def contribute(c: Contributions) -> None:
     follow.contribute(c)
     comments.contribute(c)
     review.contribute(c)
+    call.contribute(c)
