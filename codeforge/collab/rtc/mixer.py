@@ -1,0 +1,352 @@
+"""Server-side audio mixing: each listener hears everyone but themselves.
+
+One clock for the whole call ticks every `interval` (20 ms). Each tick takes one interval of
+samples from every input (silence for an input with none: a participant whose packets stop
+is silent, never waited for), sums them once in int32 and hands each listener the sum minus
+its own frame, clipped to int16. So the server does N decodes (aiortc's receivers, one per
+talker) and N encodes (each listener's sender) per interval, never N x (N-1).
+
+Format: aiortc's Opus decoder gives packed `s16` stereo at 48 kHz (960 samples per 20 ms) and
+its Opus encoder takes the same without conversion cost (its resampler passes it through;
+measured: mono costs as much, since the encoder re-layouts it), so the mix is done in packed
+stereo int16 and nothing is converted on the common path. Other formats are resampled once,
+on input.
+
+Latency stays bounded: an input holds at most `MAX_QUEUE` intervals (oldest dropped), and a
+backlog that stays above one interval for a whole second (a burst after a network stall) is
+trimmed to one, so the delay an input adds returns to 0-20 ms after any hiccup. The clock is
+scheduled against `loop.time()` (tick n at start + n·interval), so it does not drift however
+long each tick takes; a loop blocked for many intervals skips ahead instead of bursting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import fractions
+import logging
+import math
+from collections.abc import Callable
+
+import numpy as np
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av import AudioFrame, AudioResampler
+
+__all__ = ["CHANNELS", "MAX_QUEUE", "SAMPLE_RATE", "AudioMixer", "MixedTrack", "TalkingCallback"]
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 48000
+CHANNELS = 2
+TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
+MAX_QUEUE = 5  # intervals an input may hold (≈ 100 ms at 20 ms): the most latency it can add
+OUT_QUEUE = 3  # frames a listener's sender may lag behind before the oldest is dropped
+TRIM_WINDOW = 1.0  # seconds a backlog must persist before it is trimmed to one interval
+TALK_LEVEL = 0.01 * 32768  # RMS ≈ -40 dBFS: speech is -20…-30, a quiet room's mic below -50
+HANG_OVER = 0.3  # seconds `talking` stays on after the last loud frame (no flicker between words)
+
+TalkingCallback = Callable[[str, bool], None]
+
+
+class MixedTrack(MediaStreamTrack):
+    """One listener's mix: what its `RTCRtpSender` sends (kind audio, s16 stereo 48 kHz)."""
+
+    kind = "audio"
+
+    def __init__(self, key: str) -> None:
+        super().__init__()
+        self.key = key
+        self._frames: collections.deque[AudioFrame] = collections.deque(maxlen=OUT_QUEUE)
+        self._ready = asyncio.Event()
+        self.dropped = 0  # frames dropped because the sender lagged
+
+    def _put(self, frame: AudioFrame) -> None:
+        if len(self._frames) == self._frames.maxlen:
+            self.dropped += 1
+        self._frames.append(frame)
+        self._ready.set()
+
+    async def recv(self) -> AudioFrame:
+        while not self._frames:
+            if self.readyState != "live":
+                raise MediaStreamError
+            self._ready.clear()
+            await self._ready.wait()
+        return self._frames.popleft()
+
+    def stop(self) -> None:
+        super().stop()
+        self._ready.set()  # wakes a waiting recv(), which then raises MediaStreamError
+
+
+class _Input:
+    """One participant's decoded audio, as packed stereo int16 chunks waiting to be mixed."""
+
+    def __init__(self, key: str, track: MediaStreamTrack, muted: bool) -> None:
+        self.key = key
+        self.track = track
+        self.muted = muted
+        self.chunks: collections.deque[np.ndarray] = collections.deque()
+        self.buffered = 0  # int16 values held (samples x channels)
+        self.floor: int | None = None  # lowest backlog after a take since the last trim check
+        self.talking = False
+        self.quiet_ticks = 0
+        self.resampler: AudioResampler | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    def push(self, values: np.ndarray, limit: int) -> None:
+        self.chunks.append(values)
+        self.buffered += len(values)
+        if self.buffered > limit:
+            self.drop(self.buffered - limit)
+
+    def take(self, count: int) -> np.ndarray | None:
+        if self.buffered < count:
+            return None
+        parts: list[np.ndarray] = []
+        need = count
+        while need:
+            head = self.chunks[0]
+            if len(head) <= need:
+                parts.append(self.chunks.popleft())
+                need -= len(head)
+            else:
+                parts.append(head[:need])
+                self.chunks[0] = head[need:]
+                need = 0
+        self.buffered -= count
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def drop(self, count: int) -> None:
+        count -= count % CHANNELS  # keep left and right in step
+        while count > 0 and self.chunks:
+            head = self.chunks[0]
+            if len(head) <= count:
+                self.chunks.popleft()
+                count -= len(head)
+                self.buffered -= len(head)
+            else:
+                self.chunks[0] = head[count:]
+                self.buffered -= count
+                count = 0
+
+
+class AudioMixer:
+    """Inputs by key (a participant's decoded track), outputs by key (a listener's mix)."""
+
+    def __init__(self, interval: float = 0.02) -> None:
+        if not 0.0025 <= interval <= 0.06:
+            raise ValueError(f"interval {interval} s: Opus frames are 2.5 to 60 ms")
+        self.interval = interval
+        self.samples = round(SAMPLE_RATE * interval)  # per channel, per tick
+        self._count = self.samples * CHANNELS  # int16 values per tick
+        self._inputs: dict[str, _Input] = {}
+        self._outputs: dict[str, MixedTrack] = {}
+        self._callbacks: list[TalkingCallback] = []
+        self._clock: asyncio.Task[None] | None = None
+        self._closed = False
+        self._pts = 0
+        self._silence = np.zeros(self._count, dtype=np.int16)
+        self._hang_ticks = max(1, math.ceil(HANG_OVER / interval))
+        self._trim_ticks = max(1, round(TRIM_WINDOW / interval))
+        self._since_trim = 0
+        self.ticks = 0
+        self.late_ticks = 0  # ticks that ran more than one interval after their time
+
+    # -- inputs and outputs ---------------------------------------------------------------------
+
+    def add_input(self, key: str, track: MediaStreamTrack, *, muted: bool = False) -> None:
+        """Mix `track` (audio) as `key`. Muted (or a guest's): read, never mixed."""
+        if self._closed:
+            raise RuntimeError("the mixer is closed")
+        self.remove_input(key)
+        entry = _Input(key, track, muted)
+        self._inputs[key] = entry
+        entry.task = asyncio.ensure_future(self._read(entry))
+        self._start()
+
+    def remove_input(self, key: str) -> None:
+        entry = self._inputs.pop(key, None)
+        if entry is None:
+            return
+        if entry.task is not None:
+            entry.task.cancel()
+        if entry.talking:
+            self._tell(key, False)
+
+    def set_muted(self, key: str, muted: bool) -> None:
+        """A muted input counts as silence (and stops talking at once)."""
+        entry = self._inputs.get(key)
+        if entry is None or entry.muted == muted:
+            return
+        entry.muted = muted
+        if muted:
+            entry.drop(entry.buffered)  # what was said before the mute is not played after it
+            if entry.talking:
+                entry.talking = False
+                self._tell(key, False)
+
+    def output(self, key: str) -> MixedTrack:
+        """The listener `key`'s mix (created once; everyone but `key` itself)."""
+        if self._closed:
+            raise RuntimeError("the mixer is closed")
+        track = self._outputs.get(key)
+        if track is None or track.readyState != "live":
+            track = self._outputs[key] = MixedTrack(key)
+        self._start()
+        return track
+
+    def remove_output(self, key: str) -> None:
+        track = self._outputs.pop(key, None)
+        if track is not None:
+            track.stop()
+
+    def remove(self, key: str) -> None:
+        """Both the input and the output of `key` (a participant leaves)."""
+        self.remove_input(key)
+        self.remove_output(key)
+
+    @property
+    def keys(self) -> set[str]:
+        return set(self._inputs) | set(self._outputs)
+
+    # -- voice activity -------------------------------------------------------------------------
+
+    def talking(self, key: str) -> bool:
+        entry = self._inputs.get(key)
+        return entry is not None and entry.talking
+
+    def on_talking(self, callback: TalkingCallback) -> Callable[[], None]:
+        """`callback(key, talking)` on every change; returns an unsubscribe."""
+        self._callbacks.append(callback)
+        return lambda: self._callbacks.remove(callback) if callback in self._callbacks else None
+
+    def _tell(self, key: str, talking: bool) -> None:
+        for callback in list(self._callbacks):
+            try:
+                callback(key, talking)
+            except Exception:  # a listener's bug must not stop the clock
+                log.exception("a talking callback failed for %s", key)
+
+    # -- reading --------------------------------------------------------------------------------
+
+    async def _read(self, entry: _Input) -> None:
+        limit = MAX_QUEUE * self._count
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                frame = await entry.track.recv()
+                if not isinstance(frame, AudioFrame):
+                    continue
+                for values in self._stereo_s16(entry, frame):
+                    entry.push(values, limit)
+
+    def _stereo_s16(self, entry: _Input, frame: AudioFrame) -> list[np.ndarray]:
+        """Packed stereo int16 at 48 kHz (aiortc's decoder already gives that: no copy)."""
+        if frame.format.name == "s16" and frame.sample_rate == SAMPLE_RATE:
+            channels = len(frame.layout.channels)
+            data = frame.to_ndarray().reshape(-1)
+            if channels == CHANNELS:
+                return [data]
+            if channels == 1:
+                return [np.repeat(data, CHANNELS)]
+        if entry.resampler is None:
+            entry.resampler = AudioResampler(format="s16", layout="stereo", rate=SAMPLE_RATE)
+        return [f.to_ndarray().reshape(-1) for f in entry.resampler.resample(frame)]
+
+    # -- the clock ------------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        if self._clock is None and not self._closed:
+            self._clock = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        due = loop.time() + self.interval
+        while True:
+            delay = due - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            late = loop.time() - due
+            if late > self.interval:
+                self.late_ticks += 1
+                if late > MAX_QUEUE * self.interval:
+                    due = loop.time()  # blocked for long: skip ahead, do not burst
+            try:
+                self.tick()
+            except Exception:
+                log.exception("mixing failed (tick %d)", self.ticks)
+            due += self.interval
+
+    def tick(self) -> None:
+        """One interval: take a frame from every input, give every output its mix."""
+        self.ticks += 1
+        count = self._count
+        mixed: dict[str, np.ndarray] = {}
+        for entry in self._inputs.values():
+            values = entry.take(count)
+            entry.floor = entry.buffered if entry.floor is None else min(entry.floor, entry.buffered)
+            if values is None or entry.muted:
+                loud = False
+            else:
+                mixed[entry.key] = values
+                loud = float(np.sqrt(np.mean(np.square(values, dtype=np.float32)))) >= TALK_LEVEL
+            self._voice(entry, loud)
+        self._since_trim += 1
+        if self._since_trim >= self._trim_ticks:
+            self._since_trim = 0
+            for entry in self._inputs.values():
+                if entry.floor is not None and entry.floor > count:
+                    entry.drop(entry.floor - count)  # a standing backlog: back to one interval
+                entry.floor = None
+        if not self._outputs:
+            return
+        if mixed:
+            total = np.sum(np.stack(list(mixed.values())), axis=0, dtype=np.int32)
+            everyone = np.clip(total, -32768, 32767).astype(np.int16)
+        else:
+            total = None
+            everyone = self._silence
+        pts = self._pts
+        self._pts += self.samples
+        for key, track in self._outputs.items():
+            own = mixed.get(key)
+            if own is None or total is None:
+                values = everyone
+            elif len(mixed) == 1:
+                values = self._silence  # only the listener spoke: nothing for them to hear
+            else:
+                values = np.clip(total - own, -32768, 32767).astype(np.int16)
+            track._put(self._frame(values, pts))
+
+    def _frame(self, values: np.ndarray, pts: int) -> AudioFrame:
+        frame = AudioFrame.from_ndarray(values.reshape(1, -1), format="s16", layout="stereo")
+        frame.sample_rate = SAMPLE_RATE
+        frame.pts = pts
+        frame.time_base = TIME_BASE
+        return frame
+
+    def _voice(self, entry: _Input, loud: bool) -> None:
+        if loud:
+            entry.quiet_ticks = 0
+            if not entry.talking:
+                entry.talking = True
+                self._tell(entry.key, True)
+        elif entry.talking:
+            entry.quiet_ticks += 1
+            if entry.quiet_ticks >= self._hang_ticks:
+                entry.talking = False
+                self._tell(entry.key, False)
+
+    async def close(self) -> None:
+        """Stop the clock and every input reader; outputs end (their recv raises)."""
+        self._closed = True
+        for key in list(self._inputs):
+            self.remove_input(key)
+        for key in list(self._outputs):
+            self.remove_output(key)
+        if self._clock is not None:
+            self._clock.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._clock
+            self._clock = None
