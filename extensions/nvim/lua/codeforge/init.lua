@@ -9,6 +9,7 @@ local ui = require('codeforge.ui')
 local log = require('codeforge.log')
 local secrets = require('codeforge.secrets')
 require('codeforge.progress')
+require('codeforge.call') -- its codeforge/call/state handler
 
 local M = {}
 
@@ -30,6 +31,7 @@ local ACTIONS = {
   forward = 'Forward a remote port here: :CodeForge forward REMOTE[:LOCAL]',
   unforward = 'Stop a port forward: :CodeForge unforward [LOCAL]',
   debug = 'Debug in the remote workspace (nvim-dap): :CodeForge debug {file|test|module NAME|join [ID]|sessions}',
+  call = 'Voice and screen sharing in your collaboration session: :CodeForge call [leave|mute|unmute|share|watch|end|who]',
 }
 
 M.last_result = nil ---@type {op: table, result: any}|nil
@@ -319,6 +321,8 @@ local function dispatch(words, bang)
     return remote_command(first, words)
   elseif first == 'debug' then
     return require('codeforge.dap').command(words)
+  elseif first == 'call' then
+    return require('codeforge.call').command(words, bang)
   elseif first == 'collab' and require('codeforge.collab.session').owns(words[2]) then
     return require('codeforge.collab.session').command(words, bang)
   elseif first == 'logs' then
@@ -422,6 +426,8 @@ function M.complete(arglead, cmdline)
   elseif words[2] == 'collab' then
     -- The collaboration subcommands, and the catalog's other collab operations (list, show, …).
     out = require('codeforge.collab.session').complete(vim.list_slice(words, 1, n), ops)
+  elseif words[2] == 'call' then
+    out = require('codeforge.call').complete(vim.list_slice(words, 1, n))
   elseif n == 2 and words[2] == 'debug' then
     out = { 'file', 'test', 'module', 'join', 'sessions' }
   elseif n == 2 and (words[2] == 'unforward' or words[2] == 'forward') then

@@ -20,13 +20,16 @@ function M.participants(list, state)
   local lines = {}
   for _, p in ipairs(list) do
     local marks = (text(p.username) == text(state and state.driver) and '▶ ' or '  ') .. (p.host == true and '★ ' or '  ')
+    -- In the call: talking, muted or there (codeforge/call/state).
+    local call = require('codeforge.call').mark(text(p.username))
+    marks = marks .. (call ~= '' and call or ' ') .. ' '
     lines[#lines + 1] = ('%s%-28s %-9s %s'):format(marks, collab.display(p), text(p.role) or '', M.where(p))
   end
   if #lines == 0 then
     lines = { 'nobody is in the session' }
   end
   lines[#lines + 1] = ''
-  lines[#lines + 1] = '▶ driver  ★ host'
+  lines[#lines + 1] = '▶ driver  ★ host' .. (require('codeforge.call').state and ('  ' .. require('codeforge.call').LEGEND) or '')
   require('codeforge.ui').float('Collaboration: participants', lines, list)
   return list
 end
