@@ -6,8 +6,10 @@
 //   proxiedServers.ts  the bridge's terminals, ports and language servers (rules in remote.ts)
 //   debugUi.ts  the `codeforge` debug type through `codeforge connect --dap` (rules in debug.ts)
 //   collab/     collaboration: session commands, status, presence, conflicts, comments
+//   call/       the session's call in a webview panel (browser WebRTC; signalling through the server)
 import * as vscode from 'vscode';
 import type { Middleware } from 'vscode-languageclient/node';
+import { Calls } from './call';
 import { Collab, isCollabCommand } from './collab';
 import { DEBUG_TYPE } from './debug';
 import { announceSession, CodeforgeDebugAdapters, CodeforgeDebugConfigurations, CodeforgeDebugTrackers, joinDebugSession, pickDebugSession, startFromLens } from './debugUi';
@@ -34,6 +36,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const proxied = new ProxiedServers(remoteLog);
   let remoteUrl = remoteUrlOf(readSettings());
   const collab = new Collab({ client: () => session.client(), log: remoteLog, me: () => status.last?.username ?? undefined });
+  const calls = new Calls({ client: () => session.client(), log: remoteLog, me: () => status.last?.username ?? undefined, extensionUri: context.extensionUri });
 
   let operations: Operations | undefined;
   const middleware: Middleware = {
@@ -84,6 +87,7 @@ export function activate(context: vscode.ExtensionContext): void {
     prepare: (client, settings) => {
       remoteStatus.prepare(client, remoteUrlOf(settings));
       collab.prepare(client);
+      calls.prepare(client);
       if (settings.remote.error) {
         void vscode.window.showErrorMessage(`CodeForge: "codeforge.remote.url" is not used: ${settings.remote.error}`, 'Open Settings').then((a) => a && act(a));
       }
@@ -129,6 +133,7 @@ export function activate(context: vscode.ExtensionContext): void {
     forwards,
     proxied,
     collab,
+    calls,
     session,
     ops,
     vscode.window.registerTreeDataProvider('codeforge.resources', tree),
