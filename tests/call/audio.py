@@ -76,6 +76,7 @@ __all__ = [
     "Match",
     "PlayTrack",
     "Recorder",
+    "Recording",
     "click",
     "frame_samples",
     "intelligibility",
@@ -255,34 +256,11 @@ class PlayTrack(MediaStreamTrack):
 
 
 @dataclass
-class Recorder:
-    """Everything a received audio track gives, placed by pts: `samples()` is the recording
-    (gaps where packets never came are zeros), `arrival(i)` when sample i was available."""
+class Recording:
+    """Received audio frames placed by pts: `samples()` is the recording (gaps where packets
+    never came are zeros), `arrival(i)` when sample i was available."""
 
-    track: MediaStreamTrack
     frames: list[tuple[int, float, np.ndarray]] = field(default_factory=list)  # (pts from first, arrival, mono)
-    _task: asyncio.Task[None] | None = None
-    _first: int | None = None
-    _last: int = 0
-
-    def start(self) -> Recorder:
-        self._task = asyncio.ensure_future(self._run())
-        return self
-
-    async def _run(self) -> None:
-        with contextlib.suppress(MediaStreamError):
-            while True:
-                frame = await self.track.recv()
-                arrived = time.monotonic()
-                pts = int(frame.pts or 0)
-                if frame.time_base is not None and frame.time_base != TIME_BASE:
-                    pts = int(pts * frame.time_base * RATE)
-                if self._first is None:
-                    self._first, self._last = pts, 0
-                # RTP timestamps start anywhere and wrap at 2**32: unwrap from the previous frame
-                offset = (pts - self._first - self._last + 2**31) % 2**32 - 2**31 + self._last
-                self._last = offset
-                self.frames.append((offset, arrived, frame_samples(frame)))
 
     @property
     def length(self) -> int:
@@ -306,6 +284,45 @@ class Recorder:
     def since(self, moment: float) -> int:
         """The first recording sample of a frame that arrived at or after `moment`."""
         return next((pts for pts, arrived, _ in self.frames if arrived >= moment), self.length)
+
+    def between(self, start: float, end: float) -> np.ndarray:
+        """The samples of the frames that arrived between two moments (time.monotonic)."""
+        parts = [s for _, arrived, s in self.frames if start <= arrived <= end]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
+
+    @property
+    def last_arrival(self) -> float:
+        return self.frames[-1][1] if self.frames else 0.0
+
+
+class Recorder(Recording):
+    """A Recording filled from a received track by a task (`start`, `stop`)."""
+
+    def __init__(self, track: MediaStreamTrack) -> None:
+        super().__init__()
+        self.track = track
+        self._task: asyncio.Task[None] | None = None
+        self._first: int | None = None
+        self._last = 0
+
+    def start(self) -> Recorder:
+        self._task = asyncio.ensure_future(self._run())
+        return self
+
+    async def _run(self) -> None:
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                frame = await self.track.recv()
+                arrived = time.monotonic()
+                pts = int(frame.pts or 0)
+                if frame.time_base is not None and frame.time_base != TIME_BASE:
+                    pts = int(pts * frame.time_base * RATE)
+                if self._first is None:
+                    self._first, self._last = pts, 0
+                # RTP timestamps start anywhere and wrap at 2**32: unwrap from the previous frame
+                offset = (pts - self._first - self._last + 2**31) % 2**32 - 2**31 + self._last
+                self._last = offset
+                self.frames.append((offset, arrived, frame_samples(cast(AudioFrame, frame))))
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -1,4 +1,6 @@
-"""Call test helpers: real aiortc peers in-process against a real `CallServer`.
+"""Call test helpers: real aiortc peers in-process against a real `CallServer`, and the
+fixtures of tests that go through a bridge (tests/call/harness.py: `call_bridge`, `members`,
+`state_home`).
 
 call_server        a CallServer (drop_after 1.5 s so drop tests are quick), closed after
 join(server, …)    a client peer connection (the client offers, like CallClient and browsers)
@@ -23,6 +25,7 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from codeforge.collab.rtc import CallServer, Event, Joined, Member, rtc_configuration
 from tests.call.audio import RATE, PlayTrack, Recorder
+from tests.call.harness import call_bridge, members, state_home  # noqa: F401  (fixtures, found by name)
 
 __all__ = ["Client", "join", "member", "power", "tone", "wait_for"]
 
