@@ -687,3 +687,24 @@ async def test_switching_sources_and_a_publisher_leaving(
     assert watcher.pc.connectionState == "connected"
     assert len(codecs.decoders) == 1 and all(e.codec is None for e in _server_encoders(room))
     assert not [r for r in caplog.records if "decode" in r.getMessage()]
+
+
+async def test_a_publisher_that_stops_and_shares_something_else(room: Room, codecs: CodecCount) -> None:
+    """Stopping and starting a share is `replaceTrack` on the client: the same m-line, but the
+    new track's timestamps start over (aiortc) or jump (browsers). The watcher's must not."""
+    publisher_pc, _, source = await room.publish("ann", 1)
+    watcher = await room.watch(source.subscribe())
+    await watcher.wait("ann's camera", lambda: len(watcher.of(1)) >= 5)
+    sender = publisher_pc.getTransceivers()[0].sender
+    sender.replaceTrack(None)  # stops sharing: nothing is sent, the watcher keeps its connection
+    frames = source.frames
+    await asyncio.sleep(0.1)  # lets the publisher's sender notice (no assertion on time)
+    sender.replaceTrack(PatternTrack(3))  # shares its screen now
+    await watcher.wait("ann's screen", lambda: len(watcher.of(3)) >= 5)
+    assert source.frames > frames
+    whose = [who for _, who, _ in watcher.frames]
+    assert None not in whose and set(whose[whose.index(3) :]) == {3}
+    pts = [p for p, _, _ in watcher.frames]
+    assert all(b > a for a, b in itertools.pairwise(pts)), "the watcher's timestamps went back"
+    _steady(watcher.frames, 3)
+    assert len(codecs.decoders) == 1 and all(e.codec is None for e in _server_encoders(room))

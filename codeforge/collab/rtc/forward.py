@@ -100,7 +100,10 @@ class _Tap:
         pli, frame = self.inner.add(packet)
         source = self.source
         if source is not None:
-            source._on_packet(packet.ssrc, pli, frame)
+            try:
+                source._on_packet(packet.ssrc, pli, frame)
+            except Exception:  # a bug here must not end the receiver's (the DTLS transport's) loop
+                log.exception("video forwarder: dropping a frame of %s", source.key)
         # pli: aiortc sends its own PLI for the loss; None: nothing for its decoder thread
         return pli, None
 
