@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
-from codeforge.collab.rtc import CallServer
-from tests.call.conftest import Client, join, member, power, wait_for
+import ifaddr
+import pytest
+from aiortc import RTCPeerConnection, RTCRtpSender, VideoStreamTrack
+from aiortc.sdp import SessionDescription
+from av import VideoFrame
+
+from codeforge.collab.rtc import CallError, CallServer, CallState, rtc_configuration
+from tests.call.conftest import Client, join, member, power, tone, wait_for
 
 FREQS = {"ann": 400.0, "bob": 700.0, "cyd": 1100.0}
 HEARD = -40.0  # dB re full scale: a 0.25 tone through Opus is about -12; leakage stays under -60
 SETTLE = 0.3  # seconds of the newest mix the checks read (after it stabilised)
 
 
-async def _hear(clients: list[Client], seconds: float = 1.2) -> None:
+async def _hear(clients: list[Client], seconds: float = 0.9) -> None:
     """Let audio flow until every client has `seconds` of recording."""
     await wait_for(
         lambda: all(c.recorder is not None and c.recorder.length >= seconds * 48000 for c in clients),
@@ -61,3 +68,279 @@ async def test_a_muted_participant_and_a_guest_are_not_in_the_mix(
     me = {p["username"]: p for p in call.state()["participants"]}
     assert me["bob"]["muted"] and not me["bob"]["talking"] and not me["cyd"]["talking"]
     await asyncio.sleep(0)
+
+
+async def test_talking_is_reported_coalesced_and_on_change_sees_every_change(
+    call_server: CallServer, clients: list[Client]
+) -> None:
+    seen: list[tuple[str, CallState | None]] = []
+    call_server.on_change(lambda session, state: seen.append((session, state)))
+    ann = await join(call_server, member("ann", host=True))  # silent until told to speak
+    bob = await join(call_server, "bob")
+    clients += [ann, bob]
+    assert ann.mic is not None
+    ann.mic.loop(tone(FREQS["ann"]))
+    await wait_for(lambda: (ann.me() or {}).get("talking"), what="ann talking")
+    assert bob.last("state")["call"]["participants"][0]["talking"] is True  # type: ignore[index]
+    ann.mic.loop(None)
+    await wait_for(lambda: not (ann.me() or {}).get("talking"), what="ann quiet (after the hang-over)")
+    # joins and talking: every state reached on_change, for the session
+    assert {session for session, _ in seen} == {"s1"}
+    flags = [[p["talking"] for p in state["participants"]] for _, state in seen if state is not None]
+    assert [False, False] in flags and [True, False] in flags
+    assert flags[-1] == [False, False]
+
+
+async def test_a_participant_whose_packets_stop_is_silent_then_dropped(
+    call_server: CallServer, clients: list[Client]
+) -> None:
+    ann = await join(call_server, member("ann", host=True), freq=FREQS["ann"])
+    bob = await join(call_server, "bob", freq=FREQS["bob"])
+    clients += [ann, bob]
+    await _hear(clients, 0.6)
+    assert ann.recorder is not None
+    assert power(ann.recording(SETTLE), FREQS["bob"]) > HEARD
+    vanished = asyncio.get_running_loop().time()
+    _vanish(bob)  # its sockets close: no RTP, no RTCP, no goodbye
+    call = ann.joined.call
+    await wait_for(lambda: "bob" not in call.usernames, timeout=6, what="bob dropped")
+    dropped = asyncio.get_running_loop().time()
+    assert dropped - vanished >= call_server.drop_after  # not before drop_after without media
+    removed = bob.last("removed")
+    assert removed is not None and removed["code"] == 4408 and "join again" in removed["reason"]
+    # between the vanishing and the drop, ann's mix went on (no stall), without bob's tone
+    since = time.monotonic() - (asyncio.get_running_loop().time() - vanished) + 0.3
+    start = ann.recorder.since(since)
+    gap = ann.recorder.samples()[start : start + int(0.6 * 48000)]
+    assert len(gap) >= int(0.5 * 48000)
+    assert power(gap, FREQS["bob"]) < HEARD
+    assert [p["username"] for p in call.state()["participants"]] == ["ann"]
+
+
+def _vanish(client: Client) -> None:
+    """Close the client's UDP sockets under aiortc: like a machine that lost its network."""
+    ice = client.pc.getTransceivers()[0].sender.transport.transport
+    for protocol in ice.iceGatherer._connection._protocols:
+        if protocol.transport is not None:
+            protocol.transport.close()
+
+
+async def test_a_client_that_closes_without_leaving_is_removed(call_server: CallServer, clients: list[Client]) -> None:
+    ann = await join(call_server, "ann")
+    bob = await join(call_server, "bob")
+    clients += [ann, bob]
+    await bob.pc.close()  # DTLS close_notify: the server's connection closes
+    call = ann.joined.call
+    await wait_for(lambda: call.usernames == ["ann"], timeout=6, what="bob removed")
+
+
+async def test_the_same_user_joining_again_replaces_the_older_client(
+    call_server: CallServer, clients: list[Client]
+) -> None:
+    ann = await join(call_server, member("ann", host=True), freq=FREQS["ann"])
+    bob = await join(call_server, "bob", freq=FREQS["bob"])
+    clients += [ann, bob]
+    call = ann.joined.call
+    call.mute("bob", True, by="ann")
+    joined_at = call.state()["participants"][1]["joined_at"]
+    bob2 = await join(call_server, "bob", freq=FREQS["cyd"])
+    clients.append(bob2)
+    removed = bob.last("removed")
+    assert removed is not None and removed["code"] == 4409
+    bobs = [p for p in call.state()["participants"] if p["username"] == "bob"]
+    assert len(bobs) == 1 and bobs[0]["joined_at"] == joined_at
+    assert bobs[0]["muted_by_host"]  # rejoining does not undo the host's mute
+    call.mute("bob", False, by="bob")
+    await _hear([bob2], 0.8)
+    assert bob2.recorder is not None and ann.recorder is not None
+    mark = ann.recorder.length
+    await wait_for(lambda: ann.recorder is not None and ann.recorder.length > mark + 0.6 * 48000)
+    heard = ann.recording(SETTLE)
+    assert power(heard, FREQS["cyd"]) > HEARD  # the newer client is heard
+    assert power(heard, FREQS["bob"]) < HEARD  # the older one is not
+    assert power(bob2.recording(SETTLE), FREQS["ann"]) > HEARD
+
+
+async def test_update_members_removes_and_changes_roles_at_once(call_server: CallServer, clients: list[Client]) -> None:
+    ann = await join(call_server, member("ann", host=True), freq=FREQS["ann"])
+    bob = await join(call_server, "bob", freq=FREQS["bob"])
+    cyd = await join(call_server, "cyd", freq=FREQS["cyd"])
+    clients += [ann, bob, cyd]
+    call = ann.joined.call
+    call_server.update_members("s1", [member("ann", host=True), member("bob", "guest")])
+    removed = cyd.last("removed")
+    assert removed is not None and removed["code"] == 4403 and "no longer a participant" in removed["reason"]
+    await wait_for(lambda: call.usernames == ["ann", "bob"], what="cyd removed")
+    assert call.state()["participants"][1]["role"] == "guest"
+    assert ann.recorder is not None
+    mark = ann.recorder.length
+    await wait_for(lambda: ann.recorder is not None and ann.recorder.length > mark + 0.6 * 48000)
+    assert power(ann.recording(SETTLE), FREQS["bob"]) < HEARD  # a guest now: not mixed
+    call_server.update_members("other-session", [])  # a session without a call: nothing happens
+
+
+async def test_end_tells_everyone_and_forgets_the_call(call_server: CallServer, clients: list[Client]) -> None:
+    seen: list[CallState | None] = []
+    call_server.on_change(lambda session, state: seen.append(state))
+    ann = await join(call_server, member("ann", host=True))
+    bob = await join(call_server, "bob", send_audio=False)  # a listener without a microphone
+    clients += [ann, bob]
+    call = ann.joined.call
+    await call_server.end("s1", "the host ended the call")
+    for client in (ann, bob):
+        assert client.last("ended") == {"type": "ended", "reason": "the host ended the call"}
+    assert seen[-1] is not None and seen[-1]["state"] == "ended" and seen[-1]["participants"] == []
+    assert call_server.call("s1") is None and call_server.stats()["calls"] == 0
+    with pytest.raises(CallError) as refused:
+        call.mute("ann", True, by="ann")
+    assert refused.value.code == 4410
+    again = await join(call_server, "ann")
+    clients.append(again)
+    assert again.joined.call is not call and call_server.call("s1") is again.joined.call
+    await call_server.close()
+    assert again.last("ended") == {"type": "ended", "reason": "the bridge is stopping"}
+    with pytest.raises(CallError) as stopping:
+        await join(call_server, "bob")
+    assert stopping.value.code == 4410
+
+
+async def test_mute_rules(call_server: CallServer, clients: list[Client]) -> None:
+    ann = await join(call_server, member("ann", host=True), connect=False)
+    bob = await join(call_server, "bob", connect=False)
+    clients += [ann, bob]
+    call = ann.joined.call
+    with pytest.raises(CallError) as refused:
+        call.mute("ann", True, by="bob")
+    assert refused.value.code == 4403 and "only the host" in refused.value.message
+    call.mute("bob", True, by="ann")
+    with pytest.raises(CallError) as refused:
+        call.mute("bob", False, by="ann")
+    assert refused.value.code == 4403 and "only bob can unmute" in refused.value.message
+    assert bob.me() == {**(bob.me() or {}), "muted": True, "muted_by_host": True}
+    call.mute("bob", False, by="bob")
+    assert (bob.me() or {})["muted"] is False and (bob.me() or {})["muted_by_host"] is False
+    with pytest.raises(CallError) as unknown:
+        call.mute("zed", True, by="ann")
+    assert unknown.value.code == 4400
+    # the host need not be in the call: the roster (update_members) knows who hosts
+    call_server.update_members("s1", [member("ann"), member("bob"), member("hal", host=True)])
+    call.mute("ann", True, by="hal")
+    assert call.state()["participants"][0]["muted_by_host"]
+
+
+async def test_share_and_watch_rules(call_server: CallServer, clients: list[Client]) -> None:
+    ann = await join(call_server, member("ann", host=True), connect=False)
+    gus = await join(call_server, member("gus", "guest"), share=VideoStreamTrack(), connect=False)
+    clients += [ann, gus]
+    call = ann.joined.call
+    with pytest.raises(CallError) as refused:
+        call.share("ann", "screen")
+    assert refused.value.code == 4400 and "no share m-line" in refused.value.message
+    with pytest.raises(CallError) as refused:
+        call.share("gus", "screen")
+    assert refused.value.code == 4403 and "guest" in refused.value.message
+    with pytest.raises(CallError) as refused:
+        call.watch("ann", "gus")
+    assert refused.value.code == 4400 and "no watch m-line" in refused.value.message
+    with pytest.raises(CallError) as refused:
+        call.share("ann", "window")  # type: ignore[arg-type]
+    assert refused.value.code == 4400
+
+
+async def test_a_share_reaches_its_watcher_and_stops(call_server: CallServer, clients: list[Client]) -> None:
+    ann = await join(call_server, member("ann", host=True), share=VideoStreamTrack())
+    bob = await join(call_server, "bob", watch=True)
+    clients += [ann, bob]
+    call = ann.joined.call
+    with pytest.raises(CallError) as refused:
+        call.watch("bob", "ann")
+    assert refused.value.code == 4400 and "ann is not sharing" in refused.value.message
+    call.share("ann", "screen")
+    call.watch("bob", "ann")
+    watched = bob.pc.getTransceivers()[1].receiver.track
+    frame = await asyncio.wait_for(watched.recv(), 10)
+    assert isinstance(frame, VideoFrame)
+    assert (frame.width, frame.height) == (640, 480)
+    assert (bob.me() or {})["watching"] == "ann"
+    assert call.state()["participants"][0]["sharing"] == "screen"
+    call.share("ann", None)
+    assert (bob.me() or {})["watching"] is None
+
+
+async def test_a_call_connects_on_loopback_alone(
+    call_server: CallServer, clients: list[Client], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A machine whose only interface is `lo`: aioice alone would gather no candidate."""
+    only_lo = [adapter for adapter in ifaddr.get_adapters() if any(ip.ip == "127.0.0.1" for ip in adapter.ips)]
+    monkeypatch.setattr(ifaddr, "get_adapters", lambda: only_lo)
+    ann = await join(call_server, "ann", freq=FREQS["ann"])
+    bob = await join(call_server, "bob")
+    clients += [ann, bob]
+    for client in (ann, bob):
+        candidates = client.pc.getTransceivers()[0].sender.transport.transport.iceGatherer.getLocalCandidates()
+        assert {c.ip for c in candidates} == {"127.0.0.1"}
+    await _hear([bob], 0.6)
+    assert power(bob.recording(SETTLE), FREQS["ann"]) > HEARD
+
+
+async def _offer(audio: list[str] | None = None, video: list[str] | None = None, *, audio_first: bool = True) -> str:
+    """A real aiortc offer whose audio (and optional sendonly video) carries only `audio`/`video` codecs."""
+    pc = RTCPeerConnection(rtc_configuration())
+    try:
+        kinds: list[tuple[str, list[str] | None, str]] = [("audio", audio, "sendrecv"), ("video", video, "sendonly")]
+        if not audio_first:
+            kinds.reverse()
+        for kind, wanted, direction in kinds:
+            if kind == "video" and video is None:
+                continue
+            transceiver = pc.addTransceiver(kind, direction=direction)
+            if wanted is not None:
+                capabilities = RTCRtpSender.getCapabilities(kind)
+                assert capabilities is not None
+                transceiver.setCodecPreferences([c for c in capabilities.codecs if c.mimeType.split("/")[1] in wanted])
+        await pc.setLocalDescription(await pc.createOffer())
+        return pc.localDescription.sdp
+    finally:
+        await pc.close()
+
+
+async def _refused(server: CallServer, sdp: str) -> str:
+    with pytest.raises(CallError) as refused:
+        await server.join("s1", member("ann"), sdp, lambda event: None)
+    assert refused.value.code == 4400
+    assert server.call("s1") is None  # a refused first join starts nothing
+    return refused.value.message
+
+
+async def test_malformed_offers_are_refused_with_a_reason(call_server: CallServer) -> None:
+    assert "the offer is not SDP" in await _refused(call_server, "")
+    assert "must start with 'v=0'" in await _refused(call_server, '{"type": "offer"}')
+    assert "no media" in await _refused(call_server, "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n")
+    broken = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=audio nine UDP/TLS/RTP/SAVPF x\r\n"
+    assert "the offer is not SDP" in await _refused(call_server, broken)
+    good = await _offer()
+    no_ice = "\r\n".join(line for line in good.split("\r\n") if not line.startswith("a=ice-"))
+    assert "the offer was refused" in await _refused(call_server, no_ice)
+    first_video = await _offer(video=["VP8"], audio_first=False)
+    assert "first m-line is video" in await _refused(call_server, first_video)
+
+
+async def test_codecs_the_server_cannot_handle_are_refused_clearly(call_server: CallServer) -> None:
+    pcmu = await _refused(call_server, await _offer(["PCMU"]))
+    assert pcmu == "audio must offer Opus (the server mixes Opus at 48 kHz); your offer has PCMU"
+    g722 = await _refused(call_server, await _offer(["G722", "PCMA"]))
+    assert g722.endswith("your offer has G722, PCMA")
+    h264 = await _refused(call_server, await _offer(video=["H264"]))
+    assert h264.startswith("video must offer VP8: the call forwards video without re-encoding")
+    assert h264.endswith("your offer has H264")
+
+
+async def test_the_answer_carries_only_opus_and_vp8(call_server: CallServer, clients: list[Client]) -> None:
+    ann = await join(call_server, "ann", share=VideoStreamTrack(), watch=True, connect=False)
+    clients.append(ann)
+    answer = SessionDescription.parse(ann.joined.answer_sdp)
+    assert [m.kind for m in answer.media] == ["audio", "video", "video"]
+    assert [m.direction for m in answer.media] == ["sendrecv", "recvonly", "sendonly"]
+    assert {c.mimeType for c in answer.media[0].rtp.codecs} == {"audio/opus"}
+    for video in answer.media[1:]:
+        assert {c.mimeType for c in video.rtp.codecs} <= {"video/VP8", "video/rtx"}

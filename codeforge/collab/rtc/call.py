@@ -358,25 +358,33 @@ class Call:
     # -- leaving --------------------------------------------------------------------------------
 
     async def _remove(self, peer: _Peer, event: Event | None, reason: str, *, notify: bool = True) -> None:
+        if self._detach(peer, event, reason, notify=notify):
+            await self._close_peer(peer)
+
+    def _detach(self, peer: _Peer, event: Event | None, reason: str, *, notify: bool = True) -> bool:
+        """Out of the call at once (mixer, forwarder, state, its event); the peer connection
+        is closed after (`_close_peer`). False if it was already out."""
         if peer.gone:
-            return
+            return False
         peer.gone = True
         if self._peers.get(peer.username) is peer:
             del self._peers[peer.username]
         log.info("call %s: %s left (%s)", self.session, peer.username, reason)
         if self._mixer is not None:
             self._mixer.remove(peer.username)
-        if peer.sharing is not None or peer.source is not None:
-            self._unwatch(peer.username)
+        self._unwatch(peer.username)
         self._untap(peer)
         if peer.monitor is not None and peer.monitor is not asyncio.current_task():
             peer.monitor.cancel()
         if event is not None:
             peer.tell(event)
-        if not self._peers:
-            await self._drop_media()
         if notify:
             self._changed()
+        return True
+
+    async def _close_peer(self, peer: _Peer) -> None:
+        if not self._peers:
+            await self._drop_media()
         await peer.pc.close()
 
     def _untap(self, peer: _Peer) -> None:
@@ -460,7 +468,8 @@ class Call:
                     "code": 4403,
                     "reason": f"{peer.username} is no longer a participant of this session",
                 }
-                self._spawn(self._remove(peer, event, "no longer a participant"))
+                if self._detach(peer, event, "no longer a participant"):
+                    self._spawn(self._close_peer(peer))
                 continue
             if member == peer.member:
                 continue

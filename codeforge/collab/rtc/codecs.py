@@ -89,7 +89,9 @@ def _codec_names(mime_types: list[str]) -> str:
 
 def check_offer(sdp: str) -> OfferShape:
     """The offer's shape, or OfferRefused naming what was wrong (never another exception)."""
-    if not isinstance(sdp, str) or not sdp.strip():
+    if not isinstance(sdp, str):
+        raise OfferRefused(f"the offer is not SDP: expected text, got {type(sdp).__name__}")
+    if not sdp.strip():
         raise OfferRefused("the offer is not SDP: it is empty; send the peer connection's createOffer() sdp")
     if not sdp.lstrip().startswith("v="):
         raise OfferRefused(

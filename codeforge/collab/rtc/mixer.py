@@ -135,7 +135,8 @@ class _Input:
 class AudioMixer:
     """Inputs by key (a participant's decoded track), outputs by key (a listener's mix)."""
 
-    def __init__(self, interval: float = 0.02) -> None:
+    def __init__(self, interval: float = 0.02, *, clock: bool = True) -> None:
+        """`clock=False`: no clock task; the owner calls `tick()` (tests, benchmarks)."""
         if not 0.0025 <= interval <= 0.06:
             raise ValueError(f"interval {interval} s: Opus frames are 2.5 to 60 ms")
         self.interval = interval
@@ -146,6 +147,7 @@ class AudioMixer:
         self._callbacks: list[TalkingCallback] = []
         self._clock: asyncio.Task[None] | None = None
         self._closed = False
+        self._manual = not clock
         self._pts = 0
         self._silence = np.zeros(self._count, dtype=np.int16)
         self._hang_ticks = max(1, math.ceil(HANG_OVER / interval))
@@ -242,22 +244,22 @@ class AudioMixer:
                     entry.push(values, limit)
 
     def _stereo_s16(self, entry: _Input, frame: AudioFrame) -> list[np.ndarray]:
-        """Packed stereo int16 at 48 kHz (aiortc's decoder already gives that: no copy)."""
-        if frame.format.name == "s16" and frame.sample_rate == SAMPLE_RATE:
-            channels = len(frame.layout.channels)
+        """Packed stereo int16 at 48 kHz (aiortc's decoder already gives that: no copy). Mono
+        is duplicated into both channels at full level (swresample's upmix would take 3 dB)."""
+        channels = len(frame.layout.channels)
+        if frame.format.name == "s16" and frame.sample_rate == SAMPLE_RATE and channels <= CHANNELS:
             data = frame.to_ndarray().reshape(-1)
-            if channels == CHANNELS:
-                return [data]
-            if channels == 1:
-                return [np.repeat(data, CHANNELS)]
+            return [data if channels == CHANNELS else np.repeat(data, CHANNELS)]
         if entry.resampler is None:
-            entry.resampler = AudioResampler(format="s16", layout="stereo", rate=SAMPLE_RATE)
-        return [f.to_ndarray().reshape(-1) for f in entry.resampler.resample(frame)]
+            layout = "mono" if channels == 1 else "stereo"
+            entry.resampler = AudioResampler(format="s16", layout=layout, rate=SAMPLE_RATE)
+        out = [f.to_ndarray().reshape(-1) for f in entry.resampler.resample(frame)]
+        return [np.repeat(values, CHANNELS) for values in out] if channels == 1 else out
 
     # -- the clock ------------------------------------------------------------------------------
 
     def _start(self) -> None:
-        if self._clock is None and not self._closed:
+        if self._clock is None and not self._closed and not self._manual:
             self._clock = asyncio.ensure_future(self._run())
 
     async def _run(self) -> None:

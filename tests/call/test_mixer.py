@@ -1,0 +1,237 @@
+"""AudioMixer on its own: tracks fed frame by frame, the clock driven by hand (`tick()`)."""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+from collections.abc import AsyncIterator
+
+import numpy as np
+import pytest
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av import AudioFrame
+
+from codeforge.collab.rtc.mixer import MAX_QUEUE, AudioMixer, MixedTrack
+
+N = 960  # samples per channel per 20 ms tick
+
+
+class FedTrack(MediaStreamTrack):
+    """A decoded participant track the test feeds (like aiortc's receiver: s16 stereo 48 kHz)."""
+
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.queue: asyncio.Queue[AudioFrame | None] = asyncio.Queue()
+
+    def feed(self, value: int, *, samples: int = N, layout: str = "stereo", rate: int = 48000) -> None:
+        channels = 2 if layout == "stereo" else 1
+        data = np.full((1, samples * channels), value, dtype=np.int16)
+        frame = AudioFrame.from_ndarray(data, format="s16", layout=layout)
+        frame.sample_rate, frame.pts, frame.time_base = rate, 0, fractions.Fraction(1, rate)
+        self.queue.put_nowait(frame)
+
+    def end(self) -> None:
+        self.queue.put_nowait(None)
+
+    async def recv(self) -> AudioFrame:
+        frame = await self.queue.get()
+        if frame is None:
+            raise MediaStreamError
+        return frame
+
+
+async def pump() -> None:
+    """Let the mixer's reader tasks take what was fed."""
+    for _ in range(10):
+        await asyncio.sleep(0)
+
+
+def last(track: MixedTrack) -> np.ndarray:
+    frames = list(track._frames)
+    assert frames, f"no frame for {track.key}"
+    return frames[-1].to_ndarray().reshape(-1)
+
+
+@pytest.fixture
+async def mixer() -> AsyncIterator[AudioMixer]:
+    m = AudioMixer(0.02, clock=False)
+    yield m
+    await m.close()
+
+
+async def test_each_listener_hears_the_sum_minus_itself(mixer: AudioMixer) -> None:
+    tracks = {key: FedTrack() for key in "abc"}
+    outs = {key: mixer.output(key) for key in "abcd"}  # d only listens
+    for key, track in tracks.items():
+        mixer.add_input(key, track)
+    for value, track in zip((100, 20, 3), tracks.values(), strict=True):
+        track.feed(value)
+    await pump()
+    mixer.tick()
+    assert set(last(outs["a"])) == {23}
+    assert set(last(outs["b"])) == {103}
+    assert set(last(outs["c"])) == {120}
+    assert set(last(outs["d"])) == {123}
+    frame = outs["a"]._frames[-1]
+    assert (frame.format.name, frame.layout.name, frame.sample_rate, frame.samples) == ("s16", "stereo", 48000, N)
+
+
+async def test_the_sum_is_clipped_not_wrapped(mixer: AudioMixer) -> None:
+    a, b, c = FedTrack(), FedTrack(), FedTrack()
+    out = mixer.output("c")
+    for key, track in (("a", a), ("b", b), ("c", c)):
+        mixer.add_input(key, track)
+    a.feed(30000)
+    b.feed(30000)
+    c.feed(-30000)
+    await pump()
+    mixer.tick()
+    assert set(last(out)) == {32767}  # int16 would wrap to negative
+
+
+async def test_an_input_without_a_frame_is_silence_and_nobody_waits(mixer: AudioMixer) -> None:
+    a, b = FedTrack(), FedTrack()
+    out = mixer.output("listener")
+    mixer.add_input("a", a)
+    mixer.add_input("b", b)
+    a.feed(7)
+    await pump()
+    mixer.tick()  # b sent nothing: a is heard alone
+    assert set(last(out)) == {7}
+    mixer.tick()  # nobody sent: the listener still gets a frame (silence), in time
+    assert set(last(out)) == {0}
+    pts = [int(f.pts or 0) for f in out._frames]
+    assert pts == sorted(pts) and pts[-1] - pts[-2] == N
+
+
+async def test_an_input_holds_at_most_max_queue_intervals(mixer: AudioMixer) -> None:
+    a = FedTrack()
+    out = mixer.output("listener")
+    mixer.add_input("a", a)
+    for value in range(1, 21):  # 400 ms arrive at once (a burst after a stall)
+        a.feed(value)
+    await pump()
+    heard = []
+    for _ in range(MAX_QUEUE + 2):
+        mixer.tick()
+        heard.append(int(last(out)[0]))
+    # the oldest were dropped: only the newest MAX_QUEUE frames are played, then silence
+    assert heard == [*range(21 - MAX_QUEUE, 21), 0, 0]
+
+
+async def test_a_standing_backlog_is_trimmed_to_one_interval(mixer: AudioMixer) -> None:
+    a = FedTrack()
+    out = mixer.output("listener")
+    mixer.add_input("a", a)
+    value = 0
+    for _ in range(3):  # three frames ahead, then one frame per tick: a standing 60 ms delay
+        value += 1
+        a.feed(value)
+    for _ in range(60):
+        value += 1
+        a.feed(value)
+        await pump()
+        mixer.tick()
+    # after a second the backlog was cut to one interval: the newest fed frame is one tick away
+    assert int(last(out)[0]) == value - 1
+
+
+async def test_mono_and_other_rates_are_converted(mixer: AudioMixer) -> None:
+    a, b = FedTrack(), FedTrack()
+    out = mixer.output("listener")
+    mixer.add_input("a", a)
+    mixer.add_input("b", b)
+    a.feed(50, layout="mono")
+    for _ in range(4):  # 16 kHz mono, 20 ms frames: resampled to 48 kHz stereo
+        b.feed(1000, samples=320, layout="mono", rate=16000)
+    await pump()
+    mixer.tick()
+    mixer.tick()
+    values = last(out)
+    assert len(values) == 2 * N
+    assert abs(int(np.median(values)) - 1000) <= 20  # b's level, resampled (a's frame was in tick 1)
+
+
+async def test_muted_inputs_are_silence_and_lose_what_they_queued(mixer: AudioMixer) -> None:
+    a, b = FedTrack(), FedTrack()
+    out = mixer.output("listener")
+    mixer.add_input("a", a, muted=True)
+    mixer.add_input("b", b)
+    a.feed(5)
+    b.feed(9)
+    await pump()
+    mixer.tick()
+    assert set(last(out)) == {9}
+    b.feed(9)
+    a.feed(5)
+    await pump()
+    mixer.set_muted("b", True)  # what b queued before the mute is never played
+    mixer.set_muted("a", False)
+    a.feed(6)
+    await pump()
+    mixer.tick()
+    assert set(last(out)) == {5}
+
+
+async def test_talking_turns_on_at_once_and_off_after_the_hang_over(mixer: AudioMixer) -> None:
+    a = FedTrack()
+    changes: list[tuple[str, bool]] = []
+    mixer.on_talking(lambda key, talking: changes.append((key, talking)))
+    mixer.output("listener")
+    mixer.add_input("a", a)
+    a.feed(8000)
+    await pump()
+    mixer.tick()
+    assert mixer.talking("a") and changes == [("a", True)]
+    quiet_ticks = 0
+    while mixer.talking("a"):
+        a.feed(20)  # a quiet room: well under the threshold
+        await pump()
+        mixer.tick()
+        quiet_ticks += 1
+    assert quiet_ticks * 0.02 == pytest.approx(0.3)  # the hang-over
+    assert changes == [("a", True), ("a", False)]
+    a.feed(8000)
+    await pump()
+    mixer.set_muted("a", True)  # a mute stops talking at once
+    mixer.tick()
+    assert not mixer.talking("a")
+
+
+async def test_removed_and_closed(mixer: AudioMixer) -> None:
+    a = FedTrack()
+    out = mixer.output("a")
+    mixer.add_input("a", a)
+    mixer.remove("a")
+    assert out.readyState == "ended"
+    with pytest.raises(MediaStreamError):
+        await out.recv()
+    b = FedTrack()
+    mixer.add_input("b", b)
+    b.end()  # the participant's track ended: its reader stops, the mixer goes on
+    await pump()
+    mixer.tick()
+    await mixer.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        mixer.output("c")
+
+
+async def test_the_clock_runs_on_its_own_and_the_sender_reads_it() -> None:
+    mixer = AudioMixer(0.02)
+    try:
+        a = FedTrack()
+        out = mixer.output("listener")
+        mixer.add_input("a", a)
+        a.feed(11)
+        frames = [await out.recv() for _ in range(3)]
+        assert [f.pts for f in frames] == [0, N, 2 * N]
+        assert {int(f.to_ndarray()[0][0]) for f in frames} == {11, 0}
+    finally:
+        await mixer.close()
+
+
+def test_an_interval_opus_cannot_carry_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"2\.5 to 60 ms"):
+        AudioMixer(0.1)
