@@ -85,6 +85,12 @@ def test_aiortc_internals_the_hook_relies_on() -> None:
     packet = RtpPacket(payload_type=97, sequence_number=1, timestamp=0)
     packet._data = b"x"  # type: ignore[attr-defined]
     assert buffer.add(packet) == (False, None)
+    # the tap reads a frame out of the buffer the way aiortc does: a ring of packets from _origin
+    remove_frame = inspect.getsource(JitterBuffer._remove_frame)
+    assert "pos = (self._origin + count) % self._capacity" in remove_frame
+    assert "packet = self._packets[pos]" in remove_frame
+    assert 'data=b"".join([x._data for x in packets])' in remove_frame
+    assert buffer._origin == 1 and buffer._packets[1] is packet and buffer._capacity == 512
 
 
 def test_keyframe_detection() -> None:
@@ -103,12 +109,12 @@ def _transport() -> RTCDtlsTransport:
 
 
 def _key(tag: int) -> bytes:
-    # frame tag with P=0 (keyframe), then the start code; width/height bytes; then our tag
-    return b"\x10\x02\x00\x9d\x01\x2a\x40\x01\xf0\x00" + tag.to_bytes(4, "big") + bytes(40)
+    # frame tag with P=0 (keyframe), the start code, width/height; then our tag; two packets' worth
+    return b"\x10\x02\x00\x9d\x01\x2a\x40\x01\xf0\x00" + tag.to_bytes(4, "big") + bytes(1500)
 
 
 def _delta(tag: int) -> bytes:
-    return b"\x31\x02\x00" + tag.to_bytes(4, "big") + bytes(40)
+    return b"\x31\x02\x00" + tag.to_bytes(4, "big") + bytes(40)  # one packet
 
 
 def _tag(packet: Any) -> int:
@@ -117,10 +123,8 @@ def _tag(packet: Any) -> int:
 
 
 class Publisher:
-    """Sends VP8-shaped frames into a real RTCRtpReceiver, as its transport would.
-
-    aiortc's jitter buffer completes a frame when the next frame's first packet arrives, so
-    `send(...)` makes the frame before it available to the forwarder."""
+    """Sends VP8-shaped frames into a real RTCRtpReceiver, as its transport would: through
+    aiortc's RTP handling (depayloading, NACKs, its jitter buffer) into the tap."""
 
     def __init__(self, ssrc: int, seq: int = 1000, timestamp: int = 5000) -> None:
         self.receiver = RTCRtpReceiver("video", _transport())
@@ -129,6 +133,7 @@ class Publisher:
         self.seq = seq
         self.timestamp = timestamp
         self.plis: list[int] = []
+        self.held: list[RtpPacket] = []
         original = self.receiver._send_rtcp_pli
 
         async def send_pli(media_ssrc: int) -> None:  # a spy: the real method runs too
@@ -140,8 +145,10 @@ class Publisher:
     async def start(self) -> None:
         await self.receiver.receive(RTCRtpReceiveParameters(codecs=[VP8]))
 
-    async def send(self, data: bytes, step: int = STEP) -> None:
-        payloads = Vp8Encoder._packetize(data + bytes(1500 if len(data) > 50 else 0), picture_id=1)
+    async def send(self, data: bytes, step: int = STEP, *, marker: bool = True, hold: int | None = None) -> None:
+        """One frame; `marker=False`: without the RTP marker bit; `hold`: keep that packet
+        back (lost, until `resend()`)."""
+        payloads = Vp8Encoder._packetize(data, picture_id=1)
         for i, payload in enumerate(payloads):
             packet = RtpPacket(
                 payload_type=97,
@@ -149,11 +156,19 @@ class Publisher:
                 timestamp=self.timestamp & 0xFFFFFFFF,
                 ssrc=self.ssrc,
                 payload=payload,
-                marker=int(i == len(payloads) - 1),
+                marker=int(marker and i == len(payloads) - 1),
             )
-            await self.receiver._handle_rtp_packet(packet, arrival_time_ms=0)
             self.seq += 1
+            if i == hold:
+                self.held.append(packet)
+            else:
+                await self.receiver._handle_rtp_packet(packet, arrival_time_ms=0)
         self.timestamp += step
+
+    async def resend(self) -> None:
+        for packet in self.held:
+            await self.receiver._handle_rtp_packet(packet, arrival_time_ms=0)
+        self.held = []
 
     async def stop(self) -> None:
         await self.receiver.stop()
@@ -205,22 +220,40 @@ async def test_a_watcher_starts_at_a_keyframe_and_asks_for_one(publishers: Any, 
     source = forwarder.tap(ann.receiver, "ann")
     await ann.send(_key(0))
     await ann.send(_delta(1))
-    await ann.send(_delta(2))  # frames 0 and 1 are complete: nobody watches, nothing asked
-    assert source.frames == 2 and ann.plis == []
+    assert source.frames == 2 and ann.plis == []  # nobody watches: nothing asked
 
     track = source.subscribe()  # the PLI goes out
-    await ann.send(_delta(3))  # frame 2 (a delta) completes: dropped
+    await ann.send(_delta(2))  # a delta: dropped
     assert await _drain(track) == []
     assert ann.plis == [111]
-    await ann.send(_key(4))
-    await ann.send(_delta(5))
-    await ann.send(_delta(6))  # 3 dropped, then 4 (key) and 5
+    await ann.send(_key(3))
+    await ann.send(_delta(4))
     packets = await _drain(track)
-    assert [_tag(p) for p in packets] == [4, 5]
+    assert [_tag(p) for p in packets] == [3, 4]
     assert [p.is_keyframe for p in packets] == [True, False]
     assert [p.pts for p in packets] == [0, STEP]  # the watcher's own timeline, in 1/90000 s
     assert all(p.time_base.denominator == 90000 for p in packets)
-    assert len(ann.plis) == 1  # the keyframe came: no retry
+    clock.step()
+    await ann.send(_delta(5))
+    assert [_tag(p) for p in await _drain(track)] == [5]
+    assert ann.plis == [111]  # the keyframe came: no retry
+
+
+async def test_a_frame_is_forwarded_at_its_last_packet_and_only_once(publishers: Any) -> None:
+    forwarder = VideoForwarder()
+    ann = await publishers(12)
+    source = forwarder.tap(ann.receiver, "ann")
+    track = source.subscribe()
+    await ann.send(_key(0), hold=1)  # its second packet is lost for now (a NACK goes out)
+    assert await _drain(track) == []
+    await ann.resend()  # the retransmission completes it
+    assert [_tag(p) for p in await _drain(track)] == [0]
+    await ann.send(_delta(1), marker=False)  # no marker bit: complete when the next frame begins
+    assert await _drain(track) == []
+    await ann.send(_delta(2))
+    await ann.send(_delta(3))
+    assert [_tag(p) for p in await _drain(track)] == [1, 2, 3]
+    assert source.frames == 4
 
 
 async def test_keyframe_requests_are_spaced_and_retried(publishers: Any, clock: Clock) -> None:
@@ -228,20 +261,18 @@ async def test_keyframe_requests_are_spaced_and_retried(publishers: Any, clock: 
     ann = await publishers(5)
     source = forwarder.tap(ann.receiver, "ann")
     await ann.send(_key(0))
-    await ann.send(_delta(1))
     tracks = [source.subscribe() for _ in range(5)]  # five watchers join at once: one PLI
     source.request_keyframe()
-    await ann.send(_delta(2))
+    await ann.send(_delta(1))
     assert await _drain(tracks[0]) == []
     assert ann.plis == [5]
     clock.step()
-    await ann.send(_delta(3))  # no keyframe came: the PLI is sent again
-    await ann.send(_key(4))
-    await ann.send(_delta(5))  # the keyframe
+    await ann.send(_delta(2))  # no keyframe came: the PLI is sent again
+    await ann.send(_key(3))
     clock.step()
-    await ann.send(_delta(6))
+    await ann.send(_delta(4))
     for track in tracks:
-        assert [_tag(p) for p in await _drain(track)] == [4, 5]
+        assert [_tag(p) for p in await _drain(track)] == [3, 4]
     assert ann.plis == [5, 5]  # satisfied: no more
 
 
@@ -257,19 +288,15 @@ async def test_switch_waits_for_the_new_sources_keyframe(publishers: Any, clock:
     track.switch(bob_source)
     assert track.source is bob_source
     await bob.send(_delta(21))
-    await ann.send(_delta(12))
-    out += await _drain(track)
-    await bob.send(_delta(22))
-    await ann.send(_delta(13))  # ann's video goes on while bob's keyframe is awaited
+    await ann.send(_delta(12))  # ann's video goes on while bob's keyframe is awaited
     out += await _drain(track)
     assert bob.plis == [2]
     clock.step(0.2)
-    await bob.send(_key(23))
-    await bob.send(_delta(24))  # bob's keyframe: the switch happens
-    await ann.send(_delta(14))  # ann's 13 completes: no longer forwarded
-    await bob.send(_delta(25))
+    await bob.send(_key(22))  # bob's keyframe: the switch happens
+    await ann.send(_delta(13))  # no longer forwarded
+    await bob.send(_delta(23))
     out += await _drain(track)
-    assert [_tag(p) for p in out] == [10, 11, 12, 23, 24]
+    assert [_tag(p) for p in out] == [10, 11, 12, 22, 23]
     assert [p.is_keyframe for p in out] == [True, False, False, True, False]
     pts = [p.pts for p in out]
     assert pts[:3] == [0, STEP, 2 * STEP]
@@ -280,15 +307,13 @@ async def test_switch_waits_for_the_new_sources_keyframe(publishers: Any, clock:
     track.switch(bob_source)  # the same source again: nothing changes
     track.switch(ann_source)
     track.switch(bob_source)  # changed its mind before ann's keyframe: stays on bob
-    await bob.send(_delta(26))
-    await ann.send(_key(15))
-    await ann.send(_delta(16))
-    assert [_tag(p) for p in await _drain(track)] == [25]
+    await bob.send(_delta(24))
+    await ann.send(_key(14))
+    assert [_tag(p) for p in await _drain(track)] == [24]
     assert ann_source._tracks == set()
 
     track.switch(None)  # watch nobody
-    await bob.send(_key(27))
-    await bob.send(_delta(28))
+    await bob.send(_key(25))
     assert await _drain(track) == [] and track.source is None
 
 
@@ -297,16 +322,15 @@ async def test_a_loss_holds_frames_until_a_keyframe(publishers: Any) -> None:
     ann = await publishers(7)
     track = forwarder.tap(ann.receiver, "ann").subscribe()
     await ann.send(_key(0))
-    await ann.send(_delta(1))
     out = await _drain(track)
     ann.seq -= 300  # the jitter buffer resets (as after a long loss) and reports it
+    await ann.send(_delta(1))
     await ann.send(_delta(2))
-    await ann.send(_delta(3))
     out += await _drain(track)
-    await ann.send(_key(4))
-    await ann.send(_delta(5))
+    await ann.send(_key(3))
+    await ann.send(_delta(4))
     out += await _drain(track)
-    assert [_tag(p) for p in out] == [0, 4]
+    assert [_tag(p) for p in out] == [0, 3, 4]
 
 
 async def test_timestamps_stay_monotonic_through_wraps_and_restarts(publishers: Any) -> None:
@@ -318,7 +342,6 @@ async def test_timestamps_stay_monotonic_through_wraps_and_restarts(publishers: 
     await ann.send(_delta(2))
     ann.timestamp = 2_000_000_000  # the publisher replaced its track: its timestamps jump
     await ann.send(_delta(3))
-    await ann.send(_delta(4))
     pts = [p.pts for p in await _drain(track)]
     assert pts[:3] == [0, STEP, 2 * STEP]
     assert len(pts) == 4 and pts[3] > pts[2] and pts[3] - pts[2] < 10 * 90000
@@ -330,13 +353,11 @@ async def test_a_publisher_that_leaves(publishers: Any) -> None:
     ann_source, bob_source = forwarder.tap(ann.receiver, "ann"), forwarder.tap(bob.receiver, "bob")
     watching_ann, switching = ann_source.subscribe(), bob_source.subscribe()
     await ann.send(_key(0))
-    await ann.send(_delta(1))
     switching.switch(ann_source)  # waits for ann's keyframe
     forwarder.remove("ann")
     assert ann_source.closed and forwarder.source("ann") is None
     assert watching_ann.source is None and switching.source is bob_source  # bob's, until it switches
-    await ann.send(_key(2))
-    await ann.send(_delta(3))  # frames still arrive from ann: nobody gets them, nothing breaks
+    await ann.send(_key(1))  # frames still arrive from ann: nobody gets them, nothing breaks
     assert [_tag(p) for p in await _drain(watching_ann)] == [0]  # what was queued before
     assert await _drain(switching) == []
     ann_source.request_keyframe()  # a late request to a closed source is ignored
@@ -345,7 +366,6 @@ async def test_a_publisher_that_leaves(publishers: Any) -> None:
 
     watching_ann.switch(bob_source)
     await bob.send(_key(20))
-    await bob.send(_delta(21))
     assert [_tag(p) for p in await _drain(watching_ann)] == [20]
     assert [_tag(p) for p in await _drain(switching)] == [20]
     assert forwarder.stats() == {"sources": 1, "watchers": 2, "frames": 1}
@@ -359,7 +379,6 @@ async def test_a_newer_client_of_the_same_user_takes_the_watchers(publishers: An
     new_source = forwarder.tap(new.receiver, "ann")
     assert old_source.closed and forwarder.source("ann") is new_source and track.source is new_source
     await new.send(_key(1))
-    await new.send(_delta(2))
     assert [_tag(p) for p in await _drain(track)] == [1]
     # tapping the same receiver again (sharing again) replaces its source too
     again = forwarder.tap(new.receiver, "ann")
@@ -372,14 +391,13 @@ async def test_a_sender_that_stalls_restarts_at_a_keyframe(publishers: Any, cloc
     track = forwarder.tap(ann.receiver, "ann").subscribe()
     await ann.send(_key(0))
     clock.step()
-    for tag in range(1, MAX_QUEUE + 3):
+    for tag in range(1, MAX_QUEUE + 2):
         await ann.send(_delta(tag))
     # frames 0..59 queued, 60 overflows: all dropped; 61 is no keyframe: dropped too
     assert track.backlog == 0 and track.dropped == MAX_QUEUE + 2
     await asyncio.sleep(0)
     assert len(ann.plis) == 2  # on subscribe, and for the restart
     await ann.send(_key(1000))
-    await ann.send(_delta(1001))
     assert [_tag(p) for p in await _drain(track)] == [1000]
 
 
@@ -388,7 +406,6 @@ async def test_a_watchers_pli_or_fir_asks_the_publisher(publishers: Any, clock: 
     ann = await publishers(4)
     track = forwarder.tap(ann.receiver, "ann").subscribe()
     await ann.send(_key(0))
-    await ann.send(_delta(1))
     await asyncio.sleep(0)
     assert ann.plis == [4]
     sender = RTCRtpSender(track, _transport())

@@ -11,7 +11,8 @@ receiver reports, its own PLI on loss), but no frame ever reaches the decoder qu
 decoder thread aiortc starts in `receive()` stays blocked on its empty queue and never
 creates a VP8 decoder (aiortc creates it on the first frame only). Why this hook: it is one
 call on a two-method object, it sits after all of aiortc's packet handling, and the frames
-it yields are exactly what the decoder would get. tests/call/test_forward.py checks the
+it yields are exactly what the decoder would get (the tap also completes a frame at its
+marker packet instead of the next frame's first one: `_Tap`). tests/call/test_forward.py checks the
 shape of this code (and of `RTCRtpSender._send_keyframe` below) and fails loudly when an
 aiortc upgrade moves it.
 
@@ -86,11 +87,18 @@ class _Frame:
 
 
 class _Tap:
-    """Stands in for an RTCRtpReceiver's JitterBuffer: frames go to the source, not to the decoder."""
+    """Stands in for an RTCRtpReceiver's JitterBuffer: frames go to the source, not to the decoder.
+
+    aiortc's jitter buffer completes a frame when the next frame's first packet arrives: a
+    frame late, which for a screen share that sends a frame only when the screen changes can
+    be a second. So the tap also takes the oldest frame as soon as all its packets up to the
+    one with the RTP marker bit are in (the rest of the buffer's rules, loss and order, stay
+    aiortc's), and skips it when aiortc completes it later."""
 
     def __init__(self, inner: JitterBuffer) -> None:
         self.inner = inner
         self.source: Source | None = None
+        self._early: int | None = None  # RTP timestamp of the frame taken before aiortc completed it
 
     @property
     def capacity(self) -> int:
@@ -98,14 +106,41 @@ class _Tap:
 
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
         pli, frame = self.inner.add(packet)
+        frames: list[JitterFrame] = []
+        if pli:
+            self._early = None  # aiortc dropped what it held
+        if frame is not None:
+            if frame.timestamp != self._early:
+                frames.append(frame)
+            self._early = None
+        early = self._complete_at_origin()
+        if early is not None and early.timestamp != self._early:
+            self._early = early.timestamp
+            frames.append(early)
         source = self.source
         if source is not None:
             try:
-                source._on_packet(packet.ssrc, pli, frame)
+                source._on_packet(packet.ssrc, pli, frames)
             except Exception:  # a bug here must not end the receiver's (the DTLS transport's) loop
                 log.exception("video forwarder: dropping a frame of %s", source.key)
         # pli: aiortc sends its own PLI for the loss; None: nothing for its decoder thread
         return pli, None
+
+    def _complete_at_origin(self) -> JitterFrame | None:
+        """The oldest frame in the buffer if all its packets, through the marked one, are in."""
+        inner = self.inner
+        origin = inner._origin
+        if origin is None:
+            return None
+        packets: list[RtpPacket] = []
+        for count in range(inner._capacity):
+            packet = inner._packets[(origin + count) % inner._capacity]
+            if packet is None or (packets and packet.timestamp != packets[0].timestamp):
+                return None  # a packet missing (NACKed, or lost), or no marker seen
+            packets.append(packet)
+            if packet.marker:
+                return JitterFrame(data=b"".join(p._data for p in packets), timestamp=packets[0].timestamp)  # type: ignore[attr-defined]
+        return None
 
     def __getattr__(self, name: str) -> Any:  # anything else aiortc may ask of a jitter buffer
         return getattr(self.inner, name)
@@ -191,17 +226,19 @@ class Source:
         self._last_arrival = now
         return self._extended
 
-    def _on_packet(self, ssrc: int, lost: bool, frame: JitterFrame | None) -> None:
+    def _on_packet(self, ssrc: int, lost: bool, frames: list[JitterFrame]) -> None:
         if self._closed:
             return
         now = _now()
         self._ssrc = ssrc
         if lost:
             self._broken = True  # aiortc's receiver has sent a PLI for it
-        if frame is None:
-            if self._pli_wanted:
-                self._maybe_send_pli(now)
-            return
+        if not frames and self._pli_wanted:
+            self._maybe_send_pli(now)
+        for frame in frames:
+            self._on_frame(frame, now)
+
+    def _on_frame(self, frame: JitterFrame, now: float) -> None:
         keyframe = is_vp8_keyframe(frame.data)
         timestamp = self._unwrap(frame.timestamp, now)
         self.frames += 1
