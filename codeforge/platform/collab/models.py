@@ -12,7 +12,16 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from codeforge.platform.db import Base, UTCDateTime, new_id, utcnow
 
-__all__ = ["CollabComment", "CollabInvitation", "CollabParticipant", "CollabReview", "CollabSession", "CollabThread"]
+__all__ = [
+    "CollabCall",
+    "CollabCallMute",
+    "CollabComment",
+    "CollabInvitation",
+    "CollabParticipant",
+    "CollabReview",
+    "CollabSession",
+    "CollabThread",
+]
 
 
 class CollabSession(Base):
@@ -98,3 +107,40 @@ class CollabComment(Base):
     author: Mapped[str] = mapped_column(String(63))
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class CollabCall(Base):
+    """A session's call: at most one active at a time, ended ones kept for `call_show`.
+    `participants` is the bridge's last report as it sent it: the platform adds names, colours
+    and roles when it answers, so a role change shows at once."""
+
+    __tablename__ = "collab_calls"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    session_id: Mapped[str] = mapped_column(ForeignKey("collab_sessions.id", ondelete="CASCADE"), index=True)
+    state: Mapped[str] = mapped_column(String(8), default="active")
+    # The session's id while the call is active, NULL once it ended: unique, so two people
+    # starting a call at once get the same one (INSERT … ON CONFLICT DO NOTHING) on SQLite
+    # and PostgreSQL alike.
+    active_session: Mapped[str | None] = mapped_column(String(32), unique=True)
+    started_by: Mapped[str] = mapped_column(String(63))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_by: Mapped[str | None] = mapped_column(String(63))
+    participants: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    bridge: Mapped[str | None] = mapped_column(String(128))
+
+
+class CollabCallMute(Base):
+    """A mute someone asked for, waiting for the bridge's next report (which takes it and
+    deletes it). A row per person and call, so a later request replaces an earlier one and a
+    mute asked while a report runs is never lost to it (deleted by id)."""
+
+    __tablename__ = "collab_call_mutes"
+    __table_args__ = (UniqueConstraint("call_id", "username"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    call_id: Mapped[str] = mapped_column(ForeignKey("collab_calls.id", ondelete="CASCADE"), index=True)
+    username: Mapped[str] = mapped_column(String(63))
+    muted: Mapped[bool] = mapped_column(Boolean)
+    requested_by: Mapped[str] = mapped_column(String(63))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

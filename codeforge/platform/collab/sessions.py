@@ -28,6 +28,7 @@ from codeforge import catalog
 from codeforge.catalog import Permission, Role
 from codeforge.catalog.errors import BadInput, Conflict, FieldProblem, Gone, NotFound, PermissionDenied
 from codeforge.platform.auth.models import Project, User
+from codeforge.platform.collab.calls import end_active_call
 from codeforge.platform.collab.lookup import (
     PALETTE,
     active_participants,
@@ -350,4 +351,6 @@ def end(ctx: Context, data: catalog.collab.SessionInput) -> catalog.collab.Sessi
             .where(CollabInvitation.session_id == row.id, CollabInvitation.revoked_at.is_(None))
             .values(revoked_at=now)
         )
+        # The call ends with the session: the bridge's next report is answered `ended`.
+        end_active_call(ctx.session, row.id, by=ctx.actor.username, now=now)
     return _answer(ctx, row, project)
