@@ -149,6 +149,8 @@ class Bridge:
         self.collab: Any = None  # bridge.collab.CollabEndpoint: the /collab/ paths, once started
         self.collab_error = ""
         self._collab_store = collab_store
+        self.calls: Any = None  # bridge.call.CallEndpoint: the /call/ paths, once started
+        self.calls_error = ""
 
     # -- lifetime -------------------------------------------------------------------------
 
@@ -156,6 +158,7 @@ class Bridge:
         """Listen; returns the URL editors connect to."""
         self.missing_channels = load_channels()
         await self._start_collab()
+        await self._start_calls()
         with contextlib.suppress(Refused):  # not fatal: asked again at the first handshake
             await self.own_organization()
         self._server = await serve(
@@ -186,6 +189,10 @@ class Bridge:
             await self._server.wait_closed()
         await self.sessions.end_all("the bridge is stopping")
         await self.reporter.stop()
+        if self.calls is not None:  # every call ends ("the bridge is stopping")
+            await self.calls.stop()
+            self.calls = None
+            self.shared.pop("calls", None)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -205,6 +212,22 @@ class Bridge:
             self.collab_error = f"{type(exc).__name__}: {exc}"
             return
         self.shared["collab"] = self.collab.hub
+
+    async def _start_calls(self) -> None:
+        """The call endpoint and the bridge's media server (`shared["calls"]`, docs/voice.md);
+        it follows the sessions through the collaboration hub's access registry."""
+        if self.collab is None:
+            self.calls_error = f"collaboration is not available: {self.collab_error or 'stopped'}"
+            return
+        try:
+            from codeforge.bridge.call import CallEndpoint
+
+            self.calls = await CallEndpoint.start(self, self.collab.access, self._token)
+        except Exception as exc:  # aiortc missing or broken: the other channels work without it
+            log.exception("calls are not available")
+            self.calls_error = f"{type(exc).__name__}: {exc}"
+            return
+        self.shared["calls"] = self.calls.server
 
     async def own_organization(self) -> str:
         """The organization of the bridge's own token: a project slug is only unique inside
@@ -231,6 +254,11 @@ class Bridge:
                         503, f"collaboration is not available on this bridge: {self.collab_error or 'stopped'}"
                     )
                 await self.collab.check(connection, request, _peer(connection))
+                return None
+            if request.path.startswith("/call/"):  # a call's signalling: bridge.call checks it
+                if self.calls is None:
+                    raise Refused(503, f"calls are not available on this bridge: {self.calls_error or 'stopped'}")
+                await self.calls.check(connection, request, _peer(connection))
                 return None
             self._handshakes[connection] = await self._check(connection, request)
         except Refused as refused:
@@ -342,6 +370,9 @@ class Bridge:
     async def _handle(self, connection: ServerConnection) -> None:
         if self.collab is not None and self.collab.owns(connection):
             await self.collab.serve(connection)
+            return
+        if self.calls is not None and self.calls.owns(connection):
+            await self.calls.serve(connection)
             return
         handshake = self._handshakes.pop(connection)
         session = self.sessions.get(handshake.session_id)

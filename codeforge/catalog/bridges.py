@@ -47,8 +47,9 @@ ID_PATTERN = r"^[A-Za-z0-9_.:@+-]{1,128}$"
 _ID_HELP = "letters, digits and _ . : @ + - (at most 128)"
 
 # The channels an organization viewer may open: the language server (whose edits reach the
-# workspace only through a collaboration room, where a guest's are refused) and the rooms.
-READ_ONLY_CHANNELS = frozenset({"lsp", "collab"})
+# workspace only through a collaboration room, where a guest's are refused), the rooms, and
+# calls (a guest listens and watches; the call server never mixes a guest's audio).
+READ_ONLY_CHANNELS = frozenset({"lsp", "collab", "call"})
 
 ResourceKind = Literal["terminal", "forward", "debug"]
 CloseKind = Literal["session", "terminal", "forward", "debug"]
@@ -70,7 +71,7 @@ class AttachInput(ProjectInput):
     session: str = _id("Id of the editor's session (one per `codeforge connect`)")
     channel: str = Field(
         pattern=r"^[a-z][a-z0-9-]{0,31}$",
-        description="Channel the editor opens: lsp, lsp-proxy, sync, terminal, ports, forward, ssh, dap.",
+        description="Channel the editor opens: lsp, lsp-proxy, sync, terminal, ports, forward, ssh, dap, collab, call.",
     )
     client: str = Field(default="", max_length=200, description="The editor's client address, for the audit log.")
 

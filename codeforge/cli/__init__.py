@@ -11,6 +11,7 @@ from typer.core import TyperCommand
 from codeforge.catalog import describe_catalog
 from codeforge.cli.admin import admin_app
 from codeforge.cli.bridge import add_bridge_commands
+from codeforge.cli.call import call
 from codeforge.cli.operations import add_operation_commands
 from codeforge.cli.render import console
 from codeforge.cli.ssh import ssh_config
@@ -99,6 +100,7 @@ def show_catalog() -> None:
 
 
 app.command("ssh-config")(ssh_config)
+app.command("call")(call)
 app.add_typer(admin_app, name="admin")
 add_bridge_commands(app)
 add_operation_commands(app)

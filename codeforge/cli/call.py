@@ -1,0 +1,423 @@
+"""`codeforge call`: join a collaboration session's call from a terminal (docs/voice.md).
+
+Terminal editors (Neovim's `:CodeForge call`, JetBrains) run it. It finds the session (the
+one active session you take part in, unless named) and its bridge (the project's live one
+from `bridges.list`, unless `--bridge`), opens the audio devices through PyAV (or files),
+joins with `CallClient` and shows who is in the call and who talks until Ctrl-C, `--for`
+seconds, or the call ends. Every failure says what to do next; the token is never printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from codeforge.catalog.errors import CodeForgeError
+from codeforge.cli.render import console, err_console, show_error
+
+if TYPE_CHECKING:
+    from aiortc import MediaStreamTrack
+
+__all__ = ["CallSetupError", "call"]
+
+SESSION = re.compile(r"^[0-9a-f]{32}$")
+LIVE_FORMATS = ("pulse", "alsa", "avfoundation", "dshow", "lavfi", "jack", "oss", "openal", "audiotoolbox")
+
+
+class CallSetupError(Exception):
+    """Something to fix before joining: `message` then `fix` (what to do)."""
+
+    def __init__(self, message: str, fix: str = "", code: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+        self.code = code
+
+
+@dataclass
+class Media:
+    """What the call sends and where what it receives goes; `close()` releases it all."""
+
+    audio: MediaStreamTrack | None = None
+    share: MediaStreamTrack | None = None
+    players: list[Any] = field(default_factory=list)
+    output: Any = None  # a MediaRecorder (device or file) or a MediaBlackhole
+    video_output: Any = None
+
+    def close(self) -> None:
+        for player in self.players:
+            for track in (player.audio, player.video):
+                if track is not None:
+                    track.stop()
+
+
+def _device_defaults() -> list[tuple[str, str]]:
+    """(format, device) pairs to try for the system's audio, by platform."""
+    if sys.platform == "darwin":
+        return [("avfoundation", ":0")]
+    if sys.platform.startswith("win"):
+        return [("dshow", "audio=default")]
+    return [("pulse", "default"), ("alsa", "default")]
+
+
+def _output_defaults() -> list[tuple[str, str]]:
+    if sys.platform == "darwin":
+        return [("audiotoolbox", "0")]
+    return [("pulse", "default"), ("alsa", "default")]
+
+
+def _why(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:200]
+
+
+def open_input(source: str | None, fmt: str | None) -> tuple[Any, MediaStreamTrack]:
+    """A MediaPlayer and its audio track: a device (`fmt` a device format, or the
+    platform's default) or a file."""
+    from aiortc.contrib.media import MediaPlayer
+
+    candidates: list[tuple[str | None, str]]
+    if source is not None and fmt is None:
+        if not Path(source).is_file():
+            raise CallSetupError(
+                f"no such audio file: {source}",
+                "give an existing file, or a device with --input-format (pulse, alsa, avfoundation, lavfi)",
+                code=2,
+            )
+        candidates = [(None, source)]
+    elif fmt is not None:
+        candidates = [(fmt, source or dict(_device_defaults()).get(fmt, "default"))]
+    else:
+        candidates = [(f, d) for f, d in _device_defaults()]
+    reasons: list[str] = []
+    for candidate_format, name in candidates:
+        try:
+            player = MediaPlayer(name, format=candidate_format)
+        except Exception as exc:  # PyAV's errors (no such device, format not built in)
+            reasons.append(f"{candidate_format or 'file'} {name}: {_why(exc)}")
+            continue
+        if player.audio is None:
+            for track in (player.video,):
+                if track is not None:
+                    track.stop()
+            reasons.append(f"{candidate_format or 'file'} {name}: no audio stream in it")
+            continue
+        return player, player.audio
+    if source is not None and fmt is None:
+        raise CallSetupError(
+            f"cannot read audio from {source} ({'; '.join(reasons)})", "give an audio file (WAV, …)", 2
+        )
+    raise CallSetupError(
+        f"no audio input device ({'; '.join(reasons)})",
+        "use --input FILE, name a device (--input-format pulse|alsa|avfoundation --input DEVICE), "
+        "or listen only with --input none",
+    )
+
+
+def open_output(target: str | None, fmt: str | None) -> Any:
+    """A MediaRecorder for the mix: a device or a file (WAV by its name)."""
+    from aiortc.contrib.media import MediaRecorder
+
+    candidates: list[tuple[str | None, str]]
+    if target is not None and fmt is None:
+        folder = Path(target).expanduser().resolve().parent
+        if not folder.is_dir():
+            raise CallSetupError(
+                f"cannot write {target}: {folder} is not a folder", "give a path in an existing folder", 2
+            )
+        candidates = [(None, target)]
+    elif fmt is not None:
+        candidates = [(fmt, target or "default")]
+    else:
+        candidates = list(_output_defaults())
+    reasons: list[str] = []
+    for candidate_format, name in candidates:
+        try:
+            return MediaRecorder(name, format=candidate_format)
+        except Exception as exc:
+            reasons.append(f"{candidate_format or 'file'} {name}: {_why(exc)}")
+    if target is not None and fmt is None:
+        raise CallSetupError(f"cannot write {target} ({'; '.join(reasons)})", "give a .wav path you can write", 2)
+    raise CallSetupError(
+        f"no audio output device ({'; '.join(reasons)})",
+        "use --output FILE.wav, or name a device: --output-format pulse|alsa --output DEVICE",
+    )
+
+
+def open_media(
+    source: str | None,
+    input_format: str | None,
+    target: str | None,
+    output_format: str | None,
+    share: Path | None,
+    video_output: Path | None,
+) -> Media:
+    from aiortc.contrib.media import MediaPlayer, MediaRecorder
+
+    media = Media()
+    try:
+        if source != "none":  # none: listen only (the audio line is recvonly)
+            player, media.audio = open_input(source, input_format)
+            media.players.append(player)
+        if share is not None:
+            if not share.is_file():
+                raise CallSetupError(f"no such video file: {share}", "give a video file to share with --share", 2)
+            try:
+                shared = MediaPlayer(str(share))
+            except Exception as exc:
+                raise CallSetupError(
+                    f"cannot read {share}: {_why(exc)}", "give a video file (webm, mp4, …)", 2
+                ) from None
+            media.players.append(shared)
+            if shared.video is None:
+                raise CallSetupError(f"{share} has no video stream", "give a video file to share", 2)
+            media.share = shared.video
+        media.output = open_output(target, output_format)
+        if video_output is not None:
+            try:
+                media.video_output = MediaRecorder(str(video_output))
+            except Exception as exc:
+                raise CallSetupError(
+                    f"cannot write {video_output}: {_why(exc)}", "give a .webm or .mp4 path", 2
+                ) from None
+    except BaseException:
+        media.close()
+        raise
+    return media
+
+
+# -- the session and its bridge -------------------------------------------------------------
+
+
+def find_call(session: str | None, bridge: str | None) -> tuple[str, str, str]:
+    """(session id, bridge URL, token) from the login and the platform."""
+    from codeforge.client import PlatformClient
+    from codeforge.config import load_client_config
+
+    cfg = load_client_config()
+    if not cfg.url or not cfg.token:
+        raise CallSetupError("no platform login found", "run `codeforge up`, or set CODEFORGE_URL and CODEFORGE_TOKEN")
+    if session is not None and not SESSION.match(session):
+        raise CallSetupError(
+            f"{session!r} is not a session id (32 hex digits)", "list yours with `codeforge collab list`", 2
+        )
+    with PlatformClient(cfg.url, cfg.token) as client:
+        if session is None:
+            session, project = _my_session(client)
+        else:
+            project = client.call("collab.show", {"session": session}).project
+        if bridge is None:
+            bridge = _live_bridge(client, project)
+    return session, bridge, cfg.token
+
+
+def _my_session(client: Any) -> tuple[str, str]:
+    from codeforge.project import current_project
+
+    me = client.call("auth.whoami", {}).username
+    project = current_project(Path.cwd())
+    listed = client.call("collab.list", {"project": project, "state": "active"}).items
+    mine = [s for s in listed if any(p.username == me for p in s.participants)]
+    if not mine:
+        raise CallSetupError(
+            f"you take part in no active collaboration session of project {project}",
+            "start one (`codeforge collab start`) or join one with an invitation, or name a session: "
+            "codeforge call SESSION",
+        )
+    if len(mine) > 1:
+        names = "; ".join(f"{s.id} ({s.title}, host {s.host})" for s in mine)
+        raise CallSetupError(
+            f"you take part in {len(mine)} active sessions: {names}", "name one: codeforge call SESSION", 2
+        )
+    return mine[0].id, project
+
+
+def _live_bridge(client: Any, project: str) -> str:
+    bridges = client.call("bridges.list", {"project": project}).bridges
+    live = sorted((b for b in bridges if b.url and b.state == "live"), key=lambda b: b.last_seen, reverse=True)
+    if not live:
+        raise CallSetupError(
+            f"no live bridge serves project {project}",
+            "start one with `codeforge bridge FOLDER`, or give its address with --bridge ws://HOST:PORT",
+        )
+    return str(live[0].url)
+
+
+# -- in the call ------------------------------------------------------------------------------
+
+
+def _table(state: dict[str, Any] | None, you: str) -> Any:
+    from rich.table import Table
+
+    table = Table("", "participant", "role", "microphone", "share", "watching", header_style="bold")
+    if state is None:
+        return table
+    table.title = "call ended" if state.get("state") == "ended" else "in the call"
+    for p in state.get("participants", []):
+        talking = "[green]●[/]" if p.get("talking") else " "
+        name = p.get("name") or p["username"]
+        who = f"{name} ({p['username']})" if name != p["username"] else name
+        who += " [dim](you)[/]" if p["username"] == you else ""
+        role = p.get("role", "") + (", host" if p.get("host") else "")
+        mic = "[red]muted by host[/]" if p.get("muted_by_host") else ("[yellow]muted[/]" if p.get("muted") else "on")
+        table.add_row(talking, who, role, mic, p.get("sharing") or "", p.get("watching") or "")
+    return table
+
+
+def _changes(before: dict[str, Any] | None, after: dict[str, Any]) -> list[str]:
+    """Lines for a log (not a terminal): joins, leaves, mutes, shares, who starts talking."""
+    old = {p["username"]: p for p in (before or {}).get("participants", [])}
+    new = {p["username"]: p for p in after.get("participants", [])}
+    lines = [f"{u} joined" for u in new if u not in old] + [f"{u} left" for u in old if u not in new]
+    for username, p in new.items():
+        was = old.get(username)
+        if was is None:
+            continue
+        if p.get("muted") != was.get("muted"):
+            lines.append(f"{username} {'muted' if p.get('muted') else 'unmuted'}")
+        if p.get("sharing") != was.get("sharing"):
+            lines.append(f"{username} shares {p['sharing']}" if p.get("sharing") else f"{username} stopped sharing")
+        if p.get("talking") and not was.get("talking"):
+            lines.append(f"{username} talking")
+    return lines
+
+
+async def run_call(url: str, token: str, media: Media, *, watch: str | None, mute: bool, seconds: float | None) -> int:
+    from aiortc.contrib.media import MediaBlackhole
+    from rich.live import Live
+
+    from codeforge.collab.rtc.client import CallClient, CallRefused, CallUnreachable
+
+    client = CallClient(url, token, audio=media.audio, share=media.share, watch=watch is not None)
+    try:
+        await client.connect()
+    except CallRefused as exc:
+        err_console.print(f"[bold red]Error:[/] the bridge refused the call: {exc.reason} ({exc.status})")
+        return 1
+    except CallUnreachable as exc:
+        err_console.print(f"[bold red]Error:[/] {exc}")
+        err_console.print("[bold]What to do:[/] check the bridge runs (`codeforge bridges list`) or pass --bridge")
+        return 1
+    sinks = [media.output or MediaBlackhole()]
+    sinks[0].addTrack(client.received_audio)
+    if watch is not None and client.received_video is not None:
+        sinks.append(media.video_output or MediaBlackhole())
+        sinks[-1].addTrack(client.received_video)
+    for sink in sinks:
+        await sink.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    if mute:
+        await client.mute(True)
+    if watch is not None:
+        await client.watch(watch)
+    console.print(f"Joined the call as {client.you}; Ctrl-C leaves.", highlight=False)
+    live = Live(_table(client.state, client.you), console=console, auto_refresh=False) if console.is_terminal else None
+    last: dict[str, Any] | None = client.state
+
+    def changed(state: dict[str, Any]) -> None:
+        nonlocal last
+        if live is not None:
+            live.update(_table(state, client.you), refresh=True)
+        else:
+            for line in _changes(last, state):
+                console.print(line, highlight=False)
+        last = state
+
+    unsubscribe = client.on_state(changed)
+    try:
+        if live is not None:
+            live.start()
+        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(client.wait_closed(timeout=1e9))]
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        for wait in waits:
+            wait.cancel()
+    finally:
+        unsubscribe()
+        if live is not None:
+            live.stop()
+        closed_by_bridge = client.closed
+        await client.leave()
+        for sink in sinks:
+            with contextlib.suppress(Exception):
+                await sink.stop()
+        media.close()
+    if closed_by_bridge:
+        event = client.event or {}
+        reason = str(event.get("reason") or client.close_reason or "the bridge closed the call")
+        if event.get("type") == "ended" or client.close_code in (4410, 1000):
+            console.print(f"The call ended: {reason}", highlight=False)
+            return 0
+        err_console.print(f"[bold red]Error:[/] you were removed from the call: {reason} ({client.close_code})")
+        return 1
+    console.print("Left the call.")
+    return 0
+
+
+def call(
+    session: Annotated[
+        str | None, typer.Argument(help="Collaboration session id (default: the one active session you are in).")
+    ] = None,
+    bridge: Annotated[
+        str | None, typer.Option(help="The bridge's URL, ws://HOST:PORT (default: the project's live bridge).")
+    ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--input",
+            help="Audio to send: a file, a device with --input-format, or none to listen only (default: the system's).",
+        ),
+    ] = None,
+    input_format: Annotated[
+        str | None, typer.Option(help="Input device format: pulse, alsa, avfoundation, lavfi (default by platform).")
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option("--output", help="Where the call's sound goes: a .wav file, or a device with --output-format."),
+    ] = None,
+    output_format: Annotated[str | None, typer.Option(help="Output device format: pulse, alsa, …")] = None,
+    share: Annotated[Path | None, typer.Option(help="A video file to share (as your screen).")] = None,
+    watch: Annotated[str | None, typer.Option(help="Watch this participant's share.")] = None,
+    video_output: Annotated[
+        Path | None, typer.Option(help="With --watch: write the share you watch to this file (.webm, .mp4).")
+    ] = None,
+    mute: Annotated[bool, typer.Option("--mute", help="Join muted.")] = False,
+    seconds: Annotated[
+        float | None, typer.Option("--for", min=0.1, help="Leave after this many seconds (default: at Ctrl-C).")
+    ] = None,
+) -> None:
+    """Join the call of a collaboration session: talk and listen through the system's audio
+    devices (or files), see who is in the call and who talks."""
+    if video_output is not None and watch is None:
+        err_console.print("[bold red]Error:[/] --video-output writes the share you watch: add --watch USER")
+        raise typer.Exit(2)
+    try:
+        session_id, bridge_url, token = find_call(session, bridge)
+        from codeforge.collab.rtc.client import call_url
+
+        try:
+            url = call_url(bridge_url, session_id)
+        except ValueError as exc:
+            raise CallSetupError(str(exc), "pass --bridge ws://HOST:PORT", 2) from None
+        media = open_media(source, input_format, target, output_format, share, video_output)
+    except CallSetupError as exc:
+        err_console.print(f"[bold red]Error:[/] {exc.message}", highlight=False)
+        if exc.fix:
+            err_console.print(f"[bold]What to do:[/] {exc.fix}", highlight=False)
+        raise typer.Exit(exc.code) from None
+    except CodeForgeError as err:
+        show_error(err)
+        raise typer.Exit(1) from None
+    code = asyncio.run(run_call(url, token, media, watch=watch, mute=mute, seconds=seconds))
+    raise typer.Exit(code)
