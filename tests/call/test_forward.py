@@ -206,8 +206,14 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     return made
 
 
+async def _settle() -> None:
+    """Let the tasks started so far run (PLIs are sent from tasks)."""
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+
 async def _drain(track: ForwardTrack) -> list[Any]:
-    await asyncio.sleep(0)  # let PLI tasks run
+    await _settle()
     out = []
     while track.backlog:
         out.append(await track.recv())
@@ -395,10 +401,15 @@ async def test_a_sender_that_stalls_restarts_at_a_keyframe(publishers: Any, cloc
         await ann.send(_delta(tag))
     # frames 0..59 queued, 60 overflows: all dropped; 61 is no keyframe: dropped too
     assert track.backlog == 0 and track.dropped == MAX_QUEUE + 2
+    clock.step()
+    await ann.send(_delta(62))
     await asyncio.sleep(0)
-    assert len(ann.plis) == 2  # on subscribe, and for the restart
+    assert len(ann.plis) == 1  # on subscribe; none while the sender does not read
+    reading = asyncio.ensure_future(track.recv())  # it reads again: now the keyframe is asked for
+    await _settle()
+    assert len(ann.plis) == 2
     await ann.send(_key(1000))
-    assert [_tag(p) for p in await _drain(track)] == [1000]
+    assert _tag(await reading) == 1000
 
 
 async def test_a_watchers_pli_or_fir_asks_the_publisher(publishers: Any, clock: Clock) -> None:
@@ -433,6 +444,8 @@ async def test_a_stopped_track_ends(publishers: Any) -> None:
     with pytest.raises(MediaStreamError):
         await track.recv()
     assert source._tracks == set()
+    track.switch(source)  # a stopped track watches nothing (aiortc's sender stopped with it)
+    assert track.source is None and source._tracks == set()
 
 
 async def test_tap_refuses_what_it_cannot_forward() -> None:
@@ -445,6 +458,15 @@ async def test_tap_refuses_what_it_cannot_forward() -> None:
 
     with pytest.raises(RuntimeError, match=r"pin aiortc==1\.16\.0"):
         forwarder.tap(NotAReceiver(), "ann")  # type: ignore[arg-type]
+
+
+async def test_tapping_after_media_began_is_logged(publishers: Any, caplog: pytest.LogCaptureFixture) -> None:
+    ann = await publishers(8)
+    # a packet came in before the tap (an unknown payload type, so nothing is decoded here)
+    await ann.receiver._handle_rtp_packet(RtpPacket(payload_type=100, sequence_number=1, ssrc=8), arrival_time_ms=0)
+    with caplog.at_level(logging.WARNING, logger="codeforge.collab.rtc.forward"):
+        VideoForwarder().tap(ann.receiver, "ann")
+    assert "tap right after setRemoteDescription" in caplog.text
 
 
 # --- real peers ----------------------------------------------------------------------------

@@ -272,6 +272,7 @@ class ForwardTrack(MediaStreamTrack):
         self._ready = asyncio.Event()
         self.sent = 0
         self.dropped = 0
+        self._stalled = False
 
     @property
     def backlog(self) -> int:
@@ -286,7 +287,7 @@ class ForwardTrack(MediaStreamTrack):
     def switch(self, source: Source | None) -> None:
         """Watch `source` (None: nothing). No renegotiation: the current video goes on until
         the new source's keyframe, then the new one starts with it (never a partial GOP)."""
-        if source is not None and source.closed:
+        if source is not None and (source.closed or self.readyState != "live"):
             source = None
         if source is None:
             self._detach(self._pending)
@@ -317,6 +318,11 @@ class ForwardTrack(MediaStreamTrack):
                 source.request_keyframe()
 
     async def recv(self) -> av.Packet:
+        if self._stalled:
+            # the sender reads again after the backlog was dropped: now a keyframe is worth asking for
+            self._stalled = False
+            if self._need_keyframe and self._current is not None:
+                self._current.request_keyframe()
         while True:
             if self.readyState != "live":
                 raise MediaStreamError
@@ -338,7 +344,8 @@ class ForwardTrack(MediaStreamTrack):
             source._tracks.discard(self)
 
     def _waits_for(self, source: Source) -> bool:
-        return source is self._pending or (source is self._current and self._need_keyframe)
+        # a stalled sender is not waiting: its PLIs would only make the publisher's video worse
+        return not self._stalled and (source is self._pending or (source is self._current and self._need_keyframe))
 
     def _source_closed(self, source: Source) -> None:
         if source is self._pending:
@@ -367,11 +374,12 @@ class ForwardTrack(MediaStreamTrack):
             self.dropped += len(self._queue)
             self._queue.clear()  # a keyframe needs nothing before it: the sender catches up
         elif len(self._queue) >= MAX_QUEUE:
-            # the sender is not reading (not connected yet, or stalled): restart at a keyframe
+            # the sender is not reading (not connected yet, or stalled): drop the backlog and
+            # restart at a keyframe, asked for when it reads again
             self.dropped += len(self._queue) + 1
             self._queue.clear()
             self._need_keyframe = True
-            source.request_keyframe()
+            self._stalled = True
             return
         self._queue.append(self._packet(frame))
         self._ready.set()
@@ -422,6 +430,12 @@ class VideoForwarder:
                 f"aiortc {aiortc.__version__}: RTCRtpReceiver has no {JITTER_BUFFER_ATTR} where "
                 "codeforge/collab/rtc/forward.py takes encoded frames (written for aiortc 1.16); "
                 "pin aiortc==1.16.0 or update forward.py's hook"
+            )
+        if tap.source is None and receiver.getSynchronizationSources():
+            log.warning(
+                "video of %s was tapped after its media began: aiortc decoded the frames before; "
+                "tap right after setRemoteDescription",
+                key,
             )
         source = Source(self, receiver, key)
         old = self._sources.get(key)
