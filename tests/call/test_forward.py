@@ -323,20 +323,26 @@ async def test_switch_waits_for_the_new_sources_keyframe(publishers: Any, clock:
     assert await _drain(track) == [] and track.source is None
 
 
-async def test_a_loss_holds_frames_until_a_keyframe(publishers: Any) -> None:
+async def test_a_loss_holds_frames_until_a_keyframe(publishers: Any, clock: Clock) -> None:
     forwarder = VideoForwarder()
     ann = await publishers(7)
     track = forwarder.tap(ann.receiver, "ann").subscribe()
     await ann.send(_key(0))
     out = await _drain(track)
+    assert ann.plis == [7]  # on subscribe
     ann.seq -= 300  # the jitter buffer resets (as after a long loss) and reports it
     await ann.send(_delta(1))
     await ann.send(_delta(2))
     out += await _drain(track)
-    await ann.send(_key(3))
-    await ann.send(_delta(4))
+    assert ann.plis == [7, 7]  # aiortc's own PLI for the loss
+    clock.step()
+    await ann.send(_delta(3))  # still no keyframe: asked again
+    await _settle()
+    assert ann.plis == [7, 7, 7]
+    await ann.send(_key(4))
+    await ann.send(_delta(5))
     out += await _drain(track)
-    assert [_tag(p) for p in out] == [0, 3, 4]
+    assert [_tag(p) for p in out] == [0, 4, 5]
 
 
 async def test_timestamps_stay_monotonic_through_wraps_and_restarts(publishers: Any) -> None:

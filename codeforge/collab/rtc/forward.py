@@ -232,7 +232,8 @@ class Source:
         now = _now()
         self._ssrc = ssrc
         if lost:
-            self._broken = True  # aiortc's receiver has sent a PLI for it
+            self._broken = True
+            self._pli_at = now  # aiortc's receiver has just sent a PLI for it
         if not frames and self._pli_wanted:
             self._maybe_send_pli(now)
         for frame in frames:
@@ -246,7 +247,7 @@ class Source:
             self.keyframes += 1
             self._broken = False
             self._pli_wanted = False
-        elif self._pli_wanted or any(t._waits_for(self) for t in self._tracks):
+        elif self._pli_wanted or (self._broken and self._tracks) or any(t._waits_for(self) for t in self._tracks):
             self._maybe_send_pli(now)  # also retries a PLI that got lost
         if self._broken:
             return  # a delta frame after a loss would show corrupted pictures
