@@ -365,6 +365,11 @@ def test_editors_join_hear_the_mix_mute_and_see_the_state(
     _rms, share_660 = tone_strength(d.audio(time.monotonic() - 1.0), 660.0)
     assert share_660 < 0.05, f"the guest's microphone reached dave's mix ({share_660:.2f} of it at 660 Hz)"
 
+    # The catalog's operation from the editor: the session is the editor's, and it applies at
+    # once on this bridge (not only at the bridge's next report to the platform).
+    alice.command("codeforge.collab.call_mute", {"username": "gus-call"})
+    gus.notification(STATE, lambda p: _who(p["call"]).get("gus-call", {}).get("muted_by_host") is True)
+
     # dave leaves: everyone sees it; he cannot leave twice.
     left = dave.command("codeforge.call.leave", {})
     assert "dave-call" not in _who(left["call"])

@@ -22,7 +22,7 @@ import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from lsprotocol import types
 from pydantic import Field
@@ -37,9 +37,12 @@ from codeforge.catalog.errors import (
     PermissionDenied,
 )
 from codeforge.lsp.capabilities.collab.state import HOOKS, CollabHost, CollabState, active_host, collab_state
-from codeforge.lsp.command import CommandArguments, lsp_command
+from codeforge.lsp.command import CommandArguments, LspCommand, lsp_command
 from codeforge.lsp.contributions import Contributions
 from codeforge.lsp.session import CodeForgeSession
+
+if TYPE_CHECKING:  # the media library loads with the first call, not with the language server
+    from codeforge.collab.rtc import Call, CallServer
 
 __all__ = ["COMMANDS", "STATE", "CallView", "call_json", "contribute", "notify_call"]
 
@@ -164,12 +167,12 @@ async def _quietly(coro: Any) -> None:
 # -- checks ------------------------------------------------------------------------------------
 
 
-def _calls(ls: CodeForgeSession) -> Any:
+def _calls(ls: CodeForgeSession) -> CallServer:
     host = active_host(ls)
     if host.calls is None:
         raise Conflict(
             "this bridge runs no calls (its media server did not start)",
-            fix="see the bridge's log (aiortc and PyAV must be installed: pip install 'codeforge[calls]'), then restart it",
+            fix="the bridge's log says why ('calls are not available'); fix that and restart the bridge",
         )
     return host.calls
 
@@ -185,7 +188,7 @@ def _session_id(ls: CodeForgeSession) -> str:
     return session.id
 
 
-def _the_call(ls: CodeForgeSession) -> tuple[Any, str]:
+def _the_call(ls: CodeForgeSession) -> tuple[Call, str]:
     """The session's active call and this editor's username."""
     session = _session_id(ls)
     call = _calls(ls).call(session)
@@ -346,7 +349,7 @@ async def mute(ls: CodeForgeSession, args: MuteArguments) -> dict[str, Any]:
         call.mute(target, args.muted, by=me)
     except Exception as exc:
         if _is_call_error(exc):
-            raise _refusal(exc, field="username" if target != me else "") from None
+            raise _refusal(exc) from None
         raise
     return _result(call)
 
@@ -375,7 +378,7 @@ async def watch(ls: CodeForgeSession, args: WatchArguments) -> dict[str, Any]:
         call.watch(me, args.username)
     except Exception as exc:
         if _is_call_error(exc):
-            raise _refusal(exc, field="username") from None
+            raise _refusal(exc) from None
         raise
     return _result(call)
 
@@ -434,8 +437,51 @@ def _field(item: Any, name: str) -> Any:
 COMMANDS = (join, leave, mute, share, watch, end, participants, link)
 
 
+# -- the catalog's call operations, from an editor on a bridge ------------------------------------
+# `collab.call_mute` and `collab.call_end` are palette operations (the CLI's too): the platform
+# checks and audits them and the bridge applies them at its next report (<= 2 s). From an editor
+# on the bridge that runs the call they apply here at once as well, and the editor's session
+# fills `session` (a capability's command of the same name wins over the catalog's).
+
+
+async def _catalog_then_apply(ls: CodeForgeSession, name: str, data: dict[str, Any]) -> Any:
+    from codeforge.catalog import CATALOG
+    from codeforge.lsp.commands import run_operation  # the catalog's own path: context, jobs, results
+
+    session = collab_state(ls).session_id
+    if session is not None and "session" not in data:
+        data = {**data, "session": session}
+    out = await run_operation(ls, CATALOG[name], data)
+    host = ls.state(CollabHost)
+    target = data.get("session")
+    call = host.calls.call(target) if host.calls is not None and isinstance(target, str) else None
+    if call is None:
+        return out
+    try:
+        if name == "collab.call_end":
+            await host.calls.end(target, f"{host.username} ended the call")
+        else:
+            call.mute(str(data.get("username") or host.username), bool(data.get("muted", True)), by=host.username)
+    except Exception as exc:  # the platform allowed it (an admin, say): its next report applies it
+        log.info("%s not applied at once on this bridge: %s", name, exc)
+    return out
+
+
+def _catalog_command(name: str, fields: tuple[str, ...]) -> LspCommand[dict[str, Any]]:
+    async def handler(ls: CodeForgeSession, data: dict[str, Any]) -> Any:
+        return await _catalog_then_apply(ls, name, data)
+
+    return LspCommand(f"codeforge.{name}", None, handler, fields)
+
+
+CATALOG_COMMANDS = (
+    _catalog_command("collab.call_mute", ("session", "username", "muted")),
+    _catalog_command("collab.call_end", ("session",)),
+)
+
+
 def contribute(c: Contributions) -> None:
-    c.add(*COMMANDS)
+    c.add(*COMMANDS, *CATALOG_COMMANDS)
 
 
 HOOKS.session_changed.append(_follow)

@@ -337,6 +337,17 @@ end
 
 local handlers = {}
 
+--- A refusal of the server, with what to do in Neovim when the job lacks an m-line.
+local function refused(what, err)
+  local message = type(err) == 'table' and tostring(err.message) or tostring(err)
+  if message:find('no watch m%-line') then
+    message = message .. ' (here: :CodeForge call leave, then :CodeForge call watch=USERNAME)'
+  elseif message:find('no share m%-line') then
+    message = message .. ' (here: :CodeForge call leave, then :CodeForge call share=VIDEO_FILE)'
+  end
+  return fail(what, message)
+end
+
 function handlers.leave(words)
   if #words > 0 then
     return fail(':CodeForge call leave', 'leave takes no arguments')
@@ -371,7 +382,8 @@ local function mute(words, muted)
   end
   local result, err = M.execute('mute', args)
   if err then
-    return fail(username and (verb .. 'ing ' .. username) or (verb .. 'ing yourself'), err)
+    local doing = muted and 'muting' or 'unmuting'
+    return fail(doing .. ' ' .. (args.username or 'yourself'), err)
   end
   notify(args.username and (args.username .. ' is muted') or (muted and 'you are muted (:CodeForge call unmute)' or 'you are unmuted'))
   return result
@@ -402,7 +414,7 @@ function handlers.share(words)
   end
   local result, err = M.execute('share', { kind = kind ~= 'stop' and kind or vim.NIL })
   if err then
-    return fail(kind == 'stop' and 'stopping your share' or ('sharing your ' .. kind), err)
+    return refused(kind == 'stop' and 'stopping your share' or ('sharing your ' .. kind), err)
   end
   notify(kind == 'stop' and 'you stopped sharing' or ('you share your ' .. kind))
   return result
@@ -435,7 +447,7 @@ function handlers.watch(words)
   local stop = username == 'stop' or username == 'none'
   local result, err = M.execute('watch', stop and {} or { username = username })
   if err then
-    return fail(stop and 'stopping watching' or ('watching ' .. username), err)
+    return refused(stop and 'stopping watching' or ('watching ' .. username), err)
   end
   notify(stop and 'you watch nobody' or ('you watch ' .. username .. "'s share"))
   return result
