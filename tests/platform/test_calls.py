@@ -6,8 +6,10 @@ input, and the audit log (report and show leave no record; their refusals do).""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -125,6 +127,23 @@ def test_join_starts_the_call_and_answers_the_member(org: Org) -> None:
         assert again["member"]["role"] == role and again["member"]["host"] is False
     assert show(org, c.id) == call
     assert org.ok("dev2", "collab.call_start", {"session": c.id}) == call
+
+
+def test_first_joins_at_once_get_one_call(org: Org) -> None:
+    """Several people join a session with no call at the same moment: one call, everyone in it."""
+    c = crew(org)
+    who = ["developer", "dev2", "admin", "developer", "dev2", "admin"]
+    barrier = threading.Barrier(len(who))
+
+    def join(key: str) -> Any:
+        barrier.wait(timeout=60)
+        return org.call(key, "collab.call_join", {"session": c.id})
+
+    with ThreadPoolExecutor(len(who)) as pool:
+        answers = list(pool.map(join, who))
+    assert [a.status_code for a in answers] == [200] * len(who), [a.text for a in answers]
+    assert len({a.json()["call"]["started_at"] for a in answers}) == 1
+    assert show(org, c.id)["state"] == "active"
 
 
 def test_a_guest_listens_but_does_not_start(org: Org) -> None:
@@ -263,6 +282,9 @@ def test_report_is_what_show_answers(org: Org) -> None:
         (u(org, "developer"), "driver"),
         (u(org, "dev2"), "navigator"),
     ]
+    # Watching someone who is not in the session reads null.
+    report(org, c.id, [person(org, "dev2", watching=u(org, "viewer")), person(org, "developer", watching="ghost")])
+    assert [p["watching"] for p in show(org, c.id)["participants"]] == [None, None]
     report(org, c.id, [])
     assert show(org, c.id)["participants"] == [] and show(org, c.id)["state"] == "active"
 
@@ -309,7 +331,7 @@ def test_mute_refusals(org: Org) -> None:
     assert "unmute" in refused["detail"] and dev2 in refused["fix"]
     # Only the host mutes others (a driver neither).
     refused = problem(org, "dev2", "collab.call_mute", {"session": c.id, "username": u(org, "admin")}, 403)
-    assert "only the host" in refused["detail"] and dev2 in refused["fix"]
+    assert "only the host" in refused["detail"] and f"call-mute {c.id} {dev2}" in refused["fix"]
     # Someone not in the session, or no one at all.
     for nobody in (u(org, "owner"), "nobody"):
         refused = problem(org, "developer", "collab.call_mute", {"session": c.id, "username": nobody}, 404)

@@ -226,7 +226,7 @@ def call_mute(ctx: Context, data: api.MuteInput) -> api.Call:
         if not me.host:
             raise PermissionDenied(
                 f"only the host of collaboration session {row.id!r} ({row.host!r}) mutes others",
-                fix=f"mute yourself (`--username {me.username}`), or ask {row.host!r}",
+                fix=f"mute yourself (`codeforge collab call-mute {row.id} {me.username}`), or ask {row.host!r}",
             )
         if not data.muted:
             raise PermissionDenied(
