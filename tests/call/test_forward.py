@@ -254,12 +254,16 @@ async def test_a_frame_is_forwarded_at_its_last_packet_and_only_once(publishers:
     assert await _drain(track) == []
     await ann.resend()  # the retransmission completes it
     assert [_tag(p) for p in await _drain(track)] == [0]
-    await ann.send(_delta(1), marker=False)  # no marker bit: complete when the next frame begins
+    await ann.send(_key(1), hold=0)  # its first packet is late: the marked one came first
     assert await _drain(track) == []
-    await ann.send(_delta(2))
+    await ann.resend()
+    assert [_tag(p) for p in await _drain(track)] == [1]
+    await ann.send(_delta(2), marker=False)  # no marker bit: complete when the next frame begins
+    assert await _drain(track) == []
     await ann.send(_delta(3))
-    assert [_tag(p) for p in await _drain(track)] == [1, 2, 3]
-    assert source.frames == 4
+    await ann.send(_delta(4))
+    assert [_tag(p) for p in await _drain(track)] == [2, 3, 4]
+    assert source.frames == 5
 
 
 async def test_keyframe_requests_are_spaced_and_retried(publishers: Any, clock: Clock) -> None:

@@ -43,6 +43,7 @@ from aiortc import RTCRtpReceiver, RTCRtpSender
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtp import RtpPacket
+from aiortc.utils import uint16_gt
 
 __all__ = [
     "CLOCK_RATE",
@@ -99,6 +100,7 @@ class _Tap:
         self.inner = inner
         self.source: Source | None = None
         self._early: int | None = None  # RTP timestamp of the frame taken before aiortc completed it
+        self._max_seq: int | None = None
 
     @property
     def capacity(self) -> int:
@@ -113,7 +115,12 @@ class _Tap:
             if frame.timestamp != self._early:
                 frames.append(frame)
             self._early = None
-        early = self._complete_at_origin()
+        # the oldest frame can complete only with its marker packet or a late (retransmitted)
+        # one; otherwise aiortc completes it itself when the next frame begins
+        late = self._max_seq is not None and uint16_gt(self._max_seq, packet.sequence_number)
+        if not late:
+            self._max_seq = packet.sequence_number
+        early = self._complete_at_origin() if packet.marker or late else None
         if early is not None and early.timestamp != self._early:
             self._early = early.timestamp
             frames.append(early)
