@@ -8,10 +8,14 @@ from collections.abc import AsyncIterator
 
 import numpy as np
 import pytest
+from aiortc import RTCPeerConnection, RTCRtpReceiver
+from aiortc.codecs.opus import OpusEncoder
+from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtp import RtpPacket
 from av import AudioFrame
 
-from codeforge.collab.rtc.mixer import MAX_QUEUE, AudioMixer, MixedTrack
+from codeforge.collab.rtc.mixer import JITTER_BUFFER_ATTR, MAX_QUEUE, AudioMixer, MixedTrack, _AudioTap
 
 N = 960  # samples per channel per 20 ms tick
 
@@ -235,3 +239,102 @@ async def test_the_clock_runs_on_its_own_and_the_sender_reads_it() -> None:
 def test_an_interval_opus_cannot_carry_is_refused() -> None:
     with pytest.raises(ValueError, match=r"2\.5 to 60 ms"):
         AudioMixer(0.1)
+
+
+# -- packets from an aiortc receiver (the server's path) ---------------------------------------
+
+
+def _opus_packets(count: int, level: float = 0.3) -> list[bytes]:
+    """`count` 20 ms Opus packets of a loud 600 Hz tone, from aiortc's own encoder."""
+    encoder = OpusEncoder()
+    t = np.arange(N * (count + 2)) / 48000
+    tone = np.repeat((np.sin(2 * np.pi * 600 * t) * level * 32767).astype(np.int16), 2)
+    packets: list[bytes] = []
+    for i in range(count + 2):
+        frame = AudioFrame.from_ndarray(tone[i * 2 * N : (i + 1) * 2 * N].reshape(1, -1), format="s16", layout="stereo")
+        frame.sample_rate, frame.pts, frame.time_base = 48000, i * N, fractions.Fraction(1, 48000)
+        payloads, _ = encoder.encode(frame)
+        packets += payloads
+    return packets[:count]
+
+
+def _rtp(sequence: int, payload: bytes) -> RtpPacket:
+    packet = RtpPacket(payload_type=96, sequence_number=sequence % 65536, timestamp=sequence * N)
+    packet._data = payload  # type: ignore[attr-defined]
+    return packet
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[RTCRtpReceiver]:
+    pc = RTCPeerConnection()
+    yield pc.addTransceiver("audio").receiver
+    await pc.close()
+
+
+def _loud(track: MixedTrack) -> bool:
+    return bool(np.abs(last(track)).max() > 3000)
+
+
+async def test_the_receiver_hook_exists_in_this_aiortc(mixer: AudioMixer, receiver: RTCRtpReceiver) -> None:
+    """Fails loudly when an aiortc upgrade renames the jitter buffer the mixer replaces."""
+    assert isinstance(getattr(receiver, JITTER_BUFFER_ATTR), JitterBuffer)
+    mixer.add_receiver("a", receiver)
+    assert isinstance(getattr(receiver, JITTER_BUFFER_ATTR), _AudioTap)
+
+
+async def test_packets_play_at_the_next_tick_and_a_loss_costs_one_tick_no_delay(
+    mixer: AudioMixer, receiver: RTCRtpReceiver
+) -> None:
+    mixer.add_receiver("a", receiver)
+    tap = getattr(receiver, JITTER_BUFFER_ATTR)
+    out = mixer.output("listener")
+    payloads = _opus_packets(30)
+    start = 65530  # the sequence numbers wrap on the way
+    heard = []
+    for i, payload in enumerate(payloads):
+        if i != 12:  # lost on the way
+            tap.add(_rtp(start + i, payload))
+        mixer.tick()
+        heard.append(_loud(out))
+    jitter = mixer._inputs["a"].jitter
+    assert jitter is not None
+    assert heard[3:] == [i != 12 for i in range(3, 30)]  # one silent tick, then on time again
+    assert (jitter.lost, len(jitter.packets)) == (1, 0)  # nothing waits: no delay was added
+
+
+async def test_a_late_packet_is_still_played_and_a_backlog_is_trimmed(
+    mixer: AudioMixer, receiver: RTCRtpReceiver
+) -> None:
+    mixer.add_receiver("a", receiver)
+    tap = getattr(receiver, JITTER_BUFFER_ATTR)
+    out = mixer.output("listener")
+    payloads = _opus_packets(80)
+    for i in range(5):
+        tap.add(_rtp(i, payloads[i]))
+        mixer.tick()
+    mixer.tick()  # packet 5 is late: this tick is silence in its slot
+    tap.add(_rtp(5, payloads[5]))  # it arrives before the next tick: played then, one tick late
+    jitter = mixer._inputs["a"].jitter
+    assert jitter is not None
+    heard = []
+    for i in range(6, 80):
+        tap.add(_rtp(i, payloads[i]))
+        mixer.tick()
+        heard.append(_loud(out))
+    assert all(heard[2:]) and jitter.lost == 0 and jitter.late == 0
+    # the packet of delay the late one added stood for a second: trimmed back to none waiting
+    assert len(jitter.packets) <= 1
+    tap.add(_rtp(3, payloads[3]))  # far too late (its tick is long past): ignored
+    assert jitter.late == 1
+
+
+async def test_a_muted_receiver_is_not_decoded(mixer: AudioMixer, receiver: RTCRtpReceiver) -> None:
+    mixer.add_receiver("a", receiver, muted=True)
+    tap = getattr(receiver, JITTER_BUFFER_ATTR)
+    out = mixer.output("listener")
+    for i, payload in enumerate(_opus_packets(10)):
+        tap.add(_rtp(i, payload))
+        mixer.tick()
+        assert not _loud(out)
+    jitter = mixer._inputs["a"].jitter
+    assert jitter is not None and jitter.timestamp == 0 and len(jitter.packets) == 0  # consumed, never decoded

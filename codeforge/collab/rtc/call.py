@@ -338,7 +338,7 @@ class Call:
         assert peer.audio is not None
         peer.audio.sender.replaceTrack(mixer.output(peer.username))
         if peer.shape.sends_audio:
-            mixer.add_input(peer.username, peer.audio.receiver.track, muted=self._silenced(peer))
+            mixer.add_receiver(peer.username, peer.audio.receiver, muted=self._silenced(peer))
         if peer.share is not None:
             peer.source = self._ensure_forwarder().tap(peer.share.receiver, peer.username)
 
