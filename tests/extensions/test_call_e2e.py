@@ -10,7 +10,8 @@ Checked: the peers hear VS Code (Chromium's fake microphone beeps at 400 Hz: the
 in what each peer recorded, against the rest of the spectrum); VS Code receives the peers'
 audio (the webview's getStats: bytes and audio energy of the inbound track) and marks who
 talks; VS Code's screen share (getDisplayMedia + replaceTrack + codeforge.call.share) reaches a
-peer that watches it; mute and leave reach the peers; a browser that forbids the microphone
+peer that watches it; mute and leave reach the peers; VS Code rejoins and, as the host, ends
+the call for everyone; a browser that forbids the microphone
 shows the message naming it and the fix. No token reaches the extension's logs. The journey is
 extensions/vscode/e2e/call.mjs; screenshots (the call panel's among them) go to
 test-artifacts/call/.
@@ -60,6 +61,7 @@ STEPS = [
     "call-panel",
     "mute",
     "leave",
+    "rejoin-and-end",
     "microphone-forbidden",
 ]
 
@@ -186,9 +188,18 @@ async def _journey(node: asyncio.subprocess.Process, report: list[str], platform
         await _expect(node, report, "left", 60)
         await a.until(lambda c: c.participant(owner) is None, "VS Code gone from the call")
         await _tell(node, "left-seen")
+
+        await _expect(node, report, "ended", 60)
+        for client in (a, b):
+            await client.wait_closed(30)
+            assert (client.event or {}).get("type") == "ended", (client.event, client.close_code)
+        await _tell(node, "ended-seen")
     finally:
         for client in (a, b):
-            await client.leave()
+            if not client.closed:
+                await client.leave()
+            else:
+                await client.close()
     return measured
 
 

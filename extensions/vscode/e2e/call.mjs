@@ -4,7 +4,8 @@
 // fake capture prompt), together with two aiortc peers (CallClient) that
 // tests/extensions/test_call_e2e.py runs. The peers hear VS Code's microphone (Python checks the
 // fake microphone's beep in what they recorded); VS Code receives their audio (the webview's
-// getStats), marks who talks, shares its screen to a peer that watches, mutes, leaves. Then a
+// getStats), marks who talks, shares its screen to a peer that watches, mutes, leaves, rejoins
+// and ends the call for everyone. Then a
 // second browser without the fake capture prompt (headless: every prompt is dismissed) shows the
 // explicit message for a forbidden microphone.
 //
@@ -203,19 +204,21 @@ try {
   });
 
   await step('call-panel', async () => {
-    // The screenshot the issue asks for: the panel with everyone, talking marks, the share.
-    await panel.locator('#stop-share').click();
-    await panel.locator('#stop-share').waitFor({ state: 'hidden' });
+    // The screenshot the issue asks for: everyone in the call, who talks, our share.
+    await panel.locator(`#people li.talking[data-username="${PEER_A}"]`).waitFor();
+    await panel.locator('#own-video').waitFor({ state: 'visible' });
     return 'screenshot of the call panel';
   });
 
   await step('mute', async () => {
+    await panel.locator('#stop-share').click();
+    await panel.locator('#stop-share').waitFor({ state: 'hidden' });
     await panel.locator('#mute').click();
     await panel.locator('#people li.muted .name', { hasText: '(you)' }).waitFor();
     await panel.locator('#mute', { hasText: 'Unmute' }).waitFor();
     tell('muted');
     await answer('mute-seen');
-    return 'muted in the panel and for the peers';
+    return 'share stopped; muted in the panel and for the peers';
   });
 
   await step('leave', async () => {
@@ -225,6 +228,20 @@ try {
     tell('left');
     await answer('left-seen');
     return 'left; the peers saw it';
+  });
+
+  await step('rejoin-and-end', async () => {
+    await panel.locator('#rejoin').click();
+    await until('three people in the call again', async () => (await panel.locator('#people li').count()) === 3);
+    await panel.locator('#phase', { hasText: /^In the call$/ }).waitFor();
+    await panel.locator('#end').click();
+    const dialog = page.locator('.monaco-dialog-box');
+    await dialog.waitFor();
+    await dialog.locator('.monaco-button', { hasText: 'End Call' }).first().click();
+    await panel.locator('#rejoin').waitFor({ state: 'visible' });
+    tell('ended');
+    await answer('ended-seen');
+    return `rejoined, then ended the call for everyone: ${(await panel.locator('#phase').innerText()).trim()}`;
   });
 
   // A browser whose capture prompts are dismissed (no fake prompt): the microphone is forbidden.

@@ -100,7 +100,8 @@
   }
 
   // ---- joining and leaving ---------------------------------------------------------------
-  async function join() {
+  /** @param {RTCIceServer[]} iceServers */
+  async function join(iceServers) {
     if (joining) return;
     joining = true;
     close();
@@ -108,7 +109,7 @@
       phase('Opening the microphone…');
       mic = await openMicrophone();
       if (mic) unsay('device-microphone');
-      const peer = new RTCPeerConnection({ iceServers: [] });
+      const peer = new RTCPeerConnection({ iceServers });
       pc = peer;
       const audio = peer.addTransceiver(mic ?? 'audio', { direction: mic ? 'sendrecv' : 'recvonly' });
       prefer(audio, 'audio', 'audio/opus');
@@ -380,7 +381,7 @@
     if (!m || typeof m !== 'object') return;
     switch (m.type) {
       case 'join':
-        void join();
+        void join(Array.isArray(m.iceServers) ? m.iceServers : []);
         break;
       case 'answer':
         void answered(String(m.sdp));

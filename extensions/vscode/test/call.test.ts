@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   callColor,
+  callCsp,
   callMarks,
   callStatusText,
   deviceMessage,
@@ -13,6 +14,7 @@ import {
   parseCall,
   parseCallNotification,
   parseFromWebview,
+  parseIceServers,
   parseJoin,
   scrubCallText,
   talkingMark,
@@ -130,6 +132,41 @@ describe('device messages', () => {
     assert.match(deviceMessage('microphone', 'NotFoundError'), /No microphone was found/);
     assert.match(deviceMessage('screen', 'NotAllowedError'), /Screen capture was refused/);
     assert.match(deviceMessage('camera', 'Unsupported'), /codeforge call/);
+  });
+});
+
+describe('the desktop app', () => {
+  it('says the app forbids the device (no setting can allow it) and offers codeforge call', () => {
+    for (const device of DEVICES) {
+      const text = deviceMessage(device, 'NotAllowedError', 'desktop');
+      assert.match(text, /desktop app does not let/, text);
+      assert.match(text, /codeforge call/, text);
+    }
+    // A missing device is missing everywhere.
+    assert.match(deviceMessage('microphone', 'NotFoundError', 'desktop'), /No microphone was found/);
+  });
+});
+
+describe('ICE servers and the page', () => {
+  it('takes ICE servers only as a browser takes them', () => {
+    assert.deepEqual(
+      parseIceServers([
+        { urls: 'stun:127.0.0.1:3478' },
+        { urls: ['turn:h:3478?transport=udp', 'javascript:alert(1)'], username: 'u', credential: 'c' },
+        { urls: 'http://x' },
+        { urls: 5 },
+        'junk',
+      ]),
+      [{ urls: ['stun:127.0.0.1:3478'] }, { urls: ['turn:h:3478?transport=udp'], username: 'u', credential: 'c' }],
+    );
+    assert.deepEqual(parseIceServers(undefined), []);
+  });
+
+  it('has a strict CSP: our script by nonce, no inline, no eval, no network', () => {
+    const csp = callCsp('https://*.vscode-cdn.net', 'abc123');
+    assert.match(csp, /default-src 'none'/);
+    assert.match(csp, /script-src 'nonce-abc123'(;|$)/);
+    assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval|connect-src|\*;/);
   });
 });
 

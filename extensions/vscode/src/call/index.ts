@@ -19,6 +19,7 @@ import {
   me,
   parseCall,
   parseCallNotification,
+  parseIceServers,
   parseJoin,
   scrubCallText,
 } from './model';
@@ -142,7 +143,7 @@ export class Calls implements vscode.Disposable {
     }
     if (this.panel) {
       this.panel.reveal();
-      if (!this.joined) this.panel.post({ type: 'join' });
+      if (!this.joined) void this.startJoin();
       return;
     }
     const panel = new CallPanel(
@@ -162,7 +163,19 @@ export class Calls implements vscode.Disposable {
     );
     this.panel = panel;
     this.render();
-    panel.post({ type: 'join' });
+    void this.startJoin();
+  }
+
+  /**
+   * Tells the panel to join. A browser gathers its candidates before it offers, so it needs the
+   * ICE servers (TURN behind NAT) first: taken from `codeforge.call.participants` when the
+   * server gives them there (the contract gives them with the answer only: loopback and LAN
+   * need none). They go to the page only, never to a log.
+   */
+  private async startJoin(): Promise<void> {
+    const done = await this.run(CALL_COMMANDS.participants, {}, { quiet: true });
+    const iceServers = done.ok && isObject(done.result) ? parseIceServers(done.result.iceServers) : [];
+    this.panel?.post({ type: 'join', iceServers });
   }
 
   private async onMessage(message: FromWebview): Promise<void> {
@@ -174,7 +187,7 @@ export class Calls implements vscode.Disposable {
         await this.answer(message.sdp);
         return;
       case 'device': {
-        const text = deviceMessage(message.device, message.error);
+        const text = deviceMessage(message.device, message.error, vscode.env.uiKind === vscode.UIKind.Desktop ? 'desktop' : 'browser');
         this.host.log(`call: the ${message.device} is not available (${message.error})`);
         this.panel?.post({ type: 'message', text, level: 'warning', key: `device-${message.device}` });
         void vscode.window.showWarningMessage(`CodeForge: ${text}`);
@@ -198,7 +211,7 @@ export class Calls implements vscode.Disposable {
         await this.end();
         return;
       case 'rejoin':
-        if (!this.joined) this.panel?.post({ type: 'join' });
+        if (!this.joined) await this.startJoin();
         return;
       case 'connection':
         if (message.state === 'connected' || message.state === 'failed') this.host.log(`call: media connection ${message.state}`);

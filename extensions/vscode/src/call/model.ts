@@ -190,6 +190,47 @@ export function parseFromWebview(message: unknown): FromWebview | undefined {
   }
 }
 
+/** An ICE server as a browser takes it; only stun:/turn:/turns: URLs, credentials as strings. */
+export interface IceServer {
+  urls: string[];
+  username?: string;
+  credential?: string;
+}
+
+/**
+ * `iceServers` of a command's result, checked (a browser needs them before it offers, to gather
+ * relayed candidates). Anything that is not an ICE server is dropped.
+ */
+export function parseIceServers(value: unknown): IceServer[] {
+  if (!Array.isArray(value)) return [];
+  const out: IceServer[] = [];
+  for (const raw of value) {
+    if (!isObject(raw)) continue;
+    const urls = (Array.isArray(raw.urls) ? raw.urls : [raw.urls]).filter((u): u is string => typeof u === 'string' && /^(stun|turns?):[^\s]+$/.test(u));
+    if (urls.length === 0) continue;
+    const server: IceServer = { urls };
+    if (typeof raw.username === 'string') server.username = raw.username;
+    if (typeof raw.credential === 'string') server.credential = raw.credential;
+    out.push(server);
+  }
+  return out;
+}
+
+/**
+ * The call page's Content-Security-Policy: our script only (its nonce), our stylesheet, media
+ * from the peer connection's streams; no network (`default-src 'none'`: no fetch, no socket;
+ * WebRTC's own connection is not a fetch), nothing inline, no eval.
+ */
+export function callCsp(cspSource: string, nonce: string): string {
+  return [
+    "default-src 'none'",
+    `script-src 'nonce-${nonce}'`,
+    `style-src ${cspSource}`,
+    `img-src ${cspSource}`,
+    'media-src mediastream: blob:',
+  ].join('; ');
+}
+
 // ---- devices -----------------------------------------------------------------------------
 
 const DEVICE_USE: Record<Device, string> = {
@@ -198,13 +239,21 @@ const DEVICE_USE: Record<Device, string> = {
   screen: 'your screen is not shared',
 };
 
+/** Where the editor runs: in a browser (code-server, vscode.dev) or VS Code's desktop app. */
+export type Ui = 'browser' | 'desktop';
+
 /**
  * What to tell someone whose device could not be opened: the device, why (the DOMException's
- * name from getUserMedia/getDisplayMedia) and what to do next.
+ * name from getUserMedia/getDisplayMedia) and what to do next. VS Code's desktop app refuses
+ * every media permission to extensions' webviews (its Electron permission handler allows them
+ * clipboard and notifications only), so there a refusal is the platform's, not the user's.
  */
-export function deviceMessage(device: Device, error: string): string {
+export function deviceMessage(device: Device, error: string, ui: Ui = 'browser'): string {
   const what = device === 'screen' ? 'Screen capture' : `The ${device}`;
   const consequence = DEVICE_USE[device];
+  if (ui === 'desktop' && error !== 'NotFoundError' && error !== 'NotReadableError' && error !== 'InvalidStateError') {
+    return `VS Code's desktop app does not let extensions' panels use the ${device === 'screen' ? 'screen' : device} (a rule of the app, not a setting): ${consequence}. Use \`codeforge call\` in a terminal for your ${device === 'screen' ? 'screen share (--share FILE)' : device}, or open this workspace in VS Code in the browser (code-server), which allows it.`;
+  }
   switch (error) {
     case 'NotAllowedError':
     case 'SecurityError':

@@ -4,13 +4,13 @@
 // (model.parseFromWebview) before anyone acts on them; the page gets only what it shows.
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
-import { type FromWebview, parseFromWebview } from './model';
+import { callCsp, type FromWebview, type IceServer, parseFromWebview } from './model';
 
 export const CALL_VIEW_TYPE = 'codeforge.call';
 
 /** What the extension posts to the page (media/call.js's `message` handler). */
 export type ToWebview =
-  | { type: 'join' }
+  | { type: 'join'; iceServers: IceServer[] }
   | { type: 'answer'; sdp: string }
   | { type: 'state'; call: unknown; me: string | null }
   | { type: 'message'; text: string; level: 'info' | 'warning' | 'error'; key?: string }
@@ -78,21 +78,11 @@ function nonce(): string {
   return randomBytes(18).toString('base64').replace(/[^A-Za-z0-9]/g, '');
 }
 
-/**
- * The page. CSP: nothing but our script (its nonce) and stylesheet; media from the peer
- * connection's streams only; no network (`default-src 'none'`: the page cannot fetch or open a
- * socket; WebRTC's own connection is not a fetch).
- */
+/** The page, under model.callCsp (our script and stylesheet only, no network). */
 export function callHtml(webview: vscode.Webview, media: vscode.Uri, scriptNonce: string): string {
   const script = webview.asWebviewUri(vscode.Uri.joinPath(media, 'call.js'));
   const style = webview.asWebviewUri(vscode.Uri.joinPath(media, 'call.css'));
-  const csp = [
-    "default-src 'none'",
-    `script-src 'nonce-${scriptNonce}'`,
-    `style-src ${webview.cspSource}`,
-    `img-src ${webview.cspSource}`,
-    'media-src mediastream: blob:',
-  ].join('; ');
+  const csp = callCsp(webview.cspSource, scriptNonce);
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="${csp}">
