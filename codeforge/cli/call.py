@@ -209,6 +209,8 @@ def find_call(session: str | None, bridge: str | None) -> tuple[str, str, str]:
         raise CallSetupError(
             f"{session!r} is not a session id (32 hex digits)", "list yours with `codeforge collab list`", 2
         )
+    if session is not None and bridge is not None:
+        return session, bridge, cfg.token  # the bridge asks the platform itself, before the upgrade
     with PlatformClient(cfg.url, cfg.token) as client:
         if session is None:
             session, project = _my_session(client)
@@ -323,6 +325,9 @@ async def run_call(url: str, token: str, media: Media, *, watch: str | None, mut
     if watch is not None:
         await client.watch(watch)
     console.print(f"Joined the call as {client.you}; Ctrl-C leaves.", highlight=False)
+    others = [p["username"] for p in (client.state or {}).get("participants", []) if p["username"] != client.you]
+    if others and not console.is_terminal:
+        console.print(f"In the call: {', '.join(others)}", highlight=False)
     live = Live(_table(client.state, client.you), console=console, auto_refresh=False) if console.is_terminal else None
     last: dict[str, Any] | None = client.state
 

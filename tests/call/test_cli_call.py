@@ -1,0 +1,220 @@
+"""`codeforge call` as a user runs it (a subprocess with the platform's stored login) against a
+real bridge, with a real aiortc participant (`CallClient`) on the other side: a WAV file in,
+the call's mix out to a WAV file, PyAV's lavfi as the device, and every failure before the
+call (no session, several, no device, bad arguments, an unreachable or refusing bridge)
+saying what to do next without printing the token."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import codeforge.catalog.calls  # noqa: F401  (declares collab.call_*, called by name)
+from codeforge.collab.rtc.client import AudioCapture, CallClient, ToneTrack, call_url
+from tests.bridge.conftest import BridgeProcess
+from tests.call.harness import Cast, new_cast
+from tests.call.test_endpoint import hears, tone_level
+from tests.conftest import ROOT, RunningPlatform
+
+pytestmark = pytest.mark.slow
+
+RATE = 48000
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+def write_tone(path: Path, frequency: float, seconds: float) -> Path:
+    t = np.arange(int(RATE * seconds)) / RATE
+    samples = (np.sin(2 * np.pi * frequency * t) * 0.3 * 32767).astype(np.int16)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(RATE)
+        out.writeframes(samples.tobytes())
+    return path
+
+
+def read_wav(path: Path) -> np.ndarray:
+    with wave.open(str(path), "rb") as wav:
+        channels, rate = wav.getnchannels(), wav.getframerate()
+        data = np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16)
+    assert rate == RATE, rate
+    return data.reshape(-1, channels).mean(axis=1).astype(np.int16)
+
+
+def no_devices(platform: RunningPlatform, folder: Path) -> dict[str, str]:
+    """The platform's login, and audio devices that cannot open (so the test does not depend
+    on the machine's sound server): PulseAudio at a socket that is not there, ALSA with an
+    empty configuration."""
+    empty = folder / "alsa.conf"
+    empty.write_text("")
+    return {**platform.env, "PULSE_SERVER": f"unix:{folder / 'no-pulse'}", "ALSA_CONFIG_PATH": str(empty)}
+
+
+async def codeforge_call(env: dict[str, str], *args: str, cwd: Path = ROOT, timeout: float = 90) -> Run:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "codeforge", "call", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env={**env, "COLUMNS": "200"}, cwd=cwd,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), timeout)
+    assert process.returncode is not None
+    return Run(process.returncode, out.decode(errors="replace"), err.decode(errors="replace"))
+
+
+def no_secret(run: Run, *tokens: str) -> None:
+    for token in tokens:
+        assert token not in run.out and token not in run.err
+
+
+async def test_codeforge_call_with_files_talks_and_listens(
+    call_bridge: BridgeProcess, live_platform: RunningPlatform, members: dict[str, str], tmp_path: Path
+) -> None:
+    cast = new_cast(live_platform, members)
+    env = no_devices(live_platform, tmp_path)
+    said = write_tone(tmp_path / "say.wav", 440.0, 8.0)
+    heard = tmp_path / "heard.wav"
+    navigator = CallClient(call_url(call_bridge.url, cast.session), cast.navigator, audio=ToneTrack(1000.0))
+    await navigator.connect()
+    capture = AudioCapture(navigator.received_audio)
+    try:
+        command = asyncio.ensure_future(
+            codeforge_call(
+                env, cast.session, "--bridge", call_bridge.url, "--input", str(said), "--output", str(heard),
+                "--for", "6",
+            )
+        )  # fmt: skip
+        owner = await navigator.until(
+            lambda c: next((p["username"] for p in (c.state or {}).get("participants", []) if p["host"]), None),
+            "the CLI's user in the call",
+        )
+        await hears(capture, 440.0, "the navigator hears the CLI's file")
+        run = await command
+        assert run.code == 0, run.err
+        await navigator.until(lambda c: c.participant(owner) is None, "the CLI left at --for")
+    finally:
+        await capture.stop()
+        await navigator.leave()
+    assert f"Joined the call as {owner}" in run.out and "nav-nora" in run.out and "Left the call." in run.out
+    mix = read_wav(heard)
+    assert len(mix) > RATE  # seconds of the call went to the file
+    assert tone_level(mix[-3 * RATE :], 1000.0) > 300  # the navigator's tone, in the CLI's output
+    assert tone_level(mix[-3 * RATE :], 440.0) < 100  # not its own
+    no_secret(run, cast.host, cast.navigator)
+
+
+async def test_codeforge_call_lavfi_device_and_listen_only(
+    call_bridge: BridgeProcess, live_platform: RunningPlatform, members: dict[str, str], tmp_path: Path
+) -> None:
+    cast = new_cast(live_platform, members)
+    env = no_devices(live_platform, tmp_path)
+    navigator = CallClient(call_url(call_bridge.url, cast.session), cast.navigator, audio=ToneTrack(1000.0))
+    await navigator.connect()
+    capture = AudioCapture(navigator.received_audio)
+    heard = tmp_path / "heard.wav"
+    try:
+        # PyAV's device path with lavfi's generator standing in for a microphone.
+        command = asyncio.ensure_future(
+            codeforge_call(
+                env, cast.session, "--bridge", call_bridge.url, "--input", "sine=frequency=440",
+                "--input-format", "lavfi", "--output", str(heard), "--for", "5",
+            )
+        )  # fmt: skip
+        await hears(capture, 440.0, "the navigator hears lavfi's sine")
+        run = await command
+        assert run.code == 0, run.err
+        # --input none: a listener; --mute shows in the call's state.
+        listener = asyncio.ensure_future(
+            codeforge_call(
+                env, cast.session, "--bridge", call_bridge.url, "--input", "none", "--output", str(heard),
+                "--mute", "--for", "4",
+            )
+        )  # fmt: skip
+        await navigator.until(
+            lambda c: any(p["host"] and p["muted"] for p in (c.state or {}).get("participants", [])),
+            "the muted listener",
+        )
+        run = await listener
+        assert run.code == 0, run.err
+    finally:
+        await capture.stop()
+        await navigator.leave()
+    assert tone_level(read_wav(heard)[-2 * RATE :], 1000.0) > 300
+    no_secret(run, cast.host, cast.navigator)
+
+
+async def test_codeforge_call_finds_the_session_or_says_why_not(
+    call_bridge: BridgeProcess, live_platform: RunningPlatform, members: dict[str, str], tmp_path: Path
+) -> None:
+    env = no_devices(live_platform, tmp_path)
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "codeforge.yaml").write_text(f"project: {live_platform.project}\n")
+    with live_platform.client() as client:  # the earlier tests' sessions end: none is active
+        for session in client.call("collab.list", {"project": live_platform.project, "state": "active"}).items:
+            client.call("collab.end", {"session": session.id})
+    run = await codeforge_call(env, cwd=folder)
+    assert run.code == 1 and "no active collaboration session" in run.err and "codeforge call SESSION" in run.err
+    first = new_cast(live_platform, members)
+    # One session: found, and the bridge from bridges.list; no device here says so.
+    run = await codeforge_call(env, "--bridge", call_bridge.url, cwd=folder)
+    assert run.code == 1, run.err
+    assert "no audio input device" in run.err and "--input FILE" in run.err
+    second: Cast = new_cast(live_platform, members)
+    run = await codeforge_call(env, cwd=folder)
+    assert run.code == 2 and "2 active sessions" in run.err
+    assert first.session in run.err and second.session in run.err and "codeforge call SESSION" in run.err
+    no_secret(run, live_platform.token)
+
+
+async def test_codeforge_call_bad_arguments_and_refusals(
+    call_bridge: BridgeProcess, live_platform: RunningPlatform, members: dict[str, str], tmp_path: Path
+) -> None:
+    cast = new_cast(live_platform, members)
+    env = no_devices(live_platform, tmp_path)
+    said = write_tone(tmp_path / "say.wav", 440.0, 1.0)
+    base = [cast.session, "--bridge", call_bridge.url]
+    cases: list[tuple[list[str], int, str]] = [
+        (["not-a-session"], 2, "not a session id"),
+        ([*base, "--input", str(tmp_path / "missing.wav")], 2, "no such audio file"),
+        ([*base, "--input", str(tmp_path)], 2, "no such audio file"),
+        ([*base, "--input", "x", "--input-format", "nosuchformat"], 1, "no audio input device"),
+        ([*base, "--input", str(said), "--output", str(tmp_path / "nowhere" / "x.wav")], 2, "not a folder"),
+        ([*base, "--video-output", str(tmp_path / "v.webm")], 2, "add --watch USER"),
+        ([cast.session, "--bridge", "http://127.0.0.1:1", "--input", str(said)], 2, "not a bridge URL"),
+        ([*base, "--for", "0"], 2, "--for"),
+        ([cast.session, "--bridge", "ws://127.0.0.1:9", "--input", str(said), "--output", str(tmp_path / "o.wav")],
+         1, "cannot reach the bridge"),
+    ]  # fmt: skip
+    for args, code, says in cases:
+        run = await codeforge_call(env, *args)
+        assert (run.code, says in run.err) == (code, True), (args, run.code, run.err[-600:])
+        no_secret(run, live_platform.token)
+    # The bridge refuses an outsider (a token of the organization but no participant).
+    outsider = {**env, "CODEFORGE_TOKEN": cast.outsider, "CODEFORGE_URL": live_platform.url}
+    run = await codeforge_call(outsider, *base, "--input", str(said), "--output", str(tmp_path / "o.wav"))
+    assert run.code == 1 and "refused" in run.err and "403" in run.err, run.err
+    no_secret(run, cast.outsider)
+    assert os.environ.get("CODEFORGE_TOKEN") is None or os.environ["CODEFORGE_TOKEN"] not in run.err
+
+
+def test_codeforge_call_help_lists_its_options() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "codeforge", "call", "--help"],
+        capture_output=True, text=True, cwd=ROOT, timeout=60, env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert done.returncode == 0
+    for option in ("--bridge", "--input", "--input-format", "--output", "--share", "--watch", "--mute", "--for"):
+        assert option in done.stdout
