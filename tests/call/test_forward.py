@@ -24,7 +24,6 @@ import numpy as np
 import pytest
 from aiortc import (
     RTCCertificate,
-    RTCConfiguration,
     RTCDtlsTransport,
     RTCIceGatherer,
     RTCIceTransport,
@@ -43,6 +42,7 @@ from av import VideoFrame
 
 from codeforge.collab.rtc import forward
 from codeforge.collab.rtc.forward import MAX_QUEUE, ForwardTrack, Source, VideoForwarder, is_vp8_keyframe
+from codeforge.collab.rtc.ice import rtc_configuration
 
 VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=97)
 STEP = 3000  # 30 fps in 1/90000 s
@@ -569,7 +569,7 @@ class Room:
         self.server_pcs: list[RTCPeerConnection] = []
 
     def _pc(self, server: bool) -> RTCPeerConnection:
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))  # host candidates only
+        pc = RTCPeerConnection(rtc_configuration())  # host candidates, loopback included
         (self.server_pcs if server else self.pcs).append(pc)
         return pc
 
