@@ -474,9 +474,15 @@ async def test_tapping_after_media_began_is_logged(publishers: Any, caplog: pyte
     ann = await publishers(8)
     # a packet came in before the tap (an unknown payload type, so nothing is decoded here)
     await ann.receiver._handle_rtp_packet(RtpPacket(payload_type=100, sequence_number=1, ssrc=8), arrival_time_ms=0)
+    forwarder = VideoForwarder()
     with caplog.at_level(logging.WARNING, logger="codeforge.collab.rtc.forward"):
-        VideoForwarder().tap(ann.receiver, "ann")
+        forwarder.tap(ann.receiver, "ann")
     assert "tap right after setRemoteDescription" in caplog.text
+    caplog.clear()
+    forwarder.remove("ann")  # stops sharing, then shares again: the receiver stayed tapped
+    with caplog.at_level(logging.WARNING, logger="codeforge.collab.rtc.forward"):
+        forwarder.tap(ann.receiver, "ann")
+    assert caplog.text == ""
 
 
 # --- real peers ----------------------------------------------------------------------------

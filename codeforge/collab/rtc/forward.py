@@ -427,10 +427,16 @@ class VideoForwarder:
         same user's newer client) closes the old source and moves its watchers to the new one."""
         inner = getattr(receiver, JITTER_BUFFER_ATTR, None)
         if isinstance(inner, _Tap):
-            tap = inner
+            tap = inner  # tapped before (sharing again): its frames never went to the decoder
         elif isinstance(inner, JitterBuffer):
             if not getattr(inner, "_is_video", False):
                 raise ValueError("tap needs a video receiver (a share m-line), not an audio one")
+            if receiver.getSynchronizationSources():
+                log.warning(
+                    "video of %s was tapped after its media began: aiortc decoded the frames before; "
+                    "tap right after setRemoteDescription",
+                    key,
+                )
             tap = _Tap(inner)
             setattr(receiver, JITTER_BUFFER_ATTR, tap)
         else:
@@ -438,12 +444,6 @@ class VideoForwarder:
                 f"aiortc {aiortc.__version__}: RTCRtpReceiver has no {JITTER_BUFFER_ATTR} where "
                 "codeforge/collab/rtc/forward.py takes encoded frames (written for aiortc 1.16); "
                 "pin aiortc==1.16.0 or update forward.py's hook"
-            )
-        if tap.source is None and receiver.getSynchronizationSources():
-            log.warning(
-                "video of %s was tapped after its media began: aiortc decoded the frames before; "
-                "tap right after setRemoteDescription",
-                key,
             )
         source = Source(self, receiver, key)
         old = self._sources.get(key)
