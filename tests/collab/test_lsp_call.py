@@ -345,6 +345,7 @@ def test_editors_join_hear_the_mix_mute_and_see_the_state(
     # The participants, and what `codeforge call` needs.
     listed = gus.command("codeforge.call.participants", {})
     assert set(_who(listed["call"])) == {owner, "dave-call"}
+    assert isinstance(listed["iceServers"], list)
     assert alice.command("codeforge.call.link", {}) == {"bridge": live_bridge.url, "session": session}
 
     # Sharing without a share m-line, and watching someone who does not share, are refused.

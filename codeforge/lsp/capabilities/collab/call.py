@@ -399,8 +399,10 @@ async def end(ls: CodeForgeSession, args: NoArguments) -> dict[str, Any]:
 @lsp_command("codeforge.call.participants", NoArguments)
 async def participants(ls: CodeForgeSession, args: NoArguments) -> dict[str, Any]:
     session = _session_id(ls)
-    call = _calls(ls).call(session)
-    return {"call": call_json(call.state()) if call is not None else None}
+    calls = _calls(ls)
+    call = calls.call(session)
+    # The ICE servers too: a browser needs them (TURN behind NAT) before it makes its offer.
+    return {"call": call_json(call.state()) if call is not None else None, "iceServers": _ice_servers(calls)}
 
 
 @lsp_command("codeforge.call.link", NoArguments)
