@@ -33,6 +33,9 @@ class Actor:
     # The token's last_used_at is due a write, left to the caller (`touch_token`): sign-in
     # inside an operation's unit of work writes nothing before the operation has run.
     touch_due: bool = False
+    # The project the request names (slug, and the row or None when the organization has
+    # none of that name), found with the token in one query (`authenticate(project=…)`).
+    named_project: tuple[str, Project | None] | None = field(default=None, repr=False, compare=False)
 
     @property
     def permissions(self) -> frozenset[Permission]:

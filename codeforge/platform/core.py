@@ -39,7 +39,7 @@ from codeforge.platform.settings import Settings
 __all__ = ["SHUTDOWN_REASON", "Platform", "ShuttingDown", "SignIn"]
 
 # Signs a request in within a given unit of work (the HTTP routes' bearer token check).
-SignIn = Callable[[Session], Actor]
+SignIn = Callable[[Session, str | None], Actor]  # (unit of work, the project the request names)
 
 log = logging.getLogger("codeforge.platform")
 
@@ -112,9 +112,11 @@ class Platform:
         self.runner.shutdown()
         self.db.dispose()
 
-    def authenticate(self, raw_token: str, source: str, session: Session | None = None) -> Actor:
+    def authenticate(
+        self, raw_token: str, source: str, session: Session | None = None, project: str | None = None
+    ) -> Actor:
         if session is not None:  # inside an operation's unit of work: `execute` touches the token
-            return authenticate(session, raw_token, source, defer_touch=True)
+            return authenticate(session, raw_token, source, defer_touch=True, project=project)
         with self.db.session() as own:
             return authenticate(own, raw_token, source)
 
@@ -135,7 +137,12 @@ class Platform:
     def _context(self, session: Any, actor: Actor, op: Operation[Any, Any], data: BaseModel) -> Context:
         ctx = Context(session=session, actor=actor, settings=self.settings, cipher=self.cipher, runner=self.runner)
         if op.project_scoped:
-            ctx.project = find_project(session, actor.org_id, _project_of(data))
+            slug = _project_of(data)
+            named = actor.named_project
+            if named is not None and named[0] == slug and named[1] is not None:
+                ctx.project = named[1]  # found with the token (Platform.execute)
+            else:
+                ctx.project = find_project(session, actor.org_id, slug)  # says why it is not found
         return ctx
 
     def execute(self, op: Operation[Any, Any], data: BaseModel, sign_in: SignIn) -> BaseModel:
@@ -149,12 +156,13 @@ class Platform:
         try:
             if op.long_running or not self._accepting:  # a job writes in units of its own
                 with self.db.session() as session:
-                    actor = sign_in(session)
+                    actor = sign_in(session, None)
                     if actor.touch_due:
                         touch_token(session, actor.token_id)
                 return self._perform(op, data, actor, None, after)
             with self.db.session() as session:
-                return self._perform(op, data, sign_in(session), session, after)
+                named = _project_of(data) if op.project_scoped else None
+                return self._perform(op, data, sign_in(session, named), session, after)
         finally:
             for audit in after:
                 audit()

@@ -76,13 +76,15 @@ def sign_in(
     platform: Platform,
     credentials: HTTPAuthorizationCredentials | None,
     session: Session | None = None,
+    project: str | None = None,
 ) -> Actor:
-    """The actor behind the request's bearer token (in `session`, when given), after the
-    address's rate limit; a refusal is counted, logged and limited."""
+    """The actor behind the request's bearer token (in `session`, when given, with the
+    `project` the request names looked up alongside), after the address's rate limit; a
+    refusal is counted, logged and limited."""
     check_rate_limit(request, platform)
     token = credentials.credentials.strip() if credentials is not None else ""
     try:
-        return platform.authenticate(token, client_address(request), session)
+        return platform.authenticate(token, client_address(request), session, project)
     except TokenRefused as exc:
         note_auth_failure(request, platform, exc.reason)
         raise

@@ -29,7 +29,9 @@ def _endpoint(op: Operation[Any, Any]) -> Any:
         platform: PlatformDep,
         credentials: BearerCredentials,
     ) -> BaseModel:
-        return platform.execute(op, body, lambda session: sign_in(request, platform, credentials, session))
+        return platform.execute(
+            op, body, lambda session, project: sign_in(request, platform, credentials, session, project)
+        )
 
     endpoint.__name__ = op.name.replace(".", "_")
     endpoint.__doc__ = op.title

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import secrets
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy import Row, and_, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from codeforge.catalog import Role
 from codeforge.catalog.errors import Unauthenticated
-from codeforge.platform.auth.models import ApiToken, Organization, User
+from codeforge.platform.auth.models import ApiToken, Organization, Project, User
 from codeforge.platform.context import Actor
 from codeforge.platform.db import utcnow
 
@@ -70,6 +71,13 @@ _SIGN_IN = (
     .join(Organization, Organization.id == User.org_id)
 )
 _BY_HASH = _SIGN_IN.where(ApiToken.token_hash == bindparam("token_hash"))
+# With the project a request names, in the same round trip: on PostgreSQL each statement
+# of a request is one, and the project is looked up on almost every request.
+_BY_HASH_WITH_PROJECT = (
+    _SIGN_IN.add_columns(Project)
+    .outerjoin(Project, and_(Project.org_id == User.org_id, Project.slug == bindparam("project")))
+    .where(ApiToken.token_hash == bindparam("token_hash"))
+)
 _BY_ID = _SIGN_IN.where(ApiToken.id == bindparam("token_id"))
 
 _FIX = "create a token with `codeforge tokens create` (or run `codeforge up` locally) and set CODEFORGE_TOKEN"
@@ -79,15 +87,25 @@ def touch_token(session: Session, token_id: str) -> None:
     session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=utcnow()))
 
 
-def authenticate(session: Session, raw: str, source: str, *, defer_touch: bool = False) -> Actor:
+def authenticate(
+    session: Session, raw: str, source: str, *, defer_touch: bool = False, project: str | None = None
+) -> Actor:
     """The actor behind a raw token. Its last_used_at is written now, or with `defer_touch`
-    left to the caller (the actor says `touch_due`)."""
+    left to the caller (the actor says `touch_due`). With `project` (a slug), the actor
+    carries that project of its organization as `Actor.named_project`, looked up in the same
+    query (None inside it: no such project in the organization)."""
     if not raw:
         raise TokenRefused("missing", "no API token in the request (Authorization: Bearer …)", fix=_FIX)
-    row = session.execute(_BY_HASH, {"token_hash": hash_token(raw)}).first()
+    if project is None:
+        row = session.execute(_BY_HASH, {"token_hash": hash_token(raw)}).first()
+    else:
+        row = session.execute(_BY_HASH_WITH_PROJECT, {"token_hash": hash_token(raw), "project": project}).first()
     if row is None:
         raise TokenRefused("unknown", "the API token is not known to this platform", fix=_FIX)
-    return _actor(session, row, source, defer_touch=defer_touch)
+    actor = _actor(session, row, source, defer_touch=defer_touch)
+    if project is not None:
+        actor = dataclasses.replace(actor, named_project=(project, row.Project))
+    return actor
 
 
 def actor_of(session: Session, token_id: str, source: str) -> Actor | None:
