@@ -66,6 +66,8 @@ def test_aiortc_internals_the_hook_relies_on() -> None:
     assert "if encoded_frame is not None and self.__decoder_thread:" in handle
     assert handle.index("__jitter_buffer.add") < handle.index("__decoder_queue.put")
     assert handle.count("__decoder_queue.put") == 1
+    # and add() is all the receiver ever asks of its jitter buffer (the tap stands in for it)
+    assert inspect.getsource(rtcrtpreceiver).count("self.__jitter_buffer.") == 1
     # the decoder thread creates its decoder only for a frame it is given
     worker = inspect.getsource(rtcrtpreceiver.decoder_worker)
     assert worker.index("input_q.get()") < worker.index("get_decoder(codec)")
