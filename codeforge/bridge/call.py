@@ -499,10 +499,12 @@ class CallEndpoint:
 
 
 def _call_state(call: dict[str, Any]) -> dict[str, Any]:
-    """The platform's `Call` as a CallState (the welcome before the bridge holds the call)."""
+    """The platform's `Call` as a CallState, for the welcome before the bridge holds the call:
+    nobody is in it here (what the platform lists is an earlier report, perhaps of a bridge
+    that restarted since)."""
     return {
         "session": call.get("session"),
         "state": call.get("state", "active"),
         "started_at": call.get("started_at"),
-        "participants": list(call.get("participants") or []),
+        "participants": [],
     }

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from codeforge.catalog.errors import CodeForgeError
 from codeforge.cli.render import console, err_console, show_error
@@ -266,11 +267,11 @@ def _table(state: dict[str, Any] | None, you: str) -> Any:
     for p in state.get("participants", []):
         talking = "[green]●[/]" if p.get("talking") else " "
         name = p.get("name") or p["username"]
-        who = f"{name} ({p['username']})" if name != p["username"] else name
+        who = escape(f"{name} ({p['username']})" if name != p["username"] else name)
         who += " [dim](you)[/]" if p["username"] == you else ""
         role = p.get("role", "") + (", host" if p.get("host") else "")
         mic = "[red]muted by host[/]" if p.get("muted_by_host") else ("[yellow]muted[/]" if p.get("muted") else "on")
-        table.add_row(talking, who, role, mic, p.get("sharing") or "", p.get("watching") or "")
+        table.add_row(talking, who, escape(role), mic, escape(p.get("sharing") or ""), escape(p.get("watching") or ""))
     return table
 
 
@@ -302,11 +303,19 @@ async def run_call(url: str, token: str, media: Media, *, watch: str | None, mut
     try:
         await client.connect()
     except CallRefused as exc:
-        err_console.print(f"[bold red]Error:[/] the bridge refused the call: {exc.reason} ({exc.status})")
+        err_console.print(
+            f"[bold red]Error:[/] the bridge refused the call: {escape(exc.reason)} ({exc.status})",
+            highlight=False,
+            soft_wrap=True,
+        )
         return 1
     except CallUnreachable as exc:
-        err_console.print(f"[bold red]Error:[/] {exc}")
-        err_console.print("[bold]What to do:[/] check the bridge runs (`codeforge bridges list`) or pass --bridge")
+        err_console.print(f"[bold red]Error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        err_console.print(
+            "[bold]What to do:[/] check the bridge runs (`codeforge bridges list`) or pass --bridge",
+            highlight=False,
+            soft_wrap=True,
+        )
         return 1
     sinks = [media.output or MediaBlackhole()]
     sinks[0].addTrack(client.received_audio)
@@ -324,10 +333,10 @@ async def run_call(url: str, token: str, media: Media, *, watch: str | None, mut
         await client.mute(True)
     if watch is not None:
         await client.watch(watch)
-    console.print(f"Joined the call as {client.you}; Ctrl-C leaves.", highlight=False)
+    console.print(f"Joined the call as {client.you}; Ctrl-C leaves.", highlight=False, soft_wrap=True)
     others = [p["username"] for p in (client.state or {}).get("participants", []) if p["username"] != client.you]
     if others and not console.is_terminal:
-        console.print(f"In the call: {', '.join(others)}", highlight=False)
+        console.print(escape(f"In the call: {', '.join(others)}"), highlight=False, soft_wrap=True)
     live = Live(_table(client.state, client.you), console=console, auto_refresh=False) if console.is_terminal else None
     last: dict[str, Any] | None = client.state
 
@@ -337,7 +346,7 @@ async def run_call(url: str, token: str, media: Media, *, watch: str | None, mut
             live.update(_table(state, client.you), refresh=True)
         else:
             for line in _changes(last, state):
-                console.print(line, highlight=False)
+                console.print(escape(line), highlight=False, soft_wrap=True)
         last = state
 
     unsubscribe = client.on_state(changed)
@@ -362,9 +371,13 @@ async def run_call(url: str, token: str, media: Media, *, watch: str | None, mut
         event = client.event or {}
         reason = str(event.get("reason") or client.close_reason or "the bridge closed the call")
         if event.get("type") == "ended" or client.close_code in (4410, 1000):
-            console.print(f"The call ended: {reason}", highlight=False)
+            console.print(f"The call ended: {escape(reason)}", highlight=False, soft_wrap=True)
             return 0
-        err_console.print(f"[bold red]Error:[/] you were removed from the call: {reason} ({client.close_code})")
+        err_console.print(
+            f"[bold red]Error:[/] you were removed from the call: {escape(reason)} ({client.close_code})",
+            highlight=False,
+            soft_wrap=True,
+        )
         return 1
     console.print("Left the call.")
     return 0
@@ -405,7 +418,9 @@ def call(
     """Join the call of a collaboration session: talk and listen through the system's audio
     devices (or files), see who is in the call and who talks."""
     if video_output is not None and watch is None:
-        err_console.print("[bold red]Error:[/] --video-output writes the share you watch: add --watch USER")
+        err_console.print(
+            "[bold red]Error:[/] --video-output writes the share you watch: add --watch USER", soft_wrap=True
+        )
         raise typer.Exit(2)
     try:
         session_id, bridge_url, token = find_call(session, bridge)
@@ -417,9 +432,9 @@ def call(
             raise CallSetupError(str(exc), "pass --bridge ws://HOST:PORT", 2) from None
         media = open_media(source, input_format, target, output_format, share, video_output)
     except CallSetupError as exc:
-        err_console.print(f"[bold red]Error:[/] {exc.message}", highlight=False)
+        err_console.print(f"[bold red]Error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
         if exc.fix:
-            err_console.print(f"[bold]What to do:[/] {exc.fix}", highlight=False)
+            err_console.print(f"[bold]What to do:[/] {escape(exc.fix)}", highlight=False, soft_wrap=True)
         raise typer.Exit(exc.code) from None
     except CodeForgeError as err:
         show_error(err)

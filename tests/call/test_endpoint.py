@@ -302,3 +302,34 @@ def test_module_paths(tmp_path: Path) -> None:
     assert call_url("ws://127.0.0.1:8471/lsp?x=1", "a" * 32) == f"ws://127.0.0.1:8471/call/{'a' * 32}"
     with pytest.raises(ValueError, match="not a bridge URL"):
         call_url("http://127.0.0.1:8471", "a" * 32)
+
+
+async def test_the_call_follows_the_session(
+    call_bridge: BridgeProcess, live_platform: RunningPlatform, members: dict[str, str]
+) -> None:
+    """Roles and removals reach the call through the bridge's access registry (asked again
+    every 2 s); an end made on the platform reaches it at the next report."""
+    cast = new_session(live_platform, members)
+    url = call_url(call_bridge.url, cast.session)
+    host = await joined(url, cast.host, audio=ToneTrack(HOST_TONE))
+    navigator = await joined(url, cast.navigator, audio=ToneTrack(NAVIGATOR_TONE))
+    capture = AudioCapture(host.received_audio)
+    try:
+        await hears(capture, NAVIGATOR_TONE, "the navigator heard")
+        with live_platform.client() as client:
+            client.call("collab.set_role", {"session": cast.session, "username": "nav-nora", "role": "guest"})
+        await host.until(lambda c: (c.participant("nav-nora") or {}).get("role") == "guest", "a guest now")
+        await hears(capture, NAVIGATOR_TONE, "a guest's audio is not mixed", present=False)
+        with live_platform.client() as client:
+            client.call("collab.remove", {"session": cast.session, "username": "nav-nora"})
+        code, reason = await navigator.wait_closed()
+        assert code == 4403 and "no longer a participant" in reason
+        await host.until(lambda c: c.participant("nav-nora") is None, "the removed navigator out")
+        with live_platform.client() as client:
+            client.call("collab.call_end", {"session": cast.session})
+        code, _ = await host.wait_closed()
+        assert code == 4410 and host.event is not None and host.event["type"] == "ended"
+    finally:
+        await capture.stop()
+        await navigator.close()
+        await host.close()
