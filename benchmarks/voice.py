@@ -286,11 +286,24 @@ async def _probe(kind: str, total: int, cores: list[int]) -> None:
     mouth, background = PlayTrack(), PlayTrack()
     background.loop(quiet)
     talker, listener = RTCPeerConnection(_rtc_configuration()), RTCPeerConnection(_rtc_configuration())
-    _offer_layout(talker, mouth, kind, total)
-    _offer_layout(listener, background, kind, total)
-    await _connect([talker, listener])
-    # mixed: the listener's mix; mesh: the leg carrying talker 0 (the server's first other talker)
-    heard = listener.getTransceivers()[0 if kind == "mixed" else 1].receiver.track
+    if kind == "direct":  # no server: the talker's connection straight to the listener's
+        from aiortc import RTCSessionDescription
+
+        talker.addTransceiver(mouth, direction="sendonly")
+        await talker.setLocalDescription(await talker.createOffer())
+        await listener.setRemoteDescription(RTCSessionDescription(talker.localDescription.sdp, "offer"))
+        await listener.setLocalDescription(await listener.createAnswer())
+        await talker.setRemoteDescription(RTCSessionDescription(listener.localDescription.sdp, "answer"))
+        while listener.connectionState != "connected":
+            await asyncio.sleep(0.05)
+        print(json.dumps({"connected": True}), flush=True)
+        heard = listener.getTransceivers()[0].receiver.track
+    else:
+        _offer_layout(talker, mouth, kind, total)
+        _offer_layout(listener, background, kind, total)
+        await _connect([talker, listener])
+        # mixed: the listener's mix; mesh: the leg carrying talker 0 (the server's first other talker)
+        heard = listener.getTransceivers()[0 if kind == "mixed" else 1].receiver.track
     recorder = Recorder(heard).start()
     loop = asyncio.get_running_loop()
     try:
@@ -430,6 +443,20 @@ def measure(kind: str, talkers: int, *, seconds: float, warmup: float, probe: bo
     }  # fmt: skip
 
 
+def _direct(seconds: float, client_cores: list[int]) -> dict[str, Any]:
+    """The floor: the probe's talker connected straight to its listener, no server."""
+    with _child("probe", "direct", "2", "--cores", ",".join(map(str, client_cores))) as prober:
+        prober.read()
+        prober.send(str(seconds))
+        latencies = prober.read(seconds + 60)["latencies"]
+    heard = [x for x in latencies if x is not None]
+    return {
+        "server": "direct (no server)", "talkers": 2, "seconds": seconds, "cpuShare": None, "perParticipant": None,
+        "delivered": None, "latencyMs": _percentiles(heard) if heard else None,
+        "clicksLost": len(latencies) - len(heard), "clicks": len(latencies),
+    }  # fmt: skip
+
+
 def _percentiles(values: list[float]) -> dict[str, float]:
     ordered = np.sort(np.array(values))
     return {"p50": float(np.percentile(ordered, 50)), "p95": float(np.percentile(ordered, 95)),
@@ -488,6 +515,8 @@ def main(argv: list[str] | None = None) -> int:
                                    server_core=args.server_core, client_cores=client_cores))  # fmt: skip
             print(json.dumps(results[-1]), file=sys.stderr)
     if args.latency_talkers:
+        results.append(_direct(args.seconds, client_cores))
+        print(json.dumps(results[-1]), file=sys.stderr)
         for kind in args.servers.split(","):
             results.append(measure(kind, max(2, args.latency_talkers), seconds=args.seconds, warmup=args.warmup,
                                    probe=True, server_core=args.server_core, client_cores=client_cores))  # fmt: skip
@@ -504,7 +533,7 @@ def main(argv: list[str] | None = None) -> int:
 def _child_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("role")
-    parser.add_argument("kind", choices=SERVERS)
+    parser.add_argument("kind", choices=(*SERVERS, "direct"))
     parser.add_argument("numbers", nargs="*", type=int)
     parser.add_argument("--core", type=int)
     parser.add_argument("--cores", default="")
