@@ -66,7 +66,8 @@ describe(':CodeForge call refuses bad input', function()
     one_error(run('call volume=11'), 'unknown option "volume="')
     one_error(run('call input='), 'input= needs a value')
     one_error(run('call join loudly'), '"loudly" is not an option of :CodeForge call')
-    one_error(run('call format=pulse;rm'), 'format=pulse;rm: give an input format name')
+    one_error(run('call format=pulse;rm'), 'format=pulse;rm: give a device format name')
+    one_error(run('call output_format=a b'), '"b" is not an option')
     eq(nil, call.job, 'no job started')
   end)
   it('subcommands with too many or wrong words say the usage', function()
@@ -145,7 +146,55 @@ describe('the codeforge call job', function()
     local cmd = call.command_line('s1', 'ws://127.0.0.1:9', options)
     eq({ '/nonexistent/codeforge', 'call', 's1', '--bridge', 'ws://127.0.0.1:9', '--input', dir .. '/voice 1.wav', '--input-format', 'alsa', '--output', dir .. '/heard.wav', '--mute' }, cmd)
     assert(not table.concat(cmd, ' '):find('secret-token-123', 1, true))
+    -- Listening only, and devices named by format.
+    eq({ '/nonexistent/codeforge', 'call', 's1', '--bridge', 'ws://h:1', '--input', 'none' }, call.command_line('s1', 'ws://h:1', assert(call.join_options({ 'input=none' }))))
+    eq(
+      { '/nonexistent/codeforge', 'call', 's1', '--bridge', 'ws://h:1', '--input', 'hw:1', '--input-format', 'alsa', '--output', 'hw:2', '--output-format', 'alsa' },
+      call.command_line('s1', 'ws://h:1', assert(call.join_options({ 'input=hw:1', 'format=alsa', 'output=hw:2', 'output_format=alsa' })))
+    )
     eq({ CODEFORGE_TOKEN = 'secret-token-123' }, require('codeforge.remote').env())
+  end)
+end)
+
+describe('the job ending', function()
+  local function fake(lines, code)
+    local script = vim.fn.tempname()
+    local body = { '#!/bin/sh' }
+    for _, line in ipairs(lines) do
+      body[#body + 1] = ('echo %s >&2'):format(vim.fn.shellescape(line))
+    end
+    body[#body + 1] = 'exit ' .. code
+    vim.fn.writefile(body, script)
+    vim.fn.setfperm(script, 'rwx------')
+    return script
+  end
+  local function job_run(script)
+    vim.g.codeforge = { cmd = { script, 'lsp' }, token = 'secret-token-123' }
+    local shown = {}
+    local orig = vim.notify
+    vim.notify = function(msg, level)
+      shown[#shown + 1] = { msg = msg, level = level }
+    end
+    local job = call.start_job('s1', 'ws://127.0.0.1:9', {})
+    vim.wait(5000, function()
+      return call.job == nil
+    end)
+    vim.notify = orig
+    vim.g.codeforge = { cmd = { '/nonexistent/codeforge', 'lsp' }, token = 'secret-token-123' }
+    return job, shown
+  end
+  it('a failure is said with its last line and what to do, the token scrubbed', function()
+    local job, shown = job_run(fake({ 'Error: no audio input device (pulse default: No such file; alsa default: No such device)', 'token secret-token-123' }, 1))
+    assert(job, 'the job started')
+    eq(nil, call.job)
+    local text = said(shown)
+    matches('codeforge call failed: token ••••', text)
+    local _, other = job_run(fake({ 'no audio input device (pulse default: refused)' }, 1))
+    matches('no audio input device %(pulse default: refused%) — without audio devices, join with files: :CodeForge call input=voice%.wav output=heard%.wav', said(other))
+  end)
+  it('a clean exit says you left', function()
+    local _, shown = job_run(fake({ 'left the call' }, 0))
+    matches('you left the call', said(shown))
   end)
 end)
 

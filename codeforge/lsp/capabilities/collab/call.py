@@ -111,11 +111,10 @@ def _follow(ls: CodeForgeSession, state: CollabState) -> None:
     if view.unsubscribe is not None:
         view.unsubscribe()
         view.unsubscribe = None
-    previous, view.session = view.session, session
-    if previous is not None and view.joined:
-        # Out of the session: the bridge takes this user out of its call too (members follow
-        # the session); the editor's own connection is no longer ours to leave.
-        view.joined = False
+    view.session = session
+    # Another session (or none): the bridge takes this user out of the old one's call with
+    # the session's members, so the editor's connection there is no longer ours to leave.
+    view.joined = False
     if session is None:
         if view.sent_once and view.last_sent != {"call": None}:
             notify_call(ls, None)

@@ -18,7 +18,7 @@ local TAIL = 20 -- lines of the job's output kept for messages
 local STOP_GRACE = 3000 -- ms between asking the job to leave (SIGINT) and stopping it
 
 M.SUBCOMMANDS = {
-  join = 'Join the call of your collaboration session: [join] [input=FILE] [output=FILE] [format=pulse|alsa|…] [share=FILE] [muted]',
+  join = 'Join the call of your session: [join] [input=FILE|none] [output=FILE] [format=pulse|alsa|…] [output_format=…] [share=FILE] [watch=USER] [muted]',
   leave = 'Leave the call',
   mute = 'Mute yourself, or (host) someone: mute [USERNAME]',
   unmute = 'Unmute yourself',
@@ -27,7 +27,7 @@ M.SUBCOMMANDS = {
   ['end'] = 'End the call for everyone (host)',
   who = 'Who is in the call: talking, muted, sharing',
 }
-M.JOIN_OPTIONS = { 'input', 'output', 'format', 'share', 'watch' }
+M.JOIN_OPTIONS = { 'input', 'output', 'format', 'output_format', 'share', 'watch' }
 
 local function notify(message, level)
   vim.notify('CodeForge: ' .. message, level or vim.log.levels.INFO)
@@ -177,32 +177,35 @@ function M.join_options(words)
         return nil, ('unknown option "%s=": options: %s=, and the word muted'):format(key, table.concat(M.JOIN_OPTIONS, '=, '))
       end
       if value == '' then
-        return nil, ('%s= needs a value, e.g. %s'):format(key, ({ input = 'input=voice.wav', output = 'output=heard.wav', format = 'format=pulse', share = 'share=screen.mp4', watch = 'watch=ana' })[key])
+        return nil, ('%s= needs a value, e.g. %s'):format(key, ({ input = 'input=voice.wav', output = 'output=heard.wav', format = 'format=pulse', output_format = 'output_format=alsa', share = 'share=screen.mp4', watch = 'watch=ana' })[key])
       end
       options[key] = value
     elseif word == 'muted' or word == 'mute' then
       options.muted = true
     else
-      return nil, ('"%s" is not an option of :CodeForge call: give input=FILE, output=FILE, format=, share=FILE, watch=USER or muted'):format(word)
+      return nil, ('"%s" is not an option of :CodeForge call: give input=FILE|none, output=FILE, format=, output_format=, share=FILE, watch=USER or muted'):format(word)
     end
   end
   for _, key in ipairs({ 'input', 'share' }) do
-    if options[key] then
+    -- input=none listens only; with format= the input names a device, not a file.
+    if options[key] and not (key == 'input' and (options.input == 'none' or options.format)) then
       options[key] = vim.fn.fnamemodify(vim.fn.expand(options[key]), ':p')
       if vim.fn.filereadable(options[key]) == 0 then
         return nil, ('%s=%s: no such file (give a WAV or any file ffmpeg reads)'):format(key, options[key])
       end
     end
   end
-  if options.output then
+  if options.output and not options.output_format then
     options.output = vim.fn.fnamemodify(vim.fn.expand(options.output), ':p')
     local dir = vim.fn.fnamemodify(options.output, ':h')
     if vim.fn.isdirectory(dir) == 0 then
       return nil, ('output=%s: the folder %s does not exist'):format(options.output, dir)
     end
   end
-  if options.format and not options.format:match('^[%w_-]+$') then
-    return nil, ('format=%s: give an input format name such as pulse, alsa or avfoundation'):format(options.format)
+  for _, key in ipairs({ 'format', 'output_format' }) do
+    if options[key] and not options[key]:match('^[%w_-]+$') then
+      return nil, ('%s=%s: give a device format name such as pulse, alsa or avfoundation'):format(key, options[key])
+    end
   end
   return options
 end
@@ -218,6 +221,9 @@ function M.command_line(session, bridge, options)
   end
   if options.output then
     vim.list_extend(cmd, { '--output', options.output })
+  end
+  if options.output_format then
+    vim.list_extend(cmd, { '--output-format', options.output_format })
   end
   if options.share then
     vim.list_extend(cmd, { '--share', options.share })
@@ -245,7 +251,7 @@ end
 local function hint(line)
   local lowered = (line or ''):lower()
   if lowered:find('audio') and (lowered:find('device') or lowered:find('input') or lowered:find('output')) then
-    return ' Without audio devices, join with files: :CodeForge call input=voice.wav output=heard.wav (:checkhealth codeforge).'
+    return ' — without audio devices, join with files: :CodeForge call input=voice.wav output=heard.wav (:checkhealth codeforge)'
   end
   return ''
 end
@@ -268,7 +274,12 @@ function M.join(words)
   end
   -- The bridge Neovim reaches (:CodeForge connect) is the one to dial; the bridge's own
   -- address is for editors on the platform's network.
-  bridge = require('codeforge.remote').url or bridge
+  return M.start_job(session, require('codeforge.remote').url or bridge, options)
+end
+
+--- Start `codeforge call` for `session` at `bridge`; its end is told (an error with its last
+--- line and what to do). Returns the job, or nil after saying why not.
+function M.start_job(session, bridge, options)
   local program = require('codeforge.remote').program()
   if vim.fn.executable(program) == 0 then
     return fail('joining the call', ('`%s` is not executable: install CodeForge (pip install codeforge) or set vim.g.codeforge.cmd'):format(program))
