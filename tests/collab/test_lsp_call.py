@@ -383,8 +383,14 @@ def test_editors_join_hear_the_mix_mute_and_see_the_state(
     # Only the host (or an admin) ends the call; then everyone hears it ended.
     error = _error(gus.command("codeforge.call.end", {}, raw=True))
     assert error["code"] == REQUEST_FAILED, error
+
+    # An editor that goes (its language-server session ends) takes its peer connection out of
+    # the call, though the connection itself is still up.
+    editors.remove(gus)
+    gus.stop()
+    alice.notification(STATE, lambda p: set(_who(p["call"])) == {owner})
     ended = alice.command("codeforge.call.end", {})
     assert ended["call"]["state"] == "ended"
-    gus.notification(STATE, lambda p: p["call"] is None or p["call"]["state"] == "ended")
+    dave.notification(STATE, lambda p: p["call"] is None or p["call"]["state"] == "ended")
     error = _error(alice.command("codeforge.call.mute", {}, raw=True))
     assert "no call going on" in error["message"], error
