@@ -287,6 +287,13 @@ function M.start_job(session, bridge, options)
   local job = { session = session, tail = {}, stopping = false }
   local function keep(_, data)
     for _, line in ipairs(data or {}) do
+      -- A control the client itself made and the bridge refused (its --watch, say).
+      local refusal = line:match('^Refused: (.*)$')
+      if refusal then
+        vim.schedule(function()
+          notify('the call refused: ' .. require('codeforge.remote').scrub(refusal), vim.log.levels.WARN)
+        end)
+      end
       if line ~= '' then
         job.tail[#job.tail + 1] = line
         if #job.tail > TAIL then
@@ -306,8 +313,11 @@ function M.start_job(session, bridge, options)
         M.job = nil
       end
       require('codeforge.log').append(('codeforge call exited (%d): %s'):format(code, last_line(job.tail) or ''))
-      if job.stopping or code == 0 then
+      if job.stopping then
         notify('you left the call')
+      elseif code == 0 then
+        -- It ended by itself: the call ended, or --for ran out ("The call ended: …").
+        notify(last_line(job.tail) or 'you left the call')
       else
         local line = last_line(job.tail) or ('exit status ' .. code)
         require('codeforge').report_error('codeforge call', line .. hint(line))
