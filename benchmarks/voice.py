@@ -467,21 +467,32 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f} %"
 
 
+def _need(r: dict[str, Any]) -> float:
+    """The share of a core the room needs: what it used over what it delivered (a saturated
+    server used all it had and delivered only part: the rest would have cost the same per frame)."""
+    delivered = r["delivered"] or 1.0
+    return float(r["cpuShare"]) / min(1.0, delivered)
+
+
 def report(results: list[dict[str, Any]]) -> None:
     by = {(r["server"], r["talkers"], bool(r["clicks"])): r for r in results}
-    print("\n| talkers | server | server CPU (of one core) | per participant | delivered | per participant vs mesh |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print(
+        "\n| talkers | server | server CPU (of one core) | delivered | needs (CPU ÷ delivered) | per participant "
+        "| per participant vs mesh |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
         if r["clicks"]:
             continue
         saturated = r["delivered"] is not None and r["delivered"] < SATURATED
         mesh = by.get(("mesh", r["talkers"], False))
         vs = "-"
-        if r["server"] != "mesh" and mesh is not None and mesh["perParticipant"] > 0:
-            mesh_saturated = mesh["delivered"] is not None and mesh["delivered"] < SATURATED
-            vs = f"{'≤ ' if mesh_saturated else ''}{r['perParticipant'] / mesh['perParticipant']:.2f}x"
+        if r["server"] != "mesh" and mesh is not None and _need(mesh) > 0:
+            vs = f"{_need(r) / _need(mesh):.3f}x"
+        need = _need(r)
         print(f"| {r['talkers']} | {r['server']} | {_pct(r['cpuShare'])}{' (saturated)' if saturated else ''} | "
-              f"{_pct(r['perParticipant'])} | {_pct(r['delivered'])} | {vs} |")  # fmt: skip
+              f"{_pct(r['delivered'])} | {_pct(need)}{' (estimated)' if saturated else ''} | "
+              f"{_pct(need / r['talkers'])} | {vs} |")  # fmt: skip
     probes = [r for r in results if r["clicks"]]
     if probes:
         print("\n| talkers | server | mouth-to-ear p50 / p95 / max ms | clicks heard | server CPU | delivered |")
