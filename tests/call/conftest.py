@@ -23,7 +23,7 @@ import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
-from codeforge.collab.rtc import CallServer, Event, Joined, Member, rtc_configuration
+from codeforge.collab.rtc import CallServer, Event, Joined, Member, playout, rtc_configuration
 from tests.call.audio import RATE, PlayTrack, Recorder
 from tests.call.harness import call_bridge, members, state_home  # noqa: F401  (fixtures, found by name)
 
@@ -106,6 +106,7 @@ async def join(
     share: MediaStreamTrack | None = None,
     watch: bool = False,
     connect: bool = True,
+    low_latency: bool = False,
 ) -> Client:
     """A client joins: offer (audio, then share, then watch), the server's answer, connected."""
     m = member(who) if isinstance(who, str) else who
@@ -130,7 +131,8 @@ async def join(
         await pc.close()
         raise
     await pc.setRemoteDescription(RTCSessionDescription(sdp=joined.answer_sdp, type="answer"))
-    recorder = Recorder(pc.getTransceivers()[0].receiver.track).start()
+    receiver = pc.getTransceivers()[0].receiver
+    recorder = Recorder(playout(receiver) if low_latency else receiver.track).start()
     client = Client(m.username, pc, joined, mic, recorder, events)
     if connect:
         await client.connected()

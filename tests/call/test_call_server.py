@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 import ifaddr
+import numpy as np
 import pytest
 from aiortc import RTCPeerConnection, RTCRtpSender, VideoStreamTrack
 from aiortc.sdp import SessionDescription
 from av import VideoFrame
 
 from codeforge.collab.rtc import CallError, CallServer, CallState, rtc_configuration
+from tests.call.audio import FRAME, RATE, click
 from tests.call.conftest import Client, join, member, power, tone, wait_for
 
 FREQS = {"ann": 400.0, "bob": 700.0, "cyd": 1100.0}
@@ -344,3 +347,46 @@ async def test_the_answer_carries_only_opus_and_vp8(call_server: CallServer, cli
     assert {c.mimeType for c in answer.media[0].rtp.codecs} == {"audio/opus"}
     for video in answer.media[1:]:
         assert {c.mimeType for c in video.rtp.codecs} <= {"video/VP8", "video/rtx"}
+
+
+async def test_mouth_to_ear_on_loopback_through_playout(call_server: CallServer, clients: list[Client]) -> None:
+    """A click said by ann reaches bob's ear (a client playing out with the mixer's jitter
+    buffer) well within the issue's 300 ms; the server's own share is a tick or two."""
+    ann = await join(call_server, member("ann", host=True))
+    bob = await join(call_server, "bob", low_latency=True)
+    clients += [ann, bob]
+    assert ann.mic is not None and bob.recorder is not None
+    await _hear([bob], 0.3)
+    delays: list[float] = []
+    mic, recorder = ann.mic, bob.recorder
+    for count in range(1, 4):
+        mic.say(click(0.1))  # 5 packets: one lost on a loaded machine still leaves the onset near
+
+        def sent(n: int = count) -> bool:
+            return len(mic.said) == n and mic.said[-1] - mic.said[-1] % FRAME in mic.sent
+
+        await wait_for(sent, what="click sent")
+        said_at = mic.send_time(mic.said[-1])
+        heard = next_loud(bob, said_at)
+        await wait_for(heard, what="click heard")
+        heard_at = heard() or 0.0
+        delays.append(heard_at - said_at)
+
+        def over(end: float = heard_at + 0.15) -> bool:  # the click's last frames came (quiet after it)
+            return any(arrived > end and np.abs(s).max() < 100 for _, arrived, s in recorder.frames[-5:])
+
+        await wait_for(over, what="click over")
+    assert max(delays) < 0.3, delays
+
+
+def next_loud(client: Client, after: float) -> Callable[[], float | None]:
+    """When the first loud sample the client received after `after` came out of its receiver."""
+
+    def find() -> float | None:
+        assert client.recorder is not None
+        for _, arrived, samples in client.recorder.frames:
+            if arrived > after and np.abs(samples).max() > 8000:
+                return arrived + int(np.argmax(np.abs(samples) > 8000)) / RATE
+        return None
+
+    return find

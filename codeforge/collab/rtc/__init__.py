@@ -20,7 +20,7 @@ from codeforge.collab.rtc.call import (
 )
 from codeforge.collab.rtc.codecs import CallError, OfferRefused, OfferShape, check_offer
 from codeforge.collab.rtc.ice import IceSettings, TurnServer, ice_servers_json, include_loopback, rtc_configuration
-from codeforge.collab.rtc.mixer import AudioMixer, MixedTrack
+from codeforge.collab.rtc.mixer import AudioMixer, MixedTrack, playout
 
 __all__ = [
     "AudioMixer",
@@ -43,5 +43,6 @@ __all__ = [
     "check_offer",
     "ice_servers_json",
     "include_loopback",
+    "playout",
     "rtc_configuration",
 ]
