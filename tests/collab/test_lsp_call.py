@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fractions
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
@@ -25,9 +27,9 @@ import numpy as np
 import pytest
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
 
-from tests.bridge.conftest import BridgeProcess, member_token
+from tests.bridge.conftest import BridgeProcess, LspPipe, member_token
 from tests.collab.lsp_helpers import Editor
-from tests.conftest import RunningPlatform
+from tests.conftest import ROOT, RunningPlatform
 
 INVALID_PARAMS = -32602
 REQUEST_FAILED = -32803
@@ -278,6 +280,34 @@ def test_outside_a_session_every_call_command_says_how_to_get_one(
         assert error["code"] == INVALID_PARAMS and error["data"]["errors"][0]["field"] == name, (command, error)
     error = _error(alice.command("codeforge.call.mute", "loud", raw=True))
     assert error["code"] == INVALID_PARAMS and "one argument, an object" in error["message"]
+
+
+def test_outside_a_bridge_every_call_command_says_to_connect_first(
+    live_platform: RunningPlatform, tmp_path: Path
+) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "codeforge", "lsp"],
+        env=live_platform.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT,
+    )  # fmt: skip
+    client = LspPipe(process)
+    try:
+        client.initialize(tmp_path)
+        for command, argument in (
+            ("codeforge.call.join", {"sdp": "v=0"}),
+            ("codeforge.call.mute", {}),
+            ("codeforge.call.link", {}),
+            ("codeforge.call.participants", {}),
+        ):
+            answer = client.request("workspace/executeCommand", {"command": command, "arguments": [argument]})
+            error = _error(answer)
+            assert "connect to a workspace first (codeforge connect URL)" in error["message"], (command, error)
+        client.request("shutdown")
+        client.notify("exit")
+        assert process.wait(20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 @pytest.mark.timeout(240)
