@@ -141,7 +141,7 @@ async def join(
 
 @pytest.fixture
 async def call_server() -> AsyncIterator[CallServer]:
-    server = CallServer(drop_after=1.5)
+    server = CallServer(drop_after=2.0)
     try:
         yield server
     finally:

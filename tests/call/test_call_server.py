@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
+import aioice.ice
 import ifaddr
 import numpy as np
 import pytest
@@ -13,7 +14,15 @@ from aiortc import RTCPeerConnection, RTCRtpSender, VideoStreamTrack
 from aiortc.sdp import SessionDescription
 from av import VideoFrame
 
-from codeforge.collab.rtc import CallError, CallServer, CallState, rtc_configuration
+from codeforge.collab.rtc import (
+    CallError,
+    CallServer,
+    CallState,
+    IceSettings,
+    ice_servers_json,
+    include_loopback,
+    rtc_configuration,
+)
 from tests.call.audio import FRAME, RATE, click
 from tests.call.conftest import Client, join, member, power, tone, wait_for
 
@@ -390,3 +399,64 @@ def next_loud(client: Client, after: float) -> Callable[[], float | None]:
         return None
 
     return find
+
+
+async def test_a_peer_that_never_connects_is_dropped(call_server: CallServer, clients: list[Client]) -> None:
+    """Answered, but its client never applies the answer: no ICE, no DTLS, no media."""
+    ann = await join(call_server, "ann")
+    clients.append(ann)
+    silent = RTCPeerConnection(rtc_configuration())
+    silent.addTransceiver("audio", direction="sendrecv")
+    await silent.setLocalDescription(await silent.createOffer())
+    events: list[dict[str, object]] = []
+    joined = await call_server.join("s1", member("bob"), silent.localDescription.sdp, events.append)
+    assert joined.call.usernames == ["ann", "bob"]
+    await wait_for(lambda: joined.call.usernames == ["ann"], timeout=8, what="bob dropped")
+    assert events[-1]["type"] == "removed" and events[-1]["code"] == 4408
+    await silent.close()
+
+
+def test_ice_settings_from_the_environment() -> None:
+    settings = IceSettings.from_env(
+        {
+            "CODEFORGE_CALL_STUN": "stun:stun.example.org:3478, stun:10.0.0.1",
+            "CODEFORGE_CALL_TURN": "turn:turn.example.org:3478?transport=udp",
+            "CODEFORGE_CALL_TURN_USERNAME": "codeforge",
+            "CODEFORGE_CALL_TURN_PASSWORD": "s3cret-pass",
+        }
+    )
+    assert settings.stun == ("stun:stun.example.org:3478", "stun:10.0.0.1")
+    assert "s3cret-pass" not in repr(settings)  # never in logs by way of a repr
+    assert ice_servers_json(settings) == [
+        {"urls": "stun:stun.example.org:3478"},
+        {"urls": "stun:10.0.0.1"},
+        {"urls": "turn:turn.example.org:3478?transport=udp", "username": "codeforge", "credential": "s3cret-pass"},
+    ]
+    servers = rtc_configuration(settings).iceServers or []
+    assert [(s.urls, s.username) for s in servers][-1] == ("turn:turn.example.org:3478?transport=udp", "codeforge")
+    assert rtc_configuration().iceServers == []  # not aiortc's default (Google's STUN)
+    assert ice_servers_json(None) == [] and IceSettings.from_env({}) == IceSettings()
+
+
+def test_bad_ice_settings_say_which_variable() -> None:
+    with pytest.raises(ValueError, match=r"CODEFORGE_CALL_STUN: 'stun\.example\.org' is not a stun: URL"):
+        IceSettings.from_env({"CODEFORGE_CALL_STUN": "stun.example.org"})
+    with pytest.raises(ValueError, match="CODEFORGE_CALL_TURN: 'stun:x:1' is a stun: URL"):
+        IceSettings.from_env(
+            {
+                "CODEFORGE_CALL_TURN": "stun:x:1",
+                "CODEFORGE_CALL_TURN_USERNAME": "u",
+                "CODEFORGE_CALL_TURN_PASSWORD": "p",
+            }
+        )
+    with pytest.raises(ValueError, match="CODEFORGE_CALL_TURN_PASSWORD is not") as missing:
+        IceSettings.from_env({"CODEFORGE_CALL_TURN": "turn:x:1", "CODEFORGE_CALL_TURN_USERNAME": "u"})
+    assert "CODEFORGE_CALL_TURN_USERNAME" not in str(missing.value)  # it is set: only the missing one is named
+
+
+def test_loopback_is_added_once() -> None:
+    include_loopback()
+    include_loopback()
+    addresses = aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=False)
+    assert addresses.count("127.0.0.1") == 1
+    assert "127.0.0.1" not in aioice.ice.get_host_addresses(use_ipv4=False, use_ipv6=True)
