@@ -2,9 +2,12 @@
 fixtures of tests that go through a bridge (tests/call/harness.py: `call_bridge`, `members`,
 `state_home`).
 
-call_server        a CallServer (drop_after 1.5 s so drop tests are quick), closed after
+call_server        a CallServer (drop_after 2 s: drop tests stay quick, and the RTCP of a
+                   listener without a microphone comes every 0.5-1.5 s), closed after
+clients            the Clients a test made (closed after it)
 join(server, …)    a client peer connection (the client offers, like CallClient and browsers)
                    with a PlayTrack microphone (looping a tone) and a Recorder on its mix
+                   (`low_latency=True`: played out through `playout`, the mixer's jitter buffer)
 tone(freq)         a 0.1 s tone loop (whole cycles: loops without a click)
 power(x, freq)     FFT power of a recording at a frequency, relative to the strongest bin
 wait_for(cond)     await a condition of the event loop's state (polled every 20 ms)
