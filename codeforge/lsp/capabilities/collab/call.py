@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -70,21 +70,9 @@ class CallView:
 # -- the state as JSON ------------------------------------------------------------------------
 
 
-def call_json(state: Any) -> dict[str, Any] | None:
-    """A `CallState` (the server's object or its JSON) as the JSON the contract shows."""
-    if state is None:
-        return None
-    if isinstance(state, dict):
-        return state
-    for method in ("to_json", "as_json", "json"):
-        make = getattr(state, method, None)
-        if callable(make):
-            made = make()
-            if isinstance(made, dict):
-                return made
-    if dataclasses.is_dataclass(state) and not isinstance(state, type):
-        return dataclasses.asdict(state)
-    raise TypeError(f"cannot show a call state of type {type(state).__name__}")
+def call_json(state: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A `CallState` (a TypedDict of JSON values) as the notification and results carry it."""
+    return None if state is None else dict(state)
 
 
 def notify_call(ls: CodeForgeSession, state: Any, *, force: bool = False) -> None:
@@ -191,7 +179,7 @@ def _the_call(ls: CodeForgeSession) -> tuple[Call, str]:
     """The session's active call and this editor's username."""
     session = _session_id(ls)
     call = _calls(ls).call(session)
-    if call is None or call_json(call.state()).get("state") == "ended":  # type: ignore[union-attr]
+    if call is None or call.state()["state"] == "ended":
         raise Conflict(
             f"collaboration session {session} has no call going on",
             fix="start or join it with codeforge.call.join {sdp} (VS Code), or `codeforge call` (terminal editors)",
@@ -322,7 +310,7 @@ async def join(ls: CodeForgeSession, args: JoinArguments) -> dict[str, Any]:
 @lsp_command("codeforge.call.leave", NoArguments)
 async def leave(ls: CodeForgeSession, args: NoArguments) -> dict[str, Any]:
     call, me = _the_call(ls)
-    if not any(p.get("username") == me for p in call_json(call.state()).get("participants", [])):  # type: ignore[union-attr]
+    if me not in {p["username"] for p in call.state()["participants"]}:
         raise Conflict("you are not in the call", fix="join it first (codeforge.call.join, or `codeforge call`)")
     try:
         await call.leave(me, "left")
@@ -338,9 +326,9 @@ async def leave(ls: CodeForgeSession, args: NoArguments) -> dict[str, Any]:
 async def mute(ls: CodeForgeSession, args: MuteArguments) -> dict[str, Any]:
     call, me = _the_call(ls)
     target = args.username or me
-    in_call = {p.get("username") for p in call_json(call.state()).get("participants", [])}  # type: ignore[union-attr]
+    in_call = {p["username"] for p in call.state()["participants"]}
     if target not in in_call:
-        who = ", ".join(sorted(str(u) for u in in_call if u)) or "nobody"
+        who = ", ".join(sorted(in_call)) or "nobody"
         if target == me:
             raise Conflict("you are not in the call", fix="join it first (codeforge.call.join, or `codeforge call`)")
         raise NotFound(f"{target} is not in the call (in it: {who})", fix="give the username of someone in the call")
