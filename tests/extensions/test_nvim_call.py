@@ -61,7 +61,8 @@ def test_call_lua_units(tmp_path: Path) -> None:
     assert f"# pass {written} fail 0 skip 0" in output, output[-4000:]
 
 
-def _tone(path: Path, frequency: float = 440.0, seconds: float = 60.0) -> Path:
+def _tone(path: Path, frequency: float = 440.0, seconds: float = 240.0) -> Path:
+    """A tone longer than the test runs (the file is played once)."""
     rate = 48000
     t = np.arange(int(rate * seconds)) / rate
     samples = (np.sin(2 * np.pi * frequency * t) * 9000).astype("<i2")
