@@ -35,7 +35,7 @@ import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal, Protocol
 
 import watchfiles
@@ -57,6 +57,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+# Texts of the last bases kept for `sync_conflict` (by count and in all).
+BASES_KEPT = 8
+BASES_BYTES = 16 * 1024 * 1024
 # The origin of the document changes the mirror makes (room observers see it).
 DISK_ORIGIN = "disk"
 RECORD = "codeforge:disk"
@@ -98,13 +101,21 @@ class MirrorRoom(Protocol):
 @dataclass(frozen=True)
 class Conflict:
     """A disk change that overlaps unsaved edits. `base`: the text both started from ("" when
-    unknown: a restored document with unsaved edits whose file changed meanwhile)."""
+    unknown: a restored document with unsaved edits whose file changed meanwhile).
+
+    `origin` "sync": file sync found the file changed on both machines since they were last
+    in step (`DiskMirror.sync_conflict`); `theirs` is the other machine's version, which sync
+    puts at the file's name, and `copy` the workspace-relative name sync keeps the
+    workspace's own file under (`copy_digest`: that file's content hash then)."""
 
     id: str
     path: str
     base: str
     ours: str
     theirs: str
+    origin: Literal["disk", "sync"] = "disk"
+    copy: str = ""
+    copy_digest: str = ""
 
     def choose(self, choice: Literal["ours", "theirs", "both"]) -> str:
         """The text for a resolution choice; "both" keeps both sides of each clashing region
@@ -264,6 +275,9 @@ class DiskMirror:
         self.base: str | None = None  # None: never read or written (a new file)
         self.on_disk = False
         self.conflicts: dict[str, Conflict] = {}
+        # The last bases by their hash (file sync's hash too: BLAKE2b-128 of the bytes), so a
+        # sync conflict can name the version both machines last had (`sync_conflict`).
+        self._bases: dict[str, str] = {}
         self._lock = asyncio.Lock()
 
     # -- the document --------------------------------------------------------------------
@@ -279,13 +293,23 @@ class DiskMirror:
     def _set_base(self, base: str, edits: list[Edit] | None = None) -> None:
         """Apply `edits` (against the document now) and record the new base, in one transaction."""
         self.base = base
+        digest = _digest(base)
+        self._remember(digest, base)
         with self.room.local(DISK_ORIGIN) as text:
             if edits:
                 apply_to_ytext(text, edits)
             record = self._record(text)
-            digest = _digest(base)
             if record.get("base") != digest:
                 record["base"] = digest
+
+    def _remember(self, digest: str, text: str) -> None:
+        """Keep `text` among the last bases (at most BASES_KEPT, BASES_BYTES in all)."""
+        self._bases.pop(digest, None)
+        self._bases[digest] = text
+        size = sum(len(t) for t in self._bases.values())
+        while len(self._bases) > 1 and (len(self._bases) > BASES_KEPT or size > BASES_BYTES):
+            oldest = next(iter(self._bases))
+            size -= len(self._bases.pop(oldest))
 
     # -- reading -------------------------------------------------------------------------
 
@@ -355,6 +379,43 @@ class DiskMirror:
             return self._conflict(base, ours, theirs)
         self._set_base(theirs, edits)
         return None
+
+    def sync_conflict(self, theirs: str, *, base_digest: str | None, copy: str) -> Conflict | None:
+        """File sync is about to put `theirs`, another machine's version, at this file, which
+        changed on both machines since they were last in step (the last synced content had
+        hash `base_digest`); the workspace's own file goes to `copy`. Called before the file
+        changes, so the disk change that follows is known (`on_disk_change` leaves it to the
+        person) instead of being merged against a base the other machine never had. Returns
+        the Conflict (base: the last synced text when this mirror had it as a base, else "");
+        None when the document holds `theirs` already (nothing to choose)."""
+        ours = str(self.room.text)
+        if ours == theirs:
+            return None
+        self._drop_conflicts()  # about a file content that is going away
+        base = self._bases.get(base_digest, "") if base_digest else ""
+        try:
+            on_disk = _digest(read_text(self.path, self.name))
+        except DiskError:
+            on_disk = ""
+        conflict = Conflict(uuid.uuid4().hex, self.name, base, ours, theirs, "sync", copy, on_disk)
+        self.conflicts[conflict.id] = conflict
+        log.info("conflict %s on %s: changed on both sides of file sync", conflict.id, self.name)
+        return conflict
+
+    def drop_copy(self, conflict: Conflict) -> bool:
+        """Delete the copy file sync kept of the workspace's version of a resolved sync
+        conflict, when it still holds what it was made with (the person saw it as part of
+        ours and chose); file sync then deletes it on the other machine too."""
+        if conflict.origin != "sync" or not conflict.copy or not conflict.copy_digest:
+            return False
+        copy = self.path.parent / PurePosixPath(conflict.copy).name
+        try:
+            if _digest(read_text(copy, conflict.copy)) != conflict.copy_digest:
+                return False
+            copy.unlink()
+        except (DiskError, OSError):
+            return False
+        return True
 
     def _drop_conflicts(self) -> None:
         if not self.conflicts:

@@ -32,13 +32,14 @@ from codeforge.bridge.sync.protocol import Message, encode
 from codeforge.bridge.sync.state import SyncState
 from codeforge.bridge.sync.tree import Entry, entry_for, hash_file
 
-__all__ = ["STAGING_QUEUE", "Emit", "Held", "Job", "PeerCore", "Stats"]
+__all__ = ["STAGING_QUEUE", "BeforeConflict", "Emit", "Held", "Job", "PeerCore", "Stats"]
 
 log = logging.getLogger(__name__)
 
 # kind ("status" | "conflict" | "warning" | "error"), message for a person, data.
 Emit = Callable[[str, str, dict[str, Any]], None]
 Held = tuple[str, int]  # (hash, mode)
+BeforeConflict = Callable[[str, Callable[[], bytes], str | None, str], None]
 STAGING_QUEUE = 4  # received batches waiting to be written (each up to BATCH_BYTES)
 
 
@@ -110,6 +111,11 @@ class PeerCore:
         self.lock = asyncio.Lock()  # one writer or reader of this tree's bookkeeping at a time
         self.after_applied: Callable[[], None] | None = None
         self.after_sync_end: Callable[[], None] | None = None
+        # The conflict hand-off (the workspace half, in a bridge with collaboration rooms):
+        # called from a worker thread before a conflicting incoming file takes the path, with
+        # the path, a reader of the incoming content, the hash both sides last had and the
+        # name this side's version is kept under (docs/collab.md, "File-sync conflicts").
+        self.before_conflict: BeforeConflict | None = None
         self.handlers: dict[str, Callable[[Message], Any]] = {}
         # Pushes the receiving loop asks for (wants, conflict copies), sent in order by one task,
         # since a send may wait and the receiving loop must not. None: send `sync_end` here.

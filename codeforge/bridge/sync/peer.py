@@ -9,6 +9,7 @@ import contextlib
 import hashlib
 import logging
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,11 @@ _HEX = re.compile(r"[0-9a-f]{32}")
 # Kinds applied only once every staged batch before them is in place (a move or delete may
 # name a file still being written; sync_end answers for everything before it).
 _ORDERED = frozenset({"dirs", "link", "delete", "move", "mode", "agree", "want", "sync_end"})
+
+
+def _reader(data: bytes | memoryview) -> Callable[[], bytes]:
+    """The incoming content, copied only when the conflict hand-off asks for it."""
+    return lambda: bytes(data)
 
 
 class Peer(Sender):
@@ -177,7 +183,7 @@ class Peer(Sender):
                     if not self.resolver:
                         job.conflicts.append((rel, ""))
                         continue
-                    job.conflicts.append((rel, self._set_aside(rel)))
+                    job.conflicts.append((rel, self._set_aside(rel, _reader(data))))
                 mtime = int(item.get("mt") or 0)
                 job.staged.append(
                     apply.stage_file(self.root, rel, data, mode, mtime, durable=self.durable, known=known, final=final)
@@ -204,9 +210,17 @@ class Peer(Sender):
             return "apply"  # deleted here, changed there: the change wins (nothing is lost)
         return "conflict"
 
-    def _set_aside(self, rel: str) -> str:
-        """Keep this side's version of a conflicting file under a conflict name."""
+    def _set_aside(self, rel: str, incoming: Callable[[], bytes] | None = None) -> str:
+        """Keep this side's version of a conflicting file under a conflict name. With the
+        incoming content (a file, not a link), the conflict hand-off hears of it first: a
+        collaboration room on the file turns it into a conflict for its participants."""
         copy = apply.conflict_name(self.root, rel, self.side)
+        if incoming is not None and self.before_conflict is not None:
+            base = self.state.base.get(rel)
+            try:
+                self.before_conflict(rel, incoming, base[0] if base else None, copy)
+            except Exception:  # the copy is kept all the same: nothing is lost without it
+                log.exception("sync: handing the conflict on %s over failed", rel)
         apply.move_path(self.root, rel, copy)
         self.remember(rel, None)
         return copy
@@ -285,7 +299,7 @@ class Peer(Sender):
                     partial.unlink(missing_ok=True)
                     job.conflicts.append((rel, ""))
                     return job
-                job.conflicts.append((rel, self._set_aside(rel)))
+                job.conflicts.append((rel, self._set_aside(rel, partial.read_bytes)))
             job.staged.append(
                 apply.stage_partial(
                     self.root,

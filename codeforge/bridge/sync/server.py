@@ -11,14 +11,17 @@ own changes as the watcher reports them.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from codeforge.bridge.link import Link, LinkClosed
+from codeforge.bridge.sync.core import BeforeConflict
 from codeforge.bridge.sync.ignore import Ignorer
 from codeforge.bridge.sync.peer import Peer
 from codeforge.bridge.sync.protocol import PROTOCOL_VERSION, ProtocolError, decode, encode, encode_entries
@@ -29,16 +32,17 @@ from codeforge.bridge.sync.watch import TreeWatcher
 if TYPE_CHECKING:
     from codeforge.bridge.sessions import ChannelContext
 
-__all__ = ["serve", "serve_folder"]
+__all__ = ["room_hand_off", "serve", "serve_folder"]
 
 log = logging.getLogger(__name__)
 
 _SYNC_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 SAVE_EVERY = 2.0
+HAND_OFF_WAIT = 30.0  # seconds a writing thread waits for the rooms to take a conflict
 
 
 async def serve(link: Link, ctx: ChannelContext) -> None:
-    await serve_folder(link, ctx.workspace)
+    await serve_folder(link, ctx.workspace, rooms=ctx.shared.get("collab"))
 
 
 def _notice(link: Link, kind: str, message: str, data: dict[str, Any]) -> None:
@@ -46,8 +50,57 @@ def _notice(link: Link, kind: str, message: str, data: dict[str, Any]) -> None:
         link.send_nowait(encode("notice", {"kind": kind, "message": message, "data": data}))
 
 
-async def serve_folder(link: Link, workspace: Path) -> None:
-    """Serve one sync link for `workspace` until it closes."""
+def room_hand_off(rooms: Any, loop: asyncio.AbstractEventLoop) -> BeforeConflict:
+    """The conflict hand-off to the bridge's collaboration rooms (`shared["collab"]`, a
+    `codeforge.collab.RoomHub`, used by duck typing: the bridge does not import collab).
+
+    Called from the thread that writes received files, before a conflicting file takes the
+    path: on the event loop (where the rooms live), an open room on that path gets the
+    conflict from its disk mirror (`DiskMirror.sync_conflict`: the room's text as ours, the
+    incoming text as theirs, the last synced text as base when known), so the write that
+    follows is known to it rather than merged as an ordinary disk change; its participants
+    choose in their editors' three-way views. The thread waits for that (a few ms)."""
+
+    def on_loop(rel: str, incoming: Callable[[], bytes], base: str | None, copy: str) -> None:
+        mirror = getattr(rooms, "mirrors", {}).get(rel)
+        room = rooms.get(rel) if hasattr(rooms, "get") else None
+        if mirror is None or room is None or getattr(room, "closed", False):
+            return
+        data = incoming()
+        if b"\0" in data:
+            return
+        try:
+            theirs = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return  # not text: no room holds it as one
+        mirror.sync_conflict(theirs, base_digest=base, copy=copy)
+
+    def hand_off(rel: str, incoming: Callable[[], bytes], base: str | None, copy: str) -> None:
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            on_loop(rel, incoming, base, copy)
+            return
+        done: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                on_loop(rel, incoming, base, copy)
+                done.set_result(None)
+            except BaseException as exc:
+                done.set_exception(exc)
+
+        loop.call_soon_threadsafe(run)
+        done.result(timeout=HAND_OFF_WAIT)
+
+    return hand_off
+
+
+async def serve_folder(link: Link, workspace: Path, *, rooms: Any = None) -> None:
+    """Serve one sync link for `workspace` until it closes. `rooms`: the bridge's
+    collaboration hub, which hears of conflicts on the files its rooms hold."""
     root = workspace.resolve()
     try:
         hello = decode(await link.receive())
@@ -86,6 +139,8 @@ async def serve_folder(link: Link, workspace: Path) -> None:
     peer = Peer(
         root, link, side="workspace", state=state, ignorer=ignorer, emit=emit, resolver=True, durable=config.fsync
     )
+    if rooms is not None:
+        peer.before_conflict = room_hand_off(rooms, asyncio.get_running_loop())
     partials = hello.header.get("partials") or {}
     peer.peer_partials = {k: int(v) for k, v in partials.items() if PARTIAL_KEY.fullmatch(str(k))}
 

@@ -2,10 +2,15 @@
 editor, and `codeforge.collab.resolveConflict {id, choice, text?}` back.
 
 A conflict is raised by a room's disk mirror (`codeforge.collab.disk`) when a change on disk
-overlaps edits not yet saved; the room keeps its text meanwhile. The mirror has no listener
-of its own, so while in a session this module looks at the rooms of the editor's documents
-a few times a second (and at once after a save) and tells the editor of each conflict once.
-The choice is applied to the room for everyone (the mirror puts it in as a diff).
+overlaps edits not yet saved, or when file sync finds the file changed on both machines
+(`origin: "sync"`, handed over by the bridge's sync before it writes the other machine's
+version); the room keeps its text meanwhile. The mirror has no listener of its own, so
+while in a session this module looks at the rooms of the editor's documents a few times a
+second (and at once after a save) and tells the editor of each conflict once. The choice is
+applied to the room for everyone (the mirror puts it in as a diff); a sync conflict's choice
+is also saved at once, so file sync takes it to the other machine as an ordinary change
+(which holds what sync wrote here, so nothing clashes again), and the copy sync kept of the
+workspace's version is deleted when it is unchanged (sync deletes it on the other side).
 """
 
 from __future__ import annotations
@@ -14,15 +19,17 @@ import asyncio
 import logging
 from typing import Any, Literal
 
+from lsprotocol import types
 from pydantic import Field, model_validator
 
 from codeforge.catalog.errors import BadInput, NotFound, PermissionDenied
+from codeforge.collab.disk import DiskError
 from codeforge.lsp.capabilities.collab.state import CollabHost, CollabState, DocSync, active_host, collab_state
 from codeforge.lsp.command import CommandArguments, lsp_command
 from codeforge.lsp.contributions import Contributions
 from codeforge.lsp.session import CodeForgeSession
 
-__all__ = ["ResolveArguments", "check", "contribute", "open_conflicts", "resolve_conflict", "watch"]
+__all__ = ["ResolveArguments", "check", "conflict_params", "contribute", "open_conflicts", "resolve_conflict", "watch"]
 
 log = logging.getLogger(__name__)
 
@@ -49,16 +56,29 @@ def check(ls: CodeForgeSession, state: CollabState) -> None:
             if conflict.id in state.conflicts_told:
                 continue
             state.conflicts_told.add(conflict.id)
-            ls.protocol.notify(
-                "codeforge/collab/conflict",
-                {
-                    "id": conflict.id,
-                    "uri": doc.uri,
-                    "base": conflict.base,
-                    "ours": conflict.ours,
-                    "theirs": conflict.theirs,
-                },
-            )
+            ls.protocol.notify("codeforge/collab/conflict", conflict_params(conflict, doc))
+
+
+def conflict_params(conflict: Any, doc: DocSync) -> dict[str, Any]:
+    """`codeforge/collab/conflict`'s params; `message` says what happened, for the person."""
+    origin = getattr(conflict, "origin", "disk")
+    params: dict[str, Any] = {
+        "id": conflict.id,
+        "uri": doc.uri,
+        "base": conflict.base,
+        "ours": conflict.ours,
+        "theirs": conflict.theirs,
+        "origin": origin,
+    }
+    if origin == "sync":
+        params["copy"] = conflict.copy
+        params["message"] = (
+            f"{doc.name} changed both in the session and on the machine it is synced with (file sync): "
+            "theirs is that machine's version, ours the session's; the choice is saved and synced back"
+        )
+    else:
+        params["message"] = f"{doc.name} changed on disk while it had unsaved edits in the session"
+    return params
 
 
 async def watch(ls: CodeForgeSession, state: CollabState) -> None:
@@ -112,11 +132,35 @@ async def resolve_conflict(ls: CodeForgeSession, args: ResolveArguments) -> dict
             doc.room.resolve(args.id, chosen)
         else:  # known to the mirror only
             host.hub.mirrors[doc.name].resolve(args.id, chosen)  # type: ignore[union-attr]
-        return {"resolved": args.id, "uri": doc.uri}
+        answer: dict[str, Any] = {"resolved": args.id, "uri": doc.uri}
+        if getattr(conflict, "origin", "disk") == "sync":
+            answer |= await _settle_sync(ls, host, doc, conflict)
+        return answer
     raise NotFound(
         f"no open conflict {args.id} in this editor's documents (already resolved, or its file is not open)",
         fix="open the file the conflict is on; resolved conflicts need nothing more",
     )
+
+
+async def _settle_sync(ls: CodeForgeSession, host: CollabHost, doc: DocSync, conflict: Any) -> dict[str, Any]:
+    """A sync conflict's choice, to the file sync: saved now (sync sends it to the other
+    machine, which holds the version sync wrote here, so it applies cleanly), and sync's
+    copy of the workspace's version deleted when nobody changed it. `{saved, copyRemoved}`."""
+    assert host.hub is not None
+    saved = False
+    try:
+        saved = await host.hub.save(doc.name) is None
+    except (DiskError, KeyError) as exc:
+        ls.window_show_message(
+            types.ShowMessageParams(
+                type=types.MessageType.Warning,
+                message=f"CodeForge: the resolution of {doc.name} is in the session but not saved ({exc}); "
+                "save it to send it to the synced machine",
+            )
+        )
+    mirror = host.hub.mirrors.get(doc.name)
+    removed = bool(saved and mirror is not None and mirror.drop_copy(conflict))
+    return {"saved": saved, "copyRemoved": conflict.copy if removed else None}
 
 
 def contribute(c: Contributions) -> None:

@@ -51,8 +51,12 @@ export class ConflictView implements vscode.TextDocumentContentProvider, vscode.
     const name = this.host.label(conflict.uri);
     await vscode.commands.executeCommand('vscode.diff', this.sideUri(conflict, 'theirs'), this.sideUri(conflict, 'ours'), `${name}: theirs ↔ ours (conflict)`, { preview: false });
     for (;;) {
+      // The server says what happened (a disk change, or file sync: `origin: "sync"`).
+      const said = (conflict as Conflict & { message?: unknown }).message;
+      const what = typeof said === 'string' && said ? said : `${name} changed on disk while it had unsaved edits in the session`;
+      const theirs = (conflict as Conflict & { origin?: unknown }).origin === 'sync' ? 'the synced machine’s' : 'on disk';
       const action = await vscode.window.showWarningMessage(
-        `CodeForge: ${name} changed on disk while it had unsaved edits in the session. Keep which version? (left: theirs, on disk; right: ours, the session's)`,
+        `CodeForge: ${what}. Keep which version? (left: theirs, ${theirs}; right: ours, the session's)`,
         'Accept Ours',
         'Accept Theirs',
         'Accept Both',

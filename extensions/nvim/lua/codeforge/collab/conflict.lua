@@ -44,8 +44,10 @@ function M.on_conflict(params)
   end
   local conflict = { id = text(params.id), uri = params.uri, base = text(params.base) or '', ours = text(params.ours) or '', theirs = text(params.theirs) or '' }
   M.pending[conflict.id] = conflict
+  -- The server says what happened (a disk change, or file sync: origin "sync").
+  local what = text(params.message) or ('%s: changes on disk overlap your unsaved edits'):format(M.file_of(conflict))
   require('codeforge.collab').notify(
-    ('%s: changes on disk overlap your unsaved edits; choose in the conflict tab (co ours, ct theirs, cb both, ce this text)'):format(M.file_of(conflict)),
+    ('%s; choose in the conflict tab (co ours, ct theirs, cb both, ce this text)'):format(what),
     vim.log.levels.WARN
   )
   M.open(conflict.id)
