@@ -14,6 +14,7 @@ import contextlib
 import re
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -26,6 +27,8 @@ from codeforge.cli.render import console, err_console, show_error
 
 if TYPE_CHECKING:
     from aiortc import MediaStreamTrack
+
+    from codeforge.collab.rtc.client import CallClient
 
 __all__ = ["CallSetupError", "call"]
 
@@ -293,9 +296,76 @@ def _changes(before: dict[str, Any] | None, after: dict[str, Any]) -> list[str]:
     return lines
 
 
+class _Screen:
+    """What the user sees while in the call: a live table on a terminal, a line per change
+    otherwise (Neovim's job, a log); refused controls as errors. It also follows `--watch`:
+    the watched participant's share is asked for whenever they share (again)."""
+
+    def __init__(self, client: CallClient, watch: str | None) -> None:
+        from rich.live import Live
+
+        self.client = client
+        self.watch = watch
+        self.asked = False
+        self.last: dict[str, Any] | None = client.state
+        self.live = Live(_table(client.state, client.you), console=console, auto_refresh=False)
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.unsubscribe: list[Callable[[], None]] = []
+
+    def start(self) -> None:
+        client = self.client
+        console.print(f"Joined the call as {client.you}; Ctrl-C leaves.", highlight=False, soft_wrap=True)
+        others = [p["username"] for p in (client.state or {}).get("participants", []) if p["username"] != client.you]
+        if others and not console.is_terminal:
+            console.print(escape(f"In the call: {', '.join(others)}"), highlight=False, soft_wrap=True)
+        self.unsubscribe = [client.on_state(self.changed), client.on_error(self.refused)]
+        if console.is_terminal:
+            self.live.start()
+        self.follow(client.state)
+
+    def stop(self) -> None:
+        for unsubscribe in self.unsubscribe:
+            unsubscribe()
+        if console.is_terminal:
+            self.live.stop()
+        for task in self.tasks:
+            task.cancel()
+
+    def changed(self, state: dict[str, Any]) -> None:
+        if console.is_terminal:
+            self.live.update(_table(state, self.client.you), refresh=True)
+        else:
+            for line in _changes(self.last, state):
+                console.print(escape(line), highlight=False, soft_wrap=True)
+        self.last = state
+        self.follow(state)
+
+    def refused(self, message: str) -> None:
+        err_console.print(f"[yellow]Refused:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+    def follow(self, state: dict[str, Any] | None) -> None:
+        """Ask to watch `--watch`'s share when it shares and we do not watch it yet."""
+        if self.watch is None or state is None:
+            return
+        target = self.client.participant(self.watch)
+        me = self.client.participant(self.client.you) or {}
+        if target is None or not target.get("sharing"):
+            self.asked = False
+            return
+        if me.get("watching") == self.watch or self.asked:
+            return
+        self.asked = True
+        task = asyncio.ensure_future(self._watch())
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _watch(self) -> None:
+        with contextlib.suppress(Exception):  # closed meanwhile: the exit says why
+            await self.client.watch(self.watch)
+
+
 async def run_call(url: str, token: str, media: Media, *, watch: str | None, mute: bool, seconds: float | None) -> int:
     from aiortc.contrib.media import MediaBlackhole
-    from rich.live import Live
 
     from codeforge.collab.rtc.client import CallClient, CallRefused, CallUnreachable
 
@@ -331,36 +401,15 @@ async def run_call(url: str, token: str, media: Media, *, watch: str | None, mut
             loop.add_signal_handler(sig, stop.set)
     if mute:
         await client.mute(True)
-    if watch is not None:
-        await client.watch(watch)
-    console.print(f"Joined the call as {client.you}; Ctrl-C leaves.", highlight=False, soft_wrap=True)
-    others = [p["username"] for p in (client.state or {}).get("participants", []) if p["username"] != client.you]
-    if others and not console.is_terminal:
-        console.print(escape(f"In the call: {', '.join(others)}"), highlight=False, soft_wrap=True)
-    live = Live(_table(client.state, client.you), console=console, auto_refresh=False) if console.is_terminal else None
-    last: dict[str, Any] | None = client.state
-
-    def changed(state: dict[str, Any]) -> None:
-        nonlocal last
-        if live is not None:
-            live.update(_table(state, client.you), refresh=True)
-        else:
-            for line in _changes(last, state):
-                console.print(escape(line), highlight=False, soft_wrap=True)
-        last = state
-
-    unsubscribe = client.on_state(changed)
+    screen = _Screen(client, watch)
     try:
-        if live is not None:
-            live.start()
+        screen.start()
         waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(client.wait_closed(timeout=1e9))]
         await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
         for wait in waits:
             wait.cancel()
     finally:
-        unsubscribe()
-        if live is not None:
-            live.stop()
+        screen.stop()
         closed_by_bridge = client.closed
         await client.leave()
         for sink in sinks:

@@ -7,12 +7,14 @@ saying what to do next without printing the token."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
 import wave
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -45,6 +47,29 @@ def write_tone(path: Path, frequency: float, seconds: float) -> Path:
         out.setframerate(RATE)
         out.writeframes(samples.tobytes())
     return path
+
+
+def write_video(path: Path, seconds: float) -> Path:
+    """A VP8 WebM of changing grey frames (what --share plays as a screen)."""
+    import av
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libvpx", rate=15)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        for index in range(int(15 * seconds)):
+            image = np.full((240, 320, 3), (index * 8) % 256, dtype=np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def video_frames(path: Path) -> int:
+    import av
+
+    with av.open(str(path)) as container:
+        return sum(1 for _ in container.decode(video=0))
 
 
 def read_wav(path: Path) -> np.ndarray:
@@ -208,6 +233,70 @@ async def test_codeforge_call_bad_arguments_and_refusals(
     assert run.code == 1 and "refused" in run.err and "403" in run.err, run.err
     no_secret(run, cast.outsider)
     assert os.environ.get("CODEFORGE_TOKEN") is None or os.environ["CODEFORGE_TOKEN"] not in run.err
+
+
+async def first_frames(track: Any, count: int = 10) -> int:
+    """How many of `count` video frames came (each within 20 s)."""
+    from aiortc.mediastreams import MediaStreamError
+
+    frames = 0
+    with contextlib.suppress(MediaStreamError, TimeoutError):
+        while frames < count:
+            await asyncio.wait_for(track.recv(), 20)
+            frames += 1
+    return frames
+
+
+async def test_codeforge_call_shares_a_file_and_watches_a_share(
+    call_bridge: BridgeProcess, live_platform: RunningPlatform, members: dict[str, str], tmp_path: Path
+) -> None:
+    """Two runs: one shares a video file (a guest watches it), one watches the navigator's
+    camera into a file. (One run doing both needs the server's max-bundle: see
+    test_endpoint's test_a_participant_who_shares_also_watches.)"""
+    from aiortc.mediastreams import VideoStreamTrack
+
+    cast = new_cast(live_platform, members)
+    env = no_devices(live_platform, tmp_path)
+    screen = write_video(tmp_path / "screen.webm", 12.0)
+    watched = tmp_path / "watched.webm"
+    url = call_url(call_bridge.url, cast.session)
+    navigator = CallClient(url, cast.navigator, share=VideoStreamTrack(), share_kind="camera")
+    guest = CallClient(url, cast.guest, watch=True)
+    await navigator.connect()
+    await guest.connect()
+    captures = [AudioCapture(navigator.received_audio), AudioCapture(guest.received_audio)]
+    try:
+        command = asyncio.ensure_future(
+            codeforge_call(
+                env, cast.session, "--bridge", call_bridge.url, "--input", "none", "--output", str(tmp_path / "o.wav"),
+                "--share", str(screen), "--for", "8",
+            )
+        )  # fmt: skip
+        owner = await guest.until(
+            lambda c: next(
+                (p["username"] for p in (c.state or {}).get("participants", []) if p["host"] and p["sharing"]), None
+            ),
+            "the CLI's user sharing",
+        )
+        assert (guest.participant(owner) or {}).get("sharing") == "screen"
+        await guest.watch(owner)
+        assert guest.received_video is not None
+        assert await first_frames(guest.received_video) == 10, "the CLI's screen did not reach the watcher"
+        run = await command
+        assert run.code == 0, run.err
+        # Watching: asked for as soon as the navigator shares, written to --video-output.
+        run = await codeforge_call(
+            env, cast.session, "--bridge", call_bridge.url, "--input", "none", "--output", str(tmp_path / "o.wav"),
+            "--watch", "nav-nora", "--video-output", str(watched), "--for", "6",
+        )  # fmt: skip
+        assert run.code == 0, run.err
+    finally:
+        for capture in captures:
+            await capture.stop()
+        await guest.leave()
+        await navigator.leave()
+    assert video_frames(watched) >= 10  # the navigator's camera, written by the CLI
+    no_secret(run, cast.host, cast.navigator, cast.guest)
 
 
 def test_codeforge_call_help_lists_its_options() -> None:

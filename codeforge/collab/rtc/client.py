@@ -28,7 +28,13 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import numpy as np
-from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
+from aiortc import (
+    MediaStreamTrack,
+    RTCBundlePolicy,
+    RTCPeerConnection,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
 from av import AudioFrame
 
 from codeforge.collab.rtc.ice import IceSettings, TurnServer, rtc_configuration
@@ -131,6 +137,7 @@ class CallClient:
         self._changed = asyncio.Event()
         self._closed = asyncio.Event()
         self._callbacks: list[Callable[[State], None]] = []
+        self._error_callbacks: list[Callable[[str], None]] = []
         self._audio: RTCRtpTransceiver | None = None
         self._share: RTCRtpTransceiver | None = None
         self._watch: RTCRtpTransceiver | None = None
@@ -193,7 +200,14 @@ class CallClient:
 
     async def _offer(self) -> str:
         settings = self.ice if self.ice is not None else _settings(self.ice_servers)
-        self.pc = pc = RTCPeerConnection(rtc_configuration(settings))
+        configuration = rtc_configuration(settings)
+        # aiortc's default (balanced) puts the second video transceiver on the first one's
+        # transport at creation and marks it bundled; the answer's BUNDLE then moves only the
+        # others onto the audio's transport, so the watch line (with a share line before it)
+        # stays on a transport that never connects and receives nothing. Max-bundle puts every
+        # line on the first transport from the start.
+        configuration.bundlePolicy = RTCBundlePolicy.MAX_BUNDLE
+        self.pc = pc = RTCPeerConnection(configuration)
         if self.audio is not None:
             self._audio = pc.addTransceiver(self.audio, direction="sendrecv")
         else:
@@ -236,8 +250,7 @@ class CallClient:
                 elif kind == "state":
                     self._set_state(message.get("call"))
                 elif kind == "error":
-                    self.errors.append(str(message.get("message", "")))
-                    self._notify()
+                    self._refused(str(message.get("message", "")))
                 elif kind in ("removed", "ended"):
                     self.event = message
                     if kind == "ended" and self.state is not None:
@@ -266,6 +279,15 @@ class CallClient:
                     log.exception("a call state listener failed")
         self._notify()
 
+    def _refused(self, message: str) -> None:
+        self.errors.append(message)
+        for callback in list(self._error_callbacks):
+            try:
+                callback(message)
+            except Exception:
+                log.exception("a call error listener failed")
+        self._notify()
+
     def _notify(self) -> None:
         self._changed.set()
         self._changed = asyncio.Event()
@@ -274,6 +296,11 @@ class CallClient:
         """`callback(state)` on every state the bridge sends; returns an unsubscribe."""
         self._callbacks.append(callback)
         return lambda: self._callbacks.remove(callback) if callback in self._callbacks else None
+
+    def on_error(self, callback: Callable[[str], None]) -> Callable[[], None]:
+        """`callback(message)` for each control the bridge refused; returns an unsubscribe."""
+        self._error_callbacks.append(callback)
+        return lambda: self._error_callbacks.remove(callback) if callback in self._error_callbacks else None
 
     async def until(self, check: Callable[[CallClient], Any], what: str, timeout: float = 30.0) -> Any:
         """Wait until `check(self)` is truthy (checked on every message); its value.
