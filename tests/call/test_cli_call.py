@@ -99,6 +99,37 @@ async def codeforge_call(env: dict[str, str], *args: str, cwd: Path = ROOT, time
     return Run(process.returncode, out.decode(errors="replace"), err.decode(errors="replace"))
 
 
+async def codeforge_call_tty(env: dict[str, str], *args: str, timeout: float = 90) -> Run:
+    """`codeforge call` with its stdout on a pseudo-terminal (what a person sees: the live table)."""
+    import pty
+
+    master, slave = pty.openpty()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "codeforge", "call", *args,
+        stdout=slave, stderr=asyncio.subprocess.PIPE, env={**env, "COLUMNS": "160", "TERM": "xterm"}, cwd=ROOT,
+    )  # fmt: skip
+    os.close(slave)
+
+    def read_all() -> bytes:
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the terminal's other side closed with the process
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        os.close(master)
+        return b"".join(chunks)
+
+    reading = asyncio.ensure_future(asyncio.to_thread(read_all))
+    _, err = await asyncio.wait_for(process.communicate(), timeout)
+    out = await asyncio.wait_for(reading, timeout)
+    assert process.returncode is not None
+    return Run(process.returncode, out.decode(errors="replace"), err.decode(errors="replace"))
+
+
 def no_secret(run: Run, *tokens: str) -> None:
     for token in tokens:
         assert token not in run.out and token not in run.err
@@ -150,9 +181,9 @@ async def test_codeforge_call_lavfi_device_and_listen_only(
     capture = AudioCapture(navigator.received_audio)
     heard = tmp_path / "heard.wav"
     try:
-        # PyAV's device path with lavfi's generator standing in for a microphone.
+        # PyAV's device path with lavfi's generator standing in for a microphone, on a terminal.
         command = asyncio.ensure_future(
-            codeforge_call(
+            codeforge_call_tty(
                 env, cast.session, "--bridge", call_bridge.url, "--input", "sine=frequency=440",
                 "--input-format", "lavfi", "--output", str(heard), "--for", "5",
             )
@@ -160,6 +191,9 @@ async def test_codeforge_call_lavfi_device_and_listen_only(
         await hears(capture, 440.0, "the navigator hears lavfi's sine")
         run = await command
         assert run.code == 0, run.err
+        # The live table: who is in the call, roles, and the navigator talking (●).
+        assert "participant" in run.out and "microphone" in run.out, run.out[-2000:]
+        assert "nav-nora" in run.out and "driver, host" in run.out and "●" in run.out, run.out[-2000:]
         # --input none: a listener; --mute shows in the call's state.
         listener = asyncio.ensure_future(
             codeforge_call(
