@@ -170,6 +170,12 @@ def test_neovim_joins_a_call_and_is_heard(
                 rpc(nvim, sock, "run", "call unmute")
                 wait_for(hears(a, 440.0), "the tone back after unmuting", timeout=30)
 
+                # :CodeForge call who: everyone in the call, the host marked.
+                rpc(nvim, sock, "run", "call who")
+                who = _wait(nvim, sock, "float", lambda f: f, "the call's participants", "Call: participants")
+                assert any("dave-nvcall" in line and line.startswith("◉") for line in who), who
+                assert any(line.startswith("○ ") and "host" in line for line in who), who
+
                 # Bad input: words, never a traceback.
                 said_before = len(rpc(nvim, sock, "said") or [])
                 for cmdline, expected in (
