@@ -620,14 +620,18 @@ class CallServer:
             await self.end(session, "the bridge is stopping")
 
     def stats(self) -> dict[str, int]:
+        """For health: calls, participants, mixer ticks that ran late, audio packets lost and
+        late (came after their turn) in the calls now active."""
         calls = list(self._calls.values())
-        late = self._ended_late_ticks + sum(
-            c.late_ticks + (c.mixer.late_ticks if c.mixer is not None else 0) for c in calls
-        )
+        mixers = [c.mixer.stats() for c in calls if c.mixer is not None]
         return {
             "calls": len(calls),
             "participants": sum(len(c.usernames) for c in calls),
-            "mixer_ticks_late": late,
+            "mixer_ticks_late": self._ended_late_ticks
+            + sum(c.late_ticks for c in calls)
+            + sum(m["late_ticks"] for m in mixers),
+            "audio_packets_lost": sum(m["lost"] for m in mixers),
+            "audio_packets_late": sum(m["late"] for m in mixers),
         }
 
     def _notify(self, session: str, state: CallState | None) -> None:
