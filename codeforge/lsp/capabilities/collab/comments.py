@@ -7,7 +7,8 @@ Commands (docs/collab.md, "Language-server protocol"):
   line's first character (`codeforge.collab.comments.anchor` in the document's room), the
   line's text as the quote, the session and the review when given;
 - `codeforge.collab.reply {thread, body}`, `.resolve {thread, body?}`, `.reopen {thread, body?}`
-  (a body is a reply made first).
+  (a body is a reply made first). They answer the platform's thread with `line` where this
+  editor shows it: the platform's line lags (see below), and editors draw an answer at once.
 
 Each document in a room gets `codeforge/collab/comments {uri, threads: [{id, line, state,
 review, quote, anchored, detached, note?, comments: [{author, body, createdAt}]}]}` when it
@@ -408,10 +409,33 @@ def _tell_others(ls: CodeForgeSession, host: CollabHost, name: str) -> None:
 
 
 async def _thread_op(ls: CodeForgeSession, operation: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """A reply, resolve or reopen: the platform's thread, with `line` where this editor shows
+    it. The platform's `line` is only what the last `collab.move` told it (sent 1 s after
+    the last change, from one session per file, in that session's editor's lines), so an
+    editor that drew the answer at the platform's line showed the thread off its text."""
     host = active_host(ls)
     made: dict[str, Any] = (await ls.platform.call(operation, data)).model_dump(mode="json")
+    shown = _shown_line(ls, made)
     _tell_others(ls, host, made["path"])
-    return made
+    return made if shown is None else {**made, "line": shown}
+
+
+def _shown_line(ls: CodeForgeSession, made: dict[str, Any]) -> int | None:
+    """The line this editor shows the thread `made` at (its data updated and published at
+    once), or None when none of its open documents has that thread."""
+    view = ls.state(CommentsView)
+    for doc in collab_state(ls).documents.values():
+        threads = view.docs.get(doc.uri)
+        if doc.closed or doc.name != made.get("path") or threads is None:
+            continue
+        tracked = threads.threads.get(made["id"])
+        if tracked is None:
+            continue
+        tracked.data = made
+        tracked.platform_line = int(made.get("line", tracked.platform_line))
+        _publish(ls, doc, threads)
+        return tracked.line
+    return None
 
 
 @lsp_command("codeforge.collab.reply", ReplyArguments)

@@ -295,7 +295,7 @@ local steps = {
       return shown ~= nil
     end)
     local text = table.concat(shown, '\n')
-    assert(text:find('★ ' .. vim.pesc(ANA_USER)) and text:find(vim.pesc(BO_USER) .. '.*navigator'), text)
+    assert(text:find('★%s+' .. vim.pesc(ANA_USER)) and text:find(vim.pesc(BO_USER) .. '.*navigator'), text)
     cmd(bo, 'close')
     return lua(ana, "return J.said('joined', ...)", from) .. ' · bo: ' .. lua(bo, "return require('codeforge.collab').status()") .. ' · ' .. (text:gsub('\n', ' | '))
   end },
@@ -438,8 +438,7 @@ local steps = {
       return a[1] and a[1].row == 4 and b[1] and b[1].row == 4
     end)
     -- bo answers from the float of that line.
-    -- On the thread's line as bo shows it now (the anchors were checked above).
-    lua(bo, 'vim.api.nvim_win_set_cursor(0, { J.threads(...)[1].row + 1, 0 })', bo.dir .. '/main.py')
+    lua(bo, 'vim.api.nvim_win_set_cursor(0, { 5, 0 })')
     cmd(bo, 'CodeForge collab thread')
     -- The float opens once the thread is found: a key typed before would go to the file.
     wait_for('the thread float for bo', function()
@@ -451,8 +450,16 @@ local steps = {
       return t[1] and t[1].summary:find('(2)', 1, true)
     end)
     -- ana resolves it from the float (x); bo sees it resolved; bo reopens it by command.
-    -- On the thread's line as ana shows it now (the anchors were checked above).
-    lua(ana, 'vim.api.nvim_win_set_cursor(0, { J.threads(...)[1].row + 1, 0 })', ana.dir .. '/main.py')
+    -- A reply, resolve or reopen leaves the thread on its line in both editors (it once
+    -- showed at the platform's lagging line in the editor that ran the command).
+    local function on_line_5(when)
+      for _, e in ipairs({ ana, bo }) do
+        local t = lua(e, 'return J.threads(...)', e.dir .. '/main.py')
+        eq(4, t[1] and t[1].row, ('%s shows the thread %s at: %s'):format(e.name, when, vim.inspect(t)))
+      end
+    end
+    on_line_5('after the reply')
+    lua(ana, 'vim.api.nvim_win_set_cursor(0, { 5, 0 })')
     cmd(ana, 'CodeForge collab thread')
     -- The float opens once the thread is found: a key typed before would go to the file.
     wait_for('the thread float for ana', function()
@@ -464,12 +471,13 @@ local steps = {
       return t[1] and t[1].summary:find('✓ resolved', 1, true)
     end)
     local resolved = lua(bo, 'return J.threads(...)', bo.dir .. '/main.py')[1].summary
-    lua(bo, 'vim.api.nvim_win_set_cursor(0, { J.threads(...)[1].row + 1, 0 })', bo.dir .. '/main.py')
+    on_line_5('after the resolve')
     cmd(bo, 'CodeForge collab reopen')
     wait_for('the thread open again for ana', function()
       local t = lua(ana, 'return J.threads(...)', ana.dir .. '/main.py')
       return t[1] and not t[1].summary:find('resolved', 1, true)
     end)
+    on_line_5('after the reopen')
     return resolved .. ' → reopened'
   end },
 

@@ -112,12 +112,15 @@ export class CommentsView implements vscode.Disposable {
     if (id) this.adopt(thread.uri, await this.host.run(command, { thread: id }));
   }
 
-  /** A thread a command returned is shown at once (the server's notification follows). */
+  /** A thread a command returned is shown at once (the server's notification follows). A
+   *  thread already shown keeps its line: the server's notifications own lines (an answer can
+   *  come after a newer one). */
   private adopt(uri: vscode.Uri, result: unknown): void {
     if (typeof result !== 'object' || result === null) return;
     const r = result as Record<string, unknown>;
     const id = typeof r.id === 'string' ? r.id : typeof r.id === 'number' ? String(r.id) : undefined;
-    const line = typeof r.line === 'number' ? r.line : undefined;
+    const shown = id === undefined ? undefined : this.threads.get(id);
+    const line = shown?.range && shown.uri.toString() === uri.toString() ? shown.range.start.line : typeof r.line === 'number' ? r.line : undefined;
     if (!id || line === undefined || !Array.isArray(r.comments)) return;
     const comments = r.comments
       .filter((c): c is Record<string, unknown> => typeof c === 'object' && c !== null && typeof (c as Record<string, unknown>).body === 'string')

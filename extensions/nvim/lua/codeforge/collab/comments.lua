@@ -98,8 +98,9 @@ function M.update(uri, thread)
   local replaced = false
   for i, t in ipairs(threads) do
     if text(t.id) == text(thread.id) then
-      -- A reply's answer may leave out the line: keep the one we had.
-      threads[i] = vim.tbl_extend('force', t, thread)
+      -- A thread already shown keeps its line: the server's notifications own lines (an
+      -- answer can be older than the last of them, and a line from the platform lags).
+      threads[i] = vim.tbl_extend('force', t, thread, { line = t.line })
       replaced = true
     end
   end
@@ -156,7 +157,9 @@ function M.lines(thread)
   }
   for _, c in ipairs(type(thread.comments) == 'table' and thread.comments or {}) do
     lines[#lines + 1] = ''
-    lines[#lines + 1] = ('%s%s:'):format(text(c.author) or '?', text(c.createdAt) and (' · ' .. text(c.createdAt)) or '')
+    -- (createdAt in notifications, created_at in a command's answer: the platform's thread)
+    local at = text(c.createdAt) or text(c.created_at)
+    lines[#lines + 1] = ('%s%s:'):format(text(c.author) or '?', at and (' · ' .. at) or '')
     for _, l in ipairs(vim.split(text(c.body) or '', '\n', { plain = true })) do
       lines[#lines + 1] = '  ' .. l
     end
