@@ -399,39 +399,43 @@ def follow(reference: np.ndarray, recording: np.ndarray, piece: float = 0.5, sla
     repeats audio when it runs late (a jitter buffer skipping a hole, a mixer dropping its
     oldest frame to bound latency): everything after such a step sits a few frames earlier or
     later than the reference says, and one whole-signal correlation then falls although every
-    word arrived. Pieces follow those steps; each must still match on its own."""
+    word arrived. Pieces follow those steps; each must still match on its own.
+
+    Where to start is tried twice: at the whole-signal correlation's peak and at the first
+    voiced piece's own best match (a fragment of similar audio elsewhere in the recording can
+    win either search alone); the start whose pieces match best is kept."""
     ref = np.asarray(reference, dtype=np.int16)
     rec = np.asarray(recording, dtype=np.int16)
-    size, room = int(piece * RATE), int(slack * RATE)
-    aligned = np.zeros(len(ref), dtype=np.int16)
+    size = int(piece * RATE)
     voiced = [o for o in range(0, len(ref), size) if level_dbfs(ref[o : o + size]) > SILENCE_DBFS + 15]
     if not voiced:
         raise ValueError("the reference has no voiced piece")
     first = voiced[0]
-    head = locate(ref[first : first + size], rec)
-    lag = head.lag  # where piece `first` is in the recording
-    start = lag - first
+    starts = {locate(ref, rec).lag, locate(ref[first : first + size], rec).lag - first}
+    tries = [_follow_from(ref, rec, start, voiced, size, int(slack * RATE)) for start in sorted(starts)]
+    return max(tries, key=lambda followed: (followed.found, sum(followed.peaks)))
+
+
+def _follow_from(ref: np.ndarray, rec: np.ndarray, start: int, voiced: list[int], size: int, room: int) -> Followed:
+    aligned = np.zeros(len(ref), dtype=np.int16)
     peaks: list[float] = []
-    expected = lag
-    for offset in range(first, len(ref), size):
+    expected = start + voiced[0]  # where the first voiced piece should be
+    for offset in range(voiced[0], len(ref), size):
         part = ref[offset : offset + size]
-        if offset == first:
-            match = head
-        elif offset in voiced:
+        if offset in voiced:
             lo = max(0, expected - room)
-            window = rec[lo : expected + room + len(part)]
+            window = rec[lo : max(lo, expected + room) + len(part)]
             found = locate(part, window) if len(window) >= len(part) else Match(0, 0.0)
             match = Match(found.lag + lo, found.peak)
+            peaks.append(match.peak)
         else:
             match = Match(expected, 1.0)
-        if offset in voiced:
-            peaks.append(match.peak)
         at = match.lag if match.peak >= PRESENT else expected
-        chunk = rec[at : at + len(part)]
+        chunk = rec[max(0, at) : max(0, at) + len(part)]
         aligned[offset : offset + len(chunk)] = chunk
         expected = at + len(part)
-    found_share = sum(p >= PRESENT for p in peaks) / len(peaks)
-    return Followed(start, found_share, tuple(peaks), aligned)
+    first_at = start + voiced[0]
+    return Followed(first_at - voiced[0], sum(p >= PRESENT for p in peaks) / len(peaks), tuple(peaks), aligned)
 
 
 def level_dbfs(samples: np.ndarray) -> float:

@@ -1,6 +1,6 @@
 """Calls under faults and bad input, through a real bridge on the real platform:
 
-- a participant's process killed with SIGKILL (no leave): removed within seconds, the others
+- a `codeforge call` process killed with SIGKILL (no leave): removed within seconds, the others
   keep hearing each other;
 - malformed SDP and malformed messages: closed 4400 saying what was wrong;
 - a codec the server cannot handle (PCMU-only audio, H264-only video): closed 4400 naming the
@@ -23,11 +23,13 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender
 from aiortc.rtcconfiguration import RTCIceTransportPolicy
@@ -47,14 +49,15 @@ from tests.call.audio import (
     intelligibility,
     level_dbfs,
     speech,
-    tones,
     write_wav,
 )
 from tests.call.harness import Cast, Peer, call_url, new_cast, run_checked
 from tests.collab.conftest import eventually
-from tests.conftest import RunningPlatform, free_port, require
+from tests.conftest import ROOT, RunningPlatform, free_port, require
 
 pytestmark = pytest.mark.slow
+
+OTHER = "Seven wise owls counted every star above the old stone bridge tonight."
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -116,14 +119,17 @@ async def in_call(client: CallClient, username: str, present: bool = True, timeo
     )
 
 
-async def hears(ear: Recorder, mouth: PlayTrack, samples: Any, what: str) -> bool:
-    """Say `samples` on `mouth`; whether `ear` hears them (audio.follow) from then on."""
+async def hears(ear: Recorder, mouth: PlayTrack, samples: Any, what: str, keep: Path | None = None) -> bool:
+    """Say `samples` on `mouth`; whether `ear` hears them (audio.follow) from then on (what it
+    heard is kept as a WAV in `keep`, for a failure's post-mortem)."""
     before = len(mouth.said)
     mouth.say(samples)
     await eventually(lambda: len(mouth.said) > before, f"{what} to start")
     sent = mouth.send_time(mouth.said[before])
     await eventually(lambda: ear.last_arrival > sent + len(samples) / RATE + 0.8, f"{what} to be heard")
     heard = ear.samples()[ear.since(sent - 0.1) :]
+    if keep is not None:
+        write_wav(keep / f"heard-{what.replace(' ', '-').replace(chr(39), '')}.wav", heard)
     followed = follow(samples, heard)
     print(f"{what}: pieces found {followed.found:.2f}, {level_dbfs(heard):.0f} dBFS over {len(heard) / RATE:.1f} s")
     return followed.present
@@ -132,47 +138,57 @@ async def hears(ear: Recorder, mouth: PlayTrack, samples: Any, what: str) -> boo
 # -- a vanished peer ---------------------------------------------------------------------------------
 
 
-async def test_a_peer_killed_without_leaving_is_removed_and_the_others_keep_talking(
+async def test_a_codeforge_call_killed_without_leaving_is_removed_and_the_others_keep_talking(
     call_bridge: BridgeProcess, live_platform: RunningPlatform, members: dict[str, str], tmp_path: Path
 ) -> None:
+    """The third participant is `codeforge call` itself (its --input a WAV of another sentence
+    four times over), SIGKILLed mid-sentence: no leave, no close handshake."""
     require("espeak-ng", shutil.which("espeak-ng") is not None, "apt-get install espeak-ng")
-    said = speech(tmp_path)
-    wav = write_wav(tmp_path / "said.wav", said)
+    said, other = speech(tmp_path), speech(tmp_path, OTHER)
+    gap = np.zeros(RATE // 2, dtype=np.int16)
+    wav = write_wav(tmp_path / "other4.wav", np.concatenate([other, gap] * 4))
     cast: Cast = new_cast(live_platform, members)
     invite(live_platform, cast.session, cast.outsider)
     url = call_url(call_bridge, cast.session)
     host_mouth, nav_mouth = PlayTrack(), PlayTrack()
     host = CallClient(url, cast.host, audio=host_mouth)
     navigator = CallClient(url, cast.navigator, audio=nav_mouth)
-    peer: Peer | None = None
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODEFORGE_")}
+    env.update(CODEFORGE_URL=live_platform.url, CODEFORGE_TOKEN=cast.outsider, CODEFORGE_CONFIG_DIR=str(tmp_path))
+    bridge = call_url(call_bridge, cast.session).rsplit("/call/", 1)[0]
+    command = [sys.executable, "-m", "codeforge", "call", cast.session, "--bridge", bridge, "--input", str(wav),
+               "--output", str(tmp_path / "heard.wav")]  # fmt: skip
+    process: asyncio.subprocess.Process | None = None
     try:
         await host.connect()
         await navigator.connect()
         host_ear, nav_ear = Recorder(host.received_audio).start(), Recorder(navigator.received_audio).start()
-        # the third participant speaks from its own process, over and over
-        period = len(said) / RATE + 0.5
-        peer = await Peer.start(url, cast.outsider, tmp_path, say=wav, repeat=period)
-        await in_call(host, "out-otto")
+        with (tmp_path / "call.log").open("wb") as log:
+            process = await asyncio.create_subprocess_exec(*command, env=env, stdout=log, stderr=log, cwd=ROOT)
+        await in_call(host, "out-otto", timeout=60)
         started = time.monotonic()
+        period = (len(other) + len(gap)) / RATE
         # a whole sentence lies in any two periods from here
-        await eventually(lambda: host_ear.last_arrival > started + 2 * period + 0.5, "the peer's sentence")
-        assert follow(said, host_ear.samples()[host_ear.since(started) :]).present, "the peer was never heard"
-        peer.process.send_signal(signal.SIGKILL)
+        await eventually(lambda: host_ear.last_arrival > started + 2 * period + 0.5, "the sentence from codeforge call")
+        heard = follow(other, host_ear.samples()[host_ear.since(started) :])
+        assert heard.present, f"codeforge call was never heard: {heard.peaks}"
+        process.send_signal(signal.SIGKILL)
         killed = time.monotonic()
         await in_call(host, "out-otto", present=False, timeout=15)
         await in_call(navigator, "out-otto", present=False, timeout=15)
         print(f"removed {time.monotonic() - killed:.1f} s after SIGKILL")
         # host and navigator still hear each other
-        assert await hears(nav_ear, host_mouth, said, "the host's sentence"), "not heard"
-        assert await hears(host_ear, nav_mouth, tones(), "the navigator's beeps"), "not heard"
+        assert await hears(nav_ear, host_mouth, said, "the host's sentence", tmp_path), "not heard"
+        assert await hears(host_ear, nav_mouth, said, "the navigator's sentence", tmp_path), "not heard"
         await host_ear.stop()
         await nav_ear.stop()
     finally:
-        if peer is not None:
-            peer.kill()
-            await peer.process.wait()
+        if process is not None and process.returncode is None:
+            process.kill()
+            await process.wait()
         await host.leave()
         await navigator.leave()
+    assert cast.outsider not in (tmp_path / "call.log").read_text(errors="replace")
 
 
 # -- bad input -----------------------------------------------------------------------------------------
@@ -368,7 +384,7 @@ async def test_ten_percent_packet_loss_each_way_stays_intelligible(
 ) -> None:
     require("espeak-ng", shutil.which("espeak-ng") is not None, "apt-get install espeak-ng")
     ns, here, counters = lossy_namespace
-    said, other = speech(tmp_path), speech(tmp_path, "Seven wise owls counted every star above the old stone bridge.")
+    said, other = speech(tmp_path), speech(tmp_path, OTHER)
     wav = write_wav(tmp_path / "said.wav", said)
     cast = new_cast(live_platform, members)
     host_mouth = PlayTrack()
@@ -386,7 +402,7 @@ async def test_ten_percent_packet_loss_each_way_stays_intelligible(
         await in_call(host, "nav-nora")
         begun = time.monotonic()
         host_mouth.say(other)
-        await eventually(lambda: ear.last_arrival > begun + 2 * period + 0.5, "two sentences from the namespace")
+        await eventually(lambda: ear.last_arrival > begun + 2 * period + 1.5, "two sentences from the namespace")
         said_times = (await peer.stop())["said"]
         peer_heard = peer.heard()
         loss = counters()
@@ -394,9 +410,13 @@ async def test_ten_percent_packet_loss_each_way_stays_intelligible(
         # both directions really lost packets (about 10 % of the UDP each way)
         assert loss["out_dropped"] > 0.05 * loss["out"] and loss["in_dropped"] > 0.05 * loss["in"], loss
         recording = ear.samples()
+        write_wav(tmp_path / "host-heard.wav", recording)  # kept for a failure's post-mortem
+        write_wav(tmp_path / "namespace-heard.wav", peer_heard.samples())
         scores = []
-        for start in (ear.since(begun), ear.since(begun + period)):
-            scores.append(intelligibility(said, follow(said, recording[start:]).aligned))
+        for start, end in ((begun, begun + period + 1.0), (begun + period, begun + 2 * period + 1.0)):
+            # one sentence's window each (the namespace says it every `period` seconds)
+            window = recording[ear.since(start) : ear.since(end)]
+            scores.append(intelligibility(said, follow(said, window).aligned))
         back = intelligibility(other, follow(other, peer_heard.samples()).aligned)
         print(
             f"the host's copies of the namespace's sentence: {scores}; the namespace's copy of the host's: {back:.2f}"
@@ -429,7 +449,7 @@ def turn_server(tmp_path: Path) -> Iterator[TurnServer]:
     password = os.urandom(8).hex()
     log = tmp_path / "turnserver.log"
     process = subprocess.Popen(
-        [binary, "-n", "--listening-ip", "127.0.0.1", "--relay-ip", "127.0.0.1", "--listening-port", str(port),
+        [binary, "-n", "-v", "--listening-ip", "127.0.0.1", "--relay-ip", "127.0.0.1", "--listening-port", str(port),
          "--min-port", str(low), "--max-port", str(low + 200), "--lt-cred-mech", "--user", f"caller:{password}",
          "--realm", "codeforge.test", "--allow-loopback-peers", "--no-tls", "--no-dtls", "--no-cli",
          "--log-file", str(log), "--simple-log", "--no-stdout-log", "--pidfile", str(tmp_path / "turn.pid")],
@@ -489,5 +509,7 @@ async def test_a_client_through_turn_only_is_heard(
         await navigator.leave()
         await host.leave()
     text = (tmp_path / "turnserver.log").read_text(errors="replace")
-    assert "caller" in text and ("peer" in text.lower() or "relay" in text.lower()), text[-2000:]
+    # coturn allocated a relay for our user and bound a channel to the bridge: the media went through it
+    assert "user <caller>: incoming packet ALLOCATE processed, success" in text, text[-2000:]
+    assert "CHANNEL_BIND processed, success" in text or "CREATE_PERMISSION processed, success" in text
     assert turn_server.credential not in call_bridge.logs()
