@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import fractions
 from collections.abc import AsyncIterator
+from typing import Any, cast
 
+import aiortc.rtp
 import numpy as np
 import pytest
 from aiortc import RTCPeerConnection, RTCRtpReceiver
@@ -15,7 +17,14 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtp import RtpPacket
 from av import AudioFrame
 
-from codeforge.collab.rtc.mixer import JITTER_BUFFER_ATTR, MAX_QUEUE, AudioMixer, MixedTrack, _AudioTap
+from codeforge.collab.rtc.mixer import (
+    JITTER_BUFFER_ATTR,
+    MAX_QUEUE,
+    AudioMixer,
+    MixedTrack,
+    _AudioTap,
+    fast_audio_level,
+)
 
 N = 960  # samples per channel per 20 ms tick
 
@@ -338,3 +347,18 @@ async def test_a_muted_receiver_is_not_decoded(mixer: AudioMixer, receiver: RTCR
         assert not _loud(out)
     jitter = mixer._inputs["a"].jitter
     assert jitter is not None and jitter.timestamp == 0 and len(jitter.packets) == 0  # consumed, never decoded
+
+
+def test_the_senders_audio_level_is_aiortcs_formula_with_numpy() -> None:
+    fast_audio_level()
+    fast_audio_level()  # once
+    level = aiortc.rtp.compute_audio_level_dbov
+    original = cast(Any, level).__wrapped__
+    assert not getattr(original, "_codeforge", False)
+    rng = np.random.default_rng(1)
+    for layout, channels in (("stereo", 2), ("mono", 1)):
+        for amplitude in (0, 1, 30, 1000, 20000, 40000):
+            values = (rng.standard_normal(N * channels) * amplitude).clip(-32768, 32767).astype(np.int16)
+            frame = AudioFrame.from_ndarray(values.reshape(1, -1), format="s16", layout=layout)
+            frame.sample_rate = 48000
+            assert level(frame) == original(frame), (layout, amplitude)

@@ -20,7 +20,7 @@ from codeforge.collab.rtc.call import (
 )
 from codeforge.collab.rtc.codecs import CallError, OfferRefused, OfferShape, check_offer
 from codeforge.collab.rtc.ice import IceSettings, TurnServer, ice_servers_json, include_loopback, rtc_configuration
-from codeforge.collab.rtc.mixer import AudioMixer, MixedTrack, playout
+from codeforge.collab.rtc.mixer import AudioMixer, MixedTrack, fast_audio_level, playout
 
 __all__ = [
     "AudioMixer",
@@ -41,6 +41,7 @@ __all__ = [
     "ShareKind",
     "TurnServer",
     "check_offer",
+    "fast_audio_level",
     "ice_servers_json",
     "include_loopback",
     "playout",

@@ -32,6 +32,7 @@ import math
 from collections.abc import Callable
 from typing import cast
 
+import aiortc.rtp
 import av
 import numpy as np
 from aiortc import RTCRtpReceiver
@@ -41,7 +42,16 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtp import RtpPacket
 from av import AudioFrame, AudioResampler
 
-__all__ = ["CHANNELS", "MAX_QUEUE", "SAMPLE_RATE", "AudioMixer", "MixedTrack", "TalkingCallback", "playout"]
+__all__ = [
+    "CHANNELS",
+    "MAX_QUEUE",
+    "SAMPLE_RATE",
+    "AudioMixer",
+    "MixedTrack",
+    "TalkingCallback",
+    "fast_audio_level",
+    "playout",
+]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +67,32 @@ RESTART = 3000  # a sequence number this far from the expected one starts a new 
 JITTER_BUFFER_ATTR = "_RTCRtpReceiver__jitter_buffer"  # aiortc 1.16's private name (test_mixer checks it)
 
 TalkingCallback = Callable[[str, bool], None]
+
+
+def fast_audio_level() -> None:
+    """Make aiortc's senders compute the RFC 6465 level of each audio frame with numpy.
+
+    `RTCRtpSender` calls `aiortc.rtp.compute_audio_level_dbov(frame)` for every audio frame
+    it sends (the ssrc-audio-level header extension), on the event loop, as a pure-Python
+    loop over the frame's samples: ~0.6 ms per 20 ms stereo frame, 3 % of a core per
+    listener, more than the Opus encode itself. Same formula, same result (including its
+    sum over every value of a packed stereo frame), ~100 times faster. Once per process."""
+    if getattr(aiortc.rtp.compute_audio_level_dbov, "_codeforge", False):
+        return
+    _audio_level_dbov.__wrapped__ = aiortc.rtp.compute_audio_level_dbov  # type: ignore[attr-defined]
+    aiortc.rtp.compute_audio_level_dbov = _audio_level_dbov
+
+
+def _audio_level_dbov(frame: AudioFrame) -> int:
+    values = np.frombuffer(memoryview(frame.planes[0]), dtype=np.int16)
+    energy = float(np.dot(values.astype(np.int64), values.astype(np.int64)))
+    rms = math.sqrt(energy / (frame.samples * 32767 * 32767))
+    if rms <= 0:
+        return -127
+    return round(min(max(20 * math.log10(rms), -127), 0))
+
+
+_audio_level_dbov._codeforge = True  # type: ignore[attr-defined]
 
 
 def _clip16(values: np.ndarray) -> np.ndarray:
@@ -251,6 +287,7 @@ class AudioMixer:
 
     def __init__(self, interval: float = 0.02, *, clock: bool = True) -> None:
         """`clock=False`: no clock task; the owner calls `tick()` (tests, benchmarks)."""
+        fast_audio_level()  # the listeners' senders would spend more on it than on Opus
         if not 0.0025 <= interval <= 0.06:
             raise ValueError(f"interval {interval} s: Opus frames are 2.5 to 60 ms")
         self.interval = interval
