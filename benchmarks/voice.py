@@ -22,7 +22,11 @@ For each room size (default 2, 5, 10, 20 talkers, everyone talking at once) and 
   latency of a click is from the moment its frame was handed to the talker's sender (a
   microphone's frame would be ready then) to the moment the listener's receiver gave out the
   decoded frame holding its onset (a player could start it then), on one clock. No capture or
-  playout buffers are included: they are the devices', not the server's.
+  playout buffers are included: they are the devices', not the server's. The listener hears
+  through aiortc's own receiver track (its stock JitterBuffer: 80 ms of prefetch, what
+  CallClient.received_audio is today) and, in a second run, through
+  `codeforge.collab.rtc.mixer.playout` (the mixer's jitter buffer on a clock of its own);
+  `direct` is the same two clients connected to each other with no server (the floor).
 
     .venv/bin/python -m benchmarks.voice [--talkers 2,5,10,20] [--servers mixed,mesh]
         [--seconds 10] [--warmup 3] [--latency-talkers 10] [--server-core 1] [--json]
@@ -228,7 +232,7 @@ def _offer_layout(pc: Any, track: Any, kind: str, talkers: int) -> None:
         pc.addTransceiver("audio", direction="recvonly")
 
 
-async def _connect(pcs: list[Any]) -> None:
+async def _connect(pcs: list[Any], answered: Any = None) -> Any:
     from aiortc import RTCSessionDescription
 
     loop = asyncio.get_running_loop()
@@ -240,11 +244,13 @@ async def _connect(pcs: list[Any]) -> None:
     answers = json.loads(await loop.run_in_executor(None, sys.stdin.readline))["answers"]
     for pc, sdp in zip(pcs, answers, strict=True):
         await pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
+    hooked = answered() if answered is not None else None  # before media flows
     while not all(pc.connectionState == "connected" for pc in pcs):
         if any(pc.connectionState in ("failed", "closed") for pc in pcs):
             raise RuntimeError("a talker's connection failed")
         await asyncio.sleep(0.05)
     print(json.dumps({"connected": True}), flush=True)
+    return hooked
 
 
 async def _load(kind: str, talkers: int, offset: int, total: int, cores: list[int]) -> None:
@@ -272,7 +278,17 @@ async def _load(kind: str, talkers: int, offset: int, total: int, cores: list[in
             await pc.close()
 
 
-async def _probe(kind: str, total: int, cores: list[int]) -> None:
+def _listen(receiver: Any, playout: bool) -> Any:
+    """The listener's received audio: aiortc's own receiver track (its stock JitterBuffer: 80 ms
+    of prefetch), or through `collab.rtc.mixer.playout` (the mixer's jitter buffer on a clock)."""
+    if not playout:
+        return receiver.track
+    from codeforge.collab.rtc.mixer import playout as mixer_playout
+
+    return mixer_playout(receiver)
+
+
+async def _probe(kind: str, total: int, cores: list[int], playout: bool = False) -> None:
     """Talker 0 clicks, talker 1 listens (it talks quietly too); on a line read, clicks for
     the number of seconds it says, then prints each click's mouth-to-ear latency."""
     from aiortc import RTCPeerConnection
@@ -293,17 +309,17 @@ async def _probe(kind: str, total: int, cores: list[int]) -> None:
         await talker.setLocalDescription(await talker.createOffer())
         await listener.setRemoteDescription(RTCSessionDescription(talker.localDescription.sdp, "offer"))
         await listener.setLocalDescription(await listener.createAnswer())
+        heard = _listen(listener.getTransceivers()[0].receiver, playout)
         await talker.setRemoteDescription(RTCSessionDescription(listener.localDescription.sdp, "answer"))
         while listener.connectionState != "connected":
             await asyncio.sleep(0.05)
         print(json.dumps({"connected": True}), flush=True)
-        heard = listener.getTransceivers()[0].receiver.track
     else:
         _offer_layout(talker, mouth, kind, total)
         _offer_layout(listener, background, kind, total)
-        await _connect([talker, listener])
         # mixed: the listener's mix; mesh: the leg carrying talker 0 (the server's first other talker)
-        heard = listener.getTransceivers()[0 if kind == "mixed" else 1].receiver.track
+        index = 0 if kind == "mixed" else 1
+        heard = await _connect([talker, listener], lambda: _listen(listener.getTransceivers()[index].receiver, playout))
     recorder = Recorder(heard).start()
     loop = asyncio.get_running_loop()
     try:
@@ -392,13 +408,14 @@ def _cpu(process: psutil.Process) -> float:
 
 
 def measure(kind: str, talkers: int, *, seconds: float, warmup: float, probe: bool, server_core: int,
-            client_cores: list[int]) -> dict[str, Any]:  # fmt: skip
+            client_cores: list[int], playout: bool = False) -> dict[str, Any]:  # fmt: skip
     cores = ",".join(map(str, client_cores))
     load_talkers = talkers - 2 if probe else talkers
     with contextlib.ExitStack() as stack:
         server = stack.enter_context(_child("serve", kind, "--core", str(server_core)))
         offers: list[str] = []
-        prober = stack.enter_context(_child("probe", kind, str(talkers), "--cores", cores)) if probe else None
+        extra = ["--playout"] if playout else []
+        prober = stack.enter_context(_child("probe", kind, str(talkers), "--cores", cores, *extra)) if probe else None
         if prober is not None:
             offers += prober.read()["offers"]
         load = stack.enter_context(
@@ -436,22 +453,23 @@ def measure(kind: str, talkers: int, *, seconds: float, warmup: float, probe: bo
     share = (cpu1 - cpu0) / elapsed
     heard = [x for x in latencies if x is not None]
     return {
-        "server": kind, "talkers": talkers, "seconds": elapsed, "cpuShare": share, "perParticipant": share / talkers,
+        "server": kind, "listener": ("playout" if playout else "aiortc") if probe else None, "talkers": talkers, "seconds": elapsed, "cpuShare": share, "perParticipant": share / talkers,
         "delivered": (frames1 - frames0) / expected if expected else None,
         "latencyMs": _percentiles(heard) if heard else None, "clicksLost": len(latencies) - len(heard),
         "clicks": len(latencies),
     }  # fmt: skip
 
 
-def _direct(seconds: float, client_cores: list[int]) -> dict[str, Any]:
+def _direct(seconds: float, client_cores: list[int], playout: bool) -> dict[str, Any]:
     """The floor: the probe's talker connected straight to its listener, no server."""
-    with _child("probe", "direct", "2", "--cores", ",".join(map(str, client_cores))) as prober:
+    extra = ["--playout"] if playout else []
+    with _child("probe", "direct", "2", "--cores", ",".join(map(str, client_cores)), *extra) as prober:
         prober.read()
         prober.send(str(seconds))
         latencies = prober.read(seconds + 60)["latencies"]
     heard = [x for x in latencies if x is not None]
     return {
-        "server": "direct (no server)", "talkers": 2, "seconds": seconds, "cpuShare": None, "perParticipant": None,
+        "server": "direct (no server)", "listener": "playout" if playout else "aiortc", "talkers": 2, "seconds": seconds, "cpuShare": None, "perParticipant": None,
         "delivered": None, "latencyMs": _percentiles(heard) if heard else None,
         "clicksLost": len(latencies) - len(heard), "clicks": len(latencies),
     }  # fmt: skip
@@ -495,12 +513,13 @@ def report(results: list[dict[str, Any]]) -> None:
               f"{_pct(need / r['talkers'])} | {vs} |")  # fmt: skip
     probes = [r for r in results if r["clicks"]]
     if probes:
-        print("\n| talkers | server | mouth-to-ear p50 / p95 / max ms | clicks heard | server CPU | delivered |")
-        print("| --- | --- | --- | --- | --- | --- |")
+        print("\n| talkers | server | listener's jitter buffer | mouth-to-ear p50 / p95 / max ms | clicks heard | server CPU "
+              "| delivered |")  # fmt: skip
+        print("| --- | --- | --- | --- | --- | --- | --- |")
         for r in probes:
             lat = r["latencyMs"]
             shown = "-" if lat is None else f"{lat['p50']:.1f} / {lat['p95']:.1f} / {lat['max']:.1f}"
-            print(f"| {r['talkers']} | {r['server']} | {shown} | {r['clicks'] - r['clicksLost']} of {r['clicks']} | "
+            print(f"| {r['talkers']} | {r['server']} | {r.get('listener')} | {shown} | {r['clicks'] - r['clicksLost']} of {r['clicks']} | "
                   f"{_pct(r['cpuShare'])} | {_pct(r['delivered'])} |")  # fmt: skip
 
 
@@ -526,12 +545,15 @@ def main(argv: list[str] | None = None) -> int:
                                    server_core=args.server_core, client_cores=client_cores))  # fmt: skip
             print(json.dumps(results[-1]), file=sys.stderr)
     if args.latency_talkers:
-        results.append(_direct(args.seconds, client_cores))
-        print(json.dumps(results[-1]), file=sys.stderr)
-        for kind in args.servers.split(","):
-            results.append(measure(kind, max(2, args.latency_talkers), seconds=args.seconds, warmup=args.warmup,
-                                   probe=True, server_core=args.server_core, client_cores=client_cores))  # fmt: skip
+        for playout in (False, True):
+            results.append(_direct(args.seconds, client_cores, playout))
             print(json.dumps(results[-1]), file=sys.stderr)
+        for kind in args.servers.split(","):
+            for playout in (False, True) if kind == "mixed" else (False,):
+                results.append(measure(kind, max(2, args.latency_talkers), seconds=args.seconds, warmup=args.warmup,
+                                       probe=True, server_core=args.server_core, client_cores=client_cores,
+                                       playout=playout))  # fmt: skip
+                print(json.dumps(results[-1]), file=sys.stderr)
     load_after = os.getloadavg()
     print(f"\nmachine: {os.cpu_count()} cores (server on core {args.server_core}); "
           f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after")  # fmt: skip
@@ -548,6 +570,7 @@ def _child_main(argv: list[str]) -> int:
     parser.add_argument("numbers", nargs="*", type=int)
     parser.add_argument("--core", type=int)
     parser.add_argument("--cores", default="")
+    parser.add_argument("--playout", action="store_true")
     args = parser.parse_args(argv)
     cores = [int(c) for c in args.cores.split(",") if c]
     if args.role == "serve":
@@ -557,7 +580,7 @@ def _child_main(argv: list[str]) -> int:
         if talkers:
             asyncio.run(_load(args.kind, talkers, offset, total, cores))
     else:
-        asyncio.run(_probe(args.kind, args.numbers[0], cores))
+        asyncio.run(_probe(args.kind, args.numbers[0], cores, args.playout))
     return 0
 
 
