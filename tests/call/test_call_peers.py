@@ -140,7 +140,7 @@ def read_counter(frame: VideoFrame) -> int:
 
 
 async def counters(track: MediaStreamTrack, count: int) -> list[int]:
-    seen = []
+    seen: list[int] = []
     while len(seen) < count:
         frame = await asyncio.wait_for(track.recv(), 30)
         seen.append(read_counter(frame))  # type: ignore[arg-type]
@@ -211,12 +211,12 @@ async def test_three_peers_hear_the_talker_within_300_ms_and_not_the_muted(
             offset = ear.since(start - 0.1)  # from just before it was said
             recording = ear.samples()[offset:]
             write_wav(tmp_path / f"{names[client]}.wav", recording)  # kept for a failure's post-mortem
-            heard = follow(said, recording)
-            delay = ear.arrival(offset + heard.start) - start
-            score = intelligibility(said, heard.aligned)
-            print(f"{names[client]}: {gaps(ear)}; pieces found {heard.found:.2f}, "
+            got = follow(said, recording)
+            delay = ear.arrival(offset + got.start) - start
+            score = intelligibility(said, got.aligned)
+            print(f"{names[client]}: {gaps(ear)}; pieces found {got.found:.2f}, "
                   f"delay {delay * 1000:.0f} ms, intelligibility {score:.2f}")  # fmt: skip
-            assert heard.present, f"{names[client]} did not hear the sentence (pieces {heard.peaks})"
+            assert got.present, f"{names[client]} did not hear the sentence (pieces {got.peaks})"
             assert 0 < delay < MAX_DELAY, f"{names[client]} heard it {delay * 1000:.0f} ms after it was said"
             assert score >= INTELLIGIBLE, f"{names[client]}'s copy scores {score:.2f}"
         # the host hears everyone but themselves: not their own sentence
