@@ -309,6 +309,9 @@ class Call:
                 "replaced by a newer client",
                 notify=False,
             )
+            if peer.gone:  # the call ended while the older client was closing
+                await pc.close()
+                raise CallError(4410, "the call ended while you were joining")
         self._wire(peer)
         pc.on("connectionstatechange", lambda: self._connection_changed(peer))
         peer.monitor = asyncio.ensure_future(self._monitor(peer))
@@ -499,9 +502,10 @@ class Call:
             self._untap(peer)
         await self._drop_media()
         await asyncio.gather(*(peer.pc.close() for peer in peers), return_exceptions=True)
-        for task in list(self._tasks):
-            if task is not asyncio.current_task():
-                task.cancel()
+        # removals still closing their peer connections finish (not cancelled: half-closed
+        # connections would keep their sockets)
+        pending = [task for task in self._tasks if task is not asyncio.current_task()]
+        await asyncio.gather(*pending, return_exceptions=True)
         self.server._notify(self.session, self.state())
 
     # -- helpers --------------------------------------------------------------------------------
