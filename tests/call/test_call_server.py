@@ -391,6 +391,8 @@ async def test_mouth_to_ear_on_loopback_through_playout(call_server: CallServer,
 
         await wait_for(over, what="click over")
     assert min(delays) < 0.5, delays
+    await bob.pc.close()  # the playout's clock stops with the peer connection
+    await wait_for(lambda: recorder.track.readyState == "ended", what="playout ended")
 
 
 def next_loud(client: Client, after: float) -> Callable[[], float | None]:

@@ -570,7 +570,8 @@ def playout(receiver: RTCRtpReceiver, *, interval: float = 0.02) -> MixedTrack:
     """A client's received audio through the mixer's jitter buffer instead of aiortc's (which
     adds 80 ms and, after a lost packet, ~300 ms for good): the receiver's packets played on
     a clock of its own, as a track to play or record. Call it right after
-    `setRemoteDescription`, before media flows. Stopping the track stops its clock."""
+    `setRemoteDescription`, before media flows. Stopping the track (or the peer connection
+    closing) stops its clock."""
     mixer = AudioMixer(interval)
     mixer.add_receiver("remote", receiver)
     track = mixer.output("local")
@@ -581,6 +582,13 @@ def playout(receiver: RTCRtpReceiver, *, interval: float = 0.02) -> MixedTrack:
         task.add_done_callback(_closing.discard)
 
     track.on("ended", ended)
+    transport = receiver.transport
+
+    @transport.on("statechange")
+    def closed() -> None:  # the peer connection closed: nothing more will come
+        if transport.state in ("closed", "failed"):
+            track.stop()
+
     return track
 
 
