@@ -29,6 +29,7 @@ import time
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -229,8 +230,6 @@ class CallEndpoint:
 
     async def check(self, connection: ServerConnection, request: Request, peer_address: str) -> None:
         """Refused(status, reason) unless the connection's user may join the session's call."""
-        from urllib.parse import parse_qsl, urlsplit
-
         url = urlsplit(request.path)
         session = url.path[len(PREFIX) :].strip("/")
         if not SESSION.match(session):

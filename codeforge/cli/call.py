@@ -417,19 +417,35 @@ async def run_call(url: str, token: str, media: Media, *, watch: str | None, mut
                 await sink.stop()
         media.close()
     if closed_by_bridge:
-        event = client.event or {}
-        reason = str(event.get("reason") or client.close_reason or "the bridge closed the call")
-        if event.get("type") == "ended" or client.close_code in (4410, 1000):
-            console.print(f"The call ended: {escape(reason)}", highlight=False, soft_wrap=True)
-            return 0
-        err_console.print(
-            f"[bold red]Error:[/] you were removed from the call: {escape(reason)} ({client.close_code})",
-            highlight=False,
-            soft_wrap=True,
-        )
-        return 1
+        return _closed(client)
     console.print("Left the call.")
     return 0
+
+
+def _closed(client: CallClient) -> int:
+    """Say why the bridge closed the call; the exit status (0: nothing for the user to fix)."""
+    event = client.event or {}
+    code = client.close_code
+    reason = escape(str(event.get("reason") or client.close_reason or "the bridge closed the call"))
+    if event.get("type") == "ended" or code in (4410, 1000):
+        console.print(f"The call ended: {reason}", highlight=False, soft_wrap=True)
+        return 0
+    if code == 4409:
+        console.print(f"Left: {reason} (the call goes on there)", highlight=False, soft_wrap=True)
+        return 0
+    if code == 4403:
+        message, fix = f"out of the call: {reason}", "ask the session's host to invite you again"
+    elif code == 4408:
+        message, fix = f"out of the call: {reason}", "check your network, then run `codeforge call` again"
+    elif code == 4400:
+        message = f"the bridge refused what this client sent: {reason}"
+        fix = "use the same CodeForge version as the bridge"
+    else:  # 1001 the bridge stopping, 1006 the connection broke
+        message = f"the bridge went away ({code or 'no close'}: {reason})"
+        fix = "run `codeforge call` again once the bridge is back (`codeforge bridges list`)"
+    err_console.print(f"[bold red]Error:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold]What to do:[/] {fix}", highlight=False, soft_wrap=True)
+    return 1
 
 
 def call(
