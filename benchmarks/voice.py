@@ -485,11 +485,17 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f} %"
 
 
+def _saturated(r: dict[str, Any]) -> bool:
+    """The server used its whole core and still delivered too little."""
+    return r["delivered"] is not None and r["delivered"] < SATURATED and r["cpuShare"] >= 0.9
+
+
 def _need(r: dict[str, Any]) -> float:
-    """The share of a core the room needs: what it used over what it delivered (a saturated
-    server used all it had and delivered only part: the rest would have cost the same per frame)."""
+    """The share of a core the room needs: what it used, or for a saturated server what it used
+    over what it delivered (it used all it had and delivered only part: the rest would have
+    cost the same per frame)."""
     delivered = r["delivered"] or 1.0
-    return float(r["cpuShare"]) / min(1.0, delivered)
+    return float(r["cpuShare"]) / min(1.0, delivered) if _saturated(r) else float(r["cpuShare"])
 
 
 def report(results: list[dict[str, Any]]) -> None:
@@ -502,14 +508,16 @@ def report(results: list[dict[str, Any]]) -> None:
     for r in results:
         if r["clicks"]:
             continue
-        saturated = r["delivered"] is not None and r["delivered"] < SATURATED
+        saturated = _saturated(r)
+        late = not saturated and r["delivered"] is not None and r["delivered"] < SATURATED
         mesh = by.get(("mesh", r["talkers"], False))
         vs = "-"
         if r["server"] != "mesh" and mesh is not None and _need(mesh) > 0:
             vs = f"{_need(r) / _need(mesh):.3f}x"
         need = _need(r)
         print(f"| {r['talkers']} | {r['server']} | {_pct(r['cpuShare'])}{' (saturated)' if saturated else ''} | "
-              f"{_pct(r['delivered'])} | {_pct(need)}{' (estimated)' if saturated else ''} | "
+              f"{_pct(r['delivered'])}{' (short, with CPU to spare: other processes on its core)' if late else ''} | "
+              f"{_pct(need)}{' (estimated)' if saturated else ''} | "
               f"{_pct(need / r['talkers'])} | {vs} |")  # fmt: skip
     probes = [r for r in results if r["clicks"]]
     if probes:
