@@ -3,22 +3,22 @@
 One clock for the whole call ticks every `interval` (20 ms). Each tick takes one interval of
 samples from every input (silence for an input with none: a participant whose packets stop
 is silent, never waited for), sums them once in int32 and hands each listener the sum minus
-its own frame, clipped to int16. So the server does N decodes (aiortc's receivers, one per
-talker) and N encodes (each listener's sender) per interval, never N x (N-1).
+its own frame, clipped to int16. So the server does N decodes (one per talker, on the tick,
+from the mixer's own jitter buffer: `_Jitter`) and N encodes (each listener's sender) per
+interval, never N x (N-1).
 
 Format: aiortc's Opus decoder gives packed `s16` stereo at 48 kHz (960 samples per 20 ms) and
-its Opus encoder takes the same without conversion cost (its resampler passes it through;
-measured: mono costs as much, since the encoder re-layouts it), so the mix is done in packed
-stereo int16 and nothing is converted on the common path. Other formats are resampled once,
-on input.
+its Opus encoder takes the same without conversion cost (measured: mono input costs as much,
+the encoder re-layouts it), so the mix is done in packed stereo int16 and nothing is converted
+on the common path. Other formats (tracks given to `add_input`) are resampled once, on input.
 
 Latency stays bounded: an input holds at most `MAX_QUEUE` intervals (oldest dropped), and a
 backlog that never emptied for a whole second is trimmed (packets: to none waiting; decoded
 tracks: to one interval), so the delay an input adds returns to a tick after any hiccup
-(measured on loopback: a packet waits 0-30 ms in the server, mouth to ear ~60-100 ms with
-clients that play out through `playout`). The clock is
-scheduled against `loop.time()` (tick n at start + n·interval), so it does not drift however
-long each tick takes; a loop blocked for many intervals skips ahead instead of bursting.
+(measured on loopback: a packet waits 0-30 ms in the server; mouth to ear ~50-100 ms with
+clients that play out through `playout`). The clock is scheduled against `loop.time()` (tick
+n at start + n·interval), so it does not drift however long each tick takes; a loop blocked
+for more than `MAX_QUEUE` intervals skips ahead instead of bursting.
 """
 
 from __future__ import annotations
@@ -283,7 +283,8 @@ class _Input:
 
 
 class AudioMixer:
-    """Inputs by key (a participant's decoded track), outputs by key (a listener's mix)."""
+    """Inputs by key (a participant's receiver or decoded track), outputs by key (a listener's
+    mix); `key` is the participant's username in a call."""
 
     def __init__(self, interval: float = 0.02, *, clock: bool = True) -> None:
         """`clock=False`: no clock task; the owner calls `tick()` (tests, benchmarks)."""
