@@ -370,11 +370,12 @@ class CallEndpoint:
                     await self._handle(peer, message)
                 except Malformed as exc:
                     log.info("closing a call websocket of %s in %s: %s", peer.username, peer.session, exc)
-                    peer.close(4400, f"malformed message: {exc}")
+                    said = f"malformed message: {exc}"
+                    peer.close(4400, said, {"type": "error", "message": said})
                     return
                 except CallError as exc:
-                    if not peer.joined:  # the offer: refused, said, closed
-                        peer.close(exc.code, exc.message)
+                    if not peer.joined:  # the offer: refused, said whole (a close reason holds 123 bytes), closed
+                        peer.close(exc.code, exc.message, {"type": "error", "message": exc.message})
                         return
                     peer.send({"type": "error", "message": exc.message})
                 if peer.gone:

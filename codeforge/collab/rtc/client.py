@@ -6,8 +6,9 @@ The client offers (no trickle: aiortc gathers before `setLocalDescription` retur
 contract's m-line order: audio (`sendrecv` with a track, `recvonly` without), the share video
 (`sendonly`, present when the client may share: `replaceTrack` starts and stops it with no
 renegotiation) and the watch video (`recvonly`). What the others say arrives as one mixed
-track (`received_audio`), whose frames must be read (`AudioCapture`, a `MediaRecorder`, or a
-blackhole), else they pile up in aiortc's receiver.
+track (`received_audio`), played out through the mixer's jitter buffer (`mixer.playout`: aiortc's
+own adds 80 ms and, after each lost packet, stalls until 16 more arrive) and read by the
+caller (`AudioCapture`, a `MediaRecorder`, or a blackhole).
 
 `ToneTrack` (a generated tone, switchable on and off) and `AudioCapture` (what a track
 carries, as samples, with each frame's arrival time) are what tests and benchmarks speak and
@@ -113,6 +114,7 @@ class CallClient:
         share_kind: ShareKind = "screen",
         can_share: bool | None = None,
         open_timeout: float = 30.0,
+        playout: bool = True,
     ) -> None:
         self.url = url
         self._token = token  # never logged, never in an error
@@ -123,6 +125,8 @@ class CallClient:
         self.can_watch = watch
         self.ice = ice
         self.open_timeout = open_timeout
+        self.playout = playout  # False: the mix as aiortc's receiver track gives it (benchmarks compare)
+        self._received: MediaStreamTrack | None = None
         self.pc: RTCPeerConnection | None = None
         self.you = ""
         self.ice_servers: list[dict[str, Any]] = []
@@ -181,6 +185,10 @@ class CallClient:
             answer = await self._until_answer()
             assert self.pc is not None
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+            if self.playout and self._audio is not None:  # before media flows: its packets go to it
+                from codeforge.collab.rtc.mixer import playout
+
+                self._received = playout(self._audio.receiver)
             if self._share_track is not None:
                 await self.send({"type": "share", "kind": self._share_kind})
         except BaseException:
@@ -234,7 +242,9 @@ class CallClient:
             closed.cancel()
         if self._answer.done():
             return self._answer.result()
-        raise CallRefused(self.close_code or 1006, self.close_reason or "the bridge closed the call")
+        # The close reason holds 123 bytes; the bridge sends the whole refusal as an error first.
+        reason = self.errors[-1] if self.errors else self.close_reason
+        raise CallRefused(self.close_code or 1006, reason or "the bridge closed the call")
 
     # -- what comes in --------------------------------------------------------------------
 
@@ -336,7 +346,7 @@ class CallClient:
     def received_audio(self) -> MediaStreamTrack:
         """The mix of everyone else (read it, or it piles up)."""
         assert self._audio is not None, "connect() first"
-        return self._audio.receiver.track
+        return self._received if self._received is not None else self._audio.receiver.track
 
     @property
     def received_video(self) -> MediaStreamTrack | None:
@@ -389,6 +399,8 @@ class CallClient:
     async def close(self) -> None:
         """Drop the websocket and the peer connection, without a `leave` (the bridge removes
         the participant when its websocket closes)."""
+        if self._received is not None:
+            self._received.stop()  # the playout's clock
         if self._ws is not None:
             with contextlib.suppress(Exception):
                 await self._ws.close()
