@@ -199,10 +199,14 @@ async def raw(url: str, token: str) -> tuple[ClientConnection, dict[str, Any]]:
 
 
 async def closed_with(ws: ClientConnection) -> tuple[int | None, str]:
+    """The close code, and its reason with the `error` messages before it (the whole text)."""
+    errors = []
     with pytest.raises(ConnectionClosed):
         while True:
-            await asyncio.wait_for(ws.recv(), 30)
-    return ws.close_code, ws.close_reason or ""
+            message = json.loads(await asyncio.wait_for(ws.recv(), 30))
+            if message.get("type") == "error":
+                errors.append(message["message"])
+    return ws.close_code, " ".join([ws.close_reason or "", *errors])
 
 
 async def offer(audio_codec: str | None = None, video_codec: str | None = None) -> str:
@@ -235,8 +239,8 @@ async def test_malformed_messages_and_refused_offers_close_4400(
         (json.dumps({"type": "mute", "muted": True}), "mute before the offer"),
         (json.dumps({"type": "offer"}), "'sdp' must be"),
         (json.dumps({"type": "offer", "sdp": "v=0 garbage"}), "SDP"),
-        (json.dumps({"type": "offer", "sdp": await offer(audio_codec="PCMU")}), "Opus"),
-        (json.dumps({"type": "offer", "sdp": await offer("opus", video_codec="H264")}), "VP8"),
+        (json.dumps({"type": "offer", "sdp": await offer(audio_codec="PCMU")}), "your offer has PCMU"),
+        (json.dumps({"type": "offer", "sdp": await offer("opus", video_codec="H264")}), "your offer has H264"),
     ]
     for text, says in cases:
         ws, welcome = await raw(url, cast.navigator)
