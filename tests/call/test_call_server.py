@@ -192,6 +192,11 @@ async def test_update_members_removes_and_changes_roles_at_once(call_server: Cal
     mark = ann.recorder.length
     await wait_for(lambda: ann.recorder is not None and ann.recorder.length > mark + 0.6 * 48000)
     assert power(ann.recording(SETTLE), FREQS["bob"]) < HEARD  # a guest now: not mixed
+    call_server.update_members("s1", [member("ann", host=True), member("bob", "navigator")])
+    assert call.state()["participants"][1]["role"] == "navigator"
+    mark = ann.recorder.length
+    await wait_for(lambda: ann.recorder is not None and ann.recorder.length > mark + 0.6 * 48000)
+    assert power(ann.recording(SETTLE), FREQS["bob"]) > HEARD  # may talk again: mixed at once
     call_server.update_members("other-session", [])  # a session without a call: nothing happens
 
 
