@@ -251,6 +251,7 @@
   async function stats() {
     if (!pc) return;
     const out = { inBytes: 0, inLevel: 0, inEnergy: 0, outBytes: 0, videoFrames: 0 };
+    const video = { bytes: 0, packets: 0, plis: 0 };
     const report = await pc.getStats();
     report.forEach((s) => {
       if (s.type === 'inbound-rtp' && s.kind === 'audio') {
@@ -261,6 +262,9 @@
         out.outBytes += s.bytesSent ?? 0;
       } else if (s.type === 'inbound-rtp' && s.kind === 'video') {
         out.videoFrames += s.framesDecoded ?? 0;
+        video.bytes += s.bytesReceived ?? 0;
+        video.packets += s.packetsReceived ?? 0;
+        video.plis += s.pliCount ?? 0;
       }
     });
     const line = $('stats');
@@ -270,6 +274,8 @@
     line.dataset.inEnergy = String(out.inEnergy);
     line.dataset.outBytes = String(out.outBytes);
     line.dataset.videoFrames = String(out.videoFrames);
+    // What a stalled watch looks like from here (no packets, or packets but no keyframe).
+    line.dataset.video = `${video.packets} packets, ${video.bytes} B, ${video.plis} PLI; watch line ${watchTransceiver?.currentDirection ?? '-'}`;
     line.textContent = `Received ${(out.inBytes / 1024).toFixed(0)} kB of audio (level ${out.inLevel.toFixed(2)}), sent ${(out.outBytes / 1024).toFixed(0)} kB${out.videoFrames ? `, ${out.videoFrames} video frames` : ''}`;
     post({ type: 'stats', stats: out });
   }
