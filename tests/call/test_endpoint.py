@@ -340,12 +340,6 @@ async def test_the_call_follows_the_session(
         await host.close()
 
 
-@pytest.mark.xfail(
-    reason="the server's peer connections use aiortc's balanced bundle policy: the second video line "
-    "stays on a transport the answer's BUNDLE leaves behind, so a client that shares and watches "
-    "receives nothing (fix: bundlePolicy=MAX_BUNDLE in codeforge/collab/rtc/ice.py rtc_configuration)",
-    strict=False,
-)
 async def test_a_participant_who_shares_also_watches(
     call_bridge: BridgeProcess, live_platform: RunningPlatform, members: dict[str, str]
 ) -> None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aioice.ice
-from aiortc import RTCConfiguration, RTCIceServer
+from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer
 from aiortc.rtcicetransport import parse_stun_turn_uri
 
 __all__ = ["IceSettings", "TurnServer", "ice_servers_json", "include_loopback", "rtc_configuration"]
@@ -84,13 +84,15 @@ def _check_url(url: str, schemes: tuple[str, ...], variable: str) -> None:
 
 def rtc_configuration(settings: IceSettings | None = None) -> RTCConfiguration:
     """The peer connection configuration for a call (server or client side). Installs the
-    loopback host candidate (idempotent). aioice uses the first STUN and the first TURN server."""
+    loopback host candidate (idempotent). aioice uses the first STUN and the first TURN server.
+    Max-bundle: with aiortc's default policy a second video m-line made before negotiation
+    (a share and a watch line) stays on a transport that is never used, and gets no video."""
     include_loopback()
     servers: list[RTCIceServer] = []
     if settings is not None:
         servers += [RTCIceServer(urls=url) for url in settings.stun]
         servers += [RTCIceServer(urls=t.url, username=t.username, credential=t.credential) for t in settings.turn]
-    return RTCConfiguration(iceServers=servers)
+    return RTCConfiguration(iceServers=servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
 
 
 def ice_servers_json(settings: IceSettings | None) -> list[dict[str, Any]]:
