@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
 
+from codeforge.collab.rtc import rtc_configuration
 from tests.bridge.conftest import BridgeProcess, LspPipe, member_token
 from tests.collab.lsp_helpers import Editor
 from tests.conftest import ROOT, RunningPlatform
@@ -107,7 +108,7 @@ class Peers:
         return found
 
     async def _offer(self, tone: float | None, send: bool, share: bool, watch: bool) -> tuple[Peer, str]:
-        pc = RTCPeerConnection()
+        pc = RTCPeerConnection(rtc_configuration())  # max-bundle, as every call client
         peer = Peer(pc)
         if send:
             pc.addTransceiver(ToneTrack(tone), direction="sendrecv")
@@ -399,9 +400,7 @@ def test_editors_join_hear_the_mix_mute_and_see_the_state(
 
     # The guest joins to listen and watch: sharing is refused (guests listen and watch), and
     # the guest's microphone is never mixed.
-    # (Its offer has no share m-line: a peer offering both share and watch gets no watched
-    # video from the CallServer at the moment, a defect reported to the media server's owner.)
-    g, offer = peers.offer(tone=660.0, watch=True)
+    g, offer = peers.offer(tone=660.0, share=True, watch=True)
     joined = gus.command("codeforge.call.join", {"sdp": offer})
     peers.answer(g, joined["sdp"])
     assert _who(joined["call"])["gus-call"]["role"] == "guest"
