@@ -210,6 +210,7 @@ try {
     await until(`${PEER_A}'s share in the list`, async () => (await select.locator(`option[value="${PEER_A}"]`).count()) > 0);
     await select.selectOption(PEER_A);
     await panel.locator('#watch-video').waitFor({ state: 'visible' });
+    await panel.locator('#watch-caption', { hasText: `${PEER_A}'s screen` }).waitFor();
     const seen = await until(`frames of ${PEER_A}'s share decoded in the webview`, async () => {
       const s = await stats(panel);
       if (Number(s.videoFrames) > 10) return s;

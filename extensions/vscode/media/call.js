@@ -349,8 +349,11 @@
     }
     select.value = sharing.some((/** @type {any} */ p) => p.username === current) ? current : '';
     select.disabled = !joined || sharing.length === 0;
-    $('watch-video').hidden = !current;
-    $('own-video').hidden = !shareKind;
+    $('watch-figure').hidden = !current;
+    const shown = sharing.find((/** @type {any} */ p) => p.username === current);
+    $('watch-caption').textContent = shown ? `${shown.name}'s ${shown.sharing}` : '';
+    $('own-figure').hidden = !shareKind;
+    $('own-caption').textContent = shareKind ? `Your ${shareKind} (what the others see)` : '';
   }
 
   $('mute').onclick = () => {

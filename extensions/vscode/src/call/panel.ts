@@ -109,8 +109,8 @@ export function callHtml(webview: vscode.Webview, media: vscode.Uri, scriptNonce
 <h2>Watch</h2>
 <label for="watch">Whose share to watch: </label><select id="watch"></select>
 <div class="videos">
-  <video id="watch-video" autoplay playsinline muted hidden></video>
-  <video id="own-video" autoplay playsinline muted hidden></video>
+  <figure id="watch-figure" hidden><video id="watch-video" autoplay playsinline muted></video><figcaption id="watch-caption"></figcaption></figure>
+  <figure id="own-figure" hidden><video id="own-video" autoplay playsinline muted></video><figcaption id="own-caption"></figcaption></figure>
 </div>
 <div id="stats"></div>
 <audio id="remote-audio" autoplay></audio>
