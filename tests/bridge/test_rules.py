@@ -1,7 +1,9 @@
 """`codeforge.bridge` never imports `codeforge.platform` or `codeforge.collab`: it reaches the
-platform through `codeforge.client` only (docs/bridge.md). The one exception is the
+platform through `codeforge.client` only (docs/bridge.md). The exceptions are the
 collaboration endpoint, `bridge/collab.py`, which hands websockets to `codeforge.collab`'s
-rooms (docs/collab.md); the server imports it only when it starts. Checked twice: every import
+rooms (docs/collab.md), and the calls' endpoint, `bridge/call.py` with its reporter
+`bridge/call_report.py`, which hand them to `codeforge.collab.rtc` (docs/voice.md); the server
+imports them only when it starts. Checked twice: every import
 statement in the package's source (including those inside functions), and what importing
 every module of the package really loads, in a fresh interpreter."""
 
@@ -13,11 +15,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT
 
 PACKAGE = ROOT / "codeforge" / "bridge"
 FORBIDDEN = ("codeforge.platform", "codeforge.collab")
-ENDPOINT = PACKAGE / "collab.py"  # may import codeforge.collab, never the platform
+# May import codeforge.collab, never the platform.
+ENDPOINTS = {PACKAGE / "collab.py", PACKAGE / "call.py", PACKAGE / "call_report.py"}
 
 
 def _forbidden(name: str) -> bool:
@@ -50,7 +55,7 @@ def test_no_module_of_the_package_names_the_platform_or_collab() -> None:
         f"{path.relative_to(ROOT)}:{line} imports {name}"
         for path in sources
         for line, name in _imports(path)
-        if _forbidden(name) and not (path == ENDPOINT and name.startswith("codeforge.collab"))
+        if _forbidden(name) and not (path in ENDPOINTS and name.startswith("codeforge.collab"))
     ]
     assert offenders == []
 
@@ -61,8 +66,8 @@ import importlib, json, pkgutil, sys
 import codeforge.bridge as package
 failed = {}
 for info in pkgutil.walk_packages(package.__path__, "codeforge.bridge."):
-    if info.name == "codeforge.bridge.collab":  # the endpoint: checked below
-        continue
+    if info.name in ("codeforge.bridge.collab", "codeforge.bridge.call", "codeforge.bridge.call_report"):
+        continue  # the endpoints: checked below
     try:
         importlib.import_module(info.name)
     except ImportError as exc:  # a part whose optional dependency is missing says so elsewhere
@@ -77,12 +82,16 @@ print(json.dumps({"loaded": sorted(sys.modules), "failed": failed}))
     assert result["failed"] == {}
 
 
-def test_the_collab_endpoint_loads_no_platform() -> None:
-    script = "import json, sys, codeforge.bridge.collab; print(json.dumps(sorted(sys.modules)))"
+@pytest.mark.parametrize(
+    ("endpoint", "uses"),
+    [("codeforge.bridge.collab", "codeforge.collab.rooms"), ("codeforge.bridge.call", "codeforge.collab.rtc.call")],
+)
+def test_the_endpoints_load_no_platform(endpoint: str, uses: str) -> None:
+    script = f"import json, sys, {endpoint}; print(json.dumps(sorted(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr
     loaded = json.loads(done.stdout.strip().splitlines()[-1])
-    assert "codeforge.collab.rooms" in loaded
+    assert uses in loaded
     assert [name for name in loaded if name.startswith("codeforge.platform")] == []
 
 
