@@ -156,6 +156,9 @@ CALL_START = declare(
         output=Call,
         permission=Permission.VIEW,  # a participant who may talk (not a guest): checked by the service
         target="{session}",
+        # Editors join with the language server's codeforge.call.join (`:CodeForge call`, the
+        # VS Code panel), which starts the call with your audio in it; this starts an empty one.
+        palette=False,
     )
 )
 CALL_SHOW = declare(

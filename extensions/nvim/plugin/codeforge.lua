@@ -41,6 +41,10 @@ for _, kind in ipairs({ 'state', 'presence', 'conflict', 'comments' }) do
     require('codeforge.collab').handle(kind, params, ctx)
   end
 end
+-- Calls (:help codeforge-call): who is in the session's call, muted, talking.
+vim.lsp.handlers['codeforge/call/state'] = function(_, params)
+  require('codeforge.call').on_state(params)
+end
 
 vim.schedule(function()
   if #vim.api.nvim_get_runtime_file('lua/dap/init.lua', false) > 0 then

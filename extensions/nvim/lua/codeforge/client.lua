@@ -64,7 +64,9 @@ function M.ensure(bufnr)
 end
 
 --- Send a request from inside a coroutine; returns result, err. `hooks.settle(result, err)`
---- (set when given) ends the wait early, for replies Neovim never delivers.
+--- (set when given) ends the wait early, for replies Neovim never delivers. Without `bufnr`
+--- every buffer's held-back didChange goes first (Client:request flushes only the buffer it
+--- is given, and buffer 0 is none): a command never overtakes typing the server has not seen.
 function M.request(client, method, params, bufnr, hooks)
   return async.await(function(cb)
     if hooks then
@@ -72,7 +74,7 @@ function M.request(client, method, params, bufnr, hooks)
     end
     local ok = client:request(method, params, function(err, result)
       cb(result, err)
-    end, bufnr or 0)
+    end, bufnr)
     if not ok then
       cb(nil, { message = 'the codeforge language server is not running: run :CodeForge restart' })
     end

@@ -177,6 +177,10 @@ function M.status()
   end
   local n = type(s.participants) == 'table' and #s.participants or 0
   parts[#parts + 1] = n == 1 and '1 person' or (n .. ' people')
+  local call = require('codeforge.call').status()
+  if call ~= '' then
+    parts[#parts + 1] = call
+  end
   local conflicts = vim.tbl_count(require('codeforge.collab.conflict').pending)
   if conflicts > 0 then
     parts[#parts + 1] = conflicts .. ' conflict' .. (conflicts > 1 and 's' or '')

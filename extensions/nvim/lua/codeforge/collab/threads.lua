@@ -13,19 +13,6 @@ local function fail(what, message)
   return nil
 end
 
---- Send the buffer's changes Neovim still holds back (didChange is debounced) before a command
---- that names one of its lines: the server reads the line in the text it was told of, and a
---- change not told yet (an edit from the session applied here a moment ago) put the thread on
---- another line. A request naming the buffer sends them first (Client:request flushes that
---- buffer's; codeforge.client's requests name none); its answer is not waited for.
-local function flush(uri)
-  local buf = require('codeforge.collab.positions').buffer_of(uri)
-  local client = require('codeforge.client').get()
-  if buf and client and vim.lsp.buf_is_attached(buf, client.id) then
-    client:request('codeforge/status', vim.empty_dict(), function() end, buf)
-  end
-end
-
 --- The file buffer and 0-based cursor row a comment command works on.
 local function here()
   local buf = vim.api.nvim_get_current_buf()
@@ -114,7 +101,6 @@ function M.comment(words)
     return berr and fail('collab comment', berr) or collab.notify('comment not sent')
   end
   local uri = where.uri
-  flush(uri)
   local thread, rerr = collab.execute('comment', { uri = uri, line = where.line, body = body, review = where.review })
   if rerr then
     return fail('commenting', rerr)
