@@ -129,21 +129,6 @@ def _invite(platform: RunningPlatform, session: str, tokens: dict[str, str]) -> 
             client.call("collab.join", {"invitation": invitation})
 
 
-def _server_bundles_all() -> bool:
-    """Whether the call server's peer connections put every m-line on one transport from the
-    start (`bundlePolicy` max-bundle). With aiortc's default (balanced), a participant whose
-    offer has both a share and a watch m-line (VS Code's layout) gets its watch sender on the
-    share m-line's pre-bundle transport, which never connects: nothing reaches its watch line
-    (aiortc skips transceivers it marked bundled at creation when it applies BUNDLE). Until
-    the server bundles everything, VS Code's watching is left out of the journey."""
-    from aiortc import RTCBundlePolicy
-
-    from codeforge.collab.rtc import call
-    from codeforge.collab.rtc.ice import IceSettings
-
-    return call.rtc_configuration(IceSettings()).bundlePolicy == RTCBundlePolicy.MAX_BUNDLE
-
-
 def _screen() -> Any:
     """A generated screen share: 640x360 frames at 30 fps with a bar that moves (so frames
     differ, as a screen's do)."""
@@ -219,12 +204,11 @@ async def _journey(node: asyncio.subprocess.Process, report: list[str], platform
         measured["watched_width"] = float(getattr(frames[-1], "width", 0))
         await _tell(node, "watched")
 
-        if _server_bundles_all():
-            # The first peer shares a generated screen; VS Code chooses to watch it.
-            await a.share(_screen(), "screen")
-            await _expect(node, report, "watching", 150)
-            await a.until(lambda c: (c.participant(owner) or {}).get("watching") == PEERS[0], "VS Code watching")
-            await _tell(node, "watch-seen")
+        # The first peer shares a generated screen; VS Code chooses to watch it.
+        await a.share(_screen(), "screen")
+        await _expect(node, report, "watching", 150)
+        await a.until(lambda c: (c.participant(owner) or {}).get("watching") == PEERS[0], "VS Code watching")
+        await _tell(node, "watch-seen")
 
         await _expect(node, report, "muted", 150)
         await a.share(None)
@@ -291,7 +275,6 @@ def test_call_journey(live_platform: RunningPlatform, tmp_path: Path) -> None:
                     "BRIDGE_HOST": bridge.url.split("://", 1)[1],
                     "PEER_A": PEERS[0],
                     "PEER_B": PEERS[1],
-                    "WATCH_A_SHARE": "1" if _server_bundles_all() else "",
                 }
                 measured, code = asyncio.run(_run(env, report, live_platform, bridge.url, tokens))
                 (artifacts / "journey.log").write_text("\n".join(report) + f"\nmeasured: {measured}\n")
@@ -302,8 +285,7 @@ def test_call_journey(live_platform: RunningPlatform, tmp_path: Path) -> None:
             keep_artifacts(home, artifacts, live_platform.log_path)
             raise
     passed = [line.split()[1] for line in report if line.startswith("ok ")]
-    steps = STEPS if _server_bundles_all() else [s for s in STEPS if s != "watch-a-share"]
-    assert passed == steps, "\n".join(report)
+    assert passed == STEPS, "\n".join(report)
     # The peers hear VS Code's microphone: its beep stands far out of the rest of what they
     # hear (measured here: see journey.log), and the second peer hears the first one's tone.
     assert measured["beep_a"] > 20 and measured["beep_b"] > 20, measured

@@ -203,9 +203,7 @@ try {
     return `getDisplayMedia gave a track, replaceTrack on the share sender, ${PEER_B} watches it`;
   });
 
-  // Off while the call server's transports leave a share-and-watch layout's watch line
-  // unconnected (test_call_e2e.py's _server_bundles_all says why).
-  if (process.env.WATCH_A_SHARE === '1') await step('watch-a-share', async () => {
+  await step('watch-a-share', async () => {
     const select = panel.locator('#watch');
     await until(`${PEER_A}'s share in the list`, async () => (await select.locator(`option[value="${PEER_A}"]`).count()) > 0);
     await select.selectOption(PEER_A);
@@ -220,7 +218,6 @@ try {
     await answer('watch-seen');
     return `watching ${PEER_A}'s screen: ${seen.videoFrames} frames decoded`;
   });
-  else console.log('# watch-a-share left out: the call server does not bundle every m-line (see test_call_e2e.py)');
 
   await step('call-panel', async () => {
     // The screenshot the issue asks for: everyone in the call, who talks, our share.
