@@ -300,7 +300,11 @@ class Hunk(Input):
     old_lines: int = Field(ge=0, le=10_000_000)
     new_start: int = Field(ge=0, le=10_000_000, description="First line of the hunk in the change (as in @@ +c,d).")
     new_lines: int = Field(ge=0, le=10_000_000)
-    lines: list[str] = Field(max_length=20_000, description='The hunk\'s lines, each with its " ", "+" or "-".')
+    # At least one: a hunk without lines is no change, and empty hunks by the hundred
+    # thousand (each under every per-file limit) cost seconds to validate and store.
+    lines: list[str] = Field(
+        min_length=1, max_length=20_000, description='The hunk\'s lines (1-20,000), each with its " ", "+" or "-".'
+    )
 
 
 class ReviewFile(Input):

@@ -116,6 +116,9 @@ class CodeForgeError(Exception):
         return err
 
 
+MAX_LISTED_PROBLEMS = 50
+
+
 class BadInput(CodeForgeError):
     status = 422
     slug = "bad-input"
@@ -125,8 +128,15 @@ class BadInput(CodeForgeError):
     def from_validation(
         cls, exc: ValidationError, *, model: type[BaseModel] | None = None, prefix: str = ""
     ) -> BadInput:
-        problems = field_problems(exc.errors(), model=model, prefix=prefix)
-        return cls(f"{len(problems)} field(s) need fixing", errors=problems)
+        return cls.of_fields(field_problems(exc.errors(), model=model, prefix=prefix))
+
+    @classmethod
+    def of_fields(cls, problems: list[FieldProblem]) -> BadInput:
+        """At most MAX_LISTED_PROBLEMS of them: a body of 100,000 wrong items would otherwise
+        be answered with an error list larger than itself."""
+        listed = problems[:MAX_LISTED_PROBLEMS]
+        more = f" (the first {len(listed)} are listed)" if len(problems) > len(listed) else ""
+        return cls(f"{len(problems)} field(s) need fixing{more}", errors=listed)
 
 
 class BadRequest(CodeForgeError):

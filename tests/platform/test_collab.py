@@ -678,6 +678,7 @@ def test_review_limits(org: Org) -> None:
         ({"files": [{"path": "/abs", "hunks": []}]}, "files.0.path"),
         ({"files": [{"path": "a", "hunks": [{**hunk, "old_start": -1}]}]}, "files.0.hunks.0.old_start"),
         ({"files": [{"path": "a", "hunks": [{**hunk, "lines": ["x"] * 20_001}]}]}, "files.0.hunks.0.lines"),
+        ({"files": [{"path": "a", "hunks": [{**hunk, "lines": []}]}]}, "files.0.hunks.0.lines"),
         ({"files": "a.py"}, "files"),
     ):
         refused = problem(org, "developer", "collab.review_create", {**base, **bad}, 422)

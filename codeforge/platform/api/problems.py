@@ -110,7 +110,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     problems = field_problems(errors, model=op.input if op else None)
     if any(p.field == "(input)" for p in problems):
         problems = [p for p in problems if p.field != "(input)"] or problems
-    return problem_response(BadInput(f"{len(problems)} field(s) need fixing", errors=problems))
+    return problem_response(BadInput.of_fields(problems))
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
