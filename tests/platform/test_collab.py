@@ -683,6 +683,11 @@ def test_review_limits(org: Org) -> None:
     ):
         refused = problem(org, "developer", "collab.review_create", {**base, **bad}, 422)
         assert field in {e["field"] for e in refused["errors"]}, (bad, refused)
+    # Many wrong items: the answer names how many and lists the first 50, not every one.
+    empty = [{"path": "a.py", "hunks": [{**hunk, "lines": []}] * 60}]
+    refused = problem(org, "developer", "collab.review_create", {**base, "files": empty}, 422)
+    assert refused["detail"] == "60 field(s) need fixing (the first 50 are listed)"
+    assert len(refused["errors"]) == 50
 
 
 # ---- audit, secrets, catalog ------------------------------------------------------------
