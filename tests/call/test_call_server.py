@@ -26,7 +26,7 @@ from codeforge.collab.rtc import (
     include_loopback,
     rtc_configuration,
 )
-from codeforge.collab.rtc.mixer import _AudioTap
+from codeforge.collab.rtc.jitter import AudioTap
 from tests.call.audio import FRAME, RATE, click
 from tests.call.conftest import Client, join, member, power, tone, wait_for
 
@@ -487,15 +487,15 @@ async def test_lost_packets_cost_their_own_20_ms_and_nothing_more(
     of his recording, each loss a 20 ms gap (aiortc's own jitter buffer would stall for
     ~300 ms at the first loss and keep that delay)."""
     rng = random.Random(7)
-    add = _AudioTap.add
+    add = AudioTap.add
 
-    def lossy(tap: _AudioTap, packet: RtpPacket) -> tuple[bool, None]:
+    def lossy(tap: AudioTap, packet: RtpPacket) -> tuple[bool, None]:
         if tap.jitter is lossy_jitter[0] and rng.random() < 0.1:
             return False, None
         return add(tap, packet)  # type: ignore[return-value]
 
     lossy_jitter: list[object] = [None]
-    monkeypatch.setattr(_AudioTap, "add", lossy)
+    monkeypatch.setattr(AudioTap, "add", lossy)
     ann = await join(call_server, member("ann", host=True), freq=FREQS["ann"])
     mixer = ann.joined.call.mixer
     assert mixer is not None

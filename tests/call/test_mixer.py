@@ -17,14 +17,8 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtp import RtpPacket
 from av import AudioFrame
 
-from codeforge.collab.rtc.mixer import (
-    JITTER_BUFFER_ATTR,
-    MAX_QUEUE,
-    AudioMixer,
-    MixedTrack,
-    _AudioTap,
-    fast_audio_level,
-)
+from codeforge.collab.rtc.jitter import JITTER_BUFFER_ATTR, MAX_QUEUE, AudioTap
+from codeforge.collab.rtc.mixer import AudioMixer, MixedTrack, fast_audio_level
 
 N = 960  # samples per channel per 20 ms tick
 
@@ -288,7 +282,7 @@ async def test_the_receiver_hook_exists_in_this_aiortc(mixer: AudioMixer, receiv
     """Fails loudly when an aiortc upgrade renames the jitter buffer the mixer replaces."""
     assert isinstance(getattr(receiver, JITTER_BUFFER_ATTR), JitterBuffer)
     mixer.add_receiver("a", receiver)
-    assert isinstance(getattr(receiver, JITTER_BUFFER_ATTR), _AudioTap)
+    assert isinstance(getattr(receiver, JITTER_BUFFER_ATTR), AudioTap)
 
 
 async def test_packets_play_at_the_next_tick_and_a_loss_costs_one_tick_no_delay(

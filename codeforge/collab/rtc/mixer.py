@@ -4,7 +4,7 @@ One clock for the whole call ticks every `interval` (20 ms). Each tick takes one
 samples from every input (silence for an input with none: a participant whose packets stop
 is silent, never waited for), sums them once in int32 and hands each listener the sum minus
 its own frame, clipped to int16. So the server does N decodes (one per talker, on the tick,
-from the mixer's own jitter buffer: `_Jitter`) and N encodes (each listener's sender) per
+from the mixer's own jitter buffer: `Jitter`) and N encodes (each listener's sender) per
 interval, never N x (N-1).
 
 Format: aiortc's Opus decoder gives packed `s16` stereo at 48 kHz (960 samples per 20 ms) and
@@ -30,17 +30,15 @@ import fractions
 import logging
 import math
 from collections.abc import Callable
-from typing import cast
 
 import aiortc.rtp
-import av
 import numpy as np
 from aiortc import RTCRtpReceiver
-from aiortc.codecs.opus import SAMPLES_PER_FRAME, OpusDecoder
-from aiortc.jitterbuffer import JitterBuffer, JitterFrame
+from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from aiortc.rtp import RtpPacket
 from av import AudioFrame, AudioResampler
+
+from codeforge.collab.rtc.jitter import JITTER_BUFFER_ATTR, MAX_QUEUE, AudioTap, Jitter
 
 __all__ = [
     "CHANNELS",
@@ -58,13 +56,10 @@ log = logging.getLogger(__name__)
 SAMPLE_RATE = 48000
 CHANNELS = 2
 TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
-MAX_QUEUE = 5  # intervals an input may hold (≈ 100 ms at 20 ms): the most latency it can add
 OUT_QUEUE = 3  # frames a listener's sender may lag behind before the oldest is dropped
 TRIM_WINDOW = 1.0  # seconds a backlog must persist before it is trimmed to one interval
 TALK_LEVEL = 0.01 * 32768  # RMS ≈ -40 dBFS: speech is -20…-30, a quiet room's mic below -50
 HANG_OVER = 0.3  # seconds `talking` stays on after the last loud frame (no flicker between words)
-RESTART = 3000  # a sequence number this far from the expected one starts a new stream
-JITTER_BUFFER_ATTR = "_RTCRtpReceiver__jitter_buffer"  # aiortc 1.16's private name (test_mixer checks it)
 
 TalkingCallback = Callable[[str, bool], None]
 
@@ -134,105 +129,11 @@ class MixedTrack(MediaStreamTrack):
         self._ready.set()  # wakes a waiting recv(), which then raises MediaStreamError
 
 
-class _Jitter:
-    """A participant's encoded Opus packets by sequence number, played out by the mixer's clock.
-
-    Why not aiortc's: its audio JitterBuffer (capacity 16, prefetch 4) holds 80 ms, and after
-    a single lost packet it stalls until 16 later packets are in, drops the frames before the
-    hole with them and keeps ~300 ms of delay from then on (it releases one frame per packet
-    that arrives). Here the clock pulls: a packet is played at the first tick after it
-    arrived; a tick with nothing to play is silence in the slot of the packet expected, so
-    when later packets come and it is still missing it is skipped at once: a loss costs
-    20 ms of silence and no delay. A packet late by less than a tick is still played, one
-    tick later: the buffer is one packet deeper (adapting to jitter) until the backlog rule
-    trims it again."""
-
-    def __init__(self) -> None:
-        self.packets: dict[int, bytes] = {}  # extended sequence number -> Opus payload
-        self.next: int | None = None  # the next sequence number to play
-        self.highest: int | None = None
-        self.waited = 0  # ticks played as silence while `next` was missing (its slot and later ones)
-        self.decoder = OpusDecoder()
-        self.timestamp = 0
-        self.lost = 0  # packets never played (missing when their turn came)
-        self.late = 0  # packets that came after their turn
-        self.trimmed = 0  # packets dropped to bring the delay down
-
-    def add(self, sequence: int, payload: bytes) -> None:
-        if self.highest is None:
-            extended = sequence
-        else:  # 16-bit sequence numbers wrap: take the one nearest the highest seen
-            extended = self.highest + ((sequence - self.highest + 0x8000) & 0xFFFF) - 0x8000
-        if self.next is not None and abs(extended - self.next) > RESTART:
-            self.packets.clear()  # a new stream (another SSRC, a restarted client): start over
-            self.next, self.waited, extended = None, 0, sequence
-        elif self.next is not None and extended < self.next:
-            self.late += 1  # its tick is past
-            return
-        self.highest = extended if self.highest is None else max(self.highest, extended)
-        self.packets[extended] = payload
-        if len(self.packets) > MAX_QUEUE:
-            self.skip(len(self.packets) - MAX_QUEUE)
-
-    def pop(self) -> bytes | None:
-        """The payload to play now, or None (nothing to play: silence this tick)."""
-        while self.packets:
-            if self.next is None:
-                self.next = min(self.packets)
-            payload = self.packets.pop(self.next, None)
-            if payload is not None:
-                self.next += 1
-                self.waited = 0
-                return payload
-            if not self.waited:
-                self.waited = 1  # later ones are here: the missing one gets this tick
-                return None
-            # a tick was played as silence in its place already: lost (or too late), skip it
-            self.waited -= 1
-            self.lost += 1
-            self.next += 1
-        if self.next is not None:
-            self.waited = min(self.waited + 1, MAX_QUEUE)  # an underrun: this tick is the slot of `next`
-        return None
-
-    def skip(self, count: int) -> None:
-        """Drop the `count` oldest packets waiting (a backlog: latency back down)."""
-        for sequence in sorted(self.packets)[:count]:
-            del self.packets[sequence]
-            self.next = sequence + 1
-            self.trimmed += 1
-        self.waited = 0
-
-    def decode(self, payload: bytes) -> list[AudioFrame]:
-        self.timestamp += SAMPLES_PER_FRAME
-        try:
-            return cast(list[AudioFrame], self.decoder.decode(JitterFrame(payload, self.timestamp)))
-        except av.FFmpegError:  # a corrupt packet: its slot is silence
-            return []
-
-
-class _AudioTap:
-    """Stands in for an audio RTCRtpReceiver's JitterBuffer (the receiver's private
-    `__jitter_buffer`, as forward.py does for video): after aiortc's own handling (SRTP,
-    statistics, receiver reports, depayloading) every packet goes to the mixer's `_Jitter`,
-    and none to aiortc's decoder thread, which stays idle."""
-
-    capacity = 16
-
-    def __init__(self, jitter: _Jitter) -> None:
-        self.jitter = jitter
-
-    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
-        payload = getattr(packet, "_data", None)
-        self.jitter.add(packet.sequence_number, payload if payload is not None else packet.payload)
-        return False, None
-
-
 class _Input:
     """One participant's audio: decoded packed stereo int16 chunks waiting to be mixed, fed by
-    a task reading a track, or by the clock decoding its `_Jitter`'s packets."""
+    a task reading a track, or by the clock decoding its `Jitter`'s packets."""
 
-    def __init__(self, key: str, track: MediaStreamTrack | None, muted: bool, jitter: _Jitter | None = None) -> None:
+    def __init__(self, key: str, track: MediaStreamTrack | None, muted: bool, jitter: Jitter | None = None) -> None:
         self.key = key
         self.track = track
         self.jitter = jitter
@@ -323,19 +224,19 @@ class AudioMixer:
 
     def add_receiver(self, key: str, receiver: RTCRtpReceiver, *, muted: bool = False) -> None:
         """Mix what an audio `RTCRtpReceiver` receives as `key`, taking its Opus packets before
-        aiortc's jitter buffer (see `_Jitter`); decoded by the clock, one decode per tick.
+        aiortc's jitter buffer (see `Jitter`); decoded by the clock, one decode per tick.
         Call it before the peer connection connects. Without the hook (another aiortc), falls
         back to reading `receiver.track`."""
         if self._closed:
             raise RuntimeError("the mixer is closed")
         inner = getattr(receiver, JITTER_BUFFER_ATTR, None)
-        if not isinstance(inner, JitterBuffer | _AudioTap):
+        if not isinstance(inner, JitterBuffer | AudioTap):
             log.warning("aiortc's audio receiver has no %s: mixing its decoded track instead", JITTER_BUFFER_ATTR)
             self.add_input(key, receiver.track, muted=muted)
             return
         self.remove_input(key)
-        jitter = _Jitter()
-        setattr(receiver, JITTER_BUFFER_ATTR, _AudioTap(jitter))
+        jitter = Jitter()
+        setattr(receiver, JITTER_BUFFER_ATTR, AudioTap(jitter))
         self._inputs[key] = _Input(key, None, muted, jitter)
         self._start()
 
