@@ -387,6 +387,13 @@ class Followed:
     found: float  # share of the reference's voiced pieces found in order (NCC >= PRESENT)
     peaks: tuple[float, ...]  # each voiced piece's NCC peak
     aligned: np.ndarray  # the recording re-assembled piece by piece on the reference's timeline
+    pieces: tuple[tuple[int, int], ...] = ()  # (reference offset, recording lag) of each piece found
+
+    def first_found(self) -> tuple[int, int]:
+        """The earliest piece found: (its offset in the reference, where it is in the recording)."""
+        if not self.pieces:
+            raise ValueError("no piece of the reference was found")
+        return self.pieces[0]
 
     @property
     def present(self) -> bool:
@@ -419,6 +426,7 @@ def follow(reference: np.ndarray, recording: np.ndarray, piece: float = 0.5, sla
 def _follow_from(ref: np.ndarray, rec: np.ndarray, start: int, voiced: list[int], size: int, room: int) -> Followed:
     aligned = np.zeros(len(ref), dtype=np.int16)
     peaks: list[float] = []
+    found_at: list[tuple[int, int]] = []
     expected = start + voiced[0]  # where the first voiced piece should be
     for offset in range(voiced[0], len(ref), size):
         part = ref[offset : offset + size]
@@ -428,6 +436,8 @@ def _follow_from(ref: np.ndarray, rec: np.ndarray, start: int, voiced: list[int]
             found = locate(part, window) if len(window) >= len(part) else Match(0, 0.0)
             match = Match(found.lag + lo, found.peak)
             peaks.append(match.peak)
+            if match.peak >= PRESENT:
+                found_at.append((offset, match.lag))
         else:
             match = Match(expected, 1.0)
         at = match.lag if match.peak >= PRESENT else expected
@@ -435,7 +445,8 @@ def _follow_from(ref: np.ndarray, rec: np.ndarray, start: int, voiced: list[int]
         aligned[offset : offset + len(chunk)] = chunk
         expected = at + len(part)
     first_at = start + voiced[0]
-    return Followed(first_at - voiced[0], sum(p >= PRESENT for p in peaks) / len(peaks), tuple(peaks), aligned)
+    share = sum(p >= PRESENT for p in peaks) / len(peaks)
+    return Followed(first_at - voiced[0], share, tuple(peaks), aligned, tuple(found_at))
 
 
 def level_dbfs(samples: np.ndarray) -> float:
