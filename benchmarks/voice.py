@@ -23,9 +23,10 @@ For each room size (default 2, 5, 10, 20 talkers, everyone talking at once) and 
   microphone's frame would be ready then) to the moment the listener's receiver gave out the
   decoded frame holding its onset (a player could start it then), on one clock. No capture or
   playout buffers are included: they are the devices', not the server's. The listener hears
-  through aiortc's own receiver track (its stock JitterBuffer: 80 ms of prefetch, what
-  CallClient.received_audio is today) and, in a second run, through
-  `codeforge.collab.rtc.mixer.playout` (the mixer's jitter buffer on a clock of its own);
+  through aiortc's own receiver track (its stock JitterBuffer: 80 ms of prefetch; what
+  CallClient(playout=False) gives) and, in a second run, through
+  `codeforge.collab.rtc.mixer.playout` (the mixer's jitter buffer on a clock of its own: what
+  CallClient, and so `codeforge call`, plays by default);
   `direct` is the same two clients connected to each other with no server (the floor).
 
     .venv/bin/python -m benchmarks.voice [--talkers 2,5,10,20] [--servers mixed,mesh]
