@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import time
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
@@ -18,7 +19,7 @@ from aiortc.rtp import RtpPacket
 from av import AudioFrame
 
 from codeforge.collab.rtc.jitter import JITTER_BUFFER_ATTR, MAX_QUEUE, AudioTap
-from codeforge.collab.rtc.mixer import AudioMixer, MixedTrack, fast_audio_level
+from codeforge.collab.rtc.mixer import TRIM_FORCE, TRIM_WINDOW, AudioMixer, MixedTrack, fast_audio_level
 
 N = 960  # samples per channel per 20 ms tick
 
@@ -329,6 +330,57 @@ async def test_a_late_packet_is_still_played_and_a_backlog_is_trimmed(
     assert len(jitter.packets) <= 1
     tap.add(_rtp(3, payloads[3]))  # far too late (its tick is long past): ignored
     assert jitter.late == 1
+
+
+async def test_a_backlog_is_trimmed_in_a_pause_not_in_speech(mixer: AudioMixer, receiver: RTCRtpReceiver) -> None:
+    """A standing backlog found during speech waits for a quiet frame (a skipped 20 ms of
+    silence is not heard; one of speech cuts a syllable), and speech that never pauses is
+    cut after TRIM_FORCE all the same (the delay must come down)."""
+    mixer.add_receiver("a", receiver)
+    tap = getattr(receiver, JITTER_BUFFER_ATTR)
+    out = mixer.output("listener")
+    loud, quiet = _opus_packets(200), _opus_packets(20, level=0.0)
+    jitter = mixer._inputs["a"].jitter
+    assert jitter is not None
+    for i in range(3):  # three packets ahead, then one per tick: a standing 40-60 ms delay
+        tap.add(_rtp(i, loud[i]))
+    sequence = 3
+    for _ in range(round(TRIM_WINDOW / mixer.interval) + 20):  # speech, past the trim window
+        tap.add(_rtp(sequence, loud[sequence]))
+        sequence += 1
+        mixer.tick()
+        assert _loud(out)
+    assert jitter.trimmed == 0 and len(jitter.packets) >= 2  # due, but no syllable was cut
+    for _ in range(8):  # a pause (after the backlog of speech plays): one packet goes per quiet tick
+        tap.add(_rtp(sequence, quiet[sequence % 20]))
+        sequence += 1
+        mixer.tick()
+    assert jitter.trimmed >= 2 and len(jitter.packets) <= 1
+    for i in range(3):  # a new backlog, and speech that never pauses
+        tap.add(_rtp(sequence + i, loud[(sequence + i) % 200]))
+    sequence += 3
+    ticks = 0
+    while jitter.trimmed < 4 and ticks < round((TRIM_WINDOW + TRIM_FORCE) / mixer.interval) + 30:
+        tap.add(_rtp(sequence, loud[sequence % 200]))
+        sequence += 1
+        mixer.tick()
+        ticks += 1
+    assert jitter.trimmed >= 4 and ticks >= round(TRIM_FORCE / mixer.interval)  # cut, but only after TRIM_FORCE
+
+
+async def test_a_blocked_clock_skips_ahead_in_time_too() -> None:
+    """A loop blocked for long: the clock does not burst the missed ticks, and the next
+    frame's pts is where the clock is (a gap a player keeps, not a delay it carries)."""
+    mixer = AudioMixer()
+    out = mixer.output("listener")
+    try:
+        first = await asyncio.wait_for(out.recv(), 1)
+        time.sleep(0.5)  # the event loop blocked for 25 intervals
+        frames = [await asyncio.wait_for(out.recv(), 1) for _ in range(2)]
+        gap = (frames[-1].pts - first.pts) / 48000
+        assert gap >= 0.45, f"the pts moved {gap:.2f} s over a 0.5 s block"
+    finally:
+        await mixer.close()
 
 
 async def test_a_muted_receiver_is_not_decoded(mixer: AudioMixer, receiver: RTCRtpReceiver) -> None:

@@ -13,12 +13,14 @@ the encoder re-layouts it), so the mix is done in packed stereo int16 and nothin
 on the common path. Other formats (tracks given to `add_input`) are resampled once, on input.
 
 Latency stays bounded: an input holds at most `MAX_QUEUE` intervals (oldest dropped), and a
-backlog that never emptied for a whole second is trimmed (packets: to none waiting; decoded
+backlog that never emptied for `TRIM_WINDOW` is trimmed (packets: to none waiting, one packet
+after each quiet frame, so no syllable is cut unless speech goes on for `TRIM_FORCE`; decoded
 tracks: to one interval), so the delay an input adds returns to a tick after any hiccup
 (measured on loopback: a packet waits 0-30 ms in the server; mouth to ear ~50-100 ms with
 clients that play out through `playout`). The clock is scheduled against `loop.time()` (tick
 n at start + n·interval), so it does not drift however long each tick takes; a loop blocked
-for more than `MAX_QUEUE` intervals skips ahead instead of bursting.
+for more than `MAX_QUEUE` intervals skips ahead instead of bursting (the frames' pts skip
+ahead with it).
 """
 
 from __future__ import annotations
@@ -57,7 +59,8 @@ SAMPLE_RATE = 48000
 CHANNELS = 2
 TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
 OUT_QUEUE = 3  # frames a listener's sender may lag behind before the oldest is dropped
-TRIM_WINDOW = 1.0  # seconds a backlog must persist before it is trimmed to one interval
+TRIM_WINDOW = 0.5  # seconds a backlog must persist before it is trimmed
+TRIM_FORCE = 2.0  # seconds a due trim waits for a quiet frame before it cuts into speech
 TALK_LEVEL = 0.01 * 32768  # RMS ≈ -40 dBFS: speech is -20…-30, a quiet room's mic below -50
 HANG_OVER = 0.3  # seconds `talking` stays on after the last loud frame (no flicker between words)
 
@@ -141,6 +144,8 @@ class _Input:
         self.chunks: collections.deque[np.ndarray] = collections.deque()
         self.buffered = 0  # int16 values held (samples x channels)
         self.floor: int | None = None  # lowest backlog after a take since the last trim check
+        self.trim_due = 0  # packets to drop, one per quiet tick (a standing backlog found)
+        self.trim_waited = 0  # ticks the due trim has waited for quiet
         self.talking = False
         self.quiet_ticks = 0
         self.resampler: AudioResampler | None = None
@@ -206,6 +211,7 @@ class AudioMixer:
         self._talk_energy = TALK_LEVEL**2 * self._count
         self._hang_ticks = max(1, math.ceil(HANG_OVER / interval))
         self._trim_ticks = max(1, round(TRIM_WINDOW / interval))
+        self._force_ticks = max(1, round(TRIM_FORCE / interval))
         self._since_trim = 0
         self.ticks = 0
         self.late_ticks = 0  # ticks that ran more than one interval after their time
@@ -361,7 +367,10 @@ class AudioMixer:
             if late > self.interval:
                 self.late_ticks += 1
                 if late > MAX_QUEUE * self.interval:
-                    due = loop.time()  # blocked for long: skip ahead, do not burst
+                    # blocked for long: skip ahead, do not burst; the frames' time follows the
+                    # clock (a gap a player keeps, not a shift it would carry for good)
+                    self._pts += int(late / self.interval) * self.samples
+                    due = loop.time()
             try:
                 self.tick()
             except Exception:
@@ -386,15 +395,18 @@ class AudioMixer:
                 level = values.astype(np.float32)
                 loud = float(np.dot(level, level)) >= self._talk_energy  # RMS² x n: no sqrt, no mean
             self._voice(entry, loud)
+            if entry.trim_due:
+                self._trim(entry, loud)
         self._since_trim += 1
         if self._since_trim >= self._trim_ticks:
             self._since_trim = 0
             for entry in self._inputs.values():
                 if entry.jitter is not None:
-                    if entry.floor:
-                        # a packet (or more) waited after every tick for a whole second: the
-                        # cushion a late packet once made is not needed, and costs 20 ms each
-                        entry.jitter.skip(entry.floor)
+                    # a packet (or more) waited after every tick for TRIM_WINDOW: the cushion
+                    # a late packet once made is not needed, and costs 20 ms each
+                    entry.trim_due = entry.floor or 0
+                    if not entry.trim_due:
+                        entry.trim_waited = 0
                 elif entry.floor is not None and entry.floor > count:
                     entry.drop(entry.floor - count)  # a standing backlog: back to one interval
                 entry.floor = None
@@ -419,6 +431,20 @@ class AudioMixer:
             else:
                 values = _clip16(np.subtract(total, own, dtype=np.int32))
             track._put(self._frame(values, pts))
+
+    def _trim(self, entry: _Input, loud: bool) -> None:
+        """Drop one waiting packet after a quiet frame (a skipped 20 ms of silence is not
+        heard; one of speech clips a syllable), or all that are due once speech has gone on
+        for TRIM_FORCE (the delay must come down some time)."""
+        assert entry.jitter is not None
+        entry.trim_waited += 1
+        if loud and entry.trim_waited < self._force_ticks:
+            return
+        drop = 1 if not loud else entry.trim_due
+        entry.jitter.skip(min(drop, len(entry.jitter.packets)))
+        entry.trim_due -= drop
+        if entry.trim_due <= 0:
+            entry.trim_due = entry.trim_waited = 0
 
     def _play(self, entry: _Input, count: int) -> None:
         """Decode the input's next packets until a tick's worth is there (none: silence)."""
