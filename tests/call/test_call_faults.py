@@ -31,12 +31,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender
-from aiortc.rtcconfiguration import RTCIceTransportPolicy
+from aiortc import RTCPeerConnection, RTCRtpSender
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-import codeforge.collab.rtc.client as client_module
 from codeforge.collab.rtc.client import CallClient, CallRefused
 from codeforge.collab.rtc.ice import IceSettings, TurnServer, rtc_configuration
 from tests.bridge.conftest import BridgeProcess
@@ -478,7 +476,6 @@ async def test_a_client_through_turn_only_is_heard(
     members: dict[str, str],
     tmp_path: Path,
     turn_server: TurnServer,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The navigator's client gets only the TURN server and may use only relayed candidates
     (RTCConfiguration's iceTransportPolicy "relay": aioice then gathers no host candidate):
@@ -488,17 +485,9 @@ async def test_a_client_through_turn_only_is_heard(
     cast = new_cast(live_platform, members)
     url = call_url(call_bridge, cast.session)
 
-    def relay_only(settings: IceSettings | None = None) -> RTCConfiguration:
-        configuration = rtc_configuration(settings)
-        if settings is not None and settings.turn:
-            configuration.iceTransportPolicy = RTCIceTransportPolicy.RELAY
-        return configuration
-
-    # CallClient has no relay-only switch: its configuration is made by this module function
-    monkeypatch.setattr(client_module, "rtc_configuration", relay_only)
     host = CallClient(url, cast.host)
     nav_mouth = PlayTrack()
-    navigator = CallClient(url, cast.navigator, audio=nav_mouth, ice=IceSettings(turn=(turn_server,)))
+    navigator = CallClient(url, cast.navigator, audio=nav_mouth, ice=IceSettings(turn=(turn_server,), relay_only=True))
     try:
         await host.connect()
         ear = Recorder(host.received_audio).start()

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aioice.ice
-from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer
+from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer, RTCIceTransportPolicy
 from aiortc.rtcicetransport import parse_stun_turn_uri
 
 __all__ = ["IceSettings", "TurnServer", "ice_servers_json", "include_loopback", "rtc_configuration"]
@@ -40,17 +40,23 @@ class TurnServer:
 class IceSettings:
     stun: tuple[str, ...] = ()  # stun:host:port
     turn: tuple[TurnServer, ...] = ()
+    # Only relayed candidates (iceTransportPolicy "relay"): everything through the TURN server,
+    # for a network that lets nothing else through, or that must not see the client's address.
+    relay_only: bool = False
 
     def __post_init__(self) -> None:
         for url in self.stun:
             _check_url(url, ("stun", "stuns"), "CODEFORGE_CALL_STUN")
         for server in self.turn:
             _check_url(server.url, ("turn", "turns"), "CODEFORGE_CALL_TURN")
+        if self.relay_only and not self.turn:
+            raise ValueError("relay-only needs a TURN server (CODEFORGE_CALL_TURN): nothing else relays")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> IceSettings:
         """`CODEFORGE_CALL_STUN`, `CODEFORGE_CALL_TURN` (comma-separated URLs),
-        `CODEFORGE_CALL_TURN_USERNAME`, `CODEFORGE_CALL_TURN_PASSWORD`."""
+        `CODEFORGE_CALL_TURN_USERNAME`, `CODEFORGE_CALL_TURN_PASSWORD`, `CODEFORGE_CALL_RELAY_ONLY`
+        (1: relayed candidates only)."""
         env = os.environ if environ is None else environ
         stun = tuple(url.strip() for url in env.get("CODEFORGE_CALL_STUN", "").split(",") if url.strip())
         turn_urls = [url.strip() for url in env.get("CODEFORGE_CALL_TURN", "").split(",") if url.strip()]
@@ -68,7 +74,9 @@ class IceSettings:
             raise ValueError(
                 f"CODEFORGE_CALL_TURN is set but {' and '.join(missing)} is not: set both for the TURN server"
             )
-        return cls(stun=stun, turn=tuple(TurnServer(url, username, password) for url in turn_urls))
+        relay_only = env.get("CODEFORGE_CALL_RELAY_ONLY", "").strip().lower() in ("1", "true", "yes")
+        turn = tuple(TurnServer(url, username, password) for url in turn_urls)
+        return cls(stun=stun, turn=turn, relay_only=relay_only)
 
 
 def _check_url(url: str, schemes: tuple[str, ...], variable: str) -> None:
@@ -92,7 +100,8 @@ def rtc_configuration(settings: IceSettings | None = None) -> RTCConfiguration:
     if settings is not None:
         servers += [RTCIceServer(urls=url) for url in settings.stun]
         servers += [RTCIceServer(urls=t.url, username=t.username, credential=t.credential) for t in settings.turn]
-    return RTCConfiguration(iceServers=servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+    policy = RTCIceTransportPolicy.RELAY if settings is not None and settings.relay_only else RTCIceTransportPolicy.ALL
+    return RTCConfiguration(iceServers=servers, iceTransportPolicy=policy, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
 
 
 def ice_servers_json(settings: IceSettings | None) -> list[dict[str, Any]]:
