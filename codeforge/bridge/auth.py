@@ -11,14 +11,16 @@ import hashlib
 import logging
 import time
 from collections import OrderedDict, deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import codeforge.catalog.bridges  # noqa: F401  (declares bridges.attach, which the client calls by name)
 from codeforge.bridge.sessions import Identity
 from codeforge.catalog.errors import CodeForgeError, PlatformUnavailable
 from codeforge.client import AsyncPlatformClient
 
-__all__ = ["FailureLimiter", "Refused", "check_token"]
+__all__ = ["FailureLimiter", "Refused", "SigningBridge", "bearer_token", "check_token", "sign_in"]
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,60 @@ async def check_token(
         await platform.aclose()
         raise
     return Identity(username=answer.username, role=answer.role, organization=answer.organization), platform
+
+
+class SigningBridge(Protocol):
+    """What `sign_in` needs of the bridge (`server.Bridge`)."""
+
+    platform_url: str
+    project: str
+    bridge_id: str
+    limiter: FailureLimiter
+
+    async def own_organization(self) -> str: ...
+
+
+def bearer_token(headers: Mapping[str, str], query: Mapping[str, str] | None = None) -> str:
+    """The token of a websocket upgrade: `Authorization: Bearer …`, else `?token=` in `query`
+    where the endpoint takes one (browsers and Yjs clients cannot set headers)."""
+    scheme, _, token = headers.get("Authorization", "").partition(" ")
+    token = token.strip() if scheme.lower() == "bearer" else ""
+    return token or (query or {}).get("token", "").strip()
+
+
+async def sign_in(
+    bridge: SigningBridge, token: str, *, address: str, session: str, channel: str, client: str
+) -> tuple[Identity, AsyncPlatformClient]:
+    """`check_token` behind the bridge's failure limiter (429 while `address` keeps sending
+    refused tokens; a refusal is counted), then the organization: a token of another one than
+    the project's is refused (403). The caller closes the platform client."""
+    limiter = bridge.limiter
+    if token and (wait := limiter.retry_after(address, token)):
+        raise Refused(429, f"too many refused tokens; retry in {wait} s with a valid one")
+    try:
+        identity, platform = await check_token(
+            bridge.platform_url,
+            token,
+            project=bridge.project,
+            bridge=bridge.bridge_id,
+            session=session,
+            channel=channel,
+            client=client,
+        )
+    except Refused as refused:
+        if refused.status == 401 and token:
+            limiter.failed(address)
+        raise
+    limiter.accepted(token)
+    try:
+        if identity.organization != await bridge.own_organization():
+            raise Refused(
+                403, f"this token belongs to another organization than the project {bridge.project} this bridge serves"
+            )
+    except BaseException:
+        await platform.aclose()
+        raise
+    return identity, platform
 
 
 def _refusal(exc: CodeForgeError, project: str) -> Refused:

@@ -37,7 +37,7 @@ from websockets.http11 import Request
 
 import codeforge.catalog.calls  # declares collab.call_join, called by name
 import codeforge.catalog.collab  # noqa: F401  (declares collab.admit, called by name)
-from codeforge.bridge.auth import FailureLimiter, Refused, check_token
+from codeforge.bridge.auth import Refused, bearer_token, sign_in
 from codeforge.bridge.call_report import CallReporter
 from codeforge.bridge.collab import RedactTokens
 from codeforge.catalog.errors import CodeForgeError, PlatformUnavailable
@@ -234,15 +234,16 @@ class CallEndpoint:
         session = url.path[len(PREFIX) :].strip("/")
         if not SESSION.match(session):
             raise Refused(404, "the URL is /call/<collaboration session id> (32 hex digits)")
-        params = dict(parse_qsl(url.query))
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        token = token.strip() if scheme.lower() == "bearer" else ""
-        token = token or params.get("token", "").strip()
-        address = peer_address.rpartition(":")[0]
-        limiter: FailureLimiter = self.bridge.limiter
-        if token and (wait := limiter.retry_after(address, token)):
-            raise Refused(429, f"too many refused tokens; retry in {wait} s with a valid one")
-        platform, username = await self._authenticate(token, session, peer_address, address)
+        token = bearer_token(request.headers, dict(parse_qsl(url.query)))
+        identity, platform = await sign_in(
+            self.bridge,
+            token,
+            address=peer_address.rpartition(":")[0],
+            session=session,
+            channel="call",
+            client=peer_address,
+        )
+        username = identity.username
         try:
             state = await self._admit(platform, session)
             if state.project and state.project != self.bridge.project:
@@ -256,35 +257,6 @@ class CallEndpoint:
             await platform.aclose()
             raise
         self._admitted[connection] = _Admitted(session, member, call, platform)
-
-    async def _authenticate(
-        self, token: str, session: str, peer_address: str, address: str
-    ) -> tuple[AsyncPlatformClient, str]:
-        limiter: FailureLimiter = self.bridge.limiter
-        try:
-            identity, platform = await check_token(
-                self.bridge.platform_url,
-                token,
-                project=self.bridge.project,
-                bridge=self.bridge.bridge_id,
-                session=session,
-                channel="call",
-                client=peer_address,
-            )
-        except Refused as refused:
-            if refused.status == 401 and token:
-                limiter.failed(address)
-            raise
-        limiter.accepted(token)
-        try:
-            organization = await self.bridge.own_organization()
-        except BaseException:
-            await platform.aclose()
-            raise
-        if identity.organization != organization:
-            await platform.aclose()
-            raise Refused(403, f"this token belongs to another organization than project {self.bridge.project}")
-        return platform, identity.username
 
     async def _admit(self, platform: AsyncPlatformClient, session: str) -> SessionState:
         """The session as the platform knows it now; Access learns it (roles, removals, the

@@ -36,7 +36,7 @@ from websockets.http11 import Request
 from websockets.protocol import State
 
 import codeforge.catalog.collab  # noqa: F401  (declares collab.admit, called by name)
-from codeforge.bridge.auth import FailureLimiter, Refused, check_token
+from codeforge.bridge.auth import Refused, bearer_token, sign_in
 from codeforge.catalog.errors import CodeForgeError, PlatformUnavailable
 from codeforge.client import AsyncPlatformClient
 from codeforge.collab import (
@@ -216,14 +216,18 @@ class CollabEndpoint:
         if not SESSION.match(session) or not raw_name:
             raise Refused(404, "the URL is /collab/<session id>/<file path relative to the workspace>")
         params = dict(parse_qsl(url.query))
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        token = token.strip() if scheme.lower() == "bearer" else ""
-        token = token or params.get("token", "").strip()
-        address = peer_address.rpartition(":")[0]
-        limiter: FailureLimiter = self.bridge.limiter
-        if token and (wait := limiter.retry_after(address, token)):
-            raise Refused(429, f"too many refused tokens; retry in {wait} s with a valid one")
-        platform, username = await self._authenticate(token, session, peer_address, address)
+        token = bearer_token(request.headers, params)
+        # `bridges.attach` (audited) lets an organization viewer open the collab channel (a
+        # read-only guest); `collab.admit` then decides on the session.
+        identity, platform = await sign_in(
+            self.bridge,
+            token,
+            address=peer_address.rpartition(":")[0],
+            session=session,
+            channel="collab",
+            client=peer_address,
+        )
+        username = identity.username
         try:
             state, admitted = await self._admit(platform, session)
             if admitted != username:
@@ -237,33 +241,6 @@ class CollabEndpoint:
             await platform.aclose()
             raise
         self._admitted[connection] = _Admitted(session, admitted, room, params.get("lifetime"), platform)
-
-    async def _authenticate(
-        self, token: str, session: str, peer_address: str, address: str
-    ) -> tuple[AsyncPlatformClient, str]:
-        """A platform client acting as the token's user, and the user. `bridges.attach`
-        (audited) lets an organization viewer open the collab channel (a read-only guest);
-        `collab.admit` then decides on the session."""
-        limiter: FailureLimiter = self.bridge.limiter
-        try:
-            identity, platform = await check_token(
-                self.bridge.platform_url,
-                token,
-                project=self.bridge.project,
-                bridge=self.bridge.bridge_id,
-                session=session,
-                channel="collab",
-                client=peer_address,
-            )
-        except Refused as refused:
-            if refused.status == 401 and token:
-                limiter.failed(address)
-            raise
-        limiter.accepted(token)
-        if identity.organization != await self.bridge.own_organization():
-            await platform.aclose()
-            raise Refused(403, f"this token belongs to another organization than project {self.bridge.project}")
-        return platform, identity.username
 
     async def _admit(self, platform: AsyncPlatformClient, session: str) -> tuple[SessionState, str]:
         """The session as the platform knows it now (Access updated), and who was admitted."""

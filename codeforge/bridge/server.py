@@ -33,7 +33,7 @@ from websockets.datastructures import Headers
 from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 
-from codeforge.bridge.auth import FailureLimiter, Refused, check_token
+from codeforge.bridge.auth import FailureLimiter, Refused, bearer_token, sign_in
 from codeforge.bridge.channels import CHANNELS, Serve, load_channels
 from codeforge.bridge.link import MAX_MESSAGE, Link, LinkClosed
 from codeforge.bridge.reporting import Reporter
@@ -299,46 +299,23 @@ class Bridge:
                 raise ValueError
         except ValueError:
             raise Refused(400, f"{RECEIVED} must be a message number (0 for a new link)") from None
-        scheme, _, token = headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer":
-            token = ""
+        token = bearer_token(headers)
         address = _peer(connection).rpartition(":")[0]
-        token = token.strip()
         if token and (wait := self.limiter.retry_after(address, token)):
             raise Refused(429, f"too many refused tokens; retry in {wait} s with a valid one")
         resume = headers.get(RESUME) == "1"
         if (recent := self._recently_checked(session_id, token, resume=resume)) is not None:
             received = self._resume_point(session_id, link_id, channel, recent.user, resume=False)
             return _Handshake(channel, session_id, link_id, params, peer_received, recent.user, token, None, received)
+        identity, platform = await sign_in(
+            self, token, address=address, session=session_id, channel=channel, client=_peer(connection)
+        )
         try:
-            identity, platform = await check_token(
-                self.platform_url,
-                token.strip(),
-                project=self.project,
-                bridge=self.bridge_id,
-                session=session_id,
-                channel=channel,
-                client=_peer(connection),
-            )
-        except Refused as refused:
-            if refused.status == 401 and token:
-                self.limiter.failed(address)
-            raise
-        self.limiter.accepted(token)
-        try:
-            organization = await self.own_organization()
-            if identity.organization != organization:
-                raise Refused(
-                    403,
-                    f"this token belongs to another organization than the project {self.project} this bridge serves",
-                )
             received = self._resume_point(session_id, link_id, channel, identity, resume=resume)
         except Refused:
             await platform.aclose()
             raise
-        return _Handshake(
-            channel, session_id, link_id, params, peer_received, identity, token.strip(), platform, received
-        )
+        return _Handshake(channel, session_id, link_id, params, peer_received, identity, token, platform, received)
 
     def _recently_checked(self, session_id: str, token: str, *, resume: bool) -> Session | None:
         """The live session whose token this is, if the platform accepted it within

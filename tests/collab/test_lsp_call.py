@@ -368,6 +368,18 @@ def test_editors_join_hear_the_mix_mute_and_see_the_state(
     gus.notification(
         STATE, lambda p: set(_who(p["call"])) == {owner, "dave-call"} and _who(p["call"])[owner]["talking"] is True
     )
+    # ... and as presence: alice's cursor in a shared file carries `talking` to whoever is there.
+    shared = live_bridge.folder / "call_presence.txt"
+    shared.write_text("talking\n")
+    seen_by_gus, at_alice = gus.open(shared), alice.open(shared)
+    alice.notify(
+        "codeforge/collab/cursor",
+        {"uri": at_alice, "selections": [{"anchor": {"line": 0, "character": 1}, "head": {"line": 0, "character": 1}}]},
+    )
+    gus.notification(
+        "codeforge/collab/presence",
+        lambda p: p["uri"] == seen_by_gus and any(x["username"] == owner and x["talking"] for x in p["participants"]),
+    )
 
     # The host mutes dave by username (his media, whichever client carries it).
     muted = alice.command("codeforge.call.mute", {"username": "dave-call"})

@@ -36,6 +36,7 @@ from codeforge.catalog.errors import (
     NotFound,
     PermissionDenied,
 )
+from codeforge.lsp.capabilities.collab.presence import set_talking
 from codeforge.lsp.capabilities.collab.state import HOOKS, CollabHost, CollabState, active_host, collab_state
 from codeforge.lsp.command import CommandArguments, LspCommand, lsp_command
 from codeforge.lsp.contributions import Contributions
@@ -114,6 +115,8 @@ def _follow(ls: CodeForgeSession, state: CollabState) -> None:
             return
         try:
             notify_call(ls, call_state)
+            mine = [p for p in (call_state or {}).get("participants", ()) if p["username"] == host.username]
+            set_talking(ls, bool(mine) and mine[0]["talking"] and not mine[0]["muted"])
         except Exception:  # a closed editor link: its session's end unsubscribes
             log.debug("call state not sent to the editor", exc_info=True)
 

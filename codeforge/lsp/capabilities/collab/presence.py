@@ -127,7 +127,29 @@ def _state_for(ls: CodeForgeSession, state: CollabState, doc: DocSync) -> dict[s
         user_id=host.username,
         role=participant.role if participant else "guest",
         file=doc.name,
+        talking=_talking(ls, state),
     )
+
+
+def _talking(ls: CodeForgeSession, state: CollabState) -> bool:
+    """Whether this editor's user talks in the session's call now (the mixer's voice
+    activity, docs/voice.md): part of their presence, so Yjs clients see it too."""
+    host = ls.state(CollabHost)
+    call = host.calls.call(state.session_id) if host.calls is not None and state.session_id else None
+    if call is None:
+        return False
+    return any(p["username"] == host.username and p["talking"] and not p["muted"] for p in call.state()["participants"])
+
+
+def set_talking(ls: CodeForgeSession, talking: bool) -> None:
+    """The call's voice activity into the awareness state of the document the editor's
+    cursor is in (call.py, on every change of the call)."""
+    doc = ls.state(PresenceView).active
+    if doc is None or doc.room is None or doc.closed:
+        return
+    current = doc.room.presence.state(doc.client_id)
+    if current is not None and bool(current.get("talking")) != talking:
+        doc.room.presence.set(doc.client_id, {**current, "talking": talking})
 
 
 def on_cursor(ls: CodeForgeSession, params: Any) -> None:
@@ -248,6 +270,7 @@ def participant_of(
         "role": awareness.get("role") or (known.role if known else None),
         "clientId": client,
         "selections": shown,
+        "talking": awareness.get("talking") is True,  # in the session's call (docs/voice.md)
     }
     viewport = awareness.get("viewport")
     if isinstance(viewport, list) and len(viewport) == 2 and all(isinstance(v, int) and v >= 0 for v in viewport):
