@@ -531,7 +531,8 @@ def test_catalog_entries(org: Org) -> None:
         "collab.call_report",
     } and set(CALL_OPS) <= set(described)
     hidden = {n for n in CALL_OPS if not described[n]["palette"]}
-    assert hidden == {"collab.call_join", "collab.call_report"}
+    # join and report are the bridge's; editors start a call by joining it (codeforge.call.join)
+    assert hidden == {"collab.call_join", "collab.call_report", "collab.call_start"}
     assert described["collab.call_end"]["destructive"] and described["collab.call_report"]["permission"] == "edit"
     # Each has its REST route (the CLI's `codeforge collab call-start` comes from the same entry).
     for name in CALL_OPS:
