@@ -1,14 +1,47 @@
-"""Helpers for tests/platform/test_collab.py: a session cast with every session role, calls
-that return JSON, and the audit log."""
+"""Helpers for tests/platform/test_collab.py and test_calls.py: a platform per backend, a
+session cast with every session role, calls that return JSON, and the audit log."""
 
 from __future__ import annotations
 
+import contextlib
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from tests.platform.conftest import Org
+import psycopg
+from fastapi.testclient import TestClient
 
-__all__ = ["Cast", "add_member", "audit", "cast", "invite", "problem", "start"]
+from codeforge.platform.app import create_app
+from codeforge.platform.settings import Settings
+from tests.conftest import require
+from tests.platform.conftest import PG_ADMIN, Org, PlatformUnderTest, _postgres_up
+
+__all__ = ["Cast", "add_member", "audit", "cast", "invite", "platform_on", "problem", "start"]
+
+
+@contextlib.contextmanager
+def platform_on(backend: str, base: Path) -> Iterator[PlatformUnderTest]:
+    """A platform in process on SQLite (in `base`) or on a PostgreSQL database of its own,
+    dropped afterwards."""
+    dropped: str | None = None
+    if backend == "sqlite":
+        url = f"sqlite:///{base / 'state.db'}"
+    else:
+        require("postgresql", _postgres_up(), f"no PostgreSQL at {PG_ADMIN}")
+        dropped = f"cf_test_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{dropped}"')
+        url = f"postgresql+psycopg://{PG_ADMIN.rsplit('/', 1)[0].split('://', 1)[1]}/{dropped}"
+    app = create_app(Settings(data_dir=Path(base / "data"), database_url=url, instance_id="test"))
+    try:
+        with TestClient(app) as api:
+            yield PlatformUnderTest(api, app.state.platform)
+    finally:
+        if dropped:
+            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{dropped}" WITH (FORCE)')
 
 
 def add_member(org: Org, key: str, role: str) -> None:

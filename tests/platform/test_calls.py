@@ -7,25 +7,18 @@ input, and the audit log (report and show leave no record; their refusals do).""
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
-from fastapi.testclient import TestClient
 
 from codeforge.catalog import CATALOG, calls
-from codeforge.platform.app import create_app
 from codeforge.platform.collab.lookup import PALETTE
-from codeforge.platform.settings import Settings
-from tests.conftest import require
-from tests.platform.collab_helpers import add_member, audit, cast, problem
-from tests.platform.conftest import PG_ADMIN, Org, PlatformUnderTest, _postgres_up
+from tests.platform.collab_helpers import add_member, audit, cast, platform_on, problem
+from tests.platform.conftest import Org, PlatformUnderTest
 
 UNKNOWN = "0" * 32
 BRIDGE = "bridge-1"
@@ -35,22 +28,8 @@ CALL_OPS = sorted(n for n in CATALOG if n.startswith("collab.call_"))
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def put(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlatformUnderTest]:
     """One platform per backend for the module: each test starts sessions of its own."""
-    base = tmp_path_factory.mktemp("calls")
-    dropped: str | None = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{base / 'state.db'}"
-    else:
-        require("postgresql", _postgres_up(), f"no PostgreSQL at {PG_ADMIN}")
-        dropped = f"cf_test_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{dropped}"')
-        url = f"postgresql+psycopg://{PG_ADMIN.rsplit('/', 1)[0].split('://', 1)[1]}/{dropped}"
-    app = create_app(Settings(data_dir=Path(base / "data"), database_url=url, instance_id="test"))
-    with TestClient(app) as api:
-        yield PlatformUnderTest(api, app.state.platform)
-    if dropped:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{dropped}" WITH (FORCE)')
+    with platform_on(request.param, tmp_path_factory.mktemp("calls")) as put:
+        yield put
 
 
 @pytest.fixture(scope="module")

@@ -9,23 +9,17 @@ import logging
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from codeforge.catalog import CATALOG, collab
-from codeforge.platform.app import create_app
 from codeforge.platform.collab.lookup import PALETTE
 from codeforge.platform.collab.models import CollabInvitation
 from codeforge.platform.db import utcnow
-from codeforge.platform.settings import Settings
-from tests.conftest import require
-from tests.platform.collab_helpers import add_member, audit, cast, invite, problem, start
-from tests.platform.conftest import PG_ADMIN, Org, PlatformUnderTest, _postgres_up
+from tests.platform.collab_helpers import add_member, audit, cast, invite, platform_on, problem, start
+from tests.platform.conftest import Org, PlatformUnderTest
 
 UNKNOWN = "0" * 32
 UNICODE_TITLE = "Ревью 🚀 代码 é\u0301"
@@ -34,22 +28,8 @@ UNICODE_TITLE = "Ревью 🚀 代码 é\u0301"
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def put(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlatformUnderTest]:
     """One platform per backend for the module: each test starts sessions of its own."""
-    base = tmp_path_factory.mktemp("collab")
-    dropped: str | None = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{base / 'state.db'}"
-    else:
-        require("postgresql", _postgres_up(), f"no PostgreSQL at {PG_ADMIN}")
-        dropped = f"cf_test_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{dropped}"')
-        url = f"postgresql+psycopg://{PG_ADMIN.rsplit('/', 1)[0].split('://', 1)[1]}/{dropped}"
-    app = create_app(Settings(data_dir=Path(base / "data"), database_url=url, instance_id="test"))
-    with TestClient(app) as api:
-        yield PlatformUnderTest(api, app.state.platform)
-    if dropped:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{dropped}" WITH (FORCE)')
+    with platform_on(request.param, tmp_path_factory.mktemp("collab")) as put:
+        yield put
 
 
 @pytest.fixture(scope="module")
