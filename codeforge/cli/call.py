@@ -231,6 +231,8 @@ async def run_call(url: str, token: str, media: Media, *, watch: str | None, mut
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
+        # Windows' event loop has no signal handlers: Ctrl-C raises KeyboardInterrupt there,
+        # which leaves the call the same way (the `finally` below).
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     if mute:

@@ -55,24 +55,11 @@ local function find(call, username)
   end
 end
 
---- Run `codeforge.call.<name>` on the codeforge server. Inside a coroutine.
+--- Run `codeforge.call.<name>` on the codeforge server (the offer and answer are never logged:
+--- only the command and its field names). Inside a coroutine.
 ---@return any result, table|nil err
 function M.execute(name, args)
-  local client_mod = require('codeforge.client')
-  local client, err = client_mod.ensure()
-  if not client then
-    return nil, { message = err }
-  end
-  local log = require('codeforge.log')
-  local fields = vim.tbl_keys(type(args) == 'table' and args or {})
-  table.sort(fields)
-  -- The offer and answer (SDP) are never logged: only the command and its field names.
-  log.append(('▶ codeforge.call.%s {%s}'):format(name, table.concat(fields, ', ')))
-  local result, rerr = client_mod.request(client, 'workspace/executeCommand', {
-    command = 'codeforge.call.' .. name,
-    arguments = { require('codeforge').arguments(args) },
-  })
-  log.append(rerr and ('✖ codeforge.call.%s: %s'):format(name, tostring(rerr.message)) or ('✔ codeforge.call.' .. name))
+  local result, rerr = require('codeforge.collab').run('codeforge.call.' .. name, args)
   if not rerr and type(result) == 'table' and result.call ~= nil then
     M.remember(result.call)
   end

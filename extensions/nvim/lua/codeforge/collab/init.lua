@@ -29,10 +29,11 @@ function M.display(p)
   return username
 end
 
---- Run `codeforge.collab.<name>` on the codeforge server. Inside a coroutine. Only the command's
---- name and its field names are logged: an invitation's token is an argument and a result.
+--- Run the server command `command` (e.g. `codeforge.call.mute`). Inside a coroutine. Only the
+--- command and its field names are logged (an invitation's token, an offer's SDP are arguments
+--- and results); an error's text is logged with URL passwords masked.
 ---@return any result, table|nil err
-function M.execute(name, args)
+function M.run(command, args)
   local client_mod = require('codeforge.client')
   local client, err = client_mod.ensure()
   if not client then
@@ -41,17 +42,23 @@ function M.execute(name, args)
   local log = require('codeforge.log')
   local fields = vim.tbl_keys(type(args) == 'table' and args or {})
   table.sort(fields)
-  log.append(('▶ codeforge.collab.%s {%s}'):format(name, table.concat(fields, ', ')))
+  log.append(('▶ %s {%s}'):format(command, table.concat(fields, ', ')))
   local result, rerr = client_mod.request(client, 'workspace/executeCommand', {
-    command = 'codeforge.collab.' .. name,
+    command = command,
     arguments = { require('codeforge').arguments(args) },
   })
   if rerr then
-    log.append(('✖ codeforge.collab.%s: %s'):format(name, require('codeforge.secrets').mask_url_passwords(tostring(rerr.message))))
+    log.append(('✖ %s: %s'):format(command, require('codeforge.secrets').mask_url_passwords(tostring(rerr.message))))
   else
-    log.append(('✔ codeforge.collab.%s'):format(name))
+    log.append('✔ ' .. command)
   end
   return result, rerr
+end
+
+--- Run `codeforge.collab.<name>`. Inside a coroutine.
+---@return any result, table|nil err
+function M.execute(name, args)
+  return M.run('codeforge.collab.' .. name, args)
 end
 
 --- Our username, from codeforge/status (asked once). Inside a coroutine.
