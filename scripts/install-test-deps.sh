@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 packages=(btrfs-progs pgbouncer chromium ripgrep rsync openssh-client openssh-server gdb build-essential pkg-config libkrb5-dev libsecret-1-dev
           libx11-dev libxkbfile-dev
-          espeak-ng sox coturn nftables iproute2)  # calls: test speech, its measurement, TURN, packet loss
+          espeak-ng sox coturn nftables iproute2  # calls: test speech, its measurement, TURN, packet loss
+          bubblewrap)  # agents: the sandbox their commands run in
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
