@@ -86,6 +86,19 @@ def lsp(
     serve_stdio(options, log_level=log_level)
 
 
+@app.command()
+def mcp(
+    project: Annotated[
+        str | None, typer.Option(help="Project the tools act in (default: codeforge.yaml's, else the login's).")
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="Log level of stderr.")] = "WARNING",
+) -> None:
+    """Serve every platform operation as a Model Context Protocol tool over stdio (agents start this)."""
+    from codeforge.cli.mcp import serve_stdio
+
+    serve_stdio(project=project, log_level=log_level)
+
+
 @app.command("catalog")
 def show_catalog() -> None:
     """List every platform operation."""
