@@ -7,6 +7,7 @@ an operation by it (`databases.BRANCH`).
 """
 
 from codeforge.catalog import (
+    agents,
     audit,
     auth,
     backups,
@@ -49,6 +50,7 @@ __all__ = [
     "Permission",
     "ProjectInput",
     "Role",
+    "agents",
     "audit",
     "auth",
     "backups",

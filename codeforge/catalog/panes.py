@@ -18,7 +18,14 @@ class PaneOpenInput(ProjectInput):
     pane: str = Field(
         default="overview",
         pattern=r"^[a-z][a-z0-9-]{0,40}$",
-        description="Which pane: overview (variables and jobs), databases, …",
+        description="Which pane: overview (variables and jobs), databases, agent-run, …",
+    )
+    item: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
+        description="For a pane about one resource (agent-run): its id, e.g. the run's.",
     )
 
 
@@ -31,5 +38,5 @@ class PaneLink(BaseModel):
 
 
 OPEN = declare(
-    Operation("panes.open", "Open a pane", PaneOpenInput, PaneLink, Permission.VIEW, target="{project}/{pane}")
+    Operation("panes.open", "Open a pane", PaneOpenInput, PaneLink, Permission.VIEW, target="{project}/{pane}/{item}")
 )

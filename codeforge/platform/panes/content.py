@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Bars", "PaneContent", "Section", "Table", "Tree"]
+__all__ = ["Bars", "Code", "Log", "PaneContent", "Section", "Table", "Tree"]
 
 
 @dataclass
@@ -34,7 +34,26 @@ class Tree:
     empty: str = "nothing yet"
 
 
-Section = Table | Bars | Tree
+@dataclass
+class Log:
+    """Entries in order, each a short tag and its text (a transcript): (tag, text) per entry."""
+
+    title: str
+    entries: list[tuple[str, str]]
+    empty: str = "nothing yet"
+
+
+@dataclass
+class Code:
+    """Preformatted text, shown as is; `diff`: a unified diff, its added and removed lines marked."""
+
+    title: str
+    text: str
+    diff: bool = False
+    empty: str = "nothing yet"
+
+
+Section = Table | Bars | Tree | Log | Code
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
-from codeforge.platform.panes.content import Bars, PaneContent, Section, Table
+from codeforge.platform.panes.content import Bars, Code, Log, PaneContent, Section, Table
 
 __all__ = ["render_html", "render_text"]
 
@@ -15,8 +15,11 @@ h2{font-size:15px;margin:24px 0 8px}table{border-collapse:collapse;width:100%}
 th,td{text-align:left;padding:6px 10px;border-bottom:1px solid #d1d9e0}th{background:#f6f8fa}
 .empty{color:#59636e;font-style:italic}.tree div{padding:3px 0}.tree .d{color:#59636e;margin-left:8px}
 svg text{font:12px system-ui,sans-serif;fill:#1f2328}
+.log div{padding:3px 0;white-space:pre-wrap}.log .t{color:#59636e;margin-right:8px;font-weight:600}
+pre{background:#f6f8fa;padding:10px;overflow:auto;font:12px/1.4 ui-monospace,monospace}
+pre .a{color:#1a7f37}pre .r{color:#cf222e}pre .h{color:#8250df}
 @media (prefers-color-scheme:dark){body{background:#0d1117;color:#e6edf3}th{background:#161b22}
-th,td{border-color:#30363d}svg text{fill:#e6edf3}}
+th,td{border-color:#30363d}svg text{fill:#e6edf3}pre{background:#161b22}}
 """
 
 
@@ -39,6 +42,22 @@ def _bars_svg(section: Bars) -> str:
     return "".join(parts)
 
 
+def _code_html(section: Code) -> str:
+    if not section.diff:
+        return escape(section.text)
+    out = []
+    for line in section.text.splitlines():
+        kind = ""
+        if line.startswith("@@"):
+            kind = "h"
+        elif line.startswith("+") and not line.startswith("+++"):
+            kind = "a"
+        elif line.startswith("-") and not line.startswith("---"):
+            kind = "r"
+        out.append(f'<span class="{kind}">{escape(line)}</span>' if kind else escape(line))
+    return "\n".join(out)
+
+
 def _section_html(section: Section) -> str:
     head = f"<h2>{escape(section.title)}</h2>"
     if isinstance(section, Table):
@@ -51,6 +70,15 @@ def _section_html(section: Section) -> str:
         if not section.bars:
             return head + f'<p class="empty">{escape(section.empty)}</p>'
         return head + _bars_svg(section)
+    if isinstance(section, Log):
+        if not section.entries:
+            return head + f'<p class="empty">{escape(section.empty)}</p>'
+        entries = "".join(f'<div><span class="t">{escape(t)}</span>{escape(x)}</div>' for t, x in section.entries)
+        return head + f'<div class="log">{entries}</div>'
+    if isinstance(section, Code):
+        if not section.text:
+            return head + f'<p class="empty">{escape(section.empty)}</p>'
+        return head + f"<pre>{_code_html(section)}</pre>"
     if not section.nodes:
         return head + f'<p class="empty">{escape(section.empty)}</p>'
     nodes = "".join(
@@ -83,6 +111,10 @@ def _section_text(section: Section) -> list[str]:
         width = max((len(label) for label, _, _ in section.bars), default=0)
         bars = [f"{label:<{width}}  {'█' * max(1, round(30 * v / top))} {shown}" for label, v, shown in section.bars]
         return [*lines, *(bars or [section.empty])]
+    if isinstance(section, Log):
+        return [*lines, *([f"[{t}] {x}" for t, x in section.entries] or [section.empty])]
+    if isinstance(section, Code):
+        return [*lines, *(section.text.splitlines() or [section.empty])]
     nodes = [f"{'  ' * d}{'└─ ' if d else ''}{label}  {detail}" for d, label, detail in section.nodes]
     return [*lines, *(nodes or [section.empty])]
 

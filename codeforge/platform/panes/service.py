@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from codeforge import catalog
 from codeforge.catalog import Permission
-from codeforge.catalog.errors import CodeForgeError, NotFound, PermissionDenied, Unauthenticated
+from codeforge.catalog.errors import BadInput, CodeForgeError, FieldProblem, NotFound, PermissionDenied, Unauthenticated
 from codeforge.platform.auth.service import find_project
 from codeforge.platform.auth.tokens import actor_of
 from codeforge.platform.context import Context
@@ -39,9 +39,24 @@ def open_pane(ctx: Context, data: catalog.panes.PaneOpenInput) -> catalog.panes.
     if found is None:
         raise NotFound(f"there is no pane {data.pane!r}", fix=f"use one of: {', '.join(sorted(PANES))}")
     payload = {"t": ctx.actor.token_id, "p": ctx.require_project().slug, "n": data.pane}
+    title = f"{found.title} — {data.project}"
+    if found.item:
+        if not data.item:
+            raise BadInput(
+                f"pane {data.pane!r} shows one {found.item}: say which",
+                errors=[FieldProblem("item", "missing", f"give the id of the {found.item} to show")],
+            )
+        found.content(ctx, data.item)  # an unknown item is refused now, not when the link is opened
+        payload["i"] = data.item
+        title = f"{found.title} {data.item} — {data.project}"
+    elif data.item:
+        raise BadInput(
+            f"pane {data.pane!r} shows the whole project and takes no item",
+            errors=[FieldProblem("item", "not taken by this pane", "leave item out")],
+        )
     signed = ctx.cipher.encrypt(json.dumps(payload))
     return catalog.panes.PaneLink(
-        title=f"{found.title} — {data.project}",
+        title=title,
         url=f"{ctx.settings.resolved_public_url}/panes/{data.pane}?t={signed}",
         expires_at=utcnow() + LINK_TTL,
     )
@@ -78,7 +93,7 @@ def render_page(platform: Platform, name: str, signed: str, fmt: str, source: st
                 raise PermissionDenied("your role cannot view panes", fix="ask an admin for the viewer role")
             ctx = Context(session=session, actor=actor, settings=platform.settings, cipher=platform.cipher)
             ctx.project = find_project(session, actor.org_id, payload["p"])
-            content = PANES[name].render(ctx)
+            content = PANES[name].content(ctx, payload.get("i"))
     except CodeForgeError as err:
         return _error_page(err, fmt)
     if fmt == "text":
