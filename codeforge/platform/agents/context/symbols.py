@@ -1,0 +1,93 @@
+"""What the map knows of one file: its definitions (symbols) and the identifiers it uses."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["MODULE_PREFIX", "FileTags", "Symbol"]
+
+# References are bare names (`save`, `Cart`) or attribute uses (`.save`, for `cart.save()`), so
+# that `list[int]` never links to some class's `list` method.
+# Identifiers naming a module (Python imports) live in their own namespace in the reference
+# graph, so `import utils` links to utils.py but never to a function called `utils`.
+MODULE_PREFIX = "\0module:"
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """A definition: a function, class, method, type or module-level variable."""
+
+    name: str
+    kind: str  # function | class | method | variable | type | interface | enum | module | …
+    path: str  # workspace-relative, forward slashes
+    line: int  # 1-based, the line holding the name
+    end_line: int  # last line of the definition
+    signature: str  # the definition's header as written (one line)
+    parent: str = ""  # the enclosing class/type/impl, if any
+    start_line: int = 0  # first line of the definition (decorators, annotations); line when 0
+
+    @property
+    def qualname(self) -> str:
+        return f"{self.parent}.{self.name}" if self.parent else self.name
+
+    @property
+    def first_line(self) -> int:
+        return self.start_line or self.line
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "qualname": self.qualname,
+            "kind": self.kind,
+            "path": self.path,
+            "line": self.line,
+            "end_line": self.end_line,
+            "signature": self.signature,
+        }
+
+
+@dataclass
+class FileTags:
+    """One parsed file. `refs` counts identifiers used; `ref_lines` keeps where, for focus."""
+
+    path: str
+    language: str
+    symbols: list[Symbol] = field(default_factory=list)
+    refs: Counter[str] = field(default_factory=Counter)
+    ref_lines: list[tuple[int, str]] = field(default_factory=list)
+    modules: set[str] = field(default_factory=set)  # MODULE_PREFIX idents this file defines
+    error: str = ""  # why the parse was partial (a syntax error), for diagnostics
+
+    @property
+    def defines(self) -> set[str]:
+        """Identifiers that link to this file. A definition answers attribute uses (`.name`)
+        and, unless it is a Python method (reached only through an object), bare names.
+        Class-level attributes (dataclass fields, Java fields) are listed but link nothing:
+        their names (`value`, `path`, `task`) are everyone's attribute reads."""
+        out = set(self.modules)
+        for s in self.symbols:
+            if s.kind == "attribute":
+                continue
+            out.add("." + s.name)
+            if not (self.language == "python" and s.kind == "method"):
+                out.add(s.name)
+        return out
+
+    def add_ref(self, ident: str, line: int) -> None:
+        self.refs[ident] += 1
+        self.ref_lines.append((line, ident))
+
+    def refs_between(self, first: int, last: int) -> set[str]:
+        return {ident for line, ident in self.ref_lines if first <= line <= last}
+
+    def innermost(self, line: int) -> Symbol | None:
+        """The smallest definition whose lines hold `line`."""
+        best: Symbol | None = None
+        for s in self.symbols:
+            if s.first_line <= line <= s.end_line and (
+                best is None or s.end_line - s.first_line < best.end_line - best.first_line
+            ):
+                best = s
+        return best
