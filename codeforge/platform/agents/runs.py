@@ -241,23 +241,31 @@ def _stored_files(sandbox: Any, changes: Sequence[FileChange]) -> list[AgentRunF
 
 @dataclass
 class _Progress:
-    """Step events as job progress, tool events as job log lines, all into the transcript."""
+    """Model calls as job progress ("step 2/30 bug_fixer: run `pytest -q`"), tool calls and
+    errors as job log lines too, and every event into the transcript."""
 
     ctx: Context
     max_steps: int
     transcript: Transcript
-    steps: int = 0
+    steps: int = 0  # model calls of all the run's agents: the limit counts them together
+    label: str = "starting"
 
     def __call__(self, event: Event) -> None:
         job = self.ctx.job
         self.transcript.add(event.kind, event.agent, event.message)
         if job is None:
             return
-        if event.kind == "step":
+        fraction = min(self.steps, self.max_steps) / (self.max_steps + 1)
+        if event.kind == "step" and event.agent == "orchestrator":  # its plan: "step 1/3 test_writer: …"
+            job.progress(fraction, event.message)
+        elif event.kind == "step":
             self.steps += 1
-            shown = min(self.steps, self.max_steps)
-            job.progress(shown / (self.max_steps + 1), f"step {shown}/{self.max_steps} {event.agent}: {event.message}")
-        elif event.kind in ("tool", "error"):
+            self.label = f"step {min(self.steps, self.max_steps)}/{self.max_steps} {event.agent}"
+            job.progress(min(self.steps, self.max_steps) / (self.max_steps + 1), f"{self.label}: asking the model")
+        elif event.kind == "tool":
+            job.log(f"{event.agent}: {event.message}"[:MAX_MESSAGE])
+            job.progress(fraction, f"{self.label}: {event.message}"[:MAX_MESSAGE])
+        elif event.kind == "error":
             job.log(f"{event.agent}: {event.message}"[:MAX_MESSAGE])
 
 
@@ -271,13 +279,6 @@ def _finish(db: Database, run_id: str, values: dict[str, Any], files: Sequence[A
 
 def start(ctx: Context, data: catalog.agents.StartInput) -> catalog.agents.Run:
     """The body of `agents.start`'s job."""
-    from codeforge.platform.agents.context import RepoMap
-    from codeforge.platform.agents.meter import Meter
-    from codeforge.platform.agents.model import ModelCancelled, ModelClient
-    from codeforge.platform.agents.orchestrator import Orchestrator
-    from codeforge.platform.agents.sandbox import Sandbox
-    from codeforge.platform.agents.task import Limits, Task
-
     project = ctx.require_project()
     job = ctx.job
     if job is None:
@@ -288,6 +289,14 @@ def start(ctx: Context, data: catalog.agents.StartInput) -> catalog.agents.Run:
     workspace = workspace_of(ctx.settings, data.workspace)
     # Reads done: end the job's own transaction, so it holds no snapshot for the run's minutes.
     ctx.session.commit()
+    # The engine, imported once a run is sure to start (a platform without runs never loads it).
+    from codeforge.platform.agents.context import RepoMap
+    from codeforge.platform.agents.meter import Meter
+    from codeforge.platform.agents.model import ModelCancelled, ModelClient
+    from codeforge.platform.agents.orchestrator import Orchestrator
+    from codeforge.platform.agents.sandbox import Sandbox
+    from codeforge.platform.agents.task import Limits, Task
+
     task = Task(
         agent=data.agent,
         description=data.task,
@@ -318,6 +327,7 @@ def start(ctx: Context, data: catalog.agents.StartInput) -> catalog.agents.Run:
     meter = Meter(endpoint)
     scratch = scratch_of(ctx.settings, run_id)
     sandbox: Any = None
+    client = ModelClient(endpoint, meter)
 
     def spent() -> dict[str, Any]:
         return {
@@ -330,14 +340,16 @@ def start(ctx: Context, data: catalog.agents.StartInput) -> catalog.agents.Run:
 
     job.progress(0.0, f"copying {workspace.name} into a sandbox")
     try:
-        sandbox = Sandbox.create(workspace, scratch, network=bool(eff.values["network"]))
+        # The platform's data folder may lie inside the workspace (`codeforge up` in a project):
+        # its database and key never reach the agents' copy.
+        sandbox = Sandbox.create(workspace, scratch, network=bool(eff.values["network"]), hide=[ctx.settings.data_dir])
         job.check_cancelled()
         job.progress(0.0, "mapping the code")
         repo_map = RepoMap.build(Path(sandbox.root))
         job.check_cancelled()
         limits = Limits(max_steps=data.max_steps, max_seconds=data.max_seconds, max_cost_usd=data.max_cost_usd)
         orchestrator = Orchestrator(
-            ModelClient(endpoint, meter),
+            client,
             sandbox,
             repo_map,
             limits=limits,
@@ -371,6 +383,7 @@ def start(ctx: Context, data: catalog.agents.StartInput) -> catalog.agents.Run:
         _finish(db, run_id, {**spent(), "state": "failed", "reason": reason})
         raise
     finally:
+        client.close()
         if sandbox is not None:
             sandbox.close()
         shutil.rmtree(scratch, ignore_errors=True)
