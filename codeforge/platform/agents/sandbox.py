@@ -377,6 +377,20 @@ class Sandbox:
             raise OutsideWorkspace(f"{path} leads out of the workspace through a symlink", fix=fix)
         return resolved
 
+    def files(self, under: str = "") -> list[str]:
+        """Workspace-relative paths of the copy's files (not folders, not symlinks) that git
+        would not ignore, junk left out, in path order; `under`: a folder (or file) to list."""
+        root = self.root.resolve()
+        start = self.resolve(under) if under else root
+        prefix = "" if start == root else self.relative(start) + "/"
+        if start.is_file():
+            return [prefix[:-1]]
+        out = []
+        for rel, path in _walk(root, _Ignore(root, self._exclude)):
+            if rel.startswith(prefix) and not path.is_symlink() and path.is_file():
+                out.append(rel)
+        return sorted(out)
+
     def relative(self, path: Path) -> str:
         """A path inside the copy as the workspace-relative path the agent uses."""
         return Path(path).resolve().relative_to(self.root.resolve()).as_posix()
