@@ -396,9 +396,9 @@ def start(ctx: Context, data: catalog.agents.StartInput) -> catalog.agents.Run:
 
 # ---- crash cleanup ----------------------------------------------------------------------
 
-# Whether this process has swept once: the first sweep runs before it takes any work, so every
-# run this instance left `running` is a dead process's.
-_swept_once: set[str] = set()
+# The platforms (instance id, database) this process has swept once: the first sweep runs before
+# the platform takes any work, so every run its instance left `running` is a dead process's.
+_swept_once: set[tuple[str, int]] = set()
 
 
 def sweep(db: Database, settings: Settings) -> list[str]:
@@ -406,7 +406,8 @@ def sweep(db: Database, settings: Settings) -> list[str]:
     First pass of a process: all of this instance's running runs are dead (it runs nothing
     yet). Later passes (and other instances' runs): those whose job has ended or is gone."""
     instance = settings.resolved_instance_id
-    first = instance not in _swept_once
+    key = (instance, id(db))
+    first = key not in _swept_once
     done: list[str] = []
     with db.session() as s:
         running = s.execute(
@@ -432,7 +433,7 @@ def sweep(db: Database, settings: Settings) -> list[str]:
         # A run that began after the query above may be making its folder: a folder goes when its
         # run has ended, or when no run has its name and it is old (or this is the first pass).
         ended = set(s.scalars(select(AgentRun.id).where(AgentRun.id.in_(names), AgentRun.state != "running")))
-    _swept_once.add(instance)
+    _swept_once.add(key)
     removed = 0
     for name in names:
         path = folder / name
