@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection
+from functools import lru_cache
 
 import numpy as np
 
@@ -30,6 +31,12 @@ _DAMPING = 0.85
 
 
 def _multiplier(ident: str, definers: int) -> float:
+    weight = _name_weight(ident)
+    return weight * 0.1 if definers > _COMMON_DEFINERS else weight
+
+
+@lru_cache(maxsize=65536)
+def _name_weight(ident: str) -> float:
     if ident.startswith(MODULE_PREFIX):
         weight = _MODULE_WEIGHT
     else:
@@ -41,8 +48,6 @@ def _multiplier(ident: str, definers: int) -> float:
             weight *= 10.0
         if ident.startswith("_"):
             weight *= 0.1
-    if definers > _COMMON_DEFINERS:
-        weight *= 0.1
     return weight
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import posixpath
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -30,6 +31,12 @@ log = logging.getLogger(__name__)
 
 _FOCUS_BOOST = 1.0  # a definition the focus points at outranks any the graph alone found (ranks sum to 1)
 _NAMED_BOOST = 0.5  # a definition the focus names, outside the focus files
+# Personalisation (restart weights) of the ranking, see RepoMap._personal.
+_FOCUS_WEIGHT = 1.0
+_NAMED_WEIGHT = 0.5
+_SIBLING_WEIGHT = 0.05
+_SHARED_WEIGHT = 0.3
+_RARE_USERS = 8  # an outside name used by more files than this says nothing about similarity
 
 
 @dataclass
@@ -206,6 +213,36 @@ class RepoMap:
                 )
         return mentioned
 
+    def _personal(self, focus: Focus, mentioned: set[str]) -> dict[str, float]:
+        """Where the ranking's random surfer restarts: the focus files above all; files defining
+        the symbols the focus names; files next to the focus (same folder); and files that use
+        the same rare outside names as the focused code (`float(q).is_integer()` copied in two
+        modules links neither to the other, but both use `.is_integer`: the clones a refactor
+        must find)."""
+        graph = self.graph
+        personal: dict[str, float] = {p: _FOCUS_WEIGHT for p in focus.paths if p in graph.tags}
+        if not personal and not focus.symbols:
+            return {}
+
+        def add(path: str, weight: float) -> None:
+            if path not in focus.paths:
+                personal[path] = personal.get(path, 0.0) + weight
+
+        for name in focus.symbols:
+            for definer in graph.definers.get(name.rsplit(".", 1)[-1], ()):
+                add(definer, _NAMED_WEIGHT)
+        folders = {posixpath.dirname(p) for p in focus.paths}
+        for path in graph.tags:
+            if posixpath.dirname(path) in folders:
+                add(path, _SIBLING_WEIGHT)
+        for ident in mentioned:
+            users = graph.users.get(ident)
+            if ident in graph.definers or not users or len(users) > _RARE_USERS:
+                continue
+            for user in users:
+                add(user, _SHARED_WEIGHT / len(users))
+        return personal
+
     def _focused(self, focus: Focus, symbol: Symbol) -> float:
         if symbol.path in focus.paths:
             if symbol.qualname in focus.symbols or symbol.name in focus.symbols:
@@ -221,10 +258,7 @@ class RepoMap:
         focus = focus or Focus()
         with self._lock:
             mentioned = self._mentioned(focus)
-            personal: dict[str, float] = {p: 1.0 for p in focus.paths if p in self.graph.tags}
-            for name in focus.symbols:
-                for definer in self.graph.definers.get(name.rsplit(".", 1)[-1], ()):
-                    personal[definer] = max(personal.get(definer, 0.0), 0.5)
+            personal = self._personal(focus, mentioned)
             file_rank, definitions = self.graph.rank(personal, mentioned, set(focus.paths))
             ranked: list[RankedFile] = []
             for path, tags in self.graph.tags.items():
@@ -256,8 +290,10 @@ class RepoMap:
         for i, f in enumerate(ranked):
             if not f.symbols:
                 items.append((f.score, i, 0, Entry(f.path, None)))  # a file with no definitions: its path
-            for symbol, score in f.symbols:
-                items.append((score, i, symbol.line, Entry(f.path, symbol)))
+            for j, (symbol, score) in enumerate(f.symbols):
+                # A file ranks by itself too (what uses the focus, what the focus's neighbours
+                # use): it comes in with its best definition at no less than its own rank.
+                items.append((max(score, f.score) if j == 0 else score, i, symbol.line, Entry(f.path, symbol)))
         items.sort(key=lambda item: (-item[0], item[1], item[2]))
         return fit(always, [item[3] for item in items], order, budget_tokens)
 
