@@ -19,7 +19,8 @@ from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.shared.exceptions import MCPError
 
-from codeforge.catalog import CATALOG, CONTEXT_KEY, Operation
+from codeforge.catalog import CATALOG, CONTEXT_KEY, Empty, Operation, Permission
+from codeforge.cli.mcp_tools import TOOL_NAME, tool_name, tool_table
 from codeforge.platform.registry import discover_capabilities
 from tests.conftest import ROOT, RunningPlatform, free_port, start_platform
 
@@ -106,6 +107,14 @@ async def test_the_tools_are_the_catalog(platform: RunningPlatform, tmp_path: Pa
         assert hints[changes].read_only_hint is False, changes
 
 
+def test_tool_names_never_collide() -> None:
+    """`a_b.c` and `a.b_c` would both be `a_b_c`: the later keeps its dotted name (MCP allows
+    dots), rather than one operation shadowing the other."""
+    ops = [Operation(name, name, Empty, Empty, Permission.VIEW) for name in ("a_b.c", "a.b_c", "a.d")]
+    assert {name: op.name for name, op in tool_table(ops).items()} == {"a_b_c": "a.b_c", "a_b.c": "a_b.c", "a_d": "a.d"}
+    assert all(TOOL_NAME.match(tool_name(op)) for op in catalog_with_demo().values())
+
+
 async def test_a_call_runs_with_the_callers_role(platform: RunningPlatform, tmp_path: Path) -> None:
     developer, viewer = token_of(platform, "mcp-developer"), token_of(platform, "mcp-viewer")
     async with connect(platform, tmp_path, tmp_path / "err.log", CODEFORGE_TOKEN=developer) as session:
@@ -120,7 +129,7 @@ async def test_a_call_runs_with_the_callers_role(platform: RunningPlatform, tmp_
         refused = await session.call_tool("env_set", {"name": "VIEWER_WAS_HERE", "value": "x"})
         assert refused.is_error and refused.structured_content is None
         message = text_of(refused)
-        assert "edit" in message and "Fix:" in message and "Traceback" not in message, message
+        assert "your role 'viewer' does not allow env.set" in message and "Fix:" in message, message
         assert "\n" not in message  # the platform's one line: what was wrong, then what to do
     with platform.client() as owner:
         names = {v.name for v in owner.call("env.list", {"project": "demo"}).items}

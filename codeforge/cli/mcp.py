@@ -28,6 +28,7 @@ from typing import Any
 
 import anyio
 import mcp_types as types
+import typer
 from mcp.server import Server
 from mcp.server.context import ServerRequestContext
 from mcp.server.stdio import stdio_server
@@ -203,7 +204,10 @@ def build_server(tools: McpTools) -> Server[Any]:
 
 def serve_stdio(*, project: str | None = None, log_level: str = "WARNING") -> None:
     """Serve until the client closes stdin. Logs go to stderr (stdout is the protocol)."""
-    logging.basicConfig(stream=sys.stderr, level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    level = logging.getLevelName(log_level.upper())
+    if not isinstance(level, int):
+        raise typer.BadParameter(f"{log_level!r} is not a log level: use DEBUG, INFO, WARNING or ERROR")
+    logging.basicConfig(stream=sys.stderr, level=level, format="%(levelname)s %(name)s: %(message)s")
     # httpx logs each request's URL at INFO; never its headers, so never the token.
     server = build_server(McpTools(AsyncPlatformClient(), project=project))
 
