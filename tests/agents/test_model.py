@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -335,12 +336,29 @@ def test_a_base_url_that_is_not_http_is_refused() -> None:
 
 
 def test_an_endpoint_that_is_down_fails_after_the_retries(model_client: Client, replay: Replay) -> None:
-    server = replay([])
-    url = server.base_url
-    server.stop()  # nothing listens there now
-    client = model_client(server, base_url=url, max_retries=2)
+    # A port bound but not listening: connections are refused, and no other process can take it.
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{held.getsockname()[1]}/v1"
+        client = model_client(replay([]), base_url=url, max_retries=2)
 
-    with pytest.raises(ModelFailure) as caught:
-        client.complete(MESSAGES)
+        with pytest.raises(ModelFailure) as caught:
+            client.complete(MESSAGES)
 
     assert "connection failed before answering" in caught.value.message and caught.value.attempts == 3
+
+
+def test_a_stream_ending_cleanly_before_the_finish_is_a_cut_too(replay: Replay, model_client: Client) -> None:
+    server = replay([{"text": "an answer a proxy gave up on", "cut": "clean"}, {"text": "whole"}])
+    client = model_client(server)
+
+    turn = client.complete(MESSAGES)
+
+    assert (turn.text, turn.attempts, server.served) == ("whole", 2, 2)
+
+
+def test_a_clean_cut_every_time_says_the_answer_was_cut_off(replay: Replay, model_client: Client) -> None:
+    server = replay([{"text": "an answer a proxy gave up on", "cut": "clean"}], repeat_last=True)
+    with pytest.raises(ModelFailure, match="ended before the model finished"):
+        model_client(server, max_retries=0).complete(MESSAGES)
+    assert server.served == 1

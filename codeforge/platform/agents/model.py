@@ -229,6 +229,13 @@ class ModelClient:
         on_text: Callable[[str], None] = lambda s: None,
         cancelled: Callable[[], bool] = lambda: False,
     ) -> ModelTurn:
+        """One answer of the model, streamed: text deltas go to `on_text` as they come.
+
+        The caps are checked before every attempt; 429, 5xx, connection errors, timeouts and
+        cut-off streams are retried (max_retries, backoff with jitter, Retry-After honoured);
+        an attempt cut off half-way has already passed its deltas to `on_text`, and the retry
+        streams the answer again from its start. Raises ModelFailure, BudgetExceeded,
+        ModelCancelled."""
         e = self.endpoint
         prompt_estimate = count_messages(messages, model=e.model) + count_tools(tools, model=e.model)
         attempt = 0

@@ -5,7 +5,8 @@ A turn is a dict (docs/agents.md):
 
     {"text": str, "tool_calls": [{"name": str, "arguments": dict | str, "id"?: str}],
      "status": 429 | 500 | …, "retry_after": seconds, "message": str (the error's text),
-     "cut": bool (close the stream half-way), "hang": bool (send the first chunk, then nothing
+     "cut": bool (close the stream half-way; "clean": end the body properly half-way, without
+     a finish_reason or [DONE], as a proxy that gives up does), "hang": bool (send the first chunk, then nothing
      until stop()), "delay": seconds before answering, "usage": bool (False: no usage chunk
      even when asked), "finish_reason": str, "prompt_tokens"/"completion_tokens": int}
 
@@ -333,8 +334,11 @@ class _Handler(BaseHTTPRequestHandler):
         if turn.get("cut"):
             for event in events[: max(1, len(events) // 2)]:
                 self._chunk(event)
-            # Closed without the terminating chunk: the client sees the body end half-way.
             self.close_connection = True
+            if turn["cut"] == "clean":  # the body ends properly, half-way: as proxies that time out do
+                self._chunk(b"")
+                return
+            # Closed without the terminating chunk: the client sees the body end half-way.
             self.connection.shutdown(socket.SHUT_RDWR)
             return
         for event in events:
