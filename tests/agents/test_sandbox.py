@@ -269,6 +269,13 @@ def test_close_removes_scratch_even_with_locked_files(tmp_path: Path) -> None:
     assert (tmp_path / "ws" / "README.md").exists()
 
 
+def test_a_scratch_folder_in_use_is_refused_and_left_alone(tmp_path: Path) -> None:
+    with Sandbox.create(_workspace(tmp_path), tmp_path / "scratch") as box:
+        with pytest.raises(BadInput, match="already in use"):
+            Sandbox.create(tmp_path / "ws", tmp_path / "scratch")
+        assert (box.root / "README.md").exists()
+
+
 def test_bad_runtime_and_missing_workspace(tmp_path: Path) -> None:
     with pytest.raises(BadInput, match="runtime"):
         Sandbox.create(_workspace(tmp_path), tmp_path / "s", runtime="chroot")

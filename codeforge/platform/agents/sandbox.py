@@ -297,8 +297,11 @@ class Sandbox:
         workspace = Path(workspace).resolve()
         if not workspace.is_dir():
             raise BadInput(f"the workspace {workspace} is not a folder", fix="give the project's folder")
-        chosen, docker_client = _choose_runtime(runtime, image)
         scratch = Path(scratch)
+        if (scratch / "work").exists() or (scratch.exists() and not scratch.is_dir()):
+            # Never clean up (close) a folder this sandbox did not make.
+            raise BadInput(f"the scratch folder {scratch} is already in use", fix="give each sandbox a new folder")
+        chosen, docker_client = _choose_runtime(runtime, image)
         sandbox = cls(workspace, scratch, network=network, runtime=chosen, image=image)
         sandbox._docker = docker_client
         try:
