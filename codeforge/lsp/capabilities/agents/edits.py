@@ -117,8 +117,9 @@ def _file_changes(
     path = root / f.path
     uri = str(from_fs_path(str(path)))
     text, version = _current(ls, path)
-    creates = (f.status == "added") != reverse  # undoing a deletion makes the file again
-    deletes = (f.status == "deleted") != reverse
+    # Undoing a deletion makes the file again; undoing an addition removes it.
+    creates = f.status == ("deleted" if reverse else "added")
+    deletes = f.status == ("added" if reverse else "deleted")
     if creates:
         if text is not None:
             raise Conflict(
