@@ -205,6 +205,23 @@ def test_python_and_pytest_run_inside(box: Sandbox) -> None:
     assert failing.exit_code == 3 and not failing.timed_out
 
 
+def test_the_projects_own_virtualenv_is_used_read_only(tmp_path: Path) -> None:
+    import venv
+
+    ws = _workspace(tmp_path)
+    (ws / ".gitignore").write_text(".venv/\n")
+    venv.EnvBuilder(with_pip=False).create(ws / ".venv")
+    with Sandbox.create(ws, tmp_path / "scratch") as box:
+        assert box.project_venv == ws / ".venv"
+        assert not (box.root / ".venv" / "pyvenv.cfg").exists()  # ignored: not copied
+        result = box.run("command -v python; python -c 'import sys; print(sys.prefix)'; touch .venv/x 2>&1")
+        lines = result.output.splitlines()
+        assert lines[0] == f"{ws}/.venv/bin/python" and lines[1] == f"{ws}/.venv", result.output
+        assert "Read-only file system" in result.output
+        assert not (ws / ".venv" / "x").exists()
+        assert box.changes() == []
+
+
 def test_changes_of_edit_add_and_delete_leave_junk_out(box: Sandbox) -> None:
     result = box.run(
         "sed -i 's/a + b/a - b/' src/app.py && echo 'new' > src/new.py && rm old.txt && "

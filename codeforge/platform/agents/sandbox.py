@@ -88,8 +88,10 @@ class CommandResult:
     timed_out: bool
 
 
-def _environment() -> dict[str, str]:
+def _environment(venv: Path | None = None) -> dict[str, str]:
     path = [str(Path(sys.prefix) / "bin"), "/usr/local/bin", "/usr/bin", "/bin"]
+    if venv is not None:
+        path.insert(0, str(venv / "bin"))
     return {
         "PATH": ":".join(dict.fromkeys(path)),
         "HOME": "/tmp",
@@ -394,6 +396,15 @@ class Sandbox:
                 out.append(rel)
         return sorted(out)
 
+    @property
+    def project_venv(self) -> Path | None:
+        """The workspace's own virtual environment (.venv or venv with a pyvenv.cfg), if any."""
+        for name in (".venv", "venv"):
+            folder = self.workspace / name
+            if (folder / "pyvenv.cfg").is_file() and not folder.is_symlink():
+                return folder
+        return None
+
     def relative(self, path: Path) -> str:
         """A path inside the copy as the workspace-relative path the agent uses."""
         return Path(path).resolve().relative_to(self.root.resolve()).as_posix()
@@ -419,7 +430,7 @@ class Sandbox:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, killed whole
-            env=_environment(),
+            env=_environment(self.project_venv),
         )
         reader = threading.Thread(target=_pump, args=(process.stdout, output), daemon=True)
         reader.start()
@@ -463,11 +474,16 @@ class Sandbox:
         args += ["--bind", str(self.root), str(self.workspace)]
         # The interpreter the platform runs (so `python -m pytest` works inside), read-only,
         # after the copy: a virtual environment inside the workspace is not part of the copy.
-        for prefix in dict.fromkeys([sys.prefix, sys.base_prefix, str(Path(sys.executable).resolve().parent.parent)]):
+        prefixes = [sys.prefix, sys.base_prefix, str(Path(sys.executable).resolve().parent.parent)]
+        if self.project_venv is not None:
+            # The project's own virtual environment (ignored, so not copied) comes first on
+            # PATH, read-only: the tests run with the project's dependencies.
+            prefixes += [str(self.project_venv), *_venv_bases(self.project_venv)]
+        for prefix in dict.fromkeys(prefixes):
             if not prefix.startswith("/usr/") and Path(prefix).is_dir():
                 args += ["--ro-bind", prefix, prefix]
         args += ["--chdir", str(self.workspace), "--clearenv"]
-        for key, value in _environment().items():
+        for key, value in _environment(self.project_venv).items():
             args += ["--setenv", key, value]
         return [*args, "--", "/bin/sh", "-c", command]
 
@@ -559,6 +575,20 @@ class Sandbox:
 
         if self.scratch.exists():
             shutil.rmtree(self.scratch, onerror=unlock)
+
+
+def _venv_bases(venv: Path) -> list[str]:
+    """The installation a virtual environment runs on (pyvenv.cfg's `home`, its interpreter's
+    real location), which must be visible for the environment's python to start."""
+    out: list[str] = []
+    with contextlib.suppress(OSError):
+        for line in (venv / "pyvenv.cfg").read_text(encoding="utf-8", errors="replace").splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() == "home" and value.strip():
+                out.append(str(Path(value.strip()).parent))
+    with contextlib.suppress(OSError):
+        out.append(str((venv / "bin" / "python").resolve().parent.parent))
+    return [o for o in out if o not in ("/", "")]
 
 
 def _choose_runtime(runtime: str, image: str) -> tuple[str, Any]:
