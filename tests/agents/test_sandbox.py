@@ -173,6 +173,13 @@ def test_timeout_kills_the_command_and_its_children(box: Sandbox) -> None:
     assert _gone(f"sleep 6{marker}") and _gone(f"sleep 7{marker}")
 
 
+def test_what_a_command_leaves_running_dies_with_it(box: Sandbox) -> None:
+    marker = str(6000 + os.getpid() % 1000)
+    result = box.run(f"sleep 5{marker} & echo started")
+    assert result.exit_code == 0 and result.output == "started\n" and not result.timed_out
+    assert _gone(f"sleep 5{marker}")
+
+
 def test_cancel_kills_and_raises(box: Sandbox) -> None:
     marker = str(5000 + os.getpid() % 1000)
     started = box.root / "started"
