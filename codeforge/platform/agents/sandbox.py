@@ -346,11 +346,6 @@ class Sandbox:
             text = _text(data)
             if text is not None:
                 self._snapshot[rel] = text
-        if self.runtime == "docker" and os.getuid() == 0:
-            # The container runs as SANDBOX_UID; the copy must be its to write.
-            for folder, dirs, files in os.walk(self.root):
-                for name in [folder, *(os.path.join(folder, n) for n in dirs + files)]:
-                    os.lchown(name, SANDBOX_UID, SANDBOX_UID)
 
     def _write_identity(self) -> None:
         etc = self.scratch / "etc"
@@ -493,6 +488,13 @@ class Sandbox:
         import requests
 
         output = _Output(max_output)
+        if os.getuid() == 0:
+            # The container runs as SANDBOX_UID: the copy, with what the tools wrote since the
+            # last command (as root), must be its to write.
+            for folder, dirs, files in os.walk(self.root):
+                for name in [folder, *(os.path.join(folder, n) for n in dirs + files)]:
+                    if os.lstat(name).st_uid != SANDBOX_UID:
+                        os.lchown(name, SANDBOX_UID, SANDBOX_UID)
         user = f"{SANDBOX_UID}:{SANDBOX_UID}" if os.getuid() == 0 else f"{os.getuid()}:{os.getgid()}"
         container = self._docker.containers.run(
             self.image,
