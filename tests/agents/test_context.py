@@ -206,6 +206,21 @@ def test_other_languages_through_tree_sitter(repo: Path) -> None:
             "namespace n { class C { public: void m(); }; }\nint main() { return 0; }\n",
             {"n", "C", "C.m", "main"},
         ),
+        (
+            "A.cs",
+            "namespace N { class A { int P { get; set; } void M(int x) { Helper(x); } } interface I {} }\n",
+            {"N", "A", "A.P", "A.M", "I"},
+        ),
+        (
+            "a.rb",
+            "module M\n  class A\n    def m(x)\n      helper(x)\n    end\n  end\nend\ndef helper(x); end\n",
+            {"M", "M.A", "A.m", "helper"},
+        ),
+        (
+            "a.php",
+            "<?php\nclass A { function m($x) { return helper($x); } }\nfunction helper($x) { return $x; }\n",
+            {"A", "A.m", "helper"},
+        ),
     ],
 )
 def test_language_table(tmp_path: Path, path: str, source: str, expected: set[str]) -> None:

@@ -69,6 +69,9 @@ LANGUAGES: dict[str, str] = {
     ".hh": "cpp",
     ".hpp": "cpp",
     ".hxx": "cpp",
+    ".cs": "csharp",
+    ".rb": "ruby",
+    ".php": "php",
 }
 
 

@@ -1,5 +1,5 @@
-"""Definitions and references of JavaScript/TypeScript, Go, Rust, Java and C/C++ files (and of
-Python files `ast` cannot read), through tree-sitter and the grammars
+"""Definitions and references of JavaScript/TypeScript, Go, Rust, Java, C/C++, C#, Ruby and PHP
+files (and of Python files `ast` cannot read), through tree-sitter and the grammars
 `tree_sitter_language_pack` bundles.
 
 A walk over the syntax tree rather than tags queries: one table of definition node types per
@@ -86,6 +86,26 @@ _KINDS: dict[str, dict[str, str]] = {
         "assignment": "variable",  # top level only
     },
 }
+_KINDS["csharp"] = {
+    "namespace_declaration": "namespace",
+    "class_declaration": "class",
+    "interface_declaration": "interface",
+    "struct_declaration": "struct",
+    "record_declaration": "class",
+    "enum_declaration": "enum",
+    "method_declaration": "method",
+    "constructor_declaration": "method",
+    "property_declaration": "property",
+}
+_KINDS["ruby"] = {"module": "module", "class": "class", "method": "function", "singleton_method": "method"}
+_KINDS["php"] = {
+    "class_declaration": "class",
+    "interface_declaration": "interface",
+    "trait_declaration": "trait",
+    "enum_declaration": "enum",
+    "function_definition": "function",
+    "method_declaration": "method",
+}
 _KINDS["cpp"] = {
     **_KINDS["c"],
     "class_specifier": "class",
@@ -106,6 +126,10 @@ _SCOPES = {
     "class_specifier",
     "struct_specifier",
     "class_definition",
+    "struct_declaration",
+    "trait_declaration",
+    "module",  # Ruby's (Python's root node has the same type and no name: no parent)
+    "class",
 }
 _TOP_LEVEL_ONLY = {"variable_declarator", "const_spec", "var_spec", "assignment", "declaration"}
 _TOP = {"program", "source_file", "translation_unit", "module", "export_statement"}
@@ -120,6 +144,7 @@ _IDENTIFIERS = {
     "constant",
 }
 _SPECIFIERS = {"struct_specifier", "union_specifier", "enum_specifier", "class_specifier"}
+_LANGUAGE_IDENTIFIERS = {"php": _IDENTIFIERS | {"name"}}
 _MEMBERS = {"field_identifier", "property_identifier"}
 _DECLARATORS = {
     "pointer_declarator",
@@ -258,6 +283,7 @@ def parse_tree_sitter(path: str, text: str, language: str) -> FileTags:
     tree = parser.parse(source)
     lines = text.splitlines()
     is_js = language in ("javascript", "typescript", "tsx")
+    identifiers = _LANGUAGE_IDENTIFIERS.get(language, _IDENTIFIERS)
     if is_js:
         tags.modules = js_module_names(path)
     names: set[int] = set()  # start bytes of definition names: those are not references
@@ -290,7 +316,7 @@ def parse_tree_sitter(path: str, text: str, language: str) -> FileTags:
                 names.add(name.start_byte)
             if node.type in _SCOPES:
                 child_parent = _scope_name(node) or parent
-            elif node.type in _IDENTIFIERS and node.start_byte not in names and node.text:
+            elif node.type in identifiers and node.start_byte not in names and node.text:
                 ident = node.text.decode("utf-8", "replace")
                 # `obj.name`: an attribute use, which only a member (or a module's export) answers.
                 tags.add_ref(("." + ident) if node.type in _MEMBERS else ident, node.start_point.row + 1)
