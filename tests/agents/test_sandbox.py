@@ -131,6 +131,12 @@ def test_nothing_else_of_the_host_is_visible(tmp_path: Path) -> None:
         data.rmdir()
 
 
+def test_a_hidden_folder_holding_the_workspace_hides_nothing_of_it(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path)
+    with Sandbox.create(ws, tmp_path / "scratch", hide=[tmp_path]) as box:
+        assert (box.root / "src" / "app.py").is_file()
+
+
 def test_the_environment_is_cleared(box: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CODEFORGE_TEST_SECRET", "hunter2-do-not-leak")
     result = box.run("env")

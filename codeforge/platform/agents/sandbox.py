@@ -307,7 +307,10 @@ class Sandbox:
         sandbox = cls(workspace, scratch, network=network, runtime=chosen, image=image)
         sandbox._docker = docker_client
         try:
-            sandbox._copy([Path(h).resolve() for h in hide])
+            # Only what lies inside the workspace needs hiding (nothing else is bound); a data
+            # folder holding the workspace must not hide the workspace itself.
+            hidden = [h for h in (Path(p).resolve() for p in hide) if not _inside(workspace, h)]
+            sandbox._copy(hidden)
             sandbox._write_identity()
         except BaseException:
             sandbox.close()
