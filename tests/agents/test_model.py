@@ -362,3 +362,36 @@ def test_a_clean_cut_every_time_says_the_answer_was_cut_off(replay: Replay, mode
     with pytest.raises(ModelFailure, match="ended before the model finished"):
         model_client(server, max_retries=0).complete(MESSAGES)
     assert server.served == 1
+
+
+def _cancelled_after(calls: int) -> Callable[[], bool]:
+    """A cancel that turns true at its n-th question: asked again and again only if the client
+    keeps asking while the endpoint is silent."""
+    asked = [0]
+
+    def cancelled() -> bool:
+        asked[0] += 1
+        return asked[0] >= calls
+
+    return cancelled
+
+
+def test_cancel_reaches_a_call_whose_model_hangs(replay: Replay, model_client: Client) -> None:
+    server = replay([{"text": "never finishes", "hang": True}])
+    client = model_client(server, timeout_s=60.0, max_retries=0)
+
+    # Without the client asking during the silence, this would end in the 60 s timeout's failure.
+    with pytest.raises(ModelCancelled):
+        client.complete(MESSAGES, cancelled=_cancelled_after(10))
+
+    assert server.served == 1
+
+
+def test_cancel_reaches_a_call_waiting_for_its_answer(replay: Replay, model_client: Client) -> None:
+    server = replay([{"text": "slow", "delay": 60}])
+    client = model_client(server, timeout_s=120.0, max_retries=0)
+
+    with pytest.raises(ModelCancelled):
+        client.complete(MESSAGES, cancelled=_cancelled_after(10))
+
+    assert server.served == 1 and client.meter.calls == 0

@@ -12,9 +12,11 @@ import email.utils
 import json
 import logging
 import math
+import queue
 import random
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -42,6 +44,7 @@ BACKOFF_BASE_S = 0.5
 BACKOFF_MAX_S = 30.0
 RETRY_AFTER_MAX_S = 120.0  # an endpoint asking for longer is treated as down for now
 SLEEP_SLICE_S = 0.5  # a wait is cut in slices so that a cancel does not wait it out
+POLL_S = 0.1  # how often cancelled() is asked while the endpoint sends nothing
 _NO_KEY = "not-needed"  # local servers take no key; the openai client insists on one
 
 
@@ -333,15 +336,11 @@ class ModelClient:
             kwargs["stream_options"] = {"include_usage": True}
         turn = _Assembler()
         try:
-            stream = self._client.chat.completions.create(**kwargs)
-            try:
-                for chunk in cast(Any, stream):
-                    if cancelled():
-                        self._bill(turn, prompt_estimate)
-                        raise ModelCancelled("the model call was cancelled")
-                    turn.add(chunk, on_text)
-            finally:
-                stream.close()
+            for chunk in self._chunks(kwargs, cancelled):
+                turn.add(chunk, on_text)
+        except ModelCancelled:
+            self._bill(turn, prompt_estimate)
+            raise
         except openai.APITimeoutError:
             self._bill(turn, prompt_estimate)
             raise _Retry(
@@ -382,6 +381,45 @@ class ModelClient:
             self._bill(turn, prompt_estimate)
             raise _Retry("the stream ended before the model finished (no finish_reason): the answer was cut off")
         return self._turn(turn, prompt_estimate)
+
+    def _chunks(self, kwargs: dict[str, Any], cancelled: Callable[[], bool]) -> Iterator[Any]:
+        """The stream's chunks, read by a worker thread: a blocked read cannot be interrupted
+        (closing the response from another thread does not wake it), so the caller's thread
+        waits on a queue instead and checks `cancelled()` every POLL_S, even while the endpoint
+        sends nothing. A cancelled worker stops at its next chunk or its read timeout."""
+        q: queue.Queue[tuple[str, Any]] = queue.Queue()
+        stop = threading.Event()
+
+        def pump() -> None:
+            try:
+                stream = self._client.chat.completions.create(**kwargs)
+                try:
+                    for chunk in cast(Any, stream):
+                        if stop.is_set():
+                            return
+                        q.put(("chunk", chunk))
+                finally:
+                    stream.close()
+                q.put(("end", None))
+            except BaseException as exc:  # handed to the caller's thread, raised there
+                q.put(("error", exc))
+
+        threading.Thread(target=pump, name="model-stream", daemon=True).start()
+        try:
+            while True:
+                if cancelled():
+                    raise ModelCancelled("the model call was cancelled")
+                try:
+                    kind, value = q.get(timeout=POLL_S)
+                except queue.Empty:
+                    continue
+                if kind == "end":
+                    return
+                if kind == "error":
+                    raise value
+                yield value
+        finally:
+            stop.set()
 
     def _bill(self, turn: _Assembler, prompt_estimate: int) -> None:
         """An attempt that failed after the model started answering used tokens the provider bills:
