@@ -135,6 +135,9 @@ def test_a_hidden_folder_holding_the_workspace_hides_nothing_of_it(tmp_path: Pat
     ws = _workspace(tmp_path)
     with Sandbox.create(ws, tmp_path / "scratch", hide=[tmp_path]) as box:
         assert (box.root / "src" / "app.py").is_file()
+    with Sandbox.create(ws, ws / "scratch-inside") as box:  # never copies itself
+        assert not (box.root / "scratch-inside").exists()
+        assert (box.root / "src" / "app.py").is_file()
 
 
 def test_the_environment_is_cleared(box: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -309,7 +309,8 @@ class Sandbox:
         try:
             # Only what lies inside the workspace needs hiding (nothing else is bound); a data
             # folder holding the workspace must not hide the workspace itself.
-            hidden = [h for h in (Path(p).resolve() for p in hide) if not _inside(workspace, h)]
+            # The scratch folder too, should it be inside (the copy must not copy itself).
+            hidden = [h for h in (Path(p).resolve() for p in [*hide, scratch]) if not _inside(workspace, h)]
             sandbox._copy(hidden)
             sandbox._write_identity()
         except BaseException:
