@@ -352,6 +352,17 @@ def test_update_of_gitignore_hides_and_shows_files(repo: Path) -> None:
     same_map(m, RepoMap.build(repo), Focus())
 
 
+def test_update_of_an_unchanged_file_keeps_its_tags(repo: Path) -> None:
+    m = RepoMap.build(repo)
+    before = m.tags("shop/cart.py")
+    (repo / "shop/cart.py").write_text(FIXTURE["shop/cart.py"])  # saved again, same text
+    m.update(["shop/cart.py", repo / "shop"])
+    assert m.tags("shop/cart.py") is before
+    (repo / "shop/cart.py").write_text(FIXTURE["shop/cart.py"] + "\n\ndef later():\n    pass\n")
+    m.update(["shop/cart.py"])
+    assert m.tags("shop/cart.py") is not before and "later" in names(m, "shop/cart.py")
+
+
 def test_update_ignores_paths_outside_the_root(repo: Path, tmp_path: Path) -> None:
     m = RepoMap.build(repo)
     before = m.files

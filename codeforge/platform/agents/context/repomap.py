@@ -91,6 +91,7 @@ class RepoMap:
         self.graph = ReferenceGraph()
         self.skipped: dict[str, str] = {}  # path → why it is not mapped (binary, huge, unreadable)
         self._rules = IgnoreRules(root)
+        self._digests: dict[str, int] = {}  # path → hash of the text its tags came from
         self._lock = threading.RLock()
 
     # -- building and updating --------------------------------------------------------------
@@ -123,9 +124,16 @@ class RepoMap:
                     self.skipped.pop(rel, None)
             else:
                 self.skipped.pop(rel, None)
+                digest = hash(text)
+                if self._digests.get(rel) == digest and rel in self.graph.tags:
+                    return  # saved unchanged (editors do), or a folder walked again: nothing to redo
                 tags = parse_file(rel, text)
+                if tags is not None:
+                    self._digests[rel] = digest
         else:
             self.skipped.pop(rel, None)
+        if tags is None:
+            self._digests.pop(rel, None)
         if tags is not None or rel in self.graph.tags:
             self.graph.set_file(rel, tags)
 
@@ -169,16 +177,20 @@ class RepoMap:
             if rescan:
                 present = {rel for rel in walk(self.root, self._rules) if language_of(rel) is not None}
                 for rel in sorted(set(self.graph.tags) - present):
-                    self.graph.set_file(rel, None)
+                    self._forget(rel)
                 for rel in sorted(present - set(self.graph.tags)):
                     self._refresh(rel)
+
+    def _forget(self, rel: str) -> None:
+        self._digests.pop(rel, None)
+        self.graph.set_file(rel, None)
 
     def _forget_below(self, folder: str, *, keep_present: bool) -> None:
         """Mapped files under a folder that is gone (or that vanished from a walked folder)."""
         prefix = folder + "/"
         for rel in [p for p in self.graph.tags if p.startswith(prefix)]:
             if not keep_present or not (self.root / rel).is_file() or self._rules.ignored(rel, False):
-                self.graph.set_file(rel, None)
+                self._forget(rel)
 
     def watch(self, *, debounce_ms: int = 200, force_polling: bool | None = None) -> Watcher:
         """A thread that applies file changes as watchfiles reports them; `.stop()` ends it."""
