@@ -395,3 +395,26 @@ def test_cancel_reaches_a_call_waiting_for_its_answer(replay: Replay, model_clie
         client.complete(MESSAGES, cancelled=_cancelled_after(10))
 
     assert server.served == 1 and client.meter.calls == 0
+
+
+def test_an_error_event_mid_stream_is_retried_then_reported(replay: Replay, model_client: Client) -> None:
+    server = replay([{"text": "starting an answer", "stream_error": "out of memory"}, {"text": "recovered"}])
+    assert model_client(server).complete(MESSAGES).text == "recovered"
+
+    failing = replay([{"text": "starting an answer", "stream_error": "out of memory"}], repeat_last=True)
+    with pytest.raises(ModelFailure, match="error in the stream: out of memory"):
+        model_client(failing, max_retries=1).complete(MESSAGES)
+    assert failing.served == 2
+
+
+def test_the_caps_are_checked_again_before_a_retry(replay: Replay, model_client: Client) -> None:
+    server = replay([{"text": "an answer cut off half way", "cut": True}, {"text": "not reached"}])
+    prompt_cost = count_messages(MESSAGES, model="replay-model") * 1000.0 / 1e6
+    client = model_client(server, price=Price(input_per_mtok=1000.0), run_cap_usd=1.5 * prompt_cost)
+
+    # The first attempt fits the cap; the cut one spent its prompt, so the retry would not.
+    with pytest.raises(BudgetExceeded) as caught:
+        client.complete(MESSAGES)
+
+    assert server.served == 1 and caught.value.cap == "run"
+    assert client.meter.cost_usd == pytest.approx(prompt_cost)

@@ -6,9 +6,11 @@ A turn is a dict (docs/agents.md):
     {"text": str, "tool_calls": [{"name": str, "arguments": dict | str, "id"?: str}],
      "status": 429 | 500 | …, "retry_after": seconds, "message": str (the error's text),
      "cut": bool (close the stream half-way; "clean": end the body properly half-way, without
-     a finish_reason or [DONE], as a proxy that gives up does), "hang": bool (send the first chunk, then nothing
-     until stop()), "delay": seconds before answering, "usage": bool (False: no usage chunk
-     even when asked), "finish_reason": str, "prompt_tokens"/"completion_tokens": int}
+     a finish_reason or [DONE], as a proxy that gives up does), "hang": bool (send the first
+     chunk, then nothing until stop()), "delay": seconds before answering, "stream_error": str
+     (half the stream, then an error event, as vLLM and llama.cpp report a failure mid-answer),
+     "usage": bool (False: no usage chunk even when asked), "finish_reason": str,
+     "prompt_tokens"/"completion_tokens": int}
 
 Each chat completion request takes the next turn, failed ones included (a 429 turn followed by
 a text turn is "rate limited once, then the answer")."""
@@ -50,6 +52,7 @@ _KNOWN = frozenset(
         "finish_reason",
         "prompt_tokens",
         "completion_tokens",
+        "stream_error",
     }
 )
 
@@ -330,6 +333,13 @@ class _Handler(BaseHTTPRequestHandler):
                 replay._open.add(self.connection)
             replay._stopping.wait()  # never finishes: the client's timeout or stop() ends it
             self.close_connection = True
+            return
+        if turn.get("stream_error"):
+            error = {"error": {"message": str(turn["stream_error"]), "type": "server_error", "code": 500}}
+            for event in events[: max(1, len(events) // 2)]:
+                self._chunk(event)
+            self._chunk(f"data: {json.dumps(error)}\n\n".encode())
+            self._chunk(b"")
             return
         if turn.get("cut"):
             for event in events[: max(1, len(events) // 2)]:
