@@ -294,7 +294,7 @@ def start(ctx: Context, data: catalog.agents.StartInput) -> catalog.agents.Run:
     from codeforge.platform.agents.meter import Meter
     from codeforge.platform.agents.model import ModelCancelled, ModelClient
     from codeforge.platform.agents.orchestrator import Orchestrator
-    from codeforge.platform.agents.sandbox import Sandbox
+    from codeforge.platform.agents.sandbox import CommandCancelled, Sandbox
     from codeforge.platform.agents.task import Limits, Task
 
     task = Task(
@@ -368,7 +368,7 @@ def start(ctx: Context, data: catalog.agents.StartInput) -> catalog.agents.Run:
             "reason": outcome.reason,
         }
         _finish(db, run_id, values, files)
-    except (JobCancelled, ModelCancelled):
+    except (JobCancelled, ModelCancelled, CommandCancelled):
         transcript.add("error", data.agent, "cancelled: nothing was kept")
         _finish(db, run_id, {**spent(), "state": "cancelled", "reason": "cancelled; no change set was kept"})
         raise JobCancelled() from None
