@@ -149,7 +149,8 @@ def test_a_retry_after_beyond_two_minutes_is_not_waited_out(
     with pytest.raises(ModelFailure) as caught:
         client.complete(MESSAGES)
 
-    assert sleeps == [] and server.served == 1 and caught.value.status_code == 429
+    assert sleeps == [] and server.served == 1 and client.retries == 0 and caught.value.status_code == 429
+    assert "on the first attempt" in caught.value.message and "asks to wait 3600 s" in caught.value.message
     assert "rate limit" in caught.value.fix
 
 

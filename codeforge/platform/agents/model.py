@@ -249,13 +249,14 @@ class ModelClient:
             try:
                 turn = self._attempt(messages, tools, prompt_estimate, on_text, cancelled)
             except _Retry as failure:
-                if attempt >= e.max_retries:
+                too_long = failure.retry_after is not None and failure.retry_after > RETRY_AFTER_MAX_S
+                if too_long:
+                    failure.reason += f" (it asks to wait {failure.retry_after:.0f} s: longer than a run waits)"
+                if attempt >= e.max_retries or too_long:
                     raise self._failure(failure, attempt + 1) from None
                 attempt += 1
                 self.retries += 1
                 delay = self._delay(attempt, failure.retry_after)
-                if failure.retry_after is not None and failure.retry_after > RETRY_AFTER_MAX_S:
-                    raise self._failure(failure, attempt) from None
                 log.info(
                     "model call failed (%s); retry %d of %d in %.1f s",
                     e.mask(failure.reason),
