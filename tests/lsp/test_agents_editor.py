@@ -96,7 +96,7 @@ def workspace(projects: Path, agents_platform: RunningPlatform, request: pytest.
     return folder
 
 
-def _server() -> list[str]:
+def lsp_command() -> list[str]:
     """`codeforge lsp`; with the agents' editor module added while the manifest does not name it
     yet (TEMPORARY: until codeforge/platform/agents/capability.py has `editor=`)."""
     from codeforge.lsp.server import editor_modules
@@ -156,7 +156,7 @@ class Editor:
 
 @pytest_asyncio.fixture
 async def editor(agents_platform: RunningPlatform, workspace: Path) -> AsyncIterator[tuple[LanguageClient, Editor]]:
-    client = await start_client(agents_platform.env, workspace, command=_server())
+    client = await start_client(agents_platform.env, workspace, command=lsp_command())
     person = Editor()
 
     def apply_edit(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:

@@ -44,9 +44,13 @@ return {
       return require('codeforge.log').on_log_message(...)
     end,
     -- Collaborators' edits come this way: refused when made for another version of the
-    -- buffer (the server sends them again), insertions at its end applied exactly.
-    ['workspace/applyEdit'] = function(...)
-      return require('codeforge.collab.edits').apply_edit(...)
+    -- buffer (the server sends them again), insertions at its end applied exactly. An agent's
+    -- change carries change annotations: its diff is shown and the person asked (agents.lua).
+    ['workspace/applyEdit'] = function(err, params, ctx)
+      if require('codeforge.agents').owns_edit(params) then
+        return require('codeforge.agents').apply_edit(err, params, ctx)
+      end
+      return require('codeforge.collab.edits').apply_edit(err, params, ctx)
     end,
     ['window/showMessage'] = function(...)
       return require('codeforge.log').on_show_message(...)

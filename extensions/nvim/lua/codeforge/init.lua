@@ -323,6 +323,8 @@ local function dispatch(words, bang)
     return require('codeforge.dap').command(words)
   elseif first == 'call' then
     return require('codeforge.call').command(words, bang)
+  elseif first == 'agents' and require('codeforge.agents').owns(words[2]) then
+    return require('codeforge.agents').command(words)
   elseif first == 'collab' and require('codeforge.collab.session').owns(words[2]) then
     return require('codeforge.collab.session').command(words, bang)
   elseif first == 'logs' then
@@ -441,6 +443,9 @@ function M.complete(arglead, cmdline)
       if op.capability == words[2] then
         out[#out + 1] = op.name:sub(#op.capability + 2)
       end
+    end
+    if words[2] == 'agents' then -- code actions with every diagnostic, transcripts
+      vim.list_extend(out, require('codeforge.agents').subcommands())
     end
   else
     for _, op in ipairs(ops) do
