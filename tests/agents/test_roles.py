@@ -10,30 +10,11 @@ from collections.abc import Callable
 from codeforge.platform.agents.mutants import find_killer
 from codeforge.platform.agents.roles import ROLES, is_test_file
 from codeforge.platform.agents.task import Task
-from tests.agents.fixtures.projects import TEST_COMMAND, Project, project
+from tests.agents.fixtures.projects import STRONG_PRICING_TESTS, TEST_COMMAND, Project, project
 
 __all__ = ["project"]
 
 Make = Callable[[str], Project]
-
-STRONG_TESTS = """import pytest
-
-from pricing import total
-
-
-def test_small_orders_pay_full_price() -> None:
-    assert total(2.5, 4) == 10.0
-    assert total(1.0, 9) == 9.0
-
-
-def test_ten_units_get_the_discount() -> None:
-    assert total(1.0, 10) == 9.0
-
-
-def test_negative_quantity_is_refused() -> None:
-    with pytest.raises(ValueError):
-        total(1.0, -1)
-"""
 
 WEAK_TESTS = """from pricing import total
 
@@ -146,7 +127,7 @@ def test_test_writer_refuses_tests_that_pass_on_a_mutant(project: Make) -> None:
     ok, output = role.accept(p.sandbox, task)
     assert not ok and "also pass on all" in output, output
     assert p.read("pricing.py") == original  # every mutant was taken out again
-    p.write("tests/test_pricing.py", STRONG_TESTS)
+    p.write("tests/test_pricing.py", STRONG_PRICING_TESTS)
     ok, output = role.accept(p.sandbox, task)
     assert ok and "fail on a mutant" in output, output
     assert p.read("pricing.py") == original
@@ -158,10 +139,10 @@ def test_test_writer_refuses_failing_tests_and_changes_to_the_target(project: Ma
     p = project("test_writer")
     role = ROLES["test_writer"]
     task = Task("test_writer", "tests for total", path="pricing.py", line=4, test_command=TEST_COMMAND)
-    p.write("test_pricing.py", STRONG_TESTS.replace("== 9.0\n\n\ndef test_neg", "== 9.5\n\n\ndef test_neg"))
+    p.write("test_pricing.py", STRONG_PRICING_TESTS.replace("== 9.0\n\n\ndef test_neg", "== 9.5\n\n\ndef test_neg"))
     ok, output = role.accept(p.sandbox, task)
     assert not ok and "must pass on the current code" in output
-    p.write("test_pricing.py", STRONG_TESTS)
+    p.write("test_pricing.py", STRONG_PRICING_TESTS)
     p.write("pricing.py", p.read("pricing.py").replace("0.9", "0.8"))
     ok, output = role.accept(p.sandbox, task)
     assert not ok and "changes tests only" in output and "pricing.py" in output
@@ -183,7 +164,7 @@ def test_test_writer_needs_an_existing_target(project: Make) -> None:
 
 def test_find_killer_restores_the_target_and_names_the_mutant(project: Make) -> None:
     p = project("test_writer")
-    p.write("test_pricing.py", STRONG_TESTS)
+    p.write("test_pricing.py", STRONG_PRICING_TESTS)
     original = p.read("pricing.py")
     check = find_killer(p.sandbox, "pricing.py", TEST_COMMAND + " test_pricing.py", line=4, limit=5)
     assert check.killed is not None and check.tried >= 1 and check.total == 5

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from codeforge.platform.agents.sandbox import CommandCancelled
+
 if TYPE_CHECKING:
     from codeforge.platform.agents.sandbox import Sandbox
 
@@ -263,7 +265,7 @@ def find_killer(
     try:
         for mutant in candidates:
             if cancelled():
-                break
+                raise CommandCancelled("cancelled during the mutant check")
             file.write_text(mutant.source, encoding="utf-8")
             _drop_bytecode(file)
             tried += 1
