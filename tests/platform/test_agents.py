@@ -6,9 +6,11 @@ agent-run pane."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,11 +18,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import psycopg
 import pytest
 
 from codeforge.platform.agents.replay import ReplayServer, Turn
 from codeforge.platform.agents.sandbox import bwrap_problem
 from tests.conftest import RunningPlatform, require, start_platform
+from tests.platform.conftest import PG_ADMIN, _postgres_up
 
 KEY = "sk-agents-test-key-0123456789abcdef"
 UNKNOWN = "0" * 32
@@ -158,24 +162,46 @@ def _add_member(env: Env, role: str) -> None:
     env.tokens[role] = env.ok("owner", "tokens.create", {"name": "t", "username": username})["token"]
 
 
-def _platform(base: Path) -> Env:
+def _platform(base: Path, database_url: str = "") -> Env:
     projects = base / "projects"
     projects.mkdir(parents=True)
-    running = start_platform(base / "platform", CODEFORGE_PROJECTS_ROOT=str(projects))
+    extra = {"CODEFORGE_DATABASE_URL": database_url} if database_url else {}
+    running = start_platform(base / "platform", CODEFORGE_PROJECTS_ROOT=str(projects), **extra)
     env = Env(running, projects, {"owner": running.token})
     for role in ("admin", "developer", "viewer"):
         _add_member(env, role)
     return env
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+@contextlib.contextmanager
+def _database(backend: str) -> Iterator[str]:
+    """The platform's state: "" (SQLite in its data folder) or a PostgreSQL database of its own."""
+    if backend == "sqlite":
+        yield ""
+        return
+    require("postgresql", _postgres_up(), f"no PostgreSQL at {PG_ADMIN}")
+    name = f"cf_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://{PG_ADMIN.rsplit('/', 1)[0].split('://', 1)[1]}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    """One platform per backend for the module; each test runs on workspaces of its own."""
     require("bwrap", not bwrap_problem(), bwrap_problem() or "")
-    env = _platform(tmp_path_factory.mktemp("agents"))
-    yield env
-    env.platform.stop()
-    for server in env.servers:
-        server.stop()
+    with _database(request.param) as url:
+        env = _platform(tmp_path_factory.mktemp("agents"), url)
+        try:
+            yield env
+        finally:
+            env.platform.stop()
+            for server in env.servers:
+                server.stop()
 
 
 # ---- settings ---------------------------------------------------------------------------

@@ -49,7 +49,7 @@ def agent_run_pane(ctx: Context, item: str) -> PaneContent:
                         f.path,
                         f.status,
                         str(len(f.hunks)),
-                        ", ".join(f"{h.id.rsplit('#', 1)[1]} {h.state}" for h in f.hunks),
+                        ", ".join(f"#{h.id.rsplit('#', 1)[1]} {h.state}" for h in f.hunks),
                     ]
                     for f in run.changes
                 ],
