@@ -267,6 +267,8 @@ def test_bad_input_for_every_comment_command(team: Team) -> None:
         ("codeforge.collab.review", {"ref": "-rf"}, "not a git ref"),
         ("codeforge.collab.review", {"ref": ""}, "ref"),
         ("codeforge.collab.review", {"ref": "HEAD", "title": ""}, "title"),
+        ("codeforge.collab.review", {"ref": "HEAD", "run": "abc"}, "either ref or run"),
+        ("codeforge.collab.review", {"run": "0" * 32}, "run"),
     ]
     for command, argument, says in cases:
         answer = alice.command(command, argument, raw=True)

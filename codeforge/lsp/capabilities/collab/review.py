@@ -1,4 +1,7 @@
-"""`codeforge.collab.review {ref = "HEAD", title?}`: a review of the workspace's change set.
+"""`codeforge.collab.review {ref = "HEAD", title?}`: a review of the workspace's change set;
+`codeforge.collab.review {run, title?}`: a review of an agent run's proposed change (its change
+set as `agents.show` has it, before anyone accepts it: people comment on what the agent wants to
+write, then accept or reject it).
 
 The change set is `git diff <ref>` of the workspace (tracked files, staged or not) plus the
 files git does not track yet and does not ignore (as new files), read by running git (the
@@ -24,6 +27,7 @@ from typing import Any
 
 from pydantic import Field
 
+from codeforge.catalog import agents as agent_ops
 from codeforge.catalog import collab as ops
 from codeforge.catalog.errors import BadInput, ExternalFailure
 from codeforge.lsp.capabilities.collab.comments import project_of
@@ -60,7 +64,15 @@ class ChangedFile:
 
 
 class ReviewArguments(CommandArguments):
-    ref: str = Field(default="HEAD", min_length=1, max_length=256, description="The git ref to review against.")
+    ref: str | None = Field(
+        default=None, min_length=1, max_length=256, description="The git ref to review against (default HEAD)."
+    )
+    run: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="An agent run whose proposed change to review, instead of the workspace's changes.",
+    )
     title: str | None = Field(default=None, min_length=1, max_length=200, description="What the change is.")
 
 
@@ -214,23 +226,49 @@ def _check_size(files: list[ChangedFile]) -> None:
                 )
 
 
+async def _run_change_set(ls: CodeForgeSession, run_id: str) -> tuple[list[ChangedFile], str, str]:
+    """An agent run's change set, with the review's base and title."""
+    run = await ls.platform.call(agent_ops.SHOW, {"run": run_id})
+    assert isinstance(run, agent_ops.Run)  # agents.show is no job
+    files = [
+        ChangedFile(f.path, [Hunk(h.old_start, h.old_lines, h.new_start, h.new_lines, list(h.lines)) for h in f.hunks])
+        for f in run.changes
+        if f.hunks
+    ]
+    if not files:
+        reason = f" ({run.reason})" if run.reason else ""
+        raise BadInput(
+            f"nothing to review: agent run {run_id} proposed no change{reason}",
+            fix=f"see its transcript (codeforge agents show --run {run_id})",
+        )
+    return files, f"agent run {run_id}", f"Agent {run.agent}: {run.title}"
+
+
 @lsp_command("codeforge.collab.review", ReviewArguments)
 async def review(ls: CodeForgeSession, args: ReviewArguments) -> dict[str, Any]:
-    host = active_host(ls)
-    root = host.workspace
-    if root is None:
-        raise BadInput("this bridge serves no workspace folder", fix="connect to a workspace (codeforge connect URL)")
-    files = await change_set(Path(root), args.ref)
-    if not files:
-        raise BadInput(
-            f"nothing to review: the workspace has no changes against {args.ref}",
-            fix="change something first, or review against an older ref (HEAD~1)",
-        )
+    if args.run is not None and args.ref is not None:
+        raise BadInput("give either ref or run, not both", fix="ref reviews the workspace's changes, run an agent's")
+    if args.run is not None:
+        files, base_ref, title = await _run_change_set(ls, args.run)
+    else:
+        ref = args.ref or "HEAD"
+        root = active_host(ls).workspace
+        if root is None:
+            raise BadInput(
+                "this bridge serves no workspace folder", fix="connect to a workspace (codeforge connect URL)"
+            )
+        files = await change_set(Path(root), ref)
+        if not files:
+            raise BadInput(
+                f"nothing to review: the workspace has no changes against {ref}",
+                fix="change something first, or review against an older ref (HEAD~1)",
+            )
+        base_ref, title = ref, f"Changes against {ref}"
     _check_size(files)
     data = {
         "project": project_of(ls),
-        "title": args.title or f"Changes against {args.ref}",
-        "base_ref": args.ref,
+        "title": args.title or title,
+        "base_ref": base_ref,
         "files": [
             {
                 "path": f.path,
