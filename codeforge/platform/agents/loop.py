@@ -27,7 +27,7 @@ from codeforge.platform.agents.model import (
     ModelTurn,
     ToolCall,
 )
-from codeforge.platform.agents.roles import Role
+from codeforge.platform.agents.roles import Role, baseline
 from codeforge.platform.agents.sandbox import CommandCancelled
 from codeforge.platform.agents.task import Event, EventKind, Limits, Outcome, Task
 from codeforge.platform.agents.tools import TOOLS, ToolEnv, schemas
@@ -101,6 +101,7 @@ class _State:
     messages: list[dict[str, Any]] = field(default_factory=list)
     steps: int = 0
     idle: int = 0
+    since: dict[str, str] = field(default_factory=dict)  # the changes before this agent began
     last_check: str = ""  # the last refused finish's check output, for the outcome's reason
     summary: str = ""
 
@@ -146,6 +147,7 @@ class AgentLoop:
     def _run(self, s: _State) -> Outcome:
         role, task = s.role, s.task
         self._check_cancel()
+        s.since = baseline(self.sandbox)
         prep = role.prepare(self.sandbox, task, cancelled=self._stop_flag(s))
         self._check_cancel()
         if prep.stop:
@@ -276,7 +278,7 @@ class AgentLoop:
         return result, False
 
     def _finish(self, s: _State, summary: str) -> tuple[str, bool]:
-        ok, output = s.role.accept(self.sandbox, s.task, cancelled=self._stop_flag(s))
+        ok, output = s.role.accept(self.sandbox, s.task, cancelled=self._stop_flag(s), since=s.since)
         self._check_cancel()
         if ok:
             s.summary = summary or f"{s.role.title}: done"

@@ -6,8 +6,9 @@ failing test's output)."""
 
 from __future__ import annotations
 
+import hashlib
 import shlex
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
@@ -23,9 +24,11 @@ __all__ = [
     "ROLES",
     "RUN_TOOLS",
     "WRITE_TOOLS",
+    "Baseline",
     "Check",
     "Preparation",
     "Role",
+    "baseline",
     "changed_paths",
     "is_test_file",
     "run_command",
@@ -48,7 +51,10 @@ class Preparation:
     note: str = ""  # appended to the task message (e.g. the failing test's output)
 
 
-Check = Callable[["Sandbox", Task, Callable[[], bool]], tuple[bool, str]]
+# The files changed before this agent started (path → sha256 of their text then; "" when gone):
+# an orchestrated run's later steps judge only their own changes.
+Baseline = Mapping[str, str]
+Check = Callable[["Sandbox", Task, Callable[[], bool], Baseline | None], tuple[bool, str]]
 Prepare = Callable[["Sandbox", Task, Callable[[], bool]], Preparation]
 
 
@@ -104,10 +110,16 @@ class Role:
         return self.before(sandbox, task, cancelled)
 
     def accept(
-        self, sandbox: Sandbox, task: Task, *, cancelled: Callable[[], bool] = lambda: False
+        self,
+        sandbox: Sandbox,
+        task: Task,
+        *,
+        cancelled: Callable[[], bool] = lambda: False,
+        since: Baseline | None = None,
     ) -> tuple[bool, str]:
-        """(passed, what the check saw): the agent's own check before finish is allowed."""
-        return self.check(sandbox, task, cancelled)
+        """(passed, what the check saw): the agent's own check before finish is allowed.
+        `since` (from `baseline` when the agent started): changes made before it are not its own."""
+        return self.check(sandbox, task, cancelled, since)
 
 
 def tail(text: str, limit: int = OUTPUT_CHARS) -> str:
@@ -149,8 +161,31 @@ def is_test_file(path: str) -> bool:
     )
 
 
-def changed_paths(sandbox: Sandbox, *, deleted: bool = False) -> list[str]:
-    return [c.path for c in sandbox.changes() if deleted or c.status != "deleted"]
+def _digest(sandbox: Sandbox, path: str) -> str:
+    try:
+        return hashlib.sha256(sandbox.resolve(path).read_bytes()).hexdigest()
+    except OSError:
+        return ""
+
+
+def baseline(sandbox: Sandbox) -> dict[str, str]:
+    """What the copy holds changed so far: path → sha256 of the file now ("" when deleted)."""
+    return {c.path: _digest(sandbox, c.path) for c in sandbox.changes()}
+
+
+def changed_paths(sandbox: Sandbox, *, since: Baseline | None = None, deleted: bool = False) -> list[str]:
+    """The files changed in the copy (since `since`, when given); deleted ones only if `deleted`."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for change in sandbox.changes():
+        seen.add(change.path)
+        if since is not None and since.get(change.path) == _digest(sandbox, change.path):
+            continue
+        if change.status != "deleted" or deleted:
+            out.append(change.path)
+    # Changed before, back to the original text now: changed by this agent too.
+    out += [p for p in (since or {}) if p not in seen and (deleted or _digest(sandbox, p))]
+    return out
 
 
 def _roles() -> dict[str, Role]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from codeforge.platform.agents.roles import ALL_TOOLS, Preparation, Role, run_command, with_args
+from codeforge.platform.agents.roles import ALL_TOOLS, Baseline, Preparation, Role, run_command, with_args
 from codeforge.platform.agents.task import Task
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ def _before(sandbox: Sandbox, task: Task, cancelled: Callable[[], bool]) -> Prep
     return Preparation(note=f"Before any change, {output}")
 
 
-def _check(sandbox: Sandbox, task: Task, cancelled: Callable[[], bool]) -> tuple[bool, str]:
+def _check(sandbox: Sandbox, task: Task, cancelled: Callable[[], bool], since: Baseline | None) -> tuple[bool, str]:
     if task.test:
         passed, output = run_command(sandbox, with_args(task.test_command, [task.test]), cancelled)
         if not passed:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from codeforge.platform.agents.roles import ALL_TOOLS, Role, changed_paths, is_test_file, run_command
+from codeforge.platform.agents.roles import ALL_TOOLS, Baseline, Role, changed_paths, is_test_file, run_command
 from codeforge.platform.agents.task import Task
 
 if TYPE_CHECKING:
@@ -15,8 +15,8 @@ if TYPE_CHECKING:
 __all__ = ["FEATURE_BUILDER"]
 
 
-def _check(sandbox: Sandbox, task: Task, cancelled: Callable[[], bool]) -> tuple[bool, str]:
-    changed = changed_paths(sandbox)
+def _check(sandbox: Sandbox, task: Task, cancelled: Callable[[], bool], since: Baseline | None) -> tuple[bool, str]:
+    changed = changed_paths(sandbox, since=since)
     if not any(is_test_file(p) for p in changed):
         listed = ", ".join(changed) or "nothing"
         return False, f"no test file was added or changed (changed: {listed}): add tests for the feature"

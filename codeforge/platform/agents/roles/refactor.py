@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from codeforge.platform.agents.roles import ALL_TOOLS, Preparation, Role, changed_paths, run_command
+from codeforge.platform.agents.roles import ALL_TOOLS, Baseline, Preparation, Role, changed_paths, run_command
 from codeforge.platform.agents.task import Task
 
 if TYPE_CHECKING:
@@ -28,8 +28,8 @@ def _before(sandbox: Sandbox, task: Task, cancelled: Callable[[], bool]) -> Prep
     return Preparation()
 
 
-def _check(sandbox: Sandbox, task: Task, cancelled: Callable[[], bool]) -> tuple[bool, str]:
-    if not changed_paths(sandbox, deleted=True):
+def _check(sandbox: Sandbox, task: Task, cancelled: Callable[[], bool], since: Baseline | None) -> tuple[bool, str]:
+    if not changed_paths(sandbox, since=since, deleted=True):
         return False, "nothing changed yet: make the refactoring, then finish"
     passed, output = run_command(sandbox, task.test_command, cancelled)
     if not passed:

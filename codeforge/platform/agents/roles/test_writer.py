@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from codeforge.platform.agents.mutants import find_killer
 from codeforge.platform.agents.roles import (
     ALL_TOOLS,
+    Baseline,
     Preparation,
     Role,
     changed_paths,
@@ -42,8 +43,8 @@ def _before(sandbox: Sandbox, task: Task, cancelled: Callable[[], bool]) -> Prep
     return Preparation()
 
 
-def _check(sandbox: Sandbox, task: Task, cancelled: Callable[[], bool]) -> tuple[bool, str]:
-    changed = changed_paths(sandbox)
+def _check(sandbox: Sandbox, task: Task, cancelled: Callable[[], bool], since: Baseline | None) -> tuple[bool, str]:
+    changed = changed_paths(sandbox, since=since)
     tests = [p for p in changed if is_test_file(p) and p != task.path]
     others = [p for p in changed if p not in tests]
     if others:
