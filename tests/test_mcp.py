@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 import mcp_types as types
 import pytest
 from mcp.client.session import ClientSession
@@ -21,10 +22,13 @@ from mcp.shared.exceptions import MCPError
 
 from codeforge.catalog import CATALOG, CONTEXT_KEY, Empty, Operation, Permission
 from codeforge.cli.mcp_tools import TOOL_NAME, tool_name, tool_table
+from codeforge.client import AsyncPlatformClient
 from codeforge.platform.registry import discover_capabilities
 from tests.conftest import ROOT, RunningPlatform, free_port, start_platform
 
 DEMO = "tests.fixtures.capability_demo"
+# Enough variables that the import runs for a while after its first progress report.
+BIG_IMPORT = 20_000
 
 
 @pytest.fixture(scope="module")
@@ -187,6 +191,32 @@ async def test_a_long_running_operation_returns_its_jobs_result(platform: Runnin
         assert failed.is_error and "no-such-db" in text_of(failed), text_of(failed)
     values = [p[0] for p in reports]
     assert values and values == sorted(set(values)) and values[-1] == 1.0, reports
+
+
+async def test_cancelling_the_call_cancels_the_job(platform: RunningPlatform, tmp_path: Path) -> None:
+    """The client gives up on a long import once its job reports progress: the server cancels
+    the job on the platform, and the import (all or nothing) writes no variable."""
+    dotenv = "\n".join(f"MCP_BIG_{i}={i}" for i in range(BIG_IMPORT))
+    async with connect(platform, tmp_path, tmp_path / "err.log") as session:
+        with anyio.CancelScope() as scope:
+
+            async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+                if progress > 0:  # the job runs: cancel the call, as an agent's user would
+                    scope.cancel()
+
+            await session.call_tool("env_import", {"content": dotenv}, progress_callback=on_progress)
+        assert scope.cancelled_caught, "the import ended before the call was cancelled"
+        # Asynchronously: a blocking call here would hold up the client's cancel notification.
+        owner = AsyncPlatformClient(platform.url, platform.token)
+        try:
+            jobs = (await owner.call("jobs.list", {"project": "demo"})).items
+            job = await owner.wait(max((j for j in jobs if j.operation == "env.import"), key=lambda j: j.created_at).id)
+            assert job.state == "cancelled", job
+            names = {v.name for v in (await owner.call("env.list", {"project": "demo"})).items}
+        finally:
+            await owner.aclose()
+        assert not any(name.startswith("MCP_BIG_") for name in names)
+        assert not (await session.call_tool("env_list", {})).is_error  # the connection carries on
 
 
 async def test_the_token_appears_nowhere(platform: RunningPlatform, tmp_path: Path) -> None:
