@@ -61,3 +61,21 @@ def test_an_error_quoting_a_url_does_not_print_its_password() -> None:
     with render.err_console.capture() as out:
         render.show_error(err)
     assert "s3cr3t-pw" not in out.get() and "app:••••@127.0.0.1" in out.get()
+
+
+def test_a_change_is_printed_as_its_fields_its_transcript_and_a_diff() -> None:
+    run = {
+        "id": "r1",
+        "state": "succeeded",
+        "changes": [{"path": "x.py", "hunks": [{"id": "x.py#1"}]}],
+        "transcript": [{"kind": "tool", "agent": "bug_fixer", "message": "edit x.py [1 hunk]"}],
+        "diff": "--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@\n-a = 1\n+a = 2\n",
+    }
+    with render.console.capture() as out:
+        render.show_result(run, as_json=False)
+    text = out.get()
+    assert "succeeded" in text and "bug_fixer edit x.py [1 hunk]" in text  # markup in a message stays text
+    assert "-a = 1\n+a = 2" in text and "x.py#1" not in text  # the diff, not the hunks' JSON
+    with render.console.capture() as out:
+        render.show_result({**run, "diff": ""}, as_json=False)
+    assert "(no change)" in out.get()

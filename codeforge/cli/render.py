@@ -12,7 +12,9 @@ from typing import Any
 
 from pydantic import BaseModel
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.syntax import Syntax
 from rich.table import Table
 
 from codeforge.catalog.base import Operation
@@ -56,10 +58,33 @@ def show_result(result: BaseModel | dict[str, Any], *, as_json: bool, op: Operat
     if isinstance(data, dict) and isinstance(data.get("text"), str):
         console.print(data["text"], highlight=False)  # a result drawn as text (a tree) says it best
         return
+    if isinstance(data, dict) and isinstance(data.get("diff"), str):
+        _print_change(data)
+        return
     table = Table(show_header=False, box=None)
     for key, value in data.items():
         table.add_row(f"[bold]{key}[/]", _cell(value))
     console.print(table)
+
+
+def _print_change(data: dict[str, Any]) -> None:
+    """A result that carries a change (an agent run): its fields, its transcript as lines, its
+    diff coloured as a diff, which people read better than JSON of hunks."""
+    table = Table(show_header=False, box=None)
+    for key, value in data.items():
+        if key not in ("diff", "changes", "transcript"):
+            table.add_row(f"[bold]{key}[/]", _cell(value))
+    console.print(table)
+    for entry in data.get("transcript") or []:
+        if isinstance(entry, dict):
+            kind, who, message = entry.get("kind", ""), entry.get("agent", ""), entry.get("message", "")
+            console.print(
+                f"[dim]{escape(str(kind)):>6}[/] [cyan]{escape(str(who))}[/] {escape(str(message))}", highlight=False
+            )
+    if data["diff"]:
+        console.print(Syntax(data["diff"], "diff", theme="ansi_dark", background_color="default"))
+    else:
+        console.print("[dim](no change)[/]")
 
 
 def _fitting_columns(rows: list[dict[str, str]], width: int) -> tuple[list[str], list[str]]:
