@@ -245,6 +245,9 @@ def recall(tasks: list[Task], tree: Path | None, budgets: Sequence[int]) -> dict
         if not task.reference:
             results[task.id] = {"skipped": f"no reference_files ({task.agent}: adds {task.added or 'files'})"}
             continue
+        if not task.repo.is_dir():
+            results[task.id] = {"skipped": f"no fixture at {task.repo}"}
+            continue
         if big is None:
             results[task.id] = recall_one(RepoMap.build(task.repo), task, budgets)
             continue

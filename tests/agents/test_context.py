@@ -166,9 +166,32 @@ def test_python_references_and_imports_link_files(repo: Path) -> None:
     assert ".items" not in m.tags("shop/cart.py").refs  # type: ignore[union-attr] # plain attribute reads are data
     # test_cart uses Cart (defined in cart.py); shipping imports Cart; cart imports round_cents.
     assert "shop/cart.py" in m.graph.out["tests/test_cart.py"]
-    assert set(m.graph.out["shop/shipping.py"]["shop/cart.py"]) >= {"Cart", ".total_with_discount"}
-    assert "round_cents" in m.graph.out["shop/cart.py"]["shop/money.py"]
+    assert set(m.graph.out["shop/shipping.py"]["shop/cart.py"]) >= {"python:Cart", "python:.total_with_discount"}
+    assert "python:round_cents" in m.graph.out["shop/cart.py"]["shop/money.py"]
     assert "shop/report.py" not in m.graph.into
+
+
+def test_locals_builtins_and_other_languages_link_nothing(tmp_path: Path) -> None:
+    make_repo(
+        tmp_path,
+        {
+            "a.py": "def text():\n    return 'a'\n\ndef len():\n    return 0\n",
+            "local.py": "def f():\n    text = 'mine'\n    return len(text)\n",
+            "user.py": "from a import text\n\ndef g():\n    return text()\n",
+            "qualified.py": "import a\n\ndef h(path):\n    return a.text() + path.read_text()\n",
+            "methods.py": "class P:\n    def read_text(self):\n        return ''\n",
+            "web.js": "export function text() { return 'js'; }\n",
+            "caller.js": "import { text } from './web';\nconsole.log(text());\n",
+        },
+    )
+    m = RepoMap.build(tmp_path)
+    assert "local.py" not in m.graph.out  # its `text` is a local, its `len` the builtin
+    assert set(m.graph.out["user.py"]) == {"a.py"}
+    # `a.text()` names a.py's function; `path.read_text()` some object's method, not a function.
+    assert set(m.graph.out["qualified.py"]) == {"a.py", "methods.py"}
+    assert set(m.graph.out["qualified.py"]["methods.py"]) == {"python:.read_text"}
+    assert "python:text" in m.graph.out["qualified.py"]["a.py"]
+    assert set(m.graph.out["caller.js"]) == {"web.js"}
 
 
 def test_other_languages_through_tree_sitter(repo: Path) -> None:
@@ -178,7 +201,9 @@ def test_other_languages_through_tree_sitter(repo: Path) -> None:
     start = next(s for s in m.symbols("svc/main.go") if s.name == "Start")
     assert (start.kind, start.line, start.signature) == ("method", 5, "func (s *Server) Start() error {")
     # app.js calls formatPrice from ./format: an edge by the name and by the import.
-    assert {"formatPrice", "\0module:js:web/format"} <= set(m.graph.out["web/app.js"]["web/format.js"])
+    assert {"javascript:formatPrice", "javascript:\0module:js:web/format"} <= set(
+        m.graph.out["web/app.js"]["web/format.js"]
+    )
     assert "listen" in m.tags("svc/main.go").refs  # type: ignore[union-attr]
 
 

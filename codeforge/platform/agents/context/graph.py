@@ -2,13 +2,15 @@
 
 File A has an edge to file B for every identifier A uses that B defines, weighted by how often
 A uses it (square root, so one chatty file does not dominate) and by how telling the identifier
-is: long snake_case/camelCase names count ten times, `_private` ones a tenth, names defined in
-more than five files a tenth (`get`, `run`, `__init__` say little about where to look).
+is: long snake_case/camelCase names count ten times, `_private` ones and calls of the methods
+builtin objects have (`.append`, `.join`) a tenth; a name's weight
+is shared among the files defining it, and names defined in more than five files count a tenth
+on top (`get`, `run`, `__init__` say little about where to look).
 
 The graph is kept as (source → target → identifier → weight) so that a changed file is handled
 alone: its edges in and out are dropped and added again from the indexes (who defines and who
-uses each identifier), and only identifiers whose definer count crosses the "more than five"
-line are reweighed everywhere. Nothing is summed incrementally, so an updated graph equals a
+uses each identifier), and only identifiers the file started or stopped defining are reweighed
+everywhere. Nothing is summed incrementally, so an updated graph equals a
 freshly built one exactly; totals are taken at ranking time, in sorted order."""
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import numpy as np
 
 from .symbols import MODULE_PREFIX, FileTags
 
-__all__ = ["ReferenceGraph"]
+__all__ = ["ReferenceGraph", "key"]
 
 _COMMON_DEFINERS = 5
 _MODULE_WEIGHT = 3.0  # an import names the file it needs outright
@@ -31,14 +33,42 @@ _DAMPING = 0.85
 
 
 def _multiplier(ident: str, definers: int) -> float:
-    weight = _name_weight(ident)
+    # A use names one definition: it is shared among the files defining that name.
+    weight = _name_weight(ident) / max(1, definers)
     return weight * 0.1 if definers > _COMMON_DEFINERS else weight
+
+
+def key(family: str, ident: str) -> str:
+    """The graph's name for an identifier of a language family."""
+    return f"{family}:{ident}"
+
+
+# Method names every program calls on builtin objects (`parts.append`, `", ".join`, `log.warning`,
+# `path.read_text`): a class of the workspace defining one is seldom what such a call means.
+_BUILTIN_METHODS = frozenset(
+    name for t in (str, bytes, list, dict, set, tuple, int, float, object, memoryview) for name in dir(t)
+) | frozenset(
+    (
+        *("read", "write", "close", "flush", "seek", "readline", "readlines", "open", "exists", "mkdir"),
+        *("unlink", "read_text", "write_text", "read_bytes", "write_bytes", "put", "send", "recv"),
+        *("acquire", "release", "wait", "set", "start", "run", "cancel", "result", "done", "sleep"),
+        *("info", "debug", "warning", "error", "exception", "critical", "log", "match", "search", "sub"),
+        *("group", "groups"),
+    )
+)
+# Languages whose files name the files they import (MODULE_PREFIX identifiers): there a method
+# call into a file the caller does not import is a guess by name, worth less.
+_IMPORTING = frozenset({"python", "javascript"})
+_UNIMPORTED_MEMBER = 0.3
 
 
 @lru_cache(maxsize=65536)
 def _name_weight(ident: str) -> float:
+    ident = ident.partition(":")[2]  # the family is no part of the name
     if ident.startswith(MODULE_PREFIX):
         weight = _MODULE_WEIGHT
+    elif ident.startswith(".") and ident[1:] in _BUILTIN_METHODS:
+        weight = 0.1
     else:
         ident = ident.removeprefix(".")
         weight = 1.0
@@ -51,11 +81,19 @@ def _name_weight(ident: str) -> float:
     return weight
 
 
+def _keyed(tags: FileTags | None) -> tuple[dict[str, int], set[str]]:
+    if tags is None:
+        return {}, set()
+    family = tags.family
+    return {key(family, i): n for i, n in tags.refs.items()}, {key(family, i) for i in tags.defines}
+
+
 class ReferenceGraph:
     """Files, who defines and who uses each identifier, and the weighted edges between files."""
 
     def __init__(self) -> None:
         self.tags: dict[str, FileTags] = {}
+        # Identifiers are keyed by language family (`python:Cart`, `javascript:.render`).
         self.definers: dict[str, set[str]] = {}
         self.users: dict[str, dict[str, int]] = {}  # identifier → file → uses
         self.out: dict[str, dict[str, dict[str, float]]] = {}  # source → target → identifier → weight
@@ -82,10 +120,10 @@ class ReferenceGraph:
             del self.out[src][path]
             if not self.out[src]:
                 del self.out[src]
-        old_defs = old.defines if old else set()
-        new_defs = tags.defines if tags else set()
+        old_refs, old_defs = _keyed(old)
+        new_refs, new_defs = _keyed(tags)
         if old is not None:
-            for ident in old.refs:
+            for ident in old_refs:
                 users = self.users[ident]
                 del users[path]
                 if not users:
@@ -97,19 +135,17 @@ class ReferenceGraph:
                     del self.definers[ident]
         if tags is not None:
             self.tags[path] = tags
-            for ident, uses in tags.refs.items():
+            for ident, uses in new_refs.items():
                 self.users.setdefault(ident, {})[path] = uses
             for ident in new_defs:
                 self.definers.setdefault(ident, set()).add(path)
-        # An identifier that became (or stopped being) common changes weight on every edge.
+        # An identifier defined in one file more or fewer changes weight on all its edges
+        # (rare: an edit seldom adds or removes a definition others use).
         for ident in old_defs ^ new_defs:
-            after = len(self.definers.get(ident, ()))
-            before = after - 1 if ident in new_defs else after + 1
-            if (before > _COMMON_DEFINERS) != (after > _COMMON_DEFINERS):
-                self._reweigh(ident)
+            self._reweigh(ident)
         if tags is None:
             return
-        for ident, uses in tags.refs.items():
+        for ident, uses in new_refs.items():
             for dst in self.definers.get(ident, ()):
                 if dst != path:
                     self._link(path, dst, ident, uses)
@@ -118,6 +154,23 @@ class ReferenceGraph:
                 if src != path:
                     self._link(src, path, ident, uses)
 
+    def load(self, files: dict[str, FileTags]) -> None:
+        """Add many files at once (a build): the indexes first, then every edge once, at its
+        final weight (file by file, each new definer would reweigh its name's edges again)."""
+        keyed = {path: _keyed(tags) for path, tags in files.items()}
+        for path, tags in files.items():
+            self.tags[path] = tags
+            refs, defs = keyed[path]
+            for ident, uses in refs.items():
+                self.users.setdefault(ident, {})[path] = uses
+            for ident in defs:
+                self.definers.setdefault(ident, set()).add(path)
+        for path, (refs, _) in keyed.items():
+            for ident, uses in refs.items():
+                for dst in self.definers.get(ident, ()):
+                    if dst != path:
+                        self._link(path, dst, ident, uses)
+
     def _reweigh(self, ident: str) -> None:
         for src, uses in self.users.get(ident, {}).items():
             for dst in self.definers.get(ident, ()):
@@ -125,6 +178,22 @@ class ReferenceGraph:
                     self._link(src, dst, ident, uses)
 
     # -- ranking ----------------------------------------------------------------------------
+
+    def _weighted(
+        self, src: str, idents: dict[str, float], mentioned: Collection[str]
+    ) -> list[tuple[str, float, float]]:
+        """(identifier, weight, factor) of one edge, in a fixed order: the focus's identifiers
+        count more, and so does a method call into a file the source imports."""
+        imported = self.tags[src].family not in _IMPORTING or any(MODULE_PREFIX in ident for ident in idents)
+        return [
+            (
+                ident,
+                w,
+                (_FOCUS_IDENT if ident in mentioned else 1.0)
+                * (1.0 if imported or ":." not in ident else _UNIMPORTED_MEMBER),
+            )
+            for ident, w in sorted(idents.items())
+        ]
 
     def rank(
         self, personal: dict[str, float], mentioned: Collection[str], focus_paths: Collection[str]
@@ -145,10 +214,7 @@ class ReferenceGraph:
                 continue
             boost = _FOCUS_SOURCE if src in focus_paths else 1.0
             for dst in sorted(targets):
-                idents = targets[dst]
-                total = math.fsum(
-                    w * (_FOCUS_IDENT if ident in mentioned else 1.0) for ident, w in sorted(idents.items())
-                )
+                total = math.fsum(w * f for _, w, f in self._weighted(src, targets[dst], mentioned))
                 src_idx.append(index[src])
                 dst_idx.append(index[dst])
                 weights.append(total * boost)
@@ -181,9 +247,7 @@ class ReferenceGraph:
             total = float(out_sum[index[src]])
             flow = file_rank[src] * boost / total if total else 0.0
             for dst in sorted(targets):
-                for ident, w in sorted(targets[dst].items()):
+                for ident, w, f in self._weighted(src, targets[dst], mentioned):
                     key = (dst, ident)
-                    definitions[key] = definitions.get(key, 0.0) + flow * w * (
-                        _FOCUS_IDENT if ident in mentioned else 1.0
-                    )
+                    definitions[key] = definitions.get(key, 0.0) + flow * w * f
         return file_rank, definitions

@@ -62,6 +62,8 @@ class _Collector:
         self.tags = FileTags(path=path, language="python", modules={MODULE_PREFIX + m for m in module_names(path)})
         base = posixpath.basename(path)
         self.fixture_params = base.startswith("test") or base == "conftest.py"
+        self.bound: set[str] = set()  # names the module imports or defines at its top level
+        self.module_aliases: set[str] = set()  # of those, the ones `import x` binds: modules for sure
 
     def symbol(self, node: ast.stmt, name: str, kind: str, parent: str, line: int | None = None) -> None:
         line = line or node.lineno
@@ -100,12 +102,17 @@ class _Collector:
                     self.definitions(handler.body, parent, in_class)
 
     def references(self, tree: ast.Module) -> None:
-        """Names read, methods called (`x.save()` uses `.save`), and attributes of imported
-        names (`errors.BadInput`); an object's plain attribute reads (`task.path`) are left out,
-        as Aider's tags do: they name data, and every file has a `path`."""
+        """Names the file imports (or defines) and reads, methods called (`x.save()` uses
+        `.save`), and attributes of imported names (`errors.BadInput` uses `BadInput`). Left out: local
+        variables and builtins (a name another file defines reaches this one only through an
+        import), and an object's plain attribute reads (`task.path`), as Aider's tags do: they
+        name data, and every file has a `path`."""
         add = self.tags.add_ref
         package = _package_of(self.path)
-        imported = _imported_names(tree)
+        names: list[tuple[str, int]] = []
+        attributes: list[tuple[str, str, int]] = []
+        calls: list[tuple[str, str, int]] = []  # `base.attr(…)`, already counted as `.attr`
+        self.bound |= {s.name for s in self.tags.symbols if not s.parent}
         name_t, attr_t, call_t, store_t = ast.Name, ast.Attribute, ast.Call, ast.Store
         functions = (ast.FunctionDef, ast.AsyncFunctionDef)
         stack: list[ast.AST] = [tree]
@@ -115,18 +122,20 @@ class _Collector:
             cls = node.__class__
             if cls is name_t:
                 if node.ctx.__class__ is not store_t:  # type: ignore[attr-defined]
-                    add(node.id, node.lineno)  # type: ignore[attr-defined]
+                    names.append((node.id, node.lineno))  # type: ignore[attr-defined]
                 continue
             if cls is attr_t:
                 value = node.value  # type: ignore[attr-defined]
-                if value.__class__ is name_t and value.id in imported:
-                    add("." + node.attr, node.lineno)  # type: ignore[attr-defined]
+                if value.__class__ is name_t:
+                    attributes.append((value.id, node.attr, node.lineno))  # type: ignore[attr-defined]
                 stack.append(value)
                 continue
             if cls is call_t:
                 func = node.func  # type: ignore[attr-defined]
                 if func.__class__ is attr_t:
                     add("." + func.attr, func.lineno)
+                    if func.value.__class__ is name_t:
+                        calls.append((func.value.id, func.attr, func.lineno))
                     stack.append(func.value)
                     stack.extend(node.args)  # type: ignore[attr-defined]
                     stack.extend(node.keywords)  # type: ignore[attr-defined]
@@ -146,12 +155,31 @@ class _Collector:
                     stack.extend(v for v in value if isinstance(v, ast.AST))
                 elif isinstance(value, ast.AST):
                     stack.append(value)
+        # Imports anywhere in the file count (those inside functions too), hence after the walk.
+        bound, star = self.bound, "*" in self.bound
+        for ident, line in names:
+            if star or ident in bound:
+                add(ident, line)
+        # `errors.BadInput`: a module's top-level name when `errors` is a module (`import`),
+        # either that or a class member (`Cart.create`) when it came by `from … import`.
+        modules = self.module_aliases
+        for base, attr, line in attributes:
+            if base in modules:
+                add(attr, line)
+            elif base in bound:
+                add(attr, line)
+                add("." + attr, line)
+        for base, attr, line in calls:
+            if base in bound:
+                add(attr, line)
 
     def imports(self, node: ast.Import | ast.ImportFrom, package: list[str]) -> None:
         add = self.tags.add_ref
         if isinstance(node, ast.Import):
             for alias in node.names:
                 add(MODULE_PREFIX + alias.name, node.lineno)
+                self.bound.add(alias.asname or alias.name.split(".")[0])
+                self.module_aliases.add(alias.asname or alias.name.split(".")[0])
             return
         module = node.module or ""
         if node.level:
@@ -160,34 +188,12 @@ class _Collector:
         if module:
             add(MODULE_PREFIX + module, node.lineno)
         for alias in node.names:
+            self.bound.add(alias.asname or alias.name)
             if alias.name == "*":
                 continue
             add(alias.name, node.lineno)
             # `from pkg import mod` imports a module as often as a name.
             add(MODULE_PREFIX + (f"{module}.{alias.name}" if module else alias.name), node.lineno)
-
-
-def _imported_names(tree: ast.Module) -> set[str]:
-    """Names the module binds by importing (module aliases and imported names)."""
-    names: set[str] = set()
-    for node in _top_statements(tree.body):
-        if isinstance(node, ast.Import):
-            names.update((a.asname or a.name).split(".")[0] for a in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            names.update(a.asname or a.name for a in node.names)
-    return names
-
-
-def _top_statements(body: list[ast.stmt]) -> list[ast.stmt]:
-    out: list[ast.stmt] = []
-    for node in body:
-        out.append(node)
-        if isinstance(node, ast.If | ast.Try | ast.TryStar):
-            for block in (node.body, node.orelse, getattr(node, "finalbody", [])):
-                out.extend(_top_statements(block))
-            for handler in getattr(node, "handlers", []):
-                out.extend(_top_statements(handler.body))
-    return out
 
 
 def _target(node: ast.stmt) -> ast.expr:

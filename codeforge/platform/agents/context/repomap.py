@@ -21,7 +21,7 @@ from codeforge.catalog.errors import BadInput
 
 from .files import MAX_FILE_BYTES, IgnoreRules, language_of, read_text, walk
 from .focus import Focus, normalize_path
-from .graph import ReferenceGraph
+from .graph import ReferenceGraph, key
 from .python_tags import parse_python
 from .render import Entry, fit
 from .symbols import FileTags, Symbol
@@ -38,6 +38,7 @@ _FOCUS_WEIGHT = 1.0
 _NAMED_WEIGHT = 0.5
 _SIBLING_WEIGHT = 0.05
 _SHARED_WEIGHT = 0.3
+_CALLER_WEIGHT = 0.3
 _RARE_USERS = 8  # an outside name used by more files than this says nothing about similarity
 
 
@@ -107,33 +108,40 @@ class RepoMap:
             )
         repo = cls(root.resolve(), max_file_bytes=max_file_bytes)
         with _gc_paused():
+            parsed: dict[str, FileTags] = {}
             for rel in walk(repo.root, repo._rules):
                 if language_of(rel) is not None:
-                    repo._refresh(rel)
+                    tags = repo._parse(rel)
+                    if tags is not None:
+                        parsed[rel] = tags
+            repo.graph.load(parsed)
         return repo
+
+    def _parse(self, rel: str) -> FileTags | None:
+        """The file's tags, None when it is not mapped (ignored, gone, binary, huge); notes why
+        in `skipped` and the text's digest for `_refresh`."""
+        self.skipped.pop(rel, None)
+        self._digests.pop(rel, None)
+        if language_of(rel) is None or self._rules.ignored(rel, False):
+            return None
+        text, why = read_text(self.root / rel, self.max_file_bytes)
+        if text is None:
+            if why != "missing":
+                self.skipped[rel] = why
+            return None
+        tags = parse_file(rel, text)
+        if tags is not None:
+            self._digests[rel] = hash(text)
+        return tags
 
     def _refresh(self, rel: str) -> None:
         """Parse one file again (or forget it) and patch the graph."""
-        tags: FileTags | None = None
-        if language_of(rel) is not None and not self._rules.ignored(rel, False):
-            text, why = read_text(self.root / rel, self.max_file_bytes)
-            if text is None:
-                if why != "missing":
-                    self.skipped[rel] = why
-                else:
-                    self.skipped.pop(rel, None)
-            else:
-                self.skipped.pop(rel, None)
-                digest = hash(text)
-                if self._digests.get(rel) == digest and rel in self.graph.tags:
-                    return  # saved unchanged (editors do), or a folder walked again: nothing to redo
-                tags = parse_file(rel, text)
-                if tags is not None:
-                    self._digests[rel] = digest
-        else:
-            self.skipped.pop(rel, None)
-        if tags is None:
-            self._digests.pop(rel, None)
+        old_digest = self._digests.get(rel)
+        if old_digest is not None and rel in self.graph.tags:
+            text, _ = read_text(self.root / rel, self.max_file_bytes)
+            if text is not None and hash(text) == old_digest and not self._rules.ignored(rel, False):
+                return  # saved unchanged (editors do), or a folder walked again: nothing to redo
+        tags = self._parse(rel)
         if tags is not None or rel in self.graph.tags:
             self.graph.set_file(rel, tags)
 
@@ -223,23 +231,25 @@ class RepoMap:
         return sorted(found, key=lambda s: (s.path, s.line, s.name))
 
     def _mentioned(self, focus: Focus) -> set[str]:
-        """Identifiers the focus touches: its symbols, and what the focused definitions (the test,
-        the function around a diagnostic or a selection) use."""
+        """Identifiers (graph keys) the focus touches: its symbols, in every language, and what
+        the focused definitions (the test, the function around a diagnostic or a selection)
+        use, in their file's language."""
         named = set(focus.symbols) | {s.rsplit(".", 1)[-1] for s in focus.symbols}
         bare = {s.rsplit(".", 1)[-1] for s in focus.symbols}
-        mentioned = bare | {"." + s for s in bare}
+        families = {tags.family for tags in self.graph.tags.values()}
+        mentioned = {key(f, ident) for f in families for s in bare for ident in (s, "." + s)}
         for path in focus.paths:
             tags = self.graph.tags.get(path)
             if tags is None:
                 continue
+            used: set[str] = set()
             for symbol in tags.symbols:
                 if symbol.qualname in named or (symbol.name in named and not symbol.parent):
-                    mentioned |= tags.refs_between(symbol.first_line, symbol.end_line)
+                    used |= tags.refs_between(symbol.first_line, symbol.end_line)
             for line in focus.lines.get(path, []):
                 inner = tags.innermost(line)
-                mentioned |= (
-                    tags.refs_between(inner.first_line, inner.end_line) if inner else tags.refs_between(line, line)
-                )
+                used |= tags.refs_between(inner.first_line, inner.end_line) if inner else tags.refs_between(line, line)
+            mentioned |= {key(tags.family, ident) for ident in used}
         return mentioned
 
     def _personal(self, focus: Focus, mentioned: set[str]) -> dict[str, float]:
@@ -257,9 +267,16 @@ class RepoMap:
             if path not in focus.paths:
                 personal[path] = personal.get(path, 0.0) + weight
 
+        families = {tags.family for tags in graph.tags.values()}
         for name in focus.symbols:
-            for definer in graph.definers.get(name.rsplit(".", 1)[-1], ()):
-                add(definer, _NAMED_WEIGHT)
+            for family in families:
+                for definer in graph.definers.get(key(family, name.rsplit(".", 1)[-1]), ()):
+                    add(definer, _NAMED_WEIGHT)
+        # What uses the focused definitions: the callers a rename or a signature change must
+        # follow (the graph's edges only lead from a file to what it uses).
+        for ident in self._focused_definitions(focus):
+            for user in graph.users.get(ident, ()):
+                add(user, _CALLER_WEIGHT)
         folders = {posixpath.dirname(p) for p in focus.paths}
         for path in graph.tags:
             if posixpath.dirname(path) in folders:
@@ -271,6 +288,21 @@ class RepoMap:
             for user in users:
                 add(user, _SHARED_WEIGHT / len(users))
         return personal
+
+    def _focused_definitions(self, focus: Focus) -> set[str]:
+        """Graph keys of the definitions the focus is on (named, or holding a focus line)."""
+        keys: set[str] = set()
+        for path in focus.paths:
+            tags = self.graph.tags.get(path)
+            if tags is None:
+                continue
+            chosen = {s for s in tags.symbols if s.qualname in focus.symbols or s.name in focus.symbols}
+            # The innermost definition around each line: the method, not its whole class.
+            chosen |= {s for line in focus.lines.get(path, []) if (s := tags.innermost(line)) is not None}
+            defined = tags.defines
+            for symbol in chosen:
+                keys |= {key(tags.family, i) for i in (symbol.name, "." + symbol.name) if i in defined}
+        return keys
 
     def _focused(self, focus: Focus, symbol: Symbol) -> float:
         if symbol.path in focus.paths:
@@ -296,8 +328,8 @@ class RepoMap:
                     # Unreferenced definitions still follow their file's rank, a little.
                     (
                         s,
-                        definitions.get((path, s.name), 0.0)
-                        + definitions.get((path, "." + s.name), 0.0)
+                        definitions.get((path, key(tags.family, s.name)), 0.0)
+                        + definitions.get((path, key(tags.family, "." + s.name)), 0.0)
                         + score * 1e-3
                         + self._focused(focus, s),
                     )

@@ -6,13 +6,22 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["MODULE_PREFIX", "FileTags", "Symbol"]
+__all__ = ["MODULE_PREFIX", "FileTags", "Symbol", "family_of"]
 
 # References are bare names (`save`, `Cart`) or attribute uses (`.save`, for `cart.save()`), so
 # that `list[int]` never links to some class's `list` method.
 # Identifiers naming a module (Python imports) live in their own namespace in the reference
 # graph, so `import utils` links to utils.py but never to a function called `utils`.
 MODULE_PREFIX = "\0module:"
+
+
+# Languages whose files can name each other's definitions. A Python `text` variable and a
+# JavaScript `text` function share a name, not a meaning: the graph keys identifiers by family.
+_FAMILIES = {"typescript": "javascript", "tsx": "javascript", "cpp": "c"}
+
+
+def family_of(language: str) -> str:
+    return _FAMILIES.get(language, language)
 
 
 @dataclass(frozen=True)
@@ -61,17 +70,24 @@ class FileTags:
     error: str = ""  # why the parse was partial (a syntax error), for diagnostics
 
     @property
+    def family(self) -> str:
+        return family_of(self.language)
+
+    @property
     def defines(self) -> set[str]:
-        """Identifiers that link to this file. A definition answers attribute uses (`.name`)
-        and, unless it is a Python method (reached only through an object), bare names.
+        """Identifiers that link to this file. In Python a top-level definition answers bare
+        names (`save`, imported) and a member (method, nested class) answers attribute uses
+        (`.save`, from `cart.save()`); other languages' definitions answer both.
         Class-level attributes (dataclass fields, Java fields) are listed but link nothing:
         their names (`value`, `path`, `task`) are everyone's attribute reads."""
         out = set(self.modules)
+        python = self.language == "python"
         for s in self.symbols:
             if s.kind == "attribute":
                 continue
-            out.add("." + s.name)
-            if not (self.language == "python" and s.kind == "method"):
+            if not python or s.parent:
+                out.add("." + s.name)
+            if not python or not s.parent:
                 out.add(s.name)
         return out
 
