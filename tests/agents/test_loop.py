@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from codeforge.platform.agents.endpoint import Price
+from codeforge.platform.agents.loop import ELIDED
 from codeforge.platform.agents.model import ModelClient
 from codeforge.platform.agents.replay import ReplayServer
 from codeforge.platform.agents.task import Limits, Task
@@ -321,3 +322,38 @@ def test_a_refactor_of_failing_code_stops_before_any_model_call(
     assert ran.outcome is not None and not ran.outcome.resolved and ran.outcome.steps == 0
     assert ran.outcome.reason.startswith("the tests fail before the refactoring")
     assert server.requests == []
+
+
+def test_the_test_writers_finish_is_refused_while_its_tests_pass_on_a_mutant(
+    project: Make, replay: Replay, model_client: Client
+) -> None:
+    task, turns, _ = SCRIPTS["test_writer"]
+    p = project("test_writer")
+    weak = "from pricing import total\n\n\ndef test_total_runs() -> None:\n    assert total.__name__ == 'total'\n"
+    server = replay([call("write_file", path="tests/test_pricing.py", content=weak), turns[3], *turns[1:]])
+
+    ran = run_agent(p, model_client(server), server, task)
+
+    assert ran.outcome is not None and ran.outcome.resolved, ran.outcome
+    refused = ran.tool_results(2)[-1]
+    assert refused.startswith("error: finish refused") and "also pass on all" in refused
+    assert p.read("pricing.py") == (p.workspace / "pricing.py").read_text()
+    assert p.changed() == ["tests/test_pricing.py"] and p.unchanged()
+
+
+def test_older_tool_outputs_are_elided_to_keep_the_conversation_short(
+    project: Make, replay: Replay, model_client: Client
+) -> None:
+    task, turns, _ = SCRIPTS["bug_fixer"]
+    p = project("bug_fixer")
+    server = replay([call("read_file", path="calc.py")] * 5 + turns[1:])
+
+    ran = run_agent(p, model_client(server), server, task, history_tokens=1)
+
+    assert ran.outcome is not None and ran.outcome.resolved
+    last = server.requests[-1]["messages"]
+    assert last[0]["role"] == "system" and "Bug Fixer" in last[0]["content"]  # never elided
+    assert task.description in last[1]["content"]
+    outputs = [m["content"] for m in last if m["role"] == "tool"]
+    assert outputs[0] == ELIDED and outputs[-1] != ELIDED
+    assert all(m["content"] != ELIDED for m in last[-6:])

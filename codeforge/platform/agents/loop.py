@@ -30,17 +30,21 @@ from codeforge.platform.agents.model import (
 from codeforge.platform.agents.roles import Role, baseline
 from codeforge.platform.agents.sandbox import CommandCancelled
 from codeforge.platform.agents.task import Event, EventKind, Limits, Outcome, Task
+from codeforge.platform.agents.tokens import count_messages, count_tokens
 from codeforge.platform.agents.tools import TOOLS, ToolEnv, schemas
 
 if TYPE_CHECKING:
     from codeforge.platform.agents.context import RepoMap
     from codeforge.platform.agents.sandbox import Sandbox
 
-__all__ = ["IDLE_TURNS", "MAP_TOKENS", "AgentLoop"]
+__all__ = ["ELIDED", "HISTORY_TOKENS", "IDLE_TURNS", "MAP_TOKENS", "AgentLoop", "tool_summary"]
 
 MAP_TOKENS = 4000  # the repo map's share of the system prompt
 IDLE_TURNS = 3  # answers in a row without a tool call or an action: reminded, then the run stops
 COMMAND_TIMEOUT_S = 120.0
+HISTORY_TOKENS = 48_000  # the conversation kept within this: older tool outputs are elided first
+KEEP_RECENT = 6  # messages at the end never elided
+ELIDED = "[output elided to keep the conversation short; run the tool again if you need it]"
 RESULT_CHARS = 16000  # of one tool result kept in the conversation (tools cap their own output too)
 SUMMARY_CHARS = 100
 
@@ -119,6 +123,7 @@ class AgentLoop:
         map_tokens: int = MAP_TOKENS,
         idle_turns: int = IDLE_TURNS,
         command_timeout: float = COMMAND_TIMEOUT_S,
+        history_tokens: int = HISTORY_TOKENS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
@@ -130,6 +135,7 @@ class AgentLoop:
         self.map_tokens = map_tokens
         self.idle_turns = idle_turns
         self.command_timeout = command_timeout
+        self.history_tokens = history_tokens
         self.clock = clock
         self.tools_mode = client.endpoint.tools
 
@@ -173,6 +179,7 @@ class AgentLoop:
                 f"step {s.steps}/{self.limits.max_steps}",
                 {"step": s.steps, "max_steps": self.limits.max_steps},
             )
+            self._compact(s)
             try:
                 turn = self.client.complete(
                     s.messages,
@@ -287,6 +294,21 @@ class AgentLoop:
         s.last_check = output
         self._emit(s, "error", f"finish refused: {_one_line(output, 200)}", {"output": output[:4000]})
         return f"error: finish refused, the check failed: {output}\nFix this, then call finish again.", False
+
+    def _compact(self, s: _State) -> None:
+        """Older tool outputs elided, oldest first, while the conversation is over its budget: a
+        long run must not outgrow the model's context (the system prompt, the task and the latest
+        messages stay whole)."""
+        model = self.client.endpoint.model
+        total = count_messages(s.messages, model=model)
+        for message in s.messages[2 : max(2, len(s.messages) - KEEP_RECENT)]:
+            if total <= self.history_tokens:
+                return
+            content = message.get("content")
+            # Short outputs are kept: eliding them saves little and loses the thread.
+            if message["role"] in ("tool", "user") and isinstance(content, str) and len(content) > len(ELIDED) * 2:
+                total -= count_tokens(content, model=model) - count_tokens(ELIDED, model=model)
+                message["content"] = ELIDED
 
     # -- limits, context, events
     def _limit_reached(self, s: _State) -> str:
