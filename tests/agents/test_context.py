@@ -309,6 +309,21 @@ def test_a_diagnostic_focuses_what_its_function_uses(repo: Path) -> None:
     assert "shop/report.py:" not in lines
 
 
+def test_a_comment_focuses_the_definition_below_it(repo: Path) -> None:
+    m = RepoMap.build(repo)
+    (repo / "shop/cart.py").write_text(
+        FIXTURE["shop/cart.py"].replace("@dataclass\n", "# TODO: a discount per item\n@dataclass\n")
+    )
+    m.update(["shop/cart.py"])
+    item = next(s for s in m.symbols("shop/cart.py") if s.qualname == "Item")
+    assert m.tags("shop/cart.py").around(item.first_line - 1) == item  # type: ignore[union-attr]
+    ranked = m.rank(Focus.from_diagnostic("shop/cart.py", item.first_line - 1))
+    cart = next(f for f in ranked if f.path == "shop/cart.py")
+    assert cart.symbols[0][0] == item
+    # What uses Item (the test builds one) is personalised as its callers.
+    assert [f.path for f in ranked].index("tests/test_cart.py") < [f.path for f in ranked].index("shop/report.py")
+
+
 def test_render_respects_the_budget(repo: Path) -> None:
     m = RepoMap.build(repo)
     focus = Focus.from_test("tests/test_cart.py::TestCart::test_discount")

@@ -247,7 +247,7 @@ class RepoMap:
                 if symbol.qualname in named or (symbol.name in named and not symbol.parent):
                     used |= tags.refs_between(symbol.first_line, symbol.end_line)
             for line in focus.lines.get(path, []):
-                inner = tags.innermost(line)
+                inner = tags.around(line)
                 used |= tags.refs_between(inner.first_line, inner.end_line) if inner else tags.refs_between(line, line)
             mentioned |= {key(tags.family, ident) for ident in used}
         return mentioned
@@ -298,7 +298,7 @@ class RepoMap:
                 continue
             chosen = {s for s in tags.symbols if s.qualname in focus.symbols or s.name in focus.symbols}
             # The innermost definition around each line: the method, not its whole class.
-            chosen |= {s for line in focus.lines.get(path, []) if (s := tags.innermost(line)) is not None}
+            chosen |= {s for line in focus.lines.get(path, []) if (s := tags.around(line)) is not None}
             defined = tags.defines
             for symbol in chosen:
                 keys |= {key(tags.family, i) for i in (symbol.name, "." + symbol.name) if i in defined}
@@ -308,7 +308,11 @@ class RepoMap:
         if symbol.path in focus.paths:
             if symbol.qualname in focus.symbols or symbol.name in focus.symbols:
                 return _FOCUS_BOOST
-            if any(symbol.first_line <= line <= symbol.end_line for line in focus.lines.get(symbol.path, [])):
+            lines = focus.lines.get(symbol.path, [])
+            if any(symbol.first_line <= line <= symbol.end_line for line in lines):
+                return _FOCUS_BOOST
+            tags = self.graph.tags.get(symbol.path)
+            if tags is not None and any(tags.around(line) == symbol for line in lines):
                 return _FOCUS_BOOST
         elif symbol.qualname in focus.symbols or symbol.name in focus.symbols:
             return _NAMED_BOOST

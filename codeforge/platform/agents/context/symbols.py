@@ -13,6 +13,7 @@ __all__ = ["MODULE_PREFIX", "FileTags", "Symbol", "family_of"]
 # Identifiers naming a module (Python imports) live in their own namespace in the reference
 # graph, so `import utils` links to utils.py but never to a function called `utils`.
 MODULE_PREFIX = "\0module:"
+_COMMENT_REACH = 10  # lines from a comment down to the definition it is about
 
 
 # Languages whose files can name each other's definitions. A Python `text` variable and a
@@ -107,3 +108,12 @@ class FileTags:
             ):
                 best = s
         return best
+
+    def around(self, line: int) -> Symbol | None:
+        """The definition a line is about: the innermost holding it, else the one starting
+        just below (a comment above a definition describes it: "build what this says")."""
+        inner = self.innermost(line)
+        if inner is not None:
+            return inner
+        below = [s for s in self.symbols if line < s.first_line <= line + _COMMENT_REACH]
+        return min(below, key=lambda s: (s.first_line, s.end_line - s.first_line), default=None)
