@@ -357,3 +357,18 @@ def test_older_tool_outputs_are_elided_to_keep_the_conversation_short(
     outputs = [m["content"] for m in last if m["role"] == "tool"]
     assert outputs[0] == ELIDED and outputs[-1] != ELIDED
     assert all(m["content"] != ELIDED for m in last[-6:])
+
+
+def test_text_format_actions_are_carried_out_when_a_tool_model_writes_them(
+    project: Make, replay: Replay, model_client: Client
+) -> None:
+    p = project("bug_fixer")
+    reply = "calc.py\n<<<<<<< SEARCH\n    return a - b\n=======\n    return a + b\n>>>>>>> REPLACE\n"
+    server = replay([{"text": reply}, {"text": "DONE: add adds now"}])
+
+    ran = run_agent(p, model_client(server), server, BUG)
+
+    assert ran.outcome is not None and ran.outcome.resolved and ran.outcome.summary == "add adds now"
+    assert "tools" in server.requests[0]
+    assert "edited calc.py" in ran.tool_results(1)[-1]
+    assert p.changed() == ["calc.py"] and p.unchanged()

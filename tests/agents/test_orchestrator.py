@@ -66,6 +66,8 @@ def test_the_models_plan_is_run_step_by_step(project: Make, replay: Replay, mode
         "step 2/2 test_writer: Test shout and slugify",
     ]
     assert "plan: feature_builder → test_writer" in ran.messages("result")
+    planned = "".join(e.message for e in ran.events if e.kind == "text" and e.agent == "orchestrator")
+    assert planned.startswith("Here is the plan:")
     # The planner was asked without tools; each agent got its own step as its task.
     assert "tools" not in server.requests[0]
     assert server.requests[5]["messages"][1]["content"].startswith("Test shout and slugify")

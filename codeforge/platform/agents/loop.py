@@ -219,6 +219,17 @@ class AgentLoop:
                 for c in calls
             ]
         s.messages.append(message)
+        if not calls and turn.text:
+            # Small local models often answer in the text format though offered tools: carried
+            # out all the same (nothing else is done with a talk-only answer).
+            try:
+                actions = editformat.parse(turn.text)
+            except editformat.FormatError:
+                actions = []
+            if actions:
+                s.idle = 0
+                self._emit(s, "result", "no tool call; the answer's text-format actions are carried out")
+                return self._actions(s, actions, env)
         if not calls:
             s.idle += 1
             if s.idle < self.idle_turns:
@@ -247,6 +258,11 @@ class AgentLoop:
                 s.messages.append({"role": "user", "content": editformat.NOTHING_FOUND})
             return False
         s.idle = 0
+        return self._actions(s, actions, env)
+
+    def _actions(self, s: _State, actions: list[editformat.Action], env: ToolEnv) -> bool:
+        """Text-format actions run as the tool calls they stand for; their results go back
+        to the model as one user message."""
         results: list[str] = []
         for n, action in enumerate(actions, 1):
             name, args = editformat.as_tool_call(action)

@@ -194,7 +194,12 @@ class _Plan:
         request = self.task.description + (f"\n(Where: {self.task.path})" if self.task.path else "")
         messages = [{"role": "system", "content": system}, {"role": "user", "content": request}]
         try:
-            turn = o.client.complete(messages, None, cancelled=lambda: o.cancelled() or o.clock() >= self.deadline)
+            turn = o.client.complete(
+                messages,
+                None,
+                on_text=lambda text: o._emit("text", text),
+                cancelled=lambda: o.cancelled() or o.clock() >= self.deadline,
+            )
         except ModelCancelled:
             self._check_cancel()
             return self._end(False, f"the time limit was reached ({o.limits.max_seconds:g} s)")
