@@ -12,6 +12,7 @@ a cancel raises ModelCancelled (the job then stores nothing)."""
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
     from codeforge.platform.agents.sandbox import Sandbox
 
 __all__ = ["ELIDED", "HISTORY_TOKENS", "IDLE_TURNS", "MAP_TOKENS", "AgentLoop", "tool_summary"]
+
+log = logging.getLogger(__name__)
 
 MAP_TOKENS = 4000  # the repo map's share of the system prompt
 IDLE_TURNS = 3  # answers in a row without a tool call or an action: reminded, then the run stops
@@ -148,7 +151,7 @@ class AgentLoop:
         except CommandCancelled:
             # A command (a tool's, a check's) was killed: by the cancel, or by the time limit.
             self._check_cancel()
-            return self._stopped(s, f"the time limit was reached ({self.limits.max_seconds:g} s)")
+            return self._stopped(s, self._time_limit())
 
     def _run(self, s: _State) -> Outcome:
         role, task = s.role, s.task
@@ -189,7 +192,7 @@ class AgentLoop:
                 )
             except ModelCancelled:
                 self._check_cancel()
-                return self._stopped(s, self._limit_reached(s) or "the run's time limit was reached")
+                return self._stopped(s, self._time_limit())
             except BudgetExceeded as exc:
                 return self._stopped(s, f"cost cap: {exc.message}")
             except ModelFailure as exc:
@@ -332,11 +335,14 @@ class AgentLoop:
         if s.steps >= lim.max_steps:
             return f"the step limit was reached ({lim.max_steps} steps)"
         if self.clock() >= s.deadline:
-            return f"the time limit was reached ({lim.max_seconds:g} s)"
+            return self._time_limit()
         spent = self.client.meter.cost_usd - s.cost_base
         if lim.max_cost_usd is not None and spent >= lim.max_cost_usd:
             return f"cost cap: the run spent ${spent:.4f} of its ${lim.max_cost_usd:.4f} limit (max_cost_usd)"
         return ""
+
+    def _time_limit(self) -> str:
+        return f"the time limit was reached ({self.limits.max_seconds:g} s)"
 
     def _stopped(self, s: _State, reason: str) -> Outcome:
         if s.last_check and "cost cap" not in reason and "model error" not in reason:
@@ -358,7 +364,11 @@ class AgentLoop:
         lines: dict[str, list[int]] = {}
         if task.path and task.line:
             lines[task.path] = list(range(task.line, max(task.line, task.end_line) + 1))[:200]
-        return self.context.render(Focus(paths=paths, symbols=[], lines=lines), self.map_tokens)
+        try:
+            return self.context.render(Focus(paths=paths, symbols=[], lines=lines), self.map_tokens)
+        except Exception:  # the map helps; a run goes on without it rather than fail
+            log.warning("the codebase map could not be rendered for %s", task.path or "the task", exc_info=True)
+            return ""
 
     def _emit(self, s: _State, kind: EventKind, message: str, data: dict[str, Any] | None = None) -> None:
         self.on_event(Event(kind, s.role.name, message, data or {}))
