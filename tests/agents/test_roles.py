@@ -173,3 +173,15 @@ def test_find_killer_restores_the_target_and_names_the_mutant(project: Make) -> 
     p.write("names.py", "import os\n\nNAME = None\n")
     broken = find_killer(p.sandbox, "names.py", "true")
     assert broken.killed is None and "nothing to mutate" in broken.error
+
+
+def test_bug_fixer_from_a_diagnostic_runs_the_whole_test_command(project: Make) -> None:
+    p = project("bug_fixer")
+    role = ROLES["bug_fixer"]
+    task = Task("bug_fixer", "calc.py:5: add subtracts", path="calc.py", line=5, test_command=TEST_COMMAND)
+    assert "1 failed, 1 passed" in role.prepare(p.sandbox, task).note
+    assert "Where: calc.py, line 5" in role.task_message(task)
+    ok, output = role.accept(p.sandbox, task)
+    assert not ok and output.startswith("the tests must pass") and "test_add" in output
+    p.write("calc.py", p.read("calc.py").replace("a - b", "a + b"))
+    assert role.accept(p.sandbox, task)[0]
