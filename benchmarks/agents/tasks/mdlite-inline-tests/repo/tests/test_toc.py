@@ -16,3 +16,8 @@ def test_render_toc_indents():
 
 def test_empty_toc():
     assert render_toc([]) == ""
+
+
+def test_anchor_unique_when_a_heading_looks_like_a_numbered_one():
+    toc = entries(parse_blocks("# Intro\n# Intro\n# Intro 1"))
+    assert [e.anchor for e in toc] == ["intro", "intro-1", "intro-1-1"]
