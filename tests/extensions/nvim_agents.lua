@@ -16,7 +16,7 @@ end
 local PROJECT = env('PROJECT_DIR')
 local ARTIFACTS = env('ARTIFACTS_DIR')
 local PYTHON = env('PYTHON')
-local TIMEOUT = 240000
+local TIMEOUT = 150000
 vim.fn.mkdir(ARTIFACTS, 'p')
 
 vim.g.codeforge = { cmd = vim.json.decode(env('LSP_CMD')), url = env('CODEFORGE_URL_FOR_TEST'), token = env('CODEFORGE_TOKEN_FOR_TEST') }
@@ -153,10 +153,18 @@ local steps = {
 
   { 'undo-restores', function()
     answers = { 'Run' } -- agents.undo is destructive: the plugin asks first
+    require('codeforge').last_result = nil
     vim.cmd('CodeForge agents undo run=' .. run_id)
     wait_for('calc.py restored', function()
       return file_text(PROJECT .. '/calc.py') == BUGGY
     end)
+    wait_for('the undo result', function()
+      return require('codeforge').last_result ~= nil
+    end)
+    if vim.api.nvim_win_get_config(0).relative ~= '' then
+      vim.cmd('close') -- the result's float, as the person closes it
+    end
+    assert(vim.api.nvim_buf_get_name(0):find('calc.py$'), 'not back in calc.py: ' .. vim.api.nvim_buf_get_name(0))
     assert(not vim.bo.modified, 'the buffer was left unsaved')
     assert(table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\n') .. '\n' == BUGGY, 'the buffer was not restored')
     assert(not tests_pass(), 'the test passes after undo')

@@ -35,6 +35,12 @@ return {
   },
   capabilities = {
     window = { workDoneProgress = true, showDocument = { support = true } },
+    -- Neovim applies documentChanges but does not say so; agents' changes need them, and
+    -- their change annotations are shown and confirmed (agents.lua).
+    workspace = {
+      applyEdit = true,
+      workspaceEdit = { documentChanges = true, resourceOperations = { 'create', 'rename', 'delete' }, changeAnnotationSupport = { groupsOnLabel = false } },
+    },
   },
   handlers = {
     ['window/showDocument'] = function(...)

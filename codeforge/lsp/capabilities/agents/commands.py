@@ -187,7 +187,8 @@ async def _start(
 def _supports_edits(ls: CodeForgeSession) -> bool:
     workspace = ls.client_capabilities.workspace
     edits = workspace.workspace_edit if workspace else None
-    return bool(workspace and workspace.apply_edit and edits and edits.document_changes)
+    # Neovim 0.11 applies documentChanges without saying so; its resource operations imply them.
+    return bool(workspace and workspace.apply_edit and edits and (edits.document_changes or edits.resource_operations))
 
 
 async def _deliver(ls: CodeForgeSession, run: RunView, root: Path) -> dict[str, Any]:

@@ -239,10 +239,9 @@ function M.actions(opts)
     context = { diagnostics = line_diagnostics(bufnr, row), only = opts.only },
     range = opts.range,
     apply = opts.apply,
-    filter = function(action, client_id)
-      local client = vim.lsp.get_client_by_id(client_id)
+    filter = function(action)
       local title = type(action) == 'table' and action.title or ''
-      return client ~= nil and client.name == 'codeforge' and (title:find('with agent', 1, true) ~= nil or title:find('comment describes', 1, true) ~= nil)
+      return title:find('with agent', 1, true) ~= nil or title:find('comment describes', 1, true) ~= nil
     end,
   })
 end
