@@ -360,12 +360,10 @@ class AgentLoop:
     def _map_text(self, task: Task) -> str:
         if self.context is None or self.map_tokens <= 0:
             return ""
-        paths = [p for p in (task.path, task.test.split("::", 1)[0]) if p]
-        lines: dict[str, list[int]] = {}
-        if task.path and task.line:
-            lines[task.path] = list(range(task.line, max(task.line, task.end_line) + 1))[:200]
+        # The failing test's function and what it calls weigh most, then the task's lines.
+        focus = Focus.for_task(path=task.path, line=task.line, end_line=task.end_line, test=task.test)
         try:
-            return self.context.render(Focus(paths=paths, symbols=[], lines=lines), self.map_tokens)
+            return self.context.render(focus, self.map_tokens)
         except Exception:  # the map helps; a run goes on without it rather than fail
             log.warning("the codebase map could not be rendered for %s", task.path or "the task", exc_info=True)
             return ""
