@@ -53,6 +53,8 @@ ROOT = Path(__file__).resolve().parent.parent
 NODE_MODULES = ROOT / "tests" / "collab" / "node" / "node_modules"
 LOAD = ROOT / "benchmarks" / "collab_node" / "load.mjs"
 SERVERS = ("node", "codeforge", "pycrdt")
+# The load generator's own V8 flags (the same against every server): see docs/benchmarks.md.
+NODE_FLAGS = [f for f in os.environ.get("COLLAB_LOAD_NODE_FLAGS", "").split() if f]
 RAMP = (10, 15, 22, 33, 50, 75, 112, 168, 250, 375, 560)  # edits/s per client, each step
 RAMP_MANY = (4, 5, 6, 8, 10, 12, 15, 19, 24, 30, 38)  # from 30 clients: the generator's ceiling is low
 CGROUP_CPU = Path("/sys/fs/cgroup/cpu")  # cgroup v1's cpu controller (this machine's kind)
@@ -73,7 +75,9 @@ def _pin(cores: list[int]) -> list[str]:
     return ["taskset", "-c", ",".join(map(str, cores))] if shutil.which("taskset") and cores else []
 
 
-def _server_command(kind: str, port: int, profile: Path | None) -> tuple[list[str], dict[str, str]]:
+def _server_command(
+    kind: str, port: int, profile: Path | None, trace: Path | None = None, coalesce_ms: float | None = None
+) -> tuple[list[str], dict[str, str]]:
     env = dict(os.environ)
     if kind == "node":
         # @y/websocket-server's own src/server.js, unchanged (the wrapper says why it is needed)
@@ -82,6 +86,10 @@ def _server_command(kind: str, port: int, profile: Path | None) -> tuple[list[st
     command = [sys.executable, "-m", "benchmarks.collab_servers", kind, "--port", str(port)]
     if profile is not None:
         command += ["--profile", str(profile)]
+    if trace is not None and kind == "codeforge":
+        command += ["--trace", str(trace)]
+    if coalesce_ms is not None and kind == "codeforge":
+        command += ["--coalesce-ms", str(coalesce_ms)]
     return command, env
 
 
@@ -97,9 +105,11 @@ def _wait_listening(port: int, process: subprocess.Popen[bytes], what: str) -> N
 
 
 @contextlib.contextmanager
-def _server(kind: str, cores: list[int], profile: Path | None) -> Iterator[tuple[psutil.Process, int]]:
+def _server(
+    kind: str, cores: list[int], profile: Path | None, trace: Path | None = None, coalesce_ms: float | None = None
+) -> Iterator[tuple[psutil.Process, int]]:
     port = _free_port()
-    command, env = _server_command(kind, port, profile)
+    command, env = _server_command(kind, port, profile, trace, coalesce_ms)
     process = subprocess.Popen(_pin(cores) + command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
     try:
         _wait_listening(port, process, f"the {kind} server")
@@ -166,19 +176,27 @@ def _cpu(process: psutil.Process) -> float:
 
 def _run_load(
     kind: str, n: int, steps: list[tuple[int, float]], server_cores: list[int], client_cores: list[int],
-    profile: Path | None, drain: float, quota: float | None = None,
+    profile: Path | None, drain: float, quota: float | None = None, trace: Path | None = None,
+    coalesce_ms: float | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """One server, one load generator: the steps' figures with the server's CPU per step."""
-    with _server(kind, server_cores, profile) as (server, port), _cpu_quota(server, quota) as limited:
+    """One server, one load generator: the steps' figures with the server's CPU per step.
+    `trace` (a folder): both sides' per-edit times, joined afterwards (see `split`)."""
+    server_trace = None if trace is None or kind != "codeforge" else trace / "server.json"
+    with (
+        _server(kind, server_cores, profile, server_trace, coalesce_ms) as (server, port),
+        _cpu_quota(server, quota) as limited,
+    ):
         peak = _Peak(server)
         sampler = threading.Thread(target=peak.run, daemon=True)
         sampler.start()
         spec = ",".join(f"{rate}:{seconds:g}" for rate, seconds in steps)
         command = [
             *_pin(client_cores),
-            "node", str(LOAD), "--url", f"ws://127.0.0.1:{port}", "--room", f"bench-{n}", "--clients", str(n),
+            "node", *NODE_FLAGS, str(LOAD), "--url", f"ws://127.0.0.1:{port}", "--room", f"bench-{n}", "--clients", str(n),
             "--steps", spec, "--drain", str(drain),
         ]  # fmt: skip
+        if server_trace is not None and trace is not None:
+            command += ["--trace", str(trace / "clients.json")]
         rss_ready = 0
         results: list[dict[str, Any]] = []
         done: dict[str, Any] = {}
@@ -218,6 +236,81 @@ def _run_load(
         return {"steps": results, "done": done, "rssReady": rss_ready, "rssPeak": peak.rss, "quota": limited}
 
 
+def _pct(values: list[float], q: float) -> float | None:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else None
+
+
+def split(trace: Path) -> dict[str, Any]:
+    """Where an edit's trip to all clients went, from the two traces of one fixed step (one
+    clock, CLOCK_MONOTONIC): `up` typed at its sender until the server began handling its
+    message (the sender's process, loopback, the server's loop waking), `wait` until the
+    flush that relayed it began (applying it, the coalescing window, other work in the
+    server's loop), `fanout` that flush writing to every socket, `down` from the server's
+    last write until the last client had applied it (the clients' process reading N sockets
+    and applying the update in each document), `downFirst` until the first client had it.
+    `serverDone` is typed until written to the last socket: what the clients' process adds
+    after that is theirs. Also: for the slowest 1 % of edits, each part's mean."""
+    clients = json.loads((trace / "clients.json").read_text())
+    server = json.loads((trace / "server.json").read_text())
+    at_server = {(u["client"], u["clock"]): u for u in server["updates"]}
+    parts: dict[str, list[float]] = {
+        k: [] for k in ("up", "wait", "fanout", "down", "downFirst", "serverDone", "total")
+    }
+    rows = []
+    for edit in clients["edits"]:
+        seen = at_server.get((edit["client"], edit["clock"]))
+        if seen is None or edit["last"] is None:
+            continue
+        row = {
+            "up": seen["received"] - edit["typed"],
+            "wait": seen["flushStart"] - seen["received"],
+            "fanout": seen["flushEnd"] - seen["flushStart"],
+            "down": edit["last"] - seen["flushEnd"],
+            "downFirst": edit["first"] - seen["flushEnd"],
+            "serverDone": seen["flushEnd"] - edit["typed"],
+            "total": edit["last"] - edit["typed"],
+        }
+        row = {k: v / 1e6 for k, v in row.items()}  # ms
+        rows.append(row)
+        for k, v in row.items():
+            parts[k].append(v)
+    out: dict[str, Any] = {"edits": len(rows), "ofEdits": len(clients["edits"])}
+    for k, values in parts.items():
+        out[k] = {"p50": _pct(values, 0.5), "p99": _pct(values, 0.99), "max": max(values, default=None)}
+    slowest = sorted(rows, key=lambda r: r["total"])[-max(1, len(rows) // 100) :] if rows else []
+    out["slowest1pct"] = {k: sum(r[k] for r in slowest) / len(slowest) for k in parts} if slowest else {}
+    flushes = server["flushes"]
+    merged = [f["updates"] for f in flushes if f["updates"]]
+    out["flushes"] = len(flushes)
+    out["updatesPerFlush"] = sum(merged) / len(merged) if merged else None
+    out["fanoutMs"] = {"p50": _pct([(f["end"] - f["start"]) / 1e6 for f in flushes], 0.5),
+                       "p99": _pct([(f["end"] - f["start"]) / 1e6 for f in flushes], 0.99)}  # fmt: skip
+    # the collections during the step (not the startup's, nor the shutdown's)
+    first = min((u["received"] for u in server["updates"]), default=0)
+    last = max((u["flushEnd"] for u in server["updates"]), default=0)
+    server_gc = [g for g in server.get("gc", []) if first <= g["start"] <= last]
+    out["serverGc"] = {
+        "collections": len(server_gc),
+        "ms": sum(g["ms"] for g in server_gc),
+        "maxMs": max((g["ms"] for g in server_gc), default=0),
+        "full": sum(1 for g in server_gc if g["generation"] == 2),
+    }
+    gc = clients.get("gc", [])
+    out["clientGc"] = {
+        "pauses": len(gc),
+        "ms": sum(g["ms"] for g in gc),
+        "maxMs": max((g["ms"] for g in gc), default=0),
+    }
+    kinds = {1: "minor", 4: "major", 8: "incremental", 16: "weakcb"}  # perf_hooks' NODE_PERFORMANCE_GC_*
+    for g in gc:
+        kind = out["clientGc"].setdefault(kinds.get(g.get("kind"), "other"), {"pauses": 0, "ms": 0.0, "maxMs": 0.0})
+        kind["pauses"] += 1
+        kind["ms"] += g["ms"]
+        kind["maxMs"] = max(kind["maxMs"], g["ms"])
+    return out
+
+
 def _kept(step: dict[str, Any]) -> bool:
     """The rate was sustained: everything delivered, no growing latency, generator kept up."""
     first, last = step.get("firstQuarterP50"), step.get("lastQuarterP50")
@@ -233,16 +326,27 @@ def _generator_bound(step: dict[str, Any]) -> bool:
 
 def measure(
     kind: str, n: int, *, seconds: float, step: float, ramp: bool, server_cores: list[int], client_cores: list[int],
-    profile_dir: Path | None, drain: float, quota: float | None,
+    profile_dir: Path | None, drain: float, quota: float | None, split_dir: Path | None = None,
+    coalesce_ms: float | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     profile = profile_dir / f"{kind}-{n}.prof" if profile_dir is not None and kind != "node" else None
-    fixed = _run_load(kind, n, [(10, seconds)], server_cores, client_cores, profile, drain)
+    trace = None
+    if split_dir is not None and kind == "codeforge":
+        trace = split_dir / f"{kind}-{n}"
+        trace.mkdir(parents=True, exist_ok=True)
+    fixed = _run_load(
+        kind, n, [(10, seconds)], server_cores, client_cores, profile, drain, trace=trace, coalesce_ms=coalesce_ms
+    )
     out: dict[str, Any] = {"server": kind, "clients": n, "fixed": fixed["steps"][0] if fixed["steps"] else None}
+    if trace is not None:
+        out["split"] = split(trace)
     out.update(converged=fixed["done"].get("converged"), rssReady=fixed["rssReady"], rssPeak=fixed["rssPeak"])
     if ramp:
         rates = RAMP_MANY if n >= 30 else RAMP
         share = None if quota is None else min(1.0, quota * max(1.0, n / 20))
-        ramped = _run_load(kind, n, [(r, step) for r in rates], server_cores, client_cores, None, drain, share)
+        ramped = _run_load(
+            kind, n, [(r, step) for r in rates], server_cores, client_cores, None, drain, share, coalesce_ms=coalesce_ms
+        )
         # the rates kept in a row from the start; one that failed ends the ramp
         # The highest rate kept before two failures in a row: on a shared machine one step can
         # fail because another process took the core for a moment (the next one then passes).
@@ -314,6 +418,32 @@ def report(results: list[dict[str, Any]], load: tuple[tuple[float, ...], tuple[f
         )
 
 
+def _print_split(out: dict[str, Any]) -> None:
+    print(f"  split over {out['edits']} of {out['ofEdits']} edits (ms):", file=sys.stderr)
+    for k in ("up", "wait", "fanout", "serverDone", "downFirst", "down", "total"):
+        v = out[k]
+        print(
+            f"    {k:<10} p50 {_fmt(v['p50'], '', 2):>7}  p99 {_fmt(v['p99'], '', 2):>7}  max {_fmt(v['max'], '', 1):>7}"
+            f"  slowest 1 %: {_fmt(out['slowest1pct'].get(k), '', 2)}",
+            file=sys.stderr,
+        )
+    print(
+        f"    {out['flushes']} flushes, {_fmt(out['updatesPerFlush'], '', 2)} updates each; a flush's fan-out "
+        f"p50 {_fmt(out['fanoutMs']['p50'], '', 3)} p99 {_fmt(out['fanoutMs']['p99'], '', 3)} ms; clients' GC "
+        f"{out['clientGc']['ms']:.0f} ms in {out['clientGc']['pauses']} pauses (max {out['clientGc']['maxMs']:.1f}); "
+        f"server's GC {out['serverGc']['ms']:.0f} ms in {out['serverGc']['collections']}, {out['serverGc']['full']} full "
+        f"(max {out['serverGc']['maxMs']:.1f})",
+        file=sys.stderr,
+        flush=True,
+    )
+    for kind in ("minor", "major", "incremental", "weakcb", "other"):
+        if kind in out["clientGc"]:
+            g = out["clientGc"][kind]
+            print(
+                f"    clients' GC {kind}: {g['pauses']} pauses, {g['ms']:.0f} ms, max {g['maxMs']:.1f}", file=sys.stderr
+            )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", default="2,10,50", help="comma-separated client counts")
@@ -329,6 +459,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--server-core", default="1", help="the core the server is pinned to")
     parser.add_argument("--client-cores", default=None, help="the load generator's cores (default: the others)")
     parser.add_argument("--profile", type=Path, help="write a cProfile of each Python server's fixed step here")
+    parser.add_argument(
+        "--split", type=Path,
+        help="trace CodeForge's fixed step on both sides into this folder and report where the time went",
+    )  # fmt: skip
+    parser.add_argument("--coalesce-ms", type=float, help="CodeForge's coalescing window (default: the room's)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     servers = [s for s in args.servers.split(",") if s]
@@ -354,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
             result = measure(
                 kind, n, seconds=args.seconds, step=args.step, ramp=n >= 10 and not args.no_ramp,
                 server_cores=server_cores, client_cores=client_cores, profile_dir=args.profile, drain=args.drain,
-                quota=args.quota or None,
+                quota=args.quota or None, split_dir=args.split, coalesce_ms=args.coalesce_ms,
             )  # fmt: skip
             results.append(result)
             fixed = result.get("fixed") or {}
@@ -365,6 +500,15 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
                 flush=True,
             )
+            if fixed:
+                print(
+                    f"  clients' CPU {fixed['cpuMs'] / fixed['seconds'] / 10:.0f} % of a core, "
+                    f"GC {fixed.get('gcMs', 0):.0f} ms in {fixed.get('gcPauses', 0)} pauses (max {fixed.get('gcMaxMs', 0):.1f})",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            if "split" in result:
+                _print_split(result["split"])
     after = os.getloadavg()
     if args.json:
         print(json.dumps({"load": [before, after], "results": results}, indent=2))

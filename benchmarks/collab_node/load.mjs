@@ -16,7 +16,8 @@
 //    "lastQuarterP50", "undelivered", "drainMs", "loopLagMs", "cpuMs"}
 // Progress lines ("event": "ready" / "start" / "end") let the caller sample the server's CPU at
 // the edges of each step. The last line is {"event": "done", "converged", "textLength"}.
-import { performance } from 'node:perf_hooks'
+import { performance, PerformanceObserver } from 'node:perf_hooks'
+import { writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import path from 'node:path'
 
@@ -46,6 +47,17 @@ const steps = option('steps').split(',').map(s => {
   return { rate, seconds }
 })
 const drainSeconds = Number(option('drain', '5'))
+// --trace FILE: every edit of the first step as JSON (sender client id, clock, when it was
+// typed, when the first and the last other client had it), on CLOCK_MONOTONIC in ns, the
+// clock Python's time.monotonic_ns() reads: the server's own trace joins it (collab.py --split).
+const traceFile = option('trace', '')
+const mono0 = process.hrtime.bigint()
+const perf0 = performance.now()
+const monoNs = (t) => t === null ? null : Number(mono0) + Math.round((t - perf0) * 1e6)
+// The clients' garbage collector: its pauses stop every client at once (they share a process).
+const gcPauses = []
+new PerformanceObserver((list) => { for (const e of list.getEntries()) gcPauses.push({ t: e.startTime, ms: e.duration, kind: e.detail?.kind }) })
+  .observe({ entryTypes: ['gc'] })
 let seed = Number(option('seed', '1'))
 const random = () => { // mulberry32: the same edits for every server
   seed |= 0; seed = seed + 0x6D2B79F5 | 0
@@ -83,26 +95,30 @@ for (let i = 0; i < count; i++) {
 await allSynced(count)
 
 // arrival tracking: edits[s] is sender s's edits in order; ptr[s] the first this receiver lacks.
+// Only the senders whose state a transaction moved are looked at (Yjs computes the before and
+// after state vectors of every transaction anyway), so tracking costs each receiver little
+// more per update than the senders it carries.
+const byClientId = new Map(clients.map(c => [c.doc.clientID, c]))
 for (const receiver of clients) {
   receiver.ptr = new Array(count).fill(0)
-  receiver.doc.on('update', (_update, origin) => {
-    if (origin !== receiver.provider) return // its own edit
+  receiver.doc.on('afterTransaction', (transaction) => {
+    if (transaction.origin !== receiver.provider) return // its own edit
     const now = performance.now()
-    const store = receiver.doc.store
-    for (const sender of clients) {
-      if (sender === receiver) continue
+    transaction.afterState.forEach((state, clientId) => {
+      if (transaction.beforeState.get(clientId) === state) return
+      const sender = byClientId.get(clientId)
+      if (sender === undefined || sender === receiver) return
       const edits = sender.edits
       let p = receiver.ptr[sender.i]
-      if (p >= edits.length) continue
-      const state = Y.getState(store, sender.doc.clientID)
       while (p < edits.length && edits[p].clock < state) {
         const edit = edits[p]
+        if (edit.remaining === count - 1) edit.first = now
         edit.remaining--
         if (edit.remaining === 0) edit.latency = now - edit.t
         p++
       }
       receiver.ptr[sender.i] = p
-    }
+    })
   })
 }
 say({ event: 'ready', clients: count })
@@ -117,12 +133,14 @@ function type (client) {
   const at = Math.floor(random() * (text.length + 1))
   const clock = Y.getState(client.doc.store, client.doc.clientID)
   const t = performance.now()
-  client.edits.push({ clock, t, remaining: count - 1, latency: null })
+  client.edits.push({ clock, t, remaining: count - 1, latency: null, first: null })
   text.insert(at, String.fromCharCode(97 + Math.floor(random() * 26)))
 }
 
+let traced = false
 async function runStep ({ rate, seconds }) {
   const firstEdit = clients.map(c => c.edits.length)
+  const gcFrom = gcPauses.length
   const cpu0 = process.cpuUsage()
   say({ event: 'start', rate, seconds })
   const t0 = performance.now()
@@ -176,9 +194,21 @@ async function runStep ({ rate, seconds }) {
     undelivered: edits.length - delivered.length,
     drainMs,
     loopLagMs: lag,
-    cpuMs: (cpu.user + cpu.system) / 1000
+    cpuMs: (cpu.user + cpu.system) / 1000,
+    gcPauses: gcPauses.length - gcFrom,
+    gcMs: gcPauses.slice(gcFrom).reduce((sum, e) => sum + e.ms, 0),
+    gcMaxMs: gcPauses.slice(gcFrom).reduce((max, e) => Math.max(max, e.ms), 0)
   }
   say(result)
+  if (traceFile && !traced) {
+    traced = true
+    const rows = clients.flatMap(c => c.edits.slice(firstEdit[c.i]).map(e => ({
+      client: c.doc.clientID, clock: e.clock, typed: monoNs(e.t), first: monoNs(e.first),
+      last: e.latency === null ? null : monoNs(e.t + e.latency)
+    })))
+    const gc = gcPauses.slice(gcFrom).map(e => ({ start: monoNs(e.t), ms: e.ms, kind: e.kind }))
+    writeFileSync(traceFile, JSON.stringify({ edits: rows, gc }))
+  }
   return result
 }
 

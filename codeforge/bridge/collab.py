@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import logging
 import os
 import re
@@ -52,7 +53,7 @@ from codeforge.collab import (
 )
 from codeforge.collab.store import StoreError
 
-__all__ = ["PREFIX", "CollabEndpoint", "RedactTokens", "serve_peer", "store_path"]
+__all__ = ["PREFIX", "CollabEndpoint", "RedactTokens", "freeze_startup_objects", "serve_peer", "store_path"]
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,16 @@ def store_path(bridge_id: str) -> Path:
         return Path(override)
     state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
     return state / "codeforge" / "collab" / f"{bridge_id}.sqlite"
+
+
+def freeze_startup_objects() -> None:
+    """Take what is alive once the bridge has started (modules, classes, its own state: some
+    50,000 objects) out of the cyclic garbage collector's reach. A full collection walks every
+    tracked object, which took 20-100 ms here, and during it no room relays anything: the
+    largest single stall of the fan-out at 50 clients (docs/benchmarks.md, "Collaboration").
+    Those objects live as long as the process; garbage made later is collected as before."""
+    gc.collect()
+    gc.freeze()
 
 
 class RedactTokens(logging.Filter):
@@ -130,8 +141,23 @@ async def serve_peer(
         connection.protocol.send_binary(data)
         connection.send_data()  # written now, no await: the same bytes to every peer
 
+    protocol = connection.protocol
+
+    def write(frame: bytes) -> None:
+        # The room's fan-out: a frame built once for every peer, straight to the socket.
+        # websockets writes each of its own frames whole and at once (send_data), so ours
+        # never land inside one of its; none after the closing handshake began.
+        if protocol.state is not State.OPEN:
+            return
+        if transport.get_write_buffer_size() > MAX_BUFFERED:
+            room.drop(peer, 1013, "too far behind: reconnect")
+            return
+        transport.write(frame)
+
+    # A negotiated extension (per-message deflate) changes the frames: websockets frames then.
+    raw = write if not protocol.extensions else None
     try:
-        peer = room.connect(send, username=username, may_edit=may_edit, close=close, lifetime=lifetime)
+        peer = room.connect(send, username=username, may_edit=may_edit, close=close, lifetime=lifetime, write=raw)
     except StaleClient as stale:
         await connection.close(stale.code, stale.reason)
         return
@@ -190,6 +216,7 @@ class CollabEndpoint:
         await room_store.start()
         hub = RoomHub(bridge.workspace, room_store)
         await hub.start()
+        freeze_startup_objects()
         endpoint = cls(bridge, hub)
         endpoint._watch = asyncio.create_task(endpoint._readmit())
         for name in ("websockets.server", "websockets.client", "websockets"):

@@ -40,6 +40,7 @@ __all__ = [
     "step2",
     "update_message",
     "varuint",
+    "websocket_frame",
 ]
 
 SYNC, AWARENESS, AUTH, QUERY_AWARENESS = 0, 1, 2, 3
@@ -218,3 +219,18 @@ def query_awareness() -> bytes:
 def permission_denied(reason: str) -> bytes:
     """y-protocols' auth message: the client's provider emits it as a `permission-denied`."""
     return b"\x02" + varuint(PERMISSION_DENIED) + _varbytes(reason.encode())
+
+
+def websocket_frame(message: bytes) -> bytes:
+    """`message` as one unmasked, final, binary websocket frame (RFC 6455, 5.2), what a server
+    writes. A server's frames are not masked, so the frame of a message is the same bytes for
+    every peer: the room frames an outgoing message once and writes it to every socket (only
+    where no extension, such as per-message deflate, was negotiated on the connection)."""
+    length = len(message)
+    if length < 126:
+        header = bytes((0x82, length))
+    elif length < 65536:
+        header = b"\x82\x7e" + length.to_bytes(2, "big")
+    else:
+        header = b"\x82\x7f" + length.to_bytes(8, "big")
+    return header + message

@@ -5,7 +5,16 @@ and its bytes are relayed as they came (never re-encoded); only changes made her
 server, disk) are encoded by the document observer. Whatever is due to go out during one
 event-loop turn is sent together at the end of it: several updates merged into one, the
 awareness changes into one message, each encoded once, and the same bytes object handed to
-every peer's `send` (which writes it to its socket without awaiting).
+every peer's `send` (which writes it to its socket without awaiting). A peer that can take
+websocket frames as bytes (`Peer.write`: the bridge's endpoint, no extension negotiated)
+is handed the same frame, built once per flush, holding every message of the flush: one
+socket write per peer and no per-peer framing.
+
+A room with many peers (`COALESCE_PEERS`) flushes at most once every `COALESCE` seconds:
+each flush costs a write per peer, and each peer's client pays per message it takes in,
+so at high rates merging the updates of a couple of milliseconds into one message costs
+everyone less than it delays them. A flush after a quiet spell goes out at once, as in a
+small room: only edits that arrive within `COALESCE` of the previous flush wait.
 """
 
 from __future__ import annotations
@@ -34,6 +43,8 @@ CONTENT = "content"  # the Text's name: Yjs clients read ydoc.getText("content")
 MARKER = "codeforge"  # a Map written once per room lifetime: {"lifetime": hex}
 STALE_CODE = 4409
 STALE_REASON = "the room was rebuilt: discard your copy and reconnect"
+COALESCE = 0.002  # seconds between flushes at most, in a room of COALESCE_PEERS peers or more
+COALESCE_PEERS = 8
 
 ChangeCallback = Callable[["Room", TextEvent, Any], None]
 
@@ -61,6 +72,9 @@ class Peer:
     username: str
     may_edit: Callable[[], bool]
     close: Callable[[int, str], None] | None = None
+    # Writes websocket frames (protocol.websocket_frame) to the socket as they are; when set,
+    # the fan-out uses it instead of `send`.
+    write: Callable[[bytes], None] | None = None
     clients: set[int] = field(default_factory=set)  # awareness client ids it announced
     told_refused: bool = False
 
@@ -90,6 +104,9 @@ class Room:
         self._updates: list[tuple[Peer | None, bytes]] = []
         self._awareness: set[int] = set()
         self._flush_scheduled = False
+        self._last_flush = 0.0  # the event loop's time of the last flush
+        self.coalesce = COALESCE
+        self.coalesce_peers = COALESCE_PEERS
         self._applying = False
         self._subscription = self.doc.observe(self._on_transaction)
 
@@ -174,13 +191,15 @@ class Room:
         may_edit: Callable[[], bool],
         close: Callable[[int, str], None] | None = None,
         lifetime: str | None = None,
+        write: Callable[[bytes], None] | None = None,
     ) -> Peer:
         """A new peer: it is sent sync step 1 and every awareness state at once. A client
-        that names another `lifetime` (its copy is of an earlier room) is StaleClient."""
+        that names another `lifetime` (its copy is of an earlier room) is StaleClient.
+        `write`, when given, takes the fan-out's websocket frames (see `Peer.write`)."""
         self._check_open()
         if lifetime and lifetime != self.lifetime:
             raise StaleClient()
-        peer = Peer(send, username, may_edit, close)
+        peer = Peer(send, username, may_edit, close, write)
         self.peers.append(peer)
         self.idle_since = None
         send(protocol.step1(self.doc.get_state()))
@@ -274,42 +293,66 @@ class Room:
         if not self._flush_scheduled and self.peers:
             self._flush_scheduled = True
             try:
-                asyncio.get_running_loop().call_soon(self.flush)
+                loop = asyncio.get_running_loop()
             except RuntimeError:  # no loop (a synchronous caller): now
                 self.flush()
+                return
+            wait = 0.0
+            if len(self.peers) >= self.coalesce_peers:
+                wait = self._last_flush + self.coalesce - loop.time()
+            if wait > 0:
+                loop.call_later(wait, self.flush)
+            else:
+                loop.call_soon(self.flush)
         elif not self.peers:
             self._updates.clear()
             self._awareness.clear()
 
     def flush(self) -> None:
-        """Send what is due: called once per event-loop turn."""
+        """Send what is due: called once per event-loop turn (in a large room, at most once
+        every `coalesce` seconds)."""
         self._flush_scheduled = False
+        with contextlib.suppress(RuntimeError):
+            self._last_flush = asyncio.get_running_loop().time()
         updates, self._updates = self._updates, []
         clients, self._awareness = self._awareness, set()
-        if updates:
-            if len(updates) == 1:
-                origin, update = updates[0]
-                self._send_all(protocol.update_message(update), skip=origin)
+        messages: list[bytes] = []
+        skip: Peer | None = None
+        if len(updates) == 1:
+            skip, update = updates[0]
+            messages.append(protocol.update_message(update))
+        elif updates:
+            try:
+                merged = merge_updates(*(u for _, u in updates))
+            except Exception:  # never lose one for the others: send them one by one
+                messages += (protocol.update_message(u) for _, u in updates)
             else:
-                try:
-                    merged = merge_updates(*(u for _, u in updates))
-                except Exception:  # never lose one for the others: send them one by one
-                    for _, update in updates:
-                        self._send_all(protocol.update_message(update))
-                else:
-                    self._send_all(protocol.update_message(merged))
+                messages.append(protocol.update_message(merged))
+        if skip is not None and clients:  # the sender lacks nothing but the awareness
+            self._send_all(messages, skip)
+            messages = []
         if clients:
-            self._send_all(protocol.awareness_message(self.presence.entries(sorted(clients))))
+            messages.append(protocol.awareness_message(self.presence.entries(sorted(clients))))
             self.presence.forget()
+        if messages:
+            self._send_all(messages, None if clients else skip)
 
-    def _send_all(self, message: bytes, skip: Peer | None = None) -> None:
+    def _send_all(self, messages: list[bytes], skip: Peer | None = None) -> None:
+        """The same bytes to every peer but `skip`: the frame for those that take frames,
+        each message for the others. Nothing here is per peer but the write itself."""
+        frame = b"".join(map(protocol.websocket_frame, messages))
         for peer in list(self.peers):
-            if peer is not skip:
-                try:
-                    peer.send(message)
-                except Exception as exc:  # a dead socket: that peer goes, the others go on
-                    log.info("dropping a peer of %s whose send failed: %s", self.name, exc)
-                    self.drop(peer, 1011, "could not write to the connection")
+            if peer is skip:
+                continue
+            try:
+                if peer.write is not None:
+                    peer.write(frame)
+                else:
+                    for message in messages:
+                        peer.send(message)
+            except Exception as exc:  # a dead socket: that peer goes, the others go on
+                log.info("dropping a peer of %s whose send failed: %s", self.name, exc)
+                self.drop(peer, 1011, "could not write to the connection")
 
     def drop(self, peer: Peer, code: int, reason: str) -> None:
         """End a peer's connection (too slow, no access any more) and forget it."""

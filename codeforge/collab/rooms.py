@@ -73,6 +73,7 @@ class RoomHub:
         self.access = Access()  # who may edit, per session: the endpoint and language server share it
         self.mirrors: dict[str, DiskMirror] = {}
         self._opening: dict[str, asyncio.Task[Room]] = {}
+        self._closing: dict[str, asyncio.Future[None]] = {}  # rooms saving before they close
         self._watch = watch
         self.autosave = autosave
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -94,6 +95,8 @@ class RoomHub:
         if self._closed:
             raise RuntimeError("the collaboration hub is closed")
         name = check_room_name(name)
+        if (closing := self._closing.get(name)) is not None:
+            await asyncio.shield(closing)  # a room on its way out: open the next one
         room = self.rooms.get(name)
         if room is not None and not room.closed:
             return room
@@ -167,20 +170,33 @@ class RoomHub:
             return ""
 
     async def close_room(self, name: str, reason: str = "the room closed") -> None:
-        """Close a room: peers are told, its history written, its rows compacted."""
-        room = self.rooms.pop(name, None)
+        """Close a room: peers are told, its history written, its rows compacted. The room
+        stays the hub's until it is closed (`get` never answers None for a room still
+        saving); `open` meanwhile waits and then opens the next one."""
+        room = self.rooms.get(name)
         if room is None:
             return
-        mirror = self.mirrors.pop(name, None)
-        if mirror is not None and self.autosave and mirror.dirty:
-            # Yjs-only rooms have nobody to press save: their edits reach the file when the
-            # room closes (a conflict or a failed save is logged; the store keeps the text).
-            try:
-                if (conflict := await mirror.save()) is not None:
-                    log.warning("room %s closed unsaved: conflict %s with the file", name, conflict.id)
-            except DiskError as exc:
-                log.warning("room %s closed unsaved: %s", name, exc)
-        room.close(1001, reason)
+        if (closing := self._closing.get(name)) is not None:
+            await asyncio.shield(closing)  # closed by another caller (the reaper, the bridge stopping)
+            return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._closing[name] = done
+        try:
+            mirror = self.mirrors.pop(name, None)
+            if mirror is not None and self.autosave and mirror.dirty:
+                # Yjs-only rooms have nobody to press save: their edits reach the file when the
+                # room closes (a conflict or a failed save is logged; the store keeps the text).
+                try:
+                    if (conflict := await mirror.save()) is not None:
+                        log.warning("room %s closed unsaved: conflict %s with the file", name, conflict.id)
+                except DiskError as exc:
+                    log.warning("room %s closed unsaved: %s", name, exc)
+        finally:
+            room.close(1001, reason)  # also when the save was cancelled (the bridge stopping)
+            if self.rooms.get(name) is room:
+                del self.rooms[name]
+            del self._closing[name]
+            done.set_result(None)
         if self.store is not None and await self.store.flush(timeout=5.0) and self.store.error is None:
             with contextlib.suppress(Exception):
                 await self.store.compact(name)
