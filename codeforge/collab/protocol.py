@@ -124,6 +124,14 @@ def parse(data: bytes) -> Message:
     """One websocket message; ProtocolError when it is not a well-formed y message."""
     if not data:
         raise ProtocolError("an empty message")
+    # The message of every keystroke, a sync update under 16 KiB: read without the general
+    # reader, with the same checks (its length says exactly what follows).
+    if len(data) > 3 and data[0] == SYNC and data[1] == UPDATE:
+        if data[2] < 0x80:
+            if len(data) == 3 + data[2]:
+                return Message(SYNC, UPDATE, data[3:])
+        elif len(data) > 4 and data[3] < 0x80 and data[3] and len(data) == 4 + ((data[2] & 0x7F) | data[3] << 7):
+            return Message(SYNC, UPDATE, data[4:])
     reader = _Reader(data, "message")
     kind = reader.varuint("the message type")
     if kind == SYNC:
