@@ -19,8 +19,8 @@ import pytest
 
 from codeforge.platform.agents.replay import ReplayServer
 from tests.conftest import RunningPlatform, require, start_platform
-from tests.extensions.conftest import ARTIFACTS, ROOT, nvim_bin, nvim_script
-from tests.lsp.test_agents_editor import BUGGY, FIX_TURNS, TEST, lsp_command
+from tests.extensions.conftest import ARTIFACTS, ROOT, codeforge_bin, nvim_bin, nvim_script
+from tests.lsp.test_agents_editor import BUGGY, FIX_TURNS, TEST
 
 pytestmark = pytest.mark.slow
 
@@ -56,7 +56,7 @@ def test_nvim_fix_with_agent(platform: RunningPlatform, tmp_path: Path) -> None:
         )
         env = {
             **platform.env,
-            "LSP_CMD": json.dumps(lsp_command()),
+            "LSP_CMD": json.dumps([str(codeforge_bin()), "lsp"]),
             "CODEFORGE_URL_FOR_TEST": platform.url,
             "CODEFORGE_TOKEN_FOR_TEST": platform.token,
             "PROJECT_DIR": str(project),

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import pytest_asyncio
 from lsprotocol import types
@@ -96,20 +97,6 @@ def workspace(projects: Path, agents_platform: RunningPlatform, request: pytest.
     return folder
 
 
-def lsp_command() -> list[str]:
-    """`codeforge lsp`; with the agents' editor module added while the manifest does not name it
-    yet (TEMPORARY: until codeforge/platform/agents/capability.py has `editor=`)."""
-    from codeforge.lsp.server import editor_modules
-
-    if "codeforge.lsp.capabilities.agents" in editor_modules():
-        return [sys.executable, "-m", "codeforge", "lsp"]
-    code = (
-        "from codeforge.lsp.server import serve_stdio; "
-        "serve_stdio(extra_capabilities=['codeforge.lsp.capabilities.agents'])"
-    )
-    return [sys.executable, "-c", code]
-
-
 def _uri_path(uri: str) -> Path:
     from pygls.uris import to_fs_path
 
@@ -135,6 +122,7 @@ class Editor:
     edit applied (then saved) as an editor does."""
 
     answer: bool = True
+    choose: str = ""  # the action to pick in a window/showMessageRequest
     asked: list[types.ApplyWorkspaceEditParams] = field(default_factory=list)
     requests: list[types.ShowMessageRequestParams] = field(default_factory=list)
 
@@ -156,7 +144,7 @@ class Editor:
 
 @pytest_asyncio.fixture
 async def editor(agents_platform: RunningPlatform, workspace: Path) -> AsyncIterator[tuple[LanguageClient, Editor]]:
-    client = await start_client(agents_platform.env, workspace, command=lsp_command())
+    client = await start_client(agents_platform.env, workspace)
     person = Editor()
 
     def apply_edit(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
@@ -164,8 +152,9 @@ async def editor(agents_platform: RunningPlatform, workspace: Path) -> AsyncIter
 
     client.feature(types.WORKSPACE_APPLY_EDIT)(apply_edit)
 
-    def message_request(params: types.ShowMessageRequestParams) -> None:
+    def message_request(params: types.ShowMessageRequestParams) -> types.MessageActionItem | None:
         person.requests.append(params)
+        return next((a for a in params.actions or [] if a.title == person.choose), None)
 
     client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)(message_request)
     yield client, person
@@ -336,6 +325,11 @@ async def test_code_actions_offered(editor: tuple[LanguageClient, Editor], works
     ]
     assert titles(await _code_actions(client, uri, (3, 0), (5, 0))) == ["Refactor selection with agent"]
     assert titles(await _code_actions(client, uri, (3, 0), (3, 0), [ours])) == []  # the platform's own: no bug
+    # A test in a test file: fix it (the agent runs it first), with its pytest id.
+    test_uri = open_document(client, workspace / "tests" / "test_calc.py", TEST, "python")
+    (fix,) = [a for a in await _code_actions(client, test_uri, (3, 0), (3, 0)) if "agent" in a.title]
+    assert fix.title == "Fix failing test `test_add` with agent" and fix.command is not None
+    assert list(fix.command.arguments or []) == [{"uri": test_uri, "line": 3, "test": "tests/test_calc.py::test_add"}]
     # Not in codeforge.yaml.
     yaml_uri = (workspace / "codeforge.yaml").as_uri()
     assert titles(await _code_actions(client, yaml_uri, (0, 0), (0, 3), [_diagnostic()])) == []
@@ -356,6 +350,26 @@ async def test_a_run_that_changes_nothing_says_why(
     assert "changed nothing" in offer.message and result["reason"] in offer.message
     assert [a.title for a in offer.actions or []] == ["Show transcript"]
     assert (workspace / "calc.py").read_text() == BUGGY
+
+
+async def test_transcript_pane(
+    editor: tuple[LanguageClient, Editor], agents_platform: RunningPlatform, workspace: Path, replay: list[ReplayServer]
+) -> None:
+    """A run that changed nothing offers its transcript; chosen, the agent-run pane opens, as
+    `codeforge.agents.transcript` opens it."""
+    client, person = editor
+    person.choose = "Show transcript"
+    _model(agents_platform, replay, [{"tool_calls": [{"name": "finish", "arguments": {"summary": "nothing to do"}}]}])
+    uri = (workspace / "calc.py").as_uri()
+    result = await run(client, "codeforge.agents.fix", {"uri": uri, "line": 1, "message": DIAGNOSTIC})
+    await wait_until(lambda: bool(client.shown_documents))
+    link = await run(client, "codeforge.agents.transcript", {"run": result["run"]})
+    assert "/panes/agent-run" in link["url"]
+    await wait_until(lambda: len(client.shown_documents) == 2)
+    assert all("/panes/agent-run" in d.uri and d.external is False for d in client.shown_documents)
+    page = httpx.get(link["url"] + "&format=text", timeout=30)
+    assert page.status_code == 200, page.text[:2000]
+    assert "bug_fixer" in page.text and "not resolved" in page.text and "Transcript" in page.text, page.text[:2000]
 
 
 async def test_cancel_stops_the_run(

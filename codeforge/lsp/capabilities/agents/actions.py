@@ -3,7 +3,8 @@
 - each diagnostic of the request (another server's: a linter, a type checker, a test
   runner's) → "Fix with agent: <message>" (`codeforge.agents.fix`, a quick fix on it);
 - a definition line (`def`/`class` in Python, `function`, `func`, `fn`) → "Write tests for
-  `name` with agent" (`codeforge.agents.tests`);
+  `name` with agent" (`codeforge.agents.tests`); a pytest test's line in a test file → "Fix
+  failing test `name` with agent" (`codeforge.agents.fix` with its test id);
 - a non-empty selection → "Refactor selection with agent" (`codeforge.agents.refactor`);
 - a comment line → "Build the feature this comment describes" (`codeforge.agents.feature`),
   the comment being the block of comment lines around it.
@@ -17,10 +18,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from lsprotocol import types
+from pygls.uris import to_fs_path
 
 from codeforge.lsp.contributions import DIAGNOSTIC_SOURCE, CodeActionRequest
 from codeforge.lsp.features.code_actions import QUICKFIX, action
@@ -37,6 +39,7 @@ __all__ = [
     "agent_actions",
     "comment_block",
     "definition_name",
+    "test_id",
 ]
 
 FIX_COMMAND = "codeforge.agents.fix"
@@ -103,6 +106,36 @@ def definition_name(line: str) -> str | None:
     return None
 
 
+_CLASS = re.compile(r"^\s*class\s+([A-Za-z_]\w*)")
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def test_id(lines: list[str], line: int, path: str) -> str | None:
+    """The pytest id of the test defined on `line` of `path` (`tests/test_x.py::TestY::test_z`),
+    None when it is no test there (not a test file, not a `test*` function, a nested one)."""
+    name = PurePosixPath(path).name
+    if not (name.startswith("test_") or name.endswith("_test.py")) or not name.endswith(".py"):
+        return None
+    function = definition_name(lines[line]) if 0 <= line < len(lines) else None
+    if not function or not function.startswith("test") or _CLASS.match(lines[line]):
+        return None
+    parts, indent = [function], _indent(lines[line])
+    for text in reversed(lines[:line]):
+        if indent == 0:
+            break
+        if not text.strip() or _indent(text) >= indent:
+            continue
+        match = _CLASS.match(text)
+        if match is None:
+            return None  # defined inside a function: pytest does not collect it
+        parts.insert(0, match.group(1))
+        indent = _indent(text)
+    return "::".join([path, *parts])
+
+
 def _comment_text(line: str, markers: tuple[str, ...]) -> str | None:
     """The prose of a comment line, None when the line is no comment (or a pragma)."""
     stripped = line.strip()
@@ -149,6 +182,7 @@ class _Place:
     start: int
     end: int
     selected: bool
+    path: str  # workspace-relative ("" outside the workspace)
 
 
 def _place(ls: CodeForgeSession, request: CodeActionRequest) -> _Place | None:
@@ -162,7 +196,18 @@ def _place(ls: CodeForgeSession, request: CodeActionRequest) -> _Place | None:
     if selected and rng.end.character == 0 and end > rng.start.line:
         end -= 1  # a selection of whole lines ends at the start of the next one
     suffix = PurePosixPath(request.uri).suffix
-    return _Place(request.uri, suffix, text.splitlines(), rng.start.line, end, selected)
+    lines = text.splitlines()
+    return _Place(request.uri, suffix, lines, rng.start.line, end, selected, _relative(ls, request.uri))
+
+
+def _relative(ls: CodeForgeSession, uri: str) -> str:
+    root, fs_path = ls.workspace_root(), to_fs_path(uri)
+    if root is None or not fs_path:
+        return ""
+    try:
+        return Path(fs_path).resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return ""
 
 
 def _fixes(request: CodeActionRequest) -> list[types.CodeAction]:
@@ -198,7 +243,17 @@ def agent_actions(ls: CodeForgeSession, request: CodeActionRequest) -> list[type
         return out
     line_text = place.lines[place.start] if place.start < len(place.lines) else ""
     name = definition_name(line_text)
-    if name:
+    test = test_id(place.lines, place.start, place.path) if name and place.path else None
+    if test:  # a test: fixing it is what is wanted, not tests of it
+        out.append(
+            action(
+                f"Fix failing test `{name}` with agent",
+                FIX_COMMAND,
+                {"uri": place.uri, "line": place.start, "test": test},
+                kind=AGENT_KIND,
+            )
+        )
+    elif name:
         out.append(
             action(
                 f"Write tests for `{name}` with agent",
