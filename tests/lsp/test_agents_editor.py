@@ -23,6 +23,8 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pytest_lsp import LanguageClient
 
+from codeforge.lsp.capabilities.agents.actions import comment_block, definition_name, test_id
+from codeforge.lsp.capabilities.agents.edits import line_edits
 from codeforge.platform.agents.replay import ReplayServer, Turn
 from tests.conftest import RunningPlatform, start_platform
 from tests.lsp.conftest import open_document, run, start_client, stop_client, wait_until
@@ -304,6 +306,75 @@ async def test_the_change_goes_where_the_open_buffer_has_its_lines(
     (change,) = person.asked[0].edit.document_changes or []
     assert isinstance(change, types.TextDocumentEdit) and change.text_document.version == 2
     assert _apply_text(moved, list(change.edits)) == "import math\n\n" + FIXED
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("a\nb\n", "a\nc\n"),
+        ("a\nb\n", "a\nb\nc\n"),  # after the last line: made as a replacement of it (Neovim)
+        ("a\nb", "a\nc"),  # no final newline
+        ("a\nb", "a\nb\nc"),
+        ("", "x\n"),
+        ("a\n", ""),
+        ("a\r\nb\r\n", "a\r\nB\r\nc\r\n"),
+        ("a\nb\nc\nd\n", "a\nB\nc\nD\nE\n"),
+    ],
+)
+def test_line_edits_turn_old_into_new(old: str, new: str) -> None:
+    edits = line_edits(old, new, len)
+    assert _apply_text(old, edits) == new
+    assert all(e.range.start.line < max(len(old.splitlines()), 1) for e in edits), "an edit past the last line"
+
+
+def test_test_ids_and_comment_blocks() -> None:
+    lines = [
+        "import x",
+        "class TestA:",
+        "    def test_b(self):",
+        "        def test_inner(): pass",
+        "def test_c():",
+        "def helper():",
+    ]
+    ids = [test_id(lines, i, "tests/test_x.py") for i in range(len(lines))]
+    assert ids == [None, None, "tests/test_x.py::TestA::test_b", None, "tests/test_x.py::test_c", None]
+    assert test_id(lines, 4, "calc.py") is None
+    source = ["#!/usr/bin/env python", "# Parse the date", "# in ISO form.", "x = 1  # not a block", "# type: ignore"]
+    assert comment_block(source, 2, ".py") == (1, 2, "Parse the date\nin ISO form.")
+    assert comment_block(source, 0, ".py") is None and comment_block(source, 4, ".py") is None
+    assert comment_block(["#include <x.h>", "// add a cache"], 0, ".c") is None
+    assert comment_block(["#include <x.h>", "// add a cache"], 1, ".c") == (1, 1, "add a cache")
+    assert [
+        definition_name(t) for t in ["export async function f() {", "func (s *S) G() {", "pub fn h()", "x = 1"]
+    ] == [
+        "f",
+        "G",
+        "h",
+        None,
+    ]
+
+
+async def test_a_line_edited_meanwhile_is_a_conflict(
+    editor: tuple[LanguageClient, Editor], agents_platform: RunningPlatform, workspace: Path, replay: list[ReplayServer]
+) -> None:
+    """The person changed the very line the agent changes: nothing is offered, the error names
+    the file, and the run keeps its change undecided (the CLI can still accept it)."""
+    client, person = editor
+    _model(agents_platform, replay, FIX_TURNS)
+    uri = open_document(client, workspace / "calc.py", BUGGY, "python")
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+            content_changes=[types.TextDocumentContentChangeWholeDocument(text=BUGGY.replace("a - b", "b - a"))],
+        )
+    )
+    with pytest.raises(JsonRpcException, match=r"calc\.py changed where the agent's change goes") as info:
+        await run(client, "codeforge.agents.fix", {"uri": uri, "line": 1, "message": DIAGNOSTIC})
+    assert "Fix:" in str(info.value)
+    assert person.asked == [] and (workspace / "calc.py").read_text() == BUGGY
+    with agents_platform.client() as platform:
+        (latest,) = platform.call("agents.list", {"project": agents_platform.project, "limit": 1}).items
+    assert _states(_show(agents_platform, latest.id)) == ["pending"]
 
 
 async def test_code_actions_offered(editor: tuple[LanguageClient, Editor], workspace: Path) -> None:
