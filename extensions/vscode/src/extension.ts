@@ -7,8 +7,10 @@
 //   debugUi.ts  the `codeforge` debug type through `codeforge connect --dap` (rules in debug.ts)
 //   collab/     collaboration: session commands, status, presence, conflicts, comments
 //   call/       the session's call in a webview panel (browser WebRTC; signalling through the server)
+//   agents/     next steps after an agent run (save, undo, transcript pane)
 import * as vscode from 'vscode';
 import type { Middleware } from 'vscode-languageclient/node';
+import { AgentRuns } from './agents';
 import { Calls } from './call';
 import { Collab, isCollabCommand } from './collab';
 import { DEBUG_TYPE } from './debug';
@@ -39,6 +41,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const calls = new Calls({ client: () => session.client(), log: remoteLog, me: () => status.last?.username ?? undefined, extensionUri: context.extensionUri });
 
   let operations: Operations | undefined;
+  const agentRuns = new AgentRuns(remoteLog);
   const middleware: Middleware = {
     // Catalog commands run by code actions (or any other LSP-side command) go through the same
     // path as the palette: missing required fields are asked for, results and errors shown.
@@ -50,7 +53,9 @@ export function activate(context: vscode.ExtensionContext): void {
       const op = operations?.byCommand(command);
       if (!op) {
         try {
-          return await next(command, args);
+          const result: unknown = await next(command, args);
+          agentRuns.after(command, result);
+          return result;
         } catch (error) {
           operations?.fail(command, error);
           return undefined;
