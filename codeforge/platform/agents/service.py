@@ -50,9 +50,11 @@ def start(ctx: Context, data: catalog.agents.StartInput) -> catalog.agents.Run:
     return runs.start(ctx, data)
 
 
-def find_run(ctx: Context, run_id: str) -> tuple[AgentRun, Project]:
-    """The run, if it belongs to a project of the caller's organization (else as unknown)."""
-    row = ctx.session.get(AgentRun, run_id)
+def find_run(ctx: Context, run_id: str, *, lock: bool = False) -> tuple[AgentRun, Project]:
+    """The run, if it belongs to a project of the caller's organization (else as unknown).
+    `lock`: its row locked until the caller commits (PostgreSQL), so two reviews of one run
+    take turns instead of both applying the same hunks."""
+    row = ctx.session.get(AgentRun, run_id, with_for_update=lock)
     if row is not None:
         project = ctx.session.get(Project, row.project_id)
         if project is not None and project.org_id == ctx.actor.org_id:
@@ -217,7 +219,7 @@ def _apply(row: AgentRun, ctx: Context, changes: list[FileChange], *, reverse: b
 
 
 def _review(ctx: Context, run_id: str) -> tuple[AgentRun, Project, list[AgentRunFile]]:
-    row, project = find_run(ctx, run_id)
+    row, project = find_run(ctx, run_id, lock=True)
     _reviewable(row)
     return row, project, _files(ctx, row.id)
 
