@@ -110,8 +110,10 @@ def run_task(
     limits: Limits,
     recorded: Path = RECORDED,
     on_event: Callable[[Event], None] = lambda e: None,
+    make_client: Callable[[Endpoint, Meter], ModelClient] = ModelClient,
 ) -> TaskResult:
-    """One task through the pipeline, judged. Replays `recorded/<id>.json` when `endpoint` is None."""
+    """One task through the pipeline, judged. Replays `recorded/<id>.json` when `endpoint` is
+    None. `make_client`: the ModelClient (the real-model benchmark measures each call)."""
     started = time.perf_counter()
     server: ReplayServer | None = None
     tools: dict[str, int] = {}
@@ -129,7 +131,7 @@ def run_task(
             # No retries: a replay that runs out of turns has nothing more to say.
             endpoint = Endpoint(server.start(), "replay", "replay-model", max_retries=0, timeout_s=30.0)
         meter = Meter(endpoint)
-        client = ModelClient(endpoint, meter)
+        client = make_client(endpoint, meter)
         sandbox: Sandbox | None = None
         try:
             workspace = copy_repo(task, work / "workspace")
