@@ -23,7 +23,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pytest_lsp import LanguageClient
 
-from codeforge.lsp.capabilities.agents.actions import comment_block, definition_name, test_id
+from codeforge.lsp.capabilities.agents.actions import comment_block, definition_name, pytest_id
 from codeforge.lsp.capabilities.agents.edits import line_edits
 from codeforge.platform.agents.replay import ReplayServer, Turn
 from tests.conftest import RunningPlatform, start_platform
@@ -336,9 +336,9 @@ def test_test_ids_and_comment_blocks() -> None:
         "def test_c():",
         "def helper():",
     ]
-    ids = [test_id(lines, i, "tests/test_x.py") for i in range(len(lines))]
+    ids = [pytest_id(lines, i, "tests/test_x.py") for i in range(len(lines))]
     assert ids == [None, None, "tests/test_x.py::TestA::test_b", None, "tests/test_x.py::test_c", None]
-    assert test_id(lines, 4, "calc.py") is None
+    assert pytest_id(lines, 4, "calc.py") is None
     source = ["#!/usr/bin/env python", "# Parse the date", "# in ISO form.", "x = 1  # not a block", "# type: ignore"]
     assert comment_block(source, 2, ".py") == (1, 2, "Parse the date\nin ISO form.")
     assert comment_block(source, 0, ".py") is None and comment_block(source, 4, ".py") is None

@@ -39,7 +39,8 @@ __all__ = [
     "agent_actions",
     "comment_block",
     "definition_name",
-    "test_id",
+    "pytest_id",
+    "workspace_folder",
 ]
 
 FIX_COMMAND = "codeforge.agents.fix"
@@ -113,7 +114,7 @@ def _indent(line: str) -> int:
     return len(line) - len(line.lstrip())
 
 
-def test_id(lines: list[str], line: int, path: str) -> str | None:
+def pytest_id(lines: list[str], line: int, path: str) -> str | None:
     """The pytest id of the test defined on `line` of `path` (`tests/test_x.py::TestY::test_z`),
     None when it is no test there (not a test file, not a `test*` function, a nested one)."""
     name = PurePosixPath(path).name
@@ -200,8 +201,24 @@ def _place(ls: CodeForgeSession, request: CodeActionRequest) -> _Place | None:
     return _Place(request.uri, suffix, lines, rng.start.line, end, selected, _relative(ls, request.uri))
 
 
+def workspace_folder(ls: CodeForgeSession, path: str | None = None) -> Path | None:
+    """The workspace folder holding `path` (an editor may have several; the innermost), else
+    the first; None when the editor opened none."""
+    if path:
+        try:
+            folders = [Path(p) for f in ls.workspace.folders.values() if (p := to_fs_path(f.uri))]
+        except RuntimeError:  # not initialized
+            folders = []
+        resolved = Path(path).resolve()
+        inside = [f for f in folders if resolved.is_relative_to(f.resolve())]
+        if inside:
+            return max(inside, key=lambda f: len(f.resolve().parts))
+    return ls.workspace_root()
+
+
 def _relative(ls: CodeForgeSession, uri: str) -> str:
-    root, fs_path = ls.workspace_root(), to_fs_path(uri)
+    fs_path = to_fs_path(uri)
+    root = workspace_folder(ls, fs_path) if fs_path else None
     if root is None or not fs_path:
         return ""
     try:
@@ -243,7 +260,7 @@ def agent_actions(ls: CodeForgeSession, request: CodeActionRequest) -> list[type
         return out
     line_text = place.lines[place.start] if place.start < len(place.lines) else ""
     name = definition_name(line_text)
-    test = test_id(place.lines, place.start, place.path) if name and place.path else None
+    test = pytest_id(place.lines, place.start, place.path) if name and place.path else None
     if test:  # a test: fixing it is what is wanted, not tests of it
         out.append(
             action(

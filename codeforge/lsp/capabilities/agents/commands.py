@@ -42,6 +42,7 @@ from codeforge.lsp.capabilities.agents.actions import (
     TESTS_COMMAND,
     comment_block,
     definition_name,
+    workspace_folder,
 )
 from codeforge.lsp.capabilities.agents.edits import build_edit
 from codeforge.lsp.capabilities.agents.run import RunView, read_run
@@ -119,21 +120,21 @@ def _warn(ls: CodeForgeSession, message: str) -> None:
     ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=message))
 
 
-def _root(ls: CodeForgeSession) -> Path:
-    root = ls.workspace_root()
+def _root(ls: CodeForgeSession, path: str | None = None) -> Path:
+    root = workspace_folder(ls, path)
     if root is None:
         raise BadInput("the editor opened no workspace folder", fix="open the project's folder in the editor")
     return root
 
 
 def _target(ls: CodeForgeSession, args: AgentArguments) -> _Target:
-    root = _root(ls)
     fs_path = to_fs_path(args.uri) if args.uri.startswith("file:") else None
     if not fs_path:
         raise BadInput(
             f"{args.uri} is not a file",
             errors=[FieldProblem("uri", "not a file: URI", "run the action in a file of the workspace")],
         )
+    root = _root(ls, fs_path)
     try:
         relative = Path(fs_path).resolve().relative_to(root.resolve()).as_posix()
     except ValueError:
@@ -232,7 +233,7 @@ async def _deliver(ls: CodeForgeSession, run: RunView, root: Path) -> dict[str, 
         ls.info(
             f"{run.agent} changed {', '.join(built.paths)}: {run.summary or 'done'} ({run.cost}; "
             f"{'resolved' if run.resolved else 'not resolved: ' + (run.reason or 'no reason given')}). "
-            f"Save the files to keep it; undo with the command {UNDO_COMMAND} {{run: {run.id}}} (:CodeForge agents undo run={run.id})"
+            f"Undo with the command {UNDO_COMMAND} {{run: {run.id}}} (:CodeForge agents undo run={run.id})"
         )
     else:
         await call_operation(ls, operation("agents.reject"), {"run": run.id})
@@ -357,7 +358,7 @@ async def undo(ls: CodeForgeSession, args: UndoArguments) -> dict[str, Any]:
             fix=f"save or close the changed files and try again, or `codeforge agents undo {run.id}`",
         )
     undone: dict[str, Any] = await call_operation(ls, operation("agents.undo"), {"run": run.id, "write": False})
-    ls.info(f"Undid {run.agent}'s change to {', '.join(built.paths)} (run {run.id}); save the files to keep it")
+    ls.info(f"Undid {run.agent}'s change to {', '.join(built.paths)} (run {run.id})")
     return undone
 
 
