@@ -381,6 +381,25 @@ def test_a_conflict_writes_nothing(env: Env) -> None:
     assert "return b - a  # add (mine)" in (folder / "calc.py").read_text()
 
 
+def test_cost_from_the_price_table_and_the_project_cap(env: Env) -> None:
+    prices = {"replay-model": {"input_per_mtok": 1.0, "output_per_mtok": 2.0}}
+    env.ok("owner", "agents.configure", {"project": "demo", "prices": prices})
+    try:
+        run, _ = env.run("costed")
+        expected = (run["prompt_tokens"] * 1.0 + run["completion_tokens"] * 2.0) / 1_000_000
+        assert run["cost_usd"] == pytest.approx(expected, abs=1e-6) and run["cost_usd"] > 0
+        spent = env.ok("viewer", "agents.settings", {"project": "demo"})["project_spent_usd"]
+        assert spent == pytest.approx(run["cost_usd"], abs=1e-5)  # the other runs were free
+        # A cap the project has spent already: the next run stops before its first model call.
+        env.ok("owner", "agents.configure", {"project": "demo", "project_cap_usd": spent})
+        capped, folder = env.run("capped")
+        assert capped["state"] == "done" and not capped["resolved"] and capped["changes"] == []
+        assert "project's spending cap" in capped["reason"] and capped["cost_usd"] == 0
+        assert _snapshot(folder)["calc.py"] == CALC.encode()
+    finally:
+        env.ok("owner", "agents.configure", {"project": "demo", "reset": True})
+
+
 def test_cancel_mid_run_keeps_nothing(env: Env) -> None:
     turns = [
         _call("edit", path="calc.py", search="return a - b  # add", replace="return a + b  # add"),
