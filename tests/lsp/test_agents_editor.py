@@ -210,6 +210,7 @@ def _diagnostic() -> types.Diagnostic:
     )
 
 
+@pytest.mark.slow  # an agent runs (a sandboxed copy, the model's turns)
 async def test_fix_with_agent_applied_then_undone(
     editor: tuple[LanguageClient, Editor], agents_platform: RunningPlatform, workspace: Path, replay: list[ReplayServer]
 ) -> None:
@@ -268,6 +269,7 @@ async def test_fix_with_agent_applied_then_undone(
         await run(client, "codeforge.agents.undo", {"run": result["run"]})
 
 
+@pytest.mark.slow  # an agent runs (a sandboxed copy, the model's turns)
 async def test_refused_change_leaves_the_file(
     editor: tuple[LanguageClient, Editor], agents_platform: RunningPlatform, workspace: Path, replay: list[ReplayServer]
 ) -> None:
@@ -284,6 +286,7 @@ async def test_refused_change_leaves_the_file(
     await wait_until(lambda: any("not applied" in m.message for m in client.messages))
 
 
+@pytest.mark.slow  # an agent runs (a sandboxed copy, the model's turns)
 async def test_the_change_goes_where_the_open_buffer_has_its_lines(
     editor: tuple[LanguageClient, Editor], agents_platform: RunningPlatform, workspace: Path, replay: list[ReplayServer]
 ) -> None:
@@ -354,6 +357,7 @@ def test_test_ids_and_comment_blocks() -> None:
     ]
 
 
+@pytest.mark.slow  # an agent runs (a sandboxed copy, the model's turns)
 async def test_a_line_edited_meanwhile_is_a_conflict(
     editor: tuple[LanguageClient, Editor], agents_platform: RunningPlatform, workspace: Path, replay: list[ReplayServer]
 ) -> None:
@@ -406,6 +410,7 @@ async def test_code_actions_offered(editor: tuple[LanguageClient, Editor], works
     assert titles(await _code_actions(client, yaml_uri, (0, 0), (0, 3), [_diagnostic()])) == []
 
 
+@pytest.mark.slow  # an agent runs (a sandboxed copy, the model's turns)
 async def test_a_run_that_changes_nothing_says_why(
     editor: tuple[LanguageClient, Editor], agents_platform: RunningPlatform, workspace: Path, replay: list[ReplayServer]
 ) -> None:
@@ -423,6 +428,7 @@ async def test_a_run_that_changes_nothing_says_why(
     assert (workspace / "calc.py").read_text() == BUGGY
 
 
+@pytest.mark.slow  # an agent runs (a sandboxed copy, the model's turns)
 async def test_transcript_pane(
     editor: tuple[LanguageClient, Editor], agents_platform: RunningPlatform, workspace: Path, replay: list[ReplayServer]
 ) -> None:
@@ -443,6 +449,7 @@ async def test_transcript_pane(
     assert "bug_fixer" in page.text and "not resolved" in page.text and "Transcript" in page.text, page.text[:2000]
 
 
+@pytest.mark.slow  # an agent runs (a sandboxed copy, the model's turns)
 async def test_cancel_stops_the_run(
     editor: tuple[LanguageClient, Editor], agents_platform: RunningPlatform, workspace: Path, replay: list[ReplayServer]
 ) -> None:
