@@ -71,8 +71,12 @@ def _cores(spec: str) -> list[int]:
     return [int(c) for c in spec.split(",") if c != ""]
 
 
+REALTIME = 0  # --realtime: the server's and the clients' round-robin real-time priority (0: none)
+
+
 def _pin(cores: list[int]) -> list[str]:
-    return ["taskset", "-c", ",".join(map(str, cores))] if shutil.which("taskset") and cores else []
+    pin = ["taskset", "-c", ",".join(map(str, cores))] if shutil.which("taskset") and cores else []
+    return (["chrt", "-r", str(REALTIME)] if REALTIME else []) + pin
 
 
 def _server_command(
@@ -177,7 +181,7 @@ def _cpu(process: psutil.Process) -> float:
 def _run_load(
     kind: str, n: int, steps: list[tuple[int, float]], server_cores: list[int], client_cores: list[int],
     profile: Path | None, drain: float, quota: float | None = None, trace: Path | None = None,
-    coalesce_ms: float | None = None,
+    coalesce_ms: float | None = None, warmup: float = 0.0,
 ) -> dict[str, Any]:  # fmt: skip
     """One server, one load generator: the steps' figures with the server's CPU per step.
     `trace` (a folder): both sides' per-edit times, joined afterwards (see `split`)."""
@@ -193,7 +197,7 @@ def _run_load(
         command = [
             *_pin(client_cores),
             "node", *NODE_FLAGS, str(LOAD), "--url", f"ws://127.0.0.1:{port}", "--room", f"bench-{n}", "--clients", str(n),
-            "--steps", spec, "--drain", str(drain),
+            "--steps", spec, "--drain", str(drain), "--warmup", str(warmup),
         ]  # fmt: skip
         if server_trace is not None and trace is not None:
             command += ["--trace", str(trace / "clients.json")]
@@ -253,6 +257,9 @@ def split(trace: Path) -> dict[str, Any]:
     after that is theirs. Also: for the slowest 1 % of edits, each part's mean."""
     clients = json.loads((trace / "clients.json").read_text())
     server = json.loads((trace / "server.json").read_text())
+    # the server traced the warm-up too: its flushes and collections count from the step's first edit
+    begin = min((e["typed"] for e in clients["edits"]), default=0)
+    server["flushes"] = [f for f in server["flushes"] if f["start"] >= begin]
     at_server = {(u["client"], u["clock"]): u for u in server["updates"]}
     parts: dict[str, list[float]] = {
         k: [] for k in ("up", "wait", "fanout", "down", "downFirst", "serverDone", "total")
@@ -287,9 +294,8 @@ def split(trace: Path) -> dict[str, Any]:
     out["fanoutMs"] = {"p50": _pct([(f["end"] - f["start"]) / 1e6 for f in flushes], 0.5),
                        "p99": _pct([(f["end"] - f["start"]) / 1e6 for f in flushes], 0.99)}  # fmt: skip
     # the collections during the step (not the startup's, nor the shutdown's)
-    first = min((u["received"] for u in server["updates"]), default=0)
     last = max((u["flushEnd"] for u in server["updates"]), default=0)
-    server_gc = [g for g in server.get("gc", []) if first <= g["start"] <= last]
+    server_gc = [g for g in server.get("gc", []) if begin <= g["start"] <= last]
     out["serverGc"] = {
         "collections": len(server_gc),
         "ms": sum(g["ms"] for g in server_gc),
@@ -327,7 +333,7 @@ def _generator_bound(step: dict[str, Any]) -> bool:
 def measure(
     kind: str, n: int, *, seconds: float, step: float, ramp: bool, server_cores: list[int], client_cores: list[int],
     profile_dir: Path | None, drain: float, quota: float | None, split_dir: Path | None = None,
-    coalesce_ms: float | None = None,
+    coalesce_ms: float | None = None, warmup: float = 2.0,
 ) -> dict[str, Any]:  # fmt: skip
     profile = profile_dir / f"{kind}-{n}.prof" if profile_dir is not None and kind != "node" else None
     trace = None
@@ -335,8 +341,9 @@ def measure(
         trace = split_dir / f"{kind}-{n}"
         trace.mkdir(parents=True, exist_ok=True)
     fixed = _run_load(
-        kind, n, [(10, seconds)], server_cores, client_cores, profile, drain, trace=trace, coalesce_ms=coalesce_ms
-    )
+        kind, n, [(10, seconds)], server_cores, client_cores, profile, drain, trace=trace, coalesce_ms=coalesce_ms,
+        warmup=warmup,
+    )  # fmt: skip
     out: dict[str, Any] = {"server": kind, "clients": n, "fixed": fixed["steps"][0] if fixed["steps"] else None}
     if trace is not None:
         out["split"] = split(trace)
@@ -450,6 +457,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--servers", default=",".join(SERVERS), help=f"comma-separated, of {', '.join(SERVERS)}")
     parser.add_argument("--seconds", type=float, default=10.0, help="the fixed 10 edits/s step")
     parser.add_argument("--step", type=float, default=3.0, help="seconds per rate of the ramp")
+    parser.add_argument(
+        "--warmup", type=float, default=2.0,
+        help="seconds the clients type at 10 edits/s before the fixed step is measured (compiled code, grown heaps)",
+    )  # fmt: skip
     parser.add_argument("--drain", type=float, default=5.0, help="seconds a step's backlog may take to drain")
     parser.add_argument("--no-ramp", action="store_true", help="skip the sustainable-rate ramp")
     parser.add_argument(
@@ -463,9 +474,20 @@ def main(argv: list[str] | None = None) -> int:
         "--split", type=Path,
         help="trace CodeForge's fixed step on both sides into this folder and report where the time went",
     )  # fmt: skip
-    parser.add_argument("--coalesce-ms", type=float, help="CodeForge's coalescing window (default: the room's)")
+    parser.add_argument(
+        "--coalesce-ms",
+        type=float,
+        help="CodeForge's flush spacing in rooms of 8+ peers (default: the room's, by peers)",
+    )
+    parser.add_argument(
+        "--realtime", type=int, default=0, metavar="PRIORITY",
+        help="run the server and the clients under SCHED_RR at this priority (needs root): on a machine others "
+        "share, their work then cannot take the measured processes' cores (nice cannot: autogroups)",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
+    global REALTIME
+    REALTIME = args.realtime
     servers = [s for s in args.servers.split(",") if s]
     unknown = [s for s in servers if s not in SERVERS]
     if unknown:
@@ -489,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
             result = measure(
                 kind, n, seconds=args.seconds, step=args.step, ramp=n >= 10 and not args.no_ramp,
                 server_cores=server_cores, client_cores=client_cores, profile_dir=args.profile, drain=args.drain,
-                quota=args.quota or None, split_dir=args.split, coalesce_ms=args.coalesce_ms,
+                quota=args.quota or None, split_dir=args.split, coalesce_ms=args.coalesce_ms, warmup=args.warmup,
             )  # fmt: skip
             results.append(result)
             fixed = result.get("fixed") or {}

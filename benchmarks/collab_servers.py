@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.coalesce_ms is not None:
         from codeforge.collab import room
 
-        room.COALESCE = args.coalesce_ms / 1000
+        room.COALESCE = args.coalesce_ms / 1000  # fixed, instead of by peers
     profiler = None
     if args.profile is not None:
         import cProfile

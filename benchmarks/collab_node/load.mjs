@@ -3,7 +3,7 @@
 // client, step after step. Run by benchmarks/collab.py (pinned to other cores than the server).
 //
 //   node benchmarks/collab_node/load.mjs --url ws://127.0.0.1:PORT --room NAME --clients N \
-//        --steps 10:10,20:3,40:3 [--drain 5] [--seed 1]
+//        --steps 10:10,20:3,40:3 [--drain 5] [--seed 1] [--warmup 2] [--trace FILE]
 //
 // A step is RATE:SECONDS: every client inserts one character at a random place RATE times a
 // second for SECONDS. An edit is identified by its sender's client id and clock; a receiver
@@ -138,11 +138,11 @@ function type (client) {
 }
 
 let traced = false
-async function runStep ({ rate, seconds }) {
+async function runStep ({ rate, seconds }, warmup = false) {
   const firstEdit = clients.map(c => c.edits.length)
   const gcFrom = gcPauses.length
   const cpu0 = process.cpuUsage()
-  say({ event: 'start', rate, seconds })
+  if (!warmup) say({ event: 'start', rate, seconds })
   const t0 = performance.now()
   const period = 1000 / rate
   // Every client on its own phase; each scheduler tick (1 ms) types every edit that is due.
@@ -166,7 +166,7 @@ async function runStep ({ rate, seconds }) {
     }
     await sleep(1)
   }
-  say({ event: 'end', rate })
+  if (!warmup) say({ event: 'end', rate })
   // drain: every edit of the step at every client
   const drainStart = performance.now()
   const stepEdits = () => clients.flatMap(c => c.edits.slice(firstEdit[c.i]))
@@ -199,6 +199,10 @@ async function runStep ({ rate, seconds }) {
     gcMs: gcPauses.slice(gcFrom).reduce((sum, e) => sum + e.ms, 0),
     gcMaxMs: gcPauses.slice(gcFrom).reduce((max, e) => Math.max(max, e.ms), 0)
   }
+  if (warmup) {
+    say({ ...result, event: 'warmup' })
+    return result
+  }
   say(result)
   if (traceFile && !traced) {
     traced = true
@@ -212,6 +216,11 @@ async function runStep ({ rate, seconds }) {
   return result
 }
 
+// --warmup SECONDS: type at the first step's rate that long first, unmeasured: the clients'
+// code is compiled and their heaps grown before the figures start (the first second of a cold
+// process is several times slower, whatever the server).
+const warmupSeconds = Number(option('warmup', '0'))
+if (warmupSeconds > 0) await runStep({ rate: steps[0].rate, seconds: warmupSeconds }, true)
 for (const step of steps) {
   const result = await runStep(step)
   if (result.undelivered > 0) break // the backlog did not drain: higher rates would not either
