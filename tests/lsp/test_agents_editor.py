@@ -284,6 +284,11 @@ async def test_refused_change_leaves_the_file(
     assert (workspace / "calc.py").read_text() == BUGGY
     assert _states(_show(agents_platform, result["run"])) == ["rejected"]
     await wait_until(lambda: any("not applied" in m.message for m in client.messages))
+    # The proposed change can still be reviewed with comments (collab's review of a change set).
+    review = await run(client, "codeforge.collab.review", {"run": result["run"]})
+    assert review["base_ref"] == f"agent run {result['run']}" and review["title"].startswith("Agent bug_fixer")
+    ((path, lines),) = [(f["path"], h["lines"]) for f in review["files"] for h in f["hunks"]]
+    assert path == "calc.py" and "-    return a - b" in lines and "+    return a + b" in lines
 
 
 @pytest.mark.slow  # an agent runs (a sandboxed copy, the model's turns)
