@@ -177,6 +177,15 @@ const problems = page.locator('.markers-panel .monaco-list-row', { hasText: 'ass
 const assertLine = page.locator('.monaco-editor .view-line', { hasText: 'assert add(2, 3) == 5' }).first();
 const preview = page.locator('.bulk-edit-panel');
 
+/** The errors the status bar counts (the Problems panel's). */
+async function problemCount() {
+  const label = await page.locator('#status\\.problems').getAttribute('aria-label').catch(() => null);
+  const text = label ?? (await page.locator('#status\\.problems').innerText().catch(() => ''));
+  if (/no problems/i.test(text ?? '')) return 0;
+  const match = /(\d+)/.exec(text ?? '');
+  return match ? Number(match[1]) : -1;
+}
+
 /** The pytest task from the project's tasks.json: its problem matcher reports the failure. */
 async function runTestTask() {
   await palette('Tasks: Run Task');
@@ -279,10 +288,10 @@ try {
     await until('the file and its change ticked', async () => (await preview.locator('input.edit-checkbox:checked').count()) >= 2);
     await preview.locator('.buttons .monaco-button', { hasText: 'Apply' }).first().click();
     // The language server says what changed and how to undo; the extension offers the next steps.
-    const applied = toast('undo with the command');
+    const applied = toast('codeforge.agents.undo');
     await applied.waitFor();
     const message = (await applied.innerText()).replace(/\s+/g, ' ');
-    runId = /run: ([0-9a-f]{32})/.exec(message)?.[1] ?? '';
+    runId = /\b([0-9a-f]{32})\b/.exec(message)?.[1] ?? '';
     if (!runId) throw new Error(`no run id in ${message}`);
     await openFile('calc.py');
     await page.locator('.monaco-editor .view-line', { hasText: 'return a + b' }).first().waitFor();
@@ -292,7 +301,13 @@ try {
     const tests = testsPass();
     if (!tests.ok) throw new Error(`the test still fails after the fix: ${tests.tail}`);
     await toast('changed calc.py, saved').waitFor();
-    return `${message} | ${offered}; pytest: ${tests.tail}`;
+    // The test task again: its problem matcher finds no failure, so the problem goes away.
+    await runTestTask();
+    const errors = await until('the failing test problem gone', async () => {
+      const count = await problemCount();
+      return count === 0 ? 'no problems' : undefined;
+    });
+    return `${message} | ${offered}; pytest: ${tests.tail}; task: ${errors}`;
   });
 
   await step('transcript-pane-cost', async () => {
@@ -328,7 +343,10 @@ try {
     await until('calc.py restored on disk', () => calcText() === BUGGY);
     const tests = testsPass();
     if (tests.ok) throw new Error('the test passes after undo');
-    return `asked: ${asked}; pytest: ${tests.tail}`;
+    // The test task again: the failure is back on the test's line.
+    await runTestTask();
+    await until('the failing test problem back', async () => (await problemCount()) === 1);
+    return `asked: ${asked}; pytest: ${tests.tail}; task: the problem is back`;
   });
 
   await step('discard-leaves-file', async (shoot) => {
