@@ -4,10 +4,12 @@ real `codeforge lsp` and a live platform whose model is a ReplayServer scripted 
 bug (the turns of tests/lsp/test_agents_editor.py).
 
 The failing test's diagnostic is VS Code's own: a task in the project's .vscode/tasks.json runs
-pytest and its problem matcher puts the failure on the test's line. "Fix with agent" on it (the
-light bulb's quick fix) → the change in VS Code's Refactor Preview → Apply, save → the test
-passes; the transcript and cost in a webview pane; undo restores calc.py; a second run Discarded
-leaves it untouched. The journey is extensions/vscode/e2e/agents.mjs; screenshots of each step go
+pytest and its problem matcher puts the failure on the test's line. "Fix with agent" on it (Ctrl+.)
+→ progress → the change in VS Code's Refactor Preview, where changes that need confirmation come
+unticked: the person ticks calc.py and applies → the extension's notification offers Save, Undo
+and Show Transcript → saved, the test passes (and the task finds no problem); the transcript and
+cost in a webview pane; Undo (confirmed) restores calc.py and the failure; a second run Discarded
+leaves it untouched. The journey is extensions/vscode/e2e/agents.mjs; a screenshot per step goes
 to test-artifacts/vscode-agents/, with code-server's and the platform's logs when it fails.
 """
 
