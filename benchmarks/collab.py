@@ -74,9 +74,9 @@ def _cores(spec: str) -> list[int]:
 REALTIME = 0  # --realtime: the server's and the clients' round-robin real-time priority (0: none)
 
 
-def _pin(cores: list[int]) -> list[str]:
+def _pin(cores: list[int], realtime: bool = True) -> list[str]:
     pin = ["taskset", "-c", ",".join(map(str, cores))] if shutil.which("taskset") and cores else []
-    return (["chrt", "-r", str(REALTIME)] if REALTIME else []) + pin
+    return (["chrt", "-r", str(REALTIME)] if REALTIME and realtime else []) + pin
 
 
 def _server_command(
@@ -110,11 +110,16 @@ def _wait_listening(port: int, process: subprocess.Popen[bytes], what: str) -> N
 
 @contextlib.contextmanager
 def _server(
-    kind: str, cores: list[int], profile: Path | None, trace: Path | None = None, coalesce_ms: float | None = None
+    kind: str,
+    cores: list[int],
+    profile: Path | None,
+    trace: Path | None = None,
+    coalesce_ms: float | None = None,
+    realtime: bool = True,
 ) -> Iterator[tuple[psutil.Process, int]]:
     port = _free_port()
     command, env = _server_command(kind, port, profile, trace, coalesce_ms)
-    process = subprocess.Popen(_pin(cores) + command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    process = subprocess.Popen(_pin(cores, realtime) + command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
     try:
         _wait_listening(port, process, f"the {kind} server")
         yield psutil.Process(process.pid), port
@@ -187,7 +192,8 @@ def _run_load(
     `trace` (a folder): both sides' per-edit times, joined afterwards (see `split`)."""
     server_trace = None if trace is None or kind != "codeforge" else trace / "server.json"
     with (
-        _server(kind, server_cores, profile, server_trace, coalesce_ms) as (server, port),
+        # a CPU quota holds CFS tasks only: the ramp's server and clients are not real-time
+        _server(kind, server_cores, profile, server_trace, coalesce_ms, quota is None) as (server, port),
         _cpu_quota(server, quota) as limited,
     ):
         peak = _Peak(server)
@@ -195,7 +201,7 @@ def _run_load(
         sampler.start()
         spec = ",".join(f"{rate}:{seconds:g}" for rate, seconds in steps)
         command = [
-            *_pin(client_cores),
+            *_pin(client_cores, quota is None),
             "node", *NODE_FLAGS, str(LOAD), "--url", f"ws://127.0.0.1:{port}", "--room", f"bench-{n}", "--clients", str(n),
             "--steps", spec, "--drain", str(drain), "--warmup", str(warmup),
         ]  # fmt: skip
