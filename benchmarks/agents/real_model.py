@@ -35,7 +35,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from benchmarks.agents.run import TaskResult, run_task
 from benchmarks.agents.suite import load_tasks
@@ -85,6 +85,7 @@ class MeasuredClient(ModelClient):
         self.records: list[CallRecord] = []
         self.max_tokens = max_tokens
         self.fold_system = fold_system
+        self.prompts: list[list[dict[str, Any]]] = []  # the messages of each call, as sent
 
     def _chunks(self, kwargs: dict[str, Any], cancelled: Callable[[], bool]) -> Iterator[Any]:
         return super()._chunks({**kwargs, "max_tokens": self.max_tokens}, cancelled)
@@ -109,6 +110,7 @@ class MeasuredClient(ModelClient):
 
         if self.fold_system:
             messages = fold_system(messages)
+        self.prompts.append(messages)
         model = self.endpoint.model
         offline_prompt = count_messages(messages, model=model) + count_tools(tools, model=model)
         turn = super().complete(messages, tools, on_text=seen, cancelled=cancelled)
@@ -144,6 +146,28 @@ def fold_system(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
             m["content"] = f"{system}\n\n{m.get('content') or ''}"
             return rest
     return [{"role": "user", "content": system}, *rest]
+
+
+def server_usage(base_url: str, messages: list[dict[str, Any]], max_tokens: int) -> dict[str, int]:
+    """The server's own token counts (Gemma's tokenizer) for `messages`, from a non-streaming
+    request (llama_cpp.server sends no usage in a stream), beside the offline counts."""
+    import openai
+
+    client = openai.OpenAI(base_url=base_url, api_key="none", timeout=300.0, max_retries=0)
+    try:
+        answer = client.chat.completions.create(
+            model="gemma-3-270m", messages=cast(Any, messages), max_tokens=max_tokens, stream=False
+        )
+    finally:
+        client.close()
+    usage = answer.usage
+    text = answer.choices[0].message.content or ""
+    return {
+        "prompt_server": usage.prompt_tokens if usage else -1,
+        "prompt_offline": count_messages(messages),
+        "completion_server": usage.completion_tokens if usage else -1,
+        "completion_offline": count_tokens(text),
+    }
 
 
 def model_path() -> Path:
@@ -213,9 +237,9 @@ def _calls(records: list[CallRecord]) -> dict[str, Any]:
         "streamed_chunks": sum(r.chunks for r in records),
         "streamed_chars": sum(r.chars for r in records),
         "usage_reported": all(r.usage_reported for r in records),
-        "prompt_tokens_server": prompt,
+        "prompt_tokens": prompt,
         "prompt_tokens_offline": sum(r.offline_prompt_tokens for r in records),
-        "completion_tokens_server": completion,
+        "completion_tokens": completion,
         "completion_tokens_offline": sum(r.offline_completion_tokens for r in records),
         "finish_reasons": [r.finish_reason for r in records],
         "seconds": round(seconds, 2),
@@ -230,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--task", default="ledger-voucher-cap")
     parser.add_argument("--max-steps", type=int, default=3)
     parser.add_argument("--max-seconds", type=float, default=600.0)
-    parser.add_argument("--baseline-runs", type=int, default=3)
+    parser.add_argument("--baseline-runs", type=int, default=2)
     parser.add_argument("--n-ctx", type=int, default=16384, help="the server's context (the agent's prompt is ~5k)")
     parser.add_argument("--threads", type=int, help="llama.cpp threads (default: its own choice)")
     parser.add_argument("--max-tokens", type=int, default=512, help="cap on each answer's tokens")
@@ -274,6 +298,9 @@ def main(argv: list[str] | None = None) -> int:
 
             limits = Limits(max_steps=args.max_steps, max_seconds=args.max_seconds)
             result: TaskResult = run_task(task, endpoint, limits=limits, on_event=seen, make_client=make)
+            usage = {"baseline": server_usage(base_url, base_client.prompts[0], 128)}
+            if clients and clients[0].prompts:
+                usage["agent_first_prompt"] = server_usage(base_url, clients[0].prompts[0], 16)
         finally:
             server.terminate()
             try:
@@ -295,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         "ratio_first_token_s": round(agent["first_token_s_median"] / baseline["first_token_s_median"], 1)
         if agent.get("calls") and baseline.get("first_token_s_median")
         else None,
+        "server_usage": usage,
         "run": asdict(result),
         "events": events,
         "first_answer": (clients[0].records[0].text[:600] if clients and clients[0].records else ""),
@@ -315,14 +343,19 @@ def _print(r: dict[str, Any]) -> None:
             continue
         print(
             f"{name}: {c['calls']} call(s), streamed {c['streamed_chunks']} chunks / {c['streamed_chars']} chars; "
-            f"prompt tokens server {c['prompt_tokens_server']} vs offline {c['prompt_tokens_offline']}, "
-            f"completion server {c['completion_tokens_server']} vs offline {c['completion_tokens_offline']} "
-            f"(usage reported: {c['usage_reported']}); finish {c['finish_reasons']}; first token "
+            f"prompt tokens {c['prompt_tokens']} (offline {c['prompt_tokens_offline']}), "
+            f"completion {c['completion_tokens']} (offline {c['completion_tokens_offline']}; "
+            f"usage in the stream: {c['usage_reported']}); finish {c['finish_reasons']}; first token "
             f"{c['first_token_s_median']} s, decode {c['decode_tokens_per_s']} tok/s"
         )
     print(
         f"ratios agent/baseline: decode tok/s {r['ratio_decode_tokens_per_s']}, first token {r['ratio_first_token_s']}x"
     )
+    for name, u in r["server_usage"].items():
+        print(
+            f"server usage ({name}, not streamed): prompt {u['prompt_server']} vs offline {u['prompt_offline']}, "
+            f"completion {u['completion_server']} vs offline {u['completion_offline']}"
+        )
     print(f"run: resolved {run['resolved']}, steps {run['steps']}, stopped: {run['reason'] or 'finish accepted'}")
     print("first answer: " + r["first_answer"].replace("\n", "\\n")[:400])
 
