@@ -229,6 +229,8 @@ async function watchProgress() {
 /** The Refactor Preview with the run's change, the Apply/Discard buttons. */
 async function waitForPreview() {
   await preview.locator('.monaco-tl-contents', { hasText: 'calc.py' }).first().waitFor();
+  // The file's row can show before its change's row.
+  await preview.locator('.monaco-tl-contents', { hasText: 'return a + b' }).first().waitFor();
   return (await preview.innerText()).replace(/\s+/g, ' ').trim();
 }
 
