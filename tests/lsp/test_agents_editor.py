@@ -124,6 +124,7 @@ class Editor:
     edit applied (then saved) as an editor does."""
 
     answer: bool = True
+    only: str = ""  # apply only the changes of files whose path ends so (a partly ticked preview)
     choose: str = ""  # the action to pick in a window/showMessageRequest
     asked: list[types.ApplyWorkspaceEditParams] = field(default_factory=list)
     requests: list[types.ShowMessageRequestParams] = field(default_factory=list)
@@ -134,6 +135,9 @@ class Editor:
         if confirm and not self.answer:
             return types.ApplyWorkspaceEditResult(applied=False, failure_reason="the person refused the change")
         for change in params.edit.document_changes or []:
+            uri = change.text_document.uri if isinstance(change, types.TextDocumentEdit) else change.uri
+            if self.only and not uri.endswith(self.only):
+                continue
             if isinstance(change, types.CreateFile):
                 _uri_path(change.uri).write_text("")
             elif isinstance(change, types.DeleteFile):
@@ -289,6 +293,26 @@ async def test_refused_change_leaves_the_file(
     assert review["base_ref"] == f"agent run {result['run']}" and review["title"].startswith("Agent bug_fixer")
     ((path, lines),) = [(f["path"], h["lines"]) for f in review["files"] for h in f["hunks"]]
     assert path == "calc.py" and "-    return a - b" in lines and "+    return a + b" in lines
+
+
+@pytest.mark.slow  # an agent runs (a sandboxed copy, the model's turns)
+async def test_a_partly_applied_change_accepts_only_what_the_editor_applied(
+    editor: tuple[LanguageClient, Editor], agents_platform: RunningPlatform, workspace: Path, replay: list[ReplayServer]
+) -> None:
+    client, person = editor
+    person.only = "/calc.py"  # the person unticked the test file in the preview
+    note = {"path": "tests/test_calc.py", "search": "def test_add():", "replace": "def test_add():  # the sum"}
+    turns: list[Turn] = [FIX_TURNS[1], {"tool_calls": [{"name": "edit", "arguments": note}]}, FIX_TURNS[2]]
+    _model(agents_platform, replay, turns)
+    uri = (workspace / "calc.py").as_uri()
+    result = await run(client, "codeforge.agents.fix", {"uri": uri, "line": 1, "message": DIAGNOSTIC})
+    assert result["applied"] is True
+    assert (workspace / "calc.py").read_text() == FIXED and (workspace / "tests" / "test_calc.py").read_text() == TEST
+    shown = _show(agents_platform, result["run"])
+    assert {f.path: [h.state for h in f.hunks] for f in shown.changes} == {
+        "calc.py": ["accepted"],
+        "tests/test_calc.py": ["rejected"],
+    }
 
 
 @pytest.mark.slow  # an agent runs (a sandboxed copy, the model's turns)

@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +45,7 @@ from codeforge.lsp.capabilities.agents.actions import (
     definition_name,
     workspace_folder,
 )
-from codeforge.lsp.capabilities.agents.edits import build_edit
+from codeforge.lsp.capabilities.agents.edits import build_edit, landed_hunks, texts_now
 from codeforge.lsp.capabilities.agents.run import RunView, read_run
 from codeforge.lsp.command import CommandArguments, lsp_command
 from codeforge.lsp.commands import run_operation
@@ -74,6 +75,9 @@ TRANSCRIPT_COMMAND = "codeforge.agents.transcript"
 RUN_PANE = "agent-run"
 MAX_SELECTION_CHARS = 20_000  # of selected code quoted in a refactoring's task
 SHOW_TRANSCRIPT = "Show transcript"
+# How long the editor's text may lag its answer to applyEdit (its didChange comes after).
+SETTLE_TRIES = 20
+SETTLE_PAUSE_S = 0.05
 
 
 class AgentArguments(CommandArguments):
@@ -217,6 +221,7 @@ async def _deliver(ls: CodeForgeSession, run: RunView, root: Path) -> dict[str, 
         )
         return answer
     params = types.ApplyWorkspaceEditParams(edit=built.edit, label=f"{run.agent}: {run.summary or 'proposed change'}")
+    before = texts_now(ls, run, root)
     try:
         response = await ls.workspace_apply_edit_async(params)
     except JsonRpcException as exc:
@@ -228,7 +233,10 @@ async def _deliver(ls: CodeForgeSession, run: RunView, root: Path) -> dict[str, 
         )
         return answer
     if response.applied:
-        await call_operation(ls, operation("agents.accept"), {"run": run.id, "write": False})
+        landed, left = await _landed(ls, run, root, before)
+        await call_operation(ls, operation("agents.accept"), {"run": run.id, "write": False, "hunks": landed})
+        if left:  # the person unticked these in the preview
+            await call_operation(ls, operation("agents.reject"), {"run": run.id, "hunks": left})
         answer["applied"] = True
         ls.info(
             f"{run.agent} changed {', '.join(built.paths)}: {run.summary or 'done'} ({run.cost}; "
@@ -240,6 +248,20 @@ async def _deliver(ls: CodeForgeSession, run: RunView, root: Path) -> dict[str, 
         reason = f" ({response.failure_reason})" if response.failure_reason else ""
         ls.info(f"{run.agent}'s change was not applied{reason}: run {run.id} rejected, no file changed ({run.cost})")
     return answer
+
+
+async def _landed(
+    ls: CodeForgeSession, run: RunView, root: Path, before: dict[str, str | None]
+) -> tuple[list[str], list[str]]:
+    """Which hunks the editor applied. Its didChange may reach us just after its answer, so
+    the text is read again for a moment; an editor whose text we never see changed (it keeps
+    files we are not told of) is taken at its word: all of them."""
+    for _ in range(SETTLE_TRIES):
+        landed, left = landed_hunks(ls, run, root, before)
+        if landed:
+            return landed, left
+        await asyncio.sleep(SETTLE_PAUSE_S)
+    return landed + left, []
 
 
 async def _offer_transcript(ls: CodeForgeSession, run: RunView, message: str) -> None:

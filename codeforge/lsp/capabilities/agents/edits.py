@@ -26,10 +26,10 @@ from pygls.uris import from_fs_path
 
 from codeforge.catalog.errors import Conflict
 from codeforge.changes import Hunk, HunkConflict, apply_hunks
-from codeforge.lsp.capabilities.agents.run import RunFile, RunView
+from codeforge.lsp.capabilities.agents.run import DECIDED, RunFile, RunView
 from codeforge.lsp.session import CodeForgeSession
 
-__all__ = ["Built", "build_edit", "line_edits"]
+__all__ = ["Built", "build_edit", "landed_hunks", "line_edits", "texts_now"]
 
 Units = Callable[[str], int]
 
@@ -178,3 +178,43 @@ def build_edit(ls: CodeForgeSession, run: RunView, root: Path, *, undo: bool = F
         )
     edit = types.WorkspaceEdit(document_changes=changes, change_annotations=annotations)
     return Built(edit, paths)
+
+
+def texts_now(ls: CodeForgeSession, run: RunView, root: Path) -> dict[str, str | None]:
+    """The editor's text of each file with open hunks (None: no such file), before a preview."""
+    return {f.path: _current(ls, root / f.path)[0] for f in run.files if f.open_hunks()}
+
+
+def _hunk_landed(f: RunFile, hunk: Hunk, before: str | None, now: str | None) -> bool:
+    if now == before:
+        return False  # the person left this file out of the change
+    if f.status == "deleted":
+        return now is None
+    if now is None:
+        return False
+    try:  # its new lines are there and its old ones gone: it was applied
+        apply_hunks(now, [hunk], reverse=True, path=f.path)
+    except HunkConflict:
+        return False
+    try:
+        apply_hunks(now, [hunk], path=f.path)
+    except HunkConflict:
+        return True
+    return False
+
+
+def landed_hunks(
+    ls: CodeForgeSession, run: RunView, root: Path, before: dict[str, str | None]
+) -> tuple[list[str], list[str]]:
+    """Ids ("<path>#<n>") of the open hunks the editor applied and of those it left out. An
+    editor's preview may apply part of a change (VS Code's refactor preview: the files and
+    edits the person ticked) and still answer `applied: true`; the text it has now tells."""
+    landed: list[str] = []
+    left: list[str] = []
+    for f in run.files:
+        now = _current(ls, root / f.path)[0]
+        for n, (hunk, state) in enumerate(zip(f.hunks, f.states, strict=True), 1):
+            if state in DECIDED:
+                continue
+            (landed if _hunk_landed(f, hunk, before.get(f.path), now) else left).append(f"{f.path}#{n}")
+    return landed, left
