@@ -425,7 +425,8 @@ try {
     await clearNotifications();
     await palette('CodeForge: Run Operation');
     await choose('CodeForge: Run Operation', 'panes.open');
-    await answer('Open a pane (1/1)', 'overview');
+    await answer('Open a pane (1/2)', 'overview');
+    await answer('Open a pane (2/2)', ''); // item: only for a pane about one resource
     await page.locator('.tab', { hasText: 'CodeForge: Project overview' }).waitFor();
     // The page is in an iframe inside the webview's own frames.
     const deadline = Date.now() + STEP_TIMEOUT;
