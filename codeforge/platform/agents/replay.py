@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -108,7 +109,7 @@ class ReplayServer:
         class Handler(_Handler):
             server_replay = replay
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server = _Server(("127.0.0.1", 0), Handler)
         server.daemon_threads = True
         server.block_on_close = False  # a hanging turn's thread must not hold stop() up
         self._server = server
@@ -164,6 +165,14 @@ class ReplayServer:
             if self.repeat_last and self.turns:
                 return self.turns[-1]
             return None
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that closes its keep-alive connection (the openai client between runs) is
+        no error of the script's: no traceback on stderr for it."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
