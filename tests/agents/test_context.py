@@ -4,13 +4,14 @@ and tree-sitter, the ranking for a focus, the budget, incremental updates and th
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
 import pytest
 
 from codeforge.catalog.errors import BadInput
-from codeforge.platform.agents.context import Focus, RepoMap
+from codeforge.platform.agents.context import Focus, MapCache, RepoMap
 from codeforge.platform.agents.context.render import count
 from codeforge.platform.agents.tokens import count_tokens
 
@@ -428,6 +429,36 @@ def test_watch_picks_up_a_change(repo: Path) -> None:
     finally:
         watcher.stop()
     assert not watcher.alive
+
+
+def test_runs_start_from_the_workspaces_cached_map(repo: Path, tmp_path: Path) -> None:
+    """A run's sandbox map is the workspace's map copied (only files that differ parsed again),
+    and the workspace's map follows its files through watchfiles between runs: no rebuild."""
+    cache = MapCache(debounce_ms=50)
+    try:
+        first = tmp_path / "run1"
+        shutil.copytree(repo, first)
+        (first / "shop/report.py").write_text("def only_in_the_copy():\n    return 1\n")
+        (first / "shop/cart.py").unlink()
+        sandbox_map = cache.for_sandbox(repo, first)
+        assert sandbox_map.root == first.resolve()
+        same_map(sandbox_map, RepoMap.build(first), Focus(paths=["shop/report.py"]))
+        workspace_map = cache.workspace_map(repo)
+        assert "only_in_the_copy" not in names(workspace_map, "shop/report.py")  # the copy's own
+        assert "shop/cart.py" in workspace_map.files
+        deadline = time.monotonic() + 60
+        probe = 0
+        while "from_the_workspace" not in names(workspace_map, "shop/report.py"):
+            assert time.monotonic() < deadline, "the workspace's watcher never saw the change"
+            probe += 1
+            (repo / "shop/report.py").write_text(f"def from_the_workspace():\n    return {probe}\n")
+            time.sleep(0.3)
+        second = tmp_path / "run2"
+        shutil.copytree(repo, second)
+        same_map(cache.for_sandbox(repo, second), RepoMap.build(second), Focus(paths=["shop/report.py"]))
+        assert cache.builds == 1
+    finally:
+        cache.close()
 
 
 # -- bad input -----------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from codeforge.platform.manifest import Capability, CrashCleanup, Runtime
+from codeforge.platform.manifest import Background, BackgroundService, Capability, CrashCleanup, Runtime
 
 __all__ = ["CAPABILITY"]
 
@@ -16,6 +16,12 @@ def _sweep(rt: Runtime) -> Sequence[str]:
     return sweep(rt.db, rt.settings)
 
 
+def _maps(rt: Runtime) -> BackgroundService:
+    from codeforge.platform.agents.runs import CodebaseMaps
+
+    return CodebaseMaps()
+
+
 CAPABILITY = Capability(
     name="agents",
     title="Agents",
@@ -23,6 +29,7 @@ CAPABILITY = Capability(
     models=("models",),
     services=("service",),
     panes=("pane",),
+    background=(Background("codebase maps", _maps),),
     cleanup=(CrashCleanup("agent runs a stopped process left", _sweep, every=60.0),),
     editor=("codeforge.lsp.capabilities.agents",),
 )

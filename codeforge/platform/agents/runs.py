@@ -269,6 +269,31 @@ class _Progress:
             job.log(f"{event.agent}: {event.message}"[:MAX_MESSAGE])
 
 
+class CodebaseMaps:
+    """The workspaces' maps, kept current between runs (`context.MapCache`): the capability's
+    background service, so their watchers stop with the platform. Without it (a platform
+    built by hand) every run maps its sandbox from scratch."""
+
+    current: Any = None  # the running service's MapCache
+
+    def start(self) -> None:
+        from codeforge.platform.agents.context import MapCache
+
+        CodebaseMaps.current = MapCache()
+
+    def stop(self) -> None:
+        maps, CodebaseMaps.current = CodebaseMaps.current, None
+        if maps is not None:
+            maps.close()
+
+
+def _repo_map(workspace: Path, sandbox_root: Path) -> Any:
+    from codeforge.platform.agents.context import RepoMap
+
+    maps = CodebaseMaps.current
+    return RepoMap.build(sandbox_root) if maps is None else maps.for_sandbox(workspace, sandbox_root)
+
+
 def _finish(db: Database, run_id: str, values: dict[str, Any], files: Sequence[AgentRunFile] = ()) -> None:
     with db.session() as s:
         s.execute(update(AgentRun).where(AgentRun.id == run_id).values(finished_at=utcnow(), **values))
@@ -290,7 +315,6 @@ def start(ctx: Context, data: catalog.agents.StartInput) -> catalog.agents.Run:
     # Reads done: end the job's own transaction, so it holds no snapshot for the run's minutes.
     ctx.session.commit()
     # The engine, imported once a run is sure to start (a platform without runs never loads it).
-    from codeforge.platform.agents.context import RepoMap
     from codeforge.platform.agents.meter import Meter
     from codeforge.platform.agents.model import ModelCancelled, ModelClient
     from codeforge.platform.agents.orchestrator import Orchestrator
@@ -327,6 +351,7 @@ def start(ctx: Context, data: catalog.agents.StartInput) -> catalog.agents.Run:
     meter = Meter(endpoint)
     scratch = scratch_of(ctx.settings, run_id)
     sandbox: Any = None
+    watcher: Any = None
     client = ModelClient(endpoint, meter)
 
     def spent() -> dict[str, Any]:
@@ -345,7 +370,9 @@ def start(ctx: Context, data: catalog.agents.StartInput) -> catalog.agents.Run:
         sandbox = Sandbox.create(workspace, scratch, network=bool(eff.values["network"]), hide=[ctx.settings.data_dir])
         job.check_cancelled()
         job.progress(0.0, "mapping the code")
-        repo_map = RepoMap.build(Path(sandbox.root))
+        repo_map = _repo_map(workspace, Path(sandbox.root))
+        # What the agents' commands change in the copy (a generated file) reaches the map too.
+        watcher = repo_map.watch()
         job.check_cancelled()
         limits = Limits(max_steps=data.max_steps, max_seconds=data.max_seconds, max_cost_usd=data.max_cost_usd)
         orchestrator = Orchestrator(
@@ -384,6 +411,8 @@ def start(ctx: Context, data: catalog.agents.StartInput) -> catalog.agents.Run:
         raise
     finally:
         client.close()
+        if watcher is not None:
+            watcher.stop()
         if sandbox is not None:
             sandbox.close()
         shutil.rmtree(scratch, ignore_errors=True)

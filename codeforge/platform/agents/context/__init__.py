@@ -5,8 +5,9 @@ budget, and updates from file changes. See docs/agents.md, "Context builder"."""
 
 from __future__ import annotations
 
+from .cache import MapCache
 from .focus import Focus
 from .repomap import RankedFile, RepoMap, Watcher
 from .symbols import FileTags, Symbol
 
-__all__ = ["FileTags", "Focus", "RankedFile", "RepoMap", "Symbol", "Watcher"]
+__all__ = ["FileTags", "Focus", "MapCache", "RankedFile", "RepoMap", "Symbol", "Watcher"]

@@ -7,6 +7,7 @@ writes the map text within a token budget, and `symbols()` answers the agents' l
 
 from __future__ import annotations
 
+import copy
 import gc
 import logging
 import os
@@ -116,6 +117,23 @@ class RepoMap:
                         parsed[rel] = tags
             repo.graph.load(parsed)
         return repo
+
+    def copy_to(self, root: Path) -> RepoMap:
+        """This map for a copy of its folder at `root` (an agent's sandbox): the graph copied,
+        then only the files that differ there parsed again (each file's text is compared with
+        the digest its tags came from), so a run starts from the workspace's map at the cost of
+        reading the files, not of parsing them."""
+        root = Path(root).resolve()
+        with self._lock:
+            twin = RepoMap(root, max_file_bytes=self.max_file_bytes)
+            twin.graph = copy.deepcopy(self.graph)
+            twin.skipped = dict(self.skipped)
+            twin._digests = dict(self._digests)
+        twin.update(sorted(root.iterdir()))
+        with twin._lock:  # what the copy left out (a hidden folder, a file deleted meanwhile)
+            for rel in [r for r in twin.graph.tags if not (root / r).is_file()]:
+                twin._forget(rel)
+        return twin
 
     def _parse(self, rel: str) -> FileTags | None:
         """The file's tags, None when it is not mapped (ignored, gone, binary, huge); notes why
