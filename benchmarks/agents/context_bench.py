@@ -12,7 +12,8 @@ same run for every figure.
    - rank + render: one `render(focus, 4000)` for a focus in the tree (what an agent run pays
      once at its start).
 2. Recall on the agents' task suite (benchmarks/agents/tasks/<id>/task.json: "focus"
-   {"path","line","test"}, "reference_files", and the fixture under repo/): the share of the
+   {"path","line","test"}, "reference_files"; the task's starting state, its project with its
+   setup.patch, materialised by benchmarks.agents.suite.materialise): the share of the
    files the reference fix touches that appear in the map text rendered for the task's focus
    within the budget (target >= 0.9 at 4,000 tokens). Tasks without reference_files (a test
    writer's fix only adds files) are listed and left out. Baselines, in the same text format
@@ -23,7 +24,10 @@ same run for every figure.
    `update`, as an agent's workspace with much unrelated code), and at smaller budgets.
 
     .venv/bin/python -m benchmarks.agents.context_bench [--lines 50000] [--edits 20]
-        [--builds 2] [--budgets 4000,1000,500] [--tasks benchmarks/agents/tasks] [--json]
+        [--builds 2] [--budgets 4000,1000,500] [--tasks benchmarks/agents/tasks]
+        [--projects benchmarks/agents/projects] [--recall-only] [--json]
+
+--recall-only: the recall on the task fixtures alone (part 2 without the tree), in seconds.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.agents import suite
 from codeforge.platform.agents.context import Focus, RepoMap
 from codeforge.platform.agents.context.render import Entry, count, fit
 
@@ -180,24 +185,18 @@ class Task:
     added: list[str] = field(default_factory=list)
 
 
-def load_tasks(folder: Path) -> list[Task]:
+def load_tasks(folder: Path, scratch: Path, projects: Path = suite.PROJECTS) -> list[Task]:
+    """The suite's tasks, each one's starting state materialised under `scratch`/<id>."""
     tasks = []
-    for task_json in sorted(folder.glob("*/task.json")):
-        data = json.loads(task_json.read_text())
-        focus = data.get("focus") or {}
+    for task in suite.load_tasks(folder, projects=projects):
         tasks.append(
             Task(
-                id=data.get("id", task_json.parent.name),
-                agent=data.get("agent", ""),
-                repo=task_json.parent / "repo",
-                focus=Focus.for_task(
-                    path=focus.get("path", ""),
-                    line=int(focus.get("line") or 0),
-                    end_line=int(focus.get("end_line") or 0),
-                    test=focus.get("test", ""),
-                ),
-                reference=list(data.get("reference_files") or []),
-                added=list(data.get("added_files") or []),
+                id=task.id,
+                agent=task.agent,
+                repo=suite.materialise(task, scratch / task.id),
+                focus=Focus.for_task(path=task.path, line=task.line, end_line=task.end_line, test=task.test),
+                reference=task.reference_files,
+                added=task.added_files,
             )
         )
     return tasks
@@ -279,27 +278,38 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--builds", type=int, default=2)
     parser.add_argument("--budgets", default="4000,1000,500")
     parser.add_argument("--tasks", type=Path, default=TASKS)
+    parser.add_argument("--projects", type=Path, default=suite.PROJECTS)
+    parser.add_argument("--recall-only", action="store_true", help="skip the tree: no speed, no recall beside it")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     budgets = [int(b) for b in args.budgets.split(",") if b.strip()]
     report: dict[str, Any] = {"cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2)}
     with tempfile.TemporaryDirectory(prefix="context-bench-") as scratch:
-        tree = Path(scratch) / "tree"
-        tree.mkdir()
-        lines = copy_tree(tree, args.lines)
-        report["speed"] = speed(tree, lines, args.builds, args.edits)
-        tasks = load_tasks(args.tasks)
+        tasks = load_tasks(args.tasks, Path(scratch) / "tasks", args.projects)
         report["tasks"] = [t.id for t in tasks]
         report["recall"] = recall(tasks, None, budgets)
-        report["recall_with_tree"] = recall(tasks, tree, budgets)
+        if not args.recall_only:
+            tree = Path(scratch) / "tree"
+            tree.mkdir()
+            lines = copy_tree(tree, args.lines)
+            report["speed"] = speed(tree, lines, args.builds, args.edits)
+            report["recall_with_tree"] = recall(tasks, tree, budgets)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    s = report["speed"]
+    print(f"machine: {report['cpus']} cpus, load average {report['load_avg_1m']}")
+    if "speed" in report:
+        print_speed(report["speed"])
+    for key, label in (("recall", "task fixture alone"), ("recall_with_tree", "fixture + the tree")):
+        if key in report:
+            print_recall(report[key], label, budgets)
+    return 0
+
+
+def print_speed(s: dict[str, Any]) -> None:
     print(
         f"tree: {s['lines']} lines of Python, {s['files']} files, {s['symbols']} symbols ({', '.join(PACKAGES)} as needed)"
     )
-    print(f"machine: {report['cpus']} cpus, load average {report['load_avg_1m']}")
     print(f"build (full map): {s['build_s']:.3f} s wall, {s['build_cpu_s']:.3f} s CPU (runs {s['build_runs_s']})")
     for label, u in s["updates"].items():
         print(
@@ -311,19 +321,19 @@ def main(argv: list[str] | None = None) -> int:
         f"rank + render within 4000 tokens: {s['render_4000_s']:.3f} s wall, {s['render_4000_cpu_s']:.3f} s CPU "
         f"({s['render_tokens']} tokens)"
     )
-    for key, label in (("recall", "task fixture alone"), ("recall_with_tree", "fixture + the tree")):
-        results = report[key]
-        print(f"recall of the reference files ({label}):")
-        for task_id, r in results.items():
-            if "skipped" in r:
-                print(f"  {task_id}: skipped, {r['skipped']}")
-            else:
-                cells = "  ".join(f"{m} {r[m]}" for m in ("map", "alphabetical", "by size"))
-                print(f"  {task_id}: {cells}  rank {r['map_rank_of_reference']}")
-        for b in budgets:
-            m, a, z = (mean_recall(results, k, b) for k in ("map", "alphabetical", "by size"))
-            print(f"  mean at {b} tokens: map {m}, alphabetical {a}, by size {z}")
-    return 0
+
+
+def print_recall(results: dict[str, Any], label: str, budgets: Sequence[int]) -> None:
+    print(f"recall of the reference files ({label}):")
+    for task_id, r in results.items():
+        if "skipped" in r:
+            print(f"  {task_id}: skipped, {r['skipped']}")
+        else:
+            cells = "  ".join(f"{m} {r[m]}" for m in ("map", "alphabetical", "by size"))
+            print(f"  {task_id}: {cells}  rank {r['map_rank_of_reference']}")
+    for b in budgets:
+        m, a, z = (mean_recall(results, k, b) for k in ("map", "alphabetical", "by size"))
+        print(f"  mean at {b} tokens: map {m}, alphabetical {a}, by size {z}")
 
 
 if __name__ == "__main__":

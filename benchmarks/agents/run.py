@@ -1,9 +1,10 @@
-"""The agents' task suite run through the real pipeline: for each task, its fixture repository
-copied to a temporary folder, a Sandbox over it, the codebase map (RepoMap), the ModelClient
-(the `openai` package) and the Orchestrator running the task's agent; then the run's change
-set applied to a fresh copy and judged by the task's fail_to_pass and pass_to_pass tests, run
-in a sandbox too (suite.evaluate). Reported per task and overall: resolved rate, steps,
-tokens, cost and time.
+"""The agents' task suite run through the real pipeline: for each task, its starting state
+(its project with its setup.patch, suite.materialise) written to a temporary folder, a
+Sandbox over it, the codebase map (RepoMap), the ModelClient (the `openai` package) and the
+Orchestrator running the task's agent; then the run's change set applied to a fresh starting
+state and judged by the task's fail_to_pass and pass_to_pass tests, run in a sandbox too
+(suite.evaluate). Reported per task and overall: resolved rate, steps, tokens, cost and
+time.
 
 The model: --base-url/--model/--api-key, or CODEFORGE_AGENTS_BASE_URL, CODEFORGE_AGENTS_MODEL,
 CODEFORGE_AGENTS_API_KEY (CODEFORGE_AGENTS_TOOLS=0 or --no-tools: the text edit format;
@@ -32,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.agents.scripted import RECORDED
-from benchmarks.agents.suite import TASKS, SuiteTask, TestRunner, copy_repo, evaluate, load_tasks
+from benchmarks.agents.suite import TASKS, SuiteTask, TestRunner, evaluate, load_tasks, materialise
 from codeforge.platform.agents.context import RepoMap
 from codeforge.platform.agents.endpoint import Endpoint, Price
 from codeforge.platform.agents.meter import Meter
@@ -134,7 +135,7 @@ def run_task(
         client = make_client(endpoint, meter)
         sandbox: Sandbox | None = None
         try:
-            workspace = copy_repo(task, work / "workspace")
+            workspace = materialise(task, work / "workspace")
             sandbox = Sandbox.create(workspace, work / "scratch")
             repo_map = RepoMap.build(Path(sandbox.root))
             orchestrator = Orchestrator(client, sandbox, repo_map, limits=limits, on_event=seen)

@@ -17,10 +17,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmarks.agents.suite import TASKS, SuiteTask, load_tasks
+from benchmarks.agents.suite import TASKS, SuiteTask, load_tasks, materialise
 from codeforge.changes import FileChange, Hunk, parse_unified, unified
 
 __all__ = ["RECORDED", "script", "write_all"]
@@ -41,9 +42,9 @@ def _sides(hunk: Hunk) -> tuple[str, str]:
     return "".join(x + "\n" for x in old), "".join(x + "\n" for x in new)
 
 
-def _edits(task: SuiteTask, change: FileChange) -> list[dict[str, Any]] | None:
+def _edits(start: Path, change: FileChange) -> list[dict[str, Any]] | None:
     """One `edit` per hunk, or None when a hunk's old text is not unique in the file then."""
-    text = (task.repo / change.path).read_text(encoding="utf-8")
+    text = (start / change.path).read_text(encoding="utf-8")
     calls = []
     for hunk in change.hunks:
         search, replace = _sides(hunk)
@@ -58,8 +59,9 @@ def _call(name: str, **arguments: Any) -> dict[str, Any]:
     return {"name": name, "arguments": arguments}
 
 
-def script(task: SuiteTask) -> list[dict[str, Any]]:
-    """The turns of a run that solves `task` the way its reference does."""
+def script(task: SuiteTask, start: Path) -> list[dict[str, Any]]:
+    """The turns of a run that solves `task` the way its reference does; `start` is the task's
+    starting state (suite.materialise)."""
     changes = parse_unified(task.reference.read_text(encoding="utf-8"))
     turns: list[dict[str, Any]] = [
         {
@@ -82,7 +84,7 @@ def script(task: SuiteTask) -> list[dict[str, Any]]:
             content = "".join(line[1:] + "\n" for hunk in change.hunks for line in hunk.lines)
             calls.append(_call("write_file", path=change.path, content=content))
             continue
-        edits = None if task.agent == "refactor" else _edits(task, change)
+        edits = None if task.agent == "refactor" else _edits(start, change)
         if edits is None:
             patched.append(change)
         else:
@@ -104,7 +106,8 @@ def write_all(root: Path = TASKS, out: Path = RECORDED, *, check: bool = False) 
     stale = []
     out.mkdir(exist_ok=True)
     for task in load_tasks(root):
-        text = _render(script(task))
+        with tempfile.TemporaryDirectory(prefix=f"scripted-{task.id}-") as tmp:
+            text = _render(script(task, materialise(task, Path(tmp) / "start")))
         path = out / f"{task.id}.json"
         if check:
             if not path.is_file() or path.read_text(encoding="utf-8") != text:

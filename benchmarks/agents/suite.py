@@ -1,26 +1,36 @@
 """The agents' task suite (benchmarks/agents/tasks/<id>/), in SWE-bench's shape: reading a
-task, copying its fixture repository, applying its patches, running its tests and judging a
+task, materialising its repository, applying its patches, running its tests and judging a
 result by its fail_to_pass and pass_to_pass test ids.
+
+As in SWE-bench, a fixture project is stored once (benchmarks/agents/projects/<project>/, in
+its finished state: no known bug, every test written) and a task is a starting state of it:
+its project plus, where the task's start differs (the bug put back, a TODO for the feature, the
+tests to write taken out), the task's `setup.patch`. `materialise` writes that starting state
+into a folder; everything that needs a task's files (the runner, the judge, the scripted
+replays, the context builder's recall) reads them from there.
 
 A task folder holds:
 
-- `task.json`: `id`, `agent` (bug_fixer | test_writer | refactor | feature_builder), `problem`
-  (the problem statement the agent gets), `focus` {`path`, `line`, `test`, `end_line`?},
-  `reference_files` (the files of repo/ the reference fix touches; for a test writer, whose
-  reference only adds a test file, the module under test), `added_files` (files the reference
-  adds), `fail_to_pass`, `pass_to_pass` (pytest node ids), `test_command`, `test_patch` (hidden
-  acceptance tests applied after the agent's change, as SWE-bench's test patch; null when the
-  failing test is in the repository already) and `mutant` (test writers: a patch of the module
-  under test that the written tests must fail on);
-- `repo/`: the fixture project as the agent finds it;
+- `task.json`: `id`, `agent` (bug_fixer | test_writer | refactor | feature_builder), `project`
+  (the folder under projects/), `problem` (the problem statement the agent gets), `focus`
+  {`path`, `line`, `test`, `end_line`?}, `reference_files` (the files of the starting state the
+  reference fix touches; for a test writer, whose reference only adds a test file, the module
+  under test), `added_files` (files the reference adds), `fail_to_pass`, `pass_to_pass` (pytest
+  node ids), `test_command`, `test_patch` (hidden acceptance tests applied after the agent's
+  change, as SWE-bench's test patch; null when the failing test is in the repository already)
+  and `mutant` (test writers: a patch of the module under test that the written tests must
+  fail on);
+- `setup.patch` (where the start differs from the project): project -> starting state;
 - `reference.patch`: the reference fix (unified diff, `git apply` takes it);
 - `test.patch`, `mutant.patch` where task.json names them.
 
-Judging (`evaluate`): the change is applied to a fresh copy of repo/, then the test patch;
-the whole test command runs once (`-rA` names every test's outcome). Resolved: every
-fail_to_pass test passes and every pass_to_pass test still does. Test writers: their new test
-files pass (and every pass_to_pass test), and with the mutant applied at least one of their
-tests fails.
+All patches are unified diffs that `codeforge.changes.parse_unified` reads and `git apply` takes.
+
+Judging (`evaluate`): the change is applied to a freshly materialised starting state, then
+the test patch; the whole test command runs once (`-rA` names every test's outcome).
+Resolved: every fail_to_pass test passes and every pass_to_pass test still does. Test
+writers: their new test files pass (and every pass_to_pass test), and with the mutant
+applied at least one of their tests fails.
 """
 
 from __future__ import annotations
@@ -36,10 +46,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from codeforge.changes import FileChange, apply_change, parse_unified
+from codeforge.catalog.errors import Conflict, NotFound
+from codeforge.changes import FileChange, HunkConflict, PatchError, apply_change, parse_unified
 
 __all__ = [
     "AGENTS",
+    "PROJECTS",
     "PYTEST_ARGS",
     "TASKS",
     "Judgement",
@@ -47,17 +59,21 @@ __all__ = [
     "TestRunner",
     "apply_changes",
     "apply_patch_file",
-    "copy_repo",
     "evaluate",
     "is_test_path",
     "load_task",
     "load_tasks",
+    "materialise",
     "outcomes",
     "problems",
     "run_pytest",
 ]
 
 TASKS = Path(__file__).resolve().parent / "tasks"
+PROJECTS = Path(__file__).resolve().parent / "projects"
+SETUP_PATCH = "setup.patch"
+# Caches a tool left in a project folder are no part of it.
+_SKIP = shutil.ignore_patterns("__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache")
 AGENTS = ("bug_fixer", "test_writer", "refactor", "feature_builder")
 # -rA: a summary line per test ("PASSED tests/x.py::t"); no cache folder left in the copy.
 PYTEST_ARGS = "-rA -q -p no:cacheprovider"
@@ -71,6 +87,7 @@ TestRunner = Callable[[Path, str], tuple[int, str]]
 class SuiteTask:
     id: str
     agent: str
+    project: str
     problem: str
     path: str
     line: int
@@ -84,22 +101,30 @@ class SuiteTask:
     folder: Path
     test_patch: str | None = None  # file name inside the folder
     mutant: str | None = None
+    projects: Path = PROJECTS
 
     @property
-    def repo(self) -> Path:
-        return self.folder / "repo"
+    def project_root(self) -> Path:
+        return self.projects / self.project
+
+    @property
+    def setup(self) -> Path | None:
+        """The patch from the project to the task's starting state; None: it starts from the project."""
+        path = self.folder / SETUP_PATCH
+        return path if path.is_file() else None
 
     @property
     def reference(self) -> Path:
         return self.folder / "reference.patch"
 
 
-def load_task(folder: Path) -> SuiteTask:
+def load_task(folder: Path, projects: Path = PROJECTS) -> SuiteTask:
     data: dict[str, Any] = json.loads((folder / "task.json").read_text(encoding="utf-8"))
     focus = data.get("focus") or {}
     return SuiteTask(
         id=data["id"],
         agent=data["agent"],
+        project=data["project"],
         problem=data["problem"],
         path=focus.get("path", ""),
         line=int(focus.get("line", 0)),
@@ -113,11 +138,12 @@ def load_task(folder: Path) -> SuiteTask:
         folder=folder,
         test_patch=data.get("test_patch"),
         mutant=data.get("mutant"),
+        projects=projects,
     )
 
 
-def load_tasks(root: Path = TASKS, only: Sequence[str] = ()) -> list[SuiteTask]:
-    tasks = [load_task(p.parent) for p in sorted(root.glob("*/task.json"))]
+def load_tasks(root: Path = TASKS, only: Sequence[str] = (), projects: Path = PROJECTS) -> list[SuiteTask]:
+    tasks = [load_task(p.parent, projects) for p in sorted(root.glob("*/task.json"))]
     if only:
         unknown = sorted(set(only) - {t.id for t in tasks})
         if unknown:
@@ -126,8 +152,9 @@ def load_tasks(root: Path = TASKS, only: Sequence[str] = ()) -> list[SuiteTask]:
     return tasks
 
 
-def problems(task: SuiteTask) -> list[str]:
-    """What is wrong with a task's shape (empty when it is well formed)."""
+def problems(task: SuiteTask, start: Path) -> list[str]:
+    """What is wrong with a task's shape (empty when it is well formed); `start` is the task's
+    starting state, as `materialise` wrote it."""
     out = []
     if task.id != task.folder.name:
         out.append(f"id {task.id!r} is not the folder's name")
@@ -135,9 +162,9 @@ def problems(task: SuiteTask) -> list[str]:
         out.append(f"agent {task.agent!r} is not one of {', '.join(AGENTS)}")
     if len(task.problem) < 80:
         out.append("the problem statement is too short to act on")
-    if not (task.repo / task.path).is_file():
-        out.append(f"focus path {task.path!r} is not a file of repo/")
-    elif not 1 <= task.line <= len((task.repo / task.path).read_text(encoding="utf-8").splitlines()):
+    if not (start / task.path).is_file():
+        out.append(f"focus path {task.path!r} is not a file of the starting state")
+    elif not 1 <= task.line <= len((start / task.path).read_text(encoding="utf-8").splitlines()):
         out.append(f"focus line {task.line} is outside {task.path}")
     if task.test and task.test not in task.fail_to_pass:
         out.append(f"focus test {task.test} is not among fail_to_pass")
@@ -146,8 +173,8 @@ def problems(task: SuiteTask) -> list[str]:
     if set(task.fail_to_pass) & set(task.pass_to_pass):
         out.append("a test is both fail_to_pass and pass_to_pass")
     for path in task.reference_files:
-        if not (task.repo / path).is_file():
-            out.append(f"reference file {path} is not in repo/")
+        if not (start / path).is_file():
+            out.append(f"reference file {path} is not in the starting state")
     if not task.reference.is_file():
         out.append("no reference.patch")
     if task.agent in ("refactor", "feature_builder") and not task.test_patch:
@@ -163,8 +190,24 @@ def problems(task: SuiteTask) -> list[str]:
 # ---- files ------------------------------------------------------------------------------
 
 
-def copy_repo(task: SuiteTask, dest: Path) -> Path:
-    shutil.copytree(task.repo, dest, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+def materialise(task: SuiteTask, dest: Path) -> Path:
+    """Writes the task's starting state into `dest` (which must not exist): a copy of its
+    project with its setup.patch applied. Returns `dest`."""
+    if not task.project or "/" in task.project or not task.project_root.is_dir():
+        raise NotFound(
+            f"task {task.id}: no project {task.project!r} under {task.projects}",
+            fix=f'set "project" in {task.folder / "task.json"} to a folder of {task.projects}',
+        )
+    shutil.copytree(task.project_root, dest, ignore=_SKIP)
+    if task.setup is not None:
+        try:
+            apply_patch_file(dest, task.setup)
+        except (HunkConflict, PatchError, OSError) as exc:
+            shutil.rmtree(dest, ignore_errors=True)
+            raise Conflict(
+                f"task {task.id}: {SETUP_PATCH} does not apply to project {task.project}: {exc}",
+                fix=f"rewrite {task.setup} as the diff from {task.project_root} to the task's starting state",
+            ) from exc
     return dest
 
 
@@ -233,9 +276,9 @@ class Judgement:
 def evaluate(
     task: SuiteTask, changes: Sequence[FileChange], work: Path, *, runner: TestRunner = run_pytest
 ) -> Judgement:
-    """Applies `changes` to a fresh copy of the task's repository in `work` (which must not
-    exist) and judges them."""
-    copy_repo(task, work)
+    """Applies `changes` to the task's starting state, materialised in `work` (which must not
+    exist), and judges them."""
+    materialise(task, work)
     try:
         apply_changes(work, changes)
     except Exception as exc:  # HunkConflict, a path that is not a file: the change is unusable
