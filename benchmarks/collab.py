@@ -71,12 +71,20 @@ def _cores(spec: str) -> list[int]:
     return [int(c) for c in spec.split(",") if c != ""]
 
 
-REALTIME = 0  # --realtime: the server's and the clients' round-robin real-time priority (0: none)
+REALTIME = 0  # --realtime: the server's and the clients' main threads' SCHED_RR priority (0: none)
 
 
-def _pin(cores: list[int], realtime: bool = True) -> list[str]:
-    pin = ["taskset", "-c", ",".join(map(str, cores))] if shutil.which("taskset") and cores else []
-    return (["chrt", "-r", str(REALTIME)] if REALTIME and realtime else []) + pin
+def _pin(cores: list[int]) -> list[str]:
+    return ["taskset", "-c", ",".join(map(str, cores))] if shutil.which("taskset") and cores else []
+
+
+def _realtime(pid: int) -> None:
+    """The process's main thread (its event loop) under SCHED_RR, with reset-on-fork. Only that
+    thread: one real-time thread per core. Threads of a real-time process would share its core
+    round-robin in 100 ms slices (a V8 helper thread holding the core that long), where the
+    other threads, ordinary, simply yield to it."""
+    if REALTIME:
+        subprocess.run(["chrt", "-r", "-R", "-p", str(REALTIME), str(pid)], check=True, stdout=subprocess.DEVNULL)
 
 
 def _server_command(
@@ -119,9 +127,11 @@ def _server(
 ) -> Iterator[tuple[psutil.Process, int]]:
     port = _free_port()
     command, env = _server_command(kind, port, profile, trace, coalesce_ms)
-    process = subprocess.Popen(_pin(cores, realtime) + command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    process = subprocess.Popen(_pin(cores) + command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
     try:
         _wait_listening(port, process, f"the {kind} server")
+        if realtime:
+            _realtime(process.pid)
         yield psutil.Process(process.pid), port
     finally:
         process.terminate()
@@ -201,7 +211,7 @@ def _run_load(
         sampler.start()
         spec = ",".join(f"{rate}:{seconds:g}" for rate, seconds in steps)
         command = [
-            *_pin(client_cores, quota is None),
+            *_pin(client_cores),
             "node", *NODE_FLAGS, str(LOAD), "--url", f"ws://127.0.0.1:{port}", "--room", f"bench-{n}", "--clients", str(n),
             "--steps", spec, "--drain", str(drain), "--warmup", str(warmup),
         ]  # fmt: skip
@@ -212,6 +222,8 @@ def _run_load(
         done: dict[str, Any] = {}
         cpu_at: dict[int, float] = {}
         load = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if quota is None:
+            _realtime(load.pid)
         try:
             assert load.stdout is not None
             for line in load.stdout:
@@ -290,7 +302,12 @@ def split(trace: Path) -> dict[str, Any]:
             parts[k].append(v)
     out: dict[str, Any] = {"edits": len(rows), "ofEdits": len(clients["edits"])}
     for k, values in parts.items():
-        out[k] = {"p50": _pct(values, 0.5), "p99": _pct(values, 0.99), "max": max(values, default=None)}
+        out[k] = {
+            "min": min(values, default=None), "p50": _pct(values, 0.5), "p99": _pct(values, 0.99),
+            "max": max(values, default=None),
+        }  # fmt: skip
+    # One clock on both sides: no edit reaches a client before the server took it (a negative
+    # `downFirst` beyond the fan-out's own length, or an `up` far from zero at its least, is skew).
     slowest = sorted(rows, key=lambda r: r["total"])[-max(1, len(rows) // 100) :] if rows else []
     out["slowest1pct"] = {k: sum(r[k] for r in slowest) / len(slowest) for k in parts} if slowest else {}
     flushes = server["flushes"]
@@ -436,7 +453,7 @@ def _print_split(out: dict[str, Any]) -> None:
     for k in ("up", "wait", "fanout", "serverDone", "downFirst", "down", "total"):
         v = out[k]
         print(
-            f"    {k:<10} p50 {_fmt(v['p50'], '', 2):>7}  p99 {_fmt(v['p99'], '', 2):>7}  max {_fmt(v['max'], '', 1):>7}"
+            f"    {k:<10} min {_fmt(v['min'], '', 2):>7}  p50 {_fmt(v['p50'], '', 2):>7}  p99 {_fmt(v['p99'], '', 2):>7}  max {_fmt(v['max'], '', 1):>7}"
             f"  slowest 1 %: {_fmt(out['slowest1pct'].get(k), '', 2)}",
             file=sys.stderr,
         )
@@ -487,8 +504,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--realtime", type=int, default=0, metavar="PRIORITY",
-        help="run the server and the clients under SCHED_RR at this priority (needs root): on a machine others "
-        "share, their work then cannot take the measured processes' cores (nice cannot: autogroups)",
+        help="run the server's and the clients' main threads under SCHED_RR at this priority (needs root): on a "
+        "machine others share, their work then cannot take those cores (nice cannot: autogroups)",
     )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)

@@ -51,8 +51,17 @@ const drainSeconds = Number(option('drain', '5'))
 // typed, when the first and the last other client had it), on CLOCK_MONOTONIC in ns, the
 // clock Python's time.monotonic_ns() reads: the server's own trace joins it (collab.py --split).
 const traceFile = option('trace', '')
-const mono0 = process.hrtime.bigint()
-const perf0 = performance.now()
+// performance.now() is mapped onto it by the tightest of several (now, hrtime, now) samples: one
+// pause between two reads (a collection at start-up) would shift every figure of the split.
+let mono0 = 0n
+let perf0 = 0
+let gap = Infinity
+for (let i = 0; i < 20; i++) {
+  const before = performance.now()
+  const mono = process.hrtime.bigint()
+  const after = performance.now()
+  if (after - before < gap) [gap, mono0, perf0] = [after - before, mono, (before + after) / 2]
+}
 const monoNs = (t) => t === null ? null : Number(mono0) + Math.round((t - perf0) * 1e6)
 // The clients' garbage collector: its pauses stop every client at once (they share a process).
 const gcPauses = []
