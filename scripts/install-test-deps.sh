@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 packages=(btrfs-progs pgbouncer chromium ripgrep rsync openssh-client openssh-server gdb build-essential pkg-config libkrb5-dev libsecret-1-dev
           libx11-dev libxkbfile-dev
           espeak-ng sox coturn nftables iproute2  # calls: test speech, its measurement, TURN, packet loss
-          bubblewrap)  # agents: the sandbox their commands run in
+          bubblewrap docker.io busybox-static)  # agents: their sandboxes (bubblewrap; Docker, with a busybox test image)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -29,3 +29,12 @@ for script in extensions/scripts/install-test-deps.sh tests/platform/databases/s
     bash "$script"
   fi
 done
+
+# A Docker engine for the agents' Docker sandbox (tests/agents/test_sandbox.py builds its image
+# from busybox-static: no registry is reachable). Started once; it outlives this script.
+if command -v dockerd >/dev/null && ! docker info >/dev/null 2>&1; then
+  echo "starting dockerd (log: /var/tmp/dockerd.log)"
+  nohup dockerd >/var/tmp/dockerd.log 2>&1 &
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+  docker info >/dev/null 2>&1 || { echo "dockerd did not start:"; tail -n 20 /var/tmp/dockerd.log; exit 1; }
+fi

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import tarfile
 import threading
 import time
 import uuid
@@ -24,6 +26,7 @@ from codeforge.platform.agents.sandbox import (
     SandboxUnavailable,
     bwrap_problem,
 )
+from tests.conftest import require
 
 pytestmark = pytest.mark.skipif(bool(bwrap_problem()), reason=f"no bubblewrap sandbox here: {bwrap_problem()}")
 
@@ -323,14 +326,43 @@ def _docker_answers() -> str:
         docker.from_env(timeout=5).ping()
         return ""
     except Exception as exc:
-        return f"no Docker engine answers ({type(exc).__name__}); CI runs no dockerd"
+        return f"no Docker engine answers ({type(exc).__name__}): start dockerd"
+
+
+TEST_IMAGE = "codeforge/sandbox-test:busybox"
+
+
+@pytest.fixture(scope="module")
+def docker_image(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A local image to run commands in, made here (no registry is reachable): a root
+    filesystem of Debian's static busybox, `docker import`ed."""
+    reason = _docker_answers()
+    require("docker", not reason, reason)
+    busybox = Path("/bin/busybox")
+    require("docker", busybox.is_file(), "no /bin/busybox for the test image: apt-get install busybox-static")
+    import docker
+
+    client = docker.from_env(timeout=30)
+    root = tmp_path_factory.mktemp("busybox-root")
+    (root / "bin").mkdir()
+    (root / "tmp").mkdir()
+    (root / "bin" / "busybox").write_bytes(busybox.read_bytes())
+    (root / "bin" / "busybox").chmod(0o755)
+    applets = subprocess.run([str(busybox), "--list"], capture_output=True, text=True, check=True).stdout.split()
+    for applet in applets:
+        if applet != "busybox":
+            (root / "bin" / applet).symlink_to("busybox")
+    archive = tmp_path_factory.mktemp("busybox-tar") / "root.tar"
+    with tarfile.open(archive, "w") as tar:
+        tar.add(root, arcname=".")
+    client.api.import_image_from_file(str(archive), repository=TEST_IMAGE.split(":")[0], tag=TEST_IMAGE.split(":")[1])
+    return TEST_IMAGE
 
 
 def test_without_bwrap_auto_refuses_to_run_unsandboxed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    if not _docker_answers():
-        pytest.skip("a Docker engine answers here: auto would choose it")
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))  # no bwrap on the PATH
     monkeypatch.setattr(sandbox_module, "_bwrap_checked", {})
+    monkeypatch.setattr(sandbox_module, "_docker_client", lambda image: (None, "no Docker engine answers"))
     with pytest.raises(SandboxUnavailable) as info:
         Sandbox.create(_workspace(tmp_path), tmp_path / "s")
     assert isinstance(info.value, ExternalFailure)
@@ -339,19 +371,23 @@ def test_without_bwrap_auto_refuses_to_run_unsandboxed(tmp_path: Path, monkeypat
     assert not (tmp_path / "s" / "work").exists()
 
 
-def test_docker_runtime(tmp_path: Path) -> None:
-    reason = _docker_answers()
-    if reason:
-        with pytest.raises(SandboxUnavailable, match="Docker"):
-            Sandbox.create(_workspace(tmp_path), tmp_path / "s", runtime="docker")
-        pytest.skip(reason)
-    try:
-        box = Sandbox.create(_workspace(tmp_path), tmp_path / "s", runtime="docker")
-    except SandboxUnavailable as exc:
-        pytest.skip(str(exc))
-    with box:
-        result = box.run("pwd; echo x > made.txt; env")
-        assert result.exit_code == 0
-        assert result.output.splitlines()[0] == str(box.workspace)
+def test_docker_runtime_refuses_an_image_it_does_not_have(tmp_path: Path, docker_image: str) -> None:
+    with pytest.raises(SandboxUnavailable, match="not on this machine"):
+        Sandbox.create(_workspace(tmp_path), tmp_path / "s", runtime="docker", image="codeforge/no-such-image:1")
+
+
+def test_docker_runtime(tmp_path: Path, docker_image: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CODEFORGE_TEST_SECRET", "s3cret-value")
+    with Sandbox.create(_workspace(tmp_path), tmp_path / "s", runtime="docker", image=docker_image) as box:
+        assert box.runtime == "docker"
+        result = box.run("pwd; echo x > made.txt; env; id -u")
+        assert result.exit_code == 0, result.output
+        lines = result.output.splitlines()
+        assert lines[0] == str(box.workspace)  # the copy is seen at the workspace's own path
+        assert "s3cret-value" not in result.output  # the platform's environment stays out
+        assert lines[-1] != "0"  # not root
         assert [c.path for c in box.changes()] == ["made.txt"]
         assert box.run("sleep 60", timeout=1).timed_out
+        # No network unless the project allows it: not even an interface to reach out with.
+        routes = box.run("ip route")
+        assert routes.exit_code == 0 and "default" not in routes.output, routes.output
