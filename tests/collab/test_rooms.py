@@ -88,6 +88,53 @@ async def test_updates_of_one_loop_turn_go_out_merged_once_as_the_same_bytes() -
     assert len(watchers) == 3
 
 
+def unframe(data: bytes) -> list[bytes]:
+    """The messages of a server's unmasked binary websocket frames (RFC 6455, 5.2)."""
+    out: list[bytes] = []
+    at = 0
+    while at < len(data):
+        assert data[at] == 0x82, "a final binary frame"
+        length, at = data[at + 1], at + 2
+        assert length & 0x80 == 0, "a server's frame is not masked"
+        if length == 126:
+            length, at = int.from_bytes(data[at : at + 2], "big"), at + 2
+        elif length == 127:
+            length, at = int.from_bytes(data[at : at + 8], "big"), at + 8
+        out.append(data[at : at + length])
+        at += length
+    return out
+
+
+async def test_a_large_room_spaces_its_flushes_and_loses_nothing() -> None:
+    """Twelve peers that take frames (the bridge's endpoint) typing 300 edits over many loop
+    turns: flushes are spaced (fewer frames than edits, updates merged), every frame parses
+    back to protocol messages, and every peer's copy ends equal to the room's."""
+    room = Room("big.py")
+    frames: list[list[bytes]] = [[] for _ in range(12)]
+    peers = [
+        room.connect(lambda _: None, username=f"u{i}", may_edit=lambda: True, write=frames[i].append) for i in range(12)
+    ]
+    docs = [Doc() for _ in peers]
+    for doc in docs:
+        doc.apply_update(room.doc.get_update())
+    for n in range(300):
+        i = n % len(peers)
+        _, update = client_update(f"{n};", doc=docs[i])
+        await room.receive(peers[i], protocol.update_message(update))
+        if n % 7 == 0:
+            await asyncio.sleep(0.001)  # edits arrive across loop turns, some within a flush window
+    await asyncio.sleep(0.05)  # the last window's flush
+    expected = str(room.text)
+    assert len(expected.split(";")) == 301
+    for i, doc in enumerate(docs):
+        messages = [protocol.parse(m) for frame in frames[i] for m in unframe(frame)]
+        for m in messages:
+            if m.kind == protocol.SYNC and m.step == protocol.UPDATE:
+                doc.apply_update(m.payload)
+        assert str(doc.get("content", type=Text)) == expected, f"peer {i}"
+    assert 0 < len(frames[0]) < 300  # spaced and merged, not one write per edit
+
+
 async def test_local_edits_reach_peers_and_observers_see_every_origin() -> None:
     room = Room("a.py")
     a, inbox = peer(room)
