@@ -259,11 +259,6 @@ def _pump(stream: Any, output: _Output) -> None:
         output.feed(chunk)
 
 
-def _drain(chunks: Any, output: _Output) -> None:
-    for chunk in chunks:
-        output.feed(chunk)
-
-
 # ---- the sandbox ------------------------------------------------------------------------
 
 
@@ -279,7 +274,7 @@ class Sandbox:
         self.image = image
         self._snapshot: dict[str, str] = {}
         self._exclude: list[str] = []
-        self._docker: Any = None
+        self.docker: Any = None  # the Docker client, for runtime "docker"
 
     @classmethod
     def create(
@@ -305,7 +300,7 @@ class Sandbox:
             raise BadInput(f"the scratch folder {scratch} is already in use", fix="give each sandbox a new folder")
         chosen, docker_client = _choose_runtime(runtime, image)
         sandbox = cls(workspace, scratch, network=network, runtime=chosen, image=image)
-        sandbox._docker = docker_client
+        sandbox.docker = docker_client
         try:
             # Only what lies inside the workspace needs hiding (nothing else is bound); a data
             # folder holding the workspace must not hide the workspace itself.
@@ -420,9 +415,27 @@ class Sandbox:
     ) -> CommandResult:
         """Runs `command` with /bin/sh in the workspace folder. On timeout or cancel the
         command's whole process tree is killed; cancel then raises CommandCancelled."""
-        if self.runtime == "docker":
-            return self._run_docker(command, timeout, cancelled, max_output)
         output = _Output(max_output)
+        if self.runtime == "docker":
+            from codeforge.platform.agents.sandbox_docker import run_in_container
+
+            exit_code, killed = run_in_container(
+                self.docker,
+                self.image,
+                self.root,
+                self.workspace,
+                command,
+                network=self.network,
+                uid=SANDBOX_UID,
+                timeout=timeout,
+                cancelled=cancelled,
+                feed=output.feed,
+            )
+            if killed == "cancelled":
+                raise CommandCancelled(f"cancelled while running: {command[:200]}")
+            if killed:
+                return CommandResult(124, f"{output.text()}\n[killed after {timeout:g} s: the command timed out]", True)
+            return CommandResult(exit_code, output.text(), False)
         process = subprocess.Popen(
             self._bwrap_args(command),
             stdin=subprocess.DEVNULL,
@@ -485,61 +498,6 @@ class Sandbox:
         for key, value in _environment(self.project_venv).items():
             args += ["--setenv", key, value]
         return [*args, "--", "/bin/sh", "-c", command]
-
-    def _run_docker(
-        self, command: str, timeout: float, cancelled: Callable[[], bool], max_output: int
-    ) -> CommandResult:
-        import requests
-
-        output = _Output(max_output)
-        if os.getuid() == 0:
-            # The container runs as SANDBOX_UID: the copy, with what the tools wrote since the
-            # last command (as root), must be its to write.
-            for folder, dirs, files in os.walk(self.root):
-                for name in [folder, *(os.path.join(folder, n) for n in dirs + files)]:
-                    if os.lstat(name).st_uid != SANDBOX_UID:
-                        os.lchown(name, SANDBOX_UID, SANDBOX_UID)
-        user = f"{SANDBOX_UID}:{SANDBOX_UID}" if os.getuid() == 0 else f"{os.getuid()}:{os.getgid()}"
-        container = self._docker.containers.run(
-            self.image,
-            ["/bin/sh", "-c", command],
-            detach=True,
-            network_mode="bridge" if self.network else "none",
-            volumes={str(self.root): {"bind": str(self.workspace), "mode": "rw"}},
-            working_dir=str(self.workspace),
-            environment={"HOME": "/tmp", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"},
-            user=user,
-            cap_drop=["ALL"],
-            security_opt=["no-new-privileges"],
-            tmpfs={"/tmp": "rw,size=512m"},
-            pids_limit=1024,
-            init=True,
-        )
-        try:
-            logs = container.logs(stream=True, follow=True, stdout=True, stderr=True)
-            reader = threading.Thread(target=_drain, args=(logs, output), daemon=True)
-            reader.start()
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    status = container.wait(timeout=0.25)
-                    exit_code = int(status.get("StatusCode", -1))
-                    break
-                except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
-                    pass
-                if cancelled() or time.monotonic() >= deadline:
-                    with contextlib.suppress(Exception):
-                        container.kill()
-                    if cancelled():
-                        raise CommandCancelled(f"cancelled while running: {command[:200]}")
-                    reader.join(timeout=5)
-                    text = output.text()
-                    return CommandResult(124, f"{text}\n[killed after {timeout:g} s: the command timed out]", True)
-            reader.join(timeout=10)
-            return CommandResult(exit_code, output.text(), False)
-        finally:
-            with contextlib.suppress(Exception):
-                container.remove(force=True)
 
     # ---- the change set -----------------------------------------------------------------
 
@@ -619,20 +577,6 @@ def _choose_runtime(runtime: str, image: str) -> tuple[str, Any]:
 
 
 def _docker_client(image: str) -> tuple[Any, str]:
-    try:
-        import docker
-        import docker.errors
-    except ImportError:
-        return None, "the docker package is not installed"
-    try:
-        client = docker.from_env(timeout=10)
-        client.ping()
-    except Exception as exc:
-        return None, f"no Docker engine answers ({type(exc).__name__})"
-    try:
-        client.images.get(image)
-    except docker.errors.ImageNotFound:
-        return None, f"the Docker image {image} is not on this machine"
-    except Exception as exc:
-        return None, f"Docker failed looking up {image}: {exc}"
-    return client, ""
+    from codeforge.platform.agents.sandbox_docker import client_for
+
+    return client_for(image)
