@@ -190,11 +190,16 @@ def _database(backend: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+# What keeps state in the platform's database (settings, runs, hunk states, spend) runs on both
+# backends; the rest (refusals, the pane, what a run writes) is the same on either: SQLite only.
+BOTH_BACKENDS = pytest.mark.parametrize("env", ["sqlite", "postgresql"], indirect=True)
+
+
+@pytest.fixture(scope="module")
 def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     """One platform per backend for the module; each test runs on workspaces of its own."""
     require("bwrap", not bwrap_problem(), bwrap_problem() or "")
-    with _database(request.param) as url:
+    with _database(getattr(request, "param", "sqlite")) as url:
         env = _platform(tmp_path_factory.mktemp("agents"), url)
         try:
             yield env
@@ -207,6 +212,7 @@ def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 # ---- settings ---------------------------------------------------------------------------
 
 
+@BOTH_BACKENDS
 def test_configure_needs_manage_and_the_key_is_never_shown(env: Env) -> None:
     env.problem("developer", "agents.configure", {"project": "demo", "model": "m"}, 403)
     env.problem("viewer", "agents.configure", {"project": "demo", "model": "m"}, 403)
@@ -295,6 +301,7 @@ def test_a_run_proposes_a_change_set_and_writes_nothing(env: Env) -> None:
     assert not (env.platform.data_dir / "agents" / run["id"]).exists()  # the scratch copy is gone
 
 
+@BOTH_BACKENDS
 def test_accept_all_then_undo_restores(env: Env) -> None:
     run, folder = env.run("accept-all")
     before = _snapshot(folder)
@@ -315,6 +322,7 @@ def test_accept_all_then_undo_restores(env: Env) -> None:
     assert audit[0]["target"] == run["id"] and audit[0]["outcome"] == "succeeded"
 
 
+@BOTH_BACKENDS
 def test_accept_per_file_and_per_hunk_and_reject(env: Env) -> None:
     run, folder = env.run("per-hunk")
     rid = run["id"]
@@ -364,6 +372,7 @@ def test_write_false_records_what_the_editor_applied(env: Env) -> None:
     assert undone["hunks"] == ["calc.py#1"] and undone["written"] == [] and _snapshot(folder) == before
 
 
+@BOTH_BACKENDS
 def test_a_conflict_writes_nothing(env: Env) -> None:
     run, folder = env.run("conflict")
     # The user changed the very line the first hunk changes, after the run.
@@ -381,6 +390,7 @@ def test_a_conflict_writes_nothing(env: Env) -> None:
     assert "return b - a  # add (mine)" in (folder / "calc.py").read_text()
 
 
+@BOTH_BACKENDS
 def test_cost_from_the_price_table_and_the_project_cap(env: Env) -> None:
     prices = {"replay-model": {"input_per_mtok": 1.0, "output_per_mtok": 2.0}}
     env.ok("owner", "agents.configure", {"project": "demo", "prices": prices})
