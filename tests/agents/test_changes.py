@@ -23,6 +23,7 @@ from codeforge.changes import (
     sha256_text,
     unified,
 )
+from tests.conftest import require
 
 WORDS = ["alpha", "beta", "gamma", "", "    indented", "x = 1", "tail  ", "ünïcode", "\tTab", "def f():"]
 
@@ -173,8 +174,7 @@ def test_added_and_deleted_files() -> None:
 
 
 def test_unified_text_is_what_git_applies(tmp_path: Path) -> None:
-    if shutil.which("git") is None:
-        pytest.skip("git is not installed")
+    require("git", shutil.which("git") is not None, "git is not installed")
     files = {
         "mod.py": ("a = 1\nb = 2\nc = 3\n", "a = 1\nb = 20\nc = 3\n"),
         "gone.txt": ("bye\n", None),

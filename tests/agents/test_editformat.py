@@ -17,6 +17,7 @@ from codeforge.platform.agents.editformat import (
     as_tool_call,
     parse,
 )
+from tests.conftest import require
 
 
 def test_a_plain_block() -> None:
@@ -143,8 +144,7 @@ def test_a_new_file_never_overwrites_one_with_text(tmp_path: Path) -> None:
     from codeforge.platform.agents.sandbox import Sandbox, bwrap_problem
     from codeforge.platform.agents.tools import TOOLS, ToolEnv
 
-    if bwrap_problem():
-        pytest.skip(bwrap_problem())
+    require("bwrap", not bwrap_problem(), bwrap_problem())
     ws = tmp_path / "ws"
     ws.mkdir()
     (ws / "old.py").write_text("keep = True\n")

@@ -12,6 +12,7 @@ import pytest
 from codeforge.platform.agents.context import RepoMap
 from codeforge.platform.agents.sandbox import CommandCancelled, Sandbox, bwrap_problem
 from codeforge.platform.agents.tools import MAX_READ_LINES, TOOLS, ToolEnv, run_tool, schemas
+from tests.conftest import require
 
 APP = '''"""Arithmetic."""
 
@@ -50,9 +51,8 @@ def env(tmp_path: Path) -> Iterator[ToolEnv]:
     (ws / "notes.txt").write_text("one\r\ntwo\r\nthree\r\n")
     (ws / "blob.bin").write_bytes(b"\0\1\2")
     (ws / "long.txt").write_text("".join(f"line {i}\n" for i in range(1, 1001)))
-    sandbox = Sandbox.create(ws, tmp_path / "scratch", runtime="bwrap") if not bwrap_problem() else None
-    if sandbox is None:
-        pytest.skip(f"no bubblewrap sandbox here: {bwrap_problem()}")
+    require("bwrap", not bwrap_problem(), f"no bubblewrap sandbox here: {bwrap_problem()}")
+    sandbox = Sandbox.create(ws, tmp_path / "scratch", runtime="bwrap")
     yield ToolEnv(
         sandbox=sandbox,
         repo_map=RepoMap.build(sandbox.root),
