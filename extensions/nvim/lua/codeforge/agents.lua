@@ -137,18 +137,7 @@ local function show(lines, title)
   vim.bo[buf].filetype = 'diff'
   local width = math.max(20, math.min(vim.o.columns - 4, math.max(60, unpack(vim.tbl_map(vim.fn.strdisplaywidth, lines)))))
   local height = math.max(3, math.min(#lines, vim.o.lines - 8))
-  local win = vim.api.nvim_open_win(buf, false, {
-    relative = 'editor',
-    row = 1,
-    col = math.floor((vim.o.columns - width) / 2),
-    width = width,
-    height = height,
-    style = 'minimal',
-    border = 'rounded',
-    title = ' ' .. title .. ' ',
-    title_pos = 'center',
-  })
-  return win
+  return require('codeforge.ui').titled_window(buf, title, width, height)
 end
 
 --- Ask yes or no (vim.ui.select, so a picker plugin shows it). Inside a coroutine: the

@@ -143,17 +143,13 @@ end
 
 M.last_float = nil ---@type {buf: integer, win: integer, title: string}|nil
 
---- Show lines in a floating window that `q` or <Esc> closes. With `opts.reveal` the float shows
---- a secret: `y` copies the secret fields of `result` (per `opts.op`'s output schema), and
---- closing the window wipes its buffer, so the secret stays nowhere.
-function M.float(title, lines, result, opts)
+--- A bordered floating window over `buf`, centred across, its title on the border; `opts.enter`
+--- focuses it, `opts.row` places it (default: the top line).
+function M.titled_window(buf, title, width, height, opts)
   opts = opts or {}
-  local buf = scratch('codeforge://result/' .. title:gsub('%s+', '-'), lines, 'codeforge')
-  local width = math.min(math.max(#title + 4, 40, unpack(vim.tbl_map(vim.fn.strdisplaywidth, lines))), vim.o.columns - 4)
-  local height = math.min(#lines, math.max(3, vim.o.lines - 6))
-  local win = vim.api.nvim_open_win(buf, true, {
+  return vim.api.nvim_open_win(buf, opts.enter or false, {
     relative = 'editor',
-    row = math.floor((vim.o.lines - height) / 2) - 1,
+    row = opts.row or 1,
     col = math.floor((vim.o.columns - width) / 2),
     width = width,
     height = height,
@@ -162,6 +158,18 @@ function M.float(title, lines, result, opts)
     title = ' ' .. title .. ' ',
     title_pos = 'center',
   })
+end
+
+--- Show lines in a floating window that `q` or <Esc> closes. With `opts.reveal` the float shows
+--- a secret: `y` copies the secret fields of `result` (per `opts.op`'s output schema), and
+--- closing the window wipes its buffer, so the secret stays nowhere.
+function M.float(title, lines, result, opts)
+  opts = opts or {}
+  local buf = scratch('codeforge://result/' .. title:gsub('%s+', '-'), lines, 'codeforge')
+  local width = math.min(math.max(#title + 4, 40, unpack(vim.tbl_map(vim.fn.strdisplaywidth, lines))), vim.o.columns - 4)
+  local height = math.min(#lines, math.max(3, vim.o.lines - 6))
+  local row = math.floor((vim.o.lines - height) / 2) - 1
+  local win = M.titled_window(buf, title, width, height, { enter = true, row = row })
   for _, key in ipairs({ 'q', '<Esc>' }) do
     vim.keymap.set('n', key, '<cmd>close<cr>', { buffer = buf, nowait = true, desc = 'Close' })
   end
