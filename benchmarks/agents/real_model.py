@@ -24,6 +24,7 @@ cores, so it stays out of CI and of pyproject.toml) with its server extra, and t
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import socket
 import statistics
@@ -32,7 +33,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -77,18 +78,15 @@ class CallRecord:
 
 class MeasuredClient(ModelClient):
     """A ModelClient that keeps a CallRecord of every call (the loop sees no difference), and
-    caps each answer at `max_tokens`: Endpoint has no such setting yet, and llama.cpp lets a
-    small model that never says <end_of_turn> write until the context is full."""
+    caps each answer at `max_tokens` (`Endpoint.max_answer_tokens`): llama.cpp lets a small
+    model that never says <end_of_turn> write until the context is full."""
 
     def __init__(self, endpoint: Endpoint, meter: Meter, *, max_tokens: int = 512, fold_system: bool = True) -> None:
-        super().__init__(endpoint, meter)
+        super().__init__(dataclasses.replace(endpoint, max_answer_tokens=max_tokens), meter)
         self.records: list[CallRecord] = []
         self.max_tokens = max_tokens
         self.fold_system = fold_system
         self.prompts: list[list[dict[str, Any]]] = []  # the messages of each call, as sent
-
-    def _chunks(self, kwargs: dict[str, Any], cancelled: Callable[[], bool]) -> Iterator[Any]:
-        return super()._chunks({**kwargs, "max_tokens": self.max_tokens}, cancelled)
 
     def complete(
         self,

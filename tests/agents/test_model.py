@@ -55,6 +55,7 @@ def test_streamed_text_arrives_in_deltas_and_is_assembled(replay: Replay, model_
     body = server.requests[0]
     assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
     assert body["messages"] == MESSAGES and body["model"] == "replay-model" and "tools" not in body
+    assert "max_tokens" not in body  # the endpoint's own limit unless one is configured
     # The usage chunk's numbers are used, and the meter has them.
     assert turn.usage_reported
     assert turn.prompt_tokens == count_messages(MESSAGES, model="replay-model")
@@ -419,3 +420,9 @@ def test_the_caps_are_checked_again_before_a_retry(replay: Replay, model_client:
 
     assert server.served == 1 and caught.value.cap == "run"
     assert client.meter.cost_usd == pytest.approx(prompt_cost)
+
+
+def test_an_answer_cap_is_sent_as_max_tokens(replay: Replay, model_client: Client) -> None:
+    server = replay([{"text": "short"}])
+    model_client(server, max_answer_tokens=64).complete(MESSAGES)
+    assert server.requests[0]["max_tokens"] == 64

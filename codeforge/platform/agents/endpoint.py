@@ -34,6 +34,9 @@ class Endpoint:
     tools: bool = True  # False: the text edit format (editformat.py)
     timeout_s: float = 60.0  # per request: connect, and between two chunks of the stream
     max_retries: int = 4  # on 429 / 5xx / connection errors
+    # Most tokens one answer may have (sent as `max_tokens`); None: the endpoint's own limit.
+    # A small local model that never stops writes until its context is full without it.
+    max_answer_tokens: int | None = None
     price: Price = Price()
     run_cap_usd: float | None = None
     project_cap_usd: float | None = None

@@ -331,6 +331,8 @@ class ModelClient:
     ) -> ModelTurn:
         e = self.endpoint
         kwargs: dict[str, Any] = {"model": e.model, "messages": messages, "stream": True}
+        if e.max_answer_tokens is not None:
+            kwargs["max_tokens"] = e.max_answer_tokens
         if tools:
             kwargs["tools"] = tools
         if self._usage_option:
