@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 packages=(btrfs-progs pgbouncer chromium ripgrep rsync openssh-client openssh-server gdb build-essential pkg-config libkrb5-dev libsecret-1-dev
           libx11-dev libxkbfile-dev
           espeak-ng sox coturn nftables iproute2  # calls: test speech, its measurement, TURN, packet loss
-          bubblewrap docker.io busybox-static)  # agents: their sandboxes (bubblewrap; Docker, with a busybox test image)
+          bubblewrap docker.io busybox-static  # agents: their sandboxes (bubblewrap; Docker, with a busybox test image)
+          prometheus)  # monitoring: a real Prometheus scrapes the platform and receives its remote-write
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -27,6 +27,7 @@ from codeforge.platform.api.problems import PROBLEM_SCHEMA, install_problem_hand
 from codeforge.platform.api.routes import operations_router
 from codeforge.platform.auth.limits import InProcessAuthLimiter
 from codeforge.platform.core import Platform, ShuttingDown
+from codeforge.platform.registry import api_routers
 from codeforge.platform.settings import Settings
 
 __all__ = ["create_app", "metrics_token"]
@@ -133,6 +134,8 @@ def create_app(settings: Settings | None = None, on_started: Callable[[Platform]
     app.include_router(operations_router())
     app.include_router(events_router())
     app.include_router(pages_router())
+    for router in api_routers(platform.capabilities):
+        app.include_router(router)
 
     app.add_middleware(RequestCounter, platform=platform)
 

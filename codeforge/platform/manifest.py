@@ -113,6 +113,11 @@ class Capability:
     cleanup: tuple[CrashCleanup, ...] = ()
     project_section: ProjectSection | None = None
     editor: tuple[str, ...] = ()
+    # Modules of this package, each with a FastAPI `router` for endpoints that speak another
+    # system's protocol rather than the catalog's (OTLP, Loki push, Prometheus's query API).
+    # Thin: they authenticate and call the package's services; the catalog stays the way
+    # people reach every operation.
+    api: tuple[str, ...] = ()
     # Lines for the `codeforge up` banner (advice a person should see at start), or None.
     notices: tuple[Callable[[Settings], str | None], ...] = ()
     # Filled by the registry: the package the manifest was found in.

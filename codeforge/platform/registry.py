@@ -144,6 +144,11 @@ def load_capabilities(capabilities: Sequence[Capability]) -> dict[str, Service]:
     return IMPLEMENTATIONS
 
 
+def api_routers(capabilities: Sequence[Capability]) -> list[Any]:
+    """The FastAPI routers of the modules capabilities name in `api` (protocol endpoints)."""
+    return [importlib.import_module(f"{cap.package}.{name}").router for cap in capabilities for name in cap.api]
+
+
 def editor_modules(capabilities: Sequence[Capability]) -> list[str]:
     """The language-server modules capabilities contribute (each has `contribute(c)`)."""
     return [module for cap in capabilities for module in cap.editor]
