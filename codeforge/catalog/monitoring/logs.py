@@ -1,0 +1,3 @@
+"""Monitoring operations of this part (docs/monitoring.md); filled by its owner."""
+
+__all__: list[str] = []

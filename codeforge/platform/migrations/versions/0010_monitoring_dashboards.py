@@ -1,0 +1,27 @@
+"""monitoring: dashboards
+
+Revision ID: 0010_monitoring_dashboards
+Revises: 0009_monitoring_alerts
+Create Date: 2026-11-30 12:00:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+import codeforge.platform.db  # noqa: F401
+
+
+revision: str = '0010_monitoring_dashboards'
+down_revision: str | None = '0009_monitoring_alerts'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

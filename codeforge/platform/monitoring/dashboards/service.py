@@ -1,0 +1,1 @@
+"""@implements of this part's operations (docs/monitoring.md); filled by its owner."""

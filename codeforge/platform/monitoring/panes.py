@@ -1,0 +1,1 @@
+"""Monitoring panes (docs/monitoring.md); filled by its owner."""
