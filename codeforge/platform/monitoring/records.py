@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ExceptionEvent", "LogRecord", "Span", "SpanEvent", "StackFrame"]
+__all__ = ["ExceptionEvent", "LogRecord", "Matcher", "SeriesData", "Span", "SpanEvent", "StackFrame"]
 
 
 @dataclass(slots=True)
@@ -71,3 +71,22 @@ class Span:
     @property
     def duration_ns(self) -> int:
         return self.end_ns - self.start_ns
+
+
+@dataclass(frozen=True, slots=True)
+class Matcher:
+    """A label matcher of a series selector: `job="api"` is Matcher("job", "=", "api");
+    the metric name is the label `__name__`."""
+
+    name: str
+    op: str  # = | != | =~ | !~ (regexes fully anchored, as Prometheus's)
+    value: str
+
+
+@dataclass(slots=True)
+class SeriesData:
+    """One series' samples in a time range, oldest first; times in Unix milliseconds."""
+
+    labels: dict[str, str]
+    times_ms: list[int]
+    values: list[float]

@@ -1,0 +1,69 @@
+"""Shared platforms for the monitoring tests: one `codeforge up` on SQLite for the whole
+session (scrape and alert loops on half-second intervals), one on PostgreSQL started by the
+first test that asks; each test works in a project of its own (`project`)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from codeforge.client import PlatformClient
+from tests.conftest import RunningPlatform, require, start_platform
+from tests.platform.conftest import PG_ADMIN, _postgres_up
+
+FAST = {
+    "CODEFORGE_MONITORING_SCRAPE_INTERVAL_S": "0.5",
+    "CODEFORGE_MONITORING_SCRAPE_TIMEOUT_S": "2",
+    "CODEFORGE_MONITORING_EVAL_INTERVAL_S": "0.5",
+    "CODEFORGE_MONITORING_REMOTE_WRITE_INTERVAL_S": "0.5",
+    "CODEFORGE_AUTH_FAILURES_PER_MINUTE": "100000",
+}
+
+
+@pytest.fixture(scope="session")
+def monitored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlatform]:
+    running = start_platform(tmp_path_factory.mktemp("monitored"), **FAST)
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def monitored_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlatform]:
+    """The same on PostgreSQL: logs and traces in the schema `monitoring` of its database."""
+    require("postgresql", _postgres_up(), f"no PostgreSQL at {PG_ADMIN}")
+    name = f"cf_mon_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN.rsplit("/", 1)[0].split("://", 1)[1]
+    running = start_platform(
+        tmp_path_factory.mktemp("monitored-pg"), CODEFORGE_DATABASE_URL=f"postgresql+psycopg://{base}/{name}", **FAST
+    )
+    yield running
+    running.stop()
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def new_project(platform: RunningPlatform) -> str:
+    slug = f"m{uuid.uuid4().hex[:10]}"
+    PlatformClient(platform.url, platform.token).call("projects.create", {"slug": slug})
+    return slug
+
+
+@pytest.fixture
+def project(monitored: RunningPlatform) -> str:
+    """A fresh project on the shared platform, so tests never see each other's telemetry."""
+    return new_project(monitored)
+
+
+@pytest.fixture
+def client(monitored: RunningPlatform) -> Iterator[PlatformClient]:
+    yield PlatformClient(monitored.url, monitored.token)
+
+
+def data_dir(platform: RunningPlatform) -> Path:
+    return platform.data_dir
