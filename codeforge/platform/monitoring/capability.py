@@ -23,6 +23,7 @@ CAPABILITY = Capability(
     models=("metrics.models", "alerts.models", "dashboards.models"),
     services=(
         "metrics.service",
+        "metrics.promql.service",
         "logs.service",
         "traces.service",
         "alerts.service",

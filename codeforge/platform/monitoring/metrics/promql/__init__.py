@@ -1,0 +1,1 @@
+"""PromQL: parser and evaluator over the MetricsStore (docs/monitoring.md)."""

@@ -1,0 +1,1 @@
+"""@implements of monitoring.query (docs/monitoring.md); filled by its owner."""
