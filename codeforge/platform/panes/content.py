@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Bars", "Code", "Log", "PaneContent", "Section", "Table", "Tree"]
+__all__ = ["Bars", "Chart", "Code", "Log", "PaneContent", "Point", "Section", "Series", "Table", "Tree", "Waterfall"]
 
 
 @dataclass
@@ -53,7 +53,39 @@ class Code:
     empty: str = "nothing yet"
 
 
-Section = Table | Bars | Tree | Log | Code
+Point = tuple[int, float]  # (Unix time in milliseconds, value)
+Series = tuple[str, list[Point]]  # (legend label, points oldest first)
+
+
+@dataclass
+class Chart:
+    """Time series drawn as lines over a shared time axis (a dashboard panel): one line per
+    series, its label in the legend. `unit` formats the y axis and values ("s", "bytes", "%",
+    "req/s", ...; "" for plain numbers). `y_min`/`y_max` pin the y range; left out, it follows
+    the data (from zero when nothing is negative). Non-finite values (PromQL's NaN) are skipped."""
+
+    title: str
+    series: list[Series]
+    unit: str = ""
+    y_min: float | None = None
+    y_max: float | None = None
+    empty: str = "no data"
+    # The time range shown, in Unix ms; left out, the data's own first and last times.
+    start_ms: int | None = None
+    end_ms: int | None = None
+
+
+@dataclass
+class Waterfall:
+    """Spans of a trace as bars on a time line: (depth, label, start offset ms, duration ms,
+    is_error, detail) per row, parents before their children; error rows are marked."""
+
+    title: str
+    rows: list[tuple[int, str, float, float, bool, str]]
+    empty: str = "nothing yet"
+
+
+Section = Table | Bars | Tree | Log | Code | Chart | Waterfall
 
 
 @dataclass
@@ -61,3 +93,5 @@ class PaneContent:
     title: str
     subtitle: str = ""
     sections: list[Section] = field(default_factory=list)
+    # Seconds after which the page shows itself afresh (live tail, live dashboards); None: never.
+    refresh_s: float | None = None
