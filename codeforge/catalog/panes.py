@@ -23,9 +23,9 @@ class PaneOpenInput(ProjectInput):
     item: str | None = Field(
         default=None,
         min_length=1,
-        max_length=200,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
-        description="For a pane about one resource (agent-run): its id, e.g. the run's.",
+        max_length=1000,
+        pattern=r"^[^\x00-\x1f\x7f]+$",  # one line: ids, names, and the logs pane's query ({level="error"} timeout)
+        description="For a pane about one resource (agent-run): its id, e.g. the run's; for logs, a log query.",
     )
 
 

@@ -24,6 +24,7 @@ class Pane:
     # For a pane about one resource: what its item is ("run"), and the renderer taking it.
     item: str = ""
     render_item: ItemRenderer | None = None
+    item_optional: bool = False  # the renderer also takes "" (logs: every line; traces: every service)
 
     def content(self, ctx: Context, item: str | None) -> PaneContent:
         if self.render_item is not None:
@@ -43,12 +44,12 @@ def pane(name: str, title: str) -> Callable[[Renderer], Renderer]:
     return register
 
 
-def item_pane(name: str, title: str, *, item: str) -> Callable[[ItemRenderer], ItemRenderer]:
+def item_pane(name: str, title: str, *, item: str, optional: bool = False) -> Callable[[ItemRenderer], ItemRenderer]:
     """A pane showing one resource: `panes.open` needs its `item` (the resource's id), and an
     unknown one is refused there, with the renderer's own NotFound."""
 
     def register(fn: ItemRenderer) -> ItemRenderer:
-        _add(Pane(name, title, item=item, render_item=fn))
+        _add(Pane(name, title, item=item, render_item=fn, item_optional=optional))
         return fn
 
     return register

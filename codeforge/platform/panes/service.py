@@ -41,14 +41,15 @@ def open_pane(ctx: Context, data: catalog.panes.PaneOpenInput) -> catalog.panes.
     payload = {"t": ctx.actor.token_id, "p": ctx.require_project().slug, "n": data.pane}
     title = f"{found.title} — {data.project}"
     if found.item:
-        if not data.item:
+        if not data.item and not found.item_optional:
             raise BadInput(
                 f"pane {data.pane!r} shows one {found.item}: say which",
                 errors=[FieldProblem("item", "missing", f"give the id of the {found.item} to show")],
             )
-        found.content(ctx, data.item)  # an unknown item is refused now, not when the link is opened
-        payload["i"] = data.item
-        title = f"{found.title} {data.item} — {data.project}"
+        found.content(ctx, data.item or "")  # an unknown item is refused now, not when the link is opened
+        payload["i"] = data.item or ""
+        if data.item:
+            title = f"{found.title} {data.item} — {data.project}"
     elif data.item:
         raise BadInput(
             f"pane {data.pane!r} shows the whole project and takes no item",

@@ -1,1 +1,0 @@
-"""Monitoring panes (docs/monitoring.md); filled by its owner."""
