@@ -3,9 +3,12 @@ in-app frames' module path and function, never line numbers (an edit above the f
 must not open a new group) nor the message (it carries ids and values). Without an in-app
 frame the message stands in for the stack, its numbers, hex values and UUIDs masked.
 
-A deployment puts the same code under different roots (/app, /srv/app, /home/u/src/app), so a
-frame's path counts relative to the deepest folder all the event's in-app frames share: the
-same stack gives the same relative paths wherever it runs."""
+A deployment puts the same code under different roots (/app, /srv/app, /home/u/src/app), and
+an in-app frame may lie outside that root (a script in /usr/local/bin, a test runner), so no
+prefix can be cut reliably: an absolute path counts by its file's name alone, which together
+with the function and the frames' order tells stacks apart as well as the full path would. A
+relative path (a JVM frame's package path, com/shop/Cart.java) is already free of the
+deployment and counts whole."""
 
 from __future__ import annotations
 
@@ -16,13 +19,14 @@ from collections.abc import Sequence
 
 from codeforge.platform.monitoring.records import ExceptionEvent, StackFrame
 
-__all__ = ["culprit", "fingerprint", "mask_message", "module_paths", "normalise_type"]
+__all__ = ["culprit", "fingerprint", "mask_message", "module_path", "normalise_type"]
 
 _UUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
 _HEX = re.compile(r"\b0x[0-9a-fA-F]+\b|\b(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{8,}\b")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 # Names compilers number: Java's lambda$main$0, Python's <lambda>s keep theirs (no number).
 _NUMBERED = re.compile(r"\$\d+")
+_PACKAGE_FILES = frozenset({"__init__", "__main__", "index", "mod"})
 
 
 def mask_message(message: str) -> str:
@@ -43,26 +47,22 @@ def _clean(path: str) -> str:
     return path[:-1] if path.endswith(".pyc") else path
 
 
-def module_paths(frames: Sequence[StackFrame]) -> list[str]:
-    """Each frame's path relative to the deepest folder the in-app frames share (a single
-    frame: its file's name), so the deployment's root drops out."""
-    paths = [_clean(f.path) for f in frames]
-    app = [p for p, f in zip(paths, frames, strict=True) if f.in_app and "/" in p]
-    root = ""
-    if app:
-        try:
-            root = posixpath.dirname(app[0]) if len(set(app)) == 1 else posixpath.commonpath(app)
-        except ValueError:  # absolute and relative paths mixed: nothing shared
-            root = ""
-    return [posixpath.relpath(p, root) if root and p.startswith(root + "/") else p for p in paths]
+def module_path(path: str) -> str:
+    """The part of a frame's path that is the same wherever the code is deployed."""
+    path = _clean(path)
+    if not (path.startswith("/") or path[1:3] == ":/"):
+        return posixpath.normpath(path)
+    folder, name = posixpath.split(path)
+    # A package's own file is named for its folder: shop/__init__.py, cart/index.js.
+    return f"{posixpath.basename(folder)}/{name}" if name.split(".", 1)[0] in _PACKAGE_FILES else name
 
 
 def fingerprint(event: ExceptionEvent) -> str:
     """32 hex digits naming the event's group."""
     parts = [normalise_type(event.type)]
-    frames = [(path, f) for path, f in zip(module_paths(event.frames), event.frames, strict=True) if f.in_app]
+    frames = [f for f in event.frames if f.in_app]
     if frames:
-        parts += [f"{path}:{_NUMBERED.sub('$', f.function)}" for path, f in frames]
+        parts += [f"{module_path(f.path)}:{_NUMBERED.sub('$', f.function)}" for f in frames]
     else:
         parts.append("message:" + mask_message(event.message))
     return hashlib.blake2b("\n".join(parts).encode(), digest_size=16).hexdigest()
