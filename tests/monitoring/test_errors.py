@@ -340,9 +340,12 @@ def test_an_event_after_resolve_regresses(store: ErrorStore) -> None:
     assert resolved.resolved_at_ns is not None
     store.observe(project, [_event(resolved.resolved_at_ns - 1)])  # sent before the fix, arrived after
     assert store.groups(project)[0].state == "resolved"
+    regressions = store.announced["regressed"]
     store.observe(project, [_event(time.time_ns())])
+    store.observe(project, [_event(time.time_ns())])  # still regressed: announced once
     again = store.groups(project, state="regressed")
-    assert [g.id for g in again] == [group_id] and again[0].count == 3
+    assert [g.id for g in again] == [group_id] and again[0].count == 4
+    assert store.announced["regressed"] == regressions + 1
     reopened = store.triage(project, group_id, "unresolved", "ana")
     assert reopened is not None and (reopened.state, reopened.resolved_at_ns, reopened.resolved_by) == (
         "unresolved",
@@ -359,33 +362,41 @@ def test_ignored_stays_ignored_and_counts(store: ErrorStore) -> None:
     store.observe(project, [_event(time.time_ns())])
     group_id = store.groups(project)[0].id
     store.triage(project, group_id, "ignored", "ana")
+    announced = dict(store.announced)
     store.observe(project, [_event(time.time_ns()), _event(time.time_ns())])
     (group,) = store.groups(project)
-    assert (group.state, group.count) == ("ignored", 3)
+    assert (group.state, group.count) == ("ignored", 3) and dict(store.announced) == announced
 
 
 def test_many_threads_on_one_new_error_make_one_group(store: ErrorStore) -> None:
+    """Eight threads, half of them through a second store on the same database (another
+    replica), observe one new error at once: one group, every event counted, one announcement."""
     project = uuid.uuid4().hex
+    replica = ErrorStore(store.monitoring)
+    before = store.announced["new"] + replica.announced["new"]
     start = threading.Barrier(8)
     failures: list[BaseException] = []
 
-    def observe() -> None:
+    def observe(target: ErrorStore) -> None:
         try:
             start.wait()
             for _ in range(10):
-                store.observe(project, [_event(time.time_ns()), _event(time.time_ns(), service="worker")])
-        except BaseException as exc:
+                target.observe(project, [_event(time.time_ns()), _event(time.time_ns(), service="worker")])
+        except BaseException as exc:  # reported below
             failures.append(exc)
 
-    threads = [threading.Thread(target=observe) for _ in range(8)]
+    threads = [threading.Thread(target=observe, args=(replica if i % 2 else store,)) for i in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    replica.close()
     assert failures == []
     (group,) = store.groups(project)
     assert group.count == 160 and group.services == ["shop", "worker"]
-    assert len(store.group(project, group.id).events) == 20  # type: ignore[union-attr]
+    assert store.announced["new"] + replica.announced["new"] - before == 1
+    detail = store.group(project, group.id)
+    assert detail is not None and len(detail.events) == 20
 
 
 def test_log_records_and_spans_feed_the_store(store: ErrorStore, deployed: dict[str, ModuleType]) -> None:
@@ -493,6 +504,27 @@ def test_bad_input_names_the_field(monitored: RunningPlatform, project: str, cli
         client.call("monitoring.triage", {"project": project, "error": "b" * 32, "state": "ignored"})
 
 
+def _ingest(platform: RunningPlatform, project: str, lines: list[dict[str, Any]]) -> httpx.Response:
+    return httpx.post(
+        f"{platform.url}/ingest/{project}/logs",
+        content="\n".join(json.dumps(line) for line in lines),
+        headers={"Authorization": f"Bearer {platform.token}", "Content-Type": "application/x-ndjson"},
+        timeout=30,
+    )
+
+
+def _feed(client: PlatformClient, project: str, kind: str, error: str) -> dict[str, Any]:
+    """The editor feed's notice of `kind` about `error` (the notifier writes it on its thread)."""
+    after: int | None = None
+    for _ in range(20):
+        page = client.call("monitoring.notifications", {"project": project, "after": after, "wait_s": 2})
+        for item in page.items:
+            if item.kind == kind and item.item == error:
+                return dict(item.model_dump())
+        after = page.cursor
+    raise AssertionError(f"no {kind} notice for {error}")
+
+
 def test_an_exception_logged_over_the_ingest_endpoint_becomes_a_group(
     monitored: RunningPlatform, project: str, client: PlatformClient, deployed: dict[str, ModuleType]
 ) -> None:
@@ -501,19 +533,15 @@ def test_an_exception_logged_over_the_ingest_endpoint_becomes_a_group(
         {"level": "info", "message": "GET /cart 200", "service": "shop"},
         {"level": "error", "message": "checkout failed", "service": "shop", "exc_info": stack},
     ]
-    response = httpx.post(
-        f"{monitored.url}/ingest/{project}/logs",
-        content="\n".join(json.dumps(line) for line in lines),
-        headers={"Authorization": f"Bearer {monitored.token}", "Content-Type": "application/x-ndjson"},
-        timeout=30,
-    )
+    response = _ingest(monitored, project, lines)
     if response.status_code == 404 and "ingest" not in response.text:
         pytest.skip("the logs part's /ingest endpoint has not landed")
     assert response.is_success, response.text
-    deadline = time.monotonic() + 20
     items: list[Any] = []
-    while not items and time.monotonic() < deadline:  # the log writer stores, then hands the batch on
+    for _ in range(200):  # the log writer stores the batch, then hands it to error tracking
         items = client.call("monitoring.errors", {"project": project}).items
+        if items:
+            break
         time.sleep(0.1)
     (group,) = items
     assert (group.type, group.message, group.count, group.services) == (
@@ -523,3 +551,16 @@ def test_an_exception_logged_over_the_ingest_endpoint_becomes_a_group(
         ["shop"],
     )
     assert group.frames[-1].function == "checkout" and group.frames[-1].path.endswith("/shop/cart.py")
+    notice = _feed(client, project, "error.new", group.id)
+    assert notice["pane"] == "error" and "RuntimeError" in notice["title"]
+
+    # Resolved, then seen again: regressed, and announced once more.
+    client.call("monitoring.triage", {"project": project, "error": group.id, "state": "resolved"})
+    assert _ingest(monitored, project, lines[1:]).is_success
+    for _ in range(200):
+        group = client.call("monitoring.error", {"project": project, "error": group.id})
+        if group.state == "regressed":
+            break
+        time.sleep(0.1)
+    assert (group.state, group.count) == ("regressed", 2)
+    assert _feed(client, project, "error.regressed", group.id)["labels"]["state"] == "regressed"

@@ -21,6 +21,7 @@ _TYPE_KEY = "exception.type"
 _MESSAGE_KEY = "exception.message"
 _PY_MARKER = "Traceback (most recent call last)"
 _AT_MARKERS = ("\n    at ", "\n\tat ", "\n  at ")
+_EXCEPTION_KEYS = frozenset((*_STACK_KEYS, _TYPE_KEY))
 
 # ---- in app ----------------------------------------------------------------------------
 
@@ -212,14 +213,14 @@ def _from_attributes(attrs: Mapping[str, Any]) -> tuple[tuple[str, str, list[Sta
 def from_log(record: LogRecord) -> ExceptionEvent | None:
     """The exception a log record carries, or None (fast for the many that carry none)."""
     attrs = record.attributes
-    if attrs and (_TYPE_KEY in attrs or any(key in attrs for key in _STACK_KEYS)):
+    if attrs and not _EXCEPTION_KEYS.isdisjoint(attrs.keys()):
         found = _from_attributes(attrs)
         if found is not None:
             return _event(record, found[0], found[1])
     line = record.line
     if "\n" not in line:
         return None
-    if _PY_MARKER not in line and not any(marker in line for marker in _AT_MARKERS):
+    if _PY_MARKER not in line and "at " not in line:
         return None
     parsed = parse_stack(line)
     return _event(record, parsed, line) if parsed is not None else None

@@ -16,6 +16,7 @@ import json
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -122,6 +123,9 @@ class ErrorStore:
         self._db = Backend(monitoring.home, "errors")
         self._warned: set[str] = set()
         self._warn_lock = threading.Lock()
+        # Groups this store announced, by kind (new, regressed): one per transition however
+        # many threads or replicas observed it.
+        self.announced: Counter[str] = Counter()
         self._migrate()
 
     # ---- schema ------------------------------------------------------------------------
@@ -195,6 +199,8 @@ class ErrorStore:
             if found is not None:
                 announcements.append(found)
         for announcement in announcements:  # after the commit: a slow channel holds no lock
+            with self._warn_lock:
+                self.announced[announcement.kind] += 1
             self._announce(project_id, announcement)
         return len(events)
 
