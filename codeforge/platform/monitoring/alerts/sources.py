@@ -70,33 +70,21 @@ def check_log_query(query: str) -> None:
 
 
 def _vector(result: Any) -> list[Element]:
-    """The elements of a PromQL value: a vector's (labels, value) pairs; a scalar is one element
-    without labels (as Prometheus's rules take it); a matrix is refused."""
-    kind = getattr(result, "kind", None) or getattr(result, "type", None)
-    data = result
-    for attr in ("value", "values", "data", "samples", "vector", "elements"):
-        if kind is not None and hasattr(result, attr):
-            data = getattr(result, attr)
-            break
-    if kind in ("scalar", "string") or isinstance(data, int | float):
-        number = data[-1] if isinstance(data, tuple | list) and data else data
-        return [Element({}, float(number))]
+    """The elements of a PromQL value (promql.values): a vector's (labels, value) pairs; a
+    scalar is one element without labels (as Prometheus's rules take it); a range vector or a
+    string is refused with the fix."""
+    kind = getattr(result, "result_type", None)
+    if kind == "vector":
+        return [Element(dict(labels), float(value)) for labels, value in result.samples]
+    if kind == "scalar":
+        return [Element({}, float(result.value))]
     if kind == "matrix":
-        raise ValueError(
-            "the expression gives a range vector; an alert rule needs an instant vector (drop the [range])"
-        )
-    elements: list[Element] = []
-    for item in data:
-        if isinstance(item, tuple | list):
-            labels, value = item[0], item[1]
-        else:
-            labels, value = getattr(item, "labels", item.metric), getattr(item, "value", None)
-        if isinstance(value, tuple | list):  # (time, value)
-            value = value[-1]
-        if isinstance(value, list | tuple):  # a matrix element
-            raise ValueError("the expression gives a range vector; an alert rule needs an instant vector")
-        elements.append(Element(dict(labels), float(value)))
-    return elements
+        raise ValueError("the expression gives a range vector; an alert rule needs an instant vector (drop the [range])")
+    if kind == "string":
+        raise ValueError("the expression gives a string; an alert rule needs an instant vector")
+    if isinstance(result, int | float):
+        return [Element({}, float(result))]
+    return [Element(dict(labels), float(value)) for labels, value in result]
 
 
 def evaluate_rule(monitoring: Any, project_id: str, rule: Any, now_ms: int) -> list[Element]:
