@@ -79,7 +79,9 @@ def _vector(result: Any) -> list[Element]:
     if kind == "scalar":
         return [Element({}, float(result.value))]
     if kind == "matrix":
-        raise ValueError("the expression gives a range vector; an alert rule needs an instant vector (drop the [range])")
+        raise ValueError(
+            "the expression gives a range vector; an alert rule needs an instant vector (drop the [range])"
+        )
     if kind == "string":
         raise ValueError("the expression gives a string; an alert rule needs an instant vector")
     if isinstance(result, int | float):
