@@ -127,6 +127,29 @@ def test_library_frames_are_not_in_app_and_the_cause_alone_parses(deployed: dict
     assert culprit(event.frames).endswith("/app/shop/cart.py in parse")
 
 
+def test_an_exception_group_gives_the_group_and_its_own_stack(deployed: dict[str, ModuleType]) -> None:
+    def gather() -> None:
+        failures: list[Exception] = []
+        for body in ("{bad", "{worse"):
+            try:
+                deployed["app"].checkout(body, "batch")
+            except RuntimeError as exc:
+                failures.append(exc)
+        raise ExceptionGroup("2 checkouts failed", failures)
+
+    try:
+        gather()
+    except ExceptionGroup:
+        text = traceback.format_exc()
+    event = from_log(_log(text))
+    assert event is not None and (event.type, event.message) == (
+        "ExceptionGroup",
+        "2 checkouts failed (2 sub-exceptions)",
+    )
+    assert [f.function for f in event.frames] == ["test_an_exception_group_gives_the_group_and_its_own_stack", "gather"]
+    assert event.frames[-1].code == 'raise ExceptionGroup("2 checkouts failed", failures)'
+
+
 @pytest.mark.parametrize("key", ["exc_info", "exception", "stack", "stack_trace", "exception.stacktrace"])
 def test_a_traceback_in_an_attribute(deployed: dict[str, ModuleType], key: str) -> None:
     event = from_log(_log("checkout failed", **{key: _traceback(deployed["app"])}))

@@ -49,7 +49,17 @@ _CHAIN = re.compile(
     r"|The above exception was the direct cause of the following exception:)\s*$",
     re.MULTILINE,
 )
+_GROUP_MARKER = "Exception Group Traceback (most recent call last):"
+_GROUP_PREFIX = re.compile(r"^\s*\| ?", re.MULTILINE)
 _PY_TYPE = re.compile(r"^(?P<type>[A-Za-z_][\w.]*)(?::\s?(?P<message>.*))?$")
+
+
+def _ungroup(text: str) -> str:
+    """An ExceptionGroup's own traceback (Python 3.11+), its "| " margin taken off; the
+    sub-exceptions below the first "+-" rule are its contents, not its stack."""
+    head = text[text.rfind(_GROUP_MARKER) + len(_GROUP_MARKER) :]
+    own = re.split(r"^\s*\+-", head, maxsplit=1, flags=re.MULTILINE)[0]
+    return _PY_MARKER + ":\n" + _GROUP_PREFIX.sub("", own)
 
 
 def _python(text: str) -> tuple[str, str, list[StackFrame]] | None:
@@ -166,6 +176,8 @@ def parse_stack(text: str) -> tuple[str, str, list[StackFrame]] | None:
     """(type, message, frames outermost first) of the stack in `text`, or None."""
     if _PY_MARKER in text:
         last = _CHAIN.split(text)[-1]
+        if _GROUP_MARKER in last:
+            return _python(_ungroup(last))
         return _python(last if _PY_MARKER in last else text)
     if any(marker in text for marker in _AT_MARKERS) or text.lstrip().startswith("at "):
         return _at_stack(text)
