@@ -19,7 +19,10 @@ def _service(rt: Runtime) -> BackgroundService:
 CAPABILITY = Capability(
     name="monitoring",
     title="Monitoring",
-    catalog=("codeforge.catalog.monitoring",),
+    catalog=tuple(
+        f"codeforge.catalog.monitoring.{part}"
+        for part in ("metrics", "query", "logs", "traces", "alerts", "errors", "dashboards")
+    ),
     models=("metrics.models", "alerts.models", "dashboards.models"),
     services=(
         "metrics.service",
