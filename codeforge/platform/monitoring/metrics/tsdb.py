@@ -35,9 +35,12 @@ _CACHE_LIMIT = 500_000  # series ids kept in memory; past it the cache starts af
 _CACHE_TTL_S = 3600.0  # ids are re-read hourly, so one a retention sweep removed is not reused for long
 
 
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical(labels: Mapping[str, str]) -> str:
     """The label set as JSON with sorted keys and no spaces: one text per series."""
-    return json.dumps(labels, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _ENCODER.encode(labels)
 
 
 def _hash(text: str) -> str:
