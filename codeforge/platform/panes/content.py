@@ -73,6 +73,8 @@ class Chart:
     # The time range shown, in Unix ms; left out, the data's own first and last times.
     start_ms: int | None = None
     end_ms: int | None = None
+    # Mark each point with a dot over a faint line: for sparse, separate samples (one per trace).
+    dots: bool = False
 
 
 @dataclass

@@ -188,7 +188,7 @@ def _chart_html(section: Chart) -> str:
 
     parts = [
         f'<svg class="chart" role="img" aria-label="{escape(section.title)}" width="{_CHART_W}" height="{_CHART_H}" '
-        f'viewBox="0 0 {_CHART_W} {_CHART_H}">'
+        f'viewBox="0 0 {_CHART_W} {_CHART_H}" data-start-ms="{start}" data-end-ms="{end}">'
     ]
     for tick in ticks:
         ty = round(y(tick), 1)
@@ -211,11 +211,12 @@ def _chart_html(section: Chart) -> str:
     for i, (label, points) in enumerate(section.series):
         color = PALETTE[i % len(PALETTE)]
         shown = _finite(points)
-        coords = " ".join(f"{round(x(t), 1)},{round(y(v), 1)}" for t, v in shown)
-        parts.append(f'<polyline data-series="{escape(label)}" stroke="{color}" points="{coords}"/>')
-        if len(shown) == 1:  # a line of one point draws nothing: a dot instead
-            cx, cy = coords.split(",")
-            parts.append(f'<circle cx="{cx}" cy="{cy}" r="3" fill="{color}"/>')
+        xy = [(round(x(t), 1), round(y(v), 1)) for t, v in shown]
+        coords = " ".join(f"{px},{py}" for px, py in xy)
+        faint = ' stroke-opacity="0.3"' if section.dots else ""
+        parts.append(f'<polyline data-series="{escape(label)}" stroke="{color}" points="{coords}"{faint}/>')
+        if section.dots or len(xy) == 1:  # a line of one point draws nothing: a dot instead
+            parts += [f'<circle cx="{px}" cy="{py}" r="3" fill="{color}"/>' for px, py in xy]
         last = format_value(shown[-1][1], section.unit) if shown else "no data"
         legend.append(
             f'<span><i style="background:{color}"></i>{escape(label)}<span class="v">{escape(last)}</span></span>'

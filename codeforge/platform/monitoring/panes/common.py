@@ -17,6 +17,7 @@ from codeforge.platform.panes.content import Chart, Section, Table
 
 __all__ = [
     "MAX_SERIES",
+    "POINTS",
     "chart",
     "failure",
     "guarded",
@@ -24,6 +25,7 @@ __all__ = [
     "now_ms",
     "series_label",
     "short_id",
+    "step_ms",
     "when_ns",
 ]
 
@@ -75,17 +77,22 @@ def failure(title: str, exc: Exception) -> Table:
     return Table(title, [], [], empty=f"could not be read: {type(exc).__name__}: {exc}")
 
 
+def step_ms(start: int, end: int) -> int:
+    """The step a chart over [start, end] is evaluated at: POINTS points, at most one a second."""
+    return max(1000, (end - start) // POINTS)
+
+
 def _evaluate(mon: Monitoring, project_id: str, query: str, start: int, end: int) -> Any:
     from codeforge.platform.monitoring.metrics.promql import evaluate_range
 
-    step = max(1000, (end - start) // POINTS)
-    return evaluate_range(mon.metrics, project_id, query, start, end, step)
+    return evaluate_range(mon.metrics, project_id, query, start, end, step_ms(start, end))
 
 
 def chart(ctx: Context, title: str, query: str, unit: str = "", *, range_ms: int = 3_600_000, **kw: Any) -> Chart:
-    """`query` over the last `range_ms` as a Chart, one line per series. When the data begins
-    late in the range (a new project, a new target), the line is drawn over the time it has,
-    at a finer step, rather than as a few points at the right edge."""
+    """`query` over the last `range_ms` as a Chart, one line per series (one without labels
+    named by the query). When the data begins late in the range (a new project, a new target),
+    the line is drawn over the time it has, at a finer step, rather than as a few points at the
+    right edge."""
     from codeforge.platform.monitoring.metrics.promql import PromQLError
 
     mon, project_id = monitoring(ctx), ctx.require_project().id
@@ -95,11 +102,13 @@ def chart(ctx: Context, title: str, query: str, unit: str = "", *, range_ms: int
         matrix = _evaluate(mon, project_id, query, start, end)
         first = min((points[0][0] for _, points in matrix.series if points), default=None)
         if first is not None and first > start + range_ms * 3 // 4:
-            matrix = _evaluate(mon, project_id, query, max(start, first - 1000), end)
+            start = max(start, first - 1000)
+            matrix = _evaluate(mon, project_id, query, start, end)
     except PromQLError as exc:
         return Chart(title, [], unit=unit, empty=f"the query {query!r} failed: {exc}", **kw)
-    series = [(series_label(labels), points) for labels, points in matrix.series]
+    series = [(series_label(labels) if labels else query, points) for labels, points in matrix.series]
     if len(series) > MAX_SERIES:
         title = f"{title} (first {MAX_SERIES} of {len(series)} series)"
         series = series[:MAX_SERIES]
-    return Chart(title, series, unit=unit, empty=f"no data yet for {query}", **kw)
+    # The axis spans what was asked (the rendered SVG says it: data-start-ms, data-end-ms).
+    return Chart(title, series, unit=unit, empty=f"no data yet for {query}", start_ms=start, end_ms=end, **kw)

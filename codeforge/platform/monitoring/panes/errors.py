@@ -30,6 +30,7 @@ def errors(ctx: Context) -> PaneContent:
                 "Most seen",
                 [(f"{g.type} ({g.id[:8]})", g.count, f"{g.count} · {g.state}") for g in busiest],
                 empty="no errors yet",
+                colors={f"{g.type} ({g.id[:8]})": STATE_COLORS.get(g.state, "#2f81f7") for g in busiest},
             ),
             Table(
                 f"Error groups ({len(groups)}, most recently seen first)",

@@ -42,7 +42,7 @@ def key_series(names: list[str], job: str) -> list[tuple[str, str, str]]:
         found.append(
             (
                 f"{job}: {name.removesuffix('_bucket')} p95",
-                f"histogram_quantile(0.95, sum by (le) (rate({name}{sel}[1m])))",
+                f"histogram_quantile(0.95, sum by (job, le) (rate({name}{sel}[1m])))",
                 "s",
             )
         )

@@ -44,6 +44,7 @@ def traces(ctx: Context, service: str) -> PaneContent:
             [("duration", [(t.start_ns // 1_000_000, t.duration_ns / 1e6) for t in oldest_first])],
             unit="ms",
             empty="no traces yet",
+            dots=True,
         )
     )
     sections.append(
