@@ -1,7 +1,8 @@
 """CodeForge's PromQL against a real Prometheus (Debian's `prometheus` and `promtool`) on the
 same samples: an OpenMetrics file becomes TSDB blocks (`promtool tsdb create-blocks-from
 openmetrics`), a Prometheus with no scrape jobs serves them, and each query's instant and range
-answers from its HTTP API must equal the evaluator's over a MemorySource holding the same data."""
+answers from its HTTP API must equal the evaluator's over the same samples, held both by a
+MemorySource and by the platform's own MetricsStore (SQLite)."""
 
 from __future__ import annotations
 
@@ -21,11 +22,14 @@ from codeforge.platform.monitoring.metrics.promql import (
     MemorySource,
     PromQLError,
     Scalar,
+    SeriesSource,
     Value,
     Vector,
     evaluate_instant,
     evaluate_range,
 )
+from codeforge.platform.monitoring.runtime import Monitoring
+from codeforge.platform.settings import Settings
 from tests.conftest import free_port, require
 
 PROJECT = "p1"
@@ -123,13 +127,28 @@ def _openmetrics() -> str:
     return "\n".join(lines) + "\n"
 
 
+def _fill(store: Any) -> None:
+    for labels, values in _series():
+        store.write(PROJECT, [(labels, (T0 + i * STEP_S) * 1000, v) for i, v in enumerate(values)])
+    store.write(PROJECT, [({"__name__": "sporadic", "job": "api"}, t * 1000, v) for t, v in _sporadic()])
+
+
 @pytest.fixture(scope="module")
 def source() -> MemorySource:
     memory = MemorySource()
-    for labels, values in _series():
-        memory.write(PROJECT, [(labels, (T0 + i * STEP_S) * 1000, v) for i, v in enumerate(values)])
-    memory.write(PROJECT, [({"__name__": "sporadic", "job": "api"}, t * 1000, v) for t, v in _sporadic()])
+    _fill(memory)
     return memory
+
+
+@pytest.fixture(scope="module")
+def metrics_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeriesSource]:
+    """The platform's MetricsStore on SQLite, holding the same samples."""
+    monitoring = Monitoring(Settings(data_dir=tmp_path_factory.mktemp("metrics-store")))
+    try:
+        _fill(monitoring.metrics)
+        yield monitoring.metrics
+    finally:
+        monitoring.stop()
 
 
 @pytest.fixture(scope="module")
@@ -219,13 +238,16 @@ def _same(query: str, ours: dict[Any, list[tuple[float, float]]], theirs: dict[A
 
 
 @pytest.mark.parametrize("query", QUERIES)
-def test_same_answers_as_prometheus(query: str, prometheus: httpx.Client, source: MemorySource) -> None:
-    theirs = _ask(prometheus, "query", {"query": query, "time": AT_S})
-    _same(query, _ours(evaluate_instant(source, PROJECT, query, AT_S * 1000)), _theirs(theirs))
+def test_same_answers_as_prometheus(
+    query: str, prometheus: httpx.Client, source: MemorySource, metrics_store: SeriesSource
+) -> None:
+    theirs = _theirs(_ask(prometheus, "query", {"query": query, "time": AT_S}))
     start, end, step = RANGE
-    theirs = _ask(prometheus, "query_range", {"query": query, "start": start, "end": end, "step": step})
-    ours = evaluate_range(source, PROJECT, query, start * 1000, end * 1000, step * 1000)
-    _same(query, _ours(ours), _theirs(theirs))
+    theirs_range = _theirs(_ask(prometheus, "query_range", {"query": query, "start": start, "end": end, "step": step}))
+    for store in (source, metrics_store):
+        _same(query, _ours(evaluate_instant(store, PROJECT, query, AT_S * 1000)), theirs)
+        ours = evaluate_range(store, PROJECT, query, start * 1000, end * 1000, step * 1000)
+        _same(query, _ours(ours), theirs_range)
 
 
 def test_range_selector_as_an_instant_query(prometheus: httpx.Client, source: MemorySource) -> None:

@@ -17,10 +17,13 @@ def line_column(text: str, position: int) -> tuple[int, int]:
 class PromQLError(ValueError):
     """A query that cannot be parsed or evaluated. `position` is the 0-based offset into the
     query of what was wrong (-1 when the fault is not at one place, e.g. too many points);
-    `str()` is `line:column: message` so a person finds the spot."""
+    `str()` is `line:column: message` so a person finds the spot. `execution`: the query is
+    well formed but its data made it fail (many-to-one matches, too many samples), which
+    Prometheus's API answers as `execution` rather than `bad_data`."""
 
-    def __init__(self, message: str, position: int = -1, text: str = "") -> None:
+    def __init__(self, message: str, position: int = -1, text: str = "", *, execution: bool = False) -> None:
         self.message = message
+        self.execution = execution
         self.position = position
         self.text = text
         if position >= 0:
@@ -36,4 +39,4 @@ class PromQLError(ValueError):
 
     def with_text(self, text: str) -> PromQLError:
         """The same error, its line and column computed in `text` (the query it came from)."""
-        return PromQLError(self.message, self.position, text)
+        return PromQLError(self.message, self.position, text, execution=self.execution)

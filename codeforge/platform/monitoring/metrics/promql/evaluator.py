@@ -187,11 +187,12 @@ class _Evaluator:
                 raise PromQLError(
                     f"the query reads more than {MAX_SAMPLES:,} samples; narrow the selectors, the range or its window",
                     selector.pos,
+                    execution=True,
                 )
             if not found:
                 self.warn(f"no series match {selector.text} in the queried time range")
             self.selected[id(selector)] = [
-                _Series(tuple(sorted(s.labels.items())), list(s.times_ms), list(s.values)) for s in found
+                _Series(tuple(sorted(s.labels.items())), s.times_ms, s.values) for s in found
             ]
 
     def windows(self, ranges: _Ranges, step_index: int | None = None) -> Iterator[tuple[int, int]]:
@@ -249,6 +250,7 @@ class _Evaluator:
                         f"the result holds two series with the labels {format_labels(labels)} (they differed only "
                         "by metric name); aggregate them, e.g. sum by (...)",
                         expr.pos,
+                        execution=True,
                     )
                 seen.add(labels)
         return result

@@ -144,6 +144,7 @@ def vector_binary(
                 f'"{op}": {format_labels(sample[0])} and {format_labels(right[sig][0])}; matching must be one to one: '
                 "add labels to on(...) or aggregate that side (e.g. sum by (...))",
                 pos,
+                execution=True,
             )
         right[sig] = sample
     out: list[Sample] = []
@@ -165,6 +166,7 @@ def vector_binary(
                 f'several series on the left-hand side of "{op}" match {format_labels(sig)}: many-to-one matching '
                 "(group_left) is not supported; add labels to on(...) or aggregate that side",
                 pos,
+                execution=True,
             )
         matched.add(sig)
         out.append((_result_labels(labels, op, matching, return_bool), result))
