@@ -9,6 +9,7 @@ versioned by them)."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -56,6 +57,8 @@ class StoreHome:
         import psycopg
 
         conn = psycopg.connect(self._pg, autocommit=True)
-        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+        # Another store (or replica) making it at the same moment: IF NOT EXISTS races.
+        with contextlib.suppress(psycopg.errors.UniqueViolation):
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
         conn.execute(f"SET search_path TO {SCHEMA}, public")
         return conn
