@@ -526,6 +526,18 @@ def test_panes_render_in_chromium(shop: Shop, tmp_path: Path) -> None:
             png = browser.screenshot(url)
             assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000, name
             (ARTIFACTS / f"{name}.png").write_bytes(png)
+        # The live tail: the open page fetches its own signed link again and shows a new line.
+        tab = browser.open(shots["logs"])
+        assert "served cart request 3" in browser.text(tab)
+        line = f"late line {uuid.uuid4().hex[:8]}"
+        _send(
+            shop,
+            f"/ingest/{shop.project}/logs?service=checkout",
+            json.dumps({"message": line}).encode(),
+            "application/x-ndjson",
+        )
+        wait_for("the live tail's new line", lambda: line in browser.text(tab), 30)
+        assert browser.text(tab).index(line) < browser.text(tab).index("served cart request 3")  # newest first
 
 
 class Browser:
@@ -534,6 +546,7 @@ class Browser:
     def __init__(self, profile: Path) -> None:
         self.profile = profile
         self.ids = iter(range(1, 1_000_000))
+        self.targets: dict[str, str] = {}  # session -> target
 
     def __enter__(self) -> Browser:
         self.process = subprocess.Popen(
@@ -581,13 +594,23 @@ class Browser:
             if answer is not None and not until:
                 return answer
 
-    def screenshot(self, url: str) -> bytes:
+    def open(self, url: str) -> str:
+        """A new tab showing `url`, loaded; its session id."""
         target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        session = str(self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"])
         self.send("Page.enable", session=session)
         metrics = {"width": 1280, "height": 1600, "deviceScaleFactor": 1, "mobile": False}
         self.send("Emulation.setDeviceMetricsOverride", metrics, session)
         self.send("Page.navigate", {"url": url}, session, until="Page.loadEventFired")
+        self.targets[session] = target
+        return session
+
+    def text(self, session: str) -> str:
+        found = self.send("Runtime.evaluate", {"expression": "document.body.innerText"}, session)
+        return str(found["result"]["value"])
+
+    def screenshot(self, url: str) -> bytes:
+        session = self.open(url)
         data = self.send("Page.captureScreenshot", {"format": "png"}, session)["data"]
-        self.send("Target.closeTarget", {"targetId": target})
+        self.send("Target.closeTarget", {"targetId": self.targets.pop(session)})
         return base64.b64decode(data)

@@ -46,7 +46,8 @@ def pane(name: str, title: str) -> Callable[[Renderer], Renderer]:
 
 def item_pane(name: str, title: str, *, item: str, optional: bool = False) -> Callable[[ItemRenderer], ItemRenderer]:
     """A pane showing one resource: `panes.open` needs its `item` (the resource's id), and an
-    unknown one is refused there, with the renderer's own NotFound."""
+    unknown one is refused there, with the renderer's own NotFound. `optional`: the item may be
+    left out, and the renderer gets "" (the logs pane's query, the traces pane's service)."""
 
     def register(fn: ItemRenderer) -> ItemRenderer:
         _add(Pane(name, title, item=item, render_item=fn, item_optional=optional))
