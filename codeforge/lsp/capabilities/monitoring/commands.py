@@ -39,7 +39,7 @@ RESOLVE_COMMAND = "codeforge.monitoring.resolve"
 TAIL_COMMAND = "codeforge.monitoring.tail"
 TRIAGE_OP = "monitoring.triage"
 TAIL_OP = "monitoring.tail"
-_GROUP_FIELDS = ("id", "group", "group_id", "error")
+_GROUP_FIELDS = ("error", "id", "group")  # monitoring.triage names it `error`
 
 
 class RefreshArguments(CommandArguments):

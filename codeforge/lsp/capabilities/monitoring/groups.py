@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 __all__ = ["ACTIVE_STATES", "ErrorGroup", "Frame", "read_groups"]
@@ -103,12 +104,15 @@ def _group(raw: Any) -> ErrorGroup | None:
     if group_id is None:
         return None
     count = _first(raw, "count", "events", "times_seen", default=0)
+    last_seen = _first(raw, "last_seen", "last_seen_at", default="")
+    if not last_seen and isinstance(raw.get("last_seen_ns"), int):
+        last_seen = datetime.fromtimestamp(raw["last_seen_ns"] / 1e9, UTC).isoformat()
     return ErrorGroup(
         id=str(group_id),
         type=str(_first(raw, "type", "exception_type", "title", default="Error")),
         message=str(_first(raw, "message", "value", default="")),
         count=count if isinstance(count, int) and not isinstance(count, bool) else 0,
-        last_seen=str(_first(raw, "last_seen", "last_seen_at", default="")),
+        last_seen=str(last_seen),
         state=str(_first(raw, "state", "status", default="unresolved")),
         frames=_frames(raw),
     )
