@@ -376,9 +376,12 @@ def test_evaluation_errors_are_clear(src: MemorySource) -> None:
         evaluate_instant(twins, P, 'rate({__name__=~".+_total"}[1m])', 60 * S)
     with pytest.raises(PromQLError, match="a range query needs a scalar or an instant vector"):
         evaluate_range(src, P, "temp[1m]", 0, 60 * S, 10 * S)
-    with pytest.raises(PromQLError, match="at most 11,000 are answered: use a step of at least 2s"):
+    with pytest.raises(
+        PromQLError, match="20,001 points per series, more than the 11,000 steps answered: use a step of at least 2s"
+    ):
         evaluate_range(src, P, "temp", 0, 20_000 * S, 1 * S)
-    assert len(evaluate_range(src, P, "temp", 0, (MAX_POINTS_PER_SERIES - 1) * S, S).series) == 2
+    # 11,001 points (11,000 steps) are taken; the samples (0-60 s) are seen 5 minutes longer
+    assert len(evaluate_range(src, P, "temp", 0, MAX_POINTS_PER_SERIES * S, S).series[0][1]) == 361
     with pytest.raises(PromQLError, match="the step must be more than zero"):
         evaluate_range(src, P, "temp", 0, 60 * S, 0)
     with pytest.raises(PromQLError, match="ends before it starts"):

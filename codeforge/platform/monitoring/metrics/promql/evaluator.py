@@ -48,10 +48,32 @@ from codeforge.platform.monitoring.metrics.promql.operators import (
 from codeforge.platform.monitoring.metrics.promql.parser import parse
 from codeforge.platform.monitoring.metrics.promql.values import Matrix, Scalar, SeriesSource, String, Value, Vector
 
-__all__ = ["LOOKBACK_MS", "MAX_POINTS_PER_SERIES", "MAX_SAMPLES", "evaluate_instant", "evaluate_range"]
+__all__ = [
+    "LOOKBACK_MS",
+    "MAX_POINTS_PER_SERIES",
+    "MAX_SAMPLES",
+    "evaluate_instant",
+    "evaluate_range",
+    "resolution_problem",
+]
 
 LOOKBACK_MS = 5 * 60 * 1000
 MAX_POINTS_PER_SERIES = 11_000  # as Prometheus: more steps than this is refused, not truncated
+
+
+def resolution_problem(start_ms: int, end_ms: int, step_ms: int) -> str | None:
+    """Why a range and step ask for too many points per series (Prometheus's rule: more than
+    11,000 steps between start and end), with the step that would do; None when they don't."""
+    steps = (end_ms - start_ms) // step_ms
+    if steps <= MAX_POINTS_PER_SERIES:
+        return None
+    smallest_s = math.ceil((end_ms - start_ms) / MAX_POINTS_PER_SERIES / 1000)
+    return (
+        f"the range and step give {steps + 1:,} points per series, more than the {MAX_POINTS_PER_SERIES:,} steps "
+        f"answered: use a step of at least {smallest_s}s or a shorter range"
+    )
+
+
 MAX_SAMPLES = 5_000_000  # samples read for one query, all selectors together
 
 
@@ -124,13 +146,9 @@ def evaluate_range(
         raise PromQLError("the step must be more than zero (e.g. 15s)")
     if end_ms < start_ms:
         raise PromQLError("the range ends before it starts: end must not be before start")
-    points = (end_ms - start_ms) // step_ms + 1
-    if points > MAX_POINTS_PER_SERIES:
-        raise PromQLError(
-            f"the range and step give {points} points per series; at most {MAX_POINTS_PER_SERIES:,} are answered: "
-            f"use a step of at least {math.ceil((end_ms - start_ms) / (MAX_POINTS_PER_SERIES - 1) / 1000)}s "
-            "or a shorter range"
-        )
+    problem = resolution_problem(start_ms, end_ms, step_ms)
+    if problem:
+        raise PromQLError(problem)
     expr = parse(query) if isinstance(query, str) else query
     if expr.type not in ("scalar", "vector"):
         raise PromQLError(

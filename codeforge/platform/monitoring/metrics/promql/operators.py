@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Callable
+from functools import lru_cache
 
 from codeforge.platform.monitoring.metrics.promql.ast import VectorMatching
 from codeforge.platform.monitoring.metrics.promql.errors import PromQLError
@@ -186,7 +187,8 @@ def _set_operation(op: str, lhs: list[Sample], rhs: list[Sample], matching: Vect
 # ---- aggregations ---------------------------------------------------------------------------
 
 
-def _group_key(labels: Labels, grouping: list[str], without: bool) -> Labels:
+@lru_cache(maxsize=65_536)  # the same series recur at every step of a range query
+def _group_key(labels: Labels, grouping: tuple[str, ...], without: bool) -> Labels:
     if without:
         dropped = set(grouping) | {NAME}
         return tuple(pair for pair in labels if pair[0] not in dropped)
@@ -218,8 +220,9 @@ _REDUCERS: dict[str, Callable[[list[float]], float]] = {
 
 def aggregate(op: str, samples: list[Sample], grouping: list[str], without: bool, param: float | None) -> list[Sample]:
     groups: dict[Labels, list[Sample]] = {}
+    by = tuple(grouping)
     for sample in samples:
-        groups.setdefault(_group_key(sample[0], grouping, without), []).append(sample)
+        groups.setdefault(_group_key(sample[0], by, without), []).append(sample)
     out: list[Sample] = []
     for key, members in groups.items():
         values = [v for _, v in members]

@@ -14,9 +14,9 @@ from codeforge.catalog.monitoring.query import QUERY, QueryInput, QueryResult, Q
 from codeforge.platform.context import Context
 from codeforge.platform.monitoring.metrics.promql.errors import PromQLError
 from codeforge.platform.monitoring.metrics.promql.evaluator import (
-    MAX_POINTS_PER_SERIES,
     evaluate_instant,
     evaluate_range,
+    resolution_problem,
 )
 from codeforge.platform.monitoring.metrics.promql.parser import parse
 from codeforge.platform.monitoring.metrics.promql.values import Scalar, SeriesSource, String, Value, Vector
@@ -91,19 +91,10 @@ def run_query(store: SeriesSource, project_id: str, data: QueryInput, now_s: flo
             step_ms = round(parse_duration(data.step) * 1000)
         else:
             step_ms = max(1000, (end_ms - start_ms) // DEFAULT_POINTS // 1000 * 1000)
-        points = (end_ms - start_ms) // step_ms + 1
-        if points > MAX_POINTS_PER_SERIES:
-            smallest = math.ceil((end_ms - start_ms) / (MAX_POINTS_PER_SERIES - 1) / 1000)
-            raise BadInput(
-                f"the range and step give {points:,} points per series, more than the {MAX_POINTS_PER_SERIES:,} answered",
-                errors=[
-                    FieldProblem(
-                        "step",
-                        f"{points:,} points per series exceed {MAX_POINTS_PER_SERIES:,}",
-                        f"use a step of at least {smallest}s, or a shorter range",
-                    )
-                ],
-            )
+        problem = resolution_problem(start_ms, end_ms, step_ms)
+        if problem:
+            fix = problem.split(": ", 1)[1]
+            raise BadInput(f"the query cannot be run: {problem}", errors=[FieldProblem("step", problem, fix)])
         try:
             value = evaluate_range(store, project_id, expr, start_ms, end_ms, step_ms, warnings=warnings)
         except PromQLError as exc:
