@@ -139,8 +139,8 @@ def _evaluate(call: Callable[[Any, list[str]], Any]) -> dict[str, Any]:
     try:
         value = call(promql, warnings)
     except promql.PromQLError as exc:
-        # A query that does not parse is bad data; one that parses but cannot run is execution's.
-        status, kind = (400, "bad_data") if exc.position >= 0 else (422, "execution")
+        # A query that does not parse is bad data; a data fault while it runs is execution's.
+        status, kind = (422, "execution") if exc.execution else (400, "bad_data")
         raise ApiError(status, kind, str(exc)) from None
     return _envelope(_result(value), warnings)
 
