@@ -357,7 +357,7 @@ def test_bad_queries_and_times_are_refused_naming_the_field(client: PlatformClie
     with pytest.raises(BadInput) as caught:
         client.call("monitoring.logs", {"project": project, "query": '{service="api" timeout'})
     problem = caught.value.errors[0]
-    assert problem.field == "query" and "1:1" in problem.message and 'expected "}"' in problem.message
+    assert problem.field == "query" and "1:16" in problem.message and 'expected "," or "}"' in problem.message
     with pytest.raises(BadInput) as caught:
         client.call("monitoring.tail", {"project": project, "query": 'error "unclosed'})
     assert caught.value.errors[0].field == "query" and "1:7" in caught.value.errors[0].message

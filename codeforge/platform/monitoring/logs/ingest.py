@@ -55,6 +55,8 @@ _LEVEL_NAMES = {
     "emerg": "critical",
     "emergency": "critical",
 }
+_LEVEL_NAMES.update({k.upper(): v for k, v in list(_LEVEL_NAMES.items())})
+_LEVEL_NAMES.update({k.capitalize(): v for k, v in list(_LEVEL_NAMES.items())})
 # A level word near the start of a plain-text line, as loggers write it (upper case).
 _TEXT_LEVEL = re.compile(r"\b(TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|CRITICAL|FATAL|PANIC)\b")
 _FRACTION = re.compile(r"\.(\d+)")
@@ -144,11 +146,14 @@ def _text_record(line: str, now_ns: int, labels: _Labels) -> LogRecord:
     return LogRecord(now_ns, line, labels.get("", level), {}, level)
 
 
-def _json_record(obj: dict[str, Any], raw: str, now_ns: int, labels: _Labels) -> LogRecord:
+def _json_record(obj: dict[str, Any], raw: bytes, now_ns: int, labels: _Labels) -> LogRecord:
+    # The hot path of ingestion: plain dict lookups, the common forms first, no helper call
+    # for an integer time or a level spelled as loggers spell it.
     time_ns = now_ns
     for name in _TIME_FIELDS:
         if name in obj:
-            parsed = parse_time(obj[name])
+            value = obj[name]
+            parsed = _epoch_ns(value) if type(value) is int else parse_time(value)
             if parsed is not None:
                 del obj[name]
                 time_ns = parsed
@@ -156,28 +161,32 @@ def _json_record(obj: dict[str, Any], raw: str, now_ns: int, labels: _Labels) ->
     level = ""
     for name in _LEVEL_FIELDS:
         if name in obj:
-            level = normalize_level(obj.pop(name))
+            value = obj.pop(name)
+            level = _LEVEL_NAMES.get(value, "") if type(value) is str else ""
+            if not level:
+                level = normalize_level(value)
             break
     line: str | None = None
     for name in _LINE_FIELDS:
         value = obj.get(name)
-        if isinstance(value, str):
+        if type(value) is str:
             del obj[name]
             line = value
             break
     if line is None:
-        line = raw  # a record without a message is shown (and searched) whole
+        line = raw.decode("utf-8", "replace").rstrip("\r")  # no message: the record is shown whole
     trace_id = span_id = ""
-    for name in _TRACE_FIELDS:
-        if name in obj:
-            trace_id = str(obj.pop(name)).lower()
-            break
-    for name in _SPAN_FIELDS:
-        if name in obj:
-            span_id = str(obj.pop(name)).lower()
-            break
+    if len(obj) > 0:
+        for name in _TRACE_FIELDS:
+            if name in obj:
+                trace_id = str(obj.pop(name)).lower()
+                break
+        for name in _SPAN_FIELDS:
+            if name in obj:
+                span_id = str(obj.pop(name)).lower()
+                break
     service = obj.pop("service", "")
-    if not isinstance(service, str):
+    if type(service) is not str:
         service = str(service)
     return LogRecord(time_ns, line, labels.get(service, level), obj, level, trace_id, span_id)
 
@@ -195,8 +204,8 @@ def parse_json_lines(body: bytes, labels: dict[str, str], now_ns: int | None = N
                 obj = loads(raw)
             except orjson.JSONDecodeError:
                 obj = None
-            if isinstance(obj, dict):
-                append(_json_record(obj, raw.decode("utf-8", "replace").rstrip("\r"), now_ns, shared))
+            if type(obj) is dict:
+                append(_json_record(obj, raw, now_ns, shared))
                 continue
         text = raw.decode("utf-8", "replace").rstrip("\r")
         if text.strip():
