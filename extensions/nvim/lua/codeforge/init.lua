@@ -325,6 +325,7 @@ local function dispatch(words, bang)
     return require('codeforge.call').command(words, bang)
   elseif first == 'agents' and require('codeforge.agents').owns(words[2]) then
     return require('codeforge.agents').command(words)
+  elseif first == 'monitoring' and require('codeforge.monitoring').owns(words[2]) then return require('codeforge.monitoring').command(words)
   elseif first == 'collab' and require('codeforge.collab.session').owns(words[2]) then
     return require('codeforge.collab.session').command(words, bang)
   elseif first == 'logs' then
