@@ -27,7 +27,6 @@ from codeforge.catalog.errors import BadInput, NotFound, PermissionDenied
 from codeforge.client import PlatformClient
 from codeforge.platform.monitoring.errors.extract import from_log, from_span, parse_stack
 from codeforge.platform.monitoring.errors.fingerprint import culprit, fingerprint, mask_message
-from codeforge.platform.monitoring.errors.paths import PathMapper, map_path
 from codeforge.platform.monitoring.errors.service import parse_since
 from codeforge.platform.monitoring.errors.store import ErrorStore
 from codeforge.platform.monitoring.records import ExceptionEvent, LogRecord, Span, SpanEvent, StackFrame
@@ -287,22 +286,6 @@ def test_without_in_app_frames_the_masked_message_groups() -> None:
     assert fingerprint(a) == fingerprint(b)
     assert fingerprint(a) != fingerprint(event("permission denied for table orders"))
     assert mask_message("at 0x7f3a2c obj deadbeef99 id 12") == "at <hex> obj <hex> id <n>"
-
-
-# ---- paths ------------------------------------------------------------------------------
-
-
-def test_deployed_paths_map_to_project_files() -> None:
-    files = ["shop/cart.py", "tests/cart.py", "services/api/shop/cart.py", "src/main/java/com/shop/cart/Cart.java"]
-    mapper = PathMapper({"/srv/api": "services/api", "/srv/api/vendor": "third_party"}, files)
-    assert mapper.map("/srv/api/shop/cart.py") == "services/api/shop/cart.py"  # the mapping first
-    assert mapper.map("/srv/api/vendor/lib.py") == "third_party/lib.py"  # its longest prefix
-    assert mapper.map("/srv/apiary/shop/cart.py") == "shop/cart.py"  # not a prefix: by suffix
-    assert mapper.map("/app/shop/cart.py") == "shop/cart.py"
-    assert mapper.map("com/shop/cart/Cart.java") == "src/main/java/com/shop/cart/Cart.java"
-    assert mapper.map("/app/unknown.py") is None and mapper.map("<frozen os>") is None
-    assert map_path("C:\\deploy\\shop\\cart.py", {}, files) == "shop/cart.py"
-    assert map_path("/srv/api/../../etc/passwd", {"/srv/api": "."}) is None  # never outside the project
 
 
 # ---- the store on both backends ---------------------------------------------------------
