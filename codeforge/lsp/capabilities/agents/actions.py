@@ -230,7 +230,8 @@ def _relative(ls: CodeForgeSession, uri: str) -> str:
 def _fixes(request: CodeActionRequest) -> list[types.CodeAction]:
     out = []
     for diagnostic in request.diagnostics:
-        if diagnostic.source == DIAGNOSTIC_SOURCE or not diagnostic.message.strip():
+        # CodeForge's own diagnostics (codeforge.yaml's, production errors') bring their own fixes.
+        if (diagnostic.source or "").startswith(DIAGNOSTIC_SOURCE) or not diagnostic.message.strip():
             continue
         title = f"Fix with agent: {_short(diagnostic.message)}"
         argument: dict[str, Any] = {

@@ -9,7 +9,7 @@ local MAX_LINES = 5000
 local NAME = 'codeforge://logs'
 
 local function buffer()
-  local buf = vim.fn.bufnr(NAME)
+  local buf = vim.fn.bufnr('^' .. NAME .. '$')
   if buf == -1 then
     buf = vim.api.nvim_create_buf(false, true)
     vim.api.nvim_buf_set_name(buf, NAME)
@@ -31,7 +31,7 @@ function M.append(line)
   if #M.lines > MAX_LINES then
     M.lines = vim.list_slice(M.lines, #M.lines - MAX_LINES + 1)
   end
-  local buf = vim.fn.bufnr(NAME)
+  local buf = vim.fn.bufnr('^' .. NAME .. '$')
   if buf ~= -1 then
     vim.api.nvim_buf_set_lines(buf, -1, -1, false, new)
   end
