@@ -401,9 +401,15 @@ def test_job_output_becomes_logs_of_the_jobs_project(client: PlatformClient, pro
     job = client.wait(ref.job_id)
     assert job.state == "succeeded"
     query = f'{{source="job", operation="env.import", job="{ref.job_id}"}}'
-    found = _eventually(lambda: _lines_of(client, project, query, newest_first=False), "the job's lines")
+    found = _eventually(
+        lambda: (
+            (lines := _lines_of(client, project, query, newest_first=False))
+            and lines[-1].startswith("[succeeded]")
+            and lines
+        ),
+        "the job's lines up to its end",
+    )
     assert any("writing 2 variable(s)" in line for line in found)
-    assert found[-1].startswith("[succeeded]")
     # Followed once: a second look finds the same lines, not copies.
     time.sleep(0.6)
     assert _lines_of(client, project, query, newest_first=False) == found
