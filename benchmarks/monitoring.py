@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import json
 import os
 import random
@@ -333,7 +334,14 @@ def _external(module: str) -> Callable[[argparse.Namespace], Any]:
             found = importlib.import_module(module)
         except ModuleNotFoundError:
             return {"skipped": f"{module} is absent"}
-        return found.main()
+        # Their defaults: an empty argument list (a main() without one reads sys.argv).
+        if inspect.signature(found.main).parameters:
+            return found.main([])
+        argv, sys.argv = sys.argv, [module]
+        try:
+            return found.main()
+        finally:
+            sys.argv = argv
 
     return run
 
