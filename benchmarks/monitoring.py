@@ -97,9 +97,9 @@ def _monitoring(data_dir: Path, **env: str) -> Monitoring:
 
 
 def _quiet_store(monitoring: Monitoring) -> LogStore:
-    store = LogStore(monitoring)
-    store._errors_checked = True  # error tracking off: the log path alone is measured
-    return store
+    """The store as the platform runs it, error tracking included (about 0.2 µs a line when
+    lines carry no stack)."""
+    return LogStore(monitoring)
 
 
 # ---- logs-ingest --------------------------------------------------------------------------
