@@ -12,7 +12,9 @@ its providers:
   (`features/code_actions.py`);
 - `ProjectAction`: a section of codeforge.yaml that `codeforge.projectFile.apply` carries out;
 - `LspCommand`: a command of its own (`command.py`'s `@lsp_command`);
-- `Notification`: an editor → server notification of its own (`codeforge/...`).
+- `Notification`: an editor → server notification of its own (`codeforge/...`);
+- `SessionHook`: work of its own for the session's lifetime, started after `initialized` and
+  stopped on shutdown or exit (`features/lifecycle.py`).
 
 Adding a capability adds a module there and edits no shared file. Providers are plain
 functions of the session (`ls`); per-session state lives in `ls.state(SomeClass)`.
@@ -48,6 +50,7 @@ __all__ = [
     "ProjectAction",
     "ProjectFileCheck",
     "ProjectFileView",
+    "SessionHook",
 ]
 
 # `source` of every diagnostic this server publishes; quick fixes look for it.
@@ -224,6 +227,28 @@ class Notification:
         server.feature(self.method)(notification)
 
 
+# The LSP's own lifecycle messages: the assembly handles them and calls `SessionHook`s.
+_LIFECYCLE = frozenset(("initialize", "initialized", "shutdown", "exit"))
+
+
+@dataclass(frozen=True)
+class SessionHook:
+    """Work a capability does for the whole session (a long-poll, a first refresh).
+
+    `on_start(session)` is called once, after `initialized` (initializationOptions applied,
+    the workspace known; or at the first document event of a client that never sends
+    `initialized`); `on_stop(session)` once on `shutdown` (the platform client still open),
+    or on `exit` without one, for a session that started. Either may be a plain function or
+    a coroutine function: coroutines run as the session's tasks, every capability's side by
+    side, and one that fails is logged and stops no other. A loop that `on_start` leaves
+    running is the capability's to end in `on_stop` (the bridge also cancels the session's
+    tasks when its link ends)."""
+
+    name: str
+    on_start: Callable[[CodeForgeSession], Awaitable[None] | None]
+    on_stop: Callable[[CodeForgeSession], Awaitable[None] | None] | None = None
+
+
 @dataclass
 class Contributions:
     """Everything the capabilities contributed, in the order they did."""
@@ -235,6 +260,7 @@ class Contributions:
     project_actions: list[ProjectAction] = field(default_factory=list)
     commands: list[LspCommand[Any]] = field(default_factory=list)
     notifications: list[Notification] = field(default_factory=list)
+    session_hooks: list[SessionHook] = field(default_factory=list)
 
     def add(
         self,
@@ -244,7 +270,8 @@ class Contributions:
         | CodeLensProvider
         | ProjectAction
         | LspCommand[Any]
-        | Notification,
+        | Notification
+        | SessionHook,
     ) -> None:
         for item in items:
             if isinstance(item, DocumentSubscriber):
@@ -262,9 +289,18 @@ class Contributions:
             elif isinstance(item, LspCommand):
                 self.commands.append(item)
             elif isinstance(item, Notification):
+                if item.method in _LIFECYCLE:
+                    raise ValueError(
+                        f"notification {item.method!r} is the server's own; "
+                        "contribute a SessionHook(name, on_start, on_stop) to start or stop work with the session"
+                    )
                 if any(n.method == item.method for n in self.notifications):
                     raise ValueError(f"two handlers for notification {item.method!r}")
                 self.notifications.append(item)
+            elif isinstance(item, SessionHook):
+                if any(h.name == item.name for h in self.session_hooks):
+                    raise ValueError(f"two session hooks named {item.name!r}")
+                self.session_hooks.append(item)
             else:
                 raise TypeError(f"not an editor contribution: {item!r}")
 

@@ -68,10 +68,7 @@ def build_server(
     def on_initialize(ls: CodeForgeSession, params: types.InitializeParams) -> None:
         ls.configure(params.initialization_options)
 
-    @ls.feature(types.SHUTDOWN)
-    async def on_shutdown(ls: CodeForgeSession, params: None) -> None:
-        await ls.close()
-
+    # shutdown and exit (hooks stopped, the platform client closed): features/lifecycle.py
     features.register_all(ls, contributions)
     # A capability's own command wraps the catalog operation of the same name
     # (`codeforge.collab.start` fills the session's context): it is registered first and wins.

@@ -13,6 +13,7 @@ from codeforge.lsp.features import (
     diagnostics,
     documents,
     hover,
+    lifecycle,
     progress,
 )
 from codeforge.lsp.session import CodeForgeSession
@@ -26,5 +27,6 @@ def register_all(ls: CodeForgeSession, contributions: Contributions) -> None:
     code_actions.register(ls, contributions)
     code_lens.register(ls, contributions)
     documents.register(ls, contributions)
+    lifecycle.register(ls, contributions)  # initialized, shutdown, exit: the SessionHooks
     for module in (custom_requests, progress, completion, hover):
         module.register(ls)

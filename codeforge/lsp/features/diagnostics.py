@@ -3,14 +3,15 @@ every change, and the capabilities' checks (`ProjectFileCheck`) against what the
 has, which ask it again on open and save.
 
 This feature subscribes to document events (`features/documents.py`) for codeforge.yaml
-and knows no capability: what is checked comes from the contributions.
+and knows no capability: what is checked comes from the contributions. It publishes its
+diagnostics as the layer `OWNER` (`features/layers.py`), so diagnostics others publish on
+codeforge.yaml are kept beside them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
 from typing import Any
 
 from lsprotocol import types
@@ -23,21 +24,16 @@ from codeforge.lsp.contributions import (
     ProjectFileCheck,
     ProjectFileView,
 )
+from codeforge.lsp.features.layers import publish_layer
 from codeforge.lsp.positions import to_range
 from codeforge.lsp.project_yaml import analyse, is_project_file
 from codeforge.lsp.session import CodeForgeSession
 
-__all__ = ["SOURCE", "is_open", "publish", "refresh", "register", "to_range"]
+__all__ = ["OWNER", "SOURCE", "is_open", "publish", "refresh", "register", "to_range"]
 
 log = logging.getLogger(__name__)
 SOURCE = DIAGNOSTIC_SOURCE
-
-
-@dataclass
-class _Published:
-    # uri -> (document version, diagnostics) last sent: the same again is not re-sent, so a
-    # check that finds nothing new does not repeat the file's diagnostics.
-    last: dict[str, tuple[int | None, list[types.Diagnostic]]] = field(default_factory=dict)
+OWNER = "codeforge.yaml"  # this feature's diagnostics layer
 
 
 def is_open(ls: CodeForgeSession, uri: str) -> bool:
@@ -67,12 +63,9 @@ def publish(ls: CodeForgeSession, uri: str) -> ProjectFileView:
             diagnostics += check.diagnose(ls, view)
         except Exception:
             log.exception("check %s failed on %s", check.name, uri)
-    published = ls.state(_Published).last
-    if published.get(uri) != (doc.version, diagnostics):
-        published[uri] = (doc.version, diagnostics)
-        ls.text_document_publish_diagnostics(
-            types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=doc.version)
-        )
+    # The same diagnostics for the same version are not sent again (layers.py), so a check
+    # that finds nothing new does not repeat the file's diagnostics.
+    publish_layer(ls, uri, OWNER, diagnostics, version=doc.version)
     return view
 
 
@@ -100,8 +93,7 @@ def _forget(ls: CodeForgeSession, uri: str) -> None:
     for check in _checks(ls):
         if check.forget is not None:
             check.forget(ls, uri)
-    ls.state(_Published).last.pop(uri, None)
-    ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
+    publish_layer(ls, uri, OWNER, [])
 
 
 def _on_event(ls: CodeForgeSession, event: DocumentEvent) -> Any:

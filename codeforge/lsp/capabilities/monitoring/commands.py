@@ -61,10 +61,11 @@ def _project(ls: CodeForgeSession, given: str | None) -> str:
 
 def _summary(ls: CodeForgeSession) -> dict[str, Any]:
     state = ls.state(ErrorDiagnostics)
+    now = diagnostics.published(ls)
     return {
         "errors": len(state.groups),
-        "diagnostics": sum(len(d) for d in state.published.values()),
-        "files": sorted(state.published),
+        "diagnostics": sum(len(d) for d in now.values()),
+        "files": sorted(now),
     }
 
 

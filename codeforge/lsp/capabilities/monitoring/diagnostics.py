@@ -6,14 +6,18 @@ gets an Error diagnostic on that line, the other in-app frames that map are its 
 information. Files that are not open get theirs too, so the editor's Problems list shows every
 production error of the project. Groups that are no longer active lose their diagnostics.
 
-Refreshed on initialized, when a file is opened or saved (open: at most every
+Published as the diagnostics layer `OWNER` (`features/layers.py`): the editor gets the union
+with what other owners publish on the same files (pipeline test failures, agents), and a
+refresh replaces only this layer.
+
+Refreshed when the session starts (a `SessionHook`), when a file is opened or saved (open: at most every
 `OPEN_REFRESH_S`), when the feed says errors changed (`feed.py`), after "Resolve error", and on
 the command `codeforge.monitoring.refresh`. Concurrent asks share one request. A platform that
 cannot be reached, an operation that fails, a frame that maps to nothing: no diagnostic and no
 popup (the log says why), and what was published stays until the platform answers again.
 
-This module publishes only for the files its groups land on, and never for codeforge.yaml
-(whose diagnostics `features/diagnostics.py` owns): a production stack frame is code.
+This module publishes only for the files its groups land on, and never for codeforge.yaml:
+a production stack frame is code.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from codeforge.catalog.base import operation
 from codeforge.catalog.errors import CodeForgeError
 from codeforge.lsp.capabilities.monitoring.groups import ACTIVE_STATES, ErrorGroup, Frame, read_groups
 from codeforge.lsp.capabilities.monitoring.paths import file_checker, map_deployed_path
+from codeforge.lsp.features.layers import layer, publish_layer
 from codeforge.lsp.project_yaml import is_project_file
 from codeforge.lsp.reader import read_project, uri_of
 from codeforge.lsp.session import CodeForgeSession
@@ -40,17 +45,20 @@ from codeforge.lsp.session import CodeForgeSession
 __all__ = [
     "ERRORS_OP",
     "OPEN_REFRESH_S",
+    "OWNER",
     "SOURCE",
     "ErrorDiagnostics",
     "Where",
     "diagnostics_for",
     "monitored_project",
+    "published",
     "refresh",
 ]
 
 log = logging.getLogger(__name__)
 
 SOURCE = "codeforge production"
+OWNER = "monitoring.errors"  # the diagnostics layer (features/layers.py)
 ERRORS_OP = "monitoring.errors"
 OPEN_REFRESH_S = 10.0  # opening files one after another asks the platform at most this often
 ERRORS_LIMIT = 200  # groups asked for (the newest); the Problems list is no error browser
@@ -68,9 +76,9 @@ class Where:
 
 @dataclass
 class ErrorDiagnostics:
-    """Per session: what was published where, the groups behind it, and the refresh's lock."""
+    """Per session: the groups behind the diagnostics, and the refresh's lock (what was
+    published where is the layer's: `published(ls)`)."""
 
-    published: dict[str, list[types.Diagnostic]] = field(default_factory=dict)
     groups: dict[str, ErrorGroup] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     asked: int = 0  # refreshes asked for
@@ -186,13 +194,15 @@ def diagnostics_for(ls: CodeForgeSession, where: Where, groups: list[ErrorGroup]
     return out
 
 
+def published(ls: CodeForgeSession) -> dict[str, list[types.Diagnostic]]:
+    """URI → the production-error diagnostics published there now."""
+    return layer(ls, OWNER)
+
+
 def _publish(ls: CodeForgeSession, fresh: dict[str, list[types.Diagnostic]]) -> None:
-    state = ls.state(ErrorDiagnostics)
-    for uri in set(state.published) | set(fresh):
-        diagnostics = fresh.get(uri, [])
-        if state.published.get(uri, []) != diagnostics:
-            ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics))
-    state.published = {uri: d for uri, d in fresh.items() if d}
+    # Files whose errors went get an empty layer; the union is re-sent only where it changed.
+    for uri in sorted(set(published(ls)) | set(fresh)):
+        publish_layer(ls, uri, OWNER, fresh.get(uri, []))
 
 
 async def _fetch(ls: CodeForgeSession, where: Where) -> list[ErrorGroup]:

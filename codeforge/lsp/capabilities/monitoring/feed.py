@@ -8,8 +8,10 @@ item}`, which the editor shows with `window/showDocument`); an item of kind `err
 refreshes the production-error diagnostics. Notifications that were there before the session
 started are not shown again (the alerts pane lists them).
 
-A failing call (the platform away, a refusal) backs off from 1 s to `MAX_BACKOFF_S`; the task
-stops on shutdown (the session's client is closed) and when the bridge cancels its tasks.
+A failing call (the platform away, a refusal) backs off from 1 s to `MAX_BACKOFF_S`. The feed
+is a `SessionHook`'s (`__init__.py`): `start_feed` when the session starts, `stop_feed` on
+shutdown or exit, which cancels the long-poll; the bridge also cancels the session's tasks
+when its link ends.
 Never shows a secret: the text goes through the same masking as command summaries, and
 `key=value` pairs that look like credentials are masked too.
 """
@@ -41,6 +43,7 @@ __all__ = [
     "mask_secrets",
     "notification_text",
     "start_feed",
+    "stop_feed",
 ]
 
 log = logging.getLogger(__name__)
@@ -88,11 +91,11 @@ class Feed:
     task: asyncio.Task[None] | None = None
     cursor: Any = None
     shown: int = 0  # notifications shown, for the log and tests
+    stopped: bool = False  # the session is ending: show nothing more, start nothing
 
 
 def _closing(ls: CodeForgeSession) -> bool:
-    # pygls' protocol sets this once the editor asked to shut down.
-    return bool(getattr(ls.protocol, "_shutdown", False))
+    return ls.state(Feed).stopped
 
 
 async def _has_operation(ls: CodeForgeSession) -> bool:
@@ -205,5 +208,13 @@ async def _follow(ls: CodeForgeSession) -> None:
 def start_feed(ls: CodeForgeSession) -> None:
     """Start the session's feed (once: a platform without the operation is not asked again)."""
     feed = ls.state(Feed)
-    if feed.task is None:
+    if feed.task is None and not feed.stopped:
         feed.task = ls.spawn(_follow(ls))
+
+
+def stop_feed(ls: CodeForgeSession) -> None:
+    """End the session's feed: its long-poll is cancelled and nothing more is shown."""
+    feed = ls.state(Feed)
+    feed.stopped = True
+    if feed.task is not None and not feed.task.done():
+        feed.task.cancel()
