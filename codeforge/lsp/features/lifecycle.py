@@ -100,7 +100,7 @@ async def stop(ls: CodeForgeSession) -> None:
     try:
         await asyncio.wait_for(waiting, STOP_WAIT_S)
     except TimeoutError:
-        log.warning("session hooks still stopping after %.0f s; shutting down anyway", STOP_WAIT_S)
+        log.warning("session hooks still stopping after %g s; shutting down anyway", STOP_WAIT_S)
 
 
 def _on_document(ls: CodeForgeSession, event: DocumentEvent) -> None:
