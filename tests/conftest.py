@@ -91,7 +91,7 @@ class RunningPlatform:
                 stderr=log,
                 cwd=ROOT,
             )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"platform exited early:\n{self.log_path.read_text()[-4000:]}")

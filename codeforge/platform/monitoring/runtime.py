@@ -57,7 +57,8 @@ class Monitoring:
                 found = self._parts[name] = getattr(importlib.import_module(module), cls)(self)
             return found
 
-    # Typed by the parts' own modules; Any until each exists.
+    # Any: the parts import this module for their own `Monitoring` argument, so naming their
+    # types here would make an import circle.
     @property
     def metrics(self) -> Any:
         return self.part("metrics")
@@ -81,11 +82,7 @@ class Monitoring:
     def start(self, db: Database) -> None:
         self.db = db
         for name in PARTS:
-            try:
-                part = self.part(name)
-            except ModuleNotFoundError as exc:  # TODO(integration): remove once every part exists
-                log.warning("monitoring part missing", extra={"part": name, "error": str(exc)})
-                continue
+            part = self.part(name)
             if hasattr(part, "start"):
                 part.start()
                 self._started.append(part)

@@ -24,7 +24,7 @@ class MonitoringSettings(BaseSettings):
     # Logs
     log_retention_d: float = Field(7.0, gt=0)
     ingest_queue_lines: int = Field(
-        1_000_000, gt=0, description="Lines accepted but not yet stored; past it ingestion answers 429."
+        200_000, gt=0, description="Lines accepted but not yet stored; past it ingestion answers 429."
     )
     max_request_bytes: int = Field(
         16 * 1024 * 1024, gt=0, description="An ingest body larger than this is refused (413)."

@@ -6,12 +6,14 @@ passes. Also the checks `monitoring.add_rule` runs on an expression before stori
 
 from __future__ import annotations
 
-import importlib
 import math
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from codeforge.platform.monitoring.logs import query as log_query
+from codeforge.platform.monitoring.metrics import promql
 
 __all__ = ["COMPARISONS", "Element", "check_log_query", "check_promql", "evaluate_rule"]
 
@@ -31,62 +33,34 @@ class Element:
     value: float
 
 
-class SourceMissing(RuntimeError):
-    """The part a rule needs (PromQL engine, log store) is not in this build."""
-
-
-def _module(name: str) -> Any:
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        raise SourceMissing(f"{name} is not available in this build ({exc})") from None
-
-
 def check_promql(expr: str) -> None:
-    """Raise ValueError with the parser's message (naming the column) when `expr` is not PromQL.
-    Without the engine in this build the expression is stored unchecked."""
+    """Raise ValueError with the parser's message (naming the column) when `expr` is not PromQL."""
     try:
-        parse = _module("codeforge.platform.monitoring.metrics.promql").parse
-    except (SourceMissing, AttributeError):
-        return
-    try:
-        parse(expr)
-    except Exception as exc:  # PromQLError(message, position)
-        raise ValueError(str(exc) or type(exc).__name__) from None
+        promql.parse(expr)
+    except promql.PromQLError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def check_log_query(query: str) -> None:
     try:
-        module = _module("codeforge.platform.monitoring.logs.query")
-    except SourceMissing:
-        return
-    parse = getattr(module, "parse", None) or getattr(module, "parse_query", None)
-    if parse is None:
-        return
-    try:
-        parse(query)
-    except Exception as exc:  # LogQueryError(message, position)
-        raise ValueError(str(exc) or type(exc).__name__) from None
+        log_query.parse(query)
+    except log_query.LogQueryError as exc:
+        raise ValueError(str(exc)) from None
 
 
-def _vector(result: Any) -> list[Element]:
-    """The elements of a PromQL value (promql.values): a vector's (labels, value) pairs; a
-    scalar is one element without labels (as Prometheus's rules take it); a range vector or a
-    string is refused with the fix."""
-    kind = getattr(result, "result_type", None)
-    if kind == "vector":
+def _vector(result: promql.Value) -> list[Element]:
+    """The elements of a PromQL value: a vector's (labels, value) pairs; a scalar is one
+    element without labels (as Prometheus's rules take it); a range vector or a string is
+    refused with the fix."""
+    if isinstance(result, promql.Vector):
         return [Element(dict(labels), float(value)) for labels, value in result.samples]
-    if kind == "scalar":
+    if isinstance(result, promql.Scalar):
         return [Element({}, float(result.value))]
-    if kind == "matrix":
+    if isinstance(result, promql.Matrix):
         raise ValueError(
             "the expression gives a range vector; an alert rule needs an instant vector (drop the [range])"
         )
-    if kind == "string":
-        raise ValueError("the expression gives a string; an alert rule needs an instant vector")
-    if isinstance(result, int | float):
-        return [Element({}, float(result))]
-    return [Element(dict(labels), float(value)) for labels, value in result]
+    raise ValueError("the expression gives a string; an alert rule needs an instant vector")
 
 
 def evaluate_rule(monitoring: Any, project_id: str, rule: Any, now_ms: int) -> list[Element]:
@@ -98,8 +72,7 @@ def evaluate_rule(monitoring: Any, project_id: str, rule: Any, now_ms: int) -> l
         threshold = 0.0 if rule.value is None else rule.value
         passes = (compare or operator.gt)(count, threshold)
         return [Element({}, count)] if passes else []
-    evaluate = _module("codeforge.platform.monitoring.metrics.promql").evaluate_instant
-    elements = _vector(evaluate(monitoring.metrics, project_id, rule.expr, now_ms))
+    elements = _vector(promql.evaluate_instant(monitoring.metrics, project_id, rule.expr, now_ms))
     elements = [e for e in elements if not math.isnan(e.value)]
     if compare is not None and rule.value is not None:
         elements = [e for e in elements if compare(e.value, rule.value)]

@@ -289,13 +289,9 @@ class ErrorStore:
     # ---- notifications -----------------------------------------------------------------
 
     def _announce(self, project_id: str, announcement: _Announcement) -> None:
-        try:
-            from codeforge.platform.monitoring.alerts.notify import Notification
+        from codeforge.platform.monitoring.alerts.notify import Notification  # alerts import the stores
 
-            notifier = self.monitoring.notifier
-        except (ModuleNotFoundError, AttributeError):  # the alerts part is not installed in this build
-            self._warn_once("notifier", "no notifier: new and regressed errors are not announced")
-            return
+        notifier = self.monitoring.notifier
         group = announcement.group
         verb = "New error" if announcement.kind == "new" else "Regressed error"
         where = f" at {group.culprit}" if group.culprit else ""

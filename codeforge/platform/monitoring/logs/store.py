@@ -16,7 +16,7 @@ import math
 import threading
 import time
 from collections import defaultdict, deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from codeforge.catalog.errors import RateLimited
 from codeforge.platform.monitoring.logs.backend import Backend, StoredLog
@@ -47,8 +47,6 @@ class LogStore:
         self._last_id = 0
         self._thread: threading.Thread | None = None
         self._stopping = False
-        self._errors: Any = None
-        self._errors_checked = False
         self.refused = 0  # lines refused because the queue was full
         self.stored = 0  # lines stored by this process
         self._rate = 100_000.0  # lines/s the writer managed lately, for Retry-After
@@ -170,9 +168,7 @@ class LogStore:
         self._observe(batch)
 
     def _observe(self, batch: list[tuple[str, LogRecord]]) -> None:
-        errors = self._errors_part()
-        if errors is None:
-            return
+        errors = self.monitoring.errors
         by_project: dict[str, list[LogRecord]] = defaultdict(list)
         for project_id, record in batch:
             by_project[project_id].append(record)
@@ -181,18 +177,6 @@ class LogStore:
                 errors.observe_logs(project_id, records)
             except Exception:
                 log.exception("error tracking failed on a log batch", extra={"project_id": project_id})
-
-    def _errors_part(self) -> Any:
-        if not self._errors_checked:
-            self._errors_checked = True
-            try:
-                part = self.monitoring.part("errors")
-                self._errors = part if hasattr(part, "observe_logs") else None
-            except (ModuleNotFoundError, AttributeError, KeyError) as exc:
-                log.warning(
-                    "error tracking absent: log lines are not checked for exceptions", extra={"error": str(exc)}
-                )
-        return self._errors
 
     def _loop(self) -> None:
         next_retention = time.monotonic() + min(self.config.retention_interval_s, 5.0)

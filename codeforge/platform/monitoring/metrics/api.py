@@ -26,6 +26,7 @@ from codeforge.catalog.errors import CodeForgeError, RateLimited
 from codeforge.catalog.monitoring.metrics import parse_duration, parse_time
 from codeforge.platform.api.deps import bearer
 from codeforge.platform.monitoring.access import Scope, authorize
+from codeforge.platform.monitoring.metrics import promql
 from codeforge.platform.monitoring.metrics.selector import SelectorError, parse_selector
 from codeforge.platform.monitoring.records import Matcher
 
@@ -125,19 +126,10 @@ def _result(value: Any) -> dict[str, Any]:
     }
 
 
-def _promql() -> Any:
-    try:
-        from codeforge.platform.monitoring.metrics import promql
-    except ImportError as exc:
-        raise ApiError(501, "unavailable", f"the PromQL engine is not installed here: {exc}") from None
-    return promql
-
-
-def _evaluate(call: Callable[[Any, list[str]], Any]) -> dict[str, Any]:
-    promql = _promql()
+def _evaluate(call: Callable[[list[str]], promql.Value]) -> dict[str, Any]:
     warnings: list[str] = []
     try:
-        value = call(promql, warnings)
+        value = call(warnings)
     except promql.PromQLError as exc:
         # A query that does not parse is bad data; a data fault while it runs is execution's.
         status, kind = (422, "execution") if exc.execution else (400, "bad_data")
@@ -152,7 +144,7 @@ def _query(scope: Scope, params: Params) -> dict[str, Any]:
     query = params.required("query")
     at_ms = params.time_ms("time", int(time.time() * 1000))
     return _evaluate(
-        lambda promql, warnings: promql.evaluate_instant(
+        lambda warnings: promql.evaluate_instant(
             scope.monitoring.metrics, scope.project_id, query, at_ms, warnings=warnings
         )
     )
@@ -192,7 +184,7 @@ def _query_range(scope: Scope, params: Params) -> dict[str, Any]:
             "resolution (?step=XX)",
         )
     return _evaluate(
-        lambda promql, warnings: promql.evaluate_range(
+        lambda warnings: promql.evaluate_range(
             scope.monitoring.metrics, scope.project_id, query, start_ms, end_ms, step_ms, warnings=warnings
         )
     )

@@ -16,7 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from starlette.concurrency import run_in_threadpool
 
 from codeforge.catalog import Permission
-from codeforge.catalog.errors import BadInput, BadRequest, PlatformUnavailable
+from codeforge.catalog.errors import BadInput, BadRequest
 from codeforge.platform.api.deps import bearer
 from codeforge.platform.api.problems import problem_responses
 from codeforge.platform.monitoring.access import Scope, authorize
@@ -73,18 +73,10 @@ def _store(scope: Scope, signal: otlp.Signal, body: bytes, content_type: str, co
     except BadInput as exc:
         exc.status = 400  # OTLP/HTTP: data that cannot be decoded is a 400, which SDKs do not retry
         raise
-    try:
-        part = scope.monitoring.logs if signal == "logs" else scope.monitoring.metrics
-    except ModuleNotFoundError:
-        raise PlatformUnavailable(
-            f"this platform does not store OTLP {signal} yet (its {signal} store is not installed)",
-            fix="send traces to /v1/traces meanwhile, or upgrade the platform",
-        ) from None
-    if decoded:
-        if signal == "logs":
-            part.ingest(scope.project_id, list(decoded))  # RateLimited (429, Retry-After) when its queue is full
-        else:
-            part.write(scope.project_id, decoded)
+    if decoded and signal == "logs":
+        scope.monitoring.logs.ingest(scope.project_id, list(decoded))  # RateLimited (429, Retry-After) when full
+    elif decoded:
+        scope.monitoring.metrics.write(scope.project_id, decoded)
     return decoded.rejected, decoded.error
 
 

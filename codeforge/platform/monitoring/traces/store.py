@@ -157,7 +157,6 @@ class TraceStore:
         self._least, self._greatest = ("LEAST", "GREATEST") if self.postgres else ("min", "max")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._errors_missing_logged = False
         self._migrate()
 
     # ---- plumbing --------------------------------------------------------------------------
@@ -337,14 +336,7 @@ class TraceStore:
         """Error tracking reads the exceptions spans recorded; the spans are stored already, so
         a failure there is logged and never fails the ingest."""
         try:
-            errors = self.monitoring.part("errors")
-        except ModuleNotFoundError as exc:  # the errors part not built into this platform (yet)
-            if not self._errors_missing_logged:
-                self._errors_missing_logged = True
-                log.warning("error tracking is absent: span exceptions are not grouped", extra={"error": str(exc)})
-            return
-        try:
-            errors.observe_spans(project_id, spans)
+            self.monitoring.errors.observe_spans(project_id, spans)
         except Exception:
             log.exception("error tracking failed on a batch of spans", extra={"project_id": project_id})
 
