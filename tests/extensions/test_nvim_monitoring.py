@@ -2,7 +2,11 @@
 monitoring platform. A real exception's traceback, ingested as a log line, is a diagnostic at the
 raising line of the workspace's copy of the file (`vim.diagnostic.get`); `:CodeForge monitoring
 tail` follows the logs in a split with no query and with one, `q` closes it and stops the
-requests; a bad query is reported at once, naming the column, and leaves nothing running."""
+requests; a bad query is reported at once, naming the column, and leaves nothing running.
+`:checkhealth codeforge` has a Monitoring section (the server's tail command, the platform's
+operations, the diagnostics shown, a running tail); Tab completes `:CodeForge monitoring tail`
+and the label selectors of the project's latest lines; with the server stopped, both say so.
+All in one Neovim session."""
 
 from __future__ import annotations
 
@@ -43,6 +47,13 @@ local function step(name, body)
   if not ok then os.exit(1) end
 end
 local monitoring = require('codeforge.monitoring')
+-- :checkhealth codeforge's text (it opens in a tab of its own, closed again here).
+local function health_text()
+  vim.cmd('checkhealth codeforge')
+  local text = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\n')
+  vim.cmd('tabclose')
+  return text
+end
 local function buffer_text(buf) return table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), '\n') end
 local function tail(args, expect)
   vim.cmd('CodeForge monitoring tail' .. args)
@@ -91,6 +102,61 @@ step('tail-bad-query', function()
   assert(next(monitoring.tails) == nil, 'a tail is still running')
   return said
 end)
+step('checkhealth', function()
+  -- With a tail running, so its line shows too.
+  vim.cmd('CodeForge monitoring tail tail-marker')
+  local buf
+  wait_for('the tail split', function() buf = next(monitoring.tails) ; return buf ~= nil end)
+  wait_for('the tail\'s first lines', function() return monitoring.tails[buf].received > 0 end)
+  local text = health_text()
+  for _, expect in ipairs({
+    'Monitoring (production errors, :CodeForge monitoring tail)',
+    'OK the language server follows logs (codeforge.monitoring.tail)',
+    'OK production errors as diagnostics: monitoring.errors',
+    'OK :CodeForge monitoring tail: monitoring.tail',
+    '1 production error diagnostic(s) in 1 file(s)',
+    ('OK buffer %d follows logs matching tail-marker: 1 lines so far'):format(buf),
+  }) do
+    assert(text:find(expect, 1, true), 'not in :checkhealth codeforge: ' .. expect .. '\n' .. text)
+  end
+  local section = text:match('Monitoring %(production errors.-\n\n') or ''
+  assert(not section:find('WARNING', 1, true) and not section:find('ERROR', 1, true), section)
+  monitoring.stop(buf)
+  vim.api.nvim_buf_delete(buf, { force = true })
+  return (section:gsub('\n', ' | '))
+end)
+
+step('complete-tail', function()
+  local verbs = vim.fn.getcompletion('CodeForge monitoring ', 'cmdline')
+  assert(vim.tbl_contains(verbs, 'tail') and vim.tbl_contains(verbs, 'errors'), vim.inspect(verbs))
+  assert(#vim.tbl_filter(function(v) return v == 'tail' end, verbs) == 1, 'tail offered twice: ' .. vim.inspect(verbs))
+  local partial = vim.fn.getcompletion('CodeForge monitoring ta', 'cmdline')
+  assert(vim.deep_equal(partial, { 'tail', 'targets' }), vim.inspect(partial))
+  local selectors = vim.fn.getcompletion('CodeForge monitoring tail ', 'cmdline')
+  for _, expect in ipairs({ '{service="shop"}', '{level="error"}', '{level="info"}', '{level=~"error|critical"}' }) do
+    assert(vim.tbl_contains(selectors, expect), expect .. ' not offered: ' .. vim.inspect(selectors))
+  end
+  local service = vim.fn.getcompletion('CodeForge monitoring tail {serv', 'cmdline')
+  assert(vim.deep_equal(service, { '{service="shop"}' }), vim.inspect(service))
+  -- Past the selector come free words: nothing to offer; the catalog's other verbs keep theirs.
+  local after = vim.fn.getcompletion('CodeForge monitoring tail {service="shop"} ', 'cmdline')
+  assert(#after == 0, vim.inspect(after))
+  local fields = vim.fn.getcompletion('CodeForge monitoring errors ', 'cmdline')
+  assert(vim.tbl_contains(fields, 'state='), vim.inspect(fields))
+  return table.concat(selectors, ' ')
+end)
+
+step('no-server-health-and-completion', function()
+  require('codeforge.client').stop()
+  wait_for('the language server to stop', function() return require('codeforge.client').get() == nil end)
+  local text = health_text()
+  assert(text:find('the language server is not running: production errors show once', 1, true), text)
+  local selectors = vim.fn.getcompletion('CodeForge monitoring tail ', 'cmdline')
+  assert(vim.deep_equal(selectors, { '{level=~"error|critical"}' }), vim.inspect(selectors))
+  local verbs = vim.fn.getcompletion('CodeForge monitoring ', 'cmdline')
+  assert(vim.tbl_contains(verbs, 'tail'), vim.inspect(verbs))
+  return 'said so; Tab still offers tail and the level selector'
+end)
 vim.cmd('qa!')
 """
 
@@ -130,4 +196,7 @@ def test_nvim_diagnostic_and_log_tail(monitored: RunningPlatform, tmp_path: Path
         "tail-all",
         "tail-query",
         "tail-bad-query",
+        "checkhealth",
+        "complete-tail",
+        "no-server-health-and-completion",
     ], report[-6000:]

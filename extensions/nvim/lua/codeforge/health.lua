@@ -35,6 +35,7 @@ function M.check()
   M.check_debug()
   require('codeforge.collab').check_health()
   require('codeforge.call').check_health()
+  require('codeforge.monitoring').check_health()
 
   local client = require('codeforge.client').get()
   if not client then

@@ -431,6 +431,8 @@ function M.complete(arglead, cmdline)
     out = require('codeforge.collab.session').complete(vim.list_slice(words, 1, n), ops)
   elseif words[2] == 'call' then
     out = require('codeforge.call').complete(vim.list_slice(words, 1, n))
+  elseif words[2] == 'monitoring' and (n == 2 or require('codeforge.monitoring').owns(words[3])) then
+    out = require('codeforge.monitoring').complete(vim.list_slice(words, 1, n), ops) -- tail, and its query's selectors
   elseif n == 2 and words[2] == 'debug' then
     out = { 'file', 'test', 'module', 'join', 'sessions' }
   elseif n == 2 and (words[2] == 'unforward' or words[2] == 'forward') then

@@ -19,6 +19,14 @@ M.COMMAND = 'codeforge.monitoring.tail'
 M.WAIT_S = 10 -- each request waits this long on the platform for new lines
 M.RETRY_MS = 2000 -- after a failed request (the platform restarting): try again this much later
 M.tails = {} ---@type table<integer, table> buffer -> its tail
+M.SOURCE = 'codeforge production' -- the diagnostics' source
+M.COMPLETION_LINES = 200 -- latest log lines whose labels Tab offers after `tail`
+-- The platform's operations this needs, and what each gives (checked by :checkhealth; the
+-- editor feed's monitoring.notifications is not in the editors' catalog, so not checked).
+M.PLATFORM_OPS = {
+  { 'monitoring.errors', 'production errors as diagnostics' },
+  { 'monitoring.tail', ':CodeForge monitoring tail' },
+}
 
 --- Whether a subcommand is this module's (the others are the catalog's).
 function M.owns(word)
@@ -162,9 +170,107 @@ function M.command(words)
   return M.tail(client, table.concat(vim.list_slice(words, 3), ' '))
 end
 
+--- Completion after `:CodeForge monitoring`: `words` are the words before the one being
+--- completed. The catalog's monitoring verbs and `tail`; after `tail`, label selectors of the
+--- project's latest log lines (`{service="api"}`, `{level="error"}`), the usual start of a query.
+function M.complete(words, ops)
+  local n = #words
+  if n == 2 then
+    local out = M.subcommands()
+    for _, op in ipairs(ops or {}) do
+      local verb = op.capability == 'monitoring' and op.name:sub(#'monitoring.' + 1) or nil
+      if verb and not M.owns(verb) then
+        out[#out + 1] = verb
+      end
+    end
+    return out
+  end
+  if n == 3 and words[3] == 'tail' then
+    return M.selectors(require('codeforge.client').get())
+  end
+  return {}
+end
+
+--- `{label="value"}` for each label of the latest log lines (one quick tail, no wait), and the
+--- error levels: what a query usually starts with.
+function M.selectors(client, timeout)
+  local out, seen = {}, {}
+  local function add(candidate)
+    if not seen[candidate] then
+      seen[candidate] = true
+      out[#out + 1] = candidate
+    end
+  end
+  add('{level=~"error|critical"}')
+  if not client then
+    return out
+  end
+  local argument = { wait_s = 0, limit = M.COMPLETION_LINES }
+  local response = client:request_sync('workspace/executeCommand', { command = M.COMMAND, arguments = { argument } }, timeout or 1500, 0)
+  local items = response and type(response.result) == 'table' and response.result.items or {}
+  for _, entry in ipairs(items) do
+    if type(entry.level) == 'string' and entry.level ~= '' then
+      add(('{level="%s"}'):format(entry.level))
+    end
+    for key, value in pairs(type(entry.labels) == 'table' and entry.labels or {}) do
+      -- A value with a space or quote would split or break the command's words: not offered.
+      if type(value) == 'string' and value ~= '' and not value:find('[%s"\\]') then
+        add(('{%s="%s"}'):format(key, value))
+      end
+    end
+  end
+  return out
+end
+
+--- :checkhealth codeforge's part: the server's tail command, the platform's monitoring
+--- operations, the production-error diagnostics shown now and the tails running.
 function M.check_health()
-  vim.health.start('Monitoring')
-  vim.health.ok('production errors come as diagnostics (source "codeforge production"); :CodeForge monitoring tail [query] follows logs')
+  local health = vim.health
+  health.start('Monitoring (production errors, :CodeForge monitoring tail)')
+  local client = require('codeforge.client').get()
+  if not client then
+    health.info('the language server is not running: production errors show once a file of a folder with codeforge.yaml is open')
+    return
+  end
+  local commands = vim.tbl_get(client.server_capabilities or {}, 'executeCommandProvider', 'commands') or {}
+  if vim.tbl_contains(commands, M.COMMAND) then
+    health.ok(('the language server follows logs (%s)'):format(M.COMMAND))
+  else
+    health.error(('the language server has no %s: :CodeForge monitoring tail cannot follow logs'):format(M.COMMAND), {
+      'Upgrade codeforge (pip install -U codeforge), then :CodeForge restart',
+    })
+  end
+  local have = {}
+  for _, op in ipairs(require('codeforge.client').catalog(client)) do
+    have[op.name] = true
+  end
+  if next(have) == nil then
+    health.warn('the catalog is empty: cannot tell what the platform monitors', { 'Run :CodeForge status' })
+  else
+    for _, need in ipairs(M.PLATFORM_OPS) do
+      if have[need[1]] then
+        health.ok(('%s: %s'):format(need[2], need[1]))
+      else
+        health.warn(('the platform has no %s: no %s'):format(need[1], need[2]), { 'Upgrade the platform (codeforge up)' })
+      end
+    end
+  end
+  local shown, files = 0, {}
+  for _, d in ipairs(vim.diagnostic.get()) do
+    if d.source == M.SOURCE then
+      shown = shown + 1
+      files[d.bufnr] = true
+    end
+  end
+  health.info(('%d production error diagnostic(s) in %d file(s) (source "%s")'):format(shown, vim.tbl_count(files), M.SOURCE))
+  for buf, state in pairs(M.tails) do
+    local what = state.query ~= '' and ('logs matching ' .. state.query) or 'all logs'
+    if state.last_error then
+      health.warn(('buffer %d follows %s; its last request failed: %s (retrying)'):format(buf, what, state.last_error))
+    else
+      health.ok(('buffer %d follows %s: %d lines so far'):format(buf, what, state.received))
+    end
+  end
 end
 
 return M
