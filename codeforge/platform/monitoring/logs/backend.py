@@ -43,8 +43,13 @@ def selected_streams(streams: dict[int, dict[str, str]], query: LogQuery) -> lis
 
 
 class Backend(Protocol):
-    def write(self, batch: list[tuple[str, LogRecord]]) -> int:
-        """Store the batch in one transaction; the highest id stored."""
+    def prepare(self, project_id: str, records: list[LogRecord]) -> Any:
+        """The part of storing that needs no transaction (streams looked up, rows encoded):
+        `LogStore.ingest` calls it in the request's thread, so it runs beside the writer."""
+
+    def write(self, prepared: list[Any]) -> int:
+        """Store what `prepare` made of several requests, in order, in one transaction; the
+        highest id stored."""
 
     def last_id(self) -> int: ...
 

@@ -1,9 +1,11 @@
 """The log store (part `logs`): a bounded queue in front of one writer thread, full-text
 search, counts and a long-polled tail, and retention.
 
-`ingest` only queues: a request answers as soon as its lines are parsed and counted in. The
-writer takes everything queued (up to 200,000 lines) as one batch and one transaction, so
-the busier ingestion gets, the larger and cheaper its batches. The queue is bounded by
+`ingest` only queues: a request answers as soon as its lines are parsed, encoded for the
+backend (`Backend.prepare`: streams looked up, rows made one JSON array) and counted in, so
+that Python work runs in the request's thread beside the writer, whose work is mostly inside
+SQLite (the GIL released). The writer takes everything queued (up to 200,000 lines) as one
+batch and one transaction, so the busier ingestion gets, the larger and cheaper its batches. The queue is bounded by
 lines (`ingest_queue_lines`): past it `ingest` refuses the whole call with RateLimited (429
 and Retry-After over HTTP) and counts the refused lines; memory stays bounded and nothing
 crashes. After each batch the writer wakes tails waiting for new lines and hands the batch
@@ -16,7 +18,7 @@ import math
 import threading
 import time
 from collections import defaultdict, deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from codeforge.catalog.errors import RateLimited
 from codeforge.platform.monitoring.logs.backend import Backend, StoredLog
@@ -41,7 +43,7 @@ class LogStore:
         self._backend: Backend | None = None
         self._backend_lock = threading.Lock()
         self._cond = threading.Condition()  # guards the queue; signals the writer and flushers
-        self._queue: deque[tuple[str, list[LogRecord]]] = deque()
+        self._queue: deque[tuple[str, list[LogRecord], Any]] = deque()  # (project, records, prepared)
         self._queued = 0  # lines queued or being written
         self._stored = threading.Condition()  # notified after each batch is committed
         self._last_id = 0
@@ -95,6 +97,18 @@ class LogStore:
         if not records:
             return 0
         n = len(records)
+        self._refuse_if_full(n)  # before encoding: a flood costs little to refuse
+        prepared = self.backend.prepare(project_id, records)
+        with self._cond:
+            self._refuse_if_full(n)
+            self._queue.append((project_id, records, prepared))
+            self._queued += n
+            self._cond.notify_all()
+        if self._thread is None:  # no loop running (a platform built by hand): store now
+            self._drain_once()
+        return n
+
+    def _refuse_if_full(self, n: int) -> None:
         with self._cond:
             if self._queued + n > self.config.ingest_queue_lines:
                 self.refused += n
@@ -104,12 +118,6 @@ class LogStore:
                     fix="send again after Retry-After seconds, or in smaller, spaced batches",
                     retry_after=min(max(wait, 1), 30),
                 )
-            self._queue.append((project_id, records))
-            self._queued += n
-            self._cond.notify_all()
-        if self._thread is None:  # no loop running (a platform built by hand): store now
-            self._drain_once()
-        return n
 
     @property
     def queued(self) -> int:
@@ -130,11 +138,12 @@ class LogStore:
                 self._cond.wait(left)
         return True
 
-    def _take(self) -> list[tuple[str, LogRecord]]:
-        batch: list[tuple[str, LogRecord]] = []
-        while self._queue and len(batch) < MAX_BATCH_LINES:
-            project_id, records = self._queue.popleft()
-            batch.extend((project_id, r) for r in records)
+    def _take(self) -> list[tuple[str, list[LogRecord], Any]]:
+        batch: list[tuple[str, list[LogRecord], Any]] = []
+        lines = 0
+        while self._queue and lines < MAX_BATCH_LINES:
+            batch.append(self._queue.popleft())
+            lines += len(batch[-1][1])
         return batch
 
     def _drain_once(self) -> bool:
@@ -145,33 +154,34 @@ class LogStore:
         self._write(batch)
         return True
 
-    def _write(self, batch: list[tuple[str, LogRecord]]) -> None:
+    def _write(self, batch: list[tuple[str, list[LogRecord], Any]]) -> None:
         started = time.perf_counter()
+        lines = sum(len(records) for _, records, _ in batch)
         try:
-            last_id = self.backend.write(batch)
+            last_id = self.backend.write([prepared for _, _, prepared in batch])
         except Exception:
             # A batch the store cannot take (disk full, database gone) is dropped and counted,
             # not retried forever while the queue fills behind it.
-            log.exception("log batch not stored", extra={"lines": len(batch)})
-            self.refused += len(batch)
+            log.exception("log batch not stored", extra={"lines": lines})
+            self.refused += lines
             last_id = self._last_id
         else:
-            self.stored += len(batch)
+            self.stored += lines
             took = time.perf_counter() - started
-            self._rate = 0.7 * self._rate + 0.3 * (len(batch) / max(took, 1e-6))
+            self._rate = 0.7 * self._rate + 0.3 * (lines / max(took, 1e-6))
         with self._cond:
-            self._queued -= len(batch)
+            self._queued -= lines
             self._cond.notify_all()
         with self._stored:
             self._last_id = max(self._last_id, last_id)
             self._stored.notify_all()
         self._observe(batch)
 
-    def _observe(self, batch: list[tuple[str, LogRecord]]) -> None:
+    def _observe(self, batch: list[tuple[str, list[LogRecord], Any]]) -> None:
         errors = self.monitoring.errors
         by_project: dict[str, list[LogRecord]] = defaultdict(list)
-        for project_id, record in batch:
-            by_project[project_id].append(record)
+        for project_id, records, _ in batch:
+            by_project[project_id].extend(records)
         for project_id, records in by_project.items():
             try:
                 errors.observe_logs(project_id, records)

@@ -112,8 +112,12 @@ class PostgresBackend:
             found = self._stream_ids[key] = _as_int(row[0])
         return found
 
-    def write(self, batch: list[tuple[str, LogRecord]]) -> int:
+    def prepare(self, project_id: str, records: list[LogRecord]) -> tuple[str, list[LogRecord]]:
+        return project_id, records  # COPY streams the rows; nothing to encode ahead
+
+    def write(self, prepared: list[tuple[str, list[LogRecord]]]) -> int:
         dumps = orjson.dumps
+        batch = [(project_id, r) for project_id, records in prepared for r in records]
         with self._write_lock:
             conn = self._writer
             try:
