@@ -68,6 +68,22 @@ def test_bad_input_exits_2_with_field_and_fix(live_platform: RunningPlatform) ->
     assert "name" in result.stderr and "Error" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_dict_options_take_key_value_pairs_and_default_when_absent(live_platform: RunningPlatform) -> None:
+    """A dict field (a scrape target's labels) is a repeatable KEY=VALUE option (or a JSON
+    object); left out, the platform's own default applies."""
+    bare = run(live_platform, "monitoring", "add-target", "bare", "platform", "--json")
+    assert bare.returncode == 0, bare.stderr
+    assert json.loads(bare.stdout)["labels"] == {}
+    labelled = run(
+        live_platform, "monitoring", "add-target", "labelled", "platform", "--labels", "env=prød",
+        "--labels", '{"team": "shop"}', "--json",
+    )  # fmt: skip
+    assert labelled.returncode == 0, labelled.stderr
+    assert json.loads(labelled.stdout)["labels"] == {"env": "prød", "team": "shop"}
+    wrong = run(live_platform, "monitoring", "add-target", "bad", "platform", "--labels", "envprod")
+    assert wrong.returncode != 0 and "KEY=VALUE" in wrong.stderr and "Traceback" not in wrong.stderr
+
+
 def test_import_job_with_progress(live_platform: RunningPlatform, tmp_path: Path) -> None:
     dotenv = tmp_path / ".env"
     dotenv.write_text("\n".join(f"IMP_{i}={i}" for i in range(300)))

@@ -8,6 +8,7 @@ that take a file's content take its path.
 from __future__ import annotations
 
 import inspect
+import json
 from collections import defaultdict
 from collections.abc import Callable
 from enum import EnumMeta
@@ -62,7 +63,34 @@ def _option_type(info: FieldInfo) -> tuple[Any, dict[str, Any]]:
         return base, bounds
     if get_origin(base) is list and get_args(base) and get_args(base)[0] in (str, int, float):
         return list[get_args(base)[0]], {}  # type: ignore[misc]
+    if get_origin(base) is dict:
+        return list[str], {}  # repeatable KEY=VALUE (or a JSON object), made a dict by _collect
     return str, {}
+
+
+def _as_dict(name: str, items: list[str]) -> dict[str, Any]:
+    """`--labels env=prod --labels team=shop` (or `--labels '{"env": "prod"}'`) as a dict."""
+    out: dict[str, Any] = {}
+    for item in items:
+        if item.lstrip().startswith("{"):
+            try:
+                value = json.loads(item)
+            except json.JSONDecodeError as exc:
+                raise CodeForgeError(
+                    f"--{name.replace('_', '-')} is not a JSON object: {exc}", fix="write KEY=VALUE or a JSON object"
+                ) from None
+            if not isinstance(value, dict):
+                raise CodeForgeError(f"--{name.replace('_', '-')} is not a JSON object", fix="write KEY=VALUE")
+            out.update(value)
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise CodeForgeError(
+                f"--{name.replace('_', '-')} {item!r} is not KEY=VALUE",
+                fix=f"write --{name.replace('_', '-')} KEY=VALUE",
+            )
+        out[key.strip()] = value
+    return out
 
 
 def _param(name: str, info: FieldInfo) -> inspect.Parameter:
@@ -73,7 +101,8 @@ def _param(name: str, info: FieldInfo) -> inspect.Parameter:
     annotation, options = _option_type(info)
     if extra.get("x-codeforge-file"):
         help_text += " (a path, or - for standard input)"
-    default: Any = None if info.is_required() else info.default
+    # A default made by a factory (a dict, a list) is left to the platform: unset unless given.
+    default: Any = None if info.is_required() or info.default_factory is not None else info.default
     if annotation is bool:
         spec: Any = typer.Option(f"{flag}/--no-{name.replace('_', '-')}", help=help_text)
         if default is None:  # `bool | None`: unset unless given
@@ -109,6 +138,8 @@ def _collect(op: Operation[Any, Any], params: dict[str, Any]) -> dict[str, Any]:
             value = current_project(Path.cwd())
         if value is not None and _extra(info).get("x-codeforge-file"):
             value = _read_file(value)
+        if isinstance(value, list) and get_origin(_base_type(info)) is dict:
+            value = _as_dict(name, value) if value else None
         if value is not None:
             data[name] = value
     return data
