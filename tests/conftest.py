@@ -22,6 +22,9 @@ from codeforge.client import PlatformClient
 
 __all__ = ["RunningPlatform", "free_port", "require", "start_platform"]
 
+# Session platforms shared across test folders: one instance each, whichever module asks first.
+pytest_plugins = ["tests.monitoring_platform"]
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -26,9 +26,7 @@ from tests.lsp.test_monitoring_editor import (
     _require_ops,
     _workspace,
 )
-from tests.monitoring.conftest import monitored, new_project
-
-__all__ = ["monitored"]  # the shared platform, used here as a fixture
+from tests.monitoring_platform import new_project
 
 SCRIPT = r"""
 local function env(name) local value = os.getenv(name) ; assert(value, name .. ' is not set') ; return value end

@@ -33,9 +33,7 @@ from codeforge.lsp.capabilities.monitoring.feed import mask_secrets, notificatio
 from codeforge.lsp.capabilities.monitoring.paths import map_deployed_path
 from tests.conftest import RunningPlatform, free_port
 from tests.lsp.conftest import run, start_client, stop_client, wait_until
-from tests.monitoring.conftest import monitored, new_project
-
-__all__ = ["monitored"]  # the shared platform, used here as a fixture
+from tests.monitoring_platform import new_project
 
 # The program as deployed: orders.py's `total` raises, called by `checkout`.
 ORDERS = """\

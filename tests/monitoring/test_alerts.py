@@ -30,7 +30,7 @@ from codeforge.platform.monitoring.alerts.sources import Element
 from codeforge.platform.monitoring.alerts.state import advance, render
 from codeforge.platform.monitoring.records import Matcher
 from tests.conftest import RunningPlatform, free_port, start_platform
-from tests.monitoring.conftest import FAST
+from tests.monitoring_platform import FAST
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -33,7 +33,7 @@ from codeforge.platform.monitoring.records import ExceptionEvent, LogRecord, Spa
 from codeforge.platform.monitoring.runtime import Monitoring
 from codeforge.platform.settings import Settings
 from tests.conftest import RunningPlatform, require
-from tests.monitoring.conftest import new_project
+from tests.monitoring_platform import new_project
 from tests.platform.conftest import PG_ADMIN, _postgres_up
 
 # ---- real exceptions --------------------------------------------------------------------

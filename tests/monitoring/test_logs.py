@@ -26,7 +26,7 @@ from codeforge.platform.monitoring.records import LogRecord, Matcher
 from codeforge.platform.monitoring.runtime import Monitoring
 from codeforge.platform.settings import Settings
 from tests.conftest import RunningPlatform
-from tests.monitoring.conftest import new_project
+from tests.monitoring_platform import new_project
 
 # ---- the query language -----------------------------------------------------------------
 

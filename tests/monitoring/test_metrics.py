@@ -24,7 +24,7 @@ from codeforge.platform.monitoring.records import Matcher
 from codeforge.platform.monitoring.runtime import Monitoring
 from codeforge.platform.settings import Settings
 from tests.conftest import RunningPlatform
-from tests.monitoring.conftest import new_project
+from tests.monitoring_platform import new_project
 
 TEXT = """# HELP app_requests_total Requests served.
 # TYPE app_requests_total counter

@@ -35,7 +35,7 @@ from codeforge.client import PlatformClient
 from codeforge.platform.monitoring.panes.common import series_label, step_ms
 from codeforge.platform.panes.render import format_value
 from tests.conftest import ROOT, RunningPlatform, require
-from tests.monitoring.conftest import new_project
+from tests.monitoring_platform import new_project
 
 ARTIFACTS = ROOT / "test-artifacts" / "monitoring"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -21,7 +21,7 @@ from codeforge.platform.monitoring.traces.service import span_tree
 from codeforge.platform.monitoring.traces.store import TraceStore
 from codeforge.platform.settings import Settings
 from tests.conftest import RunningPlatform
-from tests.monitoring.conftest import new_project
+from tests.monitoring_platform import new_project
 
 NOW = 1_800_000_000_000_000_000
 MS = 1_000_000

@@ -1,5 +1,6 @@
-"""Shared platforms for the monitoring tests: one `codeforge up` on SQLite for the whole
-session (scrape and alert loops on half-second intervals), one on PostgreSQL started by the
+"""Shared platforms for the monitoring tests (a plugin of tests/conftest.py, so every module
+that asks for them, in tests/monitoring, tests/lsp or tests/extensions, gets the same ones):
+one `codeforge up` on SQLite for the whole session (scrape and alert loops on half-second intervals), one on PostgreSQL started by the
 first test that asks; each test works in a project of its own (`project`)."""
 
 from __future__ import annotations
