@@ -301,7 +301,7 @@ class ErrorStore:
                 Notification(
                     kind=f"error.{announcement.kind}",  # error.new | error.regressed
                     title=f"{verb}: {group.type}",
-                    message=f"{group.type}: {group.message}{where} ({group.count} seen)"[:1000],
+                    message=f"{group.message}{where} ({group.count} seen)"[:1000],  # the title names the type
                     pane="error",
                     item=group.id,
                     labels={
