@@ -175,8 +175,11 @@ def _json_record(obj: dict[str, Any], raw: bytes, now_ns: int, labels: _Labels) 
             break
     if line is None:
         line = raw.decode("utf-8", "replace").rstrip("\r")  # no message: the record is shown whole
+    service = obj.pop("service", "")
+    if type(service) is not str:
+        service = str(service)
     trace_id = span_id = ""
-    if len(obj) > 0:
+    if obj:  # most lines have nothing left: no trace or span lookups
         for name in _TRACE_FIELDS:
             if name in obj:
                 trace_id = str(obj.pop(name)).lower()
@@ -185,9 +188,6 @@ def _json_record(obj: dict[str, Any], raw: bytes, now_ns: int, labels: _Labels) 
             if name in obj:
                 span_id = str(obj.pop(name)).lower()
                 break
-    service = obj.pop("service", "")
-    if type(service) is not str:
-        service = str(service)
     return LogRecord(time_ns, line, labels.get(service, level), obj, level, trace_id, span_id)
 
 

@@ -52,6 +52,7 @@ class LogStore:
         self.refused = 0  # lines refused because the queue was full
         self.stored = 0  # lines stored by this process
         self._rate = 100_000.0  # lines/s the writer managed lately, for Retry-After
+        self.writer_cpu_s = 0.0  # CPU time the writer thread spent storing (the serial part)
 
     # ---- lifecycle ----
 
@@ -155,7 +156,7 @@ class LogStore:
         return True
 
     def _write(self, batch: list[tuple[str, list[LogRecord], Any]]) -> None:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         lines = sum(len(records) for _, records, _ in batch)
         try:
             last_id = self.backend.write([prepared for _, _, prepared in batch])
@@ -176,6 +177,7 @@ class LogStore:
             self._last_id = max(self._last_id, last_id)
             self._stored.notify_all()
         self._observe(batch)
+        self.writer_cpu_s += time.thread_time() - cpu
 
     def _observe(self, batch: list[tuple[str, list[LogRecord], Any]]) -> None:
         errors = self.monitoring.errors
