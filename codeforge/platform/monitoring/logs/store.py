@@ -5,11 +5,12 @@ search, counts and a long-polled tail, and retention.
 backend (`Backend.prepare`: streams looked up, rows made one JSON array) and counted in, so
 that Python work runs in the request's thread beside the writer, whose work is mostly inside
 SQLite (the GIL released). The writer takes everything queued (up to 200,000 lines) as one
-batch and one transaction, so the busier ingestion gets, the larger and cheaper its batches. The queue is bounded by
-lines (`ingest_queue_lines`): past it `ingest` refuses the whole call with RateLimited (429
+batch and one transaction, so the busier ingestion gets, the larger and cheaper its batches.
+The queue is bounded by lines (`ingest_queue_lines`): past it `ingest` refuses the whole call with RateLimited (429
 and Retry-After over HTTP) and counts the refused lines; memory stays bounded and nothing
-crashes. After each batch the writer wakes tails waiting for new lines and hands the batch
-to error tracking (`monitoring.errors.observe_logs`)."""
+crashes. After each batch the writer wakes tails waiting for new lines and hands the batch's
+records that may carry an exception (attributes, or a line of several lines: a stack) to
+error tracking (`monitoring.errors.observe_logs`)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import math
 import threading
 import time
 from collections import defaultdict, deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from codeforge.catalog.errors import RateLimited
 from codeforge.platform.monitoring.logs.backend import Backend, StoredLog
@@ -36,6 +37,13 @@ MAX_BATCH_LINES = 200_000
 MAX_LIMIT = 5000
 
 
+class _Queued(NamedTuple):
+    project_id: str
+    lines: int
+    prepared: Any  # what Backend.prepare made of the request's records
+    suspects: list[LogRecord]  # the records that may carry an exception, for error tracking
+
+
 class LogStore:
     def __init__(self, monitoring: Monitoring) -> None:
         self.monitoring = monitoring
@@ -43,7 +51,7 @@ class LogStore:
         self._backend: Backend | None = None
         self._backend_lock = threading.Lock()
         self._cond = threading.Condition()  # guards the queue; signals the writer and flushers
-        self._queue: deque[tuple[str, list[LogRecord], Any]] = deque()  # (project, records, prepared)
+        self._queue: deque[_Queued] = deque()
         self._queued = 0  # lines queued or being written
         self._stored = threading.Condition()  # notified after each batch is committed
         self._last_id = 0
@@ -100,9 +108,12 @@ class LogStore:
         n = len(records)
         self._refuse_if_full(n)  # before encoding: a flood costs little to refuse
         prepared = self.backend.prepare(project_id, records)
+        # Error tracking finds exceptions only in a stack (a line of several lines) or in
+        # attributes: the others are left out here, in the request's thread, not by the writer.
+        suspects = [r for r in records if r.attributes or "\n" in r.line]
         with self._cond:
             self._refuse_if_full(n)
-            self._queue.append((project_id, records, prepared))
+            self._queue.append(_Queued(project_id, n, prepared, suspects))
             self._queued += n
             self._cond.notify_all()
         if self._thread is None:  # no loop running (a platform built by hand): store now
@@ -139,12 +150,12 @@ class LogStore:
                 self._cond.wait(left)
         return True
 
-    def _take(self) -> list[tuple[str, list[LogRecord], Any]]:
-        batch: list[tuple[str, list[LogRecord], Any]] = []
+    def _take(self) -> list[_Queued]:
+        batch: list[_Queued] = []
         lines = 0
         while self._queue and lines < MAX_BATCH_LINES:
             batch.append(self._queue.popleft())
-            lines += len(batch[-1][1])
+            lines += batch[-1].lines
         return batch
 
     def _drain_once(self) -> bool:
@@ -155,11 +166,11 @@ class LogStore:
         self._write(batch)
         return True
 
-    def _write(self, batch: list[tuple[str, list[LogRecord], Any]]) -> None:
+    def _write(self, batch: list[_Queued]) -> None:
         started, cpu = time.perf_counter(), time.thread_time()
-        lines = sum(len(records) for _, records, _ in batch)
+        lines = sum(q.lines for q in batch)
         try:
-            last_id = self.backend.write([prepared for _, _, prepared in batch])
+            last_id = self.backend.write([q.prepared for q in batch])
         except Exception:
             # A batch the store cannot take (disk full, database gone) is dropped and counted,
             # not retried forever while the queue fills behind it.
@@ -179,11 +190,12 @@ class LogStore:
         self._observe(batch)
         self.writer_cpu_s += time.thread_time() - cpu
 
-    def _observe(self, batch: list[tuple[str, list[LogRecord], Any]]) -> None:
+    def _observe(self, batch: list[_Queued]) -> None:
         errors = self.monitoring.errors
         by_project: dict[str, list[LogRecord]] = defaultdict(list)
-        for project_id, records, _ in batch:
-            by_project[project_id].extend(records)
+        for q in batch:
+            if q.suspects:
+                by_project[q.project_id].extend(q.suspects)
         for project_id, records in by_project.items():
             try:
                 errors.observe_logs(project_id, records)
