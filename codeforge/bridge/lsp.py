@@ -100,6 +100,7 @@ def _forget(protocol: Any) -> None:
 
 
 async def serve(link: Link, ctx: ChannelContext) -> None:
+    from codeforge.lsp.features import lifecycle
     from codeforge.lsp.server import build_server  # the language server loads with the first session
     from codeforge.lsp.settings import ServerOptions
 
@@ -131,6 +132,7 @@ async def serve(link: Link, ctx: ChannelContext) -> None:
                 log.exception("session %s: a message could not be handled", link.session_id)
     finally:
         with contextlib.suppress(Exception):
+            await lifecycle.stop(server)  # a link that closed without `shutdown`: capabilities' hooks stop
             await server.close()
         for task in list(server._tasks):  # jobs it followed, checks it started
             task.cancel()

@@ -118,7 +118,11 @@ async def test_completion_of_keys_and_values(lsp: LanguageClient, workspace: Pat
         assert isinstance(result, types.CompletionList)
         return {item.label for item in result.items}
 
-    assert await labels(1, 0) == {"databases", "language_servers"}  # project and env are both there already
+    assert await labels(1, 0) == {
+        "databases",
+        "language_servers",
+        "monitoring",
+    }  # project and env are both there already
     assert await labels(4, 4) == {"value", "secret", "description"}
     _change(lsp, uri, "project: demo\nenv:\n  FOO:\n    secret: \n", 2)
     assert await labels(3, 12) == {"true", "false"}

@@ -23,6 +23,7 @@ from codeforge.catalog.errors import BadInput, CodeForgeError
 from codeforge.lsp.command import CommandArguments, lsp_command
 from codeforge.lsp.contributions import DIAGNOSTIC_SOURCE, CodeActionRequest, DocumentEvent
 from codeforge.lsp.features.code_actions import QUICKFIX, action
+from codeforge.lsp.features.layers import publish_layer
 from codeforge.lsp.jobs import call_operation
 from codeforge.lsp.project_yaml import is_project_file
 from codeforge.lsp.reader import read_project, read_text, uri_of
@@ -101,7 +102,7 @@ def _files_input(ls: CodeForgeSession, folder: MigrationFolder) -> list[dict[str
 
 
 def _publish(ls: CodeForgeSession, uri: str, diagnostics: list[types.Diagnostic]) -> None:
-    ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics))
+    publish_layer(ls, uri, "databases.migrations", diagnostics)  # beside other owners' on the file
 
 
 async def refresh_migrations(ls: CodeForgeSession, project_uri: str | None = None) -> None:
