@@ -84,6 +84,34 @@ def test_dict_options_take_key_value_pairs_and_default_when_absent(live_platform
     assert wrong.returncode != 0 and "KEY=VALUE" in wrong.stderr and "Traceback" not in wrong.stderr
 
 
+def test_follow_prints_new_log_lines_as_they_come(live_platform: RunningPlatform, tmp_path: Path) -> None:
+    """`codeforge monitoring tail --follow` keeps waiting and prints each new line once."""
+    out = tmp_path / "follow.out"
+    with out.open("w") as sink:
+        follower = subprocess.Popen(
+            [*CLI, "monitoring", "tail", "--follow", "--query", '{service="cli"}'],
+            env=live_platform.env | {"COLUMNS": "200"}, stdout=sink, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+    try:
+        time.sleep(3)  # its first page is taken: what is sent now is new
+        for n in ("first", "second"):
+            answer = httpx.post(
+                f"{live_platform.url}/ingest/{live_platform.project}/logs",
+                content=f'{{"msg": "{n} fóllowed line", "service": "cli"}}\n{{"msg": "not this", "service": "x"}}\n',
+                headers={"Authorization": f"Bearer {live_platform.token}", "Content-Type": "application/x-ndjson"},
+            )
+            assert answer.status_code < 300, answer.text
+        deadline = time.monotonic() + 60
+        while "second fóllowed" not in out.read_text() and follower.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        follower.terminate()
+        follower.wait(20)
+    seen = out.read_text()
+    assert seen.count("first fóllowed line") == 1 and "second fóllowed line" in seen, seen
+    assert "not this" not in seen and "service=cli" in seen and "Traceback" not in seen
+
+
 def test_import_job_with_progress(live_platform: RunningPlatform, tmp_path: Path) -> None:
     dotenv = tmp_path / ".env"
     dotenv.write_text("\n".join(f"IMP_{i}={i}" for i in range(300)))

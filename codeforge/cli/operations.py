@@ -7,6 +7,7 @@ that take a file's content take its path.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 from collections import defaultdict
@@ -21,7 +22,7 @@ from pydantic.fields import FieldInfo
 
 from codeforge.catalog import CATALOG, CONTEXT_KEY, JobRef, Operation
 from codeforge.catalog.errors import CodeForgeError
-from codeforge.cli.render import err_console, follow_job, show_error, show_result
+from codeforge.cli.render import err_console, follow_job, show_error, show_lines, show_result
 from codeforge.client import PlatformClient
 from codeforge.project import current_project
 
@@ -145,14 +146,35 @@ def _collect(op: Operation[Any, Any], params: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _followable(op: Operation[Any, Any]) -> bool:
+    """An operation that pages from a cursor and can wait for more (`monitoring.tail`,
+    `monitoring.notifications`): its command gets `--follow`."""
+    return {"after", "wait_s"} <= set(op.input.model_fields) and {"items", "cursor"} <= set(op.output.model_fields)
+
+
+def _follow(client: PlatformClient, op: Operation[Any, Any], data: dict[str, Any], as_json: bool) -> None:
+    """Call again from each page's cursor, printing its items as lines, until Ctrl-C."""
+    data = {**data, "wait_s": max(float(data.get("wait_s") or 0), 20.0)}
+    with contextlib.suppress(KeyboardInterrupt):
+        while True:
+            page = client.call(op, data)
+            assert not isinstance(page, JobRef)  # a followable operation answers at once
+            show_lines(page, as_json=as_json, op=op)
+            data["after"] = page.cursor
+
+
 def _command(op: Operation[Any, Any]) -> Callable[..., None]:
     def run(**params: Any) -> None:
         as_json = params.pop("json_output", False)
+        follow = params.pop("follow", False)
         try:
             data = _collect(op, params)
             if op.destructive and not params.pop("yes", False):
                 typer.confirm(f"{op.title}?", abort=True, err=True)
             with PlatformClient() as client:
+                if follow:
+                    _follow(client, op, data, as_json)
+                    return
                 result = client.call(op, data)
                 if isinstance(result, JobRef):
                     show_result(follow_job(client, result.job_id, op.title), as_json=as_json, op=op)
@@ -173,6 +195,17 @@ def _command(op: Operation[Any, Any]) -> Callable[..., None]:
             annotation=Annotated[bool, typer.Option("--json", help="Print the result as JSON.")],
         )
     )
+    if _followable(op):
+        params.append(
+            inspect.Parameter(
+                "follow",
+                inspect.Parameter.KEYWORD_ONLY,
+                default=False,
+                annotation=Annotated[
+                    bool, typer.Option("--follow", "-f", help="Keep printing new items as they come, until Ctrl-C.")
+                ],
+            )
+        )
     if op.destructive:
         params.append(
             inspect.Parameter(

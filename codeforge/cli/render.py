@@ -23,7 +23,7 @@ from codeforge.catalog.jobs import JobState
 from codeforge.catalog.secrets import mask_output, mask_url_passwords, output_schema, reveals
 from codeforge.client import PlatformClient
 
-__all__ = ["console", "err_console", "follow_job", "show_error", "show_result"]
+__all__ = ["console", "err_console", "follow_job", "show_error", "show_lines", "show_result"]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -65,6 +65,29 @@ def show_result(result: BaseModel | dict[str, Any], *, as_json: bool, op: Operat
     for key, value in data.items():
         table.add_row(f"[bold]{key}[/]", _cell(value))
     console.print(table)
+
+
+def show_lines(page: BaseModel, *, as_json: bool, op: Operation[Any, Any]) -> None:
+    """A followed page's items, one line each as they come (`--follow`): a log line as
+    `time level line {labels}`, a notice as `time kind title: message`, else its JSON."""
+    data = page.model_dump(mode="json")
+    if not reveals(op):
+        data = mask_output(data, output_schema(op))
+    for item in data.get("items") or []:
+        if as_json:
+            console.print(json.dumps(item, default=str), highlight=False, soft_wrap=True)
+            continue
+        when = str(item.get("time") or item.get("created_at") or "")[:23].replace("T", " ")
+        if "line" in item:
+            labels = " ".join(f"{k}={v}" for k, v in (item.get("labels") or {}).items() if k != "level")
+            text = escape(f"{when} {item.get('level') or '-':<8} {item['line']}")
+            console.print(text + (f"  [dim]{escape(labels)}[/]" if labels else ""), soft_wrap=True)
+        elif "title" in item:
+            console.print(
+                escape(f"{when} {item.get('kind', '')} {item['title']}: {item.get('message', '')}"), soft_wrap=True
+            )
+        else:
+            console.print(json.dumps(item, default=str), highlight=False, soft_wrap=True)
 
 
 def _print_change(data: dict[str, Any]) -> None:
