@@ -25,7 +25,7 @@ import pytest
 from codeforge.platform.monitoring.alerts.durations import format_duration, parse_duration
 from codeforge.platform.monitoring.alerts.grouping import due_groups, mark_sent
 from codeforge.platform.monitoring.alerts.models import AlertRule, AlertSilence
-from codeforge.platform.monitoring.alerts.silences import matches, parse_matchers, silenced_by
+from codeforge.platform.monitoring.alerts.silences import parse_matchers, silenced_by
 from codeforge.platform.monitoring.alerts.sources import Element
 from codeforge.platform.monitoring.alerts.state import advance, render
 from codeforge.platform.monitoring.records import Matcher
@@ -129,8 +129,8 @@ def test_grouping_waits_batches_and_repeats_as_alertmanager() -> None:
 def test_matchers_durations_and_templates() -> None:
     parsed = parse_matchers(["alertname=HighLatency", 'env=~"prod|stage"', "team!=web", "host!~db.*"])
     labels = {"alertname": "HighLatency", "env": "prod", "team": "api", "host": "web1"}
-    assert all(matches(m, labels) for m in parsed)
-    assert not matches(Matcher("env", "=~", "pro"), labels)  # anchored, as Prometheus's
+    assert all(m.accepts(labels) for m in parsed)
+    assert not Matcher("env", "=~", "pro").accepts(labels)  # anchored, as Prometheus's
     assert parse_matchers({"alertname": "X"}) == [Matcher("alertname", "=", "X")]
     for bad, says in [
         (["nope"], "is not label=value"),

@@ -3,10 +3,13 @@ error tracking. Times are Unix nanoseconds (OTLP's unit) unless a name says othe
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
-__all__ = ["ExceptionEvent", "LogRecord", "Matcher", "SeriesData", "Span", "SpanEvent", "StackFrame"]
+__all__ = ["ExceptionEvent", "LogRecord", "Matcher", "SeriesData", "Span", "SpanEvent", "StackFrame", "matches"]
 
 
 @dataclass(slots=True)
@@ -73,14 +76,36 @@ class Span:
         return self.end_ns - self.start_ns
 
 
+@lru_cache(maxsize=1024)
+def _pattern(regex: str) -> re.Pattern[str]:
+    return re.compile(regex, re.DOTALL)
+
+
 @dataclass(frozen=True, slots=True)
 class Matcher:
-    """A label matcher of a series selector: `job="api"` is Matcher("job", "=", "api");
-    the metric name is the label `__name__`."""
+    """A label matcher of a selector (series, log streams, silences): `job="api"` is
+    Matcher("job", "=", "api"); the metric name is the label `__name__`."""
 
     name: str
     op: str  # = | != | =~ | !~ (regexes fully anchored, as Prometheus's)
     value: str
+
+    def accepts(self, labels: Mapping[str, str]) -> bool:
+        """Whether labels pass this matcher; a missing label reads as "", as in Prometheus."""
+        value = labels.get(self.name, "")
+        if self.op == "=":
+            return value == self.value
+        if self.op == "!=":
+            return value != self.value
+        if self.op not in ("=~", "!~"):
+            raise ValueError(f"unknown matcher operator {self.op!r}: use =, !=, =~ or !~")
+        found = _pattern(self.value).fullmatch(value) is not None
+        return found if self.op == "=~" else not found
+
+
+def matches(labels: Mapping[str, str], matchers: Iterable[Matcher]) -> bool:
+    """Whether labels pass every matcher."""
+    return all(m.accepts(labels) for m in matchers)
 
 
 @dataclass(slots=True)

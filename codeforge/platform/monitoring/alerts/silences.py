@@ -7,15 +7,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from functools import lru_cache
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from codeforge.platform.monitoring.alerts.models import AlertSilence
-from codeforge.platform.monitoring.records import Matcher
+from codeforge.platform.monitoring.records import Matcher, matches
 
-__all__ = ["LABEL_NAME", "active_silences", "matches", "parse_matchers", "silenced_by"]
+__all__ = ["LABEL_NAME", "active_silences", "parse_matchers", "silenced_by"]
 
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _TEXT_MATCHER = re.compile(r"^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$", re.DOTALL)
@@ -62,22 +61,7 @@ def parse_matchers(given: Mapping[str, str] | Sequence[str]) -> list[Matcher]:
 
 
 def _matches_empty(m: Matcher) -> bool:
-    return matches(m, {})
-
-
-@lru_cache(maxsize=512)
-def _regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
-
-
-def matches(m: Matcher, labels: Mapping[str, str]) -> bool:
-    value = labels.get(m.name, "")
-    if m.op == "=":
-        return value == m.value
-    if m.op == "!=":
-        return value != m.value
-    hit = _regex(m.value).fullmatch(value) is not None
-    return hit if m.op == "=~" else not hit
+    return m.accepts({})
 
 
 def active_silences(session: Session, project_id: str, now: datetime) -> list[AlertSilence]:
@@ -92,4 +76,4 @@ def active_silences(session: Session, project_id: str, now: datetime) -> list[Al
 
 def silenced_by(silences: Sequence[AlertSilence], labels: Mapping[str, str]) -> list[str]:
     """Ids of the silences that silence an alert with these labels."""
-    return [s.id for s in silences if all(matches(Matcher(m["name"], m["op"], m["value"]), labels) for m in s.matchers)]
+    return [s.id for s in silences if matches(labels, (Matcher(m["name"], m["op"], m["value"]) for m in s.matchers))]

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping, Sequence
 
-from codeforge.platform.monitoring.records import Matcher
+from codeforge.platform.monitoring.records import Matcher, matches
 
 __all__ = ["SelectorError", "compiled", "matches", "parse_selector"]
 
@@ -37,24 +36,6 @@ def compiled(pattern: str) -> re.Pattern[str]:
         return re.compile(f"(?:{pattern})", re.DOTALL)
     except re.error as exc:
         raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
-
-
-def matches(labels: Mapping[str, str], matchers: Sequence[Matcher]) -> bool:
-    for m in matchers:
-        value = labels.get(m.name, "")
-        if m.op == "=":
-            ok = value == m.value
-        elif m.op == "!=":
-            ok = value != m.value
-        elif m.op == "=~":
-            ok = compiled(m.value).fullmatch(value) is not None
-        elif m.op == "!~":
-            ok = compiled(m.value).fullmatch(value) is None
-        else:
-            raise ValueError(f"unknown matcher operator {m.op!r}: use =, !=, =~ or !~")
-        if not ok:
-            return False
-    return True
 
 
 def _string(text: str, pos: int) -> tuple[str, int]:

@@ -19,8 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from codeforge.platform.monitoring.metrics.backends import PostgresBackend, SqliteBackend, StoreBackend
-from codeforge.platform.monitoring.metrics.selector import matches
-from codeforge.platform.monitoring.records import Matcher, SeriesData
+from codeforge.platform.monitoring.records import Matcher, SeriesData, matches
 
 if TYPE_CHECKING:
     from codeforge.platform.monitoring.runtime import Monitoring

@@ -11,7 +11,7 @@ from codeforge.platform.monitoring.metrics.promql.evaluator import (
     evaluate_instant,
     evaluate_range,
 )
-from codeforge.platform.monitoring.metrics.promql.memory import MemorySource, matches
+from codeforge.platform.monitoring.metrics.promql.memory import MemorySource
 from codeforge.platform.monitoring.metrics.promql.parser import parse
 from codeforge.platform.monitoring.metrics.promql.values import Matrix, Scalar, SeriesSource, String, Value, Vector
 
@@ -29,6 +29,5 @@ __all__ = [
     "Vector",
     "evaluate_instant",
     "evaluate_range",
-    "matches",
     "parse",
 ]

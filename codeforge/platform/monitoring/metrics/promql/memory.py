@@ -4,38 +4,12 @@ for evaluating over samples a caller already has."""
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
 
-from codeforge.platform.monitoring.records import Matcher, SeriesData
+from codeforge.platform.monitoring.records import Matcher, SeriesData, matches
 
-__all__ = ["MemorySource", "matches"]
-
-
-@lru_cache(maxsize=512)
-def _regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
-
-
-def matches(labels: dict[str, str], matchers: Sequence[Matcher]) -> bool:
-    """Whether a series with these labels is selected by every matcher."""
-    for m in matchers:
-        value = labels.get(m.name, "")
-        if m.op == "=":
-            ok = value == m.value
-        elif m.op == "!=":
-            ok = value != m.value
-        elif m.op == "=~":
-            ok = _regex(m.value).fullmatch(value) is not None
-        elif m.op == "!~":
-            ok = _regex(m.value).fullmatch(value) is None
-        else:
-            raise ValueError(f"unknown matcher operator {m.op!r}")
-        if not ok:
-            return False
-    return True
+__all__ = ["MemorySource"]
 
 
 class MemorySource:
