@@ -12,8 +12,8 @@ from typing import Any, Protocol
 
 import orjson
 
-from codeforge.platform.monitoring.logs.query import LogQuery, matches_labels
-from codeforge.platform.monitoring.records import LogRecord
+from codeforge.platform.monitoring.logs.query import LogQuery
+from codeforge.platform.monitoring.records import LogRecord, matches
 
 __all__ = ["Backend", "StoredLog", "labels_key", "selected_streams"]
 
@@ -39,7 +39,7 @@ def selected_streams(streams: dict[int, dict[str, str]], query: LogQuery) -> lis
     """The ids of the streams the query's selector matches (all, without one)."""
     if not query.matchers:
         return list(streams)
-    return [sid for sid, labels in streams.items() if matches_labels(query.matchers, labels)]
+    return [sid for sid, labels in streams.items() if matches(labels, query.matchers)]
 
 
 class Backend(Protocol):

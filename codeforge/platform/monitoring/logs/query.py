@@ -25,7 +25,6 @@ __all__ = [
     "LogQueryError",
     "Term",
     "fts5_negative",
-    "matches_labels",
     "parse",
     "to_fts5",
     "to_tsquery",
@@ -242,35 +241,6 @@ def parse(text: str) -> LogQuery:
 
 
 # ---- labels -----------------------------------------------------------------------------
-
-_REGEX_CACHE: dict[str, re.Pattern[str]] = {}
-
-
-def _regex(pattern: str) -> re.Pattern[str]:
-    found = _REGEX_CACHE.get(pattern)
-    if found is None:
-        if len(_REGEX_CACHE) > 1000:
-            _REGEX_CACHE.clear()
-        found = _REGEX_CACHE[pattern] = re.compile(pattern)
-    return found
-
-
-def matches_labels(matchers: tuple[Matcher, ...], labels: dict[str, str]) -> bool:
-    """Whether a stream's labels satisfy every matcher (a missing label reads as "")."""
-    for m in matchers:
-        value = labels.get(m.name, "")
-        if m.op == "=":
-            ok = value == m.value
-        elif m.op == "!=":
-            ok = value != m.value
-        elif m.op == "=~":
-            ok = _regex(m.value).fullmatch(value) is not None
-        else:
-            ok = _regex(m.value).fullmatch(value) is None
-        if not ok:
-            return False
-    return True
-
 
 # ---- translation ------------------------------------------------------------------------
 
