@@ -100,6 +100,8 @@ S = 1000  # ms per second
         ),
         ("foo\n  + {a=b}", '2:8: expected a quoted string as the value of label "a"'),
         ("foo atan2 bar", '1:5: the operator "atan2" is not supported'),
+        ("g³", "1:2: unexpected character '³'"),  # a digit to str.isdigit(), not to a number
+        ("٣ + 1", "1:1: unexpected character '٣'"),
     ],
 )
 def test_parse_errors_name_the_position_and_what_was_expected(query: str, expected: str) -> None:

@@ -16,6 +16,7 @@ _BRACKETS = {"(": "(", ")": ")", "{": "{", "}": "}", "[": "[", "]": "]"}
 _UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000, "y": 31_536_000_000}
 _DURATION = re.compile(r"(?:[0-9]+(?:ms|s|m|h|d|w|y))+(?![A-Za-z0-9_.])")
 _DURATION_PART = re.compile(r"([0-9]+)(ms|s|m|h|d|w|y)")
+_DIGITS = "0123456789"
 _NUMBER = re.compile(r"0[xX][0-9a-fA-F]+|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_:]*")  # a leading ":" would swallow a subquery's step
 _ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\", "'": "'", '"': '"'}
@@ -107,7 +108,8 @@ def tokenize(text: str) -> list[Token]:
             tokens.append(Token("string", value, i))
             i = end
             continue
-        if ch.isdigit() or (ch == "." and text[i + 1 : i + 2].isdigit()):
+        # ASCII digits only: str.isdigit() is true for "³" and "٣", which no number pattern reads.
+        if ch in _DIGITS or (ch == "." and i + 1 < n and text[i + 1] in _DIGITS):
             m = _DURATION.match(text, i)
             if m:
                 tokens.append(Token("duration", m.group(), i))
