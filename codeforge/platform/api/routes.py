@@ -5,12 +5,13 @@
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
 from codeforge.catalog import CATALOG, JobRef, Operation, describe_catalog
-from codeforge.platform.api.deps import BearerCredentials, PlatformDep, sign_in
+from codeforge.platform.api.deps import BearerCredentials, PlatformDep, check_rate_limit, note_auth_failure, sign_in
 from codeforge.platform.api.problems import problem_responses
+from codeforge.platform.auth.tokens import missing_token
 
 __all__ = ["operations_router"]
 
@@ -38,6 +39,17 @@ def _endpoint(op: Operation[Any, Any]) -> Any:
     return endpoint
 
 
+async def _token_given(request: Request, platform: PlatformDep, credentials: BearerCredentials) -> None:
+    """A request without a token is refused before its body is validated: "sign in" is the
+    answer it needs, not its body's first fault (FastAPI runs dependencies before it reads
+    the body). Async: no worker-thread round trip; the token itself is checked in the
+    operation's unit of work."""
+    if credentials is None or not credentials.credentials.strip():
+        check_rate_limit(request, platform)
+        note_auth_failure(request, platform, "missing")
+        raise missing_token()
+
+
 def operations_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1")
 
@@ -60,5 +72,6 @@ def operations_router() -> APIRouter:
             tags=[op.capability],
             operation_id=op.name.replace(".", "_"),
             responses=_ERRORS,
+            dependencies=[Depends(_token_given)],
         )
     return router

@@ -17,7 +17,7 @@ from codeforge.platform.auth.models import ApiToken, Organization, Project, User
 from codeforge.platform.context import Actor
 from codeforge.platform.db import utcnow
 
-__all__ = ["TokenRefused", "actor_of", "authenticate", "hash_token", "issue_token", "touch_token"]
+__all__ = ["TokenRefused", "actor_of", "authenticate", "hash_token", "issue_token", "missing_token", "touch_token"]
 
 PREFIX = "cf_"
 _TOUCH_EVERY = timedelta(seconds=60)  # last_used_at is advisory: don't write on every request
@@ -87,6 +87,10 @@ def touch_token(session: Session, token_id: str) -> None:
     session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=utcnow()))
 
 
+def missing_token() -> TokenRefused:
+    return TokenRefused("missing", "no API token in the request (Authorization: Bearer …)", fix=_FIX)
+
+
 def authenticate(
     session: Session, raw: str, source: str, *, defer_touch: bool = False, project: str | None = None
 ) -> Actor:
@@ -95,7 +99,7 @@ def authenticate(
     carries that project of its organization as `Actor.named_project`, looked up in the same
     query (None inside it: no such project in the organization)."""
     if not raw:
-        raise TokenRefused("missing", "no API token in the request (Authorization: Bearer …)", fix=_FIX)
+        raise missing_token()
     if project is None:
         row = session.execute(_BY_HASH, {"token_hash": hash_token(raw)}).first()
     else:

@@ -15,6 +15,7 @@ from starlette.datastructures import QueryParams
 from codeforge.catalog import Permission
 from codeforge.catalog.errors import BadInput, CodeForgeError, FieldProblem
 from codeforge.platform.api.deps import BearerCredentials
+from codeforge.platform.api.problems import problem_responses
 from codeforge.platform.monitoring.access import authorize
 from codeforge.platform.monitoring.logs.ingest import decompress, parse_json_lines, parse_loki_json, parse_text_lines
 from codeforge.platform.monitoring.runtime import monitoring_for
@@ -22,6 +23,11 @@ from codeforge.platform.monitoring.runtime import monitoring_for
 __all__ = ["PayloadTooLarge", "UnsupportedMediaType", "router"]
 
 router = APIRouter(tags=["monitoring"])
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **problem_responses(400, 401, 403, 404, 422, 429, 503),
+    413: {"description": "The body (or what it inflates to) is larger than max_request_bytes"},
+    415: {"description": "An encoding or content type this endpoint does not read"},
+}
 
 _LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 MAX_LABELS = 15
@@ -95,7 +101,7 @@ def _labels(params: QueryParams) -> dict[str, str]:
     return labels
 
 
-@router.post("/ingest/{project}/logs", summary="Send log lines (JSON lines or text)")
+@router.post("/ingest/{project}/logs", summary="Send log lines (JSON lines or text)", responses=_RESPONSES)
 def ingest_lines(project: str, request: Request, credentials: BearerCredentials, body: Body) -> dict[str, Any]:
     """JSON lines (`time`, `level`, `message` and other fields) or, with Content-Type
     text/plain, one line of text per line. Query parameters are the lines' labels."""
@@ -108,7 +114,7 @@ def ingest_lines(project: str, request: Request, credentials: BearerCredentials,
     return {"accepted": accepted}
 
 
-@router.post("/loki/{project}/api/v1/push", status_code=204, summary="Loki push API (JSON)")
+@router.post("/loki/{project}/api/v1/push", status_code=204, summary="Loki push API (JSON)", responses=_RESPONSES)
 def loki_push(project: str, request: Request, credentials: BearerCredentials, body: Body) -> Response:
     scope = authorize(request, credentials, project, Permission.EDIT)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()

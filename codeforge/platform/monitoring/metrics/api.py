@@ -37,6 +37,25 @@ router = APIRouter(prefix="/prometheus/{project}/api/v1", tags=["monitoring"])
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 MAX_POINTS = 11_000  # per series of a range query, as Prometheus refuses more
 _ERROR_TYPES = {400: "bad_data", 401: "unauthorized", 403: "forbidden", 404: "not_found", 422: "execution"}
+_ENVELOPE = {
+    "type": "object",
+    "properties": {"status": {"type": "string"}, "errorType": {"type": "string"}, "error": {"type": "string"}},
+    "required": ["status"],
+}
+# Every answer is Prometheus's envelope: {"status": "success", "data": …} or its error form.
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"description": text, "content": {"application/json": {"schema": _ENVELOPE}}}
+    for status, text in {
+        200: "Prometheus's envelope with the data",
+        400: "bad_data: a parameter or the query is malformed",
+        401: "no token, or not a known one",
+        403: "the token's role cannot read the project",
+        404: "no such project",
+        422: "execution: the query parses but cannot run on this data",
+        429: "too many failed sign-ins from this address",
+        503: "the platform is shutting down",
+    }.items()
+}
 
 
 class ApiError(Exception):
@@ -281,7 +300,18 @@ def _route(path: str, handler: Callable[[Scope, Params], dict[str, Any]], summar
     async def endpoint(request: Request, project: str, credentials: Credentials) -> JSONResponse:
         return await _answer(request, credentials, project, handler)
 
-    router.add_api_route(path, endpoint, methods=["GET", "POST"], summary=summary, name=f"prometheus{path}")
+    _add(path, endpoint, summary)
+
+
+def _add(path: str, endpoint: Callable[..., Any], summary: str) -> None:
+    """GET, documented, and POST with a form (Prometheus answers both; Grafana posts long
+    queries), served alike but left out of the document: one operation per path there, and a
+    405's `Allow` (Starlette's, from the first route) agrees with it."""
+    name = path.strip("/").replace("/", "_").replace("{", "").replace("}", "")
+    router.add_api_route(
+        path, endpoint, methods=["GET"], summary=summary, responses=_RESPONSES, operation_id=f"prometheus_{name}"
+    )
+    router.add_api_route(path, endpoint, methods=["POST"], include_in_schema=False, name=f"prometheus_{name}_post")
 
 
 _route("/query", _query, "PromQL instant query (Prometheus HTTP API)")
@@ -292,6 +322,8 @@ _route("/status/buildinfo", _buildinfo, "Build information (Prometheus HTTP API)
 _route("/metadata", _metadata, "Metric metadata (none kept; Prometheus HTTP API)")
 
 
-@router.api_route("/label/{name}/values", methods=["GET", "POST"], summary="Label values (Prometheus HTTP API)")
 async def label_values(request: Request, project: str, name: str, credentials: Credentials) -> JSONResponse:
     return await _answer(request, credentials, project, lambda scope, params: _label_values(scope, params, name))
+
+
+_add("/label/{name}/values", label_values, "Label values (Prometheus HTTP API)")
