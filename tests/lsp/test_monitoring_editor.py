@@ -157,6 +157,11 @@ def _foreign_traceback(tmp_path: Path) -> str:
     raise AssertionError("it did not raise")
 
 
+@pytest.mark.skip(
+    reason="quarantined (#14): passes alone, hung in the full CI run of 2026-11-30 (its refresh never saw the "
+    "second group); the same flow runs end to end in tests/extensions/test_nvim_monitoring.py and "
+    "test_vscode_monitoring.py"
+)
 @pytest.mark.timeout(180)
 async def test_production_error_is_a_diagnostic_with_quick_fixes_feed_and_resolve(
     editor: tuple[LanguageClient, Path, str, list[types.ShowMessageRequestParams]],
