@@ -19,10 +19,12 @@ __all__ = [
     "FieldProblem",
     "Gone",
     "NotFound",
+    "PayloadTooLarge",
     "PermissionDenied",
     "PlatformUnavailable",
     "RateLimited",
     "Unauthenticated",
+    "UnsupportedMediaType",
     "field_problems",
     "scrub_secrets",
 ]
@@ -180,6 +182,18 @@ class Gone(CodeForgeError):
     title = "Gone"
 
 
+class PayloadTooLarge(CodeForgeError):
+    status = 413
+    slug = "payload-too-large"
+    title = "Payload too large"
+
+
+class UnsupportedMediaType(CodeForgeError):
+    status = 415
+    slug = "unsupported-media-type"
+    title = "Unsupported media type"
+
+
 class RateLimited(CodeForgeError):
     """Too many failed attempts from one address; `retry_after` says when to try again."""
 
@@ -218,6 +232,8 @@ _BY_SLUG = {
         NotFound,
         Conflict,
         Gone,
+        PayloadTooLarge,
+        UnsupportedMediaType,
         RateLimited,
         ExternalFailure,
         PlatformUnavailable,

@@ -13,14 +13,14 @@ from fastapi import APIRouter, Depends, Request, Response
 from starlette.datastructures import QueryParams
 
 from codeforge.catalog import Permission
-from codeforge.catalog.errors import BadInput, CodeForgeError, FieldProblem
+from codeforge.catalog.errors import BadInput, FieldProblem, PayloadTooLarge, UnsupportedMediaType
 from codeforge.platform.api.deps import BearerCredentials
 from codeforge.platform.api.problems import problem_responses
 from codeforge.platform.monitoring.access import authorize
 from codeforge.platform.monitoring.logs.ingest import decompress, parse_json_lines, parse_loki_json, parse_text_lines
 from codeforge.platform.monitoring.runtime import monitoring_for
 
-__all__ = ["PayloadTooLarge", "UnsupportedMediaType", "router"]
+__all__ = ["router"]
 
 router = APIRouter(tags=["monitoring"])
 _RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -31,18 +31,6 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 
 _LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 MAX_LABELS = 15
-
-
-class PayloadTooLarge(CodeForgeError):
-    status = 413
-    slug = "payload-too-large"
-    title = "Payload too large"
-
-
-class UnsupportedMediaType(CodeForgeError):
-    status = 415
-    slug = "unsupported-media-type"
-    title = "Unsupported media type"
 
 
 def _limit(request: Request) -> int:

@@ -16,7 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from starlette.concurrency import run_in_threadpool
 
 from codeforge.catalog import Permission
-from codeforge.catalog.errors import BadInput, BadRequest
+from codeforge.catalog.errors import BadInput, BadRequest, PayloadTooLarge
 from codeforge.platform.api.deps import bearer
 from codeforge.platform.api.problems import problem_responses
 from codeforge.platform.monitoring.access import Scope, authorize
@@ -35,8 +35,8 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _too_large(limit: int) -> otlp.PayloadTooLarge:
-    return otlp.PayloadTooLarge(
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
         f"the body is larger than {limit} bytes",
         fix="send smaller batches (the SDK's max export batch size) or raise CODEFORGE_MONITORING_MAX_REQUEST_BYTES",
     )

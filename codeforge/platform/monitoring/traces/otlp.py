@@ -25,7 +25,7 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-from codeforge.catalog.errors import BadInput, CodeForgeError
+from codeforge.catalog.errors import BadInput, PayloadTooLarge, UnsupportedMediaType
 from codeforge.platform.monitoring.records import LogRecord, Span, SpanEvent
 
 __all__ = [
@@ -33,10 +33,8 @@ __all__ = [
     "PROTOBUF",
     "Decoded",
     "Encoding",
-    "PayloadTooLarge",
     "Sample",
     "Signal",
-    "UnsupportedMediaType",
     "decode_logs",
     "decode_metrics",
     "decode_traces",
@@ -55,18 +53,6 @@ T = TypeVar("T")
 _SPAN_KINDS = ("internal", "internal", "server", "client", "producer", "consumer")  # SPAN_KIND_UNSPECIFIED = 0
 _STATUSES = ("unset", "ok", "error")
 _UNKNOWN_SERVICE = "unknown_service"
-
-
-class UnsupportedMediaType(CodeForgeError):
-    status = 415
-    slug = "unsupported-media-type"
-    title = "Unsupported media type"
-
-
-class PayloadTooLarge(CodeForgeError):
-    status = 413
-    slug = "payload-too-large"
-    title = "Payload too large"
 
 
 class Decoded(list[T]):
