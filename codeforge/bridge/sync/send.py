@@ -145,7 +145,9 @@ class Sender(PeerCore):
             self.peer.pop(rel, None)
 
     async def _send_files(self, files: list[tuple[str, Entry]]) -> None:
-        small = [(rel, e) for rel, e in files if e.size <= SMALL_FILE]
+        # Smallest first: when the other side's disk (or the link) gives out, the most files
+        # have arrived, and no more than the one that did not fit is missing.
+        small = sorted(((rel, e) for rel, e in files if e.size <= SMALL_FILE), key=lambda item: item[1].size)
         large = [(rel, e) for rel, e in files if e.size > SMALL_FILE]
         # A large file's hash names its resumable partial, so it is needed before its first
         # chunk: computed in a thread of its own while the small files go out.
