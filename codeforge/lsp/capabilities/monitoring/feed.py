@@ -5,8 +5,9 @@ session's project, started when the session is initialized and only when the pla
 that operation (an older platform: no feed, no error). Each item is shown with
 `window/showMessageRequest` and an "Open" action that opens its pane (`panes.open {pane,
 item}`, which the editor shows with `window/showDocument`); an item of kind `error.*` also
-refreshes the production-error diagnostics. Notifications that were there before the session
-started are not shown again (the alerts pane lists them).
+refreshes the production-error diagnostics. Notifications made before the session started are
+not shown again (the alerts pane lists them); those made since are, even when they came in
+before the feed's first call (their `created_at` against the session's start).
 
 A failing call (the platform away, a refusal) backs off from 1 s to `MAX_BACKOFF_S`. The feed
 is a `SessionHook`'s (`__init__.py`): `start_feed` when the session starts, `stop_feed` on
@@ -21,7 +22,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from lsprotocol import types
@@ -92,6 +94,7 @@ class Feed:
     cursor: Any = None
     shown: int = 0  # notifications shown, for the log and tests
     stopped: bool = False  # the session is ending: show nothing more, start nothing
+    since: datetime = field(default_factory=lambda: datetime.now(UTC))  # when the session started
 
 
 def _closing(ls: CodeForgeSession) -> bool:
@@ -161,15 +164,26 @@ def _show_all(ls: CodeForgeSession, items: list[dict[str, Any]]) -> None:
         ls.spawn(diagnostics.refresh(ls))
 
 
-async def _catch_up(ls: CodeForgeSession, project: str) -> Any:
-    """The cursor after everything already in the feed (read, not shown)."""
-    after = None
+def _made_since(item: dict[str, Any], since: datetime) -> bool:
+    try:
+        made = datetime.fromisoformat(str(item.get("created_at") or "").replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return (made if made.tzinfo else made.replace(tzinfo=UTC)) >= since
+
+
+async def _catch_up(ls: CodeForgeSession, project: str) -> tuple[Any, list[dict[str, Any]]]:
+    """The cursor after everything already in the feed, and what of it was made since the
+    session started (to be shown: the rest was read, not shown)."""
+    since = ls.state(Feed).since
+    after, fresh = None, []
     for _ in range(CATCH_UP_PAGES):
         items, cursor = await _poll(ls, project, after, 0)
+        fresh += [item for item in items if _made_since(item, since)]
         if not items or cursor == after:
-            return cursor
+            return cursor, fresh
         after = cursor
-    return after
+    return after, fresh
 
 
 async def _follow(ls: CodeForgeSession) -> None:
@@ -186,8 +200,10 @@ async def _follow(ls: CodeForgeSession) -> None:
                 if not await _has_operation(ls):
                     log.info("the platform has no %s: no editor feed", FEED_OP)
                     return
-                feed.cursor = await _catch_up(ls, project)
+                feed.cursor, fresh = await _catch_up(ls, project)
                 started = True
+                if fresh:
+                    _show_all(ls, fresh)
             items, feed.cursor = await _poll(ls, project, feed.cursor, WAIT_S)
         except (CodeForgeError, LookupError) as exc:
             log.info("editor feed: %s; again in %.0f s", getattr(exc, "message", exc), backoff)
