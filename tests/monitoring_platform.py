@@ -5,10 +5,12 @@ first test that asks; each test works in a project of its own (`project`)."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 
@@ -49,15 +51,44 @@ def monitored_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPl
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def new_project(platform: RunningPlatform) -> str:
+_made: list[tuple[RunningPlatform, str]] = []  # projects the running test made
+
+
+def new_project(platform: RunningPlatform, *, for_the_test: bool = True) -> str:
+    """A fresh project on a shared platform, deleted when the test ends (a fixture wider
+    than one test passes for_the_test=False and calls `delete_project` itself)."""
     slug = f"m{uuid.uuid4().hex[:10]}"
     PlatformClient(platform.url, platform.token).call("projects.create", {"slug": slug})
+    if for_the_test:
+        _made.append((platform, slug))
     return slug
+
+
+def delete_project(platform: RunningPlatform, slug: str) -> None:
+    """Delete the project, its targets and rules with it; nothing when the platform is gone."""
+    if platform.process is None or platform.process.poll() is not None:
+        return
+    with contextlib.suppress(httpx.HTTPError):  # going away: nothing left to scrape either
+        httpx.post(
+            f"{platform.url}/api/v1/projects/delete",
+            json={"slug": slug},
+            headers={"Authorization": f"Bearer {platform.token}"},
+            timeout=30,
+        )
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Delete the projects the test made, so the shared platform's half-second scrape and
+    evaluation loops do not keep working on what earlier tests left for the rest of the run."""
+    while _made:
+        delete_project(*_made.pop())
 
 
 @pytest.fixture
 def project(monitored: RunningPlatform) -> str:
-    """A fresh project on the shared platform, so tests never see each other's telemetry."""
+    """A fresh project on the shared platform, so tests never see each other's telemetry
+    (deleted when the test ends)."""
     return new_project(monitored)
 
 

@@ -23,11 +23,10 @@ import httpx
 import psycopg
 import pytest
 
-from codeforge.catalog.errors import BadInput, NotFound, PermissionDenied
+from codeforge.catalog.errors import NotFound, PermissionDenied
 from codeforge.client import PlatformClient
 from codeforge.platform.monitoring.errors.extract import from_log, from_span, parse_stack
 from codeforge.platform.monitoring.errors.fingerprint import culprit, fingerprint, mask_message
-from codeforge.platform.monitoring.errors.service import parse_since
 from codeforge.platform.monitoring.errors.store import ErrorStore
 from codeforge.platform.monitoring.records import ExceptionEvent, LogRecord, Span, SpanEvent, StackFrame
 from codeforge.platform.monitoring.runtime import Monitoring
@@ -430,17 +429,6 @@ def test_log_records_and_spans_feed_the_store(store: ErrorStore, deployed: dict[
 
 
 # ---- operations, end to end -------------------------------------------------------------
-
-
-def test_parse_since() -> None:
-    now = 10**18
-    assert parse_since("now", now) == now and parse_since("15m", now) == now - 15 * 60 * 10**9
-    assert parse_since("2h ago", now) == now - 2 * 3600 * 10**9
-    assert parse_since("2024-05-01T12:00:00Z") == 1714564800 * 10**9
-    for bad in ("yesterday", "2024-05-01T12:00:00"):
-        with pytest.raises(BadInput) as caught:
-            parse_since(bad)
-        assert caught.value.errors[0].field == "since"
 
 
 def _seed(platform: RunningPlatform, project: str, events: list[ExceptionEvent]) -> None:

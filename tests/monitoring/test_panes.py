@@ -35,7 +35,7 @@ from codeforge.client import PlatformClient
 from codeforge.platform.monitoring.panes.common import series_label, step_ms
 from codeforge.platform.panes.render import format_value
 from tests.conftest import ROOT, RunningPlatform, require
-from tests.monitoring_platform import new_project
+from tests.monitoring_platform import delete_project, new_project
 
 ARTIFACTS = ROOT / "test-artifacts" / "monitoring"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -231,7 +231,7 @@ def _send(shop: Shop, path: str, body: bytes, content_type: str) -> None:
 
 @pytest.fixture(scope="module")
 def shop(monitored: RunningPlatform) -> Iterator[Shop]:
-    project = new_project(monitored)
+    project = new_project(monitored, for_the_test=False)
     server = ThreadingHTTPServer(("127.0.0.1", 0), Exposition)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     client = PlatformClient(monitored.url, monitored.token)
@@ -290,7 +290,7 @@ def shop(monitored: RunningPlatform) -> Iterator[Shop]:
         lambda: any(a.state == "firing" for a in client.call("monitoring.alerts", {"project": project}).items),
     )
     yield shop
-    client.call("monitoring.remove_target", {"project": project, "name": "shop"})
+    delete_project(monitored, project)
     server.shutdown()
     client.close()
     viewer.close()

@@ -1,15 +1,9 @@
 """Metrics: the scrape targets of a project (apps' /metrics, or the platform's own) with their
-health, and the series the store holds (docs/monitoring.md).
-
-Also the one parser of durations and times every monitoring input uses (`parse_duration`,
-`parse_time`): durations as Prometheus writes them (`30s`, `5m`, `1h30m`), times as RFC 3339,
-a duration ago (`15m`), `now`, or Unix seconds."""
+health, and the series the store holds (docs/monitoring.md)."""
 
 from __future__ import annotations
 
-import math
 import re
-import time
 from datetime import datetime
 from typing import Literal
 from urllib.parse import urlsplit
@@ -17,16 +11,15 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from codeforge.catalog.base import Operation, Permission, ProjectInput, declare
+from codeforge.catalog.monitoring.times import DURATION_FORM, TIME_FORM, parse_duration, parse_time
 
 __all__ = [
     "ADD_TARGET",
-    "DURATION_FORM",
     "LABEL_NAME_PATTERN",
     "REMOVE_TARGET",
     "SERIES",
     "TARGETS",
     "TARGET_NAME_PATTERN",
-    "TIME_FORM",
     "AddTargetInput",
     "RemoveTargetInput",
     "SeriesAnswer",
@@ -35,49 +28,10 @@ __all__ = [
     "TargetList",
     "TargetRemoved",
     "TargetsInput",
-    "parse_duration",
-    "parse_time",
 ]
 
 TARGET_NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
 LABEL_NAME_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
-DURATION_FORM = "a duration as Prometheus writes it, e.g. 30s, 5m, 1h30m, 500ms"
-TIME_FORM = "RFC 3339 (2026-01-31T12:00:00Z), a duration ago (15m, 2h, 7d), `now`, or Unix seconds"
-
-# Prometheus's duration grammar: units largest first, each at most once, at least one.
-_DURATION = re.compile(r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$")
-_UNIT_SECONDS = (365 * 86400, 7 * 86400, 86400, 3600, 60, 1, 0.001)
-_NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
-
-
-def parse_duration(text: str) -> float:
-    """Seconds of a Prometheus duration (`1h30m` is 5400.0); ValueError naming the form."""
-    text = text.strip()
-    match = _DURATION.match(text)
-    if not text or match is None or not any(match.groups()):
-        raise ValueError(f"{text!r} is not a duration: write {DURATION_FORM}")
-    return sum(int(n) * unit for n, unit in zip(match.groups(), _UNIT_SECONDS, strict=True) if n)
-
-
-def parse_time(text: str, now: float | None = None) -> float:
-    """Unix seconds of a time input: RFC 3339, a duration ago, `now`, or Unix seconds."""
-    text = text.strip()
-    now = time.time() if now is None else now
-    if text == "now":
-        return now
-    if _NUMBER.match(text):
-        value = float(text)
-        if math.isfinite(value):
-            return value
-    elif _DURATION.match(text) and text:
-        return now - parse_duration(text)
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a time: write {TIME_FORM}") from None
-    if parsed.tzinfo is None:
-        raise ValueError(f"{text!r} has no time zone: end it with Z or an offset such as +02:00")
-    return parsed.timestamp()
 
 
 def _checked_duration(value: str | None) -> str | None:

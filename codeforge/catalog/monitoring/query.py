@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from codeforge.catalog.base import Operation, Permission, ProjectInput, declare
-from codeforge.catalog.monitoring.metrics import DURATION_FORM, TIME_FORM, parse_duration, parse_time
+from codeforge.catalog.monitoring.times import DURATION_FORM, TIME_FORM, parse_duration, parse_time
 
 __all__ = ["QUERY", "QueryInput", "QueryResult", "QuerySeries", "ResultType"]
 

@@ -8,7 +8,6 @@ error (`monitoring.rules`); nothing a rule does stops the loop."""
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,6 +20,7 @@ from codeforge.platform.monitoring.alerts.notify import Notification
 from codeforge.platform.monitoring.alerts.silences import active_silences
 from codeforge.platform.monitoring.alerts.sources import Element, evaluate_rule
 from codeforge.platform.monitoring.alerts.state import advance
+from codeforge.platform.monitoring.periodic import Periodic
 
 __all__ = ["AlertEvaluator", "alert_notification", "rfc3339"]
 
@@ -73,26 +73,16 @@ class AlertEvaluator:
     def __init__(self, monitoring: Any) -> None:
         self.monitoring = monitoring
         self.interval_s = float(monitoring.config.eval_interval_s)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = Periodic("monitoring-alerts", "alert evaluation", lambda: self.interval_s, self._tick)
 
     def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="monitoring-alerts", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        self._loop.stop()
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                self.run_once()
-            except Exception:  # the database away for a moment: try again next tick
-                log.exception("alert evaluation failed")
+    def _tick(self) -> None:
+        self.run_once()
 
     def run_once(self, now: datetime | None = None) -> int:
         """Evaluate every rule that is due and this replica claims; how many it evaluated."""
@@ -108,7 +98,7 @@ class AlertEvaluator:
             )
         done = 0
         for rule_id in due:
-            if self._stop.is_set():
+            if self._loop.stopping:
                 break
             if not self._claim(rule_id, now):
                 continue

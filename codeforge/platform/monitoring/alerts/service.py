@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 from codeforge import catalog
 from codeforge.catalog.base import ProjectInput
 from codeforge.catalog.errors import BadInput, Conflict, ExternalFailure, FieldProblem, NotFound
+from codeforge.catalog.monitoring.times import format_duration, parse_duration_field, parse_time_field
 from codeforge.platform.context import Context
 from codeforge.platform.db import utcnow
-from codeforge.platform.monitoring.alerts.durations import format_duration, parse_duration
 from codeforge.platform.monitoring.alerts.feed import read_feed
 from codeforge.platform.monitoring.alerts.models import AlertChannel, AlertRule, AlertSilence, AlertState
 from codeforge.platform.monitoring.alerts.notify import Notification, channel_of
@@ -26,7 +26,7 @@ from codeforge.platform.monitoring.alerts.state import RESOLVED_KEPT
 from codeforge.platform.monitoring.runtime import monitoring_for
 from codeforge.platform.registry import implements
 
-__all__ = ["parse_time"]
+__all__: list[str] = []
 
 ops = catalog.monitoring.alerts
 EDITOR = "editor"
@@ -41,29 +41,8 @@ def _bad(field: str, message: str, fix: str) -> BadInput:
     return BadInput.of_fields([FieldProblem(field, message, fix)])
 
 
-def _seconds(field: str, text: str) -> float:
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise _bad(field, str(exc), "write a duration such as 30s, 5m or 1h30m") from None
-
-
-def parse_time(field: str, text: str, now: datetime) -> datetime:
-    """RFC 3339, `now`, or a duration ago (`15m`); BadInput naming `field` otherwise."""
-    text = text.strip()
-    if text == "now":
-        return now
-    if re.fullmatch(r"(?:[0-9]+(?:ms|s|m|h|d|w|y))+", text):
-        return now - timedelta(seconds=_seconds(field, text))
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise _bad(
-            field, f"{text!r} is not a time", "write RFC 3339 (2026-01-31T12:00:00Z), `now`, or 15m for 15 minutes ago"
-        ) from None
-    if moment.tzinfo is None:
-        raise _bad(field, f"{text!r} has no time zone", "end it with Z or an offset such as +02:00")
-    return moment.astimezone(UTC)
+def _moment(field: str, text: str, now: datetime) -> datetime:
+    return datetime.fromtimestamp(parse_time_field(field, text, now.timestamp()), UTC)
 
 
 # ---- rules ------------------------------------------------------------------------------
@@ -161,20 +140,20 @@ def _check_rule(data: catalog.monitoring.alerts.AddRuleInput) -> tuple[str, str]
 def add_rule(ctx: Context, data: catalog.monitoring.alerts.AddRuleInput) -> catalog.monitoring.alerts.Rule:
     project = ctx.require_project()
     kind, text = _check_rule(data)
-    window_s = _seconds("window", data.window) if kind == "log" else 0.0
+    window_s = parse_duration_field("window", data.window) if kind == "log" else 0.0
     values: dict[str, object] = {
         "kind": kind,
         "expr": text,
         "op": data.op or (">" if kind == "log" else ""),
         "value": data.value if data.value is not None or kind == "metric" else 0.0,
         "window_s": window_s,
-        "for_s": _seconds("for_duration", data.for_duration),
+        "for_s": parse_duration_field("for_duration", data.for_duration),
         "labels": dict(data.labels),
         "annotations": dict(data.annotations),
         "group_by": list(data.group_by),
-        "group_wait_s": _seconds("group_wait", data.group_wait),
-        "group_interval_s": _seconds("group_interval", data.group_interval),
-        "repeat_interval_s": _seconds("repeat_interval", data.repeat_interval),
+        "group_wait_s": parse_duration_field("group_wait", data.group_wait),
+        "group_interval_s": parse_duration_field("group_interval", data.group_interval),
+        "repeat_interval_s": parse_duration_field("repeat_interval", data.repeat_interval),
     }
     if kind == "log" and window_s <= 0:
         raise _bad("window", "a log rule's window must be longer than 0s", "give a window such as 5m")
@@ -264,13 +243,13 @@ def silence(ctx: Context, data: catalog.monitoring.alerts.SilenceInput) -> catal
         matchers = parse_matchers(data.matchers)
     except ValueError as exc:
         raise _bad("matchers", str(exc), 'e.g. ["alertname=HighLatency", "env=~prod|stage"]') from None
-    starts = parse_time("starts", data.starts, now)
+    starts = _moment("starts", data.starts, now)
     if data.ends is not None and data.duration is not None:
         raise _bad("ends", "give `ends` or `duration`, not both", "drop one of them")
     if data.ends is not None:
-        ends = parse_time("ends", data.ends, now)
+        ends = _moment("ends", data.ends, now)
     else:
-        ends = starts + timedelta(seconds=_seconds("duration", data.duration or "1h"))
+        ends = starts + timedelta(seconds=parse_duration_field("duration", data.duration or "1h"))
     if ends <= max(starts, now):
         raise _bad(
             "ends" if data.ends else "duration",

@@ -3,13 +3,12 @@ ErrorStore (store.py), as the catalog declares them (codeforge/catalog/monitorin
 
 from __future__ import annotations
 
-import re
-import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from codeforge import catalog
-from codeforge.catalog.errors import BadInput, FieldProblem, NotFound
+from codeforge.catalog.errors import NotFound
+from codeforge.catalog.monitoring.times import parse_time_ns_field
 from codeforge.platform.monitoring.records import StackFrame
 from codeforge.platform.monitoring.runtime import monitoring_for
 from codeforge.platform.registry import implements
@@ -18,31 +17,7 @@ if TYPE_CHECKING:
     from codeforge.platform.context import Context
     from codeforge.platform.monitoring.errors.store import ErrorGroup, ErrorStore
 
-__all__ = ["parse_since"]
-
-_RELATIVE = re.compile(r"^(?P<amount>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|m|h|d|w)(?:\s+ago)?$")
-_UNIT_NS = {"ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9, "d": 86400 * 10**9, "w": 7 * 86400 * 10**9}
-_SINCE_FORM = "RFC 3339 (2024-05-01T12:00:00Z), a time ago (15m, 2h, 7d) or now"
-
-
-def parse_since(text: str, now_ns: int | None = None) -> int:
-    """A time in an input as Unix nanoseconds: RFC 3339, relative to now, or `now`."""
-    now_ns = time.time_ns() if now_ns is None else now_ns
-    value = text.strip().lower()
-    if value == "now":
-        return now_ns
-    relative = _RELATIVE.match(value)
-    if relative is not None:
-        return now_ns - int(float(relative["amount"]) * _UNIT_NS[relative["unit"]])
-    try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise BadInput.of_fields([FieldProblem("since", f"{text!r} is not a time", f"write {_SINCE_FORM}")]) from None
-    if moment.tzinfo is None:
-        raise BadInput.of_fields(
-            [FieldProblem("since", f"{text!r} has no time zone", "add one, e.g. Z for UTC: 2024-05-01T12:00:00Z")]
-        )
-    return int(moment.timestamp() * 1e9)
+__all__: list[str] = []
 
 
 def _time(ns: int) -> datetime:
@@ -108,7 +83,7 @@ def _unknown(ctx: Context, group_id: str) -> NotFound:
 
 @implements(catalog.monitoring.errors.ERRORS)
 def list_errors(ctx: Context, data: catalog.monitoring.errors.ErrorsInput) -> catalog.monitoring.errors.ErrorList:
-    since_ns = parse_since(data.since) if data.since else None
+    since_ns = parse_time_ns_field("since", data.since) if data.since else None
     groups = _store(ctx).groups(
         ctx.require_project().id,
         state=data.state,

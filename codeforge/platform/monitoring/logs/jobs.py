@@ -10,7 +10,6 @@ taken on a later turn."""
 from __future__ import annotations
 
 import logging
-import threading
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -18,6 +17,7 @@ from sqlalchemy import select
 from codeforge.catalog.errors import RateLimited
 from codeforge.platform.auth.models import Project
 from codeforge.platform.jobs.models import JobEventRow, JobRow
+from codeforge.platform.monitoring.periodic import Periodic
 from codeforge.platform.monitoring.records import LogRecord
 
 if TYPE_CHECKING:
@@ -36,30 +36,20 @@ PAGE = 5000
 class JobOutputFollower:
     def __init__(self, monitoring: Monitoring) -> None:
         self.monitoring = monitoring
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._labels: dict[tuple[str, str], dict[str, str]] = {}
+        # A full page: the next one at once (a backlog), else after POLL_S.
+        self._loop = Periodic(
+            "monitoring-job-output",
+            "following job output",
+            lambda: POLL_S,
+            lambda: 0 if self.poll_once() == PAGE else None,
+        )
 
     def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="monitoring-job-output", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                more = self.poll_once() == PAGE
-            except Exception:
-                log.exception("following job output failed")
-                more = False
-            if not more:
-                self._stop.wait(POLL_S)
+        self._loop.stop()
 
     def poll_once(self) -> int:
         """Ingest the job events past the cursor (a page at most); how many were read."""

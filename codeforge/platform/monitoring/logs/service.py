@@ -2,48 +2,20 @@
 
 from __future__ import annotations
 
-import re
 import time
 from datetime import UTC, datetime
 
 from codeforge import catalog
 from codeforge.catalog.errors import BadInput, FieldProblem
 from codeforge.catalog.monitoring.logs import LogEntry, LogPage, LogsInput, TailInput, TailPage
+from codeforge.catalog.monitoring.times import parse_time_ns_field
 from codeforge.platform.context import Context
 from codeforge.platform.monitoring.logs.backend import StoredLog
-from codeforge.platform.monitoring.logs.ingest import parse_time
 from codeforge.platform.monitoring.logs.query import LogQuery, LogQueryError, parse
 from codeforge.platform.monitoring.runtime import monitoring_for
 from codeforge.platform.registry import implements
 
-__all__ = ["entry", "parse_query", "resolve_time"]
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
-_DURATIONS = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w|y))+")
-_UNIT_NS = {"ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9, "d": 86400 * 10**9, "w": 7 * 86400 * 10**9}
-_UNIT_NS["y"] = 365 * _UNIT_NS["d"]
-
-
-def resolve_time(field: str, text: str, now_ns: int) -> int:
-    """RFC 3339, `now`, or a duration ago (`15m`, `1h30m`, `7d`) as Unix nanoseconds."""
-    value = text.strip()
-    if value == "now":
-        return now_ns
-    if _DURATIONS.fullmatch(value):
-        ago = sum(float(n) * _UNIT_NS[u] for n, u in _DURATION.findall(value))
-        return now_ns - int(ago)
-    parsed = parse_time(value) if not value.isdigit() else None
-    if parsed is None:
-        raise BadInput.of_fields(
-            [
-                FieldProblem(
-                    field,
-                    f"{text!r} is not a time",
-                    "give RFC 3339 (2026-05-01T12:00:00Z), `now`, or a time ago such as 15m, 2h or 7d",
-                )
-            ]
-        )
-    return parsed
+__all__ = ["entry", "parse_query"]
 
 
 def parse_query(text: str) -> LogQuery:
@@ -80,8 +52,8 @@ def search(ctx: Context, data: LogsInput) -> LogPage:
     project = ctx.require_project()
     query = parse_query(data.query)
     now_ns = time.time_ns()
-    start = resolve_time("since", data.since, now_ns)
-    end = resolve_time("until", data.until, now_ns)
+    start = parse_time_ns_field("since", data.since, now_ns)
+    end = parse_time_ns_field("until", data.until, now_ns)
     if start > end:
         raise BadInput.of_fields(
             [FieldProblem("since", "the range starts after it ends", "give `since` earlier than `until`")]

@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from codeforge import __version__
 from codeforge.catalog import Permission
 from codeforge.catalog.errors import CodeForgeError, RateLimited
-from codeforge.catalog.monitoring.metrics import parse_duration, parse_time
+from codeforge.catalog.monitoring.times import parse_duration, parse_time
 from codeforge.platform.api.deps import bearer
 from codeforge.platform.monitoring.access import Scope, authorize
 from codeforge.platform.monitoring.metrics import promql

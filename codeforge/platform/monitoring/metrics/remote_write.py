@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +24,7 @@ from sqlalchemy import select
 
 from codeforge import __version__
 from codeforge.platform.auth.models import Project
+from codeforge.platform.monitoring.periodic import Periodic
 
 if TYPE_CHECKING:
     from codeforge.platform.monitoring.metrics.backends import OutboxRow
@@ -90,8 +90,10 @@ class RemoteWriter:
     def __init__(self, monitoring: Monitoring) -> None:
         self._monitoring = monitoring
         self._config = monitoring.config
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._wait_s = self._config.remote_write_interval_s  # doubled while sends fail
+        self._loop = Periodic(
+            "metrics-remote-write", "remote-write", lambda: self._wait_s, self._send_or_back_off, join_s=35
+        )
         self._slugs: dict[str, str] = {}
         self._client = httpx.Client(timeout=30.0)
         self.sent = 0  # samples accepted by the receiver
@@ -103,35 +105,28 @@ class RemoteWriter:
         return self._config.remote_write_url
 
     def start(self) -> None:
-        if not self.url:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="metrics-remote-write", daemon=True)
-        self._thread.start()
+        if self.url:
+            self._loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=35)
-            self._thread = None
+        self._loop.stop()
 
     def close(self) -> None:
         self._client.close()
 
-    def _loop(self) -> None:
+    def _send_or_back_off(self) -> float:
         interval = self._config.remote_write_interval_s
-        wait = interval
-        while not self._stop.wait(wait):
-            try:
-                self.send_pending()
-                wait = interval
-            except _Retry as exc:
-                self.failures += 1
-                wait = min(MAX_BACKOFF_S, max(wait * 2, interval))
-                log.warning("remote-write failed; retrying", extra={"error": str(exc), "retry_in_s": wait})
-            except Exception:
-                log.exception("remote-write failed; retrying")
-                wait = min(MAX_BACKOFF_S, max(wait * 2, interval))
+        try:
+            self.send_pending()
+            self._wait_s = interval
+        except _Retry as exc:
+            self.failures += 1
+            self._wait_s = min(MAX_BACKOFF_S, max(self._wait_s * 2, interval))
+            log.warning("remote-write failed; retrying", extra={"error": str(exc), "retry_in_s": self._wait_s})
+        except Exception:
+            log.exception("remote-write failed; retrying")
+            self._wait_s = min(MAX_BACKOFF_S, max(self._wait_s * 2, interval))
+        return self._wait_s
 
     def send_pending(self) -> int:
         """Send the outbox until it is empty (or a send fails: `_Retry`); the samples sent."""
@@ -144,7 +139,7 @@ class RemoteWriter:
             if trimmed:
                 self.dropped += trimmed
                 log.warning("remote-write outbox full; oldest samples dropped", extra={"dropped": trimmed})
-            while not self._stop.is_set():
+            while not self._loop.stopping:
                 rows, through = backend.outbox_take(BATCH)
                 if not through:
                     break

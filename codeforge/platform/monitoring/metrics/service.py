@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from codeforge import catalog
 from codeforge.catalog.errors import BadInput, Conflict, FieldProblem, NotFound
-from codeforge.catalog.monitoring.metrics import parse_duration, parse_time
+from codeforge.catalog.monitoring.times import parse_duration, parse_time
 from codeforge.platform.context import Context
 from codeforge.platform.monitoring.metrics.models import ScrapeTarget
 from codeforge.platform.monitoring.metrics.selector import SelectorError, parse_selector

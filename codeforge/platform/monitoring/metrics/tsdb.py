@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from codeforge.platform.monitoring.metrics.backends import PostgresBackend, SqliteBackend, StoreBackend
+from codeforge.platform.monitoring.periodic import Periodic
 from codeforge.platform.monitoring.records import Matcher, SeriesData, matches
 
 if TYPE_CHECKING:
@@ -57,8 +58,12 @@ class MetricsStore:
         self._ids_since = time.monotonic()
         self._labels: dict[int, dict[str, str]] = {}  # series id -> labels (never change for an id)
         self._cache_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._retention = Periodic(
+            "metrics-retention",
+            "the metrics retention sweep",
+            lambda: self._config.retention_interval_s,
+            self._sweep_and_log,
+        )
         self.last_sweep: tuple[int, int, int] | None = None  # (raw removed, downsampled removed, series removed)
 
     # ---- writing ------------------------------------------------------------------------
@@ -200,31 +205,18 @@ class MetricsStore:
         return removed
 
     def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="metrics-retention", daemon=True)
-        self._thread.start()
+        self._retention.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        self._retention.stop()
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self._config.retention_interval_s):
-            try:
-                removed = self.sweep()
-                if any(removed):
-                    log.info(
-                        "metrics retention",
-                        extra={
-                            "raw_removed": removed[0],
-                            "downsampled_removed": removed[1],
-                            "series_removed": removed[2],
-                        },
-                    )
-            except Exception:
-                log.exception("metrics retention failed; retrying next interval")
+    def _sweep_and_log(self) -> None:
+        removed = self.sweep()
+        if any(removed):
+            log.info(
+                "metrics retention",
+                extra={"raw_removed": removed[0], "downsampled_removed": removed[1], "series_removed": removed[2]},
+            )
 
     def close(self) -> None:
         self.backend.close()

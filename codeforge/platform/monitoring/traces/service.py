@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from codeforge.catalog.errors import BadInput, FieldProblem, NotFound
 from codeforge.catalog.monitoring import traces as ops
-from codeforge.catalog.monitoring.metrics import parse_duration, parse_time
+from codeforge.catalog.monitoring.times import parse_duration, parse_time
 from codeforge.platform.context import Context
 from codeforge.platform.monitoring.records import Span
 from codeforge.platform.monitoring.runtime import monitoring_for

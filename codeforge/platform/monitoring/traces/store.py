@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from codeforge.platform.monitoring.periodic import Periodic
 from codeforge.platform.monitoring.records import Span, SpanEvent
 
 if TYPE_CHECKING:
@@ -155,8 +156,13 @@ class TraceStore:
         self._pool = _Pool(home.pg if self.postgres else lambda: home.sqlite("traces"), _POOL_SIZE)
         # Two-argument min/max: SQLite's scalar min()/max(), PostgreSQL's LEAST/GREATEST.
         self._least, self._greatest = ("LEAST", "GREATEST") if self.postgres else ("min", "max")
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._retention = Periodic(
+            "monitoring-traces-retention",
+            "the traces retention sweep",
+            lambda: self.monitoring.config.retention_interval_s,
+            self._retain,
+            join_s=30,
+        )
         self._migrate()
 
     # ---- plumbing --------------------------------------------------------------------------
@@ -457,24 +463,15 @@ class TraceStore:
         return removed
 
     def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="monitoring-traces-retention", daemon=True)
-        self._thread.start()
+        self._retention.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
+        self._retention.stop()
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.monitoring.config.retention_interval_s):
-            try:
-                removed = self.apply_retention()
-                if removed:
-                    log.info("traces past retention removed", extra={"traces": removed})
-            except Exception:
-                log.exception("the traces retention sweep failed; it runs again next interval")
+    def _retain(self) -> None:
+        removed = self.apply_retention()
+        if removed:
+            log.info("traces past retention removed", extra={"traces": removed})
 
     def close(self) -> None:
         self._pool.close()

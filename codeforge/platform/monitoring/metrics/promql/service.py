@@ -9,8 +9,8 @@ import time
 from decimal import Decimal
 
 from codeforge.catalog.errors import BadInput, FieldProblem
-from codeforge.catalog.monitoring.metrics import parse_duration, parse_time
 from codeforge.catalog.monitoring.query import QUERY, QueryInput, QueryResult, QuerySeries
+from codeforge.catalog.monitoring.times import parse_duration, parse_time
 from codeforge.platform.context import Context
 from codeforge.platform.monitoring.metrics.promql.errors import PromQLError
 from codeforge.platform.monitoring.metrics.promql.evaluator import (
