@@ -1,0 +1,1 @@
+"""Workspaces and instant environment cloning (docs/workspaces.md)."""
