@@ -1,0 +1,1 @@
+"""Where workspaces run: local processes, the Docker engine, Kubernetes (docs/workspaces.md)."""
