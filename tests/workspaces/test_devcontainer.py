@@ -83,7 +83,7 @@ def test_dockerfile_based_with_context_one_up(project: Path) -> None:
     spec = parse_devcontainer(text, project)
     assert spec.image is None
     assert spec.dockerfile == ".devcontainer/Dockerfile"
-    assert spec.build_context == "."
+    assert spec.build_context == "." and spec.build_args == {"VARIANT": "bookworm"}
     assert spec.post_create == (("pip3", "install", "--user", "-r", "requirements.txt"),)
 
 
@@ -143,7 +143,7 @@ def test_comments_trailing_commas_unicode_env_substitution_limits_services(proje
     "server": "npm install",
     "client": ["pip", "install", "-e", "."],
   },
-  "postStartCommand": "ignored: runs at each start",
+  "postStartCommand": "echo started",
   "customizations": {
     "vscode": { "settings": {} },
     "codeforge": {
@@ -172,6 +172,7 @@ def test_comments_trailing_commas_unicode_env_substitution_limits_services(proje
         ("/bin/sh", "-c", "npm install"),
         ("pip", "install", "-e", "."),
     )
+    assert spec.post_start == (("/bin/sh", "-c", "echo started"),)
     assert spec.services == (
         ServiceSpec("web", ("python3", "-m", "http.server", "8000"), port=8000),
         ServiceSpec("worker", ("/bin/sh", "-c", "python3 worker.py --ünïcode"), env={"QUEUE": "jobs"}, cwd="api"),

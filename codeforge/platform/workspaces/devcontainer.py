@@ -429,10 +429,14 @@ def _read(root: Node, reader: _Reader) -> WorkspaceSpec:
             reader.fault(image_node, "image", '"image" is empty', 'name an image, e.g. "python:3.12"')
     build = root.get("build")
     dockerfile_node = context_node = None
+    build_args: dict[str, str] = {}
     dockerfile_path = context_path = ""
     if build is not None and reader.expect(build, "build", "object"):
         dockerfile_node, dockerfile_path = build.get("dockerfile") or build.get("dockerFile"), "build.dockerfile"
         context_node, context_path = build.get("context"), "build.context"
+        args_node = build.get("args")
+        if args_node is not None:
+            build_args = reader.env(args_node, "build.args", None)
         if dockerfile_node is None:
             reader.fault(build, "build.dockerfile", '"build" needs "dockerfile"', 'add "dockerfile": "Dockerfile"')
     legacy = root.get("dockerFile")
@@ -474,6 +478,9 @@ def _read(root: Node, reader: _Reader) -> WorkspaceSpec:
         if node is not None:
             post_create += reader.lifecycle(node, key)
 
+    node = root.get("postStartCommand")
+    post_start = reader.lifecycle(node, "postStartCommand") if node is not None else []
+
     forward = reader.ports(root.get("forwardPorts") or Node("array", [], 0, 0), "forwardPorts")
 
     container_env: dict[str, str] = {}
@@ -508,7 +515,9 @@ def _read(root: Node, reader: _Reader) -> WorkspaceSpec:
         image=image,
         dockerfile=dockerfile,
         build_context=context,
+        build_args=build_args,
         post_create=tuple(post_create),
+        post_start=tuple(post_start),
         forward_ports=tuple(forward),
         env=env,
         services=tuple(services),

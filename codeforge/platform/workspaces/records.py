@@ -49,7 +49,9 @@ class WorkspaceSpec:
     image: str | None = None
     dockerfile: str | None = None  # relative to the workspace's tree
     build_context: str = "."
-    post_create: tuple[tuple[str, ...], ...] = ()
+    build_args: dict[str, str] = field(default_factory=dict)  # the Dockerfile's ARGs
+    post_create: tuple[tuple[str, ...], ...] = ()  # once, when made
+    post_start: tuple[tuple[str, ...], ...] = ()  # at every start
     forward_ports: tuple[int, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
     services: tuple[ServiceSpec, ...] = ()
