@@ -18,8 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from codeforge.catalog.errors import BadInput, ExternalFailure, NotFound, PlatformUnavailable
+from codeforge.catalog.errors import BadInput, ExternalFailure, NotFound
 from codeforge.platform.workspaces.records import Limits, PortMap, RuntimeHandle, ServiceSpec, WorkspaceSpec
+from codeforge.platform.workspaces.runtimes.base import Unavailable, WorkspaceRuntime
+from codeforge.platform.workspaces.runtimes.kubernetes import KubernetesRuntime
 from codeforge.platform.workspaces.runtimes.local import LocalRuntime
 from codeforge.platform.workspaces.runtimes.local_cgroups import CGROUP_ROOT, detect_cgroups
 from codeforge.platform.workspaces.runtimes.local_procs import alive, group_members
@@ -204,7 +206,7 @@ def test_limits_the_host_cannot_give(runtime: LocalRuntime, tree: Path, tmp_path
     # A host without cgroups: limits fail clearly and nothing is left; no limits still works.
     bare = LocalRuntime(tmp_path / "bare-state", cgroup_root=tmp_path / "no-cgroups")
     wid = ws_id()
-    with pytest.raises(PlatformUnavailable, match="memory_mb=64") as err2:
+    with pytest.raises(Unavailable, match="memory_mb=64") as err2:
         bare.create(wid, WorkspaceSpec(limits=Limits(memory_mb=64)), tree, {})
     assert "no cgroup" in str(err2.value)
     assert bare.owned() == []
@@ -368,3 +370,15 @@ def test_bad_ids_and_missing_tree(runtime: LocalRuntime, tmp_path: Path, tree: P
     with pytest.raises(NotFound, match="does not exist"):
         runtime.create(ws_id(), WorkspaceSpec(), tmp_path / "missing", {})
     assert runtime.owned() == []
+
+
+def test_every_runtime_is_a_workspace_runtime(tmp_path: Path) -> None:
+    # Typed: mypy checks each class against the protocol's signatures; this checks the names.
+    runtimes: list[WorkspaceRuntime] = [
+        LocalRuntime(tmp_path),
+        KubernetesRuntime(instance="test", image="codeforge-workspace:test"),
+    ]
+    methods = [m for m in dir(WorkspaceRuntime) if not m.startswith("_")]
+    for runtime in runtimes:
+        assert all(callable(getattr(runtime, m)) for m in methods if m != "name"), runtime
+        assert runtime.name in ("local", "docker", "kubernetes")

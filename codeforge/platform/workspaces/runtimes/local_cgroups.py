@@ -11,8 +11,9 @@ import signal
 import time
 from pathlib import Path
 
-from codeforge.catalog.errors import BadInput, FieldProblem, PlatformUnavailable
+from codeforge.catalog.errors import BadInput, FieldProblem
 from codeforge.platform.workspaces.records import Limits
+from codeforge.platform.workspaces.runtimes.base import Unavailable
 
 __all__ = [
     "CGROUP_ROOT",
@@ -83,7 +84,7 @@ def _write(path: Path, value: str) -> None:
 
 def make_cgroups(ws_id: str, limits: Limits, root: Path = CGROUP_ROOT) -> list[Path]:
     """Make the workspace's cgroup(s) with its limits; on any failure remove what was made and
-    raise PlatformUnavailable naming the limit and the reason."""
+    raise Unavailable naming the limit and the reason."""
     check_limits(limits)
     asked = ", ".join(
         part
@@ -95,7 +96,7 @@ def make_cgroups(ws_id: str, limits: Limits, root: Path = CGROUP_ROOT) -> list[P
     )
     version, why = detect_cgroups(root)
     if version is None:
-        raise PlatformUnavailable(
+        raise Unavailable(
             f"the local runtime cannot apply the limit(s) {asked}: {why}",
             fix="run without cpus/memory limits, or on a host with cgroups mounted read-write",
         )
@@ -127,7 +128,7 @@ def make_cgroups(ws_id: str, limits: Limits, root: Path = CGROUP_ROOT) -> list[P
                 _write(cpu / "cpu.cfs_quota_us", str(int(limits.cpus * _PERIOD_US)))
     except OSError as exc:
         remove_cgroups(made)
-        raise PlatformUnavailable(
+        raise Unavailable(
             f"the local runtime cannot apply the limit(s) {asked}: making the cgroup under {root} failed: {exc}",
             fix="run without cpus/memory limits, or give the platform write access to the cgroup tree",
         ) from exc
