@@ -21,6 +21,7 @@ import pytest
 from codeforge.catalog.errors import BadInput, ExternalFailure, NotFound
 from codeforge.platform.workspaces.records import Limits, PortMap, RuntimeHandle, ServiceSpec, WorkspaceSpec
 from codeforge.platform.workspaces.runtimes.base import Unavailable, WorkspaceRuntime
+from codeforge.platform.workspaces.runtimes.docker import DockerRuntime
 from codeforge.platform.workspaces.runtimes.kubernetes import KubernetesRuntime
 from codeforge.platform.workspaces.runtimes.local import LocalRuntime
 from codeforge.platform.workspaces.runtimes.local_cgroups import CGROUP_ROOT, detect_cgroups
@@ -377,6 +378,7 @@ def test_every_runtime_is_a_workspace_runtime(tmp_path: Path) -> None:
     runtimes: list[WorkspaceRuntime] = [
         LocalRuntime(tmp_path),
         KubernetesRuntime(instance="test", image="codeforge-workspace:test"),
+        DockerRuntime(instance="test"),
     ]
     methods = [m for m in dir(WorkspaceRuntime) if not m.startswith("_")]
     for runtime in runtimes:

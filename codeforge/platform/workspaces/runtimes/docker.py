@@ -1,0 +1,359 @@
+"""The Docker runtime (docs/workspaces.md, "Runtimes"): one container per workspace, on one
+user-defined network per workspace, through the `docker` SDK against the real engine.
+
+One container, not one per service: the workspace's limits (`nano_cpus`, `mem_limit`) are one
+cgroup for all its services, as on the local runtime; services also reach each other on
+localhost; exec, listening() and a checkpoint see every process at once. Each service is a
+process started in it with `docker exec` (output to /var/log/codeforge/<name>.log inside);
+the container's network aliases are the service names, so `http://web:8000` works from any
+service. Ports are published on 127.0.0.1 at the PortMap's host port; the engine fixes those at
+creation, so a start with other ports (or services) recreates the container — the tree at
+/workspace is a bind mount and survives; the rest of the container's filesystem is scratch.
+Everything made carries LABEL_WORKSPACE and LABEL_INSTANCE, so a new DockerRuntime finds it."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from codeforge.catalog.errors import BadInput, Conflict, ExternalFailure, FieldProblem, NotFound
+from codeforge.platform.workspaces.records import ExecResult, PortMap, RuntimeHandle, WorkspaceSpec
+from codeforge.platform.workspaces.runtimes.base import LABEL_INSTANCE, LABEL_WORKSPACE, Unavailable
+from codeforge.platform.workspaces.runtimes.docker_engine import (
+    DEFAULT_URL,
+    connect,
+    exec_with_timeout,
+    listening_ports,
+    read_files,
+    require_engine,
+)
+from codeforge.platform.workspaces.runtimes.docker_images import build_dockerfile, ensure_base_image, host_mounts
+
+__all__ = ["DockerRuntime"]
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_SERVICE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")  # a DNS label: it is a network alias
+LOG_DIR = "/var/log/codeforge"
+_PORTS = "dev.codeforge.ports"  # "inside:host,…" the container was made with
+_ALIASES = "dev.codeforge.aliases"
+_TREE = "dev.codeforge.tree"
+# PID 1: a shell that exits on SIGTERM (a bare `sleep` as PID 1 ignores it, so every stop would
+# wait out the grace period) and reaps orphans. Not the engine's --init: its docker-init is
+# mounted at /sbin, which here is a link into the host's read-only /usr.
+_INIT = 'trap "exit 0" TERM INT; sleep infinity & wait'
+
+
+class DockerRuntime:
+    name = "docker"
+
+    def __init__(self, instance: str, *, base_url: str | None = None, grace_s: float = 5.0,
+                 ready_timeout_s: float = 15.0) -> None:  # fmt: skip
+        self.instance = instance
+        self.base_url = base_url or DEFAULT_URL
+        self.grace_s = grace_s
+        self.ready_timeout_s = ready_timeout_s
+        self._client: Any | None = None
+        self._suffix = hashlib.sha256(instance.encode()).hexdigest()[:8]
+
+    # -- the contract -------------------------------------------------------------------------
+
+    def available(self) -> str | None:
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                self._client.ping()
+                return None
+        self._client, why = connect(self.base_url)
+        return why
+
+    def create(self, ws_id: str, spec: WorkspaceSpec, tree: Path, env: dict[str, str]) -> RuntimeHandle:
+        _check_id(ws_id, "ws_id")
+        if not tree.is_dir():
+            raise NotFound(f"the workspace tree {tree} does not exist", fix="make it with the FileStore first")
+        _check_services(spec)
+        client = self._engine()
+        self._check_limits(client, spec)
+        labels = self._labels(ws_id)
+        made: list[tuple[str, str]] = []
+        try:
+            image, mounts = self._image(client, ws_id, spec, tree, labels, made)
+            net = client.networks.create(self._name(ws_id), driver="bridge", labels=labels)
+            made.append(("network", net.id))
+            binds = {str(tree.resolve()): {"bind": "/workspace", "mode": "rw"}, **mounts}
+            container = self._make_container(client, ws_id, image, binds, {**spec.env, **env}, spec, [])
+            made.append(("container", container.id))
+            container.start()
+        except Exception:
+            self._undo(client, made)
+            raise
+        return RuntimeHandle("docker", ws_id, {"container": container.id, "network": net.id, "image": image})
+
+    def start(self, handle: RuntimeHandle, spec: WorkspaceSpec, env: dict[str, str], ports: list[PortMap]) -> None:
+        _check_services(spec)
+        client = self._engine()
+        container = self._container(client, handle.ref)
+        wanted = _ports_label(ports)
+        aliases = ",".join(sorted(s.name for s in spec.services))
+        if container.labels.get(_PORTS, "") != wanted or container.labels.get(_ALIASES, "") != aliases:
+            container = self._recreate(client, handle.ref, container, spec, ports)
+        if container.status != "running":
+            container.start()
+        handle.data["container"] = container.id
+        inside = {p.service: p.inside for p in ports}
+        for svc in spec.services:
+            port = svc.port if svc.port is not None else inside.get(svc.name)
+            penv = {**spec.env, **env, **svc.env, **({"PORT": str(port)} if port else {})}
+            argv = [a.replace("$PORT", str(port)) if port else a for a in svc.command]
+            if not argv:
+                raise BadInput(
+                    "empty command", errors=[FieldProblem(f"services.{svc.name}.command", "is empty", "give a command")]
+                )
+            log, pid = f"{LOG_DIR}/{svc.name}.log", f"{LOG_DIR}/{svc.name}.pid"
+            script = f'mkdir -p {LOG_DIR}; echo $$ > {pid}; exec "$@" >> {log} 2>&1'
+            workdir = str(Path("/workspace") / svc.cwd)
+            exec_id = client.api.exec_create(container.id, ["sh", "-c", script, "sh", *argv],
+                                             environment=penv, workdir=workdir)["Id"]  # fmt: skip
+            client.api.exec_start(exec_id, detach=True)
+            self._wait_ready(client, handle, container, svc.name, exec_id, svc.port)
+
+    def stop(self, handle: RuntimeHandle) -> None:
+        import docker.errors
+
+        client = self._engine()
+        for container in self._containers(client, handle.ref):
+            with contextlib.suppress(docker.errors.NotFound):
+                container.stop(timeout=max(1, int(self.grace_s)))
+
+    def delete(self, handle: RuntimeHandle) -> None:
+        _check_id(handle.ref, "ref")
+        client = self._engine()
+        # In the order they were made: _undo removes newest first (containers, then the network).
+        made = [("image", i.id) for i in client.images.list(filters={"label": self._filters(handle.ref)})]
+        made += [("network", n.id) for n in client.networks.list(filters={"label": self._filters(handle.ref)})]
+        made += [("container", c.id) for c in self._containers(client, handle.ref)]
+        self._undo(client, made)
+
+    def exec(self, handle: RuntimeHandle, argv: list[str], *, timeout_s: float) -> ExecResult:
+        if not argv:
+            raise BadInput("empty command", errors=[FieldProblem("argv", "the command is empty", "give a command")])
+        client = self._engine()
+        container = self._running(client, handle.ref)
+        done = exec_with_timeout(client, container.id, list(argv), timeout_s, workdir="/workspace")
+        if done.exit_code in (126, 127) and "executable file not found" in done.output:
+            raise BadInput(f"{argv[0]} is not in the workspace",
+                           errors=[FieldProblem("argv", f"{argv[0]}: not found in the container's PATH",
+                                                "install it in the image, or give its full path")])  # fmt: skip
+        return done
+
+    def logs(self, handle: RuntimeHandle, *, tail: int, service: str | None) -> list[str]:
+        client = self._engine()
+        container = self._container(client, handle.ref)
+        files = {n[: -len(".log")]: d for n, d in read_files(container, LOG_DIR).items() if n.endswith(".log")}
+        if tail <= 0 and service is None:
+            return []
+        if service is not None:
+            if service not in files:
+                raise NotFound(f"no log for service {service!r} in workspace {handle.ref}",
+                               fix=f"one of: {', '.join(sorted(files)) or 'none yet'}")  # fmt: skip
+            return files[service].decode(errors="replace").splitlines()[-tail:] if tail > 0 else []
+        lines: list[str] = []
+        for name in sorted(files):
+            lines += [f"[{name}] {ln}" for ln in files[name].decode(errors="replace").splitlines()[-tail:]]
+        return lines[-tail:]
+
+    def listening(self, handle: RuntimeHandle) -> list[int]:
+        client = self._engine()
+        container = self._container(client, handle.ref)
+        if container.status != "running":
+            return []
+        table = exec_with_timeout(client, container.id, ["cat", "/proc/net/tcp", "/proc/net/tcp6"], 10)
+        return listening_ports(table.output)
+
+    def checkpoint(self, handle: RuntimeHandle, into: Path) -> str:
+        client = self._engine()
+        container = self._container(client, handle.ref)
+        if not client.info().get("ExperimentalBuild"):
+            return "docker checkpoint unavailable: the engine is not in experimental mode (dockerd --experimental, with criu installed)"
+        if container.status != "running":
+            return "nothing to checkpoint: the workspace's container is not running"
+        into.mkdir(parents=True, exist_ok=True)
+        try:
+            url = client.api._url("/containers/{0}/checkpoints", container.id)
+            body = {"CheckpointID": into.name, "CheckpointDir": str(into.parent), "Exit": False}
+            client.api._raise_for_status(client.api._post_json(url, data=body))
+        except Exception as exc:
+            text = getattr(exc, "explanation", None) or str(exc)
+            return f"docker checkpoint failed: {' '.join(str(text).split())[:300]}"
+        return "checkpointed"
+
+    def owned(self) -> list[RuntimeHandle]:
+        client = self._engine()
+        mine = {"label": [f"{LABEL_INSTANCE}={self.instance}", LABEL_WORKSPACE]}
+        found: dict[str, dict[str, Any]] = {}
+        for c in client.containers.list(all=True, filters=mine):
+            found.setdefault(c.labels[LABEL_WORKSPACE], {})["container"] = c.id
+        for n in client.networks.list(filters=mine):
+            found.setdefault(n.attrs["Labels"][LABEL_WORKSPACE], {})["network"] = n.id
+        return [RuntimeHandle("docker", ws, data) for ws, data in sorted(found.items())]
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _engine(self) -> Any:
+        if self._client is None:
+            self._client, why = connect(self.base_url)
+            return require_engine(self._client, why)
+        return self._client
+
+    def _labels(self, ws_id: str) -> dict[str, str]:
+        return {LABEL_WORKSPACE: ws_id, LABEL_INSTANCE: self.instance}
+
+    def _filters(self, ws_id: str) -> list[str]:
+        return [f"{LABEL_WORKSPACE}={ws_id}", f"{LABEL_INSTANCE}={self.instance}"]
+
+    def _name(self, ws_id: str) -> str:
+        return f"codeforge-{ws_id}-{self._suffix}"
+
+    def _check_limits(self, client: Any, spec: WorkspaceSpec) -> None:
+        info, limits, problems = client.info(), spec.limits, []
+        if limits.cpus is not None and not 0 < limits.cpus <= info["NCPU"]:
+            problems.append(FieldProblem("limits.cpus", f"{limits.cpus} CPUs asked; the engine's host has {info['NCPU']}",
+                                         f"ask for at most {info['NCPU']}"))  # fmt: skip
+        total_mb = int(info["MemTotal"]) // 2**20
+        if limits.memory_mb is not None and not 6 <= limits.memory_mb <= total_mb:
+            problems.append(FieldProblem("limits.memory_mb", f"{limits.memory_mb} MB asked; the engine's host has {total_mb} MB"
+                                         " (and the engine's floor is 6 MB)", f"ask for 6 to {total_mb}"))  # fmt: skip
+        if problems:
+            raise BadInput("the workspace's limits do not fit this host", errors=problems)
+
+    def _image(self, client: Any, ws_id: str, spec: WorkspaceSpec, tree: Path, labels: dict[str, str],
+               made: list[tuple[str, str]]) -> tuple[str, dict[str, dict[str, str]]]:  # fmt: skip
+        import docker.errors
+
+        if spec.dockerfile:
+            base = ensure_base_image(client, self.instance)
+            tag = f"codeforge/ws-{hashlib.sha256(f'{self.instance}/{ws_id}'.encode()).hexdigest()[:16]}:latest"
+            build_dockerfile(client, base, tree, spec.dockerfile, spec.build_context, spec.build_args, labels, tag)
+            made.append(("image", tag))
+            return tag, host_mounts()
+        if spec.image:
+            try:
+                client.images.get(spec.image)
+            except docker.errors.ImageNotFound:
+                raise Unavailable(f"the image {spec.image} is not on this Docker engine and no registry is reachable",
+                                  fix="build it here, or leave image unset to use the CodeForge base") from None  # fmt: skip
+            return spec.image, {}  # its own userland: the host's /usr is not laid over it
+        return ensure_base_image(client, self.instance), host_mounts()
+
+    def _make_container(self, client: Any, ws_id: str, image: str, binds: dict[str, dict[str, str]],
+                        env: dict[str, str] | list[str], spec: WorkspaceSpec, ports: list[PortMap]) -> Any:  # fmt: skip
+        api, name = client.api, self._name(ws_id)
+        aliases = sorted(s.name for s in spec.services)
+        labels = {**self._labels(ws_id), _PORTS: _ports_label(ports), _ALIASES: ",".join(aliases),
+                  _TREE: next(h for h, b in binds.items() if b["bind"] == "/workspace")}  # fmt: skip
+        memory = f"{spec.limits.memory_mb}m" if spec.limits.memory_mb is not None else None
+        host_config = api.create_host_config(
+            binds=binds,
+            port_bindings={f"{p.inside}/tcp": ("127.0.0.1", p.host) for p in ports},
+            nano_cpus=int(spec.limits.cpus * 1e9) if spec.limits.cpus is not None else None,
+            mem_limit=memory, memswap_limit=memory,  # no swap beyond the limit: memory is enforced
+            network_mode=name,
+        )  # fmt: skip
+        networking = api.create_networking_config({name: api.create_endpoint_config(aliases=aliases or None)})
+        created = api.create_container(
+            image, command=["sh", "-c", _INIT], name=name, labels=labels, environment=env,
+            working_dir="/workspace", host_config=host_config, networking_config=networking,
+            ports=[(p.inside, "tcp") for p in ports], detach=True, hostname=ws_id.lower()[:63].replace("_", "-").strip("-.") or "workspace",
+        )  # fmt: skip
+        return client.containers.get(created["Id"])
+
+    def _recreate(self, client: Any, ws_id: str, old: Any, spec: WorkspaceSpec, ports: list[PortMap]) -> Any:
+        """Ports and aliases are fixed when a container is made: make it again with the same
+        image, mounts and environment (the tree is a bind mount: nothing of it is lost)."""
+        attrs = old.attrs
+        binds = {}
+        for bind in attrs["HostConfig"].get("Binds") or []:
+            host, inside, *mode = bind.split(":")
+            binds[host] = {"bind": inside, "mode": mode[0] if mode else "rw"}
+        image, env = attrs["Config"]["Image"], attrs["Config"].get("Env") or []
+        old.remove(force=True)
+        return self._make_container(client, ws_id, image, binds, env, spec, ports)
+
+    def _containers(self, client: Any, ws_id: str) -> list[Any]:
+        return list(client.containers.list(all=True, filters={"label": self._filters(ws_id)}))
+
+    def _container(self, client: Any, ws_id: str) -> Any:
+        _check_id(ws_id, "ref")
+        found = self._containers(client, ws_id)
+        if not found:
+            raise NotFound(f"the docker runtime has no workspace {ws_id!r}", fix="create it first")
+        return found[0]
+
+    def _running(self, client: Any, ws_id: str) -> Any:
+        container = self._container(client, ws_id)
+        if container.status != "running":
+            raise Conflict(f"workspace {ws_id}'s container is {container.status}", fix="start the workspace first")
+        return container
+
+    def _wait_ready(self, client: Any, handle: RuntimeHandle, container: Any, name: str, exec_id: str,
+                    port: int | None) -> None:  # fmt: skip
+        """A service that exits, or never listens on its port, fails the start with its log's
+        tail; the workspace is stopped."""
+        deadline = time.monotonic() + (self.ready_timeout_s if port else 0.5)
+        while True:
+            state = client.api.exec_inspect(exec_id)
+            if not state.get("Running") and state.get("ExitCode") is not None and state.get("Pid"):
+                code = int(state["ExitCode"])
+                tail = "\n".join(self.logs(handle, tail=20, service=name)) if code != 127 else ""
+                self.stop(handle)
+                if code == 127:
+                    raise BadInput(f"service {name!r}: its command is not in the workspace",
+                                   errors=[FieldProblem(f"services.{name}.command", "not found in the container's PATH",
+                                                        "install it in the image, or give its full path")])  # fmt: skip
+                raise ExternalFailure(f"service {name!r} exited at once with code {code}; its log ends:\n{tail}",
+                                      fix="fix the service's command")  # fmt: skip
+            if port is None and time.monotonic() >= deadline:
+                return
+            if port is not None and port in self.listening(handle):
+                return
+            if time.monotonic() >= deadline:
+                tail = "\n".join(self.logs(handle, tail=20, service=name))
+                self.stop(handle)
+                raise ExternalFailure(
+                    f"service {name!r} did not listen on port {port} within {self.ready_timeout_s:g}s; its log ends:\n{tail}",
+                    fix="make it listen on $PORT on all addresses (0.0.0.0)",
+                )
+            time.sleep(0.1)
+
+    def _undo(self, client: Any, made: list[tuple[str, str]]) -> None:
+        """Remove what was made, newest first; what is already gone is fine."""
+        import docker.errors
+
+        for kind, ref in reversed(made):
+            with contextlib.suppress(docker.errors.NotFound):
+                if kind == "container":
+                    client.containers.get(ref).remove(force=True, v=True)
+                elif kind == "network":
+                    client.networks.get(ref).remove()
+                else:
+                    client.images.remove(ref, force=True)
+
+
+def _check_id(ws_id: str, field: str) -> None:
+    if not _ID.match(ws_id):
+        raise BadInput("bad workspace id", errors=[FieldProblem(field, f"{ws_id!r} is not a safe name",
+                                                                "use letters, digits, '-', '_', '.'")])  # fmt: skip
+
+
+def _check_services(spec: WorkspaceSpec) -> None:
+    bad = [s.name for s in spec.services if not _SERVICE.match(s.name)]
+    if bad:
+        raise BadInput("bad service names", errors=[
+            FieldProblem(f"services.{n}", f"{n!r} is not a host name (it is the service's name on the network)",
+                         "use lower-case letters, digits and '-'") for n in bad])  # fmt: skip
+
+
+def _ports_label(ports: list[PortMap]) -> str:
+    return ",".join(f"{p.inside}:{p.host}" for p in sorted(ports, key=lambda p: (p.inside, p.host)))
