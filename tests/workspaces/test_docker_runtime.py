@@ -85,6 +85,8 @@ def test_a_service_answers_on_its_published_port(runtime: DockerRuntime, tree: P
     runtime.start(handle, spec, {}, [PortMap("web", 8000, port)])
     assert get(port)[0] == 200
     assert runtime._engine().containers.get(handle.data["container"]).id == container.id
+    runtime.start(handle, spec, {}, [PortMap("web", 8000, port)])  # already running: afresh, not twice
+    assert get(port)[0] == 200
     assert any("GET /index.html" in line for line in runtime.logs(handle, tail=50, service="web"))
 
     # Other host ports: the container is made again with them; the tree is the same.
@@ -259,14 +261,22 @@ def test_a_dockerfile_workspace_builds_from_the_base(runtime: DockerRuntime, tre
     assert runtime._engine().images.list(filters={"label": f"{LABEL_WORKSPACE}={handle.ref}"}) == []
 
     # A broken Dockerfile: the error holds the build's last lines; nothing is left.
+    step = f"step-one-ran-{uuid.uuid4().hex[:8]}"  # unique: no build cache serves it
     (tree / ".devcontainer" / "Dockerfile").write_text(
-        "FROM codeforge/workspace-base\nRUN echo step-one-ran\nRUN no-such-installer --yes\n"
+        f"FROM codeforge/workspace-base\nRUN echo {step}\nRUN no-such-installer --yes\n"
     )
     wid = ws_id()
     with pytest.raises(ExternalFailure, match=r"docker build of \.devcontainer/Dockerfile failed") as err:
         runtime.create(wid, WorkspaceSpec(dockerfile=".devcontainer/Dockerfile"), tree, {})
-    assert "step-one-ran" in str(err.value) and "no-such-installer" in str(err.value)
+    assert step in str(err.value) and "no-such-installer" in str(err.value)
     assert wid not in {h.ref for h in runtime.owned()}
+    # The step that worked left no image behind (the engine keeps them for its build cache).
+    leftover = [
+        i.id
+        for i in runtime._engine().images.list(all=True)
+        if step in " ".join((i.attrs.get("ContainerConfig") or {}).get("Cmd") or [])
+    ]
+    assert leftover == []
     with pytest.raises(NotFound, match="Dockerfile"):
         runtime.create(wid, WorkspaceSpec(dockerfile="nowhere/Dockerfile"), tree, {})
 

@@ -23,6 +23,14 @@ from typing import Any
 from codeforge.catalog.errors import BadInput, Conflict, ExternalFailure, FieldProblem, NotFound
 from codeforge.platform.workspaces.records import ExecResult, PortMap, RuntimeHandle, WorkspaceSpec
 from codeforge.platform.workspaces.runtimes.base import LABEL_INSTANCE, LABEL_WORKSPACE, Unavailable
+from codeforge.platform.workspaces.runtimes.docker_containers import (
+    ALIASES_LABEL,
+    PORTS_LABEL,
+    check_limits,
+    make_container,
+    ports_label,
+    remake_args,
+)
 from codeforge.platform.workspaces.runtimes.docker_engine import (
     DEFAULT_URL,
     connect,
@@ -37,14 +45,7 @@ __all__ = ["DockerRuntime"]
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _SERVICE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")  # a DNS label: it is a network alias
-LOG_DIR = "/var/log/codeforge"
-_PORTS = "dev.codeforge.ports"  # "inside:host,…" the container was made with
-_ALIASES = "dev.codeforge.aliases"
-_TREE = "dev.codeforge.tree"
-# PID 1: a shell that exits on SIGTERM (a bare `sleep` as PID 1 ignores it, so every stop would
-# wait out the grace period) and reaps orphans. Not the engine's --init: its docker-init is
-# mounted at /sbin, which here is a link into the host's read-only /usr.
-_INIT = 'trap "exit 0" TERM INT; sleep infinity & wait'
+LOG_DIR = "/var/log/codeforge"  # each service's <name>.log and <name>.pid, inside the container
 
 
 class DockerRuntime:
@@ -75,7 +76,7 @@ class DockerRuntime:
             raise NotFound(f"the workspace tree {tree} does not exist", fix="make it with the FileStore first")
         _check_services(spec)
         client = self._engine()
-        self._check_limits(client, spec)
+        check_limits(client.info(), spec)
         labels = self._labels(ws_id)
         made: list[tuple[str, str]] = []
         try:
@@ -83,7 +84,7 @@ class DockerRuntime:
             net = client.networks.create(self._name(ws_id), driver="bridge", labels=labels)
             made.append(("network", net.id))
             binds = {str(tree.resolve()): {"bind": "/workspace", "mode": "rw"}, **mounts}
-            container = self._make_container(client, ws_id, image, binds, {**spec.env, **env}, spec, [])
+            container = make_container(client, self._name(ws_id), labels, image, binds, {**spec.env, **env}, spec, [])
             made.append(("container", container.id))
             container.start()
         except Exception:
@@ -95,22 +96,22 @@ class DockerRuntime:
         _check_services(spec)
         client = self._engine()
         container = self._container(client, handle.ref)
-        wanted = _ports_label(ports)
+        wanted = ports_label(ports)
         aliases = ",".join(sorted(s.name for s in spec.services))
-        if container.labels.get(_PORTS, "") != wanted or container.labels.get(_ALIASES, "") != aliases:
+        if container.labels.get(PORTS_LABEL, "") != wanted or container.labels.get(ALIASES_LABEL, "") != aliases:
             container = self._recreate(client, handle.ref, container, spec, ports)
         if container.status != "running":
             container.start()
+        elif any(n.endswith(".pid") for n in read_files(container, LOG_DIR)):
+            # Services already run here (a second start, or a restarted platform's): begin
+            # afresh rather than start each twice (the second would find its port taken).
+            container.restart(timeout=max(1, int(self.grace_s)))
         handle.data["container"] = container.id
         inside = {p.service: p.inside for p in ports}
         for svc in spec.services:
             port = svc.port if svc.port is not None else inside.get(svc.name)
             penv = {**spec.env, **env, **svc.env, **({"PORT": str(port)} if port else {})}
             argv = [a.replace("$PORT", str(port)) if port else a for a in svc.command]
-            if not argv:
-                raise BadInput(
-                    "empty command", errors=[FieldProblem(f"services.{svc.name}.command", "is empty", "give a command")]
-                )
             log, pid = f"{LOG_DIR}/{svc.name}.log", f"{LOG_DIR}/{svc.name}.pid"
             script = f'mkdir -p {LOG_DIR}; echo $$ > {pid}; exec "$@" >> {log} 2>&1'
             workdir = str(Path("/workspace") / svc.cwd)
@@ -216,18 +217,6 @@ class DockerRuntime:
     def _name(self, ws_id: str) -> str:
         return f"codeforge-{ws_id}-{self._suffix}"
 
-    def _check_limits(self, client: Any, spec: WorkspaceSpec) -> None:
-        info, limits, problems = client.info(), spec.limits, []
-        if limits.cpus is not None and not 0 < limits.cpus <= info["NCPU"]:
-            problems.append(FieldProblem("limits.cpus", f"{limits.cpus} CPUs asked; the engine's host has {info['NCPU']}",
-                                         f"ask for at most {info['NCPU']}"))  # fmt: skip
-        total_mb = int(info["MemTotal"]) // 2**20
-        if limits.memory_mb is not None and not 6 <= limits.memory_mb <= total_mb:
-            problems.append(FieldProblem("limits.memory_mb", f"{limits.memory_mb} MB asked; the engine's host has {total_mb} MB"
-                                         " (and the engine's floor is 6 MB)", f"ask for 6 to {total_mb}"))  # fmt: skip
-        if problems:
-            raise BadInput("the workspace's limits do not fit this host", errors=problems)
-
     def _image(self, client: Any, ws_id: str, spec: WorkspaceSpec, tree: Path, labels: dict[str, str],
                made: list[tuple[str, str]]) -> tuple[str, dict[str, dict[str, str]]]:  # fmt: skip
         import docker.errors
@@ -247,39 +236,12 @@ class DockerRuntime:
             return spec.image, {}  # its own userland: the host's /usr is not laid over it
         return ensure_base_image(client, self.instance), host_mounts()
 
-    def _make_container(self, client: Any, ws_id: str, image: str, binds: dict[str, dict[str, str]],
-                        env: dict[str, str] | list[str], spec: WorkspaceSpec, ports: list[PortMap]) -> Any:  # fmt: skip
-        api, name = client.api, self._name(ws_id)
-        aliases = sorted(s.name for s in spec.services)
-        labels = {**self._labels(ws_id), _PORTS: _ports_label(ports), _ALIASES: ",".join(aliases),
-                  _TREE: next(h for h, b in binds.items() if b["bind"] == "/workspace")}  # fmt: skip
-        memory = f"{spec.limits.memory_mb}m" if spec.limits.memory_mb is not None else None
-        host_config = api.create_host_config(
-            binds=binds,
-            port_bindings={f"{p.inside}/tcp": ("127.0.0.1", p.host) for p in ports},
-            nano_cpus=int(spec.limits.cpus * 1e9) if spec.limits.cpus is not None else None,
-            mem_limit=memory, memswap_limit=memory,  # no swap beyond the limit: memory is enforced
-            network_mode=name,
-        )  # fmt: skip
-        networking = api.create_networking_config({name: api.create_endpoint_config(aliases=aliases or None)})
-        created = api.create_container(
-            image, command=["sh", "-c", _INIT], name=name, labels=labels, environment=env,
-            working_dir="/workspace", host_config=host_config, networking_config=networking,
-            ports=[(p.inside, "tcp") for p in ports], detach=True, hostname=ws_id.lower()[:63].replace("_", "-").strip("-.") or "workspace",
-        )  # fmt: skip
-        return client.containers.get(created["Id"])
-
     def _recreate(self, client: Any, ws_id: str, old: Any, spec: WorkspaceSpec, ports: list[PortMap]) -> Any:
         """Ports and aliases are fixed when a container is made: make it again with the same
         image, mounts and environment (the tree is a bind mount: nothing of it is lost)."""
-        attrs = old.attrs
-        binds = {}
-        for bind in attrs["HostConfig"].get("Binds") or []:
-            host, inside, *mode = bind.split(":")
-            binds[host] = {"bind": inside, "mode": mode[0] if mode else "rw"}
-        image, env = attrs["Config"]["Image"], attrs["Config"].get("Env") or []
+        image, binds, env = remake_args(old)
         old.remove(force=True)
-        return self._make_container(client, ws_id, image, binds, env, spec, ports)
+        return make_container(client, self._name(ws_id), self._labels(ws_id), image, binds, env, spec, ports)
 
     def _containers(self, client: Any, ws_id: str) -> list[Any]:
         return list(client.containers.list(all=True, filters={"label": self._filters(ws_id)}))
@@ -348,12 +310,13 @@ def _check_id(ws_id: str, field: str) -> None:
 
 
 def _check_services(spec: WorkspaceSpec) -> None:
+    empty = [
+        FieldProblem(f"services.{s.name}.command", "is empty", "give a command") for s in spec.services if not s.command
+    ]
+    if empty:
+        raise BadInput("empty command", errors=empty)
     bad = [s.name for s in spec.services if not _SERVICE.match(s.name)]
     if bad:
         raise BadInput("bad service names", errors=[
             FieldProblem(f"services.{n}", f"{n!r} is not a host name (it is the service's name on the network)",
                          "use lower-case letters, digits and '-'") for n in bad])  # fmt: skip
-
-
-def _ports_label(ports: list[PortMap]) -> str:
-    return ",".join(f"{p.inside}:{p.host}" for p in sorted(ports, key=lambda p: (p.inside, p.host)))

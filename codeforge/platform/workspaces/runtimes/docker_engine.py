@@ -8,6 +8,7 @@ import contextlib
 import io
 import tarfile
 import threading
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -39,15 +40,22 @@ def require_engine(client: Any | None, why: str | None) -> Any:
     return client
 
 
-def _kill_tree(pid: int) -> None:
+def _kill_tree(pid: int, container_id: str) -> bool:
     """Kill an exec'd process and everything under it. The engine's exec inspect gives its pid
-    in the host's namespace (the engine runs on this host, as docs/workspaces.md says)."""
+    in the host's namespace; it is killed only if that pid here is in the container's cgroup
+    (an engine on another host gives pids that mean nothing here). False when it was not."""
+    try:
+        if container_id not in Path(f"/proc/{pid}/cgroup").read_text():
+            return False
+    except OSError:
+        return False
     with contextlib.suppress(psutil.Error):
         proc = psutil.Process(pid)
         for child in proc.children(recursive=True):
             with contextlib.suppress(psutil.Error):
                 child.kill()
         proc.kill()
+    return True
 
 
 def exec_with_timeout(client: Any, container_id: str, argv: list[str], timeout_s: float,
@@ -69,11 +77,13 @@ def exec_with_timeout(client: Any, container_id: str, argv: list[str], timeout_s
     reader.join(timeout_s)
     if reader.is_alive():
         pid = int(api.exec_inspect(exec_id).get("Pid") or 0)
-        if pid > 0:
-            _kill_tree(pid)
-        reader.join(10)
+        killed = pid > 0 and _kill_tree(pid, container_id)
+        reader.join(10 if killed else 0.1)
         text = b"".join(chunks).decode(errors="replace")
-        return ExecResult(124, f"{text}\n[timed out after {timeout_s:g}s: {' '.join(argv)} was killed]")
+        what = (
+            "was killed" if killed else "could not be killed from here (the engine is not on this host): it still runs"
+        )
+        return ExecResult(124, f"{text}\n[timed out after {timeout_s:g}s: {' '.join(argv)} {what}]")
     if failure:
         raise failure[0]
     code = api.exec_inspect(exec_id).get("ExitCode")

@@ -10,9 +10,12 @@ and the image is cached by the hash of its tar's content. A devcontainer's Docke
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import io
 import os
+import re
 import shutil
 import tarfile
 from pathlib import Path
@@ -28,6 +31,7 @@ _TOP = ("bin", "sbin", "lib", "lib64")
 
 _PASSWD = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
 _GROUP = "root:x:0:\nnogroup:x:65534:\n"
+_STEP = re.compile(r"^ ---> ([0-9a-f]{12,64})\s*$", re.M)
 
 
 def host_mounts() -> dict[str, dict[str, str]]:
@@ -53,6 +57,7 @@ def _add(tar: tarfile.TarFile, name: str, *, kind: bytes = tarfile.DIRTYPE, mode
         tar.addfile(info)
 
 
+@functools.cache  # the host's /etc/alternatives and busybox do not change under a running platform
 def base_rootfs() -> bytes:
     """The base image's root filesystem as an uncompressed tar (deterministic bytes)."""
     buf = io.BytesIO()
@@ -141,6 +146,7 @@ def build_dockerfile(client: Any, base: str, tree: Path, dockerfile: str, contex
     if not ctx.is_dir():
         raise NotFound(f"the build context {context} is not in the workspace tree", fix="check build.context")
     lines: list[str] = []
+    steps: list[str] = []  # " ---> <id>": each step's image, removed if the build fails
     try:
         for chunk in client.api.build(
             path=str(ctx), dockerfile=str(path), tag=tag, rm=True, forcerm=True, pull=False, decode=True,
@@ -148,16 +154,31 @@ def build_dockerfile(client: Any, base: str, tree: Path, dockerfile: str, contex
         ):  # fmt: skip
             if "stream" in chunk:
                 lines += [ln for ln in str(chunk["stream"]).splitlines() if ln.strip()]
+                steps += [m.group(1) for m in _STEP.finditer(str(chunk["stream"]))]
             if "error" in chunk:
                 lines.append(str(chunk["error"]).strip())
                 raise docker.errors.BuildError(str(chunk["error"]), iter(()))
     except docker.errors.BuildError:
+        _remove_steps(client, steps, base)
         last = "\n".join(lines[-12:])
         raise ExternalFailure(
             f"docker build of {dockerfile} failed; its output ends:\n{last}",
             fix=f"fix the Dockerfile (build it FROM ${{BASE_IMAGE}} or {BASE_REPOSITORY}: no registry is reachable)",
         ) from None
     except docker.errors.APIError as exc:
+        _remove_steps(client, steps, base)
         raise ExternalFailure(f"docker build of {dockerfile} failed: {exc.explanation or exc}",
                               fix="fix the Dockerfile") from None  # fmt: skip
     return tag
+
+
+def _remove_steps(client: Any, steps: list[str], base: str) -> None:
+    """A failed build leaves the images of the steps that worked, unlabelled: remove them
+    (one another build still uses stays: the engine refuses, and that is fine)."""
+    import docker.errors
+
+    base_id = client.images.get(base).id
+    for ref in reversed(steps):
+        if not base_id.startswith(f"sha256:{ref}"):
+            with contextlib.suppress(docker.errors.APIError):
+                client.images.remove(ref)
