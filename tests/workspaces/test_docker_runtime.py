@@ -257,6 +257,8 @@ def test_a_dockerfile_workspace_builds_from_the_base(runtime: DockerRuntime, tre
     assert done.output.split() == ["built", "here", "yes", "42"], done.output
     image = runtime._engine().images.get(handle.data["image"])
     assert image.labels[LABEL_WORKSPACE] == handle.ref and image.labels[LABEL_INSTANCE] == INSTANCE
+    (found,) = [h for h in DockerRuntime(INSTANCE).owned() if h.ref == handle.ref]
+    assert found.data["image"] == image.id
     runtime.delete(handle)
     assert runtime._engine().images.list(filters={"label": f"{LABEL_WORKSPACE}={handle.ref}"}) == []
 

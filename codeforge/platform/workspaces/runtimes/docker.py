@@ -198,6 +198,8 @@ class DockerRuntime:
             found.setdefault(c.labels[LABEL_WORKSPACE], {})["container"] = c.id
         for n in client.networks.list(filters=mine):
             found.setdefault(n.attrs["Labels"][LABEL_WORKSPACE], {})["network"] = n.id
+        for i in client.images.list(filters=mine):  # a Dockerfile's build, left by a crash mid-create
+            found.setdefault(i.labels[LABEL_WORKSPACE], {})["image"] = i.id
         return [RuntimeHandle("docker", ws, data) for ws, data in sorted(found.items())]
 
     # -- helpers ------------------------------------------------------------------------------
