@@ -6,6 +6,7 @@ base, and nothing is left behind (checked by label at the end)."""
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+import codeforge
 from codeforge.catalog.errors import BadInput, Conflict, ExternalFailure, NotFound
 from codeforge.platform.workspaces.records import Limits, PortMap, RuntimeHandle, ServiceSpec, WorkspaceSpec
 from codeforge.platform.workspaces.runtimes.base import LABEL_INSTANCE, LABEL_WORKSPACE, Unavailable
@@ -142,6 +144,9 @@ def test_isolation_of_the_host_files(runtime: DockerRuntime, tree: Path) -> None
     ro = runtime.exec(handle, ["sh", "-c", f"touch /usr/{marker}"], timeout_s=10)
     assert ro.exit_code != 0 and "Read-only" in ro.output
     assert not Path(f"/usr/{marker}").exists()
+    # The host's CodeForge is lent read-only too, so its bridge can run inside.
+    bridge = runtime.exec(handle, [sys.executable, "-c", "import codeforge; print(codeforge.__file__)"], timeout_s=20)
+    assert bridge.exit_code == 0 and bridge.output.strip() == codeforge.__file__, bridge.output
     # The host's processes are not visible from inside.
     ps = runtime.exec(handle, ["sh", "-c", "ls /proc | grep -c '^[0-9]'"], timeout_s=10)
     assert int(ps.output.strip()) < 10, ps.output

@@ -39,7 +39,12 @@ from codeforge.platform.workspaces.runtimes.docker_engine import (
     read_files,
     require_engine,
 )
-from codeforge.platform.workspaces.runtimes.docker_images import build_dockerfile, ensure_base_image, host_mounts
+from codeforge.platform.workspaces.runtimes.docker_images import (
+    build_dockerfile,
+    codeforge_mounts,
+    ensure_base_image,
+    host_mounts,
+)
 
 __all__ = ["DockerRuntime"]
 
@@ -228,7 +233,7 @@ class DockerRuntime:
             tag = f"codeforge/ws-{hashlib.sha256(f'{self.instance}/{ws_id}'.encode()).hexdigest()[:16]}:latest"
             build_dockerfile(client, base, tree, spec.dockerfile, spec.build_context, spec.build_args, labels, tag)
             made.append(("image", tag))
-            return tag, host_mounts()
+            return tag, {**host_mounts(), **codeforge_mounts()}
         if spec.image:
             try:
                 client.images.get(spec.image)
@@ -236,7 +241,7 @@ class DockerRuntime:
                 raise Unavailable(f"the image {spec.image} is not on this Docker engine and no registry is reachable",
                                   fix="build it here, or leave image unset to use the CodeForge base") from None  # fmt: skip
             return spec.image, {}  # its own userland: the host's /usr is not laid over it
-        return ensure_base_image(client, self.instance), host_mounts()
+        return ensure_base_image(client, self.instance), {**host_mounts(), **codeforge_mounts()}
 
     def _recreate(self, client: Any, ws_id: str, old: Any, spec: WorkspaceSpec, ports: list[PortMap]) -> Any:
         """Ports and aliases are fixed when a container is made: make it again with the same

@@ -17,13 +17,14 @@ import io
 import os
 import re
 import shutil
+import sys
 import tarfile
 from pathlib import Path
 from typing import Any
 
 from codeforge.catalog.errors import ExternalFailure, NotFound
 
-__all__ = ["BASE_REPOSITORY", "build_dockerfile", "ensure_base_image", "host_mounts"]
+__all__ = ["BASE_REPOSITORY", "build_dockerfile", "codeforge_mounts", "ensure_base_image", "host_mounts"]
 
 BASE_REPOSITORY = "codeforge/workspace-base"
 LABEL_BASE = "dev.codeforge.base"  # the content hash of the base image's root filesystem
@@ -42,6 +43,21 @@ def host_mounts() -> dict[str, dict[str, str]]:
         if path.is_dir() and not path.is_symlink():
             mounts[str(path)] = {"bind": str(path), "mode": "ro"}
     return mounts
+
+
+def codeforge_mounts() -> dict[str, dict[str, str]]:
+    """The host's CodeForge (its checkout or site-packages, its virtual environment and the
+    Python that environment runs on), read-only at the same paths, so `sys.executable -m
+    codeforge bridge` runs inside a workspace made from the base (docs/workspaces.md)."""
+    import codeforge
+
+    wanted = {
+        Path(codeforge.__file__).resolve().parent.parent,
+        Path(sys.prefix).resolve(),
+        Path(sys.base_prefix).resolve(),
+    }
+    kept = [p for p in wanted if p != Path("/") and not any(o != p and p.is_relative_to(o) for o in wanted)]
+    return {str(p): {"bind": str(p), "mode": "ro"} for p in sorted(kept) if not p.is_relative_to("/usr")}
 
 
 def _add(tar: tarfile.TarFile, name: str, *, kind: bytes = tarfile.DIRTYPE, mode: int = 0o755,
