@@ -413,3 +413,150 @@ def test_job_output_becomes_logs_of_the_jobs_project(client: PlatformClient, pro
     # Followed once: a second look finds the same lines, not copies.
     time.sleep(0.6)
     assert _lines_of(client, project, query, newest_first=False) == found
+
+
+# ---- chunked storage (SQLite): lines stored and indexed in chunks, read back one by one ----
+
+
+def test_chunks_answer_line_by_line_in_arrival_order(small_store: LogStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    from codeforge.platform.monitoring.logs import store_sqlite
+
+    monkeypatch.setattr(store_sqlite, "CHUNK_LINES", 7)  # many chunks per request
+    monkeypatch.setattr(small_store.config, "ingest_queue_lines", 10_000)
+    now = time.time_ns()
+    streams = [{"app": "a"}, {"app": "b"}, {"app": "c", "level": "error"}]
+    sent: list[tuple[str, dict[str, str], int]] = []
+    for request in range(6):
+        records = []
+        for i in range(40):
+            n = request * 40 + i
+            word = "even" if n % 2 == 0 else "odd"
+            line = f"{word} line {n} user_id={n % 5}" + (" connection" if n % 4 == 0 else " refused")
+            records.append(LogRecord(now + n, line, streams[n % 3], {"n": n} if n % 10 == 0 else {}))
+            sent.append((line, streams[n % 3], now + n))
+        small_store.ingest("p", records)
+    assert small_store.flush(30)
+
+    every = small_store.search("p", "", None, None, 5000, False)
+    assert [s.line for s in every] == [line for line, _, _ in sent]  # ids follow arrival, across streams
+    assert [s.labels for s in every] == [labels for _, labels, _ in sent]
+    assert every[0].attributes == {"n": 0} and every[1].attributes == {}
+    ids = [s.id for s in every]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+
+    def brute(keep: Callable[[str, dict[str, str], int], bool]) -> list[str]:
+        return [line for line, labels, t in reversed(sent) if keep(line, labels, t)]
+
+    assert [s.line for s in small_store.search("p", "even", None, None, 25, True)] == brute(
+        lambda line, _, __: line.startswith("even ")
+    )[:25]
+    assert [s.line for s in small_store.search("p", '{app="b"} -odd', None, None, 9, True)] == brute(
+        lambda line, labels, _: labels["app"] == "b" and not line.startswith("odd ")
+    )[:9]
+    assert [s.line for s in small_store.search("p", "user_id=3 OR 17", None, None, 5000, False)] == list(
+        reversed(brute(lambda line, _, __: "user_id=3" in line or " 17 " in line))
+    )
+    # An excluded word elsewhere in a chunk leaves its other lines found.
+    assert [s.line for s in small_store.search("p", "even -connection", None, None, 5000, True)] == brute(
+        lambda line, _, __: line.startswith("even ") and "connection" not in line
+    )
+    assert small_store.count("p", "line -refused OR user_id=4 -even") == len(
+        brute(lambda line, _, __: "refused" not in line or ("user_id=4" in line and not line.startswith("even ")))
+    )
+    # Two lines of one chunk side by side do not make a phrase.
+    assert small_store.count("p", '"connection refused"') == 0
+    assert small_store.count("p", '"refused even"') == 0 and small_store.count("p", '"connection odd"') == 0
+    assert small_store.count("p", "connection refused") == 0
+    window = (now + 100, now + 150)
+    assert [s.line for s in small_store.search("p", "odd", *window, 5000, True)] == brute(
+        lambda line, _, t: line.startswith("odd ") and window[0] <= t <= window[1]
+    )
+    assert small_store.count("p", "", *window) == 51 and small_store.count("p", '{app="a"}') == 80
+    assert small_store.count("p", "-even") == 120
+
+    # A tail pages through everything in order, 13 lines at a time.
+    got: list[str] = []
+    cursor = 0
+    while True:
+        page, cursor = small_store.tail("p", "", cursor, 0, 13)
+        if not page:
+            break
+        got.extend(s.line for s in page)
+    assert got == [line for line, _, _ in sent]
+
+
+def test_retention_rewrites_a_chunk_partly_too_old(small_store: LogStore) -> None:
+    old = time.time_ns() - 30 * 86400 * 10**9
+    labels = {"app": "mixed"}
+    records = [LogRecord(old + i, f"ancient {i}", labels) for i in range(20)]
+    records += [LogRecord(time.time_ns(), f"recent {i}", labels) for i in range(10)]
+    small_store.ingest("p", records)
+    assert small_store.flush(30)
+    assert small_store.backend.delete_before(time.time_ns() - 86400 * 10**9) == 20
+    assert small_store.count("p", "") == 10 and small_store.count("p", "ancient") == 0
+    assert [s.line for s in small_store.search("p", "recent", None, None, 3, True)] == [
+        "recent 9",
+        "recent 8",
+        "recent 7",
+    ]
+
+
+_V1_SCHEMA = (
+    "CREATE TABLE streams (id INTEGER PRIMARY KEY, project_id TEXT NOT NULL, labels TEXT NOT NULL,"
+    " UNIQUE (project_id, labels))",
+    "CREATE TABLE logs (id INTEGER PRIMARY KEY AUTOINCREMENT, stream_id INTEGER NOT NULL, time_ns INTEGER NOT NULL,"
+    " level TEXT NOT NULL, line TEXT NOT NULL, attributes TEXT, trace_id TEXT, span_id TEXT)",
+    "CREATE INDEX logs_stream ON logs (stream_id, id)",
+    "CREATE VIRTUAL TABLE logs_fts USING fts5(line, content='logs', content_rowid='id',"
+    " detail=full, columnsize=0, tokenize='unicode61 remove_diacritics 2')",
+    "CREATE TABLE cursors (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+)
+
+
+def test_a_logs_file_of_the_per_line_layout_is_converted_with_its_ids(tmp_path: Path) -> None:
+    folder = tmp_path / "monitoring"
+    folder.mkdir()
+    conn = sqlite3.connect(folder / "logs.db", isolation_level=None)
+    for statement in _V1_SCHEMA:
+        conn.execute(statement)
+    conn.execute("""INSERT INTO streams VALUES (1, 'p', '{"app":"api"}'), (2, 'p', '{"app":"web"}')""")
+    now = time.time_ns()
+    for i in range(1, 31):
+        conn.execute(
+            "INSERT INTO logs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                i * 2,
+                1 + i % 2,
+                now + i,
+                "error" if i % 2 else "info",
+                f"old line {i} Zürich",
+                '{"k":1}' if i == 3 else None,
+                "ab" if i == 3 else None,
+                None,
+            ),
+        )
+    conn.execute("INSERT INTO logs_fts (rowid, line) SELECT id, line FROM logs")
+    conn.execute("DELETE FROM logs WHERE id = 60")  # the last id is gone; ids must not repeat it
+    conn.execute("INSERT INTO cursors VALUES ('jobs', 7)")
+    conn.execute("PRAGMA user_version=1")
+    conn.close()
+
+    store = LogStore(Monitoring(Settings(data_dir=tmp_path)))
+    store.start()
+    try:
+        assert store.backend.last_id() == 60 and store.backend.get_cursor("jobs") == 7
+        assert store.count("p", "") == 29 and store.count("p", "zurich") == 29
+        found = store.search("p", '{app="web"} "line 3"', None, None, 10, True)
+        assert [(s.id, s.line, s.attributes, s.trace_id, s.level) for s in found] == [
+            (6, "old line 3 Zürich", {"k": 1}, "ab", "error")
+        ]
+        assert [s.id for s in store.search("p", "old", None, None, 3, True)] == [58, 56, 54]
+        store.ingest("p", [LogRecord(now, "new line", {"app": "api"})])
+        assert store.flush(30)
+        page, cursor = store.tail("p", "", 58, 0, 10)
+        assert [(s.id, s.line) for s in page] == [(61, "new line")] and cursor == 61
+    finally:
+        store.stop()
+        store.close()
+    tables = {row[0] for row in sqlite3.connect(folder / "logs.db").execute("SELECT name FROM sqlite_master")}
+    assert "logs" not in tables and "chunks" in tables

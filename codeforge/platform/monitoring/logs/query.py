@@ -15,6 +15,8 @@ tokens, each quoted, so no input can reach FTS5 or PostgreSQL as syntax."""
 from __future__ import annotations
 
 import re
+import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from codeforge.platform.monitoring.records import Matcher
@@ -24,7 +26,9 @@ __all__ = [
     "LogQuery",
     "LogQueryError",
     "Term",
+    "fold",
     "fts5_negative",
+    "line_matcher",
     "parse",
     "to_fts5",
     "to_tsquery",
@@ -240,8 +244,6 @@ def parse(text: str) -> LogQuery:
     return _Parser(text).parse()
 
 
-# ---- labels -----------------------------------------------------------------------------
-
 # ---- translation ------------------------------------------------------------------------
 
 
@@ -284,3 +286,54 @@ def to_tsquery(query: LogQuery) -> str:
     for branch in query.branches:
         parts.append("(" + " & ".join(_ts_term(t) for t in branch.terms) + ")")
     return " | ".join(parts)
+
+
+# ---- matching one line --------------------------------------------------------------------
+
+
+def fold(text: str) -> str:
+    """`text` lower-cased and without diacritics, as FTS5's `unicode61 remove_diacritics 2`
+    reads it (`Zürich` is `zurich`)."""
+    text = text.lower()
+    if text.isascii():
+        return text
+    return "".join(ch for ch in unicodedata.normalize("NFD", text) if not unicodedata.combining(ch))
+
+
+def _holds(words: tuple[str, ...], found: list[str]) -> bool:
+    if len(words) == 1:
+        return words[0] in found
+    first, size = words[0], len(words)
+    return any(found[i : i + size] == list(words) for i, w in enumerate(found) if w == first)
+
+
+def line_matcher(query: LogQuery) -> Callable[[str], bool] | None:
+    """Whether one line matches the query's terms, read as the full-text index reads them
+    (words as `tokens`, folded, phrases adjacent and in order); None when every line does.
+    The SQLite store indexes chunks of lines and checks each candidate line with this."""
+    if not query.branches:
+        return None
+    branches = [
+        (
+            [tuple(fold(w) for w in t.words) for t in b.positive],
+            [tuple(fold(w) for w in t.words) for t in b.negative],
+        )
+        for b in query.branches
+    ]
+    # Every word of a positive term must occur as text: a cheap test before tokenizing.
+    needles = [[w for t in positive for w in t] for positive, _ in branches]
+    findall = _TOKEN.findall
+
+    def match(line: str) -> bool:
+        text = fold(line)
+        found: list[str] | None = None
+        for (positive, negative), words in zip(branches, needles, strict=True):
+            if not all(w in text for w in words):
+                continue
+            if found is None:
+                found = findall(text)
+            if all(_holds(t, found) for t in positive) and not any(_holds(t, found) for t in negative):
+                return True
+        return False
+
+    return match

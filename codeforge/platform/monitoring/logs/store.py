@@ -2,9 +2,9 @@
 search, counts and a long-polled tail, and retention.
 
 `ingest` only queues: a request answers as soon as its lines are parsed, encoded for the
-backend (`Backend.prepare`: streams looked up, rows made one JSON array) and counted in, so
-that Python work runs in the request's thread beside the writer, whose work is mostly inside
-SQLite (the GIL released). The writer takes everything queued (up to 200,000 lines) as one
+backend (`Backend.prepare`: streams looked up, rows encoded; on SQLite, cut into chunks) and
+counted in, so that Python work runs in the request's thread beside the writer, whose work is
+mostly inside SQLite (the GIL released). The writer takes everything queued (up to 200,000 lines) as one
 batch and one transaction, so the busier ingestion gets, the larger and cheaper its batches.
 The queue is bounded by lines (`ingest_queue_lines`): past it `ingest` refuses the whole call with RateLimited (429
 and Retry-After over HTTP) and counts the refused lines; memory stays bounded and nothing
