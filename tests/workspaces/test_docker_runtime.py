@@ -286,6 +286,10 @@ def test_a_dockerfile_workspace_builds_from_the_base(runtime: DockerRuntime, tre
     assert leftover == []
     with pytest.raises(NotFound, match="Dockerfile"):
         runtime.create(wid, WorkspaceSpec(dockerfile="nowhere/Dockerfile"), tree, {})
+    with pytest.raises(BadInput, match="workspace tree") as err2:
+        runtime.create(wid, WorkspaceSpec(dockerfile=".devcontainer/Dockerfile", build_context="../.."), tree, {})
+    assert [e.field for e in err2.value.errors] == ["build.context"]
+    assert wid not in {h.ref for h in runtime.owned()}
 
 
 def test_an_unreachable_engine(runtime: DockerRuntime, tree: Path, tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from codeforge.catalog.errors import ExternalFailure, NotFound
+from codeforge.catalog.errors import BadInput, ExternalFailure, FieldProblem, NotFound
 
 __all__ = ["BASE_REPOSITORY", "build_dockerfile", "codeforge_mounts", "ensure_base_image", "host_mounts"]
 
@@ -157,6 +157,13 @@ def build_dockerfile(client: Any, base: str, tree: Path, dockerfile: str, contex
 
     ctx = (tree / context).resolve()
     path = (tree / dockerfile).resolve()
+    outside = [
+        FieldProblem(field, f"{value!r} leads outside the workspace tree", "give a path inside the tree")
+        for field, value, resolved in (("build.dockerfile", dockerfile, path), ("build.context", context, ctx))
+        if not resolved.is_relative_to(tree.resolve())
+    ]
+    if outside:
+        raise BadInput("the build's paths must stay in the workspace tree", errors=outside)
     if not path.is_file():
         raise NotFound(f"the Dockerfile {dockerfile} is not in the workspace tree", fix="check build.dockerfile")
     if not ctx.is_dir():
