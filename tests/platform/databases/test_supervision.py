@@ -245,7 +245,11 @@ def test_pgbouncer_is_adopted_by_the_next_platform(platform: RunningPlatform) ->
                 "PgBouncer restarted by the new platform", lambda old=old: pb._pid() not in (None, old) and pb._pid()
             )  # type: ignore[misc]
             assert count(pooled_url) == 1
-            assert any(e["target"] == "PgBouncer" for e in events(client, "databases.restart"))
+            # The audit record is written once the restart is done: after the new pid shows.
+            wait_for(
+                "the restart in the audit log",
+                lambda client=client: any(e["target"] == "PgBouncer" for e in events(client, "databases.restart")),
+            )
     # Killed again, and its state says nothing is pooled any more: the next one stops it.
     platform.kill()
     db, _ = state(platform)
