@@ -22,7 +22,7 @@ from codeforge.platform.monitoring.metrics.selector import SelectorError, parse_
 from codeforge.platform.monitoring.records import Matcher
 from codeforge.platform.monitoring.runtime import Monitoring
 from codeforge.platform.settings import Settings
-from tests.conftest import RunningPlatform
+from tests.conftest import RunningPlatform, start_platform
 from tests.monitoring_platform import new_project
 
 TEXT = """# HELP app_requests_total Requests served.
@@ -288,6 +288,50 @@ def test_scrape_and_select_on_postgres(monitored_pg: RunningPlatform, app: str) 
     assert {s["__name__"] for s in found["series"]} == {"om_events_total", "om_ratio"}
     up = prometheus_api(monitored_pg, project, "query", query="up").json()["data"]["result"]
     assert {(r["metric"]["job"], r["value"][1]) for r in up} == {("pg-web", "1"), ("pg-bad", "0")}
+
+
+class _Counted(BaseHTTPRequestHandler):
+    """An exposition that counts who scraped it."""
+
+    hits = 0
+
+    def do_GET(self) -> None:
+        type(self).hits += 1
+        data = b"counted_total 1\n"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_two_replicas_scrape_each_turn_once_and_agree_on_health(monitored_pg: RunningPlatform, tmp_path: Path) -> None:
+    """A second `codeforge up` on the same PostgreSQL state: both run a scraper over the same
+    targets; each turn is claimed by one of them, and both answer the same health."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Counted)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    replica = start_platform(tmp_path / "replica", **monitored_pg.extra_env)
+    try:
+        project = new_project(monitored_pg)
+        first = PlatformClient(monitored_pg.url, monitored_pg.token)
+        second = PlatformClient(replica.url, monitored_pg.token)  # one state: one token table
+        call(first, "monitoring.add_target",
+             {"project": project, "name": "counted", "url": f"http://127.0.0.1:{server.server_port}/metrics",
+              "interval": "1s"})  # fmt: skip
+        scraped(first, project, "counted")
+        started, before = time.monotonic(), _Counted.hits
+        time.sleep(6)
+        turns = (time.monotonic() - started) / 0.9  # a claim holds a turn for 0.9 of the interval
+        # Two scrapers each scraping every turn would make about twice as many.
+        assert _Counted.hits - before <= turns + 2, (_Counted.hits - before, turns)
+        assert targets(second, project)["counted"]["health"] == "up"
+        assert targets(second, project)["counted"]["last_scrape"] is not None
+    finally:
+        replica.stop()
+        server.shutdown()
 
 
 # ---- the store in process: retention, downsampling, selectors ---------------------------

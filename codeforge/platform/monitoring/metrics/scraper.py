@@ -7,8 +7,13 @@ target's `job`, `instance` and labels (a scraped label of the same name kept as
 Scrapes run on a thread pool, so a target that hangs holds one worker until its timeout and
 never delays the others; a target still being scraped when it falls due again skips that
 turn. Targets are re-read from the platform's database every second, so added and removed
-ones take effect without a restart. Health (the last scrape's time, duration, error) is
-kept in memory for `monitoring.targets`."""
+ones take effect without a restart.
+
+Replicas on PostgreSQL each run a scraper over the same targets: before a turn, a scraper
+claims it by moving the row's `next_scrape_at` past now (an UPDATE that matches only while it
+is due, as alert rules are claimed), so each turn is scraped once whichever replica wakes
+first. The outcome (time, up, duration, error, samples) is written to the row, so every
+replica answers `monitoring.targets` alike."""
 
 from __future__ import annotations
 
@@ -16,13 +21,13 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 
 from codeforge.platform.monitoring.metrics.exposition import ACCEPT, ExpositionError, parse
 from codeforge.platform.monitoring.metrics.models import ScrapeTarget
@@ -57,7 +62,6 @@ class Health:
     last_duration_s: float | None = None
     last_error: str = ""
     samples: int | None = None
-    scrapes: int = 0  # how many scrapes finished (tests wait on it)
 
 
 @dataclass
@@ -65,7 +69,6 @@ class _Scheduled:
     spec: TargetSpec
     due: float  # monotonic
     running: bool = False
-    health: Health = field(default_factory=Health)
 
 
 class _Fetched:
@@ -92,13 +95,6 @@ class Scraper:
         self._pool: ThreadPoolExecutor | None = None
         self._client = httpx.Client(follow_redirects=True, limits=httpx.Limits(max_connections=64))
         self._platform_token: str | bool | None = False  # False: not read yet
-
-    # ---- health for monitoring.targets --------------------------------------------------
-
-    def health(self, target_id: str) -> Health:
-        with self._lock:
-            found = self._targets.get(target_id)
-            return Health(**vars(found.health)) if found else Health()
 
     def wake(self) -> None:
         """Re-read the targets now (after one was added or removed here)."""
@@ -182,15 +178,54 @@ class Scraper:
 
     def _run(self, item: _Scheduled) -> None:
         try:
-            health = self.scrape(item.spec)
-        except Exception as exc:  # never lose the worker or leave the target marked running
-            log.exception("scrape failed", extra={"target": item.spec.name})
-            health = Health(up=False, last_scrape=datetime.now(UTC), last_error=f"internal error: {exc}")
-        with self._lock:
-            health.scrapes = item.health.scrapes + 1
-            item.health = health
-            item.running = False
-        self._wake.set()
+            if self._claim(item.spec):
+                try:
+                    health = self.scrape(item.spec)
+                except Exception as exc:
+                    log.exception("scrape failed", extra={"target": item.spec.name})
+                    health = Health(up=False, last_scrape=datetime.now(UTC), last_error=f"internal error: {exc}")
+                self._record(item.spec.id, health)
+        except Exception:  # the database away for a moment: the next turn tries again
+            log.exception("scrape claim or record failed", extra={"target": item.spec.name})
+        finally:  # never lose the worker or leave the target marked running
+            with self._lock:
+                item.running = False
+            self._wake.set()
+
+    def _claim(self, spec: TargetSpec) -> bool:
+        """This replica scrapes this turn: the row's next turn moved past now, only if due.
+        A little under the interval, so jitter in the wake-ups never skips a turn."""
+        db = self._monitoring.db
+        if db is None:
+            return True
+        now = datetime.now(UTC)
+        with db.session() as session:
+            done = session.execute(
+                update(ScrapeTarget)
+                .where(
+                    ScrapeTarget.id == spec.id,
+                    or_(ScrapeTarget.next_scrape_at.is_(None), ScrapeTarget.next_scrape_at <= now),
+                )
+                .values(next_scrape_at=now + timedelta(seconds=spec.interval_s * 0.9))
+            )
+            return bool(getattr(done, "rowcount", 0) == 1)
+
+    def _record(self, target_id: str, health: Health) -> None:
+        db = self._monitoring.db
+        if db is None:
+            return
+        with db.session() as session:
+            session.execute(
+                update(ScrapeTarget)
+                .where(ScrapeTarget.id == target_id)
+                .values(
+                    last_scrape_at=health.last_scrape,
+                    last_up=health.up,
+                    last_duration_s=health.last_duration_s,
+                    last_error=health.last_error,
+                    last_samples=health.samples,
+                )
+            )
 
     # ---- one scrape ---------------------------------------------------------------------
 

@@ -22,18 +22,17 @@ M = catalog.monitoring.metrics
 
 def _target_out(ctx: Context, row: ScrapeTarget) -> M.Target:
     monitoring = monitoring_for(ctx.settings)
-    health = monitoring.part("scraper").health(row.id)
     return M.Target(
         name=row.name,
         url=row.url,
         interval_s=row.interval_s or monitoring.config.scrape_interval_s,
         timeout_s=row.timeout_s or monitoring.config.scrape_timeout_s,
         labels=dict(row.labels or {}),
-        health="unknown" if health.up is None else "up" if health.up else "down",
-        last_scrape=health.last_scrape,
-        last_duration_s=health.last_duration_s,
-        last_error=health.last_error,
-        samples=health.samples,
+        health="unknown" if row.last_up is None else "up" if row.last_up else "down",
+        last_scrape=row.last_scrape_at,
+        last_duration_s=row.last_duration_s,
+        last_error=row.last_error or "",
+        samples=row.last_samples,
         created_by=row.created_by,
         created_at=row.created_at,
     )
