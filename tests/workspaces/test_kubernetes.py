@@ -22,16 +22,16 @@ from kubernetes.utils import parse_quantity
 from codeforge.catalog.errors import BadInput
 from codeforge.platform.workspaces.records import Limits, PortMap, RuntimeHandle, ServiceSpec, WorkspaceSpec
 from codeforge.platform.workspaces.runtimes.base import LABEL_INSTANCE, LABEL_WORKSPACE, Unavailable
-from codeforge.platform.workspaces.runtimes.kubernetes import (
+from codeforge.platform.workspaces.runtimes.kubernetes import KubernetesRuntime
+from codeforge.platform.workspaces.runtimes.kubernetes_manifests import (
     BRIDGE_PORT,
     MAX_ID,
     MOUNT,
-    KubernetesRuntime,
     Manifests,
     build_manifests,
     object_names,
-    parse_proc_net_tcp,
 )
+from codeforge.platform.workspaces.runtimes.proc_net import listening_ports
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")  # Service names: a letter first
@@ -315,9 +315,9 @@ def test_parse_proc_net_tcp_reads_the_kernels_table() -> None:
         port = listener.getsockname()[1]
         with socket.create_connection(("127.0.0.1", port)):  # an established one is not listening
             text = Path("/proc/net/tcp").read_text() + Path("/proc/net/tcp6").read_text()
-            assert port in parse_proc_net_tcp(text)
-    assert port not in parse_proc_net_tcp(Path("/proc/net/tcp").read_text())
-    assert parse_proc_net_tcp("garbage\n  0: nothing here\n") == []
+            assert port in listening_ports(text)
+    assert port not in listening_ports(Path("/proc/net/tcp").read_text())
+    assert listening_ports("garbage\n  0: nothing here\n") == []
 
 
 def _no_cluster_env(monkeypatch: pytest.MonkeyPatch) -> None:

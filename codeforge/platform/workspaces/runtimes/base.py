@@ -5,13 +5,15 @@ a workspace here."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Protocol
 
-from codeforge.catalog.errors import PlatformUnavailable
+from codeforge.catalog.errors import ExternalFailure, PlatformUnavailable
 from codeforge.platform.workspaces.records import ExecResult, PortMap, RuntimeHandle, WorkspaceSpec
 
-__all__ = ["LABEL_INSTANCE", "LABEL_WORKSPACE", "Unavailable", "WorkspaceRuntime"]
+__all__ = ["LABEL_INSTANCE", "LABEL_WORKSPACE", "Unavailable", "WorkspaceRuntime", "wait_ready"]
 
 # On every container, network, volume, pod, claim and service a runtime makes: the workspace's
 # id, and the platform instance that made it (two platforms sharing an engine or a cluster each
@@ -38,3 +40,45 @@ class WorkspaceRuntime(Protocol):
     def listening(self, handle: RuntimeHandle) -> list[int]: ...  # ports listened on inside
     def checkpoint(self, handle: RuntimeHandle, into: Path) -> str: ...  # "checkpointed" or why not
     def owned(self) -> list[RuntimeHandle]: ...  # everything it made (labels), for cleanup
+
+
+def wait_ready(
+    name: str,
+    port: int | None,
+    timeout_s: float,
+    *,
+    exit_code: Callable[[], int | None],
+    listening: Callable[[], Iterable[int]],
+    log_tail: Callable[[], str],
+    give_up: Callable[[], None],
+    refuse_exit: Callable[[int], None] = lambda code: None,
+    listen_fix: str = "make it listen on $PORT",
+    poll_s: float = 0.05,
+) -> None:
+    """Wait until service `name` listens on `port` (without a port: until half a second
+    passes). One that exits, or never listens, fails the start: `give_up()` stops what was
+    started, then the error carries the service's log tail. `refuse_exit(code)` may raise a
+    runtime's own reading of an exit code first (127: the command is not there)."""
+    deadline = time.monotonic() + (timeout_s if port else 0.5)
+    while True:
+        code = exit_code()
+        if code is not None:
+            tail = log_tail()
+            give_up()
+            refuse_exit(code)
+            raise ExternalFailure(
+                f"service {name!r} exited at once with code {code}; its log ends:\n{tail}",
+                fix="fix the service's command",
+            )
+        if port is not None and port in set(listening()):
+            return
+        if time.monotonic() >= deadline:
+            if port is None:
+                return
+            tail = log_tail()
+            give_up()
+            raise ExternalFailure(
+                f"service {name!r} did not listen on port {port} within {timeout_s:g}s; its log ends:\n{tail}",
+                fix=listen_fix,
+            )
+        time.sleep(poll_s)

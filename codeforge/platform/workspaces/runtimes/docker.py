@@ -16,13 +16,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
-import time
 from pathlib import Path
 from typing import Any
 
-from codeforge.catalog.errors import BadInput, Conflict, ExternalFailure, FieldProblem, NotFound
+from codeforge.catalog.errors import BadInput, Conflict, FieldProblem, NotFound
 from codeforge.platform.workspaces.records import ExecResult, PortMap, RuntimeHandle, WorkspaceSpec
-from codeforge.platform.workspaces.runtimes.base import LABEL_INSTANCE, LABEL_WORKSPACE, Unavailable
+from codeforge.platform.workspaces.runtimes.base import LABEL_INSTANCE, LABEL_WORKSPACE, Unavailable, wait_ready
 from codeforge.platform.workspaces.runtimes.docker_containers import (
     ALIASES_LABEL,
     PORTS_LABEL,
@@ -35,7 +34,6 @@ from codeforge.platform.workspaces.runtimes.docker_engine import (
     DEFAULT_URL,
     connect,
     exec_with_timeout,
-    listening_ports,
     read_files,
     require_engine,
 )
@@ -45,6 +43,7 @@ from codeforge.platform.workspaces.runtimes.docker_images import (
     ensure_base_image,
     host_mounts,
 )
+from codeforge.platform.workspaces.runtimes.proc_net import listening_ports
 
 __all__ = ["DockerRuntime"]
 
@@ -176,7 +175,8 @@ class DockerRuntime:
         if container.status != "running":
             return []
         table = exec_with_timeout(client, container.id, ["cat", "/proc/net/tcp", "/proc/net/tcp6"], 10)
-        return listening_ports(table.output)
+        # 127.0.0.11 is the engine's embedded DNS resolver in the container's namespace: not ours.
+        return listening_ports(table.output, skip_addresses={"0B00007F"})
 
     def checkpoint(self, handle: RuntimeHandle, into: Path) -> str:
         client = self._engine()
@@ -270,31 +270,30 @@ class DockerRuntime:
                     port: int | None) -> None:  # fmt: skip
         """A service that exits, or never listens on its port, fails the start with its log's
         tail; the workspace is stopped."""
-        deadline = time.monotonic() + (self.ready_timeout_s if port else 0.5)
-        while True:
+
+        def exit_code() -> int | None:
             state = client.api.exec_inspect(exec_id)
-            if not state.get("Running") and state.get("ExitCode") is not None and state.get("Pid"):
-                code = int(state["ExitCode"])
-                tail = "\n".join(self.logs(handle, tail=20, service=name)) if code != 127 else ""
-                self.stop(handle)
-                if code == 127:
-                    raise BadInput(f"service {name!r}: its command is not in the workspace",
-                                   errors=[FieldProblem(f"services.{name}.command", "not found in the container's PATH",
-                                                        "install it in the image, or give its full path")])  # fmt: skip
-                raise ExternalFailure(f"service {name!r} exited at once with code {code}; its log ends:\n{tail}",
-                                      fix="fix the service's command")  # fmt: skip
-            if port is None and time.monotonic() >= deadline:
-                return
-            if port is not None and port in self.listening(handle):
-                return
-            if time.monotonic() >= deadline:
-                tail = "\n".join(self.logs(handle, tail=20, service=name))
-                self.stop(handle)
-                raise ExternalFailure(
-                    f"service {name!r} did not listen on port {port} within {self.ready_timeout_s:g}s; its log ends:\n{tail}",
-                    fix="make it listen on $PORT on all addresses (0.0.0.0)",
-                )
-            time.sleep(0.1)
+            ended = not state.get("Running") and state.get("ExitCode") is not None and state.get("Pid")
+            return int(state["ExitCode"]) if ended else None
+
+        def refuse_exit(code: int) -> None:
+            if code == 127:
+                raise BadInput(f"service {name!r}: its command is not in the workspace",
+                               errors=[FieldProblem(f"services.{name}.command", "not found in the container's PATH",
+                                                    "install it in the image, or give its full path")])  # fmt: skip
+
+        wait_ready(
+            name,
+            port,
+            self.ready_timeout_s,
+            exit_code=exit_code,
+            listening=lambda: self.listening(handle),
+            log_tail=lambda: "\n".join(self.logs(handle, tail=20, service=name)),
+            give_up=lambda: self.stop(handle),
+            refuse_exit=refuse_exit,
+            listen_fix="make it listen on $PORT on all addresses (0.0.0.0)",
+            poll_s=0.1,
+        )
 
     def _undo(self, client: Any, made: list[tuple[str, str]]) -> None:
         """Remove what was made, newest first; what is already gone is fine."""

@@ -16,7 +16,7 @@ import psutil
 from codeforge.platform.workspaces.records import ExecResult
 from codeforge.platform.workspaces.runtimes.base import Unavailable
 
-__all__ = ["connect", "exec_with_timeout", "listening_ports", "read_files"]
+__all__ = ["connect", "exec_with_timeout", "read_files"]
 
 DEFAULT_URL = "unix:///var/run/docker.sock"
 
@@ -88,18 +88,6 @@ def exec_with_timeout(client: Any, container_id: str, argv: list[str], timeout_s
         raise failure[0]
     code = api.exec_inspect(exec_id).get("ExitCode")
     return ExecResult(int(code if code is not None else -1), b"".join(chunks).decode(errors="replace"))
-
-
-def listening_ports(table: str) -> list[int]:
-    """Ports in LISTEN state (0A) in /proc/net/tcp and tcp6 text."""
-    ports = set()
-    for line in table.splitlines():
-        parts = line.split()
-        # 127.0.0.11 is the engine's embedded DNS resolver in the container's namespace: not ours.
-        if len(parts) > 3 and parts[3] == "0A" and ":" in parts[1] and not parts[1].startswith("0B00007F:"):
-            with contextlib.suppress(ValueError):
-                ports.add(int(parts[1].rsplit(":", 1)[1], 16))
-    return sorted(ports)
 
 
 def read_files(container: Any, path: str) -> dict[str, bytes]:

@@ -19,8 +19,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from codeforge.catalog.errors import BadInput, ExternalFailure, FieldProblem, NotFound
+from codeforge.catalog.errors import BadInput, FieldProblem, NotFound
 from codeforge.platform.workspaces.records import ExecResult, PortMap, RuntimeHandle, WorkspaceSpec
+from codeforge.platform.workspaces.runtimes.base import wait_ready
 from codeforge.platform.workspaces.runtimes.local_cgroups import (
     CGROUP_ROOT,
     cgroup_pids,
@@ -269,28 +270,15 @@ class LocalRuntime:
     def _wait_ready(self, handle: RuntimeHandle, name: str, proc: subprocess.Popen[bytes], port: int | None) -> None:
         """A service that exits, or never listens on its port, fails the start with its log's
         tail; the services already started are stopped."""
-        deadline = time.monotonic() + (self.ready_timeout_s if port else 0.5)
-        while True:
-            code = proc.poll()
-            if code is not None:
-                tail = "\n".join(self.logs(handle, tail=20, service=name))
-                self.stop(handle)
-                raise ExternalFailure(
-                    f"service {name!r} exited at once with code {code}; its log ends:\n{tail}",
-                    fix="fix the service's command",
-                )
-            if port is None and time.monotonic() >= deadline:
-                return
-            if port is not None and port in listening_ports(group_members({proc.pid})):
-                return
-            if time.monotonic() >= deadline:
-                tail = "\n".join(self.logs(handle, tail=20, service=name))
-                self.stop(handle)
-                raise ExternalFailure(
-                    f"service {name!r} did not listen on port {port} within {self.ready_timeout_s:g}s; its log ends:\n{tail}",
-                    fix="make it listen on $PORT",
-                )
-            time.sleep(0.05)
+        wait_ready(
+            name,
+            port,
+            self.ready_timeout_s,
+            exit_code=proc.poll,
+            listening=lambda: listening_ports(group_members({proc.pid})),
+            log_tail=lambda: "\n".join(self.logs(handle, tail=20, service=name)),
+            give_up=lambda: self.stop(handle),
+        )
 
     def _reap(self) -> None:
         for pid, proc in list(self._children.items()):

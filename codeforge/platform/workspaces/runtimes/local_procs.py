@@ -4,8 +4,11 @@ ports a set of processes listens on (their socket inodes against /proc/net/tcp{,
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
+
+from codeforge.platform.workspaces.runtimes.proc_net import listening_ports as net_listening_ports
 
 __all__ = ["alive", "group_members", "listening_ports", "start_time"]
 
@@ -66,16 +69,10 @@ def _socket_inodes(pids: set[int]) -> set[str]:
 
 
 def listening_ports(pids: set[int]) -> list[int]:
-    """TCP ports in LISTEN state (0A) whose socket belongs to one of pids."""
+    """TCP ports in LISTEN state whose socket belongs to one of pids."""
     inodes = _socket_inodes(pids)
-    ports: set[int] = set()
+    tables = []
     for table in ("tcp", "tcp6"):
-        try:
-            lines = (_PROC / "net" / table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            cols = line.split()
-            if len(cols) > 9 and cols[3] == "0A" and cols[9] in inodes:
-                ports.add(int(cols[1].rsplit(":", 1)[1], 16))
-    return sorted(ports)
+        with contextlib.suppress(OSError):
+            tables.append((_PROC / "net" / table).read_text())
+    return net_listening_ports("\n".join(tables), inodes=inodes)

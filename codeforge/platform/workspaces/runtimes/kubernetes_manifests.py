@@ -1,0 +1,332 @@
+"""Kubernetes manifests of a workspace (docs/workspaces.md, "Runtimes"), as the official
+client's models and without I/O, so the tests validate them against those models: one Pod (the
+bridge and one container per service, sharing the Pod's network), a PersistentVolumeClaim for
+the tree at /workspace, a Secret for the environment (never written into the Pod) and one
+ClusterIP Service for the bridge, the forwarded ports and the services' ports."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from kubernetes import client as k8s
+
+from codeforge.catalog.errors import BadInput, FieldProblem
+from codeforge.platform.workspaces.records import PortMap, WorkspaceSpec
+from codeforge.platform.workspaces.runtimes.base import LABEL_INSTANCE, LABEL_WORKSPACE
+
+__all__ = [
+    "BRIDGE_CONTAINER",
+    "BRIDGE_PORT",
+    "MAX_ID",
+    "MOUNT",
+    "PREFIX",
+    "Manifests",
+    "build_manifests",
+    "object_names",
+]
+
+BRIDGE_CONTAINER = "bridge"
+BRIDGE_PORT = 8471  # `codeforge bridge`'s default port
+MOUNT = "/workspace"
+PREFIX = "cf-ws-"
+# The longest suffix added to the prefixed id is "-tree"/"-env": every name stays a DNS-1123 label (63).
+MAX_ID = 63 - len(PREFIX) - len("-tree")
+MIN_MEMORY_MB = 16  # per container: below this, runtimes refuse to start a container at all
+DEFAULT_DISK_MB = 10 * 1024  # the claim's size when the spec sets no disk limit
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+ENV_NAME = re.compile(r"^[-._a-zA-Z0-9]+$")  # a Secret's key, which envFrom turns into a variable
+
+
+@dataclass(frozen=True)
+class Manifests:
+    pod: k8s.V1Pod
+    claim: k8s.V1PersistentVolumeClaim
+    service: k8s.V1Service
+    secret: k8s.V1Secret
+
+
+def object_names(ws_id: str) -> dict[str, str]:
+    """The names of what a workspace is made of, derived from its id (which must be a DNS-1123 label)."""
+    base = PREFIX + ws_id
+    return {"pod": base, "service": base, "claim": f"{base}-tree", "secret": f"{base}-env"}
+
+
+def _port_problems(field: str, port: int) -> list[FieldProblem]:
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        return [FieldProblem(field, f"port {port!r} is out of range", "use a TCP port from 1 to 65535")]
+    return []
+
+
+def _problems(
+    ws_id: str, spec: WorkspaceSpec, env: dict[str, str], instance: str, image: str | None
+) -> list[FieldProblem]:
+    problems: list[FieldProblem] = []
+    if not DNS_LABEL.match(ws_id) or len(ws_id) > MAX_ID:
+        problems.append(
+            FieldProblem(
+                "ws_id",
+                f"{ws_id!r} cannot name Kubernetes objects: it must be a DNS-1123 label of at most {MAX_ID} characters",
+                "use lowercase letters, digits and '-', starting and ending with a letter or digit",
+            )
+        )
+    if len(instance) > 63 or not LABEL_VALUE.match(instance) or not instance:
+        problems.append(
+            FieldProblem(
+                "instance",
+                f"{instance!r} is not a Kubernetes label value",
+                "use at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit",
+            )
+        )
+    if spec.dockerfile and not spec.image:
+        problems.append(
+            FieldProblem(
+                "dockerfile",
+                "the kubernetes runtime does not build images: a cluster pulls them from a registry",
+                "build the Dockerfile, push it to a registry the cluster reaches, and set `image`",
+            )
+        )
+    elif not image:
+        problems.append(
+            FieldProblem(
+                "image", "no image to run the workspace in", "set `image` in the template or devcontainer.json"
+            )
+        )
+    for i, port in enumerate(spec.forward_ports):
+        problems += _port_problems(f"forward_ports[{i}]", port)
+    seen_ports: dict[int, str] = {BRIDGE_PORT: BRIDGE_CONTAINER}
+    seen_names: set[str] = set()
+    for i, svc in enumerate(spec.services):
+        where = f"services[{i}]"
+        if svc.name == BRIDGE_CONTAINER or not DNS_LABEL.match(svc.name) or len(svc.name) > 63:
+            problems.append(
+                FieldProblem(
+                    f"{where}.name",
+                    f"{svc.name!r} cannot name a container: it must be a DNS-1123 label other than {BRIDGE_CONTAINER!r}",
+                    "use at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit",
+                )
+            )
+        elif svc.name in seen_names:
+            problems.append(
+                FieldProblem(f"{where}.name", f"two services are named {svc.name!r}", "give each service its own name")
+            )
+        seen_names.add(svc.name)
+        if not svc.command:
+            problems.append(
+                FieldProblem(f"{where}.command", "the command is empty", "give the program and its arguments")
+            )
+        cwd = PurePosixPath(svc.cwd)
+        if cwd.is_absolute() or ".." in cwd.parts:
+            problems.append(
+                FieldProblem(
+                    f"{where}.cwd", f"{svc.cwd!r} leaves the workspace's tree", "give a path relative to the tree"
+                )
+            )
+        for name in svc.env:
+            if not ENV_NAME.match(name):
+                problems.append(
+                    FieldProblem(
+                        f"{where}.env.{name}", "not a valid variable name", "use letters, digits, '_', '-' or '.'"
+                    )
+                )
+        if svc.port is not None:
+            bad = _port_problems(f"{where}.port", svc.port)
+            problems += bad
+            if not bad and svc.port in seen_ports:
+                # One Pod is one network namespace: two listeners on one port cannot both start.
+                problems.append(
+                    FieldProblem(
+                        f"{where}.port",
+                        f"port {svc.port} is already {seen_ports[svc.port]!r}'s in the same Pod",
+                        "give each service (and the bridge, on 8471) its own port",
+                    )
+                )
+            seen_ports.setdefault(svc.port, svc.name)
+    for name in {**spec.env, **env}:
+        if not ENV_NAME.match(name):
+            problems.append(
+                FieldProblem(f"env.{name}", "not a valid variable name", "use letters, digits, '_', '-' or '.'")
+            )
+    limits = spec.limits
+    containers = 1 + len(spec.services)
+    if limits.cpus is not None:
+        if not isinstance(limits.cpus, int | float) or not math.isfinite(limits.cpus) or limits.cpus <= 0:
+            problems.append(
+                FieldProblem(
+                    "limits.cpus", f"{limits.cpus!r} is not a CPU count", "give a positive number, e.g. 0.5 or 2"
+                )
+            )
+        elif int(limits.cpus * 1000) // containers < 1:
+            problems.append(
+                FieldProblem(
+                    "limits.cpus",
+                    f"{limits.cpus} CPUs cannot be shared by {containers} containers (at least 1m each)",
+                    f"give at least {containers / 1000:g} CPUs",
+                )
+            )
+    for field, value, least in (("memory_mb", limits.memory_mb, MIN_MEMORY_MB), ("disk_mb", limits.disk_mb, 1)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            problems.append(
+                FieldProblem(f"limits.{field}", f"{value!r} is not a size in MB", "give a positive whole number of MB")
+            )
+        elif value // containers < least:
+            problems.append(
+                FieldProblem(
+                    f"limits.{field}",
+                    f"{value} MB cannot be shared by {containers} containers (at least {least} MB each)",
+                    f"give at least {least * containers} MB",
+                )
+            )
+    return problems
+
+
+def _resources(spec: WorkspaceSpec) -> k8s.V1ResourceRequirements | None:
+    """Each container's share of the workspace's limits. Requests equal limits (Guaranteed QoS)
+    and the shares add up to no more than the workspace's figure, so the Pod as a whole keeps
+    to it without the PodLevelResources feature gate, which not every cluster has."""
+    limits = spec.limits
+    containers = 1 + len(spec.services)
+    quantities: dict[str, str] = {}
+    if limits.cpus is not None:
+        quantities["cpu"] = f"{int(limits.cpus * 1000) // containers}m"
+    if limits.memory_mb is not None:
+        quantities["memory"] = f"{limits.memory_mb // containers}Mi"
+    if limits.disk_mb is not None:
+        quantities["ephemeral-storage"] = f"{limits.disk_mb // containers}Mi"
+    if not quantities:
+        return None
+    return k8s.V1ResourceRequirements(requests=dict(quantities), limits=dict(quantities))
+
+
+def _exposed_ports(spec: WorkspaceSpec, ports: list[PortMap]) -> list[int]:
+    found = {BRIDGE_PORT, *spec.forward_ports, *(p.inside for p in ports)}
+    found.update(s.port for s in spec.services if s.port is not None)
+    return sorted(found)
+
+
+def build_manifests(
+    ws_id: str,
+    spec: WorkspaceSpec,
+    env: dict[str, str],
+    *,
+    instance: str,
+    image: str | None = None,
+    bridge_image: str | None = None,
+    bridge_args: tuple[str, ...] = (),
+    ports: list[PortMap] | None = None,
+    storage_class: str | None = None,
+    default_disk_mb: int = DEFAULT_DISK_MB,
+) -> Manifests:
+    """The workspace's Pod, claim, Service and Secret. `image` runs the services when the spec
+    names none; `bridge_image` (default: the services' image) must hold CodeForge, whose
+    `codeforge bridge` serves /workspace; `bridge_args` are added to its command (--url,
+    --project). Raises BadInput listing every problem at once."""
+    image = spec.image or image
+    problems = _problems(ws_id, spec, env, instance, image)
+    for i, port in enumerate(p.inside for p in ports or []):
+        problems += _port_problems(f"ports[{i}].inside", port)
+    if problems:
+        raise BadInput(f"workspace {ws_id!r} cannot be placed on Kubernetes", errors=problems)
+    assert image is not None  # _problems reported its absence
+    names = object_names(ws_id)
+    labels = {LABEL_WORKSPACE: ws_id, LABEL_INSTANCE: instance}
+
+    def meta(name: str) -> k8s.V1ObjectMeta:
+        return k8s.V1ObjectMeta(name=name, labels=dict(labels))
+
+    resources = _resources(spec)
+    env_from = [k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=names["secret"]))]
+    mounts = [k8s.V1VolumeMount(name="tree", mount_path=MOUNT)]
+    bridge = k8s.V1Container(
+        name=BRIDGE_CONTAINER,
+        image=bridge_image or image,
+        command=[
+            "codeforge",
+            "bridge",
+            MOUNT,
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(BRIDGE_PORT),
+            "--id",
+            ws_id,
+            *bridge_args,
+        ],
+        working_dir=MOUNT,
+        ports=[k8s.V1ContainerPort(name="bridge", container_port=BRIDGE_PORT, protocol="TCP")],
+        env_from=env_from,
+        volume_mounts=mounts,
+        resources=resources,
+    )
+    services = [
+        k8s.V1Container(
+            name=svc.name,
+            image=image,
+            command=list(svc.command),
+            working_dir=str(PurePosixPath(MOUNT) / svc.cwd),
+            env=[k8s.V1EnvVar(name=k, value=v) for k, v in sorted(svc.env.items())] or None,
+            env_from=env_from,
+            ports=[k8s.V1ContainerPort(name=f"p{svc.port}", container_port=svc.port, protocol="TCP")]
+            if svc.port is not None
+            else None,
+            volume_mounts=mounts,
+            resources=resources,
+        )
+        for svc in spec.services
+    ]
+    pod = k8s.V1Pod(
+        api_version="v1",
+        kind="Pod",
+        metadata=meta(names["pod"]),
+        spec=k8s.V1PodSpec(
+            containers=[bridge, *services],
+            restart_policy="Always",
+            # The workspace runs its user's code: it gets no credentials for the cluster's API.
+            automount_service_account_token=False,
+            volumes=[
+                k8s.V1Volume(
+                    name="tree",
+                    persistent_volume_claim=k8s.V1PersistentVolumeClaimVolumeSource(claim_name=names["claim"]),
+                )
+            ],
+        ),
+    )
+    claim = k8s.V1PersistentVolumeClaim(
+        api_version="v1",
+        kind="PersistentVolumeClaim",
+        metadata=meta(names["claim"]),
+        spec=k8s.V1PersistentVolumeClaimSpec(
+            access_modes=["ReadWriteOnce"],
+            storage_class_name=storage_class,
+            resources=k8s.V1VolumeResourceRequirements(
+                requests={"storage": f"{spec.limits.disk_mb or default_disk_mb}Mi"}
+            ),
+        ),
+    )
+    service = k8s.V1Service(
+        api_version="v1",
+        kind="Service",
+        metadata=meta(names["service"]),
+        spec=k8s.V1ServiceSpec(
+            type="ClusterIP",
+            selector=dict(labels),
+            ports=[
+                k8s.V1ServicePort(name="bridge" if p == BRIDGE_PORT else f"p{p}", port=p, target_port=p, protocol="TCP")
+                for p in _exposed_ports(spec, ports or [])
+            ],
+        ),
+    )
+    secret = k8s.V1Secret(
+        api_version="v1",
+        kind="Secret",
+        metadata=meta(names["secret"]),
+        type="Opaque",
+        string_data={**spec.env, **env},
+    )
+    return Manifests(pod=pod, claim=claim, service=service, secret=secret)
