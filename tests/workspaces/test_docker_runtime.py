@@ -5,7 +5,6 @@ base, and nothing is left behind (checked by label at the end)."""
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import time
 import urllib.error
@@ -22,6 +21,7 @@ from codeforge.platform.workspaces.records import Limits, PortMap, RuntimeHandle
 from codeforge.platform.workspaces.runtimes.base import LABEL_INSTANCE, LABEL_WORKSPACE, Unavailable
 from codeforge.platform.workspaces.runtimes.docker import DockerRuntime
 from tests.conftest import free_port, require
+from tests.workspaces.runtime_contract import check_exec_timeout_kills_the_command
 
 INSTANCE = f"test-{uuid.uuid4().hex[:8]}"
 HTTP = ("python3", "-m", "http.server", "8000")
@@ -205,20 +205,7 @@ def test_delete_twice_and_unknown(runtime: DockerRuntime, tree: Path) -> None:
 
 
 def test_exec_timeout_kills_the_command(runtime: DockerRuntime, tree: Path) -> None:
-    handle = runtime.create(ws_id(), WorkspaceSpec(), tree, {})
-    marker = f"30.{uuid.uuid4().int % 10**8}"  # a sleep length no other process uses
-    started = time.monotonic()
-    done = runtime.exec(handle, ["sh", "-c", f"echo before; sleep {marker}"], timeout_s=1)
-    assert time.monotonic() - started < 10
-    assert done.exit_code == 124 and "before" in done.output and "timed out after 1s" in done.output
-    time.sleep(0.2)
-    # The container's processes are the host's too (another pid namespace, same kernel).
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                assert marker not in (entry / "cmdline").read_bytes().decode(errors="replace")
-    failing = runtime.exec(handle, ["sh", "-c", "echo out; echo err >&2; exit 7"], timeout_s=5)
-    assert failing.exit_code == 7 and "out" in failing.output and "err" in failing.output
+    handle = check_exec_timeout_kills_the_command(runtime, ws_id(), tree)
     with pytest.raises(BadInput, match="no-such-program-xyz"):
         runtime.exec(handle, ["no-such-program-xyz"], timeout_s=5)
     with pytest.raises(BadInput, match="empty"):

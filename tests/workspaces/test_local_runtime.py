@@ -26,6 +26,7 @@ from codeforge.platform.workspaces.runtimes.kubernetes import KubernetesRuntime
 from codeforge.platform.workspaces.runtimes.local import LocalRuntime
 from codeforge.platform.workspaces.runtimes.local_cgroups import CGROUP_ROOT, detect_cgroups
 from codeforge.platform.workspaces.runtimes.local_procs import alive, group_members
+from tests.workspaces.runtime_contract import check_exec_timeout_kills_the_command
 
 CGROUPS, CGROUPS_WHY = detect_cgroups()
 
@@ -270,19 +271,7 @@ def test_service_that_never_listens(tmp_path: Path, tree: Path) -> None:
 
 
 def test_exec_timeout_kills_the_command(runtime: LocalRuntime, tree: Path) -> None:
-    handle = runtime.create(ws_id(), WorkspaceSpec(), tree, {})
-    marker = f"30.{uuid.uuid4().int % 10**8}"  # a sleep length no other process uses
-    started = time.monotonic()
-    done = runtime.exec(handle, ["sh", "-c", f"echo before; sleep {marker}"], timeout_s=1)
-    assert time.monotonic() - started < 10
-    assert done.exit_code == 124 and "before" in done.output and "timed out after 1s" in done.output
-    time.sleep(0.2)
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                assert marker not in (entry / "cmdline").read_bytes().decode(errors="replace")
-    failing = runtime.exec(handle, ["sh", "-c", "echo out; echo err >&2; exit 7"], timeout_s=5)
-    assert failing.exit_code == 7 and "out" in failing.output and "err" in failing.output
+    check_exec_timeout_kills_the_command(runtime, ws_id(), tree)
 
 
 def test_checkpoint_answers_honestly(runtime: LocalRuntime, tree: Path, tmp_path: Path) -> None:
