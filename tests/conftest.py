@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -190,3 +191,22 @@ def platform_factory(tmp_path: Path) -> Iterator[object]:
     yield make
     for running in started:
         running.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _nothing_outlives_the_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Database engines and PgBouncer outlive the platform that started them on purpose (the
+    next platform adopts them), so a test's platform leaves them running when it stops. At the
+    end of the run, every process still working in this session's temporary folders goes."""
+    yield
+    base = str(tmp_path_factory.getbasetemp())
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if base in command:
+            with contextlib.suppress(OSError):  # gone meanwhile
+                os.kill(int(entry.name), signal.SIGKILL)
