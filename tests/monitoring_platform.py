@@ -14,6 +14,7 @@ import httpx
 import psycopg
 import pytest
 
+from codeforge.catalog.errors import CodeForgeError
 from codeforge.client import PlatformClient
 from tests.conftest import RunningPlatform, require, start_platform
 from tests.platform.conftest import PG_ADMIN, _postgres_up
@@ -68,13 +69,8 @@ def delete_project(platform: RunningPlatform, slug: str) -> None:
     """Delete the project, its targets and rules with it; nothing when the platform is gone."""
     if platform.process is None or platform.process.poll() is not None:
         return
-    with contextlib.suppress(httpx.HTTPError):  # going away: nothing left to scrape either
-        httpx.post(
-            f"{platform.url}/api/v1/projects/delete",
-            json={"slug": slug},
-            headers={"Authorization": f"Bearer {platform.token}"},
-            timeout=30,
-        )
+    with contextlib.suppress(CodeForgeError, httpx.HTTPError), platform.client() as client:
+        client.call("projects.delete", {"slug": slug})  # going away: nothing left to scrape either
 
 
 @pytest.hookimpl(trylast=True)

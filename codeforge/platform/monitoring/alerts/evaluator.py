@@ -8,10 +8,10 @@ error (`monitoring.rules`); nothing a rule does stops the loop."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select
 
 from codeforge.platform.db import utcnow
 from codeforge.platform.monitoring.alerts.grouping import Group, due_groups, mark_sent
@@ -20,6 +20,7 @@ from codeforge.platform.monitoring.alerts.notify import Notification
 from codeforge.platform.monitoring.alerts.silences import active_silences
 from codeforge.platform.monitoring.alerts.sources import Element, evaluate_rule
 from codeforge.platform.monitoring.alerts.state import advance
+from codeforge.platform.monitoring.claims import claim_turn
 from codeforge.platform.monitoring.periodic import Periodic
 
 __all__ = ["AlertEvaluator", "alert_notification", "rfc3339"]
@@ -110,15 +111,7 @@ class AlertEvaluator:
         return done
 
     def _claim(self, rule_id: str, now: datetime) -> bool:
-        # A little under the interval, so jitter in the loop's wake-ups never skips a turn.
-        until = now + timedelta(seconds=self.interval_s * 0.9)
-        with self.monitoring.db.session() as session:
-            claimed = session.execute(
-                update(AlertRule)
-                .where(AlertRule.id == rule_id, or_(AlertRule.next_eval_at.is_(None), AlertRule.next_eval_at <= now))
-                .values(next_eval_at=until)
-            )
-            return bool(getattr(claimed, "rowcount", 0) == 1)
+        return claim_turn(self.monitoring.db, AlertRule.next_eval_at, rule_id, self.interval_s, now)
 
     def evaluate(self, rule_id: str, now: datetime) -> None:
         db = self.monitoring.db

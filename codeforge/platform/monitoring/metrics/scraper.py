@@ -22,13 +22,14 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 
+from codeforge.platform.monitoring.claims import claim_turn
 from codeforge.platform.monitoring.metrics.exposition import ACCEPT, ExpositionError, parse
 from codeforge.platform.monitoring.metrics.models import ScrapeTarget
 
@@ -193,22 +194,9 @@ class Scraper:
             self._wake.set()
 
     def _claim(self, spec: TargetSpec) -> bool:
-        """This replica scrapes this turn: the row's next turn moved past now, only if due.
-        A little under the interval, so jitter in the wake-ups never skips a turn."""
+        """This replica scrapes this turn (claims.py); always, with no platform database."""
         db = self._monitoring.db
-        if db is None:
-            return True
-        now = datetime.now(UTC)
-        with db.session() as session:
-            done = session.execute(
-                update(ScrapeTarget)
-                .where(
-                    ScrapeTarget.id == spec.id,
-                    or_(ScrapeTarget.next_scrape_at.is_(None), ScrapeTarget.next_scrape_at <= now),
-                )
-                .values(next_scrape_at=now + timedelta(seconds=spec.interval_s * 0.9))
-            )
-            return bool(getattr(done, "rowcount", 0) == 1)
+        return db is None or claim_turn(db, ScrapeTarget.next_scrape_at, spec.id, spec.interval_s, datetime.now(UTC))
 
     def _record(self, target_id: str, health: Health) -> None:
         db = self._monitoring.db
