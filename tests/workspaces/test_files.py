@@ -22,6 +22,7 @@ import pytest
 from codeforge.catalog.errors import BadInput, Conflict, ExternalFailure, NotFound
 from codeforge.platform.workspaces.files import COPY_LABEL, FileStore
 from codeforge.platform.workspaces.files.common import is_mounted
+from tests.conftest import require
 
 METHODS = ["btrfs-snapshot", "reflink", "overlayfs", "copy"]
 ODD = "naïve café — 日本 ü.txt"  # unicode and spaces in one name
@@ -260,8 +261,9 @@ def test_sweep_removes_half_made_trees(store: FileStore) -> None:
 
 def test_overlay_trees_come_back_after_a_reboot(tmp_path: Path) -> None:
     store = FileStore(tmp_path / "files")
-    if store.method != "overlayfs":
-        pytest.skip(f"{tmp_path} chose {store.method}")
+    require(
+        "overlayfs", store.method == "overlayfs", f"overlay mounts do not work here: {tmp_path} chose {store.method}"
+    )
     try:
         a = store.make("a")
         (a / "f").write_text("1")
@@ -279,8 +281,9 @@ def test_overlay_trees_come_back_after_a_reboot(tmp_path: Path) -> None:
 
 def test_overlay_chains_are_capped_and_squashed(tmp_path: Path) -> None:
     store = FileStore(tmp_path / "files", overlay_cap=3)
-    if store.method != "overlayfs":
-        pytest.skip(f"{tmp_path} chose {store.method}")
+    require(
+        "overlayfs", store.method == "overlayfs", f"overlay mounts do not work here: {tmp_path} chose {store.method}"
+    )
     try:
         a = store.make("a")
         (a / "doomed").write_text("x")
@@ -308,8 +311,7 @@ def test_overlay_chains_are_capped_and_squashed(tmp_path: Path) -> None:
 def test_a_full_disk_leaves_nothing_half_made(method: str, small_tmpfs: Callable[[str], Path], tmp_path: Path) -> None:
     root = small_tmpfs("8M") / "files"
     store = FileStore(root, method="copy" if method == "copy" else None)
-    if store.method != method:
-        pytest.skip(f"a tmpfs chose {store.method}")
+    require(method, store.method == method, f"{method} does not work on a tmpfs here: it chose {store.method}")
     a = store.make("a")
     for i in range(5):
         (a / f"chunk {i}").write_bytes(os.urandom(1_000_000))
