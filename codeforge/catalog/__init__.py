@@ -24,6 +24,7 @@ from codeforge.catalog import (
     projects,
     sshkeys,
     tokens,
+    workspaces,
 )
 from codeforge.catalog.base import (
     CATALOG,
@@ -71,6 +72,7 @@ __all__ = [
     "projects",
     "sshkeys",
     "tokens",
+    "workspaces",
 ]
 
 
