@@ -8,6 +8,7 @@
 //   collab/     collaboration: session commands, status, presence, conflicts, comments
 //   call/       the session's call in a webview panel (browser WebRTC; signalling through the server)
 //   agents/     next steps after an agent run (save, undo, transcript pane)
+//   workspaces/ the Workspaces view: workspaces and snapshots, their actions, switching
 import * as vscode from 'vscode';
 import type { Middleware } from 'vscode-languageclient/node';
 import { AgentRuns } from './agents';
@@ -26,6 +27,7 @@ import { affectsServer, readSettings, remoteUrlOf, SECTION } from './settings';
 import { StatusItem } from './status';
 import { type Node, ResourceTree } from './tree';
 import { VscodePromptUi } from './vscodeUi';
+import { Workspaces } from './workspaces';
 
 export function activate(context: vscode.ExtensionContext): void {
   const output = vscode.window.createOutputChannel('CodeForge', { log: true });
@@ -88,6 +90,7 @@ export function activate(context: vscode.ExtensionContext): void {
   };
 
   let tree: ResourceTree | undefined;
+  let workspaces: Workspaces | undefined;
   const session = new Session(output, trace, middleware, {
     prepare: (client, settings) => {
       remoteStatus.prepare(client, remoteUrlOf(settings));
@@ -100,7 +103,10 @@ export function activate(context: vscode.ExtensionContext): void {
     connected: () => {
       remoteStatus.started(remoteUrl);
       void operations?.refresh().then(
-        () => tree?.refresh(),
+        () => {
+          tree?.refresh();
+          workspaces?.refresh();
+        },
         (error: unknown) => output.error(`codeforge/catalog failed: ${String(error)}`),
       );
       void status.update();
@@ -108,6 +114,7 @@ export function activate(context: vscode.ExtensionContext): void {
     disconnected: () => {
       remoteStatus.stopped();
       tree?.refresh();
+      workspaces?.refresh();
       void status.update();
     },
     act,
@@ -119,6 +126,7 @@ export function activate(context: vscode.ExtensionContext): void {
       act,
       changed: () => {
         tree?.refresh();
+        workspaces?.refresh();
         void status.update();
       },
       titlePane: (url, title) => panes.title(vscode.Uri.parse(url), title),
@@ -128,6 +136,13 @@ export function activate(context: vscode.ExtensionContext): void {
   );
   const ops = operations;
   tree = new ResourceTree(() => session.client(), () => ops.catalog);
+  workspaces = new Workspaces({
+    client: () => session.client(),
+    find: (name) => ops.find(name),
+    run: (op, given) => ops.run(op, given),
+    log: remoteLog,
+    state: context.workspaceState,
+  });
 
   context.subscriptions.push(
     output,
@@ -141,6 +156,7 @@ export function activate(context: vscode.ExtensionContext): void {
     calls,
     session,
     ops,
+    workspaces,
     vscode.window.registerTreeDataProvider('codeforge.resources', tree),
     vscode.commands.registerCommand('codeforge.runOperation', () => ops.pickAndRun()),
     vscode.commands.registerCommand('codeforge.runOnItem', (node?: Node) => (node?.kind === 'item' ? ops.runOnItem(node.op, node.item) : undefined)),

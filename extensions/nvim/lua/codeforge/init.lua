@@ -326,6 +326,8 @@ local function dispatch(words, bang)
   elseif first == 'agents' and require('codeforge.agents').owns(words[2]) then
     return require('codeforge.agents').command(words)
   elseif first == 'monitoring' and require('codeforge.monitoring').owns(words[2]) then return require('codeforge.monitoring').command(words)
+  elseif first == 'workspaces' and require('codeforge.workspaces').owns(words[2]) then
+    return require('codeforge.workspaces').command(words, bang)
   elseif first == 'collab' and require('codeforge.collab.session').owns(words[2]) then
     return require('codeforge.collab.session').command(words, bang)
   elseif first == 'logs' then
@@ -433,6 +435,8 @@ function M.complete(arglead, cmdline)
     out = require('codeforge.call').complete(vim.list_slice(words, 1, n))
   elseif words[2] == 'monitoring' and (n == 2 or require('codeforge.monitoring').owns(words[3])) then
     out = require('codeforge.monitoring').complete(vim.list_slice(words, 1, n), ops) -- tail, and its query's selectors
+  elseif words[2] == 'workspaces' and (n == 2 or require('codeforge.workspaces').owns(words[3])) then
+    out = require('codeforge.workspaces').complete(vim.list_slice(words, 1, n), ops) -- subcommands, workspace and snapshot names
   elseif n == 2 and words[2] == 'debug' then
     out = { 'file', 'test', 'module', 'join', 'sessions' }
   elseif n == 2 and (words[2] == 'unforward' or words[2] == 'forward') then
