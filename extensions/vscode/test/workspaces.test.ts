@@ -12,7 +12,7 @@ import {
   parseWorkspaces,
   snapshotView,
   switchTarget,
-  withoutEnv,
+  forCreate,
   type WorkspaceNode,
   workspaceView,
 } from '../src/workspaces/model';
@@ -157,15 +157,12 @@ describe('workspaces view', () => {
   it('never asks for the environment when creating (its values may be secrets)', () => {
     const op = {
       name: 'workspaces.create',
-      input_fields: [
-        { name: 'name', kind: 'string', required: true },
-        { name: 'env', kind: 'json', required: false },
-      ],
+      input_fields: ['name', 'template', 'folder', 'devcontainer', 'runtime', 'cpus', 'env'].map((name) => ({ name, kind: 'string', required: name === 'name' })),
     } as unknown as Operation;
     assert.deepEqual(
-      withoutEnv(op).input_fields.map((f) => f.name),
-      ['name'],
+      forCreate(op).input_fields.map((f) => f.name),
+      ['name', 'template', 'runtime'],
     );
-    assert.equal(op.input_fields.length, 2);
+    assert.equal(op.input_fields.length, 7);
   });
 });

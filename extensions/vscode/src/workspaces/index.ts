@@ -28,7 +28,7 @@ import {
   SNAPSHOTS,
   snapshotView,
   switchTarget,
-  withoutEnv,
+  forCreate,
   type WorkspaceNode,
   workspaceView,
 } from './model';
@@ -127,7 +127,7 @@ export class Workspaces implements vscode.TreeDataProvider<WorkspaceNode>, vscod
   private async create(): Promise<void> {
     const op = this.operation(CREATE);
     if (op) {
-      await this.host.run(withoutEnv(op), {});
+      await this.host.run(forCreate(op), {});
       this.refresh();
     }
   }

@@ -5,7 +5,7 @@
 //
 // Secrets: a workspace's environment is never part of these outputs (the catalog's outputs hold
 // no `env`), but an `error`, a note or a URL may quote a database URL: every text shown goes
-// through maskUrlPasswords, and `create` never asks for the environment (see withoutEnv).
+// through maskUrlPasswords, and `create` never asks for the environment (see forCreate).
 import type { Operation } from '../prompt';
 import { parseRemoteUrl } from '../remote';
 import { maskUrlPasswords } from '../secrets';
@@ -235,11 +235,14 @@ export function actionCall(action: Action, node: WorkspaceNode): { op: string; g
   return undefined;
 }
 
-/** `create` without the `env` field: a workspace's variables may be secrets (database URLs,
- * tokens) and the catalog does not mark them so, so the prompts would echo them and the log
- * would keep them. Variables are set with the env operations instead. */
-export function withoutEnv(op: Operation): Operation {
-  return { ...op, input_fields: op.input_fields.filter((f) => f.name !== 'env') };
+/** The view's `create` asks for the name, template and runtime only: never `env` (a
+ * workspace's variables may be secrets, database URLs and tokens, which the catalog does not
+ * mark so: the prompts would echo them and the log keep them; they are set with the env
+ * operations), and the folder, devcontainer and limits are the palette's "Create a workspace". */
+export const CREATE_FIELDS: readonly string[] = ['name', 'template', 'runtime'];
+
+export function forCreate(op: Operation): Operation {
+  return { ...op, input_fields: op.input_fields.filter((f) => CREATE_FIELDS.includes(f.name)) };
 }
 
 /** Where a switch goes: workspaces.connect's answer read and its bridge URL checked. */
