@@ -179,6 +179,7 @@ class WorkspaceInfo(BaseModel):
     template: str | None
     files: str = Field(description="How its files are stored: copy-on-write, or a full copy (slow).")
     isolation: str = Field(description="What fences its processes (bubblewrap, a container, a pod).")
+    folder: str = Field(description="Its files' folder on the platform's host.")
     ports: list[PortInfo]
     databases: list[DatabaseLink]
     limits: LimitsInfo

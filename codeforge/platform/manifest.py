@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
     from codeforge.platform.crypto import Cipher
     from codeforge.platform.db import Database
     from codeforge.platform.jobs.store import JobStore
@@ -47,6 +49,8 @@ class Runtime:
     settings: Settings
     cipher: Cipher
     jobs: JobStore
+    # The platform's /metrics registry: a background service registers its collectors here.
+    metrics: CollectorRegistry | None = None
 
 
 class BackgroundService(Protocol):

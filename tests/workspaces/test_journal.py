@@ -22,7 +22,8 @@ from codeforge.platform.auth.models import Organization, Project
 from codeforge.platform.db import Database, utcnow
 from codeforge.platform.manifest import Runtime
 from codeforge.platform.settings import Settings
-from codeforge.platform.workspaces.cleanup import sweep, workspaces_root
+from codeforge.platform.workspaces.access import workspaces_root
+from codeforge.platform.workspaces.cleanup import sweep
 from codeforge.platform.workspaces.files import FileStore
 from codeforge.platform.workspaces.journal import Journal
 from codeforge.platform.workspaces.models import Workspace, WorkspaceIntent
@@ -164,7 +165,7 @@ def test_the_crash_cleanup_undoes_ports_and_trees_and_keeps_what_it_cannot(db: D
     settings = Settings(data_dir=tmp_path, instance_id="a:1")
     rt = Runtime(db=db, settings=settings, cipher=cast(Any, None), jobs=cast(Any, None))
     PortPool(db, 43100, 43199).allocate("w" * 32, [("web", 8000)])
-    tree = FileStore(workspaces_root(rt) / "files").make("half")
+    tree = FileStore(workspaces_root(rt.settings) / "files").make("half")
     (tree / "file.txt").write_text("made before the crash")
     dead = Journal(db, "a:1", boot="old")
     with pytest.raises(SystemExit), dead.intent("create", "p" * 32, lambda k, r: 1 / 0) as intent:

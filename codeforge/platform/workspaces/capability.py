@@ -1,12 +1,12 @@
-"""Workspaces and instant environment cloning (docs/workspaces.md). Built so far: the state
-(models), the journal whose crash cleanup undoes half-made operations, port allocation, the
-file store, the devcontainer reader and the runtimes; the operations come next."""
+"""Workspaces and instant environment cloning (docs/workspaces.md): workspaces on the local,
+Docker and Kubernetes runtimes, snapshots, clones with their databases and ports, the warm
+pool, and the crash cleanup that undoes what a killed operation half-made."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from codeforge.platform.manifest import Capability, CrashCleanup, Runtime
+from codeforge.platform.manifest import Background, BackgroundService, Capability, CrashCleanup, Runtime
 
 __all__ = ["CAPABILITY"]
 
@@ -17,9 +17,18 @@ def _sweep(rt: Runtime) -> Sequence[str]:
     return sweep(rt)
 
 
+def _pool(rt: Runtime) -> BackgroundService:
+    from codeforge.platform.workspaces.pool import WarmPool
+
+    return WarmPool(rt)
+
+
 CAPABILITY = Capability(
     name="workspaces",
     title="Workspaces",
+    catalog=("codeforge.catalog.workspaces",),
     models=("models",),
+    services=("service",),
+    background=(Background("warm pool", _pool),),
     cleanup=(CrashCleanup("half-made workspace operations", _sweep, every=60.0),),
 )

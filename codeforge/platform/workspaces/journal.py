@@ -17,6 +17,8 @@ dead once their lease has passed (renewed at each step).
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -39,12 +41,13 @@ Undo = Callable[[str, str], None]  # (kind, ref): remove it; gone already is fin
 class Intent:
     """One operation's record; `making` before each step."""
 
-    def __init__(self, journal: Journal, row_id: str) -> None:
-        self._journal, self.id = journal, row_id
+    def __init__(self, journal: Journal, row_id: str, operation: str) -> None:
+        self._journal, self.id, self.operation = journal, row_id, operation
         self.made: list[tuple[str, str]] = []
 
     def making(self, kind: str, ref: str) -> None:
         """Say what the next step makes, before it makes it (and renew the lease)."""
+        _crash_point(self.operation, kind)
         self.made.append((kind, ref))
         with self._journal.db.session() as session:
             row = session.get(WorkspaceIntent, self.id)
@@ -73,7 +76,7 @@ class Journal:
             session.add(row)
             session.flush()
             row_id = row.id
-        intent = Intent(self, row_id)
+        intent = Intent(self, row_id, operation)
         try:
             yield intent
         except BaseException:
@@ -111,6 +114,15 @@ class Journal:
     def _forget(self, row_id: str) -> None:
         with self.db.session() as session:
             session.execute(delete(WorkspaceIntent).where(WorkspaceIntent.id == row_id))
+
+
+def _crash_point(operation: str, kind: str) -> None:
+    """Fault injection for the crash tests: with CODEFORGE_WORKSPACES_CRASH_AT=<operation>:<kind>
+    the process kills itself (SIGKILL, as the OOM killer would) just before recording that
+    step, every earlier step made. Unset in production."""
+    if os.environ.get("CODEFORGE_WORKSPACES_CRASH_AT") == f"{operation}:{kind}":
+        log.critical("CODEFORGE_WORKSPACES_CRASH_AT: killing this process before %s:%s", operation, kind)
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _instance(owner: str) -> str:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from codeforge.platform.db import Base, UTCDateTime, new_id, utcnow
 
-__all__ = ["STATES", "Workspace", "WorkspaceIntent", "WorkspacePort", "WorkspaceSnapshot"]
+__all__ = ["STATES", "Workspace", "WorkspaceIntent", "WorkspacePool", "WorkspacePort", "WorkspaceSnapshot"]
 
 # creating → running ⇄ stopped → deleting; pooled: made by the warm pool, not yet handed out;
 # failed: a start that did not come up (its error kept).
@@ -32,6 +32,9 @@ class Workspace(Base):
     handle: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # RuntimeHandle.as_json()
     tree: Mapped[str] = mapped_column(Text, default="")  # the FileStore's path
     env_sealed: Mapped[str] = mapped_column(Text, default="")  # its own variables, encrypted
+    # The database branches made for it, by the variable pointing at each: deleted with it.
+    databases: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    bridge_token_id: Mapped[str | None] = mapped_column(String(32))  # its bridge's token, revoked with it
     error: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[str] = mapped_column(String(63))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -75,3 +78,14 @@ class WorkspaceIntent(Base):
     made: Mapped[list[list[str]]] = mapped_column(JSON, default=list)  # [kind, ref] pairs
     lease_until: Mapped[datetime] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class WorkspacePool(Base):
+    """How many ready workspaces of a template a project keeps (pool.py)."""
+
+    __tablename__ = "workspace_pools"
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    template: Mapped[str] = mapped_column(String(63), primary_key=True)
+    runtime: Mapped[str] = mapped_column(String(16))
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    created_by: Mapped[str] = mapped_column(String(63))

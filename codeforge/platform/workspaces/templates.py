@@ -92,7 +92,7 @@ _BUILT_IN = (
         description="Python 3: a static HTTP service (python3 -m http.server) on port 8000 and a requirements.txt.",
         spec=WorkspaceSpec(
             forward_ports=(8000,),
-            services=(ServiceSpec(name="web", command=("python3", "-m", "http.server", "8000"), port=8000),),
+            services=(ServiceSpec(name="web", command=("python3", "-m", "http.server", "$PORT"), port=8000),),
         ),
         files={
             "requirements.txt": "# One package a line, e.g. requests==2.32.3\n",

@@ -1,0 +1,210 @@
+"""Snapshots and restore (docs/workspaces.md, "Snapshots and clone"): a workspace's files
+(the file store's copy-on-write snapshot), its own variables (sealed), a branch of each
+database it points at, its ports, its services' definitions and, where the kernel allows,
+its running processes (CRIU); the snapshot says what it could not capture. Restore puts the
+files, variables and databases back and starts the services."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from codeforge.catalog.errors import BadInput, Conflict, FieldProblem
+from codeforge.platform.context import Context
+from codeforge.platform.db import new_id
+from codeforge.platform.workspaces import access, lifecycle
+from codeforge.platform.workspaces.databases_link import branch_name, make_branch, taken_names, used_databases
+from codeforge.platform.workspaces.models import Workspace, WorkspaceSnapshot
+from codeforge.platform.workspaces.network import PortPool
+
+__all__ = ["next_snapshot_name", "restore", "take"]
+
+log = logging.getLogger("codeforge.workspaces")
+
+
+def next_snapshot_name(ctx: Context, ws: Workspace) -> str:
+    names = set(
+        ctx.session.scalars(select(WorkspaceSnapshot.name).where(WorkspaceSnapshot.project_id == ws.project_id))
+    )
+    n = 1
+    while f"{ws.name}-{n}" in names:
+        n += 1
+    return f"{ws.name}-{n}"[:30] if len(f"{ws.name}-{n}") <= 30 else f"{ws.name[: 29 - len(str(n))]}-{n}"
+
+
+def take(ctx: Context, ws: Workspace, name: str) -> tuple[WorkspaceSnapshot, float]:
+    """Capture `ws` as snapshot `name`, all or nothing; the row and the seconds it took."""
+    project = ctx.require_project()
+    if ws.state not in ("running", "stopped"):
+        raise Conflict(f"workspace {ws.name!r} is {ws.state}", fix="snapshot it once it is running or stopped")
+    if ctx.session.scalar(
+        select(WorkspaceSnapshot.id).where(WorkspaceSnapshot.project_id == project.id, WorkspaceSnapshot.name == name)
+    ):
+        raise Conflict(f"project {project.slug!r} has a snapshot {name!r} already", fix="choose another name")
+    started = time.perf_counter()
+    store = access.file_store(ctx.settings)
+    book, undo = lifecycle.journal(ctx)
+    snap_id = new_id()
+    own_env = access.unseal_env(ctx.cipher, ws.env_sealed)
+    env = access.workspace_env(ctx, ws)
+    missing: list[str] = []
+    with book.intent("workspaces.snapshot", project.id, undo) as intent:
+        access.progress(ctx, 0.1, "capturing its files")
+        intent.making("tree", str(store.snapshot_path(snap_id)))
+        tree = store.snapshot(Path(ws.tree).name, snap_id) if _is_store_tree(store, ws) else None
+        if tree is None:
+            raise Conflict(f"workspace {ws.name!r} has no files to snapshot", fix="delete it and create it again")
+        branches: dict[str, str] = {}
+        taken = taken_names(ctx)
+        for var, database in used_databases(ctx, env).items():
+            access.progress(ctx, 0.4, f"branching database {database}")
+            branch = branch_name(f"s-{snap_id[:8]}", database, taken)
+            taken.add(branch)
+            intent.making("branch", f"{project.id}:{branch}")
+            make_branch(ctx, database, branch)
+            branches[var] = branch
+        processes = _checkpoint(ctx, ws, snap_id)
+        if processes != "checkpointed":
+            missing.append(f"running processes: {processes}; its services start again from their commands")
+        contents: dict[str, Any] = {
+            "files": True,
+            "env": True,
+            "env_sealed": access.seal_env(ctx.cipher, own_env),
+            "databases": branches,
+            "network": [p.__dict__ for p in PortPool(access.Side.of(ctx)).held(ws.id) if p.service != "bridge"],  # type: ignore[arg-type]
+            "spec": ws.spec,
+            "runtime": ws.runtime,
+            "template": ws.template,
+            "processes": processes,
+            "missing": missing,
+        }
+        intent.making("snapshot-row", snap_id)
+        with access.Side.of(ctx).session() as s:
+            s.add(
+                WorkspaceSnapshot(
+                    id=snap_id,
+                    project_id=project.id,
+                    workspace_id=ws.id,
+                    name=name,
+                    tree=str(tree),
+                    contents=contents,
+                    created_by=ctx.actor.username,
+                )
+            )
+    _retain(ctx, ws)
+    with access.Side.of(ctx).session() as s:
+        row = s.get(WorkspaceSnapshot, snap_id)
+        assert row is not None
+        return row, round(time.perf_counter() - started, 3)
+
+
+def _is_store_tree(store: Any, ws: Workspace) -> bool:
+    return bool(ws.tree) and Path(ws.tree).parent == store.root / "ws" and Path(ws.tree).is_dir()
+
+
+def _checkpoint(ctx: Context, ws: Workspace, snap_id: str) -> str:
+    handle = lifecycle.handle_of(ws)
+    if handle is None or ws.state != "running":
+        return "not running"
+    into = access.workspaces_root(ctx.settings) / "checkpoints" / snap_id
+    try:
+        return access.runtime_named(ctx.settings, ws.runtime).checkpoint(handle, into)
+    except Exception as exc:  # a checkpoint is a bonus: its failure is said, never fatal
+        return f"checkpoint failed: {exc}"
+
+
+def _retain(ctx: Context, ws: Workspace) -> None:
+    """Keep the newest `snapshots_keep_last` of the workspace's snapshots."""
+    from codeforge.platform.workspaces.settings import workspace_settings
+
+    keep = workspace_settings().snapshots_keep_last
+    with access.Side.of(ctx).session() as s:
+        rows = list(
+            s.scalars(
+                select(WorkspaceSnapshot)
+                .where(WorkspaceSnapshot.workspace_id == ws.id)
+                .order_by(WorkspaceSnapshot.created_at.desc())
+            )
+        )
+    for old in rows[keep:]:
+        try:
+            drop(ctx, old)
+        except Exception:
+            log.exception("could not delete an old snapshot", extra={"snapshot": old.name})
+
+
+def drop(ctx: Context, snap: WorkspaceSnapshot) -> list[str]:
+    """Delete a snapshot: its tree, its database branches, its checkpoint, its row."""
+    side = access.Side.of(ctx)
+    undo = lifecycle.undo_steps(side.bind, ctx.settings, ctx.cipher, ctx.actor)
+    branches = sorted(set((snap.contents or {}).get("databases", {}).values()))
+    for branch in branches:
+        undo("branch", f"{snap.project_id}:{branch}")
+    undo("tree", snap.tree)
+    import shutil
+
+    shutil.rmtree(access.workspaces_root(ctx.settings) / "checkpoints" / snap.id, ignore_errors=True)
+    undo("snapshot-row", snap.id)
+    return branches
+
+
+def restore(ctx: Context, snap: WorkspaceSnapshot, ws: Workspace) -> float:
+    """Put `snap` back into `ws`: its files, own variables and databases as captured, then its
+    services started. The new tree and branches are made first (under an intent); only then
+    is the old state let go, so a failure leaves the workspace as it was."""
+    project = ctx.require_project()
+    if ws.state in ("creating", "deleting", "pooled"):
+        raise Conflict(f"workspace {ws.name!r} is {ws.state}", fix="wait until it is running or stopped")
+    contents = snap.contents or {}
+    if contents.get("runtime") and contents["runtime"] != ws.runtime:
+        raise BadInput(
+            f"snapshot {snap.name!r} is of a {contents['runtime']} workspace and {ws.name!r} runs on {ws.runtime}",
+            errors=[FieldProblem("name", "another runtime", "clone the snapshot into a new workspace instead")],
+        )
+    started = time.perf_counter()
+    store = access.file_store(ctx.settings)
+    book, undo = lifecycle.journal(ctx)
+    tree_id = new_id()
+    own_env = access.unseal_env(ctx.cipher, contents.get("env_sealed", ""))
+    new_databases: dict[str, str] = {}
+    with book.intent("workspaces.restore", project.id, undo) as intent:
+        access.progress(ctx, 0.1, "putting its files back")
+        intent.making("tree", str(store.tree(tree_id)))
+        tree = store.clone(Path(snap.tree), tree_id)
+        taken = taken_names(ctx)
+        for var, branch in sorted((contents.get("databases") or {}).items()):
+            access.progress(ctx, 0.4, f"putting database {var} back")
+            name = branch_name(ws.name, branch.split("-", 2)[-1], taken)
+            taken.add(name)
+            intent.making("branch", f"{project.id}:{name}")
+            own_env[var] = make_branch(ctx, branch, name)
+            new_databases[var] = name
+        old_tree, old_databases = ws.tree, dict(ws.databases)
+        lifecycle.stop(ctx, ws)
+        handle = lifecycle.handle_of(ws)
+        if handle is not None:  # the runtime knows the tree it was made with: made again at start
+            access.runtime_named(ctx.settings, ws.runtime).delete(handle)
+        with access.Side.of(ctx).session() as s:
+            fresh = s.get(Workspace, ws.id)
+            assert fresh is not None
+            fresh.tree, fresh.handle, fresh.databases = str(tree), None, new_databases
+            fresh.env_sealed = access.seal_env(ctx.cipher, own_env)
+            fresh.spec = contents.get("spec") or fresh.spec
+            access.mirror(
+                ws, tree=fresh.tree, handle=None, databases=new_databases, env_sealed=fresh.env_sealed,
+                spec=fresh.spec,
+            )  # fmt: skip
+    side = access.Side.of(ctx)
+    let_go = lifecycle.undo_steps(side.bind, ctx.settings, ctx.cipher, ctx.actor)
+    for step in [("tree", old_tree)] + [("branch", f"{project.id}:{b}") for b in sorted(set(old_databases.values()))]:
+        try:
+            let_go(*step)
+        except Exception:
+            log.exception("could not remove what a restore replaced", extra={"step": step})
+    access.progress(ctx, 0.8, "starting its services")
+    lifecycle.start(ctx, ws)
+    return round(time.perf_counter() - started, 3)
