@@ -2,6 +2,8 @@
 // items left out, URL passwords masked), the tree they make, what each row shows and offers, the
 // operation each action runs, and the bridge a switch goes to.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { Operation } from '../src/prompt';
 import {
@@ -164,5 +166,40 @@ describe('workspaces view', () => {
       ['name', 'template', 'runtime'],
     );
     assert.equal(op.input_fields.length, 7);
+  });
+
+  const path = process.env.CODEFORGE_CATALOG_JSON;
+  it('runs operations the platform declares, under command ids none of its commands take', { skip: path ? false : 'CODEFORGE_CATALOG_JSON not set (the pytest wrapper sets it)' }, () => {
+    // The language client registers every server command (a catalog operation's `command`,
+    // codeforge.workspaces.clone) as a VS Code command: the view's own must not be one of them.
+    const catalog = JSON.parse(readFileSync(path as string, 'utf-8')) as Operation[];
+    const taken = new Set(catalog.map((o) => o.command));
+    const manifest = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf-8')) as { contributes: { commands: { command: string }[] } };
+    const view = manifest.contributes.commands.map((c) => c.command).filter((c) => c.startsWith('codeforge.workspacesView.'));
+    assert.equal(view.length, 10);
+    for (const command of view) {
+      assert.ok(!taken.has(command), `${command} is a language server command`);
+    }
+    const [main] = parseWorkspaces(LIST);
+    const nodes: WorkspaceNode[] = [
+      { kind: 'workspace', workspace: main, snapshots: [], current: false },
+      { kind: 'snapshot', snapshot: parseSnapshots(SNAPS)[0] },
+    ];
+    for (const node of nodes) {
+      for (const action of ['start', 'stop', 'snapshot', 'clone', 'restore', 'switch', 'delete', 'logs'] as const) {
+        const call = actionCall(action, node);
+        if (call) {
+          const op = catalog.find((o) => o.name === call.op);
+          assert.ok(op, `${call.op} is not in the catalog`);
+          const fields = op.input_fields.map((f) => f.name);
+          assert.ok(Object.keys(call.given).every((k) => fields.includes(k)), `${call.op} has no field ${Object.keys(call.given).join(', ')}`);
+        }
+      }
+    }
+    const create = catalog.find((o) => o.name === 'workspaces.create') as Operation;
+    assert.deepEqual(
+      forCreate(create).input_fields.map((f) => f.name),
+      ['name', 'template', 'runtime'],
+    );
   });
 });

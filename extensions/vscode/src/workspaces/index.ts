@@ -55,9 +55,9 @@ export class Workspaces implements vscode.TreeDataProvider<WorkspaceNode>, vscod
   constructor(private readonly host: WorkspacesHost) {
     this.disposables.push(
       vscode.window.registerTreeDataProvider(VIEW_ID, this),
-      vscode.commands.registerCommand('codeforge.workspaces.refresh', () => this.refresh()),
-      vscode.commands.registerCommand('codeforge.workspaces.create', () => this.create()),
-      ...ACTIONS.map((action) => vscode.commands.registerCommand(`codeforge.workspaces.${action}`, (node?: WorkspaceNode) => this.act(action, node))),
+      vscode.commands.registerCommand('codeforge.workspacesView.refresh', () => this.refresh()),
+      vscode.commands.registerCommand('codeforge.workspacesView.create', () => this.create()),
+      ...ACTIONS.map((action) => vscode.commands.registerCommand(`codeforge.workspacesView.${action}`, (node?: WorkspaceNode) => this.act(action, node))),
     );
   }
 
