@@ -239,7 +239,7 @@ describe(':CodeForge workspaces', function()
 
   it('every subcommand works typed with no arguments', function()
     local cases = {
-      { 'list', {}, 'workspaces.list', vim.empty_dict() },
+      { 'list', {}, 'workspaces.snapshots', vim.empty_dict() },
       { 'create', { 'fresh', choose('Run') }, 'workspaces.create', { name = 'fresh' } },
       { 'clone', { choose('main-1'), 'copy' }, 'workspaces.clone', { source = 'main-1', name = 'copy' } },
       { 'snapshot', { choose('main') }, 'workspaces.snapshot', { name = 'main' } },
@@ -373,6 +373,45 @@ describe(':CodeForge workspaces', function()
     matches('postgresql://app:••••@db', errors(shown)[1].msg)
     local everything = vim.inspect(shown) .. table.concat(log.lines, '\n')
     assert(not everything:find(PASSWORD, 1, true), everything)
+  end)
+end)
+
+describe('workspaces list', function()
+  it('shows each workspace with its snapshots, newest first, and the orphans apart', function()
+    workspaces.current = 'feature'
+    local lines = workspaces.list_lines({
+      { name = 'main', state = 'running', runtime = 'local', ports = { { service = 'web', inside = 8000, host = 42001 } } },
+      { name = 'feature', state = 'failed', runtime = 'docker', error = 'postgresql://app:' .. PASSWORD .. '@db refused' },
+    }, {
+      { name = 'main-1', workspace = 'main', created_at = '2026-11-30T18:00:00Z' },
+      { name = 'main-2', workspace = 'main', created_at = '2026-11-30T19:00:00Z' },
+      { name = 'old-1', created_at = '2026-11-29T10:00:00Z' },
+    })
+    workspaces.current = nil
+    matches('^  main +running +local +web 8000→42001$', lines[1])
+    matches('^    ◦ main%-2 +2026%-11%-30 19:00$', lines[2])
+    matches('^    ◦ main%-1', lines[3])
+    matches('^● feature +failed +docker', lines[4])
+    matches('error: postgresql://app:••••@db refused', lines[5])
+    eq('  snapshots of deleted workspaces:', lines[6])
+    matches('old%-1', lines[7])
+    assert(not table.concat(lines, '\n'):find(PASSWORD, 1, true))
+    eq({ 'no workspace yet: :CodeForge workspaces create NAME' }, workspaces.list_lines({}, {}))
+  end)
+
+  it(':CodeForge workspaces list asks both lists and shows them in one float', function()
+    reset()
+    local floated
+    ui.float = function(title, lines)
+      floated = { title = title, lines = lines }
+    end
+    run('workspaces list')
+    ui.float = function() end
+    eq('CodeForge workspaces', floated.title)
+    eq({ 'workspaces.list', 'workspaces.snapshots' }, vim.tbl_map(function(c)
+      return c.name
+    end, platform.calls))
+    matches('main%-1', table.concat(floated.lines, '\n'))
   end)
 end)
 

@@ -1,4 +1,4 @@
---- Workspaces in Neovim (:help codeforge-workspaces, docs/workspaces.md "Editors").
+--- Workspaces in Neovim (docs/workspaces.md, "Editors").
 ---
 --- `:CodeForge workspaces {list,create,clone,snapshot,restore,switch,delete,start,stop,logs}`
 --- with positional words for what each needs (`clone SOURCE NAME`, `restore SNAPSHOT [WORKSPACE]`)
@@ -6,6 +6,7 @@
 --- given is asked: a workspace or snapshot is chosen from the project's (workspaces.list,
 --- workspaces.snapshots), anything else is prompted by the catalog's rules (codeforge.prompt),
 --- and destructive operations are confirmed, as for any `:CodeForge` operation (run_op).
+--- `list` shows the workspaces (state, runtime, ports) each with its snapshots, newest first.
 --- `:CodeForge workspaces` alone asks which subcommand. The catalog's other workspaces
 --- operations (show, snapshots, delete_snapshot, templates, pool, connect) are the generic
 --- `:CodeForge workspaces VERB`.
@@ -275,6 +276,67 @@ end
 
 M.current = nil ---@type string|nil the workspace last switched to
 
+local function str(v)
+  return (type(v) == 'string' or type(v) == 'number') and require('codeforge.secrets').mask_url_passwords(tostring(v)) or ''
+end
+
+--- The lines `list` shows: each workspace (state, runtime, ports, the one switched to marked)
+--- with its snapshots under it, newest first; then snapshots whose workspace is deleted.
+function M.list_lines(workspaces, snapshots)
+  local by_workspace, names, lines = {}, {}, {}
+  snapshots = vim.deepcopy(snapshots or {})
+  table.sort(snapshots, function(a, b)
+    return str(a.created_at) > str(b.created_at)
+  end)
+  for _, w in ipairs(workspaces or {}) do
+    names[str(w.name)] = true
+  end
+  for _, snap in ipairs(snapshots) do
+    local of = names[str(snap.workspace)] and str(snap.workspace) or ''
+    by_workspace[of] = by_workspace[of] or {}
+    table.insert(by_workspace[of], snap)
+  end
+  local function snapshot_line(snap)
+    return ('    ◦ %-28s %s'):format(str(snap.name), str(snap.created_at):gsub('T', ' '):sub(1, 16))
+  end
+  for _, w in ipairs(workspaces or {}) do
+    local ports = {}
+    for _, p in ipairs(type(w.ports) == 'table' and w.ports or {}) do
+      ports[#ports + 1] = ('%s %s→%s'):format(str(p.service), str(p.inside), str(p.host))
+    end
+    local mark = (M.current and w.name == M.current) and '● ' or '  '
+    lines[#lines + 1] = ('%s%-30s %-9s %-10s %s'):format(mark, str(w.name), str(w.state), str(w.runtime), table.concat(ports, ', '))
+    if str(w.error) ~= '' then
+      lines[#lines + 1] = '    error: ' .. str(w.error)
+    end
+    for _, snap in ipairs(by_workspace[str(w.name)] or {}) do
+      lines[#lines + 1] = snapshot_line(snap)
+    end
+  end
+  if by_workspace[''] then
+    lines[#lines + 1] = '  snapshots of deleted workspaces:'
+    for _, snap in ipairs(by_workspace['']) do
+      lines[#lines + 1] = snapshot_line(snap)
+    end
+  end
+  if #lines == 0 then
+    lines[1] = 'no workspace yet: :CodeForge workspaces create NAME'
+  end
+  return lines
+end
+
+local function list(client)
+  local codeforge = require('codeforge')
+  local workspaces, err = items(client, 'workspaces.list')
+  if not workspaces then
+    return codeforge.report_error(':CodeForge workspaces list', err)
+  end
+  local snapshots = items(client, 'workspaces.snapshots') or {}
+  local result = { items = workspaces, snapshots = snapshots }
+  require('codeforge.ui').float('CodeForge workspaces', M.list_lines(workspaces, snapshots), result)
+  return result
+end
+
 --- :CodeForge[!] workspaces [SUBCOMMAND [words…]]; must run inside a coroutine.
 function M.command(words, bang)
   local codeforge = require('codeforge')
@@ -326,6 +388,8 @@ function M.command(words, bang)
   end
   if sub == 'switch' then
     return switch(client, op, given)
+  elseif sub == 'list' then
+    return list(client)
   end
   return codeforge.run_op(client, op, given, { all = bang })
 end
