@@ -29,6 +29,7 @@ CAPABILITY = Capability(
     catalog=("codeforge.catalog.workspaces",),
     models=("models",),
     services=("service",),
+    panes=("pane",),
     background=(Background("warm pool", _pool),),
     cleanup=(CrashCleanup("half-made workspace operations", _sweep, every=60.0),),
 )
