@@ -23,6 +23,7 @@ from codeforge.platform.db import new_id, utcnow
 from codeforge.platform.settings import Settings
 from codeforge.platform.workspaces import access
 from codeforge.platform.workspaces.databases_link import drop_branch
+from codeforge.platform.workspaces.files.common import du_bytes
 from codeforge.platform.workspaces.journal import Intent, Journal, Undo
 from codeforge.platform.workspaces.models import Workspace, WorkspacePort, WorkspaceSnapshot
 from codeforge.platform.workspaces.network import PortPool
@@ -128,6 +129,11 @@ def build(ctx: Context, new: NewWorkspace, *, created_by: str) -> Workspace:
     book, undo = journal(ctx)
     side = access.Side.of(ctx)
     ws_id, tree_id = new_id(), new_id()
+    disk_limited = new.spec.limits.disk_mb is not None
+    if disk_limited and new.tree_source is not None:
+        # Measured before anything is copied: a folder over the limit is refused as such, not
+        # after filling the volume (or failing on a full one with a less useful error).
+        _check_disk(du_bytes(new.tree_source, store.root), new.spec)
     with book.intent(new.operation, project.id, undo) as intent:
         intent.making("row", ws_id)
         with side.session() as s:
@@ -151,7 +157,8 @@ def build(ctx: Context, new: NewWorkspace, *, created_by: str) -> Workspace:
         tree = store.clone(new.tree_source, tree_id) if new.tree_source else store.make(tree_id)
         if new.fill_tree is not None:
             new.fill_tree(tree)
-        _check_disk(store.usage(tree) if new.spec.limits.disk_mb else 0, new.spec)
+        if disk_limited and (new.tree_source is None or new.fill_tree is not None):
+            _check_disk(store.usage(tree), new.spec)  # what was laid down after the copy
         if new.steps is not None:
             new.steps(intent, ws_id)
         intent.making("ports", ws_id)
