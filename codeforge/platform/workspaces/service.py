@@ -4,6 +4,7 @@ clone or the pool."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import replace
@@ -98,7 +99,16 @@ def create(ctx: Context, data: catalog.workspaces.CreateInput) -> catalog.worksp
         )
     folder = None
     if data.folder:
-        folder = confine(data.folder, migration_roots(ctx.settings), field="folder")
+        # The projects' folder only: the data dir (migration_roots' other root) holds the secret
+        # key, the platform's database, every project's trees, runtime state and database files.
+        roots = [r for r in migration_roots(ctx.settings) if r != ctx.settings.data_dir]
+        folder = confine(data.folder, roots, field="folder")
+        data_dir = Path(os.path.realpath(ctx.settings.data_dir))
+        if folder.is_relative_to(data_dir) or data_dir.is_relative_to(folder):  # `up` run in $HOME
+            raise BadInput(
+                "folder is outside the folders this platform may use: it holds or is in the platform's own data",
+                errors=[FieldProblem("folder", "the platform's data", "give a project's folder")],
+            )
         if not folder.is_dir():
             raise BadInput(
                 f"folder {data.folder} is not a folder on the platform's host",
