@@ -121,6 +121,8 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlatfo
 @pytest.fixture(scope="module")
 def client(platform: RunningPlatform) -> Iterator[PlatformClient]:
     with PlatformClient(platform.url, platform.token, timeout=120) as c:
+        # Every workspace of the project sees it (a plain variable, not even marked secret).
+        run(c, "env.set", {"project": platform.project, "name": "DB_URL", "value": SECRET_URL})
         yield c
 
 
@@ -196,7 +198,7 @@ def test_a_failing_post_create_command_shows_its_exit_code_and_output_and_leaves
 ) -> None:
     folder = project_folder(platform, "post-create-fails", FAILING_POST_CREATE)
     body = {
-        "project": platform.project, "name": "pc", "folder": str(folder), "env": {"DB_URL": SECRET_URL},
+        "project": platform.project, "name": "pc", "folder": str(folder),
         **({"memory_mb": 256} if CGROUPS else {}),
     }  # fmt: skip
     error, events = failed_job(client, "workspaces.create", body)
@@ -244,7 +246,7 @@ def test_a_failed_post_create_command_leaves_no_process(
 
 def test_a_password_in_a_workspace_url_is_never_shown(client: PlatformClient, platform: RunningPlatform) -> None:
     p = platform.project
-    made = run(client, "workspaces.create", {"project": p, "name": "secretive", "env": {"DB_URL": SECRET_URL}})
+    made = run(client, "workspaces.create", {"project": p, "name": "secretive", "template": "python"})
     assert PASSWORD not in str(made)
     Path(made["folder"], "app.py").write_text("print('hi')\n")
     assert PASSWORD not in str(run(client, "workspaces.show", {"project": p, "name": "secretive"}))
@@ -253,7 +255,6 @@ def test_a_password_in_a_workspace_url_is_never_shown(client: PlatformClient, pl
     assert PASSWORD not in str(snap) and PASSWORD not in str(run(client, "workspaces.snapshots", {"project": p}))
     copy = run(client, "workspaces.clone", {"project": p, "source": "secretive", "name": "secretive-copy"})
     assert PASSWORD not in str(copy)
-    # Its processes do see it: the value is kept, only never shown.
     lines = run(client, "workspaces.logs", {"project": p, "name": "secretive-copy"})["lines"]
     assert PASSWORD not in str(lines)
     for name in ("secretive", "secretive-copy"):
@@ -262,6 +263,18 @@ def test_a_password_in_a_workspace_url_is_never_shown(client: PlatformClient, pl
     jobs = run(client, "jobs.list", {"project": p, "limit": 500})
     assert PASSWORD not in str(jobs)
     assert PASSWORD not in platform.logs()
+    assert_nothing_made(platform, client)
+
+
+def test_a_folder_in_the_platforms_own_data_is_refused(client: PlatformClient, platform: RunningPlatform) -> None:
+    """The data dir holds the platform's secret key, database and every project's trees: a
+    member who may create workspaces must not get a copy of it (or of another project's tree)."""
+    p = platform.project
+    other = run(client, "workspaces.create", {"project": p, "name": "other"})
+    for folder in (platform.data_dir, Path(other["folder"]), platform.data_dir / "workspaces"):
+        with pytest.raises(CodeForgeError, match="folder is outside the folders this platform may use"):
+            run(client, "workspaces.create", {"project": p, "name": "thief", "folder": str(folder)})
+    run(client, "workspaces.delete", {"project": p, "name": "other"})
     assert_nothing_made(platform, client)
 
 
