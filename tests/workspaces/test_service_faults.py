@@ -437,6 +437,27 @@ def test_a_full_volume_and_cpu_and_memory_quotas_name_the_fix_and_leave_nothing(
             assert_nothing_made(platform, client, keep={"big"})
             run(client, "workspaces.delete", {"project": p, "name": "big"})
             assert_nothing_made(platform, client)
+
+            # A snapshot and a clone of a running workspace (its service holds the tree, so its
+            # files are copied into a new layer) on a full volume: refused, nothing half-made.
+            limits = {"cpus": 0.5, "memory_mb": 128}  # a clone of it fits in the quotas
+            web = run(client, "workspaces.create", {"project": p, "name": "web", "template": "python", **limits})
+            Path(web["folder"], "big.bin").write_bytes(os.urandom(4 * 1024 * 1024))
+            for op, extra in (("snapshot", {"name": "web", "snapshot": "web-s"}), ("clone", {"source": "web"})):
+                with pytest.raises(CodeForgeError, match=f"no space left on the workspaces volume {files}"):
+                    run(
+                        client,
+                        f"workspaces.{op}",
+                        {"project": p, **({"name": "web-c"} if op == "clone" else {}), **extra},
+                    )
+                assert run(client, "workspaces.snapshots", {"project": p})["items"] == []
+                assert_nothing_made(platform, client, keep={"web"})
+            assert httpx.get(web["ports"][0]["url"], timeout=5).status_code == 200
+            Path(web["folder"], "big.bin").unlink()
+            run(client, "workspaces.snapshot", {"project": p, "name": "web", "snapshot": "web-s"})
+            run(client, "workspaces.delete", {"project": p, "name": "web"})
+            run(client, "workspaces.delete_snapshot", {"project": p, "snapshot": "web-s"})
+            assert_nothing_made(platform, client)
     finally:
         if platform is not None:
             platform.stop()
