@@ -440,16 +440,16 @@ def test_a_full_volume_and_cpu_and_memory_quotas_name_the_fix_and_leave_nothing(
 
             # A snapshot and a clone of a running workspace (its service holds the tree, so its
             # files are copied into a new layer) on a full volume: refused, nothing half-made.
-            limits = {"cpus": 0.5, "memory_mb": 128}  # a clone of it fits in the quotas
+            limits: dict[str, float] = {"cpus": 0.5, "memory_mb": 128}  # a clone of it fits in the quotas
             web = run(client, "workspaces.create", {"project": p, "name": "web", "template": "python", **limits})
             Path(web["folder"], "big.bin").write_bytes(os.urandom(4 * 1024 * 1024))
-            for op, extra in (("snapshot", {"name": "web", "snapshot": "web-s"}), ("clone", {"source": "web"})):
+            attempts: list[tuple[str, dict[str, str]]] = [
+                ("snapshot", {"name": "web", "snapshot": "web-s"}),
+                ("clone", {"source": "web", "name": "web-c"}),
+            ]
+            for op, names in attempts:
                 with pytest.raises(CodeForgeError, match=f"no space left on the workspaces volume {files}"):
-                    run(
-                        client,
-                        f"workspaces.{op}",
-                        {"project": p, **({"name": "web-c"} if op == "clone" else {}), **extra},
-                    )
+                    run(client, f"workspaces.{op}", {"project": p, **names})
                 assert run(client, "workspaces.snapshots", {"project": p})["items"] == []
                 assert_nothing_made(platform, client, keep={"web"})
             assert httpx.get(web["ports"][0]["url"], timeout=5).status_code == 200
