@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field
 from pydantic.json_schema import JsonDict
 
 from codeforge.catalog.base import Operation, Permission, ProjectInput, declare, optional_pattern
-from codeforge.catalog.env import ENV_NAME_PATTERN
 
 __all__ = [
     "CLONE",
@@ -40,7 +38,6 @@ _NAME_HELP = "a-z, 0-9 and '-', starting with a letter, at most 30"
 WS_VALUES: JsonDict = {"x-codeforge-values": "workspaces.list#name"}
 SNAP_VALUES: JsonDict = {"x-codeforge-values": "workspaces.snapshots#name"}
 TEMPLATE_VALUES: JsonDict = {"x-codeforge-values": "workspaces.templates#name"}
-EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME_PATTERN)]
 
 
 class RuntimeChoice(StrEnum):
@@ -54,6 +51,10 @@ class RuntimeChoice(StrEnum):
 
 
 class CreateInput(ProjectInput):
+    """A workspace sees the project's variables (`env set`, secrets among them, kept and shown
+    by the env capability's rules) and those of its devcontainer.json; it takes none here, so
+    no secret travels in an operation's input, an editor's prompt or a log."""
+
     name: str = Field(pattern=WORKSPACE_NAME_PATTERN, description=f"Name of the new workspace: {_NAME_HELP}.")
     template: str = Field(
         default="",
@@ -77,9 +78,6 @@ class CreateInput(ProjectInput):
     cpus: float | None = Field(default=None, gt=0, le=1024, description="CPU limit (e.g. 1.5).")
     memory_mb: int | None = Field(default=None, ge=16, le=16_777_216, description="Memory limit in MiB.")
     disk_mb: int | None = Field(default=None, ge=1, le=1 << 40, description="Disk limit of its files in MiB.")
-    env: dict[EnvName, str] = Field(
-        default_factory=dict, max_length=500, description="Variables of the workspace (over the project's)."
-    )
 
 
 class NameInput(ProjectInput):

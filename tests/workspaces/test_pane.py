@@ -27,7 +27,8 @@ HOSTILE_FEATURE = "ghcr.io/evil/<img src=x onerror=alert(1)>-ünïcødé:1"
 
 @pytest.fixture(scope="module")
 def platform(btrfs_volume: Path) -> Iterator[RunningPlatform]:
-    running = start_platform(btrfs_volume / f"ws-pane-{os.getpid()}", **ENV)
+    base = btrfs_volume / f"ws-pane-{os.getpid()}"
+    running = start_platform(base, CODEFORGE_PROJECTS_ROOT=str(base / "projects"), **ENV)
     yield running
     running.stop()
 
@@ -56,20 +57,18 @@ def test_workspaces_pane(platform: RunningPlatform) -> None:
         db_password = urlsplit(db_url).password
         assert db_password
 
-        # A workspace whose own variables are hostile or secret: never shown.
+        # Variables the workspace sees that are hostile or secret: never shown.
         secret_url = f"postgresql://app:{DB_PASSWORD}@db.example:5432/app"
-        plain = run(
-            client,
-            "workspaces.create",
-            {"project": p, "name": "plain", "template": "empty", "env": {"API_KEY": SCRIPT, "OTHER_URL": secret_url}},
-        )
+        run(client, "env.set", {"project": p, "name": "API_KEY", "value": SCRIPT})
+        run(client, "env.set", {"project": p, "name": "OTHER_URL", "value": secret_url, "secret": True})
+        plain = run(client, "workspaces.create", {"project": p, "name": "plain", "template": "empty"})
         assert plain["state"] == "running"
         snap = run(client, "workspaces.snapshot", {"project": p, "name": "plain", "snapshot": "plain-first"})
         snap_branch = snap["databases"][0]["database"]
         run(client, "workspaces.clone", {"project": p, "source": "plain", "name": "plain-copy"})
 
         # A devcontainer.json with user text shown in notes, a forwarded port and a secret value.
-        folder = platform.data_dir / "hostile"
+        folder = Path(platform.env["CODEFORGE_PROJECTS_ROOT"]) / "hostile"
         (folder / ".devcontainer").mkdir(parents=True)
         (folder / ".devcontainer" / "devcontainer.json").write_text(
             json.dumps(

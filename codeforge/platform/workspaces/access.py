@@ -195,7 +195,7 @@ def _make_runtime(settings: Settings, name: str) -> WorkspaceRuntime:
 
 def port_pool(ctx: Context) -> PortPool:
     low, high = parse_range(workspace_settings().port_range)
-    return PortPool(Side.of(ctx), low, high)  # type: ignore[arg-type]
+    return PortPool(Side.of(ctx), low, high)
 
 
 # -- finding and describing ----------------------------------------------------------------------------
@@ -246,7 +246,7 @@ def workspace_info(
     from_pool: bool = False,
 ) -> catalog.workspaces.WorkspaceInfo:  # fmt: skip
     spec = spec_of(row.spec)
-    ports = PortPool(Side.of(ctx)).held(row.id)  # type: ignore[arg-type]
+    ports = PortPool(Side.of(ctx)).held(row.id)
     bridge = next((p for p in ports if p.service == "bridge"), None)
     store = file_store(ctx.settings)
     disk_bytes = None

@@ -5,8 +5,12 @@ pool, and the crash cleanup that undoes what a killed operation half-made."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from codeforge.platform.manifest import Background, BackgroundService, Capability, CrashCleanup, Runtime
+
+if TYPE_CHECKING:
+    from codeforge.platform.settings import Settings
 
 __all__ = ["CAPABILITY"]
 
@@ -15,6 +19,13 @@ def _sweep(rt: Runtime) -> Sequence[str]:
     from codeforge.platform.workspaces.cleanup import sweep
 
     return sweep(rt)
+
+
+def _copy_advice(settings: Settings) -> str | None:
+    # Where trees are full copies (no btrfs, reflink or overlayfs), say how to get instant clones.
+    from codeforge.platform.workspaces.access import file_store
+
+    return file_store(settings).advice
 
 
 def _pool(rt: Runtime) -> BackgroundService:
@@ -32,4 +43,5 @@ CAPABILITY = Capability(
     panes=("pane",),
     background=(Background("warm pool", _pool),),
     cleanup=(CrashCleanup("half-made workspace operations", _sweep, every=60.0),),
+    notices=(_copy_advice,),
 )

@@ -33,7 +33,7 @@ def clone(ctx: Context, source: Workspace | WorkspaceSnapshot, name: str) -> tup
         own_env = access.unseal_env(ctx.cipher, source.env_sealed)
         databases = used_databases(ctx, access.workspace_env(ctx, source))
         tree, spec, runtime, template = Path(source.tree), source.spec, source.runtime, source.template
-        ports = PortPool(access.Side.of(ctx)).held(source.id)  # type: ignore[arg-type]
+        ports = PortPool(access.Side.of(ctx)).held(source.id)
         if source.state == "running":
             notes.append("running processes are not copied: the clone's services started from their commands")
     else:

@@ -21,21 +21,30 @@ import os
 import signal
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
-from codeforge.platform.db import Database, utcnow
+from codeforge.platform.db import utcnow
 from codeforge.platform.workspaces.models import WorkspaceIntent
 
-__all__ = ["BOOT", "Intent", "Journal", "Undo"]
+__all__ = ["BOOT", "Intent", "Journal", "Sessions", "Undo"]
 
 log = logging.getLogger("codeforge.workspaces.journal")
 
 BOOT = uuid.uuid4().hex[:12]  # this process: another boot of the same instance is a restart
 
 Undo = Callable[[str, str], None]  # (kind, ref): remove it; gone already is fine
+
+
+class Sessions(Protocol):
+    """Units of work committed when their block ends: the platform's Database, or a side
+    session of an operation (access.Side)."""
+
+    def session(self) -> AbstractContextManager[Session]: ...
 
 
 class Intent:
@@ -57,7 +66,7 @@ class Intent:
 
 
 class Journal:
-    def __init__(self, db: Database, instance: str, *, lease_s: float = 600.0, boot: str = BOOT) -> None:
+    def __init__(self, db: Sessions, instance: str, *, lease_s: float = 600.0, boot: str = BOOT) -> None:
         self.db, self.instance, self.lease_s = db, instance, lease_s
         self.owner = f"{instance}/{boot}"
 

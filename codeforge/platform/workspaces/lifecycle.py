@@ -28,6 +28,7 @@ from codeforge.platform.workspaces.journal import Intent, Journal, Undo
 from codeforge.platform.workspaces.models import Workspace, WorkspacePort, WorkspaceSnapshot
 from codeforge.platform.workspaces.network import PortPool
 from codeforge.platform.workspaces.records import PortMap, RuntimeHandle, ServiceSpec, WorkspaceSpec
+from codeforge.platform.workspaces.runtimes.base import WorkspaceRuntime
 
 __all__ = [
     "NewWorkspace",
@@ -51,7 +52,7 @@ def undo_steps(bind: Engine, settings: Settings, cipher: Cipher, actor: Actor | 
 
     def undo(kind: str, ref: str) -> None:
         if kind == "ports":
-            PortPool(side).release(ref)  # type: ignore[arg-type]
+            PortPool(side).release(ref)
         elif kind == "tree":
             access.file_store(settings).delete(Path(ref))
         elif kind == "runtime":
@@ -80,7 +81,7 @@ def undo_steps(bind: Engine, settings: Settings, cipher: Cipher, actor: Actor | 
 def journal(ctx: Context) -> tuple[Journal, Undo]:
     side = access.Side.of(ctx)
     return (
-        Journal(side, ctx.settings.resolved_instance_id),  # type: ignore[arg-type]
+        Journal(side, ctx.settings.resolved_instance_id),
         undo_steps(side.bind, ctx.settings, ctx.cipher, ctx.actor),
     )
 
@@ -203,9 +204,9 @@ def _check_disk(used: int, spec: WorkspaceSpec) -> None:
         )
 
 
-def _post_create(runtime: object, handle: RuntimeHandle, spec: WorkspaceSpec) -> None:
+def _post_create(runtime: WorkspaceRuntime, handle: RuntimeHandle, spec: WorkspaceSpec) -> None:
     for argv in spec.post_create:
-        result = runtime.exec(handle, list(argv), timeout_s=600)  # type: ignore[attr-defined]
+        result = runtime.exec(handle, list(argv), timeout_s=600)
         if result.exit_code != 0:
             tail = "\n".join(result.output.splitlines()[-12:])
             raise ExternalFailure(
@@ -222,7 +223,7 @@ def start(ctx: Context, row: Workspace) -> None:
     """Start its services (a runtime made again first when a restore took it away)."""
     runtime = access.runtime_named(ctx.settings, row.runtime)
     spec = access.spec_of(row.spec)
-    ports = PortPool(access.Side.of(ctx)).held(row.id)  # type: ignore[arg-type]
+    ports = PortPool(access.Side.of(ctx)).held(row.id)
     env = {**access.workspace_env(ctx, row), **service_env(ports)}
     handle = handle_of(row)
     if handle is None:

@@ -14,7 +14,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from codeforge.catalog.errors import BadInput, Conflict, FieldProblem
-from codeforge.platform.db import Database
+from codeforge.platform.workspaces.journal import Sessions
 from codeforge.platform.workspaces.models import WorkspacePort
 from codeforge.platform.workspaces.records import PortMap
 
@@ -45,7 +45,7 @@ def _free_here(port: int) -> bool:
 
 
 class PortPool:
-    def __init__(self, db: Database, low: int = DEFAULT_RANGE[0], high: int = DEFAULT_RANGE[1]) -> None:
+    def __init__(self, db: Sessions, low: int = DEFAULT_RANGE[0], high: int = DEFAULT_RANGE[1]) -> None:
         self.db, self.low, self.high = db, low, high
 
     def allocate(self, workspace_id: str, wants: Iterable[tuple[str, int]]) -> list[PortMap]:

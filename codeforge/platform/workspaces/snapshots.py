@@ -75,7 +75,7 @@ def take(ctx: Context, ws: Workspace, name: str) -> tuple[WorkspaceSnapshot, flo
             "env": True,
             "env_sealed": access.seal_env(ctx.cipher, own_env),
             "databases": branches,
-            "network": [p.__dict__ for p in PortPool(access.Side.of(ctx)).held(ws.id) if p.service != "bridge"],  # type: ignore[arg-type]
+            "network": [p.__dict__ for p in PortPool(access.Side.of(ctx)).held(ws.id) if p.service != "bridge"],
             "spec": ws.spec,
             "runtime": ws.runtime,
             "template": ws.template,
