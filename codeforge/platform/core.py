@@ -76,7 +76,9 @@ class Platform:
         self.metrics = PlatformMetrics()
         self.capabilities = discover_capabilities(settings.capability_packages)
         self.services = load_capabilities(self.capabilities)
-        self.lifecycle = Lifecycle(self.capabilities, Runtime(self.db, settings, self.cipher, self.jobs, self.metrics.registry))
+        self.lifecycle = Lifecycle(
+            self.capabilities, Runtime(self.db, settings, self.cipher, self.jobs, self.metrics.registry)
+        )
         self._lock = threading.Lock()
         self._accepting = True
         self._drained = False
