@@ -41,6 +41,7 @@ __all__ = [
     "start",
     "stop",
     "undo_steps",
+    "wanted_ports",
 ]
 
 log = logging.getLogger("codeforge.workspaces")
@@ -114,7 +115,7 @@ class NewWorkspace:
     post_create: bool = True  # a clone's files have been through it already
 
 
-def _wanted_ports(spec: WorkspaceSpec) -> list[tuple[str, int]]:
+def wanted_ports(spec: WorkspaceSpec) -> list[tuple[str, int]]:
     wants = [(s.name, s.port) for s in spec.services if s.port is not None]
     listed = {port for _, port in wants}
     wants += [(f"port-{p}", p) for p in spec.forward_ports if p not in listed]
@@ -163,7 +164,7 @@ def build(ctx: Context, new: NewWorkspace, *, created_by: str) -> Workspace:
         if new.steps is not None:
             new.steps(intent, ws_id)
         intent.making("ports", ws_id)
-        ports = access.port_pool(ctx).allocate(ws_id, _wanted_ports(new.spec))
+        ports = access.port_pool(ctx).allocate(ws_id, wanted_ports(new.spec))
         env = _env_for(ctx, new, ports)
         access.progress(ctx, 0.5, f"starting it on the {new.runtime} runtime")
         intent.making("runtime", f"{new.runtime}:{ws_id}")

@@ -205,6 +205,19 @@ def restore(ctx: Context, snap: WorkspaceSnapshot, ws: Workspace) -> float:
             let_go(*step)
         except Exception:
             log.exception("could not remove what a restore replaced", extra={"step": step})
+    _match_ports(ctx, ws)
     access.progress(ctx, 0.8, "starting its services")
     lifecycle.start(ctx, ws)
     return round(time.perf_counter() - started, 3)
+
+
+def _match_ports(ctx: Context, ws: Workspace) -> None:
+    """Host ports for the restored spec: a snapshot of another workspace may name services the
+    workspace has no port for (they would listen on their inside port, outside the range) and
+    lack some it has (let go; the bridge's is kept)."""
+    pool = access.port_pool(ctx)
+    held = pool.held(ws.id)
+    wanted = lifecycle.wanted_ports(access.spec_of(ws.spec))
+    have = {(p.service, p.inside) for p in held}
+    pool.release(ws.id, [p.host for p in held if p.service != "bridge" and (p.service, p.inside) not in wanted])
+    pool.allocate(ws.id, [w for w in wanted if w not in have])
