@@ -382,6 +382,28 @@ def test_wrong_names_unicode_names_a_deleted_source_and_a_taken_name(
     assert_nothing_made(platform, client)
 
 
+def test_restore_into_another_workspace_gives_the_snapshots_services_their_ports(
+    client: PlatformClient, platform: RunningPlatform
+) -> None:
+    p = platform.project
+    web = run(client, "workspaces.create", {"project": p, "name": "pyweb", "template": "python"})
+    Path(web["folder"], "mark.txt").write_text("web's\n")
+    run(client, "workspaces.snapshot", {"project": p, "name": "pyweb", "snapshot": "pyweb-s"})
+    run(client, "workspaces.create", {"project": p, "name": "plain"})
+    into = run(client, "workspaces.restore", {"project": p, "snapshot": "pyweb-s", "name": "plain"})
+    try:
+        assert Path(into["folder"], "mark.txt").read_text() == "web's\n"
+        ports = {q["service"]: q["host"] for q in into["ports"]}
+        assert set(ports) == {"web"}, into["ports"]
+        assert 43600 <= ports["web"] <= 43799 and ports["web"] != web["ports"][0]["host"]
+        assert httpx.get(f"http://127.0.0.1:{ports['web']}/mark.txt", timeout=5).text == "web's\n"
+    finally:
+        for name in ("pyweb", "plain"):
+            run(client, "workspaces.delete", {"project": p, "name": name})
+        run(client, "workspaces.delete_snapshot", {"project": p, "snapshot": "pyweb-s"})
+    assert_nothing_made(platform, client)
+
+
 # -- 2. a full workspaces volume ------------------------------------------------------------------------
 
 
