@@ -19,7 +19,7 @@ from codeforge.platform.databases.paths import confine, migration_roots
 from codeforge.platform.registry import implements
 from codeforge.platform.workspaces import access, lifecycle, pool, snapshots
 from codeforge.platform.workspaces.clone import clone as clone_workspace
-from codeforge.platform.workspaces.devcontainer import load_devcontainer
+from codeforge.platform.workspaces.devcontainer import find_devcontainer, load_devcontainer
 from codeforge.platform.workspaces.models import Workspace, WorkspacePool, WorkspaceSnapshot
 from codeforge.platform.workspaces.records import Limits, ServiceSpec, WorkspaceSpec
 from codeforge.platform.workspaces.settings import workspace_settings
@@ -117,6 +117,14 @@ def create(ctx: Context, data: catalog.workspaces.CreateInput) -> catalog.worksp
     chosen = _chosen_template(data.template) if data.template else None
     spec = chosen.spec if chosen else WorkspaceSpec()
     if folder is not None:
+        found = find_devcontainer(folder, data.devcontainer or None)
+        if found is not None and not Path(os.path.realpath(found)).is_relative_to(folder):
+            # The platform reads it itself: a link to a file elsewhere on its host would have
+            # its errors quote that file.
+            raise BadInput(
+                f"{found.relative_to(folder)} is a link to a file outside the folder",
+                errors=[FieldProblem("devcontainer", "outside the folder", "make it a file of the folder")],
+            )
         # ${localEnv:…} is the editor's machine in VS Code; here it would be the platform's
         # own environment (its secret key among it), so it reads as empty.
         spec = load_devcontainer(folder, data.devcontainer or None, local_env={}) or spec
