@@ -181,6 +181,31 @@ def test_a_devcontainer_with_errors_reports_each_with_its_line_and_makes_nothing
     assert_nothing_made(platform, client)
 
 
+def test_a_devcontainer_that_is_a_link_out_of_the_folder_is_not_read(
+    client: PlatformClient, platform: RunningPlatform
+) -> None:
+    """The platform reads devcontainer.json itself: a link to a file elsewhere on its host
+    would have it quote that file's contents in its errors."""
+    outside = platform.data_dir / "elsewhere.json"
+    outside.write_text('{"forwardPorts": ["TOP-SECRET-VALUE"]}')
+    folder = project_folder(platform, "linked")
+    (folder / ".devcontainer").mkdir()
+    (folder / ".devcontainer" / "devcontainer.json").symlink_to(outside)
+    linked_dir = project_folder(platform, "linked-dir")
+    (linked_dir / ".devcontainer").symlink_to(platform.data_dir)  # the folder .devcontainer is the link
+    (platform.data_dir / "devcontainer.json").write_text('{"forwardPorts": ["TOP-SECRET-VALUE"]}')
+    try:
+        for f in (folder, linked_dir):
+            error, _ = failed_job(
+                client, "workspaces.create", {"project": platform.project, "name": "ln", "folder": str(f)}
+            )
+            assert "TOP-SECRET-VALUE" not in error and "devcontainer" in error, error
+            assert_nothing_made(platform, client)
+    finally:
+        outside.unlink()
+        (platform.data_dir / "devcontainer.json").unlink()
+
+
 # -- 3. a disk limit smaller than the folder -----------------------------------------------------------
 
 
