@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import re
+import signal
 from pathlib import Path
 from typing import Any
 
 from codeforge.catalog.errors import BadInput, Conflict, FieldProblem, NotFound
+from codeforge.platform.workspaces.network import remap_env
 from codeforge.platform.workspaces.records import ExecResult, PortMap, RuntimeHandle, WorkspaceSpec
 from codeforge.platform.workspaces.runtimes.base import LABEL_INSTANCE, LABEL_WORKSPACE, Unavailable, wait_ready
 from codeforge.platform.workspaces.runtimes.docker_containers import (
@@ -106,6 +109,7 @@ class DockerRuntime:
             container = self._recreate(client, handle.ref, container, spec, ports)
         if container.status != "running":
             container.start()
+            _crash_point("docker.start", "container-started")
         elif any(n.endswith(".pid") for n in read_files(container, LOG_DIR)):
             # Services already run here (a second start, or a restarted platform's): begin
             # afresh rather than start each twice (the second would find its port taken).
@@ -114,7 +118,7 @@ class DockerRuntime:
         inside = {p.service: p.inside for p in ports}
         for svc in spec.services:
             port = svc.port if svc.port is not None else inside.get(svc.name)
-            penv = {**spec.env, **env, **svc.env, **({"PORT": str(port)} if port else {})}
+            penv = {**inside_env({**spec.env, **env, **svc.env}, ports), **({"PORT": str(port)} if port else {})}
             argv = [a.replace("$PORT", str(port)) if port else a for a in svc.command]
             log, pid = f"{LOG_DIR}/{svc.name}.log", f"{LOG_DIR}/{svc.name}.pid"
             script = f'mkdir -p {LOG_DIR}; echo $$ > {pid}; exec "$@" >> {log} 2>&1'
@@ -248,7 +252,8 @@ class DockerRuntime:
         image, mounts and environment (the tree is a bind mount: nothing of it is lost)."""
         image, binds, env = remake_args(old)
         old.remove(force=True)
-        return make_container(client, self._name(ws_id), self._labels(ws_id), image, binds, env, spec, ports)
+        fixed = inside_env(dict(e.split("=", 1) for e in env if "=" in e), ports)
+        return make_container(client, self._name(ws_id), self._labels(ws_id), image, binds, fixed, spec, ports)
 
     def _containers(self, client: Any, ws_id: str) -> list[Any]:
         return list(client.containers.list(all=True, filters={"label": self._filters(ws_id)}))
@@ -307,6 +312,23 @@ class DockerRuntime:
                     client.networks.get(ref).remove()
                 else:
                     client.images.remove(ref, force=True)
+
+
+def inside_env(env: dict[str, str], ports: list[PortMap]) -> dict[str, str]:
+    """`env` as seen from inside the container: a host port published on the host's loopback
+    answers nothing there, so every value naming one (CODEFORGE_SERVICE_<NAME>_URL, a clone's
+    remapped variables) names the port inside instead, where the service listens (all of a
+    workspace's services share the container's loopback)."""
+    return remap_env(env, {p.host: p.inside for p in ports if p.host != p.inside})
+
+
+def _crash_point(operation: str, kind: str) -> None:
+    """Fault injection for the crash tests, as in journal.py: with
+    CODEFORGE_WORKSPACES_CRASH_AT=docker.start:container-started the platform kills itself once
+    a workspace's container runs and before its services start (a death the journal's steps
+    cannot name: inside the `runtime` step). Unset in production."""
+    if os.environ.get("CODEFORGE_WORKSPACES_CRASH_AT") == f"{operation}:{kind}":
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _check_id(ws_id: str, field: str) -> None:
