@@ -429,6 +429,40 @@ def test_restore_into_another_workspace_gives_the_snapshots_services_their_ports
     assert_nothing_made(platform, client)
 
 
+def test_two_at_once_with_one_name_make_one(client: PlatformClient, platform: RunningPlatform) -> None:
+    """Two creates (and two snapshots) of one name sent together: the name's uniqueness is the
+    database's, so one wins and the other undoes what it made."""
+    p = platform.project
+    folder = project_folder(platform, "twin-source")
+    for i in range(200):
+        (folder / f"f{i}.txt").write_text(f"{i}\n")
+
+    def together(op: str, bodies: list[dict[str, Any]]) -> list[str | None]:
+        refs = [client.call(op, {"project": p, **b}) for b in bodies]
+        errors = []
+        for ref in refs:
+            assert isinstance(ref, JobRef)
+            list(client.events(ref.job_id))
+            errors.append(client.job(ref.job_id).error)
+        return errors
+
+    errors = together("workspaces.create", [{"name": "twin", "folder": str(folder)}] * 2)
+    assert sorted(e is None for e in errors) == [False, True], errors
+    assert re.search(r"'twin' already|same name exists already", next(e for e in errors if e) or ""), errors
+    twin_b = run(client, "workspaces.create", {"project": p, "name": "twin-b"})
+    Path(twin_b["folder"], "b.txt").write_text("b\n")  # an empty tree: see the overlay xfail
+    errors = together("workspaces.snapshot", [{"name": n, "snapshot": "same"} for n in ("twin", "twin-b")])
+    assert sorted(e is None for e in errors) == [False, True], errors
+    assert re.search(r"'same' already|same name exists already", next(e for e in errors if e) or ""), errors
+    assert [s["name"] for s in run(client, "workspaces.snapshots", {"project": p})["items"]] == ["same"]
+    assert len(list((platform.data_dir / "workspaces" / "files" / "snap").iterdir())) == 1
+    assert_nothing_made(platform, client, keep={"twin", "twin-b"})
+    run(client, "workspaces.delete_snapshot", {"project": p, "snapshot": "same"})
+    for name in ("twin", "twin-b"):
+        run(client, "workspaces.delete", {"project": p, "name": name})
+    assert_nothing_made(platform, client)
+
+
 # -- 2. a full workspaces volume ------------------------------------------------------------------------
 
 
