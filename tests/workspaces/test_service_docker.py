@@ -175,6 +175,11 @@ def test_clone_a_running_docker_workspace_with_its_database_and_service(
     with pytest.raises(httpx.TransportError):
         httpx.get(f"http://127.0.0.1:{web_port(copy)}/", timeout=2)
     assert http_get(web_port(web)) == 200
+    again = run(client, "workspaces.start", {"project": p, "name": "web-copy"})  # the same container, its tree
+    assert again["state"] == "running" and get_text(web_port(again), "/notes.txt") == "changed in the clone\n"
+    lines = run(client, "workspaces.logs", {"project": p, "name": "web-copy", "service": "web"})["lines"]
+    assert any("GET /notes.txt" in line for line in lines), lines
+    run(client, "workspaces.stop", {"project": p, "name": "web-copy"})
 
     # Snapshot, change files and rows, restore: both back as captured, the service running.
     snap = run(client, "workspaces.snapshot", {"project": p, "name": "web", "snapshot": "before"})
