@@ -181,6 +181,28 @@ def test_a_devcontainer_with_errors_reports_each_with_its_line_and_makes_nothing
     assert_nothing_made(platform, client)
 
 
+def test_an_unknown_template_and_unreadable_or_ambiguous_devcontainers_make_nothing(
+    client: PlatformClient, platform: RunningPlatform
+) -> None:
+    p = platform.project
+    latin1 = project_folder(platform, "latin1")
+    (latin1 / ".devcontainer.json").write_bytes('{"image": "caf\u00e9"}'.encode("latin-1"))
+    several = project_folder(platform, "several", '{"image": "a"}')
+    (several / ".devcontainer" / "py").mkdir()
+    (several / ".devcontainer" / "py" / "devcontainer.json").write_text('{"image": "b"}')
+    for body, says in (
+        ({"template": "cobol"}, "no workspace template 'cobol'; the templates are empty, node, python"),
+        ({"folder": str(latin1)}, "devcontainer.json is not UTF-8 text"),
+        ({"folder": str(several)}, "2 devcontainer.json files: .devcontainer/devcontainer.json, "
+         ".devcontainer/py/devcontainer.json"),
+        ({"folder": str(several), "devcontainer": "go"}, "no devcontainer.json at 'go'"),
+        ({"folder": str(platform.data_dir.parent / "projects" / "missing")}, "is not a folder on the platform's host"),
+    ):  # fmt: skip
+        error, _ = failed_job(client, "workspaces.create", {"project": p, "name": "nope", **body})
+        assert says in error, error
+    assert_nothing_made(platform, client)
+
+
 def test_a_devcontainer_that_is_a_link_out_of_the_folder_is_not_read(
     client: PlatformClient, platform: RunningPlatform
 ) -> None:
