@@ -131,7 +131,7 @@ def create(ctx: Context, data: catalog.workspaces.CreateInput) -> catalog.worksp
     elif chosen is None:
         chosen = _chosen_template("empty")
     spec = replace(spec, limits=limits)
-    if chosen is not None and folder is None and not data.env and limits == Limits():
+    if chosen is not None and folder is None and limits == Limits():
         row = pool.claim(ctx, chosen.name, runtime, data.name)
         if row is not None:
             info = access.workspace_info(ctx, row, from_pool=True)
@@ -143,7 +143,7 @@ def create(ctx: Context, data: catalog.workspaces.CreateInput) -> catalog.worksp
             name=data.name,
             runtime=runtime,
             spec=spec,
-            own_env=dict(data.env),
+            own_env={},
             tree_source=folder,
             fill_tree=chosen.lay_down if chosen else None,
             template=chosen.name if chosen else None,
