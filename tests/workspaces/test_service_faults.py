@@ -563,6 +563,9 @@ def test_a_full_volume_and_cpu_and_memory_quotas_name_the_fix_and_leave_nothing(
             assert_nothing_made(platform, client)
     finally:
         if platform is not None:
+            with platform.client() as c:  # what a failed check left: its services stopped
+                for w in run(c, "workspaces.list", {"project": platform.project})["items"]:
+                    run(c, "workspaces.delete", {"project": platform.project, "name": w["name"]})
             platform.stop()
         unmount_all(files)
         shutil.rmtree(base, ignore_errors=True)
