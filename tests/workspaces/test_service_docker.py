@@ -210,7 +210,7 @@ def test_clone_a_running_docker_workspace_with_its_database_and_service(
     assert databases(client, p) == ["main"]
     files = platform.data_dir / "workspaces" / "files"
     assert not any((files / "ws").iterdir()) and not any((files / "snap").iterdir())
-    run(client, "databases.delete", {"project": p, "name": "main"})  # the test below needs no database
+    run(client, "env.unset", {"project": p, "name": "DATABASE_URL"})  # the test below clones no database
 
 
 def test_killed_mid_clone_leaves_no_container(platform: RunningPlatform, engine: Any) -> None:
