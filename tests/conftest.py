@@ -195,8 +195,8 @@ def platform_factory(tmp_path: Path) -> Iterator[object]:
 
 @pytest.fixture(scope="session", autouse=True)
 def _nothing_outlives_the_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Database engines and PgBouncer outlive the platform that started them on purpose (the
-    next platform adopts them), so a test's platform leaves them running when it stops. At the
+    """Database engines, PgBouncer and workspaces' services outlive the platform that started
+    them on purpose (the next platform adopts them), so a test's platform leaves them running when it stops. At the
     end of the run, every process still working in this session's temporary folders goes."""
     yield
     base = str(tmp_path_factory.getbasetemp())
@@ -205,8 +205,11 @@ def _nothing_outlives_the_session(tmp_path_factory: pytest.TempPathFactory) -> I
             continue
         try:
             command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            # A workspace's service runs sandboxed, its command naming no folder: its
+            # environment (HOME, PWD: the workspace's tree) says where it works.
+            environ = (entry / "environ").read_bytes().decode(errors="replace")
         except OSError:
             continue
-        if base in command:
+        if base in command or base in environ:
             with contextlib.suppress(OSError):  # gone meanwhile
                 os.kill(int(entry.name), signal.SIGKILL)

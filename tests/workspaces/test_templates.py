@@ -52,7 +52,7 @@ def test_python_template_lays_down_and_its_service_serves(tmp_path: Path) -> Non
     assert python.needs == ("python3",)
     assert python.spec.forward_ports == (8000,)
     (web,) = python.spec.services
-    assert web == ServiceSpec("web", ("python3", "-m", "http.server", "8000"), port=8000)
+    assert web == ServiceSpec("web", ("python3", "-m", "http.server", "$PORT"), port=8000)
     require("python3", shutil.which("python3") is not None, "python3 is not on PATH")
     assert python.usable() is None
 

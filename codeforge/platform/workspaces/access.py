@@ -181,7 +181,7 @@ def _make_runtime(settings: Settings, name: str) -> WorkspaceRuntime:
     if name == "local":
         from codeforge.platform.workspaces.runtimes.local import LocalRuntime
 
-        return LocalRuntime(workspaces_root(settings))
+        return LocalRuntime(workspaces_root(settings), hide=(Path(settings.data_dir).resolve(),))
     if name == "docker":
         from codeforge.platform.workspaces.runtimes.docker import DockerRuntime
 

@@ -29,6 +29,7 @@ from codeforge.platform.workspaces.files.common import (
 __all__ = ["Layers", "overlay_works"]
 
 BASE = "base"  # an empty bottom layer: a mount without an upper needs two lowers
+BASE_2 = "base-2"  # a second one, for a read-only tree whose chain is empty (a never-written tree)
 
 
 def overlay_works(directory: Path) -> str | None:
@@ -62,6 +63,7 @@ class Layers:
         self.trees = root / ".overlay" / "trees"
         self.lock = threading.RLock()  # freezes, squashes and gc must not interleave
         (self.layers / BASE).mkdir(parents=True, exist_ok=True)
+        (self.layers / BASE_2).mkdir(parents=True, exist_ok=True)
 
     # -- state ---------------------------------------------------------------------------
     def meta(self, kind: str, tree_id: str) -> Path:
@@ -77,7 +79,10 @@ class Layers:
 
     def _mount(self, kind: str, tree_id: str, target: Path) -> None:
         meta = self.meta(kind, tree_id)
-        lower = ":".join(str(self.layers / name) for name in [*self.lowers(kind, tree_id), BASE])
+        chain = [*self.lowers(kind, tree_id), BASE]
+        if kind != "ws" and len(chain) < 2:
+            chain.append(BASE_2)
+        lower = ":".join(str(self.layers / name) for name in chain)
         if kind == "ws":
             opts = f"lowerdir={lower},upperdir={meta / 'upper'},workdir={meta / 'work'}"
         else:
@@ -198,7 +203,7 @@ class Layers:
     def gc(self) -> list[Path]:
         """Remove layers no tree names (and half-made ones); returns what it removed."""
         with self.lock:
-            used = {BASE}
+            used = {BASE, BASE_2}
             for kind_dir in self.trees.glob("*"):
                 for meta in kind_dir.iterdir():
                     try:

@@ -9,12 +9,15 @@ so a new LocalRuntime on the same state dir finds, stops and deletes what an ear
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -41,9 +44,11 @@ class LocalRuntime:
     name = "local"
 
     def __init__(
-        self, state_dir: Path, *, grace_s: float = 5.0, ready_timeout_s: float = 15.0, cgroup_root: Path = CGROUP_ROOT
-    ) -> None:
+        self, state_dir: Path, *, grace_s: float = 5.0, ready_timeout_s: float = 15.0, cgroup_root: Path = CGROUP_ROOT,
+        hide: tuple[Path, ...] = (),
+    ) -> None:  # fmt: skip
         self.root = Path(state_dir) / "runtime"
+        self.hide = hide  # folders the sandbox covers (the platform's data dir)
         self.cgroup_root = cgroup_root
         self.grace_s = grace_s
         self.ready_timeout_s = ready_timeout_s
@@ -100,7 +105,7 @@ class LocalRuntime:
             check_command(argv, penv, cwd, f"services.{svc.name}.command")
             log = open(self._dir(handle.ref) / f"{svc.name}.log", "ab")  # noqa: SIM115 - handed to the child
             try:
-                proc = spawn(self.bwrap, argv, penv, tree, cwd, cgroups, stdout=log)
+                proc = spawn(self.bwrap, argv, penv, tree, cwd, cgroups, stdout=log, hide=self.hide)
             finally:
                 log.close()
             self._children[proc.pid] = proc
@@ -148,15 +153,21 @@ class LocalRuntime:
         penv = sandbox_env(dict(state["env"]), tree)
         check_command(argv, penv, tree, "argv")
         cgroups = [Path(p) for p in state.get("cgroups", []) if Path(p).is_dir()]
-        proc = spawn(self.bwrap, argv, penv, tree, tree, cgroups, stdout=subprocess.PIPE)
-        try:
-            out, _ = proc.communicate(timeout=timeout_s)
-            return ExecResult(proc.returncode, out.decode(errors="replace"))
-        except subprocess.TimeoutExpired:
+        # Output to a file, not a pipe: a background process the command leaves holding the
+        # pipe would keep a reader waiting until the timeout. The command's process group goes
+        # when it returns, so nothing it started in the background outlives it (a daemon is a
+        # service's job, and a service is started and stopped as one).
+        with tempfile.TemporaryFile() as out:
+            proc = spawn(self.bwrap, argv, penv, tree, tree, cgroups, stdout=out, hide=self.hide)
+            try:
+                code = proc.wait(timeout=timeout_s)
+                note = ""
+            except subprocess.TimeoutExpired:
+                code, note = 124, f"\n[timed out after {timeout_s:g}s: {' '.join(argv)} was killed]"
             _signal_group(proc.pid, signal.SIGKILL)
-            out, _ = proc.communicate()
-            text = out.decode(errors="replace")
-            return ExecResult(124, f"{text}\n[timed out after {timeout_s:g}s: {' '.join(argv)} was killed]")
+            proc.wait()
+            out.seek(0)
+            return ExecResult(code, out.read().decode(errors="replace") + note)
 
     def logs(self, handle: RuntimeHandle, *, tail: int, service: str | None) -> list[str]:
         wdir = self._dir(handle.ref)
@@ -270,20 +281,39 @@ class LocalRuntime:
     def _wait_ready(self, handle: RuntimeHandle, name: str, proc: subprocess.Popen[bytes], port: int | None) -> None:
         """A service that exits, or never listens on its port, fails the start with its log's
         tail; the services already started are stopped."""
+        polls = itertools.count()
+
+        def listening() -> list[int]:
+            # A connect costs microseconds, a scan of /proc milliseconds of the CPU the starting
+            # service needs: scan when the port answers (is it this service's?), and every
+            # tenth poll for a service that listens on another address than 127.0.0.1.
+            if port is not None and next(polls) % 10 and not _accepts(port):
+                return []
+            return listening_ports(group_members({proc.pid}))
+
         wait_ready(
             name,
             port,
             self.ready_timeout_s,
             exit_code=proc.poll,
-            listening=lambda: listening_ports(group_members({proc.pid})),
+            listening=listening,
             log_tail=lambda: "\n".join(self.logs(handle, tail=20, service=name)),
             give_up=lambda: self.stop(handle),
+            poll_s=0.01,
         )
 
     def _reap(self) -> None:
         for pid, proc in list(self._children.items()):
             if proc.poll() is not None:
                 del self._children[pid]
+
+
+def _accepts(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.05).close()
+    except OSError:
+        return False
+    return True
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

@@ -34,9 +34,12 @@ def probe_bwrap(bwrap: str | None = None) -> tuple[str | None, str]:
     return path, ""
 
 
-def _bwrap_args(tree: Path, cwd: Path) -> list[str]:
-    # The tree is bound after the private /tmp so a tree under /tmp stays visible.
-    return ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+def _bwrap_args(tree: Path, cwd: Path, hide: tuple[Path, ...] = ()) -> list[str]:
+    # `hide` (the platform's data dir: its secret key, its database, every workspace's state)
+    # is covered by an empty tmpfs; the tree is bound after it and after the private /tmp, so
+    # a tree inside either stays visible.
+    covered = [arg for path in hide for arg in ("--tmpfs", str(path))]
+    return ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", *covered,
             "--bind", str(tree), str(tree), "--chdir", str(cwd)]  # fmt: skip
 
 
@@ -61,9 +64,10 @@ def check_command(argv: list[str], env: dict[str, str], cwd: Path, field: str) -
 
 
 def spawn(
-    bwrap: str | None, argv: list[str], env: dict[str, str], tree: Path, cwd: Path, cgroups: list[Path], *, stdout: Any
-) -> subprocess.Popen[bytes]:
-    full = [bwrap, *_bwrap_args(tree, cwd), "--", *argv] if bwrap else argv
+    bwrap: str | None, argv: list[str], env: dict[str, str], tree: Path, cwd: Path, cgroups: list[Path], *,
+    stdout: Any, hide: tuple[Path, ...] = (),
+) -> subprocess.Popen[bytes]:  # fmt: skip
+    full = [bwrap, *_bwrap_args(tree, cwd, hide), "--", *argv] if bwrap else argv
     procs_files = [str(p / "cgroup.procs") for p in cgroups]
 
     def enter_cgroups() -> None:
