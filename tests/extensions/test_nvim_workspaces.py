@@ -23,7 +23,7 @@ from tests.extensions.conftest import ROOT, codeforge_bin, nvim_bin, nvim_script
 pytestmark = pytest.mark.slow
 
 # Ports of their own, so the journey's workspaces never meet another test's.
-ENV = {"CODEFORGE_WORKSPACES_PORT_RANGE": "43750-43799", "CODEFORGE_WORKSPACES_RUNTIME": "local"}
+ENV = {"CODEFORGE_WORKSPACES_PORT_RANGE": "24750-24799", "CODEFORGE_WORKSPACES_RUNTIME": "local"}
 STEPS = ["create", "clone", "complete-names", "switch"]
 
 SCRIPT = r"""

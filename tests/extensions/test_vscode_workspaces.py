@@ -35,7 +35,7 @@ from tests.extensions.vscode_harness import (
 
 pytestmark = pytest.mark.slow
 
-ENV = {"CODEFORGE_WORKSPACES_PORT_RANGE": "43800-43849", "CODEFORGE_WORKSPACES_RUNTIME": "local"}
+ENV = {"CODEFORGE_WORKSPACES_PORT_RANGE": "24800-24849", "CODEFORGE_WORKSPACES_RUNTIME": "local"}
 STEPS = ["workspaces-view", "create", "clone", "switch"]
 
 

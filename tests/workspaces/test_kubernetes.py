@@ -1,16 +1,24 @@
 """The Kubernetes runtime (docs/workspaces.md, "Runtimes"): its manifests, checked against the
 official client's own models (serialized as the client sends them, read back with the client's
 deserializer, which enforces the API's required fields), quantities, names and labels; bad input
-refused with every problem named; the cluster's absence reported; and a real apply where a
-cluster answers (none here: that test skips, and CI does not require it)."""
+refused with every problem named; the cluster's absence reported; the tar of the tree (read
+back, and extracted by the real GNU and busybox tar with the runtime's command line), the setup
+container's wait (run by the real sh), the NodePort Services, the exec API's arguments and
+status; and a real apply, copy and exec where a cluster answers (none here: those tests skip,
+and CI does not require them). No stand-in for an API server anywhere."""
 
 from __future__ import annotations
 
 import inspect
 import json
 import math
+import os
 import re
+import shutil
 import socket
+import subprocess
+import tarfile
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -22,13 +30,26 @@ from kubernetes.utils import parse_quantity
 from codeforge.catalog.errors import BadInput
 from codeforge.platform.workspaces.records import Limits, PortMap, RuntimeHandle, ServiceSpec, WorkspaceSpec
 from codeforge.platform.workspaces.runtimes.base import LABEL_INSTANCE, LABEL_WORKSPACE, Unavailable
-from codeforge.platform.workspaces.runtimes.kubernetes import KubernetesRuntime
+from codeforge.platform.workspaces.runtimes.kubernetes import (
+    KubernetesRuntime,
+    exec_container,
+    exec_request,
+    exec_status,
+    setup_state,
+    tree_archive,
+)
 from codeforge.platform.workspaces.runtimes.kubernetes_manifests import (
     BRIDGE_PORT,
+    LABEL_HOST_PORT,
     MAX_ID,
     MOUNT,
+    READY_FILE,
+    SETUP_CONTAINER,
+    SETUP_SCRIPT,
+    TAR_COMMAND,
     Manifests,
     build_manifests,
+    node_port_name,
     object_names,
 )
 from codeforge.platform.workspaces.runtimes.proc_net import listening_ports
@@ -92,7 +113,7 @@ def round_trip(model: Any) -> tuple[dict[str, Any], Any]:
 
 
 def all_manifests(m: Manifests) -> list[Any]:
-    return [m.pod, m.claim, m.service, m.secret]
+    return [m.pod, m.claim, m.service, m.secret, *m.node_ports]
 
 
 @pytest.mark.parametrize("name", list(SPECS))
@@ -223,7 +244,9 @@ def test_names_and_labels_are_valid(name: str) -> None:
 
 def test_the_longest_id_still_names_valid_objects() -> None:
     ws_id = "w" * MAX_ID
-    for model in all_manifests(build(ws_id)):
+    made = build(ws_id, ports=[PortMap("web", 65535, 42000)], setup=True)
+    assert made.node_ports
+    for model in all_manifests(made):
         assert len(model.metadata.name) <= 63 and DNS_LABEL.match(model.metadata.name)
     with pytest.raises(BadInput, match="ws_id"):
         build(ws_id + "w")
@@ -277,6 +300,7 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("ok", {"image": None}, "image"),
     ("ok", {"env": {"BAD NAME": "x"}}, "env.BAD NAME"),
     ("ok", {"ports": [PortMap("web", 0, 42000)]}, "ports[0].inside"),
+    ("ok", {"ports": [PortMap("web", 80, 70000)]}, "ports[0].host"),
 ]
 
 
@@ -381,10 +405,337 @@ def test_checkpoint_says_why_not(tmp_path: Path) -> None:
     assert said.startswith("not checkpointed: ") and "kubernetes" in said
 
 
+# -- the tree's tar ------------------------------------------------------------------------------
+
+
+def _tree(root: Path) -> Path:
+    """A tree with what a workspace holds: files, folders (one empty), an executable, links of
+    every kind (relative, absolute and leading out of the tree, dangling, to a folder), a hard link."""
+    tree = root / "tree"
+    (tree / "src" / "pkg").mkdir(parents=True)
+    (tree / "empty").mkdir()
+    (tree / "README.md").write_text("hello\n")
+    (tree / "src" / "pkg" / "mod.py").write_text("x = 1\n")
+    (tree / "run.sh").write_text("#!/bin/sh\necho hi\n")
+    (tree / "run.sh").chmod(0o755)
+    (tree / "data.bin").write_bytes(bytes(range(256)) * 40)
+    (tree / "link-to-readme").symlink_to("README.md")
+    (tree / "src" / "up").symlink_to("../README.md")
+    (tree / "etc-passwd").symlink_to("/etc/passwd")  # kept as a link: never followed out of the tree
+    (tree / "dangling").symlink_to("nowhere")
+    (tree / "src-link").symlink_to("src")  # a link to a folder: not descended into
+    os.link(tree / "README.md", tree / "hard.md")
+    return tree
+
+
+def test_the_tar_holds_the_tree_with_links_kept_as_links(tmp_path: Path) -> None:
+    tree = _tree(tmp_path)
+    archive = tree_archive(tree, limit_bytes=10 * 1024 * 1024)
+    try:
+        with tarfile.open(fileobj=archive.file) as tar:
+            members = {m.name: m for m in tar.getmembers()}
+            assert set(members) == {
+                "README.md", "data.bin", "dangling", "empty", "etc-passwd", "hard.md", "link-to-readme",
+                "run.sh", "src", "src-link", "src/pkg", "src/pkg/mod.py", "src/up",
+            }  # fmt: skip
+            assert list(members) == archive.members  # in the walk's (sorted) order
+            for name in ("link-to-readme", "src/up", "etc-passwd", "dangling", "src-link"):
+                assert members[name].issym(), name
+            assert members["link-to-readme"].linkname == "README.md"
+            assert members["src/up"].linkname == "../README.md"
+            assert members["etc-passwd"].linkname == "/etc/passwd" and members["etc-passwd"].size == 0
+            assert members["src-link"].linkname == "src"
+            assert members["hard.md"].islnk() and members["hard.md"].linkname == "README.md"
+            assert members["empty"].isdir() and members["src/pkg"].isdir()
+            assert members["run.sh"].mode & 0o777 == 0o755
+            for m in members.values():
+                assert m.uid == 0 and m.gid == 0 and not m.uname and not m.gname
+                assert not m.name.startswith(("/", "./")) and ".." not in m.name.split("/")
+            data = tar.extractfile(members["data.bin"])
+            assert data is not None and data.read() == (tree / "data.bin").read_bytes()
+            mod = tar.extractfile(members["src/pkg/mod.py"])
+            assert mod is not None and mod.read() == b"x = 1\n"
+        assert archive.size_bytes == archive.file.seek(0, os.SEEK_END) and archive.size_bytes % 512 == 0
+        assert archive.skipped == []
+    finally:
+        archive.close()
+
+
+def test_what_a_tar_cannot_carry_is_skipped_and_named(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "a.txt").write_text("a")
+    os.mkfifo(tree / "pipe")
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(tree / "sock"))
+        archive = tree_archive(tree, limit_bytes=1 << 20)
+    try:
+        assert archive.members == ["a.txt"] and archive.skipped == ["pipe", "sock"]
+    finally:
+        archive.close()
+
+
+@pytest.mark.parametrize("tar_argv", [["tar"], ["busybox", "tar"]], ids=["gnu-tar", "busybox-tar"])
+def test_the_runtimes_tar_command_extracts_it_and_stops_without_eof(tmp_path: Path, tar_argv: list[str]) -> None:
+    """The command streamed to (TAR_COMMAND, with the mount point here a folder) run by a real tar,
+    stdin left open as on the exec API's v4 protocol (no way to say the input ended): tar stops
+    at the archive's end marker by itself, and the files, modes and links are the tree's."""
+    if shutil.which(tar_argv[0]) is None:
+        pytest.skip(f"{tar_argv[0]} is not installed here")
+    tree = _tree(tmp_path)
+    into = tmp_path / "workspace"
+    into.mkdir()
+    command = [*tar_argv, *TAR_COMMAND[1:]]
+    assert command[-2:] == ["-C", MOUNT]
+    command[-1] = str(into)
+    archive = tree_archive(tree, limit_bytes=1 << 24)
+    read_end, write_end = os.pipe()
+    proc = subprocess.Popen(command, stdin=read_end, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    os.close(read_end)
+    try:
+        os.write(write_end, archive.file.read())
+        proc.wait(timeout=20)  # the pipe is still open: only the end marker can stop it
+        assert proc.stdout is not None
+        assert proc.returncode == 0, proc.stdout.read()
+    finally:
+        os.close(write_end)
+        archive.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert (into / "src" / "pkg" / "mod.py").read_text() == "x = 1\n"
+    assert (into / "data.bin").read_bytes() == (tree / "data.bin").read_bytes()
+    assert os.readlink(into / "etc-passwd") == "/etc/passwd"
+    assert os.readlink(into / "src" / "up") == "../README.md"
+    assert os.readlink(into / "dangling") == "nowhere" and (into / "src-link").is_symlink()
+    assert os.stat(into / "hard.md").st_ino == os.stat(into / "README.md").st_ino
+    assert (into / "run.sh").stat().st_mode & 0o777 == 0o755 and (into / "empty").is_dir()
+
+
+def test_a_tree_larger_than_the_claim_is_refused(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "big.bin").write_bytes(b"\0" * (2 * 1024 * 1024))
+    with pytest.raises(BadInput) as caught:
+        tree_archive(tree, limit_bytes=1024 * 1024)
+    assert "2.0 MiB" in caught.value.message and "1 MiB" in caught.value.message
+    assert [p.field for p in caught.value.errors] == ["limits.disk_mb"]
+    assert "at least 3 MiB" in caught.value.errors[0].fix
+    tree_archive(tree, limit_bytes=2 * 1024 * 1024 + 4096).close()  # the file and its folder entry fit
+    # Many small files: each takes a block on the claim, not its few bytes.
+    small = tmp_path / "small"
+    small.mkdir()
+    for n in range(300):
+        (small / f"f{n}").write_text("x")
+    with pytest.raises(BadInput, match="1.2 MiB"):
+        tree_archive(small, limit_bytes=1024 * 1024)
+
+
+def test_create_refuses_a_tree_over_the_claim_before_asking_the_cluster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _no_cluster_env(monkeypatch)
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "big.bin").write_bytes(b"\0" * (3 * 1024 * 1024))
+    runtime = KubernetesRuntime(instance="t", image="x", kubeconfig=tmp_path / "none")
+    with pytest.raises(BadInput, match="claim"):  # not Unavailable: nothing was asked of a cluster
+        runtime.create("ws", WorkspaceSpec(limits=Limits(disk_mb=2)), tree, {})
+    with pytest.raises(Unavailable, match="no kubeconfig"):
+        runtime.create("ws", WorkspaceSpec(limits=Limits(disk_mb=4)), tree, {})
+
+
+# -- the setup container --------------------------------------------------------------------------
+
+
+def test_the_created_pod_waits_in_its_setup_container(tmp_path: Path) -> None:
+    spec = SPECS["one service, limits"]
+    made = build("setup", spec, setup=True)
+    for model in all_manifests(made):
+        _, back = round_trip(model)
+        assert back == model
+    wire = round_trip(made.pod)[0]["spec"]
+    (init,) = wire["initContainers"]
+    assert init["name"] == SETUP_CONTAINER and init["image"] == "python:3.12-slim"  # the services' image
+    assert init["command"] == ["sh", "-c", SETUP_SCRIPT] and READY_FILE in SETUP_SCRIPT
+    assert init["envFrom"] == [{"secretRef": {"name": "cf-ws-setup-env"}}]  # post-create sees the env
+    assert {"name": "tree", "mountPath": MOUNT} in init["volumeMounts"]
+    setup_dir = READY_FILE.rsplit("/", 1)[0]
+    assert {"name": "setup", "mountPath": setup_dir} in init["volumeMounts"]
+    assert not READY_FILE.startswith(MOUNT + "/")  # the marker is never in the tree
+    assert {"name": "setup", "emptyDir": {}} in wire["volumes"]
+    # The whole workspace's limits: an init container runs alone, so the Pod still keeps to them.
+    assert init["resources"]["limits"] == {"cpu": "1000m", "memory": "512Mi", "ephemeral-storage": "2048Mi"}
+    assert init["resources"]["requests"] == init["resources"]["limits"]
+    # A Pod made again at a later start (the claim holds the tree) has none.
+    again = round_trip(build("setup", spec).pod)[0]["spec"]
+    assert "initContainers" not in again and [v["name"] for v in again["volumes"]] == ["tree"]
+
+
+def test_the_setup_script_waits_for_the_marker_under_a_real_sh(tmp_path: Path) -> None:
+    marker = tmp_path / "ready"
+    script = SETUP_SCRIPT.replace(READY_FILE, str(marker))
+    assert script != SETUP_SCRIPT
+    proc = subprocess.Popen(["sh", "-c", script])
+    try:
+        time.sleep(0.6)
+        assert proc.poll() is None  # still waiting
+        marker.touch()
+        assert proc.wait(timeout=5) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _pod(status: dict[str, Any], *, setup: bool = True) -> Any:
+    """A Pod as the API server returns it (the manifest plus a status), read with the client's
+    deserializer."""
+    wire = round_trip(build("st", SPECS["one service, limits"], setup=setup).pod)[0]
+    return deserialize({**wire, "status": status}, "V1Pod")
+
+
+def _state(name: str, state: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "image": "x", "imageID": "", "ready": False, "restartCount": 0, "state": state}
+
+
+def test_setup_state_and_the_exec_container_read_the_pods_status() -> None:
+    pending = {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
+               "reason": "Unschedulable", "message": "0/1 nodes are available: 1 Insufficient memory."}]}  # fmt: skip
+    assert setup_state(_pod(pending)) == (
+        "waiting",
+        "not scheduled: Unschedulable 0/1 nodes are available: 1 Insufficient memory.",
+    )
+    pulling = {
+        "phase": "Pending",
+        "initContainerStatuses": [_state("setup", {"waiting": {"reason": "ContainerCreating"}})],
+    }
+    assert setup_state(_pod(pulling))[0] == "waiting"
+    backoff = {"phase": "Pending", "initContainerStatuses": [
+        _state("setup", {"waiting": {"reason": "ImagePullBackOff", "message": 'Back-off pulling image "nope"'}})]}  # fmt: skip
+    assert setup_state(_pod(backoff)) == ("failed", 'ImagePullBackOff: Back-off pulling image "nope"')
+    running = {"phase": "Pending", "initContainerStatuses": [_state("setup", {"running": {"startedAt": None}})]}
+    assert setup_state(_pod(running)) == ("running", "")
+    assert exec_container(_pod(running)) == ("setup", "")  # the post-create commands run there
+    exited = {"phase": "Pending", "initContainerStatuses": [
+        _state("setup", {"terminated": {"exitCode": 137, "reason": "OOMKilled"}})]}  # fmt: skip
+    assert setup_state(_pod(exited)) == ("failed", "the setup container exited with code 137 (OOMKilled)")
+    released = {
+        "phase": "Running",
+        "initContainerStatuses": [_state("setup", {"terminated": {"exitCode": 0, "reason": "Completed"}})],
+        "containerStatuses": [
+            _state("bridge", {"running": {}}),
+            _state("web", {"waiting": {"reason": "CrashLoopBackOff"}}),
+        ],
+    }
+    assert setup_state(_pod(released))[0] == "absent"
+    assert exec_container(_pod(released)) == ("bridge", "")  # the service's is down: the bridge's
+    both_up = {**released, "containerStatuses": [_state("bridge", {"running": {}}), _state("web", {"running": {}})]}
+    assert exec_container(_pod(both_up)) == ("web", "")  # the first service's: the services' image
+    down = {"phase": "Running", "containerStatuses": [_state("bridge", {"waiting": {"reason": "CrashLoopBackOff"}})]}
+    assert exec_container(_pod(down, setup=False)) == (None, "web: not running; bridge: CrashLoopBackOff")
+    assert setup_state(_pod(down, setup=False)) == ("absent", "")
+
+
+# -- the exec API ---------------------------------------------------------------------------------
+
+
+def test_the_exec_calls_arguments_and_command_lines() -> None:
+    from kubernetes.stream.ws_client import get_websocket_url
+
+    copy = exec_request(SETUP_CONTAINER, TAR_COMMAND, stdin=True)
+    assert copy == {
+        "container": "setup",
+        "command": ["tar", "xf", "-", "-C", "/workspace"],
+        "stdin": True,
+        "stdout": True,
+        "stderr": True,
+        "tty": False,
+        "_preload_content": False,
+    }
+    run = exec_request("web", ["npm", "install", "--no-audit"], stdin=False)
+    assert run["command"] == ["npm", "install", "--no-audit"] and run["stdin"] is False and run["tty"] is False
+    # Every argument is one the generated API method takes (it refuses others with a TypeError).
+    source = inspect.getsource(k8s.CoreV1Api.connect_get_namespaced_pod_exec_with_http_info)
+    for key in copy:
+        assert f"'{key}'" in source, key
+    # The client's own URL building: each argv item its own `command`, in order, nothing joined.
+    url = get_websocket_url(
+        "https://cluster:6443/api/v1/namespaces/ns/pods/cf-ws-x/exec",
+        [("command", copy["command"]), ("container", "setup"), ("stdin", True)],
+    )
+    assert url == (
+        "wss://cluster:6443/api/v1/namespaces/ns/pods/cf-ws-x/exec"
+        "?command=tar&command=xf&command=-&command=-C&command=%2Fworkspace&container=setup&stdin=True"
+    )
+
+
+def test_the_exec_status_channel_is_read_as_the_api_server_writes_it() -> None:
+    assert exec_status('{"metadata":{},"status":"Success"}') == (0, "")
+    failed = (
+        '{"metadata":{},"status":"Failure","message":"command terminated with non-zero exit code: '
+        'error executing command [sh -c exit 3], exit code 3","reason":"NonZeroExitCode",'
+        '"details":{"causes":[{"reason":"ExitCode","message":"3"}]}}'
+    )
+    assert exec_status(failed)[0] == 3 and "exit code 3" in exec_status(failed)[1]
+    missing = (
+        '{"metadata":{},"status":"Failure","message":"OCI runtime exec failed: exec failed: unable to start '
+        'container process: exec: \\"nope\\": executable file not found in $PATH: unknown","reason":"InternalError",'
+        '"details":{"causes":[{"message":"OCI runtime exec failed"}]},"code":500}'
+    )
+    code, message = exec_status(missing)
+    assert code is None and "executable file not found" in message
+    assert exec_status("") == (None, "the exec session ended without a status (the connection was lost)")
+
+
+# -- host ports -----------------------------------------------------------------------------------
+
+
+def test_each_host_port_gets_a_nodeport_service() -> None:
+    ports = [PortMap("web", 8000, 31000), PortMap("port-3000", 3000, 42001), PortMap("bridge", BRIDGE_PORT, 30000)]
+    made = build("np", SPECS["one service, limits"], ports=ports)
+    by_inside = {s.spec.ports[0].port: s for s in made.node_ports}
+    assert sorted(by_inside) == [3000, 8000, BRIDGE_PORT]
+    for inside, service in by_inside.items():
+        wire, back = round_trip(service)
+        assert back == service
+        spec = wire["spec"]
+        assert spec["type"] == "NodePort" and spec["selector"] == made.pod.metadata.labels
+        (port,) = spec["ports"]
+        assert port["port"] == port["targetPort"] == inside and port["protocol"] == "TCP"
+        assert PORT_NAME.match(port["name"]) and len(port["name"]) <= 15
+        assert service.metadata.name == node_port_name("np", inside) and DNS_1035.match(service.metadata.name)
+        host = {p.inside: p.host for p in ports}[inside]
+        assert service.metadata.labels == {LABEL_WORKSPACE: "np", LABEL_INSTANCE: "inst-1", LABEL_HOST_PORT: str(host)}
+    # In the cluster's range (default 30000-32767): the host port is the node port.
+    assert by_inside[8000].spec.ports[0].node_port == 31000
+    assert by_inside[BRIDGE_PORT].spec.ports[0].node_port == 30000
+    # Outside it: the cluster picks, and it is said.
+    assert by_inside[3000].spec.ports[0].node_port is None
+    assert "nodePort" not in round_trip(by_inside[3000])[0]["spec"]["ports"][0]
+    (said,) = made.not_host_ports
+    assert "42001" in said and "30000-32767" in said and node_port_name("np", 3000) in said
+    # A cluster whose --service-node-port-range covers the platform's host ports.
+    wide = build("np", SPECS["one service, limits"], ports=ports, node_port_range=(30000, 42999))
+    assert {s.spec.ports[0].node_port for s in wide.node_ports} == {30000, 31000, 42001}
+    assert wide.not_host_ports == ()
+    # The ClusterIP Service is unchanged, and no ports: no NodePort Service.
+    assert made.service.spec.type == "ClusterIP" and build("np").node_ports == ()
+
+
+def test_the_deserializer_refuses_a_nodeport_service_without_its_port() -> None:
+    made = build("np", ports=[PortMap("web", 8000, 31000)])
+    wire, _ = round_trip(made.node_ports[0])
+    del wire["spec"]["ports"][0]["port"]
+    with pytest.raises(ValueError, match="port"):
+        deserialize(wire, "V1Service")
+
+
 def test_applies_to_a_real_cluster(tmp_path: Path) -> None:
-    """Where a cluster answers (a kubeconfig, or in a Pod): create, start, see it run, delete,
-    nothing left. Not through `require`: CI requires every component (`all`), and no CI
-    machine has a cluster."""
+    """Where a cluster answers (a kubeconfig, or in a Pod): create (the tree copied into the
+    claim through the setup container), the post-create command through exec, start (the
+    NodePort Services), exec in the running Pod, delete, nothing left. Not through `require`:
+    CI requires every component (`all`), and no CI machine has a cluster."""
     instance = f"test-{uuid.uuid4().hex[:8]}"
     runtime = KubernetesRuntime(instance=instance, image="busybox:1.36")
     reason = runtime.available()
@@ -392,14 +743,36 @@ def test_applies_to_a_real_cluster(tmp_path: Path) -> None:
         pytest.skip(f"no Kubernetes cluster reachable: {reason}")
     ws_id = f"t-{uuid.uuid4().hex[:8]}"
     spec = WorkspaceSpec(
-        services=(ServiceSpec("web", ("httpd", "-f", "-p", "8000"), 8000),), limits=Limits(0.2, 64, 128)
+        services=(ServiceSpec("web", ("httpd", "-f", "-p", "8000"), 8000),),
+        post_create=(("sh", "-c", "cat src/pkg/mod.py > made-by-post-create; echo done"),),
+        limits=Limits(0.2, 64, 128),
     )
+    tree = _tree(tmp_path)
     # The bridge needs CodeForge in its image; busybox has none, so the bridge's container
-    # restarts while the service runs: this checks the manifests a cluster accepts and cleanup.
-    handle = runtime.create(ws_id, spec, tmp_path, {"HELLO": "1"})
+    # restarts while the service runs: exec goes to the service's container.
+    handle = runtime.create(ws_id, spec, tree, {"HELLO": "1"})
     try:
-        runtime.start(handle, spec, {"HELLO": "1"}, [])
+        for argv in spec.post_create:  # as lifecycle.build runs them, between create and start
+            done = runtime.exec(handle, list(argv), timeout_s=60)
+            assert (done.exit_code, done.output.strip()) == (0, "done")
+        assert runtime.exec(handle, ["sh", "-c", "exit 3"], timeout_s=30).exit_code == 3
+        runtime.start(handle, spec, {"HELLO": "1"}, [PortMap("web", 8000, 30999)])
         assert [h.data["ws_id"] for h in runtime.owned()] == [ws_id]
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                done = runtime.exec(handle, ["cat", "/workspace/made-by-post-create"], timeout_s=30)
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+        assert done.output == "x = 1\n"
+        links = runtime.exec(handle, ["readlink", "/workspace/etc-passwd"], timeout_s=30)
+        assert links.output.strip() == "/etc/passwd"
+        slow = runtime.exec(handle, ["sleep", "30"], timeout_s=1)
+        assert slow.exit_code == 124 and "timed out" in slow.output
+        assert runtime.node_ports(handle) in ([(8000, 30999, 30999)], [])  # [] where 30999 was taken
     finally:
         runtime.delete(handle)
         runtime.delete(handle)  # gone is fine

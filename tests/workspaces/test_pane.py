@@ -18,7 +18,7 @@ from codeforge.client import PlatformClient
 from tests.conftest import RunningPlatform, start_platform
 from tests.workspaces.test_service import run
 
-ENV = {"CODEFORGE_WORKSPACES_PORT_RANGE": "43300-43399", "CODEFORGE_WORKSPACES_MAX_PER_PROJECT": "4"}
+ENV = {"CODEFORGE_WORKSPACES_PORT_RANGE": "24300-24399", "CODEFORGE_WORKSPACES_MAX_PER_PROJECT": "4"}
 
 SCRIPT = "<script>alert('env')</script>"
 DB_PASSWORD = "hunter2-pane-secret"

@@ -6,6 +6,7 @@ roles, and a platform killed mid-clone and mid-snapshot leaving nothing behind."
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,11 @@ from codeforge.catalog.jobs import JobState
 from codeforge.client import PlatformClient
 from tests.conftest import RunningPlatform, start_platform
 
-ENV = {"CODEFORGE_WORKSPACES_PORT_RANGE": "43100-43299", "CODEFORGE_WORKSPACES_MAX_PER_PROJECT": "6"}
+ENV = {
+    "CODEFORGE_WORKSPACES_PORT_RANGE": "24100-24299",
+    "CODEFORGE_WORKSPACES_MAX_PER_PROJECT": "6",
+    "CODEFORGE_WORKSPACES_SNAPSHOTS_KEEP_LAST": "2",
+}
 
 
 def run(client: PlatformClient, op: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -201,6 +206,18 @@ def test_warm_pool_hands_out_and_refills(client: PlatformClient, platform: Runni
         time.sleep(0.2)
 
 
+def test_snapshots_beyond_the_newest_two_go(client: PlatformClient, platform: RunningPlatform) -> None:
+    p = platform.project
+    run(client, "workspaces.create", {"project": p, "name": "kept"})
+    for _n in range(3):
+        run(client, "workspaces.snapshot", {"project": p, "name": "kept"})
+    names = [s["name"] for s in run(client, "workspaces.snapshots", {"project": p, "name": "kept"})["items"]]
+    assert names == ["kept-2", "kept-3"]  # CODEFORGE_WORKSPACES_SNAPSHOTS_KEEP_LAST=2
+    run(client, "workspaces.delete", {"project": p, "name": "kept"})
+    for name in names:  # a snapshot outlives its workspace until deleted
+        run(client, "workspaces.delete_snapshot", {"project": p, "snapshot": name})
+
+
 def test_the_bridge_runs_inside_and_editors_connect(client: PlatformClient, platform: RunningPlatform) -> None:
     p = platform.project
     run(client, "workspaces.create", {"project": p, "name": "edit"})
@@ -237,10 +254,19 @@ def test_killed_mid_operation_leaves_nothing(btrfs_volume: Path, operation: str)
         with platform.client() as client:
             verb = operation.split(":")[0]
             body = {"project": p, "source": "src", "name": "dst"} if verb == "clone" else {"project": p, "name": "src"}
-            with pytest.raises((CodeForgeError, httpx.HTTPError)):  # the platform dies under the call
+            with pytest.raises((CodeForgeError, httpx.HTTPError)) as died:  # the platform dies under the call
                 run(client, f"workspaces.{verb}", body)
-        assert platform.process is not None and platform.process.wait(30) == -9
+        assert platform.process is not None
+        try:
+            assert platform.process.wait(30) == -9
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the platform did not die at {operation}; the call ended with: {died.value}")
         platform.process = None
+        # And a runtime's state for a workspace that has no row (as a crash between a delete's
+        # steps could leave): swept too.
+        stray = platform.data_dir / "workspaces" / "runtime" / "0123456789abcdef"
+        stray.mkdir()
+        (stray / "workspace.json").write_text('{"tree": "/nowhere", "cgroups": [], "env": {}}')
         del platform.extra_env["CODEFORGE_WORKSPACES_CRASH_AT"]
         platform.start()  # the crash cleanup runs before it serves
         with platform.client() as client:

@@ -26,8 +26,8 @@ from codeforge.platform.workspaces.runtimes.docker import DockerRuntime
 from tests.conftest import RunningPlatform, require, start_platform
 from tests.workspaces.test_service import http_get, rows, run, web_port
 
-ENV = {"CODEFORGE_WORKSPACES_PORT_RANGE": "43400-43599", "CODEFORGE_WORKSPACES_MAX_PER_PROJECT": "6"}
-LOW, HIGH = 43400, 43599
+ENV = {"CODEFORGE_WORKSPACES_PORT_RANGE": "24400-24599", "CODEFORGE_WORKSPACES_MAX_PER_PROJECT": "6"}
+LOW, HIGH = 24400, 24599
 
 
 @pytest.fixture(scope="module")

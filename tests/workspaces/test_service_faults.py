@@ -30,7 +30,7 @@ from codeforge.client import API, PlatformClient
 from codeforge.platform.workspaces.runtimes.local_cgroups import detect_cgroups
 from tests.conftest import RunningPlatform, require, start_platform
 
-ENV = {"CODEFORGE_WORKSPACES_PORT_RANGE": "43600-43799", "CODEFORGE_WORKSPACES_MAX_PER_PROJECT": "8"}
+ENV = {"CODEFORGE_WORKSPACES_PORT_RANGE": "24600-24749", "CODEFORGE_WORKSPACES_MAX_PER_PROJECT": "8"}
 PASSWORD = "Pa55-w0rd-never-shown"
 SECRET_URL = f"postgresql://app:{PASSWORD}@db.internal:5432/app"
 MARKER = "987654"  # `sleep 987654`: a process a failed post-create command left behind
@@ -425,7 +425,7 @@ def test_restore_into_another_workspace_gives_the_snapshots_services_their_ports
         assert Path(into["folder"], "mark.txt").read_text() == "web's\n"
         ports = {q["service"]: q["host"] for q in into["ports"]}
         assert set(ports) == {"web"}, into["ports"]
-        assert 43600 <= ports["web"] <= 43799 and ports["web"] != web["ports"][0]["host"]
+        assert 24600 <= ports["web"] <= 24749 and ports["web"] != web["ports"][0]["host"]
         assert httpx.get(f"http://127.0.0.1:{ports['web']}/mark.txt", timeout=5).text == "web's\n"
     finally:
         for name in ("pyweb", "plain"):

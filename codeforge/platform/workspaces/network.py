@@ -20,16 +20,16 @@ from codeforge.platform.workspaces.records import PortMap
 
 __all__ = ["DEFAULT_RANGE", "PortPool", "parse_range", "remap_env"]
 
-DEFAULT_RANGE = (42000, 42999)
+DEFAULT_RANGE = (23000, 23999)  # below the ephemeral ports (settings.py says why)
 
 
 def parse_range(text: str) -> tuple[int, int]:
-    """`42000-42999` → (42000, 42999); BadInput naming the setting otherwise."""
+    """`23000-23999` → (23000, 23999); BadInput naming the setting otherwise."""
     match = re.fullmatch(r"\s*([0-9]{1,5})\s*-\s*([0-9]{1,5})\s*", text)
     low, high = (int(match[1]), int(match[2])) if match else (0, 0)
     if not match or not 1024 <= low <= high <= 65535:
         raise BadInput.of_fields(
-            [FieldProblem("CODEFORGE_WORKSPACES_PORT_RANGE", f"{text!r} is not a port range", "write e.g. 42000-42999")]
+            [FieldProblem("CODEFORGE_WORKSPACES_PORT_RANGE", f"{text!r} is not a port range", "write e.g. 23000-23999")]
         )
     return low, high
 

@@ -90,8 +90,6 @@ def create(ctx: Context, data: catalog.workspaces.CreateInput) -> catalog.worksp
     started = time.perf_counter()
     runtime = _runtime_name(data.runtime)
     _check_free(ctx, data.name)
-    limits = Limits(data.cpus, data.memory_mb, data.disk_mb)
-    _check_quota(ctx, limits)
     if data.devcontainer and not data.folder:
         raise BadInput(
             "devcontainer names a file in the folder, and no folder was given",
@@ -130,8 +128,16 @@ def create(ctx: Context, data: catalog.workspaces.CreateInput) -> catalog.worksp
         spec = load_devcontainer(folder, data.devcontainer or None, local_env={}) or spec
     elif chosen is None:
         chosen = _chosen_template("empty")
+    # What the caller asks wins; a devcontainer.json's hostRequirements fill what it leaves.
+    asked = Limits(data.cpus, data.memory_mb, data.disk_mb)
+    limits = Limits(
+        asked.cpus if asked.cpus is not None else spec.limits.cpus,
+        asked.memory_mb if asked.memory_mb is not None else spec.limits.memory_mb,
+        asked.disk_mb if asked.disk_mb is not None else spec.limits.disk_mb,
+    )
+    _check_quota(ctx, limits)
     spec = replace(spec, limits=limits)
-    if chosen is not None and folder is None and limits == Limits():
+    if chosen is not None and folder is None and asked == Limits():
         row = pool.claim(ctx, chosen.name, runtime, data.name)
         if row is not None:
             info = access.workspace_info(ctx, row, from_pool=True)

@@ -7,21 +7,27 @@ files, variables and databases back and starts the services."""
 from __future__ import annotations
 
 import logging
+import shutil
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from codeforge.catalog.errors import BadInput, Conflict, FieldProblem
 from codeforge.platform.context import Context
-from codeforge.platform.db import new_id
+from codeforge.platform.db import new_id, utcnow
+from codeforge.platform.settings import Settings
 from codeforge.platform.workspaces import access, lifecycle
 from codeforge.platform.workspaces.databases_link import branch_name, make_branch, taken_names, used_databases
+from codeforge.platform.workspaces.journal import Undo
 from codeforge.platform.workspaces.models import Workspace, WorkspaceSnapshot
 from codeforge.platform.workspaces.network import PortPool
+from codeforge.platform.workspaces.settings import workspace_settings
 
-__all__ = ["next_snapshot_name", "restore", "take"]
+__all__ = ["beyond_retention", "drop", "drop_with", "next_snapshot_name", "restore", "take"]
 
 log = logging.getLogger("codeforge.workspaces")
 
@@ -117,39 +123,52 @@ def _checkpoint(ctx: Context, ws: Workspace, snap_id: str) -> str:
         return f"checkpoint failed: {exc}"
 
 
-def _retain(ctx: Context, ws: Workspace) -> None:
-    """Keep the newest `snapshots_keep_last` of the workspace's snapshots."""
-    from codeforge.platform.workspaces.settings import workspace_settings
-
-    keep = workspace_settings().snapshots_keep_last
-    with access.Side.of(ctx).session() as s:
-        rows = list(
-            s.scalars(
-                select(WorkspaceSnapshot)
-                .where(WorkspaceSnapshot.workspace_id == ws.id)
-                .order_by(WorkspaceSnapshot.created_at.desc())
-            )
-        )
-    for old in rows[keep:]:
-        try:
-            drop(ctx, old)
-        except Exception:
-            log.exception("could not delete an old snapshot", extra={"snapshot": old.name})
-
-
 def drop(ctx: Context, snap: WorkspaceSnapshot) -> list[str]:
     """Delete a snapshot: its tree, its database branches, its checkpoint, its row."""
     side = access.Side.of(ctx)
-    undo = lifecycle.undo_steps(side.bind, ctx.settings, ctx.cipher, ctx.actor)
+    return drop_with(lifecycle.undo_steps(side.bind, ctx.settings, ctx.cipher, ctx.actor), ctx.settings, snap)
+
+
+def drop_with(undo: Undo, settings: Settings, snap: WorkspaceSnapshot) -> list[str]:
     branches = sorted(set((snap.contents or {}).get("databases", {}).values()))
     for branch in branches:
         undo("branch", f"{snap.project_id}:{branch}")
     undo("tree", snap.tree)
-    import shutil
-
-    shutil.rmtree(access.workspaces_root(ctx.settings) / "checkpoints" / snap.id, ignore_errors=True)
+    shutil.rmtree(access.workspaces_root(settings) / "checkpoints" / snap.id, ignore_errors=True)
     undo("snapshot-row", snap.id)
     return branches
+
+
+def beyond_retention(session: Session, now: datetime, workspace_id: str | None = None) -> list[WorkspaceSnapshot]:
+    """Snapshots past `snapshots_keep_last` of their workspace or older than
+    `snapshots_max_age_days` (a snapshot whose workspace is gone: by age only)."""
+    settings = workspace_settings()
+    query = select(WorkspaceSnapshot).order_by(WorkspaceSnapshot.created_at.desc())
+    if workspace_id is not None:
+        query = query.where(WorkspaceSnapshot.workspace_id == workspace_id)
+    seen: dict[str | None, int] = {}
+    old: list[WorkspaceSnapshot] = []
+    max_age = timedelta(days=settings.snapshots_max_age_days) if settings.snapshots_max_age_days else None
+    for snap in session.scalars(query):
+        rank = seen[snap.workspace_id] = seen.get(snap.workspace_id, 0) + 1
+        aged = max_age is not None and _aware(snap.created_at) < now - max_age
+        if aged or (snap.workspace_id is not None and rank > settings.snapshots_keep_last):
+            old.append(snap)
+    return old
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _retain(ctx: Context, ws: Workspace) -> None:
+    with access.Side.of(ctx).session() as s:
+        old = beyond_retention(s, utcnow(), ws.id)
+    for snap in old:
+        try:
+            drop(ctx, snap)
+        except Exception:
+            log.exception("could not delete an old snapshot", extra={"snapshot": snap.name})
 
 
 def restore(ctx: Context, snap: WorkspaceSnapshot, ws: Workspace) -> float:

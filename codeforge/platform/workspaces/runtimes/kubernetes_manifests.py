@@ -1,8 +1,14 @@
 """Kubernetes manifests of a workspace (docs/workspaces.md, "Runtimes"), as the official
 client's models and without I/O, so the tests validate them against those models: one Pod (the
 bridge and one container per service, sharing the Pod's network), a PersistentVolumeClaim for
-the tree at /workspace, a Secret for the environment (never written into the Pod) and one
-ClusterIP Service for the bridge, the forwarded ports and the services' ports."""
+the tree at /workspace, a Secret for the environment (never written into the Pod), one
+ClusterIP Service for the bridge, the forwarded ports and the services' ports, and one NodePort
+Service per host port (PortMap), so each is reachable from outside the cluster.
+
+The Pod made when a workspace is created also has a `setup` init container (the services'
+image, the tree, the environment, the workspace's whole limits) that waits for the platform:
+the tree is copied into the claim through it and the post-create commands run in it, so the
+bridge and the services start on a full tree, after those commands."""
 
 from __future__ import annotations
 
@@ -20,11 +26,18 @@ from codeforge.platform.workspaces.runtimes.base import LABEL_INSTANCE, LABEL_WO
 __all__ = [
     "BRIDGE_CONTAINER",
     "BRIDGE_PORT",
+    "LABEL_HOST_PORT",
     "MAX_ID",
     "MOUNT",
+    "NODE_PORT_RANGE",
     "PREFIX",
+    "READY_FILE",
+    "SETUP_CONTAINER",
+    "SETUP_SCRIPT",
+    "TAR_COMMAND",
     "Manifests",
     "build_manifests",
+    "node_port_name",
     "object_names",
 ]
 
@@ -32,8 +45,24 @@ BRIDGE_CONTAINER = "bridge"
 BRIDGE_PORT = 8471  # `codeforge bridge`'s default port
 MOUNT = "/workspace"
 PREFIX = "cf-ws-"
-# The longest suffix added to the prefixed id is "-tree"/"-env": every name stays a DNS-1123 label (63).
-MAX_ID = 63 - len(PREFIX) - len("-tree")
+# The longest suffix added to the prefixed id is a NodePort Service's "-p65535": every name stays
+# a DNS-1123 label (63).
+MAX_ID = 63 - len(PREFIX) - len("-p65535")
+SETUP_CONTAINER = "setup"
+SETUP_DIR = "/codeforge-setup"  # an emptyDir of the Pod's: outside the tree, gone with the Pod
+READY_FILE = f"{SETUP_DIR}/ready"
+# What `kubectl cp` runs: the tree arrives as a tar on stdin, extracted into the claim.
+TAR_COMMAND = ("tar", "xf", "-", "-C", MOUNT)
+# The API server's default --service-node-port-range; a cluster may set another (the API does
+# not say which), so the runtime takes it as a setting.
+NODE_PORT_RANGE = (30000, 32767)
+# On each NodePort Service: the host port (PortMap.host) it was made for.
+LABEL_HOST_PORT = "dev.codeforge.host-port"
+# The setup container's command: wait until the platform says the tree is in and the post-create
+# commands ran (the marker in an emptyDir, so it outlives a restart of the Pod's containers on
+# its node and never appears in the tree). No deadline: post-create commands run inside this
+# container, and its end would kill them; a platform that died leaves the Pod to the crash cleanup.
+SETUP_SCRIPT = f"while [ ! -e {READY_FILE} ]; do sleep 0.2 2>/dev/null || sleep 1; done"
 MIN_MEMORY_MB = 16  # per container: below this, runtimes refuse to start a container at all
 DEFAULT_DISK_MB = 10 * 1024  # the claim's size when the spec sets no disk limit
 
@@ -48,12 +77,21 @@ class Manifests:
     claim: k8s.V1PersistentVolumeClaim
     service: k8s.V1Service
     secret: k8s.V1Secret
+    node_ports: tuple[k8s.V1Service, ...] = ()
+    # Host ports outside the cluster's NodePort range: their Service gets a node port the
+    # cluster picks, not the host port (each with the sentence saying so).
+    not_host_ports: tuple[str, ...] = ()
 
 
 def object_names(ws_id: str) -> dict[str, str]:
     """The names of what a workspace is made of, derived from its id (which must be a DNS-1123 label)."""
     base = PREFIX + ws_id
     return {"pod": base, "service": base, "claim": f"{base}-tree", "secret": f"{base}-env"}
+
+
+def node_port_name(ws_id: str, inside: int) -> str:
+    """The NodePort Service exposing the workspace's port `inside` on the cluster's nodes."""
+    return f"{PREFIX}{ws_id}-p{inside}"
 
 
 def _port_problems(field: str, port: int) -> list[FieldProblem]:
@@ -210,6 +248,23 @@ def _exposed_ports(spec: WorkspaceSpec, ports: list[PortMap]) -> list[int]:
     return sorted(found)
 
 
+def _full_resources(spec: WorkspaceSpec) -> k8s.V1ResourceRequirements | None:
+    """The setup container's: the workspace's whole limits. An init container runs before the
+    others, so the Pod's effective request is the larger of its and the others' sum: still the
+    workspace's figure."""
+    limits = spec.limits
+    quantities: dict[str, str] = {}
+    if limits.cpus is not None:
+        quantities["cpu"] = f"{int(limits.cpus * 1000)}m"
+    if limits.memory_mb is not None:
+        quantities["memory"] = f"{limits.memory_mb}Mi"
+    if limits.disk_mb is not None:
+        quantities["ephemeral-storage"] = f"{limits.disk_mb}Mi"
+    if not quantities:
+        return None
+    return k8s.V1ResourceRequirements(requests=dict(quantities), limits=dict(quantities))
+
+
 def build_manifests(
     ws_id: str,
     spec: WorkspaceSpec,
@@ -222,15 +277,23 @@ def build_manifests(
     ports: list[PortMap] | None = None,
     storage_class: str | None = None,
     default_disk_mb: int = DEFAULT_DISK_MB,
+    setup: bool = False,
+    node_port_range: tuple[int, int] = NODE_PORT_RANGE,
 ) -> Manifests:
-    """The workspace's Pod, claim, Service and Secret. `image` runs the services when the spec
-    names none; `bridge_image` (default: the services' image) must hold CodeForge, whose
-    `codeforge bridge` serves /workspace; `bridge_args` are added to its command (--url,
-    --project). Raises BadInput listing every problem at once."""
+    """The workspace's Pod, claim, Service, Secret and one NodePort Service per PortMap.
+    `image` runs the services when the spec names none; `bridge_image` (default: the
+    services' image) must hold CodeForge, whose `codeforge bridge` serves /workspace;
+    `bridge_args` are added to its command (--url, --project). `setup`: the Pod has the
+    `setup` init container, which holds the others back until READY_FILE is made (the Pod
+    made when the workspace is created; one made again at a later start has none).
+    A PortMap's host port is its Service's nodePort when inside `node_port_range`; else the
+    cluster picks one and `not_host_ports` says so. Raises BadInput listing every problem."""
     image = spec.image or image
     problems = _problems(ws_id, spec, env, instance, image)
     for i, port in enumerate(p.inside for p in ports or []):
         problems += _port_problems(f"ports[{i}].inside", port)
+    for i, port in enumerate(p.host for p in ports or []):
+        problems += _port_problems(f"ports[{i}].host", port)
     if problems:
         raise BadInput(f"workspace {ws_id!r} cannot be placed on Kubernetes", errors=problems)
     assert image is not None  # _problems reported its absence
@@ -280,21 +343,37 @@ def build_manifests(
         )
         for svc in spec.services
     ]
+    volumes = [
+        k8s.V1Volume(
+            name="tree",
+            persistent_volume_claim=k8s.V1PersistentVolumeClaimVolumeSource(claim_name=names["claim"]),
+        )
+    ]
+    init_containers = None
+    if setup:
+        volumes.append(k8s.V1Volume(name="setup", empty_dir=k8s.V1EmptyDirVolumeSource()))
+        init_containers = [
+            k8s.V1Container(
+                name=SETUP_CONTAINER,
+                image=image,
+                command=["sh", "-c", SETUP_SCRIPT],
+                working_dir=MOUNT,
+                env_from=env_from,
+                volume_mounts=[*mounts, k8s.V1VolumeMount(name="setup", mount_path=SETUP_DIR)],
+                resources=_full_resources(spec),
+            )
+        ]
     pod = k8s.V1Pod(
         api_version="v1",
         kind="Pod",
         metadata=meta(names["pod"]),
         spec=k8s.V1PodSpec(
+            init_containers=init_containers,
             containers=[bridge, *services],
             restart_policy="Always",
             # The workspace runs its user's code: it gets no credentials for the cluster's API.
             automount_service_account_token=False,
-            volumes=[
-                k8s.V1Volume(
-                    name="tree",
-                    persistent_volume_claim=k8s.V1PersistentVolumeClaimVolumeSource(claim_name=names["claim"]),
-                )
-            ],
+            volumes=volumes,
         ),
     )
     claim = k8s.V1PersistentVolumeClaim(
@@ -329,4 +408,43 @@ def build_manifests(
         type="Opaque",
         string_data={**spec.env, **env},
     )
-    return Manifests(pod=pod, claim=claim, service=service, secret=secret)
+    low, high = node_port_range
+    node_ports: list[k8s.V1Service] = []
+    not_host_ports: list[str] = []
+    for p in sorted({p.inside: p for p in ports or []}.values(), key=lambda p: p.inside):
+        in_range = low <= p.host <= high
+        if not in_range:
+            not_host_ports.append(
+                f"host port {p.host} ({p.service}, port {p.inside} inside) is outside the cluster's NodePort "
+                f"range {low}-{high}: the cluster picks the node port (see the Service {node_port_name(ws_id, p.inside)})"
+            )
+        node_ports.append(
+            k8s.V1Service(
+                api_version="v1",
+                kind="Service",
+                metadata=k8s.V1ObjectMeta(
+                    name=node_port_name(ws_id, p.inside), labels={**labels, LABEL_HOST_PORT: str(p.host)}
+                ),
+                spec=k8s.V1ServiceSpec(
+                    type="NodePort",
+                    selector=dict(labels),
+                    ports=[
+                        k8s.V1ServicePort(
+                            name=f"p{p.inside}",
+                            port=p.inside,
+                            target_port=p.inside,
+                            node_port=p.host if in_range else None,
+                            protocol="TCP",
+                        )
+                    ],
+                ),
+            )
+        )
+    return Manifests(
+        pod=pod,
+        claim=claim,
+        service=service,
+        secret=secret,
+        node_ports=tuple(node_ports),
+        not_host_ports=tuple(not_host_ports),
+    )
