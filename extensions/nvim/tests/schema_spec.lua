@@ -113,6 +113,78 @@ describe('parse_text', function()
   end)
 end)
 
+describe('pattern translation', function()
+  -- Each pattern the catalog uses, with values the server takes and refuses (pydantic's Rust regex).
+  local CATALOG_PATTERNS = {
+    -- optional fields: codeforge/catalog/base.py optional_pattern (PCRE `(?:…)`, unread by Vim)
+    { '^(?:[a-z][a-z0-9-]{0,29})?$', { '', 'snap-1', 'a' .. string.rep('b', 29) }, { 'Snap', '1snap', 'a' .. string.rep('b', 30), 'snap_1', ' ' } },
+    { '^(?:[a-z][a-z0-9-]{0,62})?$', { '', 'python' }, { 'Python', '-x', 'a' .. string.rep('b', 63) } },
+    { '^(?:[a-z][a-z0-9_-]{0,39})?$', { '', 'nightly_1' }, { '_x', 'a.b' } },
+    { '^(?:[A-Za-z_][A-Za-z0-9_]{0,127})?$', { '', '_main', 'Feature_2' }, { '2x', 'a-b' } },
+    { '^(?:[A-Za-z0-9][A-Za-z0-9._@+-]{0,99})?$', { '', 'ada@laptop', 'k.1+x' }, { '@x', 'a b', 'a#b' } },
+    { '^(?:[0-9]+(?:ms|s|m|h|d|w|y))+$', { '5m', '1h30m', '250ms', '2y1w' }, { '', '5', 'm', '5x', '5 m', '5M' } },
+    -- `\s` inside brackets (Vim reads `[\s]` as a backslash or an s)
+    { '^[^#\\s][^\\n]*#[1-9][0-9]{0,5}$', { 'src/app.py#12', 'see sheet#1' }, { ' x#1', '#1', 'x#0', 'a\nb#1', '\u{3000}a#1', 'x#1234567' } },
+    { '^https?://[^\\s]+$', { 'https://example.com/hook', 'http://a' }, { 'ftp://a', 'https://a b', 'https://', 'https://a\tb' } },
+    { '^[^\\x00-\\x1f\\x7f]+$', { 'main.py', 'é x' }, { '', 'a\tb', 'a\0b', 'a\nb', 'a\127' } },
+    { '^[A-Za-z0-9_.-]{1,200}\\.sql$', { '001_init.sql' }, { 'init.sqlx', '.sql', 'a/b.sql', 'aXsql' } },
+    { '^[A-Za-z0-9+/=_-]*$', { '', 'aGk=', 'a-b_c/d+' }, { 'a b', 'a\n' } },
+    { '^[0-9]*$', { '', '42' }, { '4a', '4\n' } },
+    { '^[0-9a-f]{32}$', { string.rep('0a', 16) }, { string.rep('0A', 16), string.rep('0', 31) } },
+  }
+
+  it('enforces every kind of pattern the catalog uses', function()
+    for _, case in ipairs(CATALOG_PATTERNS) do
+      local pattern, good, bad = case[1], case[2], case[3]
+      assert(schema.vim_pattern(pattern), 'no Vim translation: ' .. pattern)
+      for _, text in ipairs(good) do
+        eq(true, schema.matches(pattern, text), pattern .. ' on ' .. vim.inspect(text))
+      end
+      for _, text in ipairs(bad) do
+        eq(false, schema.matches(pattern, text), pattern .. ' on ' .. vim.inspect(text))
+      end
+    end
+  end)
+
+  it('refuses a bad optional value typed at a prompt, and leaves an empty one out', function()
+    local f = { name = 'name', kind = 'string', required = false, pattern = '^(?:[a-z][a-z0-9-]{0,29})?$', description = '' }
+    local value, omit, err = schema.parse_text(f, 'Not A Name')
+    eq({ nil, false }, { value, omit })
+    matches('^name must match %^%(%?:', err)
+    eq({ 'snap-1', false }, { schema.parse_text(f, 'snap-1') })
+    eq({ nil, true }, { schema.parse_text(f, '') })
+  end)
+
+  it('reads $ as the end of the text and . as anything but a newline, as the server does', function()
+    eq(false, schema.matches('^a$', 'a\n'))
+    eq(true, schema.matches('^a.c$', 'a-c'))
+    eq(false, schema.matches('^a.c$', 'a\nc'))
+    eq(true, schema.matches('^a\\nc$', 'a\nc'))
+    eq(true, schema.matches('^a\\sc$', 'a\u{a0}c'))
+    eq(false, schema.matches('^\\S+$', 'a\u{2003}c'))
+  end)
+
+  it('keeps escapes, ranges and literal punctuation', function()
+    eq(true, schema.matches('^a_b\\_c~d&e%f$', 'a_b_c~d&e%f'))
+    eq(false, schema.matches('^a~b$', 'ab'))
+    eq(true, schema.matches('^[\\]\\\\^-]+$', ']\\^-'))
+    eq(true, schema.matches('^[]a]+$', ']a'))
+    eq(true, schema.matches('^\\x41\\u00e9$', 'Aé'))
+    eq(true, schema.matches('^[é-ë]+$', 'êé'))
+    eq(false, schema.matches('^[é-ë]+$', 'e'))
+    eq(true, schema.matches('^(ab|cd){2}$', 'abcd'))
+    eq(false, schema.matches('^x{2,3}$', 'xxxx'))
+    eq(true, schema.matches('^a{$', 'a{'))
+  end)
+
+  it('has no translation for syntax Vim would read differently', function()
+    for _, pattern in ipairs({ '(?=a)', '(?P<n>a)', 'a*?', 'a+?', '\\bword', '[[:alpha:]]', '[a[b]]', '\\ue000' }) do
+      eq(nil, schema.vim_pattern(pattern), pattern)
+      eq(true, schema.matches(pattern, 'anything'), pattern)
+    end
+  end)
+end)
+
 describe('choices and hints', function()
   it('puts the default first and offers (none) for optional enums', function()
     eq({ 'developer', 'viewer', 'admin', 'owner' }, vim.tbl_map(function(c) return c.label end, schema.choices(field(fx.MEMBERS_ADD, 'role'))))
@@ -146,12 +218,18 @@ describe('the live catalog', function()
     -- Decoded as LSP responses are: JSON null in an object is nil.
     local catalog = vim.json.decode(table.concat(vim.fn.readfile(path), '\n'), { luanil = { object = true } })
     assert(#catalog > 0, 'empty catalog')
-    local asked = 0
+    local asked, patterns = 0, 0
     for _, op in ipairs(catalog) do
       for _, f in ipairs(schema.prompt_fields(op)) do
         asked = asked + 1
         local props = op.input_schema.properties
         assert(not (props[f.name]['x-codeforge-context']), op.name .. ': context field asked: ' .. f.name)
+        if f.pattern then
+          patterns = patterns + 1
+          local translated = schema.vim_pattern(f.pattern)
+          assert(translated, op.name .. '.' .. f.name .. ': no Vim translation for ' .. f.pattern)
+          assert(pcall(vim.regex, translated), op.name .. '.' .. f.name .. ': Vim cannot compile ' .. translated)
+        end
         schema.parse_text(f, schema.initial_text(f))
         schema.describe(f)
         if f.kind == 'enum' or f.kind == 'boolean' then
@@ -160,5 +238,6 @@ describe('the live catalog', function()
       end
     end
     assert(asked > 20, 'the catalog has almost no input_fields: ' .. asked)
+    assert(patterns > 20, 'the catalog has almost no patterns: ' .. patterns)
   end)
 end)

@@ -48,39 +48,228 @@ function M.prompt_fields(op)
   return out
 end
 
---- Lua patterns are not regular expressions: check a schema's (ECMA/Python) pattern with Vim's
---- regex engine in very-magic mode, where the syntax is close. Outside brackets, `<>=@%` are
---- special to Vim but literal in the schema, so they are escaped. A pattern Vim cannot read
---- (`(?:...)`, lookarounds) is not checked here: the server still checks it.
-function M.matches(pattern, text)
-  local out, in_class = {}, false
-  local i = 1
-  while i <= #pattern do
+--- Lua patterns are not regular expressions: a schema's pattern (searched, as JSON Schema does)
+--- is translated to a very-magic Vim regex and checked with Vim's engine, to the meaning the
+--- server gives it (pydantic's Rust regex: `$` is the end of the text, `\s` is Unicode white space,
+--- `.` is anything but a newline), which JavaScript's RegExp in the VS Code extension shares. The
+--- syntax Vim reads otherwise is rewritten: `(?:` becomes `%(` (optional fields' patterns are
+--- `^(?:…)?$`, from codeforge/catalog/base.py optional_pattern); outside brackets, punctuation that
+--- is literal in the schema but special to Vim (`<>=@%&~`, …) is escaped; inside brackets, where
+--- Vim reads no `\s`, `\d` or `\w`, those are spelt out. Vim cannot see a newline or a NUL inside a
+--- string, so the text's are swapped for private-use characters that the translation reads as
+--- them. A construct with no translation (lookarounds, named groups, lazy quantifiers, `\b`,
+--- nested brackets) makes `vim_pattern` nil and `matches` accept (the server still checks it); the
+--- live-catalog spec asserts that no pattern the platform uses is one of them. `\d` and `\w` are
+--- ASCII here (Unicode on the server): stricter, never looser.
+local NL, NUL = '\238\128\128', '\238\128\129' -- U+E000, U+E001
+local VNL, VNUL = '%ue000', '%ue001'
+local CNL, CNUL = '\\ue000', '\\ue001'
+-- `\s` as the server (pydantic's Rust regex) and JavaScript read it: Unicode White_Space.
+local SPACE = ' \\t\\r\\x0b\\x0c\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000'
+local ESCAPED = { n = '\n', t = '\t', r = '\r', f = '\12', v = '\11', a = '\7' }
+
+-- One character of a bracket expression, as Vim's brackets read it (a code point for ranges).
+local function class_char(c)
+  if c == '\\' or c == ']' or c == '^' or c == '-' then
+    return '\\' .. c
+  elseif c == '\t' then
+    return '\\t'
+  elseif c:byte() < 32 or c == '[' or c:byte() == 127 then
+    return ('\\x%02x'):format(c:byte())
+  end
+  return c
+end
+
+-- Read a bracket expression starting after its `[`; returns its Vim text and the index after it.
+local function translate_class(pattern, i)
+  local out = { '[' }
+  if pattern:sub(i, i) == '^' then
+    out[#out + 1] = '^'
+    i = i + 1
+  end
+  local has_nl, has_nul, first = false, false, true
+  local prev -- the code point of the last single character, for ranges
+  while true do
+    if i > #pattern then
+      return nil
+    end
     local c = pattern:sub(i, i)
+    if c == ']' and not first then
+      break
+    end
+    first = false
+    local cp, text
     if c == '\\' then
-      out[#out + 1] = pattern:sub(i, i + 1)
+      local e = pattern:sub(i + 1, i + 1)
       i = i + 2
-    else
-      if in_class then
-        if c == ']' then
-          in_class = false
-        end
-        out[#out + 1] = c
-      elseif c == '[' then
-        in_class = true
-        out[#out + 1] = c
-      elseif c:match('[<>=@%%]') then
-        out[#out + 1] = '\\' .. c
+      if e == 's' then
+        text, has_nl = SPACE, true
+      elseif e == 'd' then
+        text = '0-9'
+      elseif e == 'w' then
+        text = '0-9A-Za-z_'
+      elseif ESCAPED[e] then
+        cp = ESCAPED[e]:byte()
+      elseif e == 'x' and pattern:sub(i, i + 1):match('^%x%x$') then
+        cp = tonumber(pattern:sub(i, i + 1), 16)
+        i = i + 2
+      elseif e == 'u' and pattern:sub(i, i + 3):match('^%x%x%x%x$') then
+        cp = tonumber(pattern:sub(i, i + 3), 16)
+        i = i + 4
+      elseif e:match('^[%p ]$') then
+        cp = e:byte()
       else
-        out[#out + 1] = c
+        return nil -- \S, \D, \W, \b, \0, … inside brackets
       end
+    elseif c == '[' then
+      return nil -- a nested class (Rust), a POSIX class (Vim) or a literal (Python, JavaScript)
+    else
+      local len = c:byte() >= 0xF0 and 4 or c:byte() >= 0xE0 and 3 or c:byte() >= 0xC0 and 2 or 1
+      cp = vim.fn.char2nr(pattern:sub(i, i + len - 1))
+      i = i + len
+    end
+    if cp then
+      if prev and out[#out] == '-' then
+        -- a range prev-cp: does it hold a newline or a NUL?
+        has_nl = has_nl or (prev <= 10 and cp >= 10)
+        has_nul = has_nul or prev == 0
+        prev = nil
+      else
+        has_nl, has_nul, prev = has_nl or cp == 10, has_nul or cp == 0, cp
+      end
+      if cp < 128 then
+        text = class_char(string.char(cp))
+      elseif cp == 0xE000 or cp == 0xE001 then
+        return nil
+      else
+        text = vim.fn.nr2char(cp)
+      end
+    else
+      prev = nil
+    end
+    out[#out + 1] = text
+    -- a '-' between two characters is a range; elsewhere it is literal (escaped by class_char)
+    if pattern:sub(i, i) == '-' and prev and pattern:sub(i + 1, i + 1) ~= ']' and i + 1 <= #pattern then
+      out[#out + 1] = '-'
       i = i + 1
     end
   end
-  local ok, regex = pcall(vim.regex, '\\v\\C' .. table.concat(out))
-  if not ok then
+  if has_nl then
+    out[#out + 1] = CNL
+  end
+  if has_nul then
+    out[#out + 1] = CNUL
+  end
+  out[#out + 1] = ']'
+  return table.concat(out), i + 1
+end
+
+--- The very-magic Vim regex for a schema pattern, or nil when it uses syntax with no translation.
+function M.vim_pattern(pattern)
+  if pattern:find(NL, 1, true) or pattern:find(NUL, 1, true) or pattern:lower():find('\\ue00[01]') then
+    return nil -- the stand-ins for a newline and a NUL
+  end
+  local out, i = {}, 1
+  local function quantified()
+    -- a lazy or possessive quantifier has no translation
+    local nxt = pattern:sub(i, i)
+    return nxt ~= '?' and nxt ~= '+'
+  end
+  while i <= #pattern do
+    local c = pattern:sub(i, i)
+    if c == '\\' then
+      local e = pattern:sub(i + 1, i + 1)
+      i = i + 2
+      if e == 's' then
+        out[#out + 1] = '[' .. SPACE .. CNL .. ']'
+      elseif e == 'S' then
+        out[#out + 1] = '[^' .. SPACE .. CNL .. ']'
+      elseif e == 'd' or e == 'D' or e == 'w' or e == 'W' then
+        out[#out + 1] = '\\' .. e
+      elseif e == 'n' then
+        out[#out + 1] = VNL
+      elseif ESCAPED[e] then
+        out[#out + 1] = ('%%x%02x'):format(ESCAPED[e]:byte())
+      elseif e == 'x' and pattern:sub(i, i + 1):match('^%x%x$') then
+        local cp = tonumber(pattern:sub(i, i + 1), 16)
+        out[#out + 1] = cp == 10 and VNL or cp == 0 and VNUL or ('%x' .. pattern:sub(i, i + 1))
+        i = i + 2
+      elseif e == 'u' and pattern:sub(i, i + 3):match('^%x%x%x%x$') then
+        local cp = tonumber(pattern:sub(i, i + 3), 16)
+        out[#out + 1] = cp == 10 and VNL or cp == 0 and VNUL or ('%u' .. pattern:sub(i, i + 3))
+        i = i + 4
+      elseif e == '_' or e == ' ' then
+        out[#out + 1] = e -- `\_` is a Vim class prefix; a space is not special
+      elseif e:match('^%p$') then
+        out[#out + 1] = '\\' .. e
+      else
+        return nil -- \b, \B, \A, \Z, backreferences, \p{…}, …
+      end
+    elseif c == '[' then
+      local class, after = translate_class(pattern, i + 1)
+      if not class then
+        return nil
+      end
+      out[#out + 1] = class
+      i = after
+    elseif c == '(' then
+      if pattern:sub(i + 1, i + 2) == '?:' then
+        out[#out + 1] = '%('
+        i = i + 3
+      elseif pattern:sub(i + 1, i + 1) == '?' then
+        return nil -- lookarounds, named groups, inline flags
+      else
+        out[#out + 1] = '('
+        i = i + 1
+      end
+    elseif c == '*' or c == '+' or c == '?' then
+      out[#out + 1] = c
+      i = i + 1
+      if not quantified() then
+        return nil
+      end
+    elseif c == '{' then
+      local q = pattern:match('^{%d*,?%d*}', i)
+      if q and q ~= '{}' and q ~= '{,}' then
+        out[#out + 1] = q
+        i = i + #q
+        if not quantified() then
+          return nil
+        end
+      else
+        out[#out + 1] = '\\{'
+        i = i + 1
+      end
+    elseif c == '.' then
+      out[#out + 1] = '[^' .. CNL .. ']' -- `.` matches anything but a newline
+      i = i + 1
+    elseif c == '^' or c == '$' or c == ')' or c == '|' then
+      out[#out + 1] = c
+      i = i + 1
+    elseif c ~= '_' and c:match('^%p$') then
+      out[#out + 1] = '\\' .. c -- literal in the schema, maybe special to Vim
+      i = i + 1
+    else
+      out[#out + 1] = c
+      i = i + 1
+    end
+  end
+  return '\\v\\C' .. table.concat(out)
+end
+
+--- Whether text matches a schema pattern (searched, as JSON Schema does). A pattern with no Vim
+--- translation, or one Vim cannot compile, is not checked here (true): the server still checks.
+function M.matches(pattern, text)
+  local vim_pattern = M.vim_pattern(pattern)
+  local ok, regex = pcall(vim.regex, vim_pattern or '')
+  if not vim_pattern or not ok then
     return true
   end
+  if text:find(NL, 1, true) or text:find(NUL, 1, true) then
+    -- the text holds the stand-ins themselves: check it as it is, without newline/NUL swaps
+    return regex:match_str(text) ~= nil
+  end
+  text = text:gsub('\n', NL):gsub('%z', NUL)
   return regex:match_str(text) ~= nil
 end
 
