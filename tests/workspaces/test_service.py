@@ -10,7 +10,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import psycopg
@@ -20,6 +20,10 @@ from codeforge.catalog import JobRef
 from codeforge.catalog.errors import BadInput, CodeForgeError, NotFound, PermissionDenied
 from codeforge.catalog.jobs import JobState
 from codeforge.client import PlatformClient
+from codeforge.platform.db import Database
+from codeforge.platform.manifest import Runtime
+from codeforge.platform.settings import Settings
+from codeforge.platform.workspaces.cleanup import over_disk_limit
 from tests.conftest import RunningPlatform, start_platform
 
 ENV = {
@@ -216,6 +220,27 @@ def test_snapshots_beyond_the_newest_two_go(client: PlatformClient, platform: Ru
     run(client, "workspaces.delete", {"project": p, "name": "kept"})
     for name in names:  # a snapshot outlives its workspace until deleted
         run(client, "workspaces.delete_snapshot", {"project": p, "snapshot": name})
+
+
+def test_a_workspace_over_its_disk_limit_is_stopped(client: PlatformClient, platform: RunningPlatform) -> None:
+    p = platform.project
+    big = run(client, "workspaces.create", {"project": p, "name": "big", "template": "python", "disk_mb": 1})
+    assert big["limits"]["disk_mb"] == 1 and http_get(web_port(big)) == 200
+    Path(big["folder"], "blob.bin").write_bytes(os.urandom(2 * 1024 * 1024))
+    # The platform's sweeper does this every minute; here, at once, on the platform's state.
+    settings = Settings(data_dir=platform.data_dir, instance_id=f"test-{platform.port}")
+    db = Database(settings.resolved_database_url)
+    try:
+        done = over_disk_limit(Runtime(db=db, settings=settings, cipher=cast(Any, None), jobs=cast(Any, None)))
+    finally:
+        db.dispose()
+    assert done == ["workspace big over its disk limit"]
+    shown = run(client, "workspaces.show", {"project": p, "name": "big"})
+    assert shown["state"] == "stopped" and "over its disk limit of 1 MiB" in shown["error"]
+    assert shown["disk_bytes"] > 2 * 1024 * 1024
+    with pytest.raises(httpx.TransportError):
+        http_get(web_port(big))
+    run(client, "workspaces.delete", {"project": p, "name": "big"})
 
 
 def test_the_bridge_runs_inside_and_editors_connect(client: PlatformClient, platform: RunningPlatform) -> None:

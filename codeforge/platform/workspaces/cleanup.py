@@ -1,6 +1,6 @@
 """The crash cleanup and sweeper (docs/workspaces.md, "Crash safety"), every minute: the
 journal's dead intents undone step by step (lifecycle.undo_steps knows each kind), the file
-store's half-made trees removed, what a runtime holds for a workspace that has no row (a
+store's half-made trees removed, running workspaces over their disk limit stopped, what a runtime holds for a workspace that has no row (a
 local runtime's folder and processes, a container and network) removed, and snapshots past
 their retention deleted. A kind this version cannot undo keeps its intent (and says so in
 the log) for a version that can."""
@@ -8,6 +8,7 @@ the log) for a version that can."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -17,9 +18,10 @@ from codeforge.platform.workspaces.access import file_store, runtime_named
 from codeforge.platform.workspaces.journal import Journal
 from codeforge.platform.workspaces.lifecycle import undo_steps
 from codeforge.platform.workspaces.models import Workspace, WorkspaceIntent
+from codeforge.platform.workspaces.records import RuntimeHandle
 from codeforge.platform.workspaces.runtimes.base import Unavailable
 
-__all__ = ["sweep"]
+__all__ = ["over_disk_limit", "sweep"]
 
 log = logging.getLogger("codeforge.workspaces")
 
@@ -29,6 +31,7 @@ def sweep(rt: Runtime) -> list[str]:
     swept = Journal(rt.db, rt.settings.resolved_instance_id).sweep(undo)
     swept += [f"half-made tree {p.name}" for p in file_store(rt.settings).sweep()]
     swept += _orphans(rt)
+    swept += over_disk_limit(rt)
     return swept + _past_retention(rt)
 
 
@@ -52,6 +55,38 @@ def _orphans(rt: Runtime) -> list[str]:
                 runtime.delete(handle)
                 removed.append(f"{name} runtime state of gone workspace {handle.ref}")
     return removed
+
+
+def over_disk_limit(rt: Runtime) -> list[str]:
+    """Running workspaces whose files outgrew their disk limit are stopped, the figures in
+    their error (a cgroup limits CPU and memory; a tree's size is only known by measuring)."""
+    with rt.db.session() as session:
+        rows = [
+            (r.id, r.name, r.runtime, r.tree, r.handle, r.spec["limits"]["disk_mb"])
+            for r in session.scalars(select(Workspace).where(Workspace.state == "running"))
+            if (r.spec.get("limits") or {}).get("disk_mb") and r.tree and r.handle
+        ]
+    stopped = []
+    store = file_store(rt.settings)
+    for ws_id, name, runtime_name, tree, handle, limit in rows:
+        try:
+            used = store.usage(Path(tree))
+            if used <= limit * 1024 * 1024:
+                continue
+            runtime_named(rt.settings, runtime_name).stop(RuntimeHandle.from_json(handle))
+        except Exception:
+            log.exception("could not check a workspace's disk limit", extra={"workspace": ws_id})
+            continue
+        error = (
+            f"stopped: its files take {used / 1048576:.1f} MiB, over its disk limit of {limit} MiB; "
+            "delete files in its folder (they are kept) and start it again"
+        )
+        with rt.db.session() as session:
+            row = session.get(Workspace, ws_id)
+            if row is not None:
+                row.state, row.error = "stopped", error
+        stopped.append(f"workspace {name} over its disk limit")
+    return stopped
 
 
 def _past_retention(rt: Runtime) -> list[str]:
