@@ -273,6 +273,25 @@ def test_a_failing_post_create_command_shows_its_exit_code_and_output_and_leaves
     assert_nothing_made(platform, client)
 
 
+def test_post_start_commands_run_at_every_start_and_a_failing_one_fails_the_start(
+    client: PlatformClient, platform: RunningPlatform
+) -> None:
+    text = '{"image": "debian:bookworm", "postStartCommand": "echo started >> starts.log; test ! -e broken"}'
+    folder = project_folder(platform, "post-start", text)
+    p = platform.project
+    made = run(client, "workspaces.create", {"project": p, "name": "ps", "folder": str(folder)})
+    log = Path(made["folder"], "starts.log")
+    assert log.read_text() == "started\n"
+    run(client, "workspaces.stop", {"project": p, "name": "ps"})
+    run(client, "workspaces.start", {"project": p, "name": "ps"})
+    assert log.read_text() == "started\nstarted\n"
+    Path(made["folder"], "broken").write_text("")
+    with pytest.raises(CodeForgeError, match=r"the postStartCommand .* failed with exit code 1"):
+        run(client, "workspaces.start", {"project": p, "name": "ps"})
+    assert run(client, "workspaces.show", {"project": p, "name": "ps"})["state"] == "failed"
+    run(client, "workspaces.delete", {"project": p, "name": "ps"})
+
+
 @pytest.mark.parametrize("limits", [{}, {"memory_mb": 256}], ids=["no-limits", "a-memory-limit"])
 def test_a_failed_post_create_command_leaves_no_process(
     client: PlatformClient, platform: RunningPlatform, limits: dict[str, int]

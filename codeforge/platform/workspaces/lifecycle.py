@@ -7,7 +7,7 @@ operations and the crash cleanup both use it."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -170,8 +170,9 @@ def build(ctx: Context, new: NewWorkspace, *, created_by: str) -> Workspace:
         intent.making("runtime", f"{new.runtime}:{ws_id}")
         handle = runtime.create(ws_id, new.spec, tree, env)
         if new.post_create:
-            _post_create(runtime, handle, new.spec)
+            run_commands(runtime, handle, new.spec.post_create, "postCreateCommand")
         runtime.start(handle, new.spec, env, ports)
+        run_commands(runtime, handle, new.spec.post_start, "postStartCommand")
         with side.session() as s:
             row = s.get(Workspace, ws_id)
             assert row is not None
@@ -205,14 +206,16 @@ def _check_disk(used: int, spec: WorkspaceSpec) -> None:
         )
 
 
-def _post_create(runtime: WorkspaceRuntime, handle: RuntimeHandle, spec: WorkspaceSpec) -> None:
-    for argv in spec.post_create:
+def run_commands(runtime: WorkspaceRuntime, handle: RuntimeHandle, commands: Sequence[Sequence[str]], key: str) -> None:
+    """devcontainer.json's postCreateCommand (once) or postStartCommand (at every start): the
+    first that fails stops the operation with its exit code and output's tail."""
+    for argv in commands:
         result = runtime.exec(handle, list(argv), timeout_s=600)
         if result.exit_code != 0:
             tail = "\n".join(result.output.splitlines()[-12:])
             raise ExternalFailure(
-                f"the post-create command `{' '.join(argv)}` failed with exit code {result.exit_code}:\n{tail}",
-                fix="fix the command in devcontainer.json (postCreateCommand) and create the workspace again",
+                f"the {key} `{' '.join(argv)}` failed with exit code {result.exit_code}:\n{tail}",
+                fix=f"fix the command in devcontainer.json ({key}) and try again",
             )
 
 
@@ -233,6 +236,7 @@ def start(ctx: Context, row: Workspace) -> None:
         runtime.stop(handle)  # never two of each service
     try:
         runtime.start(handle, replace(spec, services=tuple(s for s in spec.services if s.name != "bridge")), env, ports)
+        run_commands(runtime, handle, spec.post_start, "postStartCommand")
     except Exception as exc:
         _set(ctx, row, state="failed", error=str(getattr(exc, "detail", exc)), handle=handle)
         raise
@@ -291,7 +295,8 @@ def ensure_bridge(ctx: Context, row: Workspace, make_service: Callable[[Context,
         raise ExternalFailure(f"workspace {row.name!r} has no runtime", fix="start it again")
     ports = access.port_pool(ctx)
     held = next((p for p in ports.held(row.id) if p.service == "bridge"), None)
-    if held is not None and held.host in runtime.listening(handle):
+    # A container's listening() names the ports inside it; the local runtime's, the host's.
+    if held is not None and (held.inside if row.runtime == "docker" else held.host) in runtime.listening(handle):
         return f"ws://127.0.0.1:{held.host}"
     service = make_service(ctx, row)
     if held is None:
