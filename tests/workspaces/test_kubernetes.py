@@ -32,10 +32,13 @@ from codeforge.platform.workspaces.records import Limits, PortMap, RuntimeHandle
 from codeforge.platform.workspaces.runtimes.base import LABEL_INSTANCE, LABEL_WORKSPACE, Unavailable
 from codeforge.platform.workspaces.runtimes.kubernetes import (
     KubernetesRuntime,
+    exec_argv,
     exec_container,
     exec_request,
     exec_status,
+    kill_argv,
     setup_state,
+    split_pid,
     tree_archive,
 )
 from codeforge.platform.workspaces.runtimes.kubernetes_manifests import (
@@ -49,10 +52,12 @@ from codeforge.platform.workspaces.runtimes.kubernetes_manifests import (
     TAR_COMMAND,
     Manifests,
     build_manifests,
+    copy_command,
     node_port_name,
     object_names,
 )
 from codeforge.platform.workspaces.runtimes.proc_net import listening_ports
+from tests.workspaces.runtime_contract import check_exec_timeout_kills_the_command
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")  # Service names: a letter first
@@ -475,34 +480,47 @@ def test_what_a_tar_cannot_carry_is_skipped_and_named(tmp_path: Path) -> None:
         archive.close()
 
 
-@pytest.mark.parametrize("tar_argv", [["tar"], ["busybox", "tar"]], ids=["gnu-tar", "busybox-tar"])
-def test_the_runtimes_tar_command_extracts_it_and_stops_without_eof(tmp_path: Path, tar_argv: list[str]) -> None:
-    """The command streamed to (TAR_COMMAND, with the mount point here a folder) run by a real tar,
-    stdin left open as on the exec API's v4 protocol (no way to say the input ended): tar stops
-    at the archive's end marker by itself, and the files, modes and links are the tree's."""
-    if shutil.which(tar_argv[0]) is None:
-        pytest.skip(f"{tar_argv[0]} is not installed here")
-    tree = _tree(tmp_path)
-    into = tmp_path / "workspace"
-    into.mkdir()
-    command = [*tar_argv, *TAR_COMMAND[1:]]
-    assert command[-2:] == ["-C", MOUNT]
-    command[-1] = str(into)
-    archive = tree_archive(tree, limit_bytes=1 << 24)
+def _feed_open_pipe(command: list[str], data: bytes, timeout_s: float) -> tuple[int | None, bytes]:
+    """`command` given `data` on a stdin left open, as the exec API's v4 protocol leaves it:
+    (its exit code, or None when it was still running after `timeout_s` and killed; its output)."""
     read_end, write_end = os.pipe()
     proc = subprocess.Popen(command, stdin=read_end, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     os.close(read_end)
     try:
-        os.write(write_end, archive.file.read())
-        proc.wait(timeout=20)  # the pipe is still open: only the end marker can stop it
-        assert proc.stdout is not None
-        assert proc.returncode == 0, proc.stdout.read()
+        os.write(write_end, data)
+        try:
+            code: int | None = proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            code = None
     finally:
         os.close(write_end)
-        archive.close()
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+    assert proc.stdout is not None
+    return code, proc.stdout.read()
+
+
+@pytest.mark.parametrize("tar", ["tar", "busybox tar"], ids=["gnu-tar", "busybox-tar"])
+def test_the_copy_command_extracts_the_tree_and_ends_without_eof(tmp_path: Path, tar: str) -> None:
+    """The command the tar is streamed to (copy_command), the mount point here a folder, run by
+    a real sh with GNU's and busybox's tar, stdin left open as on the exec API's v4 protocol:
+    it ends at the archive's size, and the files, modes and links are the tree's."""
+    if shutil.which(tar.split()[0]) is None:
+        pytest.skip(f"{tar.split()[0]} is not installed here")
+    tree = _tree(tmp_path)
+    into = tmp_path / "workspace"
+    into.mkdir()
+    archive = tree_archive(tree, limit_bytes=1 << 24)
+    try:
+        command = list(copy_command(archive.size_bytes))
+        assert command[:2] == ["sh", "-c"] and command[2].endswith(" | tar xf - -C /workspace")
+        assert " ".join(TAR_COMMAND) == "tar xf - -C /workspace"
+        command[2] = command[2].replace(" ".join(TAR_COMMAND), f"{tar} xf - -C {into}")
+        code, output = _feed_open_pipe(command, archive.file.read(), 20)
+    finally:
+        archive.close()
+    assert code == 0, output
     assert (into / "src" / "pkg" / "mod.py").read_text() == "x = 1\n"
     assert (into / "data.bin").read_bytes() == (tree / "data.bin").read_bytes()
     assert os.readlink(into / "etc-passwd") == "/etc/passwd"
@@ -510,6 +528,25 @@ def test_the_runtimes_tar_command_extracts_it_and_stops_without_eof(tmp_path: Pa
     assert os.readlink(into / "dangling") == "nowhere" and (into / "src-link").is_symlink()
     assert os.stat(into / "hard.md").st_ino == os.stat(into / "README.md").st_ino
     assert (into / "run.sh").stat().st_mode & 0o777 == 0o755 and (into / "empty").is_dir()
+    with pytest.raises(ValueError):
+        copy_command(-1)
+
+
+def test_why_the_copy_command_bounds_the_input(tmp_path: Path) -> None:
+    """Bare `tar xf -` on an open stdin: GNU tar stops at the archive's end marker, busybox's
+    reads on (the reason for `head -c`: busybox images are common workspace images)."""
+    if shutil.which("busybox") is None:
+        pytest.skip("busybox is not installed here")
+    tree = _tree(tmp_path)
+    archive = tree_archive(tree, limit_bytes=1 << 24)
+    try:
+        data = archive.file.read()
+    finally:
+        archive.close()
+    (tmp_path / "gnu").mkdir()
+    (tmp_path / "bb").mkdir()
+    assert _feed_open_pipe(["tar", "xf", "-", "-C", str(tmp_path / "gnu")], data, 20)[0] == 0
+    assert _feed_open_pipe(["busybox", "tar", "xf", "-", "-C", str(tmp_path / "bb")], data, 2)[0] is None
 
 
 def test_a_tree_larger_than_the_claim_is_refused(tmp_path: Path) -> None:
@@ -520,14 +557,14 @@ def test_a_tree_larger_than_the_claim_is_refused(tmp_path: Path) -> None:
         tree_archive(tree, limit_bytes=1024 * 1024)
     assert "2.0 MiB" in caught.value.message and "1 MiB" in caught.value.message
     assert [p.field for p in caught.value.errors] == ["limits.disk_mb"]
-    assert "at least 3 MiB" in caught.value.errors[0].fix
+    assert "at least 2 MiB" in caught.value.errors[0].fix
     tree_archive(tree, limit_bytes=2 * 1024 * 1024 + 4096).close()  # the file and its folder entry fit
     # Many small files: each takes a block on the claim, not its few bytes.
     small = tmp_path / "small"
     small.mkdir()
     for n in range(300):
         (small / f"f{n}").write_text("x")
-    with pytest.raises(BadInput, match="1.2 MiB"):
+    with pytest.raises(BadInput, match=r"1\.2 MiB"):
         tree_archive(small, limit_bytes=1024 * 1024)
 
 
@@ -688,6 +725,86 @@ def test_the_exec_status_channel_is_read_as_the_api_server_writes_it() -> None:
     assert exec_status("") == (None, "the exec session ended without a status (the connection was lost)")
 
 
+SHELLS = [["sh"], ["busybox", "sh"]]
+
+
+def _shell(sh: list[str], argv: list[str]) -> list[str]:
+    """A command line the runtime sends (it starts with `sh`) run by `sh` here."""
+    assert argv[0] == "sh"
+    if shutil.which(sh[0]) is None:
+        pytest.skip(f"{sh[0]} is not installed here")
+    return [*sh, *argv[1:]]
+
+
+@pytest.mark.parametrize("sh", SHELLS, ids=["dash", "busybox-sh"])
+def test_the_exec_wrapper_passes_argv_untouched_and_says_its_pid(sh: list[str]) -> None:
+    """The command line `exec` sends, run by a real sh: the argv reaches the program as given
+    (no shell parsing), the exit code is the program's, the pid line is taken out of the output."""
+    tricky = ["printf", "%s|", "a b", "$HOME", "'q'", '"d"', "*", ""]
+    done = subprocess.run(_shell(sh, exec_argv(tricky)), capture_output=True, text=True, timeout=10)
+    assert done.returncode == 0 and done.stdout == "a b|$HOME|'q'|\"d\"|*||"
+    pid, rest = split_pid(done.stderr)
+    assert pid is not None and pid > 1 and rest == ""
+    both = subprocess.run(
+        _shell(sh, exec_argv(["sh", "-c", "echo out; echo err >&2; exit 7"])),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=10,
+    )
+    pid, output = split_pid(both.stdout)
+    assert both.returncode == 7 and pid is not None and output == "out\nerr\n"
+    assert split_pid("no marker\n") == (None, "no marker\n")
+
+
+@pytest.mark.parametrize("sh", SHELLS, ids=["dash", "busybox-sh"])
+def test_the_kill_command_ends_the_command_and_its_children(sh: list[str]) -> None:
+    """What `exec` runs past a timeout, run by a real sh against a real process tree (a shell,
+    a background child, a foreground one): nothing of it is left."""
+    marker = f"30.{uuid.uuid4().int % 10**8}"
+    script = f"echo before; sleep {marker} & sleep {marker}; wait"
+    proc = subprocess.Popen(
+        _shell(sh, exec_argv(["sh", "-c", script])), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        pid, _ = split_pid(first)
+        assert pid == proc.pid  # the wrapper became the command: the pid said is the command's
+        deadline = time.monotonic() + 5
+        while len(_with(marker)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(_with(marker)) == 3  # the shell (its script names the marker) and both sleeps
+        killed = subprocess.run(_shell(sh, kill_argv(pid)), capture_output=True, text=True, timeout=10)
+        assert proc.wait(timeout=5) == -9
+        assert killed.returncode == 0, killed.stderr
+        deadline = time.monotonic() + 2
+        while _with(marker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _with(marker) == []
+        # A pid that is no longer there: nothing to kill, and it is not running.
+        assert subprocess.run(_shell(sh, kill_argv(pid)), timeout=10).returncode == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _with(marker: str) -> list[int]:
+    """Live (not zombie) processes whose command line holds `marker`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().decode(errors="replace")
+            if marker in command and "\nState:\tZ" not in (entry / "status").read_text():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
 # -- host ports -----------------------------------------------------------------------------------
 
 
@@ -771,8 +888,21 @@ def test_applies_to_a_real_cluster(tmp_path: Path) -> None:
         links = runtime.exec(handle, ["readlink", "/workspace/etc-passwd"], timeout_s=30)
         assert links.output.strip() == "/etc/passwd"
         slow = runtime.exec(handle, ["sleep", "30"], timeout_s=1)
-        assert slow.exit_code == 124 and "timed out" in slow.output
+        assert slow.exit_code == 124 and "timed out after 1s: sleep 30 was killed" in slow.output
         assert runtime.node_ports(handle) in ([(8000, 30999, 30999)], [])  # [] where 30999 was taken
     finally:
         runtime.delete(handle)
         runtime.delete(handle)  # gone is fine
+
+
+def test_exec_past_its_timeout_is_killed_on_a_real_cluster(tmp_path: Path) -> None:
+    """The runtimes' shared contract (tests/workspaces/runtime_contract.py), where a cluster
+    answers: the command runs in the setup container of a Pod not yet started."""
+    runtime = KubernetesRuntime(instance=f"test-{uuid.uuid4().hex[:8]}", image="busybox:1.36")
+    reason = runtime.available()
+    if reason is not None:
+        pytest.skip(f"no Kubernetes cluster reachable: {reason}")
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    handle = check_exec_timeout_kills_the_command(runtime, f"t-{uuid.uuid4().hex[:8]}", tree)
+    runtime.delete(handle)

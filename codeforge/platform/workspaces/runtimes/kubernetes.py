@@ -3,16 +3,20 @@ and one container per service, sharing the Pod's network, so services reach each
 localhost as they do locally), a PersistentVolumeClaim holding the tree at /workspace, a Secret
 holding the workspace's environment (it may carry the bridge's token and other secrets, so it
 is not written into the Pod's manifest), and one ClusterIP Service exposing the bridge, the
-forwarded ports and the services' ports, and a NodePort Service per host port.
+forwarded ports and the services' ports; and a NodePort Service per host port.
 
 The tree gets into the claim the way `kubectl cp` does it: a tar made here (`tree_archive`)
-streamed through the exec API into `tar xf - -C /workspace` in the Pod. It goes into the Pod's
-`setup` init container, which waits for the platform (see kubernetes_manifests): an exec into an
-app container would need the bridge and the services already running on an empty tree (a service
-whose folder is not there yet exits and is restarted with back-off), while the init container
-holds them back until the files are in and the post-create commands (`exec` while `setup` runs
-goes to it) are done; `start` then releases it. The official client supports both ways equally
-(exec works on a running init container); only this one starts nothing on a partial tree.
+streamed through the exec API into `tar xf - -C /workspace` in the Pod (behind `head -c`, see
+`copy_command`). It goes into the Pod's `setup` init container, which waits for the platform
+(see kubernetes_manifests). Why there and not into a running app container: that would need the
+bridge and the services already running on an empty tree (a service whose folder is not there
+yet exits and is restarted with back-off), while the init container holds them back until the
+files are in and the post-create commands (`exec` while `setup` runs goes to it) are done;
+`start` then releases it. The official client does both the same way (exec works on a running
+init container); only this one starts nothing on a partial tree.
+
+`exec` runs each command behind a shell that says its pid, so one past its timeout is killed
+(with its children) by a second exec: the exec API cannot stop what it started.
 
 Manifests are the official client's models (`kubernetes_manifests.py`, no I/O, validated by the
 tests against those models); `KubernetesRuntime` applies them with `CoreV1Api` where a cluster is
@@ -24,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import stat
 import tarfile
 import tempfile
@@ -49,9 +54,9 @@ from codeforge.platform.workspaces.runtimes.kubernetes_manifests import (
     PREFIX,
     READY_FILE,
     SETUP_CONTAINER,
-    TAR_COMMAND,
     Manifests,
     build_manifests,
+    copy_command,
     object_names,
 )
 from codeforge.platform.workspaces.runtimes.proc_net import listening_ports
@@ -59,10 +64,13 @@ from codeforge.platform.workspaces.runtimes.proc_net import listening_ports
 __all__ = [
     "KubernetesRuntime",
     "TreeArchive",
+    "exec_argv",
     "exec_container",
     "exec_request",
     "exec_status",
+    "kill_argv",
     "setup_state",
+    "split_pid",
     "tree_archive",
 ]
 
@@ -180,6 +188,41 @@ def exec_request(container: str, argv: list[str] | tuple[str, ...], *, stdin: bo
     }
 
 
+PID_LINE = re.compile(r"codeforge-exec-pid (\d+)\n")
+# Each command is started by a shell that says its pid (on stderr, before anything the command
+# prints) and then becomes the command: the exec API cannot stop what it started, so a command
+# past its timeout is killed by that pid, with a second exec (kill_argv).
+EXEC_WRAPPER = 'echo "codeforge-exec-pid $$" >&2; exec "$@"'
+# The process, stopped first (it makes no more children), then its descendants (found by their
+# PPid in /proc: no pkill in busybox or slim images), then itself.
+KILL_TREE = (
+    'kill_tree() { kill -STOP "$1" 2>/dev/null; '
+    'for c in $(grep -l "^PPid:[[:space:]]*$1\\$" /proc/[0-9]*/status 2>/dev/null | cut -d/ -f3); '
+    'do kill_tree "$c"; done; kill -KILL "$1" 2>/dev/null; }; '
+    # Gone, or a zombie its parent (the container runtime's exec) has not reaped yet: dead.
+    'kill_tree "$1"; sleep 0.1 2>/dev/null || sleep 1; ! grep -qs "^State:[[:space:]]*[RSDTtIPWK]" "/proc/$1/status"'
+)
+
+
+def exec_argv(argv: list[str] | tuple[str, ...]) -> list[str]:
+    """The command line `exec` sends: `argv` as it is (no shell parsing of it), behind a shell
+    that says its pid."""
+    return ["sh", "-c", EXEC_WRAPPER, "sh", *argv]
+
+
+def kill_argv(pid: int) -> list[str]:
+    """The command line that kills the process `pid` and its descendants in the same container."""
+    return ["sh", "-c", KILL_TREE, "sh", str(int(pid))]
+
+
+def split_pid(output: str) -> tuple[int | None, str]:
+    """The pid EXEC_WRAPPER said and the output without that line."""
+    found = PID_LINE.search(output)
+    if found is None:
+        return None, output
+    return int(found.group(1)), output[: found.start()] + output[found.end() :]
+
+
 def exec_status(text: str) -> tuple[int | None, str]:
     """The exit code and message in the exec API's status channel (a metav1.Status): 0 for
     Success, the ExitCode cause for a command that ran and failed, None (and the message) when
@@ -210,7 +253,7 @@ def _finish(resp: Any, timeout_s: float, argv: list[str] | tuple[str, ...]) -> E
     code, message = exec_status(status)
     if code is not None:
         return ExecResult(code, output)
-    if "not found" in message or "no such file" in message.lower():
+    if "executable file not found" in message or "no such file or directory" in message.lower():
         raise BadInput(
             f"{argv[0]} is not in the workspace: {message}",
             errors=[
@@ -480,17 +523,20 @@ class KubernetesRuntime:
         )
 
     def _copy_tree(self, ns: str, pod: str, archive: TreeArchive) -> None:
-        """`kubectl cp`'s way: the tar on the exec's stdin. Its end is said on the v5 protocol
-        (Kubernetes 1.30 and later); on v4, tar stops at the archive's end marker by itself."""
+        """`kubectl cp`'s way: the tar on the exec's stdin, into `tar xf - -C /workspace` behind
+        `head -c <its size>` (copy_command: the v4 protocol cannot end stdin). Its end is also
+        said on the v5 protocol (Kubernetes 1.30 and later)."""
         from kubernetes.stream import stream  # the websocket client, only when it is used
         from websocket import WebSocketException
+
+        command = copy_command(archive.size_bytes)
 
         def run() -> ExecResult:
             resp: Any = stream(
                 self._stream_api().connect_get_namespaced_pod_exec,
                 pod,
                 ns,
-                **exec_request(SETUP_CONTAINER, TAR_COMMAND, stdin=True),
+                **exec_request(SETUP_CONTAINER, command, stdin=True),
             )
             deadline = time.monotonic() + self.copy_timeout
             late = ExecResult(124, f"not done within {self.copy_timeout:g} s (copy_timeout_s)")
@@ -509,7 +555,7 @@ class KubernetesRuntime:
             if resp.is_open():
                 resp.close()
                 return late
-            return _finish(resp, self.copy_timeout, TAR_COMMAND)
+            return _finish(resp, self.copy_timeout, command)
 
         done = self._call(f"copy the tree into the Pod {pod}", run)
         assert done is not None
@@ -555,7 +601,7 @@ class KubernetesRuntime:
         if pod is None:
             self._call("create the Pod", lambda: api.create_namespaced_pod(ns, made.pod, _request_timeout=t))
         elif setup_state(pod)[0] == "running":
-            done = self._exec(ns, names["pod"], SETUP_CONTAINER, ["touch", READY_FILE], self.timeout)
+            done = self._exec(ns, names["pod"], SETUP_CONTAINER, ["touch", READY_FILE], self.timeout, wrap=False)
             if done.exit_code != 0:
                 raise ExternalFailure(
                     f"the workspace's setup container could not be released: {done.output.strip()}",
@@ -643,7 +689,11 @@ class KubernetesRuntime:
             )
         return self._exec(ns, names["pod"], container, argv, timeout_s)
 
-    def _exec(self, ns: str, pod: str, container: str, argv: list[str], timeout_s: float) -> ExecResult:
+    def _exec(
+        self, ns: str, pod: str, container: str, argv: list[str], timeout_s: float, *, wrap: bool = True
+    ) -> ExecResult:
+        """`argv` in `container`: its output (both streams, in order) and exit code; past
+        `timeout_s`, 124 and the command killed (`wrap`: through the pid it said)."""
         from kubernetes.stream import stream  # the websocket client, only when a command runs
 
         def run() -> ExecResult:
@@ -651,18 +701,22 @@ class KubernetesRuntime:
                 self._stream_api().connect_get_namespaced_pod_exec,
                 pod,
                 ns,
-                **exec_request(container, argv, stdin=False),
+                **exec_request(container, exec_argv(argv) if wrap else argv, stdin=False),
             )
             resp.run_forever(timeout=timeout_s)
-            if resp.is_open():
-                output = resp.read_all()
-                resp.close()
-                return ExecResult(
-                    124,
-                    f"{output}\n[timed out after {timeout_s:g}s: {' '.join(argv)} may still run in the container: "
-                    "the exec API cannot stop it]",
-                )
-            return _finish(resp, timeout_s, argv)
+            if not resp.is_open():
+                done = _finish(resp, timeout_s, argv)
+                return ExecResult(done.exit_code, split_pid(done.output)[1] if wrap else done.output)
+            pid, output = split_pid(resp.read_all())
+            resp.close()
+            killed = False
+            if wrap and pid is not None:
+                try:
+                    killed = self._exec(ns, pod, container, kill_argv(pid), 10, wrap=False).exit_code == 0
+                except CodeForgeError:
+                    killed = False
+            what = "was killed" if killed else "could not be killed: it may still run in the container"
+            return ExecResult(124, f"{output}\n[timed out after {timeout_s:g}s: {' '.join(argv)} {what}]")
 
         result = self._call(f"run {argv[:1]} in the workspace", run)
         assert result is not None

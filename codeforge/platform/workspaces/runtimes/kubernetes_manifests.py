@@ -37,6 +37,7 @@ __all__ = [
     "TAR_COMMAND",
     "Manifests",
     "build_manifests",
+    "copy_command",
     "node_port_name",
     "object_names",
 ]
@@ -53,6 +54,18 @@ SETUP_DIR = "/codeforge-setup"  # an emptyDir of the Pod's: outside the tree, go
 READY_FILE = f"{SETUP_DIR}/ready"
 # What `kubectl cp` runs: the tree arrives as a tar on stdin, extracted into the claim.
 TAR_COMMAND = ("tar", "xf", "-", "-C", MOUNT)
+
+
+def copy_command(size_bytes: int) -> tuple[str, ...]:
+    """TAR_COMMAND fed exactly the archive's bytes. The exec API's v4 protocol (clusters before
+    1.30, or with v5 turned off) cannot say that stdin ended; GNU tar stops at the archive's end
+    marker anyway, busybox's tar reads on until EOF and would never finish (the tests show
+    both): `head -c` ends the input at the archive's size on either protocol."""
+    if isinstance(size_bytes, bool) or not isinstance(size_bytes, int) or size_bytes < 0:
+        raise ValueError(f"not a size: {size_bytes!r}")
+    return ("sh", "-c", f"head -c {size_bytes} | {' '.join(TAR_COMMAND)}")
+
+
 # The API server's default --service-node-port-range; a cluster may set another (the API does
 # not say which), so the runtime takes it as a setting.
 NODE_PORT_RANGE = (30000, 32767)
