@@ -4,16 +4,21 @@ database branch and a running HTTP service; files, database rows and ports are i
 snapshot restored after changes; a platform killed mid-clone leaves no container or network
 behind (checked with the docker SDK by the runtime's labels).
 
-The database URL names 127.0.0.1, which is not the host from inside a container (a known
-limitation): database isolation is checked from the host side."""
+The database URL names the host's loopback, where only the platform's PostgreSQL listens: the
+container's environment names the workspace network's gateway instead, where the runtime
+relays to it (docker_relay.py); a connect starts the bridge inside, reaching the platform the
+same way."""
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import psycopg
@@ -107,6 +112,16 @@ def _tree_of(container: Any) -> Path:
     return Path(next(m["Source"] for m in container.attrs["Mounts"] if m["Destination"] == "/workspace"))
 
 
+def gateway_of(container: Any) -> str:
+    return str(next(iter(container.attrs["NetworkSettings"]["Networks"].values()))["Gateway"])
+
+
+def seen_inside(url: str, container: Any) -> str:
+    """A host-loopback URL as the container's environment names it: at its network's gateway."""
+    where = urlsplit(url)
+    return url.replace(f"{where.hostname}:{where.port}", f"{gateway_of(container)}:{where.port}")
+
+
 def in_container(container: Any, script: str) -> str:
     code, out = container.exec_run(["sh", "-c", script], workdir="/workspace")
     assert code == 0, out
@@ -161,9 +176,9 @@ def test_clone_a_running_docker_workspace_with_its_database_and_service(
     # Database: the clone's container is given its branch; rows written there stay there.
     branch_url = run(client, "databases.reveal", {"project": p, "name": "web-copy-main"})["url"]
     env = dict(e.split("=", 1) for e in copy_box.attrs["Config"]["Env"])
-    assert env["DATABASE_URL"] == branch_url != main_url
+    assert env["DATABASE_URL"] == seen_inside(branch_url, copy_box) and branch_url != main_url
     source_env = dict(e.split("=", 1) for e in box.attrs["Config"]["Env"])
-    assert source_env["DATABASE_URL"] == main_url
+    assert source_env["DATABASE_URL"] == seen_inside(main_url, box)
     with psycopg.connect(branch_url) as conn:
         conn.execute("INSERT INTO notes VALUES ('only in the clone')")
     assert rows(branch_url) == 2 and rows(main_url) == 1
@@ -198,7 +213,9 @@ def test_clone_a_running_docker_workspace_with_its_database_and_service(
     assert in_container(new_box, "cat notes.txt") == "original"
     restored_db = restored["databases"][0]["database"]
     restored_url = run(client, "databases.reveal", {"project": p, "name": restored_db})["url"]
-    assert dict(e.split("=", 1) for e in new_box.attrs["Config"]["Env"])["DATABASE_URL"] == restored_url
+    assert dict(e.split("=", 1) for e in new_box.attrs["Config"]["Env"])["DATABASE_URL"] == seen_inside(
+        restored_url, new_box
+    )
     assert rows(restored_url) == 1 and rows(main_url) == 2
 
     # Delete: no container or network of them is left, nor trees, branches, ports.
@@ -211,6 +228,77 @@ def test_clone_a_running_docker_workspace_with_its_database_and_service(
     files = platform.data_dir / "workspaces" / "files"
     assert not any((files / "ws").iterdir()) and not any((files / "snap").iterdir())
     run(client, "env.unset", {"project": p, "name": "DATABASE_URL"})  # the test below clones no database
+
+
+SSL_REQUEST = (
+    'python3 -c \'import os, socket, struct, urllib.parse as u; a = u.urlsplit(os.environ["DATABASE_URL"]); '
+    's = socket.create_connection((a.hostname, a.port), 5); s.sendall(struct.pack("!ii", 8, 80877103)); '
+    "print(s.recv(1).decode())'"
+)
+
+
+def refused(container: Any, host: str, port: int) -> bool:
+    """Whether a TCP connect from inside the container to host:port is refused."""
+    code, out = container.exec_run(["python3", "-c", f"import socket; socket.create_connection(({host!r}, {port}), 3)"])
+    return code != 0 and b"ConnectionRefusedError" in out
+
+
+def bridge_live(client: PlatformClient, project: str, bridge_id: str) -> None:
+    deadline = time.monotonic() + 20
+    bridges = run(client, "bridges.list", {"project": project})["bridges"]
+    while not any(b["id"] == bridge_id and b["state"] == "live" for b in bridges):
+        assert time.monotonic() < deadline, f"the workspace's bridge never reported: {bridges}"
+        time.sleep(0.3)
+        bridges = run(client, "bridges.list", {"project": project})["bridges"]
+
+
+def test_a_docker_workspace_reaches_the_hosts_database_and_its_bridge_connects(
+    client: PlatformClient, platform: RunningPlatform, engine: Any
+) -> None:
+    """The host's loopback-only PostgreSQL and platform, through the runtime's relays on the
+    workspace network's gateway; the bridge added to the running container on connect."""
+    p = platform.project
+    url = run(client, "databases.reveal", {"project": p, "name": "main"})["url"]  # the test above's
+    run(client, "env.set", {"project": p, "name": "DATABASE_URL", "value": url, "secret": True})
+    db = urlsplit(url)
+    ws = run(client, "workspaces.create", {"project": p, "name": "near", "template": "python", "runtime": "docker"})
+    box = container_of(engine, platform, ws["folder"])
+    gateway = gateway_of(box)
+    inside = dict(e.split("=", 1) for e in box.attrs["Config"]["Env"])["DATABASE_URL"]
+    assert inside == seen_inside(url, box) != url and db.port is not None
+    assert in_container(box, SSL_REQUEST) in ("N", "S")  # PostgreSQL answers, through the relay
+    # Only what the environment names is relayed: the platform's port is not, before a bridge.
+    platform_port = urlsplit(platform.url).port
+    assert platform_port is not None and refused(box, gateway, platform_port)
+
+    conn = run(client, "workspaces.connect", {"project": p, "name": "near"})
+    assert conn["bridge_url"].startswith("ws://127.0.0.1:")
+    bridge_live(client, p, conn["bridge_id"])
+    assert run(client, "workspaces.connect", {"project": p, "name": "near"})["bridge_url"] == conn["bridge_url"]
+    assert http_get(web_port(ws)) == 200  # the web service kept running while the bridge was added
+    lines = run(client, "workspaces.logs", {"project": p, "name": "near", "service": "bridge"})["lines"]
+    assert any("serving /workspace" in line for line in lines), lines
+    assert not any("cf_" in line for line in lines)  # its token is in no log line
+
+    # Stopped and started: the container is made again with the bridge's port published; the
+    # relays come back; a connect starts the bridge again at the same URL.
+    run(client, "workspaces.stop", {"project": p, "name": "near"})
+    with pytest.raises(OSError):
+        socket.create_connection((gateway, db.port), 2).close()  # the relay stopped with it
+    run(client, "workspaces.start", {"project": p, "name": "near"})
+    box = container_of(engine, platform, ws["folder"])
+    assert in_container(box, SSL_REQUEST) in ("N", "S")
+    again = run(client, "workspaces.connect", {"project": p, "name": "near"})
+    assert again["bridge_url"] == conn["bridge_url"]
+    bridge_live(client, p, conn["bridge_id"])
+
+    run(client, "workspaces.delete", {"project": p, "name": "near"})
+    with pytest.raises(httpx.TransportError):
+        httpx.get(conn["bridge_url"].replace("ws://", "http://"), timeout=2)
+    with pytest.raises(OSError):
+        socket.create_connection((gateway, db.port), 2).close()
+    run(client, "env.unset", {"project": p, "name": "DATABASE_URL"})  # the test below clones no database
+    assert leftovers(engine, platform) == {"containers": [], "networks": []}
 
 
 def test_killed_mid_clone_leaves_no_container(platform: RunningPlatform, engine: Any) -> None:

@@ -363,7 +363,7 @@ def connect(ctx: Context, data: catalog.workspaces.NameInput) -> catalog.workspa
 def bridge_url(ctx: Context, row: Workspace) -> str:
     """The workspace's bridge, started on first use (a clone or a pooled workspace does not
     pay for one nobody connects to)."""
-    if row.runtime != "local":
+    if row.runtime not in ("local", "docker"):
         raise BadInput(
             f"connecting to a {row.runtime} workspace's bridge is not built yet (its bridge would need to reach the "
             "platform from inside the container or pod)",
@@ -376,9 +376,12 @@ def bridge_url(ctx: Context, row: Workspace) -> str:
 
 def _bridge_service(ctx: Context, row: Workspace) -> ServiceSpec:
     project = ctx.require_project()
+    # In a container: the tree is at /workspace, the engine's published port (or the runtime's
+    # relay) reaches the container's address, and the runtime points --url's loopback at a relay.
+    tree, host = ("/workspace", "0.0.0.0") if row.runtime == "docker" else (str(Path(row.tree)), "127.0.0.1")
     command = (
-        sys.executable, "-m", "codeforge", "bridge", str(Path(row.tree)), "--project", project.slug,
-        "--host", "127.0.0.1", "--port", "$PORT", "--url", ctx.settings.resolved_public_url,
+        sys.executable, "-m", "codeforge", "bridge", tree, "--project", project.slug,
+        "--host", host, "--port", "$PORT", "--url", ctx.settings.resolved_public_url,
         "--id", f"workspace-{row.id}", "--log-level", "WARNING",
     )  # fmt: skip
     return ServiceSpec(name="bridge", command=command, port=8471)

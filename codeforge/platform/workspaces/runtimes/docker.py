@@ -9,6 +9,12 @@ the container's network aliases are the service names, so `http://web:8000` work
 service. Ports are published on 127.0.0.1 at the PortMap's host port; the engine fixes those at
 creation, so a start with other ports (or services) recreates the container — the tree at
 /workspace is a bind mount and survives; the rest of the container's filesystem is scratch.
+What the environment (or a service's command) names on the host's loopback, other than the
+workspace's own ports, names the network's gateway instead, where a relay of this runtime
+forwards to the host's loopback (docker_relay.py: the platform's PostgreSQL, the platform for
+the bridge). A start of services none of which the running container has (the bridge, on
+connect) adds them and leaves the others running; a port it was not made with is relayed from
+the host's 127.0.0.1 to the container's address rather than published (which would remake it).
 Everything made carries LABEL_WORKSPACE and LABEL_INSTANCE, so a new DockerRuntime finds it."""
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ from codeforge.platform.workspaces.runtimes.docker_images import (
     ensure_base_image,
     host_mounts,
 )
+from codeforge.platform.workspaces.runtimes.docker_relay import Relays, loopback_ports, to_gateway
 from codeforge.platform.workspaces.runtimes.proc_net import listening_ports
 
 __all__ = ["DockerRuntime"]
@@ -66,6 +73,7 @@ class DockerRuntime:
         self.ready_timeout_s = ready_timeout_s
         self._client: Any | None = None
         self._suffix = hashlib.sha256(instance.encode()).hexdigest()[:8]
+        self._relays = Relays()  # host-side relays into the host's loopback (docker_relay.py)
 
     # -- the contract -------------------------------------------------------------------------
 
@@ -91,10 +99,14 @@ class DockerRuntime:
             net = client.networks.create(self._name(ws_id), driver="bridge", labels=labels)
             made.append(("network", net.id))
             binds = {str(tree.resolve()): {"bind": "/workspace", "mode": "rw"}, **mounts}
-            container = make_container(client, self._name(ws_id), labels, image, binds, {**spec.env, **env}, spec, [])
+            # The services' own URLs (their host ports, not known here) are left for start.
+            own = {p for k, v in env.items() if k.startswith("CODEFORGE_SERVICE_") for p in loopback_ports(v)}
+            fixed = self._through_gateway(ws_id, _gateway(net), {**spec.env, **env}, own)
+            container = make_container(client, self._name(ws_id), labels, image, binds, fixed, spec, [])
             made.append(("container", container.id))
             container.start()
         except Exception:
+            self._relays.release(ws_id)
             self._undo(client, made)
             raise
         return RuntimeHandle("docker", ws_id, {"container": container.id, "network": net.id, "image": image})
@@ -103,10 +115,22 @@ class DockerRuntime:
         _check_services(spec)
         client = self._engine()
         container = self._container(client, handle.ref)
+        gateway = self._gateway_of(client, handle.ref)
+        held = {int(n) for pair in container.labels.get(PORTS_LABEL, "").split(",") if pair for n in pair.split(":")}
+        keep = held | {p.inside for p in ports} | {p.host for p in ports}
+        running = set(filter(None, container.labels.get(ALIASES_LABEL, "").split(",")))
+        if container.status == "running" and spec.services and not running & {s.name for s in spec.services}:
+            return self._add(client, handle, container, spec, env, ports, gateway, keep)
         wanted = ports_label(ports)
         aliases = ",".join(sorted(s.name for s in spec.services))
-        if container.labels.get(PORTS_LABEL, "") != wanted or container.labels.get(ALIASES_LABEL, "") != aliases:
-            container = self._recreate(client, handle.ref, container, spec, ports)
+        current = _env_of(container)
+        if (
+            container.labels.get(PORTS_LABEL, "") != wanted
+            or container.labels.get(ALIASES_LABEL, "") != aliases
+            or self._through_gateway(handle.ref, gateway, inside_env(current, ports), keep) != current
+        ):
+            container = self._recreate(client, handle.ref, container, spec, ports, gateway)
+        self._relays.ensure(handle.ref, gateway, _gateway_ports(_env_of(container), gateway))
         if container.status != "running":
             container.start()
             _crash_point("docker.start", "container-started")
@@ -115,11 +139,19 @@ class DockerRuntime:
             # afresh rather than start each twice (the second would find its port taken).
             container.restart(timeout=max(1, int(self.grace_s)))
         handle.data["container"] = container.id
+        self._services(client, handle, container, spec, env, ports, gateway, keep)
+
+    def _services(self, client: Any, handle: RuntimeHandle, container: Any, spec: WorkspaceSpec, env: dict[str, str],
+                  ports: list[PortMap], gateway: str, keep: set[int]) -> None:  # fmt: skip
+        """Start each of spec's services in the running container, and wait for each to be ready."""
         inside = {p.service: p.inside for p in ports}
         for svc in spec.services:
             port = svc.port if svc.port is not None else inside.get(svc.name)
-            penv = {**inside_env({**spec.env, **env, **svc.env}, ports), **({"PORT": str(port)} if port else {})}
+            penv = inside_env({**spec.env, **env, **svc.env}, ports)
+            penv = self._through_gateway(handle.ref, gateway, penv, keep)
+            penv.update({"PORT": str(port)} if port else {})
             argv = [a.replace("$PORT", str(port)) if port else a for a in svc.command]
+            argv = list(self._through_gateway(handle.ref, gateway, dict(enumerate(argv)), keep).values())
             log, pid = f"{LOG_DIR}/{svc.name}.log", f"{LOG_DIR}/{svc.name}.pid"
             script = f'mkdir -p {LOG_DIR}; echo $$ > {pid}; exec "$@" >> {log} 2>&1'
             workdir = str(Path("/workspace") / svc.cwd)
@@ -132,6 +164,7 @@ class DockerRuntime:
         import docker.errors
 
         client = self._engine()
+        self._relays.release(handle.ref)
         for container in self._containers(client, handle.ref):
             with contextlib.suppress(docker.errors.NotFound):
                 container.stop(timeout=max(1, int(self.grace_s)))
@@ -139,6 +172,7 @@ class DockerRuntime:
     def delete(self, handle: RuntimeHandle) -> None:
         _check_id(handle.ref, "ref")
         client = self._engine()
+        self._relays.release(handle.ref)
         # In the order they were made: _undo removes newest first (containers, then the network).
         made = [("image", i.id) for i in client.images.list(filters={"label": self._filters(handle.ref)})]
         made += [("network", n.id) for n in client.networks.list(filters={"label": self._filters(handle.ref)})]
@@ -247,13 +281,50 @@ class DockerRuntime:
             return spec.image, {}  # its own userland: the host's /usr is not laid over it
         return ensure_base_image(client, self.instance), {**host_mounts(), **codeforge_mounts()}
 
-    def _recreate(self, client: Any, ws_id: str, old: Any, spec: WorkspaceSpec, ports: list[PortMap]) -> Any:
+    def _recreate(self, client: Any, ws_id: str, old: Any, spec: WorkspaceSpec, ports: list[PortMap],
+                  gateway: str) -> Any:  # fmt: skip
         """Ports and aliases are fixed when a container is made: make it again with the same
         image, mounts and environment (the tree is a bind mount: nothing of it is lost)."""
         image, binds, env = remake_args(old)
         old.remove(force=True)
-        fixed = inside_env(dict(e.split("=", 1) for e in env if "=" in e), ports)
+        keep = {p.inside for p in ports} | {p.host for p in ports}
+        fixed = self._through_gateway(
+            ws_id, gateway, inside_env(dict(e.split("=", 1) for e in env if "=" in e), ports), keep
+        )
         return make_container(client, self._name(ws_id), self._labels(ws_id), image, binds, fixed, spec, ports)
+
+    def _add(self, client: Any, handle: RuntimeHandle, container: Any, spec: WorkspaceSpec, env: dict[str, str],
+             ports: list[PortMap], gateway: str, keep: set[int]) -> None:  # fmt: skip
+        """Services added to a running container (the bridge, on connect): the others keep
+        running. A port the container was not made with is not published by the engine (that
+        would make the container again); a relay on the host's 127.0.0.1:<host port> forwards
+        to the container's address on its network instead, as the engine's own proxy does."""
+        published = set(filter(None, container.labels.get(PORTS_LABEL, "").split(",")))
+        address = _address(container)
+        for p in ports:
+            if f"{p.inside}:{p.host}" not in published:
+                self._relays.forward(handle.ref, ("127.0.0.1", p.host), (address, p.inside))
+        for svc in spec.services:  # one left from an earlier add goes first
+            exec_with_timeout(
+                client, container.id, ["sh", "-c", f"kill $(cat {LOG_DIR}/{svc.name}.pid) 2>/dev/null; true"], 10
+            )
+        self._services(client, handle, container, spec, env, ports, gateway, keep)
+
+    def _through_gateway(self, ws_id: str, gateway: str, env: dict[Any, str], keep: set[int]) -> dict[Any, str]:
+        """`env` with every 127.0.0.1:<port> or localhost:<port> other than the workspace's own
+        (`keep`) naming its network's gateway, with a relay there to the host's loopback."""
+        out, moved = {}, set()
+        for name, value in env.items():
+            out[name], ports = to_gateway(value, gateway, keep)
+            moved |= ports
+        self._relays.ensure(ws_id, gateway, moved)
+        return out
+
+    def _gateway_of(self, client: Any, ws_id: str) -> str:
+        found = client.networks.list(filters={"label": self._filters(ws_id)})
+        if not found:
+            raise NotFound(f"the docker runtime has no network for workspace {ws_id!r}", fix="create it again")
+        return _gateway(found[0])
 
     def _containers(self, client: Any, ws_id: str) -> list[Any]:
         return list(client.containers.list(all=True, filters={"label": self._filters(ws_id)}))
@@ -320,6 +391,33 @@ def inside_env(env: dict[str, str], ports: list[PortMap]) -> dict[str, str]:
     remapped variables) names the port inside instead, where the service listens (all of a
     workspace's services share the container's loopback)."""
     return remap_env(env, {p.host: p.inside for p in ports if p.host != p.inside})
+
+
+def _gateway(network: Any) -> str:
+    """The host's address on a network: its IPAM gateway."""
+    network.reload()
+    for config in network.attrs.get("IPAM", {}).get("Config") or []:
+        if config.get("Gateway") and ":" not in config["Gateway"]:
+            return str(config["Gateway"])
+    raise Unavailable(f"the docker network {network.name} has no IPv4 gateway", fix="check the engine's address pools")
+
+
+def _address(container: Any) -> str:
+    container.reload()
+    for net in container.attrs["NetworkSettings"]["Networks"].values():
+        if net.get("IPAddress"):
+            return str(net["IPAddress"])
+    raise Unavailable(f"the container {container.name} has no address", fix="start the workspace again")
+
+
+def _env_of(container: Any) -> dict[str, str]:
+    return dict(e.split("=", 1) for e in container.attrs["Config"].get("Env") or [] if "=" in e)
+
+
+def _gateway_ports(env: dict[str, str], gateway: str) -> set[int]:
+    """The ports an environment names at the gateway (the relays it needs)."""
+    named = re.compile(rf"(?<![A-Za-z0-9.-]){re.escape(gateway)}:(\d{{1,5}})(?![0-9])")
+    return {int(m[1]) for value in env.values() for m in named.finditer(value)}
 
 
 def _crash_point(operation: str, kind: str) -> None:
