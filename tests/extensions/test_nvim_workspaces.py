@@ -115,7 +115,7 @@ step('switch', function()
   local client = client_mod.get()
   assert(client and client.id ~= first.id, 'the language server was not replaced')
   assert(client.config.cmd[2] == 'connect' and client.config.cmd[3] == remote.url, vim.inspect(client.config.cmd))
-  assert(remote.url:match('^ws://127%.0%.0%.1:437%d%d$'), remote.url)
+  assert(remote.url:match('^ws://127%.0%.0%.1:247%d%d$'), remote.url)
   -- Through the bridge: the workspace's language server answers.
   local status, err = nil, nil
   wait_for('codeforge/status through the bridge', function()
