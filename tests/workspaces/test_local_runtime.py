@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,6 +21,7 @@ import pytest
 
 from codeforge.catalog.errors import BadInput, ExternalFailure, NotFound
 from codeforge.platform.workspaces.records import Limits, PortMap, RuntimeHandle, ServiceSpec, WorkspaceSpec
+from codeforge.platform.workspaces.runtimes import local_sandbox
 from codeforge.platform.workspaces.runtimes.base import Unavailable, WorkspaceRuntime
 from codeforge.platform.workspaces.runtimes.docker import DockerRuntime
 from codeforge.platform.workspaces.runtimes.kubernetes import KubernetesRuntime
@@ -137,6 +139,31 @@ def test_isolation_tree_writable_rest_read_only_private_tmp(runtime: LocalRuntim
     assert "private" in done.output.split()
     assert (tree / "made.txt").read_text() == "made\n"
     assert not Path("/tmp/private").exists() or Path("/tmp/private").read_text() != "secret\n"
+
+
+def test_codeforge_installed_under_tmp_runs_inside_and_the_data_dir_stays_hidden(
+    tmp_path: Path, tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bridge, a workspace's service, runs this interpreter and package: a checkout under
+    /tmp (CI's clone) must stay visible under the private /tmp, and the data dir covered even
+    when it lies inside that checkout."""
+    install = Path("/tmp") / f"codeforge-install-{uuid.uuid4().hex[:8]}"
+    (install / "data").mkdir(parents=True)
+    (install / "codeforge.py").write_text("print('the install runs')\n")
+    (install / "data" / "secret.key").write_text("never inside\n")
+    monkeypatch.setattr(local_sandbox, "_own_install", lambda: [install])
+    runtime = LocalRuntime(tmp_path / "state", hide=(install / "data",))
+    if runtime.bwrap is None:
+        pytest.skip(f"bubblewrap does not work here: {runtime.isolation}")
+    try:
+        handle = runtime.create(ws_id(), WorkspaceSpec(), tree, {})
+        done = runtime.exec(handle, ["python3", str(install / "codeforge.py")], timeout_s=10)
+        assert done.exit_code == 0 and "the install runs" in done.output, done.output
+        done = runtime.exec(handle, ["cat", str(install / "data" / "secret.key")], timeout_s=10)
+        assert done.exit_code != 0 and "never inside" not in done.output
+        runtime.delete(handle)
+    finally:
+        shutil.rmtree(install, ignore_errors=True)
 
 
 def test_memory_limit_is_enforced(runtime: LocalRuntime, tree: Path) -> None:
@@ -293,7 +320,8 @@ RESTART_SCRIPT = textwrap.dedent(
     import json, sys
     from pathlib import Path
     from codeforge.platform.workspaces.records import PortMap, ServiceSpec, WorkspaceSpec
-    from codeforge.platform.workspaces.runtimes.local import LocalRuntime
+    from codeforge.platform.workspaces.runtimes import local_sandbox
+from codeforge.platform.workspaces.runtimes.local import LocalRuntime
     state, tree, port = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
     rt = LocalRuntime(state)
     cmd = ("python3", "-m", "http.server", "$PORT", "--bind", "127.0.0.1")

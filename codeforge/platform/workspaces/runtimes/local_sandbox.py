@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +35,22 @@ def probe_bwrap(bwrap: str | None = None) -> tuple[str | None, str]:
     return path, ""
 
 
+def _own_install() -> list[Path]:
+    """This interpreter's environment and the folder holding the codeforge package: the bridge,
+    one of a workspace's services, runs them, and they may lie under /tmp (a CI checkout)."""
+    import codeforge
+
+    return [Path(sys.prefix), Path(codeforge.__file__).resolve().parents[1]]
+
+
 def _bwrap_args(tree: Path, cwd: Path, hide: tuple[Path, ...] = ()) -> list[str]:
-    # `hide` (the platform's data dir: its secret key, its database, every workspace's state)
-    # is covered by an empty tmpfs; the tree is bound after it and after the private /tmp, so
-    # a tree inside either stays visible.
+    # In order: / read-only, a private /tmp, this CodeForge's own install bound back (read-only)
+    # in case it lay under /tmp, then `hide` (the platform's data dir: its secret key, its
+    # database, every workspace's state) covered by an empty tmpfs — after the install, so a
+    # data dir inside a checkout stays covered — and last the tree, bound read-write.
+    kept = [arg for path in _own_install() for arg in ("--ro-bind", str(path), str(path))]
     covered = [arg for path in hide for arg in ("--tmpfs", str(path))]
-    return ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", *covered,
+    return ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", *kept, *covered,
             "--bind", str(tree), str(tree), "--chdir", str(cwd)]  # fmt: skip
 
 
