@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from codeforge.catalog.errors import Conflict
 from codeforge.platform.context import Context
 from codeforge.platform.workspaces import access, lifecycle
 from codeforge.platform.workspaces.databases_link import branch_name, make_branch, taken_names, used_databases
@@ -27,8 +28,6 @@ def clone(ctx: Context, source: Workspace | WorkspaceSnapshot, name: str) -> tup
     notes: list[str] = []
     if isinstance(source, Workspace):
         if source.state not in ("running", "stopped"):
-            from codeforge.catalog.errors import Conflict
-
             raise Conflict(f"workspace {source.name!r} is {source.state}", fix="clone it once it is running or stopped")
         own_env = access.unseal_env(ctx.cipher, source.env_sealed)
         databases = used_databases(ctx, access.workspace_env(ctx, source))

@@ -235,7 +235,7 @@ def start(ctx: Context, row: Workspace) -> None:
     else:
         runtime.stop(handle)  # never two of each service
     try:
-        runtime.start(handle, replace(spec, services=tuple(s for s in spec.services if s.name != "bridge")), env, ports)
+        runtime.start(handle, spec, env, ports)  # the bridge is never in the stored spec: connect starts it
         run_commands(runtime, handle, spec.post_start, "postStartCommand")
     except Exception as exc:
         _set(ctx, row, state="failed", error=str(getattr(exc, "detail", exc)), handle=handle)
