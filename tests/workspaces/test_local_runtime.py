@@ -321,7 +321,7 @@ RESTART_SCRIPT = textwrap.dedent(
     from pathlib import Path
     from codeforge.platform.workspaces.records import PortMap, ServiceSpec, WorkspaceSpec
     from codeforge.platform.workspaces.runtimes import local_sandbox
-from codeforge.platform.workspaces.runtimes.local import LocalRuntime
+    from codeforge.platform.workspaces.runtimes.local import LocalRuntime
     state, tree, port = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
     rt = LocalRuntime(state)
     cmd = ("python3", "-m", "http.server", "$PORT", "--bind", "127.0.0.1")
