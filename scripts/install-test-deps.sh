@@ -9,7 +9,8 @@ packages=(btrfs-progs pgbouncer chromium ripgrep rsync openssh-client openssh-se
           espeak-ng sox coturn nftables iproute2  # calls: test speech, its measurement, TURN, packet loss
           bubblewrap docker.io busybox-static  # agents: their sandboxes (bubblewrap; Docker, with a busybox test image)
           prometheus  # monitoring: a real Prometheus scrapes the platform and receives its remote-write
-          xfsprogs acl)  # workspaces: XFS reflink loop volumes for the file store; ACLs for the embedded engine's user
+          xfsprogs acl  # workspaces: XFS reflink loop volumes for the file store; ACLs for the embedded engine's user
+          bind9 bind9-dnsutils pebble varnish)  # domains, certificates, the edge's cache: BIND, Pebble, Varnish
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
