@@ -44,7 +44,7 @@ _TSIG_ERRORS: dict[type[Exception], str] = {
 
 
 def _name(fqdn: str) -> dns.name.Name:
-    text = fqdn.strip().rstrip(".")
+    text = fqdn.strip().rstrip(".").lower()
     if not text:
         raise BadInput("an empty DNS name was given", fix="give an absolute host name such as www.example.com")
     try:
@@ -72,7 +72,9 @@ def rdatas_of(rdtype: dns.rdatatype.RdataType, values: Sequence[str]) -> list[dn
                 chunks = [raw[i : i + 255] for i in range(0, len(raw), 255)] or [b""]
                 out.append(dns.rdtypes.ANY.TXT.TXT(dns.rdataclass.IN, dns.rdatatype.TXT, chunks))
             else:
-                out.append(dns.rdata.from_text(dns.rdataclass.IN, rdtype, value, origin=dns.name.root))
+                out.append(
+                    dns.rdata.from_text(dns.rdataclass.IN, rdtype, value, origin=dns.name.root, relativize=False)
+                )
         except (dns.exception.DNSException, ValueError) as exc:
             kind = dns.rdatatype.to_text(rdtype)
             raise BadInput(
@@ -283,9 +285,12 @@ class Rfc2136Provider:
         text = dns.rcode.to_text(rcode)
         if rcode == dns.rcode.REFUSED:
             raise ExternalFailure(
-                f"the DNS server {self.server} refused {what} (REFUSED)",
+                f"the DNS server {self.server} refused {what} (REFUSED): the key {self.key_name!r} may not update "
+                "that zone, or the server's checks refused the data (BIND refuses an MX whose host in the zone "
+                "has no A or AAAA record)",
                 fix=f"allow updates signed with the key {self.key_name!r} for zone {zone.to_text(True)} "
-                f"(named.conf: `allow-update {{ key {self.key_name}; }};` or an `update-policy` granting it)",
+                f"(named.conf: `allow-update {{ key {self.key_name}; }};` or an `update-policy` granting it); "
+                "the server's log says which",
             )
         if rcode in (dns.rcode.NOTAUTH, dns.rcode.NOTZONE):
             raise ExternalFailure(
