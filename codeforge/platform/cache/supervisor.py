@@ -63,6 +63,7 @@ class CacheSupervisor:
         self.nodes: dict[str, VarnishNode] = {}
         self.totals: Counter[tuple[str, str]] = Counter()  # (route id, result) since this process started
         self.errors: dict[str, str] = {}
+        self._pending: Counter[tuple[str, str]] = Counter()  # counts of nodes stopped since the last write
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -102,14 +103,14 @@ class CacheSupervisor:
             caches = route_caches(s, cached_routes(s))
         names = {n.name for n in wanted}
         for name in [n for n in self.nodes if n not in names]:
-            self.nodes.pop(name).stop()
+            self._retire(self.nodes.pop(name))
         for node in wanted:
             vcl = vcl_for(node, caches)
             running = self.nodes.get(node.name)
             if running is not None and (
                 not running.alive or running.listen != node.listen or running.backend != node.backend
             ):
-                running.stop()
+                self._retire(running)
                 running = None
             try:
                 if running is None:
@@ -131,11 +132,20 @@ class CacheSupervisor:
                 log.info("cache: owed purge applied on %s", line)
         self._collect()
 
+    def _retire(self, node: VarnishNode) -> None:
+        """Stop a node's varnishd, keeping what its varnishncsa had counted."""
+        node.stop()
+        self._add(self._pending, node)
+
+    def _add(self, into: Counter[tuple[str, str]], node: VarnishNode) -> None:
+        for (rid, handling), n in node.drain_counts().items():
+            into[(rid, _RESULTS.get(handling, handling))] += n
+
     def _collect(self) -> None:
-        fresh: Counter[tuple[str, str]] = Counter()
+        fresh: Counter[tuple[str, str]] = self._pending
+        self._pending = Counter()
         for node in self.nodes.values():
-            for (rid, handling), n in node.drain_counts().items():
-                fresh[(rid, _RESULTS.get(handling, handling))] += n
+            self._add(fresh, node)
         if not fresh:
             return
         self.totals.update(fresh)

@@ -29,6 +29,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from codeforge.platform.cache.vcl import PROBE
+
 __all__ = [
     "Admin",
     "Unreachable",
@@ -201,6 +203,7 @@ class VarnishNode:
         self._ncsa: subprocess.Popen[bytes] | None = None
         self._counts: Counter[tuple[str, str]] = Counter()
         self._lock = threading.Lock()
+        self._probed = threading.Event()
         self.started_at = 0.0
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -217,6 +220,7 @@ class VarnishNode:
         compile) and wait until its child serves."""
         if self.alive:
             return
+        self._probed.clear()
         self.workdir.mkdir(parents=True, exist_ok=True)
         kill_stale(self.workdir)
         secret_file = self.workdir / "secret"
@@ -255,6 +259,7 @@ class VarnishNode:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         (self.workdir / "varnishd.pid").write_text(f"{self.process.pid}\n")
         deadline = time.monotonic() + timeout
@@ -278,6 +283,20 @@ class VarnishNode:
         (self.workdir / "active.vcl").write_text(vcl)
         self.started_at = time.time()
         self._start_ncsa()
+        if f"cf-route:{PROBE}" in vcl:
+            self._wait_ncsa(deadline)
+
+    def _wait_ncsa(self, deadline: float) -> None:
+        """Send probes until varnishncsa reports one: it reads the log from its tail, so
+        requests before it is attached would go uncounted."""
+        host, port = self.listen.rsplit(":", 1)
+        while not self._probed.is_set() and time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection((host.strip("[]"), int(port)), 2) as conn:
+                conn.sendall(b"GET / HTTP/1.1\r\nHost: probe\r\nX-CF-Probe: 1\r\nConnection: close\r\n\r\n")
+                conn.recv(1024)
+            self._probed.wait(0.2)
+        if not self._probed.is_set():
+            log.warning("cache: varnishncsa of node %s reported no probe; its counts may miss requests", self.name)
 
     def _start_ncsa(self) -> None:
         self._ncsa = subprocess.Popen(
@@ -292,6 +311,7 @@ class VarnishNode:
             stderr=subprocess.DEVNULL,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         (self.workdir / "varnishncsa.pid").write_text(f"{self._ncsa.pid}\n")
         threading.Thread(
@@ -302,7 +322,9 @@ class VarnishNode:
         assert proc.stdout is not None
         for raw in proc.stdout:
             parts = raw.decode(errors="replace").split()
-            if len(parts) == 2 and parts[0] != "-":
+            if len(parts) == 2 and parts[0] == PROBE:
+                self._probed.set()
+            elif len(parts) == 2 and parts[0] != "-":
                 with self._lock:
                     self._counts[(parts[0], parts[1])] += 1
 
@@ -383,6 +405,13 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/status").read_text().split("State:", 1)[1].split("\n", 1)[0].lower()
     except (OSError, IndexError):
         return ""
+
+
+def _die_with_parent() -> None:  # in the child, before exec: a killed platform takes its caches along
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _free_port() -> int:

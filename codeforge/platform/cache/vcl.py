@@ -20,6 +20,7 @@ from typing import Literal
 
 __all__ = ["RouteCache", "RuleSpec", "generate", "regex_escape", "split_address", "vcl_string"]
 
+PROBE = "_probe"
 _UNSAFE = re.compile(r'["\x00-\x1f\x7f]')  # VCL strings have no escapes: a backslash is literal
 
 
@@ -106,6 +107,11 @@ def generate(routes: Sequence[RouteCache], backend: str, *, probe: bool = False)
         "}",
         "",
         "sub vcl_recv {",
+        "    if (req.http.X-CF-Probe) {",
+        "        # the supervisor's check that varnishncsa is reading the log (varnish.py)",
+        f"        std.log({vcl_string('cf-route:' + PROBE)});",
+        "        return (synth(204));",
+        "    }",
         "    unset req.http.X-CF-Route;",
         "    unset req.http.X-CF-Rule;",
         "    unset req.http.X-CF-Url;",
