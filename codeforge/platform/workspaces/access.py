@@ -35,7 +35,7 @@ from codeforge.platform.settings import Settings
 from codeforge.platform.workspaces.files import FileStore
 from codeforge.platform.workspaces.models import Workspace, WorkspaceSnapshot
 from codeforge.platform.workspaces.network import PortPool, parse_range
-from codeforge.platform.workspaces.records import Limits, PortMap, ServiceSpec, WorkspaceSpec
+from codeforge.platform.workspaces.records import Limits, PortMap, RuntimeHandle, ServiceSpec, WorkspaceSpec
 from codeforge.platform.workspaces.runtimes.base import Unavailable, WorkspaceRuntime
 from codeforge.platform.workspaces.settings import workspace_settings
 
@@ -45,10 +45,12 @@ __all__ = [
     "get_snapshot",
     "get_workspace",
     "mirror",
+    "observe",
     "port_pool",
     "progress",
     "project_env",
     "runtime_named",
+    "runtime_report",
     "seal_env",
     "snapshot_info",
     "spec_json",
@@ -241,11 +243,56 @@ def _isolation(settings: Settings, runtime: str) -> str:
     return "a container" if runtime == "docker" else "a pod"
 
 
+_WHAT = {"docker": "container", "local": "processes", "kubernetes": "Pod"}
+
+
+def observe(settings: Settings, runtime: str, handle: RuntimeHandle) -> tuple[str, str]:
+    """What the workspace's runtime says of it (`WorkspaceRuntime.state`), and "" — or
+    "unknown" and why it could not be asked (no engine, no cluster)."""
+    try:
+        return runtime_named(settings, runtime).state(handle), ""
+    except Exception as exc:  # an engine gone away must not fail a listing
+        why = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        return "unknown", f"the {runtime} runtime could not be asked about it: {why}"
+
+
+def runtime_report(runtime: str, state: str, seen: str, *, at_start: bool = False) -> tuple[str, str] | None:
+    """The state and error a workspace stored as `state` is reported with when its runtime
+    says `seen`, or None when the two agree (or the runtime cannot tell)."""
+    what = _WHAT.get(runtime, "runtime state")
+    when = " when the platform started" if at_start else ""
+    if seen == "gone" and state in ("running", "stopped", "failed"):
+        error = (
+            f"its {what} {'are' if what.endswith('s') else 'is'} gone{when}: removed outside CodeForge; "
+            "its files are kept: `workspaces start` makes it again from them (or delete it)"
+        )
+        return ("failed" if state == "running" else state), error
+    if seen == "stopped" and state == "running":
+        error = (
+            f"its {what} had stopped{when} (stopped outside CodeForge, killed, or the host restarted); "
+            "`workspaces start` starts it again"
+        )
+        return "stopped", error
+    return None
+
+
 def workspace_info(
     ctx: Context, row: Workspace, *, disk: bool = False, notes: list[str] | None = None, seconds: float | None = None,
-    from_pool: bool = False,
+    from_pool: bool = False, live: bool = False,
 ) -> catalog.workspaces.WorkspaceInfo:  # fmt: skip
+    """`live` (list, show): the runtime is asked too, and where it says the workspace is gone
+    or stopped behind the platform's back, that is what is reported (the stored row is left
+    as it is: the next start sets it right)."""
     spec = spec_of(row.spec)
+    state, error = row.state, row.error
+    if live and row.handle and row.state in ("running", "stopped", "failed"):
+        seen, why = observe(ctx.settings, row.runtime, RuntimeHandle.from_json(row.handle))
+        report = runtime_report(row.runtime, row.state, seen)
+        if report is not None:
+            # A stopped or failed one keeps the error it was stored with, where it has one.
+            state, error = report[0], (report[1] if row.state == "running" or not row.error else row.error)
+        elif why and row.state == "running":
+            error = row.error or why
     ports = PortPool(Side.of(ctx)).held(row.id)
     bridge = next((p for p in ports if p.service == "bridge"), None)
     store = file_store(ctx.settings)
@@ -258,7 +305,7 @@ def workspace_info(
     return catalog.workspaces.WorkspaceInfo(
         name=row.name,
         project=ctx.require_project().slug,
-        state=row.state,
+        state=state,
         runtime=row.runtime,
         template=row.template,
         files=store.label,
@@ -274,7 +321,7 @@ def workspace_info(
         from_pool=from_pool,
         seconds=seconds,
         notes=[*(notes or []), *spec.unresolved, *([store.advice] if store.advice else [])],
-        error=row.error,
+        error=error,
         created_at=row.created_at,
         created_by=row.created_by,
     )

@@ -21,6 +21,12 @@ def _sweep(rt: Runtime) -> Sequence[str]:
     return sweep(rt)
 
 
+def _reattach(rt: Runtime) -> Sequence[str]:
+    from codeforge.platform.workspaces.cleanup import reattach
+
+    return reattach(rt)
+
+
 def _copy_advice(settings: Settings) -> str | None:
     # Where trees are full copies (no btrfs, reflink or overlayfs), say how to get instant clones.
     from codeforge.platform.workspaces.access import file_store
@@ -42,6 +48,11 @@ CAPABILITY = Capability(
     services=("service",),
     panes=("pane",),
     background=(Background("warm pool", _pool),),
-    cleanup=(CrashCleanup("half-made workspace operations", _sweep, every=60.0),),
+    cleanup=(
+        CrashCleanup("half-made workspace operations", _sweep, every=60.0),
+        # Once, at start, after the sweep: what a previous process held in memory for the
+        # workspaces still running (a Docker workspace's relays), and what their runtimes say.
+        CrashCleanup("running workspaces after a restart", _reattach),
+    ),
     notices=(_copy_advice,),
 )

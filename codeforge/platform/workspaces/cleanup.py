@@ -10,18 +10,19 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 
 from codeforge.platform.manifest import Runtime
 from codeforge.platform.workspaces import snapshots
-from codeforge.platform.workspaces.access import file_store, runtime_named
+from codeforge.platform.workspaces.access import file_store, runtime_named, runtime_report
 from codeforge.platform.workspaces.journal import Journal
 from codeforge.platform.workspaces.lifecycle import undo_steps
-from codeforge.platform.workspaces.models import Workspace, WorkspaceIntent
+from codeforge.platform.workspaces.models import Workspace, WorkspaceIntent, WorkspacePort
+from codeforge.platform.workspaces.network import PortPool
 from codeforge.platform.workspaces.records import RuntimeHandle
 from codeforge.platform.workspaces.runtimes.base import Unavailable
 
-__all__ = ["over_disk_limit", "sweep"]
+__all__ = ["over_disk_limit", "reattach", "sweep"]
 
 log = logging.getLogger("codeforge.workspaces")
 
@@ -55,6 +56,70 @@ def _orphans(rt: Runtime) -> list[str]:
                 runtime.delete(handle)
                 removed.append(f"{name} runtime state of gone workspace {handle.ref}")
     return removed
+
+
+def reattach(rt: Runtime) -> list[str]:
+    """When the platform starts (after the sweep): every workspace its runtime runs gets back
+    what the previous process held for it in memory only (a Docker workspace's relays into
+    the host's loopback and to its bridge: `WorkspaceRuntime.reattach`), and every one whose
+    runtime says it is gone or stopped is recorded so, the reason in its error (a pooled one
+    is removed: the pool makes another). Each runtime acts on its own instance's workspaces
+    only: another replica's container answers "unknown" and is left to that replica, and a
+    port another process already relays is logged, not taken. Idempotent."""
+    with rt.db.session() as session:
+        rows = [
+            (r.id, r.name, r.runtime, r.state, RuntimeHandle.from_json(r.handle))
+            for r in session.scalars(select(Workspace).where(Workspace.state.in_(("running", "pooled"))))
+            if r.handle
+        ]
+    done: list[str] = []
+    unavailable: set[str] = set()
+    for ws_id, name, runtime_name, state, handle in rows:
+        if runtime_name in unavailable:
+            continue
+        try:
+            runtime = runtime_named(rt.settings, runtime_name)
+        except Unavailable as exc:
+            unavailable.add(runtime_name)
+            log.warning("cannot reattach %s workspaces: %s", runtime_name, exc.message)
+            continue
+        try:
+            seen = runtime.state(handle)
+            if seen == "running":
+                done += [f"workspace {name}: {made}" for made in runtime.reattach(handle, PortPool(rt.db).held(ws_id))]
+            elif seen in ("gone", "stopped"):
+                done += _record(rt, ws_id, name, runtime_name, state, handle, seen)
+        except Exception:
+            log.exception("could not reattach a workspace after the restart", extra={"workspace": ws_id})
+    return done
+
+
+def _record(rt: Runtime, ws_id: str, name: str, runtime_name: str, state: str, handle: RuntimeHandle,
+            seen: str) -> list[str]:  # fmt: skip
+    if state == "pooled":  # nobody's yet: removed, and the pool makes another
+        undo = undo_steps(rt.db.engine, rt.settings, rt.cipher, None)
+        with rt.db.session() as session:
+            row = session.get(Workspace, ws_id)
+            tree = row.tree if row is not None and row.state == "pooled" else None
+        if tree is None:
+            return []
+        undo("runtime", f"{runtime_name}:{ws_id}")
+        undo("tree", tree)
+        undo("ports", ws_id)
+        with rt.db.session() as session:
+            session.execute(delete(WorkspacePort).where(WorkspacePort.workspace_id == ws_id))
+            session.execute(delete(Workspace).where(Workspace.id == ws_id, Workspace.state == "pooled"))
+        return [f"pooled workspace {name}: its {runtime_name} runtime says {seen}; removed"]
+    report = runtime_report(runtime_name, state, seen, at_start=True)
+    if report is None:
+        return []
+    with rt.db.session() as session:  # only if no operation changed it meanwhile
+        changed = session.execute(
+            update(Workspace)
+            .where(Workspace.id == ws_id, Workspace.state == state)
+            .values(state=report[0], error=report[1])
+        )
+    return [f"workspace {name}: {seen} ({report[1]})"] if getattr(changed, "rowcount", 0) else []
 
 
 def over_disk_limit(rt: Runtime) -> list[str]:

@@ -230,6 +230,13 @@ def start(ctx: Context, row: Workspace) -> None:
     ports = PortPool(access.Side.of(ctx)).held(row.id)
     env = {**access.workspace_env(ctx, row), **service_env(ports)}
     handle = handle_of(row)
+    if handle is not None and runtime.state(handle) == "gone":
+        # Removed behind the platform's back (its container removed, its runtime folder
+        # deleted): what is left of it goes (a network without its container), and it is made
+        # again from its tree, which the file store kept. Post-create commands are not run
+        # again (as in a clone: their work on the files is there).
+        runtime.delete(handle)
+        handle = None
     if handle is None:
         handle = runtime.create(row.id, spec, Path(row.tree), env)
     else:

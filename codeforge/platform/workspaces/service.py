@@ -166,12 +166,12 @@ def list_workspaces(ctx: Context, data: catalog.workspaces.ListInput) -> catalog
         .where(Workspace.project_id == ctx.require_project().id, Workspace.state != "pooled")
         .order_by(Workspace.name)
     )
-    return W.WorkspaceList(items=[access.workspace_info(ctx, r) for r in rows])
+    return W.WorkspaceList(items=[access.workspace_info(ctx, r, live=True) for r in rows])
 
 
 @implements(W.SHOW)
 def show(ctx: Context, data: catalog.workspaces.NameInput) -> catalog.workspaces.WorkspaceInfo:
-    return access.workspace_info(ctx, access.get_workspace(ctx, data.name), disk=True)
+    return access.workspace_info(ctx, access.get_workspace(ctx, data.name), disk=True, live=True)
 
 
 @implements(W.START)

@@ -13,13 +13,15 @@ from typing import Protocol
 from codeforge.catalog.errors import ExternalFailure, PlatformUnavailable
 from codeforge.platform.workspaces.records import ExecResult, PortMap, RuntimeHandle, WorkspaceSpec
 
-__all__ = ["LABEL_INSTANCE", "LABEL_WORKSPACE", "Unavailable", "WorkspaceRuntime", "wait_ready"]
+__all__ = ["LABEL_INSTANCE", "LABEL_WORKSPACE", "STATES", "Unavailable", "WorkspaceRuntime", "wait_ready"]
 
 # On every container, network, volume, pod, claim and service a runtime makes: the workspace's
 # id, and the platform instance that made it (two platforms sharing an engine or a cluster each
 # clean up only their own).
 LABEL_WORKSPACE = "dev.codeforge.workspace"
 LABEL_INSTANCE = "dev.codeforge.instance"
+# What `WorkspaceRuntime.state` answers.
+STATES = ("running", "stopped", "gone", "unknown")
 
 
 class Unavailable(PlatformUnavailable):
@@ -40,6 +42,14 @@ class WorkspaceRuntime(Protocol):
     def listening(self, handle: RuntimeHandle) -> list[int]: ...  # ports listened on inside
     def checkpoint(self, handle: RuntimeHandle, into: Path) -> str: ...  # "checkpointed" or why not
     def owned(self) -> list[RuntimeHandle]: ...  # everything it made (labels), for cleanup
+    # What the runtime itself says of a workspace: "running", "stopped", "gone" (it holds
+    # nothing of it: a container removed behind the platform's back) or "unknown" (another
+    # replica's, which this process cannot see or drive).
+    def state(self, handle: RuntimeHandle) -> str: ...
+    # After a platform restart: what the previous process held in memory for a running
+    # workspace of this instance (the Docker runtime's relays) made again; idempotent.
+    # Returns what it made, for the log.
+    def reattach(self, handle: RuntimeHandle, ports: list[PortMap]) -> list[str]: ...
 
 
 def wait_ready(

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import re
 import signal
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +61,16 @@ __all__ = ["DockerRuntime"]
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _SERVICE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")  # a DNS label: it is a network alias
-LOG_DIR = "/var/log/codeforge"  # each service's <name>.log and <name>.pid, inside the container
+LOG_DIR = "/var/log/codeforge"  # each service's <name>.log, <name>.pid and <name>.relays, inside the container
+# What reattach reads in a running container: the gateway ports each service was given (its
+# `.relays`), and the command line and environment of each service still running (services
+# started before `.relays` existed say theirs there too).
+_RELAYS_SCRIPT = (
+    f"cd {LOG_DIR} 2>/dev/null || exit 0; cat ./*.relays 2>/dev/null; "
+    'for f in ./*.pid; do [ -e "$f" ] || continue; p=$(cat "$f"); '
+    'tr "\\0" "\\n" < /proc/$p/cmdline; tr "\\0" "\\n" < /proc/$p/environ; done 2>/dev/null; true'
+)
+log = logging.getLogger(__name__)
 
 
 class DockerRuntime:
@@ -109,7 +120,9 @@ class DockerRuntime:
             self._relays.release(ws_id)
             self._undo(client, made)
             raise
-        return RuntimeHandle("docker", ws_id, {"container": container.id, "network": net.id, "image": image})
+        return RuntimeHandle(
+            "docker", ws_id, {"container": container.id, "network": net.id, "image": image, "instance": self.instance}
+        )
 
     def start(self, handle: RuntimeHandle, spec: WorkspaceSpec, env: dict[str, str], ports: list[PortMap]) -> None:
         _check_services(spec)
@@ -153,7 +166,11 @@ class DockerRuntime:
             argv = [a.replace("$PORT", str(port)) if port else a for a in svc.command]
             argv = list(self._through_gateway(handle.ref, gateway, dict(enumerate(argv)), keep).values())
             log, pid = f"{LOG_DIR}/{svc.name}.log", f"{LOG_DIR}/{svc.name}.pid"
-            script = f'mkdir -p {LOG_DIR}; echo $$ > {pid}; exec "$@" >> {log} 2>&1'
+            # The gateway ports it was given (relayed now), kept beside its pid so a restarted
+            # platform relays them again (reattach): the exec's environment is in no label.
+            relayed = sorted(_gateway_ports({**penv, **dict(enumerate(argv))}, gateway))
+            said = " ".join(f"{gateway}:{port}" for port in relayed)
+            script = f'mkdir -p {LOG_DIR}; echo $$ > {pid}; echo {said} > {LOG_DIR}/{svc.name}.relays; exec "$@" >> {log} 2>&1'
             workdir = str(Path("/workspace") / svc.cwd)
             exec_id = client.api.exec_create(container.id, ["sh", "-c", script, "sh", *argv],
                                              environment=penv, workdir=workdir)["Id"]  # fmt: skip
@@ -244,6 +261,56 @@ class DockerRuntime:
         for i in client.images.list(filters=mine):  # a Dockerfile's build, left by a crash mid-create
             found.setdefault(i.labels[LABEL_WORKSPACE], {})["image"] = i.id
         return [RuntimeHandle("docker", ws, data) for ws, data in sorted(found.items())]
+
+    def state(self, handle: RuntimeHandle) -> str:
+        """The engine's word: its container running or not, "gone" when the engine has no
+        container of the workspace (removed behind the platform's back), "unknown" when the
+        container is another replica's (another instance label) or the handle says another
+        instance made it (whose engine this may not be)."""
+        _check_id(handle.ref, "ref")
+        client = self._engine()
+        found = client.containers.list(all=True, filters={"label": f"{LABEL_WORKSPACE}={handle.ref}"})
+        mine = [c for c in found if c.labels.get(LABEL_INSTANCE) == self.instance]
+        if mine:
+            return "running" if mine[0].status == "running" else "stopped"
+        if found or handle.data.get("instance", self.instance) != self.instance:
+            return "unknown"
+        return "gone"
+
+    def reattach(self, handle: RuntimeHandle, ports: list[PortMap]) -> list[str]:
+        """After a platform restart, the relays its running container had (they lived in the
+        platform's process): on the gateway, each port its environment, its services'
+        environments or commands name there (from the `.relays` file each service's start
+        wrote, and from the running services' own /proc entries); on the host's 127.0.0.1, each
+        held port the container was not made with (the bridge added on connect). Only this
+        instance's container; a port another process holds is logged, not fatal."""
+        client = self._engine()
+        found = self._containers(client, handle.ref)
+        if not found or found[0].status != "running":
+            return []
+        container = found[0]
+        gateway = self._gateway_of(client, handle.ref)
+        wanted = _gateway_ports(_env_of(container), gateway)
+        listed = exec_with_timeout(client, container.id, ["sh", "-c", _RELAYS_SCRIPT], 10)
+        wanted |= _gateway_ports({0: listed.output}, gateway)
+        made: list[str] = []
+        for port in sorted(wanted):
+            made += self._try_forward(handle.ref, (gateway, port), ("127.0.0.1", port))
+        published = set(filter(None, container.labels.get(PORTS_LABEL, "").split(",")))
+        unpublished = [p for p in ports if f"{p.inside}:{p.host}" not in published]
+        if unpublished:
+            address = _address(container)
+            for p in unpublished:
+                made += self._try_forward(handle.ref, ("127.0.0.1", p.host), (address, p.inside))
+        return made
+
+    def _try_forward(self, ws_id: str, listen: tuple[str, int], target: tuple[str, int]) -> list[str]:
+        try:
+            self._relays.forward(ws_id, listen, target)
+        except OSError as exc:
+            log.warning("workspace %s: cannot relay %s:%s to %s:%s: %s", ws_id, *listen, *target, exc)
+            return []
+        return [f"relay {listen[0]}:{listen[1]} -> {target[0]}:{target[1]}"]
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -414,7 +481,7 @@ def _env_of(container: Any) -> dict[str, str]:
     return dict(e.split("=", 1) for e in container.attrs["Config"].get("Env") or [] if "=" in e)
 
 
-def _gateway_ports(env: dict[str, str], gateway: str) -> set[int]:
+def _gateway_ports(env: Mapping[Any, str], gateway: str) -> set[int]:
     """The ports an environment names at the gateway (the relays it needs)."""
     named = re.compile(rf"(?<![A-Za-z0-9.-]){re.escape(gateway)}:(\d{{1,5}})(?![0-9])")
     return {int(m[1]) for value in env.values() for m in named.finditer(value)}

@@ -744,6 +744,32 @@ class KubernetesRuntime:
             "(the kubelet's checkpoint API makes archives it cannot restore from)"
         )
 
+    def state(self, handle: RuntimeHandle) -> str:
+        """The cluster's word: the Pod running (or pending: scheduled, pulling) is "running";
+        one that ended, or none while the claim holds the tree (a stop removes the Pod), is
+        "stopped"; neither Pod nor claim is "gone"; another instance's Pod is "unknown"."""
+        api, ns, names = self._where(handle)
+        t = self.timeout
+        pod = self._call(
+            "read the Pod", lambda: api.read_namespaced_pod(names["pod"], ns, _request_timeout=t), gone_ok=True
+        )
+        if pod is not None:
+            labels = (pod.metadata.labels if pod.metadata is not None else None) or {}
+            if labels.get(LABEL_INSTANCE, self.instance) != self.instance:
+                return "unknown"
+            phase = pod.status.phase if pod.status is not None else None
+            return "stopped" if phase in ("Succeeded", "Failed") else "running"
+        claim = self._call(
+            "read the claim",
+            lambda: api.read_namespaced_persistent_volume_claim(names["claim"], ns, _request_timeout=t),
+            gone_ok=True,
+        )
+        return "stopped" if claim is not None else "gone"
+
+    def reattach(self, handle: RuntimeHandle, ports: list[PortMap]) -> list[str]:
+        # The Pod, its Services and NodePorts are the cluster's: nothing lived in the platform.
+        return []
+
     def owned(self) -> list[RuntimeHandle]:
         api = self._api()
         ns, t = self.namespace, self.timeout

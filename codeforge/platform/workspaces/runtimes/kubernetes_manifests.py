@@ -20,6 +20,7 @@ from pathlib import PurePosixPath
 from kubernetes import client as k8s
 
 from codeforge.catalog.errors import BadInput, FieldProblem
+from codeforge.platform.workspaces.network import remap_env
 from codeforge.platform.workspaces.records import PortMap, WorkspaceSpec
 from codeforge.platform.workspaces.runtimes.base import LABEL_INSTANCE, LABEL_WORKSPACE
 
@@ -40,6 +41,7 @@ __all__ = [
     "copy_command",
     "node_port_name",
     "object_names",
+    "pod_env",
 ]
 
 BRIDGE_CONTAINER = "bridge"
@@ -82,6 +84,33 @@ DEFAULT_DISK_MB = 10 * 1024  # the claim's size when the spec sets no disk limit
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 ENV_NAME = re.compile(r"^[-._a-zA-Z0-9]+$")  # a Secret's key, which envFrom turns into a variable
+
+
+SERVICE_URL = re.compile(r"^CODEFORGE_SERVICE_([A-Za-z0-9_]+)_URL$")
+
+
+def _env_key(service: str) -> str:
+    return service.upper().replace("-", "_")  # as lifecycle.service_env names them
+
+
+def pod_env(env: dict[str, str], spec: WorkspaceSpec, ports: list[PortMap] | None = None) -> dict[str, str]:
+    """`env` as seen inside the Pod. The platform names the workspace's services by their host
+    ports on the host's loopback (CODEFORGE_SERVICE_<NAME>_URL=http://127.0.0.1:<host port>),
+    which inside the Pod is the Pod's own loopback, where the services listen on their inside
+    ports (the containers share one network namespace): each such URL names
+    http://localhost:<inside port>, and every other value naming a host port (a clone's
+    remapped variables) names its inside port. Without `ports` (at create, before they are
+    given) the inside ports are the spec's: each service's port, and `port-<n>` for a
+    forwarded port n."""
+    inside: dict[str, int] = {_env_key(f"port-{p}"): p for p in spec.forward_ports}
+    inside.update({_env_key(s.name): s.port for s in spec.services if s.port is not None})
+    inside.update({_env_key(p.service): p.inside for p in ports or []})
+    out = remap_env(env, {p.host: p.inside for p in ports or [] if p.host != p.inside})
+    for name in env:
+        found = SERVICE_URL.match(name)
+        if found and found[1].upper() in inside:
+            out[name] = f"http://localhost:{inside[found[1].upper()]}"
+    return out
 
 
 @dataclass(frozen=True)
@@ -346,7 +375,7 @@ def build_manifests(
             image=image,
             command=list(svc.command),
             working_dir=str(PurePosixPath(MOUNT) / svc.cwd),
-            env=[k8s.V1EnvVar(name=k, value=v) for k, v in sorted(svc.env.items())] or None,
+            env=[k8s.V1EnvVar(name=k, value=v) for k, v in sorted(pod_env(svc.env, spec, ports).items())] or None,
             env_from=env_from,
             ports=[k8s.V1ContainerPort(name=f"p{svc.port}", container_port=svc.port, protocol="TCP")]
             if svc.port is not None
@@ -419,7 +448,7 @@ def build_manifests(
         kind="Secret",
         metadata=meta(names["secret"]),
         type="Opaque",
-        string_data={**spec.env, **env},
+        string_data=pod_env({**spec.env, **env}, spec, ports),
     )
     low, high = node_port_range
     node_ports: list[k8s.V1Service] = []

@@ -224,6 +224,23 @@ class LocalRuntime:
             )
         return handles
 
+    def state(self, handle: RuntimeHandle) -> str:
+        """ "gone" without its state folder (removed behind the platform's back); "stopped"
+        when services were started and none of their process groups is left (killed, or a
+        reboot); "running" while one is; "unknown" when nothing was started (no services:
+        nothing to see)."""
+        if not self._read_state(handle.ref):
+            return "gone"
+        if self._live_groups(handle.ref):
+            return "running"
+        return "stopped" if self._pid_infos(handle.ref) else "unknown"
+
+    def reattach(self, handle: RuntimeHandle, ports: list[PortMap]) -> list[str]:
+        # Nothing of a workspace lives only in this process: its processes are found again
+        # through their pid files (a Popen kept here is only for reaping), and its ports are
+        # the host's own, so nothing relays them.
+        return []
+
     # -- helpers ------------------------------------------------------------------------------
 
     def _dir(self, ws_id: str) -> Path:
