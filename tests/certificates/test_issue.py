@@ -9,10 +9,13 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+import httpx
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.verification import PolicyBuilder, Store
 
+from codeforge.catalog.errors import BadInput, CodeForgeError, NotFound, PermissionDenied
 from codeforge.client import PlatformClient
 from codeforge.platform.certificates.store import pem_for
 from codeforge.platform.crypto import Cipher
@@ -112,3 +115,132 @@ def test_http01_issue_show_renew_and_pem_for(
     assert gone == {"name": "certs.test", "names": ["certs.test", "www.certs.test"]}
     assert key_and_chain(platform, "certs.test") is None
     assert run(client, "certificates.list", {"project": p})["items"] == []
+
+
+def challenge_rows(platform: RunningPlatform) -> list[tuple[str, str]]:
+    """The pending challenges the platform holds: (kind, hostname)."""
+    from sqlalchemy import select
+
+    from codeforge.platform.certificates.models import AcmeChallenge
+
+    db = Database(Settings(data_dir=platform.data_dir).resolved_database_url)
+    try:
+        with db.session() as session:
+            return [(r.kind, r.hostname) for r in session.scalars(select(AcmeChallenge))]
+    finally:
+        db.dispose()
+
+
+def test_dns01_with_a_wildcard(
+    client: PlatformClient, platform: RunningPlatform, pebble: Pebble, bind_server: Bind
+) -> None:
+    p = platform.project
+    own_domain(platform, client, bind_server, "example.test", p)
+    issued, events = job_text(
+        client,
+        "certificates.issue",
+        {"project": p, "domain": "example.test, *.example.test", "challenge": "dns-01"},
+    )
+    assert issued["names"] == ["example.test", "*.example.test"] and issued["challenge"] == "dns-01"
+    found = key_and_chain(platform, "api.example.test")  # covered by the wildcard
+    assert found is not None
+    root = pebble.root_pem()
+    leaf = verify_chain(found[0], root, "api.example.test")
+    verify_chain(found[0], root, "example.test")
+    assert san(leaf) == ["*.example.test", "example.test"]
+    assert key_and_chain(platform, "a.b.example.test") is None  # a wildcard covers one label
+    # Nothing of the order is left: no TXT record, no pending challenge.
+    assert bind_server.query("_acme-challenge.example.test", "TXT") == []
+    assert challenge_rows(platform) == []
+    for part in secret_parts(found[1]):
+        assert part not in events and part not in platform.logs()
+    run(client, "certificates.delete", {"project": p, "domain": "example.test"})
+
+
+def test_refusals_and_a_failing_challenge(client: PlatformClient, platform: RunningPlatform, bind_server: Bind) -> None:
+    p = platform.project
+    # Bad input: named fields, no job started.
+    for bad, says in (
+        ("", "names no host name"),
+        ("example..test", "has a label ''"),
+        ("x*.certs.test", "not a leading"),
+        ("10.0.0.1", "IP address"),
+    ):
+        with pytest.raises(BadInput, match=says):
+            client.call("certificates.issue", {"project": p, "domain": bad})
+    with pytest.raises(BadInput):
+        client.call("certificates.issue", {"project": p, "domain": "certs.test", "challenge": "tls-alpn-01"})
+
+    # Not the project's: never added, added but not verified, another project's.
+    own_domain(platform, client, bind_server, "outside.test", p, verify=False)
+    run(client, "projects.create", {"slug": "other", "name": "Other"})
+    own_domain(platform, client, bind_server, "deploy.test", "other")
+    for name in ("nowhere.test", "outside.test", "www.deploy.test"):
+        with pytest.raises(
+            CodeForgeError, match=rf"{name.removeprefix('www.')} is not a verified domain of project 'demo'"
+        ) as err:
+            run(client, "certificates.issue", {"project": p, "domain": name})
+        assert "other" not in str(err.value)  # names no other project
+    with pytest.raises(CodeForgeError, match=r"wildcard.*dns-01"):
+        run(client, "certificates.issue", {"project": p, "domain": "*.certs.test"})
+
+    # A challenge that fails: shop.test is verified but resolves nowhere (no A record), so the
+    # CA cannot fetch the token. A clear error, nothing stored, no challenge left.
+    own_domain(platform, client, bind_server, "shop.test", p)
+    with pytest.raises(CodeForgeError, match=r"the CA could not validate shop\.test: .*") as err:
+        run(client, "certificates.issue", {"project": p, "domain": "shop.test"})
+    assert "Fix:" in str(err.value)
+    assert run(client, "certificates.list", {"project": p})["items"] == []
+    assert challenge_rows(platform) == []
+    with pytest.raises(NotFound):
+        run(client, "certificates.show", {"project": p, "domain": "shop.test"})
+    with pytest.raises(CodeForgeError, match=r"has no certificate for shop\.test"):
+        run(client, "certificates.renew", {"project": p, "domain": "shop.test"})
+
+    # Twice the same certificate: the second is refused, the first kept.
+    run(client, "certificates.issue", {"project": p, "domain": "certs.test"})
+    with pytest.raises(CodeForgeError, match=r"has a certificate for certs\.test already"):
+        run(client, "certificates.issue", {"project": p, "domain": "certs.test, www.certs.test"})
+
+    # The HTTP-01 endpoint answers nothing it does not hold.
+    assert httpx.get(f"{platform.url}/.well-known/acme-challenge/unknown-token", timeout=10).status_code == 404
+    assert httpx.get(f"{platform.url}/.well-known/acme-challenge/..%2f..%2fetc", timeout=10).status_code == 404
+
+
+def test_roles(client: PlatformClient, platform: RunningPlatform) -> None:
+    p = platform.project
+    if not run(client, "certificates.list", {"project": p})["items"]:
+        run(client, "certificates.issue", {"project": p, "domain": "certs.test"})
+    run(client, "members.add", {"username": "cert-viewer", "role": "viewer"})
+    token = run(client, "tokens.create", {"username": "cert-viewer", "name": "t"})["token"]
+    with PlatformClient(platform.url, token) as viewer:
+        assert [c["name"] for c in run(viewer, "certificates.list", {"project": p})["items"]] == ["certs.test"]
+        assert run(viewer, "certificates.show", {"project": p, "domain": "certs.test"})["name"] == "certs.test"
+        for op in ("certificates.issue", "certificates.renew", "certificates.delete"):
+            with pytest.raises(PermissionDenied):
+                run(viewer, op, {"project": p, "domain": "certs.test"})
+    run(client, "members.add", {"username": "cert-dev", "role": "developer"})
+    token = run(client, "tokens.create", {"username": "cert-dev", "name": "t"})["token"]
+    with PlatformClient(platform.url, token, timeout=120) as developer:
+        renewed = run(developer, "certificates.renew", {"project": p, "domain": "certs.test"})
+        assert renewed["renewed_at"]
+        run(developer, "certificates.delete", {"project": p, "domain": "certs.test"})
+
+
+def test_the_ca_down_then_back(client: PlatformClient, platform: RunningPlatform, pebble: Pebble) -> None:
+    """Pebble stopped: a clear error, nothing stored. Started again (it forgot every account):
+    the platform registers its key again and issues."""
+    p = platform.project
+    pebble.stop()
+    try:
+        with pytest.raises(CodeForgeError, match=r"the ACME server at https://127\.0\.0\.1:\d+/dir cannot be reached"):
+            run(client, "certificates.issue", {"project": p, "domain": "www.certs.test"})
+        assert run(client, "certificates.list", {"project": p})["items"] == []
+        assert challenge_rows(platform) == []
+    finally:
+        pebble.start()
+    issued = run(client, "certificates.issue", {"project": p, "domain": "www.certs.test"})
+    found = key_and_chain(platform, "www.certs.test")
+    assert found is not None and issued["names"] == ["www.certs.test"]
+    verify_chain(found[0], pebble.root_pem(), "www.certs.test")
+    run(client, "certificates.delete", {"project": p, "domain": "www.certs.test"})
