@@ -73,7 +73,7 @@ def test_supervisor_runs_a_cache_per_node_and_follows_the_rules(
         route = Route(PROJECT, "web", (HOST,), (Backend(counting_app.address),), cached=True)
         s.add(EdgeRoute(project_id=PROJECT, name="web", spec=route.as_json()))
         s.add(CacheRuleRow(project_id=PROJECT, route="web", path="/", match="prefix", ttl_s=300, vary_headers=[]))
-    supervisor = CacheSupervisor(db, settings, interval_s=3600)
+    supervisor = CacheSupervisor(db, settings, interval_s=3600, settle_s=0)
     try:
         supervisor.tick()
         assert sorted(supervisor.nodes) == ["a", "b"] and supervisor.errors == {}

@@ -56,10 +56,15 @@ def write_counts(settings: Settings, db: Database, totals: Counter[tuple[str, st
 
 
 class CacheSupervisor:
-    def __init__(self, db: Database, settings: Settings, interval_s: float = 2.0) -> None:
+    def __init__(self, db: Database, settings: Settings, interval_s: float = 2.0, settle_s: float = 10.0) -> None:
         self.db = db
         self.settings = settings
         self.interval_s = interval_s
+        # A VCL an operation pushed less than this long ago is left alone: the operation
+        # pushes before its transaction commits, so a round that read the rules just before
+        # would put the old VCL back. After it, what the database says wins (a push whose
+        # transaction rolled back is undone here).
+        self.settle_s = settle_s
         self.nodes: dict[str, VarnishNode] = {}
         self.totals: Counter[tuple[str, str]] = Counter()  # (route id, result) since this process started
         self.errors: dict[str, str] = {}
@@ -121,7 +126,9 @@ class CacheSupervisor:
                     log.info("cache: varnishd for node %s listens on %s", node.name, node.listen)
                 else:
                     active = node.workdir / "active.vcl"
-                    if not active.exists() or active.read_text() != vcl:
+                    if not active.exists() or (
+                        active.read_text() != vcl and time.time() - active.stat().st_mtime >= self.settle_s
+                    ):
                         Admin.from_workdir(node.workdir).load(vcl, node.workdir)
                 self.errors.pop(node.name, None)
             except VarnishError as exc:
