@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from functools import partial
@@ -23,7 +25,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.conftest import RunningPlatform, start_platform
+from tests.conftest import ROOT, RunningPlatform, free_port, start_platform
 from tests.workspaces.test_service import http_get, run, web_port
 from tests.workspaces.test_service_docker import (
     bridge_live,
@@ -69,6 +71,35 @@ def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
         server.server_close()
 
 
+def through_bridge(platform: RunningPlatform, bridge_url: str, inside: int, path: str) -> str:
+    """GET `path` from the workspace's port `inside` as an editor does: `codeforge connect
+    --forward` through the workspace's bridge, which checks the caller's token with the
+    platform (through the relay on its network's gateway) before it opens the stream."""
+    local = free_port()
+    forward = subprocess.Popen(
+        [sys.executable, "-m", "codeforge", "connect", bridge_url, "--forward", f"{inside}:{local}"],
+        env=platform.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+    )  # fmt: skip
+    try:
+        assert forward.stdout is not None
+        line = forward.stdout.readline().decode()
+        assert line == f"forwarding 127.0.0.1:{local} -> workspace port {inside}\n", line
+        resp = httpx.get(f"http://127.0.0.1:{local}{path}", timeout=30)
+        assert resp.status_code == 200, resp.status_code
+        return resp.text
+    finally:
+        forward.send_signal(signal.SIGINT)
+        try:
+            forward.wait(30)
+        except subprocess.TimeoutExpired:
+            forward.kill()
+            forward.wait()
+        if forward.stderr is not None:
+            forward.stderr.close()
+        if forward.stdout is not None:
+            forward.stdout.close()
+
+
 def answers(url: str) -> bool:
     """Whether something answers HTTP at url (a bridge answers a plain GET with a refusal to
     upgrade: still an answer, from the bridge's process)."""
@@ -94,7 +125,9 @@ def test_relays_come_back_after_a_kill_and_after_a_clean_stop(
         bridge_live(client, p, conn["bridge_id"])
     box = container_of(engine, platform, ws["folder"])
     gateway = gateway_of(box)
+    (Path(ws["folder"]) / "notes.txt").write_text("served inside\n")
     assert in_container(box, FETCH) == "hello from the host"
+    assert through_bridge(platform, conn["bridge_url"], 8000, "/notes.txt") == "served inside\n"
     assert not refused(box, gateway, platform_port) and answers(conn["bridge_url"])
 
     for how in (signal.SIGKILL, signal.SIGTERM):
@@ -109,6 +142,7 @@ def test_relays_come_back_after_a_kill_and_after_a_clean_stop(
         assert in_container(box, FETCH) == "hello from the host", how
         assert not refused(box, gateway, platform_port), how  # the bridge reaches the platform again
         assert answers(conn["bridge_url"]), how  # editors reach the bridge again
+        assert through_bridge(platform, conn["bridge_url"], 8000, "/notes.txt") == "served inside\n", how
         assert http_get(web_port(ws)) == 200
         with platform.client() as client:
             shown = run(client, "workspaces.show", {"project": p, "name": "kept"})
