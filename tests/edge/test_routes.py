@@ -3,6 +3,7 @@ all traffic from one group to another under load, and what a publish reports."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from typing import Any
@@ -26,7 +27,7 @@ def route(world: EdgeWorld, backends: list[Backend], **kw: Any) -> Route:
 
 
 def get(world: EdgeWorld, client: httpx.Client, host: str = HOST, node: int = 0) -> httpx.Response:
-    address = nodes(world.db, world.settings)[node].http_address  # type: ignore[arg-type]
+    address = nodes(world.db, world.settings)[node].http_address
     return client.get(f"http://{address}/", headers={"Host": host})
 
 
@@ -41,14 +42,83 @@ def wait_until(predicate: Any, timeout: float = 20.0) -> bool:
 
 def test_round_robin_across_instances(edge: EdgeWorld) -> None:
     with start_backends("a", "b", "c") as bs, httpx.Client(timeout=10) as client:
-        result = publish(edge.db, edge.settings, None, route(edge, [Backend(b.address) for b in bs]))  # type: ignore[arg-type]
+        result = publish(edge.db, edge.settings, None, route(edge, [Backend(b.address) for b in bs]))
         assert result.failed == {}
         assert result.version >= 1
         served = Counter(get(edge, client).headers["X-Backend"] for _ in range(30))
         assert served == {"a": 10, "b": 10, "c": 10}
         response = get(edge, client)
         assert response.headers["X-Codeforge-Upstream"] in {b.address for b in bs}
-        assert [r.name for r in stored_routes(edge.db)] == ["web"]  # type: ignore[arg-type]
-        assert get_route(edge.db, edge.project_id, "web") is not None  # type: ignore[arg-type]
-        node = nodes(edge.db, edge.settings)[0]  # type: ignore[arg-type]
+        assert [r.name for r in stored_routes(edge.db)] == ["web"]
+        assert get_route(edge.db, edge.project_id, "web") is not None
+        node = nodes(edge.db, edge.settings)[0]
         assert (node.name, node.state, node.behind, node.version) == ("local", "up", False, result.version)
+
+
+def test_health_check_takes_a_dead_backend_out(edge: EdgeWorld) -> None:
+    with start_backends("a", "b") as (a, b), httpx.Client(timeout=10) as client:
+        spec = route(edge, [Backend(a.address), Backend(b.address)], health_path="/health", health_interval_s=0.2)
+        publish(edge.db, edge.settings, None, spec)
+        assert wait_until(lambda: {get(edge, client).headers["X-Backend"] for _ in range(4)} == {"a", "b"})
+        b.healthy = False  # b answers, but its health check fails: out of the rotation
+        assert wait_until(lambda: all(get(edge, client).headers["X-Backend"] == "a" for _ in range(6)))
+        b.healthy = True
+        assert wait_until(lambda: "b" in {get(edge, client).headers["X-Backend"] for _ in range(6)})
+        a.stop()  # a dies: the passive check and retries keep every request served
+        codes = Counter(get(edge, client).status_code for _ in range(20))
+        assert codes == {200: 20}
+
+
+def test_weighted_split_90_10(edge: EdgeWorld) -> None:
+    with start_backends("stable", "canary") as (stable, canary), httpx.Client(timeout=10) as client:
+        spec = route(edge, [Backend(stable.address, 9, "r1"), Backend(canary.address, 1, "r2")])
+        publish(edge.db, edge.settings, None, spec)
+        served = Counter(get(edge, client).headers["X-Backend"] for _ in range(1000))
+        assert served["stable"] + served["canary"] == 1000
+        assert 70 <= served["canary"] <= 130, served  # about 10 %
+
+
+def test_switch_all_weight_from_a_to_b_under_load_fails_no_request(edge: EdgeWorld) -> None:
+    with start_backends("a1", "a2", "b1", "b2") as (a1, a2, b1, b2):
+        blue = [Backend(a1.address, 1, "blue"), Backend(a2.address, 1, "blue")]
+        green = [Backend(b1.address, 1, "green"), Backend(b2.address, 1, "green")]
+        publish(edge.db, edge.settings, None, route(edge, blue, health_path="/health", health_interval_s=0.5))
+        address = nodes(edge.db, edge.settings)[0].http_address
+        stop = threading.Event()
+        seen: list[tuple[float, int, str]] = []
+        errors: list[str] = []
+
+        def load() -> None:
+            with httpx.Client(timeout=10) as c:
+                while not stop.is_set():
+                    try:
+                        r = c.get(f"http://{address}/", headers={"Host": HOST})
+                        seen.append((time.monotonic(), r.status_code, r.headers.get("X-Backend", "")))
+                    except httpx.HTTPError as exc:
+                        errors.append(repr(exc))
+
+        threads = [threading.Thread(target=load) for _ in range(4)]
+        for t in threads:
+            t.start()
+        try:
+            assert wait_until(lambda: len(seen) > 50)
+            switched_at = time.monotonic()
+            weights = [Backend(b.address, 0, "blue") for b in blue] + [Backend(b.address, 1, "green") for b in green]
+            result = publish(
+                edge.db, edge.settings, None, route(edge, weights, health_path="/health", health_interval_s=0.5)
+            )
+            assert result.failed == {}
+            assert wait_until(lambda: len([s for s in seen if s[0] > switched_at]) > 100)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        assert errors == []
+        assert {code for _, code, _ in seen} == {200}
+        after = [who for t, _, who in seen if t > switched_at]
+        # Measured, not asserted: from the publish to the last request a blue backend served.
+        last_blue = max((t for t, _, who in seen if who.startswith("a")), default=switched_at)
+        print(
+            f"\npublish to all traffic on green: {max(last_blue - switched_at, 0) * 1000:.1f} ms, {len(seen)} requests"
+        )
+        assert set(after[-50:]) <= {"b1", "b2"}

@@ -3,7 +3,7 @@ in a test's folder (on free ports, one loopback address per node), a Caddy of it
 admin-API tests, and small HTTP backends that say who they are.
 
 A backend answers every path with its name in the body and in `X-Backend`; its health path
-(`/health`) answers 503 once `healthy` is False, and `stop()` closes its socket (a dead
+(`/health`) answers 503 once `healthy` is False, `/status/<code>` answers that code, and `stop()` closes its socket (a dead
 backend)."""
 
 from __future__ import annotations
@@ -22,8 +22,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from codeforge.platform.db import Database
 from codeforge.platform.edge.nodes import EdgeSupervisor, free_port
 from codeforge.platform.edge.settings import caddy_binary
+from codeforge.platform.settings import Settings
 from tests.conftest import require
 
 __all__ = [
@@ -61,6 +63,9 @@ class HttpBackend:
             def do_GET(self) -> None:
                 if self.path.startswith("/health"):
                     code = 200 if backend.healthy else 503
+                elif self.path.startswith("/status/"):  # /status/503: answers that code
+                    code = int(self.path.removeprefix("/status/"))
+                    backend.served += 1
                 else:
                     code = 200
                     backend.served += 1
@@ -136,8 +141,8 @@ class EdgeWorld:
     """A platform's state (SQLite in the test's folder) with edge nodes running under a
     supervisor, and a project to publish routes for."""
 
-    settings: object
-    db: object
+    settings: Settings
+    db: Database
     supervisor: EdgeSupervisor
     project_id: str
 
@@ -145,9 +150,8 @@ class EdgeWorld:
 @contextlib.contextmanager
 def edge_world(folder: Path, monkeypatch: pytest.MonkeyPatch, nodes: str = "local") -> Iterator[EdgeWorld]:
     from codeforge.platform.auth.models import Organization, Project
-    from codeforge.platform.db import Base, Database
+    from codeforge.platform.db import Base
     from codeforge.platform.edge import models  # noqa: F401 - the tables
-    from codeforge.platform.settings import Settings
 
     need_caddy()
     for key in list(os.environ):

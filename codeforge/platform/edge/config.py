@@ -94,6 +94,20 @@ def _front_routes(node: EdgeNode, routes: Sequence[Route]) -> list[dict[str, Any
     return out
 
 
+# Last on the front servers: a host no route answers gets a 404 saying so (Caddy's own answer
+# to an unmatched request is an empty 200).
+_NO_ROUTE: dict[str, Any] = {
+    "handle": [
+        {
+            "handler": "static_response",
+            "status_code": 404,
+            "headers": {"Content-Type": ["text/plain; charset=utf-8"]},
+            "body": "no edge route for this host\n",
+        }
+    ]
+}
+
+
 def build_config(
     node: EdgeNode,
     routes: Sequence[Route],
@@ -110,7 +124,7 @@ def build_config(
         "handle": [{"handler": "reverse_proxy", "upstreams": [{"dial": platform_address}]}],
         "terminal": True,
     }
-    front = _front_routes(node, routes)
+    front = [*_front_routes(node, routes), _NO_ROUTE]
     servers: dict[str, Any] = {
         "http": {
             "listen": [node.http_address],

@@ -75,6 +75,7 @@ class _Node:
     cache_port: int
     process: subprocess.Popen[bytes] | None = None
     held: bool = False  # stopped on purpose: not restarted
+    fresh: bool = True  # started with only its admin API: needs the whole config, whatever its version
 
     @property
     def admin_url(self) -> str:
@@ -161,6 +162,7 @@ class EdgeSupervisor:
                 cwd=node.folder,
                 preexec_fn=_die_with_parent,
             )
+        node.fresh = True
         self._record(node, state="starting", version=0)
 
     def _record(self, node: _Node, *, state: str, version: int | None = None, error: str = "") -> None:
@@ -233,6 +235,7 @@ class EdgeSupervisor:
                     log.warning("edge node's caddy is not running: restarting it", extra={"node": node.spec.name})
                     self._spawn(node)
                     self._wait_admin(node)
+            fresh: list[str] = []
             for node in self.nodes.values():
                 if not self._answers(node):
                     self._record(node, state="down", error=f"{routes.UNREACHABLE}its admin API does not answer")
@@ -243,4 +246,11 @@ class EdgeSupervisor:
                             row.state, row.error = "up", ""
                         if row is not None:
                             row.checked_at = utcnow()
+                    if node.fresh:
+                        fresh.append(node.spec.name)
+            if fresh:
+                result = routes.push(self.db, self.settings, self.cipher, only=fresh)
+                for name in fresh:
+                    if name not in result.failed:
+                        self.nodes[name].fresh = False
         return routes.catch_up(self.db, self.settings, self.cipher)
