@@ -12,5 +12,8 @@ __all__ = ["CAPABILITY"]
 CAPABILITY = Capability(
     name="domains",
     title="Domains and DNS",
+    catalog=("codeforge.catalog.domains",),
     models=("models",),
+    services=("service",),
+    panes=("pane",),
 )

@@ -20,22 +20,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from codeforge.catalog.errors import PlatformUnavailable
+from codeforge.platform.domains.errors import SETUP_FIX, DnsNotConfigured
 
 if TYPE_CHECKING:
     from codeforge.platform.settings import Settings
 
 __all__ = ["DnsNotConfigured", "DnsProvider", "managed_zone", "provider_for"]
-
-SETUP_FIX = (
-    "set CODEFORGE_DNS_SERVER=host:port of an authoritative DNS server that takes RFC 2136 updates, "
-    "CODEFORGE_DNS_TSIG_NAME and CODEFORGE_DNS_TSIG_SECRET (a TSIG key it allows updates with); "
-    "read at each operation, no restart needed (docs/domains.md)"
-)
-
-
-class DnsNotConfigured(PlatformUnavailable):
-    """This platform has no DNS server to manage records on; the fix says what to set."""
 
 
 @runtime_checkable

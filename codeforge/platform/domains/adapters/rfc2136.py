@@ -26,6 +26,7 @@ import dns.tsig
 import dns.update
 
 from codeforge.catalog.errors import BadInput, ExternalFailure, NotFound
+from codeforge.platform.domains.errors import SETUP_FIX, DnsNotConfigured
 from codeforge.platform.domains.settings import DnsSettings, split_host_port
 
 __all__ = ["Rfc2136Provider", "plain_values", "rdatas_of"]
@@ -117,8 +118,6 @@ class Rfc2136Provider:
         transport: str = "tcp",
         timeout: float = 5.0,
     ) -> None:
-        from codeforge.platform.domains.dns import SETUP_FIX, DnsNotConfigured
-
         self.server = server.strip()
         try:
             self.host, self.port = split_host_port(self.server)
