@@ -12,6 +12,7 @@ from codeforge.catalog import (
     auth,
     backups,
     bridges,
+    cache,
     collab,
     databases,
     domains,
