@@ -7,7 +7,8 @@ The private key is in no operation's output, job event or log line."""
 from __future__ import annotations
 
 import base64
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -17,9 +18,11 @@ from cryptography.x509.verification import PolicyBuilder, Store
 
 from codeforge.catalog.errors import BadInput, CodeForgeError, NotFound, PermissionDenied
 from codeforge.client import PlatformClient
+from codeforge.platform.certificates.renewal import Renewer
 from codeforge.platform.certificates.store import pem_for
 from codeforge.platform.crypto import Cipher
 from codeforge.platform.db import Database
+from codeforge.platform.manifest import Runtime
 from codeforge.platform.settings import Settings
 from tests.certificates.conftest import own_domain, run
 from tests.conftest import RunningPlatform
@@ -244,3 +247,35 @@ def test_the_ca_down_then_back(client: PlatformClient, platform: RunningPlatform
     assert found is not None and issued["names"] == ["www.certs.test"]
     verify_chain(found[0], pebble.root_pem(), "www.certs.test")
     run(client, "certificates.delete", {"project": p, "domain": "www.certs.test"})
+
+
+def test_another_replica_renews_what_is_due(  # its own loop here waits an hour first
+    client: PlatformClient,
+    platform: RunningPlatform,
+    pebble: Pebble,
+    bind_server: Bind,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    p = platform.project
+    own_domain(platform, client, bind_server, "example.test", p)
+    first = run(client, "certificates.issue", {"project": p, "domain": "example.test", "challenge": "dns-01"})
+
+    for key, value in {**bind_server.env(), **pebble.platform_env(), "CODEFORGE_ACME_RENEW_DAYS": "30"}.items():
+        monkeypatch.setenv(key, value)
+    settings = Settings(data_dir=platform.data_dir)
+    db = Database(settings.resolved_database_url)
+    try:
+        renewer = Renewer(Runtime(db, settings, Cipher(settings.fernet_key()), jobs=cast(Any, None)))
+        assert [o for o in renewer.run_once() if o.name == "example.test"] == []  # not due now
+        shown = run(client, "certificates.show", {"project": p, "domain": "example.test"})
+        due_at = datetime.fromisoformat(shown["not_after"]) - timedelta(days=10)
+        outcomes = [o for o in renewer.run_once(now=due_at) if o.name == "example.test"]
+        assert len(outcomes) == 1 and outcomes[0].renewed, outcomes
+    finally:
+        db.dispose()
+    after = run(client, "certificates.show", {"project": p, "domain": "example.test"})
+    assert after["serial"] != first["serial"] and after["renewal_failures"] == 0 and after["renewal_error"] == ""
+    found = key_and_chain(platform, "example.test")
+    assert found is not None
+    verify_chain(found[0], pebble.root_pem(), "example.test")
+    assert bind_server.query("_acme-challenge.example.test", "TXT") == []
