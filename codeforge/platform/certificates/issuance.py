@@ -249,12 +249,19 @@ def store_renewal(session: Session, row: Certificate, cipher: Cipher, chain: str
 
 
 def sweep_challenges(sessions: Sessions, settings: Settings) -> list[str]:
-    """The crash cleanup: challenges of orders whose process died (past `expires_at`) go,
-    their TXT records first. Returns what it removed."""
+    """The crash cleanup: challenges of orders whose process died go, their TXT records first.
+    Dead: past `expires_at` (any replica), or made by an earlier boot of this very instance (a
+    restart: its orders cannot be running). Returns what it removed."""
     now = utcnow()
+    mine = f"{settings.resolved_instance_id}/"
+    this_boot = f"{mine}{BOOT}/"
     with sessions.session() as session:
-        stale = list(session.scalars(select(AcmeChallenge).where(AcmeChallenge.expires_at < now)))
-        found = [(r.id, r.fqdn, r.kind, r.hostname) for r in stale]
+        rows = list(session.scalars(select(AcmeChallenge)))
+        found = [
+            (r.id, r.fqdn, r.kind, r.hostname)
+            for r in rows
+            if r.expires_at < now or (r.owner.startswith(mine) and not r.owner.startswith(this_boot))
+        ]
     if not found:
         return []
     _take_down(sessions, settings, [i for i, *_ in found], sorted({f for _, f, *_ in found if f}))
