@@ -70,11 +70,16 @@ def test_supervisor_runs_a_cache_per_node_and_follows_the_rules(
                     cache_address=cache[name],
                 )
             )
-        route = Route(PROJECT, "web", (HOST,), (Backend(counting_app.address),), cached=True)
-        s.add(EdgeRoute(project_id=PROJECT, name="web", spec=route.as_json()))
         s.add(CacheRuleRow(project_id=PROJECT, route="web", path="/", match="prefix", ttl_s=300, vary_headers=[]))
+        uncached = Route(PROJECT, "plain", ("plain.test",), (Backend(counting_app.address),))
+        s.add(EdgeRoute(project_id=PROJECT, name="plain", spec=uncached.as_json()))
     supervisor = CacheSupervisor(db, settings, interval_s=3600, settle_s=0)
     try:
+        supervisor.tick()
+        assert supervisor.nodes == {}  # nothing cached anywhere: no varnishd
+        with db.session() as s:
+            route = Route(PROJECT, "web", (HOST,), (Backend(counting_app.address),), cached=True)
+            s.add(EdgeRoute(project_id=PROJECT, name="web", spec=route.as_json()))
         supervisor.tick()
         assert sorted(supervisor.nodes) == ["a", "b"] and supervisor.errors == {}
         for address in cache.values():

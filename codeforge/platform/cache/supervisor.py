@@ -2,7 +2,8 @@
 rules make; owed purges applied when a node answers again; hit/miss counts per route written
 to monitoring as `codeforge_cache_requests_total{project, route, result}`.
 
-Every `interval_s` it reads the edge's nodes and cached routes: a node without a running
+Every `interval_s` it reads the edge's nodes and cached routes (none: no varnishd runs at
+all, so a platform whose edge caches nothing pays nothing): a node without a running
 varnishd (never started, died, or moved address) gets one; a running one whose VCL differs
 from what the rules make now (a route's hosts changed, or it missed a push) loads it."""
 
@@ -104,8 +105,11 @@ class CacheSupervisor:
 
     def _tick(self) -> None:
         with self.db.session() as s:
-            wanted = cache_nodes(s, self.settings)
-            caches = route_caches(s, cached_routes(s))
+            routes = cached_routes(s)
+            # No cached route: no varnishd (the edge sends cached routes straight to its LB
+            # listener while a node's cache is not running, and other routes never reach it).
+            wanted = cache_nodes(s, self.settings) if routes else []
+            caches = route_caches(s, routes)
         names = {n.name for n in wanted}
         for name in [n for n in self.nodes if n not in names]:
             self._retire(self.nodes.pop(name))
