@@ -1,0 +1,1 @@
+"""Deployments (docs/deployments.md): releases, instances, strategies, rollout and rollback."""
