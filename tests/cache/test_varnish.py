@@ -307,3 +307,43 @@ def test_bad_input() -> None:
     for purge in bad_purges:
         with pytest.raises(ValidationError):
             C.PurgeInput.model_validate({"project": "shop", **purge})
+
+
+def test_grace_serves_stale_while_refreshing(
+    tmp_path: Path, counting_app: CountingApp, varnish_nodes: list[VarnishNode]
+) -> None:
+    vcl = generate(_routes(RuleSpec("/", ttl_s=1, grace_s=300)), counting_app.address)
+    node = start_node(tmp_path, "n1", counting_app.address, vcl)
+    varnish_nodes.append(node)
+    assert "#1" in _get(node, "/g").text
+    time.sleep(1.6)  # past the TTL, within grace
+    stale = _get(node, "/g")
+    assert "#1" in stale.text and stale.headers["X-Cache"] == "HIT"
+    deadline = time.monotonic() + 10
+    while "#2" not in _get(node, "/g").text and time.monotonic() < deadline:
+        time.sleep(0.1)  # the refresh happened in the background
+    assert "#2" in _get(node, "/g").text
+    assert counting_app.served(HOST, "/g") == 2
+
+
+def test_stale_processes_of_a_killed_platform_are_ended(tmp_path: Path, varnish_nodes: list[VarnishNode]) -> None:
+    from codeforge.platform.cache.varnish import kill_stale
+
+    app = CountingApp()
+    try:
+        node = start_node(tmp_path, "n1", app.address, generate(_routes(), app.address))
+        varnish_nodes.append(node)
+        assert node.process is not None and node._ncsa is not None
+        pids = (node.process.pid, node._ncsa.pid)
+        # as a platform's crash cleanup finds them: only the work dir, no process objects
+        ended = kill_stale(node.workdir)
+        assert len(ended) == 2 and all("n1" in line for line in ended)
+        for proc in (node.process, node._ncsa):
+            proc.wait(20)
+        assert all(not Path(f"/proc/{pid}/cmdline").exists() for pid in pids)
+        assert kill_stale(node.workdir) == []  # nothing left, pid files gone
+        # a pid file naming another program is left alone
+        (node.workdir / "varnishd.pid").write_text(f"{os.getpid()}\n")
+        assert kill_stale(node.workdir) == []
+    finally:
+        app.close()
