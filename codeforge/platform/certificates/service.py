@@ -5,21 +5,25 @@ readable by the HTTP-01 endpoint while the order runs."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import timedelta
+
+from sqlalchemy import or_, select, update
 
 from codeforge import catalog
-from codeforge.catalog.errors import Conflict, NotFound
+from codeforge.catalog.errors import CodeForgeError, Conflict, NotFound
 from codeforge.platform.certificates.access import certificate_info, get_certificate
-from codeforge.platform.certificates.issuance import Progress, check_names, obtain, store_renewal
+from codeforge.platform.certificates.issuance import BOOT, Progress, check_names, obtain, store_renewal
 from codeforge.platform.certificates.models import Certificate
 from codeforge.platform.certificates.settings import acme_settings
 from codeforge.platform.certificates.store import Side, parse_chain
 from codeforge.platform.context import Context
+from codeforge.platform.db import utcnow
 from codeforge.platform.registry import implements
 
 __all__: list[str] = []
 
 C = catalog.certificates
+CLAIM_S = 900.0  # as renewal.CLAIM_S: a renewal that outlives it is surely dead
 
 
 def _progress(ctx: Context) -> Progress:
@@ -94,6 +98,18 @@ def show(ctx: Context, data: catalog.certificates.NameInput) -> catalog.certific
     return certificate_info(get_certificate(ctx.session, project, data.domain), project.slug, chain=True)
 
 
+def _claim(side: Side, cert_id: str, owner: str) -> bool:
+    """Hold the certificate's renewal claim (the background renewal takes the same one)."""
+    now = utcnow()
+    with side.session() as session:
+        done = session.execute(
+            update(Certificate)
+            .where(Certificate.id == cert_id, or_(Certificate.claim_until.is_(None), Certificate.claim_until < now))
+            .values(claimed_by=owner, claim_until=now + timedelta(seconds=CLAIM_S))
+        )
+        return bool(getattr(done, "rowcount", 0) == 1)
+
+
 @implements(C.RENEW)
 def renew(ctx: Context, data: catalog.certificates.NameInput) -> catalog.certificates.CertificateInfo:
     project = ctx.require_project()
@@ -101,6 +117,11 @@ def renew(ctx: Context, data: catalog.certificates.NameInput) -> catalog.certifi
     cert_id, names, challenge = row.id, list(row.names), row.challenge
     check_names(ctx.session, project.id, project.slug, names, challenge)
     side = Side(ctx.session.get_bind())  # type: ignore[arg-type]
+    if not _claim(side, cert_id, f"{ctx.settings.resolved_instance_id}/{BOOT}/{ctx.actor.username}"):
+        raise Conflict(
+            f"the certificate for {row.name} is being renewed right now",
+            fix="wait for that renewal to end (`codeforge certificates show`), then try again if it failed",
+        )
     progress = _progress(ctx)
     try:
         chain, key_pem = obtain(
@@ -113,18 +134,21 @@ def renew(ctx: Context, data: catalog.certificates.NameInput) -> catalog.certifi
             challenge=challenge,
             progress=progress,
         )
-    except Exception as exc:
+    except BaseException as exc:
         with side.session() as session:
             found = session.get(Certificate, cert_id)
             if found is not None:
-                found.renewal_error = str(getattr(exc, "message", "") or type(exc).__name__)[:2000]
-                found.renewal_failures += 1
+                found.claimed_by, found.claim_until = "", None
+                if isinstance(exc, CodeForgeError):  # not a cancellation: the renewal failed
+                    found.renewal_error = exc.message[:2000]
+                    found.renewal_failures += 1
         raise
     with side.session() as session:
         found = session.get(Certificate, cert_id)
         if found is None:
             raise NotFound(f"the certificate for {data.domain} was deleted meanwhile", fix="issue it again")
         store_renewal(session, found, ctx.cipher, chain, key_pem)
+        found.claimed_by, found.claim_until = "", None
     progress.report(1.0, f"certificate for {', '.join(found.names)} renewed")
     return certificate_info(found, project.slug)
 
