@@ -111,10 +111,7 @@ def client(platform: RunningPlatform) -> Iterator[PlatformClient]:
 @pytest.fixture(scope="module")
 def edge(platform: RunningPlatform) -> Iterator[EdgeRig]:
     """A Caddy edge node the platform publishes to, and its plain-HTTP address."""
-    from sqlalchemy import select
-
     from codeforge.platform.db import Database
-    from codeforge.platform.edge.models import EdgeNodeRow
     from codeforge.platform.settings import Settings
     from tests.servers.caddy import need_caddy
 
@@ -131,14 +128,7 @@ def edge(platform: RunningPlatform) -> Iterator[EdgeRig]:
             os.environ["CODEFORGE_EDGE_CHECK_INTERVAL_S"] = "1"
             supervisor = EdgeSupervisor(db, settings)
             supervisor.start()
-        address = ""
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not address:
-            with db.session() as s:
-                row = s.scalar(select(EdgeNodeRow).where(EdgeNodeRow.name == "local"))
-                address = row.http_address if row is not None and row.state == "up" else ""
-            time.sleep(0.1)
-        require("edge", bool(address), "no edge node came up (see the platform's log)")
+        address = edge_address(platform)
         yield EdgeRig(platform, address)
     finally:
         if supervisor is not None:
@@ -149,6 +139,29 @@ def edge(platform: RunningPlatform) -> Iterator[EdgeRig]:
             else:
                 os.environ[k] = v
         db.dispose()
+
+
+def edge_address(platform: RunningPlatform, timeout_s: float = 30.0) -> str:
+    """The plain-HTTP address of the platform's edge node "local", once it is up."""
+    from sqlalchemy import select
+
+    from codeforge.platform.db import Database
+    from codeforge.platform.edge.models import EdgeNodeRow
+    from codeforge.platform.settings import Settings
+
+    db = Database(Settings(data_dir=platform.data_dir, port=platform.port).resolved_database_url)
+    address = ""
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and not address:
+            with db.session() as s:
+                row = s.scalar(select(EdgeNodeRow).where(EdgeNodeRow.name == "local"))
+                address = row.http_address if row is not None and row.state == "up" else ""
+            time.sleep(0.1)
+    finally:
+        db.dispose()
+    require("edge", bool(address), "no edge node came up (see the platform's log)")
+    return address
 
 
 def need_edge_metrics() -> None:

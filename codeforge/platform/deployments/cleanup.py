@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from codeforge.platform.deployments.instances import Instance, runtime_for, stop_instance
 from codeforge.platform.deployments.models import Deployment, Release
+from codeforge.platform.deployments.traffic import publish_split, register_db
 from codeforge.platform.manifest import Runtime
 from codeforge.platform.workspaces.access import file_store
 from codeforge.platform.workspaces.runtimes.base import Unavailable
@@ -28,7 +29,9 @@ log = logging.getLogger("codeforge.deployments")
 
 
 def sweep(rt: Runtime) -> list[str]:
+    register_db(rt.settings, rt.db)
     done: list[str] = []
+    routes: list[tuple[str, str, list[str], str, str, list[Instance]]] = []
     with rt.db.session() as s:
         for dep in s.scalars(select(Deployment).where(Deployment.state == "deploying")):
             for rel in s.scalars(select(Release).where(Release.deployment_id == dep.id, Release.state == "starting")):
@@ -40,10 +43,26 @@ def sweep(rt: Runtime) -> list[str]:
             current = s.get(Release, dep.current_id) if dep.current_id else None
             if current is not None:
                 current.state, current.traffic = "live", 100.0
+                conf = dep.settings or {}
+                instances = [Instance.from_json(v) for v in current.instances or []]
+                routes.append(
+                    (dep.project_id, dep.name, list(conf.get("hosts") or []), str(conf.get("health_path", "/")),
+                     current.id, instances)
+                )  # fmt: skip
             dep.state = "rolled-back" if current is not None else "failed"
             dep.message = "the platform stopped during the rollout; the previous release kept serving"
             dep.cancel_requested = dep.promote_requested = False
         known = {str(v["id"]) for r in s.scalars(select(Release)) for v in r.instances or []}
+    # The stored edge route still splits traffic with the interrupted release: all of it back
+    # on the previous one (the nodes take the stored routes when their supervisor starts them).
+    for project_id, name, hosts, health_path, current_id, instances in routes:
+        try:
+            publish_split(
+                rt.settings, rt.cipher, project_id, name, hosts, [(current_id, instances, 100.0)], health_path,
+                wait=False,
+            )  # fmt: skip
+        except Exception:
+            log.exception("could not route an interrupted deployment back", extra={"deployment": name})
     for name in ("local", "docker"):
         try:
             runtime = runtime_for(rt.settings, name)

@@ -84,7 +84,7 @@ def weights(split: Split) -> list[tuple[str, Instance, int]]:
 
 def publish_split(
     settings: Settings, cipher: Cipher, project_id: str, deployment: str, hosts: Sequence[str], split: Split,
-    health_path: str,
+    health_path: str, *, wait: bool = True,
 ) -> None:  # fmt: skip
     """Route the deployment's traffic as `split` says, on every edge node at once."""
     edge = _edge()
@@ -101,6 +101,8 @@ def publish_split(
     failed = dict(getattr(result, "failed", {}) or {})
     # A node that did not answer takes the route when it answers again (it is "behind"); a
     # refusal raised in publish. Only no node at all taking it stops the rollout.
+    if not wait:  # the nodes take it when their supervisor pushes the stored routes
+        return
     deadline = time.monotonic() + _CATCH_UP_S
     while failed and len(failed) >= len(edge.nodes(db, settings)) and time.monotonic() < deadline:
         time.sleep(0.5)  # a node restarting (its supervisor does that) takes the route once it answers
