@@ -15,7 +15,9 @@ forwards to the host's loopback (docker_relay.py: the platform's PostgreSQL, the
 the bridge). A start of services none of which the running container has (the bridge, on
 connect) adds them and leaves the others running; a port it was not made with is relayed from
 the host's 127.0.0.1 to the container's address rather than published (which would remake it).
-Everything made carries LABEL_WORKSPACE and LABEL_INSTANCE, so a new DockerRuntime finds it."""
+Everything made carries LABEL_WORKSPACE and LABEL_INSTANCE, so a new DockerRuntime finds it;
+the relays live in this process only, so a new one (a restarted platform) makes them again for
+each running container of its instance (`reattach`), and `state` says what the engine holds."""
 
 from __future__ import annotations
 
