@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from codeforge.catalog.errors import BadInput, Conflict, ExternalFailure, NotFound
-from codeforge.platform.edge.routes import Backend, Route, get_route, nodes, publish, withdraw
+from codeforge.platform.edge.routes import Backend, Route, get_route, live_version, nodes, publish, withdraw
 from tests.servers.caddy import EdgeWorld, start_backends
 
 
@@ -130,3 +130,25 @@ def test_bad_input_names_the_fields(edge: EdgeWorld) -> None:
         )
     assert withdraw(edge.db, edge.settings, edge.project_id, "one").failed == {}
     assert get_route(edge.db, edge.project_id, "one") is None
+
+
+def test_a_node_holding_an_older_config_is_found_and_caught_up(edge: EdgeWorld) -> None:
+    """Another replica's slower push (or anyone's POST /load) leaves an older config on a node:
+    the check reads the version the node holds, not the one recorded, and puts it right."""
+    with start_backends("old", "new") as (old, new):
+        first = publish(
+            edge.db, edge.settings, None, Route(edge.project_id, "web", ("s.example.test",), (Backend(old.address),))
+        )
+        node = nodes(edge.db, edge.settings)[0]
+        stale = httpx.get(f"{node.admin_url}/config/", timeout=10).json()
+        publish(
+            edge.db, edge.settings, None, Route(edge.project_id, "web", ("s.example.test",), (Backend(new.address),))
+        )
+        assert served_by(node.http_address, "s.example.test") == "new"
+        assert httpx.post(f"{node.admin_url}/load", json=stale, timeout=10).status_code == 200
+        assert live_version(node.admin_url) == first.version
+        assert served_by(node.http_address, "s.example.test") == "old"
+        edge.supervisor.check()
+        node = nodes(edge.db, edge.settings)[0]
+        assert not node.behind and live_version(node.admin_url) == node.version > first.version
+        assert served_by(node.http_address, "s.example.test") == "new"

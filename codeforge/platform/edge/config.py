@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from codeforge.platform.edge.routes import EdgeNode, Route
 
-__all__ = ["UPSTREAM_HEADER", "build_config"]
+__all__ = ["UPSTREAM_HEADER", "VERSION_ID", "build_config"]
 
 UPSTREAM_HEADER = "X-Codeforge-Upstream"
+VERSION_ID = "codeforge-edge-v"
 ROUTE_FIELD = "cf_route"
 UPSTREAM_FIELD = "cf_upstream"
 _UPSTREAM = "{http.reverse_proxy.upstream.hostport}"
@@ -116,6 +117,7 @@ def build_config(
     platform_address: str,
     admin_listen: str,
     access_log: str,
+    version: int = 0,
 ) -> dict[str, Any]:
     """The node's whole config. `certificates` maps a hostname to its (chain, key) PEM;
     `platform_address` (host:port) answers ACME HTTP-01 challenges."""
@@ -127,6 +129,9 @@ def build_config(
     front = [*_front_routes(node, routes), _NO_ROUTE]
     servers: dict[str, Any] = {
         "http": {
+            # The config version, readable back from the node (`live_version`): a node that
+            # holds another config than its record says (a slower push, a restart) is found.
+            "@id": f"{VERSION_ID}{version}",
             "listen": [node.http_address],
             "automatic_https": {"disable": True},
             "routes": [acme, *front],

@@ -237,7 +237,8 @@ class EdgeSupervisor:
                     self._wait_admin(node)
             fresh: list[str] = []
             for node in self.nodes.values():
-                if not self._answers(node):
+                live = routes.live_version(node.admin_url)
+                if live is None:
                     self._record(node, state="down", error=f"{routes.UNREACHABLE}its admin API does not answer")
                 else:
                     with self.db.session() as s:
@@ -245,6 +246,9 @@ class EdgeSupervisor:
                         if row is not None and row.state != "up" and not row.error.startswith(routes.REFUSED):
                             row.state, row.error = "up", ""
                         if row is not None:
+                            # What the node holds, not what was last recorded: a slower push
+                            # of an older config, or a restart behind our back, shows as behind.
+                            row.version = live
                             row.checked_at = utcnow()
                     if node.fresh:
                         fresh.append(node.spec.name)

@@ -29,7 +29,7 @@ from sqlalchemy import select
 
 from codeforge.catalog.errors import BadInput, Conflict, ExternalFailure, FieldProblem, NotFound
 from codeforge.platform.db import utcnow
-from codeforge.platform.edge.config import build_config
+from codeforge.platform.edge.config import VERSION_ID, build_config
 from codeforge.platform.edge.models import EdgeConfig, EdgeNodeRow, EdgeRoute
 from codeforge.platform.edge.settings import edge_settings
 
@@ -47,6 +47,7 @@ __all__ = [
     "catch_up",
     "current_version",
     "get_route",
+    "live_version",
     "nodes",
     "publish",
     "push",
@@ -336,6 +337,7 @@ def push(db: Database, settings: Settings, cipher: Cipher | None = None, only: l
                 platform_address=platform,
                 admin_listen=_admin_listen(node.admin_url),
                 access_log=node.access_log or str(Path(settings.data_dir) / "edge" / node.name / "access.log"),
+                version=version,
             )
             why = _post_load(node.admin_url, config)
             outcome[node.name] = why
@@ -357,6 +359,23 @@ def push(db: Database, settings: Settings, cipher: Cipher | None = None, only: l
                 else:
                     row.state, row.error = "up", why
         return PushResult(version, failed)
+
+
+def live_version(admin_url: str) -> int | None:
+    """The config version a node holds, read from the node (0: none of ours); None when its
+    admin API does not answer."""
+    try:
+        resp = httpx.get(f"{admin_url}/config/apps/http/servers/http/@id", timeout=5.0)
+    except httpx.HTTPError:
+        return None
+    if resp.status_code != 200:
+        return 0
+    try:
+        text = str(resp.json() or "")
+    except ValueError:
+        return 0
+    digits = text.removeprefix(VERSION_ID)
+    return int(digits) if text.startswith(VERSION_ID) and digits.isdigit() else 0
 
 
 def _cipher(settings: Settings) -> Cipher:
