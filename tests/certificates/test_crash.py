@@ -1,6 +1,7 @@
 """A platform killed in the middle of a DNS-01 order (docs/certificates.md, "Crash safety"):
 the TXT record it published and the challenge it recorded are removed by the crash cleanup
-when it starts again, and nothing half-issued is stored. Then the pane, as people see it."""
+when it starts again, and nothing half-issued is stored; cancelled, the order takes them down
+itself. Then the pane, as people see it."""
 
 from __future__ import annotations
 
@@ -29,6 +30,23 @@ def platform(pebble: Pebble, bind_server: Bind, tmp_path_factory: pytest.TempPat
     running.stop()
 
 
+def test_cancelled_mid_order_leaves_nothing(platform: RunningPlatform, bind_server: Bind) -> None:
+    p = platform.project
+    with PlatformClient(platform.url, platform.token, timeout=60) as client:
+        own_domain(platform, client, bind_server, "example.test", p)
+        ref = client.call("certificates.issue", {"project": p, "domain": "example.test", "challenge": "dns-01"})
+        deadline = time.monotonic() + 120
+        while not bind_server.query("_acme-challenge.example.test", "TXT"):
+            assert time.monotonic() < deadline, "the TXT record never appeared"
+            time.sleep(0.1)
+        client.cancel(ref.job_id)
+        job = client.wait(ref.job_id)
+        assert job.state.value == "cancelled", job
+        assert bind_server.query("_acme-challenge.example.test", "TXT") == []
+        assert challenge_rows(platform) == []
+        assert run(client, "certificates.list", {"project": p})["items"] == []
+
+
 def test_killed_mid_order_leaves_nothing(platform: RunningPlatform, pebble: Pebble, bind_server: Bind) -> None:
     p = platform.project
     with PlatformClient(platform.url, platform.token, timeout=60) as client:
@@ -53,13 +71,23 @@ def test_killed_mid_order_leaves_nothing(platform: RunningPlatform, pebble: Pebb
         assert run(client, "certificates.list", {"project": p})["items"] == []
 
 
-def test_the_pane(platform: RunningPlatform) -> None:
-    p = platform.project
-    with PlatformClient(platform.url, platform.token, timeout=60) as client:
-        link = run(client, "panes.open", {"project": p, "pane": "certificates"})
+def pane_text(client: PlatformClient, platform: RunningPlatform) -> str:
+    link = run(client, "panes.open", {"project": platform.project, "pane": "certificates"})
     parts = urlsplit(link["url"])
     page = httpx.get(f"{platform.url}{parts.path}?{parts.query}&format=text", timeout=30)
     assert page.status_code == 200, page.text
-    for text in ("Certificates of demo", "no certificates yet", "Days left", "renewed 30 days before expiry"):
-        assert text in page.text, text
-    assert "PRIVATE KEY" not in page.text
+    return page.text
+
+
+def test_the_pane(platform: RunningPlatform, bind_server: Bind) -> None:
+    p = platform.project
+    with PlatformClient(platform.url, platform.token, timeout=120) as client:
+        empty = pane_text(client, platform)
+        for text in ("Certificates of demo", "no certificates yet", "Days left", "renewed 30 days before expiry"):
+            assert text in empty, text
+        own_domain(platform, client, bind_server, "certs.test", p)
+        issued = run(client, "certificates.issue", {"project": p, "domain": "certs.test, www.certs.test"})
+        shown = pane_text(client, platform)
+    for text in ("1 certificate(s)", "certs.test, www.certs.test", "valid", issued["issuer"], str(issued["days_left"])):
+        assert text in shown, text
+    assert "PRIVATE KEY" not in shown
