@@ -10,11 +10,13 @@ import ssl
 from pathlib import Path
 
 import httpx
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from codeforge.platform.crypto import Cipher
 from codeforge.platform.edge.routes import Backend, Route, nodes, publish
 from tests.servers.caddy import EdgeWorld, start_backends
 
@@ -93,3 +95,36 @@ def test_https_with_a_loaded_certificate_http2_and_http3_advertised(edge: EdgeWo
                 raise AssertionError("an untrusted certificate was accepted")
             except httpx.ConnectError as exc:
                 assert "CERTIFICATE_VERIFY_FAILED" in str(exc)
+
+
+def test_a_certificate_from_the_certificates_store(edge: EdgeWorld, tmp_path: Path) -> None:
+    """A certificate the certificates capability holds (its key sealed with the platform's
+    key) reaches the node through `store.pem_for` and `load_pem`."""
+    models = pytest.importorskip("codeforge.platform.certificates.models")
+    host = "store.example.test"
+    ca_pem, chain, key = make_ca_and_cert(host)
+    (tmp_path / "ca.pem").write_text(ca_pem)
+    now = dt.datetime.now(dt.UTC)
+    cipher = Cipher(edge.settings.fernet_key())
+    with edge.db.session() as s:
+        s.add(
+            models.Certificate(
+                project_id=edge.project_id,
+                name=host,
+                names=[host],
+                challenge="http-01",
+                not_before=now - dt.timedelta(minutes=5),
+                not_after=now + dt.timedelta(hours=12),
+                chain_pem=chain,
+                key_sealed=cipher.encrypt(key),
+                created_by="test",
+            )
+        )
+    with start_backends("stored") as (app,):
+        route = Route(edge.project_id, "stored", (host,), (Backend(app.address),))
+        assert publish(edge.db, edge.settings, cipher, route).failed == {}
+        node = nodes(edge.db, edge.settings)[0]
+        context = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+        with httpx.Client(verify=context, timeout=10) as client:
+            r = client.get(f"https://{node.https_address}/", headers={"Host": host}, extensions={"sni_hostname": host})
+        assert (r.status_code, r.headers["X-Backend"]) == (200, "stored")

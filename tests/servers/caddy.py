@@ -9,6 +9,7 @@ backend)."""
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import subprocess
@@ -162,10 +163,10 @@ def edge_world(folder: Path, monkeypatch: pytest.MonkeyPatch, nodes: str = "loca
     folder.mkdir(parents=True, exist_ok=True)
     settings = Settings(data_dir=folder / "data", port=free_port("127.0.0.1"))
     db = Database(settings.resolved_database_url)
-    tables = [
-        Base.metadata.tables[n] for n in ("organizations", "projects", "edge_routes", "edge_nodes", "edge_config")
-    ]
-    Base.metadata.create_all(db.engine, tables=tables)
+    with contextlib.suppress(ImportError):  # the certificates capability's table, which pem_for reads
+        importlib.import_module("codeforge.platform.certificates.models")
+    wanted = ("organizations", "projects", "edge_routes", "edge_nodes", "edge_config", "certificates")
+    Base.metadata.create_all(db.engine, tables=[t for n, t in Base.metadata.tables.items() if n in wanted])
     with db.session() as s:
         org = Organization(slug="acme")
         s.add(org)
