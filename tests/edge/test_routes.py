@@ -138,3 +138,18 @@ def test_switch_all_weight_from_a_to_b_under_load_fails_no_request(edge: EdgeWor
             f"{len(seen)} requests, {len(retried)} retried on a connection the reload closed"
         )
         assert set(after[-50:]) <= {"b1", "b2"}
+
+
+def test_a_cached_route_without_a_cache_goes_through_the_lb_listener(edge: EdgeWorld) -> None:
+    """On a node whose cache is not running, a cached route reaches its backends through the
+    node's internal LB listener (the hop the cache sits in front of)."""
+    with start_backends("c1", "c2") as bs, httpx.Client(timeout=10) as client:
+        spec = route(edge, [Backend(b.address) for b in bs], name="cached", host="c.example.test", cached=True)
+        assert publish(edge.db, edge.settings, None, spec).failed == {}
+        served = Counter(get(edge, client, host="c.example.test").headers["X-Backend"] for _ in range(6))
+        assert served == {"c1": 3, "c2": 3}
+        node = nodes(edge.db, edge.settings)[0]
+        direct = client.get(f"http://{node.lb_address}/", headers={"Host": "c.example.test"})
+        assert direct.headers["X-Backend"] in {"c1", "c2"}
+        # The front hop names the LB listener as its upstream; the LB hop names the backend.
+        assert get(edge, client, host="c.example.test").headers.get_list("X-Codeforge-Upstream")
