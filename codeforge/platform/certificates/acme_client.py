@@ -20,7 +20,7 @@ from acme import messages
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import select
 
-from codeforge.catalog.errors import CodeForgeError, ExternalFailure
+from codeforge.catalog.errors import CodeForgeError, Conflict, ExternalFailure
 from codeforge.platform.certificates.models import AcmeAccount
 from codeforge.platform.certificates.settings import AcmeSettings
 from codeforge.platform.certificates.store import Sessions
@@ -93,16 +93,18 @@ def open_account(sessions: Sessions, cipher: Cipher, settings: AcmeSettings, *, 
         net.account = messages.RegistrationResource(body=messages.Registration(), uri=stored[1])
         return account
     uri = account.call("registering the ACME account", lambda: _register(account.client, settings))
-    with sessions.session() as session:
-        row = session.scalar(select(AcmeAccount).where(AcmeAccount.directory_url == url))
-        if row is None:
-            session.add(
-                AcmeAccount(
-                    directory_url=url, email=settings.email, key_sealed=cipher.encrypt(key.json_dumps()), uri=uri
-                )
-            )
-        else:
-            row.uri = uri
+    try:
+        with sessions.session() as session:
+            row = session.scalar(select(AcmeAccount).where(AcmeAccount.directory_url == url))
+            if row is None:
+                sealed = cipher.encrypt(key.json_dumps())
+                session.add(AcmeAccount(directory_url=url, email=settings.email, key_sealed=sealed, uri=uri))
+            elif fresh:
+                row.uri = uri
+    except Conflict:
+        # Another replica registered first: its account is the one kept; this order goes on
+        # with the account just made (valid at the CA too), later ones use the stored one.
+        pass
     log.info("ACME account registered", extra={"directory": url})
     return account
 
