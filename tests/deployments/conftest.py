@@ -221,6 +221,7 @@ class Load:
     codes: dict[int, int] = field(default_factory=dict)
     bodies: dict[str, int] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+    retried: int = 0  # requests sent again after a keep-alive connection closed under them
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -229,7 +230,14 @@ class Load:
             with httpx.Client(timeout=10) as c:
                 while not self._stop.is_set():
                     try:
-                        r = through_edge(self.edge, self.host, client=c)
+                        try:
+                            r = through_edge(self.edge, self.host, client=c)
+                        except httpx.RemoteProtocolError:
+                            # A reused keep-alive connection the node closed as it loaded a new
+                            # config (every publish is one /load): as browsers and HTTP clients
+                            # do for an idempotent request, sent again once, on a new connection.
+                            self.retried += 1
+                            r = through_edge(self.edge, self.host, client=c)
                         self.codes[r.status_code] = self.codes.get(r.status_code, 0) + 1
                         self.bodies[r.text] = self.bodies.get(r.text, 0) + 1
                     except httpx.HTTPError as exc:
@@ -247,6 +255,17 @@ class Load:
     @property
     def total(self) -> int:
         return sum(self.codes.values()) + len(self.failures)
+
+
+def open_pane(client: PlatformClient, platform: RunningPlatform) -> str:
+    """The deployments pane as text."""
+    from urllib.parse import urlsplit
+
+    link = run(client, "panes.open", {"project": platform.project, "pane": "deployments"})
+    parts = urlsplit(link["url"])
+    page = httpx.get(f"{platform.url}{parts.path}?{parts.query}&format=text", timeout=30)
+    assert page.status_code == 200, page.text
+    return page.text
 
 
 def instance_ports(info: dict[str, Any]) -> list[int]:

@@ -11,7 +11,7 @@ import pytest
 from codeforge.catalog.errors import BadInput, CodeForgeError, Conflict, NotFound, PermissionDenied
 from codeforge.client import PlatformClient
 from tests.conftest import RunningPlatform
-from tests.deployments.conftest import answers, deploy_app, run, workspace_with_app
+from tests.deployments.conftest import answers, deploy_app, open_pane, run, workspace_with_app
 
 
 def test_bad_input(client: PlatformClient, platform: RunningPlatform) -> None:
@@ -74,6 +74,9 @@ def test_instances_that_never_become_healthy_are_rolled_back_leaving_nothing(
         run(client, "deployments.rollback", {"project": p, "name": "sick"})
     with pytest.raises(BadInput, match="no release v7"):
         run(client, "deployments.rollback", {"project": p, "name": "sick", "release": 7})
+    pane = open_pane(client, platform)
+    for text in ("Deployments of demo", "sick", "failed", "never became healthy", "no requests through the edge yet"):
+        assert text in pane, text
     # The release stays listed (immutable), and the deployment can be deleted.
     assert [r["number"] for r in run(client, "deployments.releases", {"project": p, "name": "sick"})["items"]] == [1]
     assert run(client, "deployments.delete", {"project": p, "name": "sick"}) == {"name": "sick", "releases": 1}

@@ -25,6 +25,7 @@ from tests.deployments.conftest import (
     deploy_app,
     instance_ports,
     need_edge_metrics,
+    open_pane,
     run,
     set_app,
     through_edge,
@@ -76,6 +77,7 @@ def test_blue_green_switch_and_back_under_load(client: PlatformClient, edge: Edg
         assert again["current"] == 2 and again["standby"] == 1
         wait_serving(edge, host("bg"), "green")
     assert load.failures == [] and set(load.codes) == {200}, (load.codes, load.failures[:3])
+    print(f"blue-green under load: {load.total} requests, none failed, {load.retried} sent again on a new connection")
     assert load.bodies.get("blue", 0) > 0 and load.bodies.get("green", 0) > 0 and load.total > 20
     # Both sets run (the standby is what makes the switch instant); v1 is standby.
     assert all(answers(p) for p in instance_ports(again))
@@ -136,6 +138,7 @@ def test_rolling_update_and_manual_rollback(client: PlatformClient, edge: EdgeRi
             info = deploy_app(client, "demo", "roll", "roll", instances=2, batch=1)
             wait_serving(edge, host("roll"), version)
         assert load.failures == [] and set(load.codes) == {200}, (load.codes, load.failures[:3])
+        print(f"rolling to {version}: {load.total} requests, none failed, {load.retried} sent again")
     assert info["current"] == 3 and len(release(info, 3)["instances"]) == 2
     assert release(info, 2)["state"] == "retired" and release(info, 2)["instances"] == []
     # Back to v1 (its instances are started again from its snapshot, then all traffic moves).
@@ -175,4 +178,7 @@ def test_a_release_answering_500s_is_rolled_back_automatically(client: PlatformC
     stats = run(client, "deployments.analytics", {"project": "demo", "name": "errs"})["items"]
     bad = [a for a in stats if a["release"] == 2]
     assert bad and bad[0]["errors"] > 0 and bad[0]["error_rate"] > 5
+    pane = open_pane(client, edge.platform)
+    for text in ("Deployments of demo", "errs", "rolled-back", "error rate", "Analytics", "v2", "100.00%"):
+        assert text in pane, text
     run(client, "deployments.delete", {"project": "demo", "name": "errs"})
