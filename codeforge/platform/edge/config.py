@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from codeforge.platform.edge.routes import EdgeNode, Route
+    from codeforge.platform.edge.records import EdgeNode, Route
 
 __all__ = ["UPSTREAM_HEADER", "VERSION_ID", "build_config"]
 
