@@ -141,8 +141,8 @@ def edge(platform: RunningPlatform) -> Iterator[EdgeRig]:
         db.dispose()
 
 
-def edge_address(platform: RunningPlatform, timeout_s: float = 30.0) -> str:
-    """The plain-HTTP address of the platform's edge node "local", once it is up."""
+def edge_address(platform: RunningPlatform, timeout_s: float = 30.0, node: str = "local") -> str:
+    """The plain-HTTP address of the platform's edge node `node`, once it is up."""
     from sqlalchemy import select
 
     from codeforge.platform.db import Database
@@ -155,7 +155,7 @@ def edge_address(platform: RunningPlatform, timeout_s: float = 30.0) -> str:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and not address:
             with db.session() as s:
-                row = s.scalar(select(EdgeNodeRow).where(EdgeNodeRow.name == "local"))
+                row = s.scalar(select(EdgeNodeRow).where(EdgeNodeRow.name == node))
                 address = row.http_address if row is not None and row.state == "up" else ""
             time.sleep(0.1)
     finally:
