@@ -7,6 +7,8 @@ The private key is in no operation's output, job event or log line."""
 from __future__ import annotations
 
 import base64
+import http.server
+import threading
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -279,3 +281,38 @@ def test_another_replica_renews_what_is_due(  # its own loop here waits an hour 
     assert found is not None
     verify_chain(found[0], pebble.root_pem(), "example.test")
     assert bind_server.query("_acme-challenge.example.test", "TXT") == []
+
+
+class _WrongAnswer(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"not the key authorization"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_a_responder_with_the_wrong_answer(
+    client: PlatformClient, platform: RunningPlatform, pebble: Pebble, bind_server: Bind
+) -> None:
+    """www.shop.test points (as its owner set it) at 127.0.0.2, where another server answers
+    every token with the wrong body: the CA refuses, the error says so, nothing is kept."""
+    p = platform.project
+    own_domain(platform, client, bind_server, "shop.test", p)
+    bind_server.update("shop.test", "www", "A", ["127.0.0.2"])
+    server = http.server.ThreadingHTTPServer(("127.0.0.2", pebble.http_port), _WrongAnswer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(CodeForgeError, match=r"the CA could not validate www\.shop\.test: .*") as err:
+            run(client, "certificates.issue", {"project": p, "domain": "www.shop.test"})
+        assert "key authorization" in str(err.value).lower() or "unauthorized" in str(err.value).lower(), err.value
+    finally:
+        server.shutdown()
+        server.server_close()
+        bind_server.update("shop.test", "www", "A", [])
+    assert "www.shop.test" not in str(run(client, "certificates.list", {"project": p}))
+    assert challenge_rows(platform) == []
