@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -152,3 +154,18 @@ def test_a_node_holding_an_older_config_is_found_and_caught_up(edge: EdgeWorld) 
         node = nodes(edge.db, edge.settings)[0]
         assert not node.behind and live_version(node.admin_url) == node.version > first.version
         assert served_by(node.http_address, "s.example.test") == "new"
+
+
+def test_a_node_started_from_a_thread_that_ends_keeps_running(edge: EdgeWorld) -> None:
+    """PR_SET_PDEATHSIG follows the thread that forked the child: a node (re)started from a
+    worker thread that then retires must not get SIGTERM with it."""
+    edge.supervisor.hold("local")
+    worker = threading.Thread(target=edge.supervisor.release, args=("local",))
+    worker.start()
+    worker.join()
+    process = edge.supervisor.nodes["local"].process
+    assert process is not None
+    time.sleep(1.0)  # the signal would come as the thread ends; give Caddy time to act on it
+    assert process.poll() is None, (Path(edge.settings.data_dir) / "edge" / "local" / "caddy.log").read_text()[-2000:]
+    edge.supervisor.check()
+    assert nodes(edge.db, edge.settings)[0].state == "up"

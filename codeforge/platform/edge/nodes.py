@@ -20,6 +20,7 @@ import socket
 import subprocess
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,6 +41,9 @@ __all__ = ["EdgeSupervisor", "free_port"]
 
 log = logging.getLogger("codeforge.edge")
 _PR_SET_PDEATHSIG = 1
+# One thread, kept for the life of the process (an idle ThreadPoolExecutor worker waits, it does
+# not exit), from which every Caddy is forked: see _spawn.
+_SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edge-spawner")
 
 
 def free_port(host: str, udp_too: bool = False) -> int:
@@ -152,16 +156,24 @@ class EdgeSupervisor:
         (node.folder / "initial.json").write_text(json.dumps(initial))
         env = dict(os.environ)
         env.update(XDG_CONFIG_HOME=str(node.folder / "config"), XDG_DATA_HOME=str(node.folder / "data"))
-        with (node.folder / "caddy.log").open("ab") as out:
-            node.process = subprocess.Popen(
-                [str(caddy_binary(self.config)), "run", "--config", str(node.folder / "initial.json")],
-                stdout=out,
-                stderr=out,
-                stdin=subprocess.DEVNULL,
-                env=env,
-                cwd=node.folder,
-                preexec_fn=_die_with_parent,
-            )
+        args = [str(caddy_binary(self.config)), "run", "--config", str(node.folder / "initial.json")]
+
+        def spawn() -> subprocess.Popen[bytes]:
+            with (node.folder / "caddy.log").open("ab") as out:
+                return subprocess.Popen(
+                    args,
+                    stdout=out,
+                    stderr=out,
+                    stdin=subprocess.DEVNULL,
+                    env=env,
+                    cwd=node.folder,
+                    preexec_fn=_die_with_parent,
+                )
+
+        # PR_SET_PDEATHSIG fires when the *thread* that forked the child ends, not the process:
+        # a node started from a start-up or request worker thread got SIGTERM when that thread
+        # retired. Every node is forked from one thread that lives as long as the process.
+        node.process = _SPAWNER.submit(spawn).result()
         node.fresh = True
         self._record(node, state="starting", version=0)
 
