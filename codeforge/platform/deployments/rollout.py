@@ -22,7 +22,13 @@ from codeforge.catalog.errors import CodeForgeError, ExternalFailure
 from codeforge.platform.crypto import Cipher
 from codeforge.platform.db import new_id
 from codeforge.platform.deployments import monitor
-from codeforge.platform.deployments.instances import Instance, InstanceSpec, start_instance, stop_instance
+from codeforge.platform.deployments.instances import (
+    Instance,
+    InstanceSpec,
+    health_check,
+    start_instance,
+    stop_instance,
+)
 from codeforge.platform.deployments.models import Deployment, Release
 from codeforge.platform.deployments.releases import instance_spec
 from codeforge.platform.deployments.traffic import publish_split, route_name, withdraw_route
@@ -146,6 +152,16 @@ class Rollout:
             self._record(rid, [*self.instances(rid), inst])
         return made
 
+    def healthy(self, rid: str) -> list[Instance]:
+        """Release `rid`'s recorded instances that answer their health check now; the others
+        (died since, or stopped behind the platform's back) are removed and forgotten."""
+        path = str(self.conf.get("health_path", "/"))
+        instances = self.instances(rid)
+        dead = [i for i in instances if health_check(i.address, path, 1.0) is not None]
+        if dead:
+            self.stop(rid, dead)
+        return [i for i in instances if i not in dead]
+
     def stop(self, rid: str, instances: list[Instance]) -> None:
         gone = {i.id for i in instances}
         for inst in instances:
@@ -241,7 +257,7 @@ class Rollout:
         problems: list[str] = []
         if old:
             try:
-                have = self.instances(old)
+                have = self.healthy(old)
                 for region in self.regions:
                     missing = self.per_region - sum(1 for i in have if i.region == region)
                     if missing > 0:
@@ -279,7 +295,7 @@ def roll_back(r: Rollout, target: str) -> tuple[str, float]:
     number = r.release(target).number
     before = {i.id for i in r.instances(target)}
     try:
-        have = r.instances(target)
+        have = r.healthy(target)
         for region in r.regions:
             missing = r.per_region - sum(1 for i in have if i.region == region)
             if missing > 0:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import time
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from codeforge import catalog
@@ -128,11 +128,19 @@ def deploy(ctx: Context, data: catalog.deployments.DeployInput) -> catalog.deplo
             dep = Deployment(project_id=project.id, name=data.name, settings=conf, created_by=ctx.actor.username)
             s.add(dep)
             s.flush()
-        elif dep.state == "deploying":
-            raise Conflict(
-                f"deployment {data.name!r} is being rolled out already",
-                fix="wait for it, or stop it with `deployments cancel`",
+        else:
+            # Taken in one conditional write, so two deploys at once cannot both start.
+            taken = s.execute(
+                update(Deployment)
+                .where(Deployment.id == dep.id, Deployment.state != "deploying")
+                .values(state="deploying")
+                .execution_options(synchronize_session=False)
             )
+            if getattr(taken, "rowcount", 1) == 0:
+                raise Conflict(
+                    f"deployment {data.name!r} is being rolled out already",
+                    fix="wait for it, or stop it with `deployments cancel`",
+                )
         dep.settings = conf
         dep.state = "deploying"
         dep.cancel_requested = False
@@ -233,15 +241,10 @@ def switch(ctx: Context, data: catalog.deployments.NameInput) -> catalog.deploym
                 f"deployment {data.name!r} has no standby release running",
                 fix="switch works after a blue-green deploy; use `deployments rollback` otherwise",
             )
-        dep_id, target_id, current_id = dep.id, standby.id, dep.current_id
+        dep_id, target_id = dep.id, standby.id
     r = Rollout(Side.of(ctx), ctx.settings, ctx.cipher, project.id, dep_id)
-    r.split = {target_id: (r.instances(target_id), 100.0)}
-    r.publish()
-    if current_id:
-        r.set_release(current_id, state="standby", traffic=0.0)
-    r.set_release(target_id, state="live", traffic=100.0)
-    number = r.release(target_id).number
-    r.set_deployment(current_id=target_id, standby_id=current_id, state="live", message=f"switched to v{number}")
+    roll_back(r, target_id)  # the standby's instances run: one publish; the serving one becomes the standby
+    r.set_deployment(message=f"switched to v{r.release(target_id).number}")
     return _fresh_info(ctx, dep_id, time.monotonic() - began)
 
 
