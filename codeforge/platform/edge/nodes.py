@@ -116,7 +116,10 @@ class EdgeSupervisor:
             self._spawn(node)
         for node in self.nodes.values():
             self._wait_admin(node)
-        self.check()
+        try:
+            self.check()
+        except Exception:  # the loop tries again; the platform serves meanwhile
+            log.exception("edge check at start failed")
         self._thread = threading.Thread(target=self._loop, name="edge-supervisor", daemon=True)
         self._thread.start()
 

@@ -84,7 +84,8 @@ class TrafficCounter:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
-        self.poll()
+        # No last poll: monitoring (started after the edge) has stopped by now, and lines not
+        # read yet are read from the log by no one (a restart starts at the log's end).
 
     def _loop(self) -> None:
         while not self._stop.wait(edge_settings().traffic_interval_s):
