@@ -162,7 +162,7 @@ def build_config(
             "logs": {
                 "default": {"exclude": ["http.log.access"]},
                 "access": {
-                    "writer": {"output": "file", "filename": access_log, "roll": False},
+                    "writer": {"output": "file", "filename": access_log, "roll_size_mb": 100, "roll_keep": 3},
                     "encoder": {"format": "json"},
                     "include": ["http.log.access"],
                 },
