@@ -4,6 +4,7 @@ backend group, region and status, with a latency histogram."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import httpx
 
@@ -56,5 +57,30 @@ def test_requests_and_latency_per_group_in_monitoring(edge: EdgeWorld) -> None:
             edge.project_id, [Matcher("__name__", "=", f"{DURATION}_bucket"), Matcher("le", "=", "+Inf")], 0, now
         )
         assert sorted(s.values[-1] for s in inf) == [7.0, 7.0]
+    finally:
+        MonitoringService(edge.settings, edge.db).stop()
+
+
+def test_a_new_counter_starts_at_the_logs_end_and_a_rolled_log_is_read_from_its_start(edge: EdgeWorld) -> None:
+    try:
+        with start_backends("app") as (app,), httpx.Client(timeout=10) as client:
+            publish(
+                edge.db,
+                edge.settings,
+                None,
+                Route(edge.project_id, "web", ("r.example.test",), (Backend(app.address),)),
+            )
+            node = nodes(edge.db, edge.settings)[0]
+            for _ in range(3):
+                client.get(f"http://{node.http_address}/", headers={"Host": "r.example.test"})
+            log = Path(node.access_log)
+            deadline = time.monotonic() + 10
+            while log.read_text().count("r.example.test") < 3 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            counter = TrafficCounter(edge.db, edge.settings)  # a restarted platform: old lines are not counted again
+            assert counter.poll() == 0
+            lines = log.read_text().splitlines()
+            log.write_text(lines[-1] + "\n")  # as a roll leaves it: a shorter file
+            assert counter.poll() == 1
     finally:
         MonitoringService(edge.settings, edge.db).stop()
