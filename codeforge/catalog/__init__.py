@@ -62,6 +62,7 @@ __all__ = [
     "auth",
     "backups",
     "bridges",
+    "cache",
     "certificates",
     "collab",
     "databases",
