@@ -6,8 +6,11 @@ each role, BIND stopped, a wrong TSIG secret, a platform with no DNS server, and
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -515,3 +518,29 @@ def test_domains_pane(client: PlatformClient, platform: RunningPlatform, bind_se
         run(client, "domains.remove", {"project": p, "domain": name})
     with pytest.raises(CodeForgeError):
         run(client, "domains.show", {"project": p, "domain": "pane.shop.test"})
+
+
+def test_the_cli(platform: RunningPlatform, bind_server: Bind) -> None:
+    """`codeforge domains …`, derived from the catalog: the same operations, the same errors."""
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "codeforge", "domains", *args, "--project", platform.project],
+            env=platform.env | {"COLUMNS": "200"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    added = cli("add", "cli.shop.test", "--json")
+    assert added.returncode == 0, added.stderr
+    token = json.loads(added.stdout)["token"]
+    publish_token(bind_server, "shop.test", "cli.shop.test", token)
+    assert cli("verify", "cli.shop.test").returncode == 0
+    record = cli("set-record", "cli.shop.test", "A", "192.0.2.90", "192.0.2.91", "--name", "www")
+    assert record.returncode == 0, record.stderr
+    assert bind_server.query("www.cli.shop.test") == ["192.0.2.90", "192.0.2.91"]
+    bad = cli("set-record", "cli.shop.test", "A", "nope", "--name", "www")
+    assert bad.returncode != 0 and "values" in bad.stderr + bad.stdout and "IPv4" in bad.stderr + bad.stdout
+    assert cli("remove", "cli.shop.test", "--yes").returncode == 0
+    assert bind_server.query("www.cli.shop.test") == []

@@ -107,14 +107,14 @@ def _challenges(row: DomainRow) -> list[catalog.domains.Challenge]:
             name=txt,
             value=row.token,
             instructions=f"At the DNS provider of {row.name}, add a TXT record {txt} with the value {row.token}; "
-            f"then run `codeforge domains verify --domain {row.name}`.",
+            f"then run `codeforge domains verify {row.name}`.",
         ),
         D.Challenge(
             method="http",
             name=url,
             value=row.token,
             instructions=f"Make {url} answer the token {row.token} (plain HTTP, status 200); then run "
-            f"`codeforge domains verify --domain {row.name} --method http`.",
+            f"`codeforge domains verify {row.name} --method http`.",
         ),
     ]
 
@@ -132,6 +132,11 @@ def domain_info(ctx: Context, row: DomainRow, view: ZoneView, *, notes: list[str
                 else "once verified, its records are managed here"
             )
         )
+        if not row.verified:
+            told.append(
+                "the TXT proof goes on that server, which only its operator changes before verification: "
+                f"ask them to add {verify.challenge_name(row.name)}, or verify over HTTP"
+            )
     elif view.provider is not None:
         told.append("its zone is not served by this platform's DNS server: manage its records at its DNS provider")
     return D.DomainInfo(
@@ -180,12 +185,12 @@ def _check_free(ctx: Context, name: str) -> None:
             if row.name == name:
                 raise Conflict(
                     f"project {project.slug!r} has the domain {name} already",
-                    fix=f"see it with `codeforge domains show --domain {name}`",
+                    fix=f"see it with `codeforge domains show {name}`",
                 )
             if name.endswith("." + row.name):
                 raise Conflict(
                     f"{name} is under this project's domain {row.name}",
-                    fix=f"manage it as a record of {row.name} (`domains set-record --domain {row.name} "
+                    fix=f"manage it as a record of {row.name} (`codeforge domains set-record {row.name} TYPE VALUE "
                     f"--name {name.removesuffix('.' + row.name)}`)",
                 )
             raise Conflict(
@@ -343,7 +348,7 @@ def _require_verified(row: DomainRow) -> None:
     if not row.verified:
         raise Conflict(
             f"{row.name} is not verified: records can only be managed for a domain the project has proven it owns",
-            fix=f"verify it first: `codeforge domains verify --domain {row.name}` (`domains show` says how)",
+            fix=f"verify it first: `codeforge domains verify {row.name}` (`domains show` says how)",
         )
 
 
@@ -470,7 +475,7 @@ def delete_record(ctx: Context, data: D.DeleteRecordInput) -> D.RecordDeleted:
     if rec is None and not provider.query(fqdn, rtype):
         raise NotFound(
             f"there is no {rtype} record {fqdn}",
-            fix=f"list them with `codeforge domains records --domain {row.name}`",
+            fix=f"list them with `codeforge domains records {row.name}`",
         )
     provider.delete(fqdn, rtype)
     if rec is not None:
