@@ -9,10 +9,14 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.conftest import RunningPlatform
+
+if TYPE_CHECKING:
+    from tests.extensions.vscode_harness import CodeServer
 
 __all__ = [
     "ARTIFACTS",
@@ -122,3 +126,13 @@ def project_dir(tmp_path: Path) -> Path:
     (folder / "codeforge.yaml").write_text(PROJECT_YAML)
     (folder / ".env").write_text("FEATURE_FLAGS=checkout,search\nRETRIES=3\n")
     return folder
+
+
+@pytest.fixture(scope="session")
+def code_server(tmp_path_factory: pytest.TempPathFactory) -> CodeServer:
+    """code-server with the extension built and installed once for the session, by the users'
+    command (install.sh): every VS Code journey runs its own code-server on it, with its own
+    user data and environment (see vscode_harness)."""
+    from tests.extensions.vscode_harness import install_code_server
+
+    return install_code_server(tmp_path_factory.mktemp("code-server-install"))

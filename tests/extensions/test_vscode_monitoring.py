@@ -24,13 +24,13 @@ import pytest
 from tests.conftest import RunningPlatform
 from tests.extensions.conftest import ARTIFACTS, codeforge_bin
 from tests.extensions.vscode_harness import (
+    BASE_SETTINGS,
     VSCODE,
-    code_server_bin,
-    extension_logs,
-    install_extension,
+    CodeServer,
+    finish_journey,
+    journey_env,
     keep_artifacts,
-    node_env,
-    running_code_server,
+    passed_steps,
 )
 from tests.lsp.test_monitoring_editor import (
     RAISING_LINE,
@@ -57,27 +57,25 @@ INGEST_CUE = "# ingest"
 
 
 @pytest.mark.timeout(600)
-def test_vscode_production_error_diagnostic_quick_fixes_resolve(monitored: RunningPlatform, tmp_path: Path) -> None:
+def test_vscode_production_error_diagnostic_quick_fixes_resolve(
+    code_server: CodeServer, monitored: RunningPlatform, tmp_path: Path
+) -> None:
     _require_ops(monitored, "monitoring.errors", "monitoring.triage")
     artifacts = ARTIFACTS / "vscode-monitoring"
     shutil.rmtree(artifacts, ignore_errors=True)
-    home = tmp_path / "code-server"
-    home.mkdir()
+    home = code_server.home(tmp_path)
     project = new_project(monitored)
     folder = _workspace(tmp_path, project)
     tracebacks = [
         "checkout failed\n" + _raise_from(_deployed(tmp_path / "server"), ["apple", "kiwi"]),
         "failed\n" + _foreign_traceback(tmp_path),
     ]
-    binary = code_server_bin()
     try:
-        install_extension(binary, home)
-        report = _journey(monitored, binary, home, folder, project, tracebacks, tmp_path, artifacts)
+        report = _journey(code_server, monitored, home, folder, project, tracebacks, tmp_path, artifacts)
     except BaseException:
         keep_artifacts(home, artifacts, monitored.log_path)
         raise
-    passed = [line.split()[1] for line in report.splitlines() if line.startswith("ok ")]
-    assert passed == STEPS, report
+    assert passed_steps(report) == STEPS, report
     assert len(list(artifacts.glob("*.png"))) == len(STEPS), sorted(p.name for p in artifacts.glob("*.png"))
     # What the person saw is what the platform has: two groups, the one shown now resolved.
     with monitored.client() as client:
@@ -88,8 +86,8 @@ def test_vscode_production_error_diagnostic_quick_fixes_resolve(monitored: Runni
 
 
 def _journey(
+    code_server: CodeServer,
     platform: RunningPlatform,
-    binary: Path,
     home: Path,
     folder: Path,
     project: str,
@@ -98,29 +96,17 @@ def _journey(
     artifacts: Path,
 ) -> str:
     settings = {
-        "security.workspace.trust.enabled": False,
-        "workbench.startupEditor": "none",
-        "workbench.tips.enabled": False,
-        "telemetry.telemetryLevel": "off",
-        "extensions.autoCheckUpdates": False,
-        "extensions.autoUpdate": False,
-        "update.mode": "none",
+        **BASE_SETTINGS,
         "codeforge.server.command": str(codeforge_bin()),
         "codeforge.server.args": ["lsp"],
         "codeforge.platform.url": platform.url,
         "codeforge.platform.token": platform.token,
     }
     editor_env = {k: v for k, v in platform.env.items() if k != "VIRTUAL_ENV"}
-    with running_code_server(binary, home, folder, editor_env, settings) as (url, _pid):
-        env = {
-            **node_env(),
-            "CODE_SERVER_URL": url,
-            "PROJECT_DIR": str(folder),
-            "PROJECT": project,
-            "RAISING_LINE": str(RAISING_LINE),
-            "ARTIFACTS_DIR": str(artifacts),
-            "BROWSER_PROFILE": str(tmp_path / "chromium"),
-        }
+    with code_server.running(home, folder, editor_env, settings) as (url, _pid):
+        env = journey_env(
+            url, artifacts, tmp_path, PROJECT_DIR=str(folder), PROJECT=project, RAISING_LINE=str(RAISING_LINE)
+        )
         journey = subprocess.Popen(
             ["node", "e2e/monitoring.mjs"],
             cwd=VSCODE,
@@ -146,8 +132,5 @@ def _journey(
                 journey.kill()
                 journey.wait()
     report = "".join(lines)
-    artifacts.mkdir(parents=True, exist_ok=True)
-    (artifacts / "journey.log").write_text(report)  # one line per step, beside its screenshots
-    if journey.returncode != 0:
-        pytest.fail(f"journey failed:\n{report[-6000:]}\n{extension_logs(home)}")
+    finish_journey(report, journey.returncode, home, artifacts)
     return report

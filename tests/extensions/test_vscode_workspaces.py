@@ -14,7 +14,6 @@ Nothing the extension logged holds the token."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,13 +23,13 @@ from tests.conftest import RunningPlatform
 from tests.extensions.conftest import ARTIFACTS, codeforge_bin
 from tests.extensions.test_nvim_workspaces import delete_workspaces
 from tests.extensions.vscode_harness import (
-    VSCODE,
-    code_server_bin,
+    BASE_SETTINGS,
+    CodeServer,
     extension_logs,
-    install_extension,
+    journey_env,
     keep_artifacts,
-    node_env,
-    running_code_server,
+    passed_steps,
+    run_journey,
 )
 
 pytestmark = pytest.mark.slow
@@ -41,18 +40,15 @@ STEPS = ["workspaces-view", "create", "clone", "switch"]
 
 @pytest.mark.timeout(600)
 def test_vscode_workspaces_create_clone_switch(
-    platform_factory: Callable[..., RunningPlatform], project_dir: Path, tmp_path: Path
+    code_server: CodeServer, platform_factory: Callable[..., RunningPlatform], project_dir: Path, tmp_path: Path
 ) -> None:
     platform = platform_factory(**ENV)
     artifacts = ARTIFACTS / "vscode-workspaces"
     shutil.rmtree(artifacts, ignore_errors=True)
-    home = tmp_path / "code-server"
-    home.mkdir()
+    home = code_server.home(tmp_path)
     (project_dir / "notes.txt").write_text("open before the switch\n")
-    binary = code_server_bin()
     try:
-        install_extension(binary, home)
-        report = _journey(platform, binary, home, project_dir, tmp_path, artifacts)
+        report = _journey(code_server, platform, home, project_dir, tmp_path, artifacts)
         with platform.client() as client:
             items = client.call("workspaces.list", {"project": platform.project}).items
     except BaseException:
@@ -60,8 +56,7 @@ def test_vscode_workspaces_create_clone_switch(
         raise
     finally:
         left = delete_workspaces(platform)
-    passed = [line.split()[1] for line in report.splitlines() if line.startswith("ok ")]
-    assert passed == STEPS, report
+    assert passed_steps(report) == STEPS, report
     assert len(list(artifacts.glob("*.png"))) == len(STEPS), sorted(p.name for p in artifacts.glob("*.png"))
     # What the person saw is what the platform has.
     assert sorted((w.name, w.state) for w in items) == [("ws-copy", "running"), ("ws-main", "running")], items
@@ -70,42 +65,18 @@ def test_vscode_workspaces_create_clone_switch(
     assert not left, f"{left}\n--- platform log\n{platform.logs()[-4000:]}"
 
 
-def _journey(platform: RunningPlatform, binary: Path, home: Path, folder: Path, tmp_path: Path, artifacts: Path) -> str:
+def _journey(
+    code_server: CodeServer, platform: RunningPlatform, home: Path, folder: Path, tmp_path: Path, artifacts: Path
+) -> str:
     settings = {
-        "security.workspace.trust.enabled": False,
-        "workbench.startupEditor": "none",
-        "workbench.tips.enabled": False,
-        "telemetry.telemetryLevel": "off",
-        "extensions.autoCheckUpdates": False,
-        "extensions.autoUpdate": False,
-        "update.mode": "none",
+        **BASE_SETTINGS,
         "codeforge.server.command": str(codeforge_bin()),
         "codeforge.server.args": ["lsp"],
         "codeforge.platform.url": platform.url,
         "codeforge.platform.token": platform.token,
     }
     editor_env = {k: v for k, v in platform.env.items() if k != "VIRTUAL_ENV"}
-    with running_code_server(binary, home, folder, editor_env, settings) as (url, _pid):
-        env = {
-            **node_env(),
-            "CODE_SERVER_URL": url,
-            "PROJECT_DIR": str(folder),
-            "PROJECT": platform.project,
-            "ARTIFACTS_DIR": str(artifacts),
-            "BROWSER_PROFILE": str(tmp_path / "chromium"),
-        }
-        done = subprocess.run(
-            ["node", "e2e/workspaces.mjs"],
-            cwd=VSCODE,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=420,
-            check=False,
-        )
-    report = done.stdout + done.stderr
-    artifacts.mkdir(parents=True, exist_ok=True)
-    (artifacts / "journey.log").write_text(report)  # one line per step, beside its screenshots
-    if done.returncode != 0:
-        pytest.fail(f"journey failed:\n{report[-6000:]}\n{extension_logs(home)}")
-    return report
+    with code_server.running(home, folder, editor_env, settings) as (url, _pid):
+        env = journey_env(url, artifacts, tmp_path, PROJECT_DIR=str(folder), PROJECT=platform.project)
+        done = run_journey("workspaces.mjs", env, home, artifacts, timeout=420)
+    return done.stdout + done.stderr

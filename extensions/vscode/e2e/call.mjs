@@ -12,16 +12,11 @@
 // The test and this script talk in lines: this prints `@@ EVENT`, the test answers a word on
 // stdin when its side is done. Environment: CODE_SERVER_URL, LOCAL_DIR, ARTIFACTS_DIR,
 // BROWSER_PROFILE, BRIDGE_HOST, PEER_A, PEER_B. Each step prints one line; exit status 0 when all passed.
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { chromium } from 'playwright-core';
+import { environment, openBrowser, screenshots } from './harness.mjs';
 
-const env = (name) => {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: run this through tests/extensions/test_call_e2e.py`);
-  return value;
-};
+const env = environment('tests/extensions/test_call_e2e.py');
 const URL_BASE = env('CODE_SERVER_URL');
 const LOCAL = env('LOCAL_DIR');
 const ARTIFACTS = env('ARTIFACTS_DIR');
@@ -30,7 +25,6 @@ const PEER_A = env('PEER_A');
 const PEER_B = env('PEER_B');
 const STEP_TIMEOUT = 60_000;
 const TITLE = 'Call journey';
-mkdirSync(ARTIFACTS, { recursive: true });
 
 // ---- talking with the test -------------------------------------------------------------------
 const lines = createInterface({ input: process.stdin });
@@ -66,25 +60,15 @@ async function until(what, probe, timeout = STEP_TIMEOUT) {
 }
 
 // ---- VS Code ---------------------------------------------------------------------------------
-const BROWSER_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const context = await chromium.launchPersistentContext(env('BROWSER_PROFILE'), {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  viewport: { width: 1400, height: 900 },
-  // The issue's fake devices: a microphone that beeps, a camera and screen that draw frames, and
-  // capture prompts answered "allow".
-  args: [...BROWSER_ARGS, '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'],
+// The issue's fake devices: a microphone that beeps, a camera and screen that draw frames, and
+// capture prompts answered "allow".
+const { context, page } = await openBrowser(env('BROWSER_PROFILE'), {
+  timeout: STEP_TIMEOUT,
+  args: ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'],
 });
-context.setDefaultTimeout(STEP_TIMEOUT);
-const page = context.pages()[0] ?? (await context.newPage());
 
-let stepNumber = 0;
-async function shot(name, on = page) {
-  stepNumber += 1;
-  const path = join(ARTIFACTS, `${String(stepNumber).padStart(2, '0')}-${name}.png`);
-  await on.screenshot({ path });
-  return path;
-}
+// As the call is at that moment: no waiting for animations.
+const shot = screenshots(ARTIFACTS, page, { settled: false });
 
 async function step(name, body, on = page) {
   const started = Date.now();
@@ -261,14 +245,10 @@ try {
   });
 
   // A browser whose capture prompts are dismissed (no fake prompt): the microphone is forbidden.
-  const denied = await chromium.launchPersistentContext(`${env('BROWSER_PROFILE')}-denied`, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    viewport: { width: 1400, height: 900 },
-    args: [...BROWSER_ARGS, '--use-fake-device-for-media-stream'],
+  const { context: denied, page: other } = await openBrowser(`${env('BROWSER_PROFILE')}-denied`, {
+    timeout: STEP_TIMEOUT,
+    args: ['--use-fake-device-for-media-stream'],
   });
-  denied.setDefaultTimeout(STEP_TIMEOUT);
-  const other = denied.pages()[0] ?? (await denied.newPage());
   try {
     await step(
       'microphone-forbidden',

@@ -11,19 +11,13 @@
 // SHARED_FILE, SHARED_TEXT, BRIDGE_HOST, WORKSPACE_DIR (the bridge's folder: the conflict step
 // writes the file there, as another program would). Each step prints one line; exit status 0 when all passed.
 import { execFile } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { chromium } from 'playwright-core';
+import { environment, openBrowser, screenshots } from './harness.mjs';
 
 const run = promisify(execFile);
-const env = (name) => {
-  const value = process.env[name];
-  if (!value) {
-    throw new Error(`${name} is not set: run this through tests/extensions/test_collab_e2e.py`);
-  }
-  return value;
-};
+const env = environment('tests/extensions/test_collab_e2e.py');
 const URL_BASE = env('CODE_SERVER_URL');
 const LOCAL = env('LOCAL_DIR');
 const ARTIFACTS = env('ARTIFACTS_DIR');
@@ -35,7 +29,6 @@ const INITIAL = env('SHARED_TEXT');
 const HOST = env('BRIDGE_HOST');
 const WORKSPACE = env('WORKSPACE_DIR');
 const STEP_TIMEOUT = 60_000;
-mkdirSync(ARTIFACTS, { recursive: true });
 
 // ---- the Neovims, over RPC ----------------------------------------------------------------
 function neovim(label, socket, username) {
@@ -84,27 +77,13 @@ async function until(what, probe, timeout = STEP_TIMEOUT) {
 }
 
 // ---- VS Code -------------------------------------------------------------------------------
-const context = await chromium.launchPersistentContext(env('BROWSER_PROFILE'), {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  viewport: { width: 1400, height: 900 },
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
-context.setDefaultTimeout(STEP_TIMEOUT);
 // The journey reads the editor's text and the invitation the extension copied.
-await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: URL_BASE });
-const page = context.pages()[0] ?? (await context.newPage());
+const { context, page } = await openBrowser(env('BROWSER_PROFILE'), {
+  timeout: STEP_TIMEOUT,
+  permissions: { names: ['clipboard-read', 'clipboard-write'], origin: URL_BASE },
+});
 
-let stepNumber = 0;
-async function shot(name) {
-  await page
-    .evaluate(() => Promise.all(document.getAnimations().filter((a) => a.effect?.getComputedTiming().iterations !== Infinity).map((a) => a.finished.catch(() => undefined))))
-    .catch(() => undefined);
-  stepNumber += 1;
-  const path = join(ARTIFACTS, `${String(stepNumber).padStart(2, '0')}-${name}.png`);
-  await page.screenshot({ path });
-  return path;
-}
+const shot = screenshots(ARTIFACTS, page);
 
 async function step(name, body) {
   const started = Date.now();

@@ -8,17 +8,11 @@
 // PLATFORM_PID (the platform, stopped by the last step), DATABASE_NAME and DATABASE_PASSWORD (a
 // pooled database of the project, and the password its revealed URLs carry), CHROMIUM (optional).
 // Exit status 0 when every step saw what it should; each step prints one line.
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { environment, openBrowser, screenshots } from './harness.mjs';
 
-const env = (name) => {
-  const value = process.env[name];
-  if (!value) {
-    throw new Error(`${name} is not set: run this through tests/extensions/test_vscode_e2e.py`);
-  }
-  return value;
-};
+const env = environment('tests/extensions/test_vscode_e2e.py');
 const URL_BASE = env('CODE_SERVER_URL');
 const PROJECT = env('PROJECT_DIR');
 const ARTIFACTS = env('ARTIFACTS_DIR');
@@ -31,41 +25,12 @@ const SECRET = 'pk_test_123';
 const DATABASE = env('DATABASE_NAME');
 const DATABASE_PASSWORD = env('DATABASE_PASSWORD');
 const STEP_TIMEOUT = 60_000;
-mkdirSync(ARTIFACTS, { recursive: true });
 
-const context = await chromium.launchPersistentContext(PROFILE, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  viewport: { width: 1400, height: 900 },
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
-context.setDefaultTimeout(STEP_TIMEOUT);
-const page = context.pages()[0] ?? (await context.newPage());
+const { context, page } = await openBrowser(PROFILE, { timeout: STEP_TIMEOUT });
 const consoleLines = [];
 page.on('console', (message) => consoleLines.push(`[${message.type()}] ${message.text()}`));
 
-let stepNumber = 0;
-/** Let finite CSS animations and transitions (notifications sliding in) finish first. */
-async function settle() {
-  await page
-    .evaluate(() =>
-      Promise.all(
-        document
-          .getAnimations()
-          .filter((a) => a.effect?.getComputedTiming().iterations !== Infinity)
-          .map((a) => a.finished.catch(() => undefined)),
-      ),
-    )
-    .catch(() => undefined);
-}
-
-async function shot(name) {
-  await settle();
-  stepNumber += 1;
-  const path = join(ARTIFACTS, `${String(stepNumber).padStart(2, '0')}-${name}.png`);
-  await page.screenshot({ path });
-  return path;
-}
+const shot = screenshots(ARTIFACTS, page);
 
 async function step(name, body) {
   const started = Date.now();

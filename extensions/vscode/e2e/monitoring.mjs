@@ -13,18 +13,12 @@
 // (1-based), ARTIFACTS_DIR (screenshots), BROWSER_PROFILE (an empty folder), CHROMIUM
 // (optional). The cue: this prints "# ingest" and waits for a line on stdin. Exit status 0 when
 // every step saw what it should; each step prints one line "ok NAME (ms) SCREENSHOT — detail".
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { chromium } from 'playwright-core';
+import { environment, openBrowser, screenshots } from './harness.mjs';
 
-const env = (name) => {
-  const value = process.env[name];
-  if (!value) {
-    throw new Error(`${name} is not set: run this through tests/extensions/test_vscode_monitoring.py`);
-  }
-  return value;
-};
+const env = environment('tests/extensions/test_vscode_monitoring.py');
 const URL_BASE = env('CODE_SERVER_URL');
 const FOLDER = env('PROJECT_DIR');
 const PROJECT = env('PROJECT');
@@ -34,42 +28,13 @@ const PROFILE = env('BROWSER_PROFILE');
 const STEP_TIMEOUT = 90_000;
 const SOURCE = 'codeforge production';
 const ACTIONS = ['Fix with the Bug Fixer agent', 'Resolve error', 'Show error'];
-mkdirSync(ARTIFACTS, { recursive: true });
 const stdin = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 
-const context = await chromium.launchPersistentContext(PROFILE, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  viewport: { width: 1400, height: 900 },
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
-context.setDefaultTimeout(STEP_TIMEOUT);
-const page = context.pages()[0] ?? (await context.newPage());
+const { context, page } = await openBrowser(PROFILE, { timeout: STEP_TIMEOUT });
 const consoleLines = [];
 page.on('console', (message) => consoleLines.push(`[${message.type()}] ${message.text()}`));
 
-let stepNumber = 0;
-/** Let finite CSS animations and transitions (notifications sliding in) finish first. */
-async function settle() {
-  await page
-    .evaluate(() =>
-      Promise.all(
-        document
-          .getAnimations()
-          .filter((a) => a.effect?.getComputedTiming().iterations !== Infinity)
-          .map((a) => a.finished.catch(() => undefined)),
-      ),
-    )
-    .catch(() => undefined);
-}
-
-async function shot(name) {
-  await settle();
-  stepNumber += 1;
-  const path = join(ARTIFACTS, `${String(stepNumber).padStart(2, '0')}-${name}.png`);
-  await page.screenshot({ path });
-  return path;
-}
+const shot = screenshots(ARTIFACTS, page);
 
 /** A step takes its screenshot itself (`shoot`) at the moment that shows it best, else at its end. */
 async function step(name, body) {

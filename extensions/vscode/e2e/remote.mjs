@@ -11,15 +11,9 @@
 // should; each step prints one line.
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { environment, openBrowser, screenshots } from './harness.mjs';
 
-const env = (name) => {
-  const value = process.env[name];
-  if (!value) {
-    throw new Error(`${name} is not set: run this through tests/extensions/test_remote_e2e.py`);
-  }
-  return value;
-};
+const env = environment('tests/extensions/test_remote_e2e.py');
 const URL_BASE = env('CODE_SERVER_URL');
 const LOCAL = env('LOCAL_DIR');
 const WORKSPACE = env('WORKSPACE_DIR');
@@ -33,28 +27,10 @@ const SERVED = env('SERVED');
 const BRIDGE_PID = Number(env('BRIDGE_PID'));
 const HOST = new URL(BRIDGE).host;
 const STEP_TIMEOUT = 90_000;
-mkdirSync(ARTIFACTS, { recursive: true });
 
-const context = await chromium.launchPersistentContext(env('BROWSER_PROFILE'), {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  viewport: { width: 1400, height: 900 },
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
-context.setDefaultTimeout(STEP_TIMEOUT);
-const page = context.pages()[0] ?? (await context.newPage());
+const { context, page } = await openBrowser(env('BROWSER_PROFILE'), { timeout: STEP_TIMEOUT });
 
-let stepNumber = 0;
-async function shot(name) {
-  // Let notifications finish sliding in.
-  await page
-    .evaluate(() => Promise.all(document.getAnimations().filter((a) => a.effect?.getComputedTiming().iterations !== Infinity).map((a) => a.finished.catch(() => undefined))))
-    .catch(() => undefined);
-  stepNumber += 1;
-  const path = join(ARTIFACTS, `${String(stepNumber).padStart(2, '0')}-${name}.png`);
-  await page.screenshot({ path });
-  return path;
-}
+const shot = screenshots(ARTIFACTS, page);
 
 async function step(name, body) {
   const started = Date.now();

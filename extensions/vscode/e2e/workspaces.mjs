@@ -12,55 +12,20 @@
 // Environment: CODE_SERVER_URL, PROJECT_DIR (the folder), PROJECT (its slug), ARTIFACTS_DIR
 // (screenshots), BROWSER_PROFILE (an empty folder), CHROMIUM (optional). Exit status 0 when every
 // step saw what it should; each step prints one line "ok NAME (ms) SCREENSHOT — detail".
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { environment, openBrowser, screenshots } from './harness.mjs';
 
-const env = (name) => {
-  const value = process.env[name];
-  if (!value) {
-    throw new Error(`${name} is not set: run this through tests/extensions/test_vscode_workspaces.py`);
-  }
-  return value;
-};
+const env = environment('tests/extensions/test_vscode_workspaces.py');
 const URL_BASE = env('CODE_SERVER_URL');
 const FOLDER = env('PROJECT_DIR');
 const PROJECT = env('PROJECT');
 const ARTIFACTS = env('ARTIFACTS_DIR');
 const PROFILE = env('BROWSER_PROFILE');
 const STEP_TIMEOUT = 90_000;
-mkdirSync(ARTIFACTS, { recursive: true });
 
-const context = await chromium.launchPersistentContext(PROFILE, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  viewport: { width: 1400, height: 900 },
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
-context.setDefaultTimeout(STEP_TIMEOUT);
-const page = context.pages()[0] ?? (await context.newPage());
+const { context, page } = await openBrowser(PROFILE, { timeout: STEP_TIMEOUT });
 
-let stepNumber = 0;
-async function settle() {
-  await page
-    .evaluate(() =>
-      Promise.all(
-        document
-          .getAnimations()
-          .filter((a) => a.effect?.getComputedTiming().iterations !== Infinity)
-          .map((a) => a.finished.catch(() => undefined)),
-      ),
-    )
-    .catch(() => undefined);
-}
-
-async function shot(name) {
-  await settle();
-  stepNumber += 1;
-  const path = join(ARTIFACTS, `${String(stepNumber).padStart(2, '0')}-${name}.png`);
-  await page.screenshot({ path });
-  return path;
-}
+const shot = screenshots(ARTIFACTS, page);
 
 async function step(name, body) {
   const started = Date.now();
