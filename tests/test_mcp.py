@@ -96,7 +96,7 @@ async def test_the_tools_are_the_catalog(platform: RunningPlatform, tmp_path: Pa
         assert tool.annotations is not None and tool.annotations.destructive_hint == op.destructive, name
         if tool.annotations.read_only_hint:
             assert op.permission.value in ("view", "audit", "reveal") and not op.destructive, name
-        context = [k for k, v in declared["properties"].items() if CONTEXT_KEY in v]
+        context = [k for k, v in declared["properties"].items() if v.get(CONTEXT_KEY) == "project"]
         assert set(schema.get("required", [])) == set(declared.get("required", [])) - set(context), name
         for key, prop in schema["properties"].items():
             assert {k: v for k, v in prop.items() if k != "default" or key not in context} == declared["properties"][

@@ -22,7 +22,7 @@ async def project_env(ctx: ChannelContext) -> tuple[dict[str, str], list[str]]:
     notes for the user about what could not be loaded. Never values in the notes."""
     try:
         async with asyncio.timeout(ENV_TIMEOUT_S):
-            listing = await ctx.platform.call(env_ops.LIST, {"project": ctx.project})
+            listing = await ctx.platform.call(env_ops.LIST, {"project": ctx.project, "environment": "development"})
     except CodeForgeError as exc:
         return {}, [f"project variables not loaded: {exc.message}"]
     except TimeoutError:
@@ -34,7 +34,9 @@ async def project_env(ctx: ChannelContext) -> tuple[dict[str, str], list[str]]:
 
     async def reveal(name: str) -> str:
         async with asyncio.timeout(ENV_TIMEOUT_S):
-            answer = await ctx.platform.call(env_ops.REVEAL, {"project": ctx.project, "name": name})
+            answer = await ctx.platform.call(
+                env_ops.REVEAL, {"project": ctx.project, "name": name, "environment": "development"}
+            )
         if not isinstance(answer, env_ops.EnvValue):
             raise TypeError("unexpected answer from env.reveal")
         return answer.value

@@ -28,7 +28,7 @@ TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # has no read-only flag (codeforge/lsp/results.py keeps the same convention), and the permission
 # is not one: `tokens.create` and `collab.comment` need only `view`. A tool marked read-only may
 # be run without the user's confirmation, so only these verbs are.
-_READ_VERBS = frozenset({"list", "get", "show", "tree", "status", "whoami", "reveal", "stats"})
+_READ_VERBS = frozenset({"list", "get", "show", "tree", "status", "whoami", "reveal", "stats", "records"})
 _READING = frozenset({Permission.VIEW, Permission.AUDIT, Permission.REVEAL})
 
 

@@ -34,6 +34,7 @@ def samples(org: Org) -> dict[str, dict[str, Any]]:
         "jobs.cancel": {"id": job},
         "env.set": {"project": "demo", "name": "A", "value": "1", "secret": True},
         "env.list": {"project": "demo"},
+        "env.diff": {"project": "demo", "environment": "production", "against": "all"},
         "env.unset": {"project": "demo", "name": "SEED2"},
         "env.reveal": {"project": "demo", "name": "SEED2"},
         "env.import": {"project": "demo", "content": "B=2"},

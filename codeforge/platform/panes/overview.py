@@ -23,7 +23,9 @@ def _when(row: JobRow) -> str:
 def overview(ctx: Context) -> PaneContent:
     project = ctx.require_project()
     variables = ctx.session.scalars(
-        select(EnvVariableRow).where(EnvVariableRow.project_id == project.id).order_by(EnvVariableRow.name)
+        select(EnvVariableRow)
+        .where(EnvVariableRow.project_id == project.id)
+        .order_by(EnvVariableRow.name, EnvVariableRow.environment)
     ).all()
     jobs = ctx.session.scalars(
         select(JobRow)
@@ -38,9 +40,15 @@ def overview(ctx: Context) -> PaneContent:
         sections=[
             Table(
                 "Environment variables",
-                ["name", "kind", "updated", "by"],
+                ["name", "environment", "kind", "updated", "by"],
                 [
-                    [v.name, "secret" if v.secret else "plain", f"{v.updated_at:%Y-%m-%d %H:%M}", v.updated_by]
+                    [
+                        v.name,
+                        v.environment,
+                        "secret" if v.secret else "plain",
+                        f"{v.updated_at:%Y-%m-%d %H:%M}",
+                        v.updated_by,
+                    ]
                     for v in variables
                 ],
                 empty="no variables yet: CodeForge: Set an environment variable",

@@ -30,7 +30,7 @@ from codeforge.platform.auth.models import Project
 from codeforge.platform.context import Context
 from codeforge.platform.crypto import Cipher
 from codeforge.platform.db import conflict_of
-from codeforge.platform.env.models import EnvVariableRow
+from codeforge.platform.env.service import effective
 from codeforge.platform.settings import Settings
 from codeforge.platform.workspaces.files import FileStore
 from codeforge.platform.workspaces.models import Workspace, WorkspaceSnapshot
@@ -137,8 +137,8 @@ def unseal_env(cipher: Cipher, sealed: str) -> dict[str, str]:
 
 
 def project_env(session: Session, cipher: Cipher, project: Project) -> dict[str, str]:
-    rows = session.scalars(select(EnvVariableRow).where(EnvVariableRow.project_id == project.id))
-    return {r.name: cipher.decrypt(r.value_encrypted) for r in rows}
+    # A workspace is development: the shared values with development's own over them.
+    return effective(session, cipher, project.id, "development")
 
 
 def workspace_env(ctx: Context, row: Workspace) -> dict[str, str]:
