@@ -15,10 +15,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from codeforge.catalog import JobRef
+from codeforge.catalog.errors import CodeForgeError
+from codeforge.catalog.jobs import JobState
 from codeforge.client import PlatformClient
 
 __all__ = ["RunningPlatform", "free_port", "require", "start_platform"]
@@ -37,6 +41,21 @@ def require(component: str, available: bool, reason: str) -> None:
     if component in wanted or "all" in wanted:
         pytest.fail(f"{component} is required here but absent: {reason}")
     pytest.skip(f"{component} absent: {reason}")
+
+
+def run_operation(client: PlatformClient, op: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Call an operation as a JSON answer; for a job, wait for it and return its result or
+    raise its error."""
+    out = client.call(op, body)
+    if isinstance(out, JobRef):
+        events = list(client.events(out.job_id))
+        last = events[-1]
+        if last.state is not JobState.SUCCEEDED:
+            job = client.job(out.job_id)
+            raise CodeForgeError(job.error or last.error or f"job {last.state}")
+        assert last.result is not None
+        return last.result
+    return out.model_dump(mode="json")
 
 
 def free_port() -> int:

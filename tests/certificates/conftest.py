@@ -8,18 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import select
 
-from codeforge.catalog import JobRef
-from codeforge.catalog.errors import CodeForgeError, Conflict
-from codeforge.catalog.jobs import JobState
+from codeforge.catalog.errors import Conflict
 from codeforge.client import PlatformClient
 from codeforge.platform.db import Database
 from tests.conftest import RunningPlatform, free_port
+from tests.conftest import run_operation as run
 from tests.servers.bind import Bind, bind_server  # noqa: F401
 from tests.servers.pebble import Pebble, start_pebble
 
@@ -58,20 +56,6 @@ def platform(
 def client(platform: RunningPlatform) -> Iterator[PlatformClient]:
     with PlatformClient(platform.url, platform.token, timeout=120) as c:
         yield c
-
-
-def run(client: PlatformClient, op: str, body: dict[str, Any]) -> dict[str, Any]:
-    """Call an operation; for a job, wait for it and return its result or raise its error."""
-    out = client.call(op, body)
-    if isinstance(out, JobRef):
-        events = list(client.events(out.job_id))
-        last = events[-1]
-        if last.state is not JobState.SUCCEEDED:
-            job = client.job(out.job_id)
-            raise CodeForgeError(job.error or last.error or f"job {last.state}")
-        assert last.result is not None
-        return last.result
-    return out.model_dump(mode="json")
 
 
 def _has_operation(platform: RunningPlatform, name: str) -> bool:

@@ -19,11 +19,9 @@ from typing import Any
 import httpx
 import pytest
 
-from codeforge.catalog import JobRef
-from codeforge.catalog.errors import CodeForgeError
-from codeforge.catalog.jobs import JobState
 from codeforge.client import PlatformClient
 from tests.conftest import RunningPlatform, require, start_platform
+from tests.conftest import run_operation as run
 
 __all__ = ["APP", "Load", "deploy_app", "run", "through_edge"]
 
@@ -55,20 +53,6 @@ class H(BaseHTTPRequestHandler):
         pass
 ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
 """
-
-
-def run(client: PlatformClient, op: str, body: dict[str, Any]) -> dict[str, Any]:
-    """Call an operation; for a job, wait for it and return its result or raise its error."""
-    out = client.call(op, body)
-    if isinstance(out, JobRef):
-        events = list(client.events(out.job_id))
-        last = events[-1]
-        if last.state is not JobState.SUCCEEDED:
-            job = client.job(out.job_id)
-            raise CodeForgeError(job.error or last.error or f"job {last.state}")
-        assert last.result is not None
-        return last.result
-    return out.model_dump(mode="json")
 
 
 def _edge_runs_in_platform() -> bool:

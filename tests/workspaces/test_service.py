@@ -16,35 +16,20 @@ import httpx
 import psycopg
 import pytest
 
-from codeforge.catalog import JobRef
 from codeforge.catalog.errors import BadInput, CodeForgeError, NotFound, PermissionDenied
-from codeforge.catalog.jobs import JobState
 from codeforge.client import PlatformClient
 from codeforge.platform.db import Database
 from codeforge.platform.manifest import Runtime
 from codeforge.platform.settings import Settings
 from codeforge.platform.workspaces.cleanup import over_disk_limit
 from tests.conftest import RunningPlatform, start_platform
+from tests.conftest import run_operation as run
 
 ENV = {
     "CODEFORGE_WORKSPACES_PORT_RANGE": "24100-24299",
     "CODEFORGE_WORKSPACES_MAX_PER_PROJECT": "6",
     "CODEFORGE_WORKSPACES_SNAPSHOTS_KEEP_LAST": "2",
 }
-
-
-def run(client: PlatformClient, op: str, body: dict[str, Any]) -> dict[str, Any]:
-    """Call an operation; for a job, wait for it and return its result or raise its error."""
-    out = client.call(op, body)
-    if isinstance(out, JobRef):
-        events = list(client.events(out.job_id))
-        last = events[-1]
-        if last.state is not JobState.SUCCEEDED:
-            job = client.job(out.job_id)
-            raise CodeForgeError(job.error or last.error or f"job {last.state}")
-        assert last.result is not None
-        return last.result
-    return out.model_dump(mode="json")
 
 
 @pytest.fixture(scope="module")

@@ -29,6 +29,7 @@ from codeforge.catalog.jobs import JobEvent, JobState
 from codeforge.client import API, PlatformClient
 from codeforge.platform.workspaces.runtimes.local_cgroups import detect_cgroups
 from tests.conftest import RunningPlatform, require, start_platform
+from tests.conftest import run_operation as run
 
 ENV = {"CODEFORGE_WORKSPACES_PORT_RANGE": "24600-24749", "CODEFORGE_WORKSPACES_MAX_PER_PROJECT": "8"}
 PASSWORD = "Pa55-w0rd-never-shown"
@@ -37,18 +38,6 @@ MARKER = "987654"  # `sleep 987654`: a process a failed post-create command left
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-
-
-def run(client: PlatformClient, op: str, body: dict[str, Any]) -> dict[str, Any]:
-    """Call an operation; for a job, wait for it and return its result or raise its error."""
-    out = client.call(op, body)
-    if isinstance(out, JobRef):
-        events = list(client.events(out.job_id))
-        if events[-1].state is not JobState.SUCCEEDED:
-            raise CodeForgeError(client.job(out.job_id).error or f"job {events[-1].state}")
-        assert events[-1].result is not None
-        return events[-1].result
-    return out.model_dump(mode="json")
 
 
 def failed_job(client: PlatformClient, op: str, body: dict[str, Any]) -> tuple[str, list[JobEvent]]:

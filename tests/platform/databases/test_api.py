@@ -11,13 +11,12 @@ import psycopg
 import pymysql
 import pytest
 
-from codeforge.catalog import JobRef
 from codeforge.catalog.errors import BadInput, CodeForgeError, Conflict, NotFound
-from codeforge.catalog.jobs import JobState
 from codeforge.client import PlatformClient
 from codeforge.platform.databases.engines.cluster import free_port
 from codeforge.platform.databases.pooling import find_pgbouncer
 from tests.conftest import RunningPlatform
+from tests.conftest import run_operation as run
 from tests.platform.databases.conftest import EXTERNAL_MYSQL, uniq
 
 
@@ -25,19 +24,6 @@ from tests.platform.databases.conftest import EXTERNAL_MYSQL, uniq
 def client(platform: RunningPlatform) -> Iterator[PlatformClient]:
     with PlatformClient(platform.url, platform.token, timeout=120) as c:
         yield c
-
-
-def run(client: PlatformClient, op: str, body: dict[str, Any]) -> dict[str, Any]:
-    """Call an operation; for a job, wait for it and return its result or raise its error."""
-    out = client.call(op, body)
-    if isinstance(out, JobRef):
-        events = list(client.events(out.job_id))
-        last = events[-1]
-        if last.state is not JobState.SUCCEEDED:
-            raise CodeForgeError(last.error or f"job {last.state}")
-        assert last.result is not None
-        return last.result
-    return out.model_dump(mode="json")
 
 
 def reveal(client: PlatformClient, project: str, var: str) -> str:
@@ -180,9 +166,9 @@ def test_bad_input_and_faults(client: PlatformClient, platform: RunningPlatform)
         with pytest.raises(Conflict, match="exists already"):
             run(client, "databases.create", {"project": p, "name": "dup"})
         # Long operations report their errors through the job.
-        with pytest.raises(CodeForgeError, match="copy-on-write branches are not possible") as err:
+        with pytest.raises(CodeForgeError, match="copy-on-write branches are not possible") as failed:
             run(client, "databases.branch", {"project": p, "source": "dup", "name": "x", "method": "copy-on-write"})
-        assert "btrfs" in str(err.value)
+        assert "btrfs" in str(failed.value)
         with pytest.raises(CodeForgeError, match="has no database 'nosuch'"):
             run(client, "databases.branch", {"project": p, "source": "nosuch", "name": "x"})
         assert [d["name"] for d in run(client, "databases.list", {"project": p})["items"]] == ["dup"]
