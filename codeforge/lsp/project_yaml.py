@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 import yaml
 from pydantic import ValidationError
-from yaml.nodes import MappingNode, Node, ScalarNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from codeforge.projectfile import PROJECT_FILE_NAMES, ProjectFile, project_file_problems
 
@@ -110,6 +110,13 @@ def locate(root: Node | None, loc: tuple[Any, ...], *, key: bool = False) -> Spa
         if part == "[key]":
             key = True
             break
+        if isinstance(node, SequenceNode) and isinstance(part, int):
+            if 0 <= part < len(node.value):
+                # A list item: keys below are looked up in it; a scalar item is the value.
+                node = node.value[part]
+                if isinstance(node, ScalarNode):
+                    key_node = node
+            continue
         if not isinstance(node, MappingNode):
             continue
         found = _find(node, str(part))
@@ -174,7 +181,7 @@ def _analyse(text: str, model: type[ProjectFile]) -> Analysis:
     try:
         result.model = model.model_validate(data)
     except ValidationError as exc:
-        for loc, problem in project_file_problems(exc.errors()):
+        for loc, problem in project_file_problems(exc.errors(), model):
             span = locate(root, loc, key=problem.message.startswith("unknown key"))
             result.problems.append(Problem(span, f"{problem.message}: {problem.fix}"))
     return result

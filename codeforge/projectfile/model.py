@@ -16,7 +16,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -194,20 +195,52 @@ class ProjectFileError(BadInput):
 
 
 def _allowed_keys(model: type[BaseModel]) -> str:
-    return ", ".join(f"`{k}`" for k in model.model_fields)
+    # Fields excluded from the file's form (a deploy entry's `project` and `name`) are not offered.
+    return ", ".join(f"`{k}`" for k, info in model.model_fields.items() if not info.exclude)
 
 
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel]:
-    # Which model an error's location sits in, for naming the keys it takes.
-    if len(loc) >= 3 and loc[0] == "env":
-        return EnvEntry
-    if len(loc) >= 4 and loc[0] == "databases" and loc[2] == "backups":
-        return BackupPolicy
-    if len(loc) >= 3 and loc[0] == "databases":
-        return DatabaseEntry
-    if len(loc) >= 3 and loc[0] == "language_servers":
-        return LanguageServerEntry
-    return ProjectFile
+def _model_at(loc: tuple[Any, ...], root: type[BaseModel] = ProjectFile) -> type[BaseModel]:
+    """Which model an error's location sits in, for naming the keys it takes: the field
+    types followed down the location (mappings' values, lists' items), so a capability's
+    section is named as well as the built-in ones."""
+    model: type[BaseModel] = root
+    annotation: Any = root
+    for part in loc[:-1]:
+        if part == "[key]":
+            break
+        annotation = _unwrap(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+            info = annotation.model_fields.get(str(part))
+            if info is None:
+                break
+            annotation = info.annotation
+            continue
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        origin = get_origin(annotation)
+        if origin is dict and len(args) == 2:
+            annotation = args[1]
+        elif origin is list and args:
+            annotation = args[0]
+        else:
+            break
+    annotation = _unwrap(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        model = annotation
+    return model
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Annotated[X, …] -> X; X | None -> X."""
+    while True:
+        if get_origin(annotation) is Annotated:
+            annotation = get_args(annotation)[0]
+            continue
+        members = [a for a in get_args(annotation) if a is not type(None)]
+        if get_origin(annotation) in (Union, UnionType) and len(members) == 1:
+            annotation = members[0]
+            continue
+        return annotation
 
 
 _WHERE = {
@@ -218,7 +251,9 @@ _WHERE = {
 }
 
 
-def project_file_problems(errors: Iterable[Mapping[str, Any]]) -> list[tuple[tuple[str | int, ...], FieldProblem]]:
+def project_file_problems(
+    errors: Iterable[Mapping[str, Any]], model: type[BaseModel] = ProjectFile
+) -> list[tuple[tuple[str | int, ...], FieldProblem]]:
     """Each pydantic error as (location in the YAML document, problem in a person's words).
 
     The location is the path of keys; a trailing "[key]" means the key itself is wrong,
@@ -231,8 +266,14 @@ def project_file_problems(errors: Iterable[Mapping[str, Any]]) -> list[tuple[tup
         msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
         if kind == "extra_forbidden":
             key = str(loc[-1])
-            where = _WHERE.get(_model_at(loc), "codeforge.yaml")
-            problem = FieldProblem(dotted, f"unknown key `{key}`", f"{where} takes {_allowed_keys(_model_at(loc))}")
+            at = _model_at(loc, model)
+            title = at.model_config.get("title")
+            where = _WHERE.get(at) or (
+                "codeforge.yaml"
+                if at is model or not title
+                else f"{'an' if title[0] in 'AEIOU' else 'a'} {title.lower()} entry"
+            )
+            problem = FieldProblem(dotted, f"unknown key `{key}`", f"{where} takes {_allowed_keys(at)}")
         elif kind == "string_pattern_mismatch" and loc == ("project",):
             problem = FieldProblem(dotted, "not a project slug", "use lower-case letters, digits and dashes")
         elif kind == "string_pattern_mismatch" and loc[:1] == ("databases",) and loc[-1:] == ("env",):
@@ -246,6 +287,14 @@ def project_file_problems(errors: Iterable[Mapping[str, Any]]) -> list[tuple[tup
             "less_than_equal",
             "string_too_short",
             "string_too_long",
+            "enum",
+            "literal_error",
+            "greater_than",
+            "less_than",
+            "too_long",
+            "too_short",
+            "float_type",
+            "float_parsing",
         ):
             # Pydantic says "Input should be …"; in a file it is the value that should be.
             problem = FieldProblem(dotted, msg.replace("Input should", "should"), "correct the value")
@@ -291,7 +340,9 @@ def parse_project_file(
     try:
         return (model or ProjectFile).model_validate(data)
     except ValidationError as exc:
-        raise ProjectFileError([p for _, p in project_file_problems(exc.errors())], path=path) from None
+        raise ProjectFileError(
+            [p for _, p in project_file_problems(exc.errors(), model or ProjectFile)], path=path
+        ) from None
 
 
 def find_project_file(root: Path) -> Path | None:

@@ -129,7 +129,7 @@ async def test_bad_databases_entries_are_diagnosed_at_their_keys(lsp: LanguageCl
     assert "databases.main.colour" in info.value.message
     with pytest.raises(JsonRpcInvalidParams) as unknown:
         await run(lsp, "codeforge.projectFile.apply", {"uri": uri, "section": "nosuch"})
-    assert "use one of databases, env" in unknown.value.message
+    assert "use one of databases, deploy, domains, env" in unknown.value.message
 
 
 async def test_completion_and_hover_follow_the_model(lsp: LanguageClient, repo: Path) -> None:

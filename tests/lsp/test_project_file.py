@@ -122,6 +122,8 @@ async def test_completion_of_keys_and_values(lsp: LanguageClient, workspace: Pat
         "databases",
         "language_servers",
         "monitoring",
+        "domains",
+        "deploy",
     }  # project and env are both there already
     assert await labels(4, 4) == {"value", "secret", "description"}
     _change(lsp, uri, "project: demo\nenv:\n  FOO:\n    secret: \n", 2)

@@ -6,7 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from codeforge.platform.manifest import Background, BackgroundService, Capability, CrashCleanup, Runtime
+from codeforge.platform.manifest import (
+    Background,
+    BackgroundService,
+    Capability,
+    CrashCleanup,
+    ProjectSection,
+    Runtime,
+)
+from codeforge.projectfile.deployments import DeploySection
 
 __all__ = ["CAPABILITY"]
 
@@ -45,4 +53,11 @@ CAPABILITY = Capability(
     panes=("pane",),
     background=(Background("edge database", _registration),),
     cleanup=(CrashCleanup("interrupted rollouts and unlisted instances", _sweep),),
+    project_section=ProjectSection(
+        "deploy",
+        DeploySection,
+        "Deployments, by name, with the settings of `deployments.deploy`: `web: {workspace, strategy, "
+        "instances, canary_steps, hosts, regions, …}`. Code actions deploy each entry and roll it back.",
+    ),
+    editor=("codeforge.lsp.capabilities.deployments",),
 )

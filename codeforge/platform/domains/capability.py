@@ -5,7 +5,8 @@ certificates, the edge and deployments use."""
 
 from __future__ import annotations
 
-from codeforge.platform.manifest import Capability
+from codeforge.platform.manifest import Capability, ProjectSection
+from codeforge.projectfile.domains import DomainsSection
 
 __all__ = ["CAPABILITY"]
 
@@ -16,4 +17,11 @@ CAPABILITY = Capability(
     models=("models",),
     services=("service",),
     panes=("pane",),
+    project_section=ProjectSection(
+        "domains",
+        DomainsSection,
+        "Domains the project wants, by name: `shop.example.com: {verify: txt|http, records}`. Diagnostics say "
+        "which are not added or not verified yet (and what to publish); code actions add and verify them.",
+    ),
+    editor=("codeforge.lsp.capabilities.domains",),
 )
