@@ -268,11 +268,15 @@ def project_file_problems(
             key = str(loc[-1])
             at = _model_at(loc, model)
             title = at.model_config.get("title")
-            where = _WHERE.get(at) or (
-                "codeforge.yaml"
-                if at is model or not title
-                else f"{'an' if title[0] in 'AEIOU' else 'a'} {title.lower()} entry"
-            )
+            if at in _WHERE:
+                where = _WHERE[at]
+            elif at is model:
+                where = "codeforge.yaml"
+            elif title:
+                # "Deployment" -> "a deployment entry"; an acronym stays ("DNS record" -> "a DNS record entry").
+                where = f"a {title if title[:2].isupper() else title[0].lower() + title[1:]} entry"
+            else:
+                where = f"`{loc[-2]}`" if len(loc) >= 2 else "codeforge.yaml"
             problem = FieldProblem(dotted, f"unknown key `{key}`", f"{where} takes {_allowed_keys(at)}")
         elif kind == "string_pattern_mismatch" and loc == ("project",):
             problem = FieldProblem(dotted, "not a project slug", "use lower-case letters, digits and dashes")

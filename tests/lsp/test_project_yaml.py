@@ -129,3 +129,43 @@ def test_key_at_for_hover() -> None:
     found = key_at("project: demo\nenv:\n  FOO:\n    secret: true\n", 3, 6)
     assert found is not None and found[0] == ["env", "FOO", "secret"]
     assert key_at("project: demo\n", 0, 11) is None  # on the value, not the key
+
+
+@pytest.mark.parametrize(
+    ("text", "says", "line"),
+    [
+        # A capability's section names the model the unknown key sits in, at any depth.
+        ("monitoring:\n  colour: red\n", "`monitoring` takes `paths`", 1),
+        ("deploy:\n  web:\n    workspace: app\n    colour: red\n", "a deployment entry takes `workspace`, `image`", 3),
+        (
+            "domains:\n  a.example.test:\n    records:\n      - type: A\n        values: [192.0.2.1]\n        colour: x\n",
+            "a DNS record entry takes `name`, `type`, `values`, `ttl`",
+            5,
+        ),
+        # A list item's problem is at its line, not at the list's key.
+        (
+            "domains:\n  a.example.test:\n    records:\n      - {type: A, values: [192.0.2.1]}\n      - {type: TXT, values: []}\n",
+            "at least 1 item",
+            4,
+        ),
+    ],
+)
+def test_sections_of_capabilities_name_their_models_and_lines(text: str, says: str, line: int) -> None:
+    from codeforge.project import project_file_model
+
+    model = project_file_model()
+    try:
+        parse_project_file(text, model=model)
+    except ProjectFileError as exc:
+        assert says in str(exc.errors[0])
+    else:
+        raise AssertionError("no problem found")
+    from codeforge.lsp import project_yaml
+
+    project_yaml.use_model(model)
+    try:
+        problems = analyse(text).problems
+    finally:
+        project_yaml.use_model(ProjectFile)
+    assert [p.span.line for p in problems] == [line], problems
+    assert says in problems[0].message
