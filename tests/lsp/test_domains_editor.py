@@ -189,6 +189,18 @@ async def test_add_verify_and_records_from_the_file(
     assert result["records"] == [f"www A ({name})"]
     assert bind_server.query(f"www.{name}") == ["192.0.2.10"]
 
+    # deploy: hosts under the verified domain are the project's; others are said at `hosts`.
+    text = f"project: demo\ndeploy:\n  web:\n    workspace: nosuch\n    hosts: [www.{name}, other.outside.test]\n"
+    _change(lsp, uri, text, 3, path)
+
+    def host_warnings() -> list[types.Diagnostic]:
+        return _ours(lsp, uri, "deploy-host-not-owned")
+
+    await wait_until(lambda: bool(host_warnings()))
+    [hosts] = host_warnings()
+    assert hosts.range.start.line == 4 and "`other.outside.test` not under a verified domain" in hosts.message
+    assert name not in hosts.message
+
 
 async def test_a_domain_another_project_owns_is_an_error_after_add(
     lsp: LanguageClient, workspace: Path, live_platform: RunningPlatform, bind_server: Bind
