@@ -4,16 +4,15 @@ ACME (Let's Encrypt by default; Pebble in tests), proved with HTTP-01 or DNS-01
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-import idna
 from pydantic import AfterValidator, BaseModel, Field
 from pydantic.json_schema import JsonDict
 
 from codeforge.catalog.base import Operation, Permission, ProjectInput, declare
+from codeforge.catalog.domains import normalize_hostname
 
 __all__ = [
     "DELETE",
@@ -33,32 +32,6 @@ CERT_VALUES: JsonDict = {"x-codeforge-values": "certificates.list#name"}
 class ChallengeType(StrEnum):
     HTTP_01 = "http-01"  # the CA fetches http://<name>/.well-known/acme-challenge/<token> from the platform
     DNS_01 = "dns-01"  # a TXT record _acme-challenge.<name> on the platform's DNS server
-
-
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-
-
-def normalize_hostname(text: str) -> str:
-    """A host name as domains stores it: lower case, punycode, no final dot (the same rules as
-    `catalog.domains.normalize_hostname`, kept here so this module imports on its own)."""
-    name = text.strip().rstrip(".")
-    if not name:
-        raise ValueError("is empty")
-    if any(c.isspace() for c in name) or any(c in name for c in "/:@"):
-        raise ValueError("is not a host name: no spaces, '/', ':' or '@' (e.g. shop.example.com)")
-    try:
-        ascii_name = name.lower() if name.isascii() else idna.encode(name, uts46=True).decode()
-    except idna.IDNAError as exc:
-        raise ValueError(f"is not a valid internationalized name ({exc})") from None
-    labels = ascii_name.split(".")
-    if len(labels) < 2 or len(ascii_name) > 253:
-        raise ValueError("is not a domain: it needs at least two labels (e.g. example.com) and at most 253 characters")
-    for label in labels:
-        if not _LABEL.match(label):
-            raise ValueError(f"has a label {label!r} that is not letters, digits and '-' (1-63, no '-' at an end)")
-    if labels[-1].isdigit():
-        raise ValueError("is an IP address or ends in a number; give a host name")
-    return ascii_name
 
 
 def _one_name(text: str) -> str:

@@ -17,6 +17,7 @@ from codeforge import catalog
 from codeforge.catalog.errors import NotFound
 from codeforge.client import PlatformClient
 from tests.conftest import RunningPlatform, start_platform
+from tests.servers.caddy import need_caddy
 from tests.servers.varnish import CountingApp, need_varnish
 
 HOST = "shop-cache.localhost"
@@ -25,10 +26,6 @@ HOST = "shop-cache.localhost"
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlatform]:
     need_varnish()
-    try:
-        from tests.servers.caddy import need_caddy
-    except ImportError:
-        pytest.skip("the edge's test helpers (tests/servers/caddy.py) are not here")
     need_caddy()
     running = start_platform(tmp_path_factory.mktemp("cache-platform"), CODEFORGE_EDGE_NODES="a@eu,b@us")
     yield running

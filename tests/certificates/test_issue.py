@@ -167,7 +167,7 @@ def test_refusals_and_a_failing_challenge(client: PlatformClient, platform: Runn
     # Bad input: named fields, no job started.
     for bad, says in (
         ("", "names no host name"),
-        ("example..test", "has a label ''"),
+        ("example..test", "has an empty label"),
         ("x*.certs.test", "not a leading"),
         ("10.0.0.1", "IP address"),
     ):

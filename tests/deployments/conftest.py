@@ -66,16 +66,12 @@ class EdgeRig:
     stop: Any = None
 
 
-@pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlatform]:
-    running = start_platform(
-        tmp_path_factory.mktemp("deployments"),
-        CODEFORGE_EDGE_NODES="local",
-        CODEFORGE_EDGE_TRAFFIC_INTERVAL_S="1",
-        CODEFORGE_WORKSPACES_PORT_RANGE="24700-24799",
-    )
+@contextlib.contextmanager
+def deployments_platform(base: Path, port_range: str, **env: str) -> Iterator[RunningPlatform]:
+    """A platform with one edge node; its deployments and workspaces go with it (their trees
+    may be overlay mounts)."""
+    running = start_platform(base, CODEFORGE_EDGE_NODES="local", CODEFORGE_WORKSPACES_PORT_RANGE=port_range, **env)
     yield running
-    # Deployments and workspaces go with the module (their trees may be overlay mounts).
     with contextlib.suppress(Exception), PlatformClient(running.url, running.token, timeout=120) as c:
         for d in run(c, "deployments.list", {"project": running.project})["items"]:
             with contextlib.suppress(Exception):
@@ -84,6 +80,13 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlatfo
             with contextlib.suppress(Exception):
                 run(c, "workspaces.delete", {"project": running.project, "name": w["name"]})
     running.stop()
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlatform]:
+    base = tmp_path_factory.mktemp("deployments")
+    with deployments_platform(base, "24700-24799", CODEFORGE_EDGE_TRAFFIC_INTERVAL_S="1") as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

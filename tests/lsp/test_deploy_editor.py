@@ -7,7 +7,6 @@ small app from a workspace (local runtime), deployed again and rolled back from 
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,29 +17,17 @@ from pygls.exceptions import JsonRpcException
 from pytest_lsp import LanguageClient
 
 from codeforge.client import PlatformClient
-from tests.conftest import RunningPlatform, start_platform
+from tests.conftest import RunningPlatform
 from tests.conftest import run_operation as call
-from tests.deployments.conftest import set_app
+from tests.deployments.conftest import deployments_platform, set_app
 from tests.lsp.conftest import open_document, run, wait_until
 
 
 @pytest.fixture(scope="module")
 def live_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlatform]:
     """tests/lsp/conftest.py's `lsp` and `workspace` use this platform: one with an edge node."""
-    running = start_platform(
-        tmp_path_factory.mktemp("deploy-editor"),
-        CODEFORGE_EDGE_NODES="local",
-        CODEFORGE_WORKSPACES_PORT_RANGE="25700-25799",
-    )
-    yield running
-    with contextlib.suppress(Exception), PlatformClient(running.url, running.token, timeout=120) as c:
-        for d in call(c, "deployments.list", {"project": running.project})["items"]:
-            with contextlib.suppress(Exception):
-                call(c, "deployments.delete", {"project": running.project, "name": d["name"]})
-        for w in call(c, "workspaces.list", {"project": running.project})["items"]:
-            with contextlib.suppress(Exception):
-                call(c, "workspaces.delete", {"project": running.project, "name": w["name"]})
-    running.stop()
+    with deployments_platform(tmp_path_factory.mktemp("deploy-editor"), "25700-25799") as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

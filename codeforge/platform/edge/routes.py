@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from sqlalchemy import select
 
+from codeforge.catalog.edge import LB_POLICIES
 from codeforge.catalog.errors import BadInput, Conflict, ExternalFailure, FieldProblem, NotFound
 from codeforge.platform.db import utcnow
 from codeforge.platform.edge.config import VERSION_ID, build_config
@@ -59,16 +60,6 @@ __all__ = [
 
 log = logging.getLogger("codeforge.edge")
 
-LB_POLICIES = (
-    "round_robin",
-    "weighted_round_robin",
-    "least_conn",
-    "random",
-    "first",
-    "ip_hash",
-    "client_ip_hash",
-    "uri_hash",
-)
 REFUSED = "refused: "
 UNREACHABLE = "unreachable: "
 _HOST = re.compile(r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
